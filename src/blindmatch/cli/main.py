@@ -15,9 +15,6 @@ from blindmatch import __version__
 
 # Order is the order of ``blindmatch --help``.
 COMMAND_MODULES: tuple[str, ...] = (
-    "blindmatch.cli.demo",
-    "blindmatch.cli.keys",
-    "blindmatch.cli.oprf",
 )
 
 EXIT_OK = 0

@@ -1,0 +1,84 @@
+"""The ristretto255 group (RFC 9496) as RFC 9497 uses it, backed by libsodium through rbcl.
+
+Elements and scalars are 32-byte strings in their canonical encodings. Everything that
+comes from the wire goes through :func:`decode_element` or :func:`decode_scalar`, which
+reject non-canonical encodings, the identity element and the zero scalar.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+import rbcl
+
+ELEMENT_BYTES = 32
+SCALAR_BYTES = 32
+IDENTITY = bytes(ELEMENT_BYTES)
+# The group order L = 2^252 + 27742317777372353535851937790883648493 (RFC 9496 section 4.1).
+ORDER = 2**252 + 27742317777372353535851937790883648493
+
+
+class InvalidElementError(ValueError):
+    """A byte string is not the canonical encoding of a non-identity ristretto255 element."""
+
+
+class InvalidScalarError(ValueError):
+    """A byte string is not the canonical encoding of a non-zero scalar below the group order."""
+
+
+def decode_element(data: bytes) -> bytes:
+    """Validate an element received from a peer (RFC 9497 section 2.1 DeserializeElement)."""
+    if len(data) != ELEMENT_BYTES:
+        raise InvalidElementError(f"element must be {ELEMENT_BYTES} bytes, got {len(data)}")
+    if hmac.compare_digest(data, IDENTITY):
+        raise InvalidElementError("identity element is not allowed")
+    if not rbcl.crypto_core_ristretto255_is_valid_point(data):
+        raise InvalidElementError("not a canonical ristretto255 encoding")
+    return data
+
+
+def decode_scalar(data: bytes) -> bytes:
+    """Validate a scalar (RFC 9497 DeserializeScalar): canonical, i.e. below L, and non-zero."""
+    if len(data) != SCALAR_BYTES:
+        raise InvalidScalarError(f"scalar must be {SCALAR_BYTES} bytes, got {len(data)}")
+    value = int.from_bytes(data, "little")
+    if value >= ORDER:
+        raise InvalidScalarError("scalar is not reduced modulo the group order")
+    if value == 0:
+        raise InvalidScalarError("zero scalar is not allowed")
+    return data
+
+
+def scalar_from_uniform(uniform64: bytes) -> bytes:
+    """Reduce 64 uniform bytes, read little-endian, modulo L (RFC 9497 HashToScalar's last step)."""
+    return rbcl.crypto_core_ristretto255_scalar_reduce(uniform64)
+
+
+def element_from_uniform(uniform64: bytes) -> bytes:
+    """RFC 9496 hash-to-group one-way map applied to 64 uniform bytes."""
+    return rbcl.crypto_core_ristretto255_from_hash(uniform64)
+
+
+def random_scalar() -> bytes:
+    """A uniformly random non-zero scalar from libsodium's CSPRNG."""
+    return rbcl.crypto_core_ristretto255_scalar_random()
+
+
+def invert(scalar: bytes) -> bytes:
+    return rbcl.crypto_core_ristretto255_scalar_invert(scalar)
+
+
+def scalar_mult(scalar: bytes, element: bytes) -> bytes:
+    """``scalar * element``; libsodium rejects a non-canonical element or an identity result.
+
+    A valid non-zero scalar times a non-identity element of prime order is never the
+    identity, so a failure here always means that ``element`` was invalid.
+    """
+    try:
+        return rbcl.crypto_scalarmult_ristretto255(scalar, element)
+    except RuntimeError:
+        raise InvalidElementError("not a canonical non-identity ristretto255 element") from None
+
+
+def base_mult(scalar: bytes) -> bytes:
+    return rbcl.crypto_scalarmult_ristretto255_base(scalar)
