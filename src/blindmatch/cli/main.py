@@ -15,6 +15,9 @@ from blindmatch import __version__
 
 # Order is the order of ``blindmatch --help``.
 COMMAND_MODULES: tuple[str, ...] = (
+    "blindmatch.cli.keys",
+    "blindmatch.cli.oprf",
+    "blindmatch.cli.official",
 )
 
 EXIT_OK = 0
@@ -57,4 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the package module so CliError raised by command modules is this same class.
+    from blindmatch.cli import main as _package_main
+
+    sys.exit(_package_main.main())

@@ -34,6 +34,10 @@ from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
 
 
+# SPEC.md "Encrypted index": with p = 2^-64 per element, this keeps a session below 2^-40.
+PROTOCOL_MAX_SESSION_ELEMENTS = 2**24 - 2**8
+
+
 class HolderState(Enum):
     AWAITING_HELLO = auto()
     AWAITING_DECISION = auto()
@@ -53,6 +57,12 @@ class HolderConfig:
     index_digests: dict[Mode, bytes]
     max_batch: int = 4096
     max_session_elements: int = 65_536
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_session_elements <= PROTOCOL_MAX_SESSION_ELEMENTS:
+            raise ValueError(f"max_session_elements must be between 1 and {PROTOCOL_MAX_SESSION_ELEMENTS}")
+        if self.max_batch < 1:
+            raise ValueError("max_batch must be positive")
 
 
 class HolderSession:

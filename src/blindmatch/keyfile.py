@@ -1,0 +1,57 @@
+"""Secret key files: created 0600 without overwriting, refused when others can read them.
+
+Used for the holder's OPRF key; the official and audit keys (PEM, Ed25519) use the same
+two rules through :func:`create_secret_file` and :func:`check_private`.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+OPRF_KEY_HEADER = "blindmatch-oprf-secret-key-v1"
+
+
+class KeyFileError(Exception):
+    """A key file is missing, malformed, too permissive, or would be overwritten."""
+
+
+def create_secret_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file with mode 0600; never replaces an existing file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise KeyFileError(f"{path} already exists; refusing to overwrite a key") from None
+    try:
+        os.fchmod(fd, 0o600)  # in case the umask removed bits we rely on being exactly these
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def check_private(path: Path) -> None:
+    """Refuse a secret file that group or others may read or write."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise KeyFileError(f"key file {path} does not exist") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyFileError(f"key file {path} is accessible by group or others (mode {stat.S_IMODE(mode):04o}); run chmod 600 {path}")
+
+
+def write_oprf_key(path: Path, sk: bytes) -> None:
+    create_secret_file(path, f"{OPRF_KEY_HEADER}\n{sk.hex()}\n".encode())
+
+
+def read_oprf_key(path: Path) -> bytes:
+    check_private(path)
+    lines = path.read_text().split()
+    if len(lines) != 2 or lines[0] != OPRF_KEY_HEADER or len(lines[1]) != 64:
+        raise KeyFileError(f"{path} is not a blindmatch OPRF key file")
+    try:
+        return bytes.fromhex(lines[1])
+    except ValueError:
+        raise KeyFileError(f"{path} is not a blindmatch OPRF key file") from None
