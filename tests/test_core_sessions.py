@@ -105,7 +105,8 @@ def test_invalid_element_in_batch_rejected(setup, engine) -> None:  # type: igno
     config, indexes = setup
     requester = RequesterSession([b"a"], Mode.MEMBERSHIP, indexes[Mode.MEMBERSHIP], os.urandom(16), 64, engine)
     genuine_hello = requester.hello()
-    for bad in (IDENTITY, b"\xff" * 32, b"\x01" + bytes(31)):
+    generator_high_bit = bytes.fromhex("e2f2ae0a6abc4e71a884a961c500515f58e30b6aa582dd8db6a65945e08d2df6")
+    for bad in (IDENTITY, b"\xff" * 32, b"\x01" + bytes(31), generator_high_bit):
         holder = HolderSession(config, engine)
         holder.receive(replace(genuine_hello, batch_digests=(hashlib.sha256(bad).digest(),)))
         holder.accept()

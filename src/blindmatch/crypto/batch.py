@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import rbcl
 
 from blindmatch.crypto import group, oprf
@@ -108,6 +109,14 @@ class BatchEngine:
 
 
 def _count(elements: bytes) -> int:
+    """Number of elements in a batch, after the checks libsodium 1.0.18 does not make.
+
+    libsodium rejects non-canonical field encodings and (through the identity result)
+    the identity, but ignores the top bit that RFC 9496 requires to be clear.
+    """
     if len(elements) % ELEMENT_BYTES:
         raise InvalidElementError(f"element batch length {len(elements)} is not a multiple of {ELEMENT_BYTES}")
+    top_bits = np.frombuffer(elements, dtype=np.uint8)[ELEMENT_BYTES - 1 :: ELEMENT_BYTES] & 0x80
+    if top_bits.any():
+        raise InvalidElementError(f"element {int(np.flatnonzero(top_bits)[0])} is not a canonical ristretto255 encoding")
     return len(elements) // ELEMENT_BYTES

@@ -30,6 +30,10 @@ def decode_element(data: bytes) -> bytes:
     """Validate an element received from a peer (RFC 9497 section 2.1 DeserializeElement)."""
     if len(data) != ELEMENT_BYTES:
         raise InvalidElementError(f"element must be {ELEMENT_BYTES} bytes, got {len(data)}")
+    if data[31] & 0x80:
+        # RFC 9496 rejects a set top bit; the libsodium in rbcl (1.0.18) silently ignores it,
+        # which would give one element two accepted encodings.
+        raise InvalidElementError("not a canonical ristretto255 encoding (top bit set)")
     if hmac.compare_digest(data, IDENTITY):
         raise InvalidElementError("identity element is not allowed")
     if not rbcl.crypto_core_ristretto255_is_valid_point(data):
@@ -74,6 +78,8 @@ def scalar_mult(scalar: bytes, element: bytes) -> bytes:
     A valid non-zero scalar times a non-identity element of prime order is never the
     identity, so a failure here always means that ``element`` was invalid.
     """
+    if len(element) != ELEMENT_BYTES or element[31] & 0x80:
+        raise InvalidElementError("not a canonical non-identity ristretto255 element")
     try:
         return rbcl.crypto_scalarmult_ristretto255(scalar, element)
     except RuntimeError:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 
 from blindmatch.crypto import group
-from blindmatch.crypto.group import InvalidElementError
 from blindmatch.crypto.h2c import expand_message_xmd_sha512
 
 MODE_OPRF = 0x00
@@ -76,18 +75,19 @@ def blind(data: bytes, blind_scalar: bytes | None = None) -> tuple[bytes, bytes]
 
 def blind_evaluate(sk: bytes, blinded_element: bytes) -> bytes:
     """RFC 9497 BlindEvaluate; rejects a non-canonical or identity ``blinded_element``."""
-    return group.scalar_mult(sk, blinded_element)
+    return group.scalar_mult(group.decode_scalar(sk), group.decode_element(blinded_element))
 
 
 def unblind(blind_scalar: bytes, evaluated_element: bytes) -> bytes:
     """The first step of Finalize: ``blind^-1 * evaluatedElement``, validating the element."""
-    if evaluated_element == group.IDENTITY:
-        raise InvalidElementError("identity element is not allowed")
-    return group.scalar_mult(group.invert(blind_scalar), evaluated_element)
+    element = group.decode_element(evaluated_element)
+    return group.scalar_mult(group.invert(group.decode_scalar(blind_scalar)), element)
 
 
 def finalize_unblinded(data: bytes, unblinded_element: bytes) -> bytes:
     """RFC 9497 Finalize's hash: Hash(len(input) || input || len(element) || element || "Finalize")."""
+    if len(data) > MAX_INPUT_BYTES:
+        raise InvalidInputError(f"input longer than {MAX_INPUT_BYTES} bytes")
     return hashlib.sha512(
         _i2osp(len(data), 2) + data + _i2osp(len(unblinded_element), 2) + unblinded_element + b"Finalize"
     ).digest()
@@ -100,4 +100,4 @@ def finalize(data: bytes, blind_scalar: bytes, evaluated_element: bytes) -> byte
 
 def evaluate(sk: bytes, data: bytes) -> bytes:
     """RFC 9497 Evaluate: the server-side PRF output without blinding."""
-    return finalize_unblinded(data, group.scalar_mult(sk, _input_element(data)))
+    return finalize_unblinded(data, group.scalar_mult(group.decode_scalar(sk), _input_element(data)))
