@@ -1,0 +1,148 @@
+"""Official signing keys: generation, loading, and public key text forms.
+
+An official's private key is what makes a matching request attributable to a named
+person, so it is created owner-only (never widened by a umask race, never overwriting
+an existing key) and refused when other users could read it. Errors name files and
+problems, never key material.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+PUBLIC_KEY_BYTES = 32
+
+
+class OfficialKeyError(ValueError):
+    """An official key file is missing, unsafe or unreadable."""
+
+
+@dataclass(frozen=True)
+class GeneratedKey:
+    """Result of :func:`generate_official_key` (the public half only)."""
+
+    name: str
+    public_key: bytes
+    private_key_file: Path
+    public_key_file: Path
+
+    @property
+    def public_key_b64(self) -> str:
+        return base64.b64encode(self.public_key).decode("ascii")
+
+
+def public_key_path(private_key_file: Path) -> Path:
+    """``<out>.pub`` next to the private key (suffix appended, not replaced)."""
+    return private_key_file.with_name(private_key_file.name + ".pub")
+
+
+def parse_public_key(text: str) -> bytes:
+    """Raw 32-byte Ed25519 public key from its hex (64 digits) or base64 form."""
+    text = text.strip()
+    raw: bytes | None = None
+    if len(text) == 2 * PUBLIC_KEY_BYTES:
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError:
+            raw = None
+    if raw is None:
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise OfficialKeyError("public key is neither hex nor base64") from None
+    if len(raw) != PUBLIC_KEY_BYTES:
+        raise OfficialKeyError(f"public key must be {PUBLIC_KEY_BYTES} raw bytes, got {len(raw)}")
+    try:
+        Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError:
+        raise OfficialKeyError("public key is not a valid Ed25519 key") from None
+    return raw
+
+
+def read_public_key_file(path: Path) -> bytes:
+    """Public key from a ``.pub`` file as written by :func:`generate_official_key`."""
+    try:
+        text = path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OfficialKeyError(f"cannot read public key file {path}: {exc.__class__.__name__}") from None
+    try:
+        return parse_public_key(text)
+    except OfficialKeyError as exc:
+        raise OfficialKeyError(f"{path}: {exc}") from None
+
+
+def _create_exclusive(path: Path, data: bytes, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        os.fchmod(fd, mode)  # the umask may only narrow; make the mode exact
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def generate_official_key(name: str, out: Path) -> GeneratedKey:
+    """Create a new key pair: ``out`` (PEM PKCS#8, mode 0600) and ``out.pub`` (base64).
+
+    Refuses to overwrite either file. ``name`` only labels the result; the policy
+    file, not the key, binds a key to a person.
+    """
+    if not name.strip():
+        raise OfficialKeyError("official name must not be empty")
+    out = Path(out)
+    pub = public_key_path(out)
+    for path in (out, pub):
+        if path.exists() or path.is_symlink():
+            raise OfficialKeyError(f"{path} already exists; refusing to overwrite a key file")
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    raw_public = key.public_key().public_bytes_raw()
+    try:
+        _create_exclusive(out, pem, 0o600)
+    except FileExistsError:
+        raise OfficialKeyError(f"{out} already exists; refusing to overwrite a key file") from None
+    except OSError as exc:
+        raise OfficialKeyError(f"cannot create {out}: {exc.strerror}") from None
+    try:
+        _create_exclusive(pub, base64.b64encode(raw_public) + b"\n", 0o644)
+    except OSError as exc:
+        out.unlink()  # no orphan private key without its published half
+        if isinstance(exc, FileExistsError):
+            raise OfficialKeyError(f"{pub} already exists; refusing to overwrite a key file") from None
+        raise OfficialKeyError(f"cannot create {pub}: {exc.strerror}") from None
+    return GeneratedKey(name=name, public_key=raw_public, private_key_file=out, public_key_file=pub)
+
+
+def load_official_key(path: Path) -> Ed25519PrivateKey:
+    """Load an official's private key, refusing files that group or others may access."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise OfficialKeyError(f"cannot open private key file {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
+        if mode & 0o077:
+            raise OfficialKeyError(
+                f"private key file {path} is accessible by group or others (mode {mode:04o}); "
+                f"run: chmod 600 {path}"
+            )
+        data = handle.read()
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise OfficialKeyError(f"{path} is not an unencrypted PEM PKCS#8 private key") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise OfficialKeyError(f"{path} is not an Ed25519 private key")
+    return key
