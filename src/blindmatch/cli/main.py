@@ -16,6 +16,7 @@ from blindmatch import __version__
 # Order is the order of ``blindmatch --help``.
 COMMAND_MODULES: tuple[str, ...] = (
     "blindmatch.cli.keys",
+    "blindmatch.cli.normalize",
     "blindmatch.cli.oprf",
     "blindmatch.cli.official",
 )

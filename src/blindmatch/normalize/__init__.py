@@ -1,0 +1,26 @@
+"""Normalisation of names, US postal addresses and dates, and the match keys built from them.
+
+Exact PSI finds a person only when both organisations turn that person into the same
+bytes: this package decides those bytes. See protocol/drafts/match-keys.md.
+"""
+
+from blindmatch.normalize.address import Address, normalize_address, parse_address
+from blindmatch.normalize.date import normalize_date
+from blindmatch.normalize.errors import NormalizationError, SchemaError, SchemaMismatchError
+from blindmatch.normalize.name import normalize_name
+from blindmatch.normalize.schema import Schema, Tier, default_schema, load_schema
+
+__all__ = [
+    "Address",
+    "NormalizationError",
+    "Schema",
+    "SchemaError",
+    "SchemaMismatchError",
+    "Tier",
+    "default_schema",
+    "load_schema",
+    "normalize_address",
+    "normalize_date",
+    "normalize_name",
+    "parse_address",
+]
