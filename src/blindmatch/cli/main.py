@@ -15,10 +15,13 @@ from blindmatch import __version__
 
 # Order is the order of ``blindmatch --help``.
 COMMAND_MODULES: tuple[str, ...] = (
+    "blindmatch.cli.audit",
     "blindmatch.cli.keys",
     "blindmatch.cli.normalize",
     "blindmatch.cli.oprf",
     "blindmatch.cli.official",
+    "blindmatch.cli.pki",
+    "blindmatch.cli.holder",
 )
 
 EXIT_OK = 0

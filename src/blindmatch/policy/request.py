@@ -28,7 +28,7 @@ SIGNATURE_BYTES = 64
 MAX_ENVELOPE_BYTES = 4096
 
 # UTF-8 byte limits of the text fields (all must be non-empty).
-TEXT_LIMITS: dict[str, int] = {"organisation": 256, "official": 256, "mode": 32, "legal_basis": 1024}
+TEXT_LIMITS: dict[str, int] = {"organisation": 256, "official": 256, "mode": 32, "legal_basis": 200}  # the audit log's text limit
 # Exact byte lengths of the binary fields.
 BYTES_LENGTHS: dict[str, int] = {
     "nonce": 16,

@@ -1,0 +1,331 @@
+"""The append-only audit log of one side (holder or requester).
+
+Layout under ``<working dir>/audit/`` (mode 0700):
+
+* ``log.jsonl``   - one canonical JSON entry per line; each line (without the
+  newline) is a leaf of an RFC 9162 Merkle tree; every entry is signed.
+* ``checkpoints`` - signed notes committing to (size, root, time).
+* ``audit.key``   - the Ed25519 audit signing key (PKCS#8 PEM, 0600).
+* ``audit.pub``   - its signed-note verifier key, for reviewers and the peer.
+* ``lock``        - ``flock`` target serialising writers across processes (the
+  requester CLI and daemon may share one directory).
+* ``torn-*.bin``  - bytes cut off a torn tail, kept for forensics.
+
+Every write is a single ``write`` on an ``O_APPEND`` descriptor followed by
+``fsync``, so a crash can leave at most one incomplete last line (or note);
+opening the log detects and cuts it, but never below the latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from blindmatch.audit import keys
+from blindmatch.audit.checkpoint import (
+    NOTE_BLOCK_RE,
+    Checkpoint,
+    CheckpointError,
+    parse_checkpoint,
+    sign_checkpoint,
+    split_notes,
+)
+from blindmatch.audit.events import (
+    canonical_json,
+    entry_signing_message,
+    valid_origin,
+    validate_fields,
+)
+from blindmatch.audit.merkle import MerkleTree
+
+AUDIT_SUBDIR = "audit"
+LOG_NAME = "log.jsonl"
+CHECKPOINTS_NAME = "checkpoints"
+KEY_NAME = "audit.key"
+PUB_NAME = "audit.pub"
+LOCK_NAME = "lock"
+
+Clock = Callable[[], datetime]
+
+
+class AuditError(Exception):
+    """The audit log cannot be opened or written safely."""
+
+
+def utc_now() -> datetime:
+    """Default clock."""
+    return datetime.now(timezone.utc)
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 UTC with microseconds, e.g. ``2024-05-01T09:30:00.000000Z``."""
+    if moment.tzinfo is None:
+        raise ValueError("audit clock must return timezone-aware datetimes")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def find_audit_dir(directory: Path) -> Path:
+    """Accept either a side's working directory or its ``audit/`` directory."""
+    for candidate in (directory / AUDIT_SUBDIR, directory):
+        if (candidate / PUB_NAME).is_file():
+            return candidate
+    raise AuditError(f"no audit log in {directory} (missing {AUDIT_SUBDIR}/{PUB_NAME})")
+
+
+def read_verifier_key(audit_dir: Path) -> tuple[str, bytes]:
+    """(origin, raw public key) from ``audit.pub``."""
+    return keys.parse_verifier_key((audit_dir / PUB_NAME).read_text())
+
+
+def _read(path: Path, offset: int = 0) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            return handle.read()
+    except FileNotFoundError:
+        return b""
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write and fsync; one ``write`` call in practice, looped for short writes."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.fsync(fd)
+
+
+def scan_lines(data: bytes, first_index: int) -> tuple[list[bytes], int, bool]:
+    """Split log bytes into entry lines.
+
+    Returns (lines, end offset of the last good line, whether a torn tail
+    follows). Only the last line may be torn (no newline, or not a JSON
+    object); a bad line anywhere else, or an index out of sequence, is damage
+    that only a reviewer can judge, so it raises.
+    """
+    lines: list[bytes] = []
+    pos = 0
+    while pos < len(data):
+        newline = data.find(b"\n", pos)
+        if newline == -1:
+            return lines, pos, True
+        line = data[pos:newline]
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            entry = None
+        if not isinstance(entry, dict):
+            if newline + 1 == len(data):
+                return lines, pos, True
+            raise AuditError(f"{LOG_NAME} entry {first_index + len(lines)} is corrupt")
+        if entry.get("index") != first_index + len(lines):
+            raise AuditError(
+                f"{LOG_NAME} entry {first_index + len(lines)} has index {entry.get('index')!r}"
+            )
+        lines.append(line)
+        pos = newline + 1
+    return lines, pos, False
+
+
+class AuditLog:
+    """Writer of one side's audit log. Thread-safe and safe across processes."""
+
+    def __init__(
+        self, path: Path, origin: str, key: Ed25519PrivateKey, clock: Clock, lock_fd: int
+    ) -> None:
+        self.path = path
+        self.origin = origin
+        self._key = key
+        self._clock = clock
+        self._lock_fd = lock_fd
+        self._thread_lock = threading.Lock()
+        self._tree = MerkleTree()
+        self._offset = 0
+        self._latest: Checkpoint | None = None
+        self._log_fd = os.open(path / LOG_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._cp_fd = os.open(path / CHECKPOINTS_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._closed = False
+        self.public_key: bytes = keys.raw_public_key(key)
+
+    @classmethod
+    def open(cls, directory: Path, origin: str, *, clock: Clock | None = None) -> AuditLog:
+        """Open (creating if needed) the audit log under ``directory/audit``.
+
+        Creates the directory (0700) and the audit key on first use, repairs a
+        torn tail left by a crash, and reloads the tree. Refuses to open if
+        entries covered by the latest checkpoint are missing or altered.
+        """
+        if not valid_origin(origin):
+            raise ValueError(f"invalid audit origin {origin!r} (printable ASCII, no spaces or '+')")
+        path = Path(directory) / AUDIT_SUBDIR
+        if not path.is_dir():
+            path.mkdir(parents=True, mode=0o700)
+            keys.fsync_directory(path.parent)
+        lock_fd = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        log: AuditLog | None = None
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            key = keys.load_or_create_signing_key(path / KEY_NAME, path / PUB_NAME, origin)
+            log = cls(path, origin, key, clock or utc_now, lock_fd)
+            log._load_locked()
+        except BaseException:
+            if log is not None:
+                os.close(log._log_fd)
+                os.close(log._cp_fd)
+            os.close(lock_fd)  # also releases the flock
+            raise
+        fcntl.flock(lock_fd, fcntl.LOCK_UN)
+        return log
+
+    @property
+    def size(self) -> int:
+        """Number of entries (as of this process's last read or write)."""
+        return self._tree.size
+
+    def append(self, event: str, **fields: Any) -> int:
+        """Validate, sign and durably append one event; returns its leaf index."""
+        validate_fields(event, fields)
+        with self._locked():
+            self._sync_locked()
+            return self._append_locked(event, fields)
+
+    def checkpoint(self) -> Checkpoint:
+        """Sign the current tree head and durably append it to ``checkpoints``."""
+        with self._locked():
+            self._sync_locked()
+            self._repair_checkpoints_locked(latest_needed=False)
+            size = self._tree.size
+            cp = sign_checkpoint(
+                self._key, self.origin, size, self._tree.root(size), format_time(self._clock())
+            )
+            _write_all(self._cp_fd, cp.note.encode() + b"\n")
+            self._latest = cp
+            return cp
+
+    def close(self) -> None:
+        """Checkpoint (so every entry is covered on shutdown) and release files."""
+        if self._closed:
+            return
+        self.checkpoint()
+        self._closed = True
+        self._close_files()
+
+    def sign_transcript(self, session_id: bytes, transcript_hash: bytes) -> bytes:
+        """This side's signature over the session transcript hash."""
+        return keys.sign_transcript(self._key, session_id, transcript_hash)
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- internals; the *_locked methods run with both locks held -------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with self._thread_lock:
+            if self._closed:
+                raise AuditError("audit log is closed")
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _close_files(self) -> None:
+        for fd in (self._log_fd, self._cp_fd, self._lock_fd):
+            os.close(fd)
+
+    def _load_locked(self) -> None:
+        self._repair_checkpoints_locked(latest_needed=True)
+        data = _read(self.path / LOG_NAME)
+        lines, good_end, torn = scan_lines(data, 0)
+        covered = self._latest.size if self._latest else 0
+        if len(lines) < covered:
+            raise AuditError(
+                f"{self.path / LOG_NAME} has {len(lines)} intact entries but the latest "
+                f"checkpoint covers {covered}: checkpointed entries are lost; "
+                "run 'blindmatch audit verify' and restore from backup"
+            )
+        for line in lines:
+            self._tree.append(line)
+        self._offset = good_end
+        if self._latest and self._tree.root(covered) != self._latest.root:
+            raise AuditError(
+                f"{self.path / LOG_NAME} does not match its latest checkpoint; "
+                "run 'blindmatch audit verify'"
+            )
+        if torn:
+            self._cut_torn_tail_locked(data[good_end:])
+
+    def _sync_locked(self) -> None:
+        """Pick up entries appended by another process since our last read."""
+        current = os.fstat(self._log_fd).st_size
+        if current < self._offset:
+            raise AuditError(f"{self.path / LOG_NAME} shrank under us")
+        if current == self._offset:
+            return
+        data = _read(self.path / LOG_NAME, self._offset)
+        lines, good_end, torn = scan_lines(data, self._tree.size)
+        for line in lines:
+            self._tree.append(line)
+        self._offset += good_end
+        if torn:
+            self._cut_torn_tail_locked(data[good_end:])
+
+    def _cut_torn_tail_locked(self, torn: bytes) -> None:
+        """Keep the torn bytes for forensics, truncate them, and log the repair."""
+        self._save_torn("log", torn)
+        os.truncate(self.path / LOG_NAME, self._offset)
+        os.fsync(self._log_fd)
+        self._append_locked(
+            "log_repaired",
+            {"dropped_bytes": len(torn), "dropped_sha256": hashlib.sha256(torn).hexdigest()},
+        )
+
+    def _save_torn(self, what: str, torn: bytes) -> None:
+        stamp = format_time(self._clock()).replace(":", "").replace("-", "")
+        target = self.path / f"torn-{what}-{stamp}-{os.getpid()}.bin"
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            _write_all(fd, torn)
+        finally:
+            os.close(fd)
+        keys.fsync_directory(self.path)
+
+    def _repair_checkpoints_locked(self, latest_needed: bool) -> None:
+        """Cut an incomplete last note; optionally load the latest checkpoint."""
+        path = self.path / CHECKPOINTS_NAME
+        data = _read(path)
+        notes, good_end = split_notes(data)
+        if good_end < len(data):
+            if NOTE_BLOCK_RE.search(data, good_end):
+                raise AuditError(f"{path} is corrupt at byte {good_end}; run 'blindmatch audit verify'")
+            self._save_torn("checkpoints", data[good_end:])
+            os.truncate(path, good_end)
+            os.fsync(self._cp_fd)
+        if latest_needed and notes:
+            try:
+                self._latest = parse_checkpoint(notes[-1], self.origin, self.public_key)
+            except CheckpointError as exc:
+                raise AuditError(f"{path}: latest checkpoint is invalid: {exc}") from exc
+
+    def _append_locked(self, event: str, fields: dict[str, Any]) -> int:
+        index = self._tree.size
+        entry = {**fields, "event": event, "index": index, "time": format_time(self._clock())}
+        entry["sig"] = self._key.sign(entry_signing_message(self.origin, entry)).hex()
+        line = canonical_json(entry)
+        _write_all(self._log_fd, line + b"\n")
+        self._offset += len(line) + 1
+        self._tree.append(line)
+        return index

@@ -1,0 +1,123 @@
+"""Cross-check the holder's and the requester's logs against each other.
+
+Each log alone cannot prove it is complete: an operator could drop a whole
+session together with the checkpoints after it. The peer's log is the
+witness. Every session either side knows about must appear on both sides, and
+for closed sessions both must record the same transcript hash, element count
+and per-batch counts and message hashes, with each side holding the other's
+valid transcript signature made with the audit key that the other's
+``audit.pub`` publishes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from blindmatch.audit.keys import verify_transcript_signature
+from blindmatch.audit.log import find_audit_dir, read_verifier_key
+from blindmatch.audit.verify import load_entries, verify_log
+
+_SESSION_EVENTS = ("session_opened", "session_refused", "session_failed", "session_closed")
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    """``ok`` iff ``mismatches`` is empty; ``sessions`` counts sessions seen on both sides."""
+
+    ok: bool
+    mismatches: list[str] = field(default_factory=list)
+    sessions: int = 0
+
+
+@dataclass
+class _Side:
+    name: str
+    public_key: bytes
+    events: dict[str, dict[str, dict[str, Any]]]  # session_id -> event -> entry
+    batches: dict[str, dict[int, tuple[int, str, str]]]  # session_id -> seq -> (count, hashes)
+
+
+def _load(name: str, directory: Path, batch_event: str) -> _Side:
+    _, public_key = read_verifier_key(find_audit_dir(directory))
+    events: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    batches: dict[str, dict[int, tuple[int, str, str]]] = defaultdict(dict)
+    for entry in load_entries(directory):
+        event = entry.get("event")
+        if event in _SESSION_EVENTS:
+            events[entry["session_id"]][event] = entry
+        elif event == batch_event:
+            batches[entry["session_id"]][entry["seq"]] = (
+                entry["count"],
+                entry["blinded_sha256"],
+                entry["evaluated_sha256"],
+            )
+    return _Side(name, public_key, events, batches)
+
+
+def _check_closed(sid: str, mine: _Side, theirs: _Side, out: list[str]) -> None:
+    """Check ``mine``'s record of the peer's signature for session ``sid``."""
+    closed = mine.events[sid]["session_closed"]
+    if bytes.fromhex(closed["peer_audit_key"]) != theirs.public_key:
+        out.append(f"session {sid}: {mine.name} recorded a peer audit key that is not the {theirs.name}'s audit.pub")
+    elif not verify_transcript_signature(
+        theirs.public_key,
+        bytes.fromhex(sid),
+        bytes.fromhex(closed["transcript_hash"]),
+        bytes.fromhex(closed["peer_signature"]),
+    ):
+        out.append(f"session {sid}: {theirs.name} transcript signature stored by the {mine.name} does not verify")
+    if not verify_transcript_signature(
+        mine.public_key,
+        bytes.fromhex(sid),
+        bytes.fromhex(closed["transcript_hash"]),
+        bytes.fromhex(closed["own_signature"]),
+    ):
+        out.append(f"session {sid}: {mine.name}'s own transcript signature does not verify")
+
+
+def _compare(sid: str, holder: _Side, requester: _Side, out: list[str]) -> None:
+    h, r = holder.events[sid], requester.events[sid]
+    h_closed, r_closed = "session_closed" in h, "session_closed" in r
+    if h_closed != r_closed:
+        side = "holder" if h_closed else "requester"
+        out.append(f"session {sid}: closed in the {side} log only")
+        return
+    for key in ("request_sha256", "mode"):
+        if "session_opened" in h and "session_opened" in r:
+            if h["session_opened"][key] != r["session_opened"][key]:
+                out.append(f"session {sid}: {key} differs between holder and requester")
+    if not h_closed:
+        return
+    hc, rc = h["session_closed"], r["session_closed"]
+    for key in ("transcript_hash", "elements"):
+        if hc[key] != rc[key]:
+            out.append(f"session {sid}: {key} differs (holder {hc[key]}, requester {rc[key]})")
+    if holder.batches[sid] != requester.batches[sid]:
+        out.append(f"session {sid}: batch counts or message hashes differ between holder and requester")
+    _check_closed(sid, holder, requester, out)
+    _check_closed(sid, requester, holder, out)
+
+
+def reconcile(holder_dir: Path, requester_dir: Path) -> ReconcileResult:
+    """Check that both logs verify and describe the same sessions identically."""
+    mismatches: list[str] = []
+    for name, directory in (("holder", holder_dir), ("requester", requester_dir)):
+        result = verify_log(Path(directory))
+        if not result.ok:
+            mismatches.append(f"{name} log does not verify: {result.error}")
+    if mismatches:
+        return ReconcileResult(False, mismatches)
+    holder = _load("holder", Path(holder_dir), "batch_evaluated")
+    requester = _load("requester", Path(requester_dir), "batch_received")
+    if holder.public_key == requester.public_key:
+        return ReconcileResult(False, ["holder and requester use the same audit key"])
+    both = sorted(set(holder.events) & set(requester.events))
+    for sid in sorted(set(holder.events) ^ set(requester.events)):
+        side = "holder" if sid in holder.events else "requester"
+        mismatches.append(f"session {sid}: appears only in the {side} log")
+    for sid in both:
+        _compare(sid, holder, requester, mismatches)
+    return ReconcileResult(not mismatches, mismatches, len(both))

@@ -1,0 +1,163 @@
+"""Independent verification of an audit log directory, for reviewers.
+
+Nothing here trusts the writer's in-memory state: the tree is recomputed from
+the bytes of ``log.jsonl``, every entry's signature and schema are checked,
+every checkpoint signature is checked against ``audit.pub`` (or a pinned key),
+each checkpoint root must equal the recomputed root at its size, and successive
+checkpoints must be linked by a valid RFC 9162 consistency proof. Verification
+stops at the first problem and names it, because everything after a bad entry
+is suspect anyway.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from blindmatch.audit.checkpoint import Checkpoint, CheckpointError, parse_checkpoint, split_notes
+from blindmatch.audit.events import canonical_json, entry_signing_message, validate_envelope
+from blindmatch.audit.keys import AuditKeyError, verify_ed25519
+from blindmatch.audit.log import (
+    CHECKPOINTS_NAME,
+    LOG_NAME,
+    AuditError,
+    find_audit_dir,
+    read_verifier_key,
+)
+from blindmatch.audit.merkle import MerkleTree, verify_consistency
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of :func:`verify_log`.
+
+    ``size`` counts the entries that verified (all of them when ``ok``);
+    ``unsigned_tail`` counts entries after the latest checkpoint, which are
+    individually signed but could be truncated without detection.
+    """
+
+    ok: bool
+    error: str | None
+    size: int
+    checkpoints: int
+    origin: str | None = None
+    root: bytes | None = None
+    latest: Checkpoint | None = None
+    unsigned_tail: int = 0
+
+
+class _Failure(Exception):
+    pass
+
+
+def _check_lines(data: bytes, origin: str, public_key: bytes, tree: MerkleTree) -> None:
+    if data and not data.endswith(b"\n"):
+        line_no = data.count(b"\n") + 1
+        raise _Failure(f"{LOG_NAME} line {line_no}: incomplete last line (torn write)")
+    for line_no, line in enumerate(data.split(b"\n")[:-1], start=1):
+        where = f"{LOG_NAME} line {line_no}"
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            raise _Failure(f"{where}: not valid JSON") from None
+        if not isinstance(entry, dict):
+            raise _Failure(f"{where}: not a JSON object")
+        if canonical_json(entry) != line:
+            raise _Failure(f"{where}: not in canonical form (the line was altered)")
+        try:
+            validate_envelope(entry, tree.size)
+        except ValueError as exc:
+            raise _Failure(f"{where}: {exc}") from None
+        signature = bytes.fromhex(entry["sig"])
+        if not verify_ed25519(public_key, signature, entry_signing_message(origin, entry)):
+            raise _Failure(f"{where} (entry {tree.size}): signature does not verify (the entry was altered)")
+        tree.append(line)
+
+
+def _check_checkpoints(
+    data: bytes, origin: str, public_key: bytes, tree: MerkleTree
+) -> list[Checkpoint]:
+    notes, good_end = split_notes(data)
+    checkpoints: list[Checkpoint] = []
+    for number, note in enumerate(notes, start=1):
+        where = f"{CHECKPOINTS_NAME} #{number}"
+        try:
+            cp = parse_checkpoint(note, origin, public_key)
+        except CheckpointError as exc:
+            raise _Failure(f"{where}: {exc}") from None
+        if cp.size > tree.size:
+            raise _Failure(
+                f"{where}: covers {cp.size} entries but {LOG_NAME} has only {tree.size} "
+                f"(entry {tree.size} onwards was deleted)"
+            )
+        if tree.root(cp.size) != cp.root:
+            raise _Failure(
+                f"{where}: root hash does not match entries 0..{cp.size - 1} of {LOG_NAME}"
+            )
+        if checkpoints:
+            prev = checkpoints[-1]
+            if cp.size < prev.size:
+                raise _Failure(f"{where}: tree size {cp.size} is smaller than the previous {prev.size}")
+            if prev.size > 0:
+                proof = tree.consistency_proof(prev.size, cp.size)
+                if not verify_consistency(prev.size, cp.size, prev.root, cp.root, proof):
+                    raise _Failure(f"{where}: not consistent with checkpoint #{number - 1}")
+        checkpoints.append(cp)
+    if good_end != len(data):
+        raise _Failure(
+            f"{CHECKPOINTS_NAME}: bytes after checkpoint #{len(notes)} are not a complete note"
+        )
+    return checkpoints
+
+
+def verify_log(directory: Path, *, public_key: bytes | None = None) -> VerifyResult:
+    """Verify the audit log under ``directory`` (working dir or its ``audit/``).
+
+    ``public_key`` pins the expected audit key; without it the key in
+    ``audit.pub`` is trusted, which only proves internal consistency.
+    """
+    try:
+        audit_dir = find_audit_dir(Path(directory))
+        origin, key = read_verifier_key(audit_dir)
+    except (AuditError, AuditKeyError, OSError) as exc:
+        return VerifyResult(False, str(exc), 0, 0)
+    if public_key is not None and public_key != key:
+        return VerifyResult(False, "audit.pub is not the expected (pinned) audit key", 0, 0, origin)
+    tree = MerkleTree()
+    checkpoints: list[Checkpoint] = []
+    try:
+        _check_lines((audit_dir / LOG_NAME).read_bytes(), origin, key, tree)
+        cp_path = audit_dir / CHECKPOINTS_NAME
+        cp_data = cp_path.read_bytes() if cp_path.exists() else b""
+        checkpoints = _check_checkpoints(cp_data, origin, key, tree)
+    except _Failure as exc:
+        return VerifyResult(False, str(exc), tree.size, len(checkpoints), origin)
+    except OSError as exc:
+        return VerifyResult(False, str(exc), tree.size, len(checkpoints), origin)
+    latest = checkpoints[-1] if checkpoints else None
+    return VerifyResult(
+        ok=True,
+        error=None,
+        size=tree.size,
+        checkpoints=len(checkpoints),
+        origin=origin,
+        root=tree.root(),
+        latest=latest,
+        unsigned_tail=tree.size - (latest.size if latest else 0),
+    )
+
+
+def load_entries(directory: Path) -> list[dict[str, Any]]:
+    """Parse every readable entry, without verifying (for display and reports)."""
+    audit_dir = find_audit_dir(Path(directory))
+    entries = []
+    for line in (audit_dir / LOG_NAME).read_bytes().split(b"\n"):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries

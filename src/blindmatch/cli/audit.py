@@ -1,0 +1,132 @@
+"""``blindmatch audit``: reviewer tools over the audit logs (verify, show, reconcile, report)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from blindmatch.audit import AuditError, load_entries, reconcile, verify_log, write_report
+from blindmatch.audit.events import ENVELOPE_KEYS, canonical_json
+from blindmatch.audit.keys import AuditKeyError, parse_verifier_key
+from blindmatch.cli.main import EXIT_FAILURE, EXIT_USAGE, CliError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("audit", help="verify, inspect, reconcile and report on audit logs")
+    commands = parser.add_subparsers(dest="audit_command", metavar="SUBCOMMAND", required=True)
+
+    verify = commands.add_parser(
+        "verify", help="recompute the Merkle tree and check every signature and checkpoint"
+    )
+    verify.add_argument("directory", type=Path, metavar="DIR", help="a side's working directory (or its audit/)")
+    verify.add_argument(
+        "--key", metavar="VKEY", help="expected audit verifier key (text or file), instead of trusting DIR's audit.pub"
+    )
+    verify.add_argument("--json", action="store_true", help="print the result as JSON")
+    verify.set_defaults(func=cmd_verify)
+
+    show = commands.add_parser("show", help="print the log entries")
+    show.add_argument("directory", type=Path, metavar="DIR")
+    show.add_argument("--session", metavar="ID", help="only entries of this session id (hex, prefix allowed)")
+    show.add_argument("--json", action="store_true", help="print entries as JSON Lines")
+    show.set_defaults(func=cmd_show)
+
+    rec = commands.add_parser("reconcile", help="check both sides recorded the same sessions")
+    rec.add_argument("holder", type=Path, metavar="HOLDER_DIR")
+    rec.add_argument("requester", type=Path, metavar="REQUESTER_DIR")
+    rec.set_defaults(func=cmd_reconcile)
+
+    report = commands.add_parser("report", help="write a self-contained HTML report")
+    report.add_argument("directory", type=Path, metavar="DIR")
+    report.add_argument("--out", type=Path, required=True, metavar="FILE", help="HTML file to write")
+    report.set_defaults(func=cmd_report)
+
+
+def _require_dir(path: Path) -> None:
+    if not path.is_dir():
+        raise CliError(f"{path}: no such directory", EXIT_USAGE)
+
+
+def _pinned_key(value: str) -> bytes:
+    text = Path(value).read_text() if Path(value).is_file() else value
+    try:
+        return parse_verifier_key(text)[1]
+    except AuditKeyError as exc:
+        raise CliError(f"--key: {exc}", EXIT_USAGE) from exc
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    _require_dir(args.directory)
+    result = verify_log(args.directory, public_key=_pinned_key(args.key) if args.key else None)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "ok": result.ok,
+                    "error": result.error,
+                    "origin": result.origin,
+                    "size": result.size,
+                    "checkpoints": result.checkpoints,
+                    "root": result.root.hex() if result.root else None,
+                    "unsigned_tail": result.unsigned_tail,
+                },
+                indent=2,
+            )
+        )
+    if not result.ok:
+        raise CliError(f"{args.directory}: verification failed: {result.error}", EXIT_FAILURE)
+    if not args.json:
+        root = result.root.hex() if result.root else ""
+        print(f"{args.directory}: OK: {result.origin}: {result.size} entries, "
+              f"{result.checkpoints} checkpoints, root {root}")
+        if result.unsigned_tail:
+            print(f"warning: the last {result.unsigned_tail} entries are not yet covered by a checkpoint")
+    return 0
+
+
+def _format_entry(entry: dict[str, Any]) -> str:
+    fields = " ".join(
+        f"{key}={value}" for key, value in sorted(entry.items()) if key not in ENVELOPE_KEYS
+    )
+    return f"{entry.get('index')}\t{entry.get('time')}\t{entry.get('event')}\t{fields}"
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    _require_dir(args.directory)
+    try:
+        entries = load_entries(args.directory)
+    except (AuditError, OSError) as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
+    if args.session:
+        wanted = args.session.lower()
+        entries = [e for e in entries if str(e.get("session_id", "")).startswith(wanted)]
+        if not entries:
+            raise CliError(f"no entries for session {args.session}", EXIT_FAILURE)
+    for entry in entries:
+        sys.stdout.write((canonical_json(entry).decode() if args.json else _format_entry(entry)) + "\n")
+    return 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    _require_dir(args.holder)
+    _require_dir(args.requester)
+    result = reconcile(args.holder, args.requester)
+    for mismatch in result.mismatches:
+        print(mismatch)
+    if not result.ok:
+        raise CliError(f"{len(result.mismatches)} mismatch(es) between the holder and requester logs")
+    print(f"OK: {result.sessions} sessions recorded identically on both sides")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    _require_dir(args.directory)
+    try:
+        write_report(args.directory, args.out)
+    except (AuditError, OSError) as exc:
+        raise CliError(str(exc), EXIT_FAILURE) from exc
+    print(f"wrote {args.out}")
+    return 0
