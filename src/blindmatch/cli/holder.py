@@ -1,0 +1,113 @@
+"""``blindmatch holder``: the holder's key, index and daemon.
+
+``keygen`` creates the OPRF key, ``index`` builds the encrypted index from the
+holder's records, ``serve`` runs the gRPC daemon until SIGTERM. All take
+``--config holder.toml`` (format: ``blindmatch.node.config``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from blindmatch.node.config import ConfigError, HolderNodeConfig, load_holder_config
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("holder", help="the holder: OPRF key, encrypted index, gRPC daemon")
+    commands = parser.add_subparsers(dest="holder_command", metavar="SUBCOMMAND", required=True)
+
+    def add(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=description)
+        sub.add_argument("--config", required=True, type=Path, metavar="HOLDER_TOML", help="the holder's configuration file")
+        return sub
+
+    keygen = add("keygen", "create the holder's OPRF key",
+                 "Create holder.key_file (mode 0600). Refuses to overwrite an existing key: a new key "
+                 "invalidates every index requesters have downloaded.")
+    keygen.set_defaults(func=_keygen)
+
+    index = add("index", "build the encrypted index from a records CSV",
+                "Read RECORDS.csv (UTF-8, header row, columns at least name,address), normalise each row "
+                "with the configured schema and write the membership and cardinality indexes to "
+                "holder.index_dir, replacing the old ones atomically. Creates the OPRF key if missing. "
+                "Rejected rows are listed by row number and field (never value) in index_dir/rejects.csv. "
+                "A running 'holder serve' keeps serving the old index until restarted.")
+    index.add_argument("records", type=Path, metavar="RECORDS.csv", help="the holder's records")
+    index.add_argument("--quiet", action="store_true", help="no progress bar")
+    index.set_defaults(func=_index)
+
+    serve = add("serve", "run the holder's gRPC daemon (mutual TLS)",
+                "Serve GetInfo, DownloadIndex and Match on holder.listen until SIGTERM or SIGINT, then "
+                "stop accepting calls, let running sessions finish (limits.shutdown_grace_seconds), "
+                "write the audit checkpoint and exit 0. Prints 'listening on HOST:PORT' when ready.")
+    serve.set_defaults(func=_serve)
+
+
+def _cli_error(message: str) -> Exception:
+    from blindmatch.cli.main import CliError  # main imports this module: avoid a cycle
+
+    return CliError(message)
+
+
+def _config(args: argparse.Namespace) -> HolderNodeConfig:
+    try:
+        return load_holder_config(args.config)
+    except ConfigError as exc:
+        raise _cli_error(str(exc)) from None
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from blindmatch.core.keys import HolderKey
+    from blindmatch.node.holder_store import StoreError, write_key_file
+
+    config = _config(args)
+    key = HolderKey.generate()
+    try:
+        write_key_file(config.key_file, key)
+    except StoreError as exc:
+        raise _cli_error(str(exc)) from None
+    print(f"wrote {config.key_file} (mode 0600); key id {key.key_id.hex()}")
+    return 0
+
+
+def _index(args: argparse.Namespace) -> int:
+    from blindmatch.audit import AuditLog
+    from blindmatch.node.holder_index import IndexBuildError, build_index
+    from blindmatch.node.holder_store import StoreError
+    from blindmatch.normalize import SchemaError
+
+    config = _config(args)
+    try:
+        report = build_index(args.records, config, progress=not args.quiet)
+    except (IndexBuildError, StoreError, SchemaError, OSError) as exc:
+        raise _cli_error(str(exc)) from None
+    assert report.manifest is not None
+    with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
+        for kind, f in sorted(report.manifest.files.items(), key=lambda item: item[0].value):
+            audit.append("index_built", digest=f.digest.hex(), entries=f.entries, kind=kind.value)
+    if report.key_created:
+        print(f"created OPRF key {config.key_file} (mode 0600)")
+    print(report.summary())
+    for kind, f in sorted(report.manifest.files.items(), key=lambda item: item[0].value):
+        print(f"{kind.value} index: {f.digest.hex()} ({f.entries} entries, {f.size_bytes} bytes)")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from blindmatch.node.holder_service import run_daemon
+    from blindmatch.node.holder_store import StoreError
+    from blindmatch.policy import PolicyError
+
+    config = _config(args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+
+    def announce(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        return run_daemon(config, announce)
+    except (StoreError, PolicyError, OSError) as exc:
+        raise _cli_error(str(exc)) from None

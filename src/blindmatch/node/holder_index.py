@@ -1,0 +1,132 @@
+"""``holder index``: turn the holder's records CSV into its encrypted indexes.
+
+The CSV is streamed in chunks of rows through the schema's normalisers and the
+:class:`IndexBuilder`, so memory stays at one chunk plus 16 bytes per entry and kind
+whatever the file size. Rows that cannot be normalised are reported by row number,
+field and reason — never by value — in the summary and in ``rejects.csv`` next to the
+index, because the operator needs to fix them but the report may be shared.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from tqdm import tqdm
+
+from blindmatch.core.index_builder import IndexBuilder
+from blindmatch.crypto.batch import BatchEngine
+from blindmatch.node.config import HolderNodeConfig
+from blindmatch.node.holder_store import IndexManifest, load_or_create_key, write_indexes
+from blindmatch.normalize import NormalizationError, Schema, default_schema, load_schema
+
+CHUNK_ROWS = 65_536
+REJECTS_NAME = "rejects.csv"
+
+
+class IndexBuildError(Exception):
+    """The records file cannot be indexed as a whole (unreadable, missing columns)."""
+
+
+@dataclass
+class BuildReport:
+    rows: int = 0
+    entries: int = 0
+    rejected: int = 0
+    rejects_by_field: Counter[str] = field(default_factory=Counter)
+    rejects_file: Path | None = None
+    key_created: bool = False
+    manifest: IndexManifest | None = None
+
+    def summary(self) -> str:
+        lines = [f"{self.rows} rows read, {self.rows - self.rejected} indexed ({self.entries} entries), {self.rejected} rejected"]
+        for name, count in sorted(self.rejects_by_field.items()):
+            lines.append(f"  {name}: {count} rows rejected")
+        if self.rejected:
+            lines.append(f"row numbers and reasons: {self.rejects_file}")
+        return "\n".join(lines)
+
+
+def load_configured_schema(config: HolderNodeConfig) -> Schema:
+    return load_schema(config.schema) if config.schema is not None else default_schema()
+
+
+def build_index(
+    records_csv: Path,
+    config: HolderNodeConfig,
+    progress: bool = True,
+    engine: BatchEngine | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> BuildReport:
+    """Build both index kinds from ``records_csv`` and commit them atomically to ``config.index_dir``."""
+    schema = load_configured_schema(config)
+    key, created = load_or_create_key(config.key_file)
+    report = BuildReport(key_created=created)
+    own_engine = engine is None
+    engine = engine or BatchEngine()
+    config.index_dir.mkdir(parents=True, exist_ok=True)
+    rejects_path = config.index_dir / REJECTS_NAME
+    rejects_tmp = rejects_path.with_name(f".{REJECTS_NAME}.tmp-{os.getpid()}")
+    try:
+        builder = IndexBuilder(key, schema.fingerprint, engine)
+        with (
+            _open_records(records_csv) as handle,
+            rejects_tmp.open("w", newline="") as rejects_handle,
+            tqdm(desc="indexing", unit=" rows", disable=not progress, total=None) as bar,
+        ):
+            reader = csv.DictReader(handle)
+            missing = [f for f in schema.tier_fields if f not in (reader.fieldnames or [])]
+            if missing:
+                raise IndexBuildError(f"{records_csv}: missing column(s) {', '.join(missing)} (header: {reader.fieldnames})")
+            rejects = csv.writer(rejects_handle)
+            rejects.writerow(["row", "field", "reason"])
+            chunk: list[bytes] = []
+            for row_number, row in enumerate(reader, start=2):  # row 1 is the header
+                report.rows += 1
+                try:
+                    chunk.extend(k for _, k in schema.match_keys(row, side="holder", row=row_number))
+                except NormalizationError as exc:
+                    report.rejected += 1
+                    report.rejects_by_field[exc.field] += 1
+                    rejects.writerow([row_number, exc.field, exc.reason])
+                if report.rows % chunk_rows == 0:
+                    builder.add(chunk)
+                    bar.update(chunk_rows)
+                    chunk = []
+            builder.add(chunk)
+            bar.update(report.rows % chunk_rows)
+        report.entries = builder.entries
+        indexes = builder.finish()
+    except (UnicodeDecodeError, csv.Error) as exc:
+        rejects_tmp.unlink(missing_ok=True)
+        # Name the place, not the bytes: the message must not quote record data.
+        raise IndexBuildError(f"{records_csv}: not a UTF-8 CSV file ({type(exc).__name__} after row {report.rows + 1})") from None
+    except BaseException:
+        rejects_tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        if own_engine:
+            engine.close()
+    os.replace(rejects_tmp, rejects_path)
+    report.rejects_file = rejects_path
+    report.manifest = write_indexes(
+        config.index_dir,
+        indexes,
+        key_id=key.key_id,
+        schema_fingerprint=schema.fingerprint,
+        schema_name=schema.name,
+        schema_version=schema.version,
+        records=report.rows - report.rejected,
+    )
+    return report
+
+
+def _open_records(path: Path) -> TextIO:
+    try:
+        return path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise IndexBuildError(f"cannot read {path}: {exc.strerror}") from None

@@ -1,0 +1,433 @@
+"""The holder daemon: gRPC service, mutual TLS, policy, audit and graceful shutdown.
+
+The servicer is a thin adapter around the sans-IO :class:`HolderSession`: it turns
+protobuf into core messages (``wire``), asks the policy whether a session may run,
+writes the audit trail, and maps every failure to a gRPC status plus the stable
+``blindmatch-reason`` (``node.errors``). Identity comes only from the client
+certificate (O=), never from anything the client says in a message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from blindmatch import PROTOCOL_VERSION, __version__
+from blindmatch.audit import AuditLog, verify_transcript_signature
+from blindmatch.audit.events import IDENT
+from blindmatch.core.errors import ProtocolError
+from blindmatch.core.holder import HolderConfig, HolderSession
+from blindmatch.core.keys import HolderKey
+from blindmatch.core.messages import Close, Hello
+from blindmatch.core.outputs import Mode
+from blindmatch.crypto.batch import BatchEngine
+from blindmatch.crypto.group import ELEMENT_BYTES
+from blindmatch.node.config import HolderLimits, HolderNodeConfig, TlsConfig
+from blindmatch.node.errors import abort, status_for_protocol_error, status_from_name
+from blindmatch.node.holder_store import OpenIndexes, StoreError, load_key_file, open_indexes
+from blindmatch.node.pki import organisation_of
+from blindmatch.node.wire import MODE_TO_PB, client_message_from_pb, mode_from_pb
+from blindmatch.policy import Authorizer, BudgetStore, Grant, Policy, PolicyRefusal, open_envelope
+from blindmatch.policy.request import SIGNATURE_BYTES
+from blindmatch.v1 import holder_pb2 as pb
+from blindmatch.v1 import holder_pb2_grpc as pb_grpc
+
+log = logging.getLogger("blindmatch.holder")
+
+SERVICE_NAME = "blindmatch.v1.Holder"
+# Reason for a certificate whose organisation is not on holder.toml's allow-list.
+NOT_ALLOWED = "organisation_not_allowed"
+# Hello-time refusals the audit schema can record as session_refused.
+_EXTRA_THREADS = 4  # GetInfo, DownloadIndex and health checks beside the Match sessions
+
+
+class PolicyGate:
+    """The policy file and budget store, shaped for concurrent RPC threads.
+
+    ``BudgetStore`` is one SQLite connection and must stay in its thread, so each
+    server thread gets its own store and ``Authorizer`` over the shared file.
+    """
+
+    def __init__(self, policy: Policy, budget_db: Any) -> None:
+        self.policy = policy
+        self._budget_db = budget_db
+        self._local = threading.local()
+
+    def _store(self) -> BudgetStore:
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = BudgetStore(self._budget_db)
+            self._local.authorizer = Authorizer(self.policy, store)
+        return store
+
+    def authorize(self, envelope: bytes, **bindings: Any) -> Grant:
+        self._store()
+        return self._local.authorizer.authorize(envelope, **bindings)
+
+    def budget(self, organisation: str, official: str, now: datetime) -> pb.Budget:
+        """Remaining budget of ``organisation`` (and ``official`` if registered there); zeros if unknown."""
+        if organisation not in self.policy.organisations():
+            return pb.Budget()
+        person = official if official and self.policy.find_official(organisation, official) else None
+        left = self._store().remaining(organisation, person, self.policy.limits(organisation, person), now)
+        return pb.Budget(
+            session_max_records=left["session_max_records"],
+            organisation_day_remaining=left["org_day"],
+            organisation_30d_remaining=left["org_30d"],
+            official_day_remaining=left.get("official_day", 0),
+            official_30d_remaining=left.get("official_30d", 0),
+        )
+
+
+@dataclass
+class HolderRuntime:
+    """Everything the servicer needs, loaded once at start-up."""
+
+    key: HolderKey
+    indexes: OpenIndexes
+    limits: HolderLimits
+    allowed_organisations: frozenset[str]
+    gate: PolicyGate
+    audit: AuditLog
+    engine: BatchEngine
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    @property
+    def holder_config(self) -> HolderConfig:
+        manifest = self.indexes.manifest
+        return HolderConfig(
+            sk=self.key.sk,
+            key_id=self.key.key_id,
+            schema_fingerprint=manifest.schema_fingerprint,
+            index_digests={kind: f.digest for kind, f in manifest.files.items()},
+            max_batch=self.limits.max_batch,
+            max_session_elements=self.limits.max_session_elements,
+        )
+
+
+def peer_organisation(context: grpc.ServicerContext) -> str | None:
+    """O= of the verified client certificate (gRPC has checked it against the client CA)."""
+    pems = context.auth_context().get("x509_pem_cert")
+    return organisation_of(pems[0]) if pems else None
+
+
+class HolderServicer(pb_grpc.HolderServicer):
+    def __init__(self, runtime: HolderRuntime) -> None:
+        self._rt = runtime
+        self._holder_config = runtime.holder_config
+
+    def _authenticate(self, context: grpc.ServicerContext) -> str:
+        organisation = peer_organisation(context)
+        if organisation not in self._rt.allowed_organisations:
+            log.warning("refused a call from organisation %r: not in holder.tls.allowed_organisations", organisation)
+            abort(context, grpc.StatusCode.PERMISSION_DENIED, NOT_ALLOWED,
+                  f"organisation {organisation!r} of the client certificate may not use this holder")
+        return organisation
+
+    # --- GetInfo -------------------------------------------------------------------------
+
+    def GetInfo(self, request: pb.GetInfoRequest, context: grpc.ServicerContext) -> pb.HolderInfo:
+        organisation = self._authenticate(context)
+        rt = self._rt
+        manifest = rt.indexes.manifest
+        limits = rt.limits
+        return pb.HolderInfo(
+            protocol_version=PROTOCOL_VERSION,
+            key_id=rt.key.key_id,
+            schema_fingerprint=manifest.schema_fingerprint,
+            indexes=[
+                pb.IndexInfo(kind=MODE_TO_PB[kind], digest=f.digest, size_bytes=f.size_bytes, entries=f.entries)
+                for kind, f in sorted(manifest.files.items(), key=lambda item: item[0].value)
+            ],
+            limits=pb.Limits(
+                max_batch=limits.max_batch,
+                max_session_elements=limits.max_session_elements,
+                max_message_bytes=limits.max_message_bytes,
+                index_chunk_bytes=limits.index_chunk_bytes,
+            ),
+            budget=rt.gate.budget(organisation, request.official, rt.clock()),
+            audit_public_key=rt.audit.public_key,
+            schema_name=manifest.schema_name,
+            schema_version=manifest.schema_version,
+        )
+
+    # --- DownloadIndex -------------------------------------------------------------------
+
+    def DownloadIndex(self, request: pb.DownloadIndexRequest, context: grpc.ServicerContext) -> Iterator[pb.IndexChunk]:
+        self._authenticate(context)
+        try:
+            kind = mode_from_pb(request.kind)
+        except ProtocolError as exc:
+            abort(context, status_for_protocol_error(exc), exc.code, exc.message)
+        current = self._rt.indexes.manifest.files[kind]
+        if request.digest and request.digest != current.digest:
+            abort(context, grpc.StatusCode.FAILED_PRECONDITION, "index_mismatch",
+                  f"the {kind.value} index changed: {request.digest.hex()[:16]}... is not current; call GetInfo and restart")
+        if request.offset and not request.digest:
+            abort(context, grpc.StatusCode.INVALID_ARGUMENT, "bad_request", "resuming from an offset requires the digest")
+        if request.offset > current.size_bytes:
+            abort(context, grpc.StatusCode.OUT_OF_RANGE, "bad_request",
+                  f"offset {request.offset} is past the end of the index ({current.size_bytes} bytes)")
+        step = self._rt.limits.index_chunk_bytes
+        offset = request.offset
+        while True:
+            data = self._rt.indexes.read(kind, offset, min(step, current.size_bytes - offset))
+            last = offset + len(data) >= current.size_bytes
+            yield pb.IndexChunk(offset=offset, data=data, total_bytes=current.size_bytes,
+                                digest=current.digest if last else b"")
+            if last:
+                return
+            offset += len(data)
+
+    # --- Match ---------------------------------------------------------------------------
+
+    def Match(self, request_iterator: Iterator[pb.MatchClientMessage], context: grpc.ServicerContext) -> Iterator[pb.MatchServerMessage]:
+        peer = self._authenticate(context)
+        session = HolderSession(self._holder_config, self._rt.engine)
+        received: list[Hello] = []  # the Hello, once parsed: refusals of it are audited
+        try:
+            yield from self._match(peer, session, received, request_iterator, context)
+        except ProtocolError as exc:
+            if received and session.hello is None:
+                self._audit_hello_refusal(peer, received[0], exc)
+            elif session.hello is not None and session.state.name != "AWAITING_DECISION":
+                self._rt.audit.append("session_failed", session_id=session.hello.session_id.hex(), peer=peer,
+                                      reason=exc.code, status=status_for_protocol_error(exc).name)
+            log.info("session ended: %s", exc)
+            abort(context, status_for_protocol_error(exc), exc.code, exc.message)
+        finally:
+            self._rt.audit.checkpoint()
+
+    def _match(
+        self,
+        peer: str,
+        session: HolderSession,
+        received: list[Hello],
+        requests: Iterator[pb.MatchClientMessage],
+        context: grpc.ServicerContext,
+    ) -> Iterator[pb.MatchServerMessage]:
+        first = next(requests, None)
+        if first is None:
+            raise ProtocolError("bad_request", "the stream ended before a Hello")
+        hello = client_message_from_pb(first)
+        if not isinstance(hello, Hello):
+            raise ProtocolError("unexpected_message", "the first message must be a Hello")
+        received.append(hello)
+        session.receive(hello)
+        grant = self._authorize(peer, session, hello, context)
+        yield pb.MatchServerMessage(accept=pb.Accept(session_id=hello.session_id, max_batch=session.accept().max_batch))
+        for raw in requests:
+            message = client_message_from_pb(raw)
+            if isinstance(message, Close):
+                yield self._close(peer, session, message)
+                continue
+            for reply in session.receive(message):
+                self._rt.audit.append(
+                    "batch_evaluated",
+                    session_id=hello.session_id.hex(),
+                    seq=reply.seq,
+                    count=len(reply.elements) // ELEMENT_BYTES,
+                    blinded_sha256=hello.batch_digests[reply.seq].hex(),
+                    evaluated_sha256=hashlib.sha256(reply.elements).hexdigest(),
+                )
+                yield pb.MatchServerMessage(evaluated=pb.ElementBatch(seq=reply.seq, elements=reply.elements))
+        if session.state.name != "CLOSED":
+            raise ProtocolError("bad_request", f"the requester ended the stream in state {session.state.name}")
+        log.info("session %s with %r (%s) closed: %d elements", hello.session_id.hex(), peer,
+                 grant.official.name, session.evaluated_count)
+
+    def _authorize(self, peer: str, session: HolderSession, hello: Hello, context: grpc.ServicerContext) -> Grant:
+        rt = self._rt
+        try:
+            grant = rt.gate.authorize(
+                hello.authorization,
+                peer_organisation=peer,
+                session_id=hello.session_id,
+                key_id=hello.key_id,
+                index_digest=hello.index_digest,
+                blinded_commitment=session.blinded_commitment,
+                record_count=hello.element_count,
+                mode=hello.mode.value,
+                now=rt.clock(),
+            )
+        except PolicyRefusal as refusal:
+            session.refuse(refusal.message)
+            rt.audit.append("session_refused", session_id=hello.session_id.hex(), peer=peer,
+                            official=_claimed_official(hello.authorization), reason=refusal.reason, status=refusal.status)
+            log.info("session %s from %r refused: %s", hello.session_id.hex(), peer, refusal)
+            abort(context, status_from_name(refusal.status), refusal.reason, refusal.message)
+        request, envelope = grant.request, hello.authorization
+        sid = hello.session_id.hex()
+        rt.audit.append(
+            "session_opened", session_id=sid, peer=peer, official=grant.official.name, mode=request.mode,
+            records=request.record_count, held_back=request.held_back, legal_basis=request.legal_basis,
+            request_sha256=hashlib.sha256(envelope[:-SIGNATURE_BYTES]).hexdigest(),
+            request_signature=envelope[-SIGNATURE_BYTES:].hex(), role="holder",
+        )
+        debit = grant.debit
+        rt.audit.append(
+            "budget_debited", session_id=sid, organisation=debit.organisation, official=debit.official,
+            records=debit.records, day_used=debit.org_day.used, day_limit=debit.org_day.limit,
+            month_used=debit.org_30d.used, month_limit=debit.org_30d.limit,
+        )
+        return grant
+
+    def _close(self, peer: str, session: HolderSession, close: Close) -> pb.MatchServerMessage:
+        # Check the requester's signature before the core marks the session closed: an
+        # unsigned Close is a protocol failure, not a completed session.
+        if not verify_transcript_signature(close.signer_key, close.session_id, close.transcript_hash, close.signature):
+            raise ProtocolError("bad_request", "the requester's audit signature over the transcript does not verify")
+        (closed,) = session.receive(close)
+        own = self._rt.audit.sign_transcript(closed.session_id, closed.transcript_hash)
+        self._rt.audit.append(
+            "session_closed", session_id=closed.session_id.hex(), peer=peer, elements=closed.element_count,
+            transcript_hash=closed.transcript_hash.hex(), own_signature=own.hex(),
+            peer_signature=close.signature.hex(), peer_audit_key=close.signer_key.hex(),
+        )
+        return pb.MatchServerMessage(
+            closed=pb.Closed(session_id=closed.session_id, transcript_hash=closed.transcript_hash,
+                             element_count=closed.element_count, signature=own, signer_key=self._rt.audit.public_key)
+        )
+
+    def _audit_hello_refusal(self, peer: str, hello: Hello, exc: ProtocolError) -> None:
+        """Record a Hello the core rejected (unless its session id is not even loggable)."""
+        if not 8 <= len(hello.session_id) <= 64:
+            return
+        self._rt.audit.append("session_refused", session_id=hello.session_id.hex(), peer=peer,
+                              official=_claimed_official(hello.authorization), reason=exc.code,
+                              status=status_for_protocol_error(exc).name)
+
+
+def _claimed_official(envelope: bytes) -> str:
+    """The official a (possibly unverified) request names, if it is loggable as an identity."""
+    try:
+        name = open_envelope(envelope)[0].official
+    except PolicyRefusal:
+        return ""
+    return name if IDENT.check(name) is None else ""
+
+
+def _read(path: Any, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise StoreError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def server_credentials(tls: TlsConfig) -> grpc.ServerCredentials:
+    """mTLS: clients must present a certificate issued by ``client_ca``."""
+    return grpc.ssl_server_credentials(
+        [(_read(tls.key, "TLS key"), _read(tls.cert, "TLS certificate"))],
+        root_certificates=_read(tls.client_ca, "client CA"),
+        require_client_auth=True,
+    )
+
+
+class HolderDaemon:
+    """One running holder: the gRPC server plus the resources it owns (audit log, index files)."""
+
+    def __init__(self, runtime: HolderRuntime, tls: TlsConfig, listen: str) -> None:
+        for organisation in runtime.allowed_organisations:
+            if IDENT.check(organisation):
+                raise StoreError(f"allowed organisation {organisation!r} cannot be recorded in the audit log: {IDENT.check(organisation)}")
+        self.runtime = runtime
+        limits = runtime.limits
+        workers = limits.max_concurrent_sessions + _EXTRA_THREADS
+        self._server = grpc.server(
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="holder-rpc"),
+            options=[
+                ("grpc.max_receive_message_length", limits.max_message_bytes),
+                ("grpc.max_send_message_length", limits.max_message_bytes),
+            ],
+            # Beyond the pool, fail fast with RESOURCE_EXHAUSTED rather than queue unboundedly.
+            maximum_concurrent_rpcs=workers,
+        )
+        pb_grpc.add_HolderServicer_to_server(HolderServicer(runtime), self._server)
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        self.port = self._server.add_secure_port(listen, server_credentials(tls))
+        if not self.port:
+            raise StoreError(f"cannot listen on {listen}")
+
+    @classmethod
+    def from_config(cls, config: HolderNodeConfig, engine: BatchEngine | None = None,
+                    clock: Callable[[], datetime] | None = None) -> HolderDaemon:
+        """Load key, indexes, policy and audit log as holder.toml says; nothing is served yet."""
+        key = load_key_file(config.key_file)
+        indexes = open_indexes(config.index_dir)
+        try:
+            if indexes.manifest.key_id != key.key_id:
+                raise StoreError(f"the index in {config.index_dir} was built with another OPRF key; rebuild it")
+            if set(indexes.manifest.files) != set(Mode):
+                raise StoreError(f"the index in {config.index_dir} lacks a kind; rebuild it")
+            config.budget_db.parent.mkdir(parents=True, exist_ok=True)
+            gate = PolicyGate(Policy.load(config.policy), config.budget_db)
+            audit = AuditLog.open(config.audit_dir, config.audit_origin)
+        except BaseException:
+            indexes.close()
+            raise
+        runtime = HolderRuntime(
+            key=key, indexes=indexes, limits=config.limits,
+            allowed_organisations=frozenset(config.tls.allowed_organisations),
+            gate=gate, audit=audit, engine=engine or BatchEngine(),
+        )
+        if clock is not None:
+            runtime.clock = clock
+        try:
+            return cls(runtime, config.tls, config.listen)
+        except BaseException:
+            audit.close()
+            indexes.close()
+            raise
+
+    def start(self) -> None:
+        self._server.start()
+        self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+        self.runtime.audit.append("daemon_started", role="holder", version=__version__)
+        for kind, f in sorted(self.runtime.indexes.manifest.files.items(), key=lambda item: item[0].value):
+            log.info("serving %s index %s (%d entries)", kind.value, f.digest.hex(), f.entries)
+
+    def stop(self, grace: float) -> None:
+        """Refuse new calls, let in-flight sessions finish for ``grace`` seconds, then close the audit log."""
+        self.health.enter_graceful_shutdown()
+        self._server.stop(grace).wait()
+        self.runtime.audit.append("daemon_stopped", role="holder", version=__version__)
+        self.runtime.audit.close()  # writes the shutdown checkpoint
+        self.runtime.indexes.close()
+
+
+def run_daemon(config: HolderNodeConfig, announce: Callable[[str], None]) -> int:
+    """Serve until SIGTERM or SIGINT, then drain in-flight sessions and exit 0."""
+    daemon = HolderDaemon.from_config(config)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        daemon.start()
+        host = config.listen.rsplit(":", 1)[0]
+        announce(f"listening on {host}:{daemon.port}")
+        while not stop.wait(1.0):  # a timed wait lets the signal handler run promptly
+            pass
+        announce(f"stopping: draining sessions for up to {config.limits.shutdown_grace_seconds:g} s")
+        daemon.stop(config.limits.shutdown_grace_seconds)
+        daemon.runtime.engine.close()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    announce("stopped")
+    return 0

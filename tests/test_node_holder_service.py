@@ -1,0 +1,292 @@
+"""The holder's gRPC service against a real in-process server with mutual TLS."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from test_node_holder_support import (
+    CARDINALITY_OFFICIAL,
+    OFFICIAL,
+    OTHER_OFFICIAL,
+    OTHER_ORG,
+    TINY_OFFICIAL,
+    Deployment,
+    MatchClient,
+    channel,
+    download,
+    engine,  # noqa: F401  (module-scoped fixture)
+    make_deployment,
+    run_match,
+    running,
+    sign_for,
+    signed_session,
+)
+
+from blindmatch import PROTOCOL_VERSION
+from blindmatch.audit.keys import verify_transcript_signature
+from blindmatch.core.messages import Hello, batch_digest, blinded_commitment
+from blindmatch.core.outputs import Mode
+from blindmatch.crypto.batch import BatchEngine
+from blindmatch.node.errors import reason_from_rpc_error
+from blindmatch.node.holder_service import HolderDaemon
+from blindmatch.node.pki import init_pki
+from blindmatch.node.wire import MODE_TO_PB, client_message_to_pb
+from blindmatch.v1 import holder_pb2 as pb
+from blindmatch.v1 import holder_pb2_grpc as pb_grpc
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
+    return make_deployment(tmp_path_factory.mktemp("holder"), records=200)
+
+
+@pytest.fixture(scope="module")
+def daemon(deployment: Deployment, engine: BatchEngine) -> Iterator[HolderDaemon]:  # noqa: F811
+    with running(deployment, engine) as d:
+        yield d
+
+
+@pytest.fixture
+def stub(deployment: Deployment, daemon: HolderDaemon) -> Iterator[pb_grpc.HolderStub]:
+    with channel(deployment, daemon.port) as ch:
+        yield pb_grpc.HolderStub(ch)
+
+
+def audit_events(dep: Deployment) -> list[dict[str, object]]:
+    return [json.loads(line) for line in (dep.root / "audit" / "log.jsonl").read_text().splitlines()]
+
+
+def assert_alive(stub: pb_grpc.HolderStub) -> None:
+    assert stub.GetInfo(pb.GetInfoRequest()).protocol_version == PROTOCOL_VERSION
+
+
+def failing_hello(dep: Deployment, stub: pb_grpc.HolderStub, hello: Hello, batches: list[bytes]) -> grpc.RpcError:
+    """Send ``hello`` then ``batches`` raw; returns the call's error."""
+    client = MatchClient(stub)
+    client.send(client_message_to_pb(hello))
+    with pytest.raises(grpc.RpcError) as info:
+        for raw in client.responses:
+            if raw.WhichOneof("message") == "accept":
+                for seq, elements in enumerate(batches):
+                    client.send(pb.MatchClientMessage(blinded=pb.ElementBatch(seq=seq, elements=elements)))
+    client.done()
+    return info.value
+
+
+def raw_hello(dep: Deployment, stub: pb_grpc.HolderStub, batches: list[bytes], batch_size: int,
+              **changes: object) -> Hello:
+    """A signed Hello committing to ``batches`` as given (possibly invalid) elements."""
+    index = download(stub, Mode.MEMBERSHIP)
+    count = sum(len(b) for b in batches) // 32
+    digests = tuple(batch_digest(b) for b in batches)
+    session_id = secrets.token_bytes(16)
+    fields: dict[str, object] = dict(
+        protocol_version=PROTOCOL_VERSION, session_id=session_id, mode=Mode.MEMBERSHIP, key_id=index.header.key_id,
+        schema_fingerprint=index.header.schema_fingerprint, index_digest=index.digest, element_count=count,
+        batch_size=batch_size, batch_digests=digests,
+    )
+    fields.update(changes)
+    envelope = sign_for(dep, session_id=session_id, key_id=index.header.key_id, index_digest=index.digest,
+                        commitment=blinded_commitment(count, digests), count=count, mode=Mode.MEMBERSHIP)
+    return Hello(authorization=envelope, **fields)  # type: ignore[arg-type]
+
+
+def test_get_info(deployment: Deployment, daemon: HolderDaemon, stub: pb_grpc.HolderStub) -> None:
+    info = stub.GetInfo(pb.GetInfoRequest(official=OFFICIAL))
+    manifest = json.loads((deployment.root / "index" / "index.json").read_text())
+    assert info.key_id.hex() == manifest["key_id"]
+    assert info.schema_fingerprint.hex() == manifest["schema"]["fingerprint"]
+    assert (info.schema_name, info.schema_version) == ("blindmatch-person", 1)
+    assert {(i.kind, i.digest.hex(), i.entries) for i in info.indexes} == {
+        (MODE_TO_PB[Mode(k)], v["digest"], v["entries"]) for k, v in manifest["indexes"].items()
+    }
+    assert (info.limits.max_batch, info.limits.index_chunk_bytes, info.limits.max_message_bytes) == (64, 1024, 16384)
+    assert info.budget.session_max_records == 5000
+    assert info.budget.official_day_remaining <= 50000 and info.budget.organisation_day_remaining <= 100000
+    assert info.audit_public_key == daemon.runtime.audit.public_key
+
+
+def test_download_full_resumed_and_stale(stub: pb_grpc.HolderStub) -> None:
+    info = stub.GetInfo(pb.GetInfoRequest())
+    meta = next(i for i in info.indexes if i.kind == pb.MODE_MEMBERSHIP)
+    chunks = list(stub.DownloadIndex(pb.DownloadIndexRequest(kind=pb.MODE_MEMBERSHIP, digest=meta.digest)))
+    assert len(chunks) > 2 and all(len(c.data) <= 1024 for c in chunks)
+    assert [c.digest for c in chunks[:-1]] == [b""] * (len(chunks) - 1) and chunks[-1].digest == meta.digest
+    full = b"".join(c.data for c in chunks)
+    assert len(full) == meta.size_bytes == chunks[0].total_bytes and hashlib.sha256(full).digest() == meta.digest
+
+    offset = 1500  # not on a chunk boundary: resumption is by byte
+    resumed = list(stub.DownloadIndex(pb.DownloadIndexRequest(kind=pb.MODE_MEMBERSHIP, digest=meta.digest, offset=offset)))
+    assert resumed[0].offset == offset and full[:offset] + b"".join(c.data for c in resumed) == full
+
+    stale = hashlib.sha256(b"yesterday's index").digest()
+    with pytest.raises(grpc.RpcError) as info_err:
+        list(stub.DownloadIndex(pb.DownloadIndexRequest(kind=pb.MODE_MEMBERSHIP, digest=stale, offset=offset)))
+    assert info_err.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert reason_from_rpc_error(info_err.value) == "index_mismatch"
+    with pytest.raises(grpc.RpcError) as info_err:
+        list(stub.DownloadIndex(pb.DownloadIndexRequest(kind=pb.MODE_MEMBERSHIP, digest=meta.digest, offset=meta.size_bytes + 1)))
+    assert info_err.value.code() is grpc.StatusCode.OUT_OF_RANGE
+
+
+@pytest.mark.parametrize(("mode", "official"), [(Mode.MEMBERSHIP, OFFICIAL), (Mode.CARDINALITY, CARDINALITY_OFFICIAL)])
+def test_match_session(deployment: Deployment, daemon: HolderDaemon, stub: pb_grpc.HolderStub,
+                       engine: BatchEngine, mode: Mode, official: str) -> None:  # noqa: F811
+    # Records 150..249: the holder has 0..199, so exactly 150..199 match.
+    session, envelope = signed_session(deployment, stub, engine, range(150, 250), mode, official=official)
+    closed = run_match(deployment, stub, session, envelope)
+    assert session.state.name == "CLOSED" and session.match_count == 50
+    if mode is Mode.MEMBERSHIP:
+        assert list(session.matched) == [True] * 50 + [False] * 50
+    assert verify_transcript_signature(daemon.runtime.audit.public_key, session.session_id,
+                                       session.transcript_hash, closed.signature)
+    events = [e for e in audit_events(deployment) if e.get("session_id") == session.session_id.hex()]
+    assert [e["event"] for e in events] == ["session_opened", "budget_debited"] + ["batch_evaluated"] * 2 + ["session_closed"]
+    assert events[0]["official"] == official and events[0]["peer"] == "County Court of Example"
+    assert events[-1]["peer_signature"] == closed_peer_signature(events[-1])
+
+
+def closed_peer_signature(event: dict[str, object]) -> str:
+    """The requester's signature the holder logged must verify against the logged key."""
+    assert verify_transcript_signature(bytes.fromhex(str(event["peer_audit_key"])), bytes.fromhex(str(event["session_id"])),
+                                       bytes.fromhex(str(event["transcript_hash"])), bytes.fromhex(str(event["peer_signature"])))
+    return str(event["peer_signature"])
+
+
+def test_bad_requester_signature_on_close(deployment: Deployment, stub: pb_grpc.HolderStub, engine: BatchEngine) -> None:  # noqa: F811
+    session, envelope = signed_session(deployment, stub, engine, range(10), Mode.MEMBERSHIP)
+    stranger = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    with pytest.raises(grpc.RpcError) as info:
+        run_match(deployment, stub, session, envelope, announced_key=stranger)
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT and reason_from_rpc_error(info.value) == "bad_request"
+    assert "signature" in info.value.details()
+    closed = [e for e in audit_events(deployment) if e["event"] == "session_closed" and e["session_id"] == session.session_id.hex()]
+    assert closed == []
+    assert_alive(stub)
+
+
+def test_invalid_group_elements(deployment: Deployment, stub: pb_grpc.HolderStub) -> None:
+    bad = [b"\xff" * 32 * 4]  # not canonical ristretto255 encodings, yet committed and signed
+    error = failing_hello(deployment, stub, raw_hello(deployment, stub, bad, batch_size=4), bad)
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert reason_from_rpc_error(error) == "invalid_element" and "element 0" in error.details()
+    assert_alive(stub)
+
+
+def test_oversized_batches(deployment: Deployment, stub: pb_grpc.HolderStub) -> None:
+    # A Hello asking for batches above max_batch (64).
+    batches = [secrets.token_bytes(32) * 65]
+    error = failing_hello(deployment, stub, raw_hello(deployment, stub, batches, batch_size=65), batches)
+    assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED and reason_from_rpc_error(error) == "limit_exceeded"
+    # A message above max_message_bytes (16 KiB) is refused by gRPC itself.
+    client = MatchClient(stub)
+    client.send(pb.MatchClientMessage(blinded=pb.ElementBatch(seq=0, elements=b"\x00" * 20000)))
+    client.done()
+    with pytest.raises(grpc.RpcError) as info:
+        list(client.responses)
+    assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert_alive(stub)
+
+
+def test_wrong_schema_fingerprint(deployment: Deployment, stub: pb_grpc.HolderStub) -> None:
+    batches = [secrets.token_bytes(32)]
+    hello = raw_hello(deployment, stub, batches, batch_size=1, schema_fingerprint=hashlib.sha256(b"other schema").digest())
+    error = failing_hello(deployment, stub, hello, batches)
+    assert error.code() is grpc.StatusCode.FAILED_PRECONDITION and reason_from_rpc_error(error) == "schema_mismatch"
+    assert "same schema" in error.details()
+    refused = [e for e in audit_events(deployment) if e["event"] == "session_refused" and e["session_id"] == hello.session_id.hex()]
+    assert refused and refused[0]["reason"] == "schema_mismatch" and refused[0]["official"] == OFFICIAL
+
+
+def test_foreign_ca_and_not_allowed_organisation(deployment: Deployment, daemon: HolderDaemon, tmp_path: Path) -> None:
+    init_pki(tmp_path / "rogue", ["County Court of Example"], ["localhost"])
+    with channel(deployment, daemon.port, pki=tmp_path / "rogue") as ch:
+        with pytest.raises(grpc.RpcError) as info:
+            pb_grpc.HolderStub(ch).GetInfo(pb.GetInfoRequest(), timeout=10)
+    assert info.value.code() is grpc.StatusCode.UNAVAILABLE
+    with channel(deployment, daemon.port, organisation=OTHER_ORG) as ch:
+        with pytest.raises(grpc.RpcError) as info:
+            pb_grpc.HolderStub(ch).GetInfo(pb.GetInfoRequest(), timeout=10)
+    assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert reason_from_rpc_error(info.value) == "organisation_not_allowed"
+
+
+def test_garbage_bytes_on_match(deployment: Deployment, daemon: HolderDaemon, stub: pb_grpc.HolderStub) -> None:
+    with channel(deployment, daemon.port) as ch:
+        raw = ch.stream_stream("/blindmatch.v1.Holder/Match", request_serializer=None, response_deserializer=None)
+        with pytest.raises(grpc.RpcError) as info:
+            list(raw(iter([b"\xff\xff\xff\xff garbage, not a protobuf"]), timeout=10))
+    assert info.value.code() in (grpc.StatusCode.INTERNAL, grpc.StatusCode.INVALID_ARGUMENT)
+    # A well-formed but empty message is a protocol error, not a crash.
+    client = MatchClient(stub)
+    client.send(pb.MatchClientMessage())
+    client.done()
+    with pytest.raises(grpc.RpcError) as info:
+        list(client.responses)
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT and reason_from_rpc_error(info.value) == "bad_request"
+    assert_alive(stub)
+
+
+REFUSALS = {
+    "unsigned": ("UNAUTHENTICATED", dict(signer=Ed25519PrivateKey.generate())),
+    "unknown_official": ("PERMISSION_DENIED", dict(official="Nobody Known", signer=Ed25519PrivateKey.generate())),
+    "wrong_organisation": ("PERMISSION_DENIED", dict(official=OTHER_OFFICIAL, organisation=OTHER_ORG)),
+    "expired": ("FAILED_PRECONDITION", dict(issued_at=datetime(2024, 1, 1, tzinfo=UTC), lifetime=timedelta(minutes=10))),
+    "over_budget": ("RESOURCE_EXHAUSTED", dict(official=TINY_OFFICIAL)),
+    "mode_not_allowed": ("PERMISSION_DENIED", dict(mode=Mode.CARDINALITY)),
+}
+
+
+@pytest.mark.parametrize("reason", [*REFUSALS, "replayed"])
+def test_policy_refusals(deployment: Deployment, stub: pb_grpc.HolderStub, engine: BatchEngine, reason: str) -> None:  # noqa: F811
+    status, overrides = REFUSALS.get(reason, ("ALREADY_EXISTS", {}))
+    overrides = dict(overrides)
+    mode = overrides.pop("mode", Mode.MEMBERSHIP)
+    if reason == "replayed":
+        nonce = secrets.token_bytes(16)
+        first, envelope = signed_session(deployment, stub, engine, range(8), mode, nonce=nonce)
+        run_match(deployment, stub, first, envelope)
+        overrides["nonce"] = nonce
+    session, envelope = signed_session(deployment, stub, engine, range(8), mode, **overrides)  # type: ignore[arg-type]
+    with pytest.raises(grpc.RpcError) as info:
+        run_match(deployment, stub, session, envelope)
+    assert info.value.code() is grpc.StatusCode[status]
+    assert reason_from_rpc_error(info.value) == reason and info.value.details().startswith(f"{reason}: ")
+    refused = [e for e in audit_events(deployment) if e["event"] == "session_refused" and e["session_id"] == session.session_id.hex()]
+    assert refused == [refused[0]] and (refused[0]["reason"], refused[0]["status"]) == (reason, status)
+    assert_alive(stub)
+
+
+def test_eight_concurrent_sessions(deployment: Deployment, stub: pb_grpc.HolderStub, engine: BatchEngine) -> None:  # noqa: F811
+    prepared = [signed_session(deployment, stub, engine, range(20 * i, 20 * i + 100), Mode.MEMBERSHIP) for i in range(8)]
+    results: dict[int, object] = {}
+    barrier = threading.Barrier(8)
+
+    def one(i: int) -> None:
+        session, envelope = prepared[i]
+        try:
+            barrier.wait()  # all eight are open on the holder at once
+            run_match(deployment, stub, session, envelope)
+            results[i] = [bool(x) for x in session.matched]
+        except Exception as exc:  # reported below
+            results[i] = exc
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(50)
+    for i in range(8):
+        expected = [20 * i + j < 200 for j in range(100)]
+        assert results[i] == expected, f"session {i}: {results[i]!r}"
