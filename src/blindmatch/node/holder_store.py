@@ -1,6 +1,7 @@
 """The holder's files: its OPRF key and the encrypted indexes it serves.
 
-Key file: the 32-byte secret scalar in hex, mode 0600. Loading refuses a file that
+Key file: the format of ``blindmatch.keyfile`` (so ``blindmatch keys generate`` makes
+one), mode 0600. Loading refuses a file that
 group or others can read, because anyone holding it can evaluate the holder's PRF
 offline and test guesses against the index.
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +25,7 @@ from pathlib import Path
 from blindmatch.core.index import HEADER_BYTES, IndexFormatError, IndexHeader, index_digest
 from blindmatch.core.keys import HolderKey
 from blindmatch.core.outputs import Mode
+from blindmatch.keyfile import KeyFileError, read_oprf_key, write_oprf_key
 
 MANIFEST_NAME = "index.json"
 MANIFEST_FORMAT = 1
@@ -49,31 +50,21 @@ def _fsync_dir(directory: Path) -> None:
 
 def write_key_file(path: Path, key: HolderKey) -> None:
     """Create ``path`` (mode 0600, never overwriting) holding ``key``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise StoreError(f"{path} already exists; refusing to overwrite an OPRF key") from None
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key.sk.hex() + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+        write_oprf_key(path, key.sk)
+    except KeyFileError as exc:
+        raise StoreError(str(exc)) from None
     _fsync_dir(path.parent)
 
 
 def load_key_file(path: Path) -> HolderKey:
     """Read the OPRF key, refusing files readable by group or others."""
+    if not path.exists():
+        raise StoreError(f"OPRF key file {path} does not exist; run 'blindmatch holder keygen'")
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        raise StoreError(f"OPRF key file {path} does not exist; run 'blindmatch holder keygen'") from None
-    with os.fdopen(fd) as handle:
-        mode = os.fstat(handle.fileno()).st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise StoreError(f"OPRF key file {path} is accessible by group or others (mode {stat.S_IMODE(mode):o}); chmod 600 it")
-        text = handle.read().strip()
-    try:
-        return HolderKey(bytes.fromhex(text))
+        return HolderKey(read_oprf_key(path))
+    except KeyFileError as exc:
+        raise StoreError(str(exc)) from None
     except ValueError:
         raise StoreError(f"OPRF key file {path} does not hold a valid ristretto255 scalar") from None
 
