@@ -22,6 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "blindmatch.cli.official",
     "blindmatch.cli.pki",
     "blindmatch.cli.holder",
+    "blindmatch.cli.requester",
+    "blindmatch.cli.demo",
 )
 
 EXIT_OK = 0

@@ -1,0 +1,231 @@
+"""``blindmatch requester``: the requester's daemon and its match command.
+
+``match`` hands the job to the daemon when one answers on the configured socket, and
+otherwise runs it in this process against the same job store, so an interrupted job is
+resumed by whichever runs next. Exit codes: 0 ok, 1 failure, 2 usage or configuration,
+3 refused by the holder's policy, 4 holder unavailable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+from tqdm import tqdm
+
+from blindmatch.core.outputs import Mode
+from blindmatch.node.requester_config import ConfigError, RequesterConfig, load_requester_config
+
+EXIT_REFUSED = 3
+EXIT_UNAVAILABLE = 4
+EXIT_FOR_STATE = {"succeeded": 0, "failed": 1, "refused": EXIT_REFUSED, "holder_unavailable": EXIT_UNAVAILABLE}
+_DAEMON_PROBE_SECONDS = 1.0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("requester", help="the requesting organisation's daemon and match command")
+    commands = parser.add_subparsers(dest="requester_command", metavar="SUBCOMMAND", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="run the requester daemon (local job service)",
+        description="Serve the local job service on unix:<state_dir>/requester.sock (or the configured "
+        "loopback address) and resume unfinished jobs. SIGTERM stops at the next batch boundary.",
+    )
+    serve.add_argument("--config", required=True, type=Path, help="requester.toml")
+    serve.set_defaults(func=_serve)
+    match = commands.add_parser(
+        "match",
+        help="match QUERIES.csv against the holder",
+        description="Check each record's legal basis, match the eligible ones and write RESULTS.csv: every "
+        "input column plus matched, tier and status. Cardinality mode prints the match count instead.",
+    )
+    match.add_argument("queries", type=Path, metavar="QUERIES.csv")
+    match.add_argument("--config", required=True, type=Path, help="requester.toml")
+    match.add_argument("--out", type=Path, metavar="RESULTS.csv", help="results file (membership mode)")
+    match.add_argument("--mode", choices=[m.value for m in Mode], help="default: matching.mode of the config")
+    match.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    match.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    match.set_defaults(func=_match)
+
+
+def _load(path: Path) -> RequesterConfig:
+    from blindmatch.cli.main import EXIT_USAGE, CliError  # main imports this module: avoid a cycle
+
+    try:
+        return load_requester_config(path)
+    except ConfigError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from blindmatch.cli.main import CliError
+    from blindmatch.node.requester_service import RequesterDaemon
+
+    config = _load(args.config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if _daemon_channel(config) is not None:
+        raise CliError(f"a requester daemon already answers on {config.service_target}")
+    try:
+        daemon = RequesterDaemon(config)
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot start the requester daemon: {exc}") from None
+    daemon.serve_forever()
+    return 0
+
+
+def _daemon_channel(config: RequesterConfig) -> grpc.Channel | None:
+    """A channel to the running daemon, or None when none answers."""
+    if config.listen == "unix" and not config.socket_path.exists():
+        return None
+    channel = grpc.insecure_channel(config.service_target)
+    try:
+        grpc.channel_ready_future(channel).result(timeout=_DAEMON_PROBE_SECONDS)
+    except grpc.FutureTimeoutError:
+        channel.close()
+        return None
+    return channel
+
+
+class _Bar:
+    """One tqdm bar per phase (index download in bytes, matching in keys) on stderr."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._enabled = enabled
+        self._phase = ""
+        self._bar: tqdm | None = None
+
+    def update(self, phase: str, done: int, total: int) -> None:
+        if not self._enabled or phase == "prepare" or total <= 0:
+            return
+        if phase != self._phase:
+            self.close()
+            self._phase = phase
+            unit, scale = ("B", True) if phase == "download" else ("key", False)
+            label = "downloading index" if phase == "download" else "matching"
+            self._bar = tqdm(total=total, desc=label, unit=unit, unit_scale=scale, file=sys.stderr, leave=False)
+        assert self._bar is not None
+        self._bar.total = total
+        self._bar.n = done
+        self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _match(args: argparse.Namespace) -> int:
+    from blindmatch.cli.main import EXIT_USAGE, CliError
+
+    config = _load(args.config)
+    mode = Mode(args.mode) if args.mode else config.matching.mode
+    if mode is Mode.MEMBERSHIP and args.out is None:
+        raise CliError("membership mode needs --out RESULTS.csv", EXIT_USAGE)
+    if not args.queries.is_file():
+        raise CliError(f"{args.queries}: no such file", EXIT_USAGE)
+    queries = args.queries.resolve()
+    out = (args.out or args.queries.with_name(args.queries.name + ".count")).resolve()
+    bar = _Bar(enabled=not args.no_progress)
+    try:
+        channel = _daemon_channel(config)
+        if channel is not None:
+            with channel:
+                summary = _match_via_daemon(channel, queries, out, mode, bar.update)
+        else:
+            summary = _match_in_process(config, queries, out, mode, bar.update)
+    finally:
+        bar.close()
+    _print_summary(summary, mode, args.json)
+    return EXIT_FOR_STATE.get(summary["state"], 1)
+
+
+def _match_via_daemon(
+    channel: grpc.Channel, queries: Path, out: Path, mode: Mode, progress: Callable[[str, int, int], None]
+) -> dict[str, object]:
+    from blindmatch.cli.main import CliError
+    from blindmatch.node.requester_service import MODE_TO_JOB_PB, PB_TO_STATE
+    from blindmatch.v1 import requester_pb2 as rpb
+    from blindmatch.v1 import requester_pb2_grpc as rpb_grpc
+
+    stub = rpb_grpc.RequesterStub(channel)
+    try:
+        reply = stub.Submit(rpb.JobSpec(queries_path=str(queries), out_path=str(out), mode=MODE_TO_JOB_PB[mode]))
+        status = None
+        for status in stub.WatchJob(rpb.GetJobRequest(job_id=reply.job_id)):
+            progress("match", status.elements_done, status.elements_total)
+    except grpc.RpcError as exc:
+        raise CliError(f"requester daemon: {exc.code().name}: {exc.details()}") from None
+    assert status is not None
+    return {
+        "job_id": status.job_id,
+        "state": PB_TO_STATE[status.state],
+        "records": status.records,
+        "ineligible": status.ineligible,
+        "invalid": status.invalid,
+        "matches": status.matches,
+        "out": status.out_path,
+        "error": status.error,
+        "reason": status.reason,
+        "status_code": status.status_code,
+        "via": "daemon",
+    }
+
+
+def _match_in_process(
+    config: RequesterConfig, queries: Path, out: Path, mode: Mode, progress: Callable[[str, int, int], None]
+) -> dict[str, object]:
+    from blindmatch.audit import AuditLog
+    from blindmatch.cli.main import CliError
+    from blindmatch.crypto.batch import BatchEngine
+    from blindmatch.node.jobs import JobStore
+    from blindmatch.node.requester_runner import JobInputError, JobRunner
+
+    config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    engine = BatchEngine()
+    try:
+        with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
+            runner = JobRunner(config, JobStore(config.store_path), audit, engine)
+            job, _ = runner.submit(queries, out, mode)
+            outcome = runner.run(job.id, lambda p: progress(p.phase, p.done, p.total))
+    except (JobInputError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        engine.close()
+    final = outcome.job
+    return {
+        "job_id": final.id,
+        "state": final.state,
+        "records": final.records,
+        "ineligible": final.ineligible,
+        "invalid": final.invalid,
+        "matches": final.matches,
+        "out": str(final.out_path),
+        "error": final.error,
+        "reason": final.reason,
+        "status_code": final.status_code,
+        "via": "in-process",
+    }
+
+
+def _print_summary(summary: dict[str, object], mode: Mode, as_json: bool) -> None:
+    state = summary["state"]
+    if as_json:
+        if mode is Mode.CARDINALITY:
+            summary.pop("out")
+        print(json.dumps({"mode": mode.value, **summary}, sort_keys=True))
+        return
+    if state != "succeeded":
+        detail = f" ({summary['reason']}, {summary['status_code']})" if summary["reason"] else ""
+        print(f"blindmatch: job {summary['job_id']} {state}{detail}: {summary['error']}", file=sys.stderr)
+        return
+    held = f"{summary['ineligible']} held back as ineligible, {summary['invalid']} invalid"
+    if mode is Mode.CARDINALITY:
+        print(summary["matches"])
+        print(f"{summary['records']} records, {held}", file=sys.stderr)
+    else:
+        print(f"{summary['records']} records: {summary['matches']} matched, {held}; results in {summary['out']}")

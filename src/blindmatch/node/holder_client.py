@@ -1,0 +1,207 @@
+"""The requester's gRPC client of the holder: mTLS channel, GetInfo, index download, Match.
+
+Every failure is turned into one of three exceptions the runner can act on:
+:class:`HolderUnavailable` (wait and resume), :class:`HolderRefused` (the holder's
+policy said no: a person must act) and :class:`HolderError` (anything else, with the
+gRPC status name and the holder's reason code).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+
+from blindmatch.audit.keys import verify_transcript_signature
+from blindmatch.core.errors import ProtocolError
+from blindmatch.core.messages import BlindedBatch, Close, Closed, EvaluatedBatch, Hello
+from blindmatch.core.outputs import Mode
+from blindmatch.core.requester import RequesterSession, RequesterState
+from blindmatch.node.errors import reason_from_rpc_error
+from blindmatch.node.requester_config import HolderEndpoint
+from blindmatch.node.wire import MODE_TO_PB, client_message_to_pb, server_message_from_pb
+from blindmatch.policy.errors import REASONS
+from blindmatch.v1 import holder_pb2 as pb
+from blindmatch.v1 import holder_pb2_grpc as pb_grpc
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# Connection failures, and a holder that drains on SIGTERM, are worth waiting out.
+_TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+
+
+class HolderError(Exception):
+    """A call failed; ``status`` is the gRPC status name, ``reason`` the holder's reason code."""
+
+    def __init__(self, message: str, status: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+class HolderUnavailable(HolderError):
+    """The holder cannot be reached (down, restarting, draining)."""
+
+
+class HolderRefused(HolderError):
+    """The holder's policy refused the session (one of ``policy.REASONS``)."""
+
+
+def translate(error: grpc.RpcError, what: str) -> HolderError:
+    """The exception for a failed call, carrying the status name and reason (no record data)."""
+    code = error.code() if callable(getattr(error, "code", None)) else grpc.StatusCode.UNKNOWN
+    reason = reason_from_rpc_error(error)
+    details = error.details() if callable(getattr(error, "details", None)) else ""
+    message = f"{what}: holder returned {code.name}" + (f" ({details})" if details else "")
+    if reason in REASONS:
+        return HolderRefused(message, code.name, reason)
+    if code in _TRANSIENT:
+        return HolderUnavailable(message, code.name, reason)
+    return HolderError(message, code.name, reason)
+
+
+def _read(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read()
+
+
+class HolderClient:
+    """One mTLS channel to the holder; cheap enough to create per attempt."""
+
+    def __init__(self, endpoint: HolderEndpoint, call_timeout: float = 30.0) -> None:
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=_read(endpoint.ca_cert),
+            private_key=_read(endpoint.key),
+            certificate_chain=_read(endpoint.cert),
+        )
+        options: list[tuple[str, object]] = [
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ]
+        if endpoint.server_name:
+            options.append(("grpc.ssl_target_name_override", endpoint.server_name))
+        self._channel = grpc.secure_channel(endpoint.address, credentials, options=options)
+        self._stub = pb_grpc.HolderStub(self._channel)
+        self._timeout = call_timeout
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> HolderClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def info(self, official: str = "") -> pb.HolderInfo:
+        try:
+            return self._stub.GetInfo(pb.GetInfoRequest(official=official), timeout=self._timeout)
+        except grpc.RpcError as exc:
+            raise translate(exc, "GetInfo") from None
+
+    def download_index(
+        self,
+        kind: Mode,
+        digest: bytes,
+        destination: Path,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> Path:
+        """Fetch the index into ``destination``, resuming a ``.part`` file left by an earlier try.
+
+        The bytes are trusted only once their SHA-256 equals ``digest`` (from GetInfo); a
+        partial file that turns out wrong is deleted so the next try starts afresh.
+        """
+        part = destination.with_name(destination.name + ".part")
+        offset = part.stat().st_size if part.exists() else 0
+        request = pb.DownloadIndexRequest(kind=MODE_TO_PB[kind], digest=digest, offset=offset)
+        try:
+            with part.open("ab") as out:
+                for chunk in self._stub.DownloadIndex(request, timeout=None):
+                    if chunk.offset != offset:
+                        raise HolderError(f"DownloadIndex: chunk at offset {chunk.offset}, expected {offset}")
+                    out.write(chunk.data)
+                    offset += len(chunk.data)
+                    if on_progress is not None:
+                        on_progress(offset, chunk.total_bytes)
+                out.flush()
+                os.fsync(out.fileno())
+        except grpc.RpcError as exc:
+            error = translate(exc, "DownloadIndex")
+            if error.status == "OUT_OF_RANGE":
+                part.unlink(missing_ok=True)  # our partial file is longer than the index
+            raise error from None
+        hasher = hashlib.sha256()
+        with part.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                hasher.update(block)
+        if hasher.digest() != digest:
+            part.unlink()
+            raise HolderError("DownloadIndex: downloaded index does not match the digest announced by GetInfo")
+        os.replace(part, destination)
+        return destination
+
+    def match(
+        self,
+        session: RequesterSession,
+        authorization: bytes,
+        window: int,
+        sign: Callable[[bytes, bytes], tuple[bytes, bytes]],
+        holder_audit_key: bytes,
+        on_batch: Callable[[EvaluatedBatch], None],
+    ) -> Closed:
+        """Run one Match session to its verified Closed.
+
+        Keeps up to ``window`` blinded batches in flight (membership; cardinality sends
+        all at once, since the holder answers only after the last). ``on_batch(batch)`` is
+        called with each evaluated batch once it has been looked up, so the caller can persist it
+        before more are asked for. ``sign(session_id, transcript_hash)`` returns this
+        side's audit (signature, public key) for the Close.
+        """
+        outbox: queue.SimpleQueue[Hello | BlindedBatch | Close | None] = queue.SimpleQueue()
+
+        def requests() -> Iterator[pb.MatchClientMessage]:
+            while (message := outbox.get()) is not None:
+                yield client_message_to_pb(message)
+
+        outbox.put(session.hello(authorization))
+        call = self._stub.Match(requests(), timeout=None)
+        closed: Closed | None = None
+        try:
+            for reply in call:
+                message = server_message_from_pb(reply)
+                if isinstance(message, Closed):
+                    _check_closed(session, message, holder_audit_key)
+                    closed = message
+                for out in session.receive(message):
+                    assert isinstance(out, Close)
+                    signature, signer_key = sign(out.session_id, out.transcript_hash)
+                    outbox.put(Close(out.session_id, out.transcript_hash, signature, signer_key))
+                if isinstance(message, EvaluatedBatch):
+                    on_batch(message)
+                if session.state is RequesterState.OPEN:
+                    while session.mode is Mode.CARDINALITY or session.batches_outstanding < window:
+                        batch = session.next_batch()
+                        if batch is None:
+                            break
+                        outbox.put(batch)
+                if session.state is RequesterState.CLOSED:
+                    outbox.put(None)  # half-close; the holder ends the call
+        except grpc.RpcError as exc:
+            raise translate(exc, "Match") from None
+        finally:
+            outbox.put(None)
+            call.cancel()
+        if closed is None or session.state is not RequesterState.CLOSED:
+            raise HolderUnavailable("Match: the holder ended the session before Closed", "UNAVAILABLE")
+        return closed
+
+
+def _check_closed(session: RequesterSession, closed: Closed, holder_audit_key: bytes) -> None:
+    """The holder's Closed must carry its audit signature over our transcript hash."""
+    if closed.signer_key != holder_audit_key:
+        raise ProtocolError("transcript_mismatch", "Closed is not signed with the holder's announced audit key")
+    if not verify_transcript_signature(holder_audit_key, session.session_id, session.transcript_hash, closed.signature):
+        raise ProtocolError("transcript_mismatch", "the holder's signature does not cover this session's transcript")

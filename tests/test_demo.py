@@ -1,0 +1,31 @@
+"""``blindmatch demo --json`` end to end: exact matches, held-back records, seven refusals."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from blindmatch.demo import blindmatch_command
+from blindmatch.policy import REASONS
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def test_demo_json_reports_exact_matches_and_seven_refusals(tmp_path: Path) -> None:
+    done = subprocess.run(blindmatch_command("demo", "--json", "--workdir", str(tmp_path / "demo")),
+                          capture_output=True, text=True, timeout=200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["holder_records"] >= 10_000 and summary["queries"] >= 1_000
+    assert summary["expected_matches"] > 0
+    assert summary["matches"] == summary["expected_matches"]
+    assert summary["false_matches"] == summary["missed_matches"] == 0
+    assert summary["ineligible_records"] > 0
+    assert set(summary["refusals"]) == set(REASONS)
+    assert all(status not in ("OK", "") for status in summary["refusals"].values())
+    # Both audit logs are left for review.
+    for side in ("holder", "requester"):
+        assert (tmp_path / "demo" / side / "audit" / "log.jsonl").stat().st_size > 0
