@@ -3,8 +3,9 @@
 ``create_workspace`` writes what a real deployment has, with complete configuration
 files, so that after the demo a user can run both sides by hand:
 
-    DIR/holder/    holder.toml, policy.toml, schema.toml, records.csv, pki/ (CA and all
-                   certificates), officials/*.pub, index/, oprf.key, audit/
+    DIR/ca/        the demo's certificate authority (a third party in a real deployment)
+    DIR/holder/    holder.toml, policy.toml, schema.toml, records.csv, pki/ (CA certificate,
+                   its server certificate), officials/*.pub, index/, oprf.key, audit/
     DIR/requester/ requester.toml, schema.toml, queries.csv, pki/ (CA, its client
                    certificate), officials/*.key, audit/, state/
     DIR/truth.json which queries are true matches (the demo's answer key)
@@ -149,13 +150,16 @@ def create_workspace(
     for side in (holder, requester):
         (side / "schema.toml").write_text(schema_text, encoding="utf-8")
 
-    pki = holder / "pki"
+    # The CA stands for a third party: each side receives only the CA certificate and
+    # its own certificate and key, never the other side's private key.
+    pki = root / "ca"
     files = {f.organisation: f for f in init_pki(pki, [HOLDER_ORG, REQUESTER_ORG], ["localhost", "127.0.0.1"])}
-    mine = files[REQUESTER_ORG]
-    shutil.copy(pki / "ca.crt", requester / "pki" / "ca.crt")
-    for name in ("client.crt", "client.key"):
-        shutil.copy(mine.directory / name, requester / "pki" / name)
-    os.chmod(requester / "pki" / "client.key", 0o600)
+    (holder / "pki").mkdir(mode=0o700, exist_ok=True)
+    for side, org, kind in ((holder, HOLDER_ORG, "server"), (requester, REQUESTER_ORG, "client")):
+        shutil.copy(pki / "ca.crt", side / "pki" / "ca.crt")
+        for suffix in (".crt", ".key"):
+            shutil.copy(files[org].directory / f"{kind}{suffix}", side / "pki" / f"{kind}{suffix}")
+        os.chmod(side / "pki" / f"{kind}.key", 0o600)
 
     officials = {}
     for name, filename in ((PRIMARY_OFFICIAL, "alice.key"), (SECOND_OFFICIAL, "bob.key"), (OTHER_OFFICIAL, "olga.key")):
@@ -183,8 +187,7 @@ def create_workspace(
         "organisation": HOLDER_ORG, "listen": f"127.0.0.1:{port}", "key_file": "oprf.key", "index_dir": "index",
         "schema": "schema.toml", "policy": "policy.toml", "budget_db": "state/budget.sqlite3", "audit_dir": ".",
         "limits": {"shutdown_grace_seconds": 5.0, **(holder_limits or {})},
-        "tls": {"cert": f"pki/{files[HOLDER_ORG].directory.name}/server.crt",
-                "key": f"pki/{files[HOLDER_ORG].directory.name}/server.key",
+        "tls": {"cert": "pki/server.crt", "key": "pki/server.key",
                 "client_ca": "pki/ca.crt", "allowed_organisations": [REQUESTER_ORG]},
     }})
     _toml(requester / "requester.toml", {
