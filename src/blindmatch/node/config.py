@@ -9,12 +9,12 @@ directory, so a deployment directory can be moved as a whole.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from blindmatch.crypto.group import ELEMENT_BYTES
+from blindmatch.tomlfile import load_toml
 
 # Protobuf framing of one ElementBatch message: field tags, lengths, seq.
 BATCH_MESSAGE_OVERHEAD = 64
@@ -147,13 +147,7 @@ def _tls(base: Path, table: Any) -> TlsConfig:
 def load_holder_config(path: Path) -> HolderNodeConfig:
     """Parse and validate holder.toml; files it names are not opened here."""
     path = Path(path)
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    data = load_toml(path, ConfigError)
     _check_keys("config", data, {"holder"})
     holder = data.get("holder")
     if not isinstance(holder, dict):

@@ -42,7 +42,6 @@ Example::
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +49,7 @@ from typing import Any
 from blindmatch.audit.events import IDENT, TEXT
 from blindmatch.core.outputs import Mode
 from blindmatch.policy.authorize import MAX_LIFETIME
+from blindmatch.tomlfile import load_toml
 
 
 class ConfigError(ValueError):
@@ -186,13 +186,7 @@ class _Reader:
 def load_requester_config(path: Path) -> RequesterConfig:
     """Parse and validate ``requester.toml``."""
     path = Path(path).resolve()
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    data = load_toml(path, ConfigError)
     top = _Reader(path, "", data)
     holder = _Reader(path, "holder", data["holder"])
     official = _Reader(path, "official", data["official"])

@@ -7,7 +7,6 @@ validity times need an explicit UTC offset, and every error names the offending 
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from blindmatch.policy.keys import OfficialKeyError, parse_public_key, read_public_key_file
 from blindmatch.policy.request import MODES
+from blindmatch.tomlfile import load_toml
 
 
 class PolicyError(ValueError):
@@ -104,13 +104,7 @@ class Policy:
     def load(cls, path: Path) -> Policy:
         """Parse and validate a policy TOML file (format: SPEC, "Holder policy file")."""
         path = Path(path)
-        try:
-            with path.open("rb") as handle:
-                data = tomllib.load(handle)
-        except OSError as exc:
-            raise PolicyError(f"cannot read policy file {path}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise PolicyError(f"policy file {path} is not valid TOML: {exc}") from None
+        data = load_toml(path, PolicyError, "policy file")
         _check_keys("policy", data, {"organisations"}, ("organisations",))
         organisations = data["organisations"]
         if not isinstance(organisations, dict) or not organisations:
