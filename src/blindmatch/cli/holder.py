@@ -32,10 +32,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     index = add("index", "build the encrypted index from a records CSV",
                 "Read RECORDS.csv (UTF-8, header row, columns at least name,address), normalise each row "
                 "with the configured schema and write the membership and cardinality indexes to "
-                "holder.index_dir, replacing the old ones atomically. Creates the OPRF key if missing. "
+                "holder.index_dir, replacing the old ones atomically. Creates the OPRF key if missing and no index exists yet. "
                 "Rejected rows are listed by row number and field (never value) in index_dir/rejects.csv. "
-                "A running 'holder serve' keeps serving the old index until restarted.")
+                "A running 'holder serve' keeps serving the old index until restarted. Without "
+                "--rotate-key the index is rebuilt with the key it was built with (refused if the key "
+                "file holds another key).")
     index.add_argument("records", type=Path, metavar="RECORDS.csv", help="the holder's records")
+    index.add_argument("--rotate-key", action="store_true",
+                       help="build the index under a fresh OPRF key and switch key and index together "
+                            "(crash-safe); the old key is kept as KEY_FILE.retired-<key id prefix> (mode 0600) "
+                            "and the operator should destroy it per their retention policy. Requesters "
+                            "see the new key id and index digest in GetInfo and download the new index; "
+                            "restart 'holder serve' to serve it")
     index.add_argument("--quiet", action="store_true", help="no progress bar")
     index.set_defaults(func=_index)
 
@@ -81,15 +89,21 @@ def _index(args: argparse.Namespace) -> int:
 
     config = _config(args)
     try:
-        report = build_index(args.records, config, progress=not args.quiet)
+        report = build_index(args.records, config, progress=not args.quiet, rotate_key=args.rotate_key)
     except (IndexBuildError, StoreError, SchemaError, OSError) as exc:
         raise _cli_error(str(exc)) from None
     assert report.manifest is not None
     with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
+        if report.key_rotated:
+            audit.append("key_rotated", key_id=report.manifest.key_id.hex())
         for kind, f in sorted(report.manifest.files.items(), key=lambda item: item[0].value):
             audit.append("index_built", digest=f.digest.hex(), entries=f.entries, kind=kind.value)
     if report.key_created:
         print(f"created OPRF key {config.key_file} (mode 0600)")
+    if report.key_rotated:
+        print(f"rotated OPRF key {config.key_file}: new key id {report.manifest.key_id.hex()}")
+        if report.retired_key is not None:
+            print(f"old key kept as {report.retired_key} (mode 0600); destroy it per your retention policy")
     print(report.summary())
     for kind, f in sorted(report.manifest.files.items(), key=lambda item: item[0].value):
         print(f"{kind.value} index: {f.digest.hex()} ({f.entries} entries, {f.size_bytes} bytes)")

@@ -5,6 +5,10 @@ The CSV is streamed in chunks of rows through the schema's normalisers and the
 whatever the file size. Rows that cannot be normalised are reported by row number,
 field and reason — never by value — in the summary and in ``rejects.csv`` next to the
 index, because the operator needs to fix them but the report may be shared.
+
+With ``rotate_key`` the index is built under a fresh key held in ``<key_file>.next`` and
+key and index are switched together (see ``holder_store``); without it the key must be
+the one the committed index was built with, so a rebuild never silently changes keys.
 """
 
 from __future__ import annotations
@@ -21,7 +25,14 @@ from tqdm import tqdm
 from blindmatch.core.index_builder import IndexBuilder
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.node.config import HolderNodeConfig
-from blindmatch.node.holder_store import IndexManifest, load_or_create_key, write_indexes
+from blindmatch.node.holder_store import (
+    IndexManifest,
+    begin_rotation,
+    key_for_rebuild,
+    next_key_path,
+    promote_next_key,
+    write_indexes,
+)
 from blindmatch.normalize import NormalizationError, Schema, default_schema, load_schema
 
 CHUNK_ROWS = 65_536
@@ -40,6 +51,8 @@ class BuildReport:
     rejects_by_field: Counter[str] = field(default_factory=Counter)
     rejects_file: Path | None = None
     key_created: bool = False
+    key_rotated: bool = False
+    retired_key: Path | None = None
     manifest: IndexManifest | None = None
 
     def summary(self) -> str:
@@ -61,16 +74,25 @@ def build_index(
     progress: bool = True,
     engine: BatchEngine | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    rotate_key: bool = False,
 ) -> BuildReport:
-    """Build both index kinds from ``records_csv`` and commit them atomically to ``config.index_dir``."""
+    """Build both index kinds from ``records_csv`` and commit them atomically to ``config.index_dir``.
+
+    ``rotate_key`` builds under a new OPRF key and replaces the old key in the same commit.
+    """
     schema = load_configured_schema(config)
-    key, created = load_or_create_key(config.key_file)
-    report = BuildReport(key_created=created)
+    if rotate_key:
+        key, created = begin_rotation(config.key_file, config.index_dir), False
+    else:
+        key, created = key_for_rebuild(config.key_file, config.index_dir)
+    report = BuildReport(key_created=created, key_rotated=rotate_key)
     own_engine = engine is None
     engine = engine or BatchEngine()
     config.index_dir.mkdir(parents=True, exist_ok=True)
     rejects_path = config.index_dir / REJECTS_NAME
     rejects_tmp = rejects_path.with_name(f".{REJECTS_NAME}.tmp-{os.getpid()}")
+    # A failed build leaves nothing behind; the new key is safe to drop as no index uses it yet.
+    leftovers = [rejects_tmp, next_key_path(config.key_file)] if rotate_key else [rejects_tmp]
     try:
         builder = IndexBuilder(key, schema.fingerprint, engine)
         with (
@@ -102,11 +124,13 @@ def build_index(
         report.entries = builder.entries
         indexes = builder.finish()
     except (UnicodeDecodeError, csv.Error) as exc:
-        rejects_tmp.unlink(missing_ok=True)
+        for path in leftovers:
+            path.unlink(missing_ok=True)
         # Name the place, not the bytes: the message must not quote record data.
         raise IndexBuildError(f"{records_csv}: not a UTF-8 CSV file ({type(exc).__name__} after row {report.rows + 1})") from None
     except BaseException:
-        rejects_tmp.unlink(missing_ok=True)
+        for path in leftovers:
+            path.unlink(missing_ok=True)
         raise
     finally:
         if own_engine:
@@ -122,6 +146,8 @@ def build_index(
         schema_version=schema.version,
         records=report.rows - report.rejected,
     )
+    if rotate_key:  # the manifest now names the new key: only now may it replace the old one
+        report.retired_key = promote_next_key(config.key_file)
     return report
 
 

@@ -35,7 +35,7 @@ from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.group import ELEMENT_BYTES
 from blindmatch.node.config import HolderLimits, HolderNodeConfig, TlsConfig
 from blindmatch.node.errors import abort, status_for_protocol_error, status_from_name
-from blindmatch.node.holder_store import OpenIndexes, StoreError, load_key_file, open_indexes
+from blindmatch.node.holder_store import OpenIndexes, StoreError, load_committed_key, open_indexes
 from blindmatch.node.pki import organisation_of
 from blindmatch.node.wire import MODE_TO_PB, client_message_from_pb, mode_from_pb
 from blindmatch.policy import Authorizer, BudgetStore, Grant, Policy, PolicyRefusal, open_envelope
@@ -364,11 +364,10 @@ class HolderDaemon:
     def from_config(cls, config: HolderNodeConfig, engine: BatchEngine | None = None,
                     clock: Callable[[], datetime] | None = None) -> HolderDaemon:
         """Load key, indexes, policy and audit log as holder.toml says; nothing is served yet."""
-        key = load_key_file(config.key_file)
         indexes = open_indexes(config.index_dir)
         try:
-            if indexes.manifest.key_id != key.key_id:
-                raise StoreError(f"the index in {config.index_dir} was built with another OPRF key; rebuild it")
+            # The opened manifest decides the key, so a rebuild committing meanwhile cannot split them.
+            key = load_committed_key(config.key_file, config.index_dir, indexes.manifest.key_id)
             if set(indexes.manifest.files) != set(Mode):
                 raise StoreError(f"the index in {config.index_dir} lacks a kind; rebuild it")
             config.budget_db.parent.mkdir(parents=True, exist_ok=True)

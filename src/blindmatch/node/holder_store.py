@@ -11,6 +11,15 @@ fsyncs the new files first and then atomically renames a new manifest over the o
 one: that rename is the commit point, so a crash at any moment leaves either the old
 or the new index complete and served, never a mix. Files the manifest no longer names
 are removed only after the commit (a daemon that still has them open keeps reading).
+
+Key rotation: the manifest records the key id its indexes were built with, so it decides
+which key is current. A rotation writes the new key to ``<key_file>.next`` (0600), builds
+and commits the index under it, then hard-links the old key to
+``<key_file>.retired-<key id prefix>`` and renames ``.next`` over ``<key_file>``. A crash
+before the manifest rename leaves the old key matching the old manifest (the orphaned
+``.next`` is discarded by the next rotation); a crash after it leaves a ``.next`` that
+matches the manifest, and every load finishes the rename before using the key. So no
+load ever pairs a key with an index built under another one.
 """
 
 from __future__ import annotations
@@ -76,6 +85,97 @@ def load_or_create_key(path: Path) -> tuple[HolderKey, bool]:
     key = HolderKey.generate()
     write_key_file(path, key)
     return key, True
+
+
+def next_key_path(key_file: Path) -> Path:
+    """Where a rotation keeps the new key until the index built with it is committed."""
+    return key_file.with_name(key_file.name + ".next")
+
+
+def retired_key_path(key_file: Path, key_id: bytes) -> Path:
+    """Where a rotation leaves the replaced key; the id prefix tells retired keys apart."""
+    return key_file.with_name(f"{key_file.name}.retired-{key_id.hex()[:16]}")
+
+
+def committed_key_id(index_dir: Path) -> bytes | None:
+    """The key id the committed manifest names, or None before the first index is built."""
+    if not (index_dir / MANIFEST_NAME).exists():
+        return None
+    return read_manifest(index_dir).key_id
+
+
+def promote_next_key(key_file: Path) -> Path | None:
+    """Make ``<key_file>.next`` the key file, keeping the old key as a retired file.
+
+    Only call once the manifest names the ``.next`` key. The old key is hard-linked to its
+    retired name (same inode, so still 0600) before the rename, so ``key_file`` exists at
+    every moment; rerunning after a crash between the two steps is harmless. Returns the
+    retired path, or None if there was no old key file.
+    """
+    retired = None
+    if key_file.exists():
+        retired = retired_key_path(key_file, load_key_file(key_file).key_id)
+        if not retired.exists():
+            os.link(key_file, retired)
+    os.replace(next_key_path(key_file), key_file)
+    _fsync_dir(key_file.parent)
+    return retired
+
+
+def _settle_key(key_file: Path, key_id: bytes) -> HolderKey | None:
+    """The key with ``key_id``, finishing a rotation whose commit happened but not its rename."""
+    current = load_key_file(key_file) if key_file.exists() else None
+    if current is not None and current.key_id == key_id:
+        return current
+    pending_path = next_key_path(key_file)
+    if pending_path.exists():
+        pending = load_key_file(pending_path)
+        if pending.key_id == key_id:
+            promote_next_key(key_file)
+            return pending
+    return None
+
+
+def load_committed_key(key_file: Path, index_dir: Path, key_id: bytes) -> HolderKey:
+    """The key the committed index (manifest key id ``key_id``) was built with.
+
+    Finishes an interrupted rotation first; refuses any other mismatch, because serving
+    or extending an index with the wrong key silently matches nothing.
+    """
+    key = _settle_key(key_file, key_id)
+    if key is not None:
+        return key
+    have = load_key_file(key_file).key_id.hex()[:16] if key_file.exists() else "none, file missing"
+    raise StoreError(
+        f"OPRF key {key_file} (key id {have}) is not the key the index in {index_dir} was built with "
+        f"(key id {key_id.hex()[:16]}); restore that key, or replace key and index together with "
+        "'blindmatch holder index RECORDS.csv --rotate-key'"
+    )
+
+
+def key_for_rebuild(key_file: Path, index_dir: Path) -> tuple[HolderKey, bool]:
+    """The key a rebuild without rotation must use: the committed index's, or a new one if none."""
+    key_id = committed_key_id(index_dir)
+    if key_id is None:
+        return load_or_create_key(key_file)
+    return load_committed_key(key_file, index_dir, key_id), False
+
+
+def begin_rotation(key_file: Path, index_dir: Path) -> HolderKey:
+    """Write a fresh key to ``<key_file>.next`` for a rotation and return it.
+
+    An earlier rotation that committed but did not rename is finished first, so its old
+    key is retired rather than lost. A ``.next`` left after that was never committed (the
+    rotation stopped before its manifest rename), so no index uses it and it is removed.
+    """
+    key_id = committed_key_id(index_dir)
+    if key_id is not None:
+        _settle_key(key_file, key_id)
+    pending_path = next_key_path(key_file)
+    pending_path.unlink(missing_ok=True)
+    key = HolderKey.generate()
+    write_key_file(pending_path, key)
+    return key
 
 
 # --- encrypted indexes ------------------------------------------------------------------
