@@ -48,3 +48,14 @@ XMD_DST = b"QUUX-V01-CS02-with-expander-SHA512-256"
 )
 def test_expand_message_xmd_rfc9380_vectors(msg: bytes, expected: str) -> None:
     assert expand_message_xmd_sha512(msg, XMD_DST, 0x20).hex() == expected
+
+
+def test_batch_invert_matches_single_inversions() -> None:
+    from blindmatch.crypto import group
+
+    scalars = [group.random_scalar() for _ in range(33)]
+    joined = group.batch_invert(b"".join(scalars))
+    assert [joined[i * 32 : (i + 1) * 32] for i in range(33)] == [group.invert(s) for s in scalars]
+    assert group.batch_invert(b"") == b""
+    with pytest.raises(group.InvalidScalarError):
+        group.batch_invert(scalars[0] + bytes(32))

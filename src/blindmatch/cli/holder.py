@@ -44,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "and the operator should destroy it per their retention policy. Requesters "
                             "see the new key id and index digest in GetInfo and download the new index; "
                             "restart 'holder serve' to serve it")
+    index.add_argument("--cluster", metavar="ADDRESS",
+                       help="evaluate on a Dask cluster (scheduler address, e.g. tcp://10.0.0.5:8786); "
+                            "needs the 'cluster' extra")
     index.add_argument("--quiet", action="store_true", help="no progress bar")
     index.set_defaults(func=_index)
 
@@ -89,7 +92,7 @@ def _index(args: argparse.Namespace) -> int:
 
     config = _config(args)
     try:
-        report = build_index(args.records, config, progress=not args.quiet, rotate_key=args.rotate_key)
+        report = build_index(args.records, config, progress=not args.quiet, rotate_key=args.rotate_key, cluster=args.cluster)
     except (IndexBuildError, StoreError, SchemaError, OSError) as exc:
         raise _cli_error(str(exc)) from None
     assert report.manifest is not None

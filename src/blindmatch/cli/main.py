@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "blindmatch.cli.normalize",
     "blindmatch.cli.oprf",
     "blindmatch.cli.official",
+    "blindmatch.cli.bench",
     "blindmatch.cli.pki",
     "blindmatch.cli.holder",
     "blindmatch.cli.requester",

@@ -69,23 +69,39 @@ class IndexHeader:
         return header
 
 
+_BLOCK = 1 << 20  # entries per step of the encoder's temporaries
+
+
 def encode_index(header_kind: Mode, key_id: bytes, schema_fingerprint: bytes, hi: np.ndarray, lo: np.ndarray) -> bytes:
-    """Encode the entries given as the ``hi``/``lo`` words of their outputs (any order)."""
+    """Encode the entries given as the ``hi``/``lo`` words of their outputs (any order).
+
+    Temporaries are made block by block so that, besides the inputs and the output,
+    peak memory is one sort permutation and one bucket array (16 bytes per entry).
+    """
     n = int(hi.shape[0])
     header = IndexHeader(header_kind, n, key_id, schema_fingerprint)
     if n == 0:
         return header.encode()
     if n > MAX_ENTRIES:
         raise ValueError("an index holds at most 2^32 - 1 entries; shard the holder's records")
-    buckets = bucket_of(hi, n)
+    buckets = np.empty(n, dtype=np.uint64)
+    for s in range(0, n, _BLOCK):
+        buckets[s : s + _BLOCK] = bucket_of(hi[s : s + _BLOCK], n)
     order = np.lexsort((lo, buckets))
     buckets = buckets[order]
-    positions = buckets + np.arange(n, dtype=np.uint64)
+    for s in range(0, n, _BLOCK):  # Elias-Fano: entry i sets bit bucket_i + i
+        buckets[s : s + _BLOCK] += np.arange(s, min(s + _BLOCK, n), dtype=np.uint64)
     bits = np.zeros(2 * n, dtype=np.uint8)
-    bits[positions] = 1
-    upper = np.packbits(bits)
-    lower = lo[order].astype(">u8")
-    return header.encode() + upper.tobytes() + lower.tobytes()
+    bits[buckets] = 1
+    del buckets
+    out = np.empty(header.total_bytes, dtype=np.uint8)
+    out[:HEADER_BYTES] = np.frombuffer(header.encode(), dtype=np.uint8)
+    out[HEADER_BYTES : HEADER_BYTES + header.upper_bytes] = np.packbits(bits)
+    del bits
+    lower = out[HEADER_BYTES + header.upper_bytes :].view(">u8")
+    for s in range(0, n, _BLOCK):
+        lower[s : s + _BLOCK] = lo[order[s : s + _BLOCK]]
+    return out.tobytes()
 
 
 def index_digest(data: bytes) -> bytes:

@@ -82,14 +82,14 @@ class BatchEngine:
         if len(blinds) != n * 32:
             raise ValueError("one blind per evaluated element required")
         mult = rbcl.crypto_scalarmult_ristretto255
-        inv = rbcl.crypto_core_ristretto255_scalar_invert
 
         def work(start: int, stop: int) -> bytes:
+            inverses = group.batch_invert(blinds[start * 32 : stop * 32])
             out = []
             for i in range(start, stop):
-                s = slice(i * 32, (i + 1) * 32)
+                j = i - start
                 try:
-                    out.append(mult(inv(blinds[s]), evaluated[s]))
+                    out.append(mult(inverses[j * 32 : (j + 1) * 32], evaluated[i * 32 : (i + 1) * 32]))
                 except RuntimeError:
                     raise InvalidElementError(f"evaluated element {i} is invalid") from None
             return b"".join(out)

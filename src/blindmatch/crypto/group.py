@@ -72,6 +72,31 @@ def invert(scalar: bytes) -> bytes:
     return rbcl.crypto_core_ristretto255_scalar_invert(scalar)
 
 
+def batch_invert(scalars: bytes) -> bytes:
+    """Inverses of ``n`` concatenated non-zero scalars with one inversion (Montgomery's trick).
+
+    An inversion costs about half a scalar multiplication; this replaces ``n`` of them
+    by one plus ``3(n - 1)`` multiplications modulo L.
+    """
+    n = len(scalars) // SCALAR_BYTES
+    if n == 0:
+        return b""
+    mul = rbcl.crypto_core_ristretto255_scalar_mul
+    items = [scalars[i * SCALAR_BYTES : (i + 1) * SCALAR_BYTES] for i in range(n)]
+    prefix = [items[0]]
+    for item in items[1:]:
+        prefix.append(mul(prefix[-1], item))
+    if not any(prefix[-1]):
+        raise InvalidScalarError("cannot invert a batch containing the zero scalar")
+    inv = rbcl.crypto_core_ristretto255_scalar_invert(prefix[-1])
+    out = [b""] * n
+    for i in range(n - 1, 0, -1):
+        out[i] = mul(inv, prefix[i - 1])
+        inv = mul(inv, items[i])
+    out[0] = inv
+    return b"".join(out)
+
+
 def scalar_mult(scalar: bytes, element: bytes) -> bytes:
     """``scalar * element``; libsodium rejects a non-canonical element or an identity result.
 

@@ -23,6 +23,7 @@ from typing import TextIO
 from tqdm import tqdm
 
 from blindmatch.core.index_builder import IndexBuilder
+from blindmatch.core.keys import HolderKey
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.node.config import HolderNodeConfig
 from blindmatch.node.holder_store import (
@@ -68,6 +69,17 @@ def load_configured_schema(config: HolderNodeConfig) -> Schema:
     return load_schema(config.schema) if config.schema is not None else default_schema()
 
 
+def _builder(key: HolderKey, fingerprint: bytes, engine: BatchEngine, cluster: str | None) -> IndexBuilder:
+    if cluster is None:
+        return IndexBuilder(key, fingerprint, engine)
+    from blindmatch.node.cluster_index import ClusterIndexBuilder
+
+    try:
+        return ClusterIndexBuilder(key, fingerprint, cluster)  # type: ignore[return-value]
+    except ImportError:
+        raise IndexBuildError("--cluster needs the 'cluster' extra: pip install 'blindmatch[cluster]'") from None
+
+
 def build_index(
     records_csv: Path,
     config: HolderNodeConfig,
@@ -75,10 +87,13 @@ def build_index(
     engine: BatchEngine | None = None,
     chunk_rows: int = CHUNK_ROWS,
     rotate_key: bool = False,
+    cluster: str | None = None,
 ) -> BuildReport:
     """Build both index kinds from ``records_csv`` and commit them atomically to ``config.index_dir``.
 
     ``rotate_key`` builds under a new OPRF key and replaces the old key in the same commit.
+    ``cluster`` (a Dask scheduler address) evaluates the chunks on that cluster instead of
+    this machine's cores; the normalisation, encoding and commit stay here.
     """
     schema = load_configured_schema(config)
     if rotate_key:
@@ -94,7 +109,7 @@ def build_index(
     # A failed build leaves nothing behind; the new key is safe to drop as no index uses it yet.
     leftovers = [rejects_tmp, next_key_path(config.key_file)] if rotate_key else [rejects_tmp]
     try:
-        builder = IndexBuilder(key, schema.fingerprint, engine)
+        builder = _builder(key, schema.fingerprint, engine, cluster)
         with (
             _open_records(records_csv) as handle,
             rejects_tmp.open("w", newline="") as rejects_handle,
@@ -123,6 +138,8 @@ def build_index(
             bar.update(report.rows % chunk_rows)
         report.entries = builder.entries
         indexes = builder.finish()
+        if cluster is not None:
+            builder.close()
     except (UnicodeDecodeError, csv.Error) as exc:
         for path in leftovers:
             path.unlink(missing_ok=True)

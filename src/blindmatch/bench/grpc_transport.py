@@ -1,0 +1,238 @@
+"""``blindmatch bench --transport grpc``: the same session over the real daemons on loopback.
+
+Setup (untimed): a throw-away two-organisation workspace (``blindmatch.demo.create_workspace``:
+PKI with mutual TLS, policy, officials, configs) whose policy budget is raised to the
+benchmark's size. Then:
+
+* a builder process evaluates the benchmark's holder keys under the workspace holder's
+  OPRF key and stores both index kinds with ``holder_store.write_indexes`` (timed:
+  ``index_build_seconds``; its VmHWM is the build peak);
+* ``blindmatch holder serve`` runs as a subprocess (its VmHWM, read from /proc before it is
+  stopped, is the serve peak);
+* a requester process runs GetInfo, DownloadIndex, parse, blind, a signed Match session
+  (``requester_runner.run_session``, with audit) and the lookups: ``session_seconds``.
+
+Bytes are the protobuf sizes of every Match message both ways plus the DownloadIndex stream.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import shutil
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+
+from blindmatch.bench.harness import BenchConfig, SideReport, _collect, _index_download_bytes, _Timed, _timed_engine
+
+
+class GrpcTransportUnavailable(RuntimeError):
+    """The gRPC daemons are not part of this tree."""
+
+
+def available() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("blindmatch.node.holder_client", "blindmatch.demo"))
+
+
+def _prepare_workspace(root: Path, cfg: BenchConfig):
+    import tomli_w
+
+    from blindmatch import demo
+
+    big = max(cfg.queries, 65_536)
+    ws = demo.create_workspace(
+        root, holder_records=8, queries=4, holder_limits={"max_session_elements": big, "max_batch": max(cfg.batch_size, 4096)}
+    )
+    policy = ws.holder_dir / "policy.toml"
+    data = tomllib.loads(policy.read_text())
+    for org in data["organisations"].values():
+        for name in ("session_max_records", "day_records", "official_day_records"):
+            org[name] = max(org[name], 4 * big)
+        for name in ("thirty_day_records", "official_thirty_day_records"):
+            org[name] = max(org[name], 120 * big)
+    policy.write_text(tomli_w.dumps(data))
+    return ws
+
+
+def _builder(cfg: BenchConfig, holder_config: str, conn) -> None:
+    try:
+        from blindmatch.bench.harness import build_index_bytes
+        from blindmatch.bench.rss import peak_rss_bytes
+        from blindmatch.core.index_builder import IndexBuilder
+        from blindmatch.core.outputs import Mode
+        from blindmatch.bench.data import holder_key_chunks
+        from blindmatch.node.config import load_holder_config
+        from blindmatch.node.holder_index import load_configured_schema
+        from blindmatch.node.holder_store import load_or_create_key, write_indexes
+
+        del build_index_bytes
+        config = load_holder_config(Path(holder_config))
+        schema = load_configured_schema(config)
+        key, _ = load_or_create_key(config.key_file)
+        timer = _Timed()
+        engine = _timed_engine(cfg.workers, timer)
+        t = time.perf_counter()
+        builder = IndexBuilder(key, schema.fingerprint, engine, kinds=(Mode.MEMBERSHIP, Mode.CARDINALITY))
+        for chunk in holder_key_chunks(cfg.holder_records, cfg.seed, cfg.chunk):
+            builder.add(chunk)
+        indexes = builder.finish()
+        seconds = time.perf_counter() - t
+        engine.close()
+        manifest = write_indexes(
+            config.index_dir, indexes, key_id=key.key_id, schema_fingerprint=schema.fingerprint,
+            schema_name=schema.name, schema_version=schema.version, records=cfg.holder_records,
+        )
+        del manifest
+        conn.send(("ok", {"seconds": seconds, "peak": peak_rss_bytes(), "phases": timer.seconds}))
+    except BaseException:  # noqa: BLE001
+        import traceback
+
+        conn.send(("error", traceback.format_exc()))
+
+
+def _requester(cfg: BenchConfig, requester_config: str, conn) -> None:
+    import numpy as np
+
+    report = SideReport()
+    try:
+        import secrets
+        from datetime import UTC, datetime, timedelta
+
+        import blindmatch.core.requester as requester_mod
+        import blindmatch.node.holder_client as hc
+        from blindmatch.audit import AuditLog
+        from blindmatch.bench.data import query_keys
+        from blindmatch.bench.rss import peak_rss_bytes
+        from blindmatch.core.index import EncryptedIndex
+        from blindmatch.core.outputs import Mode
+        from blindmatch.core.requester import RequesterSession
+        from blindmatch.node.requester_config import load_requester_config
+        from blindmatch.node.requester_runner import run_session
+        from blindmatch.node.wire import MODE_TO_PB
+        from blindmatch.policy import SessionRequest, load_official_key, sign_request
+
+        counted = {"up": 0, "down": 0}
+        to_pb, from_pb = hc.client_message_to_pb, hc.server_message_from_pb
+
+        def counting_to_pb(message):
+            out = to_pb(message)
+            counted["up"] += out.ByteSize()
+            return out
+
+        def counting_from_pb(message):
+            counted["down"] += message.ByteSize()
+            return from_pb(message)
+
+        hc.client_message_to_pb, hc.server_message_from_pb = counting_to_pb, counting_from_pb
+        timer = _Timed()
+        requester_mod.outputs_for = timer.wrap("finalize", requester_mod.outputs_for)
+        config = load_requester_config(Path(requester_config))
+        keys, expected = query_keys(cfg.holder_records, cfg.queries, cfg.seed)
+        mode = Mode(cfg.mode)
+        engine = _timed_engine(cfg.workers, timer)
+        official_key = load_official_key(config.official.key_file)
+        config.index_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with AuditLog.open(config.audit_dir, config.audit_origin) as audit, hc.HolderClient(config.holder) as client:
+            t0 = time.perf_counter()
+            info = client.info()
+            wanted = next(i for i in info.indexes if i.kind == MODE_TO_PB[mode])
+            path = config.index_dir / f"bench-{mode.value}.bmidx"
+            client.download_index(mode, wanted.digest, path)
+            t1 = time.perf_counter()
+            data = path.read_bytes()
+            index = EncryptedIndex.parse(data)
+            report.extra["index_bytes"] = len(data)
+            report.extra["download_wire_bytes"] = _index_download_bytes(data, wanted.digest)
+            del data
+            index.contains = timer.wrap("lookup", index.contains)
+            t2 = time.perf_counter()
+            session_id = secrets.token_bytes(16)
+            session = RequesterSession(keys, mode, index, session_id, min(cfg.batch_size, info.limits.max_batch), engine)
+            t3 = time.perf_counter()
+            issued = datetime.now(UTC).replace(microsecond=0)
+            request = SessionRequest(
+                organisation=config.organisation, official=config.official.name, mode=mode.value,
+                record_count=len(keys), held_back=0, legal_basis=config.official.legal_basis,
+                nonce=secrets.token_bytes(16), issued_at=issued, expires_at=issued + timedelta(minutes=15),
+                session_id=session_id, key_id=info.key_id, index_digest=index.digest,
+                blinded_commitment=session.blinded_commitment,
+            )
+            envelope = sign_request(request, official_key)
+            run_session(client, audit, session, request, envelope, config.holder.name, config.matching.window,
+                        info.audit_public_key, lambda _batch: None)
+            t4 = time.perf_counter()
+        engine.close()
+        matches = int(np.count_nonzero(session.matched)) if mode is Mode.MEMBERSHIP else session.match_count
+        report.phases.update(
+            download=t1 - t0, parse=t2 - t1, blind=t3 - t2, exchange=t4 - t3, session=t4 - t0,
+            unblind=timer.seconds.get("unblind", 0.0), finalize=timer.seconds.get("finalize", 0.0),
+            lookup=timer.seconds.get("lookup", 0.0),
+        )
+        report.extra.update(matches=matches, expected_matches=expected, index_entries=len(index),
+                            bytes_up_messages=counted["up"], bytes_down_messages=counted["down"])
+        report.peak_rss_bytes = peak_rss_bytes()
+        conn.send(("ok", report))
+    except BaseException:  # noqa: BLE001
+        import traceback
+
+        conn.send(("error", traceback.format_exc()))
+
+
+def _vm_hwm(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def run_grpc(cfg: BenchConfig):
+    """Returns ``(holder_report, requester_report, wall_seconds)`` like the local transport."""
+    if not available():
+        raise GrpcTransportUnavailable("--transport grpc needs blindmatch.node.holder_client and blindmatch.demo")
+    from blindmatch import demo
+
+    root = Path(tempfile.mkdtemp(prefix="blindmatch-bench-grpc-"))
+    ctx = mp.get_context("spawn")
+    holder_proc = None
+    try:
+        ws = _prepare_workspace(root / "ws", cfg)
+        t_wall = time.perf_counter()
+        mine, theirs = ctx.Pipe()
+        builder = ctx.Process(target=_builder, args=(cfg, str(ws.holder_config), theirs), name="bench-grpc-builder")
+        builder.start()
+        built = _collect(mine, builder, "index builder")
+        builder.join()
+        holder_proc = demo.HolderProcess(ws.holder_config, root / "logs")
+        holder_proc.start()
+        mine, theirs = ctx.Pipe()
+        requester = ctx.Process(target=_requester, args=(cfg, str(ws.requester_config), theirs), name="bench-grpc-requester")
+        requester.start()
+        rep_r = _collect(mine, requester, "requester")
+        requester.join()
+        serve_peak = _vm_hwm(holder_proc.process.pid)
+        wall = time.perf_counter() - t_wall
+    finally:
+        if holder_proc is not None and holder_proc.process is not None and holder_proc.process.poll() is None:
+            holder_proc.terminate()
+        shutil.rmtree(root, ignore_errors=True)
+    rep_h = SideReport()
+    rep_h.phases["index_build"] = 0.0 if cfg.index == "prebuilt" else built["seconds"]
+    rep_h.extra.update(
+        build_phases=built["phases"],
+        peak_rss_build_bytes=built["peak"],
+        peak_rss_serve_bytes=serve_peak,
+        index_bytes=rep_r.extra["index_bytes"],
+        download_wire_bytes=rep_r.extra["download_wire_bytes"],
+        bytes_up_messages=rep_r.extra["bytes_up_messages"],
+        bytes_down_messages=rep_r.extra["bytes_down_messages"],
+        evaluated=cfg.queries,
+    )
+    rep_h.peak_rss_bytes = max(built["peak"], serve_peak)
+    return rep_h, rep_r, wall
