@@ -15,16 +15,16 @@ from blindmatch import __version__
 
 # Order is the order of ``blindmatch --help``.
 COMMAND_MODULES: tuple[str, ...] = (
-    "blindmatch.cli.audit",
-    "blindmatch.cli.keys",
-    "blindmatch.cli.normalize",
-    "blindmatch.cli.oprf",
-    "blindmatch.cli.official",
-    "blindmatch.cli.bench",
-    "blindmatch.cli.pki",
+    "blindmatch.cli.demo",
     "blindmatch.cli.holder",
     "blindmatch.cli.requester",
-    "blindmatch.cli.demo",
+    "blindmatch.cli.official",
+    "blindmatch.cli.pki",
+    "blindmatch.cli.normalize",
+    "blindmatch.cli.audit",
+    "blindmatch.cli.bench",
+    "blindmatch.cli.keys",
+    "blindmatch.cli.oprf",
 )
 
 EXIT_OK = 0
