@@ -290,3 +290,19 @@ def test_eight_concurrent_sessions(deployment: Deployment, stub: pb_grpc.HolderS
     for i in range(8):
         expected = [20 * i + j < 200 for j in range(100)]
         assert results[i] == expected, f"session {i}: {results[i]!r}"
+
+
+def test_index_kinds_follow_the_officials_modes(tmp_path: Path, engine: BatchEngine) -> None:  # noqa: F811
+    """An organisation whose officials may not use membership mode never receives that index."""
+    dep = make_deployment(tmp_path, records=30)
+    policy = dep.root / "policy.toml"
+    policy.write_text(policy.read_text().replace('modes = ["membership"]', 'modes = ["cardinality"]')
+                      .replace('modes = ["membership", "cardinality"]', 'modes = ["cardinality"]'))
+    with running(dep, engine) as daemon, channel(dep, daemon.port) as ch:
+        holder = pb_grpc.HolderStub(ch)
+        assert [i.kind for i in holder.GetInfo(pb.GetInfoRequest()).indexes] == [pb.MODE_CARDINALITY]
+        with pytest.raises(grpc.RpcError) as err:
+            list(holder.DownloadIndex(pb.DownloadIndexRequest(kind=pb.MODE_MEMBERSHIP)))
+        assert err.value.code() is grpc.StatusCode.PERMISSION_DENIED
+        assert reason_from_rpc_error(err.value) == "mode_not_allowed"
+        assert download(holder, Mode.CARDINALITY).kind is Mode.CARDINALITY

@@ -75,6 +75,16 @@ class PolicyGate:
         self._store()
         return self._local.authorizer.authorize(envelope, **bindings)
 
+    def index_kinds(self, organisation: str) -> frozenset[Mode]:
+        """The index kinds ``organisation`` may download: the modes its officials may use.
+
+        An organisation limited to cardinality mode must not hold the membership index:
+        with it, trying Finalize(x_i, E_j) for every pair would link shuffled evaluations
+        to its inputs (SPEC.md section 6).
+        """
+        return frozenset(Mode(m) for o in self.policy.officials(organisation) for m in o.modes) \
+            if organisation in self.policy.organisations() else frozenset()
+
     def budget(self, organisation: str, official: str, now: datetime) -> pb.Budget:
         """Remaining budget of ``organisation`` (and ``official`` if registered there); zeros if unknown."""
         if organisation not in self.policy.organisations():
@@ -149,6 +159,7 @@ class HolderServicer(pb_grpc.HolderServicer):
             indexes=[
                 pb.IndexInfo(kind=MODE_TO_PB[kind], digest=f.digest, size_bytes=f.size_bytes, entries=f.entries)
                 for kind, f in sorted(manifest.files.items(), key=lambda item: item[0].value)
+                if kind in rt.gate.index_kinds(organisation)
             ],
             limits=pb.Limits(
                 max_batch=limits.max_batch,
@@ -165,11 +176,14 @@ class HolderServicer(pb_grpc.HolderServicer):
     # --- DownloadIndex -------------------------------------------------------------------
 
     def DownloadIndex(self, request: pb.DownloadIndexRequest, context: grpc.ServicerContext) -> Iterator[pb.IndexChunk]:
-        self._authenticate(context)
+        organisation = self._authenticate(context)
         try:
             kind = mode_from_pb(request.kind)
         except ProtocolError as exc:
             abort(context, status_for_protocol_error(exc), exc.code, exc.message)
+        if kind not in self._rt.gate.index_kinds(organisation):
+            abort(context, grpc.StatusCode.PERMISSION_DENIED, "mode_not_allowed",
+                  f"no official of {organisation!r} may use {kind.value} mode, so its index is not served")
         current = self._rt.indexes.manifest.files[kind]
         if request.digest and request.digest != current.digest:
             abort(context, grpc.StatusCode.FAILED_PRECONDITION, "index_mismatch",
