@@ -342,7 +342,7 @@ class JobRunner:
     ) -> EncryptedIndex:
         wanted = next((i for i in info.indexes if i.kind == MODE_TO_PB[mode]), None)
         if wanted is None:
-            raise HolderError(f"the holder serves no {mode.value} index")
+            raise HolderError(f"the holder serves this organisation no {mode.value} index (no official of it may use {mode.value} mode)")
         with self._download_lock:
             cached = self.store.cached_index(mode.value)
             if cached is None or cached.digest != wanted.digest:
