@@ -26,6 +26,15 @@ def test_demo_json_reports_exact_matches_and_seven_refusals(tmp_path: Path) -> N
     assert summary["ineligible_records"] > 0
     assert set(summary["refusals"]) == set(REASONS)
     assert all(status not in ("OK", "") for status in summary["refusals"].values())
-    # Both audit logs are left for review.
+    # Both audit logs are left for review, verified and reconciled; so does the reviewer CLI say.
+    assert summary["audit"] == {"holder": "ok", "requester": "ok", "reconcile": "ok"}
     for side in ("holder", "requester"):
         assert (tmp_path / "demo" / side / "audit" / "log.jsonl").stat().st_size > 0
+        verify = subprocess.run(blindmatch_command("audit", "verify", str(tmp_path / "demo" / side)), capture_output=True, text=True)
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+    reconciled = subprocess.run(blindmatch_command("audit", "reconcile", str(tmp_path / "demo" / "holder"), str(tmp_path / "demo" / "requester")),
+                                capture_output=True, text=True)
+    assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
+    report = tmp_path / "report.html"
+    drawn = subprocess.run(blindmatch_command("audit", "report", str(tmp_path / "demo" / "holder"), "--out", str(report)), capture_output=True, text=True)
+    assert drawn.returncode == 0 and "<svg" in report.read_text()

@@ -36,7 +36,7 @@ import tomli_w
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from blindmatch import synthetic
-from blindmatch.audit import AuditLog
+from blindmatch.audit import AuditLog, reconcile, verify_log
 from blindmatch.core.index import EncryptedIndex
 from blindmatch.core.outputs import Mode
 from blindmatch.core.requester import RequesterSession
@@ -380,6 +380,7 @@ def run_demo(root: Path) -> dict[str, object]:
             engine.close()
     finally:
         holder_exit = holder.terminate()
+    audit = check_audit(workspace)
     return {
         "workdir": str(workspace.root),
         "holder_records": sum(1 for _ in workspace.records.open(encoding="utf-8")) - 1,
@@ -389,7 +390,20 @@ def run_demo(root: Path) -> dict[str, object]:
         "results": str(results),
         "refusals": refusals,
         "holder_exit_code": holder_exit,
+        "audit": audit,
         "seconds": round(time.monotonic() - started, 2),
+    }
+
+
+def check_audit(workspace: Workspace) -> dict[str, str]:
+    """What a reviewer would run on the two logs: verify each, then reconcile the pair."""
+    holder = verify_log(workspace.holder_dir)
+    requester = verify_log(workspace.requester_dir)
+    paired = reconcile(workspace.holder_dir, workspace.requester_dir)
+    return {
+        "holder": "ok" if holder.ok else f"failed: {holder.error}",
+        "requester": "ok" if requester.ok else f"failed: {requester.error}",
+        "reconcile": "ok" if paired.ok else "failed: " + "; ".join(paired.mismatches[:3]),
     }
 
 
@@ -403,4 +417,5 @@ def demo_ok(summary: dict[str, object]) -> bool:
         and summary["ineligible_answered"] == 0
         and set(refusals) == set(REASONS)
         and all(status != "OK" for status in refusals.values())
+        and all(state == "ok" for state in summary["audit"].values())  # type: ignore[union-attr]
     )

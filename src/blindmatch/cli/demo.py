@@ -50,6 +50,9 @@ def _print_human(summary: dict[str, object], ok: bool, keep: bool) -> None:
     assert isinstance(refusals, dict)
     for reason, status in refusals.items():
         print(f"  refusal {reason:<20} -> {status}")
+    audit = summary["audit"]
+    assert isinstance(audit, dict)
+    print(f"audit logs: holder {audit['holder']}, requester {audit['requester']}, reconciled {audit['reconcile']}")
     print(f"{'OK' if ok else 'FAILED'} in {summary['seconds']} s")
     if keep:
         workdir = Path(str(summary["workdir"]))
