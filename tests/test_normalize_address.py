@@ -47,6 +47,7 @@ def test_same_place_written_differently(text: str) -> None:
         ("RR 2 Box 15, Ames IA 50010", "Rural Route 2, Box 15, Ames, Iowa 50010"),
         ("HC 68 Box 23A, Casper WY 82601", "Highway Contract 68 Box 23A Casper Wyoming 82601"),
         ("9 Main St, Zoë Springs, CO", "9 Main St, Zoe Springs, Colorado"),  # no ZIP: city + state
+        ("500 E Main St Fl 3, Columbus OH 43215", "500 East Main Street, 3rd Floor, Columbus, OH 43215"),
     ],
 )
 def test_pairs_that_agree(a: str, b: str) -> None:
@@ -68,6 +69,8 @@ def test_pairs_that_agree(a: str, b: str) -> None:
         ("PO Box 12, Juneau AK 99801", "PO Box 13, Juneau AK 99801"),
         ("RR 2 Box 15, Ames IA 50010", "RR 3 Box 15, Ames IA 50010"),
         ("12 Park Place Ct, Lake Forest IL 60045", "12 Park Place, Lake Forest IL 60045"),
+        ("500 E Main St 3rd Floor, Columbus OH 43215", "500 E Main St 4th Floor, Columbus OH 43215"),
+        ("12 W 2nd Fl Rd, Columbus OH 43215", "12 W 2nd Fl, Columbus OH 43215"),  # a street, not a floor
     ],
 )
 def test_pairs_kept_apart(a: str, b: str) -> None:

@@ -191,6 +191,9 @@ def _unit_at(toks: list[str], i: int) -> tuple[str, int] | None:
     """A secondary unit starting at ``toks[i]``: (identifier, index after), or None."""
     n = len(toks)
     tok = toks[i]
+    floor = _NUMERIC_ORDINAL_RE.fullmatch(tok)
+    if floor and i + 1 < n and _UNITS.get(toks[i + 1]) == "FL" and (i + 2 >= n or toks[i + 2] not in _SUFFIXES):
+        return _unit_id(floor.group(1)), i + 2  # "3RD FLOOR" is FL 3; only floors are named so
     if tok == "#":
         if i + 1 < n and toks[i + 1] not in (",", "#"):
             return _unit_id(toks[i + 1]), i + 2
