@@ -134,3 +134,29 @@ def test_rebuilt_holder_index_is_downloaded_before_the_next_job(
     new = runner.store.cached_index("membership")
     assert new is not None and new.digest != old.digest and not old.path.exists()
     assert "true" in (tmp_path / "after.csv").read_text()
+
+
+
+def test_cardinality_mode_reports_only_the_count(workspace: Workspace, holder: HolderProcess, tmp_path: Path) -> None:
+    """``requester match --mode cardinality`` prints the number of eligible matching records, nothing per record."""
+    import subprocess
+
+    from blindmatch.demo import blindmatch_command
+
+    truth = json.loads(workspace.truth.read_text())
+    base = blindmatch_command("requester", "match", str(workspace.queries), "--config", str(workspace.requester_config),
+                              "--json", "--no-progress")
+    membership = subprocess.run([*base, "--mode", "membership", "--out", str(tmp_path / "r.csv")],
+                                capture_output=True, text=True, timeout=120)
+    assert membership.returncode == 0, membership.stderr[-2000:]
+    counts = compare_results(tmp_path / "r.csv", truth)
+    assert counts["matches"] == counts["expected_matches"] > 0
+
+    before = set(tmp_path.iterdir())
+    done = subprocess.run([*base, "--mode", "cardinality"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["mode"] == "cardinality" and summary["state"] == "succeeded"
+    assert summary["matches"] == counts["expected_matches"]
+    assert summary["ineligible"] == counts["ineligible_records"] > 0
+    assert "out" not in summary and set(tmp_path.iterdir()) == before
