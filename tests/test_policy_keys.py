@@ -76,7 +76,12 @@ def test_load_rejects_non_key(tmp_path: Path) -> None:
 
 def test_cli_keygen_text_output_is_a_loadable_policy_entry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "alice.key"
-    assert run_cli(["official", "keygen", "--name", 'Alice "AC" Clerk', "--out", str(out),
+    from blindmatch.cli.main import CliError
+
+    with pytest.raises(CliError, match="--name") as refused:  # quotes: the policy would refuse the name
+        run_cli(["official", "keygen", "--name", 'Alice "AC" Clerk', "--out", str(out)])
+    assert refused.value.exit_code == 2 and not out.exists()
+    assert run_cli(["official", "keygen", "--name", "Siobhán O'Clerk-Smith", "--out", str(out),
                     "--organisation", "County Court of Example", "--role", "Chief Clerk"]) == 0
     text = capsys.readouterr().out
     public = (tmp_path / "alice.key.pub").read_text().strip()
@@ -89,7 +94,7 @@ def test_cli_keygen_text_output_is_a_loadable_policy_entry(tmp_path: Path, capsy
         "thirty_day_records = 1\nofficial_day_records = 1\nofficial_thirty_day_records = 1\n\n" + snippet
     )
     (entry,) = Policy.load(policy_file).officials("County Court of Example")
-    assert entry.name == 'Alice "AC" Clerk' and entry.role == "Chief Clerk"
+    assert entry.name == "Siobhán O'Clerk-Smith" and entry.role == "Chief Clerk"
     assert entry.public_key == base64.b64decode(public)
     assert entry.valid_from <= datetime.now(UTC) < entry.valid_until
 

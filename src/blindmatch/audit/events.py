@@ -20,15 +20,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from blindmatch.identity import IDENTITY_MAX, identity_problem
+
 # Keys the log layer itself writes into every entry; events may not use them.
 ENVELOPE_KEYS = ("event", "index", "sig", "time")
 
 _HEX_RE = re.compile(r"[0-9a-f]*")
-# Identities: organisation names, official ids, certificate subjects, versions.
-# Words of ASCII letters, digits and a few separators, single spaces between.
-_IDENT_RE = re.compile(r"[A-Za-z0-9._:@/=+,()#-]+(?: [A-Za-z0-9._:@/=+,()#-]+)*", re.ASCII)
 _TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z", re.ASCII)
-IDENT_MAX = 128
 TEXT_MAX = 200
 
 REFUSAL_REASONS = frozenset(
@@ -109,16 +107,9 @@ def _uint(value: Any) -> str | None:
 
 def _ident(allow_empty: bool) -> FieldType:
     def check(value: Any) -> str | None:
-        if not isinstance(value, str):
-            return "must be a string"
         if value == "" and allow_empty:
             return None
-        if len(value) > IDENT_MAX or not _IDENT_RE.fullmatch(value):
-            return (
-                f"must be a short identity (1..{IDENT_MAX} ASCII letters, digits, "
-                "'._:@/=+,()#-', single spaces)"
-            )
-        return None
+        return identity_problem(value)
 
     return FieldType("ident?" if allow_empty else "ident", check)
 
@@ -286,7 +277,7 @@ def validate_envelope(entry: Mapping[str, Any], expected_index: int) -> None:
 
 def valid_origin(origin: str) -> bool:
     """Origins double as signed-note key names: printable ASCII, no spaces or '+'."""
-    return 0 < len(origin) <= IDENT_MAX and all("!" <= c <= "~" and c != "+" for c in origin)
+    return 0 < len(origin) <= IDENTITY_MAX and all("!" <= c <= "~" and c != "+" for c in origin)
 
 
 def canonical_json(obj: Mapping[str, Any]) -> bytes:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from blindmatch.policy.keys import GeneratedKey, OfficialKeyError, generate_official_key
+from blindmatch.identity import identity_problem
 
 SNIPPET_VALIDITY = timedelta(days=365)
 
@@ -54,8 +55,12 @@ def policy_snippet(key: GeneratedKey, organisation: str, role: str, today: datet
 
 
 def _keygen(args: argparse.Namespace) -> int:
-    from blindmatch.cli.main import CliError  # main imports this module: avoid a cycle
+    from blindmatch.cli.main import EXIT_USAGE, CliError  # main imports this module: avoid a cycle
 
+    for option, value in (("--name", args.name), ("--organisation", args.organisation), ("--role", args.role)):
+        problem = identity_problem(value)
+        if problem:  # the holder's policy would refuse the entry
+            raise CliError(f"{option}: {problem}", EXIT_USAGE)
     try:
         key = generate_official_key(args.name, args.out)
     except OfficialKeyError as exc:

@@ -15,6 +15,7 @@ from typing import Any
 from blindmatch.policy.keys import OfficialKeyError, parse_public_key, read_public_key_file
 from blindmatch.policy.request import MODES
 from blindmatch.tomlfile import load_toml
+from blindmatch.identity import identity_problem
 
 
 class PolicyError(ValueError):
@@ -87,6 +88,14 @@ def _text(where: str, value: Any) -> str:
     return value
 
 
+def _identity(where: str, value: Any) -> str:
+    """Organisation and official names go into every audit entry: same rule as there."""
+    problem = identity_problem(value)
+    if problem:
+        raise PolicyError(f"{where}: {problem}")
+    return value
+
+
 def _instant(where: str, value: Any) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise PolicyError(f"{where}: must be a date-time with a UTC offset, e.g. 2026-01-01T00:00:00Z")
@@ -114,7 +123,7 @@ class Policy:
         seen_keys: dict[bytes, str] = {}
         for org_name, table in organisations.items():
             where = f"organisations.{_quote(org_name)}"
-            _text(where, org_name)
+            _identity(where, org_name)
             if not isinstance(table, dict):
                 raise PolicyError(f"{where}: must be a table")
             _check_keys(where, table, {*_ORG_LIMIT_KEYS, "officials"}, tuple(_ORG_LIMIT_KEYS))
@@ -196,8 +205,8 @@ def _parse_official(where: str, organisation: str, entry: Any, base_dir: Path) -
             raise PolicyError(f"{where}.modes: unknown mode {mode!r} (known: {', '.join(MODES)})")
     return Official(
         organisation=organisation,
-        name=_text(f"{where}.name", entry["name"]),
-        role=_text(f"{where}.role", entry["role"]),
+        name=_identity(f"{where}.name", entry["name"]),
+        role=_identity(f"{where}.role", entry["role"]),
         public_key=public_key,
         valid_from=valid_from,
         valid_until=valid_until,

@@ -11,7 +11,6 @@ the blinded batches). The layout is normative: see SPEC, "Signed session request
 from __future__ import annotations
 
 import struct
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -52,9 +51,10 @@ class RequestFormatError(ValueError):
 def _check_text(name: str, value: object) -> bytes:
     if not isinstance(value, str):
         raise RequestFormatError(f"{name} must be a str")
-    # Control characters would let a peer forge lines in the holder's logs.
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
-        raise RequestFormatError(f"{name} must not contain control characters")
+    # Control and other unprintable characters (line separators, bidi overrides) would let a
+    # peer forge or disguise lines in the holder's logs; the audit log refuses them too.
+    if not value.isprintable():
+        raise RequestFormatError(f"{name} must not contain control characters or other unprintable characters")
     try:
         raw = value.encode("utf-8")
     except UnicodeEncodeError as exc:
