@@ -72,6 +72,19 @@ def test_report_shows_failed_verification_and_escapes(tmp_path: Path) -> None:
     assert "<script>" not in text
 
 
+def test_report_of_tampered_budget_counts_injects_no_markup(tmp_path: Path) -> None:
+    log = AuditLog.open(tmp_path, HOLDER_ORIGIN)
+    log.append("budget_debited", session_id="ab" * 16, organisation="Org", official="o@x", records=3,
+               day_used=3, day_limit=10, month_used=3, month_limit=100)
+    log.close()
+    log_file = tmp_path / "audit" / "log.jsonl"
+    log_file.write_bytes(log_file.read_bytes().replace(b'"day_limit":10', b'"day_limit":"<a href=x>"'))
+    out = tmp_path / "r.html"
+    write_report(tmp_path, out)
+    text = out.read_text()
+    assert "Verification FAILED" in text and "<a href" not in text
+
+
 def _png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
     """Decode a non-interlaced 8-bit RGB/RGBA PNG into rows of RGB(A) bytes."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n"

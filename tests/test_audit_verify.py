@@ -106,6 +106,14 @@ def test_reformatted_line_is_detected(logs: Path) -> None:
     assert "line 4: not in canonical form" in str(verify_log(logs / "holder").error)
 
 
+def test_unencodable_line_is_reported_not_raised(logs: Path) -> None:
+    path = _log_file(logs, "holder")
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2].replace(b'{"event"', b'{"x":"\\ud800","event"', 1)  # a lone surrogate escape
+    path.write_bytes(b"".join(lines))
+    assert "line 3: not encodable" in str(verify_log(logs / "holder").error)
+
+
 def test_entry_with_forged_plaintext_field_is_detected(logs: Path) -> None:
     path = _log_file(logs, "holder")
     lines = path.read_bytes().splitlines(keepends=True)

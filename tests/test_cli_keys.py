@@ -73,3 +73,12 @@ def test_every_command_has_help() -> None:
             if action.__class__.__name__ == "_SubParsersAction":
                 for child in action.choices:
                     assert _cli(name, child, "--help").returncode == 0, f"{name} {child}"
+
+
+def test_json_commands_end_with_a_json_line_on_error(tmp_path: Path) -> None:
+    out = tmp_path / "oprf.key"
+    assert _cli("keys", "generate", "--out", str(out)).returncode == 0
+    failed = _cli("keys", "generate", "--out", str(out), "--json")
+    assert failed.returncode == 1
+    last = json.loads(failed.stdout.strip().splitlines()[-1])
+    assert last["exit_code"] == 1 and "refusing to overwrite" in last["error"]

@@ -58,11 +58,17 @@ def _no_data(name: str, title: str) -> str:
     return _svg(name, title, 40, ['<text x="8" y="24" fill="#6b7280">No data</text>'])
 
 
+def _count(value: Any) -> int:
+    """A count from the log as a plain int: the report is drawn even from a log that failed
+    verification, so nothing read from it reaches the HTML unchecked."""
+    return value if type(value) is int and value >= 0 else 0
+
+
 def bar_chart(name: str, title: str, rows: Sequence[tuple[str, int]], color: str) -> str:
     """Horizontal bars, one per (label, value), largest first."""
     if not rows:
         return _no_data(name, title)
-    rows = sorted(rows, key=lambda r: (-r[1], r[0]))
+    rows = sorted(((label, _count(value)) for label, value in rows), key=lambda r: (-r[1], r[0]))
     top = max(v for _, v in rows) or 1
     label_w, bar_w, row_h = 180, _CHART_WIDTH - 240, 22
     parts = []
@@ -125,7 +131,7 @@ def budget_chart(rows: Sequence[dict[str, Any]]) -> str:
         parts.append(f'<text x="4" y="{y + 12}" font-size="12" font-weight="600">{_e(label)}</text>')
         y += row_h
         for period, color in (("day", COLOR_DAY), ("month", COLOR_MONTH)):
-            used, limit = row[f"{period}_used"], row[f"{period}_limit"]
+            used, limit = _count(row[f"{period}_used"]), _count(row[f"{period}_limit"])
             fraction = min(1.0, used / limit) if limit else 1.0
             width = max(1, round(bar_w * fraction))
             parts.append(

@@ -64,7 +64,11 @@ def _check_lines(data: bytes, origin: str, public_key: bytes, tree: MerkleTree) 
             raise _Failure(f"{where}: not valid JSON") from None
         if not isinstance(entry, dict):
             raise _Failure(f"{where}: not a JSON object")
-        if canonical_json(entry) != line:
+        try:
+            canonical = canonical_json(entry)
+        except ValueError:  # e.g. a lone surrogate escape: no writer produces one
+            raise _Failure(f"{where}: not encodable as canonical UTF-8 JSON (the line was altered)") from None
+        if canonical != line:
             raise _Failure(f"{where}: not in canonical form (the line was altered)")
         try:
             validate_envelope(entry, tree.size)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 
 from blindmatch import __version__
@@ -60,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or EXIT_OK)
     except CliError as exc:
         print(f"blindmatch: error: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):  # scripts read the last stdout line: give them one
+            print(json.dumps({"error": str(exc), "exit_code": exc.exit_code}))
         return exc.exit_code
     except KeyboardInterrupt:
         print("blindmatch: interrupted", file=sys.stderr)
