@@ -1,7 +1,7 @@
 """Secret key files: created 0600 without overwriting, refused when others can read them.
 
-Used for the holder's OPRF key; the official and audit keys (PEM, Ed25519) use the same
-two rules through :func:`create_secret_file` and :func:`check_private`.
+Used for the holder's OPRF key; official, audit and TLS keys are created through
+:func:`create_new_file` too.
 """
 
 from __future__ import annotations
@@ -17,19 +17,34 @@ class KeyFileError(Exception):
     """A key file is missing, malformed, too permissive, or would be overwritten."""
 
 
-def create_secret_file(path: Path, data: bytes) -> None:
-    """Write ``data`` to a new file with mode 0600; never replaces an existing file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def create_new_file(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Create ``path`` with exactly ``mode`` and ``data``, durably; FileExistsError if it exists."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise KeyFileError(f"{path} already exists; refusing to overwrite a key") from None
-    try:
-        os.fchmod(fd, 0o600)  # in case the umask removed bits we rely on being exactly these
+        os.fchmod(fd, mode)  # the umask may only narrow the mode; make it exact
         os.write(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
+    fsync_directory(path.parent)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a file creation, rename or truncation durable (POSIX needs the directory synced)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def create_secret_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file with mode 0600; never replaces an existing file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        create_new_file(path, data, 0o600)
+    except FileExistsError:
+        raise KeyFileError(f"{path} already exists; refusing to overwrite a key") from None
 
 
 def check_private(path: Path) -> None:

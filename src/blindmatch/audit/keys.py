@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import stat
 import struct
 from pathlib import Path
@@ -22,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
+
+from blindmatch.keyfile import create_new_file
 
 ALG_ED25519 = 1
 TRANSCRIPT_CONTEXT = b"blindmatch audit transcript v1\x00"
@@ -81,8 +82,8 @@ def load_or_create_signing_key(key_path: Path, pub_path: Path, name: str) -> Ed2
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        _write_new_file(key_path, pem, 0o600)
-        _write_new_file(pub_path, (format_verifier_key(name, raw_public_key(key)) + "\n").encode(), 0o644)
+        create_new_file(key_path, pem, 0o600)
+        create_new_file(pub_path, (format_verifier_key(name, raw_public_key(key)) + "\n").encode(), 0o644)
         return key
     mode = stat.S_IMODE(key_path.stat().st_mode)
     if mode & 0o077:
@@ -94,33 +95,13 @@ def load_or_create_signing_key(key_path: Path, pub_path: Path, name: str) -> Ed2
     if not isinstance(key, Ed25519PrivateKey):
         raise AuditKeyError(f"{key_path} is not an Ed25519 key")
     if not pub_path.exists():
-        _write_new_file(pub_path, (format_verifier_key(name, raw_public_key(key)) + "\n").encode(), 0o644)
+        create_new_file(pub_path, (format_verifier_key(name, raw_public_key(key)) + "\n").encode(), 0o644)
     pub_name, pub = parse_verifier_key(pub_path.read_text())
     if pub != raw_public_key(key):
         raise AuditKeyError(f"{pub_path} does not match {key_path}")
     if pub_name != name:
         raise AuditKeyError(f"this audit log belongs to origin {pub_name!r}, not {name!r}")
     return key
-
-
-def _write_new_file(path: Path, data: bytes, mode: int) -> None:
-    """Create ``path`` exclusively with ``mode``, fsync it and its directory."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    fsync_directory(path.parent)
-
-
-def fsync_directory(directory: Path) -> None:
-    """Make a file creation or truncation durable (POSIX needs the directory synced)."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _transcript_message(session_id: bytes, transcript_hash: bytes) -> bytes:

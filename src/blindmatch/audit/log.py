@@ -47,6 +47,7 @@ from blindmatch.audit.events import (
     validate_fields,
 )
 from blindmatch.audit.merkle import MerkleTree
+from blindmatch.keyfile import fsync_directory
 
 AUDIT_SUBDIR = "audit"
 LOG_NAME = "log.jsonl"
@@ -169,7 +170,7 @@ class AuditLog:
         path = Path(directory) / AUDIT_SUBDIR
         if not path.is_dir():
             path.mkdir(parents=True, mode=0o700)
-            keys.fsync_directory(path.parent)
+            fsync_directory(path.parent)
         lock_fd = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
         log: AuditLog | None = None
         try:
@@ -301,7 +302,7 @@ class AuditLog:
             _write_all(fd, torn)
         finally:
             os.close(fd)
-        keys.fsync_directory(self.path)
+        fsync_directory(self.path)
 
     def _repair_checkpoints_locked(self, latest_needed: bool) -> None:
         """Cut an incomplete last note; optionally load the latest checkpoint."""

@@ -34,7 +34,7 @@ from pathlib import Path
 from blindmatch.core.index import HEADER_BYTES, IndexFormatError, IndexHeader, index_digest
 from blindmatch.core.keys import HolderKey
 from blindmatch.core.outputs import Mode
-from blindmatch.keyfile import KeyFileError, read_oprf_key, write_oprf_key
+from blindmatch.keyfile import KeyFileError, fsync_directory, read_oprf_key, write_oprf_key
 
 MANIFEST_NAME = "index.json"
 MANIFEST_FORMAT = 1
@@ -49,21 +49,13 @@ class StoreError(Exception):
 # --- OPRF key ---------------------------------------------------------------------------
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_key_file(path: Path, key: HolderKey) -> None:
     """Create ``path`` (mode 0600, never overwriting) holding ``key``."""
     try:
         write_oprf_key(path, key.sk)
     except KeyFileError as exc:
         raise StoreError(str(exc)) from None
-    _fsync_dir(path.parent)
+    fsync_directory(path.parent)
 
 
 def load_key_file(path: Path) -> HolderKey:
@@ -118,7 +110,7 @@ def promote_next_key(key_file: Path) -> Path | None:
         if not retired.exists():
             os.link(key_file, retired)
     os.replace(next_key_path(key_file), key_file)
-    _fsync_dir(key_file.parent)
+    fsync_directory(key_file.parent)
     return retired
 
 
@@ -243,9 +235,9 @@ def write_indexes(
         built_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         files=files,
     )
-    _fsync_dir(index_dir)  # the new index files' names are durable before the manifest names them
+    fsync_directory(index_dir)  # the new index files' names are durable before the manifest names them
     _write_durably(index_dir / MANIFEST_NAME, _manifest_json(manifest))
-    _fsync_dir(index_dir)
+    fsync_directory(index_dir)
     _remove_unreferenced(index_dir, manifest)
     return manifest
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from blindmatch.keyfile import create_new_file
 
 CA_VALIDITY = datetime.timedelta(days=5 * 365)
 LEAF_VALIDITY = datetime.timedelta(days=825)
@@ -74,9 +75,7 @@ def organisation_of(cert_pem: bytes) -> str | None:
 
 def _write_private(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+    create_new_file(path, data, 0o600)
 
 
 def _write_cert(path: Path, cert: x509.Certificate) -> None:

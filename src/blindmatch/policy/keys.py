@@ -19,6 +19,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from blindmatch.keyfile import create_new_file
+
 PUBLIC_KEY_BYTES = 32
 
 
@@ -80,16 +82,6 @@ def read_public_key_file(path: Path) -> bytes:
         raise OfficialKeyError(f"{path}: {exc}") from None
 
 
-def _create_exclusive(path: Path, data: bytes, mode: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        os.fchmod(fd, mode)  # the umask may only narrow; make the mode exact
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def generate_official_key(name: str, out: Path) -> GeneratedKey:
     """Create a new key pair: ``out`` (PEM PKCS#8, mode 0600) and ``out.pub`` (base64).
 
@@ -109,13 +101,13 @@ def generate_official_key(name: str, out: Path) -> GeneratedKey:
     )
     raw_public = key.public_key().public_bytes_raw()
     try:
-        _create_exclusive(out, pem, 0o600)
+        create_new_file(out, pem, 0o600)
     except FileExistsError:
         raise OfficialKeyError(f"{out} already exists; refusing to overwrite a key file") from None
     except OSError as exc:
         raise OfficialKeyError(f"cannot create {out}: {exc.strerror}") from None
     try:
-        _create_exclusive(pub, base64.b64encode(raw_public) + b"\n", 0o644)
+        create_new_file(pub, base64.b64encode(raw_public) + b"\n", 0o644)
     except OSError as exc:
         out.unlink()  # no orphan private key without its published half
         if isinstance(exc, FileExistsError):
