@@ -77,6 +77,19 @@ def test_refusal_reasons_and_statuses_are_enumerated() -> None:
         validate_fields("session_refused", {**base, "status": "resource exhausted"})
 
 
+def test_every_policy_reason_is_loggable_and_failures_are_not_refusals() -> None:
+    from blindmatch.policy import REASONS
+
+    refused = {"session_id": SID, "peer": "Bank", "official": ""}
+    for reason in REASONS:
+        validate_fields("session_refused", {**refused, "reason": reason, "status": "FAILED_PRECONDITION"})
+    for reason, status in (("cancelled", "CANCELLED"), ("internal", "INTERNAL"), ("bad_request", "INVALID_ARGUMENT")):
+        validate_fields("session_failed", {"session_id": SID, "peer": "Bank", "reason": reason, "status": status})
+    # A refusal is the holder's decision; a cancelled or crashed session was granted first.
+    with pytest.raises(ValueError, match="one of"):
+        validate_fields("session_refused", {**refused, "reason": "internal", "status": "INTERNAL"})
+
+
 def test_envelope_keys_cannot_be_supplied_as_fields() -> None:
     for schema in EVENTS.values():
         assert not {"index", "time", "event", "sig"} & (set(schema.required) | set(schema.optional))

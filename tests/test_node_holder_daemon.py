@@ -118,9 +118,39 @@ def test_cli_errors_and_keygen(tmp_path: Path) -> None:
     dep = make_deployment(tmp_path, records=10)
     result = subprocess.run(blindmatch("holder", "keygen", "--config", str(dep.config_path)), capture_output=True, text=True)
     assert result.returncode == 1 and "refusing to overwrite" in result.stderr
-    (tmp_path / "holder.toml").write_text((tmp_path / "holder.toml").read_text().replace("max_batch", "max_bach"))
-    result = subprocess.run(blindmatch("holder", "serve", "--config", str(dep.config_path)), capture_output=True, text=True)
-    assert result.returncode == 1 and "holder.limits.max_bach: unknown key" in result.stderr
+    good = (tmp_path / "holder.toml").read_text()
+    (tmp_path / "holder.toml").write_text(good.replace("max_batch", "max_bach"))
+    # Configuration errors exit 2 ("usage or configuration"), whichever command reads the file.
+    for command in (["serve"], ["index", str(tmp_path / "records.csv")]):
+        result = subprocess.run(blindmatch("holder", *command, "--config", str(dep.config_path)),
+                                capture_output=True, text=True, check=False)
+        assert result.returncode == 2 and "holder.limits.max_bach: unknown key" in result.stderr, result.stderr
+    (tmp_path / "holder.toml").write_bytes(good.replace("Example Tax Authority", "Caf\xe9").encode("latin-1"))
+    result = subprocess.run(blindmatch("holder", "serve", "--config", str(dep.config_path)),
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 2 and "is not valid TOML: not UTF-8 text" in result.stderr
+    assert "Traceback" not in result.stderr
+    (tmp_path / "holder.toml").write_text(good)
+    (tmp_path / "policy.toml").write_text((tmp_path / "policy.toml").read_text() + "surprise = 1\n")
+    result = subprocess.run(blindmatch("holder", "serve", "--config", str(dep.config_path)),
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 2 and "unknown key" in result.stderr
     result = subprocess.run(blindmatch("pki", "init", str(tmp_path / "p2"), "--org", "A Org", "--org", "B Org"),
                             capture_output=True, text=True)
     assert result.returncode == 0 and (tmp_path / "p2" / "b-org" / "client.key").exists()
+
+
+@pytest.mark.timeout(60)
+def test_second_holder_on_the_same_port_fails(tmp_path: Path) -> None:
+    """gRPC's default SO_REUSEPORT would let a second daemon share the port (and the connections)."""
+    dep = make_deployment(tmp_path, records=10)
+    with serve(dep) as (proc, port):
+        text = dep.config_path.read_text()
+        dep.config_path.write_text(text.replace('listen = "127.0.0.1:0"', f'listen = "127.0.0.1:{port}"'))
+        second = subprocess.run(blindmatch("holder", "serve", "--config", str(dep.config_path)),
+                                capture_output=True, text=True, timeout=30, check=False)
+        assert second.returncode == 1 and "listening on" not in second.stdout
+        assert f"blindmatch: error: cannot listen on 127.0.0.1:{port}" in second.stderr
+        assert "Traceback" not in second.stderr
+        assert served_digests(dep, port)  # the first holder is unaffected
+        assert proc.poll() is None

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import re
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,13 +36,20 @@ from test_node_holder_support import (
 
 from blindmatch import PROTOCOL_VERSION
 from blindmatch.audit.keys import verify_transcript_signature
+from blindmatch.core.holder import HolderSession
 from blindmatch.core.messages import Hello, batch_digest, blinded_commitment
 from blindmatch.core.outputs import Mode
 from blindmatch.crypto.batch import BatchEngine
+from blindmatch.node.config import HolderLimits
 from blindmatch.node.errors import reason_from_rpc_error
-from blindmatch.node.holder_service import HolderDaemon
+from blindmatch.node.holder_service import (
+    INTERNAL_ERROR_MESSAGE,
+    HolderDaemon,
+    server_options,
+)
 from blindmatch.node.pki import init_pki
 from blindmatch.node.wire import MODE_TO_PB, client_message_to_pb
+from blindmatch.policy import SessionRequest, sign_request
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
 
@@ -209,6 +219,20 @@ def test_wrong_schema_fingerprint(deployment: Deployment, stub: pb_grpc.HolderSt
     assert refused and refused[0]["reason"] == "schema_mismatch" and refused[0]["official"] == OFFICIAL
 
 
+def test_unverified_official_is_not_logged(deployment: Deployment, stub: pb_grpc.HolderStub) -> None:
+    """A peer cannot pin a refusal on a real official by writing their name into a request it signed itself."""
+    batches = [secrets.token_bytes(32)]
+    genuine = raw_hello(deployment, stub, batches, batch_size=1, schema_fingerprint=hashlib.sha256(b"other schema").digest())
+    forged_request = SessionRequest.decode(genuine.authorization[:-64])
+    assert forged_request.official == OFFICIAL
+    forged = dataclasses.replace(genuine, session_id=forged_request.session_id,
+                                 authorization=sign_request(forged_request, Ed25519PrivateKey.generate()))
+    error = failing_hello(deployment, stub, forged, batches)
+    assert reason_from_rpc_error(error) == "schema_mismatch"
+    refused = [e for e in audit_events(deployment) if e["event"] == "session_refused" and e["session_id"] == forged.session_id.hex()]
+    assert [(e["reason"], e["official"]) for e in refused] == [("schema_mismatch", "")]
+
+
 def test_foreign_ca_and_not_allowed_organisation(deployment: Deployment, daemon: HolderDaemon, tmp_path: Path) -> None:
     init_pki(tmp_path / "rogue", ["County Court of Example"], ["localhost"])
     with channel(deployment, daemon.port, pki=tmp_path / "rogue") as ch:
@@ -245,6 +269,8 @@ REFUSALS = {
     "expired": ("FAILED_PRECONDITION", dict(issued_at=datetime(2024, 1, 1, tzinfo=UTC), lifetime=timedelta(minutes=10))),
     "over_budget": ("RESOURCE_EXHAUSTED", dict(official=TINY_OFFICIAL)),
     "mode_not_allowed": ("PERMISSION_DENIED", dict(mode=Mode.CARDINALITY)),
+    # 8 elements: below the default cardinality minimum of 10
+    "too_few_records": ("FAILED_PRECONDITION", {"official": CARDINALITY_OFFICIAL, "mode": Mode.CARDINALITY}),
 }
 
 
@@ -263,9 +289,27 @@ def test_policy_refusals(deployment: Deployment, stub: pb_grpc.HolderStub, engin
         run_match(deployment, stub, session, envelope)
     assert info.value.code() is grpc.StatusCode[status]
     assert reason_from_rpc_error(info.value) == reason and info.value.details().startswith(f"{reason}: ")
-    refused = [e for e in audit_events(deployment) if e["event"] == "session_refused" and e["session_id"] == session.session_id.hex()]
-    assert refused == [refused[0]] and (refused[0]["reason"], refused[0]["status"]) == (reason, status)
+    events = [e for e in audit_events(deployment) if e.get("session_id") == session.session_id.hex()]
+    assert [e["event"] for e in events] == ["session_refused"]  # nothing debited, nothing evaluated
+    assert (events[0]["reason"], events[0]["status"]) == (reason, status)
+    # Only a verified signature names an official in the log.
+    named = "" if reason in ("unsigned", "unknown_official") else overrides.get("official", OFFICIAL)
+    assert events[0]["official"] == named
     assert_alive(stub)
+
+
+def test_cardinality_minimum_counts_elements(deployment: Deployment, stub: pb_grpc.HolderStub, engine: BatchEngine) -> None:  # noqa: F811
+    """Ten elements is the smallest cardinality session the default policy grants."""
+    session, envelope = signed_session(deployment, stub, engine, range(190, 200), Mode.CARDINALITY,
+                                       official=CARDINALITY_OFFICIAL)
+    run_match(deployment, stub, session, envelope)
+    assert session.element_count == 10 and session.match_count == 10
+    session, envelope = signed_session(deployment, stub, engine, range(190, 199), Mode.CARDINALITY,
+                                       official=CARDINALITY_OFFICIAL)
+    with pytest.raises(grpc.RpcError) as info:
+        run_match(deployment, stub, session, envelope)
+    assert info.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert info.value.details() == "too_few_records: a cardinality session needs at least 10 elements; this one has 9"
 
 
 def test_eight_concurrent_sessions(deployment: Deployment, stub: pb_grpc.HolderStub, engine: BatchEngine) -> None:  # noqa: F811
@@ -306,3 +350,74 @@ def test_index_kinds_follow_the_officials_modes(tmp_path: Path, engine: BatchEng
         assert err.value.code() is grpc.StatusCode.PERMISSION_DENIED
         assert reason_from_rpc_error(err.value) == "mode_not_allowed"
         assert download(holder, Mode.CARDINALITY).kind is Mode.CARDINALITY
+
+
+def wait_for_event(dep: Deployment, event: str, session_id: bytes, timeout: float = 10.0) -> dict[str, object]:
+    """The audit entry ``event`` of ``session_id``, once the daemon thread has written it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [e for e in audit_events(dep) if e["event"] == event and e.get("session_id") == session_id.hex()]
+        if found or time.monotonic() > deadline:
+            assert found, f"no {event} for the session"
+            return found[0]
+        time.sleep(0.05)
+
+
+def test_cancelled_session_is_logged_as_failed(deployment: Deployment, stub: pb_grpc.HolderStub, engine: BatchEngine) -> None:  # noqa: F811
+    session, envelope = signed_session(deployment, stub, engine, range(20), Mode.MEMBERSHIP)
+    client = MatchClient(stub)
+    client.send(client_message_to_pb(session.hello(envelope)))
+    assert next(client.responses).WhichOneof("message") == "accept"
+    client.responses.cancel()  # the requester goes away mid-session (debited, nothing evaluated)
+    failed = wait_for_event(deployment, "session_failed", session.session_id)
+    assert (failed["reason"], failed["status"]) == ("cancelled", "CANCELLED")
+    assert_alive(stub)
+
+
+def test_internal_error_is_logged_and_not_sent(deployment: Deployment, stub: pb_grpc.HolderStub,
+                                               monkeypatch: pytest.MonkeyPatch, engine: BatchEngine) -> None:  # noqa: F811
+    def broken(self: HolderSession, batch: object) -> list[object]:
+        raise RuntimeError("disk full at /srv/holder/secret-path")
+
+    monkeypatch.setattr(HolderSession, "_on_batch", broken)
+    session, envelope = signed_session(deployment, stub, engine, range(20), Mode.MEMBERSHIP)
+    with pytest.raises(grpc.RpcError) as info:
+        run_match(deployment, stub, session, envelope)
+    assert info.value.code() is grpc.StatusCode.INTERNAL and reason_from_rpc_error(info.value) == "internal"
+    assert info.value.details() == f"internal: {INTERNAL_ERROR_MESSAGE}" and "secret-path" not in info.value.details()
+    failed = wait_for_event(deployment, "session_failed", session.session_id)
+    assert (failed["reason"], failed["status"]) == ("internal", "INTERNAL")
+    monkeypatch.undo()
+    assert_alive(stub)
+
+
+def test_holder_config_repr_hides_the_key(daemon: HolderDaemon) -> None:
+    config = daemon.runtime.holder_config
+    assert repr(config.sk) not in repr(config) and "sk=" not in repr(config)
+
+
+def test_server_options_allow_requester_keepalive() -> None:
+    """Requesters ping every 20 s during calls (none outside); the holder pings a silent peer every 30 s."""
+    options = dict(server_options(HolderLimits()))
+    assert options["grpc.http2.min_ping_interval_without_data_ms"] <= 10_000
+    assert options["grpc.keepalive_permit_without_calls"] == 0
+    assert (options["grpc.keepalive_time_ms"], options["grpc.keepalive_timeout_ms"]) == (30_000, 10_000)
+    assert options["grpc.so_reuseport"] == 0
+
+
+def test_expired_officials_grant_no_index(tmp_path: Path, engine: BatchEngine) -> None:  # noqa: F811
+    """An organisation whose membership officials' mandates ended may no longer download that index."""
+    dep = make_deployment(tmp_path, records=30)
+    policy = dep.root / "policy.toml"
+    ended = re.sub(r'valid_until = 2099-01-01T00:00:00Z\nmodes = \["membership"\]',
+                   'valid_until = 2021-01-01T00:00:00Z\nmodes = ["membership"]', policy.read_text())
+    policy.write_text(ended.replace('modes = ["membership", "cardinality"]', 'modes = ["cardinality"]'))
+    with running(dep, engine) as daemon, channel(dep, daemon.port) as ch:
+        holder = pb_grpc.HolderStub(ch)
+        assert [i.kind for i in holder.GetInfo(pb.GetInfoRequest()).indexes] == [pb.MODE_CARDINALITY]
+        with pytest.raises(grpc.RpcError) as err:
+            list(holder.DownloadIndex(pb.DownloadIndexRequest(kind=pb.MODE_MEMBERSHIP)))
+        assert reason_from_rpc_error(err.value) == "mode_not_allowed"
+        # The daemon's clock decides: before 2021 the mandates were in force.
+        daemon.runtime.clock = lambda: datetime(2020, 6, 1, tzinfo=UTC)
+        assert {i.kind for i in holder.GetInfo(pb.GetInfoRequest()).indexes} == {pb.MODE_MEMBERSHIP, pb.MODE_CARDINALITY}

@@ -8,6 +8,7 @@ A deployment is a complete holder directory made the way an operator would: PKI 
 from __future__ import annotations
 
 import base64
+import csv
 import os
 import queue
 import secrets
@@ -31,7 +32,7 @@ from blindmatch.core.outputs import Mode
 from blindmatch.core.requester import RequesterSession
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.node.config import ConfigError, HolderNodeConfig, load_holder_config
-from blindmatch.node.holder_index import build_index
+from blindmatch.node.holder_index import IndexBuildError, build_index
 from blindmatch.node.holder_service import HolderDaemon
 from blindmatch.node.holder_store import StoreError, load_key_file, open_indexes
 from blindmatch.node.pki import PkiError, init_pki, organisation_of, slug
@@ -282,6 +283,11 @@ def test_pki_init_files_modes_and_identity(tmp_path: Path) -> None:
         (lambda t: t.replace('allowed_organisations = ["County Court of Example"]', "allowed_organisations = []"),
          r"holder.tls.allowed_organisations"),
         (lambda t: t.replace('listen = "127.0.0.1:0"', 'listen = "nowhere"'), r"holder.listen"),
+        # Allowed organisations are written to the audit log as peers: the log's identity rule.
+        (lambda t: t.replace('["County Court of Example"]', '["County Court of Example", "Two  Spaces"]'),
+         r"holder.tls.allowed_organisations\[1\]: must be an identity"),
+        (lambda t: t.replace('["County Court of Example"]', '["Court\\nof Example"]'),
+         r"holder.tls.allowed_organisations\[0\]: must be an identity"),
     ],
 )
 def test_config_errors_name_the_key(tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -297,6 +303,28 @@ def test_config_errors_name_the_key(tmp_path: Path, edit, message: str) -> None:
     bad.write_text(edit(good.read_text()))
     with pytest.raises(ConfigError, match=message):
         load_holder_config(bad)
+
+
+@pytest.mark.timeout(30)
+def test_non_utf8_config_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "holder.toml"
+    path.write_bytes(b'[holder]\norganisation = "Caf\xe9"\n')
+    with pytest.raises(ConfigError, match=r"holder.toml is not valid TOML: not UTF-8 text \(invalid byte at offset 28\)"):
+        load_holder_config(path)
+
+
+@pytest.mark.timeout(60)
+def test_index_field_over_csv_limit_names_the_row(tmp_path: Path) -> None:
+    dep = make_deployment(tmp_path, records=5)
+    huge = "9" * (csv.field_size_limit() + 1)
+    records = tmp_path / "huge.csv"
+    write_records(records, range(2))
+    records.write_text(records.read_text() + f'"Zed Zulu","{huge}","2024-01-15"\n')
+    with pytest.raises(IndexBuildError) as info:
+        build_index(records, dep.config, progress=False)
+    message = str(info.value)
+    assert message == f"{records}: row 4: a field exceeds the CSV field size limit ({csv.field_size_limit()} characters)"
+    assert "Zed" not in message and "999" not in message
 
 
 @pytest.mark.timeout(60)

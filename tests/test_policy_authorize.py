@@ -110,7 +110,7 @@ def refused(authorizer: Authorizer, env: bytes, **kwargs: object) -> PolicyRefus
 
 
 def test_reason_table() -> None:
-    assert set(STATUS_FOR_REASON) == set(REASONS) and len(REASONS) == 7
+    assert set(STATUS_FOR_REASON) == set(REASONS) and len(REASONS) == 8
     for status in STATUS_FOR_REASON.values():
         assert grpc.StatusCode[status] != grpc.StatusCode.OK  # a real gRPC name the daemon can map
 
@@ -150,6 +150,7 @@ def test_grant(authorizer: Authorizer, budgets: BudgetStore) -> None:
         (envelope(expires_at=NOW + timedelta(hours=2)), {}, "expired"),  # lifetime over one hour
         (envelope("Carol", mode="cardinality"), {"mode": "cardinality"}, "mode_not_allowed"),
         (envelope(record_count=501), {"record_count": 501}, "over_budget"),
+        (envelope(mode="cardinality", record_count=9), {"mode": "cardinality", "record_count": 9}, "too_few_records"),
     ],
 )
 def test_refusals_evaluate_nothing(authorizer: Authorizer, budgets: BudgetStore, env: bytes,
@@ -207,10 +208,45 @@ def test_over_budget_across_sessions_and_get_info(authorizer: Authorizer, budget
         # mode beats budget
         (envelope("Carol", mode="cardinality", record_count=501), {"mode": "cardinality", "record_count": 501},
          "mode_not_allowed"),
+        # mode beats the cardinality minimum
+        (envelope("Carol", mode="cardinality", record_count=1), {"mode": "cardinality", "record_count": 1},
+         "mode_not_allowed"),
     ],
 )
 def test_check_order(authorizer: Authorizer, env: bytes, kwargs: dict[str, object], reason: str) -> None:
     assert refused(authorizer, env, **kwargs).reason == reason
+
+
+def test_cardinality_minimum(tmp_path: Path, budgets: BudgetStore) -> None:
+    """A one-element count is that element's membership: small cardinality sessions are refused, undebited."""
+    (tmp_path / "policy.toml").write_text(POLICY)
+    authorizer = Authorizer(Policy.load(tmp_path / "policy.toml"), budgets)
+
+    def session(n: int, count: int, mode: str = "cardinality", nonce: bytes | None = None) -> dict[str, object]:
+        sid = bytes([n]) * 16
+        env = envelope(mode=mode, record_count=count, session_id=sid, nonce=nonce or sid)
+        return {"env": env, "mode": mode, "record_count": count, "session_id": sid}
+
+    def run(args: dict[str, object]):
+        env = args.pop("env")
+        return authorize(authorizer, env, **args)  # type: ignore[arg-type]
+
+    for count in (1, 9):
+        with pytest.raises(PolicyRefusal) as info:
+            run(session(count, count))
+        assert info.value.reason == "too_few_records" and info.value.status == "FAILED_PRECONDITION"
+        assert f"at least 10 elements; this one has {count}" in info.value.message
+    assert budgets.debits() == []
+    assert run(session(10, 10)).debit.records == 10  # the minimum itself is enough
+    assert run(session(11, 1, mode="membership")).debit.records == 1  # membership has no minimum
+    # Checked before the budget: a too-small session with a used nonce is not "replayed".
+    with pytest.raises(PolicyRefusal, match="too_few_records"):
+        run(session(12, 2, nonce=bytes([10]) * 16))
+
+    (tmp_path / "policy.toml").write_text(POLICY.replace(f'[organisations."{TAX}"]\n', f'cardinality_min_records = 2\n[organisations."{TAX}"]\n'))
+    lowered = Authorizer(Policy.load(tmp_path / "policy.toml"), budgets)
+    assert authorize(lowered, envelope(mode="cardinality", record_count=2, session_id=b"\x0d" * 16, nonce=b"\x0d" * 16),
+                     mode="cardinality", record_count=2, session_id=b"\x0d" * 16).debit.records == 2
 
 
 def test_same_name_in_two_organisations(tmp_path: Path, budgets: BudgetStore) -> None:

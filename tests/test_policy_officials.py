@@ -80,6 +80,14 @@ def test_per_official_overrides(tmp_path: Path) -> None:
     assert policy.limits(ORG, "Someone Else") == Limits(5000, 20000, 200000, 10000, 100000)
 
 
+def test_cardinality_minimum_defaults_to_ten(tmp_path: Path) -> None:
+    """Optional, so existing policy files keep loading; the default still forbids tiny count sessions."""
+    assert load(tmp_path, f'[organisations."{ORG}"]\n{LIMITS}').limits(ORG).cardinality_min_records == 10
+    text = f'[organisations."{ORG}"]\n{LIMITS}cardinality_min_records = 50\n' + official_entry(extra="day_records = 5\n")
+    policy = load(tmp_path, text)
+    assert policy.limits(ORG).cardinality_min_records == policy.limits(ORG, "Alice Clerk").cardinality_min_records == 50
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -123,6 +131,10 @@ def test_per_official_overrides(tmp_path: Path) -> None:
             r"officials\[0\].valid_until: must be after valid_from",
         ),
         (f'[organisations."{ORG}"]\n{LIMITS}' + official_entry().replace("role", "rank"), r"officials\[0\].rank"),
+        (
+            f'[organisations."{ORG}"]\n{LIMITS}cardinality_min_records = 0\n',
+            rf'organisations."{ORG}".cardinality_min_records: must be an integer >= 1',
+        ),
         ("[organisations]\n", "at least one organisation"),
         ("organisations = [", "not valid TOML"),
     ],
@@ -135,6 +147,13 @@ def test_errors_name_the_offending_key(tmp_path: Path, text: str, message: str) 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match="cannot read policy file"):
         Policy.load(tmp_path / "absent.toml")
+
+
+def test_non_utf8_file(tmp_path: Path) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_bytes(b'[organisations."Caf\xe9"]\n')  # Latin-1, as an old editor would save it
+    with pytest.raises(PolicyError, match=r"policy file .* is not valid TOML: not UTF-8 text \(invalid byte at offset 19\)"):
+        Policy.load(path)
 
 
 def test_unknown_organisation_limits(tmp_path: Path) -> None:

@@ -17,3 +17,6 @@ def load_toml(path: Path, error: type[Exception], what: str = "") -> dict[str, A
         raise error(f"cannot read {label}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise error(f"{label} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        # TOML is UTF-8 by definition; the position helps, the bytes themselves are not echoed.
+        raise error(f"{label} is not valid TOML: not UTF-8 text (invalid byte at offset {exc.start})") from None

@@ -38,6 +38,7 @@ REFUSAL_REASONS = frozenset(
         "replayed",
         "over_budget",
         "mode_not_allowed",
+        "too_few_records",
         # protocol error codes (SPEC.md "Errors") and the transport's own refusal
         "unexpected_message",
         "bad_version",
@@ -54,6 +55,9 @@ REFUSAL_REASONS = frozenset(
         "holder_unavailable",
     }
 )
+# A granted session can also end because the requester went away (``cancelled``) or
+# the holder hit an unexpected error (``internal``); neither is a refusal.
+FAILURE_REASONS = REFUSAL_REASONS | {"cancelled", "internal"}
 GRPC_STATUSES = frozenset(
     {
         "OK",
@@ -146,6 +150,7 @@ TEXT = FieldType("text", _text)
 ROLE = _enum("holder", "requester")
 MODE = _enum("membership", "cardinality")
 REASON = _enum(*REFUSAL_REASONS)
+FAILURE_REASON = _enum(*FAILURE_REASONS)
 STATUS = _enum(*GRPC_STATUSES)
 
 
@@ -197,7 +202,7 @@ EVENTS: Mapping[str, EventSchema] = {
         {
             "session_id": SESSION_ID,
             "peer": IDENT,
-            "reason": REASON,
+            "reason": FAILURE_REASON,
             "status": STATUS,
         },
         {},

@@ -57,17 +57,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.set_defaults(func=_serve)
 
 
-def _cli_error(message: str) -> Exception:
-    from blindmatch.cli.main import CliError  # main imports this module: avoid a cycle
+def _cli_error(message: str, configuration: bool = False) -> Exception:
+    """A CliError; ``configuration`` errors exit 2 ("usage or configuration", README), others 1."""
+    from blindmatch.cli.main import (  # main imports this module: avoid a cycle
+        EXIT_FAILURE,
+        EXIT_USAGE,
+        CliError,
+    )
 
-    return CliError(message)
+    return CliError(message, EXIT_USAGE if configuration else EXIT_FAILURE)
 
 
 def _config(args: argparse.Namespace) -> HolderNodeConfig:
     try:
         return load_holder_config(args.config)
     except ConfigError as exc:
-        raise _cli_error(str(exc)) from None
+        raise _cli_error(str(exc), configuration=True) from None
 
 
 def _keygen(args: argparse.Namespace) -> int:
@@ -126,5 +131,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         return run_daemon(config, announce)
-    except (StoreError, PolicyError, OSError) as exc:
+    except PolicyError as exc:  # the policy file is configuration too
+        raise _cli_error(str(exc), configuration=True) from None
+    except (StoreError, OSError) as exc:
         raise _cli_error(str(exc)) from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum, auto
 
 from blindmatch import PROTOCOL_VERSION
@@ -51,7 +51,7 @@ class HolderState(Enum):
 class HolderConfig:
     """What the holder serves and its limits (SPEC.md, "Limits")."""
 
-    sk: bytes
+    sk: bytes = field(repr=False)  # the OPRF secret key must never reach a log line or traceback
     key_id: bytes
     schema_fingerprint: bytes
     index_digests: dict[Mode, bytes]

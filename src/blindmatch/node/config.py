@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from blindmatch.crypto.group import ELEMENT_BYTES
+from blindmatch.identity import identity_problem
 from blindmatch.tomlfile import load_toml
 
 # Protobuf framing of one ElementBatch message: field tags, lengths, seq.
@@ -134,8 +135,13 @@ def _tls(base: Path, table: Any) -> TlsConfig:
         raise ConfigError(f"{where}: missing (the holder only serves over mutual TLS)")
     _check_keys(where, table, _TLS_KEYS)
     allowed = table.get("allowed_organisations")
-    if not isinstance(allowed, list) or not allowed or not all(isinstance(o, str) and o.strip() for o in allowed):
+    if not isinstance(allowed, list) or not allowed:
         raise ConfigError(f"{where}.allowed_organisations: must be a non-empty array of organisation names")
+    for i, organisation in enumerate(allowed):
+        # Each is written to the audit log as a session's peer: the log's identity rule applies.
+        problem = identity_problem(organisation)
+        if problem:
+            raise ConfigError(f"{where}.allowed_organisations[{i}]: {problem}")
     return TlsConfig(
         cert=_path(base, where, table, "cert"),
         key=_path(base, where, table, "key"),

@@ -108,6 +108,7 @@ def build_index(
     rejects_tmp = rejects_path.with_name(f".{REJECTS_NAME}.tmp-{os.getpid()}")
     # A failed build leaves nothing behind; the new key is safe to drop as no index uses it yet.
     leftovers = [rejects_tmp, next_key_path(config.key_file)] if rotate_key else [rejects_tmp]
+    reading_row = 1  # the CSV row being read, numbered as in rejects.csv (the header is row 1)
     try:
         builder = _builder(key, schema.fingerprint, engine, cluster)
         with (
@@ -116,14 +117,17 @@ def build_index(
             tqdm(desc="indexing", unit=" rows", disable=not progress, total=None) as bar,
         ):
             reader = csv.DictReader(handle)
-            missing = [f for f in schema.tier_fields if f not in (reader.fieldnames or [])]
+            header = reader.fieldnames
+            reading_row = 2
+            missing = [f for f in schema.tier_fields if f not in (header or [])]
             if missing:
-                raise IndexBuildError(f"{records_csv}: missing column(s) {', '.join(missing)} (header: {reader.fieldnames})")
+                raise IndexBuildError(f"{records_csv}: missing column(s) {', '.join(missing)} (header: {header})")
             rejects = csv.writer(rejects_handle)
             rejects.writerow(["row", "field", "reason"])
             chunk: list[bytes] = []
-            for row_number, row in enumerate(reader, start=2):  # row 1 is the header
+            for row_number, row in enumerate(reader, start=2):
                 report.rows += 1
+                reading_row = row_number + 1
                 try:
                     chunk.extend(k for _, k in schema.match_keys(row, side="holder", row=row_number))
                 except NormalizationError as exc:
@@ -144,6 +148,11 @@ def build_index(
         for path in leftovers:
             path.unlink(missing_ok=True)
         # Name the place, not the bytes: the message must not quote record data.
+        if isinstance(exc, csv.Error) and str(exc).startswith("field larger than field limit"):
+            raise IndexBuildError(
+                f"{records_csv}: row {reading_row}: a field exceeds the CSV field size limit "
+                f"({csv.field_size_limit()} characters)"
+            ) from None
         raise IndexBuildError(f"{records_csv}: not a UTF-8 CSV file ({type(exc).__name__} after row {report.rows + 1})") from None
     except BaseException:
         for path in leftovers:

@@ -18,14 +18,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from blindmatch import PROTOCOL_VERSION, __version__
 from blindmatch.audit import AuditLog, verify_transcript_signature
-from blindmatch.audit.events import IDENT
 from blindmatch.core.errors import ProtocolError
 from blindmatch.core.holder import HolderConfig, HolderSession
 from blindmatch.core.keys import HolderKey
@@ -38,7 +37,15 @@ from blindmatch.node.errors import abort, status_for_protocol_error, status_from
 from blindmatch.node.holder_store import OpenIndexes, StoreError, load_committed_key, open_indexes
 from blindmatch.node.pki import organisation_of
 from blindmatch.node.wire import MODE_TO_PB, client_message_from_pb, mode_from_pb
-from blindmatch.policy import Authorizer, BudgetStore, Grant, Policy, PolicyRefusal, open_envelope
+from blindmatch.policy import (
+    Authorizer,
+    BudgetStore,
+    Grant,
+    Policy,
+    PolicyRefusal,
+    open_envelope,
+    verify_request_signature,
+)
 from blindmatch.policy.request import SIGNATURE_BYTES
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
@@ -48,7 +55,12 @@ log = logging.getLogger("blindmatch.holder")
 SERVICE_NAME = "blindmatch.v1.Holder"
 # Reason for a certificate whose organisation is not on holder.toml's allow-list.
 NOT_ALLOWED = "organisation_not_allowed"
-# Hello-time refusals the audit schema can record as session_refused.
+# Policy refusals issued before any signature verified: the name in the request is only a claim.
+_UNVERIFIED_REFUSALS = frozenset({"unsigned", "unknown_official"})
+# What the peer sees when a granted session fails unexpectedly: the exception text could
+# carry internals (paths, SQL), so it goes only to the holder's log.
+INTERNAL_ERROR_MESSAGE = "internal error; see the holder's log"
+CANCEL_GRACE_SECONDS = 0.2  # how long a failing call may take to show it was cancelled (see _cancelled)
 _EXTRA_THREADS = 4  # GetInfo, DownloadIndex and health checks beside the Match sessions
 
 
@@ -75,15 +87,34 @@ class PolicyGate:
         self._store()
         return self._local.authorizer.authorize(envelope, **bindings)
 
-    def index_kinds(self, organisation: str) -> frozenset[Mode]:
-        """The index kinds ``organisation`` may download: the modes its officials may use.
+    def index_kinds(self, organisation: str, now: datetime) -> frozenset[Mode]:
+        """The index kinds ``organisation`` may download: the modes its officials may use at ``now``.
 
         An organisation limited to cardinality mode must not hold the membership index:
         with it, trying Finalize(x_i, E_j) for every pair would link shuffled evaluations
-        to its inputs (SPEC.md section 6).
+        to its inputs (SPEC.md section 6). An official whose mandate has not started or has
+        ended grants nothing, exactly as at authorisation.
         """
-        return frozenset(Mode(m) for o in self.policy.officials(organisation) for m in o.modes) \
-            if organisation in self.policy.organisations() else frozenset()
+        return frozenset(
+            Mode(m)
+            for o in self.policy.officials(organisation)
+            if o.valid_from <= now <= o.valid_until
+            for m in o.modes
+        )
+
+    def verified_official(self, envelope: bytes) -> str:
+        """The official named by ``envelope`` if a registered key of that name signed it, else ``""``.
+
+        Audit entries name an official only when the signature proves it: otherwise any
+        peer could pin its refusals on a real official by writing their name.
+        """
+        try:
+            request, signature = open_envelope(envelope)
+        except PolicyRefusal:
+            return ""
+        signed = any(verify_request_signature(request, signature, o.public_key)
+                     for o in self.policy.officials_named(request.official))
+        return request.official if signed else ""
 
     def budget(self, organisation: str, official: str, now: datetime) -> pb.Budget:
         """Remaining budget of ``organisation`` (and ``official`` if registered there); zeros if unknown."""
@@ -126,6 +157,27 @@ class HolderRuntime:
         )
 
 
+def _cancelled(context: grpc.ServicerContext) -> bool:
+    """Whether the requester cancelled or lost the call.
+
+    gRPC can report the end of a cancelled call's request stream a moment before it marks
+    the call cancelled, so a call that still looks active gets ``CANCEL_GRACE_SECONDS`` to
+    terminate. Only a granted session's protocol errors pay this, and only on their way out.
+    """
+    if not context.is_active():
+        return True
+    terminated = threading.Event()
+    return not context.add_callback(terminated.set) or terminated.wait(CANCEL_GRACE_SECONDS)
+
+
+@dataclass
+class _MatchProgress:
+    """How far one Match call got, which decides what its failure is logged as."""
+
+    hello: Hello | None = None  # the Hello, once parsed: refusals of it are audited
+    granted: bool = False  # the policy granted (and debited) the session
+
+
 def peer_organisation(context: grpc.ServicerContext) -> str | None:
     """O= of the verified client certificate (gRPC has checked it against the client CA)."""
     pems = context.auth_context().get("x509_pem_cert")
@@ -152,6 +204,8 @@ class HolderServicer(pb_grpc.HolderServicer):
         rt = self._rt
         manifest = rt.indexes.manifest
         limits = rt.limits
+        now = rt.clock()
+        kinds = rt.gate.index_kinds(organisation, now)
         return pb.HolderInfo(
             protocol_version=PROTOCOL_VERSION,
             key_id=rt.key.key_id,
@@ -159,7 +213,7 @@ class HolderServicer(pb_grpc.HolderServicer):
             indexes=[
                 pb.IndexInfo(kind=MODE_TO_PB[kind], digest=f.digest, size_bytes=f.size_bytes, entries=f.entries)
                 for kind, f in sorted(manifest.files.items(), key=lambda item: item[0].value)
-                if kind in rt.gate.index_kinds(organisation)
+                if kind in kinds
             ],
             limits=pb.Limits(
                 max_batch=limits.max_batch,
@@ -167,7 +221,7 @@ class HolderServicer(pb_grpc.HolderServicer):
                 max_message_bytes=limits.max_message_bytes,
                 index_chunk_bytes=limits.index_chunk_bytes,
             ),
-            budget=rt.gate.budget(organisation, request.official, rt.clock()),
+            budget=rt.gate.budget(organisation, request.official, now),
             audit_public_key=rt.audit.public_key,
             schema_name=manifest.schema_name,
             schema_version=manifest.schema_version,
@@ -181,7 +235,7 @@ class HolderServicer(pb_grpc.HolderServicer):
             kind = mode_from_pb(request.kind)
         except ProtocolError as exc:
             abort(context, status_for_protocol_error(exc), exc.code, exc.message)
-        if kind not in self._rt.gate.index_kinds(organisation):
+        if kind not in self._rt.gate.index_kinds(organisation, self._rt.clock()):
             abort(context, grpc.StatusCode.PERMISSION_DENIED, "mode_not_allowed",
                   f"no official of {organisation!r} may use {kind.value} mode, so its index is not served")
         current = self._rt.indexes.manifest.files[kind]
@@ -209,27 +263,63 @@ class HolderServicer(pb_grpc.HolderServicer):
     def Match(self, request_iterator: Iterator[pb.MatchClientMessage], context: grpc.ServicerContext) -> Iterator[pb.MatchServerMessage]:
         peer = self._authenticate(context)
         session = HolderSession(self._holder_config, self._rt.engine)
-        received: list[Hello] = []  # the Hello, once parsed: refusals of it are audited
+        progress = _MatchProgress()
+        # Nothing inside this try calls abort(): every abort happens in a handler below, so
+        # ``except Exception`` never swallows the exception grpc's abort raises.
         try:
-            yield from self._match(peer, session, received, request_iterator, context)
+            yield from self._match(peer, session, progress, request_iterator)
         except ProtocolError as exc:
-            if received and session.hello is None:
-                self._audit_hello_refusal(peer, received[0], exc)
-            elif session.hello is not None and session.state.name != "AWAITING_DECISION":
-                self._rt.audit.append("session_failed", session_id=session.hello.session_id.hex(), peer=peer,
-                                      reason=exc.code, status=status_for_protocol_error(exc).name)
+            if progress.granted and _cancelled(context):
+                # A cancelled call ends the request stream like a half-close: not the peer's protocol error.
+                self._unexpected_failure(peer, progress, context)
+            if progress.granted:
+                self._audit_failure(peer, progress, exc.code, status_for_protocol_error(exc))
+            elif progress.hello is not None:
+                self._audit_hello_refusal(peer, progress.hello, exc)
             log.info("session ended: %s", exc)
             abort(context, status_for_protocol_error(exc), exc.code, exc.message)
+        except PolicyRefusal as refusal:  # audited by _authorize
+            abort(context, status_from_name(refusal.status), refusal.reason, refusal.message)
+        except GeneratorExit:
+            # gRPC dropped the response stream (the call was cancelled or the server is
+            # stopping): the generator is being closed and may send nothing more.
+            if progress.granted:
+                self._audit_failure(peer, progress, "cancelled", grpc.StatusCode.CANCELLED)
+            raise
+        except Exception:  # noqa: BLE001  (a fault must still end the session in the log, without its text)
+            self._unexpected_failure(peer, progress, context)
         finally:
             self._rt.audit.checkpoint()
+
+    def _audit_failure(self, peer: str, progress: _MatchProgress, reason: str, status: grpc.StatusCode) -> None:
+        """``session_failed`` for a granted session (its debit stands, SPEC section 7.6)."""
+        assert progress.hello is not None
+        self._rt.audit.append("session_failed", session_id=progress.hello.session_id.hex(), peer=peer,
+                              reason=reason, status=status.name)
+
+    def _unexpected_failure(self, peer: str, progress: _MatchProgress, context: grpc.ServicerContext) -> NoReturn:
+        """End the call after an exception that is not a protocol or policy outcome.
+
+        A call that is no longer active was cancelled or lost by the requester (gRPC raises
+        from the request iterator); anything else is a holder bug or fault. Either way the
+        peer gets a fixed message: exception text stays in the holder's log.
+        """
+        if context.is_active():
+            reason, status, message = "internal", grpc.StatusCode.INTERNAL, INTERNAL_ERROR_MESSAGE
+            log.exception("Match call from %r failed unexpectedly", peer)
+        else:
+            reason, status, message = "cancelled", grpc.StatusCode.CANCELLED, "the call was cancelled"
+            log.info("Match call from %r ended: the requester cancelled or disconnected", peer)
+        if progress.granted:
+            self._audit_failure(peer, progress, reason, status)
+        abort(context, status, reason, message)
 
     def _match(
         self,
         peer: str,
         session: HolderSession,
-        received: list[Hello],
+        progress: _MatchProgress,
         requests: Iterator[pb.MatchClientMessage],
-        context: grpc.ServicerContext,
     ) -> Iterator[pb.MatchServerMessage]:
         first = next(requests, None)
         if first is None:
@@ -237,9 +327,9 @@ class HolderServicer(pb_grpc.HolderServicer):
         hello = client_message_from_pb(first)
         if not isinstance(hello, Hello):
             raise ProtocolError("unexpected_message", "the first message must be a Hello")
-        received.append(hello)
+        progress.hello = hello
         session.receive(hello)
-        grant = self._authorize(peer, session, hello, context)
+        grant = self._authorize(peer, session, hello, progress)
         yield pb.MatchServerMessage(accept=pb.Accept(session_id=hello.session_id, max_batch=session.accept().max_batch))
         for raw in requests:
             message = client_message_from_pb(raw)
@@ -261,7 +351,8 @@ class HolderServicer(pb_grpc.HolderServicer):
         log.info("session %s with %r (%s) closed: %d elements", hello.session_id.hex(), peer,
                  grant.official.name, session.evaluated_count)
 
-    def _authorize(self, peer: str, session: HolderSession, hello: Hello, context: grpc.ServicerContext) -> Grant:
+    def _authorize(self, peer: str, session: HolderSession, hello: Hello, progress: _MatchProgress) -> Grant:
+        """Ask the policy; a refusal is audited here and re-raised for Match to end the call."""
         rt = self._rt
         try:
             grant = rt.gate.authorize(
@@ -277,10 +368,12 @@ class HolderServicer(pb_grpc.HolderServicer):
             )
         except PolicyRefusal as refusal:
             session.refuse(refusal.message)
+            official = "" if refusal.reason in _UNVERIFIED_REFUSALS else rt.gate.verified_official(hello.authorization)
             rt.audit.append("session_refused", session_id=hello.session_id.hex(), peer=peer,
-                            official=_claimed_official(hello.authorization), reason=refusal.reason, status=refusal.status)
+                            official=official, reason=refusal.reason, status=refusal.status)
             log.info("session %s from %r refused: %s", hello.session_id.hex(), peer, refusal)
-            abort(context, status_from_name(refusal.status), refusal.reason, refusal.message)
+            raise
+        progress.granted = True
         request, envelope = grant.request, hello.authorization
         sid = hello.session_id.hex()
         rt.audit.append(
@@ -319,17 +412,8 @@ class HolderServicer(pb_grpc.HolderServicer):
         if not 8 <= len(hello.session_id) <= 64:
             return
         self._rt.audit.append("session_refused", session_id=hello.session_id.hex(), peer=peer,
-                              official=_claimed_official(hello.authorization), reason=exc.code,
+                              official=self._rt.gate.verified_official(hello.authorization), reason=exc.code,
                               status=status_for_protocol_error(exc).name)
-
-
-def _claimed_official(envelope: bytes) -> str:
-    """The official a (possibly unverified) request names, if it is loggable as an identity."""
-    try:
-        name = open_envelope(envelope)[0].official
-    except PolicyRefusal:
-        return ""
-    return name if IDENT.check(name) is None else ""
 
 
 def _read(path: Any, what: str) -> bytes:
@@ -348,31 +432,50 @@ def server_credentials(tls: TlsConfig) -> grpc.ServerCredentials:
     )
 
 
+def server_options(limits: HolderLimits) -> list[tuple[str, int]]:
+    """gRPC channel arguments of the holder's server.
+
+    * Message sizes: the advertised ``max_message_bytes`` (SPEC section 9.1).
+    * ``so_reuseport`` off: gRPC sets SO_REUSEPORT by default, so a second holder on the
+      same port would start and silently share the connections; it must fail instead.
+    * Keepalive: requesters ping every 20 s during a call (a cardinality session can sit
+      silent while the holder evaluates), so pings down to 10 s apart are allowed without
+      data (the default, 5 min, would answer them with GOAWAY "too_many_pings"), none
+      outside calls. The holder pings too, so that a requester that vanished without
+      closing its connection is noticed and its session is ended and logged.
+    """
+    return [
+        ("grpc.max_receive_message_length", limits.max_message_bytes),
+        ("grpc.max_send_message_length", limits.max_message_bytes),
+        ("grpc.so_reuseport", 0),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 0),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+    ]
+
+
 class HolderDaemon:
     """One running holder: the gRPC server plus the resources it owns (audit log, index files)."""
 
     def __init__(self, runtime: HolderRuntime, tls: TlsConfig, listen: str) -> None:
-        for organisation in runtime.allowed_organisations:
-            if IDENT.check(organisation):
-                raise StoreError(f"allowed organisation {organisation!r} cannot be recorded in the audit log: {IDENT.check(organisation)}")
         self.runtime = runtime
-        limits = runtime.limits
-        workers = limits.max_concurrent_sessions + _EXTRA_THREADS
+        workers = runtime.limits.max_concurrent_sessions + _EXTRA_THREADS
         self._server = grpc.server(
             ThreadPoolExecutor(max_workers=workers, thread_name_prefix="holder-rpc"),
-            options=[
-                ("grpc.max_receive_message_length", limits.max_message_bytes),
-                ("grpc.max_send_message_length", limits.max_message_bytes),
-            ],
+            options=server_options(runtime.limits),
             # Beyond the pool, fail fast with RESOURCE_EXHAUSTED rather than queue unboundedly.
             maximum_concurrent_rpcs=workers,
         )
         pb_grpc.add_HolderServicer_to_server(HolderServicer(runtime), self._server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
-        self.port = self._server.add_secure_port(listen, server_credentials(tls))
+        try:
+            self.port = self._server.add_secure_port(listen, server_credentials(tls))
+        except RuntimeError:  # grpc's "Failed to bind" (address in use, not local, no permission)
+            self.port = 0
         if not self.port:
-            raise StoreError(f"cannot listen on {listen}")
+            raise StoreError(f"cannot listen on {listen}: the address is in use or not available on this host")
 
     @classmethod
     def from_config(cls, config: HolderNodeConfig, engine: BatchEngine | None = None,

@@ -99,13 +99,22 @@ class Authorizer:
         if request.mode not in official.modes:
             raise PolicyRefusal("mode_not_allowed", f"official {official.name!r} may not use mode {request.mode!r}")
 
+        limits = self._policy.limits(request.organisation, official.name)
+        # A count over a handful of elements is close to per-record membership (SPEC section 6).
+        if request.mode == "cardinality" and request.record_count < limits.cardinality_min_records:
+            raise PolicyRefusal(
+                "too_few_records",
+                f"a cardinality session needs at least {limits.cardinality_min_records} elements; "
+                f"this one has {request.record_count}",
+            )
+
         debit = self._budgets.reserve(
             session_id=request.session_id,
             organisation=request.organisation,
             official=official.name,
             nonce=request.nonce,
             records=request.record_count,
-            limits=self._policy.limits(request.organisation, official.name),
+            limits=limits,
             now=now,
         )
         return Grant(request=request, official=official, debit=debit)

@@ -15,6 +15,7 @@ REASONS: tuple[str, ...] = (
     "replayed",
     "over_budget",
     "mode_not_allowed",
+    "too_few_records",
 )
 
 STATUS_FOR_REASON: dict[str, str] = {
@@ -28,6 +29,9 @@ STATUS_FOR_REASON: dict[str, str] = {
     # Not a transport deadline (DEADLINE_EXCEEDED would invite a blind retry): the request
     # or the official's mandate is outside its validity window and must be re-issued.
     "expired": "FAILED_PRECONDITION",
+    # The session itself is well-formed and authorised, but too small for cardinality mode:
+    # the same request with more elements would pass, so neither a permission nor a quota.
+    "too_few_records": "FAILED_PRECONDITION",
     # The nonce (or session id) is already recorded.
     "replayed": "ALREADY_EXISTS",
     # A quota: gRPC's documented meaning of RESOURCE_EXHAUSTED.

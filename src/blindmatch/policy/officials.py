@@ -22,15 +22,29 @@ class PolicyError(ValueError):
     """The policy file is unreadable or invalid; the message names the offending key."""
 
 
+# Smallest cardinality session when the policy does not set one. A count over one element
+# *is* that element's membership; ten makes a single session's count say nothing about any
+# one record and multiplies the budget cost of per-record probing by ten, while real
+# cardinality jobs (hundreds of records and more) never notice it. It does not stop a
+# requester padding with records it knows are absent: budgets and the audit log bound that
+# (SPEC.md section 6).
+DEFAULT_CARDINALITY_MIN_RECORDS = 10
+
+
 @dataclass(frozen=True)
 class Limits:
-    """Record budgets. Day and 30-day windows are rolling (see BudgetStore)."""
+    """Record budgets. Day and 30-day windows are rolling (see BudgetStore).
+
+    ``cardinality_min_records`` is a floor, not a budget: the fewest elements a
+    cardinality-mode session may carry.
+    """
 
     session_max_records: int
     org_day: int
     org_30d: int
     official_day: int
     official_30d: int
+    cardinality_min_records: int = DEFAULT_CARDINALITY_MIN_RECORDS
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,16 @@ def _limit(where: str, value: Any) -> int:
     return value
 
 
+def _cardinality_min(where: str, table: dict[str, Any]) -> int:
+    """The organisation's optional ``cardinality_min_records`` (at least 1; 1 means no floor)."""
+    if "cardinality_min_records" not in table:
+        return DEFAULT_CARDINALITY_MIN_RECORDS
+    value = table["cardinality_min_records"]
+    if type(value) is not int or value < 1:
+        raise PolicyError(f"{where}.cardinality_min_records: must be an integer >= 1")
+    return value
+
+
 def _text(where: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise PolicyError(f"{where}: must be a non-empty string")
@@ -126,9 +150,10 @@ class Policy:
             _identity(where, org_name)
             if not isinstance(table, dict):
                 raise PolicyError(f"{where}: must be a table")
-            _check_keys(where, table, {*_ORG_LIMIT_KEYS, "officials"}, tuple(_ORG_LIMIT_KEYS))
+            _check_keys(where, table, {*_ORG_LIMIT_KEYS, "cardinality_min_records", "officials"}, tuple(_ORG_LIMIT_KEYS))
             limits[org_name] = Limits(
-                **{field: _limit(f"{where}.{key}", table[key]) for key, field in _ORG_LIMIT_KEYS.items()}
+                **{field: _limit(f"{where}.{key}", table[key]) for key, field in _ORG_LIMIT_KEYS.items()},
+                cardinality_min_records=_cardinality_min(where, table),
             )
             entries = table.get("officials", [])
             if not isinstance(entries, list):
@@ -175,6 +200,7 @@ class Policy:
             org_30d=limits.org_30d,
             official_day=limits.official_day if person.day_records is None else person.day_records,
             official_30d=limits.official_30d if person.thirty_day_records is None else person.thirty_day_records,
+            cardinality_min_records=limits.cardinality_min_records,
         )
 
 
