@@ -37,6 +37,12 @@ def test_minimal_config_resolves_paths_and_defaults(tmp_path: Path) -> None:
     assert config.holder.cert == (tmp_path / "c.crt").resolve()
     assert config.service_target == f"unix:{tmp_path.resolve() / 'state' / 'requester.sock'}"
     assert config.matching.mode.value == "membership" and config.holder.name == "127.0.0.1:1"
+    assert config.holder.batch_timeout_seconds == 120.0
+
+
+def test_batch_timeout_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="holder.batch_timeout_seconds"):
+        load_requester_config(_write(tmp_path, BASE.replace('key = "c.key"', 'key = "c.key"\nbatch_timeout_seconds = 0')))
 
 
 @pytest.mark.parametrize(

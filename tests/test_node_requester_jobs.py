@@ -15,7 +15,13 @@ from blindmatch import synthetic
 from blindmatch.audit import AuditLog
 from blindmatch.core.outputs import Mode
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.demo import HolderProcess, Workspace, build_index, compare_results, create_workspace
+from blindmatch.demo import (
+    HolderProcess,
+    Workspace,
+    build_index,
+    compare_results,
+    create_workspace,
+)
 from blindmatch.node.jobs import JobStore
 from blindmatch.node.requester_config import load_requester_config
 from blindmatch.node.requester_runner import JobRunner
@@ -160,3 +166,216 @@ def test_cardinality_mode_reports_only_the_count(workspace: Workspace, holder: H
     assert summary["matches"] == counts["expected_matches"]
     assert summary["ineligible"] == counts["ineligible_records"] > 0
     assert "out" not in summary and set(tmp_path.iterdir()) == before
+
+
+def _stopped_after_first_batch(runner: JobRunner, queries: Path, out: Path, mode: Mode = Mode.MEMBERSHIP) -> str:
+    """Submit and run a job until its first committed batch, as a daemon's SIGTERM would; returns its id."""
+    stop = threading.Event()
+    stopper = JobRunner(runner.config, runner.store, runner.audit, runner.engine, stop)
+    job, _ = stopper.submit(queries, out, mode)
+    outcome = stopper.run(job.id, lambda p: stop.set() if p.phase == "match" and p.done > 0 else None)
+    assert outcome.exit_state == "stopped"
+    assert 0 < outcome.job.elements_done < outcome.job.elements_total, "the job was not interrupted mid-way"
+    return job.id
+
+
+def test_resumed_job_judges_eligibility_as_of_its_first_day(
+    workspace: Workspace, holder: HolderProcess, runner: JobRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resumed years later, every record would be too old; the job must still finish as prepared."""
+    from datetime import timedelta
+
+    from blindmatch.node import requester_runner
+
+    _query_file(workspace, tmp_path / "q.csv", seed=11)
+    full, _ = runner.submit(tmp_path / "q.csv", tmp_path / "full.csv", Mode.MEMBERSHIP)
+    assert runner.run(full.id).exit_state == "succeeded"
+
+    job_id = _stopped_after_first_batch(runner, tmp_path / "q.csv", tmp_path / "resumed.csv")
+    prepared_on = runner.store.get(job_id).prepared_on
+    assert prepared_on is not None
+    monkeypatch.setattr(requester_runner, "_today", lambda: prepared_on + timedelta(days=20 * 365))
+    outcome = runner.run(job_id)
+    assert outcome.exit_state == "succeeded", outcome.job.error
+    assert (tmp_path / "resumed.csv").read_bytes() == (tmp_path / "full.csv").read_bytes()
+
+
+def test_prepared_job_whose_element_list_changed_fails(runner: JobRunner, holder: HolderProcess, workspace: Workspace,
+                                                       tmp_path: Path) -> None:
+    import sqlite3
+
+    _query_file(workspace, tmp_path / "q.csv", seed=12)
+    job_id = _stopped_after_first_batch(runner, tmp_path / "q.csv", tmp_path / "r.csv")
+    with sqlite3.connect(runner.store.path) as db:  # as if the schema or normaliser had changed
+        db.execute("UPDATE jobs SET elements_total = elements_total + 1 WHERE id = ?", (job_id,))
+    outcome = runner.run(job_id)
+    assert outcome.exit_state == "failed"
+    assert "elements" in outcome.job.error and "new job" in outcome.job.error
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_cardinality_session_sends_pairwise_distinct_blinded_elements(
+    workspace: Workspace, holder: HolderProcess, runner: JobRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One blind per cardinality session: equal keys would give equal elements, so each is sent once."""
+    from blindmatch.core.messages import BlindedBatch
+    from blindmatch.crypto.group import ELEMENT_BYTES
+    from blindmatch.node import holder_client
+
+    truth = _query_file(workspace, tmp_path / "q.csv", seed=13)
+    with (tmp_path / "q.csv").open(encoding="utf-8", newline="") as handle:
+        lines = handle.read().splitlines(keepends=True)
+    # Every record three times: the count must not change, nor may equal elements be sent.
+    (tmp_path / "dup.csv").write_text(lines[0] + "".join(line * 3 for line in lines[1:]), encoding="utf-8")
+    sent: list[bytes] = []
+    original = holder_client.client_message_to_pb
+
+    def recording(message: object) -> object:
+        if isinstance(message, BlindedBatch):
+            sent.extend(message.elements[i : i + ELEMENT_BYTES] for i in range(0, len(message.elements), ELEMENT_BYTES))
+        return original(message)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(holder_client, "client_message_to_pb", recording)
+    job, _ = runner.submit(tmp_path / "dup.csv", tmp_path / "dup.count", Mode.CARDINALITY)
+    outcome = runner.run(job.id)
+    assert outcome.exit_state == "succeeded", outcome.job.error
+    assert len(sent) == outcome.job.elements_total > 0
+    assert len(set(sent)) == len(sent), "equal blinded elements were sent in a cardinality session"
+    membership, _ = runner.submit(tmp_path / "q.csv", tmp_path / "r.csv", Mode.MEMBERSHIP)
+    assert runner.run(membership.id).exit_state == "succeeded"
+    assert outcome.job.matches == compare_results(tmp_path / "r.csv", truth)["matches"]
+
+
+def test_a_stalled_holder_times_out_and_the_job_resumes(
+    workspace: Workspace, holder: HolderProcess, runner: JobRunner, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGSTOP the holder mid-match: the batch timeout turns it into holder-unavailable, then it resumes."""
+    import dataclasses
+    import logging
+    import os
+    import signal
+
+    config = dataclasses.replace(
+        runner.config, holder=dataclasses.replace(runner.config.holder, batch_timeout_seconds=1.0, retry_seconds=60.0)
+    )
+    impatient = JobRunner(config, runner.store, runner.audit, runner.engine)
+    truth = _query_file(workspace, tmp_path / "q.csv", seed=14)
+    assert holder.process is not None
+    pid = holder.process.pid
+    resumes: list[threading.Timer] = []
+
+    def on_progress(progress: object) -> None:
+        if getattr(progress, "phase", "") == "match" and not resumes:
+            os.kill(pid, signal.SIGSTOP)
+            resumes.append(threading.Timer(4.0, os.kill, (pid, signal.SIGCONT)))
+            resumes[0].start()
+
+    caplog.set_level(logging.WARNING, logger="blindmatch.requester")
+    job, _ = impatient.submit(tmp_path / "q.csv", tmp_path / "r.csv", Mode.MEMBERSHIP)
+    try:
+        outcome = impatient.run(job.id, on_progress)
+    finally:
+        for timer in resumes:
+            timer.join()
+        os.kill(pid, signal.SIGCONT)
+    assert outcome.exit_state == "succeeded", outcome.job.error
+    assert "no answer from the holder for 1 s" in caplog.text
+    counts = compare_results(tmp_path / "r.csv", truth)
+    assert counts["matches"] == counts["expected_matches"] > 0 and counts["false_matches"] == 0
+
+
+def test_stop_is_not_blocked_by_a_stalled_holder(holder: HolderProcess, runner: JobRunner, workspace: Workspace,
+                                                 tmp_path: Path) -> None:
+    """The daemon's SIGTERM drain: a stalled Match call is cancelled, well before the batch timeout."""
+    import os
+    import signal
+    import time
+
+    stop = threading.Event()
+    stopper = JobRunner(runner.config, runner.store, runner.audit, runner.engine, stop)
+    assert runner.config.holder.batch_timeout_seconds >= 60
+    _query_file(workspace, tmp_path / "q.csv", seed=15)
+    assert holder.process is not None
+    pid = holder.process.pid
+    stopped_at: list[float] = []
+
+    def on_progress(progress: object) -> None:
+        if getattr(progress, "phase", "") == "match" and not stopped_at:
+            os.kill(pid, signal.SIGSTOP)
+            stopped_at.append(time.monotonic())
+            threading.Timer(0.5, stop.set).start()
+
+    job, _ = stopper.submit(tmp_path / "q.csv", tmp_path / "r.csv", Mode.MEMBERSHIP)
+    try:
+        outcome = stopper.run(job.id, on_progress)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert outcome.exit_state == "stopped" and outcome.job.state == "queued"
+    assert time.monotonic() - stopped_at[0] < 10
+
+
+def test_second_in_process_match_of_a_running_job_is_one_line_error(workspace: Workspace, runner: JobRunner,
+                                                                     tmp_path: Path) -> None:
+    import subprocess
+
+    from blindmatch.demo import blindmatch_command
+    from blindmatch.node.jobs import owner_token
+
+    _query_file(workspace, tmp_path / "q.csv", seed=16)
+    job, _ = runner.submit(tmp_path / "q.csv", tmp_path / "r.csv", Mode.MEMBERSHIP)
+    assert runner.store.claim(job.id, owner_token())  # a live runner (this process) has it
+    try:
+        done = subprocess.run(
+            blindmatch_command("requester", "match", str(tmp_path / "q.csv"), "--config", str(workspace.requester_config),
+                               "--out", str(tmp_path / "r.csv"), "--no-progress"),
+            capture_output=True, text=True, timeout=120,
+        )
+    finally:
+        runner.store.release(job.id, "queued")
+    assert done.returncode == 1
+    assert done.stderr.strip().count("\n") == 0 and "already being run" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_dead_owner_with_a_reused_pid_is_resumable(tmp_path: Path) -> None:
+    """After a container restart the dead owner's pid may be live again (here: our own pid)."""
+    import os
+
+    from blindmatch.node.jobs import owner_token
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    job, _ = store.create_or_resume(tmp_path / "q.csv", tmp_path / "r.csv", "membership", "0" * 64)
+    live = owner_token()
+    assert store.claim(job.id, live)
+    assert store.resumable() == []  # a live owner keeps its job
+    assert not store.claim(job.id, owner_token())  # nor can another runner take it
+    start = live.split(":")[1]
+    assert start, "no process start time on this platform"
+    crashed = f"{os.getpid()}:{int(start) - 1}:deadbeef"  # same pid, started earlier: another process
+    with store._tx() as db:  # state as a crash leaves it
+        db.execute("UPDATE jobs SET state = 'running', owner = ? WHERE id = ?", (crashed, job.id))
+    assert [j.id for j in store.resumable()] == [job.id]
+    assert store.claim(job.id, owner_token())
+
+
+def test_duplicate_header_and_overlong_rows(tmp_path: Path) -> None:
+    from datetime import date
+
+    from blindmatch.node.requester_runner import JobInputError, prepare_elements
+    from blindmatch.normalize import default_schema
+
+    person = synthetic.generate_people(1, 2025)[0]
+    path = tmp_path / "q.csv"
+    path.write_text(f'name,address,order_date,name\n"{person["name"]}","{person["address"]}",2024-01-02,x\n',
+                    encoding="utf-8")
+    with pytest.raises(JobInputError, match="'name' appears more than once"):
+        prepare_elements(path, default_schema(), Mode.MEMBERSHIP, date(2024, 6, 1))
+    path.write_text(
+        "name,address,order_date\n"
+        f'"{person["name"]}","{person["address"]}",2024-01-02\n'
+        f'"{person["name"]}","{person["address"]}",2024-01-02,extra\n',
+        encoding="utf-8",
+    )
+    elements, statuses = prepare_elements(path, default_schema(), Mode.MEMBERSHIP, date(2024, 6, 1))
+    assert [s for _, s, _ in statuses] == ["ok", "invalid: columns"]
+    assert set(elements.rows.tolist()) == {1}  # the overlong row is not sent

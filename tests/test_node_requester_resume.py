@@ -7,6 +7,7 @@ show that the crash really interrupted the work (otherwise the test proves nothi
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import threading
 import time
@@ -19,7 +20,14 @@ import pytest
 from blindmatch.audit import AuditLog
 from blindmatch.core.outputs import Mode
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.demo import HolderProcess, Workspace, blindmatch_command, build_index, compare_results, create_workspace
+from blindmatch.demo import (
+    HolderProcess,
+    Workspace,
+    blindmatch_command,
+    build_index,
+    compare_results,
+    create_workspace,
+)
 from blindmatch.node.jobs import JobStore
 from blindmatch.node.requester_config import load_requester_config
 from blindmatch.node.requester_runner import JobRunner, Progress
@@ -136,21 +144,37 @@ def test_requester_daemon_killed_job_resumes_from_store(
         return process
 
     daemon = start_daemon(1)
-    with grpc.insecure_channel(config.service_target) as channel:
-        grpc.channel_ready_future(channel).result(timeout=10)
-        stub = rpb_grpc.RequesterStub(channel)
-        job_id = stub.Submit(rpb.JobSpec(queries_path=str(workspace.queries), out_path=str(out))).job_id
-        while (status := stub.GetJob(rpb.GetJobRequest(job_id=job_id))).elements_done == 0:
+    assert holder.process is not None
+    holder_process = holder.process
+    # The job must be killed mid-match however this process is scheduled (RPCs into the
+    # busy daemon and sleeps took arbitrarily long under load, so the job could finish
+    # first). So the holder is frozen and let run in short slices; the job store is read
+    # only while it is frozen, when the daemon (window = 1) can commit at most one more batch.
+    holder_process.send_signal(signal.SIGSTOP)
+    try:
+        with grpc.insecure_channel(config.service_target) as channel:
+            grpc.channel_ready_future(channel).result(timeout=30)
+            stub = rpb_grpc.RequesterStub(channel)
+            job_id = stub.Submit(rpb.JobSpec(queries_path=str(workspace.queries), out_path=str(out))).job_id
+        store = JobStore(config.store_path)
+        deadline = time.monotonic() + 120
+        while store.get(job_id).elements_done == 0:
+            assert daemon.poll() is None and time.monotonic() < deadline, "the job made no progress"
+            holder_process.send_signal(signal.SIGCONT)
             time.sleep(0.005)
-    daemon.kill()
-    daemon.wait()
-    done_at_kill = JobStore(config.store_path).get(job_id).elements_done
-    assert 0 < done_at_kill < status.elements_total, "the daemon finished before it was killed"
+            holder_process.send_signal(signal.SIGSTOP)
+        daemon.kill()
+        daemon.wait()
+    finally:
+        holder_process.send_signal(signal.SIGCONT)
+    job = store.get(job_id)
+    assert 0 < job.elements_done < job.elements_total, "the daemon finished before it was killed"
 
     config.socket_path.unlink()  # left behind by the kill
     daemon = start_daemon(2)  # resumes the job on start, without a new Submit
     try:
         with grpc.insecure_channel(config.service_target) as channel:
+            grpc.channel_ready_future(channel).result(timeout=30)
             stub = rpb_grpc.RequesterStub(channel)
             final = list(stub.WatchJob(rpb.GetJobRequest(job_id=job_id)))[-1]
     finally:

@@ -3,7 +3,8 @@
 ``match`` hands the job to the daemon when one answers on the configured socket, and
 otherwise runs it in this process against the same job store, so an interrupted job is
 resumed by whichever runs next. Exit codes: 0 ok, 1 failure, 2 usage or configuration,
-3 refused by the holder's policy, 4 holder unavailable.
+3 refused by the holder's policy, 4 holder unavailable, 5 the daemon stopped while the job
+ran (it stays queued and the daemon resumes it when it starts again).
 """
 
 from __future__ import annotations
@@ -14,16 +15,35 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 from tqdm import tqdm
 
 from blindmatch.core.outputs import Mode
-from blindmatch.node.requester_config import ConfigError, RequesterConfig, load_requester_config
+from blindmatch.node.requester_config import (
+    ConfigError,
+    RequesterConfig,
+    load_requester_config,
+)
+
+if TYPE_CHECKING:
+    from blindmatch.v1 import requester_pb2 as rpb
 
 EXIT_REFUSED = 3
 EXIT_UNAVAILABLE = 4
-EXIT_FOR_STATE = {"succeeded": 0, "failed": 1, "refused": EXIT_REFUSED, "holder_unavailable": EXIT_UNAVAILABLE}
+EXIT_QUEUED = 5
+EXIT_FOR_STATE = {
+    "succeeded": 0,
+    "failed": 1,
+    "refused": EXIT_REFUSED,
+    "holder_unavailable": EXIT_UNAVAILABLE,
+    "queued": EXIT_QUEUED,
+}
+_EXIT_CODES_HELP = (
+    "exit codes: 0 done, 1 failed, 2 usage or configuration, 3 refused by the holder's policy, "
+    "4 holder unavailable, 5 the requester daemon stopped; the job stays queued and resumes when it restarts"
+)
 _DAEMON_PROBE_SECONDS = 1.0
 
 
@@ -42,7 +62,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "match",
         help="match QUERIES.csv against the holder",
         description="Check each record's legal basis, match the eligible ones and write RESULTS.csv: every "
-        "input column plus matched, tier and status. Cardinality mode prints the match count instead.",
+        "input column plus matched, tier and status. Cardinality mode prints the match count instead: the "
+        "number of distinct match keys (each record's strongest tier) found at the holder, so records with "
+        "equal keys count once.",
+        epilog=_EXIT_CODES_HELP,
     )
     match.add_argument("queries", type=Path, metavar="QUERIES.csv")
     match.add_argument("--config", required=True, type=Path, help="requester.toml")
@@ -54,7 +77,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load(path: Path) -> RequesterConfig:
-    from blindmatch.cli.main import EXIT_USAGE, CliError  # main imports this module: avoid a cycle
+    from blindmatch.cli.main import (  # main imports this module: avoid a cycle
+        EXIT_USAGE,
+        CliError,
+    )
 
     try:
         return load_requester_config(path)
@@ -130,6 +156,12 @@ def _match(args: argparse.Namespace) -> int:
         raise CliError(f"{args.queries}: no such file", EXIT_USAGE)
     queries = args.queries.resolve()
     out = (args.out or args.queries.with_name(args.queries.name + ".count")).resolve()
+    from blindmatch.node.requester_runner import JobInputError, check_output_path
+
+    try:
+        check_output_path(queries, out, mode)  # before the daemon or the holder sees the job
+    except JobInputError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
     bar = _Bar(enabled=not args.no_progress)
     try:
         channel = _daemon_channel(config)
@@ -155,15 +187,24 @@ def _match_via_daemon(
     stub = rpb_grpc.RequesterStub(channel)
     try:
         reply = stub.Submit(rpb.JobSpec(queries_path=str(queries), out_path=str(out), mode=MODE_TO_JOB_PB[mode]))
-        status = None
+    except grpc.RpcError as exc:
+        raise CliError(f"requester daemon: {exc.code().name}: {exc.details()}") from None
+    status = None
+    try:
         for status in stub.WatchJob(rpb.GetJobRequest(job_id=reply.job_id)):
             progress("match", status.elements_done, status.elements_total)
     except grpc.RpcError as exc:
-        raise CliError(f"requester daemon: {exc.code().name}: {exc.details()}") from None
+        if exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+            raise CliError(f"requester daemon: {exc.code().name}: {exc.details()}") from None
+        # The daemon went away mid-watch; the job is in its store and resumes on its next start.
+        return _queued_summary(reply.job_id, status, out)
     assert status is not None
+    state = PB_TO_STATE[status.state]
+    if state in ("queued", "running"):  # the stream ended before the job did: the daemon is stopping
+        return _queued_summary(reply.job_id, status, out)
     return {
         "job_id": status.job_id,
-        "state": PB_TO_STATE[status.state],
+        "state": state,
         "records": status.records,
         "ineligible": status.ineligible,
         "invalid": status.invalid,
@@ -176,6 +217,27 @@ def _match_via_daemon(
     }
 
 
+def _queued_summary(job_id: str, status: rpb.JobStatus | None, out: Path) -> dict[str, object]:
+    """The summary of a job the stopping daemon gave back (counts as last seen, if any)."""
+    from blindmatch.v1 import requester_pb2 as rpb
+
+    seen = status or rpb.JobStatus()
+    return {
+        "job_id": job_id,
+        "state": "queued",
+        "records": seen.records,
+        "ineligible": seen.ineligible,
+        "invalid": seen.invalid,
+        "matches": seen.matches,
+        "out": str(out),
+        "error": "the requester daemon stopped; the job is queued and resumes when the daemon restarts "
+        "(run the same command again to watch it)",
+        "reason": "",
+        "status_code": "",
+        "via": "daemon",
+    }
+
+
 def _match_in_process(
     config: RequesterConfig, queries: Path, out: Path, mode: Mode, progress: Callable[[str, int, int], None]
 ) -> dict[str, object]:
@@ -183,7 +245,7 @@ def _match_in_process(
     from blindmatch.cli.main import CliError
     from blindmatch.crypto.batch import BatchEngine
     from blindmatch.node.jobs import JobStore
-    from blindmatch.node.requester_runner import JobInputError, JobRunner
+    from blindmatch.node.requester_runner import JobBusy, JobInputError, JobRunner
 
     config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = BatchEngine()
@@ -192,7 +254,7 @@ def _match_in_process(
             runner = JobRunner(config, JobStore(config.store_path), audit, engine)
             job, _ = runner.submit(queries, out, mode)
             outcome = runner.run(job.id, lambda p: progress(p.phase, p.done, p.total))
-    except (JobInputError, OSError) as exc:
+    except (JobInputError, JobBusy, OSError) as exc:
         raise CliError(str(exc)) from None
     finally:
         engine.close()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,12 +25,28 @@ from blindmatch.core.outputs import Mode
 from blindmatch.core.requester import RequesterSession, RequesterState
 from blindmatch.node.errors import reason_from_rpc_error
 from blindmatch.node.requester_config import HolderEndpoint
-from blindmatch.node.wire import MODE_TO_PB, client_message_to_pb, server_message_from_pb
+from blindmatch.node.wire import (
+    MODE_TO_PB,
+    client_message_to_pb,
+    server_message_from_pb,
+)
 from blindmatch.policy.errors import REASONS
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# HTTP/2 keepalive: a holder whose host vanished (no RST, no FIN) is noticed within ~30 s
+# instead of the kernel's TCP timeout of many minutes. Pings are sent only while a call
+# is active, also when no data flows (a cardinality session waits for all evaluations),
+# so the holder must allow pings without data every 20 s (server option
+# grpc.http2.min_ping_interval_without_data_ms of at most 20000) or it answers GOAWAY.
+KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.keepalive_time_ms", 20_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 0),
+    ("grpc.http2.max_pings_without_data", 0),
+)
+_WATCHDOG_POLL_SECONDS = 0.25
 # Connection failures, and a holder that drains on SIGTERM, are worth waiting out.
 _TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
@@ -68,10 +86,62 @@ def _read(path: Path) -> bytes:
         return handle.read()
 
 
-class HolderClient:
-    """One mTLS channel to the holder; cheap enough to create per attempt."""
+class _Watchdog:
+    """Cancels a streaming call that makes no progress, or when the caller is stopping.
 
-    def __init__(self, endpoint: HolderEndpoint, call_timeout: float = 30.0) -> None:
+    Keepalive only proves the holder's HTTP/2 stack answers; a holder that is alive but
+    stuck would otherwise hold the call (and the requester daemon's SIGTERM drain) forever.
+    """
+
+    def __init__(self, call: grpc.Future, timeout: float, stop: threading.Event | None) -> None:
+        self._call = call
+        self._timeout = timeout
+        self._stop = stop
+        self._deadline = time.monotonic() + timeout
+        self._done = threading.Event()
+        self.fired = ""  # "stalled" or "stopping" once the call was cancelled
+        self._thread = threading.Thread(target=self._watch, name="holder-watchdog", daemon=True)
+        self._thread.start()
+
+    def progress(self, allowance: int = 1) -> None:
+        """The holder answered; it has ``allowance`` timeouts for the next answer."""
+        self._deadline = time.monotonic() + self._timeout * allowance
+
+    def _watch(self) -> None:
+        while not self._done.wait(_WATCHDOG_POLL_SECONDS):
+            if self._stop is not None and self._stop.is_set():
+                self.fired = "stopping"
+            elif time.monotonic() >= self._deadline:
+                self.fired = "stalled"
+            else:
+                continue
+            self._call.cancel()
+            return
+
+    def close(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def error(self, what: str) -> HolderUnavailable | None:
+        """What the cancelled call means for the runner (None when the watchdog did not fire)."""
+        if self.fired == "stalled":
+            return HolderUnavailable(f"{what}: no answer from the holder for {self._timeout:g} s", "DEADLINE_EXCEEDED")
+        if self.fired == "stopping":
+            return HolderUnavailable(f"{what}: cancelled, the requester is stopping", "CANCELLED")
+        return None
+
+
+class HolderClient:
+    """One mTLS channel to the holder; cheap enough to create per attempt.
+
+    Streaming calls are cancelled when the holder sends nothing for ``endpoint.batch_timeout_seconds``
+    (raising :class:`HolderUnavailable`, so the job retries and resumes), and promptly when
+    ``stop`` is set, so a stalled holder cannot block a shutdown.
+    """
+
+    def __init__(
+        self, endpoint: HolderEndpoint, call_timeout: float = 30.0, stop: threading.Event | None = None
+    ) -> None:
         credentials = grpc.ssl_channel_credentials(
             root_certificates=_read(endpoint.ca_cert),
             private_key=_read(endpoint.key),
@@ -80,12 +150,15 @@ class HolderClient:
         options: list[tuple[str, object]] = [
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            *KEEPALIVE_OPTIONS,
         ]
         if endpoint.server_name:
             options.append(("grpc.ssl_target_name_override", endpoint.server_name))
         self._channel = grpc.secure_channel(endpoint.address, credentials, options=options)
         self._stub = pb_grpc.HolderStub(self._channel)
         self._timeout = call_timeout
+        self._batch_timeout = endpoint.batch_timeout_seconds
+        self._stop = stop
 
     def close(self) -> None:
         self._channel.close()
@@ -117,9 +190,12 @@ class HolderClient:
         part = destination.with_name(destination.name + ".part")
         offset = part.stat().st_size if part.exists() else 0
         request = pb.DownloadIndexRequest(kind=MODE_TO_PB[kind], digest=digest, offset=offset)
+        call = self._stub.DownloadIndex(request, timeout=None)
+        watchdog = _Watchdog(call, self._batch_timeout, self._stop)
         try:
             with part.open("ab") as out:
-                for chunk in self._stub.DownloadIndex(request, timeout=None):
+                for chunk in call:
+                    watchdog.progress()
                     if chunk.offset != offset:
                         raise HolderError(f"DownloadIndex: chunk at offset {chunk.offset}, expected {offset}")
                     out.write(chunk.data)
@@ -129,10 +205,12 @@ class HolderClient:
                 out.flush()
                 os.fsync(out.fileno())
         except grpc.RpcError as exc:
-            error = translate(exc, "DownloadIndex")
+            error = watchdog.error("DownloadIndex") or translate(exc, "DownloadIndex")
             if error.status == "OUT_OF_RANGE":
                 part.unlink(missing_ok=True)  # our partial file is longer than the index
             raise error from None
+        finally:
+            watchdog.close()
         hasher = hashlib.sha256()
         with part.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
@@ -168,10 +246,14 @@ class HolderClient:
 
         outbox.put(session.hello(authorization))
         call = self._stub.Match(requests(), timeout=None)
+        watchdog = _Watchdog(call, self._batch_timeout, self._stop)
         closed: Closed | None = None
         try:
             for reply in call:
                 message = server_message_from_pb(reply)
+                # A cardinality holder answers only once it has evaluated every batch.
+                waiting_for_all = session.mode is Mode.CARDINALITY and not isinstance(message, EvaluatedBatch)
+                watchdog.progress(len(session.batch_digests) if waiting_for_all else 1)
                 if isinstance(message, Closed):
                     _check_closed(session, message, holder_audit_key)
                     closed = message
@@ -190,8 +272,9 @@ class HolderClient:
                 if session.state is RequesterState.CLOSED:
                     outbox.put(None)  # half-close; the holder ends the call
         except grpc.RpcError as exc:
-            raise translate(exc, "Match") from None
+            raise (watchdog.error("Match") or translate(exc, "Match")) from None
         finally:
+            watchdog.close()
             outbox.put(None)
             call.cancel()
         if closed is None or session.state is not RequesterState.CLOSED:

@@ -5,7 +5,8 @@ evaluated batch is committed (its element numbers, its hits, and the per-record
 outcome) in one transaction before the next is asked for. Element numbers index the
 job's *element list*: every eligible record's match keys, row by row, strongest tier
 first; the list is recomputed from QUERIES.csv on resume (whose SHA-256 is pinned), so
-match keys themselves are never stored.
+match keys themselves are never stored. Eligibility depends on the date, so the date a
+job was prepared on is stored with it and the list is always recomputed as of that date.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
 
-SCHEMA_VERSION = 1
+# 2: jobs.prepared_on. A store of another version is refused (not migrated): finish or
+# delete its jobs with the version that made it.
+SCHEMA_VERSION = 2
 _SCHEMA = (
     """CREATE TABLE jobs (
         id            TEXT PRIMARY KEY,
@@ -35,6 +38,7 @@ _SCHEMA = (
         created_at    TEXT NOT NULL,
         updated_at    TEXT NOT NULL,
         prepared      INTEGER NOT NULL DEFAULT 0,
+        prepared_on   TEXT,
         records       INTEGER NOT NULL DEFAULT 0,
         ineligible    INTEGER NOT NULL DEFAULT 0,
         invalid       INTEGER NOT NULL DEFAULT 0,
@@ -98,6 +102,7 @@ class Job:
     state: str
     owner: str | None
     prepared: bool
+    prepared_on: date | None
     records: int
     ineligible: int
     invalid: int
@@ -119,6 +124,7 @@ class Job:
             state=row["state"],
             owner=row["owner"],
             prepared=bool(row["prepared"]),
+            prepared_on=date.fromisoformat(row["prepared_on"]) if row["prepared_on"] else None,
             records=row["records"],
             ineligible=row["ineligible"],
             invalid=row["invalid"],
@@ -154,22 +160,46 @@ def _count_rows(element_rows: np.ndarray) -> dict[int, int]:
     return dict(zip(rows.tolist(), counts.tolist(), strict=True))
 
 
+def _start_time(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot, /proc/<pid>/stat field 22), or None.
+
+    A pid alone does not identify a process: after a crash and a container restart the
+    dead owner's pid is often reused by an unrelated (or the new daemon's) process.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    # Field 2 (comm) is parenthesised and may contain spaces or ")": split after the last ")".
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else None  # field 22 overall is index 19 after comm
+
+
 def owner_token() -> str:
-    """Identifies this process as a job's runner; ``pid:random`` so a reused pid is not us."""
-    return f"{os.getpid()}:{secrets.token_hex(4)}"
+    """Identifies this runner: ``pid:start time:random``.
+
+    The start time tells a reused pid from the owner; the random part tells two runners
+    (threads) of one process apart.
+    """
+    pid = os.getpid()
+    return f"{pid}:{_start_time(pid) or ''}:{secrets.token_hex(4)}"
 
 
 def _owner_alive(owner: str | None) -> bool:
+    """Whether the process named by an :func:`owner_token` still runs."""
     if not owner:
         return False
-    pid = int(owner.split(":", 1)[0])
+    pid_text, start, _ = (owner.split(":") + ["", ""])[:3]
+    pid = int(pid_text)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    if not start or not Path("/proc/self/stat").exists():
+        return True  # without /proc (not Linux) the pid check above is all there is
+    return _start_time(pid) == start
 
 
 class JobStore:
@@ -185,7 +215,10 @@ class JobStore:
                     db.execute(statement)
         version = self._db().execute("PRAGMA user_version").fetchone()[0]
         if version != SCHEMA_VERSION:
-            raise RuntimeError(f"{self.path}: job store schema {version}, this version reads {SCHEMA_VERSION}")
+            raise RuntimeError(
+                f"{self.path}: job store schema {version}, this version reads {SCHEMA_VERSION}; finish its jobs with "
+                "the version that made it, then delete the file"
+            )
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -274,8 +307,11 @@ class JobStore:
                 (state, error, reason, status_code, _now(), job_id),
             )
 
-    def record_prepared(self, job_id: str, statuses: Iterable[tuple[int, str, int]], elements_total: int) -> None:
-        """Store every input row's eligibility once (``row, status, keys``); idempotent."""
+    def record_prepared(
+        self, job_id: str, statuses: Iterable[tuple[int, str, int]], elements_total: int, prepared_on: date
+    ) -> None:
+        """Store every input row's eligibility once (``row, status, keys``) and the date it
+        was judged on, which later runs must use; idempotent."""
         with self._tx() as db:
             db.execute("DELETE FROM records WHERE job_id = ?", (job_id,))
             db.executemany(
@@ -287,9 +323,9 @@ class JobStore:
                 (job_id,),
             ).fetchone()
             db.execute(
-                "UPDATE jobs SET prepared = 1, records = ?, ineligible = ?, invalid = ?, elements_total = ?, updated_at = ? "
-                "WHERE id = ?",
-                (counts[0], counts[1] or 0, counts[2] or 0, elements_total, _now(), job_id),
+                "UPDATE jobs SET prepared = 1, prepared_on = ?, records = ?, ineligible = ?, invalid = ?, "
+                "elements_total = ?, updated_at = ? WHERE id = ?",
+                (prepared_on.isoformat(), counts[0], counts[1] or 0, counts[2] or 0, elements_total, _now(), job_id),
             )
 
     # -- sessions and batches -----------------------------------------------------------

@@ -17,6 +17,7 @@ Example::
     key = "pki/example-county.key"
     server_name = "holder"               # optional: the name in the holder's certificate
     retry_seconds = 60                   # how long to wait for an unavailable holder
+    batch_timeout_seconds = 120          # a session or download silent this long: holder unavailable
 
     [official]
     name = "Alice Clerk"
@@ -65,6 +66,8 @@ class HolderEndpoint:
     key: Path
     server_name: str | None
     retry_seconds: float
+    # A stalled holder (alive, connection open, no answers) must not hold a job forever.
+    batch_timeout_seconds: float
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,7 @@ class RequesterConfig:
 _SECTIONS: dict[str, tuple[set[str], set[str]]] = {
     # section: (required keys, optional keys)
     "": ({"organisation", "holder", "official", "audit"}, {"state_dir", "matching", "service"}),
-    "holder": ({"address", "ca_cert", "cert", "key"}, {"name", "server_name", "retry_seconds"}),
+    "holder": ({"address", "ca_cert", "cert", "key"}, {"name", "server_name", "retry_seconds", "batch_timeout_seconds"}),
     "official": ({"name", "key_file", "legal_basis"}, {"request_lifetime_seconds"}),
     "matching": (set(), {"mode", "schema", "batch_size", "window", "session_max_records"}),
     "audit": ({"dir", "origin"}, set()),
@@ -176,6 +179,12 @@ class _Reader:
             raise self.error(key, f"must be an integer in {minimum}..{maximum}")
         return value
 
+    def positive(self, key: str, default: float) -> float:
+        value = self.number(key, default)
+        if value <= 0:
+            raise self.error(key, "must be a positive number")
+        return value
+
     def number(self, key: str, default: float) -> float:
         value = self.table.get(key, default)
         if type(value) not in (int, float) or value < 0:
@@ -212,6 +221,7 @@ def load_requester_config(path: Path) -> RequesterConfig:
             key=holder.path_value("key"),
             server_name=holder.text("server_name") if "server_name" in holder.table else None,
             retry_seconds=holder.number("retry_seconds", 60.0),
+            batch_timeout_seconds=holder.positive("batch_timeout_seconds", 120.0),
         ),
         official=OfficialConfig(
             name=official.identity("name"),

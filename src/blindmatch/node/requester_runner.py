@@ -2,8 +2,9 @@
 
 The order of work is what the law and the crash-safety need:
 
-1. Each record's legal basis is checked first; an ineligible record is never normalised,
-   blinded or sent, and an unparseable one is marked ``invalid: <field>``.
+1. Each record's legal basis is checked first, as of the day the job was first prepared
+   (a resumed job must not see its element list shift); an ineligible record is never
+   normalised, blinded or sent, and an unparseable one is marked ``invalid: <field>``.
 2. GetInfo; when the holder's index digest differs from the cached one, the new index is
    downloaded (resumably, digest-checked) before anything is matched.
 3. The remaining match keys are split into sessions no larger than the holder's session
@@ -21,6 +22,7 @@ import hashlib
 import logging
 import os
 import secrets
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,7 +42,12 @@ from blindmatch.core.outputs import Mode
 from blindmatch.core.requester import RequesterSession
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.group import ELEMENT_BYTES
-from blindmatch.node.holder_client import HolderClient, HolderError, HolderRefused, HolderUnavailable
+from blindmatch.node.holder_client import (
+    HolderClient,
+    HolderError,
+    HolderRefused,
+    HolderUnavailable,
+)
 from blindmatch.node.jobs import Job, JobStore, owner_token
 from blindmatch.node.pki import organisation_of
 from blindmatch.node.requester_config import RequesterConfig
@@ -62,6 +69,37 @@ class JobInputError(ValueError):
 
 class JobStopped(Exception):
     """The daemon is shutting down; the job stays queued and resumes on the next start."""
+
+
+class JobBusy(Exception):
+    """Another live runner (daemon or ``requester match``) is running the job right now."""
+
+
+def check_output_path(queries: Path, out: Path, mode: Mode) -> None:
+    """Refuse an output that cannot be written before any budget is spent on the job.
+
+    RESULTS.csv replacing QUERIES.csv would destroy the input (and the pinned SHA-256 that
+    a resume needs); a missing or read-only directory would fail only after matching.
+    Cardinality mode writes no file, so only the first rule applies to it.
+    """
+    queries, out = Path(queries).resolve(), Path(out).resolve()
+    if out == queries or (out.exists() and os.path.samefile(out, queries)):
+        raise JobInputError(f"{out}: the results file must not be the queries file")
+    if mode is Mode.CARDINALITY:
+        return
+    if not out.parent.is_dir():
+        raise JobInputError(f"{out.parent}: the results directory does not exist")
+    try:
+        # A real probe: os.access ignores read-only mounts and is always true for root.
+        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise JobInputError(f"{out.parent}: the results directory is not writable ({exc.strerror})") from None
+
+
+def _today() -> date:
+    """The date eligibility is judged on when a job is first prepared (UTC, like the holder)."""
+    return datetime.now(UTC).date()
 
 
 @dataclass(frozen=True)
@@ -127,6 +165,11 @@ def iter_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
 
 def check_header(header: list[str], schema: Schema) -> None:
     """Fail early, naming the column, rather than marking every row invalid."""
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise JobInputError(f"input column {name!r} appears more than once; column names must be unique")
+        seen.add(name)
     for name in OUTPUT_COLUMNS:
         if name in header:
             raise JobInputError(f"input column {name!r} clashes with an output column of RESULTS.csv; rename it")
@@ -139,15 +182,26 @@ def check_header(header: list[str], schema: Schema) -> None:
 def prepare_elements(
     path: Path, schema: Schema, mode: Mode, today: date
 ) -> tuple[Elements, list[tuple[int, str, int]]]:
-    """Eligibility and match keys of every row. Cardinality mode sends each record's
-    strongest tier only, so that the count is a count of records, not of keys."""
+    """Eligibility and match keys of every row, judged as of ``today``.
+
+    A row with more values than the header is ``invalid: columns`` (its values cannot be
+    assigned to fields). Cardinality mode sends each record's strongest tier only, so that
+    the count is a count of records, not of keys, and sends each distinct key once: the
+    session has one blind, so equal keys would give equal blinded elements and show the
+    holder which inputs are equal. A record whose key an earlier record already has is
+    ``ok`` with no element of its own (counted once).
+    """
     header, rows = iter_rows(path)
     check_header(header, schema)
     keys: list[bytes] = []
     key_rows: list[int] = []
     key_tiers: list[int] = []
     statuses: list[tuple[int, str, int]] = []
+    sent: set[bytes] = set()
     for number, values in rows:
+        if len(values) > len(header):
+            statuses.append((number, "invalid: columns", 0))
+            continue
         record = dict(zip(header, values))
         reason = schema.check_basis(record, today)
         if reason is not None:
@@ -159,7 +213,8 @@ def prepare_elements(
             statuses.append((number, f"invalid: {exc.field}", 0))
             continue
         if mode is Mode.CARDINALITY:
-            tiered = tiered[:1]
+            tiered = [t for t in tiered[:1] if t[1] not in sent]
+            sent.update(key for _, key in tiered)
         for rank, (_, key) in enumerate(tiered):
             keys.append(key)
             key_rows.append(number)
@@ -240,14 +295,18 @@ class JobRunner:
     def submit(self, queries: Path, out: Path, mode: Mode) -> tuple[Job, bool]:
         """Create the job for this input, or find the unfinished one to resume."""
         queries, out = Path(queries).resolve(), Path(out).resolve()
+        check_output_path(queries, out, mode)
         return self.store.create_or_resume(queries, out, mode.value, file_sha256(queries))
 
     def run(self, job_id: str, progress: Callable[[Progress], None] | None = None) -> JobOutcome:
-        """Run (or resume) the job to an end state; never raises for holder or input problems."""
+        """Run (or resume) the job to an end state; never raises for holder or input problems.
+
+        Raises :class:`JobBusy` when another live runner has the job.
+        """
         report = progress or (lambda _p: None)
         owner = owner_token()
         if not self.store.claim(job_id, owner):
-            raise RuntimeError(f"job {job_id} is already being run by another process")
+            raise JobBusy(f"job {job_id} is already being run by another process; wait for it or watch it")
         job = self.store.get(job_id)
         try:
             self._run(job, report)
@@ -277,10 +336,19 @@ class JobRunner:
         if file_sha256(job.queries_path) != job.input_sha256:
             raise JobInputError(f"{job.queries_path} changed since job {job.id} was submitted; submit it again")
         mode = Mode(job.mode)
+        check_output_path(job.queries_path, job.out_path, mode)  # the directory may have gone since Submit
         report(Progress(job.id, "prepare", 0, 0))
-        elements, statuses = prepare_elements(job.queries_path, self.schema, mode, datetime.now(UTC).date())
+        # Element numbers in the store index the list as first prepared: judge eligibility
+        # on that day again, or a record crossing a date limit would shift every number.
+        prepared_on = job.prepared_on or _today()
+        elements, statuses = prepare_elements(job.queries_path, self.schema, mode, prepared_on)
         if not job.prepared:
-            self.store.record_prepared(job.id, statuses, len(elements.keys))
+            self.store.record_prepared(job.id, statuses, len(elements.keys), prepared_on)
+        elif len(elements.keys) != job.elements_total:
+            raise JobInputError(
+                f"job {job.id}: the input now gives {len(elements.keys)} elements, but {job.elements_total} were "
+                "prepared (schema or blindmatch version changed?); results would be wrong, submit it as a new job"
+            )
         ineligible = sum(1 for _, status, _ in statuses if status.startswith("ineligible:"))
         official_key = load_official_key(self.config.official.key_file)
         deadline = time.monotonic() + self.config.holder.retry_seconds
@@ -292,10 +360,12 @@ class JobRunner:
             if remaining.size == 0:
                 break
             try:
-                with HolderClient(self.config.holder) as client:
+                with HolderClient(self.config.holder, stop=self.stop) as client:
                     self._match_remaining(client, job, mode, elements, remaining, ineligible, official_key, report)
                 attempt = 0
             except (HolderUnavailable, _Retry) as exc:
+                if self.stop.is_set():
+                    raise JobStopped() from None  # the call was cancelled for the shutdown
                 if self.store.done_elements(job.id).size > (len(elements.keys) - remaining.size):
                     deadline = time.monotonic() + self.config.holder.retry_seconds  # progress was made
                 if time.monotonic() >= deadline:

@@ -26,7 +26,7 @@ from blindmatch.core.outputs import Mode
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.node.jobs import Job, JobStore
 from blindmatch.node.requester_config import RequesterConfig
-from blindmatch.node.requester_runner import JobInputError, JobRunner, Progress
+from blindmatch.node.requester_runner import JobBusy, JobInputError, JobRunner, Progress
 from blindmatch.v1 import requester_pb2 as rpb
 from blindmatch.v1 import requester_pb2_grpc as rpb_grpc
 
@@ -83,14 +83,22 @@ class RequesterServicer(rpb_grpc.RequesterServicer):
         self._pool.submit(self._run, job_id)
 
     def shutdown(self) -> None:
-        """Wait for running jobs to reach a batch boundary (the runner's stop event is set)."""
+        """Wait for running jobs to reach a batch boundary (the runner's stop event is set).
+
+        Jobs that never started stay queued; watchers are then told the final state.
+        """
         self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._changed:
+            self._scheduled.clear()
+            self._changed.notify_all()
 
     def _run(self, job_id: str) -> None:
         try:
             if not self._runner.stop.is_set():
                 outcome = self._runner.run(job_id, self._on_progress)
                 log.info("job %s: %s", job_id, outcome.exit_state)
+        except JobBusy as exc:
+            log.warning("%s", exc)
         except Exception:
             log.exception("job %s: internal error", job_id)
         finally:
@@ -114,7 +122,9 @@ class RequesterServicer(rpb_grpc.RequesterServicer):
             mode = {v: k for k, v in MODE_TO_JOB_PB.items()}[request.mode]
         try:
             job, resumed = self._runner.submit(queries, out, mode)
-        except (OSError, JobInputError) as exc:
+        except JobInputError as exc:  # names paths and columns, never record values
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except OSError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot read {queries}: {exc.__class__.__name__}")
         self.schedule(job.id)
         return rpb.SubmitReply(job_id=job.id, resumed=resumed)
@@ -130,13 +140,18 @@ class RequesterServicer(rpb_grpc.RequesterServicer):
         return job_status(self._job(request.job_id, context), self._progress.get(request.job_id))
 
     def WatchJob(self, request: rpb.GetJobRequest, context: grpc.ServicerContext) -> Iterator[rpb.JobStatus]:
+        """Stream the job's status until it ends, or until this daemon stops with the job given
+        back (queued), so the watcher learns that it resumes on the next start."""
         last: rpb.JobStatus | None = None
         while context.is_active():
+            with self._changed:
+                # Checked before reading the job, so the state it was given back in is sent.
+                stopped = self._runner.stop.is_set() and request.job_id not in self._scheduled
             status = job_status(self._job(request.job_id, context), self._progress.get(request.job_id))
             if status != last:
                 yield status
                 last = status
-            if status.state not in (rpb.JOB_STATE_QUEUED, rpb.JOB_STATE_RUNNING):
+            if stopped or status.state not in (rpb.JOB_STATE_QUEUED, rpb.JOB_STATE_RUNNING):
                 return
             with self._changed:
                 self._changed.wait(_WATCH_POLL_SECONDS)
