@@ -1,7 +1,7 @@
 """``blindmatch demo``: a holder and a requester on this machine, end to end.
 
 Exit 0 only when the matches equal the synthetic truth exactly and the holder refused
-each of the seven policy probes.
+each of the seven refusals of the legal setting (and the cardinality minimum).
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ def _print_human(summary: dict[str, object], ok: bool, keep: bool) -> None:
     print(f"matches: {summary['matches']} of {summary['expected_matches']} expected; "
           f"false matches {summary['false_matches']}, missed {summary['missed_matches']}")
     refusals = summary["refusals"]
-    assert isinstance(refusals, dict)
-    for reason, status in refusals.items():
+    others = summary["other_refusals"]
+    assert isinstance(refusals, dict) and isinstance(others, dict)
+    for reason, status in (*refusals.items(), *others.items()):
         print(f"  refusal {reason:<20} -> {status}")
     audit = summary["audit"]
     assert isinstance(audit, dict)
