@@ -48,6 +48,9 @@ def test_same_place_written_differently(text: str) -> None:
         ("HC 68 Box 23A, Casper WY 82601", "Highway Contract 68 Box 23A Casper Wyoming 82601"),
         ("9 Main St, Zoë Springs, CO", "9 Main St, Zoe Springs, Colorado"),  # no ZIP: city + state
         ("500 E Main St Fl 3, Columbus OH 43215", "500 East Main Street, 3rd Floor, Columbus, OH 43215"),
+        ("123 Main St Apt 4, Springfield IL 62704", "123 Main Street Apartment No. 4, Springfield, Illinois 62704"),
+        ("123 Main St Apt 4, Springfield IL 62704", "123 Main St Apt Number 4 Springfield IL 62704"),
+        ("123 Main St, Springfield IL 62704-1234", "123 Main St, Springfield IL 62704 1234"),
     ],
 )
 def test_pairs_that_agree(a: str, b: str) -> None:
@@ -71,6 +74,8 @@ def test_pairs_that_agree(a: str, b: str) -> None:
         ("12 Park Place Ct, Lake Forest IL 60045", "12 Park Place, Lake Forest IL 60045"),
         ("500 E Main St 3rd Floor, Columbus OH 43215", "500 E Main St 4th Floor, Columbus OH 43215"),
         ("12 W 2nd Fl Rd, Columbus OH 43215", "12 W 2nd Fl, Columbus OH 43215"),  # a street, not a floor
+        ("123 Main St Apt No 4, Springfield IL 62704", "123 Main St, Springfield IL 62704"),  # unit kept
+        ("12 No Name Rd Apt 3, Reno NV 89501", "12 Name Rd Apt 3, Reno NV 89501"),  # NO only fills after a unit word
     ],
 )
 def test_pairs_kept_apart(a: str, b: str) -> None:

@@ -54,6 +54,7 @@ _PUNCT = str.maketrans(
 )
 _ZIP_RE = re.compile(r"(\d{5})(?:-?(\d{4}))?")
 _DIGIT_RE = re.compile(r"\d")
+_NUMBER_WORDS = frozenset({"#", "NO", "NUMBER", "NBR", "NUM"})
 _NUMERIC_ORDINAL_RE = re.compile(r"(\d+)(ST|ND|RD|TH|D)")
 _ALNUM_HYPHEN_RE = re.compile(r"[0-9A-Z]+-[0-9A-Z]+")
 _NUM_HYPHEN_RE = re.compile(r"\d+-\d+")
@@ -202,7 +203,7 @@ def _unit_at(toks: list[str], i: int) -> tuple[str, int] | None:
     if std is None:
         return None
     j = i + 1
-    if j < n and toks[j] == "#":
+    if j < n and toks[j] in _NUMBER_WORDS:  # APT # 4, APT NO 4, APARTMENT NUMBER 4
         j += 1
     if std in _UNITS_NEED_NUMBER:
         if j < n and (_is_unit_id(toks[j]) or (j > i + 1 and toks[j] != ",")):
@@ -251,6 +252,9 @@ def _split_state_zip(toks: list[str]) -> tuple[list[str], str, str, str]:
     while end and toks[end - 1] == ",":
         end -= 1
     zip5 = zip4 = ""
+    if end > 2 and len(toks[end - 1]) == 4 and toks[end - 1].isdigit() and _ZIP_RE.fullmatch(toks[end - 2]):
+        toks = [*toks[: end - 2], f"{toks[end - 2]}-{toks[end - 1]}"]  # ZIP+4 written "62704 1234"
+        end -= 1
     if end:
         m = _ZIP_RE.fullmatch(toks[end - 1])
         if m and end > 1:
