@@ -297,7 +297,7 @@ def expand_message_xmd(msg: bytes, dst: bytes, len_in_bytes: int) -> bytes:
     b_0 = hashlib.sha512(msg_prime).digest()
     b_vals = [hashlib.sha512(b_0 + (1).to_bytes(1, "big") + dst_prime).digest()]
     for i in range(2, ell + 1):
-        mixed = bytes(a ^ b for a, b in zip(b_0, b_vals[-1]))
+        mixed = bytes(a ^ b for a, b in zip(b_0, b_vals[-1], strict=False))
         b_vals.append(hashlib.sha512(mixed + i.to_bytes(1, "big") + dst_prime).digest())
     return b"".join(b_vals)[:len_in_bytes]
 

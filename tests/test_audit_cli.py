@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from test_audit_helpers import copy_pair, write_pair
 
 from blindmatch.cli import main as cli_main
-from test_audit_helpers import copy_pair, write_pair
 
 
 @pytest.fixture(autouse=True)
@@ -86,7 +86,7 @@ def test_reconcile_ok_and_mismatch(pair: tuple[Path, Path], capsys: pytest.Captu
 
 def test_report_writes_html(pair: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_file = tmp_path / "report.html"
-    code, out, _ = run(capsys, "report", pair[0], "--out", out_file)
+    code, _out, _ = run(capsys, "report", pair[0], "--out", out_file)
     assert code == 0 and out_file.read_text().startswith("<!DOCTYPE html>")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from blindmatch.audit import AuditLog, reconcile, verify_log
@@ -26,7 +26,7 @@ class FakeClock:
     """Deterministic wall clock advancing a little on every reading."""
 
     def __init__(self, start: datetime | None = None, step: timedelta = timedelta(seconds=1)) -> None:
-        self.now = start or datetime(2024, 5, 6, 9, 0, tzinfo=timezone.utc)
+        self.now = start or datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
         self.step = step
 
     def __call__(self) -> datetime:

@@ -47,8 +47,8 @@ def path(m: int, d: list[bytes]) -> list[bytes]:
         return []
     k = _k(len(d))
     if m < k:
-        return path(m, d[:k]) + [mth(d[k:])]
-    return path(m - k, d[k:]) + [mth(d[:k])]
+        return [*path(m, d[:k]), mth(d[k:])]
+    return [*path(m - k, d[k:]), mth(d[:k])]
 
 
 def subproof(m: int, d: list[bytes], b: bool) -> list[bytes]:
@@ -57,8 +57,8 @@ def subproof(m: int, d: list[bytes], b: bool) -> list[bytes]:
         return [] if b else [mth(d)]
     k = _k(n)
     if m <= k:
-        return subproof(m, d[:k], b) + [mth(d[k:])]
-    return subproof(m - k, d[k:], False) + [mth(d[:k])]
+        return [*subproof(m, d[:k], b), mth(d[k:])]
+    return [*subproof(m - k, d[k:], False), mth(d[:k])]
 
 
 def proof(m: int, d: list[bytes]) -> list[bytes]:
@@ -186,7 +186,7 @@ def _mutations(items: list[bytes]) -> list[list[bytes]]:
         out.append(bad)
     if items:
         out.append(items[:-1])
-    out.append(items + [EMPTY_ROOT])
+    out.append([*items, EMPTY_ROOT])
     return out
 
 

@@ -6,8 +6,6 @@ import hashlib
 from pathlib import Path
 
 import pytest
-
-from blindmatch.audit import AuditLog, reconcile
 from test_audit_helpers import (
     HOLDER_ORG,
     HOLDER_ORIGIN,
@@ -18,6 +16,8 @@ from test_audit_helpers import (
     run_session,
     write_pair,
 )
+
+from blindmatch.audit import AuditLog, reconcile
 
 SID = "5e" * 16
 

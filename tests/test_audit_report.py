@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from test_audit_helpers import HOLDER_ORIGIN, write_pair
 
 from blindmatch.audit import AuditLog, write_report
 from blindmatch.audit.report import (
@@ -21,7 +22,6 @@ from blindmatch.audit.report import (
     COLOR_RECORDS,
     COLOR_REFUSED,
 )
-from test_audit_helpers import HOLDER_ORIGIN, write_pair
 
 CHARTS = (
     "sessions-over-time",

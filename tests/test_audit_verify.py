@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from test_audit_helpers import HOLDER_ORIGIN, write_pair
 
 from blindmatch.audit import verify_log
 from blindmatch.audit.keys import format_verifier_key, raw_public_key
-from test_audit_helpers import HOLDER_ORIGIN, write_pair
 
-PERCENTS = list(range(0, 100, 3)) + [99]
+PERCENTS = [*list(range(0, 100, 3)), 99]
 SIDES = ["holder", "requester"]
 
 

@@ -25,7 +25,7 @@ def _run(capsys, *argv: str) -> dict:
 
 def test_bench_json_membership(capsys) -> None:
     r = _run(capsys, "--holder", "1024", "--queries", "2^10")
-    assert REQUIRED <= r.keys()
+    assert r.keys() >= REQUIRED
     assert r["holder_records"] == 1024 and r["queries"] == 1024
     assert r["matches"] == 512
     assert r["total_seconds"] == pytest.approx(r["index_build_seconds"] + r["session_seconds"])

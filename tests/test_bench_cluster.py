@@ -6,13 +6,13 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from blindmatch.bench.data import holder_key_chunks  # noqa: E402
-from blindmatch.core.index import EncryptedIndex  # noqa: E402
-from blindmatch.core.index_builder import IndexBuilder  # noqa: E402
-from blindmatch.core.keys import HolderKey  # noqa: E402
-from blindmatch.core.outputs import Mode, outputs_for  # noqa: E402
-from blindmatch.crypto.batch import BatchEngine  # noqa: E402
-from blindmatch.node.cluster_index import build_index_on_cluster  # noqa: E402
+from blindmatch.bench.data import holder_key_chunks
+from blindmatch.core.index import EncryptedIndex
+from blindmatch.core.index_builder import IndexBuilder
+from blindmatch.core.keys import HolderKey
+from blindmatch.core.outputs import Mode, outputs_for
+from blindmatch.crypto.batch import BatchEngine
+from blindmatch.node.cluster_index import build_index_on_cluster
 
 FINGERPRINT = bytes(range(32))
 
@@ -45,10 +45,10 @@ def test_holder_index_cli_on_cluster_equals_local_build(tmp_path) -> None:  # ty
     import shutil
 
     from distributed import LocalCluster
+    from test_node_holder_support import make_deployment
 
     from blindmatch.cli.main import main
     from blindmatch.node.holder_store import open_indexes
-    from test_node_holder_support import make_deployment
 
     dep = make_deployment(tmp_path, records=120)
     config = dep.config

@@ -14,9 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import oracle_ristretto255 as oracle
 import pytest
 
-import oracle_ristretto255 as oracle
 from blindmatch.crypto import group, oprf
 
 VECTORS_PATH = Path(__file__).parent / "data" / "rfc9497-ristretto255-sha512-oprf.json"

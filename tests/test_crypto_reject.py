@@ -10,9 +10,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+import oracle_ristretto255 as oracle
 import pytest
 
-import oracle_ristretto255 as oracle
 from blindmatch.crypto import group, oprf
 from blindmatch.crypto.group import InvalidElementError, InvalidScalarError
 

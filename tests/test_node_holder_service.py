@@ -235,13 +235,11 @@ def test_unverified_official_is_not_logged(deployment: Deployment, stub: pb_grpc
 
 def test_foreign_ca_and_not_allowed_organisation(deployment: Deployment, daemon: HolderDaemon, tmp_path: Path) -> None:
     init_pki(tmp_path / "rogue", ["County Court of Example"], ["localhost"])
-    with channel(deployment, daemon.port, pki=tmp_path / "rogue") as ch:
-        with pytest.raises(grpc.RpcError) as info:
-            pb_grpc.HolderStub(ch).GetInfo(pb.GetInfoRequest(), timeout=10)
+    with channel(deployment, daemon.port, pki=tmp_path / "rogue") as ch, pytest.raises(grpc.RpcError) as info:
+        pb_grpc.HolderStub(ch).GetInfo(pb.GetInfoRequest(), timeout=10)
     assert info.value.code() is grpc.StatusCode.UNAVAILABLE
-    with channel(deployment, daemon.port, organisation=OTHER_ORG) as ch:
-        with pytest.raises(grpc.RpcError) as info:
-            pb_grpc.HolderStub(ch).GetInfo(pb.GetInfoRequest(), timeout=10)
+    with channel(deployment, daemon.port, organisation=OTHER_ORG) as ch, pytest.raises(grpc.RpcError) as info:
+        pb_grpc.HolderStub(ch).GetInfo(pb.GetInfoRequest(), timeout=10)
     assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
     assert reason_from_rpc_error(info.value) == "organisation_not_allowed"
 

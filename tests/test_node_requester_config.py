@@ -41,7 +41,7 @@ def test_minimal_config_resolves_paths_and_defaults(tmp_path: Path) -> None:
 
 
 def test_batch_timeout_must_be_positive(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="holder.batch_timeout_seconds"):
+    with pytest.raises(ConfigError, match=r"holder\.batch_timeout_seconds"):
         load_requester_config(_write(tmp_path, BASE.replace('key = "c.key"', 'key = "c.key"\nbatch_timeout_seconds = 0')))
 
 
@@ -59,7 +59,7 @@ def test_errors_name_the_key(tmp_path: Path, extra: str, where: str) -> None:
 
 
 def test_legal_basis_must_fit_the_audit_log(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="official.legal_basis"):
+    with pytest.raises(ConfigError, match=r"official\.legal_basis"):
         load_requester_config(_write(tmp_path, BASE.replace("Act s. 1", "x" * 300)))
 
 

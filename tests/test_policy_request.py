@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from blindmatch.policy import PolicyRefusal, RequestFormatError, SessionRequest, open_envelope, sign_request
-from blindmatch.policy import testvector
+from blindmatch.policy import PolicyRefusal, RequestFormatError, SessionRequest, open_envelope, sign_request, testvector
 from blindmatch.policy.request import verify_request_signature
 
 VECTOR_FILE = Path(__file__).resolve().parent.parent / "protocol" / "test-vectors" / "signed-request.json"
@@ -97,7 +96,7 @@ def test_decode_rejects_length_past_end() -> None:
 
 def test_decode_rejects_length_over_limit() -> None:
     oversized = b"BLINDMATCH-SESSION-REQUEST-V1" + struct.pack(">H", 257) + b"x" * 257
-    with pytest.raises(RequestFormatError, match="outside 1..256"):
+    with pytest.raises(RequestFormatError, match=r"outside 1\.\.256"):
         SessionRequest.decode(oversized)
 
 

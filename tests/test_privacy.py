@@ -18,6 +18,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -110,7 +111,7 @@ def test_holder_and_requester_logs_see_no_requester_plaintext(
 class _Recording(holder_service.HolderServicer):
     """The real servicer, recording every request message's serialised bytes."""
 
-    received: list[bytes] = []
+    received: ClassVar[list[bytes]] = []
 
     def GetInfo(self, request, context):  # type: ignore[no-untyped-def]
         self.received.append(request.SerializeToString())

@@ -43,9 +43,9 @@ from blindmatch.core.requester import RequesterSession
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.node.holder_client import HolderClient, HolderRefused
 from blindmatch.node.pki import init_pki
-from blindmatch.node.wire import MODE_TO_PB
 from blindmatch.node.requester_config import RequesterConfig, load_requester_config
 from blindmatch.node.requester_runner import run_session
+from blindmatch.node.wire import MODE_TO_PB
 from blindmatch.policy import SessionRequest, generate_official_key, load_official_key, sign_request
 
 HOLDER_ORG = "Example Tax Authority"

@@ -16,35 +16,10 @@ from collections.abc import Iterator, Sequence
 
 from blindmatch.normalize.tables import TABLES
 
-GIVEN = (
-    "James Mary John Patricia Robert Jennifer Michael Linda William Elizabeth David Barbara Richard Susan "
-    "Joseph Jessica Thomas Sarah Charles Karen Christopher Nancy Daniel Lisa Matthew Betty Anthony Margaret "
-    "Mark Sandra Donald Ashley Steven Kimberly Paul Emily Andrew Donna Joshua Michelle Kenneth Dorothy Kevin "
-    "Carol Brian Amanda George Melissa Edward Deborah Ronald Stephanie Timothy Rebecca Jason Sharon Jeffrey "
-    "Laura Ryan Cynthia Jacob Kathleen Gary Amy Nicholas Shirley Eric Angela Jonathan Helen Stephen Anna "
-    "Larry Brenda Justin Pamela Scott Nicole Brandon Emma Benjamin Samantha Samuel Katherine Gregory Christine "
-    "Frank Debra Alexander Rachel Raymond Catherine Patrick Carolyn Jack Janet Dennis Ruth Jerry Maria Jose "
-    "Zoë Chloé Renée André Noël Inés Björn Sofía Raúl Joaquín Aoife Seán"
-).split()
-SURNAMES = (
-    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez "
-    "Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark "
-    "Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams "
-    "Nelson Baker Hall Rivera Campbell Mitchell Carter Roberts Gomez Phillips Evans Turner Diaz Parker Cruz "
-    "Edwards Collins Reyes Stewart Morris Morales Murphy Cook Rogers Gutierrez Ortiz Morgan Cooper Peterson "
-    "Bailey Reed Kelly Howard Ramos Kim Cox Ward Richardson Watson Brooks Chavez Wood James Bennett Gray "
-    "Mendoza Ruiz Hughes Price Alvarez Castillo Sanders Patel Myers Long Ross Foster Jimenez O'Brien "
-    "O'Connor D'Angelo McDonald MacArthur Garcia-Lopez Smith-Jones Peña Muñoz Núñez Ibáñez Müller Schröder"
-).split()
-STREETS = (
-    "Main Oak Pine Maple Cedar Elm Washington Lake Hill Park Walnut Spring North Ridge Lincoln Church "
-    "Willow Meadow Forest Jackson Sunset Highland River Franklin Chestnut Jefferson Madison Adams Center "
-    "Mill Hickory Dogwood Lakeview Cherry Spruce Birch Laurel Valley Holly Sycamore Magnolia Poplar Railroad "
-    "Woodland Broad Market Front Union Liberty Prospect Pleasant Summit Forest-Hill Grove Aspen Hillcrest "
-    "Fairview Jones Johnson Smith Green King Kennedy Martin-Luther-King Bay Heritage Colonial Windsor "
-    "1st 2nd 3rd 4th 5th 6th 7th 8th 9th 10th 11th 12th 14th 21st 22nd 23rd 31st 42nd 101st 125th"
-).split()
-SUFFIXES = "St Ave Rd Dr Ln Blvd Ct Pl Way Cir Ter Pkwy Trl Hwy".split()
+GIVEN = ["James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda", "William", "Elizabeth", "David", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Charles", "Karen", "Christopher", "Nancy", "Daniel", "Lisa", "Matthew", "Betty", "Anthony", "Margaret", "Mark", "Sandra", "Donald", "Ashley", "Steven", "Kimberly", "Paul", "Emily", "Andrew", "Donna", "Joshua", "Michelle", "Kenneth", "Dorothy", "Kevin", "Carol", "Brian", "Amanda", "George", "Melissa", "Edward", "Deborah", "Ronald", "Stephanie", "Timothy", "Rebecca", "Jason", "Sharon", "Jeffrey", "Laura", "Ryan", "Cynthia", "Jacob", "Kathleen", "Gary", "Amy", "Nicholas", "Shirley", "Eric", "Angela", "Jonathan", "Helen", "Stephen", "Anna", "Larry", "Brenda", "Justin", "Pamela", "Scott", "Nicole", "Brandon", "Emma", "Benjamin", "Samantha", "Samuel", "Katherine", "Gregory", "Christine", "Frank", "Debra", "Alexander", "Rachel", "Raymond", "Catherine", "Patrick", "Carolyn", "Jack", "Janet", "Dennis", "Ruth", "Jerry", "Maria", "Jose", "Zoë", "Chloé", "Renée", "André", "Noël", "Inés", "Björn", "Sofía", "Raúl", "Joaquín", "Aoife", "Seán"]
+SURNAMES = ["Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker", "Hall", "Rivera", "Campbell", "Mitchell", "Carter", "Roberts", "Gomez", "Phillips", "Evans", "Turner", "Diaz", "Parker", "Cruz", "Edwards", "Collins", "Reyes", "Stewart", "Morris", "Morales", "Murphy", "Cook", "Rogers", "Gutierrez", "Ortiz", "Morgan", "Cooper", "Peterson", "Bailey", "Reed", "Kelly", "Howard", "Ramos", "Kim", "Cox", "Ward", "Richardson", "Watson", "Brooks", "Chavez", "Wood", "James", "Bennett", "Gray", "Mendoza", "Ruiz", "Hughes", "Price", "Alvarez", "Castillo", "Sanders", "Patel", "Myers", "Long", "Ross", "Foster", "Jimenez", "O'Brien", "O'Connor", "D'Angelo", "McDonald", "MacArthur", "Garcia-Lopez", "Smith-Jones", "Peña", "Muñoz", "Núñez", "Ibáñez", "Müller", "Schröder"]
+STREETS = ["Main", "Oak", "Pine", "Maple", "Cedar", "Elm", "Washington", "Lake", "Hill", "Park", "Walnut", "Spring", "North", "Ridge", "Lincoln", "Church", "Willow", "Meadow", "Forest", "Jackson", "Sunset", "Highland", "River", "Franklin", "Chestnut", "Jefferson", "Madison", "Adams", "Center", "Mill", "Hickory", "Dogwood", "Lakeview", "Cherry", "Spruce", "Birch", "Laurel", "Valley", "Holly", "Sycamore", "Magnolia", "Poplar", "Railroad", "Woodland", "Broad", "Market", "Front", "Union", "Liberty", "Prospect", "Pleasant", "Summit", "Forest-Hill", "Grove", "Aspen", "Hillcrest", "Fairview", "Jones", "Johnson", "Smith", "Green", "King", "Kennedy", "Martin-Luther-King", "Bay", "Heritage", "Colonial", "Windsor", "1st", "2nd", "3rd", "4th", "5th", "6th", "7th", "8th", "9th", "10th", "11th", "12th", "14th", "21st", "22nd", "23rd", "31st", "42nd", "101st", "125th"]
+SUFFIXES = ["St", "Ave", "Rd", "Dr", "Ln", "Blvd", "Ct", "Pl", "Way", "Cir", "Ter", "Pkwy", "Trl", "Hwy"]
 CITIES = (
     ("New York", "NY", "10001"), ("New York", "NY", "10027"), ("Los Angeles", "CA", "90012"),
     ("Chicago", "IL", "60614"), ("Houston", "TX", "77002"), ("Phoenix", "AZ", "85004"),
@@ -157,7 +132,7 @@ def vary_address(address: str, rng: random.Random) -> str:
             out.append(w)
         elif up in _DIR_WORDS and rng.random() < 0.5:
             out.append(rng.choice((_DIR_WORDS[up], f"{up}.")))
-        elif up in _SUFFIX_VARIANTS and k == len(words) - 1 or (up in _SUFFIX_VARIANTS and k + 1 < len(words) and words[k + 1] == "Apt"):
+        elif (up in _SUFFIX_VARIANTS and k == len(words) - 1) or (up in _SUFFIX_VARIANTS and k + 1 < len(words) and words[k + 1] == "Apt"):
             out.append(rng.choice(_SUFFIX_VARIANTS[up]) if rng.random() < 0.6 else w + ".")
         elif w == "Apt":
             out.append(rng.choice(("Apt", "Apt.", "Apartment", "Unit", "#", "Ste", "Suite", "# ")).strip())

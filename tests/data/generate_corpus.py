@@ -24,14 +24,7 @@ from pathlib import Path
 SEED = 20240305
 N_PER_KIND = 300
 
-STREETS = (
-    "Second Third First Fourth Park Fifth Main Sixth Oak Seventh Pine Maple Cedar Eighth Elm View "
-    "Washington Ninth Lake Hill Walnut Spring Ridge Church Willow Mill Sunset Railroad Jackson "
-    "Cherry Highland Johnson Forest Wilson Meadow Dogwood Lincoln River Center Madison Adams "
-    "Hickory Chestnut Lakeview Jefferson Spruce Laurel Locust Magnolia Sycamore Birch Valley "
-    "Franklin Prospect Woodland Broadway Market Union Liberty Summit Canal Harbor Bridge Academy "
-    "Orchard Grand Kings Queens Beacon Commerce College School Pleasant Green Bay Shore Industrial"
-).split()
+STREETS = ["Second", "Third", "First", "Fourth", "Park", "Fifth", "Main", "Sixth", "Oak", "Seventh", "Pine", "Maple", "Cedar", "Eighth", "Elm", "View", "Washington", "Ninth", "Lake", "Hill", "Walnut", "Spring", "Ridge", "Church", "Willow", "Mill", "Sunset", "Railroad", "Jackson", "Cherry", "Highland", "Johnson", "Forest", "Wilson", "Meadow", "Dogwood", "Lincoln", "River", "Center", "Madison", "Adams", "Hickory", "Chestnut", "Lakeview", "Jefferson", "Spruce", "Laurel", "Locust", "Magnolia", "Sycamore", "Birch", "Valley", "Franklin", "Prospect", "Woodland", "Broadway", "Market", "Union", "Liberty", "Summit", "Canal", "Harbor", "Bridge", "Academy", "Orchard", "Grand", "Kings", "Queens", "Beacon", "Commerce", "College", "School", "Pleasant", "Green", "Bay", "Shore", "Industrial"]
 ORDINAL_STREETS = {
     "1st": "First", "2nd": "Second", "3rd": "Third", "4th": "Fourth", "5th": "Fifth", "6th": "Sixth",
     "7th": "Seventh", "8th": "Eighth", "9th": "Ninth", "10th": "Tenth", "11th": "Eleventh",
@@ -91,15 +84,10 @@ PLACES = [
     ("Casper", "WY", "Wyoming", "82601"), ("San Juan", "PR", "Puerto Rico", "00901"),
     ("Fort Wayne", "IN", "Indiana", "46802"), ("Mount Pleasant", "SC", "South Carolina", "29464"),
 ]
-GIVEN = ("James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara "
-         "Richard Susan Joseph Jessica Thomas Sarah Christopher Karen Charles Lisa Daniel Nancy "
-         "Matthew Betty Anthony Sandra Mark Margaret Donald Ashley Steven Kimberly Andrew Emily "
-         "Paul Donna Joshua Michelle Kenneth Carol Kevin Amanda Brian Melissa Timothy Deborah").split()
+GIVEN = ["James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth", "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Christopher", "Karen", "Charles", "Lisa", "Daniel", "Nancy", "Matthew", "Betty", "Anthony", "Sandra", "Mark", "Margaret", "Donald", "Ashley", "Steven", "Kimberly", "Andrew", "Emily", "Paul", "Donna", "Joshua", "Michelle", "Kenneth", "Carol", "Kevin", "Amanda", "Brian", "Melissa", "Timothy", "Deborah"]
 ACCENTED_GIVEN = ["José", "María", "Zoë", "Chloé", "Renée", "André", "Inés", "Björn", "Sofía",
                   "Raúl", "Joaquín", "Noël", "Agnès", "Françoise", "Jürgen", "Łukasz", "Søren", "Ángel"]
-SURNAMES = ("Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez "
-            "Lopez Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson "
-            "White Harris Sanchez Clark Ramirez Lewis Robinson Walker Young Allen King Wright").split()
+SURNAMES = ["Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright"]
 ACCENTED_SURNAMES = ["Peña", "Muñoz", "Núñez", "Ibáñez", "Müller", "Schröder", "Gómez", "Óscarsson",
                      "Brontë", "Lefèvre", "Dvořák", "Ångström"]
 APOSTROPHE_SURNAMES = ["O'Brien", "O'Connor", "D'Angelo", "O'Neil", "D'Amico", "O'Hara", "N'Diaye", "L'Heureux"]

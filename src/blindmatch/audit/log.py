@@ -25,7 +25,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,14 +65,14 @@ class AuditError(Exception):
 
 def utc_now() -> datetime:
     """Default clock."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def format_time(moment: datetime) -> str:
     """RFC 3339 UTC with microseconds, e.g. ``2024-05-01T09:30:00.000000Z``."""
     if moment.tzinfo is None:
         raise ValueError("audit clock must return timezone-aware datetimes")
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def find_audit_dir(directory: Path) -> Path:

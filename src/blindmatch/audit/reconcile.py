@@ -86,9 +86,8 @@ def _compare(sid: str, holder: _Side, requester: _Side, out: list[str]) -> None:
         out.append(f"session {sid}: closed in the {side} log only")
         return
     for key in ("request_sha256", "mode"):
-        if "session_opened" in h and "session_opened" in r:
-            if h["session_opened"][key] != r["session_opened"][key]:
-                out.append(f"session {sid}: {key} differs between holder and requester")
+        if "session_opened" in h and "session_opened" in r and h["session_opened"][key] != r["session_opened"][key]:
+            out.append(f"session {sid}: {key} differs between holder and requester")
     if not h_closed:
         return
     hc, rc = h["session_closed"], r["session_closed"]

@@ -59,11 +59,11 @@ def _prepare_workspace(root: Path, cfg: BenchConfig):
 
 def _builder(cfg: BenchConfig, holder_config: str, conn) -> None:
     try:
+        from blindmatch.bench.data import holder_key_chunks
         from blindmatch.bench.harness import build_index_bytes
         from blindmatch.bench.rss import peak_rss_bytes
         from blindmatch.core.index_builder import IndexBuilder
         from blindmatch.core.outputs import Mode
-        from blindmatch.bench.data import holder_key_chunks
         from blindmatch.node.config import load_holder_config
         from blindmatch.node.holder_index import load_configured_schema
         from blindmatch.node.holder_store import load_or_create_key, write_indexes
@@ -87,7 +87,7 @@ def _builder(cfg: BenchConfig, holder_config: str, conn) -> None:
         )
         del manifest
         conn.send(("ok", {"seconds": seconds, "peak": peak_rss_bytes(), "phases": timer.seconds}))
-    except BaseException:  # noqa: BLE001
+    except BaseException:
         import traceback
 
         conn.send(("error", traceback.format_exc()))
@@ -175,7 +175,7 @@ def _requester(cfg: BenchConfig, requester_config: str, conn) -> None:
                             bytes_up_messages=counted["up"], bytes_down_messages=counted["down"])
         report.peak_rss_bytes = peak_rss_bytes()
         conn.send(("ok", report))
-    except BaseException:  # noqa: BLE001
+    except BaseException:
         import traceback
 
         conn.send(("error", traceback.format_exc()))

@@ -101,13 +101,13 @@ def machine_info() -> dict[str, Any]:
         fn = _r._sodium.sodium_version_string
         fn.restype = __import__("ctypes").c_char_p
         sodium = fn().decode()
-    except Exception:  # noqa: BLE001 - informational only
+    except Exception:
         pass
     try:
         from importlib.metadata import version
 
         rbcl_version = version("rbcl")
-    except Exception:  # noqa: BLE001
+    except Exception:
         rbcl_version = "unknown"
     return {
         "nproc": os.cpu_count(),
@@ -342,7 +342,7 @@ def _holder_main(cfg: BenchConfig, peer, parent) -> None:
         report.extra["peak_rss_serve_bytes"] = peak_rss_bytes()
         report.peak_rss_bytes = max(report.extra["peak_rss_build_bytes"], report.extra["peak_rss_serve_bytes"])
         parent.send(("ok", report))
-    except BaseException as exc:  # noqa: BLE001 - report to the parent, then die
+    except BaseException as exc:
         import traceback
 
         parent.send(("error", traceback.format_exc()))
@@ -424,7 +424,7 @@ def _requester_main(cfg: BenchConfig, peer, parent) -> None:
         report.extra.update(matches=matches, expected_matches=expected, index_entries=len(index))
         report.peak_rss_bytes = peak_rss_bytes()
         parent.send(("ok", report))
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:
         import traceback
 
         parent.send(("error", traceback.format_exc()))

@@ -70,7 +70,7 @@ def _run(n: int, m: int, seed: int, fpr: float, structure: str) -> dict[str, Any
 def _child(conn, *args) -> None:
     try:
         conn.send(("ok", _run(*args)))
-    except BaseException:  # noqa: BLE001
+    except BaseException:
         import traceback
 
         conn.send(("error", traceback.format_exc()))

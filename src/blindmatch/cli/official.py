@@ -11,8 +11,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from blindmatch.policy.keys import GeneratedKey, OfficialKeyError, generate_official_key
 from blindmatch.identity import identity_problem
+from blindmatch.policy.keys import GeneratedKey, OfficialKeyError, generate_official_key
 
 SNIPPET_VALIDITY = timedelta(days=365)
 

@@ -33,7 +33,6 @@ from blindmatch.core.outputs import Mode
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
 
-
 # SPEC.md "Encrypted index": with p = 2^-64 per element, this keeps a session below 2^-40.
 PROTOCOL_MAX_SESSION_ELEMENTS = 2**24 - 2**8
 

@@ -53,7 +53,7 @@ class IndexHeader:
         )
 
     @classmethod
-    def decode(cls, data: bytes) -> "IndexHeader":
+    def decode(cls, data: bytes) -> IndexHeader:
         if len(data) < HEADER_BYTES:
             raise IndexFormatError("index shorter than its header")
         magic, kind, lower_bits, entries, upper_bytes, key_id, fingerprint = _HEADER.unpack_from(data)
@@ -126,7 +126,7 @@ class EncryptedIndex:
         return self.header.entries
 
     @classmethod
-    def parse(cls, data: bytes) -> "EncryptedIndex":
+    def parse(cls, data: bytes) -> EncryptedIndex:
         header = IndexHeader.decode(data)
         if len(data) != header.total_bytes:
             raise IndexFormatError(f"index is {len(data)} bytes, header says {header.total_bytes}")

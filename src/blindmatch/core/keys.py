@@ -21,7 +21,7 @@ class HolderKey:
         group.decode_scalar(self.sk)
 
     @classmethod
-    def generate(cls) -> "HolderKey":
+    def generate(cls) -> HolderKey:
         return cls(group.random_scalar())
 
     @property

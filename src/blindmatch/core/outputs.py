@@ -9,7 +9,7 @@ input each one came from (SPEC.md, "Cardinality mode").
 from __future__ import annotations
 
 import hashlib
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from blindmatch.crypto.oprf import finalize_unblinded
 CARDINALITY_SUFFIX = b"CardinalityFinalize"
 
 
-class Mode(str, Enum):
+class Mode(StrEnum):
     MEMBERSHIP = "membership"
     CARDINALITY = "cardinality"
 

@@ -26,6 +26,6 @@ def expand_message_xmd_sha512(msg: bytes, dst: bytes, len_in_bytes: int) -> byte
     b_prev = hashlib.sha512(b0 + b"\x01" + dst_prime).digest()
     out = [b_prev]
     for i in range(2, ell + 1):
-        b_prev = hashlib.sha512(bytes(x ^ y for x, y in zip(b0, b_prev)) + bytes([i]) + dst_prime).digest()
+        b_prev = hashlib.sha512(bytes(x ^ y for x, y in zip(b0, b_prev, strict=False)) + bytes([i]) + dst_prime).digest()
         out.append(b_prev)
     return b"".join(out)[:len_in_bytes]

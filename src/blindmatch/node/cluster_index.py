@@ -123,7 +123,7 @@ class ClusterIndexBuilder:
         if self._own_client:
             self._client.close()
 
-    def __enter__(self) -> "ClusterIndexBuilder":
+    def __enter__(self) -> ClusterIndexBuilder:
         return self
 
     def __exit__(self, *exc: object) -> None:

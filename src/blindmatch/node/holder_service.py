@@ -286,7 +286,7 @@ class HolderServicer(pb_grpc.HolderServicer):
             if progress.granted:
                 self._audit_failure(peer, progress, "cancelled", grpc.StatusCode.CANCELLED)
             raise
-        except Exception:  # noqa: BLE001  (a fault must still end the session in the log, without its text)
+        except Exception:
             self._unexpected_failure(peer, progress, context)
         finally:
             self._rt.audit.checkpoint()

@@ -189,7 +189,7 @@ def _owner_alive(owner: str | None) -> bool:
     """Whether the process named by an :func:`owner_token` still runs."""
     if not owner:
         return False
-    pid_text, start, _ = (owner.split(":") + ["", ""])[:3]
+    pid_text, start, _ = ([*owner.split(":"), "", ""])[:3]
     pid = int(pid_text)
     try:
         os.kill(pid, 0)

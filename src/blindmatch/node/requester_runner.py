@@ -202,7 +202,7 @@ def prepare_elements(
         if len(values) > len(header):
             statuses.append((number, "invalid: columns", 0))
             continue
-        record = dict(zip(header, values))
+        record = dict(zip(header, values, strict=False))
         reason = schema.check_basis(record, today)
         if reason is not None:
             statuses.append((number, f"ineligible: {reason}", 0))

@@ -40,7 +40,7 @@ _CARDINALS = TABLES.cardinal_words
 # Street types frequent enough (US Census TIGER) that, in an address written without
 # commas, their first occurrence after the street name is taken as the suffix.
 _COMMON_SUFFIXES = frozenset(
-    "ALY AVE BLVD CIR CT CV DR EXPY FWY HWY LN LOOP PKWY PL PLZ RD RTE SQ ST TER TRL WAY XING".split()
+    ["ALY", "AVE", "BLVD", "CIR", "CT", "CV", "DR", "EXPY", "FWY", "HWY", "LN", "LOOP", "PKWY", "PL", "PLZ", "RD", "RTE", "SQ", "ST", "TER", "TRL", "WAY", "XING"]
 )
 _SINGLE_DIRS = frozenset("NSEW")
 _PUNCT = str.maketrans(
@@ -181,7 +181,7 @@ def _merge_words(toks: list[str]) -> list[str]:
 
 
 def _is_unit_id(tok: str) -> bool:
-    return tok != "," and (len(tok) == 1 and tok.isalpha() or bool(_DIGIT_RE.search(tok)))
+    return tok != "," and ((len(tok) == 1 and tok.isalpha()) or bool(_DIGIT_RE.search(tok)))
 
 
 def _unit_id(tok: str) -> str:
@@ -339,9 +339,13 @@ def parse_address(text: str, field: str = "address") -> Address:
             raise NormalizationError(field, "no street name")
         i = end
         # a bare numeric street name before a suffix is an ordinal: 5 AVE = 5TH AVE
-        if len(street) >= 2 and street[-2].isdigit() and street[-1] in _SUFFIXES:
-            if len(street) == 2 or street[-3] in _DIRS:
-                street[-2] = _ordinal(int(street[-2]))
+        if (
+            len(street) >= 2
+            and street[-2].isdigit()
+            and street[-1] in _SUFFIXES
+            and (len(street) == 2 or street[-3] in _DIRS)
+        ):
+            street[-2] = _ordinal(int(street[-2]))
         street = [_map_word(t) for t in street]
         predir, name, suffix, postdir = _label_street(street)
 
@@ -362,10 +366,7 @@ def parse_address(text: str, field: str = "address") -> Address:
             break
     city = " ".join(_map_word(t) for t in toks[i:] if t != ",")
 
-    if kind == "street":
-        line = " ".join([house, *street])
-    else:
-        line = box
+    line = " ".join([house, *street]) if kind == "street" else box
     if zip5:
         place = zip5
     elif city and state:

@@ -44,7 +44,7 @@ _US = re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(\d{2}|\d{4})")
 _MONTH_FIRST = re.compile(r"([A-Z]+)\.? +(\d{1,2})(?:ST|ND|RD|TH)?,? +(\d{4})")
 _DAY_FIRST = re.compile(r"(\d{1,2})(?:ST|ND|RD|TH)? +([A-Z]+)\.?,? +(\d{4})")
 _MONTH_NAMES = (
-    "January February March April May June July August September October November December".split()
+    ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
 )
 
 

@@ -22,7 +22,7 @@ class NormalizationError(ValueError):
         where = f"row {row}: " if row is not None else ""
         super().__init__(f"{where}{field}: {reason}")
 
-    def with_context(self, field: str, row: int | None = None) -> "NormalizationError":
+    def with_context(self, field: str, row: int | None = None) -> NormalizationError:
         """The same error re-addressed to a schema field name and row."""
         return NormalizationError(field, self.reason, row if row is not None else self.row)
 

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from blindmatch.identity import identity_problem
 from blindmatch.policy.keys import OfficialKeyError, parse_public_key, read_public_key_file
 from blindmatch.policy.request import MODES
 from blindmatch.tomlfile import load_toml
-from blindmatch.identity import identity_problem
 
 
 class PolicyError(ValueError):
