@@ -8,6 +8,7 @@ without the other.
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import re
@@ -16,9 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from blindmatch.audit import AuditLog
 from blindmatch.audit.events import validate_fields
+from blindmatch.audit.verify import verify_log
 from blindmatch.identity import IDENTITY_ASCII, IDENTITY_CATEGORIES, IDENTITY_MAX, identity_problem
+from blindmatch.policy import Policy, PolicyError
 from blindmatch.policy.request import TEXT_LIMITS
 
 SPEC = Path(__file__).resolve().parents[1] / "protocol" / "SPEC.md"
@@ -178,3 +183,37 @@ def test_every_identity_fits_the_signed_request_and_the_audit_log() -> None:
             dict(session_id="0f" * 16, organisation=value, official=value, records=1,
                  day_used=1, day_limit=2, month_used=1, month_limit=2),
         )
+
+
+REAL_ORGANISATION = "O'Brien & Sons, Inc."
+REAL_OFFICIAL = "José Núñez"
+
+
+def test_real_names_pass_the_policy_and_the_audit_log_end_to_end(tmp_path: Path) -> None:
+    """The callers of identity.py accept the names the rule allows, and refuse the others."""
+    public_key = base64.b64encode(Ed25519PrivateKey.generate().public_key().public_bytes_raw()).decode()
+
+    def policy_text(organisation: str, official: str) -> str:
+        return (
+            f"[organisations.{json.dumps(organisation)}]\n"
+            "session_max_records = 10\nday_records = 10\nthirty_day_records = 10\n"
+            "official_day_records = 10\nofficial_thirty_day_records = 10\n"
+            f"[[organisations.{json.dumps(organisation)}.officials]]\n"
+            f"name = {json.dumps(official)}\nrole = \"Clerk\"\npublic_key = \"{public_key}\"\n"
+            "valid_from = 2026-01-01T00:00:00Z\nvalid_until = 2027-01-01T00:00:00Z\nmodes = [\"membership\"]\n"
+        )
+
+    path = tmp_path / "policy.toml"
+    path.write_text(policy_text(REAL_ORGANISATION, REAL_OFFICIAL), encoding="utf-8")
+    policy = Policy.load(path)
+    assert [o.name for o in policy.officials(REAL_ORGANISATION)] == [REAL_OFFICIAL]
+    path.write_text(policy_text(REAL_ORGANISATION, "Jose\u0301 Nu\u0301n\u0303ez"), encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"officials\[0\]\.name: must be an identity.*NFC"):
+        Policy.load(path)
+
+    with AuditLog.open(tmp_path, "court.example/audit") as log:
+        log.append("budget_debited", session_id="0f" * 16, organisation=REAL_ORGANISATION,
+                   official=REAL_OFFICIAL, records=1, day_used=1, day_limit=10, month_used=1, month_limit=10)
+        log.checkpoint()
+    assert verify_log(tmp_path).ok
+    assert REAL_OFFICIAL.encode() in (tmp_path / "audit" / "log.jsonl").read_bytes()  # UTF-8, not \u-escaped
