@@ -1,0 +1,133 @@
+"""The witness daemon over loopback mutual TLS, driven by the daemons' client."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from blindmatch.audit.cosignature import cosignatures_in
+from blindmatch.audit.cosigned import COSIGNED_NAME, read_cosigned
+from blindmatch.witness import protocol as p
+from blindmatch.witness.client import WitnessClient, WitnessSubmitError, last_cosigned_size, load_witness_endpoints
+from blindmatch.witness.config import load_witness_config
+from blindmatch.witness.service import SERVICE_NAME, WitnessDaemon, WitnessStartError, tls_problem
+from tests.test_witness_support import (
+    OTHER_ORG,
+    WitnessSetup,
+    add_sessions,
+    running_witness,
+    setup,
+    submit,
+)
+
+__all__ = ["setup"]  # the fixture
+
+
+def test_submit_stores_verified_cosignatures_next_to_the_log(setup: WitnessSetup) -> None:
+    with running_witness(setup.config_path) as daemon:
+        first = submit(setup, daemon.port)
+        with setup.open_log() as log:
+            add_sessions(log, 3, 5)
+            second = WitnessClient([setup.endpoint(daemon.port)]).submit(log, log.checkpoint())
+            assert last_cosigned_size(log, setup.key) == log.size
+    assert [c.witness for c in first + second] == [setup.key.name] * 2
+    notes, torn = read_cosigned(setup.log_dir / "audit")
+    assert not torn and len(notes) == 2
+    assert all(cosignatures_in(note, setup.key) for note in notes)
+
+
+def test_conflict_is_retried_with_the_witness_size(setup: WitnessSetup) -> None:
+    with running_witness(setup.config_path) as daemon:
+        submit(setup, daemon.port)
+        (setup.log_dir / "audit" / COSIGNED_NAME).unlink()  # the client no longer knows the witness's size
+        with setup.open_log() as log:
+            add_sessions(log, 3, 2)
+            assert last_cosigned_size(log, setup.key) == 0
+            cosignatures = WitnessClient([setup.endpoint(daemon.port)]).submit(log, log.checkpoint())
+        assert len(cosignatures) == 1
+        ledger = (setup.root / "state" / "events.jsonl").read_text()
+        assert ledger.count('"reason":"size_conflict"') == 1 and ledger.count('"event":"cosigned"') == 2
+
+
+def test_restart_keeps_the_witness_state(setup: WitnessSetup) -> None:
+    with running_witness(setup.config_path) as daemon:
+        submit(setup, daemon.port)
+    (setup.log_dir / "audit" / COSIGNED_NAME).unlink()
+    with running_witness(setup.config_path) as daemon, setup.open_log() as log:
+        client = WitnessClient([setup.endpoint(daemon.port)])
+        size = log.size
+        add_sessions(log, 3, 1)
+        client.submit(log, log.checkpoint())  # needs the size cosigned before the restart
+    ledger = (setup.root / "state" / "events.jsonl").read_text()
+    assert f'"latest_size":{size},"origin":"holder/Tax-Authority","peer":"Tax Authority","reason":"size_conflict"' in ledger
+
+
+def test_wrong_organisation_is_refused(setup: WitnessSetup) -> None:
+    with running_witness(setup.config_path) as daemon, pytest.raises(WitnessSubmitError) as info:
+        submit(setup, daemon.port, organisation=OTHER_ORG)
+    (failure,) = info.value.failures
+    assert (failure.status, failure.reason) == ("PERMISSION_DENIED", p.ORGANISATION_NOT_ALLOWED)
+    assert info.value.cosignatures == []
+    assert not (setup.log_dir / "audit" / COSIGNED_NAME).exists()
+
+
+def test_a_rolled_back_log_is_told_so(setup: WitnessSetup) -> None:
+    with running_witness(setup.config_path) as daemon, setup.open_log() as log:
+        old = log.checkpoint()
+        add_sessions(log, 3, 2)
+        WitnessClient([setup.endpoint(daemon.port)]).submit(log, log.checkpoint())
+        with pytest.raises(WitnessSubmitError, match="this log was rolled back"):
+            WitnessClient([setup.endpoint(daemon.port)]).submit(log, old)
+
+
+@pytest.mark.parametrize("which", ["witness.key", "pki/inspector-general/server.key"])
+def test_a_key_readable_by_others_is_refused_at_start(setup: WitnessSetup, which: str) -> None:
+    os.chmod(setup.root / which, 0o644)
+    with pytest.raises(WitnessStartError, match=r"accessible by group or others \(mode 0644\); run chmod 600"):
+        WitnessDaemon(load_witness_config(setup.config_path))
+
+
+def test_health_service_and_tls_version_check(setup: WitnessSetup) -> None:
+    with running_witness(setup.config_path) as daemon:
+        endpoint = setup.endpoint(daemon.port)
+        credentials = grpc.ssl_channel_credentials(endpoint.ca.read_bytes(), endpoint.key_file.read_bytes(),
+                                                   endpoint.cert.read_bytes())
+        with grpc.secure_channel(endpoint.address, credentials) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            for name in ("", SERVICE_NAME):
+                response = stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
+                assert response.status == health_pb2.HealthCheckResponse.SERVING
+    assert tls_problem({"ssl_tls_version": [b"TLSv1.3"]}) is None
+    assert "requires TLS 1.3" in (tls_problem({"ssl_tls_version": [b"TLSv1.2"]}) or "")
+    assert tls_problem({}) is not None
+
+
+def test_endpoints_load_from_a_daemon_config_table(setup: WitnessSetup) -> None:
+    table = [{"verifier_key": setup.key.verifier_key(), "address": "127.0.0.1:50070", "ca": "pki/ca.crt",
+              "cert": "pki/tax-authority/client.crt", "key": "pki/tax-authority/client.key"}]
+    (endpoint,) = load_witness_endpoints(table, setup.root, "holder.witness")
+    assert endpoint.key == setup.key and endpoint.cert == setup.root / "pki/tax-authority/client.crt"
+    with pytest.raises(ValueError, match=r"holder\.witness\[0\]\.adress: unknown key"):
+        load_witness_endpoints([{**table[0], "adress": "x"}], setup.root, "holder.witness")
+
+
+def test_cli_serve_runs_until_sigterm(setup: WitnessSetup, tmp_path: Path) -> None:
+    process = subprocess.Popen([sys.executable, "-m", "blindmatch", "witness", "serve", "--config",
+                                str(setup.config_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("witness witness.ig.example/w1 listening on 127.0.0.1:"), line
+        port = int(line.rsplit(":", 1)[1])
+        assert submit(setup, port)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
