@@ -22,6 +22,7 @@ from tests.test_witness_support import (
     OTHER_ORG,
     WitnessSetup,
     add_sessions,
+    rewrite_log,
     running_witness,
     setup,
     submit,
@@ -131,3 +132,15 @@ def test_cli_serve_runs_until_sigterm(setup: WitnessSetup, tmp_path: Path) -> No
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=20)
     assert process.returncode == 0, stderr
+
+
+def test_a_fork_is_refused_over_grpc_and_the_evidence_kept(setup: WitnessSetup) -> None:
+    with running_witness(setup.config_path) as daemon:
+        submit(setup, daemon.port)
+        rewrite_log(setup.log_dir, keep=[0, 2], extra_sessions=1)  # same size, other root, same key
+        with pytest.raises(WitnessSubmitError) as info:
+            submit(setup, daemon.port)
+    (failure,) = info.value.failures
+    assert (failure.status, failure.reason) == ("FAILED_PRECONDITION", p.FORK)
+    (evidence,) = (setup.root / "state" / "evidence").iterdir()
+    assert evidence.name.endswith("-fork.txt") and evidence.read_text().count("holder/Tax-Authority\n3\n") == 2
