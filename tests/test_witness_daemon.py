@@ -12,13 +12,16 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from blindmatch.audit import AuditLog
 from blindmatch.audit.cosignature import cosignatures_in
 from blindmatch.audit.cosigned import COSIGNED_NAME, read_cosigned
 from blindmatch.witness import protocol as p
 from blindmatch.witness.client import WitnessClient, WitnessSubmitError, last_cosigned_size, load_witness_endpoints
 from blindmatch.witness.config import load_witness_config
 from blindmatch.witness.service import SERVICE_NAME, WitnessDaemon, WitnessStartError, tls_problem
+from blindmatch.witness.state import WitnessState, WitnessStateError
 from tests.test_witness_support import (
+    HOLDER_ORIGIN,
     OTHER_ORG,
     WitnessSetup,
     add_sessions,
@@ -26,6 +29,7 @@ from tests.test_witness_support import (
     running_witness,
     setup,
     submit,
+    write_config,
 )
 
 __all__ = ["setup"]  # the fixture
@@ -144,3 +148,14 @@ def test_a_fork_is_refused_over_grpc_and_the_evidence_kept(setup: WitnessSetup) 
     assert (failure.status, failure.reason) == ("FAILED_PRECONDITION", p.FORK)
     (evidence,) = (setup.root / "state" / "evidence").iterdir()
     assert evidence.name.endswith("-fork.txt") and evidence.read_text().count("holder/Tax-Authority\n3\n") == 2
+
+
+def test_a_changed_log_key_stops_the_witness_at_start(setup: WitnessSetup, tmp_path: Path) -> None:
+    with running_witness(setup.config_path) as daemon:
+        submit(setup, daemon.port)
+    AuditLog.open(tmp_path / "other", HOLDER_ORIGIN).close()
+    other_key = (tmp_path / "other" / "audit" / "audit.pub").read_text().strip()
+    write_config(setup.root, other_key)
+    with pytest.raises(WitnessStateError, match="a witnessed log cannot change its key"):
+        WitnessDaemon(load_witness_config(setup.config_path))
+    WitnessState(setup.root / "state").close()  # the failed start released the state directory

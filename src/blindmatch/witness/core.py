@@ -21,7 +21,7 @@ from blindmatch.audit.cosignature import cosign, note_body
 from blindmatch.audit.merkle import verify_consistency
 from blindmatch.witness import protocol as p
 from blindmatch.witness.config import WitnessConfig, WitnessedLog
-from blindmatch.witness.state import WitnessState
+from blindmatch.witness.state import WitnessState, WitnessStateError
 
 Clock = Callable[[], datetime]
 
@@ -52,6 +52,18 @@ class Witness:
         self._state = state
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
+        self._check_state()
+
+    def _check_state(self) -> None:
+        """Refuse to start on state that no longer matches witness.toml (a changed log key)."""
+        for log in self.config.logs:
+            try:
+                self.latest(log)
+            except CheckpointError as exc:
+                raise WitnessStateError(
+                    f"{self._state.directory}: the stored checkpoint of {log.origin!r} does not verify under "
+                    f"its configured verifier_key ({exc}); a witnessed log cannot change its key"
+                ) from None
 
     def latest(self, log: WitnessedLog) -> Checkpoint | None:
         """The latest checkpoint cosigned for ``log`` (re-verified: the file is not trusted blindly)."""

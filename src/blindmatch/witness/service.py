@@ -130,7 +130,11 @@ class WitnessDaemon:
             raise WitnessStartError(f"witness.key_file: {exc}") from None
         credentials = server_credentials(config)
         self.state = WitnessState(config.state_dir)
-        self.witness = Witness(config, key, self.state, clock)
+        try:
+            self.witness = Witness(config, key, self.state, clock)
+        except BaseException:
+            self.state.close()
+            raise
         self._server = grpc.server(
             ThreadPoolExecutor(max_workers=8, thread_name_prefix="witness-rpc"),
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
