@@ -7,6 +7,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from test_witness_support import (
+    HOLDER_ORIGIN,
+    WitnessSetup,
+    add_sessions,
+    rewrite_log,
+    running_witness,
+    setup,
+    submit,
+)
 
 from blindmatch.audit import AuditLog, verify_log
 from blindmatch.audit.checkpoint import parse_checkpoint, split_notes
@@ -16,15 +25,6 @@ from blindmatch.audit.report import render_report
 from blindmatch.audit.witness_check import SourcedNote
 from blindmatch.cli.main import main
 from blindmatch.witness.client import WitnessClient, WitnessSubmitError
-from tests.test_witness_support import (
-    HOLDER_ORIGIN,
-    WitnessSetup,
-    add_sessions,
-    rewrite_log,
-    running_witness,
-    setup,
-    submit,
-)
 
 __all__ = ["setup"]  # the fixture
 

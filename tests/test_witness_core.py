@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from test_witness_support import HOLDER_ORG, OTHER_ORG, WitnessSetup, add_sessions, rewrite_log, setup
 
 from blindmatch.audit import AuditLog
 from blindmatch.audit.cosignature import cosignatures_in, note_body
@@ -16,7 +17,6 @@ from blindmatch.witness.config import load_witness_config
 from blindmatch.witness.core import Witness, WitnessRefusal
 from blindmatch.witness.keys import load_witness_key
 from blindmatch.witness.state import EVIDENCE, LEDGER, WitnessState, WitnessStateError
-from tests.test_witness_support import HOLDER_ORG, OTHER_ORG, WitnessSetup, add_sessions, rewrite_log, setup
 
 __all__ = ["setup"]  # the fixture
 
@@ -84,9 +84,11 @@ def test_fork_same_size_other_root_is_refused_and_both_checkpoints_kept(setup: W
         assert forked.size == cosigned_size
         fork = forked.checkpoint()
         refusal = _refusal(witness, p.format_add_checkpoint(cosigned_size, [], fork.note))
-    assert refusal.reason == p.FORK
-    evidence = list((setup.root / "state" / EVIDENCE).iterdir())
-    assert len(evidence) == 1 and evidence[0].name.endswith("-fork.txt")
+        again = _refusal(witness, p.format_add_checkpoint(cosigned_size, [], fork.note))
+    assert refusal.reason == again.reason == p.FORK
+    evidence = sorted((setup.root / "state" / EVIDENCE).iterdir())  # the clock is fixed: one tick
+    assert [e.name.endswith("-fork.txt") for e in evidence] == [True, True]
+    assert evidence[0].read_text() == evidence[1].read_text()
     text = evidence[0].read_text()
     assert note_body(fork.note) in text
     latest = witness.latest(witness.config.logs[0])

@@ -11,16 +11,7 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from blindmatch.audit import AuditLog
-from blindmatch.audit.cosignature import cosignatures_in
-from blindmatch.audit.cosigned import COSIGNED_NAME, read_cosigned
-from blindmatch.witness import protocol as p
-from blindmatch.witness.client import WitnessClient, WitnessSubmitError, last_cosigned_size, load_witness_endpoints
-from blindmatch.witness.config import load_witness_config
-from blindmatch.witness.service import SERVICE_NAME, WitnessDaemon, WitnessStartError, tls_problem
-from blindmatch.witness.state import WitnessState, WitnessStateError
-from tests.test_witness_support import (
+from test_witness_support import (
     HOLDER_ORIGIN,
     OTHER_ORG,
     WitnessSetup,
@@ -31,6 +22,15 @@ from tests.test_witness_support import (
     submit,
     write_config,
 )
+
+from blindmatch.audit import AuditLog
+from blindmatch.audit.cosignature import cosignatures_in
+from blindmatch.audit.cosigned import COSIGNED_NAME, read_cosigned
+from blindmatch.witness import protocol as p
+from blindmatch.witness.client import WitnessClient, WitnessSubmitError, last_cosigned_size, load_witness_endpoints
+from blindmatch.witness.config import load_witness_config
+from blindmatch.witness.service import SERVICE_NAME, WitnessDaemon, WitnessStartError, tls_problem
+from blindmatch.witness.state import WitnessState, WitnessStateError
 
 __all__ = ["setup"]  # the fixture
 

@@ -40,6 +40,7 @@ SIZE_METADATA_KEY = "blindmatch-witness-size"
 REQUIRED_TLS_VERSION = b"TLSv1.3"
 MAX_MESSAGE_BYTES = p.MAX_BODY_BYTES + 1024
 SHUTDOWN_GRACE_SECONDS = 5.0
+INTERNAL = "internal"  # the witness failed (e.g. a full disk); details go to its own log only
 
 STATUS_FOR_REASON: dict[str, grpc.StatusCode] = {
     p.BAD_REQUEST: grpc.StatusCode.INVALID_ARGUMENT,  # HTTP 400
@@ -50,6 +51,7 @@ STATUS_FOR_REASON: dict[str, grpc.StatusCode] = {
     p.FORK: grpc.StatusCode.FAILED_PRECONDITION,  # 409 for an equal size: never retryable
     p.BAD_PROOF: grpc.StatusCode.INVALID_ARGUMENT,  # 422
     p.TLS_VERSION: grpc.StatusCode.UNAUTHENTICATED,
+    INTERNAL: grpc.StatusCode.INTERNAL,
 }
 
 
@@ -91,6 +93,9 @@ class WitnessServicer(pb_grpc.WitnessServicer):
         except WitnessRefusal as refusal:
             log.warning("refused a checkpoint from %r: %s", peer, refusal)
             _abort(context, refusal.reason, str(refusal), refusal.latest_size)
+        except Exception:
+            log.exception("AddCheckpoint from %r failed", peer)
+            _abort(context, INTERNAL, "internal error; see the witness's log", None)
         return pb.AddCheckpointResponse(cosignatures=line.encode())
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import itertools
 import json
 import os
 from datetime import UTC, datetime
@@ -86,13 +87,18 @@ class WitnessState:
     def keep_evidence(self, origin: str, reason: str, submitted: str, latest: str | None, now: datetime) -> Path:
         """Write the refused submission and the then-latest note side by side; returns the file."""
         stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-        path = self.directory / EVIDENCE / f"{log_id(origin)[:16]}-{stamp}-{reason}.txt"
         previous = latest if latest is not None else "(none)\n"
         text = (
             f"origin {origin}\nreason {reason}\n\n--- submitted request body ---\n{submitted}"
             f"\n--- latest cosigned checkpoint ---\n{previous}"
         )
-        _write_durably(path, text.encode(), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        for n in itertools.count():  # never overwrite evidence, even within one clock tick
+            path = self.directory / EVIDENCE / f"{log_id(origin)[:16]}-{stamp}{f'.{n}' if n else ''}-{reason}.txt"
+            try:
+                _write_durably(path, text.encode(), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+                break
+            except FileExistsError:
+                continue
         fsync_directory(path.parent)
         return path
 
