@@ -138,3 +138,16 @@ def test_witness_key_is_created_0600_and_never_overwritten(setup: WitnessSetup) 
     with pytest.raises(Exception, match="already exists"):
         create_witness_key(setup.root / "witness.key", WITNESS_NAME)
     load_witness_key(setup.root / "witness.key")
+
+
+def test_cli_keygen_writes_the_key_pair_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from blindmatch.cli.main import main
+
+    out = tmp_path / "keys" / "w.key"
+    assert main(["witness", "keygen", "--name", "witness.example/cli", "--out", str(out)]) == 0
+    vkey = (tmp_path / "keys" / "w.key.pub").read_text().strip()
+    assert vkey.startswith("witness.example/cli+") and vkey in capsys.readouterr().out
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert main(["witness", "keygen", "--name", "witness.example/cli", "--out", str(out)]) == 1
+    assert "refusing to overwrite" in capsys.readouterr().err
+    assert main(["witness", "keygen", "--name", "has space", "--out", str(tmp_path / "x.key")]) == 1
