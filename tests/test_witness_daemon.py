@@ -40,8 +40,12 @@ def test_submit_stores_verified_cosignatures_next_to_the_log(setup: WitnessSetup
         first = submit(setup, daemon.port)
         with setup.open_log() as log:
             add_sessions(log, 3, 5)
-            second = WitnessClient([setup.endpoint(daemon.port)]).submit(log, log.checkpoint())
+            client = WitnessClient([setup.endpoint(daemon.port)])
+            log.checkpoint()
+            assert client.pending(log) == [setup.key.name]
+            second = client.submit(log)
             assert last_cosigned_size(log, setup.key) == log.size
+            assert client.pending(log) == []
     assert [c.witness for c in first + second] == [setup.key.name] * 2
     notes, torn = read_cosigned(setup.log_dir / "audit")
     assert not torn and len(notes) == 2

@@ -4,6 +4,7 @@ Usage (the holder and requester daemons, after each checkpoint they write)::
 
     client = WitnessClient(load_witness_endpoints(table["witness"], base, "holder.witness"))
     cosignatures = client.submit(audit_log)          # raises WitnessSubmitError
+    client.pending(audit_log)                        # witnesses yet to cosign the latest checkpoint
 
 For each witness it sends the C2SP tlog-witness body with a consistency proof from the
 size the witness last cosigned (known from ``audit/cosigned``, else 0), retries once
@@ -149,6 +150,13 @@ class WitnessClient:
         if failures:
             raise WitnessSubmitError(failures, cosignatures)
         return cosignatures
+
+    def pending(self, log: AuditLog) -> list[str]:
+        """Names of the witnesses that have not cosigned the log's latest checkpoint yet
+        (per ``audit/cosigned``): while this is not empty, sessions are not closed (SPEC 14.7)."""
+        latest = log.latest_checkpoint()
+        size = latest.size if latest else 0
+        return [e.key.name for e in self.endpoints if latest is None or last_cosigned_size(log, e.key) < size]
 
     def _channel(self, endpoint: WitnessEndpoint) -> grpc.Channel:
         try:
