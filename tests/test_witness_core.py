@@ -161,3 +161,28 @@ def test_the_stored_note_is_replaced_atomically(setup: WitnessSetup, witness: Wi
 def test_ledger_holds_no_submitted_text(setup: WitnessSetup, witness: Witness, tmp_path: Path) -> None:
     _refusal(witness, b"old 0\n\nsecret-looking origin\n1\n" + b"A" * 44 + b"\n\n")
     assert "secret" not in (setup.root / "state" / LEDGER).read_text()
+
+
+def test_concurrent_submissions_from_one_size_cannot_both_win(setup: WitnessSetup, witness: Witness) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with setup.open_log() as log:
+        witness.add_checkpoint(_body(log, 0), HOLDER_ORG)
+        base = log.size
+        add_sessions(log, 3, 2)
+        smaller = _body(log, base)
+        add_sessions(log, 5, 2)
+        larger = _body(log, base)
+
+    def attempt(body: bytes) -> str:
+        try:
+            witness.add_checkpoint(body, HOLDER_ORG)
+            return "cosigned"
+        except WitnessRefusal as refusal:
+            return refusal.reason
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(attempt, [smaller, larger]))
+    assert outcomes == ["cosigned", p.SIZE_CONFLICT]
+    latest = witness.latest(witness.config.logs[0])
+    assert latest is not None and latest.size in (base + 2, base + 4)
