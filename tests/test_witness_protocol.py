@@ -93,3 +93,21 @@ def test_verifier_key_parsing() -> None:
         parse_witness_verifier_key("just-a-name")
     with pytest.raises(ValueError, match="out of range"):
         signed_message("x\n", 2**63)
+
+
+def test_cosigned_store_cuts_a_torn_tail_and_serialises_appends(tmp_path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from blindmatch.audit.cosigned import COSIGNED_NAME, CosignedStoreError, append_cosigned, read_cosigned
+
+    note = NOTE + cosign(WITNESS_KEY, WITNESS.name, note_body(NOTE), 1).line
+    append_cosigned(tmp_path, note)
+    with (tmp_path / COSIGNED_NAME).open("a") as handle:
+        handle.write(note[:20])  # a crash in the middle of the next append
+    assert read_cosigned(tmp_path) == ([note], True)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: append_cosigned(tmp_path, note), range(20)))
+    assert read_cosigned(tmp_path) == ([note] * 21, False)
+    (tmp_path / COSIGNED_NAME).write_text(note + "\njunk\n\n" + note + "\n")
+    with pytest.raises(CosignedStoreError, match=f"corrupt at byte {len(note.encode()) + 1}"):
+        read_cosigned(tmp_path)

@@ -9,6 +9,7 @@ checkpoint was written.
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -46,6 +47,9 @@ def append_cosigned(audit_dir: Path, note: str) -> None:
     existed = path.exists()
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
     try:
+        # Each open() is its own flock holder, so threads and processes appending at once
+        # queue here and never cut each other's block as if it were a torn tail.
+        fcntl.flock(fd, fcntl.LOCK_EX)
         data = os.pread(fd, os.fstat(fd).st_size, 0)
         _, good_end = split_notes(data)
         if good_end < len(data):
