@@ -146,3 +146,17 @@ def test_report_shows_witness_status_and_refusals(setup: WitnessSetup) -> None:
     assert "Checkpoints refused by witnesses" in page and "size_conflict" in page
     bad = render_report(setup.log_dir, witnesses=[setup.key], witnessed=[SourcedNote("junk\n\n", "x")])
     assert "Verification FAILED" in bad and "No witness status" in bad
+
+
+def test_cli_report_and_usage_errors(setup: WitnessSetup, capsys: pytest.CaptureFixture[str]) -> None:
+    _two_cosigned_checkpoints(setup)
+    out = setup.root / "report.html"
+    key = str(setup.root / "witness.key.pub")
+    ledger = str(setup.root / "state" / "events.jsonl")
+    assert main(["audit", "report", str(setup.log_dir), "--out", str(out), "--witness", key,
+                 "--witness-ledger", ledger]) == 0
+    assert f"<td>{setup.key.name}</td><td>6</td>" in out.read_text()
+    assert main(["audit", "verify", str(setup.log_dir), "--witnessed", ledger]) == 2
+    assert "--witnessed needs --witness" in capsys.readouterr().err
+    assert main(["audit", "verify", str(setup.log_dir), "--witness", "not+a+key"]) == 2
+    assert "--witness not+a+key:" in capsys.readouterr().err

@@ -85,25 +85,27 @@ def _witness_keys(values: list[str]) -> list[WitnessKey]:
     return keys
 
 
-def _witnessed_notes(paths: list[Path]) -> list[SourcedNote]:
+def _witness_inputs(args: argparse.Namespace) -> tuple[list[WitnessKey], list[SourcedNote]]:
+    """The --witness keys and the --witnessed notes (which mean nothing without a key)."""
+    if args.witnessed and not args.witness:
+        raise CliError("--witnessed needs --witness KEYFILE to check the cosignatures", EXIT_USAGE)
     notes = []
-    for path in paths:
+    for path in args.witnessed:
         try:
             notes.append(SourcedNote(path.read_text(), str(path)))
         except (OSError, UnicodeDecodeError) as exc:
             raise CliError(f"--witnessed {path}: {exc}", EXIT_USAGE) from exc
-    return notes
+    return _witness_keys(args.witness), notes
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     _require_dir(args.directory)
-    if args.witnessed and not args.witness:
-        raise CliError("--witnessed needs --witness KEYFILE to check the cosignatures", EXIT_USAGE)
+    witnesses, witnessed = _witness_inputs(args)
     result = verify_log(
         args.directory,
         public_key=_pinned_key(args.key) if args.key else None,
-        witnesses=_witness_keys(args.witness),
-        witnessed=_witnessed_notes(args.witnessed),
+        witnesses=witnesses,
+        witnessed=witnessed,
     )
     if args.json:
         print(
@@ -127,7 +129,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         )
     if not args.json:
         for warning in result.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+            print(f"warning: {warning}")
     if not result.ok:
         raise CliError(f"{args.directory}: verification failed: {result.error}", EXIT_FAILURE)
     if not args.json:
@@ -178,9 +180,9 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     _require_dir(args.directory)
+    witnesses, witnessed = _witness_inputs(args)
     try:
-        write_report(args.directory, args.out, witnesses=_witness_keys(args.witness),
-                     witnessed=_witnessed_notes(args.witnessed), ledgers=args.witness_ledger)
+        write_report(args.directory, args.out, witnesses=witnesses, witnessed=witnessed, ledgers=args.witness_ledger)
     except (AuditError, OSError) as exc:
         raise CliError(str(exc), EXIT_FAILURE) from exc
     print(f"wrote {args.out}")
