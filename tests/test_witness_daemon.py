@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -61,8 +62,10 @@ def test_conflict_is_retried_with_the_witness_size(setup: WitnessSetup) -> None:
             assert last_cosigned_size(log, setup.key) == 0
             cosignatures = WitnessClient([setup.endpoint(daemon.port)]).submit(log, log.checkpoint())
         assert len(cosignatures) == 1
-        ledger = (setup.root / "state" / "events.jsonl").read_text()
-        assert ledger.count('"reason":"size_conflict"') == 1 and ledger.count('"event":"cosigned"') == 2
+    ledger = (setup.root / "state" / "events.jsonl").read_text()
+    events = [json.loads(line) for line in ledger.splitlines()]
+    assert [e["event"] for e in events] == ["started", "cosigned", "refused", "cosigned", "stopped"]
+    assert events[2]["reason"] == "size_conflict"
 
 
 def test_restart_keeps_the_witness_state(setup: WitnessSetup) -> None:

@@ -14,7 +14,7 @@ import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn
@@ -22,6 +22,7 @@ from typing import NoReturn
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from blindmatch import __version__
 from blindmatch.keyfile import KeyFileError, check_private
 from blindmatch.node.pki import organisation_of
 from blindmatch.v1 import witness_pb2 as pb
@@ -134,9 +135,10 @@ class WitnessDaemon:
         except KeyFileError as exc:
             raise WitnessStartError(f"witness.key_file: {exc}") from None
         credentials = server_credentials(config)
+        self._clock = clock or (lambda: datetime.now(UTC))
         self.state = WitnessState(config.state_dir)
         try:
-            self.witness = Witness(config, key, self.state, clock)
+            self.witness = Witness(config, key, self.state, self._clock)
         except BaseException:
             self.state.close()
             raise
@@ -161,10 +163,12 @@ class WitnessDaemon:
         self._server.start()
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.state.record("started", self._clock(), version=__version__)
 
     def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         self.health.enter_graceful_shutdown()
         self._server.stop(grace).wait()
+        self.state.record("stopped", self._clock(), version=__version__)
         self.state.close()
 
 
