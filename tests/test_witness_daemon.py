@@ -166,3 +166,20 @@ def test_a_changed_log_key_stops_the_witness_at_start(setup: WitnessSetup, tmp_p
     with pytest.raises(WitnessStateError, match="a witnessed log cannot change its key"):
         WitnessDaemon(load_witness_config(setup.config_path))
     WitnessState(setup.root / "state").close()  # the failed start released the state directory
+
+
+def test_every_reason_has_a_grpc_status() -> None:
+    from blindmatch.witness.service import STATUS_FOR_REASON
+
+    reasons = {value for name, value in vars(p).items() if name.isupper() and isinstance(value, str)}
+    assert reasons <= set(STATUS_FOR_REASON)
+    assert STATUS_FOR_REASON[p.SIZE_CONFLICT] == grpc.StatusCode.ABORTED
+    assert STATUS_FOR_REASON[p.FORK] == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_cli_serve_refuses_a_world_readable_key(setup: WitnessSetup, capsys: pytest.CaptureFixture[str]) -> None:
+    from blindmatch.cli.main import main
+
+    os.chmod(setup.root / "witness.key", 0o644)
+    assert main(["witness", "serve", "--config", str(setup.config_path)]) == 1
+    assert "witness.key_file: key file" in capsys.readouterr().err
