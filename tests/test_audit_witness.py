@@ -11,9 +11,9 @@ from test_witness_support import (
     HOLDER_ORIGIN,
     WitnessSetup,
     add_sessions,
+    env,
     rewrite_log,
     running_witness,
-    setup,
     submit,
 )
 
@@ -26,7 +26,7 @@ from blindmatch.audit.witness_check import SourcedNote
 from blindmatch.cli.main import main
 from blindmatch.witness.client import WitnessClient, WitnessSubmitError
 
-__all__ = ["setup"]  # the fixture
+__all__ = ["env"]  # the fixture
 
 
 def _export(s: WitnessSetup, capsys: pytest.CaptureFixture[str]) -> Path:
@@ -63,55 +63,55 @@ def _truncate(s: WitnessSetup, size: int, drop_cosigned: bool) -> None:
         (audit / name).write_text("".join(n + "\n" for n in kept))
 
 
-def test_an_untouched_witnessed_log_verifies(setup: WitnessSetup, capsys: pytest.CaptureFixture[str]) -> None:
-    _two_cosigned_checkpoints(setup)
-    assert _verify(setup, "--witnessed", str(_export(setup, capsys))) == 0
+def test_an_untouched_witnessed_log_verifies(env: WitnessSetup, capsys: pytest.CaptureFixture[str]) -> None:
+    _two_cosigned_checkpoints(env)
+    assert _verify(env, "--witnessed", str(_export(env, capsys))) == 0
     out = capsys.readouterr().out
-    assert f"witnessed: {setup.key.name} cosigned size 6 at " in out
+    assert f"witnessed: {env.key.name} cosigned size 6 at " in out
 
 
-def test_a_session_erased_after_cosigning_is_caught(setup: WitnessSetup, capsys: pytest.CaptureFixture[str]) -> None:
-    _two_cosigned_checkpoints(setup)
-    rewrite_log(setup.log_dir, keep=[0, 2, 3, 4, 5])  # session 1 erased, everything re-signed
-    assert verify_log(setup.log_dir).ok  # on its own the rewritten log is flawless
-    assert _verify(setup) == 1
+def test_a_session_erased_after_cosigning_is_caught(env: WitnessSetup, capsys: pytest.CaptureFixture[str]) -> None:
+    _two_cosigned_checkpoints(env)
+    rewrite_log(env.log_dir, keep=[0, 2, 3, 4, 5])  # session 1 erased, everything re-signed
+    assert verify_log(env.log_dir).ok  # on its own the rewritten log is flawless
+    assert _verify(env) == 1
     assert "the log was rewritten (or forked) after the witness saw it" in capsys.readouterr().err
-    (setup.log_dir / "audit" / COSIGNED_NAME).unlink()  # the operator also hides the cosignatures
-    assert _verify(setup) == 1
+    (env.log_dir / "audit" / COSIGNED_NAME).unlink()  # the operator also hides the cosignatures
+    assert _verify(env) == 1
     assert "no checkpoint of this log carries a valid cosignature" in capsys.readouterr().err
-    assert _verify(setup, "--witnessed", str(_export(setup, capsys))) == 1
+    assert _verify(env, "--witnessed", str(_export(env, capsys))) == 1
     assert "latest.note" in capsys.readouterr().err
 
 
-def test_truncation_at_a_checkpoint_is_caught(setup: WitnessSetup, capsys: pytest.CaptureFixture[str]) -> None:
-    first = _two_cosigned_checkpoints(setup)
-    _truncate(setup, first, drop_cosigned=False)
-    assert verify_log(setup.log_dir).ok
-    assert _verify(setup) == 1
+def test_truncation_at_a_checkpoint_is_caught(env: WitnessSetup, capsys: pytest.CaptureFixture[str]) -> None:
+    first = _two_cosigned_checkpoints(env)
+    _truncate(env, first, drop_cosigned=False)
+    assert verify_log(env.log_dir).ok
+    assert _verify(env) == 1
     assert "entries were removed after the witness saw them (truncation or rollback)" in capsys.readouterr().err
 
 
 def test_rollback_hiding_the_cosignatures_is_caught_with_the_witness_note(
-    setup: WitnessSetup, capsys: pytest.CaptureFixture[str]
+    env: WitnessSetup, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    first = _two_cosigned_checkpoints(setup)
-    _truncate(setup, first, drop_cosigned=True)
+    first = _two_cosigned_checkpoints(env)
+    _truncate(env, first, drop_cosigned=True)
     # From the log's own files nothing is wrong any more: that is why the witness's own view is needed.
-    assert _verify(setup) == 0
+    assert _verify(env) == 0
     capsys.readouterr()
-    assert _verify(setup, "--witnessed", str(_export(setup, capsys))) == 1
+    assert _verify(env, "--witnessed", str(_export(env, capsys))) == 1
     assert "cosigned size 6" in capsys.readouterr().err
 
 
-def test_a_forged_cosignature_fails(setup: WitnessSetup, capsys: pytest.CaptureFixture[str]) -> None:
-    _two_cosigned_checkpoints(setup)
-    path = setup.log_dir / "audit" / COSIGNED_NAME
+def test_a_forged_cosignature_fails(env: WitnessSetup, capsys: pytest.CaptureFixture[str]) -> None:
+    _two_cosigned_checkpoints(env)
+    path = env.log_dir / "audit" / COSIGNED_NAME
     text = path.read_text()
-    last_line = [line for line in text.splitlines() if line.startswith(f"\u2014 {setup.key.name} ")][-1]
+    last_line = [line for line in text.splitlines() if line.startswith(f"\u2014 {env.key.name} ")][-1]
     name, blob = last_line.rsplit(" ", 1)
     forged = blob[:-6] + ("AAAA" if blob[-6:-2] != "AAAA" else "BBBB") + blob[-2:]
     path.write_text(text.replace(last_line, f"{name} {forged}"))
-    assert _verify(setup) == 1
+    assert _verify(env) == 1
     assert "does not verify" in capsys.readouterr().err
 
 
@@ -125,38 +125,38 @@ def test_verify_reports_timestamps_going_backwards(tmp_path: Path) -> None:
                                "entry's 2026-01-01T00:05:00.000000Z",)
 
 
-def test_verify_json_lists_witness_status(setup: WitnessSetup, capsys: pytest.CaptureFixture[str]) -> None:
-    _two_cosigned_checkpoints(setup)
-    assert _verify(setup, "--json") == 0
+def test_verify_json_lists_witness_status(env: WitnessSetup, capsys: pytest.CaptureFixture[str]) -> None:
+    _two_cosigned_checkpoints(env)
+    assert _verify(env, "--json") == 0
     result = json.loads(capsys.readouterr().out)
-    assert [(w["witness"], w["size"]) for w in result["witnesses"]] == [(setup.key.name, 6)]
+    assert [(w["witness"], w["size"]) for w in result["witnesses"]] == [(env.key.name, 6)]
 
 
-def test_report_shows_witness_status_and_refusals(setup: WitnessSetup) -> None:
-    _two_cosigned_checkpoints(setup)
-    with running_witness(setup.config_path) as daemon, setup.open_log() as log:
-        stale = WitnessClient([setup.endpoint(daemon.port)])
-        old = parse_checkpoint(split_notes((setup.log_dir / "audit" / "checkpoints").read_bytes())[0][0],
+def test_report_shows_witness_status_and_refusals(env: WitnessSetup) -> None:
+    _two_cosigned_checkpoints(env)
+    with running_witness(env.config_path) as daemon, env.open_log() as log:
+        stale = WitnessClient([env.endpoint(daemon.port)])
+        old = parse_checkpoint(split_notes((env.log_dir / "audit" / "checkpoints").read_bytes())[0][0],
                                log.origin, log.public_key)
         with pytest.raises(WitnessSubmitError, match="this log was rolled back"):
             stale.submit(log, old)
-    page = render_report(setup.log_dir, witnesses=[setup.key], witnessed=[],
-                         ledgers=[setup.root / "state" / "events.jsonl"])
-    assert 'id="witnesses"' in page and f"<td>{setup.key.name}</td><td>6</td>" in page
+    page = render_report(env.log_dir, witnesses=[env.key], witnessed=[],
+                         ledgers=[env.root / "state" / "events.jsonl"])
+    assert 'id="witnesses"' in page and f"<td>{env.key.name}</td><td>6</td>" in page
     assert "Checkpoints refused by witnesses" in page and "size_conflict" in page
-    bad = render_report(setup.log_dir, witnesses=[setup.key], witnessed=[SourcedNote("junk\n\n", "x")])
+    bad = render_report(env.log_dir, witnesses=[env.key], witnessed=[SourcedNote("junk\n\n", "x")])
     assert "Verification FAILED" in bad and "No witness status" in bad
 
 
-def test_cli_report_and_usage_errors(setup: WitnessSetup, capsys: pytest.CaptureFixture[str]) -> None:
-    _two_cosigned_checkpoints(setup)
-    out = setup.root / "report.html"
-    key = str(setup.root / "witness.key.pub")
-    ledger = str(setup.root / "state" / "events.jsonl")
-    assert main(["audit", "report", str(setup.log_dir), "--out", str(out), "--witness", key,
+def test_cli_report_and_usage_errors(env: WitnessSetup, capsys: pytest.CaptureFixture[str]) -> None:
+    _two_cosigned_checkpoints(env)
+    out = env.root / "report.html"
+    key = str(env.root / "witness.key.pub")
+    ledger = str(env.root / "state" / "events.jsonl")
+    assert main(["audit", "report", str(env.log_dir), "--out", str(out), "--witness", key,
                  "--witness-ledger", ledger]) == 0
-    assert f"<td>{setup.key.name}</td><td>6</td>" in out.read_text()
-    assert main(["audit", "verify", str(setup.log_dir), "--witnessed", ledger]) == 2
+    assert f"<td>{env.key.name}</td><td>6</td>" in out.read_text()
+    assert main(["audit", "verify", str(env.log_dir), "--witnessed", ledger]) == 2
     assert "--witnessed needs --witness" in capsys.readouterr().err
-    assert main(["audit", "verify", str(setup.log_dir), "--witness", "not+a+key"]) == 2
+    assert main(["audit", "verify", str(env.log_dir), "--witness", "not+a+key"]) == 2
     assert "--witness not+a+key:" in capsys.readouterr().err

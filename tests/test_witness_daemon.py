@@ -17,9 +17,9 @@ from test_witness_support import (
     OTHER_ORG,
     WitnessSetup,
     add_sessions,
+    env,
     rewrite_log,
     running_witness,
-    setup,
     submit,
     write_config,
 )
@@ -33,82 +33,82 @@ from blindmatch.witness.config import load_witness_config
 from blindmatch.witness.service import SERVICE_NAME, WitnessDaemon, WitnessStartError, tls_problem
 from blindmatch.witness.state import WitnessState, WitnessStateError
 
-__all__ = ["setup"]  # the fixture
+__all__ = ["env"]  # the fixture
 
 
-def test_submit_stores_verified_cosignatures_next_to_the_log(setup: WitnessSetup) -> None:
-    with running_witness(setup.config_path) as daemon:
-        first = submit(setup, daemon.port)
-        with setup.open_log() as log:
+def test_submit_stores_verified_cosignatures_next_to_the_log(env: WitnessSetup) -> None:
+    with running_witness(env.config_path) as daemon:
+        first = submit(env, daemon.port)
+        with env.open_log() as log:
             add_sessions(log, 3, 5)
-            client = WitnessClient([setup.endpoint(daemon.port)])
+            client = WitnessClient([env.endpoint(daemon.port)])
             log.checkpoint()
-            assert client.pending(log) == [setup.key.name]
+            assert client.pending(log) == [env.key.name]
             second = client.submit(log)
-            assert last_cosigned_size(log, setup.key) == log.size
+            assert last_cosigned_size(log, env.key) == log.size
             assert client.pending(log) == []
-    assert [c.witness for c in first + second] == [setup.key.name] * 2
-    notes, torn = read_cosigned(setup.log_dir / "audit")
+    assert [c.witness for c in first + second] == [env.key.name] * 2
+    notes, torn = read_cosigned(env.log_dir / "audit")
     assert not torn and len(notes) == 2
-    assert all(cosignatures_in(note, setup.key) for note in notes)
+    assert all(cosignatures_in(note, env.key) for note in notes)
 
 
-def test_conflict_is_retried_with_the_witness_size(setup: WitnessSetup) -> None:
-    with running_witness(setup.config_path) as daemon:
-        submit(setup, daemon.port)
-        (setup.log_dir / "audit" / COSIGNED_NAME).unlink()  # the client no longer knows the witness's size
-        with setup.open_log() as log:
+def test_conflict_is_retried_with_the_witness_size(env: WitnessSetup) -> None:
+    with running_witness(env.config_path) as daemon:
+        submit(env, daemon.port)
+        (env.log_dir / "audit" / COSIGNED_NAME).unlink()  # the client no longer knows the witness's size
+        with env.open_log() as log:
             add_sessions(log, 3, 2)
-            assert last_cosigned_size(log, setup.key) == 0
-            cosignatures = WitnessClient([setup.endpoint(daemon.port)]).submit(log, log.checkpoint())
+            assert last_cosigned_size(log, env.key) == 0
+            cosignatures = WitnessClient([env.endpoint(daemon.port)]).submit(log, log.checkpoint())
         assert len(cosignatures) == 1
-    ledger = (setup.root / "state" / "events.jsonl").read_text()
+    ledger = (env.root / "state" / "events.jsonl").read_text()
     events = [json.loads(line) for line in ledger.splitlines()]
     assert [e["event"] for e in events] == ["started", "cosigned", "refused", "cosigned", "stopped"]
     assert events[2]["reason"] == "size_conflict"
 
 
-def test_restart_keeps_the_witness_state(setup: WitnessSetup) -> None:
-    with running_witness(setup.config_path) as daemon:
-        submit(setup, daemon.port)
-    (setup.log_dir / "audit" / COSIGNED_NAME).unlink()
-    with running_witness(setup.config_path) as daemon, setup.open_log() as log:
-        client = WitnessClient([setup.endpoint(daemon.port)])
+def test_restart_keeps_the_witness_state(env: WitnessSetup) -> None:
+    with running_witness(env.config_path) as daemon:
+        submit(env, daemon.port)
+    (env.log_dir / "audit" / COSIGNED_NAME).unlink()
+    with running_witness(env.config_path) as daemon, env.open_log() as log:
+        client = WitnessClient([env.endpoint(daemon.port)])
         size = log.size
         add_sessions(log, 3, 1)
         client.submit(log, log.checkpoint())  # needs the size cosigned before the restart
-    ledger = (setup.root / "state" / "events.jsonl").read_text()
+    ledger = (env.root / "state" / "events.jsonl").read_text()
     assert f'"latest_size":{size},"origin":"holder/Tax-Authority","peer":"Tax Authority","reason":"size_conflict"' in ledger
 
 
-def test_wrong_organisation_is_refused(setup: WitnessSetup) -> None:
-    with running_witness(setup.config_path) as daemon, pytest.raises(WitnessSubmitError) as info:
-        submit(setup, daemon.port, organisation=OTHER_ORG)
+def test_wrong_organisation_is_refused(env: WitnessSetup) -> None:
+    with running_witness(env.config_path) as daemon, pytest.raises(WitnessSubmitError) as info:
+        submit(env, daemon.port, organisation=OTHER_ORG)
     (failure,) = info.value.failures
     assert (failure.status, failure.reason) == ("PERMISSION_DENIED", p.ORGANISATION_NOT_ALLOWED)
     assert info.value.cosignatures == []
-    assert not (setup.log_dir / "audit" / COSIGNED_NAME).exists()
+    assert not (env.log_dir / "audit" / COSIGNED_NAME).exists()
 
 
-def test_a_rolled_back_log_is_told_so(setup: WitnessSetup) -> None:
-    with running_witness(setup.config_path) as daemon, setup.open_log() as log:
+def test_a_rolled_back_log_is_told_so(env: WitnessSetup) -> None:
+    with running_witness(env.config_path) as daemon, env.open_log() as log:
         old = log.checkpoint()
         add_sessions(log, 3, 2)
-        WitnessClient([setup.endpoint(daemon.port)]).submit(log, log.checkpoint())
+        WitnessClient([env.endpoint(daemon.port)]).submit(log, log.checkpoint())
         with pytest.raises(WitnessSubmitError, match="this log was rolled back"):
-            WitnessClient([setup.endpoint(daemon.port)]).submit(log, old)
+            WitnessClient([env.endpoint(daemon.port)]).submit(log, old)
 
 
 @pytest.mark.parametrize("which", ["witness.key", "pki/inspector-general/server.key"])
-def test_a_key_readable_by_others_is_refused_at_start(setup: WitnessSetup, which: str) -> None:
-    os.chmod(setup.root / which, 0o644)
+def test_a_key_readable_by_others_is_refused_at_start(env: WitnessSetup, which: str) -> None:
+    os.chmod(env.root / which, 0o644)
     with pytest.raises(WitnessStartError, match=r"accessible by group or others \(mode 0644\); run chmod 600"):
-        WitnessDaemon(load_witness_config(setup.config_path))
+        WitnessDaemon(load_witness_config(env.config_path))
 
 
-def test_health_service_and_tls_version_check(setup: WitnessSetup) -> None:
-    with running_witness(setup.config_path) as daemon:
-        endpoint = setup.endpoint(daemon.port)
+def test_health_service_and_tls_version_check(env: WitnessSetup) -> None:
+    with running_witness(env.config_path) as daemon:
+        endpoint = env.endpoint(daemon.port)
         credentials = grpc.ssl_channel_credentials(endpoint.ca.read_bytes(), endpoint.key_file.read_bytes(),
                                                    endpoint.cert.read_bytes())
         with grpc.secure_channel(endpoint.address, credentials) as channel:
@@ -121,51 +121,51 @@ def test_health_service_and_tls_version_check(setup: WitnessSetup) -> None:
     assert tls_problem({}) is not None
 
 
-def test_endpoints_load_from_a_daemon_config_table(setup: WitnessSetup) -> None:
-    table = [{"verifier_key": setup.key.verifier_key(), "address": "127.0.0.1:50070", "ca": "pki/ca.crt",
+def test_endpoints_load_from_a_daemon_config_table(env: WitnessSetup) -> None:
+    table = [{"verifier_key": env.key.verifier_key(), "address": "127.0.0.1:50070", "ca": "pki/ca.crt",
               "cert": "pki/tax-authority/client.crt", "key": "pki/tax-authority/client.key"}]
-    (endpoint,) = load_witness_endpoints(table, setup.root, "holder.witness")
-    assert endpoint.key == setup.key and endpoint.cert == setup.root / "pki/tax-authority/client.crt"
+    (endpoint,) = load_witness_endpoints(table, env.root, "holder.witness")
+    assert endpoint.key == env.key and endpoint.cert == env.root / "pki/tax-authority/client.crt"
     with pytest.raises(ValueError, match=r"holder\.witness\[0\]\.adress: unknown key"):
-        load_witness_endpoints([{**table[0], "adress": "x"}], setup.root, "holder.witness")
+        load_witness_endpoints([{**table[0], "adress": "x"}], env.root, "holder.witness")
 
 
-def test_cli_serve_runs_until_sigterm(setup: WitnessSetup, tmp_path: Path) -> None:
+def test_cli_serve_runs_until_sigterm(env: WitnessSetup, tmp_path: Path) -> None:
     process = subprocess.Popen([sys.executable, "-m", "blindmatch", "witness", "serve", "--config",
-                                str(setup.config_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                str(env.config_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
         assert line.startswith("witness witness.ig.example/w1 listening on 127.0.0.1:"), line
         port = int(line.rsplit(":", 1)[1])
-        assert submit(setup, port)
+        assert submit(env, port)
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=20)
     assert process.returncode == 0, stderr
 
 
-def test_a_fork_is_refused_over_grpc_and_the_evidence_kept(setup: WitnessSetup) -> None:
-    with running_witness(setup.config_path) as daemon:
-        submit(setup, daemon.port)
-        rewrite_log(setup.log_dir, keep=[0, 2], extra_sessions=1)  # same size, other root, same key
+def test_a_fork_is_refused_over_grpc_and_the_evidence_kept(env: WitnessSetup) -> None:
+    with running_witness(env.config_path) as daemon:
+        submit(env, daemon.port)
+        rewrite_log(env.log_dir, keep=[0, 2], extra_sessions=1)  # same size, other root, same key
         with pytest.raises(WitnessSubmitError) as info:
-            submit(setup, daemon.port)
+            submit(env, daemon.port)
     (failure,) = info.value.failures
     assert (failure.status, failure.reason) == ("FAILED_PRECONDITION", p.FORK)
-    (evidence,) = (setup.root / "state" / "evidence").iterdir()
+    (evidence,) = (env.root / "state" / "evidence").iterdir()
     assert evidence.name.endswith("-fork.txt") and evidence.read_text().count("holder/Tax-Authority\n3\n") == 2
 
 
-def test_a_changed_log_key_stops_the_witness_at_start(setup: WitnessSetup, tmp_path: Path) -> None:
-    with running_witness(setup.config_path) as daemon:
-        submit(setup, daemon.port)
+def test_a_changed_log_key_stops_the_witness_at_start(env: WitnessSetup, tmp_path: Path) -> None:
+    with running_witness(env.config_path) as daemon:
+        submit(env, daemon.port)
     AuditLog.open(tmp_path / "other", HOLDER_ORIGIN).close()
     other_key = (tmp_path / "other" / "audit" / "audit.pub").read_text().strip()
-    write_config(setup.root, other_key)
+    write_config(env.root, other_key)
     with pytest.raises(WitnessStateError, match="a witnessed log cannot change its key"):
-        WitnessDaemon(load_witness_config(setup.config_path))
-    WitnessState(setup.root / "state").close()  # the failed start released the state directory
+        WitnessDaemon(load_witness_config(env.config_path))
+    WitnessState(env.root / "state").close()  # the failed start released the state directory
 
 
 def test_every_reason_has_a_grpc_status() -> None:
@@ -177,9 +177,9 @@ def test_every_reason_has_a_grpc_status() -> None:
     assert STATUS_FOR_REASON[p.FORK] == grpc.StatusCode.FAILED_PRECONDITION
 
 
-def test_cli_serve_refuses_a_world_readable_key(setup: WitnessSetup, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_serve_refuses_a_world_readable_key(env: WitnessSetup, capsys: pytest.CaptureFixture[str]) -> None:
     from blindmatch.cli.main import main
 
-    os.chmod(setup.root / "witness.key", 0o644)
-    assert main(["witness", "serve", "--config", str(setup.config_path)]) == 1
+    os.chmod(env.root / "witness.key", 0o644)
+    assert main(["witness", "serve", "--config", str(env.config_path)]) == 1
     assert "witness.key_file: key file" in capsys.readouterr().err

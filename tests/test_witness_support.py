@@ -80,7 +80,7 @@ def make_setup(root: Path) -> WitnessSetup:
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> WitnessSetup:
+def env(tmp_path: Path) -> WitnessSetup:
     return make_setup(tmp_path)
 
 
@@ -94,9 +94,9 @@ def running_witness(config_path: Path) -> Iterator[WitnessDaemon]:
         daemon.stop(0.5)
 
 
-def submit(setup: WitnessSetup, port: int, organisation: str = HOLDER_ORG) -> list:
-    with setup.open_log() as log:
-        return WitnessClient([setup.endpoint(port, organisation)]).submit(log, log.checkpoint())
+def submit(env: WitnessSetup, port: int, organisation: str = HOLDER_ORG) -> list:
+    with env.open_log() as log:
+        return WitnessClient([env.endpoint(port, organisation)]).submit(log, log.checkpoint())
 
 
 def rewrite_log(log_dir: Path, keep: list[int], extra_sessions: int = 0) -> None:
@@ -115,29 +115,29 @@ def rewrite_log(log_dir: Path, keep: list[int], extra_sessions: int = 0) -> None
     shutil.rmtree(scratch)
 
 
-def test_config_loads_and_names_the_log(setup: WitnessSetup) -> None:
-    config = load_witness_config(setup.config_path)
+def test_config_loads_and_names_the_log(env: WitnessSetup) -> None:
+    config = load_witness_config(env.config_path)
     assert config.name == WITNESS_NAME
     assert config.log(HOLDER_ORIGIN) is not None and config.log(HOLDER_ORIGIN).submitter == HOLDER_ORG
     assert config.log("holder/other") is None
 
 
-def test_config_rejects_unknown_keys_and_mismatched_origin(setup: WitnessSetup) -> None:
-    text = setup.config_path.read_text()
-    setup.config_path.write_text(text.replace("state_dir", "statedir"))
+def test_config_rejects_unknown_keys_and_mismatched_origin(env: WitnessSetup) -> None:
+    text = env.config_path.read_text()
+    env.config_path.write_text(text.replace("state_dir", "statedir"))
     with pytest.raises(WitnessConfigError, match=r"witness\.statedir: unknown key"):
-        load_witness_config(setup.config_path)
-    setup.config_path.write_text(text.replace(f'origin = "{HOLDER_ORIGIN}"', 'origin = "holder/Elsewhere"'))
+        load_witness_config(env.config_path)
+    env.config_path.write_text(text.replace(f'origin = "{HOLDER_ORIGIN}"', 'origin = "holder/Elsewhere"'))
     with pytest.raises(WitnessConfigError, match=r"witness\.log\[0\]\.verifier_key: names"):
-        load_witness_config(setup.config_path)
+        load_witness_config(env.config_path)
 
 
-def test_witness_key_is_created_0600_and_never_overwritten(setup: WitnessSetup) -> None:
-    assert (setup.root / "witness.key").stat().st_mode & 0o777 == 0o600
-    assert (setup.root / "witness.key.pub").read_text().strip() == setup.key.verifier_key()
+def test_witness_key_is_created_0600_and_never_overwritten(env: WitnessSetup) -> None:
+    assert (env.root / "witness.key").stat().st_mode & 0o777 == 0o600
+    assert (env.root / "witness.key.pub").read_text().strip() == env.key.verifier_key()
     with pytest.raises(Exception, match="already exists"):
-        create_witness_key(setup.root / "witness.key", WITNESS_NAME)
-    load_witness_key(setup.root / "witness.key")
+        create_witness_key(env.root / "witness.key", WITNESS_NAME)
+    load_witness_key(env.root / "witness.key")
 
 
 def test_cli_keygen_writes_the_key_pair_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
