@@ -212,6 +212,17 @@ class AuditLog:
             self._latest = cp
             return cp
 
+    def latest_checkpoint(self) -> Checkpoint | None:
+        """The newest checkpoint this process wrote or loaded (what is sent to witnesses)."""
+        with self._thread_lock:
+            return self._latest
+
+    def consistency_proof(self, old_size: int, size: int) -> list[bytes]:
+        """RFC 9162 consistency proof between two sizes of this log (for witnesses)."""
+        with self._locked():
+            self._sync_locked()
+            return self._tree.consistency_proof(old_size, size)
+
     def close(self) -> None:
         """Checkpoint (so every entry is covered on shutdown) and release files."""
         if self._closed:

@@ -12,11 +12,15 @@ is suspect anyway.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from blindmatch.audit.checkpoint import Checkpoint, CheckpointError, parse_checkpoint, split_notes
+from blindmatch.audit.cosignature import WitnessKey
+from blindmatch.audit.cosigned import COSIGNED_NAME, CosignedStoreError, read_cosigned
 from blindmatch.audit.events import canonical_json, entry_signing_message, validate_envelope
 from blindmatch.audit.keys import AuditKeyError, verify_ed25519
 from blindmatch.audit.log import (
@@ -27,6 +31,7 @@ from blindmatch.audit.log import (
     read_verifier_key,
 )
 from blindmatch.audit.merkle import MerkleTree, verify_consistency
+from blindmatch.audit.witness_check import SourcedNote, WitnessCheckFailure, WitnessStatus, check_witnesses
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,10 @@ class VerifyResult:
 
     ``size`` counts the entries that verified (all of them when ``ok``);
     ``unsigned_tail`` counts entries after the latest checkpoint, which are
-    individually signed but could be truncated without detection.
+    individually signed but could be truncated without detection (unless a
+    witness cosigned them). ``witnesses`` has one status per witness asked for;
+    ``warnings`` lists oddities that are not proof of tampering (a clock that
+    went backwards, a checkpoint not yet cosigned).
     """
 
     ok: bool
@@ -46,16 +54,31 @@ class VerifyResult:
     root: bytes | None = None
     latest: Checkpoint | None = None
     unsigned_tail: int = 0
+    witnesses: tuple[WitnessStatus, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 class _Failure(Exception):
     pass
 
 
-def _check_lines(data: bytes, origin: str, public_key: bytes, tree: MerkleTree) -> None:
+def _parse_time(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _time_went_back(previous: str | None, current: str) -> bool:
+    before, now = (_parse_time(previous) if previous else None), _parse_time(current)
+    return before is not None and now is not None and now < before
+
+
+def _check_lines(data: bytes, origin: str, public_key: bytes, tree: MerkleTree, warnings: list[str]) -> None:
     if data and not data.endswith(b"\n"):
         line_no = data.count(b"\n") + 1
         raise _Failure(f"{LOG_NAME} line {line_no}: incomplete last line (torn write)")
+    previous_time: str | None = None
     for line_no, line in enumerate(data.split(b"\n")[:-1], start=1):
         where = f"{LOG_NAME} line {line_no}"
         try:
@@ -77,11 +100,14 @@ def _check_lines(data: bytes, origin: str, public_key: bytes, tree: MerkleTree) 
         signature = bytes.fromhex(entry["sig"])
         if not verify_ed25519(public_key, signature, entry_signing_message(origin, entry)):
             raise _Failure(f"{where} (entry {tree.size}): signature does not verify (the entry was altered)")
+        if _time_went_back(previous_time, entry["time"]):
+            warnings.append(f"{where}: time {entry['time']} is earlier than the previous entry's {previous_time}")
+        previous_time = entry["time"]
         tree.append(line)
 
 
 def _check_checkpoints(
-    data: bytes, origin: str, public_key: bytes, tree: MerkleTree
+    data: bytes, origin: str, public_key: bytes, tree: MerkleTree, warnings: list[str]
 ) -> list[Checkpoint]:
     notes, good_end = split_notes(data)
     checkpoints: list[Checkpoint] = []
@@ -108,6 +134,8 @@ def _check_checkpoints(
                 proof = tree.consistency_proof(prev.size, cp.size)
                 if not verify_consistency(prev.size, cp.size, prev.root, cp.root, proof):
                     raise _Failure(f"{where}: not consistent with checkpoint #{number - 1}")
+            if _time_went_back(prev.time, cp.time):
+                warnings.append(f"{where}: time {cp.time} is earlier than checkpoint #{number - 1}'s {prev.time}")
         checkpoints.append(cp)
     if good_end != len(data):
         raise _Failure(
@@ -116,11 +144,40 @@ def _check_checkpoints(
     return checkpoints
 
 
-def verify_log(directory: Path, *, public_key: bytes | None = None) -> VerifyResult:
+def _witness_notes(audit_dir: Path, witnessed: Sequence[SourcedNote]) -> list[SourcedNote]:
+    try:
+        stored, torn = read_cosigned(audit_dir)
+    except CosignedStoreError as exc:
+        raise _Failure(str(exc)) from None
+    if torn:
+        raise _Failure(f"{COSIGNED_NAME}: bytes after note #{len(stored)} are not a complete note")
+    local = [SourcedNote(note, f"{COSIGNED_NAME} #{n}") for n, note in enumerate(stored, start=1)]
+    return local + list(witnessed)
+
+
+def _pending_warnings(latest: Checkpoint | None, statuses: Sequence[WitnessStatus]) -> list[str]:
+    return [
+        f"the latest checkpoint (size {latest.size}) is not yet cosigned by {s.witness} "
+        f"(it last cosigned size {s.size} at {s.time})"
+        for s in statuses
+        if latest is not None and s.size < latest.size
+    ]
+
+
+def verify_log(
+    directory: Path,
+    *,
+    public_key: bytes | None = None,
+    witnesses: Sequence[WitnessKey] = (),
+    witnessed: Sequence[SourcedNote] = (),
+) -> VerifyResult:
     """Verify the audit log under ``directory`` (working dir or its ``audit/``).
 
     ``public_key`` pins the expected audit key; without it the key in
     ``audit.pub`` is trusted, which only proves internal consistency.
+    ``witnesses`` additionally requires every checkpoint they cosigned (in
+    ``audit/cosigned`` or in ``witnessed``, notes obtained from the witnesses)
+    to be part of the log: that catches a rewrite re-signed with the log's key.
     """
     try:
         audit_dir = find_audit_dir(Path(directory))
@@ -131,16 +188,22 @@ def verify_log(directory: Path, *, public_key: bytes | None = None) -> VerifyRes
         return VerifyResult(False, "audit.pub is not the expected (pinned) audit key", 0, 0, origin)
     tree = MerkleTree()
     checkpoints: list[Checkpoint] = []
+    warnings: list[str] = []
+    statuses: list[WitnessStatus] = []
     try:
-        _check_lines((audit_dir / LOG_NAME).read_bytes(), origin, key, tree)
+        _check_lines((audit_dir / LOG_NAME).read_bytes(), origin, key, tree, warnings)
         cp_path = audit_dir / CHECKPOINTS_NAME
         cp_data = cp_path.read_bytes() if cp_path.exists() else b""
-        checkpoints = _check_checkpoints(cp_data, origin, key, tree)
-    except _Failure as exc:
-        return VerifyResult(False, str(exc), tree.size, len(checkpoints), origin)
+        checkpoints = _check_checkpoints(cp_data, origin, key, tree, warnings)
+        latest = checkpoints[-1] if checkpoints else None
+        if witnesses:
+            notes = _witness_notes(audit_dir, witnessed)
+            statuses = check_witnesses(notes, origin, key, tree, latest, witnesses)
+            warnings.extend(_pending_warnings(latest, statuses))
+    except (_Failure, WitnessCheckFailure) as exc:
+        return VerifyResult(False, str(exc), tree.size, len(checkpoints), origin, warnings=tuple(warnings))
     except OSError as exc:
-        return VerifyResult(False, str(exc), tree.size, len(checkpoints), origin)
-    latest = checkpoints[-1] if checkpoints else None
+        return VerifyResult(False, str(exc), tree.size, len(checkpoints), origin, warnings=tuple(warnings))
     return VerifyResult(
         ok=True,
         error=None,
@@ -150,6 +213,8 @@ def verify_log(directory: Path, *, public_key: bytes | None = None) -> VerifyRes
         root=tree.root(),
         latest=latest,
         unsigned_tail=tree.size - (latest.size if latest else 0),
+        witnesses=tuple(statuses),
+        warnings=tuple(warnings),
     )
 
 

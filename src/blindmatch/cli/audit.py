@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from blindmatch.audit import AuditError, load_entries, reconcile, verify_log, write_report
+from blindmatch.audit.cosignature import WitnessKey, parse_witness_verifier_key
 from blindmatch.audit.events import ENVELOPE_KEYS, canonical_json
 from blindmatch.audit.keys import AuditKeyError, parse_verifier_key
+from blindmatch.audit.witness_check import SourcedNote
 from blindmatch.cli.main import EXIT_FAILURE, EXIT_USAGE, CliError
 
 
@@ -25,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     verify.add_argument(
         "--key", metavar="VKEY", help="expected audit verifier key (text or file), instead of trusting DIR's audit.pub"
     )
+    _add_witness_options(verify)
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     verify.set_defaults(func=cmd_verify)
 
@@ -42,7 +45,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     report = commands.add_parser("report", help="write a self-contained HTML report")
     report.add_argument("directory", type=Path, metavar="DIR")
     report.add_argument("--out", type=Path, required=True, metavar="FILE", help="HTML file to write")
+    _add_witness_options(report)
+    report.add_argument("--witness-ledger", type=Path, action="append", default=[], metavar="FILE",
+                        help="a witness's events.jsonl: its refusals of this log are shown (repeatable)")
     report.set_defaults(func=cmd_report)
+
+
+def _add_witness_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--witness", action="append", default=[], metavar="KEYFILE",
+        help="a witness's verifier key file (NAME+KEYID+BASE64, from 'blindmatch witness keygen'): fail unless "
+             "the log contains every checkpoint this witness cosigned (repeatable)")
+    parser.add_argument(
+        "--witnessed", type=Path, action="append", default=[], metavar="NOTE",
+        help="a witness's latest cosigned checkpoint ('blindmatch witness export'), checked like the "
+             "cosignatures stored in DIR/audit/cosigned; catches a rollback that also removed those (repeatable)")
 
 
 def _require_dir(path: Path) -> None:
@@ -58,9 +75,38 @@ def _pinned_key(value: str) -> bytes:
         raise CliError(f"--key: {exc}", EXIT_USAGE) from exc
 
 
+def _witness_keys(values: list[str]) -> list[WitnessKey]:
+    keys = []
+    for value in values:
+        try:
+            keys.append(parse_witness_verifier_key(Path(value).read_text() if Path(value).is_file() else value))
+        except (AuditKeyError, OSError) as exc:
+            raise CliError(f"--witness {value}: {exc}", EXIT_USAGE) from exc
+    return keys
+
+
+def _witness_inputs(args: argparse.Namespace) -> tuple[list[WitnessKey], list[SourcedNote]]:
+    """The --witness keys and the --witnessed notes (which mean nothing without a key)."""
+    if args.witnessed and not args.witness:
+        raise CliError("--witnessed needs --witness KEYFILE to check the cosignatures", EXIT_USAGE)
+    notes = []
+    for path in args.witnessed:
+        try:
+            notes.append(SourcedNote(path.read_text(), str(path)))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CliError(f"--witnessed {path}: {exc}", EXIT_USAGE) from exc
+    return _witness_keys(args.witness), notes
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     _require_dir(args.directory)
-    result = verify_log(args.directory, public_key=_pinned_key(args.key) if args.key else None)
+    witnesses, witnessed = _witness_inputs(args)
+    result = verify_log(
+        args.directory,
+        public_key=_pinned_key(args.key) if args.key else None,
+        witnesses=witnesses,
+        witnessed=witnessed,
+    )
     if args.json:
         print(
             json.dumps(
@@ -72,16 +118,26 @@ def cmd_verify(args: argparse.Namespace) -> int:
                     "checkpoints": result.checkpoints,
                     "root": result.root.hex() if result.root else None,
                     "unsigned_tail": result.unsigned_tail,
+                    "witnesses": [
+                        {"witness": w.witness, "size": w.size, "time": w.time, "root": w.root.hex()}
+                        for w in result.witnesses
+                    ],
+                    "warnings": list(result.warnings),
                 },
                 indent=2,
             )
         )
+    if not args.json:
+        for warning in result.warnings:
+            print(f"warning: {warning}")
     if not result.ok:
         raise CliError(f"{args.directory}: verification failed: {result.error}", EXIT_FAILURE)
     if not args.json:
         root = result.root.hex() if result.root else ""
         print(f"{args.directory}: OK: {result.origin}: {result.size} entries, "
               f"{result.checkpoints} checkpoints, root {root}")
+        for status in result.witnesses:
+            print(f"witnessed: {status.witness} cosigned size {status.size} at {status.time}")
         if result.unsigned_tail:
             print(f"warning: the last {result.unsigned_tail} entries are not yet covered by a checkpoint")
     return 0
@@ -124,8 +180,9 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     _require_dir(args.directory)
+    witnesses, witnessed = _witness_inputs(args)
     try:
-        write_report(args.directory, args.out)
+        write_report(args.directory, args.out, witnesses=witnesses, witnessed=witnessed, ledgers=args.witness_ledger)
     except (AuditError, OSError) as exc:
         raise CliError(str(exc), EXIT_FAILURE) from exc
     print(f"wrote {args.out}")

@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "blindmatch.cli.pki",
     "blindmatch.cli.normalize",
     "blindmatch.cli.audit",
+    "blindmatch.cli.witness",
     "blindmatch.cli.bench",
     "blindmatch.cli.keys",
     "blindmatch.cli.oprf",

@@ -1,0 +1,90 @@
+"""``blindmatch witness``: the independent witness of the audit logs.
+
+``keygen`` creates the witness's signing key, ``serve`` runs the gRPC daemon until
+SIGTERM, ``export`` prints the latest checkpoint the witness cosigned for a log (for
+a reviewer's ``blindmatch audit verify DIR --witness KEY --witnessed FILE``).
+Format of ``witness.toml``: ``blindmatch.witness.config``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from blindmatch.cli.main import EXIT_FAILURE, EXIT_USAGE, CliError
+from blindmatch.keyfile import KeyFileError
+from blindmatch.witness.config import WitnessConfig, WitnessConfigError, load_witness_config
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("witness", help="the witness: cosigns audit-log checkpoints that extend the last")
+    commands = parser.add_subparsers(dest="witness_command", metavar="SUBCOMMAND", required=True)
+
+    keygen = commands.add_parser(
+        "keygen", help="create the witness's signing key",
+        description="Write KEY_FILE (Ed25519, PEM PKCS#8, mode 0600) and KEY_FILE.pub (the verifier key "
+                    "NAME+KEYID+BASE64 that logs and reviewers pin). Never overwrites.")
+    keygen.add_argument("--name", required=True, help="the witness's name, e.g. witness.ig.example/w1")
+    keygen.add_argument("--out", required=True, type=Path, metavar="KEY_FILE")
+    keygen.set_defaults(func=_keygen)
+
+    serve = commands.add_parser(
+        "serve", help="run the witness's gRPC daemon (mutual TLS 1.3)",
+        description="Serve AddCheckpoint on witness.listen until SIGTERM or SIGINT. Prints "
+                    "'witness NAME listening on HOST:PORT' when ready.")
+    serve.add_argument("--config", required=True, type=Path, metavar="WITNESS_TOML")
+    serve.set_defaults(func=_serve)
+
+    export = commands.add_parser(
+        "export", help="print the latest cosigned checkpoint of a log",
+        description="Print the latest checkpoint the witness cosigned for ORIGIN (a signed note with "
+                    "the witness's cosignature), read from the state directory.")
+    export.add_argument("--config", required=True, type=Path, metavar="WITNESS_TOML")
+    export.add_argument("origin", metavar="ORIGIN")
+    export.set_defaults(func=_export)
+
+
+def _config(args: argparse.Namespace) -> WitnessConfig:
+    try:
+        return load_witness_config(args.config)
+    except WitnessConfigError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from blindmatch.witness.keys import create_witness_key, public_key_path
+
+    try:
+        key = create_witness_key(args.out, args.name)
+    except KeyFileError as exc:
+        raise CliError(str(exc), EXIT_FAILURE) from None
+    print(f"wrote {args.out} (private, mode 0600) and {public_key_path(args.out)}: {key.verifier_key()}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from blindmatch.witness.service import WitnessStartError, run_daemon
+    from blindmatch.witness.state import WitnessStateError
+
+    config = _config(args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        return run_daemon(config, lambda line: print(line, flush=True))
+    except (WitnessStartError, WitnessStateError, OSError) as exc:
+        raise CliError(str(exc), EXIT_FAILURE) from None
+
+
+def _export(args: argparse.Namespace) -> int:
+    from blindmatch.witness.state import LOGS, log_id
+
+    config = _config(args)
+    if config.log(args.origin) is None:
+        raise CliError(f"{args.config} does not witness the log {args.origin!r}", EXIT_USAGE)
+    path = config.state_dir / LOGS / f"{log_id(args.origin)}.note"
+    try:
+        sys.stdout.write(path.read_text())
+    except FileNotFoundError:
+        raise CliError(f"the witness has not cosigned any checkpoint of {args.origin!r} yet", EXIT_FAILURE) from None
+    return 0

@@ -1,0 +1,194 @@
+"""The witness daemon: gRPC over mutual TLS (TLS 1.3 only), health service, shutdown.
+
+The servicer only adapts: it takes the peer organisation from the verified client
+certificate, hands the request body to :class:`Witness`, and turns a refusal into a
+gRPC status with the reason in the ``blindmatch-reason`` trailing metadata (the
+convention of the other daemons) and, for a size conflict, the witness's latest size
+in ``blindmatch-witness-size`` (C2SP's 409 response body).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from blindmatch import __version__
+from blindmatch.keyfile import KeyFileError, check_private
+from blindmatch.node.pki import organisation_of
+from blindmatch.v1 import witness_pb2 as pb
+from blindmatch.v1 import witness_pb2_grpc as pb_grpc
+from blindmatch.witness import protocol as p
+from blindmatch.witness.config import WitnessConfig
+from blindmatch.witness.core import Witness, WitnessRefusal
+from blindmatch.witness.keys import load_witness_key
+from blindmatch.witness.state import WitnessState
+
+log = logging.getLogger("blindmatch.witness")
+
+SERVICE_NAME = "blindmatch.v1.Witness"
+REASON_METADATA_KEY = "blindmatch-reason"  # the same key as the holder's and requester's
+SIZE_METADATA_KEY = "blindmatch-witness-size"
+REQUIRED_TLS_VERSION = b"TLSv1.3"
+MAX_MESSAGE_BYTES = p.MAX_BODY_BYTES + 1024
+SHUTDOWN_GRACE_SECONDS = 5.0
+INTERNAL = "internal"  # the witness failed (e.g. a full disk); details go to its own log only
+
+STATUS_FOR_REASON: dict[str, grpc.StatusCode] = {
+    p.BAD_REQUEST: grpc.StatusCode.INVALID_ARGUMENT,  # HTTP 400
+    p.UNKNOWN_LOG: grpc.StatusCode.NOT_FOUND,  # 404
+    p.BAD_SIGNATURE: grpc.StatusCode.PERMISSION_DENIED,  # 403
+    p.ORGANISATION_NOT_ALLOWED: grpc.StatusCode.PERMISSION_DENIED,
+    p.SIZE_CONFLICT: grpc.StatusCode.ABORTED,  # 409: retry with the returned size
+    p.FORK: grpc.StatusCode.FAILED_PRECONDITION,  # 409 for an equal size: never retryable
+    p.BAD_PROOF: grpc.StatusCode.INVALID_ARGUMENT,  # 422
+    p.TLS_VERSION: grpc.StatusCode.UNAUTHENTICATED,
+    INTERNAL: grpc.StatusCode.INTERNAL,
+}
+
+
+class WitnessStartError(Exception):
+    """The witness cannot start: an unsafe key file, a missing file, a busy address."""
+
+
+def _abort(context: grpc.ServicerContext, reason: str, message: str, size: int | None) -> NoReturn:
+    metadata = [(REASON_METADATA_KEY, reason)]
+    if size is not None:
+        metadata.append((SIZE_METADATA_KEY, str(size)))
+    context.set_trailing_metadata(tuple(metadata))
+    context.abort(STATUS_FOR_REASON[reason], f"{reason}: {message}")
+    raise AssertionError("grpc context.abort returned")
+
+
+def tls_problem(auth: dict[str, list[bytes]]) -> str | None:
+    """Why the connection is unacceptable, or None. gRPC Python cannot set a minimum TLS
+    version, so the negotiated one is checked on every call instead."""
+    versions = auth.get("ssl_tls_version") or [b"unknown"]
+    if versions[0] != REQUIRED_TLS_VERSION:
+        return f"the connection uses {versions[0].decode(errors='replace')}; this witness requires TLS 1.3"
+    return None
+
+
+class WitnessServicer(pb_grpc.WitnessServicer):
+    def __init__(self, witness: Witness) -> None:
+        self._witness = witness
+
+    def AddCheckpoint(self, request: pb.AddCheckpointRequest, context: grpc.ServicerContext) -> pb.AddCheckpointResponse:
+        auth = context.auth_context()
+        problem = tls_problem(auth)
+        if problem:
+            _abort(context, p.TLS_VERSION, problem, None)
+        pems = auth.get("x509_pem_cert")
+        peer = organisation_of(pems[0]) if pems else None
+        try:
+            line = self._witness.add_checkpoint(request.body, peer)
+        except WitnessRefusal as refusal:
+            log.warning("refused a checkpoint from %r: %s", peer, refusal)
+            _abort(context, refusal.reason, str(refusal), refusal.latest_size)
+        except Exception:
+            log.exception("AddCheckpoint from %r failed", peer)
+            _abort(context, INTERNAL, "internal error; see the witness's log", None)
+        return pb.AddCheckpointResponse(cosignatures=line.encode())
+
+
+def _read_private(path: Path, what: str) -> bytes:
+    try:
+        check_private(path)
+        return path.read_bytes()
+    except KeyFileError as exc:
+        raise WitnessStartError(f"{what}: {exc}") from None
+    except OSError as exc:
+        raise WitnessStartError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise WitnessStartError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def server_credentials(config: WitnessConfig) -> grpc.ServerCredentials:
+    """mTLS: clients must present a certificate issued by ``client_ca``; keys must be 0600."""
+    return grpc.ssl_server_credentials(
+        [(_read_private(config.tls.key, "witness.tls.key"), _read(config.tls.cert, "TLS certificate"))],
+        root_certificates=_read(config.tls.client_ca, "client CA"),
+        require_client_auth=True,
+    )
+
+
+class WitnessDaemon:
+    """One running witness: the key, the state directory and the gRPC server."""
+
+    def __init__(self, config: WitnessConfig, clock: Callable[[], datetime] | None = None) -> None:
+        try:
+            key = load_witness_key(config.key_file)
+        except KeyFileError as exc:
+            raise WitnessStartError(f"witness.key_file: {exc}") from None
+        credentials = server_credentials(config)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self.state = WitnessState(config.state_dir)
+        try:
+            self.witness = Witness(config, key, self.state, self._clock)
+        except BaseException:
+            self.state.close()
+            raise
+        self._server = grpc.server(
+            ThreadPoolExecutor(max_workers=8, thread_name_prefix="witness-rpc"),
+            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.so_reuseport", 0)],
+            maximum_concurrent_rpcs=8,
+        )
+        pb_grpc.add_WitnessServicer_to_server(WitnessServicer(self.witness), self._server)
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        try:
+            self.port = self._server.add_secure_port(config.listen, credentials)
+        except RuntimeError:
+            self.port = 0
+        if not self.port:
+            self.state.close()
+            raise WitnessStartError(f"cannot listen on {config.listen}: the address is in use or not available")
+
+    def start(self) -> None:
+        self._server.start()
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.state.record("started", self._clock(), version=__version__)
+
+    def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        self.health.enter_graceful_shutdown()
+        self._server.stop(grace).wait()
+        self.state.record("stopped", self._clock(), version=__version__)
+        self.state.close()
+
+
+def run_daemon(config: WitnessConfig, announce: Callable[[str], None]) -> int:
+    """Serve until SIGTERM or SIGINT, then finish in-flight calls and exit 0."""
+    daemon = WitnessDaemon(config)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        daemon.start()
+        announce(f"witness {config.name} listening on {config.listen.rsplit(':', 1)[0]}:{daemon.port}")
+        while not stop.wait(1.0):
+            pass
+        daemon.stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    announce("stopped")
+    return 0
