@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import rbcl
 
 from blindmatch.crypto import group, oprf
 from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
+from blindmatch.crypto.sodium import rbcl
 
 _MIN_CHUNK = 256  # below this, thread hand-off costs more than it saves
 
