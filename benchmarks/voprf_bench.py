@@ -1,0 +1,78 @@
+"""Cost of RFC 9497 VOPRF proofs on a batch (issue 11): proof vs. no proof, each side.
+
+Measures, for one batch of ``--batch`` elements on ``--workers`` threads, the holder's
+BlindEvaluate alone vs. BlindEvaluate + batched DLEQ proof, and the requester's
+Unblind alone vs. verify + Unblind; best of ``--repeat`` runs. Writes JSON.
+
+    .venv/bin/python benchmarks/voprf_bench.py --out benchmarks/results/voprf_2e14.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from blindmatch.crypto import group, voprf
+from blindmatch.crypto.batch import BatchEngine
+from blindmatch.crypto.modes import VOPRF
+from blindmatch.crypto.sodium import sodium_version
+
+
+def _best(repeat: int, run: Callable[[], object]) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=2**14)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+
+    engine = BatchEngine(workers=args.workers)
+    sk, pk = voprf.derive_key_pair(bytes(32), b"voprf bench")
+    inputs = [f"bench record {i}".encode() for i in range(args.batch)]
+    blinds = b"".join(group.random_scalar() for _ in range(args.batch))
+    blinded = engine.blind_in_mode(VOPRF, inputs, blinds)
+    evaluated, proof = engine.blind_evaluate_proven(sk, pk, blinded)
+
+    seconds = {
+        "holder_blind_evaluate": _best(args.repeat, lambda: engine.blind_evaluate(sk, blinded)),
+        "holder_blind_evaluate_and_prove": _best(args.repeat, lambda: engine.blind_evaluate_proven(sk, pk, blinded)),
+        "requester_unblind": _best(args.repeat, lambda: engine.unblind(blinds, evaluated)),
+        "requester_verify_and_unblind": _best(
+            args.repeat, lambda: engine.verify_and_unblind(pk, blinds, blinded, evaluated, proof)
+        ),
+    }
+    engine.close()
+    result = {
+        "batch": args.batch,
+        "workers": args.workers,
+        "repeat": args.repeat,
+        "libsodium": sodium_version(),
+        "seconds": {name: round(value, 4) for name, value in seconds.items()},
+        "holder_factor": round(seconds["holder_blind_evaluate_and_prove"] / seconds["holder_blind_evaluate"], 3),
+        "requester_factor": round(seconds["requester_verify_and_unblind"] / seconds["requester_unblind"], 3),
+        "crypto_factor_both_sides": round(
+            (seconds["holder_blind_evaluate_and_prove"] + seconds["requester_verify_and_unblind"])
+            / (seconds["holder_blind_evaluate"] + seconds["requester_unblind"]),
+            3,
+        ),
+    }
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
