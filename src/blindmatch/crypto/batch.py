@@ -79,7 +79,7 @@ class BatchEngine:
         mult = rbcl.crypto_scalarmult_ristretto255
 
         def work(start: int, stop: int) -> bytes:
-            out = []
+            out: list[bytes] = []
             append = out.append
             for i in range(start, stop):
                 try:
@@ -111,7 +111,7 @@ class BatchEngine:
 
         def work(start: int, stop: int) -> bytes:
             inverses = group.batch_invert(blinds[start * 32 : stop * 32])
-            out = []
+            out: list[bytes] = []
             for i in range(start, stop):
                 j = i - start
                 try:

@@ -19,13 +19,36 @@ import ctypes
 import os
 import sys
 import types
+from typing import Protocol
 
-import rbcl
+import rbcl as _rbcl_package
 
 # rbcl's package namespace rebinds ``rbcl._sodium`` to the CDLL, so fetch the loader module.
 _rbcl_loader: types.ModuleType = sys.modules["rbcl._sodium"]
 
-__all__ = ["lib", "rbcl", "sodium_version"]
+
+class RistrettoFunctions(Protocol):
+    """The typed subset of rbcl's (untyped) wrappers that blindmatch uses.
+
+    Each wrapper checks lengths and raises ``RuntimeError`` where libsodium fails
+    (e.g. a scalar multiplication with a non-canonical element or identity result).
+    """
+
+    def crypto_core_ristretto255_is_valid_point(self, p: bytes) -> bool: ...
+    def crypto_core_ristretto255_random(self) -> bytes: ...
+    def crypto_core_ristretto255_from_hash(self, h: bytes) -> bytes: ...
+    def crypto_core_ristretto255_add(self, p: bytes, q: bytes) -> bytes: ...
+    def crypto_core_ristretto255_sub(self, p: bytes, q: bytes) -> bytes: ...
+    def crypto_core_ristretto255_scalar_random(self) -> bytes: ...
+    def crypto_core_ristretto255_scalar_reduce(self, s: bytes) -> bytes: ...
+    def crypto_core_ristretto255_scalar_invert(self, s: bytes) -> bytes: ...
+    def crypto_core_ristretto255_scalar_add(self, s: bytes, t: bytes) -> bytes: ...
+    def crypto_core_ristretto255_scalar_sub(self, s: bytes, t: bytes) -> bytes: ...
+    def crypto_core_ristretto255_scalar_mul(self, s: bytes, t: bytes) -> bytes: ...
+    def crypto_scalarmult_ristretto255_base(self, s: bytes) -> bytes: ...
+    def crypto_scalarmult_ristretto255(self, s: bytes, p: bytes) -> bytes: ...
+
+__all__ = ["RistrettoFunctions", "lib", "rbcl", "sodium_version"]
 
 
 def _remove_temporary_copy() -> None:
@@ -41,7 +64,8 @@ def _remove_temporary_copy() -> None:
 
 _remove_temporary_copy()
 
-lib: ctypes.CDLL = rbcl.rbcl._sodium
+rbcl: RistrettoFunctions = _rbcl_package
+lib: ctypes.CDLL = _rbcl_package.rbcl._sodium
 
 
 def sodium_version() -> str:
