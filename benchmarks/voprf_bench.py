@@ -2,7 +2,10 @@
 
 Measures, for one batch of ``--batch`` elements on ``--workers`` threads, the holder's
 BlindEvaluate alone vs. BlindEvaluate + batched DLEQ proof, and the requester's
-Unblind alone vs. verify + Unblind; best of ``--repeat`` runs. Writes JSON.
+Unblind alone vs. verify + Unblind; best of ``--repeat`` runs. Also the two steps
+around them (requester Blind, Finalize's hash), to give the factor of a session's whole
+cryptographic pipeline (network, framing and index look-up excluded, which would only
+lower it). Writes JSON.
 
     .venv/bin/python benchmarks/voprf_bench.py --out benchmarks/results/voprf_2e14.json
 """
@@ -15,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from blindmatch.crypto import group, voprf
+from blindmatch.crypto import group, oprf, voprf
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.modes import VOPRF
 from blindmatch.crypto.sodium import sodium_version
@@ -28,6 +31,13 @@ def _best(repeat: int, run: Callable[[], object]) -> float:
         run()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def _pipeline(seconds: dict[str, float], *, proven: bool) -> float:
+    """Blind, BlindEvaluate(+proof), (verify +) Unblind, Finalize's hash: one session's crypto."""
+    evaluate = seconds["holder_blind_evaluate_and_prove" if proven else "holder_blind_evaluate"]
+    unblind = seconds["requester_verify_and_unblind" if proven else "requester_unblind"]
+    return seconds["requester_blind"] + evaluate + unblind + seconds["requester_finalize_hash"]
 
 
 def main() -> None:
@@ -45,10 +55,20 @@ def main() -> None:
     blinded = engine.blind_in_mode(VOPRF, inputs, blinds)
     evaluated, proof = engine.blind_evaluate_proven(sk, pk, blinded)
 
+    def unblind_only() -> bytes:
+        return engine.unblind(blinds, evaluated)
+
+    unblinded = unblind_only()
+
+    def finalize_hashes() -> list[bytes]:
+        return [oprf.finalize_unblinded(x, unblinded[i * 32 : i * 32 + 32]) for i, x in enumerate(inputs)]
+
     seconds = {
+        "requester_blind": _best(args.repeat, lambda: engine.blind_in_mode(VOPRF, inputs, blinds)),
+        "requester_finalize_hash": _best(args.repeat, finalize_hashes),
         "holder_blind_evaluate": _best(args.repeat, lambda: engine.blind_evaluate(sk, blinded)),
         "holder_blind_evaluate_and_prove": _best(args.repeat, lambda: engine.blind_evaluate_proven(sk, pk, blinded)),
-        "requester_unblind": _best(args.repeat, lambda: engine.unblind(blinds, evaluated)),
+        "requester_unblind": _best(args.repeat, unblind_only),
         "requester_verify_and_unblind": _best(
             args.repeat, lambda: engine.verify_and_unblind(pk, blinds, blinded, evaluated, proof)
         ),
@@ -62,6 +82,7 @@ def main() -> None:
         "seconds": {name: round(value, 4) for name, value in seconds.items()},
         "holder_factor": round(seconds["holder_blind_evaluate_and_prove"] / seconds["holder_blind_evaluate"], 3),
         "requester_factor": round(seconds["requester_verify_and_unblind"] / seconds["requester_unblind"], 3),
+        "pipeline_factor": round(_pipeline(seconds, proven=True) / _pipeline(seconds, proven=False), 3),
         "crypto_factor_both_sides": round(
             (seconds["holder_blind_evaluate_and_prove"] + seconds["requester_verify_and_unblind"])
             / (seconds["holder_blind_evaluate"] + seconds["requester_unblind"]),

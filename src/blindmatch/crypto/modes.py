@@ -9,6 +9,7 @@ built for one mode cannot answer queries of another.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from blindmatch.crypto import group
 from blindmatch.crypto.h2c import expand_message_xmd_sha512
@@ -35,18 +36,25 @@ class Mode:
 
     code: int
 
-    @property
+    @cached_property
     def context_string(self) -> bytes:
         return b"OPRFV1-" + i2osp(self.code, 1) + b"-" + SUITE_ID
 
+    @cached_property
+    def _hash_to_group_dst(self) -> bytes:
+        return b"HashToGroup-" + self.context_string
+
+    @cached_property
+    def _hash_to_scalar_dst(self) -> bytes:
+        return b"HashToScalar-" + self.context_string
+
     def hash_to_group(self, data: bytes) -> bytes:
         """HashToGroup: RFC 9380 expand_message_xmd to 64 bytes, then the RFC 9496 map."""
-        dst = b"HashToGroup-" + self.context_string
-        return group.element_from_uniform(expand_message_xmd_sha512(data, dst, 64))
+        return group.element_from_uniform(expand_message_xmd_sha512(data, self._hash_to_group_dst, 64))
 
     def hash_to_scalar(self, data: bytes, dst: bytes | None = None) -> bytes:
         """HashToScalar with the mode's default DST ``"HashToScalar-" || contextString``."""
-        tag = b"HashToScalar-" + self.context_string if dst is None else dst
+        tag = self._hash_to_scalar_dst if dst is None else dst
         return group.scalar_from_uniform(expand_message_xmd_sha512(data, tag, 64))
 
     def derive_key_pair(self, seed: bytes, info: bytes) -> tuple[bytes, bytes]:
