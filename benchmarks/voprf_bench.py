@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,13 +25,16 @@ from blindmatch.crypto.modes import VOPRF
 from blindmatch.crypto.sodium import sodium_version
 
 
-def _best(repeat: int, run: Callable[[], object]) -> float:
-    times = []
+def _best_interleaved(repeat: int, steps: dict[str, Callable[[], object]]) -> dict[str, float]:
+    """Best time of each step over ``repeat`` rounds, the steps alternating within a round
+    so that a shared machine's changing load hits the compared steps alike."""
+    best = {name: float("inf") for name in steps}
     for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for name, run in steps.items():
+            start = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def _pipeline(seconds: dict[str, float], *, proven: bool) -> float:
@@ -44,7 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=2**14)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
@@ -63,22 +67,22 @@ def main() -> None:
     def finalize_hashes() -> list[bytes]:
         return [oprf.finalize_unblinded(x, unblinded[i * 32 : i * 32 + 32]) for i, x in enumerate(inputs)]
 
-    seconds = {
-        "requester_blind": _best(args.repeat, lambda: engine.blind_in_mode(VOPRF, inputs, blinds)),
-        "requester_finalize_hash": _best(args.repeat, finalize_hashes),
-        "holder_blind_evaluate": _best(args.repeat, lambda: engine.blind_evaluate(sk, blinded)),
-        "holder_blind_evaluate_and_prove": _best(args.repeat, lambda: engine.blind_evaluate_proven(sk, pk, blinded)),
-        "requester_unblind": _best(args.repeat, unblind_only),
-        "requester_verify_and_unblind": _best(
-            args.repeat, lambda: engine.verify_and_unblind(pk, blinds, blinded, evaluated, proof)
-        ),
+    steps: dict[str, Callable[[], object]] = {
+        "requester_blind": lambda: engine.blind_in_mode(VOPRF, inputs, blinds),
+        "holder_blind_evaluate": lambda: engine.blind_evaluate(sk, blinded),
+        "holder_blind_evaluate_and_prove": lambda: engine.blind_evaluate_proven(sk, pk, blinded),
+        "requester_unblind": unblind_only,
+        "requester_verify_and_unblind": lambda: engine.verify_and_unblind(pk, blinds, blinded, evaluated, proof),
+        "requester_finalize_hash": finalize_hashes,
     }
+    seconds = _best_interleaved(args.repeat, steps)
     engine.close()
     result = {
         "batch": args.batch,
         "workers": args.workers,
         "repeat": args.repeat,
         "libsodium": sodium_version(),
+        "load_average_after": os.getloadavg()[0],
         "seconds": {name: round(value, 4) for name, value in seconds.items()},
         "holder_factor": round(seconds["holder_blind_evaluate_and_prove"] / seconds["holder_blind_evaluate"], 3),
         "requester_factor": round(seconds["requester_verify_and_unblind"] / seconds["requester_unblind"], 3),
