@@ -44,8 +44,8 @@ def test_plain_verification_accepts_the_identity_key_forgery() -> None:
 
 @pytest.mark.parametrize("name", sorted(SMALL_ORDER_KEYS))
 def test_small_order_keys_refused_on_load_with_the_callers_name(name: str) -> None:
-    with pytest.raises(ed25519.WeakPublicKeyError, match=r"^policy\.toml official 'Ames': Ed25519 public key"):
-        ed25519.load_public_key_strict(SMALL_ORDER_KEYS[name], what="policy.toml official 'Ames'")
+    with pytest.raises(ed25519.WeakPublicKeyError, match=r"^official 'Ames' key is (not an Ed25519 point of the prime-order subgroup|a non-canonical)"):
+        ed25519.load_public_key_strict(SMALL_ORDER_KEYS[name], what="official 'Ames' key")
     assert not ed25519.verify_strict(SMALL_ORDER_KEYS[name], FORGERY, b"any message")
 
 

@@ -48,7 +48,7 @@ def test_small_order_official_key_file_is_refused_naming_the_file(tmp_path: Path
     (tmp_path / "ames.pub").write_text(base64.b64encode(ORDER_8).decode() + "\n")
     path = tmp_path / "policy.toml"
     path.write_text(POLICY.format(key_line='public_key_file = "ames.pub"'))
-    with pytest.raises(PolicyError, match=r"ames\.pub: public key: Ed25519 public key .*\(official 'Judge Ames'\)"):
+    with pytest.raises(PolicyError, match=r"ames\.pub: public key is not an Ed25519 point .*\(official 'Judge Ames'\)"):
         Policy.load(path)
 
 
@@ -59,7 +59,7 @@ def test_parse_public_key_refuses_non_canonical_identity() -> None:
 
 def test_small_order_audit_verifier_key_is_refused() -> None:
     text = format_verifier_key("holder.example/audit", IDENTITY)
-    with pytest.raises(AuditKeyError, match=r"verifier key 'holder\.example/audit': Ed25519 public key"):
+    with pytest.raises(AuditKeyError, match=r"verifier key 'holder\.example/audit' is not an Ed25519 point"):
         parse_verifier_key(text)
 
 
@@ -78,4 +78,4 @@ def test_small_order_key_in_audit_pub_is_refused_naming_the_file(tmp_path: Path)
     (audit_dir / "audit.pub").write_text(format_verifier_key("holder.example/audit", ORDER_8) + "\n")
     result = verify_log(tmp_path)
     assert not result.ok
-    assert re.search(r"audit\.pub: verifier key 'holder\.example/audit': Ed25519 public key is not a point", result.error or "")
+    assert re.search(r"audit\.pub: verifier key 'holder\.example/audit' is not an Ed25519 point", result.error or "")

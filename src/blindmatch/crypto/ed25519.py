@@ -57,16 +57,17 @@ def is_strict_point(encoding: bytes) -> bool:
 def load_public_key_strict(raw: bytes, *, what: str) -> Ed25519PublicKey:
     """Load a 32-byte Ed25519 public key, refusing weak ones; ``what`` names it in errors.
 
-    The caller passes the file and the key's owner (e.g. ``"policy.toml official 'Judge
-    Ames'"``) so that the error says which key was refused and why.
+    The caller passes what the key is (e.g. ``"verifier key 'holder.example/audit'"``);
+    its callers add the file and the key's owner, so the error says which key was
+    refused and why.
     """
     if len(raw) != PUBLIC_KEY_BYTES:
-        raise WeakPublicKeyError(f"{what}: Ed25519 public key must be {PUBLIC_KEY_BYTES} bytes, got {len(raw)}")
+        raise WeakPublicKeyError(f"{what} must be {PUBLIC_KEY_BYTES} bytes, got {len(raw)}")
     if not _canonical_y(raw):
-        raise WeakPublicKeyError(f"{what}: Ed25519 public key is a non-canonical encoding (y >= 2^255 - 19)")
+        raise WeakPublicKeyError(f"{what} is a non-canonical Ed25519 encoding (y >= 2^255 - 19)")
     if _is_valid_point(raw) != 1:
         raise WeakPublicKeyError(
-            f"{what}: Ed25519 public key is not a point of the prime-order subgroup "
+            f"{what} is not an Ed25519 point of the prime-order subgroup "
             "(small-order or mixed-order point, or not on the curve); such a key accepts forged signatures"
         )
     return Ed25519PublicKey.from_public_bytes(raw)
