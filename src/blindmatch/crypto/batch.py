@@ -18,7 +18,12 @@ most 2^16 elements:
   ``poprf.finalize_unblinded``, which includes ``info``).
 
 The composites ``sum d_i * C_i`` (and ``sum d_i * D_i`` for the verifier) are split
-into one index range per worker; the partial sums are added at the end.
+into one index range per worker; the partial sums are added at the end. They are
+most of a proof's cost (one scalar multiplication per element and side, no
+multi-scalar multiplication in libsodium), and they need only the elements, not the
+proof: a session that receives a batch's evaluated elements before its proof can run
+``compute_composites`` while the holder still proves, then finish with
+``dleq.verify_from_composites`` and ``unblind``.
 """
 
 from __future__ import annotations
