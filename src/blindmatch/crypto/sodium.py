@@ -23,8 +23,9 @@ from typing import Protocol
 
 import rbcl as _rbcl_package
 
-# rbcl's package namespace rebinds ``rbcl._sodium`` to the CDLL, so fetch the loader module.
-_rbcl_loader: types.ModuleType = sys.modules["rbcl._sodium"]
+# rbcl's package namespace rebinds ``rbcl._sodium`` to the CDLL, so fetch the loader module
+# (absent if a future rbcl loads libsodium some other way: then there is nothing to remove).
+_rbcl_loader: types.ModuleType | None = sys.modules.get("rbcl._sodium")
 
 
 class RistrettoFunctions(Protocol):
@@ -53,6 +54,8 @@ __all__ = ["RistrettoFunctions", "lib", "rbcl", "sodium_version"]
 
 def _remove_temporary_copy() -> None:
     """Unlink rbcl's temporary copy of libsodium and drop the 2.8 MB bytes it kept alive."""
+    if _rbcl_loader is None:
+        return
     path = getattr(_rbcl_loader, "lib_path", None)
     if isinstance(path, str) and sys.platform != "win32":
         # Already gone if the module was reloaded or another cleaner ran first.
