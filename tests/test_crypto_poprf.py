@@ -50,3 +50,18 @@ def test_single_element_api_and_wrong_info() -> None:
     evaluated_other, proof_other = poprf.blind_evaluate(SK, blinded, b"other info")
     with pytest.raises(dleq.ProofError):
         poprf.finalize(data, r, evaluated_other, blinded, proof_other, info, tweaked)
+
+
+def test_key_that_cancels_the_info_tweak_is_refused_on_both_sides() -> None:
+    """skS = -HashToScalar(framedInfo) makes t = 0: InverseError (server), identity tweakedKey (client)."""
+    from blindmatch.crypto import group, oprf
+    from blindmatch.crypto.modes import POPRF, length_prefixed
+    from blindmatch.crypto.sodium import rbcl
+
+    info = b"cancelled"
+    sk = rbcl.crypto_core_ristretto255_scalar_negate(POPRF.hash_to_scalar(b"Info" + length_prefixed(info)))
+    pk = group.base_mult(sk)
+    with pytest.raises(poprf.InverseError):
+        poprf.blind_evaluate(sk, pk, info)
+    with pytest.raises(oprf.InvalidInputError, match="identity as tweaked key"):
+        poprf.blind(b"record", info, pk)
