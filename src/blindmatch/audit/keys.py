@@ -16,9 +16,7 @@ import struct
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-)
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from blindmatch.crypto.ed25519 import WeakPublicKeyError, load_public_key_strict, verify_strict
 from blindmatch.keyfile import create_new_file
