@@ -15,13 +15,10 @@ import stat
 import struct
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from blindmatch.crypto.ed25519 import WeakPublicKeyError, load_public_key_strict, verify_strict
 from blindmatch.keyfile import create_new_file
 
 ALG_ED25519 = 1
@@ -63,6 +60,10 @@ def parse_verifier_key(text: str) -> tuple[str, bytes]:
     if len(blob) != 33 or blob[0] != ALG_ED25519:
         raise AuditKeyError("verifier key is not an Ed25519 key")
     public_key = blob[1:]
+    try:
+        load_public_key_strict(public_key, what=f"verifier key {name!r}")
+    except WeakPublicKeyError as exc:
+        raise AuditKeyError(str(exc)) from None
     if key_hash(name, public_key).hex() != hash_hex:
         raise AuditKeyError("verifier key hash does not match its name and key")
     return name, public_key
@@ -130,9 +131,5 @@ def verify_transcript_signature(
 
 
 def verify_ed25519(public_key: bytes, signature: bytes, message: bytes) -> bool:
-    """Plain Ed25519 verification returning a bool instead of raising."""
-    try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+    """Strict Ed25519 verification (small-order keys and R, S >= L refused), as a bool."""
+    return verify_strict(public_key, signature, message)

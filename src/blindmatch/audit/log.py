@@ -84,8 +84,12 @@ def find_audit_dir(directory: Path) -> Path:
 
 
 def read_verifier_key(audit_dir: Path) -> tuple[str, bytes]:
-    """(origin, raw public key) from ``audit.pub``."""
-    return keys.parse_verifier_key((audit_dir / PUB_NAME).read_text())
+    """(origin, raw public key) from ``audit.pub``; a weak or malformed key names the file."""
+    path = audit_dir / PUB_NAME
+    try:
+        return keys.parse_verifier_key(path.read_text())
+    except keys.AuditKeyError as exc:
+        raise keys.AuditKeyError(f"{path}: {exc}") from None
 
 
 def _read(path: Path, offset: int = 0) -> bytes:

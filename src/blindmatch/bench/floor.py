@@ -22,15 +22,15 @@ from typing import Any
 
 
 def _elements(count: int) -> bytes:
-    import rbcl
+    from blindmatch.crypto.sodium import rbcl
 
     return b"".join(rbcl.crypto_core_ristretto255_random() for _ in range(count))
 
 
 def raw_scalarmult_rate(sk: bytes, elements: bytes, threads: int, pool: ThreadPoolExecutor | None) -> float:
-    import rbcl.rbcl as _r
+    from blindmatch.crypto.sodium import lib
 
-    fn = _r._sodium.crypto_scalarmult_ristretto255
+    fn = lib.crypto_scalarmult_ristretto255
     n = len(elements) // 32
 
     def loop(bounds: tuple[int, int]) -> None:

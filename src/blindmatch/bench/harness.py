@@ -96,11 +96,9 @@ def machine_info() -> dict[str, Any]:
         pass
     sodium = "unknown"
     try:
-        import rbcl.rbcl as _r
+        from blindmatch.crypto.sodium import sodium_version
 
-        fn = _r._sodium.sodium_version_string
-        fn.restype = __import__("ctypes").c_char_p
-        sodium = fn().decode()
+        sodium = sodium_version()
     except Exception:
         pass
     try:

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from enum import Enum, auto
 
 import numpy as np
-import rbcl
 
 from blindmatch import PROTOCOL_VERSION
 from blindmatch.core.errors import ProtocolError
@@ -32,6 +31,7 @@ from blindmatch.core.messages import (
 from blindmatch.core.outputs import Mode, outputs_for
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
+from blindmatch.crypto.sodium import rbcl
 
 
 class RequesterState(Enum):

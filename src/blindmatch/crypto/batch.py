@@ -3,6 +3,27 @@
 libsodium's scalar multiplication runs through ctypes, which releases the GIL, so a
 thread pool scales across cores without pickling. Elements travel as one contiguous
 ``bytes`` of ``n * 32`` so that no per-element Python object crosses an API boundary.
+
+Verifiable modes (RFC 9497 VOPRF 0x01 and POPRF 0x02), one DLEQ proof per batch of at
+most 2^16 elements:
+
+- holder: ``blind_evaluate_proven(sk, pk, blinded) -> (evaluated, proof)`` and
+  ``blind_evaluate_proven_poprf(sk, blinded, info) -> (evaluated, proof)``;
+- requester: ``verify_and_unblind(pk, blinds, blinded, evaluated, proof) -> unblinded``
+  and ``verify_and_unblind_poprf(pk, info, blinds, blinded, evaluated, proof)``, which
+  raise :class:`blindmatch.crypto.dleq.ProofError` naming the batch before unblinding;
+- ``blind_in_mode`` / ``evaluate_elements_in_mode`` hash to the group with the mode's
+  DST (a VOPRF index must be built with ``evaluate_elements_in_mode(VOPRF, ...)``; a
+  POPRF one with the key ``poprf.tweaked_secret(sk, info)`` inverted, and hashed with
+  ``poprf.finalize_unblinded``, which includes ``info``).
+
+The composites ``sum d_i * C_i`` (and ``sum d_i * D_i`` for the verifier) are split
+into one index range per worker; the partial sums are added at the end. They are
+most of a proof's cost (one scalar multiplication per element and side, no
+multi-scalar multiplication in libsodium), and they need only the elements, not the
+proof: a session that receives a batch's evaluated elements before its proof can run
+``compute_composites`` while the holder still proves, then finish with
+``dleq.verify_from_composites`` and ``unblind``.
 """
 
 from __future__ import annotations
@@ -10,14 +31,17 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
-import rbcl
 
-from blindmatch.crypto import group, oprf
+from blindmatch.crypto import dleq, group, oprf, poprf, voprf
 from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
+from blindmatch.crypto.modes import POPRF, VOPRF, Mode
+from blindmatch.crypto.sodium import rbcl
 
 _MIN_CHUNK = 256  # below this, thread hand-off costs more than it saves
+_T = TypeVar("_T")
 
 
 def default_workers() -> int:
@@ -43,6 +67,13 @@ class BatchEngine:
         bounds = [(i, min(i + step, n)) for i in range(0, n, step)]
         return b"".join(self._pool.map(lambda b: work(*b), bounds))
 
+    def _map_ranges(self, n: int, work: Callable[[int, int], _T]) -> list[_T]:
+        """Run ``work(start, stop)`` over ``[0, n)`` in one range per worker; results in order."""
+        if self._pool is None or n < 2 * _MIN_CHUNK:
+            return [work(0, n)]
+        step = -(-n // self.workers)
+        return list(self._pool.map(lambda start: work(start, min(start + step, n)), range(0, n, step)))
+
     def blind_evaluate(self, sk: bytes, blinded: bytes) -> bytes:
         """RFC 9497 BlindEvaluate of every 32-byte element in ``blinded``; same order out.
 
@@ -53,7 +84,7 @@ class BatchEngine:
         mult = rbcl.crypto_scalarmult_ristretto255
 
         def work(start: int, stop: int) -> bytes:
-            out = []
+            out: list[bytes] = []
             append = out.append
             for i in range(start, stop):
                 try:
@@ -85,7 +116,7 @@ class BatchEngine:
 
         def work(start: int, stop: int) -> bytes:
             inverses = group.batch_invert(blinds[start * 32 : stop * 32])
-            out = []
+            out: list[bytes] = []
             for i in range(start, stop):
                 j = i - start
                 try:
@@ -100,6 +131,94 @@ class BatchEngine:
         """``sk * HashToGroup(input)`` for every input: the holder's index build, before hashing."""
         sk = group.decode_scalar(sk)
         h2g = oprf.hash_to_group
+        mult = rbcl.crypto_scalarmult_ristretto255
+
+        def work(start: int, stop: int) -> bytes:
+            return b"".join(mult(sk, h2g(inputs[i])) for i in range(start, stop))
+
+        return self._map_chunks(len(inputs), work)
+
+    def compute_composites(self, mode: Mode, b: bytes, c: bytes, d: bytes, k: bytes | None = None) -> tuple[bytes, bytes]:
+        """RFC 9497 ComputeComposites (``k`` None, verifier) or ComputeCompositesFast (prover).
+
+        Partial sums over one index range per worker, added at the end; same result as
+        :func:`blindmatch.crypto.dleq.composites`.
+        """
+        n = dleq.check_batch(c, d)
+        seed = dleq.composite_seed(mode, b)
+        partials = self._map_ranges(
+            n, lambda start, stop: dleq.partial_composites(mode, seed, c, d, start, stop, with_z=k is None)
+        )
+        m = z = group.IDENTITY
+        for partial_m, partial_z in partials:
+            m, z = dleq.add(m, partial_m), dleq.add(z, partial_z)
+        if k is not None:
+            z = group.IDENTITY if m == group.IDENTITY else group.scalar_mult(k, m)
+        return m, z
+
+    def blind_evaluate_proven(self, sk: bytes, pk: bytes, blinded: bytes, r: bytes | None = None) -> tuple[bytes, bytes]:
+        """VOPRF BlindEvaluate of a batch: ``(evaluated, proof)``, one proof for the batch.
+
+        ``pk`` must be ``sk``'s public key (checked: a proof against another key would
+        only make honest requesters fail). ``r`` fixes the proof nonce for tests.
+        """
+        sk = group.decode_scalar(sk)
+        if group.base_mult(sk) != pk:
+            raise ValueError("public key does not belong to the evaluation key")
+        evaluated = self.blind_evaluate(sk, blinded)
+        m, z = self.compute_composites(VOPRF, pk, blinded, evaluated, sk)
+        return evaluated, dleq.prove_from_composites(VOPRF, sk, voprf.GENERATOR, pk, m, z, r)
+
+    def verify_and_unblind(
+        self, pk: bytes, blinds: bytes, blinded: bytes, evaluated: bytes, proof: bytes, *, what: str = "batch"
+    ) -> bytes:
+        """VOPRF Finalize's first half for a batch: verify the one proof, then unblind.
+
+        Raises :class:`dleq.ProofError` naming ``what`` if the proof fails, and
+        InvalidElementError naming the element if ``pk`` or an evaluated element is invalid.
+        """
+        pk = voprf.load_public_key(pk)
+        _count(evaluated)
+        m, z = self.compute_composites(VOPRF, pk, blinded, evaluated)
+        dleq.verify_from_composites(VOPRF, voprf.GENERATOR, pk, m, z, proof, what=what)
+        return self.unblind(blinds, evaluated)
+
+    def blind_evaluate_proven_poprf(
+        self, sk: bytes, blinded: bytes, info: bytes, r: bytes | None = None
+    ) -> tuple[bytes, bytes]:
+        """POPRF BlindEvaluate of a batch under public input ``info``: ``(evaluated, proof)``."""
+        t = poprf.tweaked_secret(sk, info)
+        tweaked = group.base_mult(t)
+        evaluated = self.blind_evaluate(group.invert(t), blinded)
+        m, z = self.compute_composites(POPRF, tweaked, evaluated, blinded, t)
+        return evaluated, dleq.prove_from_composites(POPRF, t, voprf.GENERATOR, tweaked, m, z, r)
+
+    def verify_and_unblind_poprf(
+        self, pk: bytes, info: bytes, blinds: bytes, blinded: bytes, evaluated: bytes, proof: bytes, *, what: str = "batch"
+    ) -> bytes:
+        """POPRF Finalize's first half for a batch: verify against the tweaked key, unblind."""
+        tweaked = poprf.tweaked_key(pk, info)
+        _count(evaluated)
+        m, z = self.compute_composites(POPRF, tweaked, evaluated, blinded)
+        dleq.verify_from_composites(POPRF, voprf.GENERATOR, tweaked, m, z, proof, what=what)
+        return self.unblind(blinds, evaluated)
+
+    def blind_in_mode(self, mode: Mode, inputs: Sequence[bytes], blinds: bytes) -> bytes:
+        """Blind with ``mode``'s HashToGroup DST (``blind`` is the OPRF-mode form)."""
+        if len(blinds) != len(inputs) * 32:
+            raise ValueError("one blind per input required")
+        mult = rbcl.crypto_scalarmult_ristretto255
+        h2g = mode.hash_to_group
+
+        def work(start: int, stop: int) -> bytes:
+            return b"".join(mult(blinds[i * 32 : (i + 1) * 32], h2g(inputs[i])) for i in range(start, stop))
+
+        return self._map_chunks(len(inputs), work)
+
+    def evaluate_elements_in_mode(self, mode: Mode, sk: bytes, inputs: Sequence[bytes]) -> bytes:
+        """``sk * HashToGroup_mode(input)`` per input (``evaluate_elements`` is the OPRF form)."""
+        sk = group.decode_scalar(sk)
+        h2g = mode.hash_to_group
         mult = rbcl.crypto_scalarmult_ristretto255
 
         def work(start: int, stop: int) -> bytes:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 
-import rbcl
+from blindmatch.crypto.sodium import rbcl
 
 ELEMENT_BYTES = 32
 SCALAR_BYTES = 32

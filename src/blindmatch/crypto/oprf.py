@@ -9,24 +9,18 @@ from __future__ import annotations
 import hashlib
 
 from blindmatch.crypto import group
-from blindmatch.crypto.h2c import expand_message_xmd_sha512
+from blindmatch.crypto.modes import OPRF
+from blindmatch.crypto.modes import DeriveKeyPairError as DeriveKeyPairError  # re-exported
 
-MODE_OPRF = 0x00
-SUITE_ID = b"ristretto255-SHA512"
+MODE_OPRF = OPRF.code
 # RFC 9497 section 3.1: "OPRFV1-" || I2OSP(mode, 1) || "-" || identifier
-CONTEXT_STRING = b"OPRFV1-" + bytes([MODE_OPRF]) + b"-" + SUITE_ID
-HASH_TO_GROUP_DST = b"HashToGroup-" + CONTEXT_STRING
+CONTEXT_STRING = OPRF.context_string
 HASH_TO_SCALAR_DST = b"HashToScalar-" + CONTEXT_STRING
-DERIVE_KEY_PAIR_DST = b"DeriveKeyPair" + CONTEXT_STRING
 MAX_INPUT_BYTES = 2**16 - 1  # inputs are length-prefixed with two bytes in Finalize
 
 
 class InvalidInputError(ValueError):
     """RFC 9497 InvalidInputError: the input maps to the identity element or is too long."""
-
-
-class DeriveKeyPairError(ValueError):
-    """RFC 9497 DeriveKeyPairError: no valid key after 256 attempts (probability ~2^-2048)."""
 
 
 def _i2osp(value: int, length: int) -> bytes:
@@ -35,23 +29,16 @@ def _i2osp(value: int, length: int) -> bytes:
 
 def hash_to_group(data: bytes) -> bytes:
     """RFC 9497 HashToGroup: RFC 9380 expand_message_xmd then the RFC 9496 one-way map."""
-    return group.element_from_uniform(expand_message_xmd_sha512(data, HASH_TO_GROUP_DST, 64))
+    return OPRF.hash_to_group(data)
 
 
 def hash_to_scalar(data: bytes, dst: bytes = HASH_TO_SCALAR_DST) -> bytes:
-    return group.scalar_from_uniform(expand_message_xmd_sha512(data, dst, 64))
+    return OPRF.hash_to_scalar(data, dst)
 
 
 def derive_key_pair(seed: bytes, info: bytes) -> tuple[bytes, bytes]:
     """RFC 9497 section 3.2.1 DeriveKeyPair: deterministic (skS, pkS) from a 32-byte seed."""
-    if len(seed) != 32:
-        raise ValueError("seed must be 32 bytes")
-    derive_input = seed + _i2osp(len(info), 2) + info
-    for counter in range(256):
-        sk = hash_to_scalar(derive_input + _i2osp(counter, 1), DERIVE_KEY_PAIR_DST)
-        if any(sk):
-            return sk, group.base_mult(sk)
-    raise DeriveKeyPairError("could not derive a non-zero key")
+    return OPRF.derive_key_pair(seed, info)
 
 
 def public_key(sk: bytes) -> bytes:

@@ -17,8 +17,9 @@ from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from blindmatch.crypto.ed25519 import WeakPublicKeyError, load_public_key_strict
 from blindmatch.keyfile import create_new_file
 
 PUBLIC_KEY_BYTES = 32
@@ -64,9 +65,9 @@ def parse_public_key(text: str) -> bytes:
     if len(raw) != PUBLIC_KEY_BYTES:
         raise OfficialKeyError(f"public key must be {PUBLIC_KEY_BYTES} raw bytes, got {len(raw)}")
     try:
-        Ed25519PublicKey.from_public_bytes(raw)
-    except ValueError:
-        raise OfficialKeyError("public key is not a valid Ed25519 key") from None
+        load_public_key_strict(raw, what="public key")
+    except WeakPublicKeyError as exc:
+        raise OfficialKeyError(str(exc)) from None
     return raw
 
 

@@ -160,7 +160,7 @@ class Policy:
                 raise PolicyError(f"{where}.officials: must be an array of tables ([[...officials]])")
             officials[org_name] = []
             for index, entry in enumerate(entries):
-                official = _parse_official(f"{where}.officials[{index}]", org_name, entry, path.parent)
+                official = _parse_official(f"{where}.officials[{index}]", org_name, entry, path)
                 if any(o.name == official.name for o in officials[org_name]):
                     raise PolicyError(f"{where}.officials[{index}].name: duplicate official {official.name!r}")
                 if official.public_key in seen_keys:
@@ -204,7 +204,8 @@ class Policy:
         )
 
 
-def _parse_official(where: str, organisation: str, entry: Any, base_dir: Path) -> Official:
+def _parse_official(where: str, organisation: str, entry: Any, policy_path: Path) -> Official:
+    base_dir = policy_path.parent
     if not isinstance(entry, dict):
         raise PolicyError(f"{where}: must be a table")
     _check_keys(where, entry, {*_OFFICIAL_REQUIRED, *_OFFICIAL_OPTIONAL}, _OFFICIAL_REQUIRED)
@@ -218,7 +219,7 @@ def _parse_official(where: str, organisation: str, entry: Any, base_dir: Path) -
             public_key = read_public_key_file(key_path)
     except OfficialKeyError as exc:
         key = "public_key" if "public_key" in entry else "public_key_file"
-        raise PolicyError(f"{where}.{key}: {exc}") from None
+        raise PolicyError(f"{policy_path}: {where}.{key}: {exc} (official {entry.get('name')!r})") from None
     valid_from = _instant(f"{where}.valid_from", entry["valid_from"])
     valid_until = _instant(f"{where}.valid_until", entry["valid_until"])
     if valid_until <= valid_from:

@@ -14,9 +14,9 @@ import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from blindmatch.crypto.ed25519 import verify_strict
 from blindmatch.policy.errors import PolicyRefusal
 
 MODES: tuple[str, ...] = ("membership", "cardinality")
@@ -257,8 +257,4 @@ def open_envelope(envelope: bytes) -> tuple[SessionRequest, bytes]:
 
 def verify_request_signature(request: SessionRequest, signature: bytes, public_key: bytes) -> bool:
     """True when ``signature`` is the official's Ed25519 signature of this request."""
-    try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, request.encode())
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+    return verify_strict(public_key, signature, request.encode())
