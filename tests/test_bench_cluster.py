@@ -12,7 +12,7 @@ from blindmatch.core.index_builder import IndexBuilder
 from blindmatch.core.keys import HolderKey
 from blindmatch.core.outputs import Mode, outputs_for
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.node.cluster_index import build_index_on_cluster
+from blindmatch.holder.cluster_index import build_index_on_cluster
 
 FINGERPRINT = bytes(range(32))
 
@@ -48,7 +48,7 @@ def test_holder_index_cli_on_cluster_equals_local_build(tmp_path) -> None:  # ty
     from test_node_holder_support import make_deployment
 
     from blindmatch.cli.main import main
-    from blindmatch.node.holder_store import open_indexes
+    from blindmatch.holder.store import open_indexes
 
     dep = make_deployment(tmp_path, records=120)
     config = dep.config

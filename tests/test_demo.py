@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from blindmatch.demo import blindmatch_command
+from blindmatch.pilot.demo import blindmatch_command
 
 pytestmark = pytest.mark.timeout(240)
 

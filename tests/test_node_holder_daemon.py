@@ -25,7 +25,7 @@ from test_node_holder_support import (
 
 from blindmatch.core.outputs import Mode
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.node.holder_store import open_indexes
+from blindmatch.holder.store import open_indexes
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
 

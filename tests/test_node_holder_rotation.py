@@ -27,10 +27,9 @@ from blindmatch.cli.main import main
 from blindmatch.core.keys import HolderKey
 from blindmatch.core.outputs import Mode
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.node.errors import reason_from_rpc_error
-from blindmatch.node.holder_index import IndexBuildError, build_index
-from blindmatch.node.holder_service import HolderDaemon
-from blindmatch.node.holder_store import (
+from blindmatch.holder.index_build import IndexBuildError, build_index
+from blindmatch.holder.service import HolderDaemon
+from blindmatch.holder.store import (
     StoreError,
     load_key_file,
     next_key_path,
@@ -38,6 +37,7 @@ from blindmatch.node.holder_store import (
     retired_key_path,
     write_key_file,
 )
+from blindmatch.transport.status import reason_from_rpc_error
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
 

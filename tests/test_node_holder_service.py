@@ -40,16 +40,16 @@ from blindmatch.core.holder import HolderSession
 from blindmatch.core.messages import Hello, batch_digest, blinded_commitment
 from blindmatch.core.outputs import Mode
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.node.config import HolderLimits
-from blindmatch.node.errors import reason_from_rpc_error
-from blindmatch.node.holder_service import (
+from blindmatch.holder.config import HolderLimits
+from blindmatch.holder.service import (
     INTERNAL_ERROR_MESSAGE,
     HolderDaemon,
     server_options,
 )
-from blindmatch.node.pki import init_pki
-from blindmatch.node.wire import MODE_TO_PB, client_message_to_pb
 from blindmatch.policy import SessionRequest, sign_request
+from blindmatch.transport.pki import init_pki
+from blindmatch.transport.status import reason_from_rpc_error
+from blindmatch.transport.wire import MODE_TO_PB, client_message_to_pb
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
 

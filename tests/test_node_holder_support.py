@@ -31,14 +31,14 @@ from blindmatch.core.messages import Close
 from blindmatch.core.outputs import Mode
 from blindmatch.core.requester import RequesterSession
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.node.config import ConfigError, HolderNodeConfig, load_holder_config
-from blindmatch.node.holder_index import IndexBuildError, build_index
-from blindmatch.node.holder_service import HolderDaemon
-from blindmatch.node.holder_store import StoreError, load_key_file, open_indexes
-from blindmatch.node.pki import PkiError, init_pki, organisation_of, slug
-from blindmatch.node.wire import MODE_TO_PB, client_message_to_pb, server_message_from_pb
+from blindmatch.holder.config import ConfigError, HolderNodeConfig, load_holder_config
+from blindmatch.holder.index_build import IndexBuildError, build_index
+from blindmatch.holder.service import HolderDaemon
+from blindmatch.holder.store import StoreError, load_key_file, open_indexes
 from blindmatch.normalize import default_schema
 from blindmatch.policy import SessionRequest, sign_request
+from blindmatch.transport.pki import PkiError, init_pki, organisation_of, slug
+from blindmatch.transport.wire import MODE_TO_PB, client_message_to_pb, server_message_from_pb
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from blindmatch.demo import create_workspace
-from blindmatch.node.requester_config import ConfigError, load_requester_config
+from blindmatch.pilot.demo import create_workspace
+from blindmatch.requester.config import ConfigError, load_requester_config
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -64,7 +64,7 @@ def test_legal_basis_must_fit_the_audit_log(tmp_path: Path) -> None:
 
 
 def test_runner_refuses_an_organisation_other_than_the_certificates(tmp_path: Path) -> None:
-    from blindmatch.node.requester_runner import JobInputError, JobRunner
+    from blindmatch.requester.runner import JobInputError, JobRunner
 
     ws = create_workspace(tmp_path / "ws", holder_records=10, queries=5)
     text = ws.requester_config.read_text().replace('organisation = "Example County Court"', 'organisation = "Someone Else"')

@@ -15,8 +15,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from blindmatch.demo import Workspace, blindmatch_command, create_workspace
-from blindmatch.node.requester_config import RequesterConfig, load_requester_config
+from blindmatch.pilot.demo import Workspace, blindmatch_command, create_workspace
+from blindmatch.requester.config import RequesterConfig, load_requester_config
 from blindmatch.v1 import requester_pb2 as rpb
 from blindmatch.v1 import requester_pb2_grpc as rpb_grpc
 

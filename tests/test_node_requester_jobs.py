@@ -11,20 +11,20 @@ from pathlib import Path
 
 import pytest
 
-from blindmatch import synthetic
 from blindmatch.audit import AuditLog
 from blindmatch.core.outputs import Mode
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.demo import (
+from blindmatch.pilot import synthetic
+from blindmatch.pilot.demo import (
     HolderProcess,
     Workspace,
     build_index,
     compare_results,
     create_workspace,
 )
-from blindmatch.node.jobs import JobStore
-from blindmatch.node.requester_config import load_requester_config
-from blindmatch.node.requester_runner import JobRunner
+from blindmatch.requester.config import load_requester_config
+from blindmatch.requester.jobs import JobStore
+from blindmatch.requester.runner import JobRunner
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -147,7 +147,7 @@ def test_cardinality_mode_reports_only_the_count(workspace: Workspace, holder: H
     """``requester match --mode cardinality`` prints the number of eligible matching records, nothing per record."""
     import subprocess
 
-    from blindmatch.demo import blindmatch_command
+    from blindmatch.pilot.demo import blindmatch_command
 
     truth = json.loads(workspace.truth.read_text())
     base = blindmatch_command("requester", "match", str(workspace.queries), "--config", str(workspace.requester_config),
@@ -185,7 +185,7 @@ def test_resumed_job_judges_eligibility_as_of_its_first_day(
     """Resumed years later, every record would be too old; the job must still finish as prepared."""
     from datetime import timedelta
 
-    from blindmatch.node import requester_runner
+    from blindmatch.requester import runner as requester_runner
 
     _query_file(workspace, tmp_path / "q.csv", seed=11)
     full, _ = runner.submit(tmp_path / "q.csv", tmp_path / "full.csv", Mode.MEMBERSHIP)
@@ -220,7 +220,7 @@ def test_cardinality_session_sends_pairwise_distinct_blinded_elements(
     """One blind per cardinality session: equal keys would give equal elements, so each is sent once."""
     from blindmatch.core.messages import BlindedBatch
     from blindmatch.crypto.group import ELEMENT_BYTES
-    from blindmatch.node import holder_client
+    from blindmatch.requester import holder_client
 
     truth = _query_file(workspace, tmp_path / "q.csv", seed=13)
     with (tmp_path / "q.csv").open(encoding="utf-8", newline="") as handle:
@@ -318,8 +318,8 @@ def test_second_in_process_match_of_a_running_job_is_one_line_error(workspace: W
                                                                      tmp_path: Path) -> None:
     import subprocess
 
-    from blindmatch.demo import blindmatch_command
-    from blindmatch.node.jobs import owner_token
+    from blindmatch.pilot.demo import blindmatch_command
+    from blindmatch.requester.jobs import owner_token
 
     _query_file(workspace, tmp_path / "q.csv", seed=16)
     job, _ = runner.submit(tmp_path / "q.csv", tmp_path / "r.csv", Mode.MEMBERSHIP)
@@ -341,7 +341,7 @@ def test_dead_owner_with_a_reused_pid_is_resumable(tmp_path: Path) -> None:
     """After a container restart the dead owner's pid may be live again (here: our own pid)."""
     import os
 
-    from blindmatch.node.jobs import owner_token
+    from blindmatch.requester.jobs import owner_token
 
     store = JobStore(tmp_path / "jobs.sqlite")
     job, _ = store.create_or_resume(tmp_path / "q.csv", tmp_path / "r.csv", "membership", "0" * 64)
@@ -361,8 +361,8 @@ def test_dead_owner_with_a_reused_pid_is_resumable(tmp_path: Path) -> None:
 def test_duplicate_header_and_overlong_rows(tmp_path: Path) -> None:
     from datetime import date
 
-    from blindmatch.node.requester_runner import JobInputError, prepare_elements
     from blindmatch.normalize import default_schema
+    from blindmatch.requester.runner import JobInputError, prepare_elements
 
     person = synthetic.generate_people(1, 2025)[0]
     path = tmp_path / "q.csv"

@@ -20,7 +20,7 @@ import pytest
 from blindmatch.audit import AuditLog
 from blindmatch.core.outputs import Mode
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.demo import (
+from blindmatch.pilot.demo import (
     HolderProcess,
     Workspace,
     blindmatch_command,
@@ -28,9 +28,9 @@ from blindmatch.demo import (
     compare_results,
     create_workspace,
 )
-from blindmatch.node.jobs import JobStore
-from blindmatch.node.requester_config import load_requester_config
-from blindmatch.node.requester_runner import JobRunner, Progress
+from blindmatch.requester.config import load_requester_config
+from blindmatch.requester.jobs import JobStore
+from blindmatch.requester.runner import JobRunner, Progress
 from blindmatch.v1 import requester_pb2 as rpb
 from blindmatch.v1 import requester_pb2_grpc as rpb_grpc
 

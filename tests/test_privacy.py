@@ -22,11 +22,11 @@ from typing import ClassVar
 
 import pytest
 
-from blindmatch.demo import HolderProcess, Workspace, blindmatch_command, build_index, create_workspace
-from blindmatch.node import holder_service
-from blindmatch.node.config import load_holder_config
-from blindmatch.node.requester_config import load_requester_config
+from blindmatch.holder import service as holder_service
+from blindmatch.holder.config import load_holder_config
 from blindmatch.normalize import default_schema
+from blindmatch.pilot.demo import HolderProcess, Workspace, blindmatch_command, build_index, create_workspace
+from blindmatch.requester.config import load_requester_config
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -4,7 +4,7 @@ import datetime
 import random
 
 from blindmatch.normalize import default_schema
-from blindmatch.synthetic import generate_people, iter_people, make_queries, vary_person
+from blindmatch.pilot.synthetic import generate_people, iter_people, make_queries, vary_person
 
 
 def test_people_distinct_deterministic_and_streamed_alike() -> None:

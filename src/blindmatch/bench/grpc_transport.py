@@ -1,6 +1,6 @@
 """``blindmatch bench --transport grpc``: the same session over the real daemons on loopback.
 
-Setup (untimed): a throw-away two-organisation workspace (``blindmatch.demo.create_workspace``:
+Setup (untimed): a throw-away two-organisation workspace (``blindmatch.pilot.demo.create_workspace``:
 PKI with mutual TLS, policy, officials, configs) whose policy budget is raised to the
 benchmark's size. Then:
 
@@ -34,13 +34,13 @@ class GrpcTransportUnavailable(RuntimeError):
 def available() -> bool:
     import importlib.util
 
-    return all(importlib.util.find_spec(m) is not None for m in ("blindmatch.node.holder_client", "blindmatch.demo"))
+    return all(importlib.util.find_spec(m) is not None for m in ("blindmatch.requester.holder_client", "blindmatch.pilot.demo"))
 
 
 def _prepare_workspace(root: Path, cfg: BenchConfig):
     import tomli_w
 
-    from blindmatch import demo
+    from blindmatch.pilot import demo
 
     big = max(cfg.queries, 65_536)
     ws = demo.create_workspace(
@@ -64,9 +64,9 @@ def _builder(cfg: BenchConfig, holder_config: str, conn) -> None:
         from blindmatch.bench.rss import peak_rss_bytes
         from blindmatch.core.index_builder import IndexBuilder
         from blindmatch.core.outputs import Mode
-        from blindmatch.node.config import load_holder_config
-        from blindmatch.node.holder_index import load_configured_schema
-        from blindmatch.node.holder_store import load_or_create_key, write_indexes
+        from blindmatch.holder.config import load_holder_config
+        from blindmatch.holder.index_build import load_configured_schema
+        from blindmatch.holder.store import load_or_create_key, write_indexes
 
         del build_index_bytes
         config = load_holder_config(Path(holder_config))
@@ -102,17 +102,17 @@ def _requester(cfg: BenchConfig, requester_config: str, conn) -> None:
         from datetime import UTC, datetime, timedelta
 
         import blindmatch.core.requester as requester_mod
-        import blindmatch.node.holder_client as hc
+        import blindmatch.requester.holder_client as hc
         from blindmatch.audit import AuditLog
         from blindmatch.bench.data import query_keys
         from blindmatch.bench.rss import peak_rss_bytes
         from blindmatch.core.index import EncryptedIndex
         from blindmatch.core.outputs import Mode
         from blindmatch.core.requester import RequesterSession
-        from blindmatch.node.requester_config import load_requester_config
-        from blindmatch.node.requester_runner import run_session
-        from blindmatch.node.wire import MODE_TO_PB
         from blindmatch.policy import SessionRequest, load_official_key, sign_request
+        from blindmatch.requester.config import load_requester_config
+        from blindmatch.requester.runner import run_session
+        from blindmatch.transport.wire import MODE_TO_PB
 
         counted = {"up": 0, "down": 0}
         to_pb, from_pb = hc.client_message_to_pb, hc.server_message_from_pb
@@ -195,8 +195,8 @@ def _vm_hwm(pid: int) -> int:
 def run_grpc(cfg: BenchConfig):
     """Returns ``(holder_report, requester_report, wall_seconds)`` like the local transport."""
     if not available():
-        raise GrpcTransportUnavailable("--transport grpc needs blindmatch.node.holder_client and blindmatch.demo")
-    from blindmatch import demo
+        raise GrpcTransportUnavailable("--transport grpc needs blindmatch.requester.holder_client and blindmatch.pilot.demo")
+    from blindmatch.pilot import demo
 
     root = Path(tempfile.mkdtemp(prefix="blindmatch-bench-grpc-"))
     ctx = mp.get_context("spawn")

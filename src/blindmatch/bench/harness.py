@@ -7,7 +7,7 @@ Layout of one run (``transport="local"``)::
     holder <── multiprocessing.Pipe ──> requester   (the core's messages, pickled)
 
 Each side reports its own phase times and its own peak RSS (VmHWM). Bytes are counted as
-the protobuf wire encoding of every message (``blindmatch.node.wire``) and of the index
+the protobuf wire encoding of every message (``blindmatch.transport.wire``) and of the index
 download chunks, whatever the transport.
 
 Phases and clocks
@@ -148,7 +148,7 @@ def _varint_len(v: int) -> int:
 
 def _wire_size(message: Any) -> int:
     from blindmatch.core.messages import Hello
-    from blindmatch.node import wire
+    from blindmatch.transport import wire
 
     if isinstance(message, (Hello,)) or type(message).__name__ in ("BlindedBatch", "Close"):
         return wire.client_message_to_pb(message).ByteSize()
@@ -194,7 +194,7 @@ def build_index_bytes(cfg: BenchConfig, kinds: tuple[str, ...], timer: _Timed | 
     modes = tuple(Mode(k) for k in kinds)
     chunks = holder_key_chunks(cfg.holder_records, cfg.seed, cfg.chunk)
     if cfg.cluster:
-        from blindmatch.node.cluster_index import build_index_on_cluster
+        from blindmatch.holder.cluster_index import build_index_on_cluster
 
         built = build_index_on_cluster(chunks, key, SCHEMA_FINGERPRINT, cfg.cluster, kinds=modes)
         return {m.value: data for m, data in built.items()}

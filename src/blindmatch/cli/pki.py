@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from blindmatch.node.pki import PkiError, init_pki
+from blindmatch.transport.pki import PkiError, init_pki
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -21,7 +21,7 @@ import grpc
 from tqdm import tqdm
 
 from blindmatch.core.outputs import Mode
-from blindmatch.node.requester_config import (
+from blindmatch.requester.config import (
     ConfigError,
     RequesterConfig,
     load_requester_config,
@@ -90,7 +90,7 @@ def _load(path: Path) -> RequesterConfig:
 
 def _serve(args: argparse.Namespace) -> int:
     from blindmatch.cli.main import CliError
-    from blindmatch.node.requester_service import RequesterDaemon
+    from blindmatch.requester.service import RequesterDaemon
 
     config = _load(args.config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -156,7 +156,7 @@ def _match(args: argparse.Namespace) -> int:
         raise CliError(f"{args.queries}: no such file", EXIT_USAGE)
     queries = args.queries.resolve()
     out = (args.out or args.queries.with_name(args.queries.name + ".count")).resolve()
-    from blindmatch.node.requester_runner import JobInputError, check_output_path
+    from blindmatch.requester.runner import JobInputError, check_output_path
 
     try:
         check_output_path(queries, out, mode)  # before the daemon or the holder sees the job
@@ -180,7 +180,7 @@ def _match_via_daemon(
     channel: grpc.Channel, queries: Path, out: Path, mode: Mode, progress: Callable[[str, int, int], None]
 ) -> dict[str, object]:
     from blindmatch.cli.main import CliError
-    from blindmatch.node.requester_service import MODE_TO_JOB_PB, PB_TO_STATE
+    from blindmatch.requester.service import MODE_TO_JOB_PB, PB_TO_STATE
     from blindmatch.v1 import requester_pb2 as rpb
     from blindmatch.v1 import requester_pb2_grpc as rpb_grpc
 
@@ -244,8 +244,8 @@ def _match_in_process(
     from blindmatch.audit import AuditLog
     from blindmatch.cli.main import CliError
     from blindmatch.crypto.batch import BatchEngine
-    from blindmatch.node.jobs import JobStore
-    from blindmatch.node.requester_runner import JobBusy, JobInputError, JobRunner
+    from blindmatch.requester.jobs import JobStore
+    from blindmatch.requester.runner import JobBusy, JobInputError, JobRunner
 
     config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = BatchEngine()

@@ -23,14 +23,14 @@ from blindmatch.core.errors import ProtocolError
 from blindmatch.core.messages import BlindedBatch, Close, Closed, EvaluatedBatch, Hello
 from blindmatch.core.outputs import Mode
 from blindmatch.core.requester import RequesterSession, RequesterState
-from blindmatch.node.errors import reason_from_rpc_error
-from blindmatch.node.requester_config import HolderEndpoint
-from blindmatch.node.wire import (
+from blindmatch.policy.errors import REASONS
+from blindmatch.requester.config import HolderEndpoint
+from blindmatch.transport.status import reason_from_rpc_error
+from blindmatch.transport.wire import (
     MODE_TO_PB,
     client_message_to_pb,
     server_message_from_pb,
 )
-from blindmatch.policy.errors import REASONS
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
 

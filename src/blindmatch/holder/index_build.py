@@ -25,8 +25,8 @@ from tqdm import tqdm
 from blindmatch.core.index_builder import IndexBuilder
 from blindmatch.core.keys import HolderKey
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.node.config import HolderNodeConfig
-from blindmatch.node.holder_store import (
+from blindmatch.holder.config import HolderNodeConfig
+from blindmatch.holder.store import (
     IndexManifest,
     begin_rotation,
     key_for_rebuild,
@@ -72,7 +72,7 @@ def load_configured_schema(config: HolderNodeConfig) -> Schema:
 def _builder(key: HolderKey, fingerprint: bytes, engine: BatchEngine, cluster: str | None) -> IndexBuilder:
     if cluster is None:
         return IndexBuilder(key, fingerprint, engine)
-    from blindmatch.node.cluster_index import ClusterIndexBuilder
+    from blindmatch.holder.cluster_index import ClusterIndexBuilder
 
     try:
         return ClusterIndexBuilder(key, fingerprint, cluster)  # type: ignore[return-value]

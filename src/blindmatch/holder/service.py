@@ -32,11 +32,8 @@ from blindmatch.core.messages import Close, Hello
 from blindmatch.core.outputs import Mode
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.group import ELEMENT_BYTES
-from blindmatch.node.config import HolderLimits, HolderNodeConfig, TlsConfig
-from blindmatch.node.errors import abort, status_for_protocol_error, status_from_name
-from blindmatch.node.holder_store import OpenIndexes, StoreError, load_committed_key, open_indexes
-from blindmatch.node.pki import organisation_of
-from blindmatch.node.wire import MODE_TO_PB, client_message_from_pb, mode_from_pb
+from blindmatch.holder.config import HolderLimits, HolderNodeConfig, TlsConfig
+from blindmatch.holder.store import OpenIndexes, StoreError, load_committed_key, open_indexes
 from blindmatch.policy import (
     Authorizer,
     BudgetStore,
@@ -47,6 +44,9 @@ from blindmatch.policy import (
     verify_request_signature,
 )
 from blindmatch.policy.request import SIGNATURE_BYTES
+from blindmatch.transport.pki import organisation_of
+from blindmatch.transport.status import abort, status_for_protocol_error, status_from_name
+from blindmatch.transport.wire import MODE_TO_PB, client_message_from_pb, mode_from_pb
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
 

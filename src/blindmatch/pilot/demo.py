@@ -35,18 +35,18 @@ from pathlib import Path
 import tomli_w
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from blindmatch import synthetic
 from blindmatch.audit import AuditLog, reconcile, verify_log
 from blindmatch.core.index import EncryptedIndex
 from blindmatch.core.outputs import Mode
 from blindmatch.core.requester import RequesterSession
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.node.holder_client import HolderClient, HolderRefused
-from blindmatch.node.pki import init_pki
-from blindmatch.node.requester_config import RequesterConfig, load_requester_config
-from blindmatch.node.requester_runner import run_session
-from blindmatch.node.wire import MODE_TO_PB
+from blindmatch.pilot import synthetic
 from blindmatch.policy import SessionRequest, generate_official_key, load_official_key, sign_request
+from blindmatch.requester.config import RequesterConfig, load_requester_config
+from blindmatch.requester.holder_client import HolderClient, HolderRefused
+from blindmatch.requester.runner import run_session
+from blindmatch.transport.pki import init_pki
+from blindmatch.transport.wire import MODE_TO_PB
 
 HOLDER_ORG = "Example Tax Authority"
 REQUESTER_ORG = "Example County Court"

@@ -42,19 +42,19 @@ from blindmatch.core.outputs import Mode
 from blindmatch.core.requester import RequesterSession
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.group import ELEMENT_BYTES
-from blindmatch.node.holder_client import (
+from blindmatch.normalize import NormalizationError, Schema, default_schema, load_schema
+from blindmatch.policy import SessionRequest, load_official_key, sign_request
+from blindmatch.policy.request import SIGNATURE_BYTES
+from blindmatch.requester.config import RequesterConfig
+from blindmatch.requester.holder_client import (
     HolderClient,
     HolderError,
     HolderRefused,
     HolderUnavailable,
 )
-from blindmatch.node.jobs import Job, JobStore, owner_token
-from blindmatch.node.pki import organisation_of
-from blindmatch.node.requester_config import RequesterConfig
-from blindmatch.node.wire import MODE_TO_PB
-from blindmatch.normalize import NormalizationError, Schema, default_schema, load_schema
-from blindmatch.policy import SessionRequest, load_official_key, sign_request
-from blindmatch.policy.request import SIGNATURE_BYTES
+from blindmatch.requester.jobs import Job, JobStore, owner_token
+from blindmatch.transport.pki import organisation_of
+from blindmatch.transport.wire import MODE_TO_PB
 from blindmatch.v1 import holder_pb2 as pb
 
 log = logging.getLogger("blindmatch.requester")
