@@ -10,9 +10,10 @@ from blindmatch.bench.data import holder_key_chunks
 from blindmatch.core.index import EncryptedIndex
 from blindmatch.core.index_builder import IndexBuilder
 from blindmatch.core.keys import HolderKey
-from blindmatch.core.outputs import Mode, outputs_for
+from blindmatch.core.outputs import outputs_for
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.cluster_index import build_index_on_cluster
+from blindmatch.vocabulary import Mode
 
 FINGERPRINT = bytes(range(32))
 

@@ -11,8 +11,9 @@ import pytest
 from blindmatch.core.index import HEADER_BYTES, EncryptedIndex, IndexFormatError, encode_index, false_match_bound
 from blindmatch.core.index_builder import IndexBuilder
 from blindmatch.core.keys import HolderKey
-from blindmatch.core.outputs import Mode, bucket_of, split_outputs
+from blindmatch.core.outputs import bucket_of, split_outputs
 from blindmatch.crypto import oprf
+from blindmatch.vocabulary import Mode
 
 
 def _outputs(count: int, tag: bytes) -> bytes:

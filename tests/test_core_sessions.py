@@ -15,9 +15,9 @@ from blindmatch.core.index_builder import IndexBuilder
 from blindmatch.core.keys import HolderKey
 from blindmatch.core.local import run_local
 from blindmatch.core.messages import Accept, BlindedBatch, Close, EvaluatedBatch, Hello
-from blindmatch.core.outputs import Mode
 from blindmatch.core.requester import RequesterSession, RequesterState
 from blindmatch.crypto.group import IDENTITY
+from blindmatch.vocabulary import Mode
 
 FINGERPRINT = hashlib.sha256(b"schema").digest()
 HOLDER_KEYS = [f"holder person {i}".encode() for i in range(600)]

@@ -23,11 +23,11 @@ from test_node_holder_support import (
     write_records,
 )
 
-from blindmatch.core.outputs import Mode
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.store import open_indexes
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
+from blindmatch.vocabulary import Mode
 
 
 def blindmatch(*args: str) -> list[str]:

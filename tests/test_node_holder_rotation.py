@@ -25,7 +25,6 @@ from test_node_holder_support import (
 
 from blindmatch.cli.main import main
 from blindmatch.core.keys import HolderKey
-from blindmatch.core.outputs import Mode
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.index_build import IndexBuildError, build_index
 from blindmatch.holder.service import HolderDaemon
@@ -40,6 +39,7 @@ from blindmatch.holder.store import (
 from blindmatch.transport.status import reason_from_rpc_error
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
+from blindmatch.vocabulary import Mode
 
 pytestmark = pytest.mark.timeout(60)
 

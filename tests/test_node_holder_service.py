@@ -38,7 +38,6 @@ from blindmatch import PROTOCOL_VERSION
 from blindmatch.audit.keys import verify_transcript_signature
 from blindmatch.core.holder import HolderSession
 from blindmatch.core.messages import Hello, batch_digest, blinded_commitment
-from blindmatch.core.outputs import Mode
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.config import HolderLimits
 from blindmatch.holder.service import (
@@ -52,6 +51,7 @@ from blindmatch.transport.status import reason_from_rpc_error
 from blindmatch.transport.wire import MODE_TO_PB, client_message_to_pb
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
+from blindmatch.vocabulary import Mode
 
 pytestmark = pytest.mark.timeout(60)
 

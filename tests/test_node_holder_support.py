@@ -28,7 +28,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from blindmatch.audit.keys import sign_transcript
 from blindmatch.core.index import EncryptedIndex
 from blindmatch.core.messages import Close
-from blindmatch.core.outputs import Mode
 from blindmatch.core.requester import RequesterSession
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.config import ConfigError, HolderNodeConfig, load_holder_config
@@ -41,6 +40,7 @@ from blindmatch.transport.pki import PkiError, init_pki, organisation_of, slug
 from blindmatch.transport.wire import MODE_TO_PB, client_message_to_pb, server_message_from_pb
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
+from blindmatch.vocabulary import Mode
 
 HOLDER_ORG = "Example Tax Authority"
 REQUESTER_ORG = "County Court of Example"

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from blindmatch.audit import AuditLog
-from blindmatch.core.outputs import Mode
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.pilot import synthetic
 from blindmatch.pilot.demo import (
@@ -25,6 +24,7 @@ from blindmatch.pilot.demo import (
 from blindmatch.requester.config import load_requester_config
 from blindmatch.requester.jobs import JobStore
 from blindmatch.requester.runner import JobRunner
+from blindmatch.vocabulary import Mode
 
 pytestmark = pytest.mark.timeout(180)
 

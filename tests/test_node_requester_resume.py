@@ -18,7 +18,6 @@ import grpc
 import pytest
 
 from blindmatch.audit import AuditLog
-from blindmatch.core.outputs import Mode
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.pilot.demo import (
     HolderProcess,
@@ -33,6 +32,7 @@ from blindmatch.requester.jobs import JobStore
 from blindmatch.requester.runner import JobRunner, Progress
 from blindmatch.v1 import requester_pb2 as rpb
 from blindmatch.v1 import requester_pb2_grpc as rpb_grpc
+from blindmatch.vocabulary import Mode
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from blindmatch.cli import official as official_cli
-from blindmatch.cli.main import CliError
+from blindmatch.cli.errors import CliError
 from blindmatch.policy import OfficialKeyError, Policy, generate_official_key, load_official_key, parse_public_key
 
 
@@ -76,7 +76,7 @@ def test_load_rejects_non_key(tmp_path: Path) -> None:
 
 def test_cli_keygen_text_output_is_a_loadable_policy_entry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "alice.key"
-    from blindmatch.cli.main import CliError
+    from blindmatch.cli.errors import CliError
 
     with pytest.raises(CliError, match="--name") as refused:  # quotes: the policy would refuse the name
         run_cli(["official", "keygen", "--name", 'Alice "AC" Clerk', "--out", str(out)])

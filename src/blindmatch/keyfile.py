@@ -10,10 +10,12 @@ import os
 import stat
 from pathlib import Path
 
+from blindmatch.vocabulary import BlindmatchError
+
 OPRF_KEY_HEADER = "blindmatch-oprf-secret-key-v1"
 
 
-class KeyFileError(Exception):
+class KeyFileError(BlindmatchError):
     """A key file is missing, malformed, too permissive, or would be overwritten."""
 
 

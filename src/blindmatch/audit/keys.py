@@ -23,12 +23,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from blindmatch.keyfile import create_new_file
+from blindmatch.vocabulary import BlindmatchError
 
 ALG_ED25519 = 1
 TRANSCRIPT_CONTEXT = b"blindmatch audit transcript v1\x00"
 
 
-class AuditKeyError(Exception):
+class AuditKeyError(BlindmatchError):
     """The audit key files are missing, malformed or unsafe."""
 
 

@@ -48,6 +48,7 @@ from blindmatch.audit.events import (
 )
 from blindmatch.audit.merkle import MerkleTree
 from blindmatch.keyfile import fsync_directory
+from blindmatch.vocabulary import BlindmatchError
 
 AUDIT_SUBDIR = "audit"
 LOG_NAME = "log.jsonl"
@@ -59,7 +60,7 @@ LOCK_NAME = "lock"
 Clock = Callable[[], datetime]
 
 
-class AuditError(Exception):
+class AuditError(BlindmatchError):
     """The audit log cannot be opened or written safely."""
 
 

@@ -27,6 +27,7 @@ from blindmatch.audit.log import (
     read_verifier_key,
 )
 from blindmatch.audit.merkle import MerkleTree, verify_consistency
+from blindmatch.vocabulary import BlindmatchError
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class VerifyResult:
     unsigned_tail: int = 0
 
 
-class _Failure(Exception):
+class _Failure(BlindmatchError):
     pass
 
 

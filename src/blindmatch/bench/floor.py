@@ -54,8 +54,8 @@ def measure_floor(count: int = 1 << 15, workers: int | None = None, repeats: int
     from blindmatch.bench.data import holder_key_chunks
     from blindmatch.bench.harness import SCHEMA_FINGERPRINT, bench_key, machine_info
     from blindmatch.core.index_builder import IndexBuilder
-    from blindmatch.core.outputs import Mode
     from blindmatch.crypto.batch import BatchEngine
+    from blindmatch.vocabulary import Mode
 
     engine = BatchEngine(workers)
     threads = engine.workers

@@ -25,9 +25,10 @@ import tomllib
 from pathlib import Path
 
 from blindmatch.bench.harness import BenchConfig, SideReport, _collect, _index_download_bytes, _Timed, _timed_engine
+from blindmatch.vocabulary import BlindmatchError
 
 
-class GrpcTransportUnavailable(RuntimeError):
+class GrpcTransportUnavailable(BlindmatchError, RuntimeError):
     """The gRPC daemons are not part of this tree."""
 
 
@@ -63,10 +64,10 @@ def _builder(cfg: BenchConfig, holder_config: str, conn) -> None:
         from blindmatch.bench.harness import build_index_bytes
         from blindmatch.bench.rss import peak_rss_bytes
         from blindmatch.core.index_builder import IndexBuilder
-        from blindmatch.core.outputs import Mode
         from blindmatch.holder.config import load_holder_config
         from blindmatch.holder.index_build import load_configured_schema
         from blindmatch.holder.store import load_or_create_key, write_indexes
+        from blindmatch.vocabulary import Mode
 
         del build_index_bytes
         config = load_holder_config(Path(holder_config))
@@ -107,12 +108,12 @@ def _requester(cfg: BenchConfig, requester_config: str, conn) -> None:
         from blindmatch.bench.data import query_keys
         from blindmatch.bench.rss import peak_rss_bytes
         from blindmatch.core.index import EncryptedIndex
-        from blindmatch.core.outputs import Mode
         from blindmatch.core.requester import RequesterSession
         from blindmatch.policy import SessionRequest, load_official_key, sign_request
         from blindmatch.requester.config import load_requester_config
         from blindmatch.requester.runner import run_session
         from blindmatch.transport.wire import MODE_TO_PB
+        from blindmatch.vocabulary import Mode
 
         counted = {"up": 0, "down": 0}
         to_pb, from_pb = hc.client_message_to_pb, hc.server_message_from_pb

@@ -188,7 +188,7 @@ def build_index_bytes(cfg: BenchConfig, kinds: tuple[str, ...], timer: _Timed | 
     """Evaluate the holder's records (streamed in chunks) into encoded indexes, one per kind."""
     from blindmatch.bench.data import holder_key_chunks
     from blindmatch.core.index_builder import IndexBuilder
-    from blindmatch.core.outputs import Mode
+    from blindmatch.vocabulary import Mode
 
     key = bench_key(cfg.seed)
     modes = tuple(Mode(k) for k in kinds)
@@ -277,7 +277,7 @@ def _holder_main(cfg: BenchConfig, peer, parent) -> None:
     from blindmatch.core.holder import HolderConfig, HolderSession
     from blindmatch.core.index import index_digest
     from blindmatch.core.messages import Hello
-    from blindmatch.core.outputs import Mode
+    from blindmatch.vocabulary import Mode
 
     report = SideReport()
     try:
@@ -357,8 +357,8 @@ def _requester_main(cfg: BenchConfig, peer, parent) -> None:
     from blindmatch.bench.rss import peak_rss_bytes
     from blindmatch.core.index import EncryptedIndex
     from blindmatch.core.messages import Close
-    from blindmatch.core.outputs import Mode
     from blindmatch.core.requester import RequesterSession, RequesterState
+    from blindmatch.vocabulary import Mode
 
     report = SideReport()
     try:

@@ -11,7 +11,8 @@ from typing import Any
 from blindmatch.audit import AuditError, load_entries, reconcile, verify_log, write_report
 from blindmatch.audit.events import ENVELOPE_KEYS, canonical_json
 from blindmatch.audit.keys import AuditKeyError, parse_verifier_key
-from blindmatch.cli.main import EXIT_FAILURE, EXIT_USAGE, CliError
+from blindmatch.cli.errors import CliError
+from blindmatch.vocabulary import ExitCode
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -47,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def _require_dir(path: Path) -> None:
     if not path.is_dir():
-        raise CliError(f"{path}: no such directory", EXIT_USAGE)
+        raise CliError(f"{path}: no such directory", ExitCode.USAGE)
 
 
 def _pinned_key(value: str) -> bytes:
@@ -55,7 +56,7 @@ def _pinned_key(value: str) -> bytes:
     try:
         return parse_verifier_key(text)[1]
     except AuditKeyError as exc:
-        raise CliError(f"--key: {exc}", EXIT_USAGE) from exc
+        raise CliError(f"--key: {exc}", ExitCode.USAGE) from exc
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -77,7 +78,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             )
         )
     if not result.ok:
-        raise CliError(f"{args.directory}: verification failed: {result.error}", EXIT_FAILURE)
+        raise CliError(f"{args.directory}: verification failed: {result.error}", ExitCode.FAILURE)
     if not args.json:
         root = result.root.hex() if result.root else ""
         print(f"{args.directory}: OK: {result.origin}: {result.size} entries, "
@@ -99,12 +100,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     try:
         entries = load_entries(args.directory)
     except (AuditError, OSError) as exc:
-        raise CliError(str(exc), EXIT_USAGE) from exc
+        raise CliError(str(exc), ExitCode.USAGE) from exc
     if args.session:
         wanted = args.session.lower()
         entries = [e for e in entries if str(e.get("session_id", "")).startswith(wanted)]
         if not entries:
-            raise CliError(f"no entries for session {args.session}", EXIT_FAILURE)
+            raise CliError(f"no entries for session {args.session}", ExitCode.FAILURE)
     for entry in entries:
         sys.stdout.write((canonical_json(entry).decode() if args.json else _format_entry(entry)) + "\n")
     return 0
@@ -127,6 +128,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         write_report(args.directory, args.out)
     except (AuditError, OSError) as exc:
-        raise CliError(str(exc), EXIT_FAILURE) from exc
+        raise CliError(str(exc), ExitCode.FAILURE) from exc
     print(f"wrote {args.out}")
     return 0

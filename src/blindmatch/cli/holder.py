@@ -12,7 +12,9 @@ import logging
 import sys
 from pathlib import Path
 
+from blindmatch.cli.errors import CliError
 from blindmatch.holder.config import ConfigError, HolderNodeConfig, load_holder_config
+from blindmatch.vocabulary import ExitCode
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -59,13 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _cli_error(message: str, configuration: bool = False) -> Exception:
     """A CliError; ``configuration`` errors exit 2 ("usage or configuration", README), others 1."""
-    from blindmatch.cli.main import (  # main imports this module: avoid a cycle
-        EXIT_FAILURE,
-        EXIT_USAGE,
-        CliError,
-    )
 
-    return CliError(message, EXIT_USAGE if configuration else EXIT_FAILURE)
+    return CliError(message, ExitCode.USAGE if configuration else ExitCode.FAILURE)
 
 
 def _config(args: argparse.Namespace) -> HolderNodeConfig:

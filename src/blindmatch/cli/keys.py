@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from blindmatch.cli.main import CliError
+from blindmatch.cli.errors import CliError
 from blindmatch.core.keys import HolderKey
 from blindmatch.keyfile import KeyFileError, read_oprf_key, write_oprf_key
 

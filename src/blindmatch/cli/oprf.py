@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from blindmatch.cli.main import EXIT_USAGE, CliError
+from blindmatch.cli.errors import CliError
 from blindmatch.crypto import oprf
 from blindmatch.crypto.group import InvalidScalarError, decode_scalar
+from blindmatch.vocabulary import ExitCode
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,7 +28,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     try:
         sk = decode_scalar(bytes.fromhex(args.key_hex))
     except (ValueError, InvalidScalarError) as exc:
-        raise CliError(f"--key-hex: {exc}", EXIT_USAGE) from None
+        raise CliError(f"--key-hex: {exc}", ExitCode.USAGE) from None
     out = sys.stdout
     for number, line in enumerate(sys.stdin, start=1):
         text = line.rstrip("\r\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from blindmatch.cli.errors import CliError
 from blindmatch.transport.pki import PkiError, init_pki
 
 
@@ -32,7 +33,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from blindmatch.cli.main import CliError  # main imports this module: avoid a cycle
 
     hosts = [h.strip() for h in args.hosts.split(",") if h.strip()]
     try:

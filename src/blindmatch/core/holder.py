@@ -29,9 +29,9 @@ from blindmatch.core.messages import (
     batch_digest,
     blinded_commitment,
 )
-from blindmatch.core.outputs import Mode
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
+from blindmatch.vocabulary import Mode, Reason
 
 # SPEC.md "Encrypted index": with p = 2^-64 per element, this keeps a session below 2^-40.
 PROTOCOL_MAX_SESSION_ELEMENTS = 2**24 - 2**8
@@ -101,7 +101,7 @@ class HolderSession:
                 return self._on_batch(message)
             if isinstance(message, Close) and self.state is HolderState.AWAITING_CLOSE:
                 return self._on_close(message)
-            raise ProtocolError("unexpected_message", f"{type(message).__name__} not allowed in state {self.state.name}")
+            raise ProtocolError(Reason.UNEXPECTED_MESSAGE, f"{type(message).__name__} not allowed in state {self.state.name}")
         except ProtocolError:
             self.state = HolderState.FAILED
             raise
@@ -109,7 +109,7 @@ class HolderSession:
     def accept(self) -> Accept:
         """The caller's policy authorised the session opened by the last Hello."""
         if self.state is not HolderState.AWAITING_DECISION or self.hello is None:
-            raise ProtocolError("unexpected_message", "accept() without a pending Hello")
+            raise ProtocolError(Reason.UNEXPECTED_MESSAGE, "accept() without a pending Hello")
         reply = Accept(self.hello.session_id, self.config.max_batch)
         self._transcript.add(reply)
         self.state = HolderState.OPEN if self.hello.element_count else HolderState.AWAITING_CLOSE
@@ -118,33 +118,33 @@ class HolderSession:
     def refuse(self, message: str) -> Abort:
         """The caller's policy refused the session: nothing will be evaluated."""
         self.state = HolderState.FAILED
-        return Abort("refused", message)
+        return Abort(Reason.REFUSED, message)
 
     def _on_hello(self, hello: Hello) -> None:
         cfg = self.config
         if hello.protocol_version != PROTOCOL_VERSION:
-            raise ProtocolError("bad_version", f"holder speaks protocol {PROTOCOL_VERSION}, not {hello.protocol_version}")
+            raise ProtocolError(Reason.BAD_VERSION, f"holder speaks protocol {PROTOCOL_VERSION}, not {hello.protocol_version}")
         if len(hello.session_id) != SESSION_ID_BYTES:
-            raise ProtocolError("bad_request", f"session id must be {SESSION_ID_BYTES} bytes")
+            raise ProtocolError(Reason.BAD_REQUEST, f"session id must be {SESSION_ID_BYTES} bytes")
         if hello.key_id != cfg.key_id:
-            raise ProtocolError("key_mismatch", "requester's key id is not the holder's current key")
+            raise ProtocolError(Reason.KEY_MISMATCH, "requester's key id is not the holder's current key")
         if hello.schema_fingerprint != cfg.schema_fingerprint:
             raise ProtocolError(
-                "schema_mismatch",
+                Reason.SCHEMA_MISMATCH,
                 f"schema fingerprint {hello.schema_fingerprint.hex()[:16]}... differs from the holder's "
                 f"{cfg.schema_fingerprint.hex()[:16]}...; both sides must normalise with the same schema",
             )
         if hello.index_digest != cfg.index_digests.get(hello.mode):
-            raise ProtocolError("index_mismatch", "requester's index is not the holder's current index; download it again")
+            raise ProtocolError(Reason.INDEX_MISMATCH, "requester's index is not the holder's current index; download it again")
         if not 0 <= hello.element_count <= cfg.max_session_elements:
-            raise ProtocolError("limit_exceeded", f"session of {hello.element_count} elements exceeds the holder's maximum of {cfg.max_session_elements}")
+            raise ProtocolError(Reason.LIMIT_EXCEEDED, f"session of {hello.element_count} elements exceeds the holder's maximum of {cfg.max_session_elements}")
         if any(len(d) != DIGEST_BYTES for d in hello.batch_digests):
-            raise ProtocolError("bad_request", "batch digests must be 32 bytes each")
+            raise ProtocolError(Reason.BAD_REQUEST, "batch digests must be 32 bytes each")
         if not 1 <= hello.batch_size <= cfg.max_batch:
-            raise ProtocolError("limit_exceeded", f"batch size {hello.batch_size} outside 1..{cfg.max_batch}")
+            raise ProtocolError(Reason.LIMIT_EXCEEDED, f"batch size {hello.batch_size} outside 1..{cfg.max_batch}")
         if len(hello.batch_digests) != -(-hello.element_count // hello.batch_size):
             # Batch boundaries are fixed by the Hello: every batch is full except the last.
-            raise ProtocolError("bad_request", "batch digest count does not match element count and batch size")
+            raise ProtocolError(Reason.BAD_REQUEST, "batch digest count does not match element count and batch size")
         self.hello = hello
         self._transcript.add(hello)
         self.state = HolderState.AWAITING_DECISION
@@ -156,16 +156,16 @@ class HolderSession:
     def _on_batch(self, batch: BlindedBatch) -> list[Message]:
         assert self.hello is not None
         if batch.seq != self._next_seq:
-            raise ProtocolError("unexpected_message", f"expected batch {self._next_seq}, got {batch.seq}")
+            raise ProtocolError(Reason.UNEXPECTED_MESSAGE, f"expected batch {self._next_seq}, got {batch.seq}")
         expected = self._expected_batch_size(batch.seq)
         if len(batch.elements) != expected * ELEMENT_BYTES:
-            raise ProtocolError("limit_exceeded", f"batch {batch.seq} must hold {expected} elements")
+            raise ProtocolError(Reason.LIMIT_EXCEEDED, f"batch {batch.seq} must hold {expected} elements")
         if batch_digest(batch.elements) != self.hello.batch_digests[batch.seq]:
-            raise ProtocolError("commitment_mismatch", f"batch {batch.seq} differs from the committed blinded batches")
+            raise ProtocolError(Reason.COMMITMENT_MISMATCH, f"batch {batch.seq} differs from the committed blinded batches")
         try:
             evaluated = self._engine.blind_evaluate(self.config.sk, batch.elements)
         except InvalidElementError as exc:
-            raise ProtocolError("invalid_element", f"batch {batch.seq}: {exc}") from None
+            raise ProtocolError(Reason.INVALID_ELEMENT, f"batch {batch.seq}: {exc}") from None
         self._transcript.add(batch)
         self._next_seq += 1
         self._received += expected
@@ -198,9 +198,9 @@ class HolderSession:
         assert self.hello is not None
         mine = self._transcript.digest()
         if close.session_id != self.hello.session_id:
-            raise ProtocolError("bad_request", "Close names another session")
+            raise ProtocolError(Reason.BAD_REQUEST, "Close names another session")
         if close.transcript_hash != mine:
-            raise ProtocolError("transcript_mismatch", "requester's transcript hash differs from the holder's")
+            raise ProtocolError(Reason.TRANSCRIPT_MISMATCH, "requester's transcript hash differs from the holder's")
         self.state = HolderState.CLOSED
         return [Closed(self.hello.session_id, mine, self.evaluated_count)]
 

@@ -29,9 +29,10 @@ from blindmatch.core.messages import (
     batch_digest,
     blinded_commitment,
 )
-from blindmatch.core.outputs import Mode, outputs_for
+from blindmatch.core.outputs import outputs_for
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
+from blindmatch.vocabulary import Mode, Reason, reason_named
 
 
 class RequesterState(Enum):
@@ -140,12 +141,12 @@ class RequesterSession:
         try:
             if isinstance(message, Abort):
                 self.state = RequesterState.FAILED
-                raise ProtocolError(message.code if message.code in ProtocolError.CODES else "refused", message.message)
+                raise ProtocolError(reason_named(message.code, Reason.REFUSED) if message.code in ProtocolError.CODES else Reason.REFUSED, message.message)
             if isinstance(message, Accept) and self.state is RequesterState.AWAITING_ACCEPT:
                 if message.session_id != self.session_id:
-                    raise ProtocolError("bad_request", "Accept names another session")
+                    raise ProtocolError(Reason.BAD_REQUEST, "Accept names another session")
                 if message.max_batch < self.batch_size:
-                    raise ProtocolError("limit_exceeded", f"holder accepts batches of at most {message.max_batch}")
+                    raise ProtocolError(Reason.LIMIT_EXCEEDED, f"holder accepts batches of at most {message.max_batch}")
                 self._transcript.add(message)
                 self.state = RequesterState.OPEN
                 return self._maybe_close()
@@ -154,12 +155,12 @@ class RequesterSession:
                 return self._maybe_close()
             if isinstance(message, Closed) and self.state is RequesterState.CLOSING:
                 if message.transcript_hash != self._transcript.digest():
-                    raise ProtocolError("transcript_mismatch", "holder's transcript hash differs from the requester's")
+                    raise ProtocolError(Reason.TRANSCRIPT_MISMATCH, "holder's transcript hash differs from the requester's")
                 if message.element_count != self.element_count:
-                    raise ProtocolError("bad_request", "holder reports a different element count")
+                    raise ProtocolError(Reason.BAD_REQUEST, "holder reports a different element count")
                 self.state = RequesterState.CLOSED
                 return []
-            raise ProtocolError("unexpected_message", f"{type(message).__name__} not allowed in state {self.state.name}")
+            raise ProtocolError(Reason.UNEXPECTED_MESSAGE, f"{type(message).__name__} not allowed in state {self.state.name}")
         except ProtocolError:
             self.state = RequesterState.FAILED
             raise
@@ -170,10 +171,10 @@ class RequesterSession:
 
     def _on_evaluated(self, batch: EvaluatedBatch) -> None:
         if batch.seq != self._next_evaluated_seq:
-            raise ProtocolError("unexpected_message", f"expected evaluated batch {self._next_evaluated_seq}, got {batch.seq}")
+            raise ProtocolError(Reason.UNEXPECTED_MESSAGE, f"expected evaluated batch {self._next_evaluated_seq}, got {batch.seq}")
         if self.mode is Mode.MEMBERSHIP:
             if batch.seq >= self._next_to_send:
-                raise ProtocolError("unexpected_message", f"evaluated batch {batch.seq} was never sent")
+                raise ProtocolError(Reason.UNEXPECTED_MESSAGE, f"evaluated batch {batch.seq} was never sent")
             span = self.batch_range(batch.seq)
             blinds = self._blinds[span.start * 32 : span.stop * 32]
             inputs = self._keys[span.start : span.stop]
@@ -183,11 +184,11 @@ class RequesterSession:
             blinds = self._blinds * len(span)
             inputs = None
         if len(batch.elements) != len(span) * ELEMENT_BYTES:
-            raise ProtocolError("bad_request", f"evaluated batch {batch.seq} holds the wrong number of elements")
+            raise ProtocolError(Reason.BAD_REQUEST, f"evaluated batch {batch.seq} holds the wrong number of elements")
         try:
             unblinded = self._engine.unblind(blinds, batch.elements)
         except InvalidElementError as exc:
-            raise ProtocolError("invalid_element", f"evaluated batch {batch.seq}: {exc}") from None
+            raise ProtocolError(Reason.INVALID_ELEMENT, f"evaluated batch {batch.seq}: {exc}") from None
         self._transcript.add(batch)
         hits = self._index.contains(outputs_for(self.mode, inputs, unblinded))
         if self.mode is Mode.MEMBERSHIP:
@@ -208,7 +209,7 @@ class RequesterSession:
 
     def _require(self, state: RequesterState, action: str) -> None:
         if self.state is not state:
-            raise ProtocolError("unexpected_message", f"cannot {action} in state {self.state.name}")
+            raise ProtocolError(Reason.UNEXPECTED_MESSAGE, f"cannot {action} in state {self.state.name}")
 
 
 def _fresh_blinds(n: int, mode: Mode) -> bytes:

@@ -27,7 +27,8 @@ import numpy as np
 
 from blindmatch.core.index import encode_index
 from blindmatch.core.keys import HolderKey
-from blindmatch.core.outputs import Mode, outputs_for, split_outputs
+from blindmatch.core.outputs import outputs_for, split_outputs
+from blindmatch.vocabulary import Mode
 
 _ENGINE = None  # one BatchEngine per worker process, reused across tasks
 

@@ -16,12 +16,13 @@ from typing import Any
 from blindmatch.crypto.group import ELEMENT_BYTES
 from blindmatch.identity import identity_problem
 from blindmatch.tomlfile import load_toml
+from blindmatch.vocabulary import InputError
 
 # Protobuf framing of one ElementBatch message: field tags, lengths, seq.
 BATCH_MESSAGE_OVERHEAD = 64
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError, ValueError):
     """holder.toml is unreadable or invalid; the message names the offending key."""
 
 

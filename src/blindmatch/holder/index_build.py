@@ -35,12 +35,13 @@ from blindmatch.holder.store import (
     write_indexes,
 )
 from blindmatch.normalize import NormalizationError, Schema, default_schema, load_schema
+from blindmatch.vocabulary import BlindmatchError
 
 CHUNK_ROWS = 65_536
 REJECTS_NAME = "rejects.csv"
 
 
-class IndexBuildError(Exception):
+class IndexBuildError(BlindmatchError):
     """The records file cannot be indexed as a whole (unreadable, missing columns)."""
 
 

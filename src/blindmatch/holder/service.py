@@ -29,7 +29,6 @@ from blindmatch.core.errors import ProtocolError
 from blindmatch.core.holder import HolderConfig, HolderSession
 from blindmatch.core.keys import HolderKey
 from blindmatch.core.messages import Close, Hello
-from blindmatch.core.outputs import Mode
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.group import ELEMENT_BYTES
 from blindmatch.holder.config import HolderLimits, HolderNodeConfig, TlsConfig
@@ -45,18 +44,17 @@ from blindmatch.policy import (
 )
 from blindmatch.policy.request import SIGNATURE_BYTES
 from blindmatch.transport.pki import organisation_of
-from blindmatch.transport.status import abort, status_for_protocol_error, status_from_name
+from blindmatch.transport.status import abort, status_of
 from blindmatch.transport.wire import MODE_TO_PB, client_message_from_pb, mode_from_pb
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
+from blindmatch.vocabulary import Mode, Reason
 
 log = logging.getLogger("blindmatch.holder")
 
 SERVICE_NAME = "blindmatch.v1.Holder"
-# Reason for a certificate whose organisation is not on holder.toml's allow-list.
-NOT_ALLOWED = "organisation_not_allowed"
 # Policy refusals issued before any signature verified: the name in the request is only a claim.
-_UNVERIFIED_REFUSALS = frozenset({"unsigned", "unknown_official"})
+_UNVERIFIED_REFUSALS = frozenset({Reason.UNSIGNED, Reason.UNKNOWN_OFFICIAL})
 # What the peer sees when a granted session fails unexpectedly: the exception text could
 # carry internals (paths, SQL), so it goes only to the holder's log.
 INTERNAL_ERROR_MESSAGE = "internal error; see the holder's log"
@@ -193,7 +191,7 @@ class HolderServicer(pb_grpc.HolderServicer):
         organisation = peer_organisation(context)
         if organisation not in self._rt.allowed_organisations:
             log.warning("refused a call from organisation %r: not in holder.tls.allowed_organisations", organisation)
-            abort(context, grpc.StatusCode.PERMISSION_DENIED, NOT_ALLOWED,
+            abort(context, grpc.StatusCode.PERMISSION_DENIED, Reason.ORGANISATION_NOT_ALLOWED,
                   f"organisation {organisation!r} of the client certificate may not use this holder")
         return organisation
 
@@ -234,18 +232,18 @@ class HolderServicer(pb_grpc.HolderServicer):
         try:
             kind = mode_from_pb(request.kind)
         except ProtocolError as exc:
-            abort(context, status_for_protocol_error(exc), exc.code, exc.message)
+            abort(context, status_of(exc.code), exc.code, exc.message)
         if kind not in self._rt.gate.index_kinds(organisation, self._rt.clock()):
-            abort(context, grpc.StatusCode.PERMISSION_DENIED, "mode_not_allowed",
+            abort(context, grpc.StatusCode.PERMISSION_DENIED, Reason.MODE_NOT_ALLOWED,
                   f"no official of {organisation!r} may use {kind.value} mode, so its index is not served")
         current = self._rt.indexes.manifest.files[kind]
         if request.digest and request.digest != current.digest:
-            abort(context, grpc.StatusCode.FAILED_PRECONDITION, "index_mismatch",
+            abort(context, grpc.StatusCode.FAILED_PRECONDITION, Reason.INDEX_MISMATCH,
                   f"the {kind.value} index changed: {request.digest.hex()[:16]}... is not current; call GetInfo and restart")
         if request.offset and not request.digest:
-            abort(context, grpc.StatusCode.INVALID_ARGUMENT, "bad_request", "resuming from an offset requires the digest")
+            abort(context, grpc.StatusCode.INVALID_ARGUMENT, Reason.BAD_REQUEST, "resuming from an offset requires the digest")
         if request.offset > current.size_bytes:
-            abort(context, grpc.StatusCode.OUT_OF_RANGE, "bad_request",
+            abort(context, grpc.StatusCode.OUT_OF_RANGE, Reason.BAD_REQUEST,
                   f"offset {request.offset} is past the end of the index ({current.size_bytes} bytes)")
         step = self._rt.limits.index_chunk_bytes
         offset = request.offset
@@ -273,18 +271,18 @@ class HolderServicer(pb_grpc.HolderServicer):
                 # A cancelled call ends the request stream like a half-close: not the peer's protocol error.
                 self._unexpected_failure(peer, progress, context)
             if progress.granted:
-                self._audit_failure(peer, progress, exc.code, status_for_protocol_error(exc))
+                self._audit_failure(peer, progress, exc.code, status_of(exc.code))
             elif progress.hello is not None:
                 self._audit_hello_refusal(peer, progress.hello, exc)
             log.info("session ended: %s", exc)
-            abort(context, status_for_protocol_error(exc), exc.code, exc.message)
+            abort(context, status_of(exc.code), exc.code, exc.message)
         except PolicyRefusal as refusal:  # audited by _authorize
-            abort(context, status_from_name(refusal.status), refusal.reason, refusal.message)
+            abort(context, status_of(refusal.reason), refusal.reason, refusal.message)
         except GeneratorExit:
             # gRPC dropped the response stream (the call was cancelled or the server is
             # stopping): the generator is being closed and may send nothing more.
             if progress.granted:
-                self._audit_failure(peer, progress, "cancelled", grpc.StatusCode.CANCELLED)
+                self._audit_failure(peer, progress, Reason.CANCELLED, grpc.StatusCode.CANCELLED)
             raise
         except Exception:
             self._unexpected_failure(peer, progress, context)
@@ -305,10 +303,10 @@ class HolderServicer(pb_grpc.HolderServicer):
         peer gets a fixed message: exception text stays in the holder's log.
         """
         if context.is_active():
-            reason, status, message = "internal", grpc.StatusCode.INTERNAL, INTERNAL_ERROR_MESSAGE
+            reason, status, message = Reason.INTERNAL, grpc.StatusCode.INTERNAL, INTERNAL_ERROR_MESSAGE
             log.exception("Match call from %r failed unexpectedly", peer)
         else:
-            reason, status, message = "cancelled", grpc.StatusCode.CANCELLED, "the call was cancelled"
+            reason, status, message = Reason.CANCELLED, grpc.StatusCode.CANCELLED, "the call was cancelled"
             log.info("Match call from %r ended: the requester cancelled or disconnected", peer)
         if progress.granted:
             self._audit_failure(peer, progress, reason, status)
@@ -323,10 +321,10 @@ class HolderServicer(pb_grpc.HolderServicer):
     ) -> Iterator[pb.MatchServerMessage]:
         first = next(requests, None)
         if first is None:
-            raise ProtocolError("bad_request", "the stream ended before a Hello")
+            raise ProtocolError(Reason.BAD_REQUEST, "the stream ended before a Hello")
         hello = client_message_from_pb(first)
         if not isinstance(hello, Hello):
-            raise ProtocolError("unexpected_message", "the first message must be a Hello")
+            raise ProtocolError(Reason.UNEXPECTED_MESSAGE, "the first message must be a Hello")
         progress.hello = hello
         session.receive(hello)
         grant = self._authorize(peer, session, hello, progress)
@@ -347,7 +345,7 @@ class HolderServicer(pb_grpc.HolderServicer):
                 )
                 yield pb.MatchServerMessage(evaluated=pb.ElementBatch(seq=reply.seq, elements=reply.elements))
         if session.state.name != "CLOSED":
-            raise ProtocolError("bad_request", f"the requester ended the stream in state {session.state.name}")
+            raise ProtocolError(Reason.BAD_REQUEST, f"the requester ended the stream in state {session.state.name}")
         log.info("session %s with %r (%s) closed: %d elements", hello.session_id.hex(), peer,
                  grant.official.name, session.evaluated_count)
 
@@ -394,7 +392,7 @@ class HolderServicer(pb_grpc.HolderServicer):
         # Check the requester's signature before the core marks the session closed: an
         # unsigned Close is a protocol failure, not a completed session.
         if not verify_transcript_signature(close.signer_key, close.session_id, close.transcript_hash, close.signature):
-            raise ProtocolError("bad_request", "the requester's audit signature over the transcript does not verify")
+            raise ProtocolError(Reason.BAD_REQUEST, "the requester's audit signature over the transcript does not verify")
         (closed,) = session.receive(close)
         own = self._rt.audit.sign_transcript(closed.session_id, closed.transcript_hash)
         self._rt.audit.append(
@@ -413,7 +411,7 @@ class HolderServicer(pb_grpc.HolderServicer):
             return
         self._rt.audit.append("session_refused", session_id=hello.session_id.hex(), peer=peer,
                               official=self._rt.gate.verified_official(hello.authorization), reason=exc.code,
-                              status=status_for_protocol_error(exc).name)
+                              status=status_of(exc.code).name)
 
 
 def _read(path: Any, what: str) -> bytes:

@@ -33,8 +33,8 @@ from pathlib import Path
 
 from blindmatch.core.index import HEADER_BYTES, IndexFormatError, IndexHeader, index_digest
 from blindmatch.core.keys import HolderKey
-from blindmatch.core.outputs import Mode
 from blindmatch.keyfile import KeyFileError, fsync_directory, read_oprf_key, write_oprf_key
+from blindmatch.vocabulary import BlindmatchError, Mode
 
 MANIFEST_NAME = "index.json"
 MANIFEST_FORMAT = 1
@@ -42,7 +42,7 @@ _TMP_MARK = ".tmp-"
 _HASH_CHUNK = 1 << 20
 
 
-class StoreError(Exception):
+class StoreError(BlindmatchError):
     """A key or index file is missing, unsafe or inconsistent. Messages never contain key material."""
 
 

@@ -37,7 +37,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from blindmatch.audit import AuditLog, reconcile, verify_log
 from blindmatch.core.index import EncryptedIndex
-from blindmatch.core.outputs import Mode
 from blindmatch.core.requester import RequesterSession
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.pilot import synthetic
@@ -47,6 +46,7 @@ from blindmatch.requester.holder_client import HolderClient, HolderRefused
 from blindmatch.requester.runner import run_session
 from blindmatch.transport.pki import init_pki
 from blindmatch.transport.wire import MODE_TO_PB
+from blindmatch.vocabulary import Mode, Reason
 
 HOLDER_ORG = "Example Tax Authority"
 REQUESTER_ORG = "Example County Court"
@@ -281,23 +281,23 @@ def _probe(
     official, key_file, organisation, mode = PRIMARY_OFFICIAL, config.official.key_file, REQUESTER_ORG, Mode.MEMBERSHIP
     count, nonce, issued = 1, secrets.token_bytes(16), datetime.now(UTC).replace(microsecond=0)
     signer: Ed25519PrivateKey | None = None
-    if reason == "unknown_official":
+    if reason == Reason.UNKNOWN_OFFICIAL:
         official, signer = "Mallory Nobody", Ed25519PrivateKey.generate()
-    elif reason == "wrong_organisation":
+    elif reason == Reason.WRONG_ORGANISATION:
         official, key_file, organisation = OTHER_OFFICIAL, officials / "olga.key", OTHER_ORG
-    elif reason == "expired":
+    elif reason == Reason.EXPIRED:
         issued -= timedelta(hours=2)
-    elif reason == "replayed":
+    elif reason == Reason.REPLAYED:
         nonce = nonce_used
-    elif reason == "over_budget":
+    elif reason == Reason.OVER_BUDGET:
         count = SESSION_MAX_RECORDS + 1
-    elif reason == "mode_not_allowed":
+    elif reason == Reason.MODE_NOT_ALLOWED:
         official, key_file, mode = SECOND_OFFICIAL, officials / "bob.key", Mode.CARDINALITY
-    elif reason == "too_few_records":  # one element is below the policy's cardinality minimum
+    elif reason == Reason.TOO_FEW_RECORDS:  # one element is below the policy's cardinality minimum
         mode = Mode.CARDINALITY
     try:
         _signed_session(config, audit, engine, official, signer or load_official_key(key_file), organisation, mode,
-                        count, nonce, issued, tamper=reason == "unsigned")
+                        count, nonce, issued, tamper=reason == Reason.UNSIGNED)
     except HolderRefused as exc:
         return exc.status
     return "OK"
@@ -342,9 +342,9 @@ def _signed_session(
 
 
 # The refusals the legal setting names; the demo's JSON reports exactly these under "refusals".
-SEVEN_REFUSALS = ("unsigned", "unknown_official", "wrong_organisation", "expired", "replayed", "over_budget",
-                  "mode_not_allowed")
-OTHER_REFUSALS = ("too_few_records",)
+SEVEN_REFUSALS = (Reason.UNSIGNED, Reason.UNKNOWN_OFFICIAL, Reason.WRONG_ORGANISATION, Reason.EXPIRED, Reason.REPLAYED, Reason.OVER_BUDGET,
+                  Reason.MODE_NOT_ALLOWED)
+OTHER_REFUSALS = (Reason.TOO_FEW_RECORDS,)
 
 
 def try_refusals(config: RequesterConfig, engine: BatchEngine) -> dict[str, str]:

@@ -20,11 +20,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from blindmatch.keyfile import create_new_file
+from blindmatch.vocabulary import BlindmatchError
 
 PUBLIC_KEY_BYTES = 32
 
 
-class OfficialKeyError(ValueError):
+class OfficialKeyError(BlindmatchError, ValueError):
     """An official key file is missing, unsafe or unreadable."""
 
 

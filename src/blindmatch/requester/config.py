@@ -48,12 +48,12 @@ from pathlib import Path
 from typing import Any
 
 from blindmatch.audit.events import IDENT, TEXT
-from blindmatch.core.outputs import Mode
 from blindmatch.policy.authorize import MAX_LIFETIME
 from blindmatch.tomlfile import load_toml
+from blindmatch.vocabulary import InputError, Mode
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError, ValueError):
     """requester.toml is unreadable or invalid; the message names the file and key."""
 
 

@@ -21,9 +21,7 @@ import grpc
 from blindmatch.audit.keys import verify_transcript_signature
 from blindmatch.core.errors import ProtocolError
 from blindmatch.core.messages import BlindedBatch, Close, Closed, EvaluatedBatch, Hello
-from blindmatch.core.outputs import Mode
 from blindmatch.core.requester import RequesterSession, RequesterState
-from blindmatch.policy.errors import REASONS
 from blindmatch.requester.config import HolderEndpoint
 from blindmatch.transport.status import reason_from_rpc_error
 from blindmatch.transport.wire import (
@@ -33,6 +31,7 @@ from blindmatch.transport.wire import (
 )
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
+from blindmatch.vocabulary import BlindmatchError, Mode, Reason, reason_named
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 # HTTP/2 keepalive: a holder whose host vanished (no RST, no FIN) is noticed within ~30 s
@@ -51,21 +50,29 @@ _WATCHDOG_POLL_SECONDS = 0.25
 _TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
-class HolderError(Exception):
-    """A call failed; ``status`` is the gRPC status name, ``reason`` the holder's reason code."""
+class HolderError(BlindmatchError):
+    """A call failed; ``status`` is the gRPC status name, ``code`` the reason the holder gave ("" if none).
 
-    def __init__(self, message: str, status: str = "", reason: str = "") -> None:
-        super().__init__(message)
+    ``reason`` is the vocabulary member the failure counts as: the holder's reason when it
+    gave one, otherwise what the kind of failure implies (unavailable, or failed).
+    """
+
+    default_reason = Reason.FAILED
+
+    def __init__(self, message: str, status: str = "", code: str = "") -> None:
+        super().__init__(message, reason_named(code, self.default_reason) if code else None)
         self.status = status
-        self.reason = reason
+        self.code = code
 
 
 class HolderUnavailable(HolderError):
     """The holder cannot be reached (down, restarting, draining)."""
 
+    default_reason = Reason.HOLDER_UNAVAILABLE
+
 
 class HolderRefused(HolderError):
-    """The holder's policy refused the session (one of ``policy.REASONS``)."""
+    """The holder refused the session (a reason whose ``is_refusal`` holds)."""
 
 
 def translate(error: grpc.RpcError, what: str) -> HolderError:
@@ -74,7 +81,7 @@ def translate(error: grpc.RpcError, what: str) -> HolderError:
     reason = reason_from_rpc_error(error)
     details = error.details() if callable(getattr(error, "details", None)) else ""
     message = f"{what}: holder returned {code.name}" + (f" ({details})" if details else "")
-    if reason in REASONS:
+    if reason and reason_named(reason).is_refusal:
         return HolderRefused(message, code.name, reason)
     if code in _TRANSIENT:
         return HolderUnavailable(message, code.name, reason)
@@ -285,6 +292,6 @@ class HolderClient:
 def _check_closed(session: RequesterSession, closed: Closed, holder_audit_key: bytes) -> None:
     """The holder's Closed must carry its audit signature over our transcript hash."""
     if closed.signer_key != holder_audit_key:
-        raise ProtocolError("transcript_mismatch", "Closed is not signed with the holder's announced audit key")
+        raise ProtocolError(Reason.TRANSCRIPT_MISMATCH, "Closed is not signed with the holder's announced audit key")
     if not verify_transcript_signature(holder_audit_key, session.session_id, session.transcript_hash, closed.signature):
-        raise ProtocolError("transcript_mismatch", "the holder's signature does not cover this session's transcript")
+        raise ProtocolError(Reason.TRANSCRIPT_MISMATCH, "the holder's signature does not cover this session's transcript")

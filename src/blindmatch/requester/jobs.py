@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from blindmatch.vocabulary import JobState
+
 # 2: jobs.prepared_on. A store of another version is refused (not migrated): finish or
 # delete its jobs with the version that made it.
 SCHEMA_VERSION = 2
@@ -280,13 +282,13 @@ class JobStore:
     def resumable(self) -> list[Job]:
         """Jobs a (re)started daemon should run: queued, or running under a dead owner."""
         rows = self._db().execute("SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY created_at").fetchall()
-        return [Job.from_row(r) for r in rows if r["state"] == "queued" or not _owner_alive(r["owner"])]
+        return [Job.from_row(r) for r in rows if r["state"] == JobState.QUEUED or not _owner_alive(r["owner"])]
 
     def claim(self, job_id: str, owner: str) -> bool:
         """Mark the job running under ``owner`` unless a live runner already has it."""
         with self._tx() as db:
             job = self._get(db, job_id)
-            if job.state == "succeeded" or (job.state == "running" and job.owner != owner and _owner_alive(job.owner)):
+            if job.state == JobState.SUCCEEDED or (job.state == JobState.RUNNING and job.owner != owner and _owner_alive(job.owner)):
                 return False
             db.execute(
                 "UPDATE jobs SET state = 'running', owner = ?, error = '', reason = '', status_code = '', updated_at = ? "

@@ -34,11 +34,9 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from blindmatch.audit import AuditLog
-from blindmatch.audit.events import REFUSAL_REASONS
 from blindmatch.core.errors import ProtocolError
 from blindmatch.core.index import EncryptedIndex, IndexFormatError
 from blindmatch.core.messages import Closed, EvaluatedBatch
-from blindmatch.core.outputs import Mode
 from blindmatch.core.requester import RequesterSession
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.group import ELEMENT_BYTES
@@ -49,13 +47,13 @@ from blindmatch.requester.config import RequesterConfig
 from blindmatch.requester.holder_client import (
     HolderClient,
     HolderError,
-    HolderRefused,
     HolderUnavailable,
 )
 from blindmatch.requester.jobs import Job, JobStore, owner_token
 from blindmatch.transport.pki import organisation_of
 from blindmatch.transport.wire import MODE_TO_PB
 from blindmatch.v1 import holder_pb2 as pb
+from blindmatch.vocabulary import BlindmatchError, InputError, JobState, Mode, Reason
 
 log = logging.getLogger("blindmatch.requester")
 
@@ -63,15 +61,15 @@ OUTPUT_COLUMNS = ("matched", "tier", "status")
 _BACKOFF = (0.2, 0.5, 1.0, 2.0)
 
 
-class JobInputError(ValueError):
+class JobInputError(InputError, ValueError):
     """QUERIES.csv cannot be used as given (missing column, clash, changed since submission)."""
 
 
-class JobStopped(Exception):
+class JobStopped(BlindmatchError):
     """The daemon is shutting down; the job stays queued and resumes on the next start."""
 
 
-class JobBusy(Exception):
+class JobBusy(BlindmatchError):
     """Another live runner (daemon or ``requester match``) is running the job right now."""
 
 
@@ -283,6 +281,10 @@ class JobRunner:
         self._download_lock = threading.Lock()
         self._check_identity()
 
+    def _end(self, job_id: str, reason: Reason, error: str, code: str, status: str = "") -> None:
+        """Finish the job in the state its reason implies (the vocabulary's one table)."""
+        self.store.finish(job_id, JobState.ended_by(reason), error, code, status)
+
     def _check_identity(self) -> None:
         """The signed request's organisation must be the certificate's O=, or every session is refused."""
         cert_org = organisation_of(self.config.holder.cert.read_bytes())
@@ -311,22 +313,19 @@ class JobRunner:
         try:
             self._run(job, report)
         except JobStopped:
-            self.store.release(job_id, "queued")
+            self.store.release(job_id, JobState.QUEUED)
             return JobOutcome(self.store.get(job_id), "stopped")
-        except HolderRefused as exc:
-            self.store.finish(job_id, "refused", str(exc), exc.reason, exc.status)
-        except HolderUnavailable as exc:
-            self.store.finish(job_id, "holder_unavailable", str(exc), exc.reason, exc.status)
         except HolderError as exc:
-            self.store.finish(job_id, "failed", str(exc), exc.reason, exc.status)
-        except (ProtocolError, JobInputError, IndexFormatError, OSError, ValueError) as exc:
+            self._end(job_id, exc.reason, str(exc), exc.code, exc.status)
+        except (BlindmatchError, IndexFormatError, OSError, ValueError) as exc:
             log.error("job %s failed: %s", job_id, exc)
-            self.store.finish(job_id, "failed", str(exc), getattr(exc, "code", ""))
+            reason = exc.reason if isinstance(exc, BlindmatchError) else Reason.FAILED
+            self._end(job_id, reason, str(exc), reason if reason is not Reason.FAILED else "")
         except BaseException as exc:
-            self.store.finish(job_id, "failed", f"internal error: {exc.__class__.__name__}")
+            self.store.finish(job_id, JobState.FAILED, f"internal error: {exc.__class__.__name__}")
             raise
         else:
-            self.store.finish(job_id, "succeeded")
+            self.store.finish(job_id, JobState.SUCCEEDED)
         final = self.store.get(job_id)
         return JobOutcome(final, final.state)
 
@@ -394,7 +393,7 @@ class JobRunner:
         info = client.info(self.config.official.name)
         if info.schema_fingerprint != self.schema.fingerprint:
             raise ProtocolError(
-                "schema_mismatch",
+                Reason.SCHEMA_MISMATCH,
                 f"the holder matches with schema {info.schema_name} v{info.schema_version}, which differs from ours "
                 f"({self.schema.name} v{self.schema.version}); both sides need the same schema and blindmatch version",
             )
@@ -424,7 +423,7 @@ class JobRunner:
                         mode, wanted.digest, target, lambda done, total: report(Progress(job_id, "download", done, total))
                     )
                 except HolderError as exc:
-                    if exc.reason == "index_mismatch":
+                    if exc.reason == Reason.INDEX_MISMATCH:
                         raise _Retry("the holder's index changed during the download") from None
                     raise
                 self.store.set_cached_index(mode.value, wanted.digest, target, wanted.size_bytes, wanted.entries)
@@ -434,7 +433,7 @@ class JobRunner:
                 assert cached is not None
         index = self._indexes.get(cached.path, cached.digest)
         if index.header.key_id != info.key_id:
-            raise ProtocolError("key_mismatch", "the cached index was made under another holder key")
+            raise ProtocolError(Reason.KEY_MISMATCH, "the cached index was made under another holder key")
         return index
 
     def _session(
@@ -494,12 +493,12 @@ class JobRunner:
                 info.audit_public_key, on_batch,
             )
         except HolderError as exc:
-            self.store.end_session(session_id, "refused" if exc.reason in REFUSAL_REASONS else "failed")
-            if exc.reason == "index_mismatch":
+            self.store.end_session(session_id, JobState.ended_by(exc.reason) if exc.code else JobState.FAILED)
+            if exc.reason == Reason.INDEX_MISMATCH:
                 raise _Retry("the holder's index changed; refreshing it") from None
             raise
         except BaseException:
-            self.store.end_session(session_id, "failed")
+            self.store.end_session(session_id, JobState.FAILED)
             raise
         if mode is Mode.CARDINALITY:
             self.store.save_cardinality_session(
@@ -549,7 +548,7 @@ def run_session(
     try:
         closed = client.match(session, envelope, window, sign, holder_audit_key, logged)
     except HolderError as exc:
-        if exc.reason in REFUSAL_REASONS:
+        if exc.code and exc.reason.is_refusal:
             audit.append(
                 "session_refused", session_id=sid, peer=peer, official=request.official,
                 reason=exc.reason, status=exc.status or "UNKNOWN",
@@ -566,5 +565,5 @@ def run_session(
     return closed
 
 
-class _Retry(Exception):
+class _Retry(BlindmatchError):
     """Holder state changed under us (index rebuilt): refresh and try again."""

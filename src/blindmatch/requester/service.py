@@ -22,24 +22,24 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from blindmatch import __version__
 from blindmatch.audit import AuditLog
-from blindmatch.core.outputs import Mode
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.requester.config import RequesterConfig
 from blindmatch.requester.jobs import Job, JobStore
 from blindmatch.requester.runner import JobBusy, JobInputError, JobRunner, Progress
 from blindmatch.v1 import requester_pb2 as rpb
 from blindmatch.v1 import requester_pb2_grpc as rpb_grpc
+from blindmatch.vocabulary import JobState, Mode
 
 log = logging.getLogger("blindmatch.requester")
 
 SERVICE_NAME = "blindmatch.v1.Requester"
 STATE_TO_PB = {
-    "queued": rpb.JOB_STATE_QUEUED,
-    "running": rpb.JOB_STATE_RUNNING,
-    "succeeded": rpb.JOB_STATE_SUCCEEDED,
-    "failed": rpb.JOB_STATE_FAILED,
-    "refused": rpb.JOB_STATE_REFUSED,
-    "holder_unavailable": rpb.JOB_STATE_HOLDER_UNAVAILABLE,
+    JobState.QUEUED: rpb.JOB_STATE_QUEUED,
+    JobState.RUNNING: rpb.JOB_STATE_RUNNING,
+    JobState.SUCCEEDED: rpb.JOB_STATE_SUCCEEDED,
+    JobState.FAILED: rpb.JOB_STATE_FAILED,
+    JobState.REFUSED: rpb.JOB_STATE_REFUSED,
+    JobState.HOLDER_UNAVAILABLE: rpb.JOB_STATE_HOLDER_UNAVAILABLE,
 }
 PB_TO_STATE = {v: k for k, v in STATE_TO_PB.items()}
 MODE_TO_JOB_PB = {Mode.MEMBERSHIP: rpb.JOB_MODE_MEMBERSHIP, Mode.CARDINALITY: rpb.JOB_MODE_CARDINALITY}

@@ -26,13 +26,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from blindmatch.keyfile import create_new_file
+from blindmatch.vocabulary import BlindmatchError
 
 CA_VALIDITY = datetime.timedelta(days=5 * 365)
 LEAF_VALIDITY = datetime.timedelta(days=825)
 BACKDATE = datetime.timedelta(minutes=5)  # tolerate small clock differences between machines
 
 
-class PkiError(Exception):
+class PkiError(BlindmatchError):
     """The PKI directory cannot be created or read as asked."""
 
 

@@ -1,9 +1,9 @@
-"""Mapping between protocol/policy failures and gRPC statuses, shared by both daemons.
+"""gRPC statuses and the reason metadata of every failed call, shared by both daemons.
 
 A gRPC status code alone is too coarse for a client to act on (FAILED_PRECONDITION
 covers a stale index, a rotated key and an expired request alike), so every abort
-also carries the stable reason code in the trailing metadata key ``blindmatch-reason``
-and as the ``reason:`` prefix of the status details.
+also carries the stable reason code (``blindmatch.vocabulary.Reason``) in the trailing
+metadata key ``blindmatch-reason`` and as the ``reason:`` prefix of the status details.
 """
 
 from __future__ import annotations
@@ -12,46 +12,19 @@ from typing import NoReturn
 
 import grpc
 
-from blindmatch.core.errors import ProtocolError
+from blindmatch.vocabulary import Reason
 
 REASON_METADATA_KEY = "blindmatch-reason"
 
-STATUS_FOR_PROTOCOL_CODE: dict[str, grpc.StatusCode] = {
-    # The peers cannot talk as configured: retrying the same call will not help,
-    # refreshing state (GetInfo, DownloadIndex, schema) will.
-    "bad_version": grpc.StatusCode.FAILED_PRECONDITION,
-    "key_mismatch": grpc.StatusCode.FAILED_PRECONDITION,
-    "schema_mismatch": grpc.StatusCode.FAILED_PRECONDITION,
-    "index_mismatch": grpc.StatusCode.FAILED_PRECONDITION,
-    # A size limit of the holder (batch, session, message).
-    "limit_exceeded": grpc.StatusCode.RESOURCE_EXHAUSTED,
-    # The peer sent something wrong: a client bug or an attack, never retryable as is.
-    "invalid_element": grpc.StatusCode.INVALID_ARGUMENT,
-    "bad_request": grpc.StatusCode.INVALID_ARGUMENT,
-    "commitment_mismatch": grpc.StatusCode.INVALID_ARGUMENT,
-    "transcript_mismatch": grpc.StatusCode.INVALID_ARGUMENT,
-    "unexpected_message": grpc.StatusCode.INVALID_ARGUMENT,
-    # Policy refusals normally carry their own reason and status; this is the fallback
-    # for a core-level refusal without one.
-    "refused": grpc.StatusCode.PERMISSION_DENIED,
-}
+
+def status_of(reason: Reason) -> grpc.StatusCode:
+    """The ``grpc.StatusCode`` the vocabulary gives ``reason``."""
+    return grpc.StatusCode[reason.status]
 
 
-def status_for_protocol_error(error: ProtocolError) -> grpc.StatusCode:
-    return STATUS_FOR_PROTOCOL_CODE[error.code]
-
-
-def status_from_name(name: str) -> grpc.StatusCode:
-    """``grpc.StatusCode`` for a status name such as ``"PERMISSION_DENIED"`` (policy refusals)."""
-    try:
-        return grpc.StatusCode[name]
-    except KeyError:
-        raise ValueError(f"unknown gRPC status name {name!r}") from None
-
-
-def abort(context: grpc.ServicerContext, status: grpc.StatusCode, reason: str, message: str) -> NoReturn:
+def abort(context: grpc.ServicerContext, status: grpc.StatusCode, reason: Reason, message: str) -> NoReturn:
     """End the RPC with ``status``, the reason in trailing metadata and ``"reason: message"`` as details."""
-    context.set_trailing_metadata(((REASON_METADATA_KEY, reason),))
+    context.set_trailing_metadata(((REASON_METADATA_KEY, str(reason)),))
     context.abort(status, f"{reason}: {message}")
     raise AssertionError("grpc context.abort returned")  # abort always raises
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from blindmatch.core.errors import ProtocolError
 from blindmatch.core.messages import Accept, BlindedBatch, Close, Closed, EvaluatedBatch, Hello
-from blindmatch.core.outputs import Mode
 from blindmatch.v1 import holder_pb2 as pb
+from blindmatch.vocabulary import Mode, Reason
 
 MODE_TO_PB = {Mode.MEMBERSHIP: pb.MODE_MEMBERSHIP, Mode.CARDINALITY: pb.MODE_CARDINALITY}
 PB_TO_MODE = {v: k for k, v in MODE_TO_PB.items()}
@@ -19,7 +19,7 @@ def mode_from_pb(value: int) -> Mode:
     try:
         return PB_TO_MODE[value]
     except KeyError:
-        raise ProtocolError("bad_request", f"unknown mode {value}") from None
+        raise ProtocolError(Reason.BAD_REQUEST, f"unknown mode {value}") from None
 
 
 def hello_to_pb(hello: Hello) -> pb.MatchClientMessage:
@@ -75,7 +75,7 @@ def client_message_from_pb(message: pb.MatchClientMessage) -> Hello | BlindedBat
     if kind == "close":
         c = message.close
         return Close(c.session_id, c.transcript_hash, c.signature, c.signer_key)
-    raise ProtocolError("bad_request", "empty client message")
+    raise ProtocolError(Reason.BAD_REQUEST, "empty client message")
 
 
 def server_message_to_pb(message: Accept | EvaluatedBatch | Closed) -> pb.MatchServerMessage:
@@ -103,4 +103,4 @@ def server_message_from_pb(message: pb.MatchServerMessage) -> Accept | Evaluated
     if kind == "closed":
         c = message.closed
         return Closed(c.session_id, c.transcript_hash, c.element_count, c.signature, c.signer_key)
-    raise ProtocolError("bad_request", "empty server message")
+    raise ProtocolError(Reason.BAD_REQUEST, "empty server message")
