@@ -9,15 +9,15 @@ from dataclasses import replace
 import pytest
 
 from blindmatch.core.errors import ProtocolError
-from blindmatch.core.holder import HolderConfig, HolderSession, HolderState
+from blindmatch.core.holder import HolderConfig, HolderSession, HolderState, unsigned_close
 from blindmatch.core.index import EncryptedIndex
 from blindmatch.core.index_builder import IndexBuilder
 from blindmatch.core.keys import HolderKey
-from blindmatch.core.local import run_local
 from blindmatch.core.messages import Accept, BlindedBatch, Close, EvaluatedBatch, Hello
+from blindmatch.core.pacing import run_local
 from blindmatch.core.requester import RequesterSession, RequesterState
 from blindmatch.crypto.group import IDENTITY
-from blindmatch.vocabulary import Mode
+from blindmatch.vocabulary import Mode, Reason
 
 FINGERPRINT = hashlib.sha256(b"schema").digest()
 HOLDER_KEYS = [f"holder person {i}".encode() for i in range(600)]
@@ -42,7 +42,7 @@ def _queries() -> tuple[list[bytes], list[bool]]:
 def _sessions(setup, engine, mode: Mode, keys: list[bytes] | None = None, batch: int = 64):  # type: ignore[no-untyped-def]
     config, indexes = setup
     keys = keys if keys is not None else _queries()[0]
-    return HolderSession(config, engine), RequesterSession(keys, mode, indexes[mode], os.urandom(16), batch, engine)
+    return HolderSession(config, engine, unsigned_close), RequesterSession(keys, mode, indexes[mode], os.urandom(16), batch, engine)
 
 
 def test_membership_run_finds_exactly_the_members(setup, engine) -> None:  # type: ignore[no-untyped-def]
@@ -107,7 +107,7 @@ def test_invalid_element_in_batch_rejected(setup, engine) -> None:  # type: igno
     genuine_hello = requester.hello()
     generator_high_bit = bytes.fromhex("e2f2ae0a6abc4e71a884a961c500515f58e30b6aa582dd8db6a65945e08d2df6")
     for bad in (IDENTITY, b"\xff" * 32, b"\x01" + bytes(31), generator_high_bit):
-        holder = HolderSession(config, engine)
+        holder = HolderSession(config, engine, unsigned_close)
         holder.receive(replace(genuine_hello, batch_digests=(hashlib.sha256(bad).digest(),)))
         holder.accept()
         with pytest.raises(ProtocolError) as err:
@@ -183,7 +183,7 @@ def test_wrong_message_order_rejected(setup, engine) -> None:  # type: ignore[no
 def test_refused_session_evaluates_nothing(setup, engine) -> None:  # type: ignore[no-untyped-def]
     holder, requester = _sessions(setup, engine, Mode.MEMBERSHIP)
     holder.receive(requester.hello())
-    abort = holder.refuse("over_budget: no")
+    abort = holder.refuse(Reason.OVER_BUDGET, "over_budget: no")
     assert abort.code == "refused" and holder.state is HolderState.FAILED
     with pytest.raises(ProtocolError):
         holder.receive(BlindedBatch(0, b""))

@@ -66,7 +66,7 @@ def test_sigterm_drains_running_session(tmp_path: Path, engine: BatchEngine) -> 
             time.sleep(0.5)  # the daemon is now draining; the batches go out after this
 
         run_match(dep, stub, session, envelope, on_accept=terminate_mid_session)
-        assert session.state.name == "CLOSED" and session.match_count == 50
+        assert session.closed and session.match_count == 50
         assert proc.wait(30) == 0
         assert proc.stdout is not None and proc.stdout.read().strip().endswith("stopped")
     events = [json.loads(line)["event"] for line in (dep.root / "audit" / "log.jsonl").read_text().splitlines()]

@@ -190,4 +190,4 @@ def test_requester_matches_after_rotation_and_restart(tmp_path: Path, engine: Ba
 
         session, envelope = signed_session(dep, stub, engine, range(50, 150), Mode.MEMBERSHIP)
         run_match(dep, stub, session, envelope)
-        assert session.state.name == "CLOSED" and session.match_count == 50
+        assert session.closed and session.match_count == 50

@@ -156,7 +156,7 @@ def test_match_session(deployment: Deployment, daemon: HolderDaemon, stub: pb_gr
     # Records 150..249: the holder has 0..199, so exactly 150..199 match.
     session, envelope = signed_session(deployment, stub, engine, range(150, 250), mode, official=official)
     closed = run_match(deployment, stub, session, envelope)
-    assert session.state.name == "CLOSED" and session.match_count == 50
+    assert session.closed and session.match_count == 50
     if mode is Mode.MEMBERSHIP:
         assert list(session.matched) == [True] * 50 + [False] * 50
     assert verify_transcript_signature(daemon.runtime.audit.public_key, session.session_id,

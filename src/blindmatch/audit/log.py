@@ -40,6 +40,7 @@ from blindmatch.audit.checkpoint import (
     sign_checkpoint,
     split_notes,
 )
+from blindmatch.audit.entries import Entry
 from blindmatch.audit.events import (
     canonical_json,
     entry_signing_message,
@@ -199,6 +200,10 @@ class AuditLog:
         with self._locked():
             self._sync_locked()
             return self._append_locked(event, fields)
+
+    def record(self, entry: Entry) -> int:
+        """``append`` one entry built by ``audit.entries``."""
+        return self.append(entry.event, **entry.fields)
 
     def checkpoint(self) -> Checkpoint:
         """Sign the current tree head and durably append it to ``checkpoints``."""

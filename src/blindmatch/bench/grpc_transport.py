@@ -24,7 +24,7 @@ import time
 import tomllib
 from pathlib import Path
 
-from blindmatch.bench.harness import BenchConfig, SideReport, _collect, _index_download_bytes, _Timed, _timed_engine
+from blindmatch.bench.common import BenchConfig, PhaseTimer, SideReport, TimedEngine, collect, index_download_bytes
 from blindmatch.vocabulary import BlindmatchError
 
 
@@ -60,8 +60,8 @@ def _prepare_workspace(root: Path, cfg: BenchConfig):
 
 def _builder(cfg: BenchConfig, holder_config: str, conn) -> None:
     try:
+        from blindmatch.bench.common import build_index_bytes
         from blindmatch.bench.data import holder_key_chunks
-        from blindmatch.bench.harness import build_index_bytes
         from blindmatch.bench.rss import peak_rss_bytes
         from blindmatch.core.index_builder import IndexBuilder
         from blindmatch.holder.config import load_holder_config
@@ -73,8 +73,8 @@ def _builder(cfg: BenchConfig, holder_config: str, conn) -> None:
         config = load_holder_config(Path(holder_config))
         schema = load_configured_schema(config)
         key, _ = load_or_create_key(config.key_file)
-        timer = _Timed()
-        engine = _timed_engine(cfg.workers, timer)
+        timer = PhaseTimer()
+        engine = TimedEngine(cfg.workers, timer)
         t = time.perf_counter()
         builder = IndexBuilder(key, schema.fingerprint, engine, kinds=(Mode.MEMBERSHIP, Mode.CARDINALITY))
         for chunk in holder_key_chunks(cfg.holder_records, cfg.seed, cfg.chunk):
@@ -102,7 +102,6 @@ def _requester(cfg: BenchConfig, requester_config: str, conn) -> None:
         import secrets
         from datetime import UTC, datetime, timedelta
 
-        import blindmatch.core.requester as requester_mod
         import blindmatch.requester.holder_client as hc
         from blindmatch.audit import AuditLog
         from blindmatch.bench.data import query_keys
@@ -116,27 +115,18 @@ def _requester(cfg: BenchConfig, requester_config: str, conn) -> None:
         from blindmatch.vocabulary import Mode
 
         counted = {"up": 0, "down": 0}
-        to_pb, from_pb = hc.client_message_to_pb, hc.server_message_from_pb
 
-        def counting_to_pb(message):
-            out = to_pb(message)
-            counted["up"] += out.ByteSize()
-            return out
+        def count(direction: str, size: int) -> None:
+            counted[direction] += size
 
-        def counting_from_pb(message):
-            counted["down"] += message.ByteSize()
-            return from_pb(message)
-
-        hc.client_message_to_pb, hc.server_message_from_pb = counting_to_pb, counting_from_pb
-        timer = _Timed()
-        requester_mod.outputs_for = timer.wrap("finalize", requester_mod.outputs_for)
+        timer = PhaseTimer()
         config = load_requester_config(Path(requester_config))
         keys, expected = query_keys(cfg.holder_records, cfg.queries, cfg.seed)
         mode = Mode(cfg.mode)
-        engine = _timed_engine(cfg.workers, timer)
+        engine = TimedEngine(cfg.workers, timer)
         official_key = load_official_key(config.official.key_file)
         config.index_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with AuditLog.open(config.audit_dir, config.audit_origin) as audit, hc.HolderClient(config.holder) as client:
+        with AuditLog.open(config.audit_dir, config.audit_origin) as audit, hc.HolderClient(config.holder, on_wire=count) as client:
             t0 = time.perf_counter()
             info = client.info()
             wanted = next(i for i in info.indexes if i.kind == MODE_TO_PB[mode])
@@ -146,12 +136,12 @@ def _requester(cfg: BenchConfig, requester_config: str, conn) -> None:
             data = path.read_bytes()
             index = EncryptedIndex.parse(data)
             report.extra["index_bytes"] = len(data)
-            report.extra["download_wire_bytes"] = _index_download_bytes(data, wanted.digest)
+            report.extra["download_wire_bytes"] = index_download_bytes(data, wanted.digest)
             del data
-            index.contains = timer.wrap("lookup", index.contains)
             t2 = time.perf_counter()
             session_id = secrets.token_bytes(16)
-            session = RequesterSession(keys, mode, index, session_id, min(cfg.batch_size, info.limits.max_batch), engine)
+            session = RequesterSession(keys, mode, index, session_id, min(cfg.batch_size, info.limits.max_batch), engine,
+                                       observer=timer)
             t3 = time.perf_counter()
             issued = datetime.now(UTC).replace(microsecond=0)
             request = SessionRequest(
@@ -208,14 +198,14 @@ def run_grpc(cfg: BenchConfig):
         mine, theirs = ctx.Pipe()
         builder = ctx.Process(target=_builder, args=(cfg, str(ws.holder_config), theirs), name="bench-grpc-builder")
         builder.start()
-        built = _collect(mine, builder, "index builder")
+        built = collect(mine, builder, "index builder")
         builder.join()
         holder_proc = demo.HolderProcess(ws.holder_config, root / "logs")
         holder_proc.start()
         mine, theirs = ctx.Pipe()
         requester = ctx.Process(target=_requester, args=(cfg, str(ws.requester_config), theirs), name="bench-grpc-requester")
         requester.start()
-        rep_r = _collect(mine, requester, "requester")
+        rep_r = collect(mine, requester, "requester")
         requester.join()
         serve_peak = _vm_hwm(holder_proc.process.pid)
         wall = time.perf_counter() - t_wall

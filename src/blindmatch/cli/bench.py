@@ -47,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from blindmatch.bench.harness import BenchConfig, format_report, run_bench
+    from blindmatch.bench.common import BenchConfig
+    from blindmatch.bench.harness import format_report, run_bench
 
     if args.workers is not None and args.workers < 1:
         raise CliError("--workers must be at least 1", ExitCode.USAGE)

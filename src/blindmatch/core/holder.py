@@ -1,8 +1,13 @@
-"""``HolderSession``: the holder's side of one Match session, as a state machine.
+"""``HolderSession``: the holder's side of one Match session, as a transition table.
 
 It sees only blinded elements. It never decides *whether* a requester may ask: after a
 valid Hello it waits in ``AWAITING_DECISION`` until the caller (the daemon, holding the
-policy) calls :meth:`accept` or :meth:`refuse`.
+policy) feeds it the decision, ``AcceptSession()`` or ``RefuseSession(reason, message)``.
+
+As in h11's ``_state.py``, ``TRANSITIONS`` maps (state, input type) to the next state, and
+one state-triggered transition covers the data-driven case (every announced element has
+arrived: wait for the Close). ``receive`` is a lookup and a handler; the handler returns
+the messages to send and the events the caller records (``core.events``).
 """
 
 from __future__ import annotations
@@ -14,6 +19,18 @@ from enum import Enum, auto
 
 from blindmatch import PROTOCOL_VERSION
 from blindmatch.core.errors import ProtocolError
+from blindmatch.core.events import (
+    AcceptSession,
+    BatchEvaluated,
+    EndOfStream,
+    HelloReceived,
+    HolderInput,
+    Output,
+    RefuseSession,
+    SessionAccepted,
+    SessionClosed,
+    SessionRefused,
+)
 from blindmatch.core.messages import (
     DIGEST_BYTES,
     SESSION_ID_BYTES,
@@ -24,7 +41,6 @@ from blindmatch.core.messages import (
     Closed,
     EvaluatedBatch,
     Hello,
-    Message,
     Transcript,
     batch_digest,
     blinded_commitment,
@@ -36,6 +52,9 @@ from blindmatch.vocabulary import Mode, Reason
 # SPEC.md "Encrypted index": with p = 2^-64 per element, this keeps a session below 2^-40.
 PROTOCOL_MAX_SESSION_ELEMENTS = 2**24 - 2**8
 
+# Checks the requester's audit signature over its Close (the audit layer's key material).
+CloseVerifier = Callable[[Close], bool]
+
 
 class HolderState(Enum):
     AWAITING_HELLO = auto()
@@ -44,6 +63,24 @@ class HolderState(Enum):
     AWAITING_CLOSE = auto()
     CLOSED = auto()
     FAILED = auto()
+
+
+S = HolderState
+TRANSITIONS: dict[tuple[HolderState, type], HolderState] = {
+    (S.AWAITING_HELLO, Hello): S.AWAITING_DECISION,
+    (S.AWAITING_DECISION, AcceptSession): S.OPEN,
+    (S.AWAITING_DECISION, RefuseSession): S.FAILED,
+    (S.OPEN, BlindedBatch): S.OPEN,
+    (S.AWAITING_CLOSE, Close): S.CLOSED,
+    (S.CLOSED, EndOfStream): S.CLOSED,
+}
+# Either side may abort at any time.
+TRANSITIONS.update({(state, Abort): S.FAILED for state in S})
+
+
+def unsigned_close(close: Close) -> bool:
+    """The verifier of in-memory runs (tests, benchmarks, vectors), where no audit log signs."""
+    return True
 
 
 @dataclass(frozen=True)
@@ -69,6 +106,7 @@ class HolderSession:
         self,
         config: HolderConfig,
         engine: BatchEngine,
+        verify_close: CloseVerifier,
         randbelow: Callable[[int], int] = secrets.randbelow,
     ) -> None:
         self.config = config
@@ -76,11 +114,21 @@ class HolderSession:
         self.hello: Hello | None = None
         self.evaluated_count = 0
         self._engine = engine
+        self._verify_close = verify_close
         self._randbelow = randbelow
         self._transcript = Transcript()
         self._next_seq = 0
         self._received = 0
         self._held: list[bytes] = []  # cardinality mode: evaluations held back until the shuffle
+        self._handlers: dict[type, Callable[[HolderInput], Output]] = {
+            Hello: self._on_hello,  # type: ignore[dict-item]
+            AcceptSession: self._on_grant,  # type: ignore[dict-item]
+            RefuseSession: self._on_refuse,  # type: ignore[dict-item]
+            BlindedBatch: self._on_batch,  # type: ignore[dict-item]
+            Close: self._on_close,  # type: ignore[dict-item]
+            Abort: lambda _abort: Output(),
+            EndOfStream: lambda _end: Output(),
+        }
 
     @property
     def blinded_commitment(self) -> bytes:
@@ -88,39 +136,62 @@ class HolderSession:
         assert self.hello is not None
         return blinded_commitment(self.hello.element_count, self.hello.batch_digests)
 
-    def receive(self, message: Message) -> list[Message]:
-        """Feed one message from the requester; returns the messages to send back."""
+    @property
+    def closed(self) -> bool:
+        return self.state is HolderState.CLOSED
+
+    def receive(self, event: HolderInput) -> Output:
+        """Feed one message from the requester or one local decision; returns what to send and record."""
+        next_state = TRANSITIONS.get((self.state, type(event)))
+        if next_state is None:
+            current, self.state = self.state, HolderState.FAILED
+            if isinstance(event, EndOfStream):
+                raise ProtocolError(Reason.BAD_REQUEST, f"the requester ended the stream in state {current.name}")
+            raise ProtocolError(Reason.UNEXPECTED_MESSAGE, f"{type(event).__name__} not allowed in state {current.name}")
         try:
-            if isinstance(message, Abort):
-                self.state = HolderState.FAILED
-                return []
-            if isinstance(message, Hello) and self.state is HolderState.AWAITING_HELLO:
-                self._on_hello(message)
-                return []
-            if isinstance(message, BlindedBatch) and self.state is HolderState.OPEN:
-                return self._on_batch(message)
-            if isinstance(message, Close) and self.state is HolderState.AWAITING_CLOSE:
-                return self._on_close(message)
-            raise ProtocolError(Reason.UNEXPECTED_MESSAGE, f"{type(message).__name__} not allowed in state {self.state.name}")
+            output = self._handlers[type(event)](event)
         except ProtocolError:
             self.state = HolderState.FAILED
             raise
+        self.state = next_state
+        if self.state is HolderState.OPEN and self._all_received:
+            self.state = HolderState.AWAITING_CLOSE  # state-triggered: nothing more to evaluate
+        return output
 
     def accept(self) -> Accept:
-        """The caller's policy authorised the session opened by the last Hello."""
-        if self.state is not HolderState.AWAITING_DECISION or self.hello is None:
-            raise ProtocolError(Reason.UNEXPECTED_MESSAGE, "accept() without a pending Hello")
-        reply = Accept(self.hello.session_id, self.config.max_batch)
-        self._transcript.add(reply)
-        self.state = HolderState.OPEN if self.hello.element_count else HolderState.AWAITING_CLOSE
+        """``receive(AcceptSession())``, returning the Accept to send."""
+        (reply,) = self.receive(AcceptSession()).messages
+        assert isinstance(reply, Accept)
         return reply
 
-    def refuse(self, message: str) -> Abort:
-        """The caller's policy refused the session: nothing will be evaluated."""
-        self.state = HolderState.FAILED
-        return Abort(Reason.REFUSED, message)
+    def refuse(self, reason: Reason, message: str) -> Abort:
+        """``receive(RefuseSession(reason, message))``, returning the Abort for the peer."""
+        (reply,) = self.receive(RefuseSession(reason, message)).messages
+        assert isinstance(reply, Abort)
+        return reply
 
-    def _on_hello(self, hello: Hello) -> None:
+    @property
+    def _all_received(self) -> bool:
+        return self.hello is not None and self._received == self.hello.element_count
+
+    def _on_hello(self, hello: Hello) -> Output:
+        self._check_hello(hello)
+        self.hello = hello
+        self._transcript.add(hello)
+        return Output(events=[HelloReceived(hello)])
+
+    def _on_grant(self, _grant: AcceptSession) -> Output:
+        assert self.hello is not None
+        reply = Accept(self.hello.session_id, self.config.max_batch)
+        self._transcript.add(reply)
+        return Output([reply], [SessionAccepted(reply.session_id, reply.max_batch)])
+
+    def _on_refuse(self, refuse: RefuseSession) -> Output:
+        assert self.hello is not None
+        return Output([Abort(Reason.REFUSED, refuse.message)],
+                      [SessionRefused(self.hello.session_id, refuse.reason, refuse.message)])
+
+    def _check_hello(self, hello: Hello) -> None:
         cfg = self.config
         if hello.protocol_version != PROTOCOL_VERSION:
             raise ProtocolError(Reason.BAD_VERSION, f"holder speaks protocol {PROTOCOL_VERSION}, not {hello.protocol_version}")
@@ -145,15 +216,12 @@ class HolderSession:
         if len(hello.batch_digests) != -(-hello.element_count // hello.batch_size):
             # Batch boundaries are fixed by the Hello: every batch is full except the last.
             raise ProtocolError(Reason.BAD_REQUEST, "batch digest count does not match element count and batch size")
-        self.hello = hello
-        self._transcript.add(hello)
-        self.state = HolderState.AWAITING_DECISION
 
     def _expected_batch_size(self, seq: int) -> int:
         assert self.hello is not None
         return min(self.hello.batch_size, self.hello.element_count - seq * self.hello.batch_size)
 
-    def _on_batch(self, batch: BlindedBatch) -> list[Message]:
+    def _on_batch(self, batch: BlindedBatch) -> Output:
         assert self.hello is not None
         if batch.seq != self._next_seq:
             raise ProtocolError(Reason.UNEXPECTED_MESSAGE, f"expected batch {self._next_seq}, got {batch.seq}")
@@ -170,14 +238,12 @@ class HolderSession:
         self._next_seq += 1
         self._received += expected
         self.evaluated_count += expected
-        if self._received == self.hello.element_count:
-            self.state = HolderState.AWAITING_CLOSE
         if self.hello.mode is Mode.MEMBERSHIP:
-            return [self._emit(EvaluatedBatch(batch.seq, evaluated))]
+            return self._emit([EvaluatedBatch(batch.seq, evaluated)])
         self._held.append(evaluated)
-        return self._release_shuffled() if self.state is HolderState.AWAITING_CLOSE else []
+        return self._emit(self._release_shuffled()) if self._all_received else Output()
 
-    def _release_shuffled(self) -> list[Message]:
+    def _release_shuffled(self) -> list[EvaluatedBatch]:
         """Cardinality mode: all evaluations of the session, uniformly shuffled, in batches."""
         pool = b"".join(self._held)
         self._held = []
@@ -187,22 +253,32 @@ class HolderSession:
             j = self._randbelow(i + 1)
             order[i], order[j] = order[j], order[i]
         shuffled = b"".join(pool[k * ELEMENT_BYTES : (k + 1) * ELEMENT_BYTES] for k in order)
+        assert self.hello is not None
         step = self.hello.batch_size * ELEMENT_BYTES
-        return [self._emit(EvaluatedBatch(seq, shuffled[off : off + step])) for seq, off in enumerate(range(0, len(shuffled), step))]
+        return [EvaluatedBatch(seq, shuffled[off : off + step]) for seq, off in enumerate(range(0, len(shuffled), step))]
 
-    def _emit(self, batch: EvaluatedBatch) -> EvaluatedBatch:
-        self._transcript.add(batch)
-        return batch
+    def _emit(self, batches: list[EvaluatedBatch]) -> Output:
+        """Send evaluated batches; membership names its own batch, cardinality's shuffle names none."""
+        assert self.hello is not None
+        events: list[BatchEvaluated] = []
+        for batch in batches:
+            self._transcript.add(batch)
+            count = len(batch.elements) // ELEMENT_BYTES
+            events.append(BatchEvaluated(batch.seq, count, self.hello.batch_digests[batch.seq], batch.elements))
+        return Output(list(batches), list(events))
 
-    def _on_close(self, close: Close) -> list[Message]:
+    def _on_close(self, close: Close) -> Output:
         assert self.hello is not None
         mine = self._transcript.digest()
         if close.session_id != self.hello.session_id:
             raise ProtocolError(Reason.BAD_REQUEST, "Close names another session")
         if close.transcript_hash != mine:
             raise ProtocolError(Reason.TRANSCRIPT_MISMATCH, "requester's transcript hash differs from the holder's")
-        self.state = HolderState.CLOSED
-        return [Closed(self.hello.session_id, mine, self.evaluated_count)]
+        # An unsigned Close is a protocol failure, not a completed session.
+        if not self._verify_close(close):
+            raise ProtocolError(Reason.BAD_REQUEST, "the requester's audit signature over the transcript does not verify")
+        reply = Closed(self.hello.session_id, mine, self.evaluated_count)
+        return Output([reply], [SessionClosed(reply.session_id, mine, self.evaluated_count, close=close)])
 
     @property
     def transcript_hash(self) -> bytes:

@@ -9,13 +9,12 @@ certificate (O=), never from anything the client says in a message.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import signal
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any, NoReturn
@@ -24,13 +23,21 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from blindmatch import PROTOCOL_VERSION, __version__
-from blindmatch.audit import AuditLog, verify_transcript_signature
+from blindmatch.audit import AuditLog, entries, verify_transcript_signature
 from blindmatch.core.errors import ProtocolError
+from blindmatch.core.events import (
+    AcceptSession,
+    BatchEvaluated,
+    EndOfStream,
+    Output,
+    RefuseSession,
+    SessionClosed,
+    SessionRefused,
+)
 from blindmatch.core.holder import HolderConfig, HolderSession
 from blindmatch.core.keys import HolderKey
-from blindmatch.core.messages import Close, Hello
+from blindmatch.core.messages import Accept, Close, Closed, EvaluatedBatch, Hello
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.crypto.group import ELEMENT_BYTES
 from blindmatch.holder.config import HolderLimits, HolderNodeConfig, TlsConfig
 from blindmatch.holder.store import OpenIndexes, StoreError, load_committed_key, open_indexes
 from blindmatch.policy import (
@@ -42,10 +49,9 @@ from blindmatch.policy import (
     open_envelope,
     verify_request_signature,
 )
-from blindmatch.policy.request import SIGNATURE_BYTES
 from blindmatch.transport.pki import organisation_of
 from blindmatch.transport.status import abort, status_of
-from blindmatch.transport.wire import MODE_TO_PB, client_message_from_pb, mode_from_pb
+from blindmatch.transport.wire import MODE_TO_PB, client_message_from_pb, mode_from_pb, server_message_to_pb
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
 from blindmatch.vocabulary import Mode, Reason
@@ -176,6 +182,11 @@ class _MatchProgress:
     granted: bool = False  # the policy granted (and debited) the session
 
 
+def _close_is_signed(close: Close) -> bool:
+    """The requester's audit signature over its transcript hash verifies (SPEC.md 10.3.3)."""
+    return verify_transcript_signature(close.signer_key, close.session_id, close.transcript_hash, close.signature)
+
+
 def peer_organisation(context: grpc.ServicerContext) -> str | None:
     """O= of the verified client certificate (gRPC has checked it against the client CA)."""
     pems = context.auth_context().get("x509_pem_cert")
@@ -260,7 +271,7 @@ class HolderServicer(pb_grpc.HolderServicer):
 
     def Match(self, request_iterator: Iterator[pb.MatchClientMessage], context: grpc.ServicerContext) -> Iterator[pb.MatchServerMessage]:
         peer = self._authenticate(context)
-        session = HolderSession(self._holder_config, self._rt.engine)
+        session = HolderSession(self._holder_config, self._rt.engine, _close_is_signed)
         progress = _MatchProgress()
         # Nothing inside this try calls abort(): every abort happens in a handler below, so
         # ``except Exception`` never swallows the exception grpc's abort raises.
@@ -289,11 +300,10 @@ class HolderServicer(pb_grpc.HolderServicer):
         finally:
             self._rt.audit.checkpoint()
 
-    def _audit_failure(self, peer: str, progress: _MatchProgress, reason: str, status: grpc.StatusCode) -> None:
+    def _audit_failure(self, peer: str, progress: _MatchProgress, reason: Reason, status: grpc.StatusCode) -> None:
         """``session_failed`` for a granted session (its debit stands, SPEC section 7.6)."""
         assert progress.hello is not None
-        self._rt.audit.append("session_failed", session_id=progress.hello.session_id.hex(), peer=peer,
-                              reason=reason, status=status.name)
+        self._rt.audit.record(entries.session_failed(progress.hello.session_id, peer, reason, status.name))
 
     def _unexpected_failure(self, peer: str, progress: _MatchProgress, context: grpc.ServicerContext) -> NoReturn:
         """End the call after an exception that is not a protocol or policy outcome.
@@ -328,26 +338,30 @@ class HolderServicer(pb_grpc.HolderServicer):
         progress.hello = hello
         session.receive(hello)
         grant = self._authorize(peer, session, hello, progress)
-        yield pb.MatchServerMessage(accept=pb.Accept(session_id=hello.session_id, max_batch=session.accept().max_batch))
+        yield from self._send(peer, hello, session.receive(AcceptSession()))
         for raw in requests:
-            message = client_message_from_pb(raw)
-            if isinstance(message, Close):
-                yield self._close(peer, session, message)
-                continue
-            for reply in session.receive(message):
-                self._rt.audit.append(
-                    "batch_evaluated",
-                    session_id=hello.session_id.hex(),
-                    seq=reply.seq,
-                    count=len(reply.elements) // ELEMENT_BYTES,
-                    blinded_sha256=hello.batch_digests[reply.seq].hex(),
-                    evaluated_sha256=hashlib.sha256(reply.elements).hexdigest(),
-                )
-                yield pb.MatchServerMessage(evaluated=pb.ElementBatch(seq=reply.seq, elements=reply.elements))
-        if session.state.name != "CLOSED":
-            raise ProtocolError(Reason.BAD_REQUEST, f"the requester ended the stream in state {session.state.name}")
+            yield from self._send(peer, hello, session.receive(client_message_from_pb(raw)))
+        session.receive(EndOfStream())
         log.info("session %s with %r (%s) closed: %d elements", hello.session_id.hex(), peer,
                  grant.official.name, session.evaluated_count)
+
+    def _send(self, peer: str, hello: Hello, output: Output) -> Iterator[pb.MatchServerMessage]:
+        """The audit adapter: one entry per core event, then the core's messages on the wire."""
+        audit = self._rt.audit
+        own_signature = b""
+        for event in output.events:
+            if isinstance(event, BatchEvaluated):
+                audit.record(entries.batch_evaluated(hello.session_id, event))
+            elif isinstance(event, SessionClosed):
+                assert event.close is not None
+                own_signature = audit.sign_transcript(event.session_id, event.transcript_hash)
+                audit.record(entries.session_closed(event, peer, own_signature, event.close.signature,
+                                                    event.close.signer_key))
+        for message in output.messages:
+            if isinstance(message, Closed):
+                message = replace(message, signature=own_signature, signer_key=audit.public_key)
+            assert isinstance(message, Accept | EvaluatedBatch | Closed)
+            yield server_message_to_pb(message)
 
     def _authorize(self, peer: str, session: HolderSession, hello: Hello, progress: _MatchProgress) -> Grant:
         """Ask the policy; a refusal is audited here and re-raised for Match to end the call."""
@@ -365,53 +379,23 @@ class HolderServicer(pb_grpc.HolderServicer):
                 now=rt.clock(),
             )
         except PolicyRefusal as refusal:
-            session.refuse(refusal.message)
-            official = "" if refusal.reason in _UNVERIFIED_REFUSALS else rt.gate.verified_official(hello.authorization)
-            rt.audit.append("session_refused", session_id=hello.session_id.hex(), peer=peer,
-                            official=official, reason=refusal.reason, status=refusal.status)
+            for event in session.receive(RefuseSession(refusal.reason, refusal.message)).events:
+                assert isinstance(event, SessionRefused)
+                official = "" if event.reason in _UNVERIFIED_REFUSALS else rt.gate.verified_official(hello.authorization)
+                rt.audit.record(entries.session_refused(event.session_id, peer, official, event.reason, event.reason.status))
             log.info("session %s from %r refused: %s", hello.session_id.hex(), peer, refusal)
             raise
         progress.granted = True
-        request, envelope = grant.request, hello.authorization
-        sid = hello.session_id.hex()
-        rt.audit.append(
-            "session_opened", session_id=sid, peer=peer, official=grant.official.name, mode=request.mode,
-            records=request.record_count, held_back=request.held_back, legal_basis=request.legal_basis,
-            request_sha256=hashlib.sha256(envelope[:-SIGNATURE_BYTES]).hexdigest(),
-            request_signature=envelope[-SIGNATURE_BYTES:].hex(), role="holder",
-        )
-        debit = grant.debit
-        rt.audit.append(
-            "budget_debited", session_id=sid, organisation=debit.organisation, official=debit.official,
-            records=debit.records, day_used=debit.org_day.used, day_limit=debit.org_day.limit,
-            month_used=debit.org_30d.used, month_limit=debit.org_30d.limit,
-        )
+        rt.audit.record(entries.session_opened("holder", hello.session_id, peer, grant.request, hello.authorization))
+        rt.audit.record(entries.budget_debited(hello.session_id, grant.debit))
         return grant
-
-    def _close(self, peer: str, session: HolderSession, close: Close) -> pb.MatchServerMessage:
-        # Check the requester's signature before the core marks the session closed: an
-        # unsigned Close is a protocol failure, not a completed session.
-        if not verify_transcript_signature(close.signer_key, close.session_id, close.transcript_hash, close.signature):
-            raise ProtocolError(Reason.BAD_REQUEST, "the requester's audit signature over the transcript does not verify")
-        (closed,) = session.receive(close)
-        own = self._rt.audit.sign_transcript(closed.session_id, closed.transcript_hash)
-        self._rt.audit.append(
-            "session_closed", session_id=closed.session_id.hex(), peer=peer, elements=closed.element_count,
-            transcript_hash=closed.transcript_hash.hex(), own_signature=own.hex(),
-            peer_signature=close.signature.hex(), peer_audit_key=close.signer_key.hex(),
-        )
-        return pb.MatchServerMessage(
-            closed=pb.Closed(session_id=closed.session_id, transcript_hash=closed.transcript_hash,
-                             element_count=closed.element_count, signature=own, signer_key=self._rt.audit.public_key)
-        )
 
     def _audit_hello_refusal(self, peer: str, hello: Hello, exc: ProtocolError) -> None:
         """Record a Hello the core rejected (unless its session id is not even loggable)."""
         if not 8 <= len(hello.session_id) <= 64:
             return
-        self._rt.audit.append("session_refused", session_id=hello.session_id.hex(), peer=peer,
-                              official=self._rt.gate.verified_official(hello.authorization), reason=exc.code,
-                              status=status_of(exc.code).name)
+        self._rt.audit.record(entries.session_refused(
+            hello.session_id, peer, self._rt.gate.verified_official(hello.authorization), exc.code, exc.code.status))
 
 
 def _read(path: Any, what: str) -> bytes:

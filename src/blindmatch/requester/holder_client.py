@@ -20,8 +20,10 @@ import grpc
 
 from blindmatch.audit.keys import verify_transcript_signature
 from blindmatch.core.errors import ProtocolError
+from blindmatch.core.events import Event
 from blindmatch.core.messages import BlindedBatch, Close, Closed, EvaluatedBatch, Hello
-from blindmatch.core.requester import RequesterSession, RequesterState
+from blindmatch.core.pacing import pace
+from blindmatch.core.requester import RequesterSession
 from blindmatch.requester.config import HolderEndpoint
 from blindmatch.transport.status import reason_from_rpc_error
 from blindmatch.transport.wire import (
@@ -147,8 +149,13 @@ class HolderClient:
     """
 
     def __init__(
-        self, endpoint: HolderEndpoint, call_timeout: float = 30.0, stop: threading.Event | None = None
+        self,
+        endpoint: HolderEndpoint,
+        call_timeout: float = 30.0,
+        stop: threading.Event | None = None,
+        on_wire: Callable[[str, int], None] = lambda _direction, _size: None,
     ) -> None:
+        """``on_wire(direction, size)`` sees the encoded size of every Match message ("up" or "down")."""
         credentials = grpc.ssl_channel_credentials(
             root_certificates=_read(endpoint.ca_cert),
             private_key=_read(endpoint.key),
@@ -166,6 +173,7 @@ class HolderClient:
         self._timeout = call_timeout
         self._batch_timeout = endpoint.batch_timeout_seconds
         self._stop = stop
+        self._on_wire = on_wire
 
     def close(self) -> None:
         self._channel.close()
@@ -235,21 +243,23 @@ class HolderClient:
         window: int,
         sign: Callable[[bytes, bytes], tuple[bytes, bytes]],
         holder_audit_key: bytes,
-        on_batch: Callable[[EvaluatedBatch], None],
+        on_event: Callable[[Event], None],
     ) -> Closed:
         """Run one Match session to its verified Closed.
 
-        Keeps up to ``window`` blinded batches in flight (membership; cardinality sends
-        all at once, since the holder answers only after the last). ``on_batch(batch)`` is
-        called with each evaluated batch once it has been looked up, so the caller can persist it
-        before more are asked for. ``sign(session_id, transcript_hash)`` returns this
-        side's audit (signature, public key) for the Close.
+        Keeps up to ``window`` blinded batches in flight (``core.pacing.pace``). Every core
+        event goes to ``on_event`` as it happens (a ``BatchReceived`` once its batch has been
+        looked up, so the caller can persist it before more are asked for).
+        ``sign(session_id, transcript_hash)`` returns this side's audit (signature, public
+        key) for the Close.
         """
         outbox: queue.SimpleQueue[Hello | BlindedBatch | Close | None] = queue.SimpleQueue()
 
         def requests() -> Iterator[pb.MatchClientMessage]:
             while (message := outbox.get()) is not None:
-                yield client_message_to_pb(message)
+                encoded = client_message_to_pb(message)
+                self._on_wire("up", encoded.ByteSize())
+                yield encoded
 
         outbox.put(session.hello(authorization))
         call = self._stub.Match(requests(), timeout=None)
@@ -257,6 +267,7 @@ class HolderClient:
         closed: Closed | None = None
         try:
             for reply in call:
+                self._on_wire("down", reply.ByteSize())
                 message = server_message_from_pb(reply)
                 # A cardinality holder answers only once it has evaluated every batch.
                 waiting_for_all = session.mode is Mode.CARDINALITY and not isinstance(message, EvaluatedBatch)
@@ -264,19 +275,16 @@ class HolderClient:
                 if isinstance(message, Closed):
                     _check_closed(session, message, holder_audit_key)
                     closed = message
-                for out in session.receive(message):
+                output = session.receive(message)
+                for out in output.messages:
                     assert isinstance(out, Close)
                     signature, signer_key = sign(out.session_id, out.transcript_hash)
                     outbox.put(Close(out.session_id, out.transcript_hash, signature, signer_key))
-                if isinstance(message, EvaluatedBatch):
-                    on_batch(message)
-                if session.state is RequesterState.OPEN:
-                    while session.mode is Mode.CARDINALITY or session.batches_outstanding < window:
-                        batch = session.next_batch()
-                        if batch is None:
-                            break
-                        outbox.put(batch)
-                if session.state is RequesterState.CLOSED:
+                for event in output.events:
+                    on_event(event)
+                for batch in pace(session, window):
+                    outbox.put(batch)
+                if session.closed:
                     outbox.put(None)  # half-close; the holder ends the call
         except grpc.RpcError as exc:
             raise (watchdog.error("Match") or translate(exc, "Match")) from None
@@ -284,7 +292,7 @@ class HolderClient:
             watchdog.close()
             outbox.put(None)
             call.cancel()
-        if closed is None or session.state is not RequesterState.CLOSED:
+        if closed is None or not session.closed:
             raise HolderUnavailable("Match: the holder ended the session before Closed", "UNAVAILABLE")
         return closed
 

@@ -33,16 +33,15 @@ from pathlib import Path
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from blindmatch.audit import AuditLog
+from blindmatch.audit import AuditLog, entries
 from blindmatch.core.errors import ProtocolError
+from blindmatch.core.events import BatchReceived, Event, SessionClosed
 from blindmatch.core.index import EncryptedIndex, IndexFormatError
-from blindmatch.core.messages import Closed, EvaluatedBatch
+from blindmatch.core.messages import Closed
 from blindmatch.core.requester import RequesterSession
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.crypto.group import ELEMENT_BYTES
 from blindmatch.normalize import NormalizationError, Schema, default_schema, load_schema
 from blindmatch.policy import SessionRequest, load_official_key, sign_request
-from blindmatch.policy.request import SIGNATURE_BYTES
 from blindmatch.requester.config import RequesterConfig
 from blindmatch.requester.holder_client import (
     HolderClient,
@@ -475,7 +474,7 @@ class JobRunner:
         envelope = sign_request(request, official_key)
         self.store.open_session(job.id, session_id, int(selection.size))
 
-        def on_batch(batch: EvaluatedBatch) -> None:
+        def on_batch(batch: BatchReceived) -> None:
             if mode is Mode.MEMBERSHIP:
                 span = session.batch_range(batch.seq)
                 chosen = selection[span.start : span.stop]
@@ -517,27 +516,19 @@ def run_session(
     peer: str,
     window: int,
     holder_audit_key: bytes,
-    on_batch: Callable[[EvaluatedBatch], None],
+    on_batch: Callable[[BatchReceived], None],
 ) -> Closed:
     """One signed session with its requester-side audit trail: opened, each batch, closed or refused.
 
     ``on_batch`` runs after a batch is looked up and logged (the runner persists there).
     """
-    sid = session.session_id.hex()
-    audit.append(
-        "session_opened", session_id=sid, peer=peer, official=request.official, mode=request.mode,
-        records=request.record_count, held_back=request.held_back, legal_basis=request.legal_basis,
-        request_sha256=hashlib.sha256(envelope[:-SIGNATURE_BYTES]).hexdigest(),
-        request_signature=envelope[-SIGNATURE_BYTES:].hex(), role="requester",
-    )
+    audit.record(entries.session_opened("requester", session.session_id, peer, request, envelope))
 
-    def logged(batch: EvaluatedBatch) -> None:
-        audit.append(
-            "batch_received", session_id=sid, seq=batch.seq, count=len(batch.elements) // ELEMENT_BYTES,
-            blinded_sha256=session.batch_digests[batch.seq].hex(),
-            evaluated_sha256=hashlib.sha256(batch.elements).hexdigest(),
-        )
-        on_batch(batch)
+    def recorded(event: Event) -> None:
+        """The audit adapter: one entry per core event (the Close/Closed pair is logged below)."""
+        if isinstance(event, BatchReceived):
+            audit.record(entries.batch_evaluated(session.session_id, event))
+            on_batch(event)
 
     signatures: dict[bytes, bytes] = {}
 
@@ -546,21 +537,16 @@ def run_session(
         return signatures[transcript_hash], audit.public_key
 
     try:
-        closed = client.match(session, envelope, window, sign, holder_audit_key, logged)
+        closed = client.match(session, envelope, window, sign, holder_audit_key, recorded)
     except HolderError as exc:
         if exc.code and exc.reason.is_refusal:
-            audit.append(
-                "session_refused", session_id=sid, peer=peer, official=request.official,
-                reason=exc.reason, status=exc.status or "UNKNOWN",
-            )
+            audit.record(entries.session_refused(
+                session.session_id, peer, request.official, exc.reason, exc.status or "UNKNOWN"))
             audit.checkpoint()
         raise
-    audit.append(
-        "session_closed", session_id=sid, peer=peer, elements=session.element_count,
-        transcript_hash=closed.transcript_hash.hex(), own_signature=signatures[closed.transcript_hash].hex(),
-        peer_signature=closed.signature.hex(), peer_audit_key=closed.signer_key.hex(),
-        matches=session.match_count,
-    )
+    event = SessionClosed(session.session_id, closed.transcript_hash, session.element_count, closed=closed)
+    audit.record(entries.session_closed(event, peer, signatures[closed.transcript_hash], closed.signature,
+                                        closed.signer_key, matches=session.match_count))
     audit.checkpoint()
     return closed
 
