@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import stat
 import struct
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from blindmatch.keyfile import create_new_file
+from blindmatch.keyfile import create_new_file, read_private
 from blindmatch.vocabulary import BlindmatchError
 
 ALG_ED25519 = 1
@@ -86,11 +85,8 @@ def load_or_create_signing_key(key_path: Path, pub_path: Path, name: str) -> Ed2
         create_new_file(key_path, pem, 0o600)
         create_new_file(pub_path, (format_verifier_key(name, raw_public_key(key)) + "\n").encode(), 0o644)
         return key
-    mode = stat.S_IMODE(key_path.stat().st_mode)
-    if mode & 0o077:
-        raise AuditKeyError(f"{key_path} is accessible by group or others (mode {mode:o}); chmod 600 it")
     try:
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        key = serialization.load_pem_private_key(read_private(key_path, AuditKeyError, "audit key"), password=None)
     except ValueError as exc:
         raise AuditKeyError(f"{key_path} is not a PEM private key") from exc
     if not isinstance(key, Ed25519PrivateKey):

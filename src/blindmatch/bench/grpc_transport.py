@@ -21,10 +21,10 @@ import multiprocessing as mp
 import shutil
 import tempfile
 import time
-import tomllib
 from pathlib import Path
 
 from blindmatch.bench.common import BenchConfig, PhaseTimer, SideReport, TimedEngine, collect, index_download_bytes
+from blindmatch.tomlfile import load_toml
 from blindmatch.vocabulary import BlindmatchError
 
 
@@ -48,7 +48,7 @@ def _prepare_workspace(root: Path, cfg: BenchConfig):
         root, holder_records=8, queries=4, holder_limits={"max_session_elements": big, "max_batch": max(cfg.batch_size, 4096)}
     )
     policy = ws.holder_dir / "policy.toml"
-    data = tomllib.loads(policy.read_text())
+    data = load_toml(policy, BlindmatchError, "policy file")
     for org in data["organisations"].values():
         for name in ("session_max_records", "day_records", "official_day_records"):
             org[name] = max(org[name], 4 * big)
@@ -108,8 +108,9 @@ def _requester(cfg: BenchConfig, requester_config: str, conn) -> None:
         from blindmatch.bench.rss import peak_rss_bytes
         from blindmatch.core.index import EncryptedIndex
         from blindmatch.core.requester import RequesterSession
-        from blindmatch.policy import SessionRequest, load_official_key, sign_request
+        from blindmatch.policy import load_official_key
         from blindmatch.requester.config import load_requester_config
+        from blindmatch.requester.requests import sign_session_request
         from blindmatch.requester.runner import run_session
         from blindmatch.transport.wire import MODE_TO_PB
         from blindmatch.vocabulary import Mode
@@ -144,14 +145,11 @@ def _requester(cfg: BenchConfig, requester_config: str, conn) -> None:
                                        observer=timer)
             t3 = time.perf_counter()
             issued = datetime.now(UTC).replace(microsecond=0)
-            request = SessionRequest(
-                organisation=config.organisation, official=config.official.name, mode=mode.value,
-                record_count=len(keys), held_back=0, legal_basis=config.official.legal_basis,
-                nonce=secrets.token_bytes(16), issued_at=issued, expires_at=issued + timedelta(minutes=15),
-                session_id=session_id, key_id=info.key_id, index_digest=index.digest,
-                blinded_commitment=session.blinded_commitment,
+            request, envelope = sign_session_request(
+                session, official_key, organisation=config.organisation, official=config.official.name,
+                legal_basis=config.official.legal_basis, key_id=info.key_id, issued_at=issued,
+                lifetime=timedelta(minutes=15),
             )
-            envelope = sign_request(request, official_key)
             run_session(client, audit, session, request, envelope, config.holder.name, config.matching.window,
                         info.audit_public_key, lambda _batch: None)
             t4 = time.perf_counter()

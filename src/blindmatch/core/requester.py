@@ -142,6 +142,11 @@ class RequesterSession:
         return len(self._keys)
 
     @property
+    def index_digest(self) -> bytes:
+        """The digest of the index this session looks up in (the Hello and the signed request name it)."""
+        return self._index.digest
+
+    @property
     def blinded_commitment(self) -> bytes:
         """What the official's signed request must name (see ``messages.blinded_commitment``)."""
         return blinded_commitment(self.element_count, self.batch_digests)

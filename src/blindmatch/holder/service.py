@@ -51,6 +51,7 @@ from blindmatch.policy import (
 )
 from blindmatch.transport.pki import organisation_of
 from blindmatch.transport.status import abort, status_of
+from blindmatch.transport.tls import server_credentials
 from blindmatch.transport.wire import MODE_TO_PB, client_message_from_pb, mode_from_pb, server_message_to_pb
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
@@ -398,22 +399,6 @@ class HolderServicer(pb_grpc.HolderServicer):
             hello.session_id, peer, self._rt.gate.verified_official(hello.authorization), exc.code, exc.code.status))
 
 
-def _read(path: Any, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise StoreError(f"cannot read {what} {path}: {exc.strerror}") from None
-
-
-def server_credentials(tls: TlsConfig) -> grpc.ServerCredentials:
-    """mTLS: clients must present a certificate issued by ``client_ca``."""
-    return grpc.ssl_server_credentials(
-        [(_read(tls.key, "TLS key"), _read(tls.cert, "TLS certificate"))],
-        root_certificates=_read(tls.client_ca, "client CA"),
-        require_client_auth=True,
-    )
-
-
 def server_options(limits: HolderLimits) -> list[tuple[str, int]]:
     """gRPC channel arguments of the holder's server.
 
@@ -453,7 +438,7 @@ class HolderDaemon:
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         try:
-            self.port = self._server.add_secure_port(listen, server_credentials(tls))
+            self.port = self._server.add_secure_port(listen, server_credentials(tls.key, tls.cert, tls.client_ca, StoreError))
         except RuntimeError:  # grpc's "Failed to bind" (address in use, not local, no permission)
             self.port = 0
         if not self.port:

@@ -40,9 +40,10 @@ from blindmatch.core.index import EncryptedIndex
 from blindmatch.core.requester import RequesterSession
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.pilot import synthetic
-from blindmatch.policy import SessionRequest, generate_official_key, load_official_key, sign_request
+from blindmatch.policy import generate_official_key, load_official_key
 from blindmatch.requester.config import RequesterConfig, load_requester_config
 from blindmatch.requester.holder_client import HolderClient, HolderRefused
+from blindmatch.requester.requests import sign_session_request
 from blindmatch.requester.runner import run_session
 from blindmatch.transport.pki import init_pki
 from blindmatch.transport.wire import MODE_TO_PB
@@ -328,13 +329,10 @@ def _signed_session(
         session_id = secrets.token_bytes(16)
         keys = [b"blindmatch demo probe " + secrets.token_bytes(8) for _ in range(count)]
         session = RequesterSession(keys, mode, index, session_id, min(1024, info.limits.max_batch), engine)
-        request = SessionRequest(
-            organisation=organisation, official=official, mode=mode.value, record_count=count, held_back=0,
-            legal_basis=config.official.legal_basis, nonce=nonce, issued_at=issued,
-            expires_at=issued + timedelta(minutes=15), session_id=session_id, key_id=info.key_id,
-            index_digest=index.digest, blinded_commitment=session.blinded_commitment,
+        request, envelope = sign_session_request(
+            session, key, organisation=organisation, official=official, legal_basis=config.official.legal_basis,
+            key_id=info.key_id, issued_at=issued, lifetime=timedelta(minutes=15), nonce=nonce,
         )
-        envelope = sign_request(request, key)
         if tamper:
             envelope = envelope[:-1] + bytes([envelope[-1] ^ 1])
         run_session(client, audit, session, request, envelope, config.holder.name, 4, info.audit_public_key,

@@ -26,6 +26,7 @@ from blindmatch.core.pacing import pace
 from blindmatch.core.requester import RequesterSession
 from blindmatch.requester.config import HolderEndpoint
 from blindmatch.transport.status import reason_from_rpc_error
+from blindmatch.transport.tls import channel_credentials
 from blindmatch.transport.wire import (
     MODE_TO_PB,
     client_message_to_pb,
@@ -90,11 +91,6 @@ def translate(error: grpc.RpcError, what: str) -> HolderError:
     return HolderError(message, code.name, reason)
 
 
-def _read(path: Path) -> bytes:
-    with path.open("rb") as handle:
-        return handle.read()
-
-
 class _Watchdog:
     """Cancels a streaming call that makes no progress, or when the caller is stopping.
 
@@ -156,11 +152,7 @@ class HolderClient:
         on_wire: Callable[[str, int], None] = lambda _direction, _size: None,
     ) -> None:
         """``on_wire(direction, size)`` sees the encoded size of every Match message ("up" or "down")."""
-        credentials = grpc.ssl_channel_credentials(
-            root_certificates=_read(endpoint.ca_cert),
-            private_key=_read(endpoint.key),
-            certificate_chain=_read(endpoint.cert),
-        )
+        credentials = channel_credentials(endpoint.ca_cert, endpoint.key, endpoint.cert, HolderError)
         options: list[tuple[str, object]] = [
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

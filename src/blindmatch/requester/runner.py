@@ -41,7 +41,7 @@ from blindmatch.core.messages import Closed
 from blindmatch.core.requester import RequesterSession
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.normalize import NormalizationError, Schema, default_schema, load_schema
-from blindmatch.policy import SessionRequest, load_official_key, sign_request
+from blindmatch.policy import SessionRequest, load_official_key
 from blindmatch.requester.config import RequesterConfig
 from blindmatch.requester.holder_client import (
     HolderClient,
@@ -49,6 +49,7 @@ from blindmatch.requester.holder_client import (
     HolderUnavailable,
 )
 from blindmatch.requester.jobs import Job, JobStore, owner_token
+from blindmatch.requester.requests import sign_session_request
 from blindmatch.transport.pki import organisation_of
 from blindmatch.transport.wire import MODE_TO_PB
 from blindmatch.v1 import holder_pb2 as pb
@@ -456,22 +457,11 @@ class JobRunner:
         now = datetime.now(UTC).replace(microsecond=0)
         # The job's held-back records are declared once, on its first session.
         held_back = ineligible if not self.store.has_sessions(job.id) else 0
-        request = SessionRequest(
-            organisation=cfg.organisation,
-            official=cfg.official.name,
-            mode=mode.value,
-            record_count=int(selection.size),
-            held_back=held_back,
-            legal_basis=cfg.official.legal_basis,
-            nonce=secrets.token_bytes(16),
-            issued_at=now,
-            expires_at=now + timedelta(seconds=cfg.official.request_lifetime_seconds),
-            session_id=session_id,
-            key_id=info.key_id,
-            index_digest=index.digest,
-            blinded_commitment=session.blinded_commitment,
+        request, envelope = sign_session_request(
+            session, official_key, organisation=cfg.organisation, official=cfg.official.name,
+            legal_basis=cfg.official.legal_basis, key_id=info.key_id, issued_at=now,
+            lifetime=timedelta(seconds=cfg.official.request_lifetime_seconds), held_back=held_back,
         )
-        envelope = sign_request(request, official_key)
         self.store.open_session(job.id, session_id, int(selection.size))
 
         def on_batch(batch: BatchReceived) -> None:
