@@ -1,6 +1,6 @@
 """``blindmatch bench --transport grpc``: the same session over the real daemons on loopback.
 
-Setup (untimed): a throw-away two-organisation workspace (``blindmatch.pilot.demo.create_workspace``:
+Setup (untimed): a throw-away two-organisation workspace (``blindmatch.pilot.workspace.create_workspace``:
 PKI with mutual TLS, policy, officials, configs) whose policy budget is raised to the
 benchmark's size. Then:
 
@@ -35,16 +35,16 @@ class GrpcTransportUnavailable(BlindmatchError, RuntimeError):
 def available() -> bool:
     import importlib.util
 
-    return all(importlib.util.find_spec(m) is not None for m in ("blindmatch.requester.holder_client", "blindmatch.pilot.demo"))
+    return all(importlib.util.find_spec(m) is not None for m in ("blindmatch.requester.holder_client", "blindmatch.pilot.workspace"))
 
 
 def _prepare_workspace(root: Path, cfg: BenchConfig):
     import tomli_w
 
-    from blindmatch.pilot import demo
+    from blindmatch.pilot import workspace
 
     big = max(cfg.queries, 65_536)
-    ws = demo.create_workspace(
+    ws = workspace.create_workspace(
         root, holder_records=8, queries=4, holder_limits={"max_session_elements": big, "max_batch": max(cfg.batch_size, 4096)}
     )
     policy = ws.holder_dir / "policy.toml"
@@ -111,7 +111,7 @@ def _requester(cfg: BenchConfig, requester_config: str, conn) -> None:
         from blindmatch.policy import load_official_key
         from blindmatch.requester.config import load_requester_config
         from blindmatch.requester.requests import sign_session_request
-        from blindmatch.requester.runner import run_session
+        from blindmatch.requester.session import run_session
         from blindmatch.transport.wire import MODE_TO_PB
         from blindmatch.vocabulary import Mode
 
@@ -184,8 +184,8 @@ def _vm_hwm(pid: int) -> int:
 def run_grpc(cfg: BenchConfig):
     """Returns ``(holder_report, requester_report, wall_seconds)`` like the local transport."""
     if not available():
-        raise GrpcTransportUnavailable("--transport grpc needs blindmatch.requester.holder_client and blindmatch.pilot.demo")
-    from blindmatch.pilot import demo
+        raise GrpcTransportUnavailable("--transport grpc needs blindmatch.requester.holder_client and blindmatch.pilot.workspace")
+    from blindmatch.pilot import processes
 
     root = Path(tempfile.mkdtemp(prefix="blindmatch-bench-grpc-"))
     ctx = mp.get_context("spawn")
@@ -198,7 +198,7 @@ def run_grpc(cfg: BenchConfig):
         builder.start()
         built = collect(mine, builder, "index builder")
         builder.join()
-        holder_proc = demo.HolderProcess(ws.holder_config, root / "logs")
+        holder_proc = processes.HolderProcess(ws.holder_config, root / "logs")
         holder_proc.start()
         mine, theirs = ctx.Pipe()
         requester = ctx.Process(target=_requester, args=(cfg, str(ws.requester_config), theirs), name="bench-grpc-requester")

@@ -141,7 +141,7 @@ def _match(args: argparse.Namespace) -> int:
         raise CliError(f"{args.queries}: no such file", ExitCode.USAGE)
     queries = args.queries.resolve()
     out = (args.out or args.queries.with_name(args.queries.name + ".count")).resolve()
-    from blindmatch.requester.runner import JobInputError, check_output_path
+    from blindmatch.requester.inputs import JobInputError, check_output_path
 
     try:
         check_output_path(queries, out, mode)  # before the daemon or the holder sees the job
@@ -229,8 +229,9 @@ def _match_in_process(
 ) -> dict[str, object]:
     from blindmatch.audit import AuditLog
     from blindmatch.crypto.batch import BatchEngine
+    from blindmatch.requester.inputs import JobInputError
     from blindmatch.requester.jobs import JobStore
-    from blindmatch.requester.runner import JobBusy, JobInputError, JobRunner
+    from blindmatch.requester.runner import JobBusy, JobRunner
 
     config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = BatchEngine()

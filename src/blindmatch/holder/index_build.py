@@ -109,7 +109,7 @@ def build_index(
     rejects_tmp = rejects_path.with_name(f".{REJECTS_NAME}.tmp-{os.getpid()}")
     # A failed build leaves nothing behind; the new key is safe to drop as no index uses it yet.
     leftovers = [rejects_tmp, next_key_path(config.key_file)] if rotate_key else [rejects_tmp]
-    reading_row = 1  # the CSV row being read, numbered as in rejects.csv (the header is row 1)
+    cursor = _Cursor()
     try:
         builder = _builder(key, schema.fingerprint, engine, cluster)
         with (
@@ -117,30 +117,7 @@ def build_index(
             rejects_tmp.open("w", newline="") as rejects_handle,
             tqdm(desc="indexing", unit=" rows", disable=not progress, total=None) as bar,
         ):
-            reader = csv.DictReader(handle)
-            header = reader.fieldnames
-            reading_row = 2
-            missing = [f for f in schema.tier_fields if f not in (header or [])]
-            if missing:
-                raise IndexBuildError(f"{records_csv}: missing column(s) {', '.join(missing)} (header: {header})")
-            rejects = csv.writer(rejects_handle)
-            rejects.writerow(["row", "field", "reason"])
-            chunk: list[bytes] = []
-            for row_number, row in enumerate(reader, start=2):
-                report.rows += 1
-                reading_row = row_number + 1
-                try:
-                    chunk.extend(k for _, k in schema.match_keys(row, side="holder", row=row_number))
-                except NormalizationError as exc:
-                    report.rejected += 1
-                    report.rejects_by_field[exc.field] += 1
-                    rejects.writerow([row_number, exc.field, exc.reason])
-                if report.rows % chunk_rows == 0:
-                    builder.add(chunk)
-                    bar.update(chunk_rows)
-                    chunk = []
-            builder.add(chunk)
-            bar.update(report.rows % chunk_rows)
+            _feed_rows(records_csv, handle, rejects_handle, bar, schema, builder, report, chunk_rows, cursor)
         report.entries = builder.entries
         indexes = builder.finish()
         if cluster is not None:
@@ -151,7 +128,7 @@ def build_index(
         # Name the place, not the bytes: the message must not quote record data.
         if isinstance(exc, csv.Error) and str(exc).startswith("field larger than field limit"):
             raise IndexBuildError(
-                f"{records_csv}: row {reading_row}: a field exceeds the CSV field size limit "
+                f"{records_csv}: row {cursor.row}: a field exceeds the CSV field size limit "
                 f"({csv.field_size_limit()} characters)"
             ) from None
         raise IndexBuildError(f"{records_csv}: not a UTF-8 CSV file ({type(exc).__name__} after row {report.rows + 1})") from None
@@ -176,6 +153,51 @@ def build_index(
     if rotate_key:  # the manifest now names the new key: only now may it replace the old one
         report.retired_key = promote_next_key(config.key_file)
     return report
+
+
+@dataclass
+class _Cursor:
+    """The CSV row being read, numbered as in rejects.csv (the header is row 1): errors name it."""
+
+    row: int = 1
+
+
+def _feed_rows(
+    records_csv: Path,
+    handle: TextIO,
+    rejects_handle: TextIO,
+    bar: tqdm,
+    schema: Schema,
+    builder: IndexBuilder,
+    report: BuildReport,
+    chunk_rows: int,
+    cursor: _Cursor,
+) -> None:
+    """Normalise every row into the builder, chunk by chunk; rejected rows go to rejects.csv."""
+    reader = csv.DictReader(handle)
+    header = reader.fieldnames
+    cursor.row = 2
+    missing = [f for f in schema.tier_fields if f not in (header or [])]
+    if missing:
+        raise IndexBuildError(f"{records_csv}: missing column(s) {', '.join(missing)} (header: {header})")
+    rejects = csv.writer(rejects_handle)
+    rejects.writerow(["row", "field", "reason"])
+    chunk: list[bytes] = []
+    for row_number, row in enumerate(reader, start=2):
+        report.rows += 1
+        cursor.row = row_number + 1
+        try:
+            chunk.extend(k for _, k in schema.match_keys(row, side="holder", row=row_number))
+        except NormalizationError as exc:
+            report.rejected += 1
+            report.rejects_by_field[exc.field] += 1
+            rejects.writerow([row_number, exc.field, exc.reason])
+        if report.rows % chunk_rows == 0:
+            builder.add(chunk)
+            bar.update(chunk_rows)
+            chunk = []
+    builder.add(chunk)
+    bar.update(report.rows % chunk_rows)
 
 
 def _open_records(path: Path) -> TextIO:

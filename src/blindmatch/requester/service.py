@@ -24,8 +24,9 @@ from blindmatch import __version__
 from blindmatch.audit import AuditLog
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.requester.config import RequesterConfig
+from blindmatch.requester.inputs import JobInputError
 from blindmatch.requester.jobs import Job, JobStore
-from blindmatch.requester.runner import JobBusy, JobInputError, JobRunner, Progress
+from blindmatch.requester.runner import JobBusy, JobRunner, Progress
 from blindmatch.v1 import requester_pb2 as rpb
 from blindmatch.v1 import requester_pb2_grpc as rpb_grpc
 from blindmatch.vocabulary import JobState, Mode
