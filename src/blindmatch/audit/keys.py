@@ -86,11 +86,12 @@ def load_or_create_signing_key(key_path: Path, pub_path: Path, name: str) -> Ed2
         create_new_file(pub_path, (format_verifier_key(name, raw_public_key(key)) + "\n").encode(), 0o644)
         return key
     try:
-        key = serialization.load_pem_private_key(read_private(key_path, AuditKeyError, "audit key"), password=None)
+        loaded = serialization.load_pem_private_key(read_private(key_path, AuditKeyError, "audit key"), password=None)
     except ValueError as exc:
         raise AuditKeyError(f"{key_path} is not a PEM private key") from exc
-    if not isinstance(key, Ed25519PrivateKey):
+    if not isinstance(loaded, Ed25519PrivateKey):
         raise AuditKeyError(f"{key_path} is not an Ed25519 key")
+    key = loaded
     if not pub_path.exists():
         create_new_file(pub_path, (format_verifier_key(name, raw_public_key(key)) + "\n").encode(), 0o644)
     pub_name, pub = parse_verifier_key(pub_path.read_text())

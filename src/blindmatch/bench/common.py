@@ -16,9 +16,11 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from blindmatch.core.keys import HolderKey
 from blindmatch.crypto.batch import BatchEngine
 
 INDEX_CHUNK_BYTES = 262_144  # the holder daemon's default DownloadIndex chunk
@@ -52,9 +54,8 @@ class SideReport:
 # --------------------------------------------------------------------------- shared helpers
 
 
-def bench_key(seed: int):
+def bench_key(seed: int) -> HolderKey:
     """The holder's OPRF key for a benchmark seed (deterministic, so prebuilt indexes stay valid)."""
-    from blindmatch.core.keys import HolderKey
     from blindmatch.crypto.oprf import derive_key_pair
 
     sk, _ = derive_key_pair(hashlib.sha256(b"blindmatch-bench key %d" % seed).digest(), b"blindmatch-bench")
@@ -140,8 +141,8 @@ def message_wire_size(message: Any) -> int:
     from blindmatch.transport import wire
 
     if isinstance(message, (Hello,)) or type(message).__name__ in ("BlindedBatch", "Close"):
-        return wire.client_message_to_pb(message).ByteSize()
-    return wire.server_message_to_pb(message).ByteSize()
+        return int(wire.client_message_to_pb(message).ByteSize())
+    return int(wire.server_message_to_pb(message).ByteSize())
 
 
 class PhaseTimer:
@@ -215,7 +216,7 @@ def build_index_bytes(cfg: BenchConfig, kinds: tuple[str, ...], timer: PhaseTime
     return {m.value: data for m, data in built.items()}
 
 
-def _builder_main(cfg: BenchConfig, kinds: tuple[str, ...], out_dir: str, result) -> None:
+def _builder_main(cfg: BenchConfig, kinds: tuple[str, ...], out_dir: str, result: Connection) -> None:
     from blindmatch.bench.rss import peak_rss_bytes
 
     timer = PhaseTimer()
@@ -254,7 +255,7 @@ def ensure_prebuilt(cfg: BenchConfig, kinds: tuple[str, ...] | None = None) -> d
     kinds = kinds or (cfg.mode,)
     meta_path = out_dir / f"n{cfg.holder_records}-s{cfg.seed}.json"
     if all(index_path(out_dir, cfg.holder_records, cfg.seed, k).exists() for k in kinds) and meta_path.exists():
-        return json.loads(meta_path.read_text())
+        return dict(json.loads(meta_path.read_text()))
     ctx = mp.get_context("spawn")
     mine, theirs = ctx.Pipe()
     proc = ctx.Process(target=_builder_main, args=(cfg, kinds, str(out_dir), theirs), name="bench-builder")
@@ -266,10 +267,10 @@ def ensure_prebuilt(cfg: BenchConfig, kinds: tuple[str, ...] | None = None) -> d
         proc.join()
         raise RuntimeError(f"index builder failed (exit code {proc.exitcode})") from None
     proc.join()
-    return meta
+    return dict(meta)
 
 
-def collect(conn, proc, side: str) -> SideReport:
+def collect(conn: Connection, proc: Any, side: str) -> Any:
     try:
         status, payload = conn.recv()
     except EOFError:

@@ -21,10 +21,15 @@ import multiprocessing as mp
 import shutil
 import tempfile
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from blindmatch.bench.common import BenchConfig, PhaseTimer, SideReport, TimedEngine, collect, index_download_bytes
 from blindmatch.tomlfile import load_toml
+
+if TYPE_CHECKING:
+    from blindmatch.pilot.workspace import Workspace
 from blindmatch.vocabulary import BlindmatchError
 
 
@@ -38,7 +43,7 @@ def available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("blindmatch.requester.holder_client", "blindmatch.pilot.workspace"))
 
 
-def _prepare_workspace(root: Path, cfg: BenchConfig):
+def _prepare_workspace(root: Path, cfg: BenchConfig) -> Workspace:
     import tomli_w
 
     from blindmatch.pilot import workspace
@@ -58,7 +63,7 @@ def _prepare_workspace(root: Path, cfg: BenchConfig):
     return ws
 
 
-def _builder(cfg: BenchConfig, holder_config: str, conn) -> None:
+def _builder(cfg: BenchConfig, holder_config: str, conn: Connection) -> None:
     try:
         from blindmatch.bench.common import build_index_bytes
         from blindmatch.bench.data import holder_key_chunks
@@ -94,7 +99,7 @@ def _builder(cfg: BenchConfig, holder_config: str, conn) -> None:
         conn.send(("error", traceback.format_exc()))
 
 
-def _requester(cfg: BenchConfig, requester_config: str, conn) -> None:
+def _requester(cfg: BenchConfig, requester_config: str, conn: Connection) -> None:
     import numpy as np
 
     report = SideReport()
@@ -181,7 +186,7 @@ def _vm_hwm(pid: int) -> int:
     return 0
 
 
-def run_grpc(cfg: BenchConfig):
+def run_grpc(cfg: BenchConfig) -> tuple[SideReport, SideReport, float]:
     """Returns ``(holder_report, requester_report, wall_seconds)`` like the local transport."""
     if not available():
         raise GrpcTransportUnavailable("--transport grpc needs blindmatch.requester.holder_client and blindmatch.pilot.workspace")
@@ -205,6 +210,7 @@ def run_grpc(cfg: BenchConfig):
         requester.start()
         rep_r = collect(mine, requester, "requester")
         requester.join()
+        assert holder_proc.process is not None
         serve_peak = _vm_hwm(holder_proc.process.pid)
         wall = time.perf_counter() - t_wall
     finally:

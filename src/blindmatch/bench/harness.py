@@ -27,6 +27,7 @@ import queue
 import threading
 import time
 from dataclasses import replace
+from multiprocessing.connection import Connection
 from typing import Any
 
 from blindmatch.bench.common import (
@@ -50,11 +51,11 @@ from blindmatch.bench.common import (
 # --------------------------------------------------------------------------- the two sides
 
 
-def _holder_main(cfg: BenchConfig, peer, parent) -> None:
+def _holder_main(cfg: BenchConfig, peer: Connection, parent: Connection) -> None:
     from blindmatch.bench.rss import peak_rss_bytes, reset_peak
     from blindmatch.core.holder import HolderConfig, HolderSession, unsigned_close
     from blindmatch.core.index import index_digest
-    from blindmatch.core.messages import Hello
+    from blindmatch.core.messages import Hello, Message
     from blindmatch.vocabulary import Mode
 
     report = SideReport()
@@ -106,6 +107,7 @@ def _holder_main(cfg: BenchConfig, peer, parent) -> None:
                 break
             up += message_wire_size(message)
             t = time.perf_counter()
+            replies: list[Message]
             if isinstance(message, Hello):
                 session.receive(message)
                 replies = [session.accept()]
@@ -128,7 +130,7 @@ def _holder_main(cfg: BenchConfig, peer, parent) -> None:
         raise SystemExit(1) from exc
 
 
-def _requester_main(cfg: BenchConfig, peer, parent) -> None:
+def _requester_main(cfg: BenchConfig, peer: Connection, parent: Connection) -> None:
     import numpy as np
 
     from blindmatch.bench.data import query_keys
@@ -159,7 +161,7 @@ def _requester_main(cfg: BenchConfig, peer, parent) -> None:
         t3 = time.perf_counter()
         # Like the gRPC client (holder_client.match): a sender thread drains an outbox so that
         # up to `window` blinded batches are in flight while this thread unblinds and looks up.
-        outbox: queue.SimpleQueue = queue.SimpleQueue()
+        outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
         def sender() -> None:
             while True:
@@ -233,7 +235,8 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     ok = False
     try:
         while pending:  # whichever side finishes (or fails) first
-            for conn in mp_connection.wait(list(pending)):
+            ready: list[Any] = mp_connection.wait(list(pending))  # the connections it was given
+            for conn in ready:
                 side, proc = pending.pop(conn)
                 reports[side] = collect(conn, proc, side)
         ok = True
@@ -248,7 +251,9 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     return _finish(cfg, (rep_h, rep_r, wall), prebuilt_meta)
 
 
-def _finish(cfg: BenchConfig, reports, prebuilt_meta) -> dict[str, Any]:
+def _finish(
+    cfg: BenchConfig, reports: tuple[SideReport, SideReport, float], prebuilt_meta: dict[str, Any] | None
+) -> dict[str, Any]:
     from blindmatch.core.index import false_match_bound
 
     rep_h, rep_r, wall = reports

@@ -15,7 +15,7 @@ from blindmatch.cli.errors import CliError
 from blindmatch.vocabulary import ExitCode
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("audit", help="verify, inspect, reconcile and report on audit logs")
     commands = parser.add_subparsers(dest="audit_command", metavar="SUBCOMMAND", required=True)
 

@@ -17,7 +17,7 @@ from blindmatch.holder.config import ConfigError, HolderNodeConfig, load_holder_
 from blindmatch.vocabulary import ExitCode
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("holder", help="the holder: OPRF key, encrypted index, gRPC daemon")
     commands = parser.add_subparsers(dest="holder_command", metavar="SUBCOMMAND", required=True)
 

@@ -19,7 +19,7 @@ from blindmatch.vocabulary import ExitCode
 SNIPPET_VALIDITY = timedelta(days=365)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("official", help="officials' signing keys")
     commands = parser.add_subparsers(dest="official_command", metavar="SUBCOMMAND", required=True)
     keygen = commands.add_parser(

@@ -11,7 +11,7 @@ from blindmatch.crypto.group import InvalidScalarError, decode_scalar
 from blindmatch.vocabulary import ExitCode
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("oprf", help="RFC 9497 OPRF primitives", description="RFC 9497 OPRF(ristretto255, SHA-512) primitives.")
     sub = parser.add_subparsers(dest="oprf_command", metavar="ACTION", required=True)
     ev = sub.add_parser(

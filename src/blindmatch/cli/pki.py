@@ -9,7 +9,7 @@ from blindmatch.cli.errors import CliError
 from blindmatch.transport.pki import PkiError, init_pki
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("pki", help="certificates for mutual TLS between holder and requesters")
     commands = parser.add_subparsers(dest="pki_command", metavar="SUBCOMMAND", required=True)
     init = commands.add_parser(

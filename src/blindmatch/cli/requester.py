@@ -38,7 +38,7 @@ _EXIT_CODES_HELP = (
 _DAEMON_PROBE_SECONDS = 1.0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("requester", help="the requesting organisation's daemon and match command")
     commands = parser.add_subparsers(dest="requester_command", metavar="SUBCOMMAND", required=True)
     serve = commands.add_parser(

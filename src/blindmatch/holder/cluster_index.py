@@ -21,7 +21,7 @@ Requires the ``cluster`` extra (``dask[distributed]``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,10 +30,13 @@ from blindmatch.core.keys import HolderKey
 from blindmatch.core.outputs import outputs_for, split_outputs
 from blindmatch.vocabulary import Mode
 
-_ENGINE = None  # one BatchEngine per worker process, reused across tasks
+if TYPE_CHECKING:
+    from blindmatch.crypto.batch import BatchEngine
+
+_ENGINE: BatchEngine | None = None  # one BatchEngine per worker process, reused across tasks
 
 
-def _worker_engine():
+def _worker_engine() -> BatchEngine:
     global _ENGINE
     if _ENGINE is None:
         from blindmatch.crypto.batch import BatchEngine

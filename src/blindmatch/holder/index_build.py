@@ -25,6 +25,7 @@ from tqdm import tqdm
 from blindmatch.core.index_builder import IndexBuilder
 from blindmatch.core.keys import HolderKey
 from blindmatch.crypto.batch import BatchEngine
+from blindmatch.holder.cluster_index import ClusterIndexBuilder
 from blindmatch.holder.config import HolderNodeConfig
 from blindmatch.holder.store import (
     IndexManifest,
@@ -70,13 +71,13 @@ def load_configured_schema(config: HolderNodeConfig) -> Schema:
     return load_schema(config.schema) if config.schema is not None else default_schema()
 
 
-def _builder(key: HolderKey, fingerprint: bytes, engine: BatchEngine, cluster: str | None) -> IndexBuilder:
+def _builder(
+    key: HolderKey, fingerprint: bytes, engine: BatchEngine, cluster: str | None
+) -> IndexBuilder | ClusterIndexBuilder:
     if cluster is None:
         return IndexBuilder(key, fingerprint, engine)
-    from blindmatch.holder.cluster_index import ClusterIndexBuilder
-
     try:
-        return ClusterIndexBuilder(key, fingerprint, cluster)  # type: ignore[return-value]
+        return ClusterIndexBuilder(key, fingerprint, cluster)
     except ImportError:
         raise IndexBuildError("--cluster needs the 'cluster' extra: pip install 'blindmatch[cluster]'") from None
 
@@ -120,7 +121,7 @@ def build_index(
             _feed_rows(records_csv, handle, rejects_handle, bar, schema, builder, report, chunk_rows, cursor)
         report.entries = builder.entries
         indexes = builder.finish()
-        if cluster is not None:
+        if isinstance(builder, ClusterIndexBuilder):
             builder.close()
     except (UnicodeDecodeError, csv.Error) as exc:
         for path in leftovers:
@@ -168,7 +169,7 @@ def _feed_rows(
     rejects_handle: TextIO,
     bar: tqdm,
     schema: Schema,
-    builder: IndexBuilder,
+    builder: IndexBuilder | ClusterIndexBuilder,
     report: BuildReport,
     chunk_rows: int,
     cursor: _Cursor,

@@ -52,7 +52,8 @@ class PolicyGate:
 
     def authorize(self, envelope: bytes, **bindings: Any) -> Grant:
         self._store()
-        return self._local.authorizer.authorize(envelope, **bindings)
+        grant: Grant = self._local.authorizer.authorize(envelope, **bindings)
+        return grant
 
     def index_kinds(self, organisation: str, now: datetime) -> frozenset[Mode]:
         """The index kinds ``organisation`` may download: the modes its officials may use at ``now``.

@@ -50,7 +50,8 @@ def run_match(workspace: Workspace, results: Path) -> dict[str, object]:
     )
     if done.returncode != 0:
         raise RuntimeError(f"requester match exited {done.returncode}: {done.stderr.strip()[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    summary: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return summary
 
 
 def run_demo(root: Path) -> dict[str, object]:
@@ -103,7 +104,8 @@ def check_audit(workspace: Workspace) -> dict[str, str]:
 def demo_ok(summary: dict[str, object]) -> bool:
     refusals = summary["refusals"]
     others = summary["other_refusals"]
-    assert isinstance(refusals, dict) and isinstance(others, dict)
+    audit = summary["audit"]
+    assert isinstance(refusals, dict) and isinstance(others, dict) and isinstance(audit, dict)
     return (
         summary["matches"] == summary["expected_matches"]
         and summary["false_matches"] == 0
@@ -111,5 +113,5 @@ def demo_ok(summary: dict[str, object]) -> bool:
         and summary["ineligible_answered"] == 0
         and set(refusals) == set(SEVEN_REFUSALS)
         and all(status != "OK" for status in (*refusals.values(), *others.values()))
-        and all(state == "ok" for state in summary["audit"].values())  # type: ignore[union-attr]
+        and all(state == "ok" for state in audit.values())
     )

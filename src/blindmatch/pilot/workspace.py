@@ -63,7 +63,8 @@ def free_port() -> int:
     """A loopback port free right now (the holder binds it moments later)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def _write_csv(path: Path, rows: list[dict[str, str]], columns: list[str]) -> None:

@@ -118,7 +118,7 @@ def _identity(where: str, value: Any) -> str:
     problem = identity_problem(value)
     if problem:
         raise PolicyError(f"{where}: {problem}")
-    return value
+    return str(value)
 
 
 def _instant(where: str, value: Any) -> datetime:

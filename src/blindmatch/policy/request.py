@@ -126,7 +126,7 @@ class SessionRequest:
         """The canonical encoding (SPEC layout); this is exactly what is signed."""
 
         def text(name: str) -> bytes:
-            raw = getattr(self, name).encode("utf-8")
+            raw: bytes = getattr(self, name).encode("utf-8")
             return _U16.pack(len(raw)) + raw
 
         return b"".join(
@@ -209,7 +209,8 @@ class _Reader:
         return chunk
 
     def u64(self) -> int:
-        return _U64.unpack(self.take(8))[0]
+        value: int = _U64.unpack(self.take(8))[0]
+        return value
 
     def text(self, name: str) -> str:
         (length,) = _U16.unpack(self.take(2))

@@ -178,7 +178,8 @@ class HolderClient:
 
     def info(self, official: str = "") -> pb.HolderInfo:
         try:
-            return self._stub.GetInfo(pb.GetInfoRequest(official=official), timeout=self._timeout)
+            info: pb.HolderInfo = self._stub.GetInfo(pb.GetInfoRequest(official=official), timeout=self._timeout)
+            return info
         except grpc.RpcError as exc:
             raise translate(exc, "GetInfo") from None
 

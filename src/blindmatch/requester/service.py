@@ -51,7 +51,7 @@ def job_status(job: Job, progress: Progress | None = None) -> rpb.JobStatus:
     """The wire form of a job; while downloading, ``elements_done`` stays the stored count."""
     return rpb.JobStatus(
         job_id=job.id,
-        state=STATE_TO_PB[job.state],
+        state=STATE_TO_PB[JobState(job.state)],
         mode=MODE_TO_JOB_PB[Mode(job.mode)],
         records=job.records,
         ineligible=job.ineligible,

@@ -17,7 +17,7 @@ PB_TO_MODE = {v: k for k, v in MODE_TO_PB.items()}
 
 def mode_from_pb(value: int) -> Mode:
     try:
-        return PB_TO_MODE[value]
+        return PB_TO_MODE[value]  # type: ignore[index]  # an int off the wire, checked by the lookup
     except KeyError:
         raise ProtocolError(Reason.BAD_REQUEST, f"unknown mode {value}") from None
 
