@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.audit_pairs import copy_pair, write_pair
 
 from blindmatch.crypto.batch import BatchEngine
 
@@ -51,3 +52,17 @@ def engine() -> Iterator[BatchEngine]:
     eng = BatchEngine()
     yield eng
     eng.close()
+
+
+@pytest.fixture(scope="session")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A holder and requester audit log pair (``helpers.audit_pairs``), written once; copy before changing it."""
+    root = tmp_path_factory.mktemp("pristine")
+    write_pair(root)
+    return root
+
+
+@pytest.fixture()
+def pair(pristine: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A fresh copy of the pristine pair: (holder_dir, requester_dir)."""
+    return copy_pair(pristine, tmp_path)

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers.audit_pairs import copy_pair, write_pair
 
 from blindmatch.cli import main as cli_main
 
@@ -15,18 +14,6 @@ from blindmatch.cli import main as cli_main
 def audit_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Load only this command group, so these tests do not depend on the others."""
     monkeypatch.setattr(cli_main, "COMMAND_MODULES", ("blindmatch.cli.audit",))
-
-
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("pristine")
-    write_pair(root)
-    return root
-
-
-@pytest.fixture()
-def pair(pristine: Path, tmp_path: Path) -> tuple[Path, Path]:
-    return copy_pair(pristine, tmp_path)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -5,33 +5,18 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import pytest
 from helpers.audit_pairs import (
     HOLDER_ORG,
     HOLDER_ORIGIN,
     REQUESTER_ORG,
     REQUESTER_ORIGIN,
     Session,
-    copy_pair,
     run_session,
-    write_pair,
 )
 
 from blindmatch.audit import AuditLog, reconcile
 
 SID = "5e" * 16
-
-
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("pristine")
-    write_pair(root)
-    return root
-
-
-@pytest.fixture()
-def pair(pristine: Path, tmp_path: Path) -> tuple[Path, Path]:
-    return copy_pair(pristine, tmp_path)
 
 
 def _reopen(pair: tuple[Path, Path]) -> tuple[AuditLog, AuditLog]:

@@ -7,20 +7,13 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from helpers.audit_pairs import HOLDER_ORIGIN, write_pair
+from helpers.audit_pairs import HOLDER_ORIGIN
 
 from blindmatch.audit import verify_log
 from blindmatch.audit.keys import format_verifier_key, raw_public_key
 
 PERCENTS = [*list(range(0, 100, 3)), 99]
 SIDES = ["holder", "requester"]
-
-
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("pristine")
-    write_pair(root)
-    return root
 
 
 @pytest.fixture()

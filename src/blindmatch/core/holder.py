@@ -45,6 +45,7 @@ from blindmatch.core.messages import (
     batch_digest,
     blinded_commitment,
 )
+from blindmatch.core.table import TableSession, table
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
 from blindmatch.vocabulary import Mode, Reason
@@ -65,17 +66,17 @@ class HolderState(Enum):
     FAILED = auto()
 
 
-S = HolderState
-TRANSITIONS: dict[tuple[HolderState, type], HolderState] = {
-    (S.AWAITING_HELLO, Hello): S.AWAITING_DECISION,
-    (S.AWAITING_DECISION, AcceptSession): S.OPEN,
-    (S.AWAITING_DECISION, RefuseSession): S.FAILED,
-    (S.OPEN, BlindedBatch): S.OPEN,
-    (S.AWAITING_CLOSE, Close): S.CLOSED,
-    (S.CLOSED, EndOfStream): S.CLOSED,
-}
-# Either side may abort at any time.
-TRANSITIONS.update({(state, Abort): S.FAILED for state in S})
+_H = HolderState
+TRANSITIONS: dict[tuple[HolderState, type], HolderState] = table(
+    {
+        (_H.AWAITING_HELLO, Hello): _H.AWAITING_DECISION,
+        (_H.AWAITING_DECISION, AcceptSession): _H.OPEN,
+        (_H.AWAITING_DECISION, RefuseSession): _H.FAILED,
+        (_H.OPEN, BlindedBatch): _H.OPEN,
+        (_H.AWAITING_CLOSE, Close): _H.CLOSED,
+    },
+    HolderState, closed=_H.CLOSED, failed=_H.FAILED,
+)
 
 
 def unsigned_close(close: Close) -> bool:
@@ -101,7 +102,10 @@ class HolderConfig:
             raise ValueError("max_batch must be positive")
 
 
-class HolderSession:
+class HolderSession(TableSession):
+    TRANSITIONS = TRANSITIONS
+    FAILED = HolderState.FAILED
+
     def __init__(
         self,
         config: HolderConfig,
@@ -142,18 +146,7 @@ class HolderSession:
 
     def receive(self, event: HolderInput) -> Output:
         """Feed one message from the requester or one local decision; returns what to send and record."""
-        next_state = TRANSITIONS.get((self.state, type(event)))
-        if next_state is None:
-            current, self.state = self.state, HolderState.FAILED
-            if isinstance(event, EndOfStream):
-                raise ProtocolError(Reason.BAD_REQUEST, f"the requester ended the stream in state {current.name}")
-            raise ProtocolError(Reason.UNEXPECTED_MESSAGE, f"{type(event).__name__} not allowed in state {current.name}")
-        try:
-            output = self._handlers[type(event)](event)
-        except ProtocolError:
-            self.state = HolderState.FAILED
-            raise
-        self.state = next_state
+        output = self._step(event)
         if self.state is HolderState.OPEN and self._all_received:
             self.state = HolderState.AWAITING_CLOSE  # state-triggered: nothing more to evaluate
         return output
@@ -169,6 +162,11 @@ class HolderSession:
         (reply,) = self.receive(RefuseSession(reason, message)).messages
         assert isinstance(reply, Abort)
         return reply
+
+    def _not_allowed(self, current: Enum, event: object) -> ProtocolError:
+        if isinstance(event, EndOfStream):
+            return ProtocolError(Reason.BAD_REQUEST, f"the requester ended the stream in state {current.name}")
+        return super()._not_allowed(current, event)
 
     @property
     def _all_received(self) -> bool:

@@ -41,6 +41,7 @@ from blindmatch.core.messages import (
     blinded_commitment,
 )
 from blindmatch.core.outputs import outputs_for
+from blindmatch.core.table import TableSession, table
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
 from blindmatch.vocabulary import Mode, Reason, reason_named
@@ -55,16 +56,17 @@ class RequesterState(Enum):
     FAILED = auto()
 
 
-S = RequesterState
-TRANSITIONS: dict[tuple[RequesterState, type], RequesterState] = {
-    (S.READY, SendHello): S.AWAITING_ACCEPT,
-    (S.AWAITING_ACCEPT, Accept): S.OPEN,
-    (S.OPEN, SendBatch): S.OPEN,
-    (S.OPEN, EvaluatedBatch): S.OPEN,
-    (S.CLOSING, Closed): S.CLOSED,
-    (S.CLOSED, EndOfStream): S.CLOSED,
-}
-TRANSITIONS.update({(state, Abort): S.FAILED for state in S})
+_R = RequesterState
+TRANSITIONS: dict[tuple[RequesterState, type], RequesterState] = table(
+    {
+        (_R.READY, SendHello): _R.AWAITING_ACCEPT,
+        (_R.AWAITING_ACCEPT, Accept): _R.OPEN,
+        (_R.OPEN, SendBatch): _R.OPEN,
+        (_R.OPEN, EvaluatedBatch): _R.OPEN,
+        (_R.CLOSING, Closed): _R.CLOSED,
+    },
+    RequesterState, closed=_R.CLOSED, failed=_R.FAILED,
+)
 
 
 class Observer(Protocol):
@@ -78,13 +80,16 @@ class _Unobserved:
         return nullcontext()
 
 
-class RequesterSession:
+class RequesterSession(TableSession):
     """Blind ``keys``, send them in batches, and look up the evaluations in ``index``.
 
     Membership mode: one fresh blind per key; ``matched[i]`` says whether ``keys[i]`` is in
     the holder's index. Cardinality mode: one blind for the whole session; the holder
     shuffles the evaluations, so only ``match_count`` can be learnt.
     """
+
+    TRANSITIONS = TRANSITIONS
+    FAILED = RequesterState.FAILED
 
     def __init__(
         self,
@@ -183,16 +188,7 @@ class RequesterSession:
 
     def receive(self, event: RequesterInput) -> Output:
         """Feed one message from the holder or one local action; returns what to send (a Close at the end)."""
-        next_state = TRANSITIONS.get((self.state, type(event)))
-        if next_state is None:
-            current, self.state = self.state, RequesterState.FAILED
-            raise ProtocolError(Reason.UNEXPECTED_MESSAGE, f"{type(event).__name__} not allowed in state {current.name}")
-        try:
-            output = self._handlers[type(event)](event)
-        except ProtocolError:
-            self.state = RequesterState.FAILED
-            raise
-        self.state = next_state
+        output = self._step(event)
         if self.state is RequesterState.OPEN and self._evaluated_received == self.element_count:
             # State-triggered: every evaluation is in, so the session closes.
             self.state = RequesterState.CLOSING
