@@ -18,9 +18,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from blindmatch.policy.errors import PolicyRefusal
-from blindmatch.vocabulary import BlindmatchError, Reason
+from blindmatch.vocabulary import BlindmatchError, Mode, Reason
 
-MODES: tuple[str, ...] = ("membership", "cardinality")
+MODES: tuple[str, ...] = tuple(Mode)
 
 REQUEST_TAG = b"BLINDMATCH-SESSION-REQUEST-V1"
 SIGNATURE_BYTES = 64
