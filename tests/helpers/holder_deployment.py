@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from blindmatch.audit.keys import sign_transcript
 from blindmatch.core.index import EncryptedIndex
 from blindmatch.core.messages import Close
+from blindmatch.core.pacing import pace
 from blindmatch.core.requester import RequesterSession
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.config import HolderNodeConfig, load_holder_config
@@ -235,7 +236,7 @@ def run_match(dep: Deployment, stub: pb_grpc.HolderStub, session: RequesterSessi
             if raw.WhichOneof("message") == "accept":
                 if callable(on_accept):
                     on_accept()
-                while (batch := session.next_batch()) is not None:
+                for batch in pace(session, window=len(session.batch_digests)):  # all of them at once
                     client.send(client_message_to_pb(batch))
     finally:
         client.done()
