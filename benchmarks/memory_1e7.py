@@ -23,7 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-from blindmatch.bench.harness import BenchConfig, ensure_prebuilt, format_report, machine_info, run_bench
+from blindmatch.bench.common import BenchConfig, ensure_prebuilt, machine_info
+from blindmatch.bench.harness import format_report, run_bench
 
 GIB = 2**30
 

@@ -15,7 +15,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from blindmatch.normalize import NormalizationError, default_schema, normalize_address, normalize_name
-from blindmatch.synthetic import generate_people, vary_person
+from blindmatch.pilot.synthetic import generate_people, vary_person
 
 ROOT = Path(__file__).resolve().parent.parent
 # variant kinds that the >= 0.99 targets cover; the others count only in "all_same"

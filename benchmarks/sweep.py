@@ -34,8 +34,9 @@ import time
 from pathlib import Path
 
 from blindmatch.bench import openmined
+from blindmatch.bench.common import BenchConfig, machine_info
 from blindmatch.bench.floor import measure_floor
-from blindmatch.bench.harness import BenchConfig, machine_info, run_bench
+from blindmatch.bench.harness import run_bench
 
 RESULTS = Path(__file__).parent / "results"
 

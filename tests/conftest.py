@@ -1,16 +1,68 @@
-"""Shared fixtures: one batch engine per test session (a thread pool sized to the machine)."""
+"""Shared fixtures, and the test tiers: markers are applied by folder.
+
+* ``tests/unit/``: the layers without daemons (crypto, normalize, policy, audit, core, vocabulary);
+* ``tests/integration/``: daemons, subprocesses and the command line (marker ``integration``);
+* ``tests/e2e/``: the whole pilot and the report in Chromium (marker ``e2e``).
+
+``slow`` marks what takes more than a few seconds: every end-to-end test, and the
+integration modules listed in ``SLOW_MODULES`` (measured with ``--durations``).
+``pytest -m "not slow"`` is the quick loop; plain ``pytest`` runs everything.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from helpers.audit_pairs import copy_pair, write_pair
 
 from blindmatch.crypto.batch import BatchEngine
+
+TESTS = Path(__file__).resolve().parent
+SLOW_MODULES = frozenset({
+    "test_bench.py",
+    "test_bench_cluster.py",
+    "test_cli_keys.py",
+    "test_holder_daemon.py",
+    "test_holder_rotation.py",
+    "test_privacy.py",
+    "test_requester_daemon.py",
+    "test_requester_jobs.py",
+    "test_requester_resume.py",
+})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(str(item.path)).resolve()
+        tier = path.relative_to(TESTS).parts[0] if path.is_relative_to(TESTS) else ""
+        if tier == "integration":
+            item.add_marker(pytest.mark.integration)
+            if path.name in SLOW_MODULES:
+                item.add_marker(pytest.mark.slow)
+        elif tier == "e2e":
+            item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
 def engine() -> Iterator[BatchEngine]:
+    """One batch engine per test session (a thread pool sized to the machine)."""
     eng = BatchEngine()
     yield eng
     eng.close()
+
+
+@pytest.fixture(scope="session")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A holder and requester audit log pair (``helpers.audit_pairs``), written once; copy before changing it."""
+    root = tmp_path_factory.mktemp("pristine")
+    write_pair(root)
+    return root
+
+
+@pytest.fixture()
+def pair(pristine: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A fresh copy of the pristine pair: (holder_dir, requester_dir)."""
+    return copy_pair(pristine, tmp_path)

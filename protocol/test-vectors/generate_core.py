@@ -10,15 +10,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from blindmatch.core.holder import HolderConfig, HolderSession
+from blindmatch.core.holder import HolderConfig, HolderSession, unsigned_close
 from blindmatch.core.index import EncryptedIndex, encode_index
 from blindmatch.core.keys import HolderKey
-from blindmatch.core.local import run_local
 from blindmatch.core.messages import Accept, BlindedBatch, Close, Closed, EvaluatedBatch, Hello, blinded_commitment
-from blindmatch.core.outputs import Mode, bucket_of, cardinality_output, split_outputs
+from blindmatch.core.outputs import bucket_of, cardinality_output, split_outputs
+from blindmatch.core.pacing import run_local
 from blindmatch.core.requester import RequesterSession
 from blindmatch.crypto import oprf
 from blindmatch.crypto.batch import BatchEngine
+from blindmatch.vocabulary import Mode
 
 HERE = Path(__file__).resolve().parent
 SEED = bytes.fromhex("a3" * 32)
@@ -95,7 +96,7 @@ def session_vectors() -> dict:
     index = EncryptedIndex.parse(encode_index(Mode.MEMBERSHIP, key.key_id, SCHEMA_FINGERPRINT, hi, lo))
     blinds = [fixed_blind(i) for i in range(len(REQUESTER_KEYS))]
     config = HolderConfig(key.sk, key.key_id, SCHEMA_FINGERPRINT, {Mode.MEMBERSHIP: index.digest}, max_batch=2, max_session_elements=16)
-    holder = HolderSession(config, engine)
+    holder = HolderSession(config, engine, unsigned_close)
     requester = RequesterSession(REQUESTER_KEYS, Mode.MEMBERSHIP, index, SESSION_ID, 2, engine, blinds=b"".join(blinds))
     wire = run_local(holder, requester, authorization=b"")
     engine.close()

@@ -1,7 +1,8 @@
 """Secret key files: created 0600 without overwriting, refused when others can read them.
 
-Used for the holder's OPRF key; official, audit and TLS keys are created through
-:func:`create_new_file` too.
+Every secret key (the holder's OPRF key, officials', audit and TLS keys) is created
+through :func:`create_new_file` with mode 0600 and read through :func:`read_private`,
+which refuses it, with one message, when group or others may access it.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ import os
 import stat
 from pathlib import Path
 
+from blindmatch.vocabulary import BlindmatchError
+
 OPRF_KEY_HEADER = "blindmatch-oprf-secret-key-v1"
 
 
-class KeyFileError(Exception):
+class KeyFileError(BlindmatchError):
     """A key file is missing, malformed, too permissive, or would be overwritten."""
 
 
@@ -47,14 +50,23 @@ def create_secret_file(path: Path, data: bytes) -> None:
         raise KeyFileError(f"{path} already exists; refusing to overwrite a key") from None
 
 
-def check_private(path: Path) -> None:
-    """Refuse a secret file that group or others may read or write."""
+def read_private(path: Path, error: type[Exception] = KeyFileError, what: str = "key file") -> bytes:
+    """The bytes of a secret file, refused (``error``, one message for every key) if group or others may access it.
+
+    The mode is checked on the open descriptor, so the file cannot be swapped between
+    the check and the read.
+    """
     try:
-        mode = path.stat().st_mode
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
-        raise KeyFileError(f"key file {path} does not exist") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyFileError(f"key file {path} is accessible by group or others (mode {stat.S_IMODE(mode):04o}); run chmod 600 {path}")
+        raise error(f"{what} {path} does not exist") from None
+    except OSError as exc:
+        raise error(f"cannot open {what} {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise error(f"{what} {path} is accessible by group or others (mode {mode:04o}); run chmod 600 {path}")
+        return handle.read()
 
 
 def write_oprf_key(path: Path, sk: bytes) -> None:
@@ -62,8 +74,10 @@ def write_oprf_key(path: Path, sk: bytes) -> None:
 
 
 def read_oprf_key(path: Path) -> bytes:
-    check_private(path)
-    lines = path.read_text().split()
+    try:
+        lines = read_private(path).decode("ascii").split()
+    except UnicodeDecodeError:
+        raise KeyFileError(f"{path} is not a blindmatch OPRF key file") from None
     if len(lines) != 2 or lines[0] != OPRF_KEY_HEADER or len(lines[1]) != 64:
         raise KeyFileError(f"{path} is not a blindmatch OPRF key file")
     try:

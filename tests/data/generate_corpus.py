@@ -9,7 +9,7 @@ Provenance (everything is written into this file; nothing is downloaded):
 * personal names: common US given names and surnames (US Census surname and SSA
   given-name frequency lists, public domain), plus hand-picked names with accents,
   apostrophes and hyphens.
-The variant writers here are independent of ``blindmatch.synthetic`` and do not read the
+The variant writers here are independent of ``blindmatch.pilot.synthetic`` and do not read the
 normaliser's tables, so the corpus scores the rules, not a copy of them.
 
 Usage: python tests/data/generate_corpus.py   (writes next to this file)

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from blindmatch.audit.events import valid_origin
 from blindmatch.audit.keys import key_hash, raw_public_key, verify_ed25519
+from blindmatch.vocabulary import BlindmatchError
 
 SIG_PREFIX = "\u2014 "
 # One note plus its separating empty line: body lines, empty line, signature lines, empty line.
@@ -32,7 +33,7 @@ NOTE_BLOCK_RE = re.compile(rb"((?:[^\n]+\n)+)\n((?:\xe2\x80\x94 [^\n]+\n)+)\n")
 _DECIMAL_RE = re.compile(r"0|[1-9][0-9]{0,18}")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(BlindmatchError, ValueError):
     """A checkpoint note is malformed or its signature does not verify."""
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from blindmatch.identity import IDENTITY_MAX, identity_problem
+from blindmatch.vocabulary import FAILURE_REASONS, REFUSAL_REASONS, Mode
 
 # Keys the log layer itself writes into every entry; events may not use them.
 ENVELOPE_KEYS = ("event", "index", "sig", "time")
@@ -29,35 +30,6 @@ _HEX_RE = re.compile(r"[0-9a-f]*")
 _TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z", re.ASCII)
 TEXT_MAX = 200
 
-REFUSAL_REASONS = frozenset(
-    {
-        "unsigned",
-        "unknown_official",
-        "wrong_organisation",
-        "expired",
-        "replayed",
-        "over_budget",
-        "mode_not_allowed",
-        "too_few_records",
-        # protocol error codes (SPEC.md "Errors") and the transport's own refusal
-        "unexpected_message",
-        "bad_version",
-        "key_mismatch",
-        "schema_mismatch",
-        "index_mismatch",
-        "limit_exceeded",
-        "invalid_element",
-        "commitment_mismatch",
-        "transcript_mismatch",
-        "bad_request",
-        "refused",
-        "organisation_not_allowed",
-        "holder_unavailable",
-    }
-)
-# A granted session can also end because the requester went away (``cancelled``) or
-# the holder hit an unexpected error (``internal``); neither is a refusal.
-FAILURE_REASONS = REFUSAL_REASONS | {"cancelled", "internal"}
 GRPC_STATUSES = frozenset(
     {
         "OK",
@@ -148,9 +120,9 @@ IDENT = _ident(allow_empty=False)
 IDENT_OR_EMPTY = _ident(allow_empty=True)
 TEXT = FieldType("text", _text)
 ROLE = _enum("holder", "requester")
-MODE = _enum("membership", "cardinality")
-REASON = _enum(*REFUSAL_REASONS)
-FAILURE_REASON = _enum(*FAILURE_REASONS)
+MODE = _enum(*Mode)
+REASON = _enum(*sorted(REFUSAL_REASONS))
+FAILURE_REASON = _enum(*sorted(FAILURE_REASONS))
 STATUS = _enum(*GRPC_STATUSES)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import stat
 import struct
 from pathlib import Path
 
@@ -19,13 +18,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from blindmatch.crypto.ed25519 import WeakPublicKeyError, load_public_key_strict, verify_strict
-from blindmatch.keyfile import create_new_file
+from blindmatch.keyfile import create_new_file, read_private
+from blindmatch.vocabulary import BlindmatchError
 
 ALG_ED25519 = 1
 TRANSCRIPT_CONTEXT = b"blindmatch audit transcript v1\x00"
 
 
-class AuditKeyError(Exception):
+class AuditKeyError(BlindmatchError):
     """The audit key files are missing, malformed or unsafe."""
 
 
@@ -86,15 +86,13 @@ def load_or_create_signing_key(key_path: Path, pub_path: Path, name: str) -> Ed2
         create_new_file(key_path, pem, 0o600)
         create_new_file(pub_path, (format_verifier_key(name, raw_public_key(key)) + "\n").encode(), 0o644)
         return key
-    mode = stat.S_IMODE(key_path.stat().st_mode)
-    if mode & 0o077:
-        raise AuditKeyError(f"{key_path} is accessible by group or others (mode {mode:o}); chmod 600 it")
     try:
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        loaded = serialization.load_pem_private_key(read_private(key_path, AuditKeyError, "audit key"), password=None)
     except ValueError as exc:
         raise AuditKeyError(f"{key_path} is not a PEM private key") from exc
-    if not isinstance(key, Ed25519PrivateKey):
+    if not isinstance(loaded, Ed25519PrivateKey):
         raise AuditKeyError(f"{key_path} is not an Ed25519 key")
+    key = loaded
     if not pub_path.exists():
         create_new_file(pub_path, (format_verifier_key(name, raw_public_key(key)) + "\n").encode(), 0o644)
     pub_name, pub = parse_verifier_key(pub_path.read_text())

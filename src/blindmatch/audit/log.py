@@ -40,6 +40,7 @@ from blindmatch.audit.checkpoint import (
     sign_checkpoint,
     split_notes,
 )
+from blindmatch.audit.entries import Entry
 from blindmatch.audit.events import (
     canonical_json,
     entry_signing_message,
@@ -48,6 +49,7 @@ from blindmatch.audit.events import (
 )
 from blindmatch.audit.merkle import MerkleTree
 from blindmatch.keyfile import fsync_directory
+from blindmatch.vocabulary import BlindmatchError
 
 AUDIT_SUBDIR = "audit"
 LOG_NAME = "log.jsonl"
@@ -59,7 +61,7 @@ LOCK_NAME = "lock"
 Clock = Callable[[], datetime]
 
 
-class AuditError(Exception):
+class AuditError(BlindmatchError):
     """The audit log cannot be opened or written safely."""
 
 
@@ -202,6 +204,10 @@ class AuditLog:
         with self._locked():
             self._sync_locked()
             return self._append_locked(event, fields)
+
+    def record(self, entry: Entry) -> int:
+        """``append`` one entry built by ``audit.entries``."""
+        return self.append(entry.event, **entry.fields)
 
     def checkpoint(self) -> Checkpoint:
         """Sign the current tree head and durably append it to ``checkpoints``."""

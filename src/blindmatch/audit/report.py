@@ -104,7 +104,7 @@ def stacked_columns(
     ]
     for i, label in enumerate(labels):
         x = left + i * step + (step - width) / 2
-        y = base
+        y: float = base
         for series_name, color, values in series:
             h = plot_h * values[i] / top
             if values[i]:

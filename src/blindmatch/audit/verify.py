@@ -32,6 +32,7 @@ from blindmatch.audit.log import (
 )
 from blindmatch.audit.merkle import MerkleTree, verify_consistency
 from blindmatch.audit.witness_check import SourcedNote, WitnessCheckFailure, WitnessStatus, check_witnesses
+from blindmatch.vocabulary import BlindmatchError
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class VerifyResult:
     warnings: tuple[str, ...] = ()
 
 
-class _Failure(Exception):
+class _Failure(BlindmatchError):
     pass
 
 

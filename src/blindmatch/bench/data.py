@@ -1,6 +1,6 @@
 """Benchmark inputs: holder match keys streamed in chunks and a query set with known matches.
 
-When ``blindmatch.synthetic`` and ``blindmatch.normalize`` are available, ``source="synthetic"``
+When ``blindmatch.pilot.synthetic`` and ``blindmatch.normalize`` are available, ``source="synthetic"``
 derives the keys from synthetic people through the default schema; ``source="cheap"``
 (the default for large sizes) generates opaque keys directly, bypassing the normaliser,
 which is what the OPRF sees anyway: one byte string per record.

@@ -51,11 +51,11 @@ def raw_scalarmult_rate(sk: bytes, elements: bytes, threads: int, pool: ThreadPo
 
 
 def measure_floor(count: int = 1 << 15, workers: int | None = None, repeats: int = 5) -> dict[str, Any]:
+    from blindmatch.bench.common import SCHEMA_FINGERPRINT, bench_key, machine_info
     from blindmatch.bench.data import holder_key_chunks
-    from blindmatch.bench.harness import SCHEMA_FINGERPRINT, bench_key, machine_info
     from blindmatch.core.index_builder import IndexBuilder
-    from blindmatch.core.outputs import Mode
     from blindmatch.crypto.batch import BatchEngine
+    from blindmatch.vocabulary import Mode
 
     engine = BatchEngine(workers)
     threads = engine.workers

@@ -1,6 +1,6 @@
 """``blindmatch bench --transport grpc``: the same session over the real daemons on loopback.
 
-Setup (untimed): a throw-away two-organisation workspace (``blindmatch.demo.create_workspace``:
+Setup (untimed): a throw-away two-organisation workspace (``blindmatch.pilot.workspace.create_workspace``:
 PKI with mutual TLS, policy, officials, configs) whose policy budget is raised to the
 benchmark's size. Then:
 
@@ -21,33 +21,39 @@ import multiprocessing as mp
 import shutil
 import tempfile
 import time
-import tomllib
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from blindmatch.bench.harness import BenchConfig, SideReport, _collect, _index_download_bytes, _Timed, _timed_engine
+from blindmatch.bench.common import BenchConfig, PhaseTimer, SideReport, TimedEngine, collect, index_download_bytes
+from blindmatch.tomlfile import load_toml
+
+if TYPE_CHECKING:
+    from blindmatch.pilot.workspace import Workspace
+from blindmatch.vocabulary import BlindmatchError
 
 
-class GrpcTransportUnavailable(RuntimeError):
+class GrpcTransportUnavailable(BlindmatchError, RuntimeError):
     """The gRPC daemons are not part of this tree."""
 
 
 def available() -> bool:
     import importlib.util
 
-    return all(importlib.util.find_spec(m) is not None for m in ("blindmatch.node.holder_client", "blindmatch.demo"))
+    return all(importlib.util.find_spec(m) is not None for m in ("blindmatch.requester.holder_client", "blindmatch.pilot.workspace"))
 
 
-def _prepare_workspace(root: Path, cfg: BenchConfig):
+def _prepare_workspace(root: Path, cfg: BenchConfig) -> Workspace:
     import tomli_w
 
-    from blindmatch import demo
+    from blindmatch.pilot import workspace
 
     big = max(cfg.queries, 65_536)
-    ws = demo.create_workspace(
+    ws = workspace.create_workspace(
         root, holder_records=8, queries=4, holder_limits={"max_session_elements": big, "max_batch": max(cfg.batch_size, 4096)}
     )
     policy = ws.holder_dir / "policy.toml"
-    data = tomllib.loads(policy.read_text())
+    data = load_toml(policy, BlindmatchError, "policy file")
     for org in data["organisations"].values():
         for name in ("session_max_records", "day_records", "official_day_records"):
             org[name] = max(org[name], 4 * big)
@@ -57,23 +63,23 @@ def _prepare_workspace(root: Path, cfg: BenchConfig):
     return ws
 
 
-def _builder(cfg: BenchConfig, holder_config: str, conn) -> None:
+def _builder(cfg: BenchConfig, holder_config: str, conn: Connection) -> None:
     try:
+        from blindmatch.bench.common import build_index_bytes
         from blindmatch.bench.data import holder_key_chunks
-        from blindmatch.bench.harness import build_index_bytes
         from blindmatch.bench.rss import peak_rss_bytes
         from blindmatch.core.index_builder import IndexBuilder
-        from blindmatch.core.outputs import Mode
-        from blindmatch.node.config import load_holder_config
-        from blindmatch.node.holder_index import load_configured_schema
-        from blindmatch.node.holder_store import load_or_create_key, write_indexes
+        from blindmatch.holder.config import load_holder_config
+        from blindmatch.holder.index_build import load_configured_schema
+        from blindmatch.holder.store import load_or_create_key, write_indexes
+        from blindmatch.vocabulary import Mode
 
         del build_index_bytes
         config = load_holder_config(Path(holder_config))
         schema = load_configured_schema(config)
         key, _ = load_or_create_key(config.key_file)
-        timer = _Timed()
-        engine = _timed_engine(cfg.workers, timer)
+        timer = PhaseTimer()
+        engine = TimedEngine(cfg.workers, timer)
         t = time.perf_counter()
         builder = IndexBuilder(key, schema.fingerprint, engine, kinds=(Mode.MEMBERSHIP, Mode.CARDINALITY))
         for chunk in holder_key_chunks(cfg.holder_records, cfg.seed, cfg.chunk):
@@ -93,7 +99,7 @@ def _builder(cfg: BenchConfig, holder_config: str, conn) -> None:
         conn.send(("error", traceback.format_exc()))
 
 
-def _requester(cfg: BenchConfig, requester_config: str, conn) -> None:
+def _requester(cfg: BenchConfig, requester_config: str, conn: Connection) -> None:
     import numpy as np
 
     report = SideReport()
@@ -101,41 +107,32 @@ def _requester(cfg: BenchConfig, requester_config: str, conn) -> None:
         import secrets
         from datetime import UTC, datetime, timedelta
 
-        import blindmatch.core.requester as requester_mod
-        import blindmatch.node.holder_client as hc
+        import blindmatch.requester.holder_client as hc
         from blindmatch.audit import AuditLog
         from blindmatch.bench.data import query_keys
         from blindmatch.bench.rss import peak_rss_bytes
         from blindmatch.core.index import EncryptedIndex
-        from blindmatch.core.outputs import Mode
         from blindmatch.core.requester import RequesterSession
-        from blindmatch.node.requester_config import load_requester_config
-        from blindmatch.node.requester_runner import run_session
-        from blindmatch.node.wire import MODE_TO_PB
-        from blindmatch.policy import SessionRequest, load_official_key, sign_request
+        from blindmatch.policy import load_official_key
+        from blindmatch.requester.config import load_requester_config
+        from blindmatch.requester.requests import sign_session_request
+        from blindmatch.requester.session import run_session
+        from blindmatch.transport.wire import MODE_TO_PB
+        from blindmatch.vocabulary import Mode
 
         counted = {"up": 0, "down": 0}
-        to_pb, from_pb = hc.client_message_to_pb, hc.server_message_from_pb
 
-        def counting_to_pb(message):
-            out = to_pb(message)
-            counted["up"] += out.ByteSize()
-            return out
+        def count(direction: str, size: int) -> None:
+            counted[direction] += size
 
-        def counting_from_pb(message):
-            counted["down"] += message.ByteSize()
-            return from_pb(message)
-
-        hc.client_message_to_pb, hc.server_message_from_pb = counting_to_pb, counting_from_pb
-        timer = _Timed()
-        requester_mod.outputs_for = timer.wrap("finalize", requester_mod.outputs_for)
+        timer = PhaseTimer()
         config = load_requester_config(Path(requester_config))
         keys, expected = query_keys(cfg.holder_records, cfg.queries, cfg.seed)
         mode = Mode(cfg.mode)
-        engine = _timed_engine(cfg.workers, timer)
+        engine = TimedEngine(cfg.workers, timer)
         official_key = load_official_key(config.official.key_file)
         config.index_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with AuditLog.open(config.audit_dir, config.audit_origin) as audit, hc.HolderClient(config.holder) as client:
+        with AuditLog.open(config.audit_dir, config.audit_origin) as audit, hc.HolderClient(config.holder, on_wire=count) as client:
             t0 = time.perf_counter()
             info = client.info()
             wanted = next(i for i in info.indexes if i.kind == MODE_TO_PB[mode])
@@ -145,22 +142,19 @@ def _requester(cfg: BenchConfig, requester_config: str, conn) -> None:
             data = path.read_bytes()
             index = EncryptedIndex.parse(data)
             report.extra["index_bytes"] = len(data)
-            report.extra["download_wire_bytes"] = _index_download_bytes(data, wanted.digest)
+            report.extra["download_wire_bytes"] = index_download_bytes(data, wanted.digest)
             del data
-            index.contains = timer.wrap("lookup", index.contains)
             t2 = time.perf_counter()
             session_id = secrets.token_bytes(16)
-            session = RequesterSession(keys, mode, index, session_id, min(cfg.batch_size, info.limits.max_batch), engine)
+            session = RequesterSession(keys, mode, index, session_id, min(cfg.batch_size, info.limits.max_batch), engine,
+                                       observer=timer)
             t3 = time.perf_counter()
             issued = datetime.now(UTC).replace(microsecond=0)
-            request = SessionRequest(
-                organisation=config.organisation, official=config.official.name, mode=mode.value,
-                record_count=len(keys), held_back=0, legal_basis=config.official.legal_basis,
-                nonce=secrets.token_bytes(16), issued_at=issued, expires_at=issued + timedelta(minutes=15),
-                session_id=session_id, key_id=info.key_id, index_digest=index.digest,
-                blinded_commitment=session.blinded_commitment,
+            request, envelope = sign_session_request(
+                session, official_key, organisation=config.organisation, official=config.official.name,
+                legal_basis=config.official.legal_basis, key_id=info.key_id, issued_at=issued,
+                lifetime=timedelta(minutes=15),
             )
-            envelope = sign_request(request, official_key)
             run_session(client, audit, session, request, envelope, config.holder.name, config.matching.window,
                         info.audit_public_key, lambda _batch: None)
             t4 = time.perf_counter()
@@ -192,11 +186,11 @@ def _vm_hwm(pid: int) -> int:
     return 0
 
 
-def run_grpc(cfg: BenchConfig):
+def run_grpc(cfg: BenchConfig) -> tuple[SideReport, SideReport, float]:
     """Returns ``(holder_report, requester_report, wall_seconds)`` like the local transport."""
     if not available():
-        raise GrpcTransportUnavailable("--transport grpc needs blindmatch.node.holder_client and blindmatch.demo")
-    from blindmatch import demo
+        raise GrpcTransportUnavailable("--transport grpc needs blindmatch.requester.holder_client and blindmatch.pilot.workspace")
+    from blindmatch.pilot import processes
 
     root = Path(tempfile.mkdtemp(prefix="blindmatch-bench-grpc-"))
     ctx = mp.get_context("spawn")
@@ -207,15 +201,16 @@ def run_grpc(cfg: BenchConfig):
         mine, theirs = ctx.Pipe()
         builder = ctx.Process(target=_builder, args=(cfg, str(ws.holder_config), theirs), name="bench-grpc-builder")
         builder.start()
-        built = _collect(mine, builder, "index builder")
+        built = collect(mine, builder, "index builder")
         builder.join()
-        holder_proc = demo.HolderProcess(ws.holder_config, root / "logs")
+        holder_proc = processes.HolderProcess(ws.holder_config, root / "logs")
         holder_proc.start()
         mine, theirs = ctx.Pipe()
         requester = ctx.Process(target=_requester, args=(cfg, str(ws.requester_config), theirs), name="bench-grpc-requester")
         requester.start()
-        rep_r = _collect(mine, requester, "requester")
+        rep_r = collect(mine, requester, "requester")
         requester.join()
+        assert holder_proc.process is not None
         serve_peak = _vm_hwm(holder_proc.process.pid)
         wall = time.perf_counter() - t_wall
     finally:

@@ -7,7 +7,7 @@ Layout of one run (``transport="local"``)::
     holder <── multiprocessing.Pipe ──> requester   (the core's messages, pickled)
 
 Each side reports its own phase times and its own peak RSS (VmHWM). Bytes are counted as
-the protobuf wire encoding of every message (``blindmatch.node.wire``) and of the index
+the protobuf wire encoding of every message (``blindmatch.transport.wire``) and of the index
 download chunks, whatever the transport.
 
 Phases and clocks
@@ -20,266 +20,47 @@ Phases and clocks
 
 from __future__ import annotations
 
-import hashlib
-import json
 import multiprocessing as mp
 import multiprocessing.connection as mp_connection
 import os
-import platform
 import queue
 import threading
 import time
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import replace
+from multiprocessing.connection import Connection
 from typing import Any
 
-INDEX_CHUNK_BYTES = 262_144  # the holder daemon's default DownloadIndex chunk
-SCHEMA_FINGERPRINT = hashlib.sha256(b"blindmatch-bench schema").digest()
-MAX_SESSION_ELEMENTS = 2**24 - 2**8  # SPEC.md limit
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    holder_records: int
-    queries: int
-    mode: str = "membership"
-    workers: int | None = None
-    transport: str = "local"  # local | grpc
-    index: str = "build"  # build | prebuilt
-    index_dir: str | None = None  # where prebuilt indexes are kept (built on first use)
-    batch_size: int = 4096
-    window: int = 4  # blinded batches in flight (requester.toml [matching] window)
-    seed: int = 1
-    cluster: str | None = None  # dask scheduler address for the index build
-    chunk: int = 1 << 16  # holder records per build chunk
-
-
-@dataclass
-class SideReport:
-    phases: dict[str, float] = field(default_factory=dict)
-    peak_rss_bytes: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------- shared helpers
-
-
-def bench_key(seed: int):
-    """The holder's OPRF key for a benchmark seed (deterministic, so prebuilt indexes stay valid)."""
-    from blindmatch.core.keys import HolderKey
-    from blindmatch.crypto.oprf import derive_key_pair
-
-    sk, _ = derive_key_pair(hashlib.sha256(b"blindmatch-bench key %d" % seed).digest(), b"blindmatch-bench")
-    return HolderKey(sk)
-
-
-def default_index_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "blindmatch-bench"
-
-
-def index_path(index_dir: str | Path, n: int, seed: int, mode: str) -> Path:
-    return Path(index_dir) / f"n{n}-s{seed}-{mode}.bmidx"
-
-
-def machine_info() -> dict[str, Any]:
-    import numpy as np
-
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    sodium = "unknown"
-    try:
-        from blindmatch.crypto.sodium import sodium_version
-
-        sodium = sodium_version()
-    except Exception:
-        pass
-    try:
-        from importlib.metadata import version
-
-        rbcl_version = version("rbcl")
-    except Exception:
-        rbcl_version = "unknown"
-    return {
-        "nproc": os.cpu_count(),
-        "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "cpu_model": cpu,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "libsodium": sodium,
-        "rbcl": rbcl_version,
-        "platform": platform.platform(),
-        "load_avg": os.getloadavg() if hasattr(os, "getloadavg") else None,
-    }
-
-
-def _index_download_bytes(index: bytes, digest: bytes) -> int:
-    """Wire size of the DownloadIndex stream that carries ``index`` (IndexChunk messages)."""
-    from blindmatch.v1 import holder_pb2 as pb
-
-    total = 0
-    n = len(index)
-    offsets = range(0, max(n, 1), INDEX_CHUNK_BYTES)
-    for off in offsets:
-        last = off + INDEX_CHUNK_BYTES >= n
-        # Size without copying the payload: the varint framing of `data` plus the payload.
-        head = pb.IndexChunk(offset=off, total_bytes=n, digest=digest if last else b"").ByteSize()
-        payload = min(INDEX_CHUNK_BYTES, n - off)
-        total += head + 1 + _varint_len(payload) + payload
-    return total
-
-
-def _varint_len(v: int) -> int:
-    length = 1
-    while v >= 0x80:
-        v >>= 7
-        length += 1
-    return length
-
-
-def _wire_size(message: Any) -> int:
-    from blindmatch.core.messages import Hello
-    from blindmatch.node import wire
-
-    if isinstance(message, (Hello,)) or type(message).__name__ in ("BlindedBatch", "Close"):
-        return wire.client_message_to_pb(message).ByteSize()
-    return wire.server_message_to_pb(message).ByteSize()
-
-
-class _Timed:
-    """Accumulates wall time per label."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    def wrap(self, label: str, fn):
-        def timed(*args, **kwargs):
-            t = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - t
-
-        return timed
-
-
-def _timed_engine(workers: int | None, timer: _Timed):
-    from blindmatch.crypto.batch import BatchEngine
-
-    engine = BatchEngine(workers)
-    for name in ("blind", "unblind", "blind_evaluate", "evaluate_elements"):
-        setattr(engine, name, timer.wrap(name, getattr(engine, name)))
-    return engine
-
-
-# --------------------------------------------------------------------------- index building
-
-
-def build_index_bytes(cfg: BenchConfig, kinds: tuple[str, ...], timer: _Timed | None = None) -> dict[str, bytes]:
-    """Evaluate the holder's records (streamed in chunks) into encoded indexes, one per kind."""
-    from blindmatch.bench.data import holder_key_chunks
-    from blindmatch.core.index_builder import IndexBuilder
-    from blindmatch.core.outputs import Mode
-
-    key = bench_key(cfg.seed)
-    modes = tuple(Mode(k) for k in kinds)
-    chunks = holder_key_chunks(cfg.holder_records, cfg.seed, cfg.chunk)
-    if cfg.cluster:
-        from blindmatch.node.cluster_index import build_index_on_cluster
-
-        built = build_index_on_cluster(chunks, key, SCHEMA_FINGERPRINT, cfg.cluster, kinds=modes)
-        return {m.value: data for m, data in built.items()}
-    from blindmatch.crypto.batch import BatchEngine
-
-    engine = _timed_engine(cfg.workers, timer) if timer is not None else BatchEngine(cfg.workers)
-    try:
-        builder = IndexBuilder(key, SCHEMA_FINGERPRINT, engine, kinds=modes)
-        for chunk in chunks:
-            builder.add(chunk)
-        if timer is not None:
-            t = time.perf_counter()
-        built = builder.finish()
-        if timer is not None:
-            timer.seconds["encode"] = time.perf_counter() - t
-    finally:
-        engine.close()
-    return {m.value: data for m, data in built.items()}
-
-
-def _builder_main(cfg: BenchConfig, kinds: tuple[str, ...], out_dir: str, result) -> None:
-    from blindmatch.bench.rss import peak_rss_bytes
-
-    timer = _Timed()
-    t = time.perf_counter()
-    built = build_index_bytes(cfg, kinds, timer)
-    seconds = time.perf_counter() - t
-    peak_build = peak_rss_bytes()
-    paths = {}
-    for kind, data in built.items():
-        path = index_path(out_dir, cfg.holder_records, cfg.seed, kind)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-        paths[kind] = str(path)
-    del built
-    meta = {
-        "holder_records": cfg.holder_records,
-        "seed": cfg.seed,
-        "kinds": list(kinds),
-        "index_build_seconds": seconds,
-        "phases": timer.seconds,
-        "peak_rss_build_bytes": peak_build,
-        "workers": cfg.workers,
-        "cluster": cfg.cluster,
-        "paths": paths,
-        "machine": machine_info(),
-    }
-    Path(out_dir, f"n{cfg.holder_records}-s{cfg.seed}.json").write_text(json.dumps(meta, indent=1))
-    result.send(meta)
-
-
-def ensure_prebuilt(cfg: BenchConfig, kinds: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """Build (in a separate process) and store the indexes a prebuilt run needs, unless present."""
-    out_dir = Path(cfg.index_dir or default_index_dir())
-    out_dir.mkdir(parents=True, exist_ok=True)
-    kinds = kinds or (cfg.mode,)
-    meta_path = out_dir / f"n{cfg.holder_records}-s{cfg.seed}.json"
-    if all(index_path(out_dir, cfg.holder_records, cfg.seed, k).exists() for k in kinds) and meta_path.exists():
-        return json.loads(meta_path.read_text())
-    ctx = mp.get_context("spawn")
-    mine, theirs = ctx.Pipe()
-    proc = ctx.Process(target=_builder_main, args=(cfg, kinds, str(out_dir), theirs), name="bench-builder")
-    proc.start()
-    theirs.close()
-    try:
-        meta = mine.recv()
-    except EOFError:
-        proc.join()
-        raise RuntimeError(f"index builder failed (exit code {proc.exitcode})") from None
-    proc.join()
-    return meta
-
+from blindmatch.bench.common import (
+    MAX_SESSION_ELEMENTS,
+    SCHEMA_FINGERPRINT,
+    BenchConfig,
+    PhaseTimer,
+    SideReport,
+    TimedEngine,
+    bench_key,
+    build_index_bytes,
+    collect,
+    default_index_dir,
+    ensure_prebuilt,
+    index_download_bytes,
+    index_path,
+    machine_info,
+    message_wire_size,
+)
 
 # --------------------------------------------------------------------------- the two sides
 
 
-def _holder_main(cfg: BenchConfig, peer, parent) -> None:
+def _holder_main(cfg: BenchConfig, peer: Connection, parent: Connection) -> None:
     from blindmatch.bench.rss import peak_rss_bytes, reset_peak
-    from blindmatch.core.holder import HolderConfig, HolderSession
+    from blindmatch.core.holder import HolderConfig, HolderSession, unsigned_close
     from blindmatch.core.index import index_digest
-    from blindmatch.core.messages import Hello
-    from blindmatch.core.outputs import Mode
+    from blindmatch.core.messages import Hello, Message
+    from blindmatch.vocabulary import Mode
 
     report = SideReport()
     try:
-        timer = _Timed()
+        timer = PhaseTimer()
         key = bench_key(cfg.seed)
         mode = Mode(cfg.mode)
         peer.recv()  # the requester has generated its queries: start the clock-sensitive part
@@ -303,9 +84,9 @@ def _holder_main(cfg: BenchConfig, peer, parent) -> None:
         report.phases["index_digest"] = time.perf_counter() - t
         peer.send_bytes(index)
         report.extra["index_bytes"] = len(index)
-        report.extra["download_wire_bytes"] = _index_download_bytes(index, digest)
+        report.extra["download_wire_bytes"] = index_download_bytes(index, digest)
         del index
-        engine = _timed_engine(cfg.workers, timer)
+        engine = TimedEngine(cfg.workers, timer)
         session = HolderSession(
             HolderConfig(
                 key.sk,
@@ -316,6 +97,7 @@ def _holder_main(cfg: BenchConfig, peer, parent) -> None:
                 max_session_elements=MAX_SESSION_ELEMENTS,
             ),
             engine,
+            unsigned_close,
         )
         up = down = 0
         busy = 0.0
@@ -323,15 +105,16 @@ def _holder_main(cfg: BenchConfig, peer, parent) -> None:
             message = peer.recv()
             if message is None:
                 break
-            up += _wire_size(message)
+            up += message_wire_size(message)
             t = time.perf_counter()
+            replies: list[Message]
             if isinstance(message, Hello):
                 session.receive(message)
                 replies = [session.accept()]
             else:
-                replies = session.receive(message)
+                replies = session.receive(message).messages
             busy += time.perf_counter() - t
-            down += sum(_wire_size(r) for r in replies)
+            down += sum(message_wire_size(r) for r in replies)
             peer.send(replies)
         engine.close()
         report.phases["serve_busy"] = busy
@@ -347,24 +130,22 @@ def _holder_main(cfg: BenchConfig, peer, parent) -> None:
         raise SystemExit(1) from exc
 
 
-def _requester_main(cfg: BenchConfig, peer, parent) -> None:
+def _requester_main(cfg: BenchConfig, peer: Connection, parent: Connection) -> None:
     import numpy as np
 
-    import blindmatch.core.requester as requester_mod
     from blindmatch.bench.data import query_keys
     from blindmatch.bench.rss import peak_rss_bytes
     from blindmatch.core.index import EncryptedIndex
     from blindmatch.core.messages import Close
-    from blindmatch.core.outputs import Mode
-    from blindmatch.core.requester import RequesterSession, RequesterState
+    from blindmatch.core.pacing import pace
+    from blindmatch.core.requester import RequesterSession
+    from blindmatch.vocabulary import Mode
 
     report = SideReport()
     try:
-        timer = _Timed()
+        timer = PhaseTimer()
         keys, expected = query_keys(cfg.holder_records, cfg.queries, cfg.seed)
-        engine = _timed_engine(cfg.workers, timer)
-        # Time the pieces of the requester's per-batch work separately (this process only).
-        requester_mod.outputs_for = timer.wrap("finalize", requester_mod.outputs_for)
+        engine = TimedEngine(cfg.workers, timer)
         peer.send(b"ready")
         assert peer.recv() == b"index-ready"
         t0 = time.perf_counter()
@@ -373,13 +154,14 @@ def _requester_main(cfg: BenchConfig, peer, parent) -> None:
         index = EncryptedIndex.parse(data)
         del data
         t2 = time.perf_counter()
-        index.contains = timer.wrap("lookup", index.contains)
         mode = Mode(cfg.mode)
-        session = RequesterSession(keys, mode, index, os.urandom(16), min(cfg.batch_size, max(1, len(keys))), engine)
+        # The session times its finalize and lookup work through the observer hook.
+        session = RequesterSession(keys, mode, index, os.urandom(16), min(cfg.batch_size, max(1, len(keys))), engine,
+                                   observer=timer)
         t3 = time.perf_counter()
         # Like the gRPC client (holder_client.match): a sender thread drains an outbox so that
         # up to `window` blinded batches are in flight while this thread unblinds and looks up.
-        outbox: queue.SimpleQueue = queue.SimpleQueue()
+        outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
         def sender() -> None:
             while True:
@@ -392,22 +174,16 @@ def _requester_main(cfg: BenchConfig, peer, parent) -> None:
         thread.start()
         outbox.put(session.hello())
         window = max(1, cfg.window)
-        while session.state is not RequesterState.CLOSED:
+        while not session.closed:
             for reply in peer.recv():
-                for out in session.receive(reply):
+                for out in session.receive(reply).messages:
                     outbox.put(out)  # the Close
-            if session.state is RequesterState.OPEN:
-                while mode is Mode.CARDINALITY or session.batches_outstanding < window:
-                    batch = session.next_batch()
-                    if batch is None:
-                        break
-                    outbox.put(batch)
+            for batch in pace(session, window):
+                outbox.put(batch)
         t4 = time.perf_counter()
         thread.join()
         peer.send(None)
         engine.close()
-        if session.state is not RequesterState.CLOSED:
-            raise RuntimeError(f"session ended in state {session.state.name}")
         matches = int(np.count_nonzero(session.matched)) if mode is Mode.MEMBERSHIP else session.match_count
         report.phases.update(
             download=t1 - t0,
@@ -427,17 +203,6 @@ def _requester_main(cfg: BenchConfig, peer, parent) -> None:
 
         parent.send(("error", traceback.format_exc()))
         raise SystemExit(1) from exc
-
-
-def _collect(conn, proc, side: str) -> SideReport:
-    try:
-        status, payload = conn.recv()
-    except EOFError:
-        proc.join()
-        raise RuntimeError(f"{side} process died (exit code {proc.exitcode})") from None
-    if status != "ok":
-        raise RuntimeError(f"{side} failed:\n{payload}")
-    return payload
 
 
 def run_bench(cfg: BenchConfig) -> dict[str, Any]:
@@ -470,9 +235,10 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     ok = False
     try:
         while pending:  # whichever side finishes (or fails) first
-            for conn in mp_connection.wait(list(pending)):
+            ready: list[Any] = mp_connection.wait(list(pending))  # the connections it was given
+            for conn in ready:
                 side, proc = pending.pop(conn)
-                reports[side] = _collect(conn, proc, side)
+                reports[side] = collect(conn, proc, side)
         ok = True
     finally:
         for proc in (holder, requester):
@@ -485,7 +251,9 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     return _finish(cfg, (rep_h, rep_r, wall), prebuilt_meta)
 
 
-def _finish(cfg: BenchConfig, reports, prebuilt_meta) -> dict[str, Any]:
+def _finish(
+    cfg: BenchConfig, reports: tuple[SideReport, SideReport, float], prebuilt_meta: dict[str, Any] | None
+) -> dict[str, Any]:
     from blindmatch.core.index import false_match_bound
 
     rep_h, rep_r, wall = reports

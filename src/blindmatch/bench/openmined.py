@@ -67,7 +67,7 @@ def _run(n: int, m: int, seed: int, fpr: float, structure: str) -> dict[str, Any
     }
 
 
-def _child(conn, *args) -> None:
+def _child(conn: Any, *args: Any) -> None:
     try:
         conn.send(("ok", _run(*args)))
     except BaseException:
@@ -91,4 +91,4 @@ def run_openmined(n: int, m: int, seed: int = 1, fpr: float = DEFAULT_FPR, struc
     proc.join()
     if status != "ok":
         raise RuntimeError(payload)
-    return payload
+    return dict(payload)

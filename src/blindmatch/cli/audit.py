@@ -13,10 +13,11 @@ from blindmatch.audit.cosignature import WitnessKey, parse_witness_verifier_key
 from blindmatch.audit.events import ENVELOPE_KEYS, canonical_json
 from blindmatch.audit.keys import AuditKeyError, parse_verifier_key
 from blindmatch.audit.witness_check import SourcedNote
-from blindmatch.cli.main import EXIT_FAILURE, EXIT_USAGE, CliError
+from blindmatch.cli.errors import CliError
+from blindmatch.vocabulary import ExitCode
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("audit", help="verify, inspect, reconcile and report on audit logs")
     commands = parser.add_subparsers(dest="audit_command", metavar="SUBCOMMAND", required=True)
 
@@ -64,7 +65,7 @@ def _add_witness_options(parser: argparse.ArgumentParser) -> None:
 
 def _require_dir(path: Path) -> None:
     if not path.is_dir():
-        raise CliError(f"{path}: no such directory", EXIT_USAGE)
+        raise CliError(f"{path}: no such directory", ExitCode.USAGE)
 
 
 def _pinned_key(value: str) -> bytes:
@@ -72,7 +73,7 @@ def _pinned_key(value: str) -> bytes:
     try:
         return parse_verifier_key(text)[1]
     except AuditKeyError as exc:
-        raise CliError(f"--key: {exc}", EXIT_USAGE) from exc
+        raise CliError(f"--key: {exc}", ExitCode.USAGE) from exc
 
 
 def _witness_keys(values: list[str]) -> list[WitnessKey]:
@@ -81,20 +82,20 @@ def _witness_keys(values: list[str]) -> list[WitnessKey]:
         try:
             keys.append(parse_witness_verifier_key(Path(value).read_text() if Path(value).is_file() else value))
         except (AuditKeyError, OSError) as exc:
-            raise CliError(f"--witness {value}: {exc}", EXIT_USAGE) from exc
+            raise CliError(f"--witness {value}: {exc}", ExitCode.USAGE) from exc
     return keys
 
 
 def _witness_inputs(args: argparse.Namespace) -> tuple[list[WitnessKey], list[SourcedNote]]:
     """The --witness keys and the --witnessed notes (which mean nothing without a key)."""
     if args.witnessed and not args.witness:
-        raise CliError("--witnessed needs --witness KEYFILE to check the cosignatures", EXIT_USAGE)
+        raise CliError("--witnessed needs --witness KEYFILE to check the cosignatures", ExitCode.USAGE)
     notes = []
     for path in args.witnessed:
         try:
             notes.append(SourcedNote(path.read_text(), str(path)))
         except (OSError, UnicodeDecodeError) as exc:
-            raise CliError(f"--witnessed {path}: {exc}", EXIT_USAGE) from exc
+            raise CliError(f"--witnessed {path}: {exc}", ExitCode.USAGE) from exc
     return _witness_keys(args.witness), notes
 
 
@@ -131,7 +132,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         for warning in result.warnings:
             print(f"warning: {warning}")
     if not result.ok:
-        raise CliError(f"{args.directory}: verification failed: {result.error}", EXIT_FAILURE)
+        raise CliError(f"{args.directory}: verification failed: {result.error}", ExitCode.FAILURE)
     if not args.json:
         root = result.root.hex() if result.root else ""
         print(f"{args.directory}: OK: {result.origin}: {result.size} entries, "
@@ -155,12 +156,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     try:
         entries = load_entries(args.directory)
     except (AuditError, OSError) as exc:
-        raise CliError(str(exc), EXIT_USAGE) from exc
+        raise CliError(str(exc), ExitCode.USAGE) from exc
     if args.session:
         wanted = args.session.lower()
         entries = [e for e in entries if str(e.get("session_id", "")).startswith(wanted)]
         if not entries:
-            raise CliError(f"no entries for session {args.session}", EXIT_FAILURE)
+            raise CliError(f"no entries for session {args.session}", ExitCode.FAILURE)
     for entry in entries:
         sys.stdout.write((canonical_json(entry).decode() if args.json else _format_entry(entry)) + "\n")
     return 0
@@ -184,6 +185,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         write_report(args.directory, args.out, witnesses=witnesses, witnessed=witnessed, ledgers=args.witness_ledger)
     except (AuditError, OSError) as exc:
-        raise CliError(str(exc), EXIT_FAILURE) from exc
+        raise CliError(str(exc), ExitCode.FAILURE) from exc
     print(f"wrote {args.out}")
     return 0

@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 
-from blindmatch.cli.main import EXIT_USAGE, CliError
+from blindmatch.cli.errors import CliError
+from blindmatch.vocabulary import ExitCode
 
 
 def _count(text: str) -> int:
@@ -20,7 +21,7 @@ def _count(text: str) -> int:
     return value
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "bench",
         help="benchmark the protocol end to end",
@@ -46,14 +47,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from blindmatch.bench.harness import BenchConfig, format_report, run_bench
+    from blindmatch.bench.common import BenchConfig
+    from blindmatch.bench.harness import format_report, run_bench
 
     if args.workers is not None and args.workers < 1:
-        raise CliError("--workers must be at least 1", EXIT_USAGE)
+        raise CliError("--workers must be at least 1", ExitCode.USAGE)
     if args.window < 1:
-        raise CliError("--window must be at least 1", EXIT_USAGE)
+        raise CliError("--window must be at least 1", ExitCode.USAGE)
     if args.batch_size < 1:
-        raise CliError("--batch-size must be at least 1", EXIT_USAGE)
+        raise CliError("--batch-size must be at least 1", ExitCode.USAGE)
     cfg = BenchConfig(
         holder_records=args.holder,
         queries=args.queries,

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="run a holder and a requester end to end on synthetic data",
@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from blindmatch.demo import demo_ok, run_demo
+    from blindmatch.pilot.demo import demo_ok, run_demo
 
     if args.workdir is not None:
         summary = run_demo(args.workdir)

@@ -2,7 +2,7 @@
 
 ``keygen`` creates the OPRF key, ``index`` builds the encrypted index from the
 holder's records, ``serve`` runs the gRPC daemon until SIGTERM. All take
-``--config holder.toml`` (format: ``blindmatch.node.config``).
+``--config holder.toml`` (format: ``blindmatch.holder.config``).
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ import logging
 import sys
 from pathlib import Path
 
-from blindmatch.node.config import ConfigError, HolderNodeConfig, load_holder_config
+from blindmatch.cli.errors import CliError
+from blindmatch.holder.config import ConfigError, HolderNodeConfig, load_holder_config
+from blindmatch.vocabulary import ExitCode
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("holder", help="the holder: OPRF key, encrypted index, gRPC daemon")
     commands = parser.add_subparsers(dest="holder_command", metavar="SUBCOMMAND", required=True)
 
@@ -59,13 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _cli_error(message: str, configuration: bool = False) -> Exception:
     """A CliError; ``configuration`` errors exit 2 ("usage or configuration", README), others 1."""
-    from blindmatch.cli.main import (  # main imports this module: avoid a cycle
-        EXIT_FAILURE,
-        EXIT_USAGE,
-        CliError,
-    )
 
-    return CliError(message, EXIT_USAGE if configuration else EXIT_FAILURE)
+    return CliError(message, ExitCode.USAGE if configuration else ExitCode.FAILURE)
 
 
 def _config(args: argparse.Namespace) -> HolderNodeConfig:
@@ -77,7 +74,7 @@ def _config(args: argparse.Namespace) -> HolderNodeConfig:
 
 def _keygen(args: argparse.Namespace) -> int:
     from blindmatch.core.keys import HolderKey
-    from blindmatch.node.holder_store import StoreError, write_key_file
+    from blindmatch.holder.store import StoreError, write_key_file
 
     config = _config(args)
     key = HolderKey.generate()
@@ -91,8 +88,8 @@ def _keygen(args: argparse.Namespace) -> int:
 
 def _index(args: argparse.Namespace) -> int:
     from blindmatch.audit import AuditLog
-    from blindmatch.node.holder_index import IndexBuildError, build_index
-    from blindmatch.node.holder_store import StoreError
+    from blindmatch.holder.index_build import IndexBuildError, build_index
+    from blindmatch.holder.store import StoreError
     from blindmatch.normalize import SchemaError
 
     config = _config(args)
@@ -119,8 +116,8 @@ def _index(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from blindmatch.node.holder_service import run_daemon
-    from blindmatch.node.holder_store import StoreError
+    from blindmatch.holder.service import run_daemon
+    from blindmatch.holder.store import StoreError
     from blindmatch.policy import PolicyError
 
     config = _config(args)

@@ -6,12 +6,12 @@ import argparse
 import json
 from pathlib import Path
 
-from blindmatch.cli.main import CliError
+from blindmatch.cli.errors import CliError
 from blindmatch.core.keys import HolderKey
 from blindmatch.keyfile import KeyFileError, read_oprf_key, write_oprf_key
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     keys = subparsers.add_parser("keys", help="manage the holder's OPRF secret key", description="Manage the holder's OPRF secret key.")
     sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
     gen = sub.add_parser(

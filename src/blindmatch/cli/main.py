@@ -13,6 +13,7 @@ import json
 import sys
 
 from blindmatch import __version__
+from blindmatch.vocabulary import BlindmatchError, ExitCode
 
 # Order is the order of ``blindmatch --help``.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -28,18 +29,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "blindmatch.cli.keys",
     "blindmatch.cli.oprf",
 )
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-
-
-class CliError(Exception):
-    """An error to report to the user as one line, with a meaningful exit code."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_FAILURE) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,19 +48,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or EXIT_OK)
-    except CliError as exc:
+        return int(args.func(args) or ExitCode.OK)
+    except BlindmatchError as exc:  # every deliberate failure exits as its reason says (vocabulary.TRAITS)
         print(f"blindmatch: error: {exc}", file=sys.stderr)
         if getattr(args, "json", False):  # scripts read the last stdout line: give them one
-            print(json.dumps({"error": str(exc), "exit_code": exc.exit_code}))
-        return exc.exit_code
+            print(json.dumps({"error": str(exc), "exit_code": int(exc.exit_code)}))
+        return int(exc.exit_code)
     except KeyboardInterrupt:
         print("blindmatch: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
 
 
 if __name__ == "__main__":
-    # Run through the package module so CliError raised by command modules is this same class.
-    from blindmatch.cli import main as _package_main
-
-    sys.exit(_package_main.main())
+    sys.exit(main())

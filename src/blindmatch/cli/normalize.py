@@ -60,7 +60,7 @@ def _cmd(args: argparse.Namespace) -> int:
     return run(args.kind, args.json, sys.stdin, sys.stdout, sys.stderr)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``normalize`` to the ``blindmatch`` command."""
     p = subparsers.add_parser(
         "normalize",

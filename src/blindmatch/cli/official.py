@@ -11,13 +11,15 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from blindmatch.cli.errors import CliError
 from blindmatch.identity import identity_problem
 from blindmatch.policy.keys import GeneratedKey, OfficialKeyError, generate_official_key
+from blindmatch.vocabulary import ExitCode
 
 SNIPPET_VALIDITY = timedelta(days=365)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("official", help="officials' signing keys")
     commands = parser.add_subparsers(dest="official_command", metavar="SUBCOMMAND", required=True)
     keygen = commands.add_parser(
@@ -55,12 +57,11 @@ def policy_snippet(key: GeneratedKey, organisation: str, role: str, today: datet
 
 
 def _keygen(args: argparse.Namespace) -> int:
-    from blindmatch.cli.main import EXIT_USAGE, CliError  # main imports this module: avoid a cycle
 
     for option, value in (("--name", args.name), ("--organisation", args.organisation), ("--role", args.role)):
         problem = identity_problem(value)
         if problem:  # the holder's policy would refuse the entry
-            raise CliError(f"{option}: {problem}", EXIT_USAGE)
+            raise CliError(f"{option}: {problem}", ExitCode.USAGE)
     try:
         key = generate_official_key(args.name, args.out)
     except OfficialKeyError as exc:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from blindmatch.cli.main import EXIT_USAGE, CliError
+from blindmatch.cli.errors import CliError
 from blindmatch.crypto import oprf
 from blindmatch.crypto.group import InvalidScalarError, decode_scalar
+from blindmatch.vocabulary import ExitCode
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("oprf", help="RFC 9497 OPRF primitives", description="RFC 9497 OPRF(ristretto255, SHA-512) primitives.")
     sub = parser.add_subparsers(dest="oprf_command", metavar="ACTION", required=True)
     ev = sub.add_parser(
@@ -27,7 +28,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     try:
         sk = decode_scalar(bytes.fromhex(args.key_hex))
     except (ValueError, InvalidScalarError) as exc:
-        raise CliError(f"--key-hex: {exc}", EXIT_USAGE) from None
+        raise CliError(f"--key-hex: {exc}", ExitCode.USAGE) from None
     out = sys.stdout
     for number, line in enumerate(sys.stdin, start=1):
         text = line.rstrip("\r\n")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from blindmatch.node.pki import PkiError, init_pki
+from blindmatch.cli.errors import CliError
+from blindmatch.transport.pki import PkiError, init_pki
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("pki", help="certificates for mutual TLS between holder and requesters")
     commands = parser.add_subparsers(dest="pki_command", metavar="SUBCOMMAND", required=True)
     init = commands.add_parser(
@@ -32,7 +33,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from blindmatch.cli.main import CliError  # main imports this module: avoid a cycle
 
     hosts = [h.strip() for h in args.hosts.split(",") if h.strip()]
     try:

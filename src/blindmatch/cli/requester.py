@@ -2,9 +2,9 @@
 
 ``match`` hands the job to the daemon when one answers on the configured socket, and
 otherwise runs it in this process against the same job store, so an interrupted job is
-resumed by whichever runs next. Exit codes: 0 ok, 1 failure, 2 usage or configuration,
-3 refused by the holder's policy, 4 holder unavailable, 5 the daemon stopped while the job
-ran (it stays queued and the daemon resumes it when it starts again).
+resumed by whichever runs next. Exit codes (``vocabulary.ExitCode``): 0 ok, 1 failure,
+2 usage, configuration or input, 3 refused by the holder, 4 holder unavailable, 5 the daemon
+stopped while the job ran (it stays queued and the daemon resumes it when it starts again).
 """
 
 from __future__ import annotations
@@ -20,34 +20,25 @@ from typing import TYPE_CHECKING
 import grpc
 from tqdm import tqdm
 
-from blindmatch.core.outputs import Mode
-from blindmatch.node.requester_config import (
+from blindmatch.cli.errors import CliError
+from blindmatch.requester.config import (
     ConfigError,
     RequesterConfig,
     load_requester_config,
 )
+from blindmatch.vocabulary import ExitCode, JobState, Mode, exit_code_for_job
 
 if TYPE_CHECKING:
     from blindmatch.v1 import requester_pb2 as rpb
 
-EXIT_REFUSED = 3
-EXIT_UNAVAILABLE = 4
-EXIT_QUEUED = 5
-EXIT_FOR_STATE = {
-    "succeeded": 0,
-    "failed": 1,
-    "refused": EXIT_REFUSED,
-    "holder_unavailable": EXIT_UNAVAILABLE,
-    "queued": EXIT_QUEUED,
-}
 _EXIT_CODES_HELP = (
-    "exit codes: 0 done, 1 failed, 2 usage or configuration, 3 refused by the holder's policy, "
+    "exit codes: 0 done, 1 failed, 2 usage, configuration or input, 3 refused by the holder, "
     "4 holder unavailable, 5 the requester daemon stopped; the job stays queued and resumes when it restarts"
 )
 _DAEMON_PROBE_SECONDS = 1.0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("requester", help="the requesting organisation's daemon and match command")
     commands = parser.add_subparsers(dest="requester_command", metavar="SUBCOMMAND", required=True)
     serve = commands.add_parser(
@@ -77,20 +68,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load(path: Path) -> RequesterConfig:
-    from blindmatch.cli.main import (  # main imports this module: avoid a cycle
-        EXIT_USAGE,
-        CliError,
-    )
 
     try:
         return load_requester_config(path)
     except ConfigError as exc:
-        raise CliError(str(exc), EXIT_USAGE) from None
+        raise CliError(str(exc), ExitCode.USAGE) from None
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from blindmatch.cli.main import CliError
-    from blindmatch.node.requester_service import RequesterDaemon
+    from blindmatch.requester.service import RequesterDaemon
 
     config = _load(args.config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -146,22 +132,21 @@ class _Bar:
 
 
 def _match(args: argparse.Namespace) -> int:
-    from blindmatch.cli.main import EXIT_USAGE, CliError
 
     config = _load(args.config)
     mode = Mode(args.mode) if args.mode else config.matching.mode
     if mode is Mode.MEMBERSHIP and args.out is None:
-        raise CliError("membership mode needs --out RESULTS.csv", EXIT_USAGE)
+        raise CliError("membership mode needs --out RESULTS.csv", ExitCode.USAGE)
     if not args.queries.is_file():
-        raise CliError(f"{args.queries}: no such file", EXIT_USAGE)
+        raise CliError(f"{args.queries}: no such file", ExitCode.USAGE)
     queries = args.queries.resolve()
     out = (args.out or args.queries.with_name(args.queries.name + ".count")).resolve()
-    from blindmatch.node.requester_runner import JobInputError, check_output_path
+    from blindmatch.requester.inputs import JobInputError, check_output_path
 
     try:
         check_output_path(queries, out, mode)  # before the daemon or the holder sees the job
     except JobInputError as exc:
-        raise CliError(str(exc), EXIT_USAGE) from None
+        raise CliError(str(exc), ExitCode.USAGE) from None
     bar = _Bar(enabled=not args.no_progress)
     try:
         channel = _daemon_channel(config)
@@ -173,22 +158,23 @@ def _match(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     _print_summary(summary, mode, args.json)
-    return EXIT_FOR_STATE.get(summary["state"], 1)
+    return exit_code_for_job(str(summary["state"]), str(summary["reason"]))
 
 
 def _match_via_daemon(
     channel: grpc.Channel, queries: Path, out: Path, mode: Mode, progress: Callable[[str, int, int], None]
 ) -> dict[str, object]:
-    from blindmatch.cli.main import CliError
-    from blindmatch.node.requester_service import MODE_TO_JOB_PB, PB_TO_STATE
+    from blindmatch.requester.service import MODE_TO_JOB_PB, PB_TO_STATE
     from blindmatch.v1 import requester_pb2 as rpb
     from blindmatch.v1 import requester_pb2_grpc as rpb_grpc
 
     stub = rpb_grpc.RequesterStub(channel)
     try:
         reply = stub.Submit(rpb.JobSpec(queries_path=str(queries), out_path=str(out), mode=MODE_TO_JOB_PB[mode]))
-    except grpc.RpcError as exc:
-        raise CliError(f"requester daemon: {exc.code().name}: {exc.details()}") from None
+    except grpc.RpcError as exc:  # the daemon refuses a job only for its input (paths, columns)
+        usage = exc.code() is grpc.StatusCode.INVALID_ARGUMENT
+        raise CliError(f"requester daemon: {exc.code().name}: {exc.details()}",
+                       ExitCode.USAGE if usage else ExitCode.FAILURE) from None
     status = None
     try:
         for status in stub.WatchJob(rpb.GetJobRequest(job_id=reply.job_id)):
@@ -200,7 +186,7 @@ def _match_via_daemon(
         return _queued_summary(reply.job_id, status, out)
     assert status is not None
     state = PB_TO_STATE[status.state]
-    if state in ("queued", "running"):  # the stream ended before the job did: the daemon is stopping
+    if state in (JobState.QUEUED, JobState.RUNNING):  # the stream ended before the job did: the daemon is stopping
         return _queued_summary(reply.job_id, status, out)
     return {
         "job_id": status.job_id,
@@ -224,7 +210,7 @@ def _queued_summary(job_id: str, status: rpb.JobStatus | None, out: Path) -> dic
     seen = status or rpb.JobStatus()
     return {
         "job_id": job_id,
-        "state": "queued",
+        "state": JobState.QUEUED,
         "records": seen.records,
         "ineligible": seen.ineligible,
         "invalid": seen.invalid,
@@ -242,10 +228,10 @@ def _match_in_process(
     config: RequesterConfig, queries: Path, out: Path, mode: Mode, progress: Callable[[str, int, int], None]
 ) -> dict[str, object]:
     from blindmatch.audit import AuditLog
-    from blindmatch.cli.main import CliError
     from blindmatch.crypto.batch import BatchEngine
-    from blindmatch.node.jobs import JobStore
-    from blindmatch.node.requester_runner import JobBusy, JobInputError, JobRunner
+    from blindmatch.requester.inputs import JobInputError
+    from blindmatch.requester.jobs import JobStore
+    from blindmatch.requester.runner import JobBusy, JobRunner
 
     config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = BatchEngine()
@@ -254,7 +240,9 @@ def _match_in_process(
             runner = JobRunner(config, JobStore(config.store_path), audit, engine)
             job, _ = runner.submit(queries, out, mode)
             outcome = runner.run(job.id, lambda p: progress(p.phase, p.done, p.total))
-    except (JobInputError, JobBusy, OSError) as exc:
+    except (JobInputError, JobBusy) as exc:
+        raise CliError(str(exc), exc.exit_code) from None
+    except OSError as exc:
         raise CliError(str(exc)) from None
     finally:
         engine.close()

@@ -13,8 +13,9 @@ import logging
 import sys
 from pathlib import Path
 
-from blindmatch.cli.main import EXIT_FAILURE, EXIT_USAGE, CliError
+from blindmatch.cli.errors import CliError
 from blindmatch.keyfile import KeyFileError
+from blindmatch.vocabulary import ExitCode
 from blindmatch.witness.config import WitnessConfig, WitnessConfigError, load_witness_config
 
 
@@ -50,7 +51,7 @@ def _config(args: argparse.Namespace) -> WitnessConfig:
     try:
         return load_witness_config(args.config)
     except WitnessConfigError as exc:
-        raise CliError(str(exc), EXIT_USAGE) from None
+        raise CliError(str(exc), ExitCode.USAGE) from None
 
 
 def _keygen(args: argparse.Namespace) -> int:
@@ -59,7 +60,7 @@ def _keygen(args: argparse.Namespace) -> int:
     try:
         key = create_witness_key(args.out, args.name)
     except KeyFileError as exc:
-        raise CliError(str(exc), EXIT_FAILURE) from None
+        raise CliError(str(exc), ExitCode.FAILURE) from None
     print(f"wrote {args.out} (private, mode 0600) and {public_key_path(args.out)}: {key.verifier_key()}")
     return 0
 
@@ -73,7 +74,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         return run_daemon(config, lambda line: print(line, flush=True))
     except (WitnessStartError, WitnessStateError, OSError) as exc:
-        raise CliError(str(exc), EXIT_FAILURE) from None
+        raise CliError(str(exc), ExitCode.FAILURE) from None
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -81,10 +82,10 @@ def _export(args: argparse.Namespace) -> int:
 
     config = _config(args)
     if config.log(args.origin) is None:
-        raise CliError(f"{args.config} does not witness the log {args.origin!r}", EXIT_USAGE)
+        raise CliError(f"{args.config} does not witness the log {args.origin!r}", ExitCode.USAGE)
     path = config.state_dir / LOGS / f"{log_id(args.origin)}.note"
     try:
         sys.stdout.write(path.read_text())
     except FileNotFoundError:
-        raise CliError(f"the witness has not cosigned any checkpoint of {args.origin!r} yet", EXIT_FAILURE) from None
+        raise CliError(f"the witness has not cosigned any checkpoint of {args.origin!r} yet", ExitCode.FAILURE) from None
     return 0

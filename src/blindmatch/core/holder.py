@@ -1,8 +1,13 @@
-"""``HolderSession``: the holder's side of one Match session, as a state machine.
+"""``HolderSession``: the holder's side of one Match session, as a transition table.
 
 It sees only blinded elements. It never decides *whether* a requester may ask: after a
 valid Hello it waits in ``AWAITING_DECISION`` until the caller (the daemon, holding the
-policy) calls :meth:`accept` or :meth:`refuse`.
+policy) feeds it the decision, ``AcceptSession()`` or ``RefuseSession(reason, message)``.
+
+As in h11's ``_state.py``, ``TRANSITIONS`` maps (state, input type) to the next state, and
+one state-triggered transition covers the data-driven case (every announced element has
+arrived: wait for the Close). ``receive`` is a lookup and a handler; the handler returns
+the messages to send and the events the caller records (``core.events``).
 """
 
 from __future__ import annotations
@@ -14,6 +19,18 @@ from enum import Enum, auto
 
 from blindmatch import PROTOCOL_VERSION
 from blindmatch.core.errors import ProtocolError
+from blindmatch.core.events import (
+    AcceptSession,
+    BatchEvaluated,
+    EndOfStream,
+    HelloReceived,
+    HolderInput,
+    Output,
+    RefuseSession,
+    SessionAccepted,
+    SessionClosed,
+    SessionRefused,
+)
 from blindmatch.core.messages import (
     DIGEST_BYTES,
     SESSION_ID_BYTES,
@@ -24,17 +41,20 @@ from blindmatch.core.messages import (
     Closed,
     EvaluatedBatch,
     Hello,
-    Message,
     Transcript,
     batch_digest,
     blinded_commitment,
 )
-from blindmatch.core.outputs import Mode
+from blindmatch.core.table import TableSession, table
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
+from blindmatch.vocabulary import Mode, Reason
 
 # SPEC.md "Encrypted index": with p = 2^-64 per element, this keeps a session below 2^-40.
 PROTOCOL_MAX_SESSION_ELEMENTS = 2**24 - 2**8
+
+# Checks the requester's audit signature over its Close (the audit layer's key material).
+CloseVerifier = Callable[[Close], bool]
 
 
 class HolderState(Enum):
@@ -44,6 +64,24 @@ class HolderState(Enum):
     AWAITING_CLOSE = auto()
     CLOSED = auto()
     FAILED = auto()
+
+
+_H = HolderState
+TRANSITIONS: dict[tuple[HolderState, type], HolderState] = table(
+    {
+        (_H.AWAITING_HELLO, Hello): _H.AWAITING_DECISION,
+        (_H.AWAITING_DECISION, AcceptSession): _H.OPEN,
+        (_H.AWAITING_DECISION, RefuseSession): _H.FAILED,
+        (_H.OPEN, BlindedBatch): _H.OPEN,
+        (_H.AWAITING_CLOSE, Close): _H.CLOSED,
+    },
+    HolderState, closed=_H.CLOSED, failed=_H.FAILED,
+)
+
+
+def unsigned_close(close: Close) -> bool:
+    """The verifier of in-memory runs (tests, benchmarks, vectors), where no audit log signs."""
+    return True
 
 
 @dataclass(frozen=True)
@@ -64,11 +102,15 @@ class HolderConfig:
             raise ValueError("max_batch must be positive")
 
 
-class HolderSession:
+class HolderSession(TableSession):
+    TRANSITIONS = TRANSITIONS
+    FAILED = HolderState.FAILED
+
     def __init__(
         self,
         config: HolderConfig,
         engine: BatchEngine,
+        verify_close: CloseVerifier,
         randbelow: Callable[[int], int] = secrets.randbelow,
     ) -> None:
         self.config = config
@@ -76,11 +118,21 @@ class HolderSession:
         self.hello: Hello | None = None
         self.evaluated_count = 0
         self._engine = engine
+        self._verify_close = verify_close
         self._randbelow = randbelow
         self._transcript = Transcript()
         self._next_seq = 0
         self._received = 0
         self._held: list[bytes] = []  # cardinality mode: evaluations held back until the shuffle
+        self._handlers: dict[type, Callable[[HolderInput], Output]] = {
+            Hello: self._on_hello,  # type: ignore[dict-item]
+            AcceptSession: self._on_grant,  # type: ignore[dict-item]
+            RefuseSession: self._on_refuse,  # type: ignore[dict-item]
+            BlindedBatch: self._on_batch,  # type: ignore[dict-item]
+            Close: self._on_close,  # type: ignore[dict-item]
+            Abort: lambda _abort: Output(),
+            EndOfStream: lambda _end: Output(),
+        }
 
     @property
     def blinded_commitment(self) -> bytes:
@@ -88,96 +140,108 @@ class HolderSession:
         assert self.hello is not None
         return blinded_commitment(self.hello.element_count, self.hello.batch_digests)
 
-    def receive(self, message: Message) -> list[Message]:
-        """Feed one message from the requester; returns the messages to send back."""
-        try:
-            if isinstance(message, Abort):
-                self.state = HolderState.FAILED
-                return []
-            if isinstance(message, Hello) and self.state is HolderState.AWAITING_HELLO:
-                self._on_hello(message)
-                return []
-            if isinstance(message, BlindedBatch) and self.state is HolderState.OPEN:
-                return self._on_batch(message)
-            if isinstance(message, Close) and self.state is HolderState.AWAITING_CLOSE:
-                return self._on_close(message)
-            raise ProtocolError("unexpected_message", f"{type(message).__name__} not allowed in state {self.state.name}")
-        except ProtocolError:
-            self.state = HolderState.FAILED
-            raise
+    @property
+    def closed(self) -> bool:
+        return self.state is HolderState.CLOSED
+
+    def receive(self, event: HolderInput) -> Output:
+        """Feed one message from the requester or one local decision; returns what to send and record."""
+        output = self._step(event)
+        if self.state is HolderState.OPEN and self._all_received:
+            self.state = HolderState.AWAITING_CLOSE  # state-triggered: nothing more to evaluate
+        return output
 
     def accept(self) -> Accept:
-        """The caller's policy authorised the session opened by the last Hello."""
-        if self.state is not HolderState.AWAITING_DECISION or self.hello is None:
-            raise ProtocolError("unexpected_message", "accept() without a pending Hello")
-        reply = Accept(self.hello.session_id, self.config.max_batch)
-        self._transcript.add(reply)
-        self.state = HolderState.OPEN if self.hello.element_count else HolderState.AWAITING_CLOSE
+        """``receive(AcceptSession())``, returning the Accept to send."""
+        (reply,) = self.receive(AcceptSession()).messages
+        assert isinstance(reply, Accept)
         return reply
 
-    def refuse(self, message: str) -> Abort:
-        """The caller's policy refused the session: nothing will be evaluated."""
-        self.state = HolderState.FAILED
-        return Abort("refused", message)
+    def refuse(self, reason: Reason, message: str) -> Abort:
+        """``receive(RefuseSession(reason, message))``, returning the Abort for the peer."""
+        (reply,) = self.receive(RefuseSession(reason, message)).messages
+        assert isinstance(reply, Abort)
+        return reply
 
-    def _on_hello(self, hello: Hello) -> None:
+    def _not_allowed(self, current: Enum, event: object) -> ProtocolError:
+        if isinstance(event, EndOfStream):
+            return ProtocolError(Reason.BAD_REQUEST, f"the requester ended the stream in state {current.name}")
+        return super()._not_allowed(current, event)
+
+    @property
+    def _all_received(self) -> bool:
+        return self.hello is not None and self._received == self.hello.element_count
+
+    def _on_hello(self, hello: Hello) -> Output:
+        self._check_hello(hello)
+        self.hello = hello
+        self._transcript.add(hello)
+        return Output(events=[HelloReceived(hello)])
+
+    def _on_grant(self, _grant: AcceptSession) -> Output:
+        assert self.hello is not None
+        reply = Accept(self.hello.session_id, self.config.max_batch)
+        self._transcript.add(reply)
+        return Output([reply], [SessionAccepted(reply.session_id, reply.max_batch)])
+
+    def _on_refuse(self, refuse: RefuseSession) -> Output:
+        assert self.hello is not None
+        return Output([Abort(Reason.REFUSED, refuse.message)],
+                      [SessionRefused(self.hello.session_id, refuse.reason, refuse.message)])
+
+    def _check_hello(self, hello: Hello) -> None:
         cfg = self.config
         if hello.protocol_version != PROTOCOL_VERSION:
-            raise ProtocolError("bad_version", f"holder speaks protocol {PROTOCOL_VERSION}, not {hello.protocol_version}")
+            raise ProtocolError(Reason.BAD_VERSION, f"holder speaks protocol {PROTOCOL_VERSION}, not {hello.protocol_version}")
         if len(hello.session_id) != SESSION_ID_BYTES:
-            raise ProtocolError("bad_request", f"session id must be {SESSION_ID_BYTES} bytes")
+            raise ProtocolError(Reason.BAD_REQUEST, f"session id must be {SESSION_ID_BYTES} bytes")
         if hello.key_id != cfg.key_id:
-            raise ProtocolError("key_mismatch", "requester's key id is not the holder's current key")
+            raise ProtocolError(Reason.KEY_MISMATCH, "requester's key id is not the holder's current key")
         if hello.schema_fingerprint != cfg.schema_fingerprint:
             raise ProtocolError(
-                "schema_mismatch",
+                Reason.SCHEMA_MISMATCH,
                 f"schema fingerprint {hello.schema_fingerprint.hex()[:16]}... differs from the holder's "
                 f"{cfg.schema_fingerprint.hex()[:16]}...; both sides must normalise with the same schema",
             )
         if hello.index_digest != cfg.index_digests.get(hello.mode):
-            raise ProtocolError("index_mismatch", "requester's index is not the holder's current index; download it again")
+            raise ProtocolError(Reason.INDEX_MISMATCH, "requester's index is not the holder's current index; download it again")
         if not 0 <= hello.element_count <= cfg.max_session_elements:
-            raise ProtocolError("limit_exceeded", f"session of {hello.element_count} elements exceeds the holder's maximum of {cfg.max_session_elements}")
+            raise ProtocolError(Reason.LIMIT_EXCEEDED, f"session of {hello.element_count} elements exceeds the holder's maximum of {cfg.max_session_elements}")
         if any(len(d) != DIGEST_BYTES for d in hello.batch_digests):
-            raise ProtocolError("bad_request", "batch digests must be 32 bytes each")
+            raise ProtocolError(Reason.BAD_REQUEST, "batch digests must be 32 bytes each")
         if not 1 <= hello.batch_size <= cfg.max_batch:
-            raise ProtocolError("limit_exceeded", f"batch size {hello.batch_size} outside 1..{cfg.max_batch}")
+            raise ProtocolError(Reason.LIMIT_EXCEEDED, f"batch size {hello.batch_size} outside 1..{cfg.max_batch}")
         if len(hello.batch_digests) != -(-hello.element_count // hello.batch_size):
             # Batch boundaries are fixed by the Hello: every batch is full except the last.
-            raise ProtocolError("bad_request", "batch digest count does not match element count and batch size")
-        self.hello = hello
-        self._transcript.add(hello)
-        self.state = HolderState.AWAITING_DECISION
+            raise ProtocolError(Reason.BAD_REQUEST, "batch digest count does not match element count and batch size")
 
     def _expected_batch_size(self, seq: int) -> int:
         assert self.hello is not None
         return min(self.hello.batch_size, self.hello.element_count - seq * self.hello.batch_size)
 
-    def _on_batch(self, batch: BlindedBatch) -> list[Message]:
+    def _on_batch(self, batch: BlindedBatch) -> Output:
         assert self.hello is not None
         if batch.seq != self._next_seq:
-            raise ProtocolError("unexpected_message", f"expected batch {self._next_seq}, got {batch.seq}")
+            raise ProtocolError(Reason.UNEXPECTED_MESSAGE, f"expected batch {self._next_seq}, got {batch.seq}")
         expected = self._expected_batch_size(batch.seq)
         if len(batch.elements) != expected * ELEMENT_BYTES:
-            raise ProtocolError("limit_exceeded", f"batch {batch.seq} must hold {expected} elements")
+            raise ProtocolError(Reason.LIMIT_EXCEEDED, f"batch {batch.seq} must hold {expected} elements")
         if batch_digest(batch.elements) != self.hello.batch_digests[batch.seq]:
-            raise ProtocolError("commitment_mismatch", f"batch {batch.seq} differs from the committed blinded batches")
+            raise ProtocolError(Reason.COMMITMENT_MISMATCH, f"batch {batch.seq} differs from the committed blinded batches")
         try:
             evaluated = self._engine.blind_evaluate(self.config.sk, batch.elements)
         except InvalidElementError as exc:
-            raise ProtocolError("invalid_element", f"batch {batch.seq}: {exc}") from None
+            raise ProtocolError(Reason.INVALID_ELEMENT, f"batch {batch.seq}: {exc}") from None
         self._transcript.add(batch)
         self._next_seq += 1
         self._received += expected
         self.evaluated_count += expected
-        if self._received == self.hello.element_count:
-            self.state = HolderState.AWAITING_CLOSE
         if self.hello.mode is Mode.MEMBERSHIP:
-            return [self._emit(EvaluatedBatch(batch.seq, evaluated))]
+            return self._emit([EvaluatedBatch(batch.seq, evaluated)])
         self._held.append(evaluated)
-        return self._release_shuffled() if self.state is HolderState.AWAITING_CLOSE else []
+        return self._emit(self._release_shuffled()) if self._all_received else Output()
 
-    def _release_shuffled(self) -> list[Message]:
+    def _release_shuffled(self) -> list[EvaluatedBatch]:
         """Cardinality mode: all evaluations of the session, uniformly shuffled, in batches."""
         pool = b"".join(self._held)
         self._held = []
@@ -187,22 +251,32 @@ class HolderSession:
             j = self._randbelow(i + 1)
             order[i], order[j] = order[j], order[i]
         shuffled = b"".join(pool[k * ELEMENT_BYTES : (k + 1) * ELEMENT_BYTES] for k in order)
+        assert self.hello is not None
         step = self.hello.batch_size * ELEMENT_BYTES
-        return [self._emit(EvaluatedBatch(seq, shuffled[off : off + step])) for seq, off in enumerate(range(0, len(shuffled), step))]
+        return [EvaluatedBatch(seq, shuffled[off : off + step]) for seq, off in enumerate(range(0, len(shuffled), step))]
 
-    def _emit(self, batch: EvaluatedBatch) -> EvaluatedBatch:
-        self._transcript.add(batch)
-        return batch
+    def _emit(self, batches: list[EvaluatedBatch]) -> Output:
+        """Send evaluated batches; membership names its own batch, cardinality's shuffle names none."""
+        assert self.hello is not None
+        events: list[BatchEvaluated] = []
+        for batch in batches:
+            self._transcript.add(batch)
+            count = len(batch.elements) // ELEMENT_BYTES
+            events.append(BatchEvaluated(batch.seq, count, self.hello.batch_digests[batch.seq], batch.elements))
+        return Output(list(batches), list(events))
 
-    def _on_close(self, close: Close) -> list[Message]:
+    def _on_close(self, close: Close) -> Output:
         assert self.hello is not None
         mine = self._transcript.digest()
         if close.session_id != self.hello.session_id:
-            raise ProtocolError("bad_request", "Close names another session")
+            raise ProtocolError(Reason.BAD_REQUEST, "Close names another session")
         if close.transcript_hash != mine:
-            raise ProtocolError("transcript_mismatch", "requester's transcript hash differs from the holder's")
-        self.state = HolderState.CLOSED
-        return [Closed(self.hello.session_id, mine, self.evaluated_count)]
+            raise ProtocolError(Reason.TRANSCRIPT_MISMATCH, "requester's transcript hash differs from the holder's")
+        # An unsigned Close is a protocol failure, not a completed session.
+        if not self._verify_close(close):
+            raise ProtocolError(Reason.BAD_REQUEST, "the requester's audit signature over the transcript does not verify")
+        reply = Closed(self.hello.session_id, mine, self.evaluated_count)
+        return Output([reply], [SessionClosed(reply.session_id, mine, self.evaluated_count, close=close)])
 
     @property
     def transcript_hash(self) -> bytes:

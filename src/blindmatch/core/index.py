@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from blindmatch.core.outputs import Mode, bucket_of, split_outputs
+from blindmatch.core.outputs import bucket_of, split_outputs
+from blindmatch.vocabulary import BlindmatchError, Mode
 
 MAGIC = b"BMINDEX1"
 LOWER_BITS = 64
@@ -28,7 +29,7 @@ _KIND_BY_CODE = {v: k for k, v in _KIND_CODES.items()}
 MAX_ENTRIES = 2**32 - 1
 
 
-class IndexFormatError(ValueError):
+class IndexFormatError(BlindmatchError, ValueError):
     """The bytes are not a well-formed blindmatch v1 encrypted index."""
 
 

@@ -12,8 +12,9 @@ import numpy as np
 
 from blindmatch.core.index import encode_index
 from blindmatch.core.keys import HolderKey
-from blindmatch.core.outputs import Mode, outputs_for, split_outputs
+from blindmatch.core.outputs import outputs_for, split_outputs
 from blindmatch.crypto.batch import BatchEngine
+from blindmatch.vocabulary import Mode
 
 
 class IndexBuilder:

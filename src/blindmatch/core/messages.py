@@ -11,7 +11,7 @@ import hashlib
 import struct
 from dataclasses import dataclass, field
 
-from blindmatch.core.outputs import Mode
+from blindmatch.vocabulary import Mode
 
 SESSION_ID_BYTES = 16
 DIGEST_BYTES = 32

@@ -9,18 +9,13 @@ input each one came from (SPEC.md, "Cardinality mode").
 from __future__ import annotations
 
 import hashlib
-from enum import StrEnum
 
 import numpy as np
 
 from blindmatch.crypto.oprf import finalize_unblinded
+from blindmatch.vocabulary import Mode
 
 CARDINALITY_SUFFIX = b"CardinalityFinalize"
-
-
-class Mode(StrEnum):
-    MEMBERSHIP = "membership"
-    CARDINALITY = "cardinality"
 
 
 def cardinality_output(unblinded_element: bytes) -> bytes:

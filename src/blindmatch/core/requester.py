@@ -6,13 +6,25 @@ batch, which the official's signed request commits to. Blinds never leave this o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from enum import Enum, auto
+from typing import Protocol
 
 import numpy as np
 
 from blindmatch import PROTOCOL_VERSION
 from blindmatch.core.errors import ProtocolError
+from blindmatch.core.events import (
+    BatchReceived,
+    EndOfStream,
+    Output,
+    RequesterInput,
+    SendBatch,
+    SendHello,
+    SessionAccepted,
+    SessionClosed,
+)
 from blindmatch.core.index import EncryptedIndex
 from blindmatch.core.messages import (
     SESSION_ID_BYTES,
@@ -23,15 +35,16 @@ from blindmatch.core.messages import (
     Closed,
     EvaluatedBatch,
     Hello,
-    Message,
     Transcript,
     batch_digest,
     blinded_commitment,
 )
-from blindmatch.core.outputs import Mode, outputs_for
+from blindmatch.core.outputs import outputs_for
+from blindmatch.core.table import TableSession, table
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
 from blindmatch.crypto.sodium import rbcl
+from blindmatch.vocabulary import Mode, Reason, reason_named
 
 
 class RequesterState(Enum):
@@ -43,13 +56,40 @@ class RequesterState(Enum):
     FAILED = auto()
 
 
-class RequesterSession:
+_R = RequesterState
+TRANSITIONS: dict[tuple[RequesterState, type], RequesterState] = table(
+    {
+        (_R.READY, SendHello): _R.AWAITING_ACCEPT,
+        (_R.AWAITING_ACCEPT, Accept): _R.OPEN,
+        (_R.OPEN, SendBatch): _R.OPEN,
+        (_R.OPEN, EvaluatedBatch): _R.OPEN,
+        (_R.CLOSING, Closed): _R.CLOSED,
+    },
+    RequesterState, closed=_R.CLOSED, failed=_R.FAILED,
+)
+
+
+class Observer(Protocol):
+    """Measures the requester's per-batch work (benchmarks); the core itself reads no clock."""
+
+    def measure(self, phase: str) -> AbstractContextManager[object]: ...
+
+
+class _Unobserved:
+    def measure(self, phase: str) -> AbstractContextManager[object]:
+        return nullcontext()
+
+
+class RequesterSession(TableSession):
     """Blind ``keys``, send them in batches, and look up the evaluations in ``index``.
 
     Membership mode: one fresh blind per key; ``matched[i]`` says whether ``keys[i]`` is in
     the holder's index. Cardinality mode: one blind for the whole session; the holder
     shuffles the evaluations, so only ``match_count`` can be learnt.
     """
+
+    TRANSITIONS = TRANSITIONS
+    FAILED = RequesterState.FAILED
 
     def __init__(
         self,
@@ -60,6 +100,7 @@ class RequesterSession:
         batch_size: int,
         engine: BatchEngine,
         blinds: bytes | None = None,
+        observer: Observer | None = None,
     ) -> None:
         if index.kind is not mode:
             raise ValueError(f"a {mode.value} session needs a {mode.value} index, not {index.kind.value}")
@@ -76,7 +117,17 @@ class RequesterSession:
         self._keys = list(keys)
         self._index = index
         self._engine = engine
+        self._observer = observer or _Unobserved()
         self._transcript = Transcript()
+        self._handlers: dict[type, Callable[[RequesterInput], Output]] = {
+            SendHello: self._on_send_hello,  # type: ignore[dict-item]
+            SendBatch: self._on_send_batch,  # type: ignore[dict-item]
+            Accept: self._on_accept,  # type: ignore[dict-item]
+            EvaluatedBatch: self._on_evaluated,  # type: ignore[dict-item]
+            Closed: self._on_closed,  # type: ignore[dict-item]
+            Abort: self._on_abort,  # type: ignore[dict-item]
+            EndOfStream: lambda _end: Output(),
+        }
         n = len(self._keys)
         self._blinds = blinds if blinds is not None else _fresh_blinds(n, mode)
         expected_blinds = n * 32 if mode is Mode.MEMBERSHIP else 32
@@ -96,12 +147,55 @@ class RequesterSession:
         return len(self._keys)
 
     @property
+    def index_digest(self) -> bytes:
+        """The digest of the index this session looks up in (the Hello and the signed request name it)."""
+        return self._index.digest
+
+    @property
     def blinded_commitment(self) -> bytes:
         """What the official's signed request must name (see ``messages.blinded_commitment``)."""
         return blinded_commitment(self.element_count, self.batch_digests)
 
+    @property
+    def can_send(self) -> bool:
+        """The session is open: blinded batches may go out (``core.pacing`` decides how many)."""
+        return self.state is RequesterState.OPEN
+
+    @property
+    def closed(self) -> bool:
+        return self.state is RequesterState.CLOSED
+
+    @property
+    def batches_outstanding(self) -> int:
+        """Batches sent whose evaluations have not come back (membership flow control)."""
+        if self.mode is Mode.CARDINALITY:
+            return 0  # the holder answers only after the last batch: send them all
+        return self._next_to_send - self._next_evaluated_seq
+
     def hello(self, authorization: bytes = b"") -> Hello:
-        self._require(RequesterState.READY, "hello")
+        """``receive(SendHello(authorization))``, returning the Hello to send."""
+        (message,) = self.receive(SendHello(authorization)).messages
+        assert isinstance(message, Hello)
+        return message
+
+    def next_batch(self) -> BlindedBatch | None:
+        """The next blinded batch to send, or None when all are out. The caller paces sending."""
+        messages = self.receive(SendBatch()).messages
+        if not messages:
+            return None
+        assert isinstance(messages[0], BlindedBatch)
+        return messages[0]
+
+    def receive(self, event: RequesterInput) -> Output:
+        """Feed one message from the holder or one local action; returns what to send (a Close at the end)."""
+        output = self._step(event)
+        if self.state is RequesterState.OPEN and self._evaluated_received == self.element_count:
+            # State-triggered: every evaluation is in, so the session closes.
+            self.state = RequesterState.CLOSING
+            output.messages.append(Close(self.session_id, self._transcript.digest()))
+        return output
+
+    def _on_send_hello(self, send: SendHello) -> Output:
         message = Hello(
             protocol_version=PROTOCOL_VERSION,
             session_id=self.session_id,
@@ -112,68 +206,48 @@ class RequesterSession:
             element_count=self.element_count,
             batch_size=self.batch_size,
             batch_digests=self.batch_digests,
-            authorization=authorization,
+            authorization=send.authorization,
         )
         self._transcript.add(message)
-        self.state = RequesterState.AWAITING_ACCEPT
-        return message
+        return Output([message])
 
-    def next_batch(self) -> BlindedBatch | None:
-        """The next blinded batch to send, or None when all are out. The caller paces sending."""
-        self._require(RequesterState.OPEN, "send a batch")
+    def _on_send_batch(self, _send: SendBatch) -> Output:
         if self._next_to_send >= len(self._batches):
-            return None
+            return Output()
         batch = BlindedBatch(self._next_to_send, self._batches[self._next_to_send])
         self._transcript.add(batch)
         self._next_to_send += 1
-        return batch
+        return Output([batch])
 
-    @property
-    def batches_outstanding(self) -> int:
-        """Batches sent whose evaluations have not come back (membership flow control)."""
-        if self.mode is Mode.CARDINALITY:
-            return 0  # the holder answers only after the last batch: send them all
-        return self._next_to_send - self._next_evaluated_seq
+    def _on_accept(self, message: Accept) -> Output:
+        if message.session_id != self.session_id:
+            raise ProtocolError(Reason.BAD_REQUEST, "Accept names another session")
+        if message.max_batch < self.batch_size:
+            raise ProtocolError(Reason.LIMIT_EXCEEDED, f"holder accepts batches of at most {message.max_batch}")
+        self._transcript.add(message)
+        return Output(events=[SessionAccepted(message.session_id, message.max_batch)])
 
-    def receive(self, message: Message) -> list[Message]:
-        """Feed one message from the holder; returns messages to send (a Close at the end)."""
-        try:
-            if isinstance(message, Abort):
-                self.state = RequesterState.FAILED
-                raise ProtocolError(message.code if message.code in ProtocolError.CODES else "refused", message.message)
-            if isinstance(message, Accept) and self.state is RequesterState.AWAITING_ACCEPT:
-                if message.session_id != self.session_id:
-                    raise ProtocolError("bad_request", "Accept names another session")
-                if message.max_batch < self.batch_size:
-                    raise ProtocolError("limit_exceeded", f"holder accepts batches of at most {message.max_batch}")
-                self._transcript.add(message)
-                self.state = RequesterState.OPEN
-                return self._maybe_close()
-            if isinstance(message, EvaluatedBatch) and self.state is RequesterState.OPEN:
-                self._on_evaluated(message)
-                return self._maybe_close()
-            if isinstance(message, Closed) and self.state is RequesterState.CLOSING:
-                if message.transcript_hash != self._transcript.digest():
-                    raise ProtocolError("transcript_mismatch", "holder's transcript hash differs from the requester's")
-                if message.element_count != self.element_count:
-                    raise ProtocolError("bad_request", "holder reports a different element count")
-                self.state = RequesterState.CLOSED
-                return []
-            raise ProtocolError("unexpected_message", f"{type(message).__name__} not allowed in state {self.state.name}")
-        except ProtocolError:
-            self.state = RequesterState.FAILED
-            raise
+    def _on_closed(self, message: Closed) -> Output:
+        if message.transcript_hash != self._transcript.digest():
+            raise ProtocolError(Reason.TRANSCRIPT_MISMATCH, "holder's transcript hash differs from the requester's")
+        if message.element_count != self.element_count:
+            raise ProtocolError(Reason.BAD_REQUEST, "holder reports a different element count")
+        return Output(events=[SessionClosed(self.session_id, message.transcript_hash, message.element_count, closed=message)])
+
+    def _on_abort(self, message: Abort) -> Output:
+        code = reason_named(message.code, Reason.REFUSED) if message.code in ProtocolError.CODES else Reason.REFUSED
+        raise ProtocolError(code, message.message)
 
     def batch_range(self, seq: int) -> range:
         """Which keys a (membership-mode) batch covers."""
         return range(seq * self.batch_size, min((seq + 1) * self.batch_size, self.element_count))
 
-    def _on_evaluated(self, batch: EvaluatedBatch) -> None:
+    def _on_evaluated(self, batch: EvaluatedBatch) -> Output:
         if batch.seq != self._next_evaluated_seq:
-            raise ProtocolError("unexpected_message", f"expected evaluated batch {self._next_evaluated_seq}, got {batch.seq}")
+            raise ProtocolError(Reason.UNEXPECTED_MESSAGE, f"expected evaluated batch {self._next_evaluated_seq}, got {batch.seq}")
         if self.mode is Mode.MEMBERSHIP:
             if batch.seq >= self._next_to_send:
-                raise ProtocolError("unexpected_message", f"evaluated batch {batch.seq} was never sent")
+                raise ProtocolError(Reason.UNEXPECTED_MESSAGE, f"evaluated batch {batch.seq} was never sent")
             span = self.batch_range(batch.seq)
             blinds = self._blinds[span.start * 32 : span.stop * 32]
             inputs = self._keys[span.start : span.stop]
@@ -183,32 +257,26 @@ class RequesterSession:
             blinds = self._blinds * len(span)
             inputs = None
         if len(batch.elements) != len(span) * ELEMENT_BYTES:
-            raise ProtocolError("bad_request", f"evaluated batch {batch.seq} holds the wrong number of elements")
+            raise ProtocolError(Reason.BAD_REQUEST, f"evaluated batch {batch.seq} holds the wrong number of elements")
         try:
             unblinded = self._engine.unblind(blinds, batch.elements)
         except InvalidElementError as exc:
-            raise ProtocolError("invalid_element", f"evaluated batch {batch.seq}: {exc}") from None
+            raise ProtocolError(Reason.INVALID_ELEMENT, f"evaluated batch {batch.seq}: {exc}") from None
         self._transcript.add(batch)
-        hits = self._index.contains(outputs_for(self.mode, inputs, unblinded))
+        with self._observer.measure("finalize"):
+            outputs = outputs_for(self.mode, inputs, unblinded)
+        with self._observer.measure("lookup"):
+            hits = self._index.contains(outputs)
         if self.mode is Mode.MEMBERSHIP:
             self.matched[span.start : span.stop] = hits
         self.match_count += int(hits.sum())
         self._evaluated_received += len(span)
         self._next_evaluated_seq += 1
-
-    def _maybe_close(self) -> list[Message]:
-        if self._evaluated_received < self.element_count:
-            return []
-        self.state = RequesterState.CLOSING
-        return [Close(self.session_id, self._transcript.digest())]
+        return Output(events=[BatchReceived(batch.seq, len(span), self.batch_digests[batch.seq], batch.elements)])
 
     @property
     def transcript_hash(self) -> bytes:
         return self._transcript.digest()
-
-    def _require(self, state: RequesterState, action: str) -> None:
-        if self.state is not state:
-            raise ProtocolError("unexpected_message", f"cannot {action} in state {self.state.name}")
 
 
 def _fresh_blinds(n: int, mode: Mode) -> bytes:

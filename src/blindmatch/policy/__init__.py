@@ -7,7 +7,7 @@ identity, the session's data bindings and the current time, and maps a
 
 from blindmatch.policy.authorize import CLOCK_SKEW, MAX_LIFETIME, Authorizer, Grant
 from blindmatch.policy.budget import BudgetStore, Debit, DebitRecord, Window
-from blindmatch.policy.errors import REASONS, STATUS_FOR_REASON, PolicyRefusal
+from blindmatch.policy.errors import REASONS, PolicyRefusal
 from blindmatch.policy.keys import (
     GeneratedKey,
     OfficialKeyError,
@@ -30,7 +30,6 @@ __all__ = [
     "MAX_LIFETIME",
     "MODES",
     "REASONS",
-    "STATUS_FOR_REASON",
     "Authorizer",
     "BudgetStore",
     "Debit",

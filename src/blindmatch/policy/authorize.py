@@ -15,6 +15,7 @@ from blindmatch.policy.budget import BudgetStore, Debit
 from blindmatch.policy.errors import PolicyRefusal
 from blindmatch.policy.officials import Official, Policy
 from blindmatch.policy.request import SessionRequest, open_envelope, verify_request_signature
+from blindmatch.vocabulary import Reason
 
 CLOCK_SKEW = timedelta(minutes=5)
 MAX_LIFETIME = timedelta(hours=1)
@@ -68,16 +69,16 @@ class Authorizer:
         # another organisation is reported as such (wrong_organisation), not as unknown.
         candidates = self._policy.officials_named(request.official)
         if not candidates:
-            raise PolicyRefusal("unknown_official", f"{request.official!r} is not a registered official")
+            raise PolicyRefusal(Reason.UNKNOWN_OFFICIAL, f"{request.official!r} is not a registered official")
         # Public keys are unique in a policy, so at most one candidate verifies.
         official = next((o for o in candidates if verify_request_signature(request, signature, o.public_key)), None)
         if official is None:
-            raise PolicyRefusal("unsigned", f"no valid signature by an official named {request.official!r}")
+            raise PolicyRefusal(Reason.UNSIGNED, f"no valid signature by an official named {request.official!r}")
 
         for claimed in (official.organisation, request.organisation):
             if claimed != peer_organisation:
                 raise PolicyRefusal(
-                    "wrong_organisation",
+                    Reason.WRONG_ORGANISATION,
                     f"official {official.name!r} signed for {claimed!r}, "
                     f"but the connection is authenticated as {peer_organisation!r}",
                 )
@@ -94,16 +95,16 @@ class Authorizer:
         }
         for field, value in carried.items():
             if getattr(request, field) != value:
-                raise PolicyRefusal("unsigned", f"the signed request does not cover this session ({field} differs)")
+                raise PolicyRefusal(Reason.UNSIGNED, f"the signed request does not cover this session ({field} differs)")
 
         if request.mode not in official.modes:
-            raise PolicyRefusal("mode_not_allowed", f"official {official.name!r} may not use mode {request.mode!r}")
+            raise PolicyRefusal(Reason.MODE_NOT_ALLOWED, f"official {official.name!r} may not use mode {request.mode!r}")
 
         limits = self._policy.limits(request.organisation, official.name)
         # A count over a handful of elements is close to per-record membership (SPEC section 6).
         if request.mode == "cardinality" and request.record_count < limits.cardinality_min_records:
             raise PolicyRefusal(
-                "too_few_records",
+                Reason.TOO_FEW_RECORDS,
                 f"a cardinality session needs at least {limits.cardinality_min_records} elements; "
                 f"this one has {request.record_count}",
             )
@@ -122,14 +123,14 @@ class Authorizer:
     def _check_times(self, request: SessionRequest, official: Official, now: datetime) -> None:
         # The mandate is a legal fact: no skew allowance on the official's validity.
         if not official.valid_from <= now <= official.valid_until:
-            raise PolicyRefusal("expired", f"official {official.name!r} is not authorised at this time")
+            raise PolicyRefusal(Reason.EXPIRED, f"official {official.name!r} is not authorised at this time")
         if request.expires_at <= request.issued_at:
-            raise PolicyRefusal("expired", "the request expires before it is issued")
+            raise PolicyRefusal(Reason.EXPIRED, "the request expires before it is issued")
         if request.expires_at - request.issued_at > self._max_lifetime:
             raise PolicyRefusal(
-                "expired", f"the request's lifetime exceeds {int(self._max_lifetime.total_seconds())} s"
+                Reason.EXPIRED, f"the request's lifetime exceeds {int(self._max_lifetime.total_seconds())} s"
             )
         if request.issued_at > now + self._skew:
-            raise PolicyRefusal("expired", "the request is not yet valid (issued in the future)")
+            raise PolicyRefusal(Reason.EXPIRED, "the request is not yet valid (issued in the future)")
         if now > request.expires_at + self._skew:
-            raise PolicyRefusal("expired", "the request has expired")
+            raise PolicyRefusal(Reason.EXPIRED, "the request has expired")

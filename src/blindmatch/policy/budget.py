@@ -20,6 +20,7 @@ from pathlib import Path
 
 from blindmatch.policy.errors import PolicyRefusal
 from blindmatch.policy.officials import Limits
+from blindmatch.vocabulary import Reason
 
 DAY = timedelta(days=1)
 THIRTY_DAYS = timedelta(days=30)
@@ -160,10 +161,10 @@ class BudgetStore:
                 "SELECT 1 FROM debits WHERE nonce = ? OR session_id = ? LIMIT 1", (nonce, session_id)
             ).fetchone()
             if seen:
-                raise PolicyRefusal("replayed", "this request's nonce or session id has been used before")
+                raise PolicyRefusal(Reason.REPLAYED, "this request's nonce or session id has been used before")
             if records > limits.session_max_records:
                 raise PolicyRefusal(
-                    "over_budget",
+                    Reason.OVER_BUDGET,
                     f"{records} records exceed the per-session maximum of {limits.session_max_records}",
                 )
             windows = {
@@ -173,7 +174,7 @@ class BudgetStore:
             for label, window in windows.items():
                 if window.used + records > window.limit:
                     raise PolicyRefusal(
-                        "over_budget",
+                        Reason.OVER_BUDGET,
                         f"{records} records exceed the {_LABELS[label]} budget "
                         f"({window.used} of {window.limit} used)",
                     )

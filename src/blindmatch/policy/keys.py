@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,12 +18,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from blindmatch.crypto.ed25519 import WeakPublicKeyError, load_public_key_strict
-from blindmatch.keyfile import create_new_file
+from blindmatch.keyfile import create_new_file, read_private
+from blindmatch.vocabulary import BlindmatchError
 
 PUBLIC_KEY_BYTES = 32
 
 
-class OfficialKeyError(ValueError):
+class OfficialKeyError(BlindmatchError, ValueError):
     """An official key file is missing, unsafe or unreadable."""
 
 
@@ -119,19 +118,7 @@ def generate_official_key(name: str, out: Path) -> GeneratedKey:
 
 def load_official_key(path: Path) -> Ed25519PrivateKey:
     """Load an official's private key, refusing files that group or others may access."""
-    path = Path(path)
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError as exc:
-        raise OfficialKeyError(f"cannot open private key file {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as handle:
-        mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
-        if mode & 0o077:
-            raise OfficialKeyError(
-                f"private key file {path} is accessible by group or others (mode {mode:04o}); "
-                f"run: chmod 600 {path}"
-            )
-        data = handle.read()
+    data = read_private(Path(path), OfficialKeyError, "private key file")
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm):

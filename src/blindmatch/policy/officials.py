@@ -16,9 +16,10 @@ from blindmatch.identity import identity_problem
 from blindmatch.policy.keys import OfficialKeyError, parse_public_key, read_public_key_file
 from blindmatch.policy.request import MODES
 from blindmatch.tomlfile import load_toml
+from blindmatch.vocabulary import InputError
 
 
-class PolicyError(ValueError):
+class PolicyError(InputError, ValueError):
     """The policy file is unreadable or invalid; the message names the offending key."""
 
 
@@ -117,7 +118,7 @@ def _identity(where: str, value: Any) -> str:
     problem = identity_problem(value)
     if problem:
         raise PolicyError(f"{where}: {problem}")
-    return value
+    return str(value)
 
 
 def _instant(where: str, value: Any) -> datetime:

@@ -18,8 +18,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from blindmatch.crypto.ed25519 import verify_strict
 from blindmatch.policy.errors import PolicyRefusal
+from blindmatch.vocabulary import BlindmatchError, Mode, Reason
 
-MODES: tuple[str, ...] = ("membership", "cardinality")
+MODES: tuple[str, ...] = tuple(Mode)
 
 REQUEST_TAG = b"BLINDMATCH-SESSION-REQUEST-V1"
 SIGNATURE_BYTES = 64
@@ -44,7 +45,7 @@ _U64 = struct.Struct(">Q")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class RequestFormatError(ValueError):
+class RequestFormatError(BlindmatchError, ValueError):
     """A session request (or its encoding) violates the SPEC format."""
 
 
@@ -125,7 +126,7 @@ class SessionRequest:
         """The canonical encoding (SPEC layout); this is exactly what is signed."""
 
         def text(name: str) -> bytes:
-            raw = getattr(self, name).encode("utf-8")
+            raw: bytes = getattr(self, name).encode("utf-8")
             return _U16.pack(len(raw)) + raw
 
         return b"".join(
@@ -208,7 +209,8 @@ class _Reader:
         return chunk
 
     def u64(self) -> int:
-        return _U64.unpack(self.take(8))[0]
+        value: int = _U64.unpack(self.take(8))[0]
+        return value
 
     def text(self, name: str) -> str:
         (length,) = _U16.unpack(self.take(2))
@@ -242,16 +244,16 @@ def open_envelope(envelope: bytes) -> tuple[SessionRequest, bytes]:
     """Split and parse an envelope without verifying it (the verifying key depends on
     the official it names). A malformed envelope is refused as ``unsigned``."""
     if not isinstance(envelope, bytes | bytearray) or not envelope:
-        raise PolicyRefusal("unsigned", "no signed session request")
+        raise PolicyRefusal(Reason.UNSIGNED, "no signed session request")
     if len(envelope) > MAX_ENVELOPE_BYTES:
-        raise PolicyRefusal("unsigned", f"signed session request longer than {MAX_ENVELOPE_BYTES} bytes")
+        raise PolicyRefusal(Reason.UNSIGNED, f"signed session request longer than {MAX_ENVELOPE_BYTES} bytes")
     if len(envelope) <= SIGNATURE_BYTES:
-        raise PolicyRefusal("unsigned", "signed session request too short")
+        raise PolicyRefusal(Reason.UNSIGNED, "signed session request too short")
     envelope = bytes(envelope)
     try:
         request = SessionRequest.decode(envelope[:-SIGNATURE_BYTES])
     except RequestFormatError as exc:
-        raise PolicyRefusal("unsigned", f"malformed session request: {exc}") from None
+        raise PolicyRefusal(Reason.UNSIGNED, f"malformed session request: {exc}") from None
     return request, envelope[-SIGNATURE_BYTES:]
 
 

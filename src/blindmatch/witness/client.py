@@ -34,7 +34,7 @@ from blindmatch.audit.cosignature import (
 from blindmatch.audit.cosigned import append_cosigned, cosigned_note, read_cosigned
 from blindmatch.audit.keys import AuditKeyError
 from blindmatch.audit.log import AuditLog
-from blindmatch.keyfile import KeyFileError, check_private
+from blindmatch.keyfile import KeyFileError, read_private
 from blindmatch.v1 import witness_pb2 as pb
 from blindmatch.v1 import witness_pb2_grpc as pb_grpc
 from blindmatch.witness import protocol as p
@@ -160,9 +160,8 @@ class WitnessClient:
 
     def _channel(self, endpoint: WitnessEndpoint) -> grpc.Channel:
         try:
-            check_private(endpoint.key_file)
             credentials = grpc.ssl_channel_credentials(
-                endpoint.ca.read_bytes(), endpoint.key_file.read_bytes(), endpoint.cert.read_bytes())
+                endpoint.ca.read_bytes(), read_private(endpoint.key_file, what="TLS key file"), endpoint.cert.read_bytes())
         except KeyFileError as exc:
             raise WitnessError(endpoint.key.name, str(exc)) from None
         except OSError as exc:

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from blindmatch.audit.cosignature import WitnessKey, format_witness_verifier_key
 from blindmatch.audit.events import valid_origin
 from blindmatch.audit.keys import raw_public_key
-from blindmatch.keyfile import KeyFileError, check_private, create_new_file
+from blindmatch.keyfile import KeyFileError, create_new_file, read_private
 
 
 def public_key_path(key_path: Path) -> Path:
@@ -46,9 +46,9 @@ def create_witness_key(key_path: Path, name: str) -> WitnessKey:
 
 def load_witness_key(key_path: Path) -> Ed25519PrivateKey:
     """Load the signing key, refusing a file that group or others can access."""
-    check_private(key_path)
+    pem = read_private(key_path)
     try:
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        key = serialization.load_pem_private_key(pem, password=None)
     except ValueError:
         raise KeyFileError(f"{key_path} is not a PEM private key") from None
     if not isinstance(key, Ed25519PrivateKey):

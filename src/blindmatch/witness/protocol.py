@@ -16,19 +16,21 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from blindmatch.vocabulary import Reason
+
 MAX_PROOF_LINES = 63
 MAX_BODY_BYTES = 64 * 1024
 _OLD_RE = re.compile(r"old (0|[1-9][0-9]{0,18})")
 
-# Refusal reasons, the C2SP HTTP status they stand for, and the gRPC status used here.
-UNKNOWN_LOG = "unknown_log"  # 404
-BAD_SIGNATURE = "bad_signature"  # 403
-BAD_REQUEST = "bad_request"  # 400 (also a body that does not parse)
-SIZE_CONFLICT = "size_conflict"  # 409, old size is not the witness's latest
-FORK = "fork"  # 409, same size as the latest but a different root
-BAD_PROOF = "bad_proof"  # 422
-ORGANISATION_NOT_ALLOWED = "organisation_not_allowed"  # 403, mTLS identity may not submit
-TLS_VERSION = "tls_version"  # the connection is not TLS 1.3
+# Refusal reasons (their gRPC statuses are the vocabulary's), with the C2SP HTTP status each stands for.
+UNKNOWN_LOG = Reason.UNKNOWN_LOG  # 404
+BAD_SIGNATURE = Reason.BAD_SIGNATURE  # 403
+BAD_REQUEST = Reason.BAD_REQUEST  # 400 (also a body that does not parse)
+SIZE_CONFLICT = Reason.SIZE_CONFLICT  # 409, old size is not the witness's latest
+FORK = Reason.FORK  # 409, same size as the latest but a different root
+BAD_PROOF = Reason.BAD_PROOF  # 422
+ORGANISATION_NOT_ALLOWED = Reason.ORGANISATION_NOT_ALLOWED  # 403, mTLS identity may not submit
+TLS_VERSION = Reason.TLS_VERSION  # the connection is not TLS 1.3
 
 
 class ProtocolFormatError(ValueError):

@@ -23,10 +23,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from blindmatch import __version__
-from blindmatch.keyfile import KeyFileError, check_private
-from blindmatch.node.pki import organisation_of
+from blindmatch.keyfile import KeyFileError, read_private
+from blindmatch.transport.pki import organisation_of
 from blindmatch.v1 import witness_pb2 as pb
 from blindmatch.v1 import witness_pb2_grpc as pb_grpc
+from blindmatch.vocabulary import Reason
 from blindmatch.witness import protocol as p
 from blindmatch.witness.config import WitnessConfig
 from blindmatch.witness.core import Witness, WitnessRefusal
@@ -41,19 +42,6 @@ SIZE_METADATA_KEY = "blindmatch-witness-size"
 REQUIRED_TLS_VERSION = b"TLSv1.3"
 MAX_MESSAGE_BYTES = p.MAX_BODY_BYTES + 1024
 SHUTDOWN_GRACE_SECONDS = 5.0
-INTERNAL = "internal"  # the witness failed (e.g. a full disk); details go to its own log only
-
-STATUS_FOR_REASON: dict[str, grpc.StatusCode] = {
-    p.BAD_REQUEST: grpc.StatusCode.INVALID_ARGUMENT,  # HTTP 400
-    p.UNKNOWN_LOG: grpc.StatusCode.NOT_FOUND,  # 404
-    p.BAD_SIGNATURE: grpc.StatusCode.PERMISSION_DENIED,  # 403
-    p.ORGANISATION_NOT_ALLOWED: grpc.StatusCode.PERMISSION_DENIED,
-    p.SIZE_CONFLICT: grpc.StatusCode.ABORTED,  # 409: retry with the returned size
-    p.FORK: grpc.StatusCode.FAILED_PRECONDITION,  # 409 for an equal size: never retryable
-    p.BAD_PROOF: grpc.StatusCode.INVALID_ARGUMENT,  # 422
-    p.TLS_VERSION: grpc.StatusCode.UNAUTHENTICATED,
-    INTERNAL: grpc.StatusCode.INTERNAL,
-}
 
 
 class WitnessStartError(Exception):
@@ -65,7 +53,7 @@ def _abort(context: grpc.ServicerContext, reason: str, message: str, size: int |
     if size is not None:
         metadata.append((SIZE_METADATA_KEY, str(size)))
     context.set_trailing_metadata(tuple(metadata))
-    context.abort(STATUS_FOR_REASON[reason], f"{reason}: {message}")
+    context.abort(grpc.StatusCode[Reason(reason).status], f"{reason}: {message}")
     raise AssertionError("grpc context.abort returned")
 
 
@@ -96,18 +84,15 @@ class WitnessServicer(pb_grpc.WitnessServicer):
             _abort(context, refusal.reason, str(refusal), refusal.latest_size)
         except Exception:
             log.exception("AddCheckpoint from %r failed", peer)
-            _abort(context, INTERNAL, "internal error; see the witness's log", None)
+            _abort(context, Reason.INTERNAL, "internal error; see the witness's log", None)
         return pb.AddCheckpointResponse(cosignatures=line.encode())
 
 
 def _read_private(path: Path, what: str) -> bytes:
     try:
-        check_private(path)
-        return path.read_bytes()
+        return read_private(path, what=what)
     except KeyFileError as exc:
-        raise WitnessStartError(f"{what}: {exc}") from None
-    except OSError as exc:
-        raise WitnessStartError(f"cannot read {what} {path}: {exc.strerror}") from None
+        raise WitnessStartError(str(exc)) from None
 
 
 def _read(path: Path, what: str) -> bytes:

@@ -1,0 +1,177 @@
+"""``holder.toml``: the holder daemon's configuration.
+
+Loading is strict for the same reason as the policy file: a misspelt limit or TLS
+key must stop the daemon, not silently fall back to a default. Every error names the
+key (``holder.limits.max_batch: ...``). Relative paths are relative to the TOML file's
+directory, so a deployment directory can be moved as a whole.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from blindmatch.crypto.group import ELEMENT_BYTES
+from blindmatch.identity import identity_problem
+from blindmatch.tomlfile import load_toml
+from blindmatch.vocabulary import InputError
+
+# Protobuf framing of one ElementBatch message: field tags, lengths, seq.
+BATCH_MESSAGE_OVERHEAD = 64
+
+
+class ConfigError(InputError, ValueError):
+    """holder.toml is unreadable or invalid; the message names the offending key."""
+
+
+@dataclass(frozen=True)
+class HolderLimits:
+    max_batch: int = 4096
+    max_session_elements: int = 65_536
+    max_message_bytes: int = 1_048_576
+    index_chunk_bytes: int = 262_144
+    max_concurrent_sessions: int = 16
+    shutdown_grace_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    cert: Path
+    key: Path
+    client_ca: Path
+    allowed_organisations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HolderNodeConfig:
+    organisation: str
+    listen: str
+    key_file: Path
+    index_dir: Path
+    schema: Path | None
+    policy: Path
+    budget_db: Path
+    audit_dir: Path
+    audit_origin: str
+    limits: HolderLimits
+    tls: TlsConfig
+
+
+_HOLDER_KEYS = {
+    "organisation", "listen", "key_file", "index_dir", "schema", "policy",
+    "budget_db", "audit_dir", "audit_origin", "limits", "tls",
+}
+_TLS_KEYS = {"cert", "key", "client_ca", "allowed_organisations"}
+
+
+def _check_keys(where: str, table: dict[str, Any], allowed: set[str]) -> None:
+    for key in table:
+        if key not in allowed:
+            raise ConfigError(f"{where}.{key}: unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _text(where: str, table: dict[str, Any], key: str, default: str | None = None) -> str:
+    if key not in table:
+        if default is None:
+            raise ConfigError(f"{where}.{key}: missing")
+        return default
+    value = table[key]
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}.{key}: must be a non-empty string")
+    return value
+
+
+def _path(base: Path, where: str, table: dict[str, Any], key: str, default: str | None = None) -> Path:
+    return base / _text(where, table, key, default)
+
+
+def _int(where: str, table: dict[str, Any], key: str, default: int, minimum: int = 1) -> int:
+    value = table.get(key, default)
+    if type(value) is not int or value < minimum:
+        raise ConfigError(f"{where}.{key}: must be an integer >= {minimum}")
+    return value
+
+
+def _listen(value: str) -> str:
+    if not re.fullmatch(r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}", value) or int(value.rsplit(":", 1)[1]) > 65535:
+        raise ConfigError(f"holder.listen: {value!r} is not HOST:PORT")
+    return value
+
+
+def default_audit_origin(organisation: str) -> str:
+    """An audit origin (printable ASCII, no spaces or '+') derived from the organisation."""
+    words = re.findall(r"[A-Za-z0-9.]+", organisation)
+    return "holder/" + ("-".join(words) or "holder")
+
+
+def _limits(table: Any) -> HolderLimits:
+    where = "holder.limits"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: must be a table")
+    defaults = HolderLimits()
+    _check_keys(where, table, set(HolderLimits.__dataclass_fields__))
+    grace = table.get("shutdown_grace_seconds", defaults.shutdown_grace_seconds)
+    if isinstance(grace, bool) or not isinstance(grace, int | float) or grace < 0:
+        raise ConfigError(f"{where}.shutdown_grace_seconds: must be a number >= 0")
+    limits = HolderLimits(
+        max_batch=_int(where, table, "max_batch", defaults.max_batch),
+        max_session_elements=_int(where, table, "max_session_elements", defaults.max_session_elements),
+        max_message_bytes=_int(where, table, "max_message_bytes", defaults.max_message_bytes, 4096),
+        index_chunk_bytes=_int(where, table, "index_chunk_bytes", defaults.index_chunk_bytes, 1024),
+        max_concurrent_sessions=_int(where, table, "max_concurrent_sessions", defaults.max_concurrent_sessions, 8),
+        shutdown_grace_seconds=float(grace),
+    )
+    if limits.max_batch * ELEMENT_BYTES + BATCH_MESSAGE_OVERHEAD > limits.max_message_bytes:
+        raise ConfigError(f"{where}.max_batch: {limits.max_batch} elements do not fit in max_message_bytes")
+    if limits.index_chunk_bytes + BATCH_MESSAGE_OVERHEAD > limits.max_message_bytes:
+        raise ConfigError(f"{where}.index_chunk_bytes: must be below max_message_bytes")
+    return limits
+
+
+def _tls(base: Path, table: Any) -> TlsConfig:
+    where = "holder.tls"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: missing (the holder only serves over mutual TLS)")
+    _check_keys(where, table, _TLS_KEYS)
+    allowed = table.get("allowed_organisations")
+    if not isinstance(allowed, list) or not allowed:
+        raise ConfigError(f"{where}.allowed_organisations: must be a non-empty array of organisation names")
+    for i, organisation in enumerate(allowed):
+        # Each is written to the audit log as a session's peer: the log's identity rule applies.
+        problem = identity_problem(organisation)
+        if problem:
+            raise ConfigError(f"{where}.allowed_organisations[{i}]: {problem}")
+    return TlsConfig(
+        cert=_path(base, where, table, "cert"),
+        key=_path(base, where, table, "key"),
+        client_ca=_path(base, where, table, "client_ca"),
+        allowed_organisations=tuple(allowed),
+    )
+
+
+def load_holder_config(path: Path) -> HolderNodeConfig:
+    """Parse and validate holder.toml; files it names are not opened here."""
+    path = Path(path)
+    data = load_toml(path, ConfigError)
+    _check_keys("config", data, {"holder"})
+    holder = data.get("holder")
+    if not isinstance(holder, dict):
+        raise ConfigError("holder: missing [holder] table")
+    _check_keys("holder", holder, _HOLDER_KEYS)
+    base = path.resolve().parent
+    organisation = _text("holder", holder, "organisation")
+    return HolderNodeConfig(
+        organisation=organisation,
+        listen=_listen(_text("holder", holder, "listen", "127.0.0.1:50051")),
+        key_file=_path(base, "holder", holder, "key_file", "oprf.key"),
+        index_dir=_path(base, "holder", holder, "index_dir", "index"),
+        schema=_path(base, "holder", holder, "schema") if "schema" in holder else None,
+        policy=_path(base, "holder", holder, "policy"),
+        budget_db=_path(base, "holder", holder, "budget_db", "state/budget.sqlite3"),
+        audit_dir=_path(base, "holder", holder, "audit_dir", "."),
+        audit_origin=_text("holder", holder, "audit_origin", default_audit_origin(organisation)),
+        limits=_limits(holder.get("limits", {})),
+        tls=_tls(base, holder.get("tls")),
+    )

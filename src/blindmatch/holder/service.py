@@ -1,0 +1,419 @@
+"""The holder daemon: gRPC service, mutual TLS, policy, audit and graceful shutdown.
+
+The servicer is a thin adapter around the sans-IO :class:`HolderSession`: it turns
+protobuf into core messages (``wire``), asks the policy whether a session may run,
+writes the audit trail, and maps every failure to a gRPC status plus the stable
+``blindmatch-reason`` (``node.errors``). Identity comes only from the client
+certificate (O=), never from anything the client says in a message.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime
+from types import FrameType
+from typing import NoReturn
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from blindmatch import PROTOCOL_VERSION, __version__
+from blindmatch.audit import AuditLog, entries, verify_transcript_signature
+from blindmatch.core.errors import ProtocolError
+from blindmatch.core.events import (
+    AcceptSession,
+    BatchEvaluated,
+    EndOfStream,
+    Output,
+    RefuseSession,
+    SessionClosed,
+    SessionRefused,
+)
+from blindmatch.core.holder import HolderSession
+from blindmatch.core.messages import Accept, Close, Closed, EvaluatedBatch, Hello
+from blindmatch.crypto.batch import BatchEngine
+from blindmatch.holder.config import HolderLimits, HolderNodeConfig, TlsConfig
+from blindmatch.holder.runtime import HolderRuntime, PolicyGate
+from blindmatch.holder.store import StoreError, load_committed_key, open_indexes
+from blindmatch.policy import (
+    Grant,
+    Policy,
+    PolicyRefusal,
+)
+from blindmatch.transport.pki import organisation_of
+from blindmatch.transport.status import abort, status_of
+from blindmatch.transport.tls import server_credentials
+from blindmatch.transport.wire import MODE_TO_PB, client_message_from_pb, mode_from_pb, server_message_to_pb
+from blindmatch.v1 import holder_pb2 as pb
+from blindmatch.v1 import holder_pb2_grpc as pb_grpc
+from blindmatch.vocabulary import Mode, Reason
+
+log = logging.getLogger("blindmatch.holder")
+
+SERVICE_NAME = "blindmatch.v1.Holder"
+# Policy refusals issued before any signature verified: the name in the request is only a claim.
+_UNVERIFIED_REFUSALS = frozenset({Reason.UNSIGNED, Reason.UNKNOWN_OFFICIAL})
+# What the peer sees when a granted session fails unexpectedly: the exception text could
+# carry internals (paths, SQL), so it goes only to the holder's log.
+INTERNAL_ERROR_MESSAGE = "internal error; see the holder's log"
+CANCEL_GRACE_SECONDS = 0.2  # how long a failing call may take to show it was cancelled (see _cancelled)
+_EXTRA_THREADS = 4  # GetInfo, DownloadIndex and health checks beside the Match sessions
+
+
+def _cancelled(context: grpc.ServicerContext) -> bool:
+    """Whether the requester cancelled or lost the call.
+
+    gRPC can report the end of a cancelled call's request stream a moment before it marks
+    the call cancelled, so a call that still looks active gets ``CANCEL_GRACE_SECONDS`` to
+    terminate. Only a granted session's protocol errors pay this, and only on their way out.
+    """
+    if not context.is_active():
+        return True
+    terminated = threading.Event()
+    return not context.add_callback(terminated.set) or terminated.wait(CANCEL_GRACE_SECONDS)
+
+
+@dataclass
+class _MatchProgress:
+    """How far one Match call got, which decides what its failure is logged as."""
+
+    hello: Hello | None = None  # the Hello, once parsed: refusals of it are audited
+    granted: bool = False  # the policy granted (and debited) the session
+
+
+def _close_is_signed(close: Close) -> bool:
+    """The requester's audit signature over its transcript hash verifies (SPEC.md 10.3.3)."""
+    return verify_transcript_signature(close.signer_key, close.session_id, close.transcript_hash, close.signature)
+
+
+def peer_organisation(context: grpc.ServicerContext) -> str | None:
+    """O= of the verified client certificate (gRPC has checked it against the client CA)."""
+    pems = context.auth_context().get("x509_pem_cert")
+    return organisation_of(pems[0]) if pems else None
+
+
+class HolderServicer(pb_grpc.HolderServicer):
+    def __init__(self, runtime: HolderRuntime) -> None:
+        self._rt = runtime
+        self._holder_config = runtime.holder_config
+
+    def _authenticate(self, context: grpc.ServicerContext) -> str:
+        organisation = peer_organisation(context)
+        if organisation not in self._rt.allowed_organisations:
+            log.warning("refused a call from organisation %r: not in holder.tls.allowed_organisations", organisation)
+            abort(context, grpc.StatusCode.PERMISSION_DENIED, Reason.ORGANISATION_NOT_ALLOWED,
+                  f"organisation {organisation!r} of the client certificate may not use this holder")
+        return organisation
+
+    # --- GetInfo -------------------------------------------------------------------------
+
+    def GetInfo(self, request: pb.GetInfoRequest, context: grpc.ServicerContext) -> pb.HolderInfo:
+        organisation = self._authenticate(context)
+        rt = self._rt
+        manifest = rt.indexes.manifest
+        limits = rt.limits
+        now = rt.clock()
+        kinds = rt.gate.index_kinds(organisation, now)
+        return pb.HolderInfo(
+            protocol_version=PROTOCOL_VERSION,
+            key_id=rt.key.key_id,
+            schema_fingerprint=manifest.schema_fingerprint,
+            indexes=[
+                pb.IndexInfo(kind=MODE_TO_PB[kind], digest=f.digest, size_bytes=f.size_bytes, entries=f.entries)
+                for kind, f in sorted(manifest.files.items(), key=lambda item: item[0].value)
+                if kind in kinds
+            ],
+            limits=pb.Limits(
+                max_batch=limits.max_batch,
+                max_session_elements=limits.max_session_elements,
+                max_message_bytes=limits.max_message_bytes,
+                index_chunk_bytes=limits.index_chunk_bytes,
+            ),
+            budget=rt.gate.budget(organisation, request.official, now),
+            audit_public_key=rt.audit.public_key,
+            schema_name=manifest.schema_name,
+            schema_version=manifest.schema_version,
+        )
+
+    # --- DownloadIndex -------------------------------------------------------------------
+
+    def DownloadIndex(self, request: pb.DownloadIndexRequest, context: grpc.ServicerContext) -> Iterator[pb.IndexChunk]:
+        organisation = self._authenticate(context)
+        try:
+            kind = mode_from_pb(request.kind)
+        except ProtocolError as exc:
+            abort(context, status_of(exc.code), exc.code, exc.message)
+        if kind not in self._rt.gate.index_kinds(organisation, self._rt.clock()):
+            abort(context, grpc.StatusCode.PERMISSION_DENIED, Reason.MODE_NOT_ALLOWED,
+                  f"no official of {organisation!r} may use {kind.value} mode, so its index is not served")
+        current = self._rt.indexes.manifest.files[kind]
+        if request.digest and request.digest != current.digest:
+            abort(context, grpc.StatusCode.FAILED_PRECONDITION, Reason.INDEX_MISMATCH,
+                  f"the {kind.value} index changed: {request.digest.hex()[:16]}... is not current; call GetInfo and restart")
+        if request.offset and not request.digest:
+            abort(context, grpc.StatusCode.INVALID_ARGUMENT, Reason.BAD_REQUEST, "resuming from an offset requires the digest")
+        if request.offset > current.size_bytes:
+            abort(context, grpc.StatusCode.OUT_OF_RANGE, Reason.BAD_REQUEST,
+                  f"offset {request.offset} is past the end of the index ({current.size_bytes} bytes)")
+        step = self._rt.limits.index_chunk_bytes
+        offset = request.offset
+        while True:
+            data = self._rt.indexes.read(kind, offset, min(step, current.size_bytes - offset))
+            last = offset + len(data) >= current.size_bytes
+            yield pb.IndexChunk(offset=offset, data=data, total_bytes=current.size_bytes,
+                                digest=current.digest if last else b"")
+            if last:
+                return
+            offset += len(data)
+
+    # --- Match ---------------------------------------------------------------------------
+
+    def Match(self, request_iterator: Iterator[pb.MatchClientMessage], context: grpc.ServicerContext) -> Iterator[pb.MatchServerMessage]:
+        peer = self._authenticate(context)
+        session = HolderSession(self._holder_config, self._rt.engine, _close_is_signed)
+        progress = _MatchProgress()
+        # Nothing inside this try calls abort(): every abort happens in a handler below, so
+        # ``except Exception`` never swallows the exception grpc's abort raises.
+        try:
+            yield from self._match(peer, session, progress, request_iterator)
+        except ProtocolError as exc:
+            if progress.granted and _cancelled(context):
+                # A cancelled call ends the request stream like a half-close: not the peer's protocol error.
+                self._unexpected_failure(peer, progress, context)
+            if progress.granted:
+                self._audit_failure(peer, progress, exc.code, status_of(exc.code))
+            elif progress.hello is not None:
+                self._audit_hello_refusal(peer, progress.hello, exc)
+            log.info("session ended: %s", exc)
+            abort(context, status_of(exc.code), exc.code, exc.message)
+        except PolicyRefusal as refusal:  # audited by _authorize
+            abort(context, status_of(refusal.reason), refusal.reason, refusal.message)
+        except GeneratorExit:
+            # gRPC dropped the response stream (the call was cancelled or the server is
+            # stopping): the generator is being closed and may send nothing more.
+            if progress.granted:
+                self._audit_failure(peer, progress, Reason.CANCELLED, grpc.StatusCode.CANCELLED)
+            raise
+        except Exception:
+            self._unexpected_failure(peer, progress, context)
+        finally:
+            self._rt.audit.checkpoint()
+
+    def _audit_failure(self, peer: str, progress: _MatchProgress, reason: Reason, status: grpc.StatusCode) -> None:
+        """``session_failed`` for a granted session (its debit stands, SPEC section 7.6)."""
+        assert progress.hello is not None
+        self._rt.audit.record(entries.session_failed(progress.hello.session_id, peer, reason, status.name))
+
+    def _unexpected_failure(self, peer: str, progress: _MatchProgress, context: grpc.ServicerContext) -> NoReturn:
+        """End the call after an exception that is not a protocol or policy outcome.
+
+        A call that is no longer active was cancelled or lost by the requester (gRPC raises
+        from the request iterator); anything else is a holder bug or fault. Either way the
+        peer gets a fixed message: exception text stays in the holder's log.
+        """
+        if context.is_active():
+            reason, status, message = Reason.INTERNAL, grpc.StatusCode.INTERNAL, INTERNAL_ERROR_MESSAGE
+            log.exception("Match call from %r failed unexpectedly", peer)
+        else:
+            reason, status, message = Reason.CANCELLED, grpc.StatusCode.CANCELLED, "the call was cancelled"
+            log.info("Match call from %r ended: the requester cancelled or disconnected", peer)
+        if progress.granted:
+            self._audit_failure(peer, progress, reason, status)
+        abort(context, status, reason, message)
+
+    def _match(
+        self,
+        peer: str,
+        session: HolderSession,
+        progress: _MatchProgress,
+        requests: Iterator[pb.MatchClientMessage],
+    ) -> Iterator[pb.MatchServerMessage]:
+        first = next(requests, None)
+        if first is None:
+            raise ProtocolError(Reason.BAD_REQUEST, "the stream ended before a Hello")
+        hello = client_message_from_pb(first)
+        if not isinstance(hello, Hello):
+            raise ProtocolError(Reason.UNEXPECTED_MESSAGE, "the first message must be a Hello")
+        progress.hello = hello
+        session.receive(hello)
+        grant = self._authorize(peer, session, hello, progress)
+        yield from self._send(peer, hello, session.receive(AcceptSession()))
+        for raw in requests:
+            yield from self._send(peer, hello, session.receive(client_message_from_pb(raw)))
+        session.receive(EndOfStream())
+        log.info("session %s with %r (%s) closed: %d elements", hello.session_id.hex(), peer,
+                 grant.official.name, session.evaluated_count)
+
+    def _send(self, peer: str, hello: Hello, output: Output) -> Iterator[pb.MatchServerMessage]:
+        """The audit adapter: one entry per core event, then the core's messages on the wire."""
+        audit = self._rt.audit
+        own_signature = b""
+        for event in output.events:
+            if isinstance(event, BatchEvaluated):
+                audit.record(entries.batch_evaluated(hello.session_id, event))
+            elif isinstance(event, SessionClosed):
+                assert event.close is not None
+                own_signature = audit.sign_transcript(event.session_id, event.transcript_hash)
+                audit.record(entries.session_closed(event, peer, own_signature, event.close.signature,
+                                                    event.close.signer_key))
+        for message in output.messages:
+            if isinstance(message, Closed):
+                message = replace(message, signature=own_signature, signer_key=audit.public_key)
+            assert isinstance(message, Accept | EvaluatedBatch | Closed)
+            yield server_message_to_pb(message)
+
+    def _authorize(self, peer: str, session: HolderSession, hello: Hello, progress: _MatchProgress) -> Grant:
+        """Ask the policy; a refusal is audited here and re-raised for Match to end the call."""
+        rt = self._rt
+        try:
+            grant = rt.gate.authorize(
+                hello.authorization,
+                peer_organisation=peer,
+                session_id=hello.session_id,
+                key_id=hello.key_id,
+                index_digest=hello.index_digest,
+                blinded_commitment=session.blinded_commitment,
+                record_count=hello.element_count,
+                mode=hello.mode.value,
+                now=rt.clock(),
+            )
+        except PolicyRefusal as refusal:
+            for event in session.receive(RefuseSession(refusal.reason, refusal.message)).events:
+                assert isinstance(event, SessionRefused)
+                official = "" if event.reason in _UNVERIFIED_REFUSALS else rt.gate.verified_official(hello.authorization)
+                rt.audit.record(entries.session_refused(event.session_id, peer, official, event.reason, event.reason.status))
+            log.info("session %s from %r refused: %s", hello.session_id.hex(), peer, refusal)
+            raise
+        progress.granted = True
+        rt.audit.record(entries.session_opened("holder", hello.session_id, peer, grant.request, hello.authorization))
+        rt.audit.record(entries.budget_debited(hello.session_id, grant.debit))
+        return grant
+
+    def _audit_hello_refusal(self, peer: str, hello: Hello, exc: ProtocolError) -> None:
+        """Record a Hello the core rejected (unless its session id is not even loggable)."""
+        if not 8 <= len(hello.session_id) <= 64:
+            return
+        self._rt.audit.record(entries.session_refused(
+            hello.session_id, peer, self._rt.gate.verified_official(hello.authorization), exc.code, exc.code.status))
+
+
+def server_options(limits: HolderLimits) -> list[tuple[str, int]]:
+    """gRPC channel arguments of the holder's server.
+
+    * Message sizes: the advertised ``max_message_bytes`` (SPEC section 9.1).
+    * ``so_reuseport`` off: gRPC sets SO_REUSEPORT by default, so a second holder on the
+      same port would start and silently share the connections; it must fail instead.
+    * Keepalive: requesters ping every 20 s during a call (a cardinality session can sit
+      silent while the holder evaluates), so pings down to 10 s apart are allowed without
+      data (the default, 5 min, would answer them with GOAWAY "too_many_pings"), none
+      outside calls. The holder pings too, so that a requester that vanished without
+      closing its connection is noticed and its session is ended and logged.
+    """
+    return [
+        ("grpc.max_receive_message_length", limits.max_message_bytes),
+        ("grpc.max_send_message_length", limits.max_message_bytes),
+        ("grpc.so_reuseport", 0),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 0),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+    ]
+
+
+class HolderDaemon:
+    """One running holder: the gRPC server plus the resources it owns (audit log, index files)."""
+
+    def __init__(self, runtime: HolderRuntime, tls: TlsConfig, listen: str) -> None:
+        self.runtime = runtime
+        workers = runtime.limits.max_concurrent_sessions + _EXTRA_THREADS
+        self._server = grpc.server(
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="holder-rpc"),
+            options=server_options(runtime.limits),
+            # Beyond the pool, fail fast with RESOURCE_EXHAUSTED rather than queue unboundedly.
+            maximum_concurrent_rpcs=workers,
+        )
+        pb_grpc.add_HolderServicer_to_server(HolderServicer(runtime), self._server)
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        try:
+            self.port = self._server.add_secure_port(listen, server_credentials(tls.key, tls.cert, tls.client_ca, StoreError))
+        except RuntimeError:  # grpc's "Failed to bind" (address in use, not local, no permission)
+            self.port = 0
+        if not self.port:
+            raise StoreError(f"cannot listen on {listen}: the address is in use or not available on this host")
+
+    @classmethod
+    def from_config(cls, config: HolderNodeConfig, engine: BatchEngine | None = None,
+                    clock: Callable[[], datetime] | None = None) -> HolderDaemon:
+        """Load key, indexes, policy and audit log as holder.toml says; nothing is served yet."""
+        indexes = open_indexes(config.index_dir)
+        try:
+            # The opened manifest decides the key, so a rebuild committing meanwhile cannot split them.
+            key = load_committed_key(config.key_file, config.index_dir, indexes.manifest.key_id)
+            if set(indexes.manifest.files) != set(Mode):
+                raise StoreError(f"the index in {config.index_dir} lacks a kind; rebuild it")
+            config.budget_db.parent.mkdir(parents=True, exist_ok=True)
+            gate = PolicyGate(Policy.load(config.policy), config.budget_db)
+            audit = AuditLog.open(config.audit_dir, config.audit_origin)
+        except BaseException:
+            indexes.close()
+            raise
+        runtime = HolderRuntime(
+            key=key, indexes=indexes, limits=config.limits,
+            allowed_organisations=frozenset(config.tls.allowed_organisations),
+            gate=gate, audit=audit, engine=engine or BatchEngine(),
+        )
+        if clock is not None:
+            runtime.clock = clock
+        try:
+            return cls(runtime, config.tls, config.listen)
+        except BaseException:
+            audit.close()
+            indexes.close()
+            raise
+
+    def start(self) -> None:
+        self._server.start()
+        self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+        self.runtime.audit.append("daemon_started", role="holder", version=__version__)
+        for kind, f in sorted(self.runtime.indexes.manifest.files.items(), key=lambda item: item[0].value):
+            log.info("serving %s index %s (%d entries)", kind.value, f.digest.hex(), f.entries)
+
+    def stop(self, grace: float) -> None:
+        """Refuse new calls, let in-flight sessions finish for ``grace`` seconds, then close the audit log."""
+        self.health.enter_graceful_shutdown()
+        self._server.stop(grace).wait()
+        self.runtime.audit.append("daemon_stopped", role="holder", version=__version__)
+        self.runtime.audit.close()  # writes the shutdown checkpoint
+        self.runtime.indexes.close()
+
+
+def run_daemon(config: HolderNodeConfig, announce: Callable[[str], None]) -> int:
+    """Serve until SIGTERM or SIGINT, then drain in-flight sessions and exit 0."""
+    daemon = HolderDaemon.from_config(config)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        daemon.start()
+        host = config.listen.rsplit(":", 1)[0]
+        announce(f"listening on {host}:{daemon.port}")
+        while not stop.wait(1.0):  # a timed wait lets the signal handler run promptly
+            pass
+        announce(f"stopping: draining sessions for up to {config.limits.shutdown_grace_seconds:g} s")
+        daemon.stop(config.limits.shutdown_grace_seconds)
+        daemon.runtime.engine.close()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    announce("stopped")
+    return 0

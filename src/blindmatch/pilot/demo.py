@@ -1,0 +1,117 @@
+"""A complete two-organisation pilot on one machine, and its checks.
+
+``pilot.workspace`` writes both organisations' files, ``pilot.processes`` runs
+``blindmatch`` commands (the holder daemon among them) and ``pilot.probes`` asks the live
+holder for sessions it must refuse. ``HolderProcess`` runs ``blindmatch holder serve`` as a real subprocess; ``run_demo``
+matches, compares with the truth and tries each of the seven refusals the legal setting
+names (``refusals``) plus the cardinality minimum (``other_refusals``) against the live holder. Tests reuse these pieces with smaller sizes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import time
+from pathlib import Path
+
+from blindmatch.audit import reconcile, verify_log
+from blindmatch.crypto.batch import BatchEngine
+from blindmatch.pilot.probes import OTHER_REFUSALS, SEVEN_REFUSALS, try_refusals
+from blindmatch.pilot.processes import HolderProcess, blindmatch_command, build_index
+from blindmatch.pilot.workspace import Workspace, create_workspace
+from blindmatch.requester.config import load_requester_config
+
+
+def compare_results(results: Path, truth: list[bool]) -> dict[str, int]:
+    """Counts of the demo's answer key against RESULTS.csv (ineligible rows expect no answer)."""
+    counts = {"expected_matches": 0, "matches": 0, "false_matches": 0, "missed_matches": 0, "ineligible_records": 0,
+              "ineligible_answered": 0}
+    with results.open(encoding="utf-8", newline="") as handle:
+        for row, expected in zip(csv.DictReader(handle), truth, strict=True):
+            if row["status"].startswith("ineligible:"):
+                counts["ineligible_records"] += 1
+                counts["ineligible_answered"] += row["matched"] != ""
+                continue
+            got = row["matched"] == "true"
+            counts["expected_matches"] += expected
+            counts["matches"] += got
+            counts["false_matches"] += got and not expected
+            counts["missed_matches"] += expected and not got
+    return counts
+
+
+def run_match(workspace: Workspace, results: Path) -> dict[str, object]:
+    """``blindmatch requester match`` as a subprocess; its JSON summary."""
+    done = subprocess.run(
+        blindmatch_command("requester", "match", str(workspace.queries), "--config", str(workspace.requester_config),
+                           "--out", str(results), "--json", "--no-progress"),
+        capture_output=True, text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"requester match exited {done.returncode}: {done.stderr.strip()[-2000:]}")
+    summary: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return summary
+
+
+def run_demo(root: Path) -> dict[str, object]:
+    """Build, serve, match, compare, probe the refusals, stop; the summary the CLI prints."""
+    started = time.monotonic()
+    workspace = create_workspace(root)
+    build_index(workspace)
+    holder = HolderProcess(workspace.holder_config, workspace.root / "logs")
+    holder.start()
+    try:
+        results = workspace.requester_dir / "results.csv"
+        match = run_match(workspace, results)
+        truth = json.loads(workspace.truth.read_text())
+        counts = compare_results(results, truth)
+        engine = BatchEngine()
+        try:
+            refusals = try_refusals(load_requester_config(workspace.requester_config), engine)
+        finally:
+            engine.close()
+    finally:
+        holder_exit = holder.terminate()
+    audit = check_audit(workspace)
+    return {
+        "workdir": str(workspace.root),
+        "holder_records": sum(1 for _ in workspace.records.open(encoding="utf-8")) - 1,
+        "queries": len(truth),
+        **counts,
+        "job_id": match["job_id"],
+        "results": str(results),
+        "refusals": {reason: refusals[reason] for reason in SEVEN_REFUSALS},
+        "other_refusals": {reason: refusals[reason] for reason in OTHER_REFUSALS},
+        "holder_exit_code": holder_exit,
+        "audit": audit,
+        "seconds": round(time.monotonic() - started, 2),
+    }
+
+
+def check_audit(workspace: Workspace) -> dict[str, str]:
+    """What a reviewer would run on the two logs: verify each, then reconcile the pair."""
+    holder = verify_log(workspace.holder_dir)
+    requester = verify_log(workspace.requester_dir)
+    paired = reconcile(workspace.holder_dir, workspace.requester_dir)
+    return {
+        "holder": "ok" if holder.ok else f"failed: {holder.error}",
+        "requester": "ok" if requester.ok else f"failed: {requester.error}",
+        "reconcile": "ok" if paired.ok else "failed: " + "; ".join(paired.mismatches[:3]),
+    }
+
+
+def demo_ok(summary: dict[str, object]) -> bool:
+    refusals = summary["refusals"]
+    others = summary["other_refusals"]
+    audit = summary["audit"]
+    assert isinstance(refusals, dict) and isinstance(others, dict) and isinstance(audit, dict)
+    return (
+        summary["matches"] == summary["expected_matches"]
+        and summary["false_matches"] == 0
+        and summary["missed_matches"] == 0
+        and summary["ineligible_answered"] == 0
+        and set(refusals) == set(SEVEN_REFUSALS)
+        and all(status != "OK" for status in (*refusals.values(), *others.values()))
+        and all(state == "ok" for state in audit.values())
+    )

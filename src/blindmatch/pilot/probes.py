@@ -1,0 +1,111 @@
+"""Refusal probes: sessions crafted to be refused for each reason, against the live holder."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from blindmatch.audit import AuditLog
+from blindmatch.core.index import EncryptedIndex
+from blindmatch.core.requester import RequesterSession
+from blindmatch.crypto.batch import BatchEngine
+from blindmatch.pilot.workspace import (
+    OTHER_OFFICIAL,
+    OTHER_ORG,
+    PRIMARY_OFFICIAL,
+    REQUESTER_ORG,
+    SECOND_OFFICIAL,
+    SESSION_MAX_RECORDS,
+)
+from blindmatch.policy import load_official_key
+from blindmatch.requester.config import RequesterConfig
+from blindmatch.requester.holder_client import HolderClient, HolderRefused
+from blindmatch.requester.requests import sign_session_request
+from blindmatch.requester.session import run_session
+from blindmatch.transport.wire import MODE_TO_PB
+from blindmatch.vocabulary import Mode, Reason
+
+
+def _probe(
+    config: RequesterConfig, audit: AuditLog, engine: BatchEngine, reason: str, nonce_used: bytes
+) -> str:
+    """Ask the live holder for one session crafted to be refused for ``reason``; returns the status name."""
+    officials = config.official.key_file.parent
+    official, key_file, organisation, mode = PRIMARY_OFFICIAL, config.official.key_file, REQUESTER_ORG, Mode.MEMBERSHIP
+    count, nonce, issued = 1, secrets.token_bytes(16), datetime.now(UTC).replace(microsecond=0)
+    signer: Ed25519PrivateKey | None = None
+    if reason == Reason.UNKNOWN_OFFICIAL:
+        official, signer = "Mallory Nobody", Ed25519PrivateKey.generate()
+    elif reason == Reason.WRONG_ORGANISATION:
+        official, key_file, organisation = OTHER_OFFICIAL, officials / "olga.key", OTHER_ORG
+    elif reason == Reason.EXPIRED:
+        issued -= timedelta(hours=2)
+    elif reason == Reason.REPLAYED:
+        nonce = nonce_used
+    elif reason == Reason.OVER_BUDGET:
+        count = SESSION_MAX_RECORDS + 1
+    elif reason == Reason.MODE_NOT_ALLOWED:
+        official, key_file, mode = SECOND_OFFICIAL, officials / "bob.key", Mode.CARDINALITY
+    elif reason == Reason.TOO_FEW_RECORDS:  # one element is below the policy's cardinality minimum
+        mode = Mode.CARDINALITY
+    try:
+        _signed_session(config, audit, engine, official, signer or load_official_key(key_file), organisation, mode,
+                        count, nonce, issued, tamper=reason == Reason.UNSIGNED)
+    except HolderRefused as exc:
+        return exc.status
+    return "OK"
+
+
+def _signed_session(
+    config: RequesterConfig,
+    audit: AuditLog,
+    engine: BatchEngine,
+    official: str,
+    key: Ed25519PrivateKey,
+    organisation: str,
+    mode: Mode,
+    count: int,
+    nonce: bytes,
+    issued: datetime,
+    tamper: bool = False,
+) -> None:
+    """One session of ``count`` throw-away keys under the given official and request fields."""
+    with HolderClient(config.holder) as client:
+        info = client.info()
+        wanted = next(i for i in info.indexes if i.kind == MODE_TO_PB[mode])
+        path = config.index_dir / f"probe-{mode.value}-{wanted.digest.hex()[:32]}.bmidx"
+        if not path.exists():
+            config.index_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            client.download_index(mode, wanted.digest, path)
+        index = EncryptedIndex.parse(path.read_bytes())
+        session_id = secrets.token_bytes(16)
+        keys = [b"blindmatch demo probe " + secrets.token_bytes(8) for _ in range(count)]
+        session = RequesterSession(keys, mode, index, session_id, min(1024, info.limits.max_batch), engine)
+        request, envelope = sign_session_request(
+            session, key, organisation=organisation, official=official, legal_basis=config.official.legal_basis,
+            key_id=info.key_id, issued_at=issued, lifetime=timedelta(minutes=15), nonce=nonce,
+        )
+        if tamper:
+            envelope = envelope[:-1] + bytes([envelope[-1] ^ 1])
+        run_session(client, audit, session, request, envelope, config.holder.name, 4, info.audit_public_key,
+                    lambda _batch: None)
+
+
+# The refusals the legal setting names; the demo's JSON reports exactly these under "refusals".
+SEVEN_REFUSALS = (Reason.UNSIGNED, Reason.UNKNOWN_OFFICIAL, Reason.WRONG_ORGANISATION, Reason.EXPIRED, Reason.REPLAYED, Reason.OVER_BUDGET,
+                  Reason.MODE_NOT_ALLOWED)
+
+
+OTHER_REFUSALS = (Reason.TOO_FEW_RECORDS,)
+
+
+def try_refusals(config: RequesterConfig, engine: BatchEngine) -> dict[str, str]:
+    """Each refusal reason against the live holder: reason -> gRPC status name it returned."""
+    nonce = secrets.token_bytes(16)
+    with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
+        # A granted one-key session records the nonce that the replay probe reuses.
+        _signed_session(config, audit, engine, PRIMARY_OFFICIAL, load_official_key(config.official.key_file),
+                        REQUESTER_ORG, Mode.MEMBERSHIP, 1, nonce, datetime.now(UTC).replace(microsecond=0))
+        return {reason: _probe(config, audit, engine, reason, nonce) for reason in (*SEVEN_REFUSALS, *OTHER_REFUSALS)}

@@ -1,0 +1,246 @@
+"""``requester.toml``: what the requester daemon and ``blindmatch requester match`` need.
+
+Relative paths are relative to the file's directory, so a configuration folder can be
+moved as a whole. Loading is strict (unknown keys are errors naming the key) because a
+misspelt setting, e.g. of the official's key, must not silently fall back to a default.
+
+Example::
+
+    organisation = "Example County"      # informational; the mTLS certificate is the identity
+    state_dir = "state"                  # job store, cached index, socket
+
+    [holder]
+    address = "127.0.0.1:7443"
+    name = "Tax Authority"               # optional: the holder as the audit log names it
+    ca_cert = "pki/ca.pem"
+    cert = "pki/example-county.pem"
+    key = "pki/example-county.key"
+    server_name = "holder"               # optional: the name in the holder's certificate
+    retry_seconds = 60                   # how long to wait for an unavailable holder
+    batch_timeout_seconds = 120          # a session or download silent this long: holder unavailable
+
+    [official]
+    name = "Alice Clerk"
+    key_file = "officials/alice.key"
+    legal_basis = "Tax Administration Act s. 12"
+    request_lifetime_seconds = 900
+
+    [matching]
+    mode = "membership"                  # or "cardinality"
+    schema = "schema.toml"               # optional; the built-in schema otherwise
+    batch_size = 1024
+    window = 4                           # batches in flight per session
+    session_max_records = 0              # 0: the holder's limit
+
+    [audit]
+    dir = "audit"
+    origin = "requester.example-county"
+
+    [service]
+    listen = "unix"                      # unix:<state_dir>/requester.sock, or "127.0.0.1:PORT"
+    max_parallel_jobs = 8
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from blindmatch.audit.events import IDENT, TEXT
+from blindmatch.policy.authorize import MAX_LIFETIME
+from blindmatch.tomlfile import load_toml
+from blindmatch.vocabulary import InputError, Mode
+
+
+class ConfigError(InputError, ValueError):
+    """requester.toml is unreadable or invalid; the message names the file and key."""
+
+
+@dataclass(frozen=True)
+class HolderEndpoint:
+    address: str
+    name: str
+    ca_cert: Path
+    cert: Path
+    key: Path
+    server_name: str | None
+    retry_seconds: float
+    # A stalled holder (alive, connection open, no answers) must not hold a job forever.
+    batch_timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class OfficialConfig:
+    name: str
+    key_file: Path
+    legal_basis: str
+    request_lifetime_seconds: int
+
+
+@dataclass(frozen=True)
+class MatchingConfig:
+    mode: Mode
+    schema: Path | None
+    batch_size: int
+    window: int
+    session_max_records: int
+
+
+@dataclass(frozen=True)
+class RequesterConfig:
+    path: Path
+    organisation: str
+    state_dir: Path
+    holder: HolderEndpoint
+    official: OfficialConfig
+    matching: MatchingConfig
+    audit_dir: Path
+    audit_origin: str
+    listen: str
+    max_parallel_jobs: int
+
+    @property
+    def socket_path(self) -> Path:
+        return self.state_dir / "requester.sock"
+
+    @property
+    def service_target(self) -> str:
+        """The gRPC target of the local job service."""
+        return f"unix:{self.socket_path}" if self.listen == "unix" else self.listen
+
+    @property
+    def store_path(self) -> Path:
+        return self.state_dir / "jobs.sqlite"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.state_dir / "index"
+
+
+_SECTIONS: dict[str, tuple[set[str], set[str]]] = {
+    # section: (required keys, optional keys)
+    "": ({"organisation", "holder", "official", "audit"}, {"state_dir", "matching", "service"}),
+    "holder": ({"address", "ca_cert", "cert", "key"}, {"name", "server_name", "retry_seconds", "batch_timeout_seconds"}),
+    "official": ({"name", "key_file", "legal_basis"}, {"request_lifetime_seconds"}),
+    "matching": (set(), {"mode", "schema", "batch_size", "window", "session_max_records"}),
+    "audit": ({"dir", "origin"}, set()),
+    "service": (set(), {"listen", "max_parallel_jobs"}),
+}
+
+
+class _Reader:
+    """Typed access to one table, with errors naming ``file: section.key``."""
+
+    def __init__(self, path: Path, section: str, table: Any) -> None:
+        self.path, self.section = path, section
+        if not isinstance(table, dict):
+            raise self.error("", "must be a table")
+        required, optional = _SECTIONS[section]
+        for key in table:
+            if key not in required | optional:
+                raise self.error(key, f"unknown key (allowed: {', '.join(sorted(required | optional))})")
+        for key in sorted(required - set(table)):
+            raise self.error(key, "missing")
+        self.table = table
+
+    def error(self, key: str, problem: str) -> ConfigError:
+        where = ".".join(p for p in (self.section, key) if p)
+        return ConfigError(f"{self.path}: {where or 'top level'}: {problem}")
+
+    def text(self, key: str, default: str | None = None) -> str:
+        value = self.table.get(key, default)
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(key, "must be a non-empty string")
+        return value
+
+    def identity(self, key: str, default: str | None = None) -> str:
+        """A name the audit log accepts as an identity (see ``audit.events.IDENT``)."""
+        value = self.text(key, default)
+        problem = IDENT.check(value)
+        if problem:
+            raise self.error(key, problem)
+        return value
+
+    def legal_text(self, key: str) -> str:
+        """Free text that goes into the signed request and the audit log (both bound its size)."""
+        value = self.text(key)
+        problem = TEXT.check(value)
+        if problem:
+            raise self.error(key, problem)
+        return value
+
+    def path_value(self, key: str, default: str | None = None) -> Path:
+        return (self.path.parent / self.text(key, default)).resolve()
+
+    def integer(self, key: str, default: int, minimum: int, maximum: int = 2**63 - 1) -> int:
+        value = self.table.get(key, default)
+        if type(value) is not int or not minimum <= value <= maximum:
+            raise self.error(key, f"must be an integer in {minimum}..{maximum}")
+        return value
+
+    def positive(self, key: str, default: float) -> float:
+        value = self.number(key, default)
+        if value <= 0:
+            raise self.error(key, "must be a positive number")
+        return value
+
+    def number(self, key: str, default: float) -> float:
+        value = self.table.get(key, default)
+        if type(value) not in (int, float) or value < 0:
+            raise self.error(key, "must be a non-negative number")
+        return float(value)
+
+
+def load_requester_config(path: Path) -> RequesterConfig:
+    """Parse and validate ``requester.toml``."""
+    path = Path(path).resolve()
+    data = load_toml(path, ConfigError)
+    top = _Reader(path, "", data)
+    holder = _Reader(path, "holder", data["holder"])
+    official = _Reader(path, "official", data["official"])
+    matching = _Reader(path, "matching", data.get("matching", {}))
+    audit = _Reader(path, "audit", data["audit"])
+    service = _Reader(path, "service", data.get("service", {}))
+
+    mode_text = matching.text("mode", Mode.MEMBERSHIP.value)
+    if mode_text not in {m.value for m in Mode}:
+        raise matching.error("mode", f"must be one of {', '.join(m.value for m in Mode)}")
+    listen = service.text("listen", "unix")
+    if listen != "unix" and not (listen.startswith(("127.0.0.1:", "localhost:", "[::1]:"))):
+        raise service.error("listen", 'must be "unix" or a loopback address such as "127.0.0.1:7444"')
+    return RequesterConfig(
+        path=path,
+        organisation=top.text("organisation"),
+        state_dir=top.path_value("state_dir", "state"),
+        holder=HolderEndpoint(
+            address=holder.text("address"),
+            name=holder.identity("name", holder.text("address")),
+            ca_cert=holder.path_value("ca_cert"),
+            cert=holder.path_value("cert"),
+            key=holder.path_value("key"),
+            server_name=holder.text("server_name") if "server_name" in holder.table else None,
+            retry_seconds=holder.number("retry_seconds", 60.0),
+            batch_timeout_seconds=holder.positive("batch_timeout_seconds", 120.0),
+        ),
+        official=OfficialConfig(
+            name=official.identity("name"),
+            key_file=official.path_value("key_file"),
+            legal_basis=official.legal_text("legal_basis"),
+            # The holder refuses requests living longer than policy.MAX_LIFETIME.
+            request_lifetime_seconds=official.integer(
+                "request_lifetime_seconds", 900, 60, int(MAX_LIFETIME.total_seconds())
+            ),
+        ),
+        matching=MatchingConfig(
+            mode=Mode(mode_text),
+            schema=matching.path_value("schema") if "schema" in matching.table else None,
+            batch_size=matching.integer("batch_size", 1024, 1),
+            window=matching.integer("window", 4, 1),
+            session_max_records=matching.integer("session_max_records", 0, 0),
+        ),
+        audit_dir=audit.path_value("dir"),
+        audit_origin=audit.text("origin"),
+        listen=listen,
+        max_parallel_jobs=service.integer("max_parallel_jobs", 8, 1),
+    )

@@ -1,0 +1,298 @@
+"""The requester's gRPC client of the holder: mTLS channel, GetInfo, index download, Match.
+
+Every failure is turned into one of three exceptions the runner can act on:
+:class:`HolderUnavailable` (wait and resume), :class:`HolderRefused` (the holder's
+policy said no: a person must act) and :class:`HolderError` (anything else, with the
+gRPC status name and the holder's reason code).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+
+from blindmatch.audit.keys import verify_transcript_signature
+from blindmatch.core.errors import ProtocolError
+from blindmatch.core.events import Event
+from blindmatch.core.messages import BlindedBatch, Close, Closed, EvaluatedBatch, Hello
+from blindmatch.core.pacing import pace
+from blindmatch.core.requester import RequesterSession
+from blindmatch.requester.config import HolderEndpoint
+from blindmatch.transport.status import reason_from_rpc_error
+from blindmatch.transport.tls import channel_credentials
+from blindmatch.transport.wire import (
+    MODE_TO_PB,
+    client_message_to_pb,
+    server_message_from_pb,
+)
+from blindmatch.v1 import holder_pb2 as pb
+from blindmatch.v1 import holder_pb2_grpc as pb_grpc
+from blindmatch.vocabulary import BlindmatchError, Mode, Reason, reason_named
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# HTTP/2 keepalive: a holder whose host vanished (no RST, no FIN) is noticed within ~30 s
+# instead of the kernel's TCP timeout of many minutes. Pings are sent only while a call
+# is active, also when no data flows (a cardinality session waits for all evaluations),
+# so the holder must allow pings without data every 20 s (server option
+# grpc.http2.min_ping_interval_without_data_ms of at most 20000) or it answers GOAWAY.
+KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.keepalive_time_ms", 20_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 0),
+    ("grpc.http2.max_pings_without_data", 0),
+)
+_WATCHDOG_POLL_SECONDS = 0.25
+# Connection failures, and a holder that drains on SIGTERM, are worth waiting out.
+_TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+
+
+class HolderError(BlindmatchError):
+    """A call failed; ``status`` is the gRPC status name, ``code`` the reason the holder gave ("" if none).
+
+    ``reason`` is the vocabulary member the failure counts as: the holder's reason when it
+    gave one, otherwise what the kind of failure implies (unavailable, or failed).
+    """
+
+    default_reason = Reason.FAILED
+
+    def __init__(self, message: str, status: str = "", code: str = "") -> None:
+        super().__init__(message, reason_named(code, self.default_reason) if code else None)
+        self.status = status
+        self.code = code
+
+
+class HolderUnavailable(HolderError):
+    """The holder cannot be reached (down, restarting, draining)."""
+
+    default_reason = Reason.HOLDER_UNAVAILABLE
+
+
+class HolderRefused(HolderError):
+    """The holder refused the session (a reason whose ``is_refusal`` holds)."""
+
+
+def translate(error: grpc.RpcError, what: str) -> HolderError:
+    """The exception for a failed call, carrying the status name and reason (no record data)."""
+    code = error.code() if callable(getattr(error, "code", None)) else grpc.StatusCode.UNKNOWN
+    reason = reason_from_rpc_error(error)
+    details = error.details() if callable(getattr(error, "details", None)) else ""
+    message = f"{what}: holder returned {code.name}" + (f" ({details})" if details else "")
+    if reason and reason_named(reason).is_refusal:
+        return HolderRefused(message, code.name, reason)
+    if code in _TRANSIENT:
+        return HolderUnavailable(message, code.name, reason)
+    return HolderError(message, code.name, reason)
+
+
+class _Watchdog:
+    """Cancels a streaming call that makes no progress, or when the caller is stopping.
+
+    Keepalive only proves the holder's HTTP/2 stack answers; a holder that is alive but
+    stuck would otherwise hold the call (and the requester daemon's SIGTERM drain) forever.
+    """
+
+    def __init__(self, call: grpc.Future, timeout: float, stop: threading.Event | None) -> None:
+        self._call = call
+        self._timeout = timeout
+        self._stop = stop
+        self._deadline = time.monotonic() + timeout
+        self._done = threading.Event()
+        self.fired = ""  # "stalled" or "stopping" once the call was cancelled
+        self._thread = threading.Thread(target=self._watch, name="holder-watchdog", daemon=True)
+        self._thread.start()
+
+    def progress(self, allowance: int = 1) -> None:
+        """The holder answered; it has ``allowance`` timeouts for the next answer."""
+        self._deadline = time.monotonic() + self._timeout * allowance
+
+    def _watch(self) -> None:
+        while not self._done.wait(_WATCHDOG_POLL_SECONDS):
+            if self._stop is not None and self._stop.is_set():
+                self.fired = "stopping"
+            elif time.monotonic() >= self._deadline:
+                self.fired = "stalled"
+            else:
+                continue
+            self._call.cancel()
+            return
+
+    def close(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def error(self, what: str) -> HolderUnavailable | None:
+        """What the cancelled call means for the runner (None when the watchdog did not fire)."""
+        if self.fired == "stalled":
+            return HolderUnavailable(f"{what}: no answer from the holder for {self._timeout:g} s", "DEADLINE_EXCEEDED")
+        if self.fired == "stopping":
+            return HolderUnavailable(f"{what}: cancelled, the requester is stopping", "CANCELLED")
+        return None
+
+
+class HolderClient:
+    """One mTLS channel to the holder; cheap enough to create per attempt.
+
+    Streaming calls are cancelled when the holder sends nothing for ``endpoint.batch_timeout_seconds``
+    (raising :class:`HolderUnavailable`, so the job retries and resumes), and promptly when
+    ``stop`` is set, so a stalled holder cannot block a shutdown.
+    """
+
+    def __init__(
+        self,
+        endpoint: HolderEndpoint,
+        call_timeout: float = 30.0,
+        stop: threading.Event | None = None,
+        on_wire: Callable[[str, int], None] = lambda _direction, _size: None,
+    ) -> None:
+        """``on_wire(direction, size)`` sees the encoded size of every Match message ("up" or "down")."""
+        credentials = channel_credentials(endpoint.ca_cert, endpoint.key, endpoint.cert, HolderError)
+        options: list[tuple[str, object]] = [
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            *KEEPALIVE_OPTIONS,
+        ]
+        if endpoint.server_name:
+            options.append(("grpc.ssl_target_name_override", endpoint.server_name))
+        self._channel = grpc.secure_channel(endpoint.address, credentials, options=options)
+        self._stub = pb_grpc.HolderStub(self._channel)
+        self._timeout = call_timeout
+        self._batch_timeout = endpoint.batch_timeout_seconds
+        self._stop = stop
+        self._on_wire = on_wire
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> HolderClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def info(self, official: str = "") -> pb.HolderInfo:
+        try:
+            info: pb.HolderInfo = self._stub.GetInfo(pb.GetInfoRequest(official=official), timeout=self._timeout)
+            return info
+        except grpc.RpcError as exc:
+            raise translate(exc, "GetInfo") from None
+
+    def download_index(
+        self,
+        kind: Mode,
+        digest: bytes,
+        destination: Path,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> Path:
+        """Fetch the index into ``destination``, resuming a ``.part`` file left by an earlier try.
+
+        The bytes are trusted only once their SHA-256 equals ``digest`` (from GetInfo); a
+        partial file that turns out wrong is deleted so the next try starts afresh.
+        """
+        part = destination.with_name(destination.name + ".part")
+        offset = part.stat().st_size if part.exists() else 0
+        request = pb.DownloadIndexRequest(kind=MODE_TO_PB[kind], digest=digest, offset=offset)
+        call = self._stub.DownloadIndex(request, timeout=None)
+        watchdog = _Watchdog(call, self._batch_timeout, self._stop)
+        try:
+            with part.open("ab") as out:
+                for chunk in call:
+                    watchdog.progress()
+                    if chunk.offset != offset:
+                        raise HolderError(f"DownloadIndex: chunk at offset {chunk.offset}, expected {offset}")
+                    out.write(chunk.data)
+                    offset += len(chunk.data)
+                    if on_progress is not None:
+                        on_progress(offset, chunk.total_bytes)
+                out.flush()
+                os.fsync(out.fileno())
+        except grpc.RpcError as exc:
+            error = watchdog.error("DownloadIndex") or translate(exc, "DownloadIndex")
+            if error.status == "OUT_OF_RANGE":
+                part.unlink(missing_ok=True)  # our partial file is longer than the index
+            raise error from None
+        finally:
+            watchdog.close()
+        hasher = hashlib.sha256()
+        with part.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                hasher.update(block)
+        if hasher.digest() != digest:
+            part.unlink()
+            raise HolderError("DownloadIndex: downloaded index does not match the digest announced by GetInfo")
+        os.replace(part, destination)
+        return destination
+
+    def match(
+        self,
+        session: RequesterSession,
+        authorization: bytes,
+        window: int,
+        sign: Callable[[bytes, bytes], tuple[bytes, bytes]],
+        holder_audit_key: bytes,
+        on_event: Callable[[Event], None],
+    ) -> Closed:
+        """Run one Match session to its verified Closed.
+
+        Keeps up to ``window`` blinded batches in flight (``core.pacing.pace``). Every core
+        event goes to ``on_event`` as it happens (a ``BatchReceived`` once its batch has been
+        looked up, so the caller can persist it before more are asked for).
+        ``sign(session_id, transcript_hash)`` returns this side's audit (signature, public
+        key) for the Close.
+        """
+        outbox: queue.SimpleQueue[Hello | BlindedBatch | Close | None] = queue.SimpleQueue()
+
+        def requests() -> Iterator[pb.MatchClientMessage]:
+            while (message := outbox.get()) is not None:
+                encoded = client_message_to_pb(message)
+                self._on_wire("up", encoded.ByteSize())
+                yield encoded
+
+        outbox.put(session.hello(authorization))
+        call = self._stub.Match(requests(), timeout=None)
+        watchdog = _Watchdog(call, self._batch_timeout, self._stop)
+        closed: Closed | None = None
+        try:
+            for reply in call:
+                self._on_wire("down", reply.ByteSize())
+                message = server_message_from_pb(reply)
+                # A cardinality holder answers only once it has evaluated every batch.
+                waiting_for_all = session.mode is Mode.CARDINALITY and not isinstance(message, EvaluatedBatch)
+                watchdog.progress(len(session.batch_digests) if waiting_for_all else 1)
+                if isinstance(message, Closed):
+                    _check_closed(session, message, holder_audit_key)
+                    closed = message
+                output = session.receive(message)
+                for out in output.messages:
+                    assert isinstance(out, Close)
+                    signature, signer_key = sign(out.session_id, out.transcript_hash)
+                    outbox.put(Close(out.session_id, out.transcript_hash, signature, signer_key))
+                for event in output.events:
+                    on_event(event)
+                for batch in pace(session, window):
+                    outbox.put(batch)
+                if session.closed:
+                    outbox.put(None)  # half-close; the holder ends the call
+        except grpc.RpcError as exc:
+            raise (watchdog.error("Match") or translate(exc, "Match")) from None
+        finally:
+            watchdog.close()
+            outbox.put(None)
+            call.cancel()
+        if closed is None or not session.closed:
+            raise HolderUnavailable("Match: the holder ended the session before Closed", "UNAVAILABLE")
+        return closed
+
+
+def _check_closed(session: RequesterSession, closed: Closed, holder_audit_key: bytes) -> None:
+    """The holder's Closed must carry its audit signature over our transcript hash."""
+    if closed.signer_key != holder_audit_key:
+        raise ProtocolError(Reason.TRANSCRIPT_MISMATCH, "Closed is not signed with the holder's announced audit key")
+    if not verify_transcript_signature(holder_audit_key, session.session_id, session.transcript_hash, closed.signature):
+        raise ProtocolError(Reason.TRANSCRIPT_MISMATCH, "the holder's signature does not cover this session's transcript")

@@ -1,0 +1,180 @@
+"""QUERIES.csv in, RESULTS.csv out: reading, checking and preparing a job's records.
+
+Errors name rows and fields, never values: records are personal data.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+
+from blindmatch.normalize import NormalizationError, Schema
+from blindmatch.requester.jobs import Job, JobStore
+from blindmatch.vocabulary import InputError, Mode
+
+OUTPUT_COLUMNS = ("matched", "tier", "status")
+
+
+class JobInputError(InputError, ValueError):
+    """QUERIES.csv cannot be used as given (missing column, clash, changed since submission)."""
+
+
+def check_output_path(queries: Path, out: Path, mode: Mode) -> None:
+    """Refuse an output that cannot be written before any budget is spent on the job.
+
+    RESULTS.csv replacing QUERIES.csv would destroy the input (and the pinned SHA-256 that
+    a resume needs); a missing or read-only directory would fail only after matching.
+    Cardinality mode writes no file, so only the first rule applies to it.
+    """
+    queries, out = Path(queries).resolve(), Path(out).resolve()
+    if out == queries or (out.exists() and os.path.samefile(out, queries)):
+        raise JobInputError(f"{out}: the results file must not be the queries file")
+    if mode is Mode.CARDINALITY:
+        return
+    if not out.parent.is_dir():
+        raise JobInputError(f"{out.parent}: the results directory does not exist")
+    try:
+        # A real probe: os.access ignores read-only mounts and is always true for root.
+        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise JobInputError(f"{out.parent}: the results directory is not writable ({exc.strerror})") from None
+
+
+def _today() -> date:
+    """The date eligibility is judged on when a job is first prepared (UTC, like the holder)."""
+    return datetime.now(UTC).date()
+
+
+@dataclass
+class Elements:
+    """The job's element list: match keys with the input row and tier rank of each."""
+
+    keys: list[bytes]
+    rows: np.ndarray
+    tiers: np.ndarray
+
+
+def file_sha256(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            hasher.update(block)
+    return hasher.hexdigest()
+
+
+def iter_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The header and ``(row number, values)`` of each non-blank data row (row 1 = first record)."""
+    handle = path.open("r", encoding="utf-8-sig", newline="")
+    reader = csv.reader(handle)
+    try:
+        header = next(reader)
+    except StopIteration:
+        handle.close()
+        raise JobInputError(f"{path}: empty file (no header row)") from None
+    except (csv.Error, UnicodeDecodeError) as exc:
+        handle.close()
+        raise JobInputError(f"{path}: header is not readable CSV ({exc.__class__.__name__})") from None
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        with handle:
+            number = 0
+            try:
+                for values in reader:
+                    if not any(v.strip() for v in values):
+                        continue
+                    number += 1
+                    yield number, values
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise JobInputError(f"{path}: row {number + 1} is not readable CSV ({exc.__class__.__name__})") from None
+
+    return header, rows()
+
+
+def check_header(header: list[str], schema: Schema) -> None:
+    """Fail early, naming the column, rather than marking every row invalid."""
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise JobInputError(f"input column {name!r} appears more than once; column names must be unique")
+        seen.add(name)
+    for name in OUTPUT_COLUMNS:
+        if name in header:
+            raise JobInputError(f"input column {name!r} clashes with an output column of RESULTS.csv; rename it")
+    needed = [*schema.tier_fields, *([schema.basis_field] if schema.basis_field else [])]
+    for name in needed:
+        if name not in header:
+            raise JobInputError(f"input has no column {name!r} (the schema needs: {', '.join(needed)})")
+
+
+def prepare_elements(
+    path: Path, schema: Schema, mode: Mode, today: date
+) -> tuple[Elements, list[tuple[int, str, int]]]:
+    """Eligibility and match keys of every row, judged as of ``today``.
+
+    A row with more values than the header is ``invalid: columns`` (its values cannot be
+    assigned to fields). Cardinality mode sends each record's strongest tier only, so that
+    the count is a count of records, not of keys, and sends each distinct key once: the
+    session has one blind, so equal keys would give equal blinded elements and show the
+    holder which inputs are equal. A record whose key an earlier record already has is
+    ``ok`` with no element of its own (counted once).
+    """
+    header, rows = iter_rows(path)
+    check_header(header, schema)
+    keys: list[bytes] = []
+    key_rows: list[int] = []
+    key_tiers: list[int] = []
+    statuses: list[tuple[int, str, int]] = []
+    sent: set[bytes] = set()
+    for number, values in rows:
+        if len(values) > len(header):
+            statuses.append((number, "invalid: columns", 0))
+            continue
+        record = dict(zip(header, values, strict=False))
+        reason = schema.check_basis(record, today)
+        if reason is not None:
+            statuses.append((number, f"ineligible: {reason}", 0))
+            continue
+        try:
+            tiered = schema.match_keys(record, "requester", number)
+        except NormalizationError as exc:
+            statuses.append((number, f"invalid: {exc.field}", 0))
+            continue
+        if mode is Mode.CARDINALITY:
+            tiered = [t for t in tiered[:1] if t[1] not in sent]
+            sent.update(key for _, key in tiered)
+        for rank, (_, key) in enumerate(tiered):
+            keys.append(key)
+            key_rows.append(number)
+            key_tiers.append(rank)
+        statuses.append((number, "ok", len(tiered)))
+    return Elements(keys, np.array(key_rows, dtype=np.int64), np.array(key_tiers, dtype=np.int16)), statuses
+
+
+def write_results(store: JobStore, job: Job, tier_names: list[str]) -> None:
+    """RESULTS.csv: the input columns in input order plus matched, tier, status (atomically)."""
+    header, rows = iter_rows(job.queries_path)
+    out = job.out_path
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*header, *OUTPUT_COLUMNS])
+        for (number, values), outcome in zip(rows, store.outcomes(job.id), strict=True):
+            if outcome.row != number:
+                raise JobInputError(f"job store and input disagree at row {number}")
+            eligible = outcome.status == "ok"
+            matched = ("true" if outcome.matched else "false") if eligible else ""
+            tier = tier_names[outcome.tier] if outcome.matched and outcome.tier is not None else ""
+            values = values + [""] * (len(header) - len(values))
+            writer.writerow([*values[: len(header)], matched, tier, outcome.status])
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, out)

@@ -1,0 +1,348 @@
+"""Runs one requester job: QUERIES.csv in, RESULTS.csv (or a count) out.
+
+The order of work is what the law and the crash-safety need:
+
+1. Each record's legal basis is checked first, as of the day the job was first prepared
+   (a resumed job must not see its element list shift); an ineligible record is never
+   normalised, blinded or sent, and an unparseable one is marked ``invalid: <field>``.
+2. GetInfo; when the holder's index digest differs from the cached one, the new index is
+   downloaded (resumably, digest-checked) before anything is matched.
+3. The remaining match keys are split into sessions no larger than the holder's session
+   maximum; each session request is signed with the configured official's key.
+4. Every evaluated batch is committed to the job store before more are requested, so a
+   crash of either side resumes without redoing finished batches.
+
+Logs and errors name rows and fields, never values: records are personal data.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from blindmatch.audit import AuditLog
+from blindmatch.core.errors import ProtocolError
+from blindmatch.core.events import BatchReceived
+from blindmatch.core.index import EncryptedIndex, IndexFormatError
+from blindmatch.core.requester import RequesterSession
+from blindmatch.crypto.batch import BatchEngine
+from blindmatch.normalize import default_schema, load_schema
+from blindmatch.policy import load_official_key
+from blindmatch.requester.config import RequesterConfig
+from blindmatch.requester.holder_client import (
+    HolderClient,
+    HolderError,
+    HolderUnavailable,
+)
+from blindmatch.requester.inputs import (
+    Elements,
+    JobInputError,
+    _today,
+    check_output_path,
+    file_sha256,
+    prepare_elements,
+    write_results,
+)
+from blindmatch.requester.jobs import Job, JobStore, owner_token
+from blindmatch.requester.requests import sign_session_request
+from blindmatch.requester.session import run_session
+from blindmatch.transport.pki import organisation_of
+from blindmatch.transport.wire import MODE_TO_PB
+from blindmatch.v1 import holder_pb2 as pb
+from blindmatch.vocabulary import BlindmatchError, JobState, Mode, Reason
+
+log = logging.getLogger("blindmatch.requester")
+
+_BACKOFF = (0.2, 0.5, 1.0, 2.0)
+
+
+class JobStopped(BlindmatchError):
+    """The daemon is shutting down; the job stays queued and resumes on the next start."""
+
+
+class JobBusy(BlindmatchError):
+    """Another live runner (daemon or ``requester match``) is running the job right now."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a job is doing, for progress bars and watchers: ``phase`` is prepare, download or match."""
+
+    job_id: str
+    phase: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    job: Job
+    exit_state: str  # succeeded, refused, holder_unavailable, failed
+
+
+class _IndexCache:
+    """Parsed indexes by digest, shared by the jobs of one process (parsing costs memory)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._parsed: dict[bytes, EncryptedIndex] = {}
+
+    def get(self, path: Path, digest: bytes) -> EncryptedIndex:
+        with self._lock:
+            index = self._parsed.get(digest)
+            if index is None:
+                index = EncryptedIndex.parse(path.read_bytes())
+                if index.digest != digest:
+                    raise IndexFormatError(f"{path} does not match its recorded digest")
+                self._parsed = {digest: index, **{d: i for d, i in self._parsed.items() if i.kind is not index.kind}}
+            return index
+
+
+class JobRunner:
+    """Runs jobs of one requester (config); shared by the daemon's worker threads."""
+
+    def __init__(
+        self,
+        config: RequesterConfig,
+        store: JobStore,
+        audit: AuditLog,
+        engine: BatchEngine,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.audit = audit
+        self.engine = engine
+        self.stop = stop or threading.Event()
+        self.schema = load_schema(config.matching.schema) if config.matching.schema else default_schema()
+        self._indexes = _IndexCache()
+        self._download_lock = threading.Lock()
+        self._check_identity()
+
+    def _end(self, job_id: str, reason: Reason, error: str, code: str, status: str = "") -> None:
+        """Finish the job in the state its reason implies (the vocabulary's one table)."""
+        self.store.finish(job_id, JobState.ended_by(reason), error, code, status)
+
+    def _check_identity(self) -> None:
+        """The signed request's organisation must be the certificate's O=, or every session is refused."""
+        cert_org = organisation_of(self.config.holder.cert.read_bytes())
+        if cert_org != self.config.organisation:
+            raise JobInputError(
+                f"{self.config.path}: organisation {self.config.organisation!r} differs from the client "
+                f"certificate's O={cert_org!r}; the holder would refuse every session (wrong_organisation)"
+            )
+
+    def submit(self, queries: Path, out: Path, mode: Mode) -> tuple[Job, bool]:
+        """Create the job for this input, or find the unfinished one to resume."""
+        queries, out = Path(queries).resolve(), Path(out).resolve()
+        check_output_path(queries, out, mode)
+        return self.store.create_or_resume(queries, out, mode.value, file_sha256(queries))
+
+    def run(self, job_id: str, progress: Callable[[Progress], None] | None = None) -> JobOutcome:
+        """Run (or resume) the job to an end state; never raises for holder or input problems.
+
+        Raises :class:`JobBusy` when another live runner has the job.
+        """
+        report = progress or (lambda _p: None)
+        owner = owner_token()
+        if not self.store.claim(job_id, owner):
+            raise JobBusy(f"job {job_id} is already being run by another process; wait for it or watch it")
+        job = self.store.get(job_id)
+        try:
+            self._run(job, report)
+        except JobStopped:
+            self.store.release(job_id, JobState.QUEUED)
+            return JobOutcome(self.store.get(job_id), "stopped")
+        except HolderError as exc:
+            self._end(job_id, exc.reason, str(exc), exc.code, exc.status)
+        except (BlindmatchError, IndexFormatError, OSError, ValueError) as exc:
+            log.error("job %s failed: %s", job_id, exc)
+            reason = exc.reason if isinstance(exc, BlindmatchError) else Reason.FAILED
+            self._end(job_id, reason, str(exc), reason if reason is not Reason.FAILED else "")
+        except BaseException as exc:
+            self.store.finish(job_id, JobState.FAILED, f"internal error: {exc.__class__.__name__}")
+            raise
+        else:
+            self.store.finish(job_id, JobState.SUCCEEDED)
+        final = self.store.get(job_id)
+        return JobOutcome(final, final.state)
+
+    # -- the job --------------------------------------------------------------------------
+
+    def _run(self, job: Job, report: Callable[[Progress], None]) -> None:
+        if file_sha256(job.queries_path) != job.input_sha256:
+            raise JobInputError(f"{job.queries_path} changed since job {job.id} was submitted; submit it again")
+        mode = Mode(job.mode)
+        check_output_path(job.queries_path, job.out_path, mode)  # the directory may have gone since Submit
+        report(Progress(job.id, "prepare", 0, 0))
+        # Element numbers in the store index the list as first prepared: judge eligibility
+        # on that day again, or a record crossing a date limit would shift every number.
+        prepared_on = job.prepared_on or _today()
+        elements, statuses = prepare_elements(job.queries_path, self.schema, mode, prepared_on)
+        if not job.prepared:
+            self.store.record_prepared(job.id, statuses, len(elements.keys), prepared_on)
+        elif len(elements.keys) != job.elements_total:
+            raise JobInputError(
+                f"job {job.id}: the input now gives {len(elements.keys)} elements, but {job.elements_total} were "
+                "prepared (schema or blindmatch version changed?); results would be wrong, submit it as a new job"
+            )
+        ineligible = sum(1 for _, status, _ in statuses if status.startswith("ineligible:"))
+        official_key = load_official_key(self.config.official.key_file)
+        deadline = time.monotonic() + self.config.holder.retry_seconds
+        attempt = 0
+        while True:
+            remaining = np.setdiff1d(
+                np.arange(len(elements.keys), dtype=np.uint32), self.store.done_elements(job.id), assume_unique=True
+            )
+            if remaining.size == 0:
+                break
+            try:
+                with HolderClient(self.config.holder, stop=self.stop) as client:
+                    self._match_remaining(client, job, mode, elements, remaining, ineligible, official_key, report)
+                attempt = 0
+            except (HolderUnavailable, _Retry) as exc:
+                if self.stop.is_set():
+                    raise JobStopped() from None  # the call was cancelled for the shutdown
+                if self.store.done_elements(job.id).size > (len(elements.keys) - remaining.size):
+                    deadline = time.monotonic() + self.config.holder.retry_seconds  # progress was made
+                if time.monotonic() >= deadline:
+                    raise exc if isinstance(exc, HolderUnavailable) else HolderUnavailable(str(exc)) from None
+                log.warning("job %s: %s; retrying", job.id, exc)
+                self._sleep(_BACKOFF[min(attempt, len(_BACKOFF) - 1)])
+                attempt += 1
+        if mode is Mode.MEMBERSHIP:
+            write_results(self.store, self.store.get(job.id), self.schema.tier_names())
+
+    def _sleep(self, seconds: float) -> None:
+        if self.stop.wait(seconds):
+            raise JobStopped()
+
+    def _match_remaining(
+        self,
+        client: HolderClient,
+        job: Job,
+        mode: Mode,
+        elements: Elements,
+        remaining: np.ndarray,
+        ineligible: int,
+        official_key: Ed25519PrivateKey,
+        report: Callable[[Progress], None],
+    ) -> None:
+        info = client.info(self.config.official.name)
+        if info.schema_fingerprint != self.schema.fingerprint:
+            raise ProtocolError(
+                Reason.SCHEMA_MISMATCH,
+                f"the holder matches with schema {info.schema_name} v{info.schema_version}, which differs from ours "
+                f"({self.schema.name} v{self.schema.version}); both sides need the same schema and blindmatch version",
+            )
+        index = self._ensure_index(client, info, mode, job.id, report)
+        limits = [info.limits.max_session_elements, info.budget.session_max_records, self.config.matching.session_max_records]
+        session_max = min(x for x in limits if x > 0) if any(x > 0 for x in limits) else len(remaining)
+        batch_size = max(1, min(self.config.matching.batch_size, info.limits.max_batch or self.config.matching.batch_size))
+        total = len(elements.keys)
+        for start in range(0, remaining.size, session_max):
+            selection = remaining[start : start + session_max]
+            self._session(client, info, index, job, mode, elements, selection, ineligible, batch_size, official_key, report, total)
+
+    def _ensure_index(
+        self, client: HolderClient, info: pb.HolderInfo, mode: Mode, job_id: str, report: Callable[[Progress], None]
+    ) -> EncryptedIndex:
+        wanted = next((i for i in info.indexes if i.kind == MODE_TO_PB[mode]), None)
+        if wanted is None:
+            raise HolderError(f"the holder serves this organisation no {mode.value} index (no official of it may use {mode.value} mode)")
+        with self._download_lock:
+            cached = self.store.cached_index(mode.value)
+            if cached is None or cached.digest != wanted.digest:
+                self.config.index_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                target = self.config.index_dir / f"{mode.value}-{wanted.digest.hex()[:32]}.bmidx"
+                log.info("job %s: downloading the holder's %s index (%d bytes)", job_id, mode.value, wanted.size_bytes)
+                try:
+                    client.download_index(
+                        mode, wanted.digest, target, lambda done, total: report(Progress(job_id, "download", done, total))
+                    )
+                except HolderError as exc:
+                    if exc.reason == Reason.INDEX_MISMATCH:
+                        raise _Retry("the holder's index changed during the download") from None
+                    raise
+                self.store.set_cached_index(mode.value, wanted.digest, target, wanted.size_bytes, wanted.entries)
+                if cached is not None and cached.path != target:
+                    cached.path.unlink(missing_ok=True)
+                cached = self.store.cached_index(mode.value)
+                assert cached is not None
+        index = self._indexes.get(cached.path, cached.digest)
+        if index.header.key_id != info.key_id:
+            raise ProtocolError(Reason.KEY_MISMATCH, "the cached index was made under another holder key")
+        return index
+
+    def _session(
+        self,
+        client: HolderClient,
+        info: pb.HolderInfo,
+        index: EncryptedIndex,
+        job: Job,
+        mode: Mode,
+        elements: Elements,
+        selection: np.ndarray,
+        ineligible: int,
+        batch_size: int,
+        official_key: Ed25519PrivateKey,
+        report: Callable[[Progress], None],
+        total: int,
+    ) -> None:
+        cfg = self.config
+        session_id = secrets.token_bytes(16)
+        session = RequesterSession([elements.keys[i] for i in selection], mode, index, session_id, batch_size, self.engine)
+        now = datetime.now(UTC).replace(microsecond=0)
+        # The job's held-back records are declared once, on its first session.
+        held_back = ineligible if not self.store.has_sessions(job.id) else 0
+        request, envelope = sign_session_request(
+            session, official_key, organisation=cfg.organisation, official=cfg.official.name,
+            legal_basis=cfg.official.legal_basis, key_id=info.key_id, issued_at=now,
+            lifetime=timedelta(seconds=cfg.official.request_lifetime_seconds), held_back=held_back,
+        )
+        self.store.open_session(job.id, session_id, int(selection.size))
+
+        def on_batch(batch: BatchReceived) -> None:
+            if mode is Mode.MEMBERSHIP:
+                span = session.batch_range(batch.seq)
+                chosen = selection[span.start : span.stop]
+                self.store.save_batch(
+                    job.id, session_id, batch.seq, chosen, elements.rows[chosen], elements.tiers[chosen],
+                    session.matched[span.start : span.stop],
+                )
+                report(Progress(job.id, "match", self.store.get(job.id).elements_done, total))
+            if self.stop.is_set():
+                raise JobStopped()
+
+        try:
+            closed = run_session(
+                client, self.audit, session, request, envelope, cfg.holder.name, cfg.matching.window,
+                info.audit_public_key, on_batch,
+            )
+        except HolderError as exc:
+            self.store.end_session(session_id, JobState.ended_by(exc.reason) if exc.code else JobState.FAILED)
+            if exc.reason == Reason.INDEX_MISMATCH:
+                raise _Retry("the holder's index changed; refreshing it") from None
+            raise
+        except BaseException:
+            self.store.end_session(session_id, JobState.FAILED)
+            raise
+        if mode is Mode.CARDINALITY:
+            self.store.save_cardinality_session(
+                job.id, session_id, selection, elements.rows[selection], session.match_count
+            )
+            report(Progress(job.id, "match", self.store.get(job.id).elements_done, total))
+        self.store.end_session(session_id, "closed", session.match_count, closed.transcript_hash)
+
+
+class _Retry(BlindmatchError):
+    """Holder state changed under us (index rebuilt): refresh and try again."""

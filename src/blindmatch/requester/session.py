@@ -1,0 +1,59 @@
+"""One signed session with its requester-side audit trail: opened, each batch, closed or refused."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from blindmatch.audit import AuditLog, entries
+from blindmatch.core.events import BatchReceived, Event, SessionClosed
+from blindmatch.core.messages import Closed
+from blindmatch.core.requester import RequesterSession
+from blindmatch.policy import SessionRequest
+from blindmatch.requester.holder_client import (
+    HolderClient,
+    HolderError,
+)
+
+
+def run_session(
+    client: HolderClient,
+    audit: AuditLog,
+    session: RequesterSession,
+    request: SessionRequest,
+    envelope: bytes,
+    peer: str,
+    window: int,
+    holder_audit_key: bytes,
+    on_batch: Callable[[BatchReceived], None],
+) -> Closed:
+    """One signed session with its requester-side audit trail: opened, each batch, closed or refused.
+
+    ``on_batch`` runs after a batch is looked up and logged (the runner persists there).
+    """
+    audit.record(entries.session_opened("requester", session.session_id, peer, request, envelope))
+
+    def recorded(event: Event) -> None:
+        """The audit adapter: one entry per core event (the Close/Closed pair is logged below)."""
+        if isinstance(event, BatchReceived):
+            audit.record(entries.batch_evaluated(session.session_id, event))
+            on_batch(event)
+
+    signatures: dict[bytes, bytes] = {}
+
+    def sign(session_id: bytes, transcript_hash: bytes) -> tuple[bytes, bytes]:
+        signatures[transcript_hash] = audit.sign_transcript(session_id, transcript_hash)
+        return signatures[transcript_hash], audit.public_key
+
+    try:
+        closed = client.match(session, envelope, window, sign, holder_audit_key, recorded)
+    except HolderError as exc:
+        if exc.code and exc.reason.is_refusal:
+            audit.record(entries.session_refused(
+                session.session_id, peer, request.official, exc.reason, exc.status or "UNKNOWN"))
+            audit.checkpoint()
+        raise
+    event = SessionClosed(session.session_id, closed.transcript_hash, session.element_count, closed=closed)
+    audit.record(entries.session_closed(event, peer, signatures[closed.transcript_hash], closed.signature,
+                                        closed.signer_key, matches=session.match_count))
+    audit.checkpoint()
+    return closed

@@ -1,0 +1,1 @@
+"""What both daemons share on the wire: protobuf conversion, gRPC statuses, TLS certificates."""

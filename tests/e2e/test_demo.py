@@ -1,0 +1,41 @@
+"""``blindmatch demo --json`` end to end: exact matches, held-back records, every policy refusal."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from blindmatch.pilot.processes import blindmatch_command
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def test_demo_json_reports_exact_matches_and_every_refusal(tmp_path: Path) -> None:
+    done = subprocess.run(blindmatch_command("demo", "--json", "--workdir", str(tmp_path / "demo")),
+                          capture_output=True, text=True, timeout=200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["holder_records"] >= 10_000 and summary["queries"] >= 1_000
+    assert summary["expected_matches"] > 0
+    assert summary["matches"] == summary["expected_matches"]
+    assert summary["false_matches"] == summary["missed_matches"] == 0
+    assert summary["ineligible_records"] > 0
+    assert set(summary["refusals"]) == {"unsigned", "unknown_official", "wrong_organisation", "expired",
+                                        "replayed", "over_budget", "mode_not_allowed"}
+    assert summary["other_refusals"] == {"too_few_records": "FAILED_PRECONDITION"}
+    assert all(status not in ("OK", "") for status in summary["refusals"].values())
+    # Both audit logs are left for review, verified and reconciled; so does the reviewer CLI say.
+    assert summary["audit"] == {"holder": "ok", "requester": "ok", "reconcile": "ok"}
+    for side in ("holder", "requester"):
+        assert (tmp_path / "demo" / side / "audit" / "log.jsonl").stat().st_size > 0
+        verify = subprocess.run(blindmatch_command("audit", "verify", str(tmp_path / "demo" / side)), capture_output=True, text=True)
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+    reconciled = subprocess.run(blindmatch_command("audit", "reconcile", str(tmp_path / "demo" / "holder"), str(tmp_path / "demo" / "requester")),
+                                capture_output=True, text=True)
+    assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
+    report = tmp_path / "report.html"
+    drawn = subprocess.run(blindmatch_command("audit", "report", str(tmp_path / "demo" / "holder"), "--out", str(report)), capture_output=True, text=True)
+    assert drawn.returncode == 0 and "<svg" in report.read_text()

@@ -1,0 +1,421 @@
+"""The holder's gRPC service against a real in-process server with mutual TLS."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from helpers.holder_deployment import (
+    CARDINALITY_OFFICIAL,
+    OFFICIAL,
+    OTHER_OFFICIAL,
+    OTHER_ORG,
+    TINY_OFFICIAL,
+    Deployment,
+    MatchClient,
+    channel,
+    download,
+    engine,  # noqa: F401  (module-scoped fixture)
+    make_deployment,
+    run_match,
+    running,
+    sign_for,
+    signed_session,
+)
+
+from blindmatch import PROTOCOL_VERSION
+from blindmatch.audit.keys import verify_transcript_signature
+from blindmatch.core.holder import HolderSession
+from blindmatch.core.messages import Hello, batch_digest, blinded_commitment
+from blindmatch.crypto.batch import BatchEngine
+from blindmatch.holder.config import HolderLimits
+from blindmatch.holder.service import (
+    INTERNAL_ERROR_MESSAGE,
+    HolderDaemon,
+    server_options,
+)
+from blindmatch.policy import SessionRequest, sign_request
+from blindmatch.transport.pki import init_pki
+from blindmatch.transport.status import reason_from_rpc_error
+from blindmatch.transport.wire import MODE_TO_PB, client_message_to_pb
+from blindmatch.v1 import holder_pb2 as pb
+from blindmatch.v1 import holder_pb2_grpc as pb_grpc
+from blindmatch.vocabulary import Mode
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
+    return make_deployment(tmp_path_factory.mktemp("holder"), records=200)
+
+
+@pytest.fixture(scope="module")
+def daemon(deployment: Deployment, engine: BatchEngine) -> Iterator[HolderDaemon]:  # noqa: F811
+    with running(deployment, engine) as d:
+        yield d
+
+
+@pytest.fixture
+def stub(deployment: Deployment, daemon: HolderDaemon) -> Iterator[pb_grpc.HolderStub]:
+    with channel(deployment, daemon.port) as ch:
+        yield pb_grpc.HolderStub(ch)
+
+
+def audit_events(dep: Deployment) -> list[dict[str, object]]:
+    return [json.loads(line) for line in (dep.root / "audit" / "log.jsonl").read_text().splitlines()]
+
+
+def assert_alive(stub: pb_grpc.HolderStub) -> None:
+    assert stub.GetInfo(pb.GetInfoRequest()).protocol_version == PROTOCOL_VERSION
+
+
+def failing_hello(dep: Deployment, stub: pb_grpc.HolderStub, hello: Hello, batches: list[bytes]) -> grpc.RpcError:
+    """Send ``hello`` then ``batches`` raw; returns the call's error."""
+    client = MatchClient(stub)
+    client.send(client_message_to_pb(hello))
+    with pytest.raises(grpc.RpcError) as info:
+        for raw in client.responses:
+            if raw.WhichOneof("message") == "accept":
+                for seq, elements in enumerate(batches):
+                    client.send(pb.MatchClientMessage(blinded=pb.ElementBatch(seq=seq, elements=elements)))
+    client.done()
+    return info.value
+
+
+def raw_hello(dep: Deployment, stub: pb_grpc.HolderStub, batches: list[bytes], batch_size: int,
+              **changes: object) -> Hello:
+    """A signed Hello committing to ``batches`` as given (possibly invalid) elements."""
+    index = download(stub, Mode.MEMBERSHIP)
+    count = sum(len(b) for b in batches) // 32
+    digests = tuple(batch_digest(b) for b in batches)
+    session_id = secrets.token_bytes(16)
+    fields: dict[str, object] = dict(
+        protocol_version=PROTOCOL_VERSION, session_id=session_id, mode=Mode.MEMBERSHIP, key_id=index.header.key_id,
+        schema_fingerprint=index.header.schema_fingerprint, index_digest=index.digest, element_count=count,
+        batch_size=batch_size, batch_digests=digests,
+    )
+    fields.update(changes)
+    envelope = sign_for(dep, session_id=session_id, key_id=index.header.key_id, index_digest=index.digest,
+                        commitment=blinded_commitment(count, digests), count=count, mode=Mode.MEMBERSHIP)
+    return Hello(authorization=envelope, **fields)  # type: ignore[arg-type]
+
+
+def test_get_info(deployment: Deployment, daemon: HolderDaemon, stub: pb_grpc.HolderStub) -> None:
+    info = stub.GetInfo(pb.GetInfoRequest(official=OFFICIAL))
+    manifest = json.loads((deployment.root / "index" / "index.json").read_text())
+    assert info.key_id.hex() == manifest["key_id"]
+    assert info.schema_fingerprint.hex() == manifest["schema"]["fingerprint"]
+    assert (info.schema_name, info.schema_version) == ("blindmatch-person", 1)
+    assert {(i.kind, i.digest.hex(), i.entries) for i in info.indexes} == {
+        (MODE_TO_PB[Mode(k)], v["digest"], v["entries"]) for k, v in manifest["indexes"].items()
+    }
+    assert (info.limits.max_batch, info.limits.index_chunk_bytes, info.limits.max_message_bytes) == (64, 1024, 16384)
+    assert info.budget.session_max_records == 5000
+    assert info.budget.official_day_remaining <= 50000 and info.budget.organisation_day_remaining <= 100000
+    assert info.audit_public_key == daemon.runtime.audit.public_key
+
+
+def test_download_full_resumed_and_stale(stub: pb_grpc.HolderStub) -> None:
+    info = stub.GetInfo(pb.GetInfoRequest())
+    meta = next(i for i in info.indexes if i.kind == pb.MODE_MEMBERSHIP)
+    chunks = list(stub.DownloadIndex(pb.DownloadIndexRequest(kind=pb.MODE_MEMBERSHIP, digest=meta.digest)))
+    assert len(chunks) > 2 and all(len(c.data) <= 1024 for c in chunks)
+    assert [c.digest for c in chunks[:-1]] == [b""] * (len(chunks) - 1) and chunks[-1].digest == meta.digest
+    full = b"".join(c.data for c in chunks)
+    assert len(full) == meta.size_bytes == chunks[0].total_bytes and hashlib.sha256(full).digest() == meta.digest
+
+    offset = 1500  # not on a chunk boundary: resumption is by byte
+    resumed = list(stub.DownloadIndex(pb.DownloadIndexRequest(kind=pb.MODE_MEMBERSHIP, digest=meta.digest, offset=offset)))
+    assert resumed[0].offset == offset and full[:offset] + b"".join(c.data for c in resumed) == full
+
+    stale = hashlib.sha256(b"yesterday's index").digest()
+    with pytest.raises(grpc.RpcError) as info_err:
+        list(stub.DownloadIndex(pb.DownloadIndexRequest(kind=pb.MODE_MEMBERSHIP, digest=stale, offset=offset)))
+    assert info_err.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert reason_from_rpc_error(info_err.value) == "index_mismatch"
+    with pytest.raises(grpc.RpcError) as info_err:
+        list(stub.DownloadIndex(pb.DownloadIndexRequest(kind=pb.MODE_MEMBERSHIP, digest=meta.digest, offset=meta.size_bytes + 1)))
+    assert info_err.value.code() is grpc.StatusCode.OUT_OF_RANGE
+
+
+@pytest.mark.parametrize(("mode", "official"), [(Mode.MEMBERSHIP, OFFICIAL), (Mode.CARDINALITY, CARDINALITY_OFFICIAL)])
+def test_match_session(deployment: Deployment, daemon: HolderDaemon, stub: pb_grpc.HolderStub,
+                       engine: BatchEngine, mode: Mode, official: str) -> None:  # noqa: F811
+    # Records 150..249: the holder has 0..199, so exactly 150..199 match.
+    session, envelope = signed_session(deployment, stub, engine, range(150, 250), mode, official=official)
+    closed = run_match(deployment, stub, session, envelope)
+    assert session.closed and session.match_count == 50
+    if mode is Mode.MEMBERSHIP:
+        assert list(session.matched) == [True] * 50 + [False] * 50
+    assert verify_transcript_signature(daemon.runtime.audit.public_key, session.session_id,
+                                       session.transcript_hash, closed.signature)
+    events = [e for e in audit_events(deployment) if e.get("session_id") == session.session_id.hex()]
+    assert [e["event"] for e in events] == ["session_opened", "budget_debited"] + ["batch_evaluated"] * 2 + ["session_closed"]
+    assert events[0]["official"] == official and events[0]["peer"] == "County Court of Example"
+    assert events[-1]["peer_signature"] == closed_peer_signature(events[-1])
+
+
+def closed_peer_signature(event: dict[str, object]) -> str:
+    """The requester's signature the holder logged must verify against the logged key."""
+    assert verify_transcript_signature(bytes.fromhex(str(event["peer_audit_key"])), bytes.fromhex(str(event["session_id"])),
+                                       bytes.fromhex(str(event["transcript_hash"])), bytes.fromhex(str(event["peer_signature"])))
+    return str(event["peer_signature"])
+
+
+def test_bad_requester_signature_on_close(deployment: Deployment, stub: pb_grpc.HolderStub, engine: BatchEngine) -> None:  # noqa: F811
+    session, envelope = signed_session(deployment, stub, engine, range(10), Mode.MEMBERSHIP)
+    stranger = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    with pytest.raises(grpc.RpcError) as info:
+        run_match(deployment, stub, session, envelope, announced_key=stranger)
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT and reason_from_rpc_error(info.value) == "bad_request"
+    assert "signature" in info.value.details()
+    closed = [e for e in audit_events(deployment) if e["event"] == "session_closed" and e["session_id"] == session.session_id.hex()]
+    assert closed == []
+    assert_alive(stub)
+
+
+def test_invalid_group_elements(deployment: Deployment, stub: pb_grpc.HolderStub) -> None:
+    bad = [b"\xff" * 32 * 4]  # not canonical ristretto255 encodings, yet committed and signed
+    error = failing_hello(deployment, stub, raw_hello(deployment, stub, bad, batch_size=4), bad)
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert reason_from_rpc_error(error) == "invalid_element" and "element 0" in error.details()
+    assert_alive(stub)
+
+
+def test_oversized_batches(deployment: Deployment, stub: pb_grpc.HolderStub) -> None:
+    # A Hello asking for batches above max_batch (64).
+    batches = [secrets.token_bytes(32) * 65]
+    error = failing_hello(deployment, stub, raw_hello(deployment, stub, batches, batch_size=65), batches)
+    assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED and reason_from_rpc_error(error) == "limit_exceeded"
+    # A message above max_message_bytes (16 KiB) is refused by gRPC itself.
+    client = MatchClient(stub)
+    client.send(pb.MatchClientMessage(blinded=pb.ElementBatch(seq=0, elements=b"\x00" * 20000)))
+    client.done()
+    with pytest.raises(grpc.RpcError) as info:
+        list(client.responses)
+    assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert_alive(stub)
+
+
+def test_wrong_schema_fingerprint(deployment: Deployment, stub: pb_grpc.HolderStub) -> None:
+    batches = [secrets.token_bytes(32)]
+    hello = raw_hello(deployment, stub, batches, batch_size=1, schema_fingerprint=hashlib.sha256(b"other schema").digest())
+    error = failing_hello(deployment, stub, hello, batches)
+    assert error.code() is grpc.StatusCode.FAILED_PRECONDITION and reason_from_rpc_error(error) == "schema_mismatch"
+    assert "same schema" in error.details()
+    refused = [e for e in audit_events(deployment) if e["event"] == "session_refused" and e["session_id"] == hello.session_id.hex()]
+    assert refused and refused[0]["reason"] == "schema_mismatch" and refused[0]["official"] == OFFICIAL
+
+
+def test_unverified_official_is_not_logged(deployment: Deployment, stub: pb_grpc.HolderStub) -> None:
+    """A peer cannot pin a refusal on a real official by writing their name into a request it signed itself."""
+    batches = [secrets.token_bytes(32)]
+    genuine = raw_hello(deployment, stub, batches, batch_size=1, schema_fingerprint=hashlib.sha256(b"other schema").digest())
+    forged_request = SessionRequest.decode(genuine.authorization[:-64])
+    assert forged_request.official == OFFICIAL
+    forged = dataclasses.replace(genuine, session_id=forged_request.session_id,
+                                 authorization=sign_request(forged_request, Ed25519PrivateKey.generate()))
+    error = failing_hello(deployment, stub, forged, batches)
+    assert reason_from_rpc_error(error) == "schema_mismatch"
+    refused = [e for e in audit_events(deployment) if e["event"] == "session_refused" and e["session_id"] == forged.session_id.hex()]
+    assert [(e["reason"], e["official"]) for e in refused] == [("schema_mismatch", "")]
+
+
+def test_foreign_ca_and_not_allowed_organisation(deployment: Deployment, daemon: HolderDaemon, tmp_path: Path) -> None:
+    init_pki(tmp_path / "rogue", ["County Court of Example"], ["localhost"])
+    with channel(deployment, daemon.port, pki=tmp_path / "rogue") as ch, pytest.raises(grpc.RpcError) as info:
+        pb_grpc.HolderStub(ch).GetInfo(pb.GetInfoRequest(), timeout=10)
+    assert info.value.code() is grpc.StatusCode.UNAVAILABLE
+    with channel(deployment, daemon.port, organisation=OTHER_ORG) as ch, pytest.raises(grpc.RpcError) as info:
+        pb_grpc.HolderStub(ch).GetInfo(pb.GetInfoRequest(), timeout=10)
+    assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert reason_from_rpc_error(info.value) == "organisation_not_allowed"
+
+
+def test_garbage_bytes_on_match(deployment: Deployment, daemon: HolderDaemon, stub: pb_grpc.HolderStub) -> None:
+    with channel(deployment, daemon.port) as ch:
+        raw = ch.stream_stream("/blindmatch.v1.Holder/Match", request_serializer=None, response_deserializer=None)
+        with pytest.raises(grpc.RpcError) as info:
+            list(raw(iter([b"\xff\xff\xff\xff garbage, not a protobuf"]), timeout=10))
+    assert info.value.code() in (grpc.StatusCode.INTERNAL, grpc.StatusCode.INVALID_ARGUMENT)
+    # A well-formed but empty message is a protocol error, not a crash.
+    client = MatchClient(stub)
+    client.send(pb.MatchClientMessage())
+    client.done()
+    with pytest.raises(grpc.RpcError) as info:
+        list(client.responses)
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT and reason_from_rpc_error(info.value) == "bad_request"
+    assert_alive(stub)
+
+
+REFUSALS = {
+    "unsigned": ("UNAUTHENTICATED", dict(signer=Ed25519PrivateKey.generate())),
+    "unknown_official": ("PERMISSION_DENIED", dict(official="Nobody Known", signer=Ed25519PrivateKey.generate())),
+    "wrong_organisation": ("PERMISSION_DENIED", dict(official=OTHER_OFFICIAL, organisation=OTHER_ORG)),
+    "expired": ("FAILED_PRECONDITION", dict(issued_at=datetime(2024, 1, 1, tzinfo=UTC), lifetime=timedelta(minutes=10))),
+    "over_budget": ("RESOURCE_EXHAUSTED", dict(official=TINY_OFFICIAL)),
+    "mode_not_allowed": ("PERMISSION_DENIED", dict(mode=Mode.CARDINALITY)),
+    # 8 elements: below the default cardinality minimum of 10
+    "too_few_records": ("FAILED_PRECONDITION", {"official": CARDINALITY_OFFICIAL, "mode": Mode.CARDINALITY}),
+}
+
+
+@pytest.mark.parametrize("reason", [*REFUSALS, "replayed"])
+def test_policy_refusals(deployment: Deployment, stub: pb_grpc.HolderStub, engine: BatchEngine, reason: str) -> None:  # noqa: F811
+    status, overrides = REFUSALS.get(reason, ("ALREADY_EXISTS", {}))
+    overrides = dict(overrides)
+    mode = overrides.pop("mode", Mode.MEMBERSHIP)
+    if reason == "replayed":
+        nonce = secrets.token_bytes(16)
+        first, envelope = signed_session(deployment, stub, engine, range(8), mode, nonce=nonce)
+        run_match(deployment, stub, first, envelope)
+        overrides["nonce"] = nonce
+    session, envelope = signed_session(deployment, stub, engine, range(8), mode, **overrides)  # type: ignore[arg-type]
+    with pytest.raises(grpc.RpcError) as info:
+        run_match(deployment, stub, session, envelope)
+    assert info.value.code() is grpc.StatusCode[status]
+    assert reason_from_rpc_error(info.value) == reason and info.value.details().startswith(f"{reason}: ")
+    events = [e for e in audit_events(deployment) if e.get("session_id") == session.session_id.hex()]
+    assert [e["event"] for e in events] == ["session_refused"]  # nothing debited, nothing evaluated
+    assert (events[0]["reason"], events[0]["status"]) == (reason, status)
+    # Only a verified signature names an official in the log.
+    named = "" if reason in ("unsigned", "unknown_official") else overrides.get("official", OFFICIAL)
+    assert events[0]["official"] == named
+    assert_alive(stub)
+
+
+def test_cardinality_minimum_counts_elements(deployment: Deployment, stub: pb_grpc.HolderStub, engine: BatchEngine) -> None:  # noqa: F811
+    """Ten elements is the smallest cardinality session the default policy grants."""
+    session, envelope = signed_session(deployment, stub, engine, range(190, 200), Mode.CARDINALITY,
+                                       official=CARDINALITY_OFFICIAL)
+    run_match(deployment, stub, session, envelope)
+    assert session.element_count == 10 and session.match_count == 10
+    session, envelope = signed_session(deployment, stub, engine, range(190, 199), Mode.CARDINALITY,
+                                       official=CARDINALITY_OFFICIAL)
+    with pytest.raises(grpc.RpcError) as info:
+        run_match(deployment, stub, session, envelope)
+    assert info.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert info.value.details() == "too_few_records: a cardinality session needs at least 10 elements; this one has 9"
+
+
+def test_eight_concurrent_sessions(deployment: Deployment, stub: pb_grpc.HolderStub, engine: BatchEngine) -> None:  # noqa: F811
+    prepared = [signed_session(deployment, stub, engine, range(20 * i, 20 * i + 100), Mode.MEMBERSHIP) for i in range(8)]
+    results: dict[int, object] = {}
+    barrier = threading.Barrier(8)
+
+    def one(i: int) -> None:
+        session, envelope = prepared[i]
+        try:
+            barrier.wait()  # all eight are open on the holder at once
+            run_match(deployment, stub, session, envelope)
+            results[i] = [bool(x) for x in session.matched]
+        except Exception as exc:  # reported below
+            results[i] = exc
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(50)
+    for i in range(8):
+        expected = [20 * i + j < 200 for j in range(100)]
+        assert results[i] == expected, f"session {i}: {results[i]!r}"
+
+
+def test_index_kinds_follow_the_officials_modes(tmp_path: Path, engine: BatchEngine) -> None:  # noqa: F811
+    """An organisation whose officials may not use membership mode never receives that index."""
+    dep = make_deployment(tmp_path, records=30)
+    policy = dep.root / "policy.toml"
+    policy.write_text(policy.read_text().replace('modes = ["membership"]', 'modes = ["cardinality"]')
+                      .replace('modes = ["membership", "cardinality"]', 'modes = ["cardinality"]'))
+    with running(dep, engine) as daemon, channel(dep, daemon.port) as ch:
+        holder = pb_grpc.HolderStub(ch)
+        assert [i.kind for i in holder.GetInfo(pb.GetInfoRequest()).indexes] == [pb.MODE_CARDINALITY]
+        with pytest.raises(grpc.RpcError) as err:
+            list(holder.DownloadIndex(pb.DownloadIndexRequest(kind=pb.MODE_MEMBERSHIP)))
+        assert err.value.code() is grpc.StatusCode.PERMISSION_DENIED
+        assert reason_from_rpc_error(err.value) == "mode_not_allowed"
+        assert download(holder, Mode.CARDINALITY).kind is Mode.CARDINALITY
+
+
+def wait_for_event(dep: Deployment, event: str, session_id: bytes, timeout: float = 10.0) -> dict[str, object]:
+    """The audit entry ``event`` of ``session_id``, once the daemon thread has written it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [e for e in audit_events(dep) if e["event"] == event and e.get("session_id") == session_id.hex()]
+        if found or time.monotonic() > deadline:
+            assert found, f"no {event} for the session"
+            return found[0]
+        time.sleep(0.05)
+
+
+def test_cancelled_session_is_logged_as_failed(deployment: Deployment, stub: pb_grpc.HolderStub, engine: BatchEngine) -> None:  # noqa: F811
+    session, envelope = signed_session(deployment, stub, engine, range(20), Mode.MEMBERSHIP)
+    client = MatchClient(stub)
+    client.send(client_message_to_pb(session.hello(envelope)))
+    assert next(client.responses).WhichOneof("message") == "accept"
+    client.responses.cancel()  # the requester goes away mid-session (debited, nothing evaluated)
+    failed = wait_for_event(deployment, "session_failed", session.session_id)
+    assert (failed["reason"], failed["status"]) == ("cancelled", "CANCELLED")
+    assert_alive(stub)
+
+
+def test_internal_error_is_logged_and_not_sent(deployment: Deployment, stub: pb_grpc.HolderStub,
+                                               monkeypatch: pytest.MonkeyPatch, engine: BatchEngine) -> None:  # noqa: F811
+    def broken(self: HolderSession, batch: object) -> list[object]:
+        raise RuntimeError("disk full at /srv/holder/secret-path")
+
+    monkeypatch.setattr(HolderSession, "_on_batch", broken)
+    session, envelope = signed_session(deployment, stub, engine, range(20), Mode.MEMBERSHIP)
+    with pytest.raises(grpc.RpcError) as info:
+        run_match(deployment, stub, session, envelope)
+    assert info.value.code() is grpc.StatusCode.INTERNAL and reason_from_rpc_error(info.value) == "internal"
+    assert info.value.details() == f"internal: {INTERNAL_ERROR_MESSAGE}" and "secret-path" not in info.value.details()
+    failed = wait_for_event(deployment, "session_failed", session.session_id)
+    assert (failed["reason"], failed["status"]) == ("internal", "INTERNAL")
+    monkeypatch.undo()
+    assert_alive(stub)
+
+
+def test_holder_config_repr_hides_the_key(daemon: HolderDaemon) -> None:
+    config = daemon.runtime.holder_config
+    assert repr(config.sk) not in repr(config) and "sk=" not in repr(config)
+
+
+def test_server_options_allow_requester_keepalive() -> None:
+    """Requesters ping every 20 s during calls (none outside); the holder pings a silent peer every 30 s."""
+    options = dict(server_options(HolderLimits()))
+    assert options["grpc.http2.min_ping_interval_without_data_ms"] <= 10_000
+    assert options["grpc.keepalive_permit_without_calls"] == 0
+    assert (options["grpc.keepalive_time_ms"], options["grpc.keepalive_timeout_ms"]) == (30_000, 10_000)
+    assert options["grpc.so_reuseport"] == 0
+
+
+def test_expired_officials_grant_no_index(tmp_path: Path, engine: BatchEngine) -> None:  # noqa: F811
+    """An organisation whose membership officials' mandates ended may no longer download that index."""
+    dep = make_deployment(tmp_path, records=30)
+    policy = dep.root / "policy.toml"
+    ended = re.sub(r'valid_until = 2099-01-01T00:00:00Z\nmodes = \["membership"\]',
+                   'valid_until = 2021-01-01T00:00:00Z\nmodes = ["membership"]', policy.read_text())
+    policy.write_text(ended.replace('modes = ["membership", "cardinality"]', 'modes = ["cardinality"]'))
+    with running(dep, engine) as daemon, channel(dep, daemon.port) as ch:
+        holder = pb_grpc.HolderStub(ch)
+        assert [i.kind for i in holder.GetInfo(pb.GetInfoRequest()).indexes] == [pb.MODE_CARDINALITY]
+        with pytest.raises(grpc.RpcError) as err:
+            list(holder.DownloadIndex(pb.DownloadIndexRequest(kind=pb.MODE_MEMBERSHIP)))
+        assert reason_from_rpc_error(err.value) == "mode_not_allowed"
+        # The daemon's clock decides: before 2021 the mandates were in force.
+        daemon.runtime.clock = lambda: datetime(2020, 6, 1, tzinfo=UTC)
+        assert {i.kind for i in holder.GetInfo(pb.GetInfoRequest()).indexes} == {pb.MODE_MEMBERSHIP, pb.MODE_CARDINALITY}

@@ -1,0 +1,75 @@
+"""requester.toml is strict: errors name the file and key; the identity must match the certificate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from blindmatch.pilot.workspace import create_workspace
+from blindmatch.requester.config import ConfigError, load_requester_config
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "requester.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+BASE = """organisation = "Org"
+[holder]
+address = "127.0.0.1:1"
+ca_cert = "ca.crt"
+cert = "c.crt"
+key = "c.key"
+[official]
+name = "Alice Clerk"
+key_file = "alice.key"
+legal_basis = "Act s. 1"
+[audit]
+dir = "."
+origin = "requester/org"
+"""
+
+
+def test_minimal_config_resolves_paths_and_defaults(tmp_path: Path) -> None:
+    config = load_requester_config(_write(tmp_path, BASE))
+    assert config.holder.cert == (tmp_path / "c.crt").resolve()
+    assert config.service_target == f"unix:{tmp_path.resolve() / 'state' / 'requester.sock'}"
+    assert config.matching.mode.value == "membership" and config.holder.name == "127.0.0.1:1"
+    assert config.holder.batch_timeout_seconds == 120.0
+
+
+def test_batch_timeout_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"holder\.batch_timeout_seconds"):
+        load_requester_config(_write(tmp_path, BASE.replace('key = "c.key"', 'key = "c.key"\nbatch_timeout_seconds = 0')))
+
+
+@pytest.mark.parametrize(
+    ("extra", "where"),
+    [
+        ("[matching]\nbatchsize = 3\n", "matching.batchsize: unknown key"),
+        ("[matching]\nmode = \"both\"\n", "matching.mode"),
+        ("[service]\nlisten = \"0.0.0.0:7000\"\n", "service.listen"),
+    ],
+)
+def test_errors_name_the_key(tmp_path: Path, extra: str, where: str) -> None:
+    with pytest.raises(ConfigError, match=where):
+        load_requester_config(_write(tmp_path, BASE + extra))
+
+
+def test_legal_basis_must_fit_the_audit_log(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"official\.legal_basis"):
+        load_requester_config(_write(tmp_path, BASE.replace("Act s. 1", "x" * 300)))
+
+
+def test_runner_refuses_an_organisation_other_than_the_certificates(tmp_path: Path) -> None:
+    from blindmatch.requester.inputs import JobInputError
+    from blindmatch.requester.runner import JobRunner
+
+    ws = create_workspace(tmp_path / "ws", holder_records=10, queries=5)
+    text = ws.requester_config.read_text().replace('organisation = "Example County Court"', 'organisation = "Someone Else"')
+    ws.requester_config.write_text(text)
+    config = load_requester_config(ws.requester_config)
+    with pytest.raises(JobInputError, match="wrong_organisation"):
+        JobRunner(config, None, None, None)  # type: ignore[arg-type]
