@@ -1,8 +1,9 @@
 """Batched OPRF operations spread over all cores.
 
-libsodium's scalar multiplication runs through ctypes, which releases the GIL, so a
-thread pool scales across cores without pickling. Elements travel as one contiguous
-``bytes`` of ``n * 32`` so that no per-element Python object crosses an API boundary.
+The arithmetic comes from :mod:`blindmatch.crypto.backend` (libsodium through rbcl, or the
+native C extension); both release the GIL, so a thread pool scales across cores without
+pickling. Elements travel as one contiguous ``bytes`` of ``n * 32`` so that no
+per-element Python object crosses an API boundary.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import rbcl
 
+from blindmatch.crypto import backend as backends
 from blindmatch.crypto import group, oprf
 from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
 
@@ -25,10 +26,15 @@ def default_workers() -> int:
 
 
 class BatchEngine:
-    """A thread pool sized to the machine, shared by every batched operation of one process."""
+    """A thread pool sized to the machine, shared by every batched operation of one process.
 
-    def __init__(self, workers: int | None = None) -> None:
+    ``backend`` selects the arithmetic (``libsodium``, ``native``, ``native:PATH`` or
+    ``auto``; default: ``$BLINDMATCH_CRYPTO_BACKEND``, else ``auto``); outputs are identical.
+    """
+
+    def __init__(self, workers: int | None = None, backend: str | None = None) -> None:
         self.workers = workers or default_workers()
+        self.backend = backends.select(backend)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="oprf") if self.workers > 1 else None
 
     def close(self) -> None:
@@ -50,17 +56,13 @@ class BatchEngine:
         """
         n = _count(blinded)
         sk = group.decode_scalar(sk)
-        mult = rbcl.crypto_scalarmult_ristretto255
+        mult = self.backend.mult
 
         def work(start: int, stop: int) -> bytes:
-            out = []
-            append = out.append
-            for i in range(start, stop):
-                try:
-                    append(mult(sk, blinded[i * ELEMENT_BYTES : (i + 1) * ELEMENT_BYTES]))
-                except RuntimeError:
-                    raise InvalidElementError(f"element {i} is not a canonical non-identity ristretto255 element") from None
-            return b"".join(out)
+            out, bad = mult(sk, blinded[start * ELEMENT_BYTES : stop * ELEMENT_BYTES])
+            if bad >= 0:
+                raise InvalidElementError(f"element {start + bad} is not a canonical non-identity ristretto255 element")
+            return out
 
         return self._map_chunks(n, work)
 
@@ -68,11 +70,13 @@ class BatchEngine:
         """RFC 9497 Blind of each input with the matching scalar of ``blinds`` (n * 32 bytes)."""
         if len(blinds) != len(inputs) * 32:
             raise ValueError("one blind per input required")
-        mult = rbcl.crypto_scalarmult_ristretto255
-        h2g = oprf.hash_to_group
+        h2g = self.backend.hash_to_group
 
         def work(start: int, stop: int) -> bytes:
-            return b"".join(mult(blinds[i * 32 : (i + 1) * 32], h2g(inputs[i])) for i in range(start, stop))
+            out, bad = h2g(inputs[start:stop], oprf.HASH_TO_GROUP_DST, blinds[start * 32 : stop * 32])
+            if bad >= 0:
+                raise oprf.InvalidInputError(f"input {start + bad} maps to the identity element")
+            return out
 
         return self._map_chunks(len(inputs), work)
 
@@ -81,29 +85,27 @@ class BatchEngine:
         n = _count(evaluated)
         if len(blinds) != n * 32:
             raise ValueError("one blind per evaluated element required")
-        mult = rbcl.crypto_scalarmult_ristretto255
+        invert, mult = self.backend.invert, self.backend.mult
 
         def work(start: int, stop: int) -> bytes:
-            inverses = group.batch_invert(blinds[start * 32 : stop * 32])
-            out = []
-            for i in range(start, stop):
-                j = i - start
-                try:
-                    out.append(mult(inverses[j * 32 : (j + 1) * 32], evaluated[i * 32 : (i + 1) * 32]))
-                except RuntimeError:
-                    raise InvalidElementError(f"evaluated element {i} is invalid") from None
-            return b"".join(out)
+            inverses = invert(blinds[start * 32 : stop * 32])
+            out, bad = mult(inverses, evaluated[start * 32 : stop * 32])
+            if bad >= 0:
+                raise InvalidElementError(f"evaluated element {start + bad} is invalid")
+            return out
 
         return self._map_chunks(n, work)
 
     def evaluate_elements(self, sk: bytes, inputs: Sequence[bytes]) -> bytes:
         """``sk * HashToGroup(input)`` for every input: the holder's index build, before hashing."""
         sk = group.decode_scalar(sk)
-        h2g = oprf.hash_to_group
-        mult = rbcl.crypto_scalarmult_ristretto255
+        h2g = self.backend.hash_to_group
 
         def work(start: int, stop: int) -> bytes:
-            return b"".join(mult(sk, h2g(inputs[i])) for i in range(start, stop))
+            out, bad = h2g(inputs[start:stop], oprf.HASH_TO_GROUP_DST, sk)
+            if bad >= 0:
+                raise oprf.InvalidInputError(f"input {start + bad} maps to the identity element")
+            return out
 
         return self._map_chunks(len(inputs), work)
 
