@@ -63,7 +63,26 @@ static inline void fe_mul(fe *r, const fe *a, const fe *b) {
     fe_carry(r, h);
 }
 
-static inline void fe_sq(fe *r, const fe *a) { fe_mul(r, a, a); }
+/* Squaring with the cross products computed once (15 products instead of 25). */
+static inline void fe_sq(fe *r, const fe *a) {
+    typedef unsigned __int128 u128;
+    const uint64_t *x = a->v;
+    uint64_t d0 = 2 * x[0], d1 = 2 * x[1], d2 = 2 * x[2];
+    uint64_t x3_19 = 19 * x[3], x4_19 = 19 * x[4];
+    u128 t0 = (u128)x[0] * x[0] + (u128)d1 * x4_19 + (u128)d2 * x3_19;
+    u128 t1 = (u128)d0 * x[1] + (u128)d2 * x4_19 + (u128)x[3] * x3_19;
+    u128 t2 = (u128)d0 * x[2] + (u128)x[1] * x[1] + (u128)(2 * x[3]) * x4_19;
+    u128 t3 = (u128)d0 * x[3] + (u128)d1 * x[2] + (u128)x[4] * x4_19;
+    u128 t4 = (u128)d0 * x[4] + (u128)d1 * x[3] + (u128)x[2] * x[2];
+    uint64_t h[5];
+    t1 += (uint64_t)(t0 >> 51); h[0] = (uint64_t)t0 & MASK51;
+    t2 += (uint64_t)(t1 >> 51); h[1] = (uint64_t)t1 & MASK51;
+    t3 += (uint64_t)(t2 >> 51); h[2] = (uint64_t)t2 & MASK51;
+    t4 += (uint64_t)(t3 >> 51); h[3] = (uint64_t)t3 & MASK51;
+    h[4] = (uint64_t)t4 & MASK51;
+    h[0] += 19 * (uint64_t)(t4 >> 51);
+    fe_carry(r, h);
+}
 
 /* Fully reduced limbs (value in [0, p)), constant time. */
 static inline void fe_canonical(uint64_t out[5], const fe *a) {

@@ -17,17 +17,19 @@ typedef struct { __m512i v[5]; } fe;
 typedef __mmask8 msk;
 typedef __m512i dig;
 
+/* One round of carries, all limbs at once (short dependency chains): inputs below 2^62
+ * leave every limb below 2^51 + 2^11 + 19 * 2^11 < 2^52, the IFMA operand limit. */
 static inline void fe_carry_v(fe *r, __m512i t0, __m512i t1, __m512i t2, __m512i t3, __m512i t4) {
     const __m512i m = _mm512_set1_epi64((long long)MASK51);
-    __m512i c;
-    c = _mm512_srli_epi64(t0, 51); t0 = _mm512_and_si512(t0, m); t1 = _mm512_add_epi64(t1, c);
-    c = _mm512_srli_epi64(t1, 51); t1 = _mm512_and_si512(t1, m); t2 = _mm512_add_epi64(t2, c);
-    c = _mm512_srli_epi64(t2, 51); t2 = _mm512_and_si512(t2, m); t3 = _mm512_add_epi64(t3, c);
-    c = _mm512_srli_epi64(t3, 51); t3 = _mm512_and_si512(t3, m); t4 = _mm512_add_epi64(t4, c);
-    c = _mm512_srli_epi64(t4, 51); t4 = _mm512_and_si512(t4, m);
-    /* 19 c = 16 c + 2 c + c */
-    c = _mm512_add_epi64(_mm512_add_epi64(_mm512_slli_epi64(c, 4), _mm512_slli_epi64(c, 1)), c);
-    r->v[0] = _mm512_add_epi64(t0, c); r->v[1] = t1; r->v[2] = t2; r->v[3] = t3; r->v[4] = t4;
+    __m512i c0 = _mm512_srli_epi64(t0, 51), c1 = _mm512_srli_epi64(t1, 51), c2 = _mm512_srli_epi64(t2, 51);
+    __m512i c3 = _mm512_srli_epi64(t3, 51), c4 = _mm512_srli_epi64(t4, 51);
+    /* 19 c4 = 16 c4 + 2 c4 + c4 */
+    c4 = _mm512_add_epi64(_mm512_add_epi64(_mm512_slli_epi64(c4, 4), _mm512_slli_epi64(c4, 1)), c4);
+    r->v[0] = _mm512_add_epi64(_mm512_and_si512(t0, m), c4);
+    r->v[1] = _mm512_add_epi64(_mm512_and_si512(t1, m), c0);
+    r->v[2] = _mm512_add_epi64(_mm512_and_si512(t2, m), c1);
+    r->v[3] = _mm512_add_epi64(_mm512_and_si512(t3, m), c2);
+    r->v[4] = _mm512_add_epi64(_mm512_and_si512(t4, m), c3);
 }
 
 static inline void fe_const(fe *r, const uint64_t k[5]) {
@@ -75,7 +77,28 @@ static inline void fe_mul(fe *r, const fe *a, const fe *b) {
                _mm512_add_epi64(z[4], times19(z[9])));
 }
 
-static inline void fe_sq(fe *r, const fe *a) { fe_mul(r, a, a); }
+/* Squaring: the ten cross products once, doubled by a shift (operands stay below 2^52). */
+static inline void fe_sq(fe *r, const fe *a) {
+    __m512i lo[10], hi[10], dlo[10], dhi[10];
+    for (int k = 0; k < 10; k++) lo[k] = hi[k] = dlo[k] = dhi[k] = _mm512_setzero_si512();
+    for (int i = 0; i < 5; i++) {
+        dlo[2 * i] = _mm512_madd52lo_epu64(dlo[2 * i], a->v[i], a->v[i]);
+        dhi[2 * i] = _mm512_madd52hi_epu64(dhi[2 * i], a->v[i], a->v[i]);
+        for (int j = i + 1; j < 5; j++) {
+            lo[i + j] = _mm512_madd52lo_epu64(lo[i + j], a->v[i], a->v[j]);
+            hi[i + j] = _mm512_madd52hi_epu64(hi[i + j], a->v[i], a->v[j]);
+        }
+    }
+    __m512i z[10];
+    for (int k = 0; k < 10; k++) {
+        __m512i l = _mm512_add_epi64(_mm512_slli_epi64(lo[k], 1), dlo[k]);
+        __m512i h = k ? _mm512_add_epi64(_mm512_slli_epi64(hi[k - 1], 2), _mm512_slli_epi64(dhi[k - 1], 1)) : _mm512_setzero_si512();
+        z[k] = _mm512_add_epi64(l, h);
+    }
+    fe_carry_v(r, _mm512_add_epi64(z[0], times19(z[5])), _mm512_add_epi64(z[1], times19(z[6])),
+               _mm512_add_epi64(z[2], times19(z[7])), _mm512_add_epi64(z[3], times19(z[8])),
+               _mm512_add_epi64(z[4], times19(z[9])));
+}
 
 static inline void fe_canonical_v(__m512i h[5], const fe *a) {
     const __m512i m = _mm512_set1_epi64((long long)MASK51);
