@@ -1,6 +1,6 @@
 /* Portable field arithmetic mod p = 2^255 - 19: radix 2^51, five 64-bit limbs,
  * products in unsigned __int128. One lane. Every public operation leaves the limbs
- * "weakly reduced": limbs 1..4 below 2^51, limb 0 below 2^52. */
+ * "weakly reduced": every limb below 2^52 (the same invariant as fe51x8_ifma.h). */
 #ifndef FE51_H
 #define FE51_H
 #include <stdint.h>
@@ -11,14 +11,31 @@ typedef struct { uint64_t v[5]; } fe;
 typedef uint64_t msk; /* all ones = true, zero = false */
 typedef int64_t dig;
 
+/* One round of carries on all limbs at once: inputs below 2^62 leave every limb
+ * below 2^51 + 19 * 2^11 < 2^52. */
 static inline void fe_carry(fe *r, const uint64_t h[5]) {
-    uint64_t c, t0 = h[0], t1 = h[1], t2 = h[2], t3 = h[3], t4 = h[4];
-    c = t0 >> 51; t0 &= MASK51; t1 += c;
-    c = t1 >> 51; t1 &= MASK51; t2 += c;
-    c = t2 >> 51; t2 &= MASK51; t3 += c;
-    c = t3 >> 51; t3 &= MASK51; t4 += c;
-    c = t4 >> 51; t4 &= MASK51; t0 += 19 * c;
-    r->v[0] = t0; r->v[1] = t1; r->v[2] = t2; r->v[3] = t3; r->v[4] = t4;
+    uint64_t c0 = h[0] >> 51, c1 = h[1] >> 51, c2 = h[2] >> 51, c3 = h[3] >> 51, c4 = h[4] >> 51;
+    r->v[0] = (h[0] & MASK51) + 19 * c4;
+    r->v[1] = (h[1] & MASK51) + c0;
+    r->v[2] = (h[2] & MASK51) + c1;
+    r->v[3] = (h[3] & MASK51) + c2;
+    r->v[4] = (h[4] & MASK51) + c3;
+}
+
+/* The tail of a product of weakly reduced inputs: t0..t3 below 2^113 and t4 (which has
+ * no factor 19) below 2^107, so 19 * (t4 >> 51) < 2^60 fits; leaves limbs weakly reduced. */
+static inline void fe_reduce_wide(fe *r, unsigned __int128 t0, unsigned __int128 t1, unsigned __int128 t2,
+                                  unsigned __int128 t3, unsigned __int128 t4) {
+    uint64_t h0, h1, h2, h3, h4;
+    t1 += (uint64_t)(t0 >> 51); h0 = (uint64_t)t0 & MASK51;
+    t2 += (uint64_t)(t1 >> 51); h1 = (uint64_t)t1 & MASK51;
+    t3 += (uint64_t)(t2 >> 51); h2 = (uint64_t)t2 & MASK51;
+    t4 += (uint64_t)(t3 >> 51); h3 = (uint64_t)t3 & MASK51;
+    h4 = (uint64_t)t4 & MASK51;
+    h0 += 19 * (uint64_t)(t4 >> 51);
+    h1 += h0 >> 51;
+    h0 &= MASK51;
+    r->v[0] = h0; r->v[1] = h1; r->v[2] = h2; r->v[3] = h3; r->v[4] = h4;
 }
 
 static inline void fe_const(fe *r, const uint64_t k[5]) {
@@ -53,14 +70,7 @@ static inline void fe_mul(fe *r, const fe *a, const fe *b) {
     u128 t2 = (u128)x[0] * y[2] + (u128)x[1] * y[1] + (u128)x[2] * y[0] + (u128)x[3] * y4 + (u128)x[4] * y3;
     u128 t3 = (u128)x[0] * y[3] + (u128)x[1] * y[2] + (u128)x[2] * y[1] + (u128)x[3] * y[0] + (u128)x[4] * y4;
     u128 t4 = (u128)x[0] * y[4] + (u128)x[1] * y[3] + (u128)x[2] * y[2] + (u128)x[3] * y[1] + (u128)x[4] * y[0];
-    uint64_t h[5];
-    t1 += (uint64_t)(t0 >> 51); h[0] = (uint64_t)t0 & MASK51;
-    t2 += (uint64_t)(t1 >> 51); h[1] = (uint64_t)t1 & MASK51;
-    t3 += (uint64_t)(t2 >> 51); h[2] = (uint64_t)t2 & MASK51;
-    t4 += (uint64_t)(t3 >> 51); h[3] = (uint64_t)t3 & MASK51;
-    h[4] = (uint64_t)t4 & MASK51;
-    h[0] += 19 * (uint64_t)(t4 >> 51);
-    fe_carry(r, h);
+    fe_reduce_wide(r, t0, t1, t2, t3, t4);
 }
 
 /* Squaring with the cross products computed once (15 products instead of 25). */
@@ -74,14 +84,7 @@ static inline void fe_sq(fe *r, const fe *a) {
     u128 t2 = (u128)d0 * x[2] + (u128)x[1] * x[1] + (u128)(2 * x[3]) * x4_19;
     u128 t3 = (u128)d0 * x[3] + (u128)d1 * x[2] + (u128)x[4] * x4_19;
     u128 t4 = (u128)d0 * x[4] + (u128)d1 * x[3] + (u128)x[2] * x[2];
-    uint64_t h[5];
-    t1 += (uint64_t)(t0 >> 51); h[0] = (uint64_t)t0 & MASK51;
-    t2 += (uint64_t)(t1 >> 51); h[1] = (uint64_t)t1 & MASK51;
-    t3 += (uint64_t)(t2 >> 51); h[2] = (uint64_t)t2 & MASK51;
-    t4 += (uint64_t)(t3 >> 51); h[3] = (uint64_t)t3 & MASK51;
-    h[4] = (uint64_t)t4 & MASK51;
-    h[0] += 19 * (uint64_t)(t4 >> 51);
-    fe_carry(r, h);
+    fe_reduce_wide(r, t0, t1, t2, t3, t4);
 }
 
 /* Fully reduced limbs (value in [0, p)), constant time. */
