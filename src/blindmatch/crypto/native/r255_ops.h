@@ -6,6 +6,12 @@
 #define R255_OPS_H
 #include <string.h>
 
+/* Clear secret-derived stack data (scalar copies, digits) so it does not outlive a call. */
+static void wipe(void *p, size_t len) {
+    volatile uint8_t *v = (volatile uint8_t *)p;
+    while (len--) *v++ = 0;
+}
+
 /* Signed radix-16 digits e[0..63] in [-8, 8] of a scalar whose bit 255 is cleared
  * (as libsodium's crypto_scalarmult_ristretto255 does). Arithmetic only. */
 static void recode_scalar(int64_t e[64], const uint8_t s[32]) {
@@ -23,6 +29,7 @@ static void recode_scalar(int64_t e[64], const uint8_t s[32]) {
         e[i] -= carry * 16;
     }
     e[63] += carry;
+    wipe(a, sizeof a);
 }
 
 /* table[j] = (j + 1) P for j = 0..7, in cached form. */
@@ -85,6 +92,8 @@ static void scalar_mult(ge *q, const uint8_t *scalars, const ge *p) {
         table_select(&sel, table, col);
         ge_add(q, q, &sel);
     }
+    wipe(e, sizeof e);
+    wipe(col, sizeof col);
 }
 
 /* Copy n (<= LANES) items of size bytes from src (stride `stride`, 0 = same item for all)
@@ -121,6 +130,7 @@ void NS(mult)(uint8_t *out, uint8_t *bad, const uint8_t *scalars, size_t scalar_
         for (size_t l = 0; l < k; l++) bad[i + l] = (uint8_t)(1 ^ valid[l]);
         emit_lanes(out + 32 * i, bad + i, &q, k);
     }
+    wipe(s, sizeof s);
 }
 
 /* out_i = Encode(scalar_i * FromUniform(uniform_i)) (scalar_stride 0: one scalar for all)
@@ -142,6 +152,8 @@ void NS(from_uniform)(uint8_t *out, uint8_t *bad, const uint8_t *uniform, size_t
         memset(bad + i, 0, k);
         emit_lanes(out + 32 * i, bad + i, &q, k);
     }
+    wipe(s, sizeof s);
+    wipe(u, sizeof u);
 }
 
 /* bad_i = 1 where points_i does not decode (RFC 9496), or is the identity and
