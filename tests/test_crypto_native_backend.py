@@ -90,3 +90,14 @@ def test_missing_extension_falls_back_to_libsodium(monkeypatch: pytest.MonkeyPat
             backend.select("native:portable")
     finally:
         backend._resolve.cache_clear()
+
+
+def test_finalize_many_matches_the_rfc_hash() -> None:
+    """The batched Finalize hash (C on the native backend) equals oprf.finalize_unblinded byte for byte."""
+    inputs = [*random_messages(rng(11), 300), b"", b"\x00" * 65535]
+    elements = random_elements(len(inputs))
+    expected = b"".join(oprf.finalize_unblinded(x, elements[32 * i : 32 * i + 32]) for i, x in enumerate(inputs))
+    for name in BACKENDS:
+        assert backend.finalize_many(inputs, elements, name) == expected
+        with pytest.raises(oprf.InvalidInputError, match="input 1 longer"):
+            backend.finalize_many([b"a", b"\x00" * 65536], elements[:64], name)

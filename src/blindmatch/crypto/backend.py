@@ -53,6 +53,10 @@ class Backend(Protocol):
         """Inverses modulo L of concatenated non-zero scalars."""
         ...
 
+    def finalize(self, inputs: Sequence[bytes], elements: bytes) -> bytes:
+        """RFC 9497 Finalize's hash of each (input, unblinded element) pair, 64 bytes each."""
+        ...
+
 
 class LibsodiumBackend:
     """One rbcl call per element: the reference implementation."""
@@ -91,6 +95,14 @@ class LibsodiumBackend:
     def invert(self, scalars: bytes) -> bytes:
         return group.batch_invert(scalars)
 
+    def finalize(self, inputs: Sequence[bytes], elements: bytes) -> bytes:
+        from blindmatch.crypto.oprf import MAX_INPUT_BYTES, InvalidInputError, finalize_unblinded
+
+        too_long = next((i for i, x in enumerate(inputs) if len(x) > MAX_INPUT_BYTES), -1)
+        if too_long >= 0:
+            raise InvalidInputError(f"input {too_long} longer than {MAX_INPUT_BYTES} bytes")
+        return b"".join(finalize_unblinded(x, elements[32 * i : 32 * i + 32]) for i, x in enumerate(inputs))
+
 
 class NativeBackend:
     """The C extension on one arithmetic path (``portable`` or ``ifma``)."""
@@ -120,6 +132,16 @@ class NativeBackend:
         except ValueError as exc:
             raise group.InvalidScalarError(str(exc)) from None
         return out
+
+    def finalize(self, inputs: Sequence[bytes], elements: bytes) -> bytes:
+        from blindmatch.crypto.oprf import MAX_INPUT_BYTES, InvalidInputError
+
+        data, offsets = pack_messages(inputs)
+        out, too_long = self._r255.finalize(data, offsets, elements)
+        if too_long >= 0:
+            raise InvalidInputError(f"input {too_long} longer than {MAX_INPUT_BYTES} bytes")
+        result: bytes = out
+        return result
 
     def validate(self, elements: bytes, reject_identity: bool = True) -> int:
         """Index of the first element failing RFC 9496 Decode (or being the identity), or -1."""
@@ -152,6 +174,17 @@ def _resolve(choice: str) -> Backend:
     if choice.startswith("native:"):
         return NativeBackend(choice.removeprefix("native:"))
     raise BackendUnavailableError(f"unknown crypto backend {choice!r}; choose one of {', '.join(CHOICES)} (or native:PATH)")
+
+
+def finalize_many(inputs: Sequence[bytes], elements: bytes, choice: str | None = None) -> bytes:
+    """RFC 9497 Finalize's hash for ``n`` inputs and their ``n * 32`` bytes of unblinded elements.
+
+    On the native backend one C call hashes the whole batch without the GIL (the index
+    build's last per-record step); the bytes are the same as ``oprf.finalize_unblinded``'s.
+    """
+    if len(elements) != 32 * len(inputs):
+        raise ValueError("membership outputs need the input of every element")
+    return select(choice).finalize(inputs, elements)
 
 
 def select(choice: str | None = None) -> Backend:

@@ -210,6 +210,48 @@ done:
     return out;
 }
 
+/* finalize(data, offsets, elements) -> (n * 64 bytes, first_too_long): RFC 9497 Finalize's
+ * hash, SHA-512(I2OSP(len(input), 2) || input || I2OSP(32, 2) || element || "Finalize"). */
+static PyObject *py_finalize(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer data, offsets, elements;
+    if (!PyArg_ParseTuple(args, "y*y*y*", &data, &offsets, &elements)) return NULL;
+    PyObject *result = NULL;
+    size_t n = 0;
+    if (check_messages(&data, &offsets, &n) != 0) goto done;
+    if ((size_t)elements.len != 32 * n) { PyErr_SetString(PyExc_ValueError, "need one 32-byte element per input"); goto done; }
+    const uint64_t *off = offsets.buf;
+    Py_ssize_t too_long = -1;
+    for (size_t i = 0; i < n && too_long < 0; i++)
+        if (off[i + 1] - off[i] > 0xffff) too_long = (Py_ssize_t)i;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(64 * n));
+    if (out == NULL) goto done;
+    if (too_long < 0) {
+        Py_BEGIN_ALLOW_THREADS
+        uint8_t *dst = (uint8_t *)PyBytes_AS_STRING(out);
+        const uint8_t element_len[2] = {0, 32}, label[8] = {'F', 'i', 'n', 'a', 'l', 'i', 'z', 'e'};
+        for (size_t i = 0; i < n; i++) {
+            size_t len = off[i + 1] - off[i];
+            const uint8_t input_len[2] = {(uint8_t)(len >> 8), (uint8_t)len};
+            sha512_ctx c;
+            sha512_init(&c);
+            sha512_update(&c, input_len, 2);
+            sha512_update(&c, (const uint8_t *)data.buf + off[i], len);
+            sha512_update(&c, element_len, 2);
+            sha512_update(&c, (const uint8_t *)elements.buf + 32 * i, 32);
+            sha512_update(&c, label, 8);
+            sha512_final(&c, dst + 64 * i);
+        }
+        Py_END_ALLOW_THREADS
+    }
+    result = Py_BuildValue("(Nn)", out, too_long);
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&elements);
+    return result;
+}
+
 /* expand_message_xmd(data, offsets, dst) -> n * 64 bytes (exposed for differential tests). */
 static PyObject *py_expand(PyObject *self, PyObject *args) {
     (void)self;
@@ -238,6 +280,7 @@ static PyMethodDef methods[] = {
     {"from_uniform", py_from_uniform, METH_VARARGS, "Batch RFC 9496 element derivation from 64 bytes."},
     {"validate", py_validate, METH_VARARGS, "Index of the first element that fails RFC 9496 Decode."},
     {"scalar_invert", py_scalar_invert, METH_VARARGS, "Batch inversion modulo the group order."},
+    {"finalize", py_finalize, METH_VARARGS, "Batch RFC 9497 Finalize hash of (input, unblinded element) pairs."},
     {"expand_message_xmd", py_expand, METH_VARARGS, "Batch RFC 9380 expand_message_xmd(SHA-512, 64 bytes)."},
     {NULL, NULL, 0, NULL}};
 
