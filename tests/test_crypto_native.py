@@ -116,3 +116,34 @@ def test_against_the_oracle(path: str) -> None:
         data, offsets = backend.pack_messages([message])
         out, bad = R255.hash_to_group(path, data, offsets, oprf.HASH_TO_GROUP_DST, b"")
         assert out == oracle.encode(oracle.hash_to_group(message))
+
+
+@native_path
+def test_batches_release_the_gil(path: str) -> None:
+    """While a batch multiplies in C, another Python thread keeps running (so a pool scales).
+
+    The main thread wakes every millisecond and stamps the time; if the C call held the
+    GIL, no stamp could fall inside it except around a single switch interval.
+    """
+    import threading
+    import time
+
+    from native_support import random_elements, random_scalars
+
+    points, scalars = random_elements(64) * 256, random_scalars(1)
+    window: list[float] = []
+
+    def work() -> None:
+        window.append(time.perf_counter())
+        R255.mult(path, scalars, points)
+        window.append(time.perf_counter())
+
+    stamps: list[float] = []
+    worker = threading.Thread(target=work)
+    worker.start()
+    while worker.is_alive():
+        stamps.append(time.perf_counter())
+        time.sleep(0.001)
+    start, stop = window
+    inside = [t for t in stamps if start < t < stop]
+    assert inside and max(inside) - min(inside) > 0.5 * (stop - start)
