@@ -60,7 +60,7 @@ def _check_lines(data: bytes, origin: str, public_key: bytes, tree: MerkleTree) 
         where = f"{LOG_NAME} line {line_no}"
         try:
             entry = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than any entry has
             raise _Failure(f"{where}: not valid JSON") from None
         if not isinstance(entry, dict):
             raise _Failure(f"{where}: not a JSON object")
@@ -160,7 +160,7 @@ def load_entries(directory: Path) -> list[dict[str, Any]]:
     for line in (audit_dir / LOG_NAME).read_bytes().split(b"\n"):
         try:
             entry = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(entry, dict):
             entries.append(entry)
