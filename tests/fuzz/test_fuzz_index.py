@@ -164,3 +164,14 @@ def test_index_file_mutated_under_its_manifest(data: st.DataObject) -> None:
         victim = data.draw(st.sampled_from(sorted(directory.glob("*.idx"))))
         victim.write_bytes(data.draw(mutated(victim.read_bytes())))
         _open_checked(directory)
+
+
+@pytest.mark.parametrize("name", ["a\x00b.idx", "", "..", "/", "missing.idx", "x" * 300])
+def test_manifest_naming_an_impossible_file(name: str) -> None:
+    """Regression: a NUL byte (ValueError) or an over-long name (OSError) escaped open_indexes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        doc = _committed(directory)
+        doc["indexes"]["membership"]["file"] = name
+        (directory / MANIFEST_NAME).write_text(json.dumps(doc))
+        _open_checked(directory)
