@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fuzz_support import assert_clear, snapshot
+from fuzz_support import assert_clear, heavy, snapshot
 from hypothesis import given
 from hypothesis import strategies as st
 from test_audit_helpers import HOLDER_ORIGIN, REQUESTER_ORIGIN, write_pair
@@ -125,6 +125,7 @@ def _tamper(data: st.DataObject, audit_dir: Path) -> None:
         (audit_dir / PUB_NAME).write_bytes(data.draw(st.binary(max_size=120)))
 
 
+@heavy()
 @given(st.data())
 def test_verify_reports_tampering_in_its_result(pristine: Path, data: st.DataObject) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -139,6 +140,7 @@ def test_verify_reports_tampering_in_its_result(pristine: Path, data: st.DataObj
         assert snapshot(holder) == before, "verification or the report changed the log"
 
 
+@heavy()
 @given(st.data())
 def test_reconcile_reports_tampering_in_its_result(pristine: Path, data: st.DataObject) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -149,6 +151,7 @@ def test_reconcile_reports_tampering_in_its_result(pristine: Path, data: st.Data
         assert all(m.strip() for m in result.mismatches)
 
 
+@heavy()
 @given(st.data())
 def test_reopening_a_tampered_log_opens_or_fails_cleanly(pristine: Path, data: st.DataObject) -> None:
     with tempfile.TemporaryDirectory() as tmp:

@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from fuzz_support import assert_clear, snapshot
+from fuzz_support import assert_clear, heavy, snapshot
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -102,6 +102,7 @@ class _Buffer:
         self.text += s
 
 
+@heavy()
 @given(csv_bytes())
 def test_holder_build_reports_or_refuses_and_a_refusal_changes_nothing(
     built: Path, engine: BatchEngine, raw: bytes

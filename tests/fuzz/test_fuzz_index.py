@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fuzz_support import assert_clear, snapshot
+from fuzz_support import assert_clear, heavy, snapshot
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -126,6 +126,7 @@ def _open_checked(directory: Path) -> None:
     assert snapshot(directory) == before, "opening the index store changed it"
 
 
+@heavy()
 @given(st.data())
 def test_manifest_with_hostile_values(data: st.DataObject) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,6 +148,7 @@ def test_manifest_with_hostile_values(data: st.DataObject) -> None:
         _open_checked(directory)
 
 
+@heavy()
 @given(st.binary(max_size=300))
 def test_manifest_of_random_bytes(raw: bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -156,6 +158,7 @@ def test_manifest_of_random_bytes(raw: bytes) -> None:
         _open_checked(directory)
 
 
+@heavy()
 @given(st.data())
 def test_index_file_mutated_under_its_manifest(data: st.DataObject) -> None:
     with tempfile.TemporaryDirectory() as tmp:
