@@ -21,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_audit_helpers import HOLDER_ORIGIN, REQUESTER_ORIGIN, write_pair
 
-from blindmatch.audit import AuditError, AuditLog, reconcile, verify_log
+from blindmatch.audit import AuditError, AuditLog, load_entries, reconcile, verify_log
 from blindmatch.audit.checkpoint import CheckpointError, parse_checkpoint, split_notes
 from blindmatch.audit.events import canonical_json
 from blindmatch.audit.keys import AuditKeyError, parse_verifier_key
@@ -53,7 +53,7 @@ JSON = st.recursive(
 @st.composite
 def tampered_line(draw: st.DrawFn, line: bytes) -> bytes:
     """One log line edited as a tamperer would: a value replaced or removed, or raw bytes changed."""
-    action = draw(st.sampled_from(["value", "drop", "bytes", "nest", "raw"]))
+    action = draw(st.sampled_from(["value", "drop", "bytes", "nest", "raw", "surrogate"]))
     try:
         entry = json.loads(line)
     except (ValueError, RecursionError):
@@ -71,6 +71,8 @@ def tampered_line(draw: st.DrawFn, line: bytes) -> bytes:
         return b"[" * depth + b"]" * depth
     if action == "raw":
         return draw(st.binary(max_size=80)).replace(b"\n", b"")
+    if action == "surrogate":  # a JSON escape that decodes to a str no UTF-8 writer can encode
+        return line.replace(b'":"', b'":"\\ud800', 1)
     out = bytearray(line)
     i = draw(st.integers(0, len(out) - 1))
     out[i] = draw(st.integers(0, 255).filter(lambda b: b != 10))
@@ -136,6 +138,9 @@ def test_verify_reports_tampering_in_its_result(pristine: Path, data: st.DataObj
         assert result.ok or (result.error or "").strip()
         html = render_report(holder)
         assert html.startswith("<!DOCTYPE html>")
+        html.encode("utf-8")  # write_report writes UTF-8: a tampered entry must not stop it
+        for entry in load_entries(holder):
+            canonical_json(entry)  # what 'blindmatch audit show --json' prints
         assert ("Verification FAILED" in html) == (not result.ok)
         assert snapshot(holder) == before, "verification or the report changed the log"
 
@@ -240,3 +245,14 @@ def test_parse_verifier_key_of_random_text(text: str) -> None:
         assert_clear(exc)
         return
     assert len(key) == 32 and "+" not in name
+
+
+def test_an_entry_with_a_lone_surrogate_can_be_shown_and_reported(tmp_path: Path) -> None:
+    """Regression: 'blindmatch audit show' and write_report died with UnicodeEncodeError."""
+    AuditLog.open(tmp_path, HOLDER_ORIGIN).close()
+    log = tmp_path / "audit" / LOG_NAME
+    log.write_bytes(log.read_bytes() + b'{"event":"session_refused","index":1,"peer":"\\ud800x"}\n')
+    (entry,) = [e for e in load_entries(tmp_path) if e.get("index") == 1]
+    assert entry["peer"] == "\\ud800x"
+    assert "\\ud800x" in render_report(tmp_path)
+    assert not verify_log(tmp_path).ok

@@ -153,6 +153,18 @@ def verify_log(directory: Path, *, public_key: bytes | None = None) -> VerifyRes
     )
 
 
+def _printable_text(value: Any) -> Any:
+    """``value`` with lone surrogates (a JSON escape such as \\ud800, which no writer
+    produces) shown as their escape, so a tampered entry can still be printed and reported."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list):
+        return [_printable_text(v) for v in value]
+    if isinstance(value, dict):
+        return {_printable_text(k): _printable_text(v) for k, v in value.items()}
+    return value
+
+
 def load_entries(directory: Path) -> list[dict[str, Any]]:
     """Parse every readable entry, without verifying (for display and reports)."""
     audit_dir = find_audit_dir(Path(directory))
@@ -163,5 +175,5 @@ def load_entries(directory: Path) -> list[dict[str, Any]]:
         except (ValueError, RecursionError):
             continue
         if isinstance(entry, dict):
-            entries.append(entry)
+            entries.append(_printable_text(entry))
     return entries
