@@ -178,3 +178,14 @@ def test_manifest_naming_an_impossible_file(name: str) -> None:
         doc["indexes"]["membership"]["file"] = name
         (directory / MANIFEST_NAME).write_text(json.dumps(doc))
         _open_checked(directory)
+
+
+@pytest.mark.parametrize("value", [None, 1, "x", [], [{"file": "a"}]])
+def test_manifest_whose_indexes_is_not_a_table(value: object) -> None:
+    """Regression (found by the long run): 'indexes': null raised AttributeError from read_manifest."""
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        doc = _committed(directory)
+        doc["indexes"] = value
+        (directory / MANIFEST_NAME).write_text(json.dumps(doc))
+        _open_checked(directory)

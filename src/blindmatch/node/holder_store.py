@@ -298,7 +298,7 @@ def read_manifest(index_dir: Path) -> IndexManifest:
             built_at=str(doc["built_at"]),
             files=files,
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # AttributeError: a non-table where a table belongs
         raise StoreError(f"{path} is malformed ({type(exc).__name__}: {exc})") from None
 
 
