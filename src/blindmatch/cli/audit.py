@@ -175,7 +175,9 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         print(mismatch)
     if not result.ok:
         raise CliError(f"{len(result.mismatches)} mismatch(es) between the holder and requester logs")
-    print(f"OK: {result.sessions} sessions recorded identically on both sides")
+    held, kept = result.peer_checkpoints
+    print(f"OK: {result.sessions} sessions recorded identically on both sides; each log consistent with "
+          f"the checkpoints it handed over ({held} kept by the holder, {kept} by the requester)")
     return 0
 
 
