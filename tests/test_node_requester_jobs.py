@@ -25,6 +25,7 @@ from blindmatch.demo import (
 from blindmatch.node.jobs import JobStore
 from blindmatch.node.requester_config import load_requester_config
 from blindmatch.node.requester_runner import JobRunner
+from blindmatch.normalize import default_schema
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -105,15 +106,16 @@ def test_results_keep_columns_and_mark_ineligible_and_invalid(runner: JobRunner,
     assert runner.run(job.id).exit_state == "succeeded"
     with (tmp_path / "r.csv").open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["case", "name", "address", "order_date", "matched", "tier", "status"]
+    assert list(rows[0]) == ["case", "name", "address", "order_date", "matched", "tier", "confirms", "status"]
+    assert rows[0]["confirms"] == "true"
     assert [(r["case"], r["matched"], r["tier"], r["status"]) for r in rows] == [
         ("A1", "true", "name+address+unit", "ok"),
         ("A2", "", "", "ineligible: order_date in the future"),
         ("A3", "", "", "ineligible: order_date missing"),
         ("A4", "", "", "invalid: address"),
     ]
-    # Held-back rows were never sent: only A1's two tier keys were evaluated.
-    assert runner.store.get(job.id).elements_done == 2
+    # Held-back rows were never sent: only A1's tier keys were evaluated.
+    assert runner.store.get(job.id).elements_done == len(default_schema().match_keys(person, "requester"))
 
 
 def test_rebuilt_holder_index_is_downloaded_before_the_next_job(
