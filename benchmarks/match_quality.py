@@ -20,6 +20,7 @@ apart. Writes benchmarks/results/match_quality.json. Run: .venv/bin/python bench
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -42,21 +43,40 @@ Pair = tuple[str, str, dict[str, str], dict[str, str], bool]  # source, kind, re
 
 
 def _render(labels: list[list[str]], drop: str = "", replace: dict[str, str] | None = None) -> str:
-    """A clean rendering of usaddress labels: street, unit, city, state ZIP with commas."""
-    parts: dict[str, list[str]] = defaultdict(list)
+    """A clean rendering of usaddress labels: street, unit, city, state ZIP, comma separated.
+
+    Street labels keep their order; a pre-directional is spelt out; ``drop`` leaves out the
+    street type (``"type"``) or the unit (``"unit"``); ``replace`` puts one value in place of
+    the tokens of a label.
+    """
+    replace = replace or {}
+    street: list[str] = []
+    unit: list[str] = []
+    place: dict[str, list[str]] = defaultdict(list)
+    done: set[str] = set()
     for tag, text in labels:
-        parts[tag].append(text.strip(",. "))
-    for tag, value in (replace or {}).items():
-        parts[tag] = [value]
-    pre = [DIRS.get(d.upper().replace(".", ""), d) for d in parts["StreetNamePreDirectional"]]
-    street = " ".join([*parts["AddressNumber"], *pre, *parts["StreetName"],
-                       *([] if drop == "type" else parts["StreetNamePostType"]), *parts["StreetNamePostDirectional"]])
-    unit = "" if drop == "unit" else " ".join([*parts["OccupancyType"], *parts["OccupancyIdentifier"]])
-    if parts["OccupancyIdentifier"] and not parts["OccupancyType"] and unit:
-        unit = f"# {unit}"
-    zipcode = parts["ZipCode"][0][:5] if parts["ZipCode"] else ""
-    place = f"{' '.join(parts['PlaceName'])}, {' '.join(parts['StateName'])} {zipcode}" if zipcode else PLACE
-    return ", ".join(p for p in (street, unit, place) if p)
+        text = text.strip(",. ")
+        if tag in replace:
+            if tag in done:
+                continue
+            done.add(tag)
+            text = replace[tag]
+        if tag.startswith(("AddressNumber", "StreetName")):
+            if tag == "StreetNamePostType" and drop == "type":
+                continue
+            if tag == "StreetNamePreDirectional":
+                text = DIRS.get(text.upper().replace(".", ""), text)
+            street.append(text)
+        elif tag.startswith(("Occupancy", "Subaddress")):
+            if drop != "unit" and text != "#":
+                unit.append(text)
+        elif tag in ("PlaceName", "StateName", "ZipCode"):
+            place[tag].append(text)
+    if unit and not any(t.startswith("Occupancy") and t != "OccupancyIdentifier" for t, _ in labels):
+        unit.insert(0, "#")
+    zipcode = place["ZipCode"][0][:5] if place["ZipCode"] else ""
+    where = f"{' '.join(place['PlaceName'])}, {' '.join(place['StateName'])} {zipcode}" if zipcode else PLACE
+    return ", ".join(p for p in (" ".join(street), " ".join(unit), where) if p)
 
 
 def usaddress_pairs(rng: random.Random) -> Iterator[Pair]:
@@ -110,7 +130,7 @@ def household_pairs() -> Iterator[Pair]:
     surnames = ["Smith", "Garcia", "Nguyen", "O'Brien", "Kowalski", "Johnson"]
     for k, s in enumerate(surnames):
         addr = f"{100 + k} Oak Ave Apt {k + 1}, Springfield IL 62704"
-        p = lambda n: {"name": n, "address": addr}  # noqa: E731
+        p = lambda n, a=addr: {"name": n, "address": a}  # noqa: E731
         for g in givens:
             yield "households", "apart:jr_sr", p(f"{g} {s} Jr"), p(f"{g} {s} Sr"), False
             yield "households", "apart:jr_none", p(f"{g} {s} Jr"), p(f"{g} {s}"), False
@@ -202,10 +222,8 @@ def throughput(values: list[str]) -> float:
     for _ in range(3):
         start = time.perf_counter()
         for v in values:
-            try:
+            with contextlib.suppress(NormalizationError):
                 normalize_address(v)
-            except NormalizationError:
-                pass
         best = max(best, len(values) / (time.perf_counter() - start))
     return round(best)
 

@@ -31,3 +31,9 @@ def test_nickname_table_is_generated_from_the_package_data() -> None:
 def test_pub28_suffix_spellings_win_over_the_extras() -> None:
     assert TABLES.suffixes["LA"] == "LN" and TABLES.suffixes["BLV"] == "BLVD"
     assert TABLES.suffixes["CRT"] == "CT"  # listed in both: C1's standard
+
+
+def test_protocol_default_schema_is_the_package_one() -> None:
+    assert (ROOT / "protocol/schemas/default.toml").read_bytes() == (
+        ROOT / "src/blindmatch/normalize/default_schema.toml"
+    ).read_bytes()

@@ -123,7 +123,10 @@ def _unit_at(toks: list[str], i: int) -> tuple[str, int] | None:
     if floor and i + 1 < n and _UNITS.get(toks[i + 1]) == "FL" and (i + 2 >= n or toks[i + 2] not in _SUFFIXES):
         return _unit_id(floor.group(1)), i + 2  # "3RD FLOOR" is FL 3; only floors are named so
     if tok in _NUMBER_WORDS:
-        # "# 4"; "NUMBER 5C" or "NO 4" only after the street (i > 1) and with a digit in the identifier
+        # "# 4"; "NUMBER 5C" or "NO 4" only after the street (i > 1), with a digit in the
+        # identifier, and not in a highway's name ("HWY NO 130")
+        if _SUFFIXES.get(toks[i - 1]) in _HIGHWAY_TYPES and i + 1 < n and toks[i + 1].isdigit():
+            return None
         if i + 1 < n and toks[i + 1] not in (",", "#") and (tok == "#" or (i > 1 and _DIGIT_RE.search(toks[i + 1]))):
             return _unit_id(toks[i + 1]), i + 2
         return None
@@ -135,7 +138,9 @@ def _unit_at(toks: list[str], i: int) -> tuple[str, int] | None:
         j += 1
     if std in _UNITS_NEED_NUMBER:
         if j < n and (_is_unit_id(toks[j]) or (j > i + 1 and toks[j] != ",")):
-            return _unit_id(toks[j]), j + 1
+            ident = toks[j]
+            m = _NUMERIC_ORDINAL_RE.fullmatch(ident) if std == "FL" else None
+            return _unit_id(m.group(1) if m else ident), j + 1
         return None
     # PENTHOUSE, REAR, UPPER...: ordinary words too, so a unit only right after a street type
     # (or another unit); an identifier with a digit may follow ("PH 4")
@@ -146,12 +151,19 @@ def _unit_at(toks: list[str], i: int) -> tuple[str, int] | None:
     return None
 
 
-def _highway_number_at(toks: list[str], i: int, stop: int) -> bool:
-    """``toks[i]`` is a street type that, with the number after it, names a road (HWY 61, COUNTY RD 12)."""
-    if not (i + 1 < stop and toks[i + 1].isdigit()):
-        return False
+def _highway_number_at(toks: list[str], i: int, stop: int) -> int:
+    """Tokens after ``toks[i]`` that, with it, name a numbered road: 1 for HWY 61, 2 for HWY NO 61,
+    1 for COUNTY RD 12 or COUNTY RD MM (a county code); 0 when ``toks[i]`` does not start one."""
     std = _SUFFIXES.get(toks[i])
-    return std in _HIGHWAY_TYPES or (std == "RD" and i > 0 and toks[i - 1] in _ROAD_AUTHORITIES)
+    county = std == "RD" and i > 0 and toks[i - 1] in _ROAD_AUTHORITIES
+    if not (std in _HIGHWAY_TYPES or county) or i + 1 >= stop:
+        return 0
+    nxt = toks[i + 1]
+    if nxt.isdigit() or (county and (bool(_DIGIT_RE.search(nxt)) or (len(nxt) <= 3 and nxt.isalpha()))):
+        return 1
+    if nxt in ("NO", "NUMBER", "#") and i + 2 < stop and toks[i + 2].isdigit():
+        return 2
+    return 0
 
 
 def _street_end(toks: list[str], start: int, stop: int) -> int:
@@ -162,8 +174,9 @@ def _street_end(toks: list[str], start: int, stop: int) -> int:
             std = _SUFFIXES.get(toks[i])
             if std is None or (common_only and std not in _COMMON_SUFFIXES):
                 continue
-            if _highway_number_at(toks, i, stop):
-                return i + 2
+            taken = _highway_number_at(toks, i, stop)
+            if taken:
+                return i + 1 + taken
             if i == start:
                 continue  # the street name itself: PARK AVE, COURT ST
             best = i + 1
@@ -248,12 +261,17 @@ def _street_tokens(toks: list[str], start: int) -> tuple[list[str], int]:
     if end < stop and first_comma < n:
         # words left between the street type and the comma: the city written twice
         # ("77 LARKSPUR AVE DAYTON, DAYTON"), a bare unit ("AVE 212"), or part of the street
+        # ("COUNTY ROAD MM", "PARK AVE SOUTH")
         tail = toks[end:stop]
         after = [t for t in toks[first_comma + 1 :] if t != ","]
         if after[: len(tail)] == tail:
             return toks[start:end], stop
         if not all(_is_unit_id(t) and _DIGIT_RE.search(t) for t in tail):
-            end = stop
+            return toks[start:stop], stop
+    elif (end == stop and first_comma < n and stop - start >= 3 and toks[stop - 1].isdigit()
+          and toks[stop - 2] not in _SUFFIXES and toks[stop - 2] not in _NUMBER_WORDS):
+        # no street type, a number last before the comma: "1020 W BRYN MAWR 211, ..." is a unit
+        return toks[start : stop - 1], stop - 1
     return toks[start:end], end
 
 
@@ -281,8 +299,17 @@ def parse_address(text: str, field: str = "address") -> Address:
         kind, house, i = "street", toks[0], 1
         if i < len(toks) and _FRACTION_RE.fullmatch(toks[i]):
             house, i = f"{house} {toks[i]}", i + 1
+        elif (i + 1 < len(toks) and len(toks[i]) == 1 and toks[i].isalpha() and toks[i] not in _SINGLE_DIRS
+              and house.isdigit() and toks[i + 1] != "," and len(toks[i + 1]) > 1 and toks[i + 1] not in _SUFFIXES and toks[i + 1] not in _DIRS):
+            house, i = house + toks[i], i + 1  # "221 B BAKER ST" = "221B BAKER ST"
         street, i = _street_tokens(toks, i)
-        street = [t for t in street if t != ","]
+        # commas go, and the NO of "HWY NO 130"
+        street = [t for k, t in enumerate(street) if t != "," and not (
+            t in _NUMBER_WORDS and k > 0 and _SUFFIXES.get(street[k - 1]) in _HIGHWAY_TYPES)]
+        n = len(toks)
+        if (i + 1 < n and toks[i] == "," and toks[i + 1] in _DIRS and len(street) >= 2 and street[-1] in _SUFFIXES
+                and (i + 2 == n or toks[i + 2] == "," or _unit_at(toks, i + 2))):
+            street, i = [*street, toks[i + 1]], i + 2  # "1800 M ST, NW, ..."
         if not street:
             raise NormalizationError(field, "no street name")
         predir, name, suffix, postdir = _label_street(street)
@@ -342,6 +369,14 @@ def _units(toks: list[str], i: int) -> tuple[int, list[str]]:
     return i, units
 
 
+def _is_street_type(tok: str) -> bool:
+    """A last street word is its type when the type is common (AVE, however spelt) or written
+    as its abbreviation (PT, SHR); a rarer type written in full (POINT, SHORE, CREEK) is taken
+    as a name word, so that "LAKE SHORE" and "LAKE SHORE BLVD" differ only by the type."""
+    std = _SUFFIXES.get(tok)
+    return std is not None and (std in _COMMON_SUFFIXES or tok == std)
+
+
 def _label_street(street: list[str]) -> tuple[str, str, str, str]:
     """(predirectional, name, suffix, postdirectional) with Pub 28 abbreviations where Pub 28 uses them.
 
@@ -352,9 +387,11 @@ def _label_street(street: list[str]) -> tuple[str, str, str, str]:
     """
     lo, hi = 0, len(street)
     predir = suffix = postdir = ""
-    if hi - lo >= 3 and street[hi - 1] in _DIRS and street[hi - 2] in _SUFFIXES:
+    if hi - lo >= 2 and street[hi - 1] in _DIRS and street[hi - 2] not in _DIRS:
         postdir, hi = _DIRS[street[hi - 1]], hi - 1
-    if hi - lo >= 2 and street[hi - 1] in _SUFFIXES:
+    if hi - lo >= 2 and _is_street_type(street[hi - 1]) and not (
+        hi - lo == 2 and street[lo] in _DIRS and _SUFFIXES[street[hi - 1]] not in _COMMON_SUFFIXES
+    ):
         suffix, hi = _SUFFIXES[street[hi - 1]], hi - 1
         if hi - lo >= 2 and suffix in _HIGHWAY_TYPES and street[hi - 1].isdigit():
             hi, suffix = hi + 1, ""  # "HWY 61" is the name, not a name and a type
@@ -366,7 +403,9 @@ def _label_street(street: list[str]) -> tuple[str, str, str, str]:
         words = [ordinal(int(words[0]))]
     mapped = [_NAME_WORDS.get(w, w) for w in words]
     for k, w in enumerate(words):
-        if w in _SUFFIXES and ((k + 1 < len(words) and words[k + 1].isdigit()) or (k == 0 and not suffix and len(words) > 1)):
+        numbered = k + 1 < len(words) and (words[k + 1].isdigit() or (k > 0 and words[k - 1] in _ROAD_AUTHORITIES))
+        leading = k == 0 and not suffix and len(words) == 2 and (len(words[1]) == 1 or words[1].isdigit())
+        if w in _SUFFIXES and (numbered or leading):
             mapped[k] = _SUFFIXES[w]
     return predir, " ".join(mapped), suffix, postdir
 

@@ -138,6 +138,10 @@ def merge_words(toks: list[str]) -> list[str]:
             out.append(ordinal(int(m.group(1))))
             i += 1
             continue
+        if tok == "U" and i + 1 < n and toks[i + 1] == "S":
+            out.append("US")  # U.S. HIGHWAY
+            i += 2
+            continue
         if i + 1 < n and tok in _DIRS and toks[i + 1] in _DIRS:
             a, b = _DIRS[tok], _DIRS[toks[i + 1]]
             if a in ("N", "S") and b in ("E", "W") and (len(tok) == 1) == (len(toks[i + 1]) == 1):
