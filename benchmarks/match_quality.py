@@ -32,6 +32,7 @@ from pathlib import Path
 
 from blindmatch.normalize import NormalizationError, Schema, default_schema, normalize_address
 from blindmatch.normalize.tables import TABLES
+from blindmatch.synthetic import generate_people
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks/data"
@@ -240,6 +241,7 @@ def main() -> None:
         "by_source": score(schema, pairs),
         "different_pairs_by_tier": per_tier_false(schema, pairs),
         "cost": costs(schema, [{"name": f"Person {i}", "address": a} for i, a in enumerate(addresses[:2000])] + febrl_people),
+        "cost_synthetic_us_names": costs(schema, generate_people(5000, seed=16)),
         "addresses_per_s_one_core": throughput(addresses[:3000] * 3),
     }
     out = ROOT / "benchmarks/results/match_quality.json"

@@ -125,7 +125,7 @@ def _unit_at(toks: list[str], i: int) -> tuple[str, int] | None:
     if tok in _NUMBER_WORDS:
         # "# 4"; "NUMBER 5C" or "NO 4" only after the street (i > 1), with a digit in the
         # identifier, and not in a highway's name ("HWY NO 130")
-        if _SUFFIXES.get(toks[i - 1]) in _HIGHWAY_TYPES and i + 1 < n and toks[i + 1].isdigit():
+        if tok != "#" and _SUFFIXES.get(toks[i - 1]) in _HIGHWAY_TYPES and i + 1 < n and toks[i + 1].isdigit():
             return None
         if i + 1 < n and toks[i + 1] not in (",", "#") and (tok == "#" or (i > 1 and _DIGIT_RE.search(toks[i + 1]))):
             return _unit_id(toks[i + 1]), i + 2
@@ -161,7 +161,7 @@ def _highway_number_at(toks: list[str], i: int, stop: int) -> int:
     nxt = toks[i + 1]
     if nxt.isdigit() or (county and (bool(_DIGIT_RE.search(nxt)) or (len(nxt) <= 3 and nxt.isalpha()))):
         return 1
-    if nxt in ("NO", "NUMBER", "#") and i + 2 < stop and toks[i + 2].isdigit():
+    if nxt in ("NO", "NUMBER") and i + 2 < stop and toks[i + 2].isdigit():
         return 2
     return 0
 
@@ -305,7 +305,7 @@ def parse_address(text: str, field: str = "address") -> Address:
         street, i = _street_tokens(toks, i)
         # commas go, and the NO of "HWY NO 130"
         street = [t for k, t in enumerate(street) if t != "," and not (
-            t in _NUMBER_WORDS and k > 0 and _SUFFIXES.get(street[k - 1]) in _HIGHWAY_TYPES)]
+            t in _NUMBER_WORDS and t != "#" and k > 0 and _SUFFIXES.get(street[k - 1]) in _HIGHWAY_TYPES)]
         n = len(toks)
         if (i + 1 < n and toks[i] == "," and toks[i + 1] in _DIRS and len(street) >= 2 and street[-1] in _SUFFIXES
                 and (i + 2 == n or toks[i + 2] == "," or _unit_at(toks, i + 2))):
