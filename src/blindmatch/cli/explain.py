@@ -63,7 +63,7 @@ def _cmd(args: argparse.Namespace) -> int:
     return 0 if result["tier"] is not None else 1
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``explain`` to the ``blindmatch`` command."""
     p = subparsers.add_parser(
         "explain",

@@ -73,7 +73,7 @@ def _cmd(args: argparse.Namespace) -> int:
     return run(args.records, args.side, load_schema_arg(args.schema), args.json, sys.stdout)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``matchkeys`` to the ``blindmatch`` command."""
     p = subparsers.add_parser(
         "matchkeys",
