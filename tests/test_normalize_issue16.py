@@ -82,6 +82,7 @@ HOME = "2218 W Maple Ave Apt 3, Chicago IL 60612"
         (("Ann Lee", "9 Lakeview Dr SW, Reno NV 89501"), ("Ann Lee", "9 Lakeview Dr, Reno NV 89501"),
          "name+address-postdirectional-holder-lacks", True),
         (("Ann Lee", "2218 W Maple Ave, Chicago IL 60612"), ("Ann Lee", HOME), "name+address-unit-requester-lacks", True),
+        (("Mary Ann Lee", HOME), ("Maryann Lee", HOME), "name-words-joined+address", True),
         (("Bill Smith", HOME), ("William Smith", HOME), "nickname+address", False),
         (("Smith John", HOME), ("John Smith", HOME), "name-any-order+address", False),
         (("Maria Garcia", HOME), ("Maria Garcia Lopez", HOME), "name-word-missing-requester+address", False),

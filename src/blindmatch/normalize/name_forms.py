@@ -1,6 +1,7 @@
 """Looser forms of a parsed name, for the review tiers of a schema (protocol/SPEC.md 8.4.3).
 
-Each form answers one way the same person is written differently: a nickname, given name
+Each form answers one way the same person is written differently: words split or joined
+(MARY ANN / MARYANN), a nickname, given name
 and surname swapped, a word missing (middle name, one part of a compound surname), a
 middle name written as its initial, a one-letter typo (American Soundex per word). The
 generational suffix is kept exactly in every form, so JR and SR never meet.
@@ -42,6 +43,11 @@ def nickname_forms(n: Name) -> tuple[str, ...]:
     if given in _NICKNAMES:
         candidates.add(given)
     return tuple(sorted(_with((g, *n.words[1:]), n.suffix) for g in candidates))
+
+
+def joined(n: Name) -> str:
+    """The words written as one ("MARY ANN" = "MARYANN", "MORR ISON" = "MORRISON"), the suffix apart."""
+    return _with(["".join(n.words)], n.suffix)
 
 
 def sorted_words(n: Name) -> str:

@@ -43,6 +43,7 @@ def _name_views(text: str, field: str) -> dict[str, View]:
         "": n.canonical,
         "nickname_query": name_forms.nickname_query(n),
         "nickname_forms": name_forms.nickname_forms(n),
+        "joined": name_forms.joined(n),
         "sorted": name_forms.sorted_words(n),
         "one_word_less": name_forms.one_word_less(n),
         "middle_initials": name_forms.middle_initials(n),
