@@ -94,8 +94,10 @@ class Address:
         """What names the town: the ZIP, or without one the city and state."""
         return self.zip5 or f"{self.city} {self.state}"
 
-    def form(self, *, suffix: bool = True, postdirectional: bool = True, units: bool = True) -> str:
-        """The canonical form with the street type, post-directional or units left out."""
+    def form(
+        self, *, suffix: bool = True, postdirectional: bool = True, units: bool = True, place: str | None = None
+    ) -> str:
+        """The canonical form with the street type, post-directional or units left out, or another place."""
         if self.kind == "street":
             words = [self.house_number, self.predirectional, self.street_name]
             words += [self.suffix if suffix else "", self.postdirectional if postdirectional else ""]
@@ -104,7 +106,7 @@ class Address:
             line = self.box
         if units and self.units:
             line = f"{line} # {' # '.join(self.units)}"
-        return f"{line}, {self.place}"
+        return f"{line}, {self.place if place is None else place}"
 
 
 def _is_unit_id(tok: str) -> bool:

@@ -34,6 +34,8 @@ def _address_views(text: str, field: str) -> dict[str, View]:
         "postdirectional": a.postdirectional,
         "no_street_type": a.form(suffix=False),
         "no_postdirectional": a.form(postdirectional=False),
+        "by_city": a.form(place=f"{a.city} {a.state}") if a.city and a.state else "",
+        "by_state": a.form(place=a.state) if a.state else "",
     }
 
 
