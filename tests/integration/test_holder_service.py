@@ -119,7 +119,7 @@ def test_get_info(deployment: Deployment, daemon: HolderDaemon, stub: pb_grpc.Ho
     manifest = json.loads((deployment.root / "index" / "index.json").read_text())
     assert info.key_id.hex() == manifest["key_id"]
     assert info.schema_fingerprint.hex() == manifest["schema"]["fingerprint"]
-    assert (info.schema_name, info.schema_version) == ("blindmatch-person", 1)
+    assert (info.schema_name, info.schema_version) == ("blindmatch-person", 2)
     assert {(i.kind, i.digest.hex(), i.entries) for i in info.indexes} == {
         (MODE_TO_PB[Mode(k)], v["digest"], v["entries"]) for k, v in manifest["indexes"].items()
     }

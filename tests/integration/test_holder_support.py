@@ -15,12 +15,14 @@ from pathlib import Path
 import pytest
 from helpers.holder_deployment import (
     make_deployment,
+    record,
     write_records,
 )
 
 from blindmatch.holder.config import ConfigError, load_holder_config
 from blindmatch.holder.index_build import IndexBuildError, build_index
 from blindmatch.holder.store import StoreError, load_key_file, open_indexes
+from blindmatch.normalize import default_schema
 from blindmatch.transport.pki import PkiError, init_pki, organisation_of
 
 
@@ -102,7 +104,8 @@ def test_index_build_key_file_and_rejects(tmp_path: Path) -> None:
     try:
         assert opened.manifest.key_id == load_key_file(config.key_file).key_id
         assert opened.manifest.records == 50
-        assert {f.entries for f in opened.manifest.files.values()} == {100}  # two tiers per unit-less record
+        entries = sum(len(default_schema().match_keys(record(i), "holder")) for i in range(50))
+        assert {f.entries for f in opened.manifest.files.values()} == {entries}  # every tier key of every record
     finally:
         opened.close()
     os.chmod(config.key_file, 0o640)

@@ -10,6 +10,7 @@ stopped while the job ran (it stays queued and the daemon resumes it when it sta
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import logging
 import sys
@@ -53,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "match",
         help="match QUERIES.csv against the holder",
         description="Check each record's legal basis, match the eligible ones and write RESULTS.csv: every "
-        "input column plus matched, tier and status. Cardinality mode prints the match count instead: the "
+        "input column plus matched, tier, confirms (whether that tier confirms or is for review) and status. Cardinality mode prints the match count instead: the "
         "number of distinct match keys (each record's strongest tier) found at the holder, so records with "
         "equal keys count once.",
         epilog=_EXIT_CODES_HELP,
@@ -262,8 +263,20 @@ def _match_in_process(
     }
 
 
+def _confirmation_counts(out: Path) -> dict[str, int]:
+    """Matched rows of RESULTS.csv by whether their tier confirms or is for review."""
+    counts = {"confirmed": 0, "for_review": 0}
+    with out.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row.get("matched") == "true":
+                counts["confirmed" if row.get("confirms") == "true" else "for_review"] += 1
+    return counts
+
+
 def _print_summary(summary: dict[str, object], mode: Mode, as_json: bool) -> None:
     state = summary["state"]
+    if state == "succeeded" and mode is not Mode.CARDINALITY and Path(str(summary["out"])).is_file():
+        summary.update(_confirmation_counts(Path(str(summary["out"]))))  # issue 16: confirmations vs review
     if as_json:
         if mode is Mode.CARDINALITY:
             summary.pop("out")
@@ -278,4 +291,5 @@ def _print_summary(summary: dict[str, object], mode: Mode, as_json: bool) -> Non
         print(summary["matches"])
         print(f"{summary['records']} records, {held}", file=sys.stderr)
     else:
-        print(f"{summary['records']} records: {summary['matches']} matched, {held}; results in {summary['out']}")
+        print(f"{summary['records']} records: {summary['matches']} matched ({summary.get('confirmed', 0)} confirmed, "
+              f"{summary.get('for_review', 0)} for review), {held}; results in {summary['out']}")

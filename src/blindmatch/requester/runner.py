@@ -220,7 +220,9 @@ class JobRunner:
                 self._sleep(_BACKOFF[min(attempt, len(_BACKOFF) - 1)])
                 attempt += 1
         if mode is Mode.MEMBERSHIP:
-            write_results(self.store, self.store.get(job.id), self.schema.tier_names())
+            write_results(
+                self.store, self.store.get(job.id), self.schema.tier_names(), self.schema.confirming_tiers()
+            )
 
     def _sleep(self, seconds: float) -> None:
         if self.stop.wait(seconds):
