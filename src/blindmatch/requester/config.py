@@ -39,6 +39,9 @@ Example::
     [service]
     listen = "unix"                      # unix:<state_dir>/requester.sock, or "127.0.0.1:PORT"
     max_parallel_jobs = 8
+
+    [metrics]                            # optional: Prometheus metrics (loopback only)
+    listen = "127.0.0.1:9465"
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ from blindmatch.audit.events import IDENT, TEXT
 from blindmatch.policy.authorize import MAX_LIFETIME
 from blindmatch.tomlfile import load_toml
 from blindmatch.vocabulary import InputError, Mode
+
+_LOOPBACK = ("127.0.0.1:", "localhost:", "[::1]:")
 
 
 class ConfigError(InputError, ValueError):
@@ -99,6 +104,7 @@ class RequesterConfig:
     audit_origin: str
     listen: str
     max_parallel_jobs: int
+    metrics_listen: str | None = None  # [metrics] listen: Prometheus /metrics, loopback only
 
     @property
     def socket_path(self) -> Path:
@@ -120,12 +126,13 @@ class RequesterConfig:
 
 _SECTIONS: dict[str, tuple[set[str], set[str]]] = {
     # section: (required keys, optional keys)
-    "": ({"organisation", "holder", "official", "audit"}, {"state_dir", "matching", "service"}),
+    "": ({"organisation", "holder", "official", "audit"}, {"state_dir", "matching", "service", "metrics"}),
     "holder": ({"address", "ca_cert", "cert", "key"}, {"name", "server_name", "retry_seconds", "batch_timeout_seconds"}),
     "official": ({"name", "key_file", "legal_basis"}, {"request_lifetime_seconds"}),
     "matching": (set(), {"mode", "schema", "batch_size", "window", "session_max_records"}),
     "audit": ({"dir", "origin"}, set()),
     "service": (set(), {"listen", "max_parallel_jobs"}),
+    "metrics": ({"listen"}, set()),
 }
 
 
@@ -207,8 +214,14 @@ def load_requester_config(path: Path) -> RequesterConfig:
     if mode_text not in {m.value for m in Mode}:
         raise matching.error("mode", f"must be one of {', '.join(m.value for m in Mode)}")
     listen = service.text("listen", "unix")
-    if listen != "unix" and not (listen.startswith(("127.0.0.1:", "localhost:", "[::1]:"))):
+    if listen != "unix" and not (listen.startswith(_LOOPBACK)):
         raise service.error("listen", 'must be "unix" or a loopback address such as "127.0.0.1:7444"')
+    metrics_listen = None
+    if "metrics" in data:
+        metrics = _Reader(path, "metrics", data["metrics"])
+        metrics_listen = metrics.text("listen")
+        if not metrics_listen.startswith(_LOOPBACK) or not metrics_listen.rsplit(":", 1)[1].isdigit():
+            raise metrics.error("listen", 'must be a loopback address such as "127.0.0.1:9465"')
     return RequesterConfig(
         path=path,
         organisation=top.text("organisation"),
@@ -243,4 +256,5 @@ def load_requester_config(path: Path) -> RequesterConfig:
         audit_origin=audit.text("origin"),
         listen=listen,
         max_parallel_jobs=service.integer("max_parallel_jobs", 8, 1),
+        metrics_listen=metrics_listen,
     )

@@ -170,6 +170,7 @@ class RequesterDaemon:
         self.stop = threading.Event()
         self.runner = JobRunner(config, self.store, self.audit, self.engine, self.stop)
         self.servicer = RequesterServicer(self.runner, config.max_parallel_jobs)
+        self.metrics_port = 0  # the bound metrics port once started (0: none served)
         self.server = grpc.server(ThreadPoolExecutor(config.max_parallel_jobs + 8, thread_name_prefix="rpc"))
         rpb_grpc.add_RequesterServicer_to_server(self.servicer, self.server)
         self.health = health.HealthServicer()
@@ -181,6 +182,8 @@ class RequesterDaemon:
 
     def start(self) -> None:
         self.server.start()
+        if self.config.metrics_listen:
+            self.metrics_port = self.runner.metrics.serve(self.config.metrics_listen)
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self.audit.append("daemon_started", role="requester", version=__version__)
@@ -194,6 +197,7 @@ class RequesterDaemon:
         self.stop.set()
         self.servicer.shutdown()
         self.server.stop(grace=2).wait()
+        self.runner.metrics.close()
         self.audit.append("daemon_stopped", role="requester", version=__version__)
         self.audit.close()
         self.engine.close()
