@@ -25,6 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from blindmatch import PROTOCOL_VERSION, __version__
 from blindmatch.audit import AuditLog, entries, verify_transcript_signature
+from blindmatch.audit.keeper import AuditKeeper
 from blindmatch.core.errors import ProtocolError
 from blindmatch.core.events import (
     AcceptSession,
@@ -38,7 +39,8 @@ from blindmatch.core.events import (
 from blindmatch.core.holder import HolderSession
 from blindmatch.core.messages import Accept, Close, Closed, EvaluatedBatch, Hello
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.holder.config import HolderLimits, HolderNodeConfig, TlsConfig
+from blindmatch.holder.capacity import HEALTH_WATCHERS, admitted_calls, server_options, worker_threads
+from blindmatch.holder.config import HolderNodeConfig, TlsConfig
 from blindmatch.holder.metrics import HolderMetrics
 from blindmatch.holder.runtime import HolderRuntime, PolicyGate
 from blindmatch.holder.store import StoreError, load_committed_key, open_indexes
@@ -47,7 +49,7 @@ from blindmatch.policy import (
     Policy,
     PolicyRefusal,
 )
-from blindmatch.transport.guard import CallGuard, transport_ceiling
+from blindmatch.transport.guard import CallGuard
 from blindmatch.transport.pki import organisation_of
 from blindmatch.transport.status import abort, status_of
 from blindmatch.transport.streams import BoundedHealthServicer, DeadlineReader, NoSlot, StreamIdle, StreamSlots
@@ -56,6 +58,7 @@ from blindmatch.transport.wire import MODE_TO_PB, client_message_from_pb, mode_f
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
 from blindmatch.vocabulary import Mode, Reason
+from blindmatch.witness.client import WitnessClient
 
 log = logging.getLogger("blindmatch.holder")
 
@@ -66,11 +69,6 @@ _UNVERIFIED_REFUSALS = frozenset({Reason.UNSIGNED, Reason.UNKNOWN_OFFICIAL})
 # carry internals (paths, SQL), so it goes only to the holder's log.
 INTERNAL_ERROR_MESSAGE = "internal error; see the holder's log"
 CANCEL_GRACE_SECONDS = 0.2  # how long a failing call may take to show it was cancelled (see _cancelled)
-# Threads beyond the Match and download slots: GetInfo and health checks always find one.
-SHORT_CALL_THREADS = 8
-HEALTH_WATCHERS = 2  # concurrent grpc.health.v1 Watch streams
-# Calls gRPC admits beyond the pool; they wait for a thread (short calls free one soon).
-QUEUED_CALLS = 32
 
 
 def _cancelled(context: grpc.ServicerContext) -> bool:
@@ -132,6 +130,7 @@ class HolderServicer(pb_grpc.HolderServicer):
         if organisation not in self._rt.allowed_organisations:
             log.warning("refused a call from organisation %r: not in holder.tls.allowed_organisations", organisation)
             self.metrics.refused(Reason.ORGANISATION_NOT_ALLOWED)
+            self._rt.keeper.refusals.unauthenticated(organisation or "", Reason.ORGANISATION_NOT_ALLOWED)
             abort(context, grpc.StatusCode.PERMISSION_DENIED, Reason.ORGANISATION_NOT_ALLOWED,
                   f"organisation {organisation!r} of the client certificate may not use this holder")
         return organisation
@@ -193,6 +192,9 @@ class HolderServicer(pb_grpc.HolderServicer):
         try:
             with self.download_slots.slot(organisation):
                 yield from self._chunks(kind, current.size_bytes, current.digest, request.offset)
+            self._rt.audit.record(entries.index_downloaded(
+                organisation, kind.value, current.digest, self._rt.indexes.manifest.key_id,
+                current.size_bytes - request.offset, request.offset))
         except NoSlot as exc:
             self.metrics.refused(exc.reason)
             abort(context, status_of(exc.reason), exc.reason, str(exc))
@@ -262,7 +264,6 @@ class HolderServicer(pb_grpc.HolderServicer):
         except Exception:
             self._unexpected_failure(peer, progress, context)
         finally:
-            self._rt.audit.checkpoint()
             self.metrics.session_ended(progress.outcome, time.monotonic() - started, progress.reason)
 
     def _audit_failure(self, peer: str, progress: _MatchProgress, reason: Reason, status: grpc.StatusCode) -> None:
@@ -325,6 +326,10 @@ class HolderServicer(pb_grpc.HolderServicer):
                 own_signature = audit.sign_transcript(event.session_id, event.transcript_hash)
                 audit.record(entries.session_closed(event, peer, own_signature, event.close.signature,
                                                     event.close.signer_key))
+                # A closed session is checkpointed at once (its Closed carries the checkpoint);
+                # refusals and failures wait for the keeper's periodic one (SPEC.md 10.6).
+                audit.checkpoint()
+                self._rt.keeper.checkpoint_now()
         for message in output.messages:
             if isinstance(message, Closed):
                 message = replace(message, signature=own_signature, signer_key=audit.public_key)
@@ -350,7 +355,7 @@ class HolderServicer(pb_grpc.HolderServicer):
             for event in session.receive(RefuseSession(refusal.reason, refusal.message)).events:
                 assert isinstance(event, SessionRefused)
                 official = "" if event.reason in _UNVERIFIED_REFUSALS else rt.gate.verified_official(hello.authorization)
-                rt.audit.record(entries.session_refused(event.session_id, peer, official, event.reason, event.reason.status))
+                rt.keeper.refusals.refused(event.session_id, peer, official, event.reason, event.reason.status)
             log.info("session %s from %r refused: %s", hello.session_id.hex(), peer, refusal)
             raise
         progress.granted = True
@@ -359,35 +364,9 @@ class HolderServicer(pb_grpc.HolderServicer):
         return grant
 
     def _audit_hello_refusal(self, peer: str, hello: Hello, exc: ProtocolError) -> None:
-        """Record a Hello the core rejected (unless its session id is not even loggable)."""
-        if not 8 <= len(hello.session_id) <= 64:
-            return
-        self._rt.audit.record(entries.session_refused(
-            hello.session_id, peer, self._rt.gate.verified_official(hello.authorization), exc.code, exc.code.status))
-
-
-def server_options(limits: HolderLimits) -> list[tuple[str, int]]:
-    """gRPC channel arguments of the holder's server.
-
-    * Message sizes: gRPC accepts up to ``transport_ceiling(max_message_bytes)``, so that
-      ``CallGuard`` refuses anything above the advertised limit with a reason (SPEC 9.1).
-    * ``so_reuseport`` off: gRPC sets SO_REUSEPORT by default, so a second holder on the
-      same port would start and silently share the connections; it must fail instead.
-    * Keepalive: requesters ping every 20 s during a call (a cardinality session can sit
-      silent while the holder evaluates), so pings down to 10 s apart are allowed without
-      data (the default, 5 min, would answer them with GOAWAY "too_many_pings"), none
-      outside calls. The holder pings too, so that a requester that vanished without
-      closing its connection is noticed and its session is ended and logged.
-    """
-    return [
-        ("grpc.max_receive_message_length", transport_ceiling(limits.max_message_bytes)),
-        ("grpc.max_send_message_length", limits.max_message_bytes),
-        ("grpc.so_reuseport", 0),
-        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-        ("grpc.keepalive_permit_without_calls", 0),
-        ("grpc.keepalive_time_ms", 30_000),
-        ("grpc.keepalive_timeout_ms", 10_000),
-    ]
+        """Record a Hello the core rejected: its own entry only if a registered official signed it."""
+        self._rt.keeper.refusals.refused(
+            hello.session_id, peer, self._rt.gate.verified_official(hello.authorization), exc.code, exc.code.status)
 
 
 class HolderDaemon:
@@ -398,14 +377,11 @@ class HolderDaemon:
         self._metrics_listen = metrics_listen
         self.metrics_port = 0  # the bound metrics port once started (0: no metrics served)
         limits = runtime.limits
-        # Long-lived calls hold at most their slots' threads; short calls always find one of the rest.
-        workers = limits.max_concurrent_sessions + limits.max_concurrent_downloads + HEALTH_WATCHERS + SHORT_CALL_THREADS
         self._server = grpc.server(
-            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="holder-rpc"),
+            ThreadPoolExecutor(max_workers=worker_threads(limits), thread_name_prefix="holder-rpc"),
             interceptors=[CallGuard(limits.max_message_bytes)],
             options=server_options(limits),
-            # Beyond this, gRPC answers RESOURCE_EXHAUSTED at once instead of queueing unboundedly.
-            maximum_concurrent_rpcs=workers + QUEUED_CALLS,
+            maximum_concurrent_rpcs=admitted_calls(limits),
         )
         self.metrics = HolderMetrics(runtime.gate.organisation_budgets, runtime.clock)
         self.servicer = HolderServicer(runtime, self.metrics)
@@ -435,10 +411,12 @@ class HolderDaemon:
         except BaseException:
             indexes.close()
             raise
+        submit = WitnessClient(config.witnesses).submit if config.witnesses else None
         runtime = HolderRuntime(
             key=key, indexes=indexes, limits=config.limits,
             allowed_organisations=frozenset(config.tls.allowed_organisations),
             gate=gate, audit=audit, engine=engine or BatchEngine(),
+            keeper=AuditKeeper(audit, config.audit_log, submit),
         )
         if clock is not None:
             runtime.clock = clock
@@ -456,6 +434,7 @@ class HolderDaemon:
         self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         self.runtime.audit.append("daemon_started", role="holder", version=__version__)
+        self.runtime.keeper.start()
         for kind, f in sorted(self.runtime.indexes.manifest.files.items(), key=lambda item: item[0].value):
             log.info("serving %s index %s (%d entries)", kind.value, f.digest.hex(), f.entries)
 
@@ -465,7 +444,8 @@ class HolderDaemon:
         self._server.stop(grace).wait()
         self.metrics.close()
         self.runtime.audit.append("daemon_stopped", role="holder", version=__version__)
-        self.runtime.audit.close()  # writes the shutdown checkpoint
+        self.runtime.keeper.stop()  # last summary, shutdown checkpoint, last witness submission
+        self.runtime.audit.close()
         self.runtime.indexes.close()
 
 
