@@ -232,3 +232,4 @@ def test_health_watch_streams_are_bounded(holder: tuple[Deployment, HolderDaemon
                 time.sleep(0.1)
         else:
             pytest.fail("a cancelled Watch kept its slot")
+

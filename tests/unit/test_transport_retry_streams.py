@@ -12,7 +12,7 @@ import pytest
 
 from blindmatch.transport.retry import Backoff, call_with_retry, is_retryable
 from blindmatch.transport.status import REASON_METADATA_KEY
-from blindmatch.transport.streams import DeadlineReader, NoSlot, StreamIdle, StreamSlots
+from blindmatch.transport.streams import DeadlineReader, NoSlot, SendWatch, StreamIdle, StreamSlots
 
 
 class FakeError(grpc.RpcError):
@@ -107,3 +107,25 @@ def test_deadline_reader_times_out_a_silent_peer_and_passes_messages_and_errors(
     with pytest.raises(ValueError, match="the call ended"):
         reader.next(1)
     assert DeadlineReader(iter([])).next(1) is None
+
+
+class FakeContext:
+    def __init__(self) -> None:
+        self.cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+
+def test_send_watch_cancels_only_a_send_that_waits_past_its_limit() -> None:
+    watch = SendWatch(poll_seconds=0.05)
+    try:
+        quick, stuck = FakeContext(), FakeContext()
+        with watch.sending(quick, 0.5):  # type: ignore[arg-type]
+            time.sleep(0.1)
+        with watch.sending(stuck, 0.2):  # type: ignore[arg-type]
+            assert stuck.cancelled.wait(2)  # a peer that stopped reading: its call is cancelled
+        time.sleep(0.7)
+        assert not quick.cancelled.is_set()
+    finally:
+        watch.close()

@@ -52,7 +52,14 @@ from blindmatch.policy import (
 from blindmatch.transport.guard import CallGuard
 from blindmatch.transport.pki import organisation_of
 from blindmatch.transport.status import abort, status_of
-from blindmatch.transport.streams import BoundedHealthServicer, DeadlineReader, NoSlot, StreamIdle, StreamSlots
+from blindmatch.transport.streams import (
+    BoundedHealthServicer,
+    DeadlineReader,
+    NoSlot,
+    SendWatch,
+    StreamIdle,
+    StreamSlots,
+)
 from blindmatch.transport.tls import server_credentials
 from blindmatch.transport.wire import MODE_TO_PB, client_message_from_pb, mode_from_pb, server_message_to_pb
 from blindmatch.v1 import holder_pb2 as pb
@@ -122,6 +129,7 @@ class HolderServicer(pb_grpc.HolderServicer):
         limits = runtime.limits
         self.match_slots = StreamSlots("Match sessions", limits.max_concurrent_sessions,
                                        limits.max_sessions_per_organisation)
+        self.send_watch = SendWatch()
         self.download_slots = StreamSlots("index downloads", limits.max_concurrent_downloads,
                                           min(limits.max_sessions_per_organisation, limits.max_concurrent_downloads))
 
@@ -232,7 +240,9 @@ class HolderServicer(pb_grpc.HolderServicer):
         # Nothing inside this try calls abort(): every abort happens in a handler below, so
         # ``except Exception`` never swallows the exception grpc's abort raises.
         try:
-            yield from self._match(peer, session, progress, reader)
+            for message in self._match(peer, session, progress, reader):
+                with self.send_watch.sending(context, self._rt.limits.idle_timeout_seconds):
+                    yield message
             progress.closed = True
         except StreamIdle as idle:
             progress.reason = idle.reason
@@ -442,6 +452,7 @@ class HolderDaemon:
         """Refuse new calls, let in-flight sessions finish for ``grace`` seconds, then close the audit log."""
         self.health.enter_graceful_shutdown()
         self._server.stop(grace).wait()
+        self.servicer.send_watch.close()
         self.metrics.close()
         self.runtime.audit.append("daemon_stopped", role="holder", version=__version__)
         self.runtime.keeper.stop()  # last summary, shutdown checkpoint, last witness submission

@@ -12,12 +12,15 @@ as long as they stayed open. Two rules prevent it:
 * :class:`DeadlineReader`: the request stream is read on a helper thread, and the
   handler waits for each message with a deadline; a peer silent past it gets
   ``DEADLINE_EXCEEDED``, reason ``idle_timeout``.
+* :class:`SendWatch`: a peer that stops reading responses has its call cancelled once a
+  send has waited past the same deadline.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -127,6 +130,47 @@ class DeadlineReader:
 
     def close(self) -> None:
         self._closed.set()
+
+
+class SendWatch:
+    """Cancels calls whose response has waited longer than its limit to be sent.
+
+    A peer that stops reading fills HTTP/2 flow control, and gRPC then blocks the
+    handler's send with no timeout; only cancelling the call frees its thread and slot.
+    The peer sees ``CANCELLED`` (no reason can reach it: its stream is blocked).
+    """
+
+    def __init__(self, poll_seconds: float = 0.5) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[int, tuple[float, grpc.ServicerContext]] = {}
+        self._poll = poll_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="send-watch", daemon=True)
+        self._thread.start()
+
+    @contextmanager
+    def sending(self, context: grpc.ServicerContext, limit: float) -> Iterator[None]:
+        """Around a ``yield`` of a response: the call is cancelled if the send takes over ``limit`` seconds."""
+        key = id(context)
+        with self._lock:
+            self._pending[key] = (time.monotonic() + limit, context)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._pending.pop(key, None)
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self._poll):
+            now = time.monotonic()
+            with self._lock:
+                stalled = [key for key, (deadline, _) in self._pending.items() if deadline <= now]
+                contexts = [self._pending.pop(key)[1] for key in stalled]
+            for context in contexts:
+                context.cancel()
 
 
 class _Raised:
