@@ -41,11 +41,11 @@ from blindmatch.audit.keys import verify_transcript_signature
 from blindmatch.core.holder import HolderSession
 from blindmatch.core.messages import Hello, batch_digest, blinded_commitment
 from blindmatch.crypto.batch import BatchEngine
+from blindmatch.holder.capacity import server_options
 from blindmatch.holder.config import HolderLimits
 from blindmatch.holder.service import (
     INTERNAL_ERROR_MESSAGE,
     HolderDaemon,
-    server_options,
 )
 from blindmatch.policy import SessionRequest, sign_request
 from blindmatch.transport.pki import init_pki

@@ -54,6 +54,12 @@ def test_pki_init_files_modes_and_identity(tmp_path: Path) -> None:
          r"holder.tls.allowed_organisations\[1\]: must be an identity"),
         (lambda t: t.replace('["County Court of Example"]', '["Court\\nof Example"]'),
          r"holder.tls.allowed_organisations\[0\]: must be an identity"),
+        # Metrics name organisations and their budgets: never beyond this machine.
+        (lambda t: t + '[holder.metrics]\nlisten = "0.0.0.0:9464"\n', r"holder.metrics.listen: must be a loopback address"),
+        (lambda t: t.replace("max_batch = 64", "max_batch = 64\nmax_sessions_per_organisation = 99"),
+         r"holder.limits.max_sessions_per_organisation: must not exceed max_concurrent_sessions"),
+        (lambda t: t.replace("max_batch = 64", "max_batch = 64\nidle_timeout_seconds = 0"),
+         r"holder.limits.idle_timeout_seconds: must be a number >= 0.1"),
     ],
 )
 def test_config_errors_name_the_key(tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]
