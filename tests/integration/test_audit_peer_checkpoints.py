@@ -11,12 +11,19 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from helpers.audit_pairs import HOLDER_ORIGIN, REQUESTER_ORIGIN, copy_pair, write_pair
+from helpers.witness_setup import HOLDER_ORG, OTHER_ORG, WITNESS_NAME, WITNESS_ORG, running_witness, write_config
 
 from blindmatch.audit import AuditLog, load_entries, reconcile, verify_log
 from blindmatch.audit.checkpoint import CheckpointError, parse_checkpoint, sign_checkpoint, split_notes
+from blindmatch.audit.cosigned import COSIGNED_NAME
 from blindmatch.audit.log import CHECKPOINTS_NAME, KEY_NAME, LOG_NAME, PUB_NAME, read_verifier_key
 from blindmatch.audit.notefile import append_note
 from blindmatch.audit.peer_checkpoints import MAX_NOTE_BYTES, PEER_CHECKPOINTS_NAME, verify_peer_note
+from blindmatch.audit.witness_check import SourcedNote
+from blindmatch.cli.main import main
+from blindmatch.transport.pki import init_pki, slug
+from blindmatch.witness.client import WitnessClient, WitnessEndpoint
+from blindmatch.witness.keys import create_witness_key
 
 FIRST = hashlib.sha256(b"session 1").hexdigest()[:32]
 ENVELOPE = {"event", "index", "time", "sig"}
@@ -121,3 +128,40 @@ def test_verify_peer_note_names_what_is_wrong() -> None:
             verify_peer_note(note, raw)
     with pytest.raises(CheckpointError, match="no signature by the log's audit key"):
         verify_peer_note(good.note.encode(), Ed25519PrivateKey.generate().public_key().public_bytes_raw())
+
+
+def _witness_config(root: Path, logs: list[tuple[str, Path, str]]) -> Path:
+    """A witness for several logs: (origin, working directory, submitting organisation) each."""
+    text = write_config(root, "unused").read_text().split("[[witness.log]]")[0]
+    for origin, directory, submitter in logs:
+        verifier = (directory / "audit" / PUB_NAME).read_text().strip()
+        text += f'[[witness.log]]\norigin = "{origin}"\nverifier_key = "{verifier}"\nsubmitter = "{submitter}"\n'
+    (root / "witness.toml").write_text(text)
+    return root / "witness.toml"
+
+
+def test_both_operators_erasing_a_session_and_the_exchanged_checkpoints_are_caught_by_the_witness(
+    pristine: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    holder, requester = copy_pair(pristine, tmp_path)
+    init_pki(tmp_path / "pki", [WITNESS_ORG, HOLDER_ORG, OTHER_ORG], ["127.0.0.1"])
+    key = create_witness_key(tmp_path / "witness.key", WITNESS_NAME)
+    logs = [(HOLDER_ORIGIN, holder, HOLDER_ORG), (REQUESTER_ORIGIN, requester, OTHER_ORG)]
+    config = _witness_config(tmp_path, logs)
+    with running_witness(config) as daemon:
+        for origin, directory, organisation in logs:
+            org_dir = tmp_path / "pki" / slug(organisation)
+            endpoint = WitnessEndpoint(key, f"127.0.0.1:{daemon.port}", tmp_path / "pki" / "ca.crt",
+                                       org_dir / "client.crt", org_dir / "client.key", timeout_seconds=10.0)
+            with AuditLog.open(directory, origin) as log:
+                assert WitnessClient([endpoint]).submit(log, log.checkpoint())
+    for origin, directory, _ in logs:  # both rewrite, and both hide what could betray them
+        resign_without(directory, origin, FIRST)
+        (directory / "audit" / PEER_CHECKPOINTS_NAME).unlink()
+        (directory / "audit" / COSIGNED_NAME).unlink()
+    assert reconcile(holder, requester).ok  # from the two logs alone nothing is wrong any more
+    for origin, directory, _ in logs:
+        assert main(["witness", "export", "--config", str(config), origin]) == 0
+        witnessed = SourcedNote(capsys.readouterr().out, "witness export")
+        result = verify_log(directory, witnesses=[key], witnessed=[witnessed])
+        assert not result.ok and "after the witness saw them" in str(result.error), result.error
