@@ -240,13 +240,20 @@ def _witness_html(result: VerifyResult, asked: int, refusals: list[dict[str, Any
     return f'<div class="card" id="witnesses"><h2>Witnesses</h2>{table}{refused_table}{notes}</div>'
 
 
+# The sessions table lists the latest sessions only: the charts above aggregate all of them, and
+# ``blindmatch audit show`` lists every entry; a table of 100,000 rows is neither readable nor small.
+SESSION_ROWS = 500
+
+
 def _sessions_table(entries: list[dict[str, Any]]) -> str:
     sessions: dict[str, dict[str, Any]] = defaultdict(dict)
     for entry in entries:
         if entry.get("event") in ("session_opened", "session_refused", "session_closed"):
             sessions[str(entry.get("session_id"))][entry["event"]] = entry
+    ordered = sorted(sessions.items(), key=lambda kv: min(str(e.get("time", "")) for e in kv[1].values()))
+    hidden = max(0, len(ordered) - SESSION_ROWS)
     rows = []
-    for sid, ev in sorted(sessions.items(), key=lambda kv: min(str(e.get("time", "")) for e in kv[1].values())):
+    for sid, ev in ordered[hidden:]:
         first = ev.get("session_opened") or ev.get("session_refused") or ev["session_closed"]
         opened = ev.get("session_opened", {})
         if "session_refused" in ev:
@@ -266,7 +273,9 @@ def _sessions_table(entries: list[dict[str, Any]]) -> str:
         )
         rows.append("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>")
     head = "".join(f"<th>{h}</th>" for h in ("Time", "Session", "Peer", "Official", "Mode", "Records", "Outcome"))
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+    note = (f"<p>The latest {SESSION_ROWS} of {len(ordered)} sessions; the charts count all of them, and "
+            "<code>blindmatch audit show</code> lists every entry.</p>") if hidden else ""
+    return f"{note}<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
 def render_report(
