@@ -165,3 +165,16 @@ def test_both_operators_erasing_a_session_and_the_exchanged_checkpoints_are_caug
         witnessed = SourcedNote(capsys.readouterr().out, "witness export")
         result = verify_log(directory, witnesses=[key], witnessed=[witnessed])
         assert not result.ok and "after the witness saw them" in str(result.error), result.error
+
+
+def test_the_report_shows_the_reconciliation_with_the_peer(pristine: Path, tmp_path: Path) -> None:
+    holder, requester = copy_pair(pristine, tmp_path)
+    out = tmp_path / "report.html"
+    assert main(["audit", "report", str(requester), "--out", str(out), "--peer", str(holder)]) == 0
+    assert "OK: 7 sessions recorded identically; 10 exchanged checkpoints consistent with both logs." in out.read_text()
+    resign_without(holder, HOLDER_ORIGIN, FIRST)
+    assert main(["audit", "report", str(holder), "--out", str(out), "--peer", str(requester)]) == 0
+    text = out.read_text()
+    assert "difference(s) between the holder and requester logs" in text
+    assert f"session {FIRST}: appears only in the requester log" in text
+    assert f"requester {PEER_CHECKPOINTS_NAME} #1: the holder signed size" in text
