@@ -66,6 +66,7 @@ class Reason(StrEnum):
     INVALID_ELEMENT = "invalid_element"
     COMMITMENT_MISMATCH = "commitment_mismatch"
     TRANSCRIPT_MISMATCH = "transcript_mismatch"
+    PROOF_INVALID = "proof_invalid"
     BAD_REQUEST = "bad_request"
     REFUSED = "refused"
     # The holder's service (SPEC.md 9.5, 10.2.1).
@@ -74,6 +75,7 @@ class Reason(StrEnum):
     INTERNAL = "internal"
     # Only this machine sees these.
     HOLDER_UNAVAILABLE = "holder_unavailable"
+    HOLDER_NOT_PINNED = "holder_not_pinned"
     BAD_INPUT = "bad_input"
     FAILED = "failed"
     # The audit witness (SPEC.md 14.4); it also answers bad_request and organisation_not_allowed.
@@ -148,6 +150,8 @@ TRAITS: dict[Reason, Traits] = {
     Reason.COMMITMENT_MISMATCH: _protocol("INVALID_ARGUMENT"),
     Reason.TRANSCRIPT_MISMATCH: _protocol("INVALID_ARGUMENT"),
     Reason.UNEXPECTED_MESSAGE: _protocol("INVALID_ARGUMENT"),
+    # The holder's evaluation does not verify against the pinned key (SPEC.md 5.5).
+    Reason.PROOF_INVALID: _protocol("INVALID_ARGUMENT"),
     # A core-level refusal without a policy reason (the holder's service always sends the policy's).
     Reason.REFUSED: Traits(Kind.LOCAL, "PERMISSION_DENIED", True, ExitCode.REFUSED),
     Reason.ORGANISATION_NOT_ALLOWED: Traits(Kind.SERVICE, "PERMISSION_DENIED", True, ExitCode.REFUSED),
@@ -155,6 +159,8 @@ TRAITS: dict[Reason, Traits] = {
     Reason.CANCELLED: Traits(Kind.SERVICE, "CANCELLED", False, ExitCode.FAILURE),
     Reason.INTERNAL: Traits(Kind.SERVICE, "INTERNAL", False, ExitCode.FAILURE),
     Reason.HOLDER_UNAVAILABLE: Traits(Kind.LOCAL, "UNAVAILABLE", True, ExitCode.UNAVAILABLE),
+    # The server is not the pinned holder (organisation, OPRF key or audit key differ): stop, never retry.
+    Reason.HOLDER_NOT_PINNED: Traits(Kind.LOCAL, "FAILED_PRECONDITION", False, ExitCode.FAILURE),
     Reason.BAD_INPUT: Traits(Kind.LOCAL, "UNKNOWN", False, ExitCode.USAGE),
     Reason.FAILED: Traits(Kind.LOCAL, "UNKNOWN", False, ExitCode.FAILURE),
     # A witness refusing a checkpoint: the submitting daemon keeps its log and retries or alerts.

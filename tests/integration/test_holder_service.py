@@ -18,9 +18,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from helpers.holder_deployment import (
     CARDINALITY_OFFICIAL,
+    HOLDER_ORG,
     OFFICIAL,
     OTHER_OFFICIAL,
     OTHER_ORG,
+    REQUESTER_ORG,
     TINY_OFFICIAL,
     Deployment,
     MatchClient,
@@ -45,6 +47,7 @@ from blindmatch.holder.service import (
     HolderDaemon,
     server_options,
 )
+from blindmatch.holder.store import load_key_file
 from blindmatch.policy import SessionRequest, sign_request
 from blindmatch.transport.pki import init_pki
 from blindmatch.transport.status import reason_from_rpc_error
@@ -119,8 +122,11 @@ def test_get_info(deployment: Deployment, daemon: HolderDaemon, stub: pb_grpc.Ho
     assert info.schema_fingerprint.hex() == manifest["schema"]["fingerprint"]
     assert (info.schema_name, info.schema_version) == ("blindmatch-person", 1)
     assert {(i.kind, i.digest.hex(), i.entries) for i in info.indexes} == {
-        (MODE_TO_PB[Mode(k)], v["digest"], v["entries"]) for k, v in manifest["indexes"].items()
+        (MODE_TO_PB[Mode(v["kind"])], v["digest"], v["entries"]) for v in manifest["indexes"]
+        if v["organisation"] == REQUESTER_ORG
     }
+    assert info.organisation == HOLDER_ORG
+    assert info.oprf_public_key == load_key_file(deployment.config.key_file).public_key
     assert (info.limits.max_batch, info.limits.index_chunk_bytes, info.limits.max_message_bytes) == (64, 1024, 16384)
     assert info.budget.session_max_records == 5000
     assert info.budget.official_day_remaining <= 50000 and info.budget.organisation_day_remaining <= 100000
@@ -390,7 +396,7 @@ def test_internal_error_is_logged_and_not_sent(deployment: Deployment, stub: pb_
 
 
 def test_holder_config_repr_hides_the_key(daemon: HolderDaemon) -> None:
-    config = daemon.runtime.holder_config
+    config = daemon.runtime.holder_config(REQUESTER_ORG)
     assert repr(config.sk) not in repr(config) and "sk=" not in repr(config)
 
 

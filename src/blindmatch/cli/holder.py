@@ -14,7 +14,7 @@ from pathlib import Path
 
 from blindmatch.cli.errors import CliError
 from blindmatch.holder.config import ConfigError, HolderNodeConfig, load_holder_config
-from blindmatch.vocabulary import ExitCode
+from blindmatch.vocabulary import ExitCode, Mode
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -101,7 +101,7 @@ def _index(args: argparse.Namespace) -> int:
     with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
         if report.key_rotated:
             audit.append("key_rotated", key_id=report.manifest.key_id.hex())
-        for kind, f in sorted(report.manifest.files.items(), key=lambda item: item[0].value):
+        for (_org, kind), f in sorted(report.manifest.files.items(), key=_slot_order):
             audit.append("index_built", digest=f.digest.hex(), entries=f.entries, kind=kind.value)
     if report.key_created:
         print(f"created OPRF key {config.key_file} (mode 0600)")
@@ -110,9 +110,14 @@ def _index(args: argparse.Namespace) -> int:
         if report.retired_key is not None:
             print(f"old key kept as {report.retired_key} (mode 0600); destroy it per your retention policy")
     print(report.summary())
-    for kind, f in sorted(report.manifest.files.items(), key=lambda item: item[0].value):
-        print(f"{kind.value} index: {f.digest.hex()} ({f.entries} entries, {f.size_bytes} bytes)")
+    for (org, kind), f in sorted(report.manifest.files.items(), key=_slot_order):
+        print(f"{kind.value} index for {org}: {f.digest.hex()} ({f.entries} entries, {f.size_bytes} bytes)")
     return 0
+
+
+def _slot_order(item: tuple[tuple[str, Mode], object]) -> tuple[str, str]:
+    (organisation, kind), _file = item
+    return organisation, kind.value
 
 
 def _serve(args: argparse.Namespace) -> int:

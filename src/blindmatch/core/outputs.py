@@ -1,9 +1,10 @@
 """The two OPRF output kinds an index can hold, and their mapping to index entries.
 
-Membership entries are RFC 9497 Finalize outputs, which bind the input. Cardinality
-entries hash the unblinded element alone under a different suffix, so a requester that
-receives evaluations in shuffled order can still look them up without knowing which
-input each one came from (SPEC.md, "Cardinality mode").
+Membership entries are RFC 9497 POPRF Finalize outputs, which bind the input and the
+public input ``info`` (``core.purpose``). Cardinality entries hash ``info`` and the
+unblinded element alone under a different suffix, so a requester that receives
+evaluations in shuffled order can still look them up without knowing which input each
+one came from (SPEC.md, "Cardinality mode").
 """
 
 from __future__ import annotations
@@ -12,26 +13,27 @@ import hashlib
 
 import numpy as np
 
-from blindmatch.crypto.oprf import finalize_unblinded
+from blindmatch.crypto.modes import length_prefixed
+from blindmatch.crypto.poprf import finalize_unblinded
 from blindmatch.vocabulary import Mode
 
 CARDINALITY_SUFFIX = b"CardinalityFinalize"
 
 
-def cardinality_output(unblinded_element: bytes) -> bytes:
-    """SHA-512(I2OSP(32, 2) || element || "CardinalityFinalize"): Finalize without the input."""
-    return hashlib.sha512(len(unblinded_element).to_bytes(2, "big") + unblinded_element + CARDINALITY_SUFFIX).digest()
+def cardinality_output(info: bytes, unblinded_element: bytes) -> bytes:
+    """SHA-512(lp(info) || lp(element) || "CardinalityFinalize"): POPRF Finalize without the input."""
+    return hashlib.sha512(length_prefixed(info) + length_prefixed(unblinded_element) + CARDINALITY_SUFFIX).digest()
 
 
-def outputs_for(mode: Mode, inputs: list[bytes] | None, unblinded: bytes) -> bytes:
-    """Hash ``n`` unblinded elements (``n * 32`` bytes) to ``n * 64`` bytes of outputs for ``mode``."""
+def outputs_for(mode: Mode, inputs: list[bytes] | None, unblinded: bytes, info: bytes) -> bytes:
+    """Hash ``n`` unblinded elements (``n * 32`` bytes) to ``n * 64`` bytes of outputs for ``mode`` under ``info``."""
     n = len(unblinded) // 32
     elements = [unblinded[i * 32 : (i + 1) * 32] for i in range(n)]
     if mode is Mode.MEMBERSHIP:
         if inputs is None or len(inputs) != n:
             raise ValueError("membership outputs need the input of every element")
-        return b"".join(map(finalize_unblinded, inputs, elements))
-    return b"".join(map(cardinality_output, elements))
+        return b"".join(finalize_unblinded(data, info, element) for data, element in zip(inputs, elements, strict=True))
+    return b"".join(cardinality_output(info, element) for element in elements)
 
 
 def split_outputs(outputs: bytes) -> tuple[np.ndarray, np.ndarray]:

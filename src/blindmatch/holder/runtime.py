@@ -106,20 +106,21 @@ class HolderRuntime:
     key: HolderKey
     indexes: OpenIndexes
     limits: HolderLimits
+    organisation: str
     allowed_organisations: frozenset[str]
     gate: PolicyGate
     audit: AuditLog
     engine: BatchEngine
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    @property
-    def holder_config(self) -> HolderConfig:
+    def holder_config(self, organisation: str) -> HolderConfig:
+        """What a session with ``organisation`` may use: the indexes built for it (SPEC.md section 2.2)."""
         manifest = self.indexes.manifest
         return HolderConfig(
             sk=self.key.sk,
             key_id=self.key.key_id,
             schema_fingerprint=manifest.schema_fingerprint,
-            index_digests={kind: f.digest for kind, f in manifest.files.items()},
+            index_digests={kind: f.digest for kind, f in manifest.for_organisation(organisation).items()},
             max_batch=self.limits.max_batch,
             max_session_elements=self.limits.max_session_elements,
         )

@@ -100,7 +100,6 @@ def peer_organisation(context: grpc.ServicerContext) -> str | None:
 class HolderServicer(pb_grpc.HolderServicer):
     def __init__(self, runtime: HolderRuntime) -> None:
         self._rt = runtime
-        self._holder_config = runtime.holder_config
 
     def _authenticate(self, context: grpc.ServicerContext) -> str:
         organisation = peer_organisation(context)
@@ -119,13 +118,14 @@ class HolderServicer(pb_grpc.HolderServicer):
         limits = rt.limits
         now = rt.clock()
         kinds = rt.gate.index_kinds(organisation, now)
+        served = manifest.for_organisation(organisation)
         return pb.HolderInfo(
             protocol_version=PROTOCOL_VERSION,
             key_id=rt.key.key_id,
             schema_fingerprint=manifest.schema_fingerprint,
             indexes=[
                 pb.IndexInfo(kind=MODE_TO_PB[kind], digest=f.digest, size_bytes=f.size_bytes, entries=f.entries)
-                for kind, f in sorted(manifest.files.items(), key=lambda item: item[0].value)
+                for kind, f in sorted(served.items(), key=lambda item: item[0].value)
                 if kind in kinds
             ],
             limits=pb.Limits(
@@ -138,6 +138,8 @@ class HolderServicer(pb_grpc.HolderServicer):
             audit_public_key=rt.audit.public_key,
             schema_name=manifest.schema_name,
             schema_version=manifest.schema_version,
+            oprf_public_key=rt.key.public_key,
+            organisation=rt.organisation,
         )
 
     # --- DownloadIndex -------------------------------------------------------------------
@@ -151,7 +153,7 @@ class HolderServicer(pb_grpc.HolderServicer):
         if kind not in self._rt.gate.index_kinds(organisation, self._rt.clock()):
             abort(context, grpc.StatusCode.PERMISSION_DENIED, Reason.MODE_NOT_ALLOWED,
                   f"no official of {organisation!r} may use {kind.value} mode, so its index is not served")
-        current = self._rt.indexes.manifest.files[kind]
+        current = self._rt.indexes.manifest.files[organisation, kind]
         if request.digest and request.digest != current.digest:
             abort(context, grpc.StatusCode.FAILED_PRECONDITION, Reason.INDEX_MISMATCH,
                   f"the {kind.value} index changed: {request.digest.hex()[:16]}... is not current; call GetInfo and restart")
@@ -163,7 +165,7 @@ class HolderServicer(pb_grpc.HolderServicer):
         step = self._rt.limits.index_chunk_bytes
         offset = request.offset
         while True:
-            data = self._rt.indexes.read(kind, offset, min(step, current.size_bytes - offset))
+            data = self._rt.indexes.read((organisation, kind), offset, min(step, current.size_bytes - offset))
             last = offset + len(data) >= current.size_bytes
             yield pb.IndexChunk(offset=offset, data=data, total_bytes=current.size_bytes,
                                 digest=current.digest if last else b"")
@@ -175,7 +177,7 @@ class HolderServicer(pb_grpc.HolderServicer):
 
     def Match(self, request_iterator: Iterator[pb.MatchClientMessage], context: grpc.ServicerContext) -> Iterator[pb.MatchServerMessage]:
         peer = self._authenticate(context)
-        session = HolderSession(self._holder_config, self._rt.engine, _close_is_signed)
+        session = HolderSession(self._rt.holder_config(peer), self._rt.engine, _close_is_signed, peer)
         progress = _MatchProgress()
         # Nothing inside this try calls abort(): every abort happens in a handler below, so
         # ``except Exception`` never swallows the exception grpc's abort raises.
@@ -355,8 +357,10 @@ class HolderDaemon:
         try:
             # The opened manifest decides the key, so a rebuild committing meanwhile cannot split them.
             key = load_committed_key(config.key_file, config.index_dir, indexes.manifest.key_id)
-            if set(indexes.manifest.files) != set(Mode):
-                raise StoreError(f"the index in {config.index_dir} lacks a kind; rebuild it")
+            wanted = {(org, kind) for org in config.tls.allowed_organisations for kind in Mode}
+            if missing := wanted - set(indexes.manifest.files):
+                names = ", ".join(f"{kind.value} for {org}" for org, kind in sorted(missing))
+                raise StoreError(f"the index in {config.index_dir} lacks {names}; rebuild it")
             config.budget_db.parent.mkdir(parents=True, exist_ok=True)
             gate = PolicyGate(Policy.load(config.policy), config.budget_db)
             audit = AuditLog.open(config.audit_dir, config.audit_origin)
@@ -364,7 +368,7 @@ class HolderDaemon:
             indexes.close()
             raise
         runtime = HolderRuntime(
-            key=key, indexes=indexes, limits=config.limits,
+            key=key, indexes=indexes, limits=config.limits, organisation=config.organisation,
             allowed_organisations=frozenset(config.tls.allowed_organisations),
             gate=gate, audit=audit, engine=engine or BatchEngine(),
         )
@@ -382,8 +386,8 @@ class HolderDaemon:
         self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         self.runtime.audit.append("daemon_started", role="holder", version=__version__)
-        for kind, f in sorted(self.runtime.indexes.manifest.files.items(), key=lambda item: item[0].value):
-            log.info("serving %s index %s (%d entries)", kind.value, f.digest.hex(), f.entries)
+        for (org, kind), f in sorted(self.runtime.indexes.manifest.files.items(), key=lambda i: (i[0][0], i[0][1].value)):
+            log.info("serving %s index %s for %s (%d entries)", kind.value, f.digest.hex(), org, f.entries)
 
     def stop(self, grace: float) -> None:
         """Refuse new calls, let in-flight sessions finish for ``grace`` seconds, then close the audit log."""
