@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ from helpers.holder_deployment import (
 )
 
 from blindmatch.audit import AuditLog
+from blindmatch.cli.main import main
 from blindmatch.core.errors import ProtocolError
 from blindmatch.core.index import EncryptedIndex
 from blindmatch.core.keys import HolderKey
@@ -170,3 +172,13 @@ def test_a_holder_evaluating_with_another_key_fails_the_proof_and_both_logs_say_
             break
         time.sleep(0.05)
     assert failed and failed[0]["reason"] == "proof_invalid"
+
+
+def test_holder_pins_prints_what_the_requester_pins(deployment: Deployment, genuine: tuple[int, bytes],
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    port, audit_key = genuine
+    assert main(["holder", "pins", "--config", str(deployment.config_path)]) == 0
+    pins = tomllib.loads(capsys.readouterr().out)
+    expected = _endpoint(deployment, port, audit_key)
+    assert pins == {"organisation": expected.organisation, "oprf_public_key": expected.oprf_public_key.hex(),
+                    "audit_public_key": expected.audit_public_key.hex()}
