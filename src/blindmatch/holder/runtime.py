@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from blindmatch.audit import AuditLog
+from blindmatch.audit.keeper import AuditKeeper
 from blindmatch.core.holder import HolderConfig
 from blindmatch.core.keys import HolderKey
 from blindmatch.crypto.batch import BatchEngine
@@ -111,6 +112,7 @@ class HolderRuntime:
     gate: PolicyGate
     audit: AuditLog
     engine: BatchEngine
+    keeper: AuditKeeper  # periodic checkpoints, refusal summaries, witness submission
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def holder_config(self, organisation: str) -> HolderConfig:
