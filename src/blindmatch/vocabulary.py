@@ -56,6 +56,7 @@ class Reason(StrEnum):
     OVER_BUDGET = "over_budget"
     MODE_NOT_ALLOWED = "mode_not_allowed"
     TOO_FEW_RECORDS = "too_few_records"
+    KEY_SPENT = "key_spent"
     # The protocol core (SPEC.md 12).
     UNEXPECTED_MESSAGE = "unexpected_message"
     BAD_VERSION = "bad_version"
@@ -138,6 +139,8 @@ TRAITS: dict[Reason, Traits] = {
     Reason.TOO_FEW_RECORDS: _policy("FAILED_PRECONDITION"),
     Reason.REPLAYED: _policy("ALREADY_EXISTS"),
     Reason.OVER_BUDGET: _policy("RESOURCE_EXHAUSTED"),
+    # The holder's OPRF key reached its lifetime cap of evaluations: it must rotate (SPEC.md 7.6).
+    Reason.KEY_SPENT: _policy("RESOURCE_EXHAUSTED"),
     # The peers cannot talk as configured: refreshing state (GetInfo, DownloadIndex, schema) helps.
     Reason.BAD_VERSION: _protocol("FAILED_PRECONDITION"),
     Reason.KEY_MISMATCH: _protocol("FAILED_PRECONDITION"),

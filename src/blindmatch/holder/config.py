@@ -36,6 +36,8 @@ class HolderLimits:
     index_chunk_bytes: int = 262_144
     max_concurrent_sessions: int = 16
     shutdown_grace_seconds: float = 30.0
+    # Evaluations one OPRF key may make in all (SPEC.md 7.6, RFC 9497 section 7.2.3).
+    key_evaluation_cap: int = 2**32
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,7 @@ def _limits(table: Any) -> HolderLimits:
         index_chunk_bytes=_int(where, table, "index_chunk_bytes", defaults.index_chunk_bytes, 1024),
         max_concurrent_sessions=_int(where, table, "max_concurrent_sessions", defaults.max_concurrent_sessions, 8),
         shutdown_grace_seconds=float(grace),
+        key_evaluation_cap=_int(where, table, "key_evaluation_cap", defaults.key_evaluation_cap),
     )
     if limits.max_batch * ELEMENT_BYTES + BATCH_MESSAGE_OVERHEAD > limits.max_message_bytes:
         raise ConfigError(f"{where}.max_batch: {limits.max_batch} elements do not fit in max_message_bytes")

@@ -18,6 +18,7 @@ from blindmatch.core.holder import HolderConfig
 from blindmatch.core.keys import HolderKey
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.config import HolderLimits
+from blindmatch.holder.key_usage import KeyUsage
 from blindmatch.holder.store import OpenIndexes
 from blindmatch.policy import (
     Authorizer,
@@ -113,6 +114,7 @@ class HolderRuntime:
     audit: AuditLog
     engine: BatchEngine
     keeper: AuditKeeper  # periodic checkpoints, refusal summaries, witness submission
+    key_usage: KeyUsage  # the key's lifetime cap of evaluations
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def holder_config(self, organisation: str) -> HolderConfig:

@@ -39,6 +39,7 @@ from blindmatch.core.holder import HolderSession
 from blindmatch.core.messages import Accept, Close, Closed, EvaluatedBatch, Hello
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.config import HolderLimits, HolderNodeConfig, TlsConfig
+from blindmatch.holder.key_usage import KEY_USAGE_DB, KeyUsage
 from blindmatch.holder.runtime import HolderRuntime, PolicyGate
 from blindmatch.holder.store import StoreError, load_committed_key, open_indexes
 from blindmatch.policy import (
@@ -281,17 +282,23 @@ class HolderServicer(pb_grpc.HolderServicer):
         """Ask the policy; a refusal is audited here and re-raised for Match to end the call."""
         rt = self._rt
         try:
-            grant = rt.gate.authorize(
-                hello.authorization,
-                peer_organisation=peer,
-                session_id=hello.session_id,
-                key_id=hello.key_id,
-                index_digest=hello.index_digest,
-                blinded_commitment=session.blinded_commitment,
-                record_count=hello.element_count,
-                mode=hello.mode.value,
-                now=rt.clock(),
-            )
+            # The key's lifetime cap is reserved first and given back if the policy refuses.
+            rt.key_usage.reserve(rt.key.key_id, hello.element_count)
+            try:
+                grant = rt.gate.authorize(
+                    hello.authorization,
+                    peer_organisation=peer,
+                    session_id=hello.session_id,
+                    key_id=hello.key_id,
+                    index_digest=hello.index_digest,
+                    blinded_commitment=session.blinded_commitment,
+                    record_count=hello.element_count,
+                    mode=hello.mode.value,
+                    now=rt.clock(),
+                )
+            except BaseException:
+                rt.key_usage.release(rt.key.key_id, hello.element_count)
+                raise
         except PolicyRefusal as refusal:
             for event in session.receive(RefuseSession(refusal.reason, refusal.message)).events:
                 assert isinstance(event, SessionRefused)
@@ -379,6 +386,7 @@ class HolderDaemon:
             allowed_organisations=frozenset(config.tls.allowed_organisations),
             gate=gate, audit=audit, engine=engine or BatchEngine(),
             keeper=AuditKeeper(audit, config.audit_log, submit),
+            key_usage=KeyUsage(config.budget_db.with_name(KEY_USAGE_DB), config.limits.key_evaluation_cap),
         )
         if clock is not None:
             runtime.clock = clock
@@ -406,6 +414,7 @@ class HolderDaemon:
         self.runtime.keeper.stop()  # last summary, shutdown checkpoint, last witness submission
         self.runtime.audit.close()
         self.runtime.indexes.close()
+        self.runtime.key_usage.close()
 
 
 def run_daemon(config: HolderNodeConfig, announce: Callable[[str], None]) -> int:
