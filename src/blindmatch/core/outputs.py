@@ -28,12 +28,12 @@ def cardinality_output(info: bytes, unblinded_element: bytes) -> bytes:
 def outputs_for(mode: Mode, inputs: list[bytes] | None, unblinded: bytes, info: bytes) -> bytes:
     """Hash ``n`` unblinded elements (``n * 32`` bytes) to ``n * 64`` bytes of outputs for ``mode`` under ``info``."""
     n = len(unblinded) // 32
-    elements = [unblinded[i * 32 : (i + 1) * 32] for i in range(n)]
     if mode is Mode.MEMBERSHIP:
         if inputs is None or len(inputs) != n:
             raise ValueError("membership outputs need the input of every element")
-        return b"".join(finalize_unblinded(data, info, element) for data, element in zip(inputs, elements, strict=True))
-    return b"".join(cardinality_output(info, element) for element in elements)
+        # POPRF Finalize binds info, which the native backend's OPRF-mode batch hash does not.
+        return b"".join(finalize_unblinded(inputs[i], info, unblinded[i * 32 : (i + 1) * 32]) for i in range(n))
+    return b"".join(cardinality_output(info, unblinded[i * 32 : (i + 1) * 32]) for i in range(n))
 
 
 def split_outputs(outputs: bytes) -> tuple[np.ndarray, np.ndarray]:

@@ -84,7 +84,7 @@ def _text(where: str, table: dict[str, Any], key: str, default: str | None = Non
             raise ConfigError(f"{where}.{key}: missing")
         return default
     value = table[key]
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:  # NUL: no path or name has one
         raise ConfigError(f"{where}.{key}: must be a non-empty string")
     return value
 

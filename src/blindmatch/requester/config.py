@@ -173,7 +173,7 @@ class _Reader:
 
     def text(self, key: str, default: str | None = None) -> str:
         value = self.table.get(key, default)
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str) or not value.strip() or "\x00" in value:  # NUL: no path or name has one
             raise self.error(key, "must be a non-empty string")
         return value
 
