@@ -10,6 +10,7 @@ back if the policy refuses, so concurrent sessions can never overshoot the cap.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 from blindmatch.policy.errors import PolicyRefusal
@@ -24,17 +25,25 @@ class KeyUsage:
 
     def __init__(self, path: Path, cap: int) -> None:
         self.cap = cap
+        # One connection shared by the daemon's threads: the lock serialises their
+        # transactions; BEGIN IMMEDIATE serialises them with other processes.
+        self._lock = threading.Lock()
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(_SCHEMA)
 
     def used(self, key_id: bytes) -> int:
+        """Evaluations counted against ``key_id`` so far (callers of ``_reserve`` hold the lock)."""
         row = self._db.execute("SELECT evaluations FROM key_usage WHERE key_id = ?", (key_id.hex(),)).fetchone()
         return int(row[0]) if row else 0
 
     def reserve(self, key_id: bytes, count: int) -> None:
         """Count ``count`` more evaluations against the key, or refuse with ``key_spent``."""
+        with self._lock:
+            self._reserve(key_id, count)
+
+    def _reserve(self, key_id: bytes, count: int) -> None:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             used = self.used(key_id)
@@ -56,8 +65,9 @@ class KeyUsage:
 
     def release(self, key_id: bytes, count: int) -> None:
         """Give back a reservation whose session the policy refused (nothing was evaluated)."""
-        self._db.execute("UPDATE key_usage SET evaluations = MAX(0, evaluations - ?) WHERE key_id = ?",
-                         (count, key_id.hex()))
+        with self._lock:
+            self._db.execute("UPDATE key_usage SET evaluations = MAX(0, evaluations - ?) WHERE key_id = ?",
+                             (count, key_id.hex()))
 
     def close(self) -> None:
         self._db.close()
