@@ -12,15 +12,30 @@
 /* Bits [pos, pos + width) of a 255-bit little-endian scalar held as four words. */
 static unsigned window_digit(const uint64_t w[4], unsigned pos, unsigned width) {
     unsigned word = pos / 64, shift = pos % 64;
-    uint64_t bits = w[word] >> shift;
+    uint64_t bits = w[word] >> shift;  /* pos < 256 */
     if (shift + width > 64 && word < 3) bits |= w[word + 1] << (64 - shift);
     return (unsigned)(bits & ((1u << width) - 1));
 }
 
+/* The width c minimising the additions, ceil(256 / c) windows of (n + 2^c) each. */
 static unsigned window_width(size_t n) {
-    unsigned c = 2;
-    while (c < 16 && ((size_t)1 << (c + 3)) <= n) c++;
-    return c;
+    unsigned best = 1;
+    double best_cost = 1e300;
+    for (unsigned c = 1; c <= 16; c++) {
+        double cost = (double)((256 + c - 1) / c) * ((double)n + (double)(1u << c));
+        if (cost < best_cost) { best_cost = cost; best = c; }
+    }
+    return best;
+}
+
+/* Signed digits in [-2^(c-1), 2^(c-1)], ceil(256 / c) of them: sum digit_w 2^(c w) = s. */
+static void recode_signed(int32_t *digits, const uint64_t w[4], unsigned c, unsigned windows) {
+    int32_t carry = 0, half = 1 << (c - 1);
+    for (unsigned k = 0; k < windows; k++) {
+        int32_t d = (k * c < 256 ? (int32_t)window_digit(w, k * c, c) : 0) + carry;
+        carry = d > half;
+        digits[k] = d - (carry << c);
+    }
 }
 
 static void scalar_words(uint64_t w[4], const uint8_t s[32]) {
@@ -37,7 +52,26 @@ static int is_zero32(const uint8_t *p) {
     return any == 0;
 }
 
-/* Decode every point into cached form; the index of the first invalid one, or -1. */
+/* r = p + q for q in cached form with Z = 1 (a decoded point): ge_add minus one multiplication. */
+static void ge_add_z1(ge *r, const ge *p, const ge_cached *q) {
+    fe a, b, c, d, e, f, g, h;
+    fe_sub(&a, &p->Y, &p->X);
+    fe_mul(&a, &a, &q->YmX);
+    fe_add(&b, &p->Y, &p->X);
+    fe_mul(&b, &b, &q->YpX);
+    fe_mul(&c, &p->T, &q->T2d);
+    fe_add(&d, &p->Z, &p->Z);
+    fe_sub(&e, &b, &a);
+    fe_sub(&f, &d, &c);
+    fe_add(&g, &d, &c);
+    fe_add(&h, &b, &a);
+    fe_mul(&r->X, &e, &f);
+    fe_mul(&r->Y, &g, &h);
+    fe_mul(&r->T, &e, &h);
+    fe_mul(&r->Z, &f, &g);
+}
+
+/* Decode every point into cached form (Z = 1, as decoding leaves it); the index of the first invalid one, or -1. */
 static long decode_all(ge_cached *cached, const uint8_t *points, size_t n) {
     ge p;
     for (size_t i = 0; i < n; i++) {
@@ -67,23 +101,35 @@ static void sum_buckets(ge *acc, ge *buckets, const uint8_t *used, size_t count)
     else ge_identity(acc);
 }
 
-static void pippenger(ge *acc, const uint64_t (*words)[4], const ge_cached *cached, size_t n, unsigned c,
-                      ge *buckets, uint8_t *used) {
-    size_t count = (size_t)1 << c;
+static void negate_cached(ge_cached *r, const ge_cached *q) {
+    r->YpX = q->YmX;
+    r->YmX = q->YpX;
+    r->Z = q->Z;
+    fe_neg(&r->T2d, &q->T2d);
+}
+
+/* Windows from the top: acc = 2^c acc + sum_j j * bucket_j, bucket_j holding the points whose
+ * digit in this window is +-j (negated for negative digits). */
+static void pippenger(ge *acc, const int32_t *digits, const ge_cached *cached, size_t n, unsigned c,
+                      unsigned windows, ge *buckets, uint8_t *used) {
+    size_t count = ((size_t)1 << (c - 1)) + 1;
     ge_cached tmp;
     ge_identity(acc);
-    unsigned windows = (255 + c - 1) / c;
     for (unsigned win = windows; win-- > 0;) {
         for (unsigned k = 0; k < c; k++) ge_dbl(acc, acc, k + 1 == c);
         memset(used, 0, count);
         for (size_t i = 0; i < n; i++) {
-            unsigned digit = window_digit(words[i], win * c, c);
+            int32_t digit = digits[i * windows + win];
             if (digit == 0) continue;
-            if (used[digit]) ge_add(&buckets[digit], &buckets[digit], &cached[i]);
+            size_t j = (size_t)(digit < 0 ? -digit : digit);
+            if (!used[j]) {
+                ge_identity(&buckets[j]);
+                used[j] = 1;
+            }
+            if (digit > 0) ge_add_z1(&buckets[j], &buckets[j], &cached[i]);
             else {
-                ge_identity(&buckets[digit]);
-                ge_add(&buckets[digit], &buckets[digit], &cached[i]);
-                used[digit] = 1;
+                negate_cached(&tmp, &cached[i]);
+                ge_add_z1(&buckets[j], &buckets[j], &tmp);
             }
         }
         ge window_sum;
@@ -94,24 +140,28 @@ static void pippenger(ge *acc, const uint64_t (*words)[4], const ge_cached *cach
 }
 
 long r255_msm_vartime(uint8_t out[32], const uint8_t *scalars, const uint8_t *points, size_t n) {
-    unsigned c = window_width(n);
-    size_t count = (size_t)1 << c;
-    ge_cached *cached = malloc((n ? n : 1) * sizeof *cached);
-    uint64_t (*words)[4] = malloc((n ? n : 1) * sizeof *words);
+    unsigned c = window_width(n), windows = (256 + c - 1) / c;
+    size_t count = ((size_t)1 << (c - 1)) + 1, items = n ? n : 1;
+    ge_cached *cached = malloc(items * sizeof *cached);
+    int32_t *digits = malloc(items * windows * sizeof *digits);
     ge *buckets = malloc(count * sizeof *buckets);
     uint8_t *used = malloc(count);
     long bad = -2;
-    if (cached != NULL && words != NULL && buckets != NULL && used != NULL) {
+    if (cached != NULL && digits != NULL && buckets != NULL && used != NULL) {
         bad = decode_all(cached, points, n);
         if (bad == -1) {
             ge acc;
-            for (size_t i = 0; i < n; i++) scalar_words(words[i], scalars + 32 * i);
-            pippenger(&acc, (const uint64_t (*)[4])words, cached, n, c, buckets, used);
+            uint64_t w[4];
+            for (size_t i = 0; i < n; i++) {
+                scalar_words(w, scalars + 32 * i);
+                recode_signed(digits + i * windows, w, c, windows);
+            }
+            pippenger(&acc, digits, cached, n, c, windows, buckets, used);
             r255_encode(out, &acc);
         }
     }
     free(cached);
-    free(words);
+    free(digits);
     free(buckets);
     free(used);
     return bad;
