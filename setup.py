@@ -14,7 +14,7 @@ setup(
     ext_modules=[
         Extension(
             "blindmatch.crypto.native._r255",
-            sources=[_NATIVE + name for name in ("module.c", "r255_portable.c", "r255_ifma.c", "scalar.c", "sha512.c")],
+            sources=[_NATIVE + name for name in ("module.c", "r255_portable.c", "r255_ifma.c", "scalar.c", "sha512.c", "msm.c")],
             depends=[_NATIVE + name for name in ("fe51.h", "fe51x8_ifma.h", "r255_consts.h", "r255_group.h", "r255_ops.h", "r255_backends.h", "scalar.h", "sha512.h")],
             extra_compile_args=["-O3"],
             optional=True,

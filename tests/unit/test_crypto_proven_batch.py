@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from blindmatch.crypto import dleq, group, poprf, voprf
+from blindmatch.crypto import backend, dleq, group, poprf, voprf
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.modes import POPRF, VOPRF
 
@@ -22,9 +22,13 @@ def _joined(field: str) -> bytes:
     return b"".join(bytes.fromhex(part) for part in field.split(","))
 
 
-@pytest.fixture(scope="module")
-def engine() -> Iterator[BatchEngine]:
-    eng = BatchEngine(workers=2)
+BACKENDS = ["libsodium", *(f"native:{path}" for path in backend.native_paths())]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def engine(request: pytest.FixtureRequest) -> Iterator[BatchEngine]:
+    """Every test runs on each backend: the composites' MSM and weights differ per backend."""
+    eng = BatchEngine(workers=2, backend=request.param)
     yield eng
     eng.close()
 
@@ -107,6 +111,11 @@ def test_invalid_inputs_are_refused(engine: BatchEngine, batch: tuple[list[bytes
     with pytest.raises(group.InvalidElementError, match="element 1"):
         top_bit = evaluated[:63] + bytes([evaluated[63] | 0x80]) + evaluated[64:]
         engine.verify_and_unblind(pk, blinds[:128], blinded, top_bit, proof)
+    with pytest.raises(group.InvalidElementError, match="element 650 "):
+        large = engine.blind_in_mode(VOPRF, inputs, blinds)
+        evaluated_large, proof_large = engine.blind_evaluate_proven(sk, pk, large)
+        bad = evaluated_large[: 650 * 32] + bytes([1]) * 32 + evaluated_large[651 * 32 :]  # 1...1 does not decode
+        engine.verify_and_unblind(pk, blinds, large, bad, proof_large)
     with pytest.raises(dleq.ProofError, match="proof must be 64 bytes"):
         engine.verify_and_unblind(pk, blinds[:128], blinded, evaluated, proof[:63])
     with pytest.raises(dleq.ProofError, match="scalar"):

@@ -56,6 +56,14 @@ class Backend(Protocol):
         """RFC 9497 Finalize's hash of each (input, unblinded element) pair, 64 bytes each."""
         ...
 
+    def msm(self, scalars: bytes, elements: bytes) -> tuple[bytes, int]:
+        """``sum s_i * e_i`` of public inputs (one scalar per element); first invalid or identity element, or -1."""
+        ...
+
+    def composite_weights(self, seed: bytes, c: bytes, d: bytes, start: int, dst: bytes) -> bytes:
+        """RFC 9497 ComputeComposites' ``d_i`` for elements ``start, start + 1, ...`` of a batch."""
+        ...
+
 
 class LibsodiumBackend:
     """One rbcl call per element: the reference implementation."""
@@ -102,6 +110,33 @@ class LibsodiumBackend:
             raise InvalidInputError(f"input {too_long} longer than {MAX_INPUT_BYTES} bytes")
         return b"".join(finalize_unblinded(x, elements[32 * i : 32 * i + 32]) for i, x in enumerate(inputs))
 
+    def msm(self, scalars: bytes, elements: bytes) -> tuple[bytes, int]:
+        """One multiplication per element, then additions: libsodium has no multi-scalar multiplication."""
+        total = group.IDENTITY
+        for i in range(len(elements) // 32):
+            element = elements[32 * i : 32 * i + 32]
+            if element == group.IDENTITY or element[31] & 0x80 or not rbcl.crypto_core_ristretto255_is_valid_point(element):
+                return group.IDENTITY, i
+            scalar = scalars[32 * i : 32 * i + 32]
+            try:
+                term = rbcl.crypto_scalarmult_ristretto255(scalar, element)
+            except RuntimeError:  # s_i * e_i is the identity (s_i = 0 mod L)
+                continue
+            total = term if total == group.IDENTITY else rbcl.crypto_core_ristretto255_add(total, term)
+        return total, -1
+
+    def composite_weights(self, seed: bytes, c: bytes, d: bytes, start: int, dst: bytes) -> bytes:
+        from blindmatch.crypto.h2c import expand_message_xmd_sha512
+        from blindmatch.crypto.modes import i2osp, length_prefixed
+
+        prefix = length_prefixed(seed)
+        out = []
+        for i in range(len(c) // 32):
+            ci, di = c[32 * i : 32 * i + 32], d[32 * i : 32 * i + 32]
+            transcript = prefix + i2osp(start + i, 2) + length_prefixed(ci) + length_prefixed(di) + b"Composite"
+            out.append(group.scalar_from_uniform(expand_message_xmd_sha512(transcript, dst, 64)))
+        return b"".join(out)
+
 
 class NativeBackend:
     """The C extension on one arithmetic path (``portable`` or ``ifma``)."""
@@ -141,6 +176,15 @@ class NativeBackend:
             raise InvalidInputError(f"input {too_long} longer than {MAX_INPUT_BYTES} bytes")
         result: bytes = out
         return result
+
+    def msm(self, scalars: bytes, elements: bytes) -> tuple[bytes, int]:
+        """Pippenger's bucket method in C, variable time: callers pass public scalars and elements only."""
+        out, bad = self._r255.msm(scalars, elements)
+        return (group.IDENTITY, bad) if bad >= 0 else (out, -1)
+
+    def composite_weights(self, seed: bytes, c: bytes, d: bytes, start: int, dst: bytes) -> bytes:
+        weights: bytes = self._r255.composite_weights(seed, c, d, start, dst)
+        return weights
 
     def validate(self, elements: bytes, reject_identity: bool = True) -> int:
         """Index of the first element failing RFC 9496 Decode (or being the identity), or -1."""

@@ -19,9 +19,13 @@ most 2^16 elements:
   ``poprf.finalize_unblinded``, which includes ``info``).
 
 The composites ``sum d_i * C_i`` (and ``sum d_i * D_i`` for the verifier) are split
-into one index range per worker; the partial sums are added at the end. They are
-most of a proof's cost (one scalar multiplication per element and side, no
-multi-scalar multiplication in libsodium), and they need only the elements, not the
+into one index range per worker; the partial sums are added at the end. Each range's
+weights ``d_i`` and sums come from the backend: on the native one, one C call hashes
+the range's transcripts and a variable-time Pippenger multi-scalar multiplication sums
+it (the weights and elements are public; the prover's secret ``k`` multiplies only the
+final ``M``, in constant time); on libsodium, which has no multi-scalar
+multiplication, one scalar multiplication per element and side. They need only the
+elements, not the
 proof: a session that receives a batch's evaluated elements before its proof can run
 ``compute_composites`` while the holder still proves, then finish with
 ``dleq.verify_from_composites`` and ``unblind``.
@@ -142,11 +146,17 @@ class BatchEngine:
         """
         n = dleq.check_batch(c, d)
         seed = dleq.composite_seed(mode, b)
-        partials = self._map_ranges(
-            n, lambda start, stop: dleq.partial_composites(mode, seed, c, d, start, stop, with_z=k is None)
-        )
+        dst, weights, msm = b"HashToScalar-" + mode.context_string, self.backend.composite_weights, self.backend.msm
+
+        def partial(start: int, stop: int) -> tuple[bytes, bytes]:
+            ci, di = c[start * ELEMENT_BYTES : stop * ELEMENT_BYTES], d[start * ELEMENT_BYTES : stop * ELEMENT_BYTES]
+            scalars = weights(seed, ci, di, start, dst)
+            return _sum_or_raise(msm, scalars, ci, start, "C"), (
+                _sum_or_raise(msm, scalars, di, start, "D") if k is None else group.IDENTITY
+            )
+
         m = z = group.IDENTITY
-        for partial_m, partial_z in partials:
+        for partial_m, partial_z in self._map_ranges(n, partial):
             m, z = dleq.add(m, partial_m), dleq.add(z, partial_z)
         if k is not None:
             z = group.IDENTITY if m == group.IDENTITY else group.scalar_mult(k, m)
@@ -208,6 +218,14 @@ class BatchEngine:
     def evaluate_elements_in_mode(self, mode: Mode, sk: bytes, inputs: Sequence[bytes]) -> bytes:
         """``sk * HashToGroup_mode(input)`` per input: an index build, before hashing."""
         return self._hash_and_multiply(mode, inputs, group.decode_scalar(sk))
+
+
+def _sum_or_raise(msm: Callable[[bytes, bytes], tuple[bytes, int]], scalars: bytes, elements: bytes, start: int, what: str) -> bytes:
+    """``sum d_i * X_i`` over one range; InvalidElementError names the batch index of a bad element."""
+    total, bad = msm(scalars, elements)
+    if bad >= 0:
+        raise InvalidElementError(f"{what} element {start + bad} is not a canonical non-identity ristretto255 element")
+    return total
 
 
 def _count(elements: bytes) -> int:

@@ -11,6 +11,7 @@
 #include "r255_backends.h"
 #include "scalar.h"
 #include "sha512.h"
+#include "msm.h"
 
 typedef void (*mult_fn)(uint8_t *, uint8_t *, const uint8_t *, size_t, const uint8_t *, size_t);
 typedef void (*uniform_fn)(uint8_t *, uint8_t *, const uint8_t *, size_t, const uint8_t *, size_t);
@@ -273,6 +274,58 @@ done:
     return out;
 }
 
+/* msm(scalars, points) -> (32 bytes, first_bad): Encode(sum s_i P_i) over public inputs
+ * (variable time); first_bad names the first point failing Decode or being the identity. */
+static PyObject *py_msm(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer sc, pts;
+    if (!PyArg_ParseTuple(args, "y*y*", &sc, &pts)) return NULL;
+    PyObject *result = NULL;
+    uint8_t out[32] = {0};
+    long bad = -1;
+    if (pts.len % 32 != 0 || sc.len != pts.len) {
+        PyErr_SetString(PyExc_ValueError, "need one 32-byte scalar per 32-byte point");
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    bad = r255_msm_vartime(out, sc.buf, pts.buf, (size_t)pts.len / 32);
+    Py_END_ALLOW_THREADS
+    if (bad == -2) PyErr_NoMemory();
+    else result = Py_BuildValue("(y#l)", (const char *)out, (Py_ssize_t)32, bad);
+done:
+    PyBuffer_Release(&sc);
+    PyBuffer_Release(&pts);
+    return result;
+}
+
+/* composite_weights(seed, c, d, start, dst) -> n * 32 bytes: RFC 9497 ComputeComposites'
+ * d_i for the elements c, d (n each) whose first index in the batch is start. */
+static PyObject *py_composite_weights(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer seed, c, d, dst;
+    Py_ssize_t start;
+    if (!PyArg_ParseTuple(args, "y*y*y*ny*", &seed, &c, &d, &start, &dst)) return NULL;
+    PyObject *out = NULL;
+    size_t n = (size_t)c.len / 32;
+    if (seed.len > 255 || dst.len > 255 || c.len % 32 != 0 || c.len != d.len || start < 0 ||
+        (size_t)start + n > 65536) {
+        PyErr_SetString(PyExc_ValueError, "seed/dst over 255 bytes, C and D unequal, or indices beyond 2^16");
+        goto done;
+    }
+    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(32 * n));
+    if (out == NULL) goto done;
+    Py_BEGIN_ALLOW_THREADS
+    r255_composite_weights((uint8_t *)PyBytes_AS_STRING(out), seed.buf, (size_t)seed.len, c.buf, d.buf, (size_t)start,
+                           n, dst.buf, (size_t)dst.len);
+    Py_END_ALLOW_THREADS
+done:
+    PyBuffer_Release(&seed);
+    PyBuffer_Release(&c);
+    PyBuffer_Release(&d);
+    PyBuffer_Release(&dst);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"paths", py_paths, METH_NOARGS, "Arithmetic paths this CPU can run."},
     {"mult", py_mult, METH_VARARGS, "Batch scalar multiplication of encoded elements."},
@@ -282,6 +335,8 @@ static PyMethodDef methods[] = {
     {"scalar_invert", py_scalar_invert, METH_VARARGS, "Batch inversion modulo the group order."},
     {"finalize", py_finalize, METH_VARARGS, "Batch RFC 9497 Finalize hash of (input, unblinded element) pairs."},
     {"expand_message_xmd", py_expand, METH_VARARGS, "Batch RFC 9380 expand_message_xmd(SHA-512, 64 bytes)."},
+    {"msm", py_msm, METH_VARARGS, "Variable-time multi-scalar multiplication of public inputs."},
+    {"composite_weights", py_composite_weights, METH_VARARGS, "RFC 9497 ComputeComposites weights d_i."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_r255", "Native ristretto255 batch backend.", -1,

@@ -104,3 +104,31 @@ int scalar_invert_batch(uint8_t *out, const uint8_t *scalars, size_t n) {
     free(prefix);
     return 0;
 }
+
+/* r = a + b mod L for a, b < L (constant time). */
+static void sc_add(sc *r, const sc *a, const sc *b) {
+    uint64_t t[4], d[4], carry = 0, borrow = 0;
+    for (int j = 0; j < 4; j++) {
+        u128 x = (u128)a->w[j] + b->w[j] + carry;
+        t[j] = (uint64_t)x;
+        carry = (uint64_t)(x >> 64);
+    }
+    for (int j = 0; j < 4; j++) {
+        u128 x = (u128)t[j] - L_[j] - borrow;
+        d[j] = (uint64_t)x;
+        borrow = (uint64_t)(x >> 127);
+    }
+    uint64_t keep_t = 0 - (uint64_t)(borrow & 1); /* sums stay below 2^254: no carry out */
+    for (int j = 0; j < 4; j++) r->w[j] = (t[j] & keep_t) | (d[j] & ~keep_t);
+}
+
+void scalar_reduce64(uint8_t out[32], const uint8_t in[64]) {
+    sc lo, hi, t;
+    sc_load(&lo, in);
+    sc_load(&hi, in + 32);
+    sc_mont_mul(&lo, &lo, &ONE); /* lo / R, below L */
+    sc_mont_mul(&lo, &lo, &R2);  /* lo mod L */
+    sc_mont_mul(&hi, &hi, &R2);  /* hi * R mod L */
+    sc_add(&t, &lo, &hi);
+    sc_store(out, &t);
+}

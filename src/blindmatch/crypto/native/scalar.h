@@ -10,4 +10,7 @@
  * product of all scalars is zero (some scalar is zero), in which case out is zeroed. */
 int scalar_invert_batch(uint8_t *out, const uint8_t *scalars, size_t n);
 
+/* out = in mod L for a 64-byte little-endian integer (RFC 9496 scalar from 64 uniform bytes). */
+void scalar_reduce64(uint8_t out[32], const uint8_t in[64]);
+
 #endif
