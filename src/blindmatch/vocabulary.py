@@ -72,6 +72,7 @@ class Reason(StrEnum):
     ORGANISATION_NOT_ALLOWED = "organisation_not_allowed"
     CANCELLED = "cancelled"
     INTERNAL = "internal"
+    AUDIT_UNAVAILABLE = "audit_unavailable"
     # Only this machine sees these.
     HOLDER_UNAVAILABLE = "holder_unavailable"
     BAD_INPUT = "bad_input"
@@ -151,6 +152,8 @@ TRAITS: dict[Reason, Traits] = {
     # A core-level refusal without a policy reason (the holder's service always sends the policy's).
     Reason.REFUSED: Traits(Kind.LOCAL, "PERMISSION_DENIED", True, ExitCode.REFUSED),
     Reason.ORGANISATION_NOT_ALLOWED: Traits(Kind.SERVICE, "PERMISSION_DENIED", True, ExitCode.REFUSED),
+    # The holder could not write the session's audit entry, so it debited and evaluated nothing.
+    Reason.AUDIT_UNAVAILABLE: Traits(Kind.SERVICE, "UNAVAILABLE", True, ExitCode.UNAVAILABLE),
     # A granted session that ended early: not refusals (its debit stands).
     Reason.CANCELLED: Traits(Kind.SERVICE, "CANCELLED", False, ExitCode.FAILURE),
     Reason.INTERNAL: Traits(Kind.SERVICE, "INTERNAL", False, ExitCode.FAILURE),

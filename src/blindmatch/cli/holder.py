@@ -52,6 +52,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     index.add_argument("--quiet", action="store_true", help="no progress bar")
     index.set_defaults(func=_index)
 
+    rebuild = add("rebuild-budgets", "rebuild the budget database from the verified audit log",
+                  "Verify the holder's audit log, then rebuild holder.budget_db from its budget_debited "
+                  "entries (every debit, its nonce and time), record 'budgets_rebuilt' in the log and "
+                  "replace the database, keeping the old one as BUDGET_DB.replaced-<time>. Use it when "
+                  "'holder serve' refuses to start because the database is missing, corrupt, emptied or "
+                  "disagrees with the log. Stop the holder first.")
+    rebuild.set_defaults(func=_rebuild_budgets)
+
     serve = add("serve", "run the holder's gRPC daemon (mutual TLS)",
                 "Serve GetInfo, DownloadIndex and Match on holder.listen until SIGTERM or SIGINT, then "
                 "stop accepting calls, let running sessions finish (limits.shutdown_grace_seconds), "
@@ -112,6 +120,22 @@ def _index(args: argparse.Namespace) -> int:
     print(report.summary())
     for kind, f in sorted(report.manifest.files.items(), key=lambda item: item[0].value):
         print(f"{kind.value} index: {f.digest.hex()} ({f.entries} entries, {f.size_bytes} bytes)")
+    return 0
+
+
+def _rebuild_budgets(args: argparse.Namespace) -> int:
+    from blindmatch.audit import AuditError
+    from blindmatch.holder.budget_ledger import rebuild_budgets
+    from blindmatch.holder.store import StoreError
+
+    config = _config(args)
+    try:
+        report = rebuild_budgets(config.budget_db, config.audit_dir, config.audit_origin)
+    except (StoreError, AuditError, OSError) as exc:
+        raise _cli_error(str(exc)) from None
+    print(f"rebuilt {config.budget_db} from the audit log: {report.debits} debits, {report.records} records")
+    if report.replaced is not None:
+        print(f"the previous database is kept as {report.replaced}")
     return 0
 
 

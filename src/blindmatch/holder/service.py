@@ -23,7 +23,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from blindmatch import PROTOCOL_VERSION, __version__
-from blindmatch.audit import AuditLog, entries, verify_transcript_signature
+from blindmatch.audit import AuditError, AuditLog, entries, verify_transcript_signature
+from blindmatch.audit.entries import Entry
 from blindmatch.core.errors import ProtocolError
 from blindmatch.core.events import (
     AcceptSession,
@@ -37,6 +38,7 @@ from blindmatch.core.events import (
 from blindmatch.core.holder import HolderSession
 from blindmatch.core.messages import Accept, Close, Closed, EvaluatedBatch, Hello
 from blindmatch.crypto.batch import BatchEngine
+from blindmatch.holder.budget_ledger import check_budgets
 from blindmatch.holder.config import HolderLimits, HolderNodeConfig, TlsConfig
 from blindmatch.holder.runtime import HolderRuntime, PolicyGate
 from blindmatch.holder.store import StoreError, load_committed_key, open_indexes
@@ -51,7 +53,7 @@ from blindmatch.transport.tls import server_credentials
 from blindmatch.transport.wire import MODE_TO_PB, client_message_from_pb, mode_from_pb, server_message_to_pb
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
-from blindmatch.vocabulary import Mode, Reason
+from blindmatch.vocabulary import BlindmatchError, Mode, Reason
 
 log = logging.getLogger("blindmatch.holder")
 
@@ -76,6 +78,17 @@ def _cancelled(context: grpc.ServicerContext) -> bool:
         return True
     terminated = threading.Event()
     return not context.add_callback(terminated.set) or terminated.wait(CANCEL_GRACE_SECONDS)
+
+
+class AuditUnavailable(BlindmatchError):
+    """An entry that must precede its effect (a debit, an evaluation) could not be written."""
+
+    default_reason = Reason.AUDIT_UNAVAILABLE
+
+
+AUDIT_UNAVAILABLE_MESSAGE = ("the holder cannot write its audit log, so this session was not granted "
+                             "and nothing was debited; try again later")
+AUDIT_LOST_MESSAGE = "the holder cannot write its audit log; the session is over"
 
 
 @dataclass
@@ -193,6 +206,8 @@ class HolderServicer(pb_grpc.HolderServicer):
             abort(context, status_of(exc.code), exc.code, exc.message)
         except PolicyRefusal as refusal:  # audited by _authorize
             abort(context, status_of(refusal.reason), refusal.reason, refusal.message)
+        except AuditUnavailable as exc:
+            self._audit_unavailable(peer, progress, exc, context)
         except GeneratorExit:
             # gRPC dropped the response stream (the call was cancelled or the server is
             # stopping): the generator is being closed and may send nothing more.
@@ -202,12 +217,46 @@ class HolderServicer(pb_grpc.HolderServicer):
         except Exception:
             self._unexpected_failure(peer, progress, context)
         finally:
+            self._checkpoint()
+
+    def _record(self, entry: Entry) -> None:
+        """Append an entry that must precede its effect; failing to is ``AuditUnavailable``."""
+        try:
+            self._rt.audit.record(entry)
+        except (AuditError, OSError) as exc:
+            raise AuditUnavailable(f"cannot write {entry.event} to the audit log in {self._rt.audit.path}: {exc}") from exc
+
+    def _record_outcome(self, entry: Entry) -> None:
+        """Append an entry that only reports an outcome (a refusal, a failure): if the log
+        cannot take it, the daemon's own log says so and the call still ends as it must."""
+        try:
+            self._rt.audit.record(entry)
+        except (AuditError, OSError) as exc:
+            log.error("could not write %s to the audit log in %s: %s", entry.event, self._rt.audit.path, exc)
+
+    def _checkpoint(self) -> None:
+        try:
             self._rt.audit.checkpoint()
+        except (AuditError, OSError) as exc:
+            log.error("could not write an audit checkpoint in %s: %s", self._rt.audit.path, exc)
+
+    def _audit_unavailable(self, peer: str, progress: _MatchProgress, exc: AuditUnavailable,
+                           context: grpc.ServicerContext) -> NoReturn:
+        """End a session whose audit entry could not be written (SPEC section 9.5: ``audit_unavailable``)."""
+        session = progress.hello.session_id.hex() if progress.hello else "?"
+        log.error("session %s from %r ended: %s", session, peer, exc)
+        if progress.granted:
+            self._audit_failure(peer, progress, Reason.AUDIT_UNAVAILABLE, grpc.StatusCode.UNAVAILABLE)
+            abort(context, grpc.StatusCode.UNAVAILABLE, Reason.AUDIT_UNAVAILABLE, AUDIT_LOST_MESSAGE)
+        if progress.hello is not None:
+            self._record_outcome(entries.session_refused(progress.hello.session_id, peer, "",
+                                                         Reason.AUDIT_UNAVAILABLE, grpc.StatusCode.UNAVAILABLE.name))
+        abort(context, grpc.StatusCode.UNAVAILABLE, Reason.AUDIT_UNAVAILABLE, AUDIT_UNAVAILABLE_MESSAGE)
 
     def _audit_failure(self, peer: str, progress: _MatchProgress, reason: Reason, status: grpc.StatusCode) -> None:
         """``session_failed`` for a granted session (its debit stands, SPEC section 7.6)."""
         assert progress.hello is not None
-        self._rt.audit.record(entries.session_failed(progress.hello.session_id, peer, reason, status.name))
+        self._record_outcome(entries.session_failed(progress.hello.session_id, peer, reason, status.name))
 
     def _unexpected_failure(self, peer: str, progress: _MatchProgress, context: grpc.ServicerContext) -> NoReturn:
         """End the call after an exception that is not a protocol or policy outcome.
@@ -250,16 +299,17 @@ class HolderServicer(pb_grpc.HolderServicer):
                  grant.official.name, session.evaluated_count)
 
     def _send(self, peer: str, hello: Hello, output: Output) -> Iterator[pb.MatchServerMessage]:
-        """The audit adapter: one entry per core event, then the core's messages on the wire."""
+        """The audit adapter: one entry per core event, then the core's messages on the wire
+        (so nothing is sent that the log does not hold)."""
         audit = self._rt.audit
         own_signature = b""
         for event in output.events:
             if isinstance(event, BatchEvaluated):
-                audit.record(entries.batch_evaluated(hello.session_id, event))
+                self._record(entries.batch_evaluated(hello.session_id, event))
             elif isinstance(event, SessionClosed):
                 assert event.close is not None
                 own_signature = audit.sign_transcript(event.session_id, event.transcript_hash)
-                audit.record(entries.session_closed(event, peer, own_signature, event.close.signature,
+                self._record(entries.session_closed(event, peer, own_signature, event.close.signature,
                                                     event.close.signer_key))
         for message in output.messages:
             if isinstance(message, Closed):
@@ -281,24 +331,30 @@ class HolderServicer(pb_grpc.HolderServicer):
                 record_count=hello.element_count,
                 mode=hello.mode.value,
                 now=rt.clock(),
+                before_commit=lambda granted: self._audit_grant(peer, hello, granted),
             )
         except PolicyRefusal as refusal:
             for event in session.receive(RefuseSession(refusal.reason, refusal.message)).events:
                 assert isinstance(event, SessionRefused)
                 official = "" if event.reason in _UNVERIFIED_REFUSALS else rt.gate.verified_official(hello.authorization)
-                rt.audit.record(entries.session_refused(event.session_id, peer, official, event.reason, event.reason.status))
+                self._record_outcome(entries.session_refused(event.session_id, peer, official, event.reason,
+                                                             event.reason.status))
             log.info("session %s from %r refused: %s", hello.session_id.hex(), peer, refusal)
             raise
         progress.granted = True
-        rt.audit.record(entries.session_opened("holder", hello.session_id, peer, grant.request, hello.authorization))
-        rt.audit.record(entries.budget_debited(hello.session_id, grant.debit))
         return grant
+
+    def _audit_grant(self, peer: str, hello: Hello, grant: Grant) -> None:
+        """Audit a grant before its debit commits (SPEC section 7.6): if either entry cannot
+        be written the debit rolls back and the session is refused ``audit_unavailable``."""
+        self._record(entries.session_opened("holder", hello.session_id, peer, grant.request, hello.authorization))
+        self._record(entries.budget_debited(hello.session_id, grant.debit, grant.request.nonce))
 
     def _audit_hello_refusal(self, peer: str, hello: Hello, exc: ProtocolError) -> None:
         """Record a Hello the core rejected (unless its session id is not even loggable)."""
         if not 8 <= len(hello.session_id) <= 64:
             return
-        self._rt.audit.record(entries.session_refused(
+        self._record_outcome(entries.session_refused(
             hello.session_id, peer, self._rt.gate.verified_official(hello.authorization), exc.code, exc.code.status))
 
 
@@ -363,6 +419,12 @@ class HolderDaemon:
         except BaseException:
             indexes.close()
             raise
+        try:
+            check_budgets(config.budget_db, config.audit_dir)
+        except BaseException:
+            audit.close()
+            indexes.close()
+            raise
         runtime = HolderRuntime(
             key=key, indexes=indexes, limits=config.limits,
             allowed_organisations=frozenset(config.tls.allowed_organisations),
@@ -389,9 +451,14 @@ class HolderDaemon:
         """Refuse new calls, let in-flight sessions finish for ``grace`` seconds, then close the audit log."""
         self.health.enter_graceful_shutdown()
         self._server.stop(grace).wait()
-        self.runtime.audit.append("daemon_stopped", role="holder", version=__version__)
-        self.runtime.audit.close()  # writes the shutdown checkpoint
-        self.runtime.indexes.close()
+        try:
+            self.runtime.audit.append("daemon_stopped", role="holder", version=__version__)
+            self.runtime.audit.close()  # writes the shutdown checkpoint
+        except (AuditError, OSError) as exc:  # a full disk must not keep the daemon from stopping
+            log.error("could not write daemon_stopped and the shutdown checkpoint to %s: %s",
+                      self.runtime.audit.path, exc)
+        finally:
+            self.runtime.indexes.close()
 
 
 def run_daemon(config: HolderNodeConfig, announce: Callable[[str], None]) -> int:

@@ -8,6 +8,7 @@ has been debited before any evaluation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -58,9 +59,11 @@ class Authorizer:
         record_count: int,
         mode: str,
         now: datetime,
+        before_commit: Callable[[Grant], None] | None = None,
     ) -> Grant:
-        """Grant the session or raise PolicyRefusal. ``peer_organisation`` is the mTLS
-        identity; the other keywords are what this session actually carries."""
+        """Grant the session or raise PolicyRefusal. ``peer_organisation`` is the mTLS identity;
+        the other keywords are what this session carries. ``before_commit`` gets the grant before
+        its debit commits (the holder audits it there); if it raises, nothing is debited."""
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("now must be a timezone-aware datetime")
         request, signature = open_envelope(envelope)
@@ -109,6 +112,9 @@ class Authorizer:
                 f"this one has {request.record_count}",
             )
 
+        def audit_then_commit(debit: Debit) -> None:
+            if before_commit:
+                before_commit(Grant(request=request, official=official, debit=debit))
         debit = self._budgets.reserve(
             session_id=request.session_id,
             organisation=request.organisation,
@@ -117,6 +123,7 @@ class Authorizer:
             records=request.record_count,
             limits=limits,
             now=now,
+            before_commit=audit_then_commit,
         )
         return Grant(request=request, official=official, debit=debit)
 
