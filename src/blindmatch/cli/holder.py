@@ -49,6 +49,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     index.add_argument("--cluster", metavar="ADDRESS",
                        help="evaluate on a Dask cluster (scheduler address, e.g. tcp://10.0.0.5:8786); "
                             "needs the 'cluster' extra")
+    index.add_argument("--allow-shrink", action="store_true",
+                       help="build even if more rows are rejected than holder.index_guard.max_rejected_share "
+                            "(default 5%%) or the index loses more records than max_shrink_share (default 1%%); "
+                            "a build that indexes no row is always refused, and a refused build keeps the old index")
     index.add_argument("--quiet", action="store_true", help="no progress bar")
     index.set_defaults(func=_index)
 
@@ -97,13 +101,15 @@ def _keygen(args: argparse.Namespace) -> int:
 def _index(args: argparse.Namespace) -> int:
     from blindmatch.audit import AuditLog
     from blindmatch.holder.index_build import IndexBuildError, build_index
+    from blindmatch.holder.index_guard import IndexGuardRefusal
     from blindmatch.holder.store import StoreError
     from blindmatch.normalize import SchemaError
 
     config = _config(args)
     try:
-        report = build_index(args.records, config, progress=not args.quiet, rotate_key=args.rotate_key, cluster=args.cluster)
-    except (IndexBuildError, StoreError, SchemaError, OSError) as exc:
+        report = build_index(args.records, config, progress=not args.quiet, rotate_key=args.rotate_key,
+                             cluster=args.cluster, allow_shrink=args.allow_shrink)
+    except (IndexBuildError, IndexGuardRefusal, StoreError, SchemaError, OSError) as exc:
         raise _cli_error(str(exc)) from None
     assert report.manifest is not None
     with AuditLog.open(config.audit_dir, config.audit_origin) as audit:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from blindmatch.holder.index_guard import IndexGuard
 from blindmatch.crypto.group import ELEMENT_BYTES
 from blindmatch.identity import identity_problem
 from blindmatch.tomlfile import load_toml
@@ -57,11 +58,12 @@ class HolderNodeConfig:
     audit_origin: str
     limits: HolderLimits
     tls: TlsConfig
+    index_guard: IndexGuard = IndexGuard()
 
 
 _HOLDER_KEYS = {
     "organisation", "listen", "key_file", "index_dir", "schema", "policy",
-    "budget_db", "audit_dir", "audit_origin", "limits", "tls",
+    "budget_db", "audit_dir", "audit_origin", "limits", "tls", "index_guard",
 }
 _TLS_KEYS = {"cert", "key", "client_ca", "allowed_organisations"}
 
@@ -174,4 +176,20 @@ def load_holder_config(path: Path) -> HolderNodeConfig:
         audit_origin=_text("holder", holder, "audit_origin", default_audit_origin(organisation)),
         limits=_limits(holder.get("limits", {})),
         tls=_tls(base, holder.get("tls")),
+        index_guard=_index_guard(holder.get("index_guard", {})),
     )
+
+
+def _index_guard(table: Any) -> IndexGuard:
+    where = "holder.index_guard"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: must be a table")
+    _check_keys(where, table, set(IndexGuard.__dataclass_fields__))
+    defaults = IndexGuard()
+    shares = {}
+    for key in IndexGuard.__dataclass_fields__:
+        value = table.get(key, getattr(defaults, key))
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise ConfigError(f"{where}.{key}: must be a number from 0 to 1 (a share: 0.05 is 5 %)")
+        shares[key] = float(value)
+    return IndexGuard(**shares)

@@ -28,13 +28,16 @@ from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.cluster_index import ClusterIndexBuilder
 from blindmatch.holder.config import HolderNodeConfig
 from blindmatch.holder.store import (
+    MANIFEST_NAME,
     IndexManifest,
     begin_rotation,
     key_for_rebuild,
     next_key_path,
     promote_next_key,
+    read_manifest,
     write_indexes,
 )
+from blindmatch.holder.index_guard import IndexGuardRefusal, check_build
 from blindmatch.normalize import NormalizationError, Schema, default_schema, load_schema
 from blindmatch.vocabulary import BlindmatchError
 
@@ -90,12 +93,15 @@ def build_index(
     chunk_rows: int = CHUNK_ROWS,
     rotate_key: bool = False,
     cluster: str | None = None,
+    allow_shrink: bool = False,
 ) -> BuildReport:
     """Build both index kinds from ``records_csv`` and commit them atomically to ``config.index_dir``.
 
     ``rotate_key`` builds under a new OPRF key and replaces the old key in the same commit.
     ``cluster`` (a Dask scheduler address) evaluates the chunks on that cluster instead of
     this machine's cores; the normalisation, encoding and commit stay here.
+    A build the guard refuses (``holder.index_guard``) raises ``IndexGuardRefusal`` and
+    keeps the committed index (its rejects.csv is written, to show why).
     """
     schema = load_configured_schema(config)
     if rotate_key:
@@ -142,6 +148,7 @@ def build_index(
             engine.close()
     os.replace(rejects_tmp, rejects_path)
     report.rejects_file = rejects_path
+    _guard(config, report, rotate_key, allow_shrink)
     report.manifest = write_indexes(
         config.index_dir,
         indexes,
@@ -154,6 +161,24 @@ def build_index(
     if rotate_key:  # the manifest now names the new key: only now may it replace the old one
         report.retired_key = promote_next_key(config.key_file)
     return report
+
+
+def _guard(config: HolderNodeConfig, report: BuildReport, rotate_key: bool, allow_shrink: bool) -> None:
+    """Refuse a build the index guard rejects, dropping the unused new key of a rotation."""
+    try:
+        check_build(config.index_guard, rows=report.rows, rejected=report.rejected,
+                    previous=_committed_records(config.index_dir), allow_shrink=allow_shrink)
+    except IndexGuardRefusal:
+        if rotate_key:
+            next_key_path(config.key_file).unlink(missing_ok=True)
+        raise
+
+
+def _committed_records(index_dir: Path) -> int | None:
+    """Records in the committed index, or None when there is none yet."""
+    if not (index_dir / MANIFEST_NAME).exists():
+        return None
+    return read_manifest(index_dir).records
 
 
 @dataclass
