@@ -9,12 +9,12 @@ directory, so a deployment directory can be moved as a whole.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from blindmatch.holder.index_guard import IndexGuard
 from blindmatch.crypto.group import ELEMENT_BYTES
+from blindmatch.holder.index_guard import IndexGuard
 from blindmatch.identity import identity_problem
 from blindmatch.tomlfile import load_toml
 from blindmatch.vocabulary import InputError
@@ -58,7 +58,7 @@ class HolderNodeConfig:
     audit_origin: str
     limits: HolderLimits
     tls: TlsConfig
-    index_guard: IndexGuard = IndexGuard()
+    index_guard: IndexGuard = field(default_factory=IndexGuard)
 
 
 _HOLDER_KEYS = {

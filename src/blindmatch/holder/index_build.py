@@ -27,6 +27,7 @@ from blindmatch.core.keys import HolderKey
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.cluster_index import ClusterIndexBuilder
 from blindmatch.holder.config import HolderNodeConfig
+from blindmatch.holder.index_guard import IndexGuardRefusal, check_build
 from blindmatch.holder.store import (
     MANIFEST_NAME,
     IndexManifest,
@@ -37,7 +38,6 @@ from blindmatch.holder.store import (
     read_manifest,
     write_indexes,
 )
-from blindmatch.holder.index_guard import IndexGuardRefusal, check_build
 from blindmatch.normalize import NormalizationError, Schema, default_schema, load_schema
 from blindmatch.vocabulary import BlindmatchError
 
