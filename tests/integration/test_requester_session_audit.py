@@ -41,8 +41,7 @@ def events(tmp_path: Path) -> list[str]:
 
 @pytest.mark.parametrize("accepted", [False, True])
 def test_session_opened_is_logged_only_after_accept(tmp_path: Path, accepted: bool) -> None:
-    with AuditLog.open(tmp_path, "requester/test") as audit:
-        with pytest.raises(HolderUnavailable):
-            run_session(FailingClient(accepted), audit, SimpleNamespace(session_id=SESSION_ID),  # type: ignore[arg-type]
-                        REQUEST, ENVELOPE, "holder", 1, b"\x00" * 32, lambda batch: None)  # type: ignore[arg-type]
+    with AuditLog.open(tmp_path, "requester/test") as audit, pytest.raises(HolderUnavailable):
+        run_session(FailingClient(accepted), audit, SimpleNamespace(session_id=SESSION_ID),  # type: ignore[arg-type]
+                    REQUEST, ENVELOPE, "holder", 1, b"\x00" * 32, lambda batch: None)  # type: ignore[arg-type]
     assert ("session_opened" in events(tmp_path)) is accepted
