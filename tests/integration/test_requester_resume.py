@@ -54,10 +54,12 @@ def holder(workspace: Workspace) -> Iterator[HolderProcess]:
 
 
 def _fresh_state(workspace: Workspace) -> None:
-    """Each case starts with an empty job store and index cache."""
-    state = workspace.requester_dir / "state"
-    if state.exists():
-        subprocess.run(["rm", "-rf", str(state)], check=True)
+    """Each case starts with an empty job store and index cache, and so with a new audit
+    log (a store that forgot the log's sessions is refused)."""
+    for name in ("state", "audit"):
+        directory = workspace.requester_dir / name
+        if directory.exists():
+            subprocess.run(["rm", "-rf", str(directory)], check=True)
 
 
 def _run_in_process(workspace: Workspace, out: Path, on_progress: object = None) -> str:

@@ -408,6 +408,21 @@ class JobStore:
                 (match_count, int(elements.shape[0]), _now(), job_id),
             )
 
+    def batches(self, job_id: str) -> Iterator[tuple[str, np.ndarray, bytes | None]]:
+        """Every committed batch: (session id, element numbers, packed hit bits or None)."""
+        cursor = self._db().execute("SELECT session_id, elements, hits FROM batches WHERE job_id = ?", (job_id,))
+        for session_id, numbers, hits in cursor:
+            yield session_id, np.frombuffer(numbers, dtype="<u4"), hits
+
+    def closed_sessions(self, job_id: str) -> list[tuple[str, int]]:
+        """(session id, match count) of the job's closed sessions."""
+        return [(r[0], r[1]) for r in self._db().execute(
+            "SELECT session_id, match_count FROM sessions WHERE job_id = ? AND state = 'closed'", (job_id,))]
+
+    def session_ids(self) -> set[str]:
+        """Every session the store has recorded, of any job (hex)."""
+        return {r[0] for r in self._db().execute("SELECT session_id FROM sessions")}
+
     def has_sessions(self, job_id: str) -> bool:
         return self._db().execute("SELECT 1 FROM sessions WHERE job_id = ? LIMIT 1", (job_id,)).fetchone() is not None
 

@@ -55,6 +55,7 @@ from blindmatch.requester.inputs import (
 from blindmatch.requester.jobs import Job, JobStore, owner_token
 from blindmatch.requester.requests import sign_session_request
 from blindmatch.requester.session import run_session
+from blindmatch.requester.store_check import check_results, check_store_knows_audited_sessions
 from blindmatch.transport.pki import organisation_of
 from blindmatch.transport.wire import MODE_TO_PB
 from blindmatch.v1 import holder_pb2 as pb
@@ -127,6 +128,7 @@ class JobRunner:
         self._indexes = _IndexCache()
         self._download_lock = threading.Lock()
         self._check_identity()
+        check_store_knows_audited_sessions(store, audit)
 
     def _end(self, job_id: str, reason: Reason, error: str, code: str, status: str = "") -> None:
         """Finish the job in the state its reason implies (the vocabulary's one table)."""
@@ -220,6 +222,7 @@ class JobRunner:
                 self._sleep(_BACKOFF[min(attempt, len(_BACKOFF) - 1)])
                 attempt += 1
         if mode is Mode.MEMBERSHIP:
+            check_results(self.store, job, elements)
             write_results(self.store, self.store.get(job.id), self.schema.tier_names())
 
     def _sleep(self, seconds: float) -> None:
