@@ -375,3 +375,30 @@ def test_duplicate_header_and_overlong_rows(tmp_path: Path) -> None:
     elements, statuses = prepare_elements(path, default_schema(), Mode.MEMBERSHIP, date(2024, 6, 1))
     assert [s for _, s, _ in statuses] == ["ok", "invalid: columns"]
     assert set(elements.rows.tolist()) == {1}  # the overlong row is not sent
+
+
+def test_zombie_owner_releases_its_jobs(tmp_path: Path) -> None:
+    """A runner that exited but was not reaped (its parent never waited) holds no job (issue 17)."""
+    import os
+    import time
+
+    from blindmatch.requester.jobs import owner_token
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    job, _ = store.create_or_resume(tmp_path / "q.csv", tmp_path / "r.csv", "membership", "0" * 64)
+    pid = os.fork()
+    if pid == 0:  # the child claims the job, then dies without releasing it
+        try:
+            claimed = JobStore(tmp_path / "jobs.sqlite").claim(job.id, owner_token())
+        finally:
+            os._exit(0 if claimed else 1)
+    try:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the child did not become a zombie"
+            time.sleep(0.01)
+        assert store.get(job.id).state == "running" and store.get(job.id).owner.startswith(f"{pid}:")
+        assert [j.id for j in store.resumable()] == [job.id]  # a restarted daemon resumes it
+        assert store.claim(job.id, owner_token())  # and an in-process run is not "already being run"
+    finally:
+        os.waitpid(pid, 0)
