@@ -138,6 +138,17 @@ class Authorizer:
                 Reason.EXPIRED, f"the request's lifetime exceeds {int(self._max_lifetime.total_seconds())} s"
             )
         if request.issued_at > now + self._skew:
-            raise PolicyRefusal(Reason.EXPIRED, "the request is not yet valid (issued in the future)")
+            ahead = int((request.issued_at - now).total_seconds())
+            raise PolicyRefusal(
+                Reason.EXPIRED,
+                f"the request is not yet valid: it was issued {ahead} s after the holder's current time, so the "
+                f"requester's clock is {ahead} s ahead of the holder's (at most {int(self._skew.total_seconds())} s "
+                "are allowed); correct the requester's clock (NTP)",
+            )
         if now > request.expires_at + self._skew:
-            raise PolicyRefusal(Reason.EXPIRED, "the request has expired")
+            late, age = int((now - request.expires_at).total_seconds()), int((now - request.issued_at).total_seconds())
+            raise PolicyRefusal(
+                Reason.EXPIRED,
+                f"the request expired {late} s ago by the holder's clock; it was issued {age} s before the "
+                f"holder's current time (if it was signed just now, the requester's clock is {age} s behind the holder's)",
+            )
