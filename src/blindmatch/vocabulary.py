@@ -154,7 +154,7 @@ TRAITS: dict[Reason, Traits] = {
     Reason.ORGANISATION_NOT_ALLOWED: Traits(Kind.SERVICE, "PERMISSION_DENIED", True, ExitCode.REFUSED),
     # The holder could not write the session's audit entry, so it debited and evaluated nothing.
     Reason.AUDIT_UNAVAILABLE: Traits(Kind.SERVICE, "UNAVAILABLE", True, ExitCode.UNAVAILABLE),
-    # A granted session that ended early: not refusals (its debit stands).
+    # A granted session that ended early: not refusals (settled to the elements evaluated).
     Reason.CANCELLED: Traits(Kind.SERVICE, "CANCELLED", False, ExitCode.FAILURE),
     Reason.INTERNAL: Traits(Kind.SERVICE, "INTERNAL", False, ExitCode.FAILURE),
     Reason.HOLDER_UNAVAILABLE: Traits(Kind.LOCAL, "UNAVAILABLE", True, ExitCode.UNAVAILABLE),

@@ -205,3 +205,50 @@ def test_rebuild_refuses_a_log_that_does_not_verify(served: tuple[Deployment, li
     log_file.write_text("".join(lines))
     with pytest.raises(BudgetLedgerError, match="does not verify"):
         rebuild_budgets(dep.config.budget_db, dep.root, dep.config.audit_origin)
+
+
+def test_a_session_cut_by_kill_9_is_settled_at_restart(tmp_path: Path, engine: BatchEngine) -> None:  # noqa: F811
+    """Reserve, then settle (SPEC 7.6): the holder dies after evaluating one batch of three;
+    on restart the reservation is settled to that batch, from the audit log."""
+    import re
+    import signal
+
+    from helpers.holder_deployment import MatchClient
+
+    from blindmatch.core.pacing import pace
+    from blindmatch.pilot.processes import blindmatch_command
+    from blindmatch.transport.wire import client_message_to_pb, server_message_from_pb
+
+    dep = make_deployment(tmp_path, records=200)
+    server = subprocess.Popen(blindmatch_command("holder", "serve", "--config", str(dep.root / "holder.toml")),
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert server.stdout is not None
+        port = int(re.search(r"listening on .*:(\d+)", server.stdout.readline()).group(1))  # type: ignore[union-attr]
+        with channel(dep, port) as ch:
+            stub = pb_grpc.HolderStub(ch)
+            session, envelope = signed_session(dep, stub, engine, range(150), Mode.MEMBERSHIP)
+            assert len(session.batch_digests) == 3
+            client = MatchClient(stub)
+            client.send(client_message_to_pb(session.hello(envelope)))
+            accept = next(client.responses)
+            assert accept.WhichOneof("message") == "accept"
+            session.receive(server_message_from_pb(accept))
+            client.send(client_message_to_pb(pace(session, window=1)[0]))
+            assert next(client.responses).WhichOneof("message") == "evaluated"
+            server.send_signal(signal.SIGKILL)
+            server.wait(10)
+            client.done()
+    finally:
+        if server.poll() is None:
+            server.kill()
+    with BudgetStore(dep.config.budget_db) as store:
+        assert [d.records for d in store.debits()] == [150]  # the full reservation, as the kill left it
+    with running(dep, engine):
+        pass
+    with BudgetStore(dep.config.budget_db) as store:
+        assert [d.records for d in store.debits()] == [64]
+    settled = [json.loads(line) for line in (tmp_path / "audit" / "log.jsonl").read_text().splitlines()
+               if '"budget_settled"' in line]
+    assert [(e["reserved"], e["records"]) for e in settled] == [(150, 64)]
+    check_budgets(dep.config.budget_db, tmp_path)

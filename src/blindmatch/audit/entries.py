@@ -43,6 +43,12 @@ def budget_debited(session_id: bytes, debit: Debit, nonce: bytes) -> Entry:
     })
 
 
+def budget_settled(session_id: bytes, reserved: int, evaluated: int) -> Entry:
+    """The session's debit after settlement: what it reserved, and the elements evaluated (at most that)."""
+    return Entry("budget_settled", {"session_id": session_id.hex(), "reserved": reserved,
+                                    "records": min(reserved, evaluated)})
+
+
 def session_refused(session_id: bytes, peer: str, official: str, reason: Reason, status: str) -> Entry:
     return Entry("session_refused", {
         "session_id": session_id.hex(), "peer": peer, "official": official, "reason": reason, "status": status,

@@ -207,6 +207,8 @@ EVENTS: Mapping[str, EventSchema] = {
         },
         {"matches": UINT},
     ),
+    # A session's reservation settled to the elements the holder evaluated (SPEC section 7.6).
+    "budget_settled": EventSchema({"session_id": SESSION_ID, "reserved": UINT, "records": UINT}, {}),
     # The operator rebuilt the holder's budget store from this log (SPEC section 7.6).
     "budgets_rebuilt": EventSchema({"debits": UINT, "records": UINT}, {}),
     "index_built": EventSchema({"digest": SHA256, "entries": UINT, "kind": IDENT}, {}),

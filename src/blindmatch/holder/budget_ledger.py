@@ -14,12 +14,13 @@ import hashlib
 import logging
 import os
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from blindmatch.audit import AuditLog, load_entries, verify_log
+from blindmatch.audit import AuditLog, entries, load_entries, verify_log
 from blindmatch.holder.store import StoreError
 from blindmatch.keyfile import fsync_directory
 from blindmatch.policy import BudgetStore
@@ -46,22 +47,49 @@ def _nonce(entry: dict[str, Any], session_id: bytes) -> bytes:
     return hashlib.sha256(_NO_NONCE_CONTEXT + session_id).digest()[:16]
 
 
-def logged_debits(audit_dir: Path) -> dict[bytes, DebitRecord]:
-    """Every ``budget_debited`` entry of the log, by session id, in log (= commit) order."""
-    debits: dict[bytes, DebitRecord] = {}
+@dataclass
+class _Ledger:
+    """The budget facts of an audit log, by session id in log (= commit) order."""
+
+    debits: dict[bytes, DebitRecord]  # records as settled, if the session was
+    reserved: dict[bytes, int]  # records reserved at open
+    settled: set[bytes]
+    evaluated: dict[bytes, int]  # elements in the session's batch_evaluated entries
+
+
+def read_ledger(audit_dir: Path) -> _Ledger:
+    ledger = _Ledger({}, {}, set(), {})
     for entry in load_entries(audit_dir):
-        if entry.get("event") != "budget_debited":
-            continue
-        session_id = bytes.fromhex(entry["session_id"])
-        debits[session_id] = DebitRecord(
-            session_id=session_id,
-            nonce=_nonce(entry, session_id),
-            organisation=entry["organisation"],
-            official=entry["official"],
-            records=entry["records"],
-            at=datetime.fromisoformat(entry["time"].replace("Z", "+00:00")).astimezone(UTC),
-        )
-    return debits
+        event = entry.get("event")
+        if event == "batch_evaluated":
+            sid = bytes.fromhex(entry["session_id"])
+            ledger.evaluated[sid] = ledger.evaluated.get(sid, 0) + entry["count"]
+        elif event == "budget_settled":
+            sid = bytes.fromhex(entry["session_id"])
+            if sid in ledger.debits:
+                ledger.debits[sid] = replace(ledger.debits[sid], records=entry["records"])
+                ledger.settled.add(sid)
+        elif event == "budget_debited":
+            ledger.debits[bytes.fromhex(entry["session_id"])] = _debit(entry)
+            ledger.reserved[bytes.fromhex(entry["session_id"])] = entry["records"]
+    return ledger
+
+
+def logged_debits(audit_dir: Path) -> dict[bytes, DebitRecord]:
+    """Every debit of the log as settled, by session id, in log (= commit) order."""
+    return read_ledger(audit_dir).debits
+
+
+def _debit(entry: dict[str, Any]) -> DebitRecord:
+    session_id = bytes.fromhex(entry["session_id"])
+    return DebitRecord(
+        session_id=session_id,
+        nonce=_nonce(entry, session_id),
+        organisation=entry["organisation"],
+        official=entry["official"],
+        records=entry["records"],
+        at=datetime.fromisoformat(entry["time"].replace("Z", "+00:00")).astimezone(UTC),
+    )
 
 
 def _stored_debits(budget_db: Path) -> list[DebitRecord]:
@@ -82,7 +110,8 @@ def _describe(debit: DebitRecord) -> tuple[str, str, int]:
 def check_budgets(budget_db: Path, audit_dir: Path) -> int:
     """Refuse (``BudgetLedgerError``) unless the store holds exactly the logged debits, after
     completing the last logged one if only it is missing; returns how many were completed."""
-    logged = logged_debits(audit_dir)
+    ledger = read_ledger(audit_dir)
+    logged = ledger.debits
     hint = REBUILD_HINT
     if not budget_db.exists():
         if logged:
@@ -90,14 +119,21 @@ def check_budgets(budget_db: Path, audit_dir: Path) -> int:
                                     f"{len(logged)} debits; {hint}")
         return 0
     stored = _stored_debits(budget_db)
+    unapplied = []
     for debit in stored:
         entry = logged.get(debit.session_id)
         if entry is None:
             raise BudgetLedgerError(f"the budget database {budget_db} holds a debit for session "
                                     f"{debit.session_id.hex()} that the audit log does not record; {hint}")
-        if _describe(entry) != _describe(debit):
+        if debit.session_id in ledger.settled and debit.records == ledger.reserved[debit.session_id]:
+            unapplied.append(entry)  # audited, then the holder stopped before the settlement committed
+        elif _describe(entry) != _describe(debit):
             raise BudgetLedgerError(f"the budget database {budget_db} and the audit log disagree on session "
                                     f"{debit.session_id.hex()}: {_describe(debit)} stored, {_describe(entry)} logged; {hint}")
+    if unapplied:
+        with BudgetStore(budget_db) as store:
+            for entry in unapplied:
+                store.settle(entry.session_id, entry.records)
     stored_ids = {d.session_id for d in stored}
     missing = [sid for sid in logged if sid not in stored_ids]
     if not missing:
@@ -110,6 +146,29 @@ def check_budgets(budget_db: Path, audit_dir: Path) -> int:
     log.warning("completed the budget database %s with the last logged debit (session %s): the holder "
                 "stopped after auditing it and before committing it", budget_db, missing[0].hex())
     return 1
+
+
+def _auditor(audit: AuditLog, entry: entries.Entry) -> Callable[[int], None]:
+    def record(_reserved: int) -> None:
+        audit.record(entry)
+    return record
+
+
+def settle_interrupted(budget_db: Path, audit: AuditLog) -> int:
+    """Settle the reservations of sessions a stop or crash left unsettled to the elements their
+    ``batch_evaluated`` entries count (SPEC section 7.6), audit first; returns how many."""
+    ledger = read_ledger(audit.path)
+    pending = [sid for sid in ledger.debits if sid not in ledger.settled
+               and ledger.evaluated.get(sid, 0) < ledger.reserved[sid]]
+    if not pending:
+        return 0
+    with BudgetStore(budget_db) as store:
+        for sid in pending:
+            evaluated = ledger.evaluated.get(sid, 0)
+            store.settle(sid, evaluated, _auditor(audit, entries.budget_settled(sid, ledger.reserved[sid], evaluated)))
+            log.info("settled the interrupted session %s to the %d elements it evaluated (of %d reserved)",
+                     sid.hex(), evaluated, ledger.reserved[sid])
+    return len(pending)
 
 
 @dataclass(frozen=True)

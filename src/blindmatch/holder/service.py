@@ -38,7 +38,7 @@ from blindmatch.core.events import (
 from blindmatch.core.holder import HolderSession
 from blindmatch.core.messages import Accept, Close, Closed, EvaluatedBatch, Hello
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.holder.budget_ledger import check_budgets
+from blindmatch.holder.budget_ledger import check_budgets, settle_interrupted
 from blindmatch.holder.config import HolderLimits, HolderNodeConfig, TlsConfig
 from blindmatch.holder.runtime import HolderRuntime, PolicyGate
 from blindmatch.holder.store import StoreError, load_committed_key, open_indexes
@@ -217,7 +217,20 @@ class HolderServicer(pb_grpc.HolderServicer):
         except Exception:
             self._unexpected_failure(peer, progress, context)
         finally:
+            if progress.granted:
+                self._settle(progress, session)
             self._checkpoint()
+
+    def _settle(self, progress: _MatchProgress, session: HolderSession) -> None:
+        """Settle the reservation to the elements evaluated (and sent), audit first (SPEC 7.6).
+        If the log cannot take it the full reservation stands and the next start settles it."""
+        assert progress.hello is not None
+        session_id = progress.hello.session_id
+        try:
+            self._rt.gate.settle(session_id, session.evaluated_count, lambda reserved: self._record(
+                entries.budget_settled(session_id, reserved, session.evaluated_count)))
+        except AuditUnavailable as exc:
+            log.error("session %s: the reservation stands unsettled until the next start: %s", session_id.hex(), exc)
 
     def _record(self, entry: Entry) -> None:
         """Append an entry that must precede its effect; failing to is ``AuditUnavailable``."""
@@ -254,7 +267,7 @@ class HolderServicer(pb_grpc.HolderServicer):
         abort(context, grpc.StatusCode.UNAVAILABLE, Reason.AUDIT_UNAVAILABLE, AUDIT_UNAVAILABLE_MESSAGE)
 
     def _audit_failure(self, peer: str, progress: _MatchProgress, reason: Reason, status: grpc.StatusCode) -> None:
-        """``session_failed`` for a granted session (its debit stands, SPEC section 7.6)."""
+        """``session_failed`` for a granted session (it is settled to the elements evaluated, SPEC section 7.6)."""
         assert progress.hello is not None
         self._record_outcome(entries.session_failed(progress.hello.session_id, peer, reason, status.name))
 
@@ -421,6 +434,7 @@ class HolderDaemon:
             raise
         try:
             check_budgets(config.budget_db, config.audit_dir)
+            settle_interrupted(config.budget_db, audit)
         except BaseException:
             audit.close()
             indexes.close()

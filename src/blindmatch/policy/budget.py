@@ -200,6 +200,27 @@ class BudgetStore:
             raise
         return debit
 
+    def settle(self, session_id: bytes, evaluated: int, before_commit: Callable[[int], None] | None = None) -> int:
+        """Lower a session's debit to the ``evaluated`` elements (never raise it); returns the
+        records it had reserved. ``before_commit(reserved)`` runs inside the transaction (the
+        holder audits the settlement there); anything it raises leaves the debit as it was."""
+        if type(evaluated) is not int or evaluated < 0:
+            raise ValueError("evaluated must be a non-negative int")
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            row = self._db.execute("SELECT records FROM debits WHERE session_id = ?", (session_id,)).fetchone()
+            if row is None:
+                raise KeyError(session_id.hex())
+            reserved = int(row[0])
+            if before_commit is not None:
+                before_commit(reserved)
+            self._db.execute("UPDATE debits SET records = ? WHERE session_id = ?", (min(reserved, evaluated), session_id))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        return reserved
+
     def restore(self, records: Iterable[DebitRecord]) -> int:
         """Insert debits recovered from the audit log, in one transaction; returns how many.
 
