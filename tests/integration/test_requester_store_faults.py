@@ -129,3 +129,18 @@ def test_a_failed_results_write_leaves_no_hidden_copy(
     monkeypatch.undo()
     assert state == "failed" and "No space left on device" in error
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_corrupt_job_store_ends_with_the_json_line(
+        workspace: Workspace, config: RequesterConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gc.collect()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{config.store_path}{suffix}").unlink(missing_ok=True)
+    config.store_path.write_bytes(b"\xff" * 8192)
+    code = main(["requester", "match", str(workspace.queries), "--out", str(tmp_path / "r.csv"),
+                 "--config", str(workspace.requester_config), "--json"])
+    captured = capsys.readouterr()
+    assert code == 1 and "Traceback" not in captured.err
+    last = json.loads(captured.out.strip().splitlines()[-1])
+    assert f"cannot open the job store {config.store_path}" in last["error"]
+    config.store_path.unlink()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from blindmatch.vocabulary import JobState
+from blindmatch.vocabulary import BlindmatchError, JobState
 
 # 2: jobs.prepared_on. A store of another version is refused (not migrated): finish or
 # delete its jobs with the version that made it.
@@ -216,20 +216,27 @@ def _owner_alive(owner: str | None) -> bool:
     return _start_time(pid) == start and not _is_zombie(pid)
 
 
+class JobStoreError(BlindmatchError):
+    """The job store cannot be opened or has another schema; the message names the file."""
+
+
 class JobStore:
     """Thread-safe access to the store; one connection per thread, WAL for concurrent readers."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._local = threading.local()
-        with self._tx() as db:
-            if db.execute("PRAGMA user_version").fetchone()[0] == 0:
-                for statement in _SCHEMA:
-                    db.execute(statement)
-        version = self._db().execute("PRAGMA user_version").fetchone()[0]
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            with self._tx() as db:
+                if db.execute("PRAGMA user_version").fetchone()[0] == 0:
+                    for statement in _SCHEMA:
+                        db.execute(statement)
+            version = self._db().execute("PRAGMA user_version").fetchone()[0]
+        except (sqlite3.Error, OSError) as exc:  # corrupt, not a database, unwritable, disk full
+            raise JobStoreError(f"cannot open the job store {self.path}: {exc}") from None
         if version != SCHEMA_VERSION:
-            raise RuntimeError(
+            raise JobStoreError(
                 f"{self.path}: job store schema {version}, this version reads {SCHEMA_VERSION}; finish its jobs with "
                 "the version that made it, then delete the file"
             )
