@@ -253,6 +253,8 @@ class JobRunner:
         batch_size = max(1, min(self.config.matching.batch_size, info.limits.max_batch or self.config.matching.batch_size))
         total = len(elements.keys)
         for start in range(0, remaining.size, session_max):
+            if self.stop.is_set():
+                raise JobStopped()  # between sessions: nothing is lost by stopping here
             selection = remaining[start : start + session_max]
             self._session(client, info, index, job, mode, elements, selection, ineligible, batch_size, official_key, report, total)
 
@@ -323,8 +325,8 @@ class JobRunner:
                     session.matched[span.start : span.stop],
                 )
                 report(Progress(job.id, "match", self.store.get(job.id).elements_done, total))
-            if self.stop.is_set():
-                raise JobStopped()
+            # Asked to stop, the session is finished, not abandoned: the holder has reserved it
+            # and evaluates the rest in moments (HolderClient cuts it only after a grace).
 
         try:
             closed = run_session(

@@ -85,7 +85,7 @@ class RequesterServicer(rpb_grpc.RequesterServicer):
         self._pool.submit(self._run, job_id)
 
     def shutdown(self) -> None:
-        """Wait for running jobs to reach a batch boundary (the runner's stop event is set).
+        """Wait for running jobs to finish their open session (the runner's stop event is set).
 
         Jobs that never started stay queued; watchers are then told the final state.
         """
