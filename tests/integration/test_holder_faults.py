@@ -17,10 +17,14 @@ import pytest
 from helpers.holder_deployment import (
     Deployment,
     channel,
+    download,
     engine,  # noqa: F401  (module-scoped fixture)
     make_deployment,
+    requester_keys,
+    requester_session,
     run_match,
     running,
+    sign_for,
     signed_session,
 )
 
@@ -85,6 +89,16 @@ def debits(dep: Deployment) -> list[bytes]:
         return [d.session_id for d in store.debits()]
 
 
+def session_on(dep: Deployment, daemon: HolderDaemon, engine: BatchEngine, index: object) -> None:  # noqa: F811
+    """One 20-record session on an index downloaded before."""
+    session = requester_session(index, requester_keys(range(20)), Mode.MEMBERSHIP, engine)  # type: ignore[arg-type]
+    envelope = sign_for(dep, session_id=session.session_id, key_id=index.header.key_id,  # type: ignore[attr-defined]
+                        index_digest=index.digest, commitment=session.blinded_commitment,  # type: ignore[attr-defined]
+                        count=session.element_count, mode=Mode.MEMBERSHIP)
+    with channel(dep, daemon.port) as ch:
+        run_match(dep, pb_grpc.HolderStub(ch), session, envelope)
+
+
 def one_session(dep: Deployment, daemon: HolderDaemon, engine: BatchEngine, records: int = 20) -> bytes:  # noqa: F811
     with channel(dep, daemon.port) as ch:
         stub = pb_grpc.HolderStub(ch)
@@ -100,13 +114,19 @@ def test_full_audit_disk_refuses_the_session_and_debits_nothing(
         dep = make_deployment(tmp_path, records=50)
         with running(dep, engine) as daemon:
             first = one_session(dep, daemon, engine)
+            with channel(dep, daemon.port) as ch:
+                index = download(pb_grpc.HolderStub(ch), Mode.MEMBERSHIP)  # while the disk has room
             disk.fill()
+            with channel(dep, daemon.port) as ch:
+                with pytest.raises(grpc.RpcError) as info:
+                    download(pb_grpc.HolderStub(ch), Mode.MEMBERSHIP)
+                assert reason_from_rpc_error(info.value) == "audit_unavailable"
             # A full tmpfs may still take a few entries in the log file's last page: such a
             # session is granted (with its entries), then ends when the next entry fails.
             refused = []
             for _attempt in range(6):  # each retry used to debit again, with no entry
                 with pytest.raises(grpc.RpcError) as info:
-                    one_session(dep, daemon, engine)
+                    session_on(dep, daemon, engine, index)
                 assert info.value.code() is grpc.StatusCode.UNAVAILABLE
                 assert reason_from_rpc_error(info.value) == "audit_unavailable"
                 refused.append("nothing was debited" in info.value.details())

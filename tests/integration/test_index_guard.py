@@ -49,5 +49,6 @@ def test_mostly_rejected_build_is_refused(dep: Deployment, capsys: pytest.Captur
     assert index(dep, bad) == 1
     err = capsys.readouterr().err
     assert "150 of 250 rows were rejected (60.0%)" in err and "max_rejected_share (50.0%)" in err
+    assert "rows rejected by field: name 150" in err and str(bad) in err
     assert read_manifest(dep.root / "index") == before
-    assert (dep.root / "index" / "rejects.csv").read_text().count("\n") == 151  # why, row by row
+    assert (dep.root / "index" / "rejects.csv").read_text().count("\n") == 3  # the committed build's, kept

@@ -130,11 +130,11 @@ def budget_chart(rows: Sequence[dict[str, Any]]) -> str:
     parts = []
     y = 4
     for row in rows:
-        label = f"{row['organisation']} / {row['official']}"
+        label = f"{row.get('organisation')} / {row.get('official')}"
         parts.append(f'<text x="4" y="{y + 12}" font-size="12" font-weight="600">{_e(label)}</text>')
         y += row_h
         for period, color in (("day", COLOR_DAY), ("month", COLOR_MONTH)):
-            used, limit = _count(row[f"{period}_used"]), _count(row[f"{period}_limit"])
+            used, limit = _count(row.get(f"{period}_used")), _count(row.get(f"{period}_limit"))
             fraction = min(1.0, used / limit) if limit else 1.0
             width = max(1, round(bar_w * fraction))
             parts.append(
@@ -169,7 +169,7 @@ def _time_buckets(entries: list[dict[str, Any]]) -> tuple[list[str], list[int], 
 def _group(entries: Iterable[dict[str, Any]], key: str, value: str | None) -> list[tuple[str, int]]:
     totals: Counter[str] = Counter()
     for entry in entries:
-        totals[str(entry.get(key) or "(none)")] += int(entry.get(value, 0)) if value else 1
+        totals[str(entry.get(key) or "(none)")] += _count(entry.get(value)) if value else 1
     return list(totals.items())
 
 
@@ -246,7 +246,7 @@ def _sessions_table(entries: list[dict[str, Any]]) -> str:
         if entry.get("event") in ("session_opened", "session_refused", "session_closed"):
             sessions[str(entry.get("session_id"))][entry["event"]] = entry
     rows = []
-    for sid, ev in sorted(sessions.items(), key=lambda kv: min(e.get("time", "") for e in kv[1].values())):
+    for sid, ev in sorted(sessions.items(), key=lambda kv: min(str(e.get("time", "")) for e in kv[1].values())):
         first = ev.get("session_opened") or ev.get("session_refused") or ev["session_closed"]
         opened = ev.get("session_opened", {})
         if "session_refused" in ev:

@@ -8,8 +8,6 @@ holder's records, ``serve`` runs the gRPC daemon until SIGTERM. All take
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 from pathlib import Path
 
 from blindmatch.cli.errors import CliError
@@ -67,7 +65,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve = add("serve", "run the holder's gRPC daemon (mutual TLS)",
                 "Serve GetInfo, DownloadIndex and Match on holder.listen until SIGTERM or SIGINT, then "
                 "stop accepting calls, let running sessions finish (limits.shutdown_grace_seconds), "
-                "write the audit checkpoint and exit 0. Prints 'listening on HOST:PORT' when ready.")
+                "write the audit checkpoint and exit 0. Prints 'listening on HOST:PORT' when ready. "
+                "Logs go to stderr, one JSON object per line; Prometheus metrics are served on "
+                "holder.metrics.listen when it is set.")
+    serve.add_argument("--log-format", choices=("json", "text"), default="json",
+                       help="stderr log lines: one JSON object each (default) or plain text")
     serve.set_defaults(func=_serve)
 
 
@@ -101,7 +103,6 @@ def _keygen(args: argparse.Namespace) -> int:
 def _index(args: argparse.Namespace) -> int:
     from blindmatch.audit import AuditLog
     from blindmatch.holder.index_build import IndexBuildError, build_index
-    from blindmatch.holder.index_guard import IndexGuardRefusal
     from blindmatch.holder.store import StoreError
     from blindmatch.normalize import SchemaError
 
@@ -109,7 +110,7 @@ def _index(args: argparse.Namespace) -> int:
     try:
         report = build_index(args.records, config, progress=not args.quiet, rotate_key=args.rotate_key,
                              cluster=args.cluster, allow_shrink=args.allow_shrink)
-    except (IndexBuildError, IndexGuardRefusal, StoreError, SchemaError, OSError) as exc:
+    except (IndexBuildError, StoreError, SchemaError, OSError) as exc:
         raise _cli_error(str(exc)) from None
     assert report.manifest is not None
     with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
@@ -149,9 +150,10 @@ def _serve(args: argparse.Namespace) -> int:
     from blindmatch.holder.service import run_daemon
     from blindmatch.holder.store import StoreError
     from blindmatch.policy import PolicyError
+    from blindmatch.transport.jsonlog import configure_logging
 
     config = _config(args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    configure_logging(args.log_format)
 
     def announce(line: str) -> None:
         print(line, flush=True)

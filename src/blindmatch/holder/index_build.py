@@ -100,8 +100,8 @@ def build_index(
     ``rotate_key`` builds under a new OPRF key and replaces the old key in the same commit.
     ``cluster`` (a Dask scheduler address) evaluates the chunks on that cluster instead of
     this machine's cores; the normalisation, encoding and commit stay here.
-    A build the guard refuses (``holder.index_guard``) raises ``IndexGuardRefusal`` and
-    keeps the committed index (its rejects.csv is written, to show why).
+    A build the guard refuses (``holder.index_guard``) raises ``IndexBuildError`` and
+    keeps the committed index, changing nothing (the message gives the rejects per field).
     """
     schema = load_configured_schema(config)
     if rotate_key:
@@ -146,9 +146,10 @@ def build_index(
     finally:
         if own_engine:
             engine.close()
+    _guard(records_csv, config, report, [rejects_tmp, next_key_path(config.key_file)] if rotate_key else [rejects_tmp],
+           allow_shrink)
     os.replace(rejects_tmp, rejects_path)
     report.rejects_file = rejects_path
-    _guard(config, report, rotate_key, allow_shrink)
     report.manifest = write_indexes(
         config.index_dir,
         indexes,
@@ -163,15 +164,19 @@ def build_index(
     return report
 
 
-def _guard(config: HolderNodeConfig, report: BuildReport, rotate_key: bool, allow_shrink: bool) -> None:
-    """Refuse a build the index guard rejects, dropping the unused new key of a rotation."""
+def _guard(records_csv: Path, config: HolderNodeConfig, report: BuildReport, leftovers: list[Path],
+           allow_shrink: bool) -> None:
+    """Refuse a build the index guard rejects; like every refused build it changes nothing
+    (its rejects and the unused new key of a rotation are dropped), so the reasons for the
+    rejected rows are given in the message, per field."""
     try:
         check_build(config.index_guard, rows=report.rows, rejected=report.rejected,
                     previous=_committed_records(config.index_dir), allow_shrink=allow_shrink)
-    except IndexGuardRefusal:
-        if rotate_key:
-            next_key_path(config.key_file).unlink(missing_ok=True)
-        raise
+    except IndexGuardRefusal as exc:
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        fields = ", ".join(f"{name} {count}" for name, count in sorted(report.rejects_by_field.items()))
+        raise IndexBuildError(f"{records_csv}: {exc}" + (f"; rows rejected by field: {fields}" if fields else "")) from None
 
 
 def _committed_records(index_dir: Path) -> int | None:

@@ -41,7 +41,7 @@ def check_build(guard: IndexGuard, *, rows: int, rejected: int, previous: int | 
         raise IndexGuardRefusal(
             f"{rejected} of {rows} rows were rejected ({rejected / rows:.1%}), more than "
             f"holder.index_guard.max_rejected_share ({guard.max_rejected_share:.1%}); the current index is kept "
-            "(see rejects.csv; pass --allow-shrink to build it anyway)")
+            "(pass --allow-shrink to build it anyway)")
     if previous is not None and indexed < previous * (1 - guard.max_shrink_share):
         raise IndexGuardRefusal(
             f"the new index would hold {indexed} records, {previous - indexed} fewer than the current one "

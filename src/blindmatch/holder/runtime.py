@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from blindmatch.audit import AuditLog
+from blindmatch.audit.keeper import AuditKeeper
 from blindmatch.core.holder import HolderConfig
 from blindmatch.core.keys import HolderKey
 from blindmatch.crypto.batch import BatchEngine
@@ -88,6 +89,15 @@ class PolicyGate:
                      for o in self.policy.officials_named(request.official))
         return request.official if signed else ""
 
+    def organisation_budgets(self, now: datetime) -> dict[str, dict[str, int]]:
+        """Records each policy organisation may still send, per window (``day``, ``30d``), for the metrics."""
+        store = self._store()
+        budgets = {}
+        for organisation in self.policy.organisations():
+            left = store.remaining(organisation, None, self.policy.limits(organisation), now)
+            budgets[organisation] = {"day": left["org_day"], "30d": left["org_30d"]}
+        return budgets
+
     def budget(self, organisation: str, official: str, now: datetime) -> pb.Budget:
         """Remaining budget of ``organisation`` (and ``official`` if registered there); zeros if unknown."""
         if organisation not in self.policy.organisations():
@@ -114,6 +124,7 @@ class HolderRuntime:
     gate: PolicyGate
     audit: AuditLog
     engine: BatchEngine
+    keeper: AuditKeeper  # periodic checkpoints, refusal summaries, witness submission
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     @property

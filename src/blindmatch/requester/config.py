@@ -35,22 +35,37 @@ Example::
     [audit]
     dir = "audit"
     origin = "requester.example-county"
+    every_seconds = 60                   # optional: checkpoint cadence and witness retries
+                                         # (audit.keeper.KeeperSettings)
+    [[audit.witness]]                    # optional, repeatable: SPEC.md 14.7
+    verifier_key = "witness.ig.example/w1+1a2b3c4d+BA..."
+    address = "127.0.0.1:50070"
+    ca = "pki/ca.pem"
+    cert = "pki/example-county.pem"
+    key = "pki/example-county.key"
 
     [service]
     listen = "unix"                      # unix:<state_dir>/requester.sock, or "127.0.0.1:PORT"
     max_parallel_jobs = 8
+
+    [metrics]                            # optional: Prometheus metrics (loopback only)
+    listen = "127.0.0.1:9465"
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from blindmatch.audit.events import IDENT, TEXT
+from blindmatch.audit.keeper import KeeperSettings, keeper_settings
 from blindmatch.policy.authorize import MAX_LIFETIME
 from blindmatch.tomlfile import load_toml
 from blindmatch.vocabulary import InputError, Mode
+from blindmatch.witness.client import WitnessEndpoint, load_witness_endpoints
+
+_LOOPBACK = ("127.0.0.1:", "localhost:", "[::1]:")
 
 
 class ConfigError(InputError, ValueError):
@@ -99,6 +114,9 @@ class RequesterConfig:
     audit_origin: str
     listen: str
     max_parallel_jobs: int
+    audit_log: KeeperSettings = field(default_factory=KeeperSettings)
+    witnesses: tuple[WitnessEndpoint, ...] = ()
+    metrics_listen: str | None = None  # [metrics] listen: Prometheus /metrics, loopback only
 
     @property
     def socket_path(self) -> Path:
@@ -120,12 +138,13 @@ class RequesterConfig:
 
 _SECTIONS: dict[str, tuple[set[str], set[str]]] = {
     # section: (required keys, optional keys)
-    "": ({"organisation", "holder", "official", "audit"}, {"state_dir", "matching", "service"}),
+    "": ({"organisation", "holder", "official", "audit"}, {"state_dir", "matching", "service", "metrics"}),
     "holder": ({"address", "ca_cert", "cert", "key"}, {"name", "server_name", "retry_seconds", "batch_timeout_seconds"}),
     "official": ({"name", "key_file", "legal_basis"}, {"request_lifetime_seconds"}),
     "matching": (set(), {"mode", "schema", "batch_size", "window", "session_max_records"}),
-    "audit": ({"dir", "origin"}, set()),
+    "audit": ({"dir", "origin"}, {"witness", *KeeperSettings.__dataclass_fields__}),
     "service": (set(), {"listen", "max_parallel_jobs"}),
+    "metrics": ({"listen"}, set()),
 }
 
 
@@ -150,7 +169,7 @@ class _Reader:
 
     def text(self, key: str, default: str | None = None) -> str:
         value = self.table.get(key, default)
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str) or not value.strip() or "\x00" in value:  # NUL: no path or name has one
             raise self.error(key, "must be a non-empty string")
         return value
 
@@ -206,9 +225,21 @@ def load_requester_config(path: Path) -> RequesterConfig:
     mode_text = matching.text("mode", Mode.MEMBERSHIP.value)
     if mode_text not in {m.value for m in Mode}:
         raise matching.error("mode", f"must be one of {', '.join(m.value for m in Mode)}")
+    try:
+        keeper = keeper_settings({k: v for k, v in audit.table.items() if k in KeeperSettings.__dataclass_fields__},
+                                 "audit")
+        witnesses = load_witness_endpoints(audit.table.get("witness", []), path.parent, "audit.witness")
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     listen = service.text("listen", "unix")
-    if listen != "unix" and not (listen.startswith(("127.0.0.1:", "localhost:", "[::1]:"))):
+    if listen != "unix" and not (listen.startswith(_LOOPBACK)):
         raise service.error("listen", 'must be "unix" or a loopback address such as "127.0.0.1:7444"')
+    metrics_listen = None
+    if "metrics" in data:
+        metrics = _Reader(path, "metrics", data["metrics"])
+        metrics_listen = metrics.text("listen")
+        if not metrics_listen.startswith(_LOOPBACK) or not metrics_listen.rsplit(":", 1)[1].isdigit():
+            raise metrics.error("listen", 'must be a loopback address such as "127.0.0.1:9465"')
     return RequesterConfig(
         path=path,
         organisation=top.text("organisation"),
@@ -243,4 +274,7 @@ def load_requester_config(path: Path) -> RequesterConfig:
         audit_origin=audit.text("origin"),
         listen=listen,
         max_parallel_jobs=service.integer("max_parallel_jobs", 8, 1),
+        audit_log=keeper,
+        witnesses=witnesses,
+        metrics_listen=metrics_listen,
     )
