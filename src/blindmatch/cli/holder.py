@@ -147,7 +147,7 @@ def _rebuild_budgets(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from blindmatch.holder.service import run_daemon
+    from blindmatch.holder.run import run_daemon
     from blindmatch.holder.store import StoreError
     from blindmatch.policy import PolicyError
     from blindmatch.transport.jsonlog import configure_logging

@@ -154,6 +154,17 @@ def _auditor(audit: AuditLog, entry: entries.Entry) -> Callable[[int], None]:
     return record
 
 
+def prepare_budgets(budget_db: Path, audit: AuditLog) -> None:
+    """At start: check the store against the log, then settle interrupted sessions; on any
+    failure the audit log is closed and the error raised (the holder must not serve)."""
+    try:
+        check_budgets(budget_db, audit.path)
+        settle_interrupted(budget_db, audit)
+    except BaseException:
+        audit.close()
+        raise
+
+
 def settle_interrupted(budget_db: Path, audit: AuditLog) -> int:
     """Settle the reservations of sessions a stop or crash left unsettled to the elements their
     ``batch_evaluated`` entries count (SPEC section 7.6), audit first; returns how many."""

@@ -10,14 +10,12 @@ certificate (O=), never from anything the client says in a message.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
-from types import FrameType
 from typing import NoReturn
 
 import grpc
@@ -25,7 +23,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from blindmatch import PROTOCOL_VERSION, __version__
 from blindmatch.audit import AuditError, AuditLog, entries, verify_transcript_signature
-from blindmatch.audit.entries import Entry
 from blindmatch.audit.keeper import AuditKeeper
 from blindmatch.core.errors import ProtocolError
 from blindmatch.core.events import (
@@ -40,11 +37,17 @@ from blindmatch.core.events import (
 from blindmatch.core.holder import HolderSession
 from blindmatch.core.messages import Accept, Close, Closed, EvaluatedBatch, Hello
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.holder.budget_ledger import check_budgets, settle_interrupted
+from blindmatch.holder.budget_ledger import prepare_budgets
 from blindmatch.holder.capacity import HEALTH_WATCHERS, admitted_calls, server_options, worker_threads
 from blindmatch.holder.config import HolderNodeConfig, TlsConfig
 from blindmatch.holder.metrics import HolderMetrics
 from blindmatch.holder.runtime import HolderRuntime, PolicyGate
+from blindmatch.holder.session_ledger import (
+    AUDIT_LOST_MESSAGE,
+    AUDIT_UNAVAILABLE_MESSAGE,
+    AuditUnavailable,
+    SessionLedger,
+)
 from blindmatch.holder.store import StoreError, load_committed_key, open_indexes
 from blindmatch.policy import (
     Grant,
@@ -66,7 +69,7 @@ from blindmatch.transport.tls import server_credentials
 from blindmatch.transport.wire import MODE_TO_PB, client_message_from_pb, mode_from_pb, server_message_to_pb
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
-from blindmatch.vocabulary import BlindmatchError, Mode, Reason
+from blindmatch.vocabulary import Mode, Reason
 from blindmatch.witness.client import WitnessClient
 
 log = logging.getLogger("blindmatch.holder")
@@ -91,17 +94,6 @@ def _cancelled(context: grpc.ServicerContext) -> bool:
         return True
     terminated = threading.Event()
     return not context.add_callback(terminated.set) or terminated.wait(CANCEL_GRACE_SECONDS)
-
-
-class AuditUnavailable(BlindmatchError):
-    """An entry that must precede its effect (a debit, an evaluation) could not be written."""
-
-    default_reason = Reason.AUDIT_UNAVAILABLE
-
-
-AUDIT_UNAVAILABLE_MESSAGE = ("the holder cannot write its audit log, so this session was not granted "
-                             "and nothing was debited; try again later")
-AUDIT_LOST_MESSAGE = "the holder cannot write its audit log; the session is over"
 
 
 @dataclass
@@ -137,6 +129,7 @@ def peer_organisation(context: grpc.ServicerContext) -> str | None:
 class HolderServicer(pb_grpc.HolderServicer):
     def __init__(self, runtime: HolderRuntime, metrics: HolderMetrics) -> None:
         self._rt = runtime
+        self._ledger = SessionLedger(runtime.audit, runtime.gate)
         self.metrics = metrics
         self._holder_config = runtime.holder_config
         limits = runtime.limits
@@ -213,7 +206,7 @@ class HolderServicer(pb_grpc.HolderServicer):
         try:
             with self.download_slots.slot(organisation):
                 yield from self._chunks(kind, current.size_bytes, current.digest, request.offset)
-            self._record(entries.index_downloaded(
+            self._ledger.record(entries.index_downloaded(
                 organisation, kind.value, current.digest, self._rt.indexes.manifest.key_id,
                 current.size_bytes - request.offset, request.offset))
         except AuditUnavailable as exc:  # the call ends in error, so the requester does not keep the index
@@ -294,40 +287,8 @@ class HolderServicer(pb_grpc.HolderServicer):
             self._unexpected_failure(peer, progress, context)
         finally:
             if progress.granted:
-                self._settle(progress, session)
+                self._ledger.settle(progress.hello.session_id, session.evaluated_count)  # type: ignore[union-attr]
             self.metrics.session_ended(progress.outcome, time.monotonic() - started, progress.reason)
-
-    def _settle(self, progress: _MatchProgress, session: HolderSession) -> None:
-        """Settle the reservation to the elements evaluated (and sent), audit first (SPEC 7.6).
-        If the log cannot take it the full reservation stands and the next start settles it."""
-        assert progress.hello is not None
-        session_id = progress.hello.session_id
-        try:
-            self._rt.gate.settle(session_id, session.evaluated_count, lambda reserved: self._record(
-                entries.budget_settled(session_id, reserved, session.evaluated_count)))
-        except AuditUnavailable as exc:
-            log.error("session %s: the reservation stands unsettled until the next start: %s", session_id.hex(), exc)
-
-    def _record(self, entry: Entry) -> None:
-        """Append an entry that must precede its effect; failing to is ``AuditUnavailable``."""
-        try:
-            self._rt.audit.record(entry)
-        except (AuditError, OSError) as exc:
-            raise AuditUnavailable(f"cannot write {entry.event} to the audit log in {self._rt.audit.path}: {exc}") from exc
-
-    def _record_outcome(self, entry: Entry) -> None:
-        """Append an entry that only reports an outcome (a refusal, a failure): if the log
-        cannot take it, the daemon's own log says so and the call still ends as it must."""
-        try:
-            self._rt.audit.record(entry)
-        except (AuditError, OSError) as exc:
-            log.error("could not write %s to the audit log in %s: %s", entry.event, self._rt.audit.path, exc)
-
-    def _checkpoint(self) -> None:
-        try:
-            self._rt.audit.checkpoint()
-        except (AuditError, OSError) as exc:
-            log.error("could not write an audit checkpoint in %s: %s", self._rt.audit.path, exc)
 
     def _audit_unavailable(self, peer: str, progress: _MatchProgress, exc: AuditUnavailable,
                            context: grpc.ServicerContext) -> NoReturn:
@@ -338,14 +299,13 @@ class HolderServicer(pb_grpc.HolderServicer):
             self._audit_failure(peer, progress, Reason.AUDIT_UNAVAILABLE, grpc.StatusCode.UNAVAILABLE)
             abort(context, grpc.StatusCode.UNAVAILABLE, Reason.AUDIT_UNAVAILABLE, AUDIT_LOST_MESSAGE)
         if progress.hello is not None:
-            self._record_outcome(entries.session_refused(progress.hello.session_id, peer, "",
-                                                         Reason.AUDIT_UNAVAILABLE, grpc.StatusCode.UNAVAILABLE.name))
+            self._ledger.record_outcome(entries.session_refused(progress.hello.session_id, peer, "", exc.reason, "UNAVAILABLE"))
         abort(context, grpc.StatusCode.UNAVAILABLE, Reason.AUDIT_UNAVAILABLE, AUDIT_UNAVAILABLE_MESSAGE)
 
     def _audit_failure(self, peer: str, progress: _MatchProgress, reason: Reason, status: grpc.StatusCode) -> None:
         """``session_failed`` for a granted session (it is settled to the elements evaluated, SPEC section 7.6)."""
         assert progress.hello is not None
-        self._record_outcome(entries.session_failed(progress.hello.session_id, peer, reason, status.name))
+        self._ledger.record_outcome(entries.session_failed(progress.hello.session_id, peer, reason, status.name))
 
     def _unexpected_failure(self, peer: str, progress: _MatchProgress, context: grpc.ServicerContext) -> NoReturn:
         """End the call after an exception that is not a protocol or policy outcome.
@@ -396,16 +356,16 @@ class HolderServicer(pb_grpc.HolderServicer):
         own_signature = b""
         for event in output.events:
             if isinstance(event, BatchEvaluated):
-                self._record(entries.batch_evaluated(hello.session_id, event))
+                self._ledger.record(entries.batch_evaluated(hello.session_id, event))
                 self.metrics.evaluations.inc(event.count)
             elif isinstance(event, SessionClosed):
                 assert event.close is not None
                 own_signature = audit.sign_transcript(event.session_id, event.transcript_hash)
-                self._record(entries.session_closed(event, peer, own_signature, event.close.signature,
+                self._ledger.record(entries.session_closed(event, peer, own_signature, event.close.signature,
                                                     event.close.signer_key))
                 # A closed session is checkpointed at once (its Closed carries the checkpoint);
                 # refusals and failures wait for the keeper's periodic one (SPEC.md 10.6).
-                self._checkpoint()
+                self._ledger.checkpoint()
                 self._rt.keeper.checkpoint_now()
         for message in output.messages:
             if isinstance(message, Closed):
@@ -442,8 +402,8 @@ class HolderServicer(pb_grpc.HolderServicer):
     def _audit_grant(self, peer: str, hello: Hello, grant: Grant) -> None:
         """Audit a grant before its debit commits (SPEC section 7.6): if either entry cannot
         be written the debit rolls back and the session is refused ``audit_unavailable``."""
-        self._record(entries.session_opened("holder", hello.session_id, peer, grant.request, hello.authorization))
-        self._record(entries.budget_debited(hello.session_id, grant.debit, grant.request.nonce))
+        self._ledger.record(entries.session_opened("holder", hello.session_id, peer, grant.request, hello.authorization))
+        self._ledger.record(entries.budget_debited(hello.session_id, grant.debit, grant.request.nonce))
 
     def _audit_hello_refusal(self, peer: str, hello: Hello, exc: ProtocolError) -> None:
         """Record a Hello the core rejected: its own entry only if a registered official signed it."""
@@ -490,14 +450,8 @@ class HolderDaemon:
             config.budget_db.parent.mkdir(parents=True, exist_ok=True)
             gate = PolicyGate(Policy.load(config.policy), config.budget_db)
             audit = AuditLog.open(config.audit_dir, config.audit_origin)
+            prepare_budgets(config.budget_db, audit)  # refuses a store the log contradicts (closes audit)
         except BaseException:
-            indexes.close()
-            raise
-        try:
-            check_budgets(config.budget_db, config.audit_dir)
-            settle_interrupted(config.budget_db, audit)
-        except BaseException:
-            audit.close()
             indexes.close()
             raise
         submit = WitnessClient(config.witnesses).submit if config.witnesses else None
@@ -542,28 +496,3 @@ class HolderDaemon:
                       self.runtime.audit.path, exc)
         finally:
             self.runtime.indexes.close()
-
-
-def run_daemon(config: HolderNodeConfig, announce: Callable[[str], None]) -> int:
-    """Serve until SIGTERM or SIGINT, then drain in-flight sessions and exit 0."""
-    daemon = HolderDaemon.from_config(config)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        daemon.start()
-        host = config.listen.rsplit(":", 1)[0]
-        announce(f"listening on {host}:{daemon.port}")
-        while not stop.wait(1.0):  # a timed wait lets the signal handler run promptly
-            pass
-        announce(f"stopping: draining sessions for up to {config.limits.shutdown_grace_seconds:g} s")
-        daemon.stop(config.limits.shutdown_grace_seconds)
-        daemon.runtime.engine.close()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    announce("stopped")
-    return 0
