@@ -77,6 +77,7 @@ class Reason(StrEnum):
     IDLE_TIMEOUT = "idle_timeout"
     CANCELLED = "cancelled"
     INTERNAL = "internal"
+    AUDIT_UNAVAILABLE = "audit_unavailable"
     # Only this machine sees these.
     HOLDER_UNAVAILABLE = "holder_unavailable"
     HOLDER_NOT_PINNED = "holder_not_pinned"
@@ -160,13 +161,15 @@ TRAITS: dict[Reason, Traits] = {
     # A core-level refusal without a policy reason (the holder's service always sends the policy's).
     Reason.REFUSED: Traits(Kind.LOCAL, "PERMISSION_DENIED", True, ExitCode.REFUSED),
     Reason.ORGANISATION_NOT_ALLOWED: Traits(Kind.SERVICE, "PERMISSION_DENIED", True, ExitCode.REFUSED),
+    # The holder could not write the session's audit entry, so it debited and evaluated nothing.
+    Reason.AUDIT_UNAVAILABLE: Traits(Kind.SERVICE, "UNAVAILABLE", True, ExitCode.UNAVAILABLE),
     # The connection negotiated less than TLS 1.3 (gRPC cannot refuse it in the handshake).
     Reason.TLS_VERSION: Traits(Kind.SERVICE, "UNAUTHENTICATED", False, ExitCode.FAILURE),
     # No room for another stream now (per organisation or in total): retry with backoff.
     Reason.BUSY: Traits(Kind.SERVICE, "RESOURCE_EXHAUSTED", False, ExitCode.UNAVAILABLE),
     # The peer sent nothing for the holder's idle or Hello timeout: the call is over.
     Reason.IDLE_TIMEOUT: Traits(Kind.SERVICE, "DEADLINE_EXCEEDED", False, ExitCode.FAILURE),
-    # A granted session that ended early: not refusals (its debit stands).
+    # A granted session that ended early: not refusals (settled to the elements evaluated).
     Reason.CANCELLED: Traits(Kind.SERVICE, "CANCELLED", False, ExitCode.FAILURE),
     Reason.INTERNAL: Traits(Kind.SERVICE, "INTERNAL", False, ExitCode.FAILURE),
     Reason.HOLDER_UNAVAILABLE: Traits(Kind.LOCAL, "UNAVAILABLE", True, ExitCode.UNAVAILABLE),

@@ -137,6 +137,8 @@ def make_deployment(root: Path, records: int = 200, limits: str = "") -> Deploym
         max_concurrent_sessions = 8
         shutdown_grace_seconds = 20
         {limits}
+        [holder.index_guard]
+        max_rejected_share = 0.5
         [holder.tls]
         cert = "{holder_dir}/server.crt"
         key = "{holder_dir}/server.key"

@@ -70,7 +70,7 @@ def test_sigterm_drains_running_session(tmp_path: Path, engine: BatchEngine) -> 
         assert proc.wait(30) == 0
         assert proc.stdout is not None and proc.stdout.read().strip().endswith("stopped")
     events = [json.loads(line)["event"] for line in (dep.root / "audit" / "log.jsonl").read_text().splitlines()]
-    assert events[-2:] == ["session_closed", "daemon_stopped"]
+    assert events[-3:] == ["session_closed", "budget_settled", "daemon_stopped"]
     checkpoints = (dep.root / "audit" / "checkpoints").read_text()
     assert f"\n{len(events)}\n" in checkpoints  # the shutdown checkpoint covers every entry
 

@@ -52,7 +52,7 @@ from blindmatch.holder.service import (
     HolderDaemon,
 )
 from blindmatch.holder.store import load_key_file
-from blindmatch.policy import SessionRequest, sign_request
+from blindmatch.policy import BudgetStore, SessionRequest, sign_request
 from blindmatch.transport.pki import init_pki
 from blindmatch.transport.status import reason_from_rpc_error
 from blindmatch.transport.wire import MODE_TO_PB, client_message_to_pb
@@ -171,10 +171,13 @@ def test_match_session(deployment: Deployment, daemon: HolderDaemon, stub: pb_gr
         assert list(session.matched) == [True] * 50 + [False] * 50
     assert verify_transcript_signature(daemon.runtime.audit.public_key, session.session_id,
                                        session.transcript_hash, closed.signature)
+    settled = wait_for_event(deployment, "budget_settled", session.session_id)  # written as the call ends
+    assert (settled["reserved"], settled["records"]) == (100, 100)  # every element was evaluated
     events = [e for e in audit_events(deployment) if e.get("session_id") == session.session_id.hex()]
-    assert [e["event"] for e in events] == ["session_opened", "budget_debited"] + ["batch_evaluated"] * 2 + ["session_closed"]
+    assert [e["event"] for e in events] == (["session_opened", "budget_debited"] + ["batch_evaluated"] * 2
+                                            + ["session_closed", "budget_settled"])
     assert events[0]["official"] == official and events[0]["peer"] == "County Court of Example"
-    assert events[-1]["peer_signature"] == closed_peer_signature(events[-1])
+    assert events[-2]["peer_signature"] == closed_peer_signature(events[-2])
 
 
 def closed_peer_signature(event: dict[str, object]) -> str:
@@ -415,9 +418,13 @@ def test_cancelled_session_is_logged_as_failed(deployment: Deployment, stub: pb_
     client = MatchClient(stub)
     client.send(client_message_to_pb(session.hello(envelope)))
     assert next(client.responses).WhichOneof("message") == "accept"
-    client.responses.cancel()  # the requester goes away mid-session (debited, nothing evaluated)
+    client.responses.cancel()  # the requester goes away mid-session (reserved, nothing evaluated)
     failed = wait_for_event(deployment, "session_failed", session.session_id)
     assert (failed["reason"], failed["status"]) == ("cancelled", "CANCELLED")
+    settled = wait_for_event(deployment, "budget_settled", session.session_id)
+    assert (settled["reserved"], settled["records"]) == (20, 0)  # what it reserved is given back
+    with BudgetStore(deployment.config.budget_db) as store:
+        assert next(d.records for d in store.debits() if d.session_id == session.session_id) == 0
     assert_alive(stub)
 
 

@@ -5,6 +5,7 @@ No holder runs here: jobs wait in the retry loop, which is where a drain finds t
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -136,3 +137,34 @@ def test_sigterm_while_a_client_watches_says_the_job_is_queued(workspace: Worksp
         states = {row[0] for row in db.execute("SELECT state FROM jobs WHERE out_path = ?",
                                                (str((tmp_path / "r.csv").resolve()),))}
     assert states == {"queued"}
+
+
+def test_a_daemon_that_stops_answering_is_given_up_on(workspace: Workspace, tmp_path: Path) -> None:
+    """SIGSTOP: the daemon's socket stays open but nothing answers (as when a dead daemon's
+    child still holds it); the watching client must not wait forever (issue 17)."""
+    config = load_requester_config(workspace.requester_config)
+    daemon = _start_daemon(workspace, tmp_path / "daemon.stderr")
+    try:
+        client = subprocess.Popen(
+            blindmatch_command("requester", "match", str(workspace.queries), "--config", str(workspace.requester_config),
+                               "--out", str(tmp_path / "r.csv"), "--no-progress", "--json"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        deadline = time.monotonic() + 60
+        with sqlite3.connect(config.store_path) as db:
+            while db.execute("SELECT 1 FROM jobs WHERE out_path = ? AND state = 'running'",
+                             (str((tmp_path / "r.csv").resolve()),)).fetchone() is None:
+                assert client.poll() is None and time.monotonic() < deadline, client.communicate()
+                time.sleep(0.05)
+        daemon.send_signal(signal.SIGSTOP)
+        stopped_at = time.monotonic()
+        stdout, stderr = client.communicate(timeout=60)
+        waited = time.monotonic() - stopped_at
+    finally:
+        daemon.kill()
+        daemon.wait(30)
+    assert client.returncode == 5, stderr
+    assert "Traceback" not in stderr
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["state"] == "queued" and "stopped answering" in summary["error"]
+    assert waited < 30

@@ -19,6 +19,7 @@ from blindmatch.pilot.demo import compare_results
 from blindmatch.pilot.processes import HolderProcess, build_index
 from blindmatch.pilot.workspace import Workspace, create_workspace
 from blindmatch.requester.config import load_requester_config
+from blindmatch.requester.holder_client import SESSION_FINISH_GRACE_SECONDS
 from blindmatch.requester.jobs import JobStore
 from blindmatch.requester.runner import JobRunner
 from blindmatch.vocabulary import Mode
@@ -177,9 +178,13 @@ def _strongest_tier_matches(results: Path) -> int:
 
 
 def _stopped_after_first_batch(runner: JobRunner, queries: Path, out: Path, mode: Mode = Mode.MEMBERSHIP) -> str:
-    """Submit and run a job until its first committed batch, as a daemon's SIGTERM would; returns its id."""
+    """Submit and run a job, stopped at its first committed batch as a daemon's SIGTERM would;
+    returns its id. Its sessions are small, so finishing the open one leaves the job mid-way."""
+    import dataclasses
+
     stop = threading.Event()
-    stopper = JobRunner(runner.config, runner.store, runner.audit, runner.engine, stop)
+    small = dataclasses.replace(runner.config, matching=dataclasses.replace(runner.config.matching, session_max_records=32))
+    stopper = JobRunner(small, runner.store, runner.audit, runner.engine, stop)
     job, _ = stopper.submit(queries, out, mode)
     outcome = stopper.run(job.id, lambda p: stop.set() if p.phase == "match" and p.done > 0 else None)
     assert outcome.exit_state == "stopped"
@@ -295,7 +300,8 @@ def test_a_stalled_holder_times_out_and_the_job_resumes(
 
 def test_stop_is_not_blocked_by_a_stalled_holder(holder: HolderProcess, runner: JobRunner, workspace: Workspace,
                                                  tmp_path: Path) -> None:
-    """The daemon's SIGTERM drain: a stalled Match call is cancelled, well before the batch timeout."""
+    """The daemon's SIGTERM drain: a stalled Match call is cancelled after the session-finish
+    grace, well before the batch timeout."""
     import os
     import signal
     import time
@@ -320,7 +326,8 @@ def test_stop_is_not_blocked_by_a_stalled_holder(holder: HolderProcess, runner: 
     finally:
         os.kill(pid, signal.SIGCONT)
     assert outcome.exit_state == "stopped" and outcome.job.state == "queued"
-    assert time.monotonic() - stopped_at[0] < 10
+    # After the grace an open session gets to finish, and long before the batch timeout.
+    assert time.monotonic() - stopped_at[0] < SESSION_FINISH_GRACE_SECONDS + 5 < runner.config.holder.batch_timeout_seconds
 
 
 def test_second_in_process_match_of_a_running_job_is_one_line_error(workspace: Workspace, runner: JobRunner,
@@ -388,3 +395,30 @@ def test_duplicate_header_and_overlong_rows(tmp_path: Path) -> None:
     elements, statuses = prepare_elements(path, default_schema(), Mode.MEMBERSHIP, date(2024, 6, 1))
     assert [s for _, s, _ in statuses] == ["ok", "invalid: columns"]
     assert set(elements.rows.tolist()) == {1}  # the overlong row is not sent
+
+
+def test_zombie_owner_releases_its_jobs(tmp_path: Path) -> None:
+    """A runner that exited but was not reaped (its parent never waited) holds no job (issue 17)."""
+    import os
+    import time
+
+    from blindmatch.requester.jobs import owner_token
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    job, _ = store.create_or_resume(tmp_path / "q.csv", tmp_path / "r.csv", "membership", "0" * 64)
+    pid = os.fork()
+    if pid == 0:  # the child claims the job, then dies without releasing it
+        try:
+            claimed = JobStore(tmp_path / "jobs.sqlite").claim(job.id, owner_token())
+        finally:
+            os._exit(0 if claimed else 1)
+    try:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the child did not become a zombie"
+            time.sleep(0.01)
+        assert store.get(job.id).state == "running" and store.get(job.id).owner.startswith(f"{pid}:")
+        assert [j.id for j in store.resumable()] == [job.id]  # a restarted daemon resumes it
+        assert store.claim(job.id, owner_token())  # and an in-process run is not "already being run"
+    finally:
+        os.waitpid(pid, 0)

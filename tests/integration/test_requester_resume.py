@@ -54,10 +54,12 @@ def holder(workspace: Workspace) -> Iterator[HolderProcess]:
 
 
 def _fresh_state(workspace: Workspace) -> None:
-    """Each case starts with an empty job store and index cache."""
-    state = workspace.requester_dir / "state"
-    if state.exists():
-        subprocess.run(["rm", "-rf", str(state)], check=True)
+    """Each case starts with an empty job store and index cache, and so with a new audit
+    log (a store that forgot the log's sessions is refused)."""
+    for name in ("state", "audit"):
+        directory = workspace.requester_dir / name
+        if directory.exists():
+            subprocess.run(["rm", "-rf", str(directory)], check=True)
 
 
 def _run_in_process(workspace: Workspace, out: Path, on_progress: object = None) -> str:
@@ -177,3 +179,35 @@ def test_requester_daemon_killed_job_resumes_from_store(
         daemon.wait(30)
     assert final.state == rpb.JOB_STATE_SUCCEEDED, final.error
     assert out.read_bytes() == baseline
+
+
+def test_asked_to_stop_mid_session_the_requester_finishes_it(
+    workspace: Workspace, holder: HolderProcess, baseline: bytes, tmp_path: Path
+) -> None:
+    """A stop (SIGTERM of the daemon sets this event) mid-session finishes the session rather
+    than abandoning it (issue 17): nothing the holder reserved is wasted, no session stays open."""
+    _fresh_state(workspace)
+    config = load_requester_config(workspace.requester_config)
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    engine = BatchEngine()
+    out = tmp_path / "results.csv"
+    try:
+        with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
+            runner = JobRunner(config, JobStore(config.store_path), audit, engine)
+            job, _ = runner.submit(workspace.queries, out, Mode.MEMBERSHIP)
+            stopped_at: list[int] = []
+
+            def on_progress(progress: Progress) -> None:
+                if progress.phase == "match" and not stopped_at:
+                    stopped_at.append(progress.done)
+                    runner.stop.set()
+
+            outcome = runner.run(job.id, on_progress)
+    finally:
+        engine.close()
+    assert stopped_at and stopped_at[0] < outcome.job.elements_total, "the stop came after the session"
+    assert outcome.exit_state == "succeeded"  # the one session (the whole job) was finished
+    assert out.read_bytes() == baseline
+    with JobStore(config.store_path)._tx() as db:
+        states = {row[0] for row in db.execute("SELECT state FROM sessions WHERE job_id = ?", (job.id,))}
+    assert states == {"closed"}

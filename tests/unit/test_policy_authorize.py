@@ -166,6 +166,17 @@ def test_clock_skew_allowance(authorizer: Authorizer) -> None:
               now=NOW + timedelta(minutes=14), session_id=b"\x02" * 16)
 
 
+def test_clock_skew_is_named_as_such(authorizer: Authorizer) -> None:
+    """A requester clock 10 minutes ahead is told so, not just "expired" (issue 17)."""
+    ahead = envelope(issued_at=NOW + timedelta(minutes=10), expires_at=NOW + timedelta(minutes=30))
+    refusal = refused(authorizer, ahead)
+    assert refusal.reason == "expired"
+    assert "the requester's clock is 600 s ahead of the holder's" in refusal.message
+    behind = refused(authorizer, envelope(), now=NOW + timedelta(minutes=16))
+    assert "expired 360 s ago by the holder's clock" in behind.message
+    assert "the requester's clock is 1020 s behind the holder's" in behind.message
+
+
 def test_official_not_yet_valid(authorizer: Authorizer) -> None:
     early = datetime(2025, 12, 31, 23, 59, tzinfo=UTC)
     env = envelope(issued_at=early, expires_at=early + timedelta(minutes=5))

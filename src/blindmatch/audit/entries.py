@@ -34,12 +34,19 @@ def session_opened(role: str, session_id: bytes, peer: str, request: SessionRequ
     })
 
 
-def budget_debited(session_id: bytes, debit: Debit) -> Entry:
+def budget_debited(session_id: bytes, debit: Debit, nonce: bytes) -> Entry:
+    """The debit with its nonce: enough to rebuild the budget store from the log (SPEC section 7.6)."""
     return Entry("budget_debited", {
         "session_id": session_id.hex(), "organisation": debit.organisation, "official": debit.official,
         "records": debit.records, "day_used": debit.org_day.used, "day_limit": debit.org_day.limit,
-        "month_used": debit.org_30d.used, "month_limit": debit.org_30d.limit,
+        "month_used": debit.org_30d.used, "month_limit": debit.org_30d.limit, "nonce": nonce.hex(),
     })
+
+
+def budget_settled(session_id: bytes, reserved: int, evaluated: int) -> Entry:
+    """The session's debit after settlement: what it reserved, and the elements evaluated (at most that)."""
+    return Entry("budget_settled", {"session_id": session_id.hex(), "reserved": reserved,
+                                    "records": min(reserved, evaluated)})
 
 
 def session_refused(session_id: bytes, peer: str, official: str, reason: Reason, status: str) -> Entry:

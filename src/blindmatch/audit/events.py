@@ -134,6 +134,7 @@ PUBLIC_KEY = _hex(32, 32)
 SESSION_ID = _hex(8, 64)
 REQUEST_SIGNATURE = _hex(32, 512)
 KEY_ID = _hex(4, 64)
+NONCE = _hex(16, 16)
 UINT = FieldType("uint", _uint)
 IDENT = _ident(allow_empty=False)
 IDENT_OR_EMPTY = _ident(allow_empty=True)
@@ -213,7 +214,7 @@ EVENTS: Mapping[str, EventSchema] = {
             "month_used": UINT,
             "month_limit": UINT,
         },
-        {},
+        {"nonce": NONCE},
     ),
     "session_closed": EventSchema(
         {
@@ -235,6 +236,10 @@ EVENTS: Mapping[str, EventSchema] = {
     "index_downloaded": EventSchema(
         {"peer": IDENT, "kind": MODE, "digest": SHA256, "key_id": KEY_ID, "bytes": UINT, "offset": UINT}, {},
     ),
+    # A session's reservation settled to the elements the holder evaluated (SPEC section 7.6).
+    "budget_settled": EventSchema({"session_id": SESSION_ID, "reserved": UINT, "records": UINT}, {}),
+    # The operator rebuilt the holder's budget store from this log (SPEC section 7.6).
+    "budgets_rebuilt": EventSchema({"debits": UINT, "records": UINT}, {}),
     "index_built": EventSchema({"digest": SHA256, "entries": UINT, "kind": IDENT}, {}),
     "key_rotated": EventSchema({"key_id": KEY_ID}, {}),
     "daemon_started": EventSchema(_DAEMON, {}),

@@ -371,7 +371,12 @@ class AuditLog:
         entry = {**fields, "event": event, "index": index, "time": format_time(self._clock())}
         entry["sig"] = self._key.sign(entry_signing_message(self.origin, entry)).hex()
         line = canonical_json(entry)
-        _write_all(self._log_fd, line + b"\n")
+        try:
+            _write_all(self._log_fd, line + b"\n")
+        except OSError:
+            # A full disk may take part of the line: cut it, so the log stays whole for the next writer.
+            os.ftruncate(self._log_fd, self._offset)
+            raise
         self._offset += len(line) + 1
         self._tree.append(line)
         return index

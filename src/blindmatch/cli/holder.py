@@ -47,6 +47,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     index.add_argument("--cluster", metavar="ADDRESS",
                        help="evaluate on a Dask cluster (scheduler address, e.g. tcp://10.0.0.5:8786); "
                             "needs the 'cluster' extra")
+    index.add_argument("--allow-shrink", action="store_true",
+                       help="build even if more rows are rejected than holder.index_guard.max_rejected_share "
+                            "(default 5%%) or the index loses more records than max_shrink_share (default 1%%); "
+                            "a build that indexes no row is always refused, and a refused build keeps the old index")
     index.add_argument("--quiet", action="store_true", help="no progress bar")
     index.set_defaults(func=_index)
 
@@ -56,6 +60,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                "index's key and its audit verifier key. Hand them to requesters out of band; they refuse "
                "any server that differs. Run 'holder index' (and 'holder serve' once) first.")
     pins.set_defaults(func=_pins)
+    rebuild = add("rebuild-budgets", "rebuild the budget database from the verified audit log",
+                  "Verify the holder's audit log, then rebuild holder.budget_db from its budget_debited "
+                  "entries (every debit, its nonce and time), record 'budgets_rebuilt' in the log and "
+                  "replace the database, keeping the old one as BUDGET_DB.replaced-<time>. Use it when "
+                  "'holder serve' refuses to start because the database is missing, corrupt, emptied or "
+                  "disagrees with the log. Stop the holder first.")
+    rebuild.set_defaults(func=_rebuild_budgets)
 
     serve = add("serve", "run the holder's gRPC daemon (mutual TLS)",
                 "Serve GetInfo, DownloadIndex and Match on holder.listen until SIGTERM or SIGINT, then "
@@ -103,7 +114,8 @@ def _index(args: argparse.Namespace) -> int:
 
     config = _config(args)
     try:
-        report = build_index(args.records, config, progress=not args.quiet, rotate_key=args.rotate_key, cluster=args.cluster)
+        report = build_index(args.records, config, progress=not args.quiet, rotate_key=args.rotate_key,
+                             cluster=args.cluster, allow_shrink=args.allow_shrink)
     except (IndexBuildError, StoreError, SchemaError, OSError) as exc:
         raise _cli_error(str(exc)) from None
     assert report.manifest is not None
@@ -151,8 +163,24 @@ def _pins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rebuild_budgets(args: argparse.Namespace) -> int:
+    from blindmatch.audit import AuditError
+    from blindmatch.holder.budget_ledger import rebuild_budgets
+    from blindmatch.holder.store import StoreError
+
+    config = _config(args)
+    try:
+        report = rebuild_budgets(config.budget_db, config.audit_dir, config.audit_origin)
+    except (StoreError, AuditError, OSError) as exc:
+        raise _cli_error(str(exc)) from None
+    print(f"rebuilt {config.budget_db} from the audit log: {report.debits} debits, {report.records} records")
+    if report.replaced is not None:
+        print(f"the previous database is kept as {report.replaced}")
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
-    from blindmatch.holder.service import run_daemon
+    from blindmatch.holder.run import run_daemon
     from blindmatch.holder.store import StoreError
     from blindmatch.policy import PolicyError
     from blindmatch.transport.jsonlog import configure_logging

@@ -13,9 +13,11 @@ import argparse
 import csv
 import json
 import sys
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from tqdm import tqdm
@@ -36,6 +38,7 @@ _EXIT_CODES_HELP = (
     "4 holder unavailable, 5 the requester daemon stopped; the job stays queued and resumes when it restarts"
 )
 _DAEMON_PROBE_SECONDS = 1.0
+DAEMON_SILENCE_SECONDS = 15.0  # three missed heartbeats of requester.service.WATCH_HEARTBEAT_SECONDS
 _DAEMON_RETRY_SECONDS = 10.0  # a daemon that answered the probe but is busy or restarting
 
 
@@ -184,8 +187,9 @@ def _match_via_daemon(
                        ExitCode.USAGE if usage else ExitCode.FAILURE) from None
     status = None
     try:
-        for status in stub.WatchJob(rpb.GetJobRequest(job_id=reply.job_id)):
-            progress("match", status.elements_done, status.elements_total)
+        with _SilenceWatchdog(stub.WatchJob(rpb.GetJobRequest(job_id=reply.job_id))) as watch:
+            for status in watch:
+                progress("match", status.elements_done, status.elements_total)
     except grpc.RpcError as exc:
         if exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
             raise CliError(f"requester daemon: {exc.code().name}: {exc.details()}") from None
@@ -210,6 +214,40 @@ def _match_via_daemon(
     }
 
 
+class _SilenceWatchdog:
+    """Cancels a watch on which the daemon sent nothing for ``DAEMON_SILENCE_SECONDS``.
+
+    The daemon repeats the job's status at least every ``WATCH_HEARTBEAT_SECONDS``
+    (requester.service), so silence means it stopped answering (stopped, hung, or dead with
+    its socket still held open by a child process): the watch ends CANCELLED, which reports
+    the job queued, instead of waiting forever.
+    """
+
+    def __init__(self, call: Any) -> None:
+        self._call = call
+        self._last = time.monotonic()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="daemon-watchdog", daemon=True)
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.5):
+            if time.monotonic() - self._last > DAEMON_SILENCE_SECONDS:
+                self._call.cancel()
+                return
+
+    def __enter__(self) -> _SilenceWatchdog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in self._call:
+            self._last = time.monotonic()
+            yield item
+
+
 def _queued_summary(job_id: str, status: rpb.JobStatus | None, out: Path) -> dict[str, object]:
     """The summary of a job the stopping daemon gave back (counts as last seen, if any)."""
     from blindmatch.v1 import requester_pb2 as rpb
@@ -223,8 +261,8 @@ def _queued_summary(job_id: str, status: rpb.JobStatus | None, out: Path) -> dic
         "invalid": seen.invalid,
         "matches": seen.matches,
         "out": str(out),
-        "error": "the requester daemon stopped; the job is queued and resumes when the daemon restarts "
-        "(run the same command again to watch it)",
+        "error": "the requester daemon stopped (or stopped answering); the job is queued and resumes when "
+        "the daemon restarts (run the same command again to watch it)",
         "reason": "",
         "status_code": "",
         "via": "daemon",

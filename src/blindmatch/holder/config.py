@@ -15,6 +15,7 @@ from typing import Any
 
 from blindmatch.audit.keeper import KeeperSettings, keeper_settings
 from blindmatch.crypto.group import ELEMENT_BYTES
+from blindmatch.holder.index_guard import IndexGuard
 from blindmatch.identity import identity_problem
 from blindmatch.tomlfile import load_toml
 from blindmatch.vocabulary import InputError
@@ -70,11 +71,12 @@ class HolderNodeConfig:
     audit_log: KeeperSettings = field(default_factory=KeeperSettings)
     witnesses: tuple[WitnessEndpoint, ...] = ()
     metrics_listen: str | None = None  # [holder.metrics] listen: Prometheus /metrics, loopback only
+    index_guard: IndexGuard = field(default_factory=IndexGuard)
 
 
 _HOLDER_KEYS = {
     "organisation", "listen", "key_file", "index_dir", "schema", "policy",
-    "budget_db", "audit_dir", "audit_origin", "limits", "tls", "audit_log", "witness", "metrics",
+    "budget_db", "audit_dir", "audit_origin", "limits", "tls", "audit_log", "witness", "metrics", "index_guard",
 }
 _TLS_KEYS = {"cert", "key", "client_ca", "allowed_organisations"}
 
@@ -222,4 +224,20 @@ def load_holder_config(path: Path) -> HolderNodeConfig:
         audit_log=audit_log,
         witnesses=witnesses,
         metrics_listen=_metrics(holder["metrics"]) if "metrics" in holder else None,
+        index_guard=_index_guard(holder.get("index_guard", {})),
     )
+
+
+def _index_guard(table: Any) -> IndexGuard:
+    where = "holder.index_guard"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: must be a table")
+    _check_keys(where, table, set(IndexGuard.__dataclass_fields__))
+    defaults = IndexGuard()
+    shares = {}
+    for key in IndexGuard.__dataclass_fields__:
+        value = table.get(key, getattr(defaults, key))
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise ConfigError(f"{where}.{key}: must be a number from 0 to 1 (a share: 0.05 is 5 %)")
+        shares[key] = float(value)
+    return IndexGuard(**shares)

@@ -31,13 +31,16 @@ from blindmatch.core.keys import HolderKey
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.cluster_index import ClusterIndexBuilder
 from blindmatch.holder.config import HolderNodeConfig
+from blindmatch.holder.index_guard import IndexGuardRefusal, check_build
 from blindmatch.holder.store import (
+    MANIFEST_NAME,
     IndexManifest,
     IndexSlot,
     begin_rotation,
     key_for_rebuild,
     next_key_path,
     promote_next_key,
+    read_manifest,
     write_indexes,
 )
 from blindmatch.normalize import NormalizationError, Schema, default_schema, load_schema
@@ -120,12 +123,15 @@ def build_index(
     chunk_rows: int = CHUNK_ROWS,
     rotate_key: bool = False,
     cluster: str | None = None,
+    allow_shrink: bool = False,
 ) -> BuildReport:
     """Build both index kinds from ``records_csv`` and commit them atomically to ``config.index_dir``.
 
     ``rotate_key`` builds under a new OPRF key and replaces the old key in the same commit.
     ``cluster`` (a Dask scheduler address) evaluates the chunks on that cluster instead of
     this machine's cores; the normalisation, encoding and commit stay here.
+    A build the guard refuses (``holder.index_guard``) raises ``IndexBuildError`` and
+    keeps the committed index, changing nothing (the message gives the rejects per field).
     """
     schema = load_configured_schema(config)
     if rotate_key:
@@ -170,6 +176,8 @@ def build_index(
     finally:
         if own_engine:
             engine.close()
+    _guard(records_csv, config, report, [rejects_tmp, next_key_path(config.key_file)] if rotate_key else [rejects_tmp],
+           allow_shrink)
     os.replace(rejects_tmp, rejects_path)
     report.rejects_file = rejects_path
     report.manifest = write_indexes(
@@ -184,6 +192,28 @@ def build_index(
     if rotate_key:  # the manifest now names the new key: only now may it replace the old one
         report.retired_key = promote_next_key(config.key_file)
     return report
+
+
+def _guard(records_csv: Path, config: HolderNodeConfig, report: BuildReport, leftovers: list[Path],
+           allow_shrink: bool) -> None:
+    """Refuse a build the index guard rejects; like every refused build it changes nothing
+    (its rejects and the unused new key of a rotation are dropped), so the reasons for the
+    rejected rows are given in the message, per field."""
+    try:
+        check_build(config.index_guard, rows=report.rows, rejected=report.rejected,
+                    previous=_committed_records(config.index_dir), allow_shrink=allow_shrink)
+    except IndexGuardRefusal as exc:
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        fields = ", ".join(f"{name} {count}" for name, count in sorted(report.rejects_by_field.items()))
+        raise IndexBuildError(f"{records_csv}: {exc}" + (f"; rows rejected by field: {fields}" if fields else "")) from None
+
+
+def _committed_records(index_dir: Path) -> int | None:
+    """Records in the committed index, or None when there is none yet."""
+    if not (index_dir / MANIFEST_NAME).exists():
+        return None
+    return read_manifest(index_dir).records
 
 
 @dataclass

@@ -57,6 +57,10 @@ class PolicyGate:
         grant: Grant = self._local.authorizer.authorize(envelope, **bindings)
         return grant
 
+    def settle(self, session_id: bytes, evaluated: int, before_commit: Callable[[int], None]) -> int:
+        """Settle a session's reservation to the elements evaluated (``BudgetStore.settle``)."""
+        return self._store().settle(session_id, evaluated, before_commit)
+
     def index_kinds(self, organisation: str, now: datetime) -> frozenset[Mode]:
         """The index kinds ``organisation`` may download: the modes its officials may use at ``now``.
 

@@ -10,21 +10,18 @@ certificate (O=), never from anything the client says in a message.
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
-from types import FrameType
 from typing import NoReturn
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from blindmatch import PROTOCOL_VERSION, __version__
-from blindmatch.audit import AuditLog, entries, verify_transcript_signature
+from blindmatch.audit import AuditError, AuditLog, entries, verify_transcript_signature
 from blindmatch.audit.checkpoint import CheckpointError
 from blindmatch.audit.keeper import AuditKeeper
 from blindmatch.audit.peer_checkpoints import store_peer_checkpoint, verify_peer_note
@@ -41,11 +38,18 @@ from blindmatch.core.events import (
 from blindmatch.core.holder import HolderSession
 from blindmatch.core.messages import Accept, Close, Closed, EvaluatedBatch, Hello
 from blindmatch.crypto.batch import BatchEngine
+from blindmatch.holder.budget_ledger import prepare_budgets
 from blindmatch.holder.capacity import HEALTH_WATCHERS, admitted_calls, server_options, worker_threads
 from blindmatch.holder.config import HolderNodeConfig, TlsConfig
 from blindmatch.holder.key_usage import KEY_USAGE_DB, KeyUsage
 from blindmatch.holder.metrics import HolderMetrics
 from blindmatch.holder.runtime import HolderRuntime, PolicyGate
+from blindmatch.holder.session_ledger import (
+    AUDIT_LOST_MESSAGE,
+    AUDIT_UNAVAILABLE_MESSAGE,
+    AuditUnavailable,
+    SessionLedger,
+)
 from blindmatch.holder.store import IndexSlot, StoreError, load_committed_key, open_indexes
 from blindmatch.policy import Grant, Policy, PolicyRefusal
 from blindmatch.transport.context import call_cancelled, peer_organisation
@@ -110,6 +114,7 @@ def _close_is_signed(close: Close) -> bool:
 class HolderServicer(pb_grpc.HolderServicer):
     def __init__(self, runtime: HolderRuntime, metrics: HolderMetrics) -> None:
         self._rt = runtime
+        self._ledger = SessionLedger(runtime.audit, runtime.gate)
         self.metrics = metrics
         limits = runtime.limits
         self.match_slots = StreamSlots("Match sessions", limits.max_concurrent_sessions,
@@ -188,9 +193,13 @@ class HolderServicer(pb_grpc.HolderServicer):
         try:
             with self.download_slots.slot(organisation):
                 yield from self._chunks((organisation, kind), current.size_bytes, current.digest, request.offset)
-            self._rt.audit.record(entries.index_downloaded(
+            self._ledger.record(entries.index_downloaded(
                 organisation, kind.value, current.digest, self._rt.indexes.manifest.key_id,
                 current.size_bytes - request.offset, request.offset))
+        except AuditUnavailable as exc:  # the call ends in error, so the requester does not keep the index
+            log.error("download of the %s index by %r ended: %s", kind.value, organisation, exc)
+            abort(context, grpc.StatusCode.UNAVAILABLE, Reason.AUDIT_UNAVAILABLE,
+                  "the holder cannot write its audit log, so this download does not count; try again later")
         except NoSlot as exc:
             self.metrics.refused(exc.reason)
             abort(context, status_of(exc.reason), exc.reason, str(exc))
@@ -252,6 +261,8 @@ class HolderServicer(pb_grpc.HolderServicer):
         except PolicyRefusal as refusal:  # audited by _authorize
             progress.reason = refusal.reason
             abort(context, status_of(refusal.reason), refusal.reason, refusal.message)
+        except AuditUnavailable as exc:
+            self._audit_unavailable(peer, progress, exc, context)
         except GeneratorExit:
             # gRPC dropped the response stream (the call was cancelled or the server is
             # stopping): the generator is being closed and may send nothing more.
@@ -262,12 +273,26 @@ class HolderServicer(pb_grpc.HolderServicer):
         except Exception:
             self._unexpected_failure(peer, progress, context)
         finally:
+            if progress.granted:
+                self._ledger.settle(progress.hello.session_id, session.evaluated_count)  # type: ignore[union-attr]
             self.metrics.session_ended(progress.outcome, time.monotonic() - started, progress.reason)
 
+    def _audit_unavailable(self, peer: str, progress: _MatchProgress, exc: AuditUnavailable,
+                           context: grpc.ServicerContext) -> NoReturn:
+        """End a session whose audit entry could not be written (SPEC section 9.5: ``audit_unavailable``)."""
+        session = progress.hello.session_id.hex() if progress.hello else "?"
+        log.error("session %s from %r ended: %s", session, peer, exc)
+        if progress.granted:
+            self._audit_failure(peer, progress, Reason.AUDIT_UNAVAILABLE, grpc.StatusCode.UNAVAILABLE)
+            abort(context, grpc.StatusCode.UNAVAILABLE, Reason.AUDIT_UNAVAILABLE, AUDIT_LOST_MESSAGE)
+        if progress.hello is not None:
+            self._ledger.record_outcome(entries.session_refused(progress.hello.session_id, peer, "", exc.reason, "UNAVAILABLE"))
+        abort(context, grpc.StatusCode.UNAVAILABLE, Reason.AUDIT_UNAVAILABLE, AUDIT_UNAVAILABLE_MESSAGE)
+
     def _audit_failure(self, peer: str, progress: _MatchProgress, reason: Reason, status: grpc.StatusCode) -> None:
-        """``session_failed`` for a granted session (its debit stands, SPEC section 7.6)."""
+        """``session_failed`` for a granted session (it is settled to the elements evaluated, SPEC section 7.6)."""
         assert progress.hello is not None
-        self._rt.audit.record(entries.session_failed(progress.hello.session_id, peer, reason, status.name))
+        self._ledger.record_outcome(entries.session_failed(progress.hello.session_id, peer, reason, status.name))
 
     def _unexpected_failure(self, peer: str, progress: _MatchProgress, context: grpc.ServicerContext) -> NoReturn:
         """End the call after an exception that is not a protocol or policy outcome.
@@ -312,21 +337,22 @@ class HolderServicer(pb_grpc.HolderServicer):
                  grant.official.name, session.evaluated_count)
 
     def _send(self, peer: str, hello: Hello, output: Output) -> Iterator[pb.MatchServerMessage]:
-        """The audit adapter: one entry per core event, then the core's messages on the wire."""
+        """The audit adapter: one entry per core event, then the core's messages on the wire
+        (so nothing is sent that the log does not hold)."""
         audit = self._rt.audit
         own_signature = own_checkpoint = b""
         for event in output.events:
             if isinstance(event, BatchEvaluated):
-                audit.record(entries.batch_evaluated(hello.session_id, event))
+                self._ledger.record(entries.batch_evaluated(hello.session_id, event))
                 self.metrics.evaluations.inc(event.count)
             elif isinstance(event, SessionClosed):
                 assert event.close is not None
                 own_signature = audit.sign_transcript(event.session_id, event.transcript_hash)
-                audit.record(entries.session_closed(event, peer, own_signature, event.close.signature,
+                self._ledger.record(entries.session_closed(event, peer, own_signature, event.close.signature,
                                                     event.close.signer_key))
                 # A closed session is checkpointed at once (its Closed carries the checkpoint);
                 # refusals and failures wait for the keeper's periodic one (SPEC.md 10.6).
-                own_checkpoint = audit.checkpoint().note.encode()
+                own_checkpoint = self._ledger.closing_checkpoint()
                 store_peer_checkpoint(audit.path, verify_peer_note(event.close.checkpoint_note,
                                                                    event.close.signer_key))
                 self._rt.keeper.checkpoint_now()
@@ -354,6 +380,7 @@ class HolderServicer(pb_grpc.HolderServicer):
                     record_count=hello.element_count,
                     mode=hello.mode.value,
                     now=rt.clock(),
+                    before_commit=lambda granted: self._audit_grant(peer, hello, granted),
                 )
             except BaseException:
                 rt.key_usage.release(rt.key.key_id, hello.element_count)
@@ -366,9 +393,13 @@ class HolderServicer(pb_grpc.HolderServicer):
             log.info("session %s from %r refused: %s", hello.session_id.hex(), peer, refusal)
             raise
         progress.granted = True
-        rt.audit.record(entries.session_opened("holder", hello.session_id, peer, grant.request, hello.authorization))
-        rt.audit.record(entries.budget_debited(hello.session_id, grant.debit))
         return grant
+
+    def _audit_grant(self, peer: str, hello: Hello, grant: Grant) -> None:
+        """Audit a grant before its debit commits (SPEC section 7.6): if either entry cannot
+        be written the debit rolls back and the session is refused ``audit_unavailable``."""
+        self._ledger.record(entries.session_opened("holder", hello.session_id, peer, grant.request, hello.authorization))
+        self._ledger.record(entries.budget_debited(hello.session_id, grant.debit, grant.request.nonce))
 
     def _audit_hello_refusal(self, peer: str, hello: Hello, exc: ProtocolError) -> None:
         """Record a Hello the core rejected: its own entry only if a registered official signed it."""
@@ -417,6 +448,7 @@ class HolderDaemon:
             config.budget_db.parent.mkdir(parents=True, exist_ok=True)
             gate = PolicyGate(Policy.load(config.policy), config.budget_db)
             audit = AuditLog.open(config.audit_dir, config.audit_origin)
+            prepare_budgets(config.budget_db, audit)  # refuses a store the log contradicts (closes audit)
         except BaseException:
             indexes.close()
             raise
@@ -454,33 +486,13 @@ class HolderDaemon:
         self._server.stop(grace).wait()
         self.servicer.send_watch.close()
         self.metrics.close()
-        self.runtime.audit.append("daemon_stopped", role="holder", version=__version__)
-        self.runtime.keeper.stop()  # last summary, shutdown checkpoint, last witness submission
-        self.runtime.audit.close()
-        self.runtime.indexes.close()
-        self.runtime.key_usage.close()
-
-
-def run_daemon(config: HolderNodeConfig, announce: Callable[[str], None]) -> int:
-    """Serve until SIGTERM or SIGINT, then drain in-flight sessions and exit 0."""
-    daemon = HolderDaemon.from_config(config)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        daemon.start()
-        host = config.listen.rsplit(":", 1)[0]
-        announce(f"listening on {host}:{daemon.port}")
-        while not stop.wait(1.0):  # a timed wait lets the signal handler run promptly
-            pass
-        announce(f"stopping: draining sessions for up to {config.limits.shutdown_grace_seconds:g} s")
-        daemon.stop(config.limits.shutdown_grace_seconds)
-        daemon.runtime.engine.close()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    announce("stopped")
-    return 0
+        try:
+            self.runtime.audit.append("daemon_stopped", role="holder", version=__version__)
+            self.runtime.keeper.stop()  # last summary, shutdown checkpoint, last witness submission
+            self.runtime.audit.close()
+        except (AuditError, OSError) as exc:  # a full disk must not keep the daemon from stopping
+            log.error("could not write daemon_stopped and the shutdown checkpoint to %s: %s",
+                      self.runtime.audit.path, exc)
+        finally:
+            self.runtime.indexes.close()
+            self.runtime.key_usage.close()

@@ -8,6 +8,7 @@ has been debited before any evaluation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -58,9 +59,11 @@ class Authorizer:
         record_count: int,
         mode: str,
         now: datetime,
+        before_commit: Callable[[Grant], None] | None = None,
     ) -> Grant:
-        """Grant the session or raise PolicyRefusal. ``peer_organisation`` is the mTLS
-        identity; the other keywords are what this session actually carries."""
+        """Grant the session or raise PolicyRefusal. ``peer_organisation`` is the mTLS identity;
+        the other keywords are what this session carries. ``before_commit`` gets the grant before
+        its debit commits (the holder audits it there); if it raises, nothing is debited."""
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("now must be a timezone-aware datetime")
         request, signature = open_envelope(envelope)
@@ -109,6 +112,9 @@ class Authorizer:
                 f"this one has {request.record_count}",
             )
 
+        def audit_then_commit(debit: Debit) -> None:
+            if before_commit:
+                before_commit(Grant(request=request, official=official, debit=debit))
         debit = self._budgets.reserve(
             session_id=request.session_id,
             organisation=request.organisation,
@@ -117,6 +123,7 @@ class Authorizer:
             records=request.record_count,
             limits=limits,
             now=now,
+            before_commit=audit_then_commit,
         )
         return Grant(request=request, official=official, debit=debit)
 
@@ -131,6 +138,17 @@ class Authorizer:
                 Reason.EXPIRED, f"the request's lifetime exceeds {int(self._max_lifetime.total_seconds())} s"
             )
         if request.issued_at > now + self._skew:
-            raise PolicyRefusal(Reason.EXPIRED, "the request is not yet valid (issued in the future)")
+            ahead = int((request.issued_at - now).total_seconds())
+            raise PolicyRefusal(
+                Reason.EXPIRED,
+                f"the request is not yet valid: it was issued {ahead} s after the holder's current time, so the "
+                f"requester's clock is {ahead} s ahead of the holder's (at most {int(self._skew.total_seconds())} s "
+                "are allowed); correct the requester's clock (NTP)",
+            )
         if now > request.expires_at + self._skew:
-            raise PolicyRefusal(Reason.EXPIRED, "the request has expired")
+            late, age = int((now - request.expires_at).total_seconds()), int((now - request.issued_at).total_seconds())
+            raise PolicyRefusal(
+                Reason.EXPIRED,
+                f"the request expired {late} s ago by the holder's clock; it was issued {age} s before the "
+                f"holder's current time (if it was signed just now, the requester's clock is {age} s behind the holder's)",
+            )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -148,10 +149,15 @@ class BudgetStore:
         records: int,
         limits: Limits,
         now: datetime,
+        before_commit: Callable[[Debit], None] | None = None,
     ) -> Debit:
         """Debit ``records`` for a session, or refuse (``replayed``, ``over_budget``)
         recording nothing. Checks, in order: nonce or session id already recorded,
-        session maximum, organisation day/30-day, official day/30-day."""
+        session maximum, organisation day/30-day, official day/30-day.
+
+        ``before_commit`` runs inside the transaction once the debit is decided: the holder
+        writes its audit entries there, so that a debit is never committed without them
+        (anything it raises rolls the debit back and is re-raised)."""
         if type(records) is not int or records < 0:
             raise ValueError("records must be a non-negative int")
         now_us = _micros(now)
@@ -183,13 +189,59 @@ class BudgetStore:
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (session_id, nonce, organisation, official, records, now_us),
             )
+            after = {label: Window(w.used + records, w.limit) for label, w in windows.items()}
+            debit = Debit(session_id=session_id, organisation=organisation, official=official, records=records,
+                          at=now.astimezone(UTC), **after)
+            if before_commit is not None:
+                before_commit(debit)
             self._db.execute("COMMIT")
         except BaseException:
             self._rollback()
             raise
-        after = {label: Window(w.used + records, w.limit) for label, w in windows.items()}
-        return Debit(session_id=session_id, organisation=organisation, official=official, records=records,
-                     at=now.astimezone(UTC), **after)
+        return debit
+
+    def settle(self, session_id: bytes, evaluated: int, before_commit: Callable[[int], None] | None = None) -> int:
+        """Lower a session's debit to the ``evaluated`` elements (never raise it); returns the
+        records it had reserved. ``before_commit(reserved)`` runs inside the transaction (the
+        holder audits the settlement there); anything it raises leaves the debit as it was."""
+        if type(evaluated) is not int or evaluated < 0:
+            raise ValueError("evaluated must be a non-negative int")
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            row = self._db.execute("SELECT records FROM debits WHERE session_id = ?", (session_id,)).fetchone()
+            if row is None:
+                raise KeyError(session_id.hex())
+            reserved = int(row[0])
+            if before_commit is not None:
+                before_commit(reserved)
+            self._db.execute("UPDATE debits SET records = ? WHERE session_id = ?", (min(reserved, evaluated), session_id))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        return reserved
+
+    def restore(self, records: Iterable[DebitRecord]) -> int:
+        """Insert debits recovered from the audit log, in one transaction; returns how many.
+
+        Used to rebuild a lost store and to complete one a crash left behind its audit log
+        (SPEC section 7.6): no limit is checked, the debits happened.
+        """
+        rows = [(r.session_id, r.nonce, r.organisation, r.official, r.records, _micros(r.at)) for r in records]
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany(
+                "INSERT INTO debits (session_id, nonce, organisation, official, records, at_us) "
+                "VALUES (?, ?, ?, ?, ?, ?)", rows)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        return len(rows)
+
+    def integrity(self) -> str:
+        """SQLite's ``quick_check``: ``"ok"``, or what is damaged."""
+        return str(self._db.execute("PRAGMA quick_check").fetchone()[0])
 
     def usage(self, organisation: str, official: str | None, now: datetime) -> dict[str, int]:
         """Records used per rolling window (``official_*`` only when ``official`` is given)."""

@@ -54,6 +54,10 @@ KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.http2.max_pings_without_data", 0),
 )
 _WATCHDOG_POLL_SECONDS = 0.25
+# How long a Match session may go on once the requester is asked to stop: a session cut
+# short costs the elements the holder already evaluated and a session to redo, and most
+# finish in well under this (issue 17).
+SESSION_FINISH_GRACE_SECONDS = 10.0
 
 
 class HolderError(BlindmatchError):
@@ -128,10 +132,14 @@ class _Watchdog:
     stuck would otherwise hold the call (and the requester daemon's SIGTERM drain) forever.
     """
 
-    def __init__(self, call: grpc.Future, timeout: float, stop: threading.Event | None) -> None:
+    def __init__(self, call: grpc.Future, timeout: float, stop: threading.Event | None,
+                 finish_grace: float = 0.0) -> None:
+        """``finish_grace``: seconds the call may still run once ``stop`` is set."""
         self._call = call
         self._timeout = timeout
         self._stop = stop
+        self._finish_grace = finish_grace
+        self._stopping_since: float | None = None
         self._deadline = time.monotonic() + timeout
         self._done = threading.Event()
         self.fired = ""  # "stalled" or "stopping" once the call was cancelled
@@ -144,7 +152,7 @@ class _Watchdog:
 
     def _watch(self) -> None:
         while not self._done.wait(_WATCHDOG_POLL_SECONDS):
-            if self._stop is not None and self._stop.is_set():
+            if self._stop is not None and self._stop.is_set() and self._grace_over():
                 self.fired = "stopping"
             elif time.monotonic() >= self._deadline:
                 self.fired = "stalled"
@@ -152,6 +160,11 @@ class _Watchdog:
                 continue
             self._call.cancel()
             return
+
+    def _grace_over(self) -> bool:
+        if self._stopping_since is None:
+            self._stopping_since = time.monotonic()
+        return time.monotonic() - self._stopping_since >= self._finish_grace
 
     def close(self) -> None:
         self._done.set()
@@ -313,7 +326,7 @@ class HolderClient:
 
         outbox.put(session.hello(authorization))
         call = self._stub.Match(requests(), timeout=None)
-        watchdog = _Watchdog(call, self._batch_timeout, self._stop)
+        watchdog = _Watchdog(call, self._batch_timeout, self._stop, finish_grace=SESSION_FINISH_GRACE_SECONDS)
         closed: Closed | None = None
         try:
             for reply in call:

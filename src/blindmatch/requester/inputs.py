@@ -168,18 +168,22 @@ def write_results(store: JobStore, job: Job, tier_names: list[str], confirming_t
     header, rows = iter_rows(job.queries_path)
     out = job.out_path
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([*header, *OUTPUT_COLUMNS])
-        for (number, values), outcome in zip(rows, store.outcomes(job.id), strict=True):
-            if outcome.row != number:
-                raise JobInputError(f"job store and input disagree at row {number}")
-            eligible = outcome.status == "ok"
-            matched = ("true" if outcome.matched else "false") if eligible else ""
-            tier = tier_names[outcome.tier] if outcome.matched and outcome.tier is not None else ""
-            confirms = ("true" if tier in confirming_tiers else "false") if tier else ""
-            values = values + [""] * (len(header) - len(values))
-            writer.writerow([*values[: len(header)], matched, tier, confirms, outcome.status])
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, out)
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow([*header, *OUTPUT_COLUMNS])
+            for (number, values), outcome in zip(rows, store.outcomes(job.id), strict=True):
+                if outcome.row != number:
+                    raise JobInputError(f"job store and input disagree at row {number}")
+                eligible = outcome.status == "ok"
+                matched = ("true" if outcome.matched else "false") if eligible else ""
+                tier = tier_names[outcome.tier] if outcome.matched and outcome.tier is not None else ""
+                confirms = ("true" if tier in confirming_tiers else "false") if tier else ""
+                values = values + [""] * (len(header) - len(values))
+                writer.writerow([*values[: len(header)], matched, tier, confirms, outcome.status])
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a partial copy of personal data must not stay behind (issue 17)
+        raise

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from blindmatch.vocabulary import JobState
+from blindmatch.vocabulary import BlindmatchError, JobState
 
 # 2: jobs.prepared_on. A store of another version is refused (not migrated): finish or
 # delete its jobs with the version that made it.
@@ -162,19 +162,31 @@ def _count_rows(element_rows: np.ndarray) -> dict[int, int]:
     return dict(zip(rows.tolist(), counts.tolist(), strict=True))
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat from field 3 (state) on; empty when the process is gone or there is no /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return []
+    # Field 2 (comm) is parenthesised and may contain spaces or ")": split after the last ")".
+    return stat[stat.rfind(")") + 2 :].split()
+
+
 def _start_time(pid: int) -> str | None:
     """The process's start time (clock ticks since boot, /proc/<pid>/stat field 22), or None.
 
     A pid alone does not identify a process: after a crash and a container restart the
     dead owner's pid is often reused by an unrelated (or the new daemon's) process.
     """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return None
-    # Field 2 (comm) is parenthesised and may contain spaces or ")": split after the last ")".
-    fields = stat[stat.rfind(")") + 2 :].split()
+    fields = _stat_fields(pid)
     return fields[19] if len(fields) > 19 else None  # field 22 overall is index 19 after comm
+
+
+def _is_zombie(pid: int) -> bool:
+    """A process that exited but was not yet reaped (state Z, or X while being reaped):
+    ``kill(pid, 0)`` still succeeds for it, yet it will never run its jobs again."""
+    fields = _stat_fields(pid)
+    return bool(fields) and fields[0] in ("Z", "X")
 
 
 def owner_token() -> str:
@@ -201,7 +213,11 @@ def _owner_alive(owner: str | None) -> bool:
         pass
     if not start or not Path("/proc/self/stat").exists():
         return True  # without /proc (not Linux) the pid check above is all there is
-    return _start_time(pid) == start
+    return _start_time(pid) == start and not _is_zombie(pid)
+
+
+class JobStoreError(BlindmatchError):
+    """The job store cannot be opened or has another schema; the message names the file."""
 
 
 class JobStore:
@@ -209,15 +225,18 @@ class JobStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._local = threading.local()
-        with self._tx() as db:
-            if db.execute("PRAGMA user_version").fetchone()[0] == 0:
-                for statement in _SCHEMA:
-                    db.execute(statement)
-        version = self._db().execute("PRAGMA user_version").fetchone()[0]
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            with self._tx() as db:
+                if db.execute("PRAGMA user_version").fetchone()[0] == 0:
+                    for statement in _SCHEMA:
+                        db.execute(statement)
+            version = self._db().execute("PRAGMA user_version").fetchone()[0]
+        except (sqlite3.Error, OSError) as exc:  # corrupt, not a database, unwritable, disk full
+            raise JobStoreError(f"cannot open the job store {self.path}: {exc}") from None
         if version != SCHEMA_VERSION:
-            raise RuntimeError(
+            raise JobStoreError(
                 f"{self.path}: job store schema {version}, this version reads {SCHEMA_VERSION}; finish its jobs with "
                 "the version that made it, then delete the file"
             )
@@ -407,6 +426,21 @@ class JobStore:
                 "UPDATE jobs SET matches = matches + ?, elements_done = elements_done + ?, updated_at = ? WHERE id = ?",
                 (match_count, int(elements.shape[0]), _now(), job_id),
             )
+
+    def batches(self, job_id: str) -> Iterator[tuple[str, np.ndarray, bytes | None]]:
+        """Every committed batch: (session id, element numbers, packed hit bits or None)."""
+        cursor = self._db().execute("SELECT session_id, elements, hits FROM batches WHERE job_id = ?", (job_id,))
+        for session_id, numbers, hits in cursor:
+            yield session_id, np.frombuffer(numbers, dtype="<u4"), hits
+
+    def closed_sessions(self, job_id: str) -> list[tuple[str, int]]:
+        """(session id, match count) of the job's closed sessions."""
+        return [(r[0], r[1]) for r in self._db().execute(
+            "SELECT session_id, match_count FROM sessions WHERE job_id = ? AND state = 'closed'", (job_id,))]
+
+    def session_ids(self) -> set[str]:
+        """Every session the store has recorded, of any job (hex)."""
+        return {r[0] for r in self._db().execute("SELECT session_id FROM sessions")}
 
     def has_sessions(self, job_id: str) -> bool:
         return self._db().execute("SELECT 1 FROM sessions WHERE job_id = ? LIMIT 1", (job_id,)).fetchone() is not None

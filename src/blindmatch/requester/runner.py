@@ -56,6 +56,7 @@ from blindmatch.requester.jobs import Job, JobStore, owner_token
 from blindmatch.requester.metrics import RequesterMetrics
 from blindmatch.requester.requests import sign_session_request
 from blindmatch.requester.session import run_session
+from blindmatch.requester.store_check import check_results, check_store_knows_audited_sessions
 from blindmatch.transport.pki import organisation_of
 from blindmatch.transport.retry import Backoff
 from blindmatch.transport.wire import MODE_TO_PB
@@ -128,6 +129,7 @@ class JobRunner:
         self.metrics = RequesterMetrics()
         self._download_lock = threading.Lock()
         self._check_identity()
+        check_store_knows_audited_sessions(store, audit)
 
     def _end(self, job_id: str, reason: Reason, error: str, code: str, status: str = "") -> None:
         """Finish the job in the state its reason implies (the vocabulary's one table)."""
@@ -221,6 +223,7 @@ class JobRunner:
                 log.warning("job %s: %s; retrying", job.id, exc)
                 self._sleep(backoff.next_delay())
         if mode is Mode.MEMBERSHIP:
+            check_results(self.store, job, elements)
             write_results(
                 self.store, self.store.get(job.id), self.schema.tier_names(), self.schema.confirming_tiers()
             )
@@ -254,6 +257,8 @@ class JobRunner:
         batch_size = max(1, min(self.config.matching.batch_size, info.limits.max_batch or self.config.matching.batch_size))
         total = len(elements.keys)
         for start in range(0, remaining.size, session_max):
+            if self.stop.is_set():
+                raise JobStopped()  # between sessions: nothing is lost by stopping here
             selection = remaining[start : start + session_max]
             self._session(client, info, index, job, mode, elements, selection, ineligible, batch_size, official_key, report, total)
 
@@ -325,8 +330,8 @@ class JobRunner:
                     session.matched[span.start : span.stop],
                 )
                 report(Progress(job.id, "match", self.store.get(job.id).elements_done, total))
-            if self.stop.is_set():
-                raise JobStopped()
+            # Asked to stop, the session is finished, not abandoned: the holder has reserved it
+            # and evaluates the rest in moments (HolderClient cuts it only after a grace).
 
         started = time.monotonic()
         try:

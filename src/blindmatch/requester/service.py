@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -88,7 +89,7 @@ class RequesterServicer(rpb_grpc.RequesterServicer):
         self._pool.submit(self._run, job_id)
 
     def shutdown(self) -> None:
-        """Wait for running jobs to reach a batch boundary (the runner's stop event is set).
+        """Wait for running jobs to finish their open session (the runner's stop event is set).
 
         Jobs that never started stay queued; watchers are then told the final state.
         """
@@ -148,18 +149,23 @@ class RequesterServicer(rpb_grpc.RequesterServicer):
         """Stream the job's status until it ends, or until this daemon stops with the job given
         back (queued), so the watcher learns that it resumes on the next start."""
         last: rpb.JobStatus | None = None
+        sent_at = 0.0
         while context.is_active():
             with self._changed:
                 # Checked before reading the job, so the state it was given back in is sent.
                 stopped = self._runner.stop.is_set() and request.job_id not in self._scheduled
             status = job_status(self._job(request.job_id, context), self._progress.get(request.job_id))
-            if status != last:
+            # Unchanged status is repeated as a heartbeat: the watcher's sign that we still answer.
+            if status != last or time.monotonic() - sent_at >= WATCH_HEARTBEAT_SECONDS:
                 yield status
-                last = status
+                last, sent_at = status, time.monotonic()
             if stopped or status.state not in (rpb.JOB_STATE_QUEUED, rpb.JOB_STATE_RUNNING):
                 return
             with self._changed:
                 self._changed.wait(_WATCH_POLL_SECONDS)
+
+
+WATCH_HEARTBEAT_SECONDS = 5.0  # cli.requester gives up on a watch silent for three of these
 
 
 class RequesterDaemon:

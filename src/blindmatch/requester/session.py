@@ -8,7 +8,7 @@ from dataclasses import replace
 from blindmatch.audit import AuditLog, entries
 from blindmatch.audit.peer_checkpoints import store_peer_checkpoint, verify_peer_note
 from blindmatch.core.errors import ProtocolError
-from blindmatch.core.events import BatchReceived, Event, SessionClosed
+from blindmatch.core.events import BatchReceived, Event, SessionAccepted, SessionClosed
 from blindmatch.core.messages import Close, Closed
 from blindmatch.core.requester import RequesterSession
 from blindmatch.policy import SessionRequest
@@ -31,13 +31,17 @@ def run_session(
 ) -> Closed:
     """One signed session with its requester-side audit trail: opened, each batch, closed or refused.
 
+    ``session_opened`` is written when the holder's Accept arrives, before any blinded batch
+    is sent: a session the holder never accepted (it was down, restarting or refused it) is
+    not in this log as opened, so ``audit reconcile`` agrees after any retry (SPEC 10.8).
     ``on_batch`` runs after a batch is looked up and logged (the runner persists there).
     """
-    audit.record(entries.session_opened("requester", session.session_id, peer, request, envelope))
 
     def recorded(event: Event) -> None:
         """The audit adapter: one entry per core event (the Close/Closed pair is logged below)."""
-        if isinstance(event, BatchReceived):
+        if isinstance(event, SessionAccepted):
+            audit.record(entries.session_opened("requester", session.session_id, peer, request, envelope))
+        elif isinstance(event, BatchReceived):
             audit.record(entries.batch_evaluated(session.session_id, event))
             on_batch(event)
 
