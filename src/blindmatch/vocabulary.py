@@ -56,6 +56,7 @@ class Reason(StrEnum):
     OVER_BUDGET = "over_budget"
     MODE_NOT_ALLOWED = "mode_not_allowed"
     TOO_FEW_RECORDS = "too_few_records"
+    DUAL_CONTROL_MISSING = "dual_control_missing"
     # The protocol core (SPEC.md 12).
     UNEXPECTED_MESSAGE = "unexpected_message"
     BAD_VERSION = "bad_version"
@@ -130,6 +131,8 @@ TRAITS: dict[Reason, Traits] = {
     Reason.UNKNOWN_OFFICIAL: _policy("PERMISSION_DENIED"),
     Reason.WRONG_ORGANISATION: _policy("PERMISSION_DENIED"),
     Reason.MODE_NOT_ALLOWED: _policy("PERMISSION_DENIED"),
+    # A session this large needs more officials' signatures than it carries.
+    Reason.DUAL_CONTROL_MISSING: _policy("PERMISSION_DENIED"),
     # Not DEADLINE_EXCEEDED, which would invite a blind retry: the request must be re-issued.
     Reason.EXPIRED: _policy("FAILED_PRECONDITION"),
     # The same request over more records would pass: neither a permission nor a quota.

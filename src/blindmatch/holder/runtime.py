@@ -77,10 +77,10 @@ class PolicyGate:
         peer could pin its refusals on a real official by writing their name.
         """
         try:
-            request, signature = open_envelope(envelope)
+            request, signatures = open_envelope(envelope)
         except PolicyRefusal:
             return ""
-        signed = any(verify_request_signature(request, signature, o.public_key)
+        signed = any(verify_request_signature(request, signatures[0], o.public_key)
                      for o in self.policy.officials_named(request.official))
         return request.official if signed else ""
 
