@@ -152,7 +152,7 @@ def _write_policy(holder: Path, requester: Path) -> None:
     """Three officials' keys (the requester keeps the private ones) and the holder's policy naming them."""
     officials = {}
     for name, filename in ((PRIMARY_OFFICIAL, "alice.key"), (SECOND_OFFICIAL, "bob.key"), (OTHER_OFFICIAL, "olga.key")):
-        key = generate_official_key(name, requester / "officials" / filename)
+        key = generate_official_key(name, requester / "officials" / filename, None)
         shutil.copy(key.public_key_file, holder / "officials" / key.public_key_file.name)
         officials[name] = f"officials/{key.public_key_file.name}"
     valid_from = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
