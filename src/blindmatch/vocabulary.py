@@ -31,6 +31,7 @@ class ExitCode(IntEnum):
     REFUSED = 3  # the holder refused the session: nothing was evaluated for it
     UNAVAILABLE = 4  # the holder could not be reached
     QUEUED = 5  # the requester daemon stopped; the job stays queued and resumes
+    AWAITING_APPROVAL = 6  # the job is prepared and waits for officials: blindmatch official approve JOB
     INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 
@@ -190,6 +191,8 @@ class JobState(StrEnum):
     FAILED = "failed"
     REFUSED = "refused"
     HOLDER_UNAVAILABLE = "holder_unavailable"
+    AWAITING_APPROVAL = "awaiting_approval"  # prepared; no request is sent before officials sign it
+    REJECTED = "rejected"  # an official refused the prepared job; nothing was sent
 
     @classmethod
     def ended_by(cls, reason: Reason) -> JobState:
@@ -208,6 +211,8 @@ _EXIT_FOR_STATE = {
     JobState.FAILED: ExitCode.FAILURE,
     JobState.REFUSED: ExitCode.REFUSED,
     JobState.HOLDER_UNAVAILABLE: ExitCode.UNAVAILABLE,
+    JobState.AWAITING_APPROVAL: ExitCode.AWAITING_APPROVAL,
+    JobState.REJECTED: ExitCode.FAILURE,
 }
 
 

@@ -11,6 +11,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from blindmatch.cli import approve
 from blindmatch.cli.errors import CliError
 from blindmatch.cli.passphrase import read_passphrase
 from blindmatch.identity import identity_problem
@@ -21,7 +22,7 @@ SNIPPET_VALIDITY = timedelta(days=365)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("official", help="officials' signing keys")
+    parser = subparsers.add_parser("official", help="officials' keys, and their approval of prepared jobs")
     commands = parser.add_subparsers(dest="official_command", metavar="SUBCOMMAND", required=True)
     keygen = commands.add_parser(
         "keygen",
@@ -39,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="read the passphrase from FILE's first line (mode 0600); asked twice on the terminal otherwise",
     )
     keygen.set_defaults(func=_keygen)
+    approve.register(commands)
 
 
 def _toml_string(text: str) -> str:

@@ -20,10 +20,10 @@ Example::
     batch_timeout_seconds = 120          # a session or download silent this long: holder unavailable
 
     [official]
-    name = "Alice Clerk"
-    key_file = "officials/alice.key"
+    name = "Alice Clerk"                 # the official each request names (and who approves it)
     legal_basis = "Tax Administration Act s. 12"
-    request_lifetime_seconds = 900
+    request_lifetime_seconds = 3600      # officials must approve a prepared job within this
+    # key_file = "officials/alice.key"   # deprecated: the daemon signs by itself, no one approves
 
     [matching]
     mode = "membership"                  # or "cardinality"
@@ -73,7 +73,8 @@ class HolderEndpoint:
 @dataclass(frozen=True)
 class OfficialConfig:
     name: str
-    key_file: Path
+    # None: officials approve each prepared job with their own keys (``official approve``).
+    key_file: Path | None
     legal_basis: str
     request_lifetime_seconds: int
 
@@ -122,7 +123,7 @@ _SECTIONS: dict[str, tuple[set[str], set[str]]] = {
     # section: (required keys, optional keys)
     "": ({"organisation", "holder", "official", "audit"}, {"state_dir", "matching", "service"}),
     "holder": ({"address", "ca_cert", "cert", "key"}, {"name", "server_name", "retry_seconds", "batch_timeout_seconds"}),
-    "official": ({"name", "key_file", "legal_basis"}, {"request_lifetime_seconds"}),
+    "official": ({"name", "legal_basis"}, {"key_file", "request_lifetime_seconds"}),
     "matching": (set(), {"mode", "schema", "batch_size", "window", "session_max_records"}),
     "audit": ({"dir", "origin"}, set()),
     "service": (set(), {"listen", "max_parallel_jobs"}),
@@ -225,7 +226,7 @@ def load_requester_config(path: Path) -> RequesterConfig:
         ),
         official=OfficialConfig(
             name=official.identity("name"),
-            key_file=official.path_value("key_file"),
+            key_file=official.path_value("key_file") if "key_file" in official.table else None,
             legal_basis=official.legal_text("legal_basis"),
             # The holder refuses requests living longer than policy.MAX_LIFETIME.
             request_lifetime_seconds=official.integer(

@@ -41,10 +41,13 @@ STATE_TO_PB = {
     JobState.FAILED: rpb.JOB_STATE_FAILED,
     JobState.REFUSED: rpb.JOB_STATE_REFUSED,
     JobState.HOLDER_UNAVAILABLE: rpb.JOB_STATE_HOLDER_UNAVAILABLE,
+    JobState.AWAITING_APPROVAL: rpb.JOB_STATE_AWAITING_APPROVAL,
+    JobState.REJECTED: rpb.JOB_STATE_REJECTED,
 }
 PB_TO_STATE = {v: k for k, v in STATE_TO_PB.items()}
 MODE_TO_JOB_PB = {Mode.MEMBERSHIP: rpb.JOB_MODE_MEMBERSHIP, Mode.CARDINALITY: rpb.JOB_MODE_CARDINALITY}
 _WATCH_POLL_SECONDS = 1.0
+_APPROVAL_POLL_SECONDS = 0.5
 
 
 def job_status(job: Job, progress: Progress | None = None) -> rpb.JobStatus:
@@ -187,6 +190,14 @@ class RequesterDaemon:
         for job in self.store.resumable():
             log.info("resuming job %s", job.id)
             self.servicer.schedule(job.id)
+        threading.Thread(target=self._run_released, name="approvals", daemon=True).start()
+
+    def _run_released(self) -> None:
+        """Schedule jobs that officials released (``official approve`` queues them in the store)."""
+        while not self.stop.wait(_APPROVAL_POLL_SECONDS):
+            for job in self.store.resumable():
+                if job.state == JobState.QUEUED:
+                    self.servicer.schedule(job.id)
 
     def stop_gracefully(self) -> None:
         """Stop taking calls, let running jobs reach a batch boundary, close the audit log."""
