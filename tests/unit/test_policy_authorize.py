@@ -325,7 +325,7 @@ def test_a_forged_cosignature_is_unsigned(dual: Authorizer) -> None:
     request = SessionRequest.decode(envelope()[:-64])
     env = seal_envelope(request, [sign_encoded(request, KEYS["Alice"]), sign_encoded(request, Ed25519PrivateKey.generate())])
     refusal = reason(dual, env)
-    assert refusal.reason == "unsigned" and "signature 2 is by no official" in str(refusal)
+    assert refusal.reason == "unsigned" and "co-signature 1 is by no official" in str(refusal)
 
 
 def test_envelope_carries_one_to_max_signatures() -> None:
@@ -353,3 +353,9 @@ def test_no_name_oracle(authorizer: Authorizer) -> None:
     first, second = reason(authorizer, forged), reason(authorizer, unknown)
     assert first.reason == second.reason == "unknown_official"
     assert str(first).replace("Eve", "X") == str(second).replace("Nobody At All", "X")
+
+
+def test_signatures_in_any_order_and_their_keys_are_kept(dual: Authorizer) -> None:
+    grant = authorize(dual, signed_by("Mallory", "Alice", official="Alice"))
+    assert grant.official.name == "Alice" and [o.name for o in grant.cosigners] == ["Mallory"]
+    assert grant.signer_keys == (KEYS["Mallory"].public_key().public_bytes_raw(), KEYS["Alice"].public_key().public_bytes_raw())

@@ -29,6 +29,9 @@ class Grant:
     official: Official
     debit: Debit
     cosigners: tuple[Official, ...] = ()
+    # The public key that made each of the envelope's signatures, in the envelope's order
+    # (the audit log keeps them with the request, so a reviewer can re-verify it).
+    signer_keys: tuple[bytes, ...] = ()
 
 
 class Authorizer:
@@ -65,7 +68,7 @@ class Authorizer:
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("now must be a timezone-aware datetime")
         request, signatures = open_envelope(envelope)
-        official = self._signer(request, signatures[0], peer_organisation)
+        official, position = self._signer(request, signatures, peer_organisation)
         if request.organisation != peer_organisation:
             raise PolicyRefusal(
                 Reason.WRONG_ORGANISATION,
@@ -98,7 +101,11 @@ class Authorizer:
                 f"this one has {request.record_count}",
             )
 
-        cosigners = self._check_dual_control(request, official, signatures[1:], limits, now)
+        others = signatures[:position] + signatures[position + 1 :]
+        cosigner_keys = self._check_dual_control(request, official, others, limits, now)
+        signer_keys = (*cosigner_keys[:position], official.public_key, *cosigner_keys[position:])
+        cosigners = tuple({o.name: o for o in self._policy.officials(request.organisation)
+                           if o.public_key in cosigner_keys and o.name != official.name}.values())
 
         debit = self._budgets.reserve(
             session_id=request.session_id,
@@ -109,25 +116,26 @@ class Authorizer:
             limits=limits,
             now=now,
         )
-        return Grant(request=request, official=official, debit=debit, cosigners=cosigners)
+        return Grant(request=request, official=official, debit=debit, cosigners=cosigners, signer_keys=signer_keys)
 
-    def _signer(self, request: SessionRequest, signature: bytes, peer_organisation: str) -> Official:
-        """The official named by the request whose key made its first signature.
+    def _signer(self, request: SessionRequest, signatures: tuple[bytes, ...], peer_organisation: str) -> tuple[Official, int]:
+        """The official named by the request, and which of the signatures is theirs.
 
         No name oracle (SPEC 7.5 step 2): a name that is no official of the peer's
         organisation is ``unknown_official`` whether or not another organisation has an
-        official of that name, unless that official's key made the signature (then the
+        official of that name, unless that official's key made a signature (then the
         peer holds their key, and ``wrong_organisation`` states a verified fact).
         """
         own = self._policy.find_official(peer_organisation, request.official)
         if own is not None:
-            if not verify_request_signature(request, signature, own.public_key):
-                raise PolicyRefusal(Reason.UNSIGNED, f"no valid signature by the official {request.official!r}")
-            return own
+            for position, signature in enumerate(signatures):
+                if verify_request_signature(request, signature, own.public_key):
+                    return own, position
+            raise PolicyRefusal(Reason.UNSIGNED, f"no valid signature by the official {request.official!r}")
         # Public keys are unique in a policy, so at most one official verifies.
         other = next(
             (o for o in self._policy.officials_named(request.official)
-             if verify_request_signature(request, signature, o.public_key)),
+             if any(verify_request_signature(request, sig, o.public_key) for sig in signatures)),
             None,
         )
         if other is None:
@@ -142,11 +150,12 @@ class Authorizer:
 
     def _check_dual_control(
         self, request: SessionRequest, official: Official, cosignatures: tuple[bytes, ...], limits: Limits, now: datetime
-    ) -> tuple[Official, ...]:
-        """Every co-signature must be a distinct official of the organisation with a current
-        mandate for this mode; a session over the policy's sizes needs enough of them."""
+    ) -> tuple[bytes, ...]:
+        """Every co-signature must be by an official of the organisation with a current
+        mandate for this mode; a session over the policy's sizes needs enough distinct
+        signers. Returns the key that made each co-signature, in order."""
         signers = {official.name}
-        cosigners: list[Official] = []
+        keys: list[bytes] = []
         for position, signature in enumerate(cosignatures, start=2):
             cosigner = next(
                 (o for o in self._policy.officials(request.organisation)
@@ -155,7 +164,7 @@ class Authorizer:
             )
             if cosigner is None:
                 raise PolicyRefusal(
-                    Reason.UNSIGNED, f"signature {position} is by no official of {request.organisation!r}"
+                    Reason.UNSIGNED, f"co-signature {position - 1} is by no official of {request.organisation!r}"
                 )
             if not cosigner.valid_from <= now <= cosigner.valid_until:
                 raise PolicyRefusal(Reason.EXPIRED, f"co-signing official {cosigner.name!r} is not authorised at this time")
@@ -163,11 +172,10 @@ class Authorizer:
                 raise PolicyRefusal(
                     Reason.MODE_NOT_ALLOWED, f"co-signing official {cosigner.name!r} may not use mode {request.mode!r}"
                 )
-            if cosigner.name not in signers:
-                cosigners.append(cosigner)
+            keys.append(cosigner.public_key)
             signers.add(cosigner.name)
         if limits.dual_control is None:
-            return tuple(cosigners)
+            return tuple(keys)
         used = self._budgets.remaining(request.organisation, None, limits, now)
         day_used = limits.org_day - used["org_day"]
         needed = limits.dual_control.required(request.record_count, day_used)
@@ -177,7 +185,7 @@ class Authorizer:
                 f"a session of {request.record_count} records needs the signatures of {needed} distinct officials "
                 f"of {request.organisation!r}; it carries {len(signers)}",
             )
-        return tuple(cosigners)
+        return tuple(keys)
 
     def _check_times(self, request: SessionRequest, official: Official, now: datetime) -> None:
         # The mandate is a legal fact: no skew allowance on the official's validity.
