@@ -37,8 +37,11 @@ def test_demo_json_reports_exact_matches_and_every_refusal(tmp_path: Path) -> No
     assert summary["audit"] == {"holder": "ok", "requester": "ok", "reconcile": "ok"}
     for side in ("holder", "requester"):
         assert (tmp_path / "demo" / side / "audit" / "log.jsonl").stat().st_size > 0
-        verify = subprocess.run(blindmatch_command("audit", "verify", str(tmp_path / "demo" / side)), capture_output=True, text=True)
+        verify = subprocess.run(blindmatch_command("audit", "verify", str(tmp_path / "demo" / side), "--policy",
+                                                   str(tmp_path / "demo" / "holder" / "policy.toml")),
+                                capture_output=True, text=True)
         assert verify.returncode == 0, verify.stdout + verify.stderr
+        assert "signed requests re-verified against the policy" in verify.stdout
     reconciled = subprocess.run(blindmatch_command("audit", "reconcile", str(tmp_path / "demo" / "holder"), str(tmp_path / "demo" / "requester")),
                                 capture_output=True, text=True)
     assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr

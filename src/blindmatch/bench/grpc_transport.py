@@ -159,7 +159,7 @@ def _requester(cfg: BenchConfig, requester_config: str, conn: Connection) -> Non
                 lifetime=timedelta(minutes=15),
             )
             run_session(client, audit, session, request, envelope, config.holder.name, config.matching.window,
-                        info.audit_public_key, lambda _batch: None)
+                        info.audit_public_key, lambda _batch: None, [official_key.public_key().public_bytes_raw()])
             t4 = time.perf_counter()
         engine.close()
         matches = int(np.count_nonzero(session.matched)) if mode is Mode.MEMBERSHIP else session.match_count

@@ -290,7 +290,8 @@ class HolderServicer(pb_grpc.HolderServicer):
             log.info("session %s from %r refused: %s", hello.session_id.hex(), peer, refusal)
             raise
         progress.granted = True
-        rt.audit.record(entries.session_opened("holder", hello.session_id, peer, grant.request, hello.authorization))
+        rt.audit.record(entries.session_opened("holder", hello.session_id, peer, grant.request, hello.authorization,
+                                                grant.signer_keys))
         rt.audit.record(entries.budget_debited(hello.session_id, grant.debit))
         return grant
 

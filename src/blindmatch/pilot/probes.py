@@ -103,8 +103,9 @@ def _signed_session(
         envelope += b"".join(sign_encoded(request, cosigner) for cosigner in cosigners or ())
         if tamper:
             envelope = envelope[:-1] + bytes([envelope[-1] ^ 1])
+        signers = [key, *(cosigners or ())]
         run_session(client, audit, session, request, envelope, config.holder.name, 4, info.audit_public_key,
-                    lambda _batch: None)
+                    lambda _batch: None, [k.public_key().public_bytes_raw() for k in signers])
 
 
 # The refusals the legal setting names; the demo's JSON reports exactly these under "refusals".

@@ -63,7 +63,7 @@ class Decision(StrEnum):
 class SessionState(StrEnum):
     PENDING = "pending"  # prepared, not yet sent
     SENT = "sent"  # its session id reached the holder: never sent again
-    EXPIRED = "expired"  # its request expired before it was sent: re-prepared
+    DROPPED = "dropped"  # not sendable as approved (expired, rejected, holder changed): never sent
 
 
 class ApprovalError(BlindmatchError, ValueError):
@@ -109,7 +109,7 @@ class Approvals:
         """Store a new set of prepared sessions (id, elements, blinds, request) and wait for officials."""
         with self.store.transaction() as db:
             db.execute("UPDATE prepared_sessions SET state = ? WHERE job_id = ? AND state = ?",
-                       (SessionState.EXPIRED, job_id, SessionState.PENDING))
+                       (SessionState.DROPPED, job_id, SessionState.PENDING))
             db.executemany(
                 "INSERT INTO prepared_sessions (session_id, job_id, seq, elements, blinds, request, state) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -207,6 +207,6 @@ class Approvals:
             db.execute("UPDATE job_approval SET decision = ?, detail = ?, at = ? WHERE job_id = ?",
                        (Decision.REJECTED, detail, _now(), job_id))
             db.execute("UPDATE prepared_sessions SET state = ? WHERE job_id = ? AND state = ?",
-                       (SessionState.EXPIRED, job_id, SessionState.PENDING))
+                       (SessionState.DROPPED, job_id, SessionState.PENDING))
             db.execute("UPDATE jobs SET state = ?, error = ?, updated_at = ? WHERE id = ?",
                        (JobState.REJECTED, detail, _now(), job_id))

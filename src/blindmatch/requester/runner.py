@@ -335,7 +335,8 @@ class JobRunner:
             legal_basis=cfg.official.legal_basis, key_id=info.key_id, issued_at=now,
             lifetime=timedelta(seconds=cfg.official.request_lifetime_seconds), held_back=held_back,
         )
-        self._send(client, info, job, mode, elements, selection, session, request, envelope, report, total)
+        self._send(client, info, job, mode, elements, selection, session, request, envelope, report, total,
+                   [official_key.public_key().public_bytes_raw()])
 
     def _match_approved(
         self, client: HolderClient, info: pb.HolderInfo, index: EncryptedIndex, job: Job, mode: Mode,
@@ -361,12 +362,12 @@ class JobRunner:
                     or session.blinded_commitment != request.blinded_commitment):
                 log.warning("job %s: prepared session %d can no longer be sent as approved; preparing again",
                             job.id, prepared.seq)
-                self.approvals.mark(prepared.session_id, SessionState.EXPIRED)
+                self.approvals.mark(prepared.session_id, SessionState.DROPPED)
                 continue
             # Marked before sending: a session id that may have reached the holder is never reused.
             self.approvals.mark(prepared.session_id, SessionState.SENT)
             self._send(client, info, job, mode, elements, prepared.elements, session, request, prepared.envelope(),
-                       report, len(elements.keys))
+                       report, len(elements.keys), [key for key, _ in prepared.signatures])
         left = np.setdiff1d(remaining, self.store.done_elements(job.id), assume_unique=True)
         if left.size:
             self._prepare(job, mode, index, info, elements, left, ineligible, batch_size, session_max)
@@ -401,7 +402,7 @@ class JobRunner:
     def _send(
         self, client: HolderClient, info: pb.HolderInfo, job: Job, mode: Mode, elements: Elements,
         selection: np.ndarray, session: RequesterSession, request: SessionRequest, envelope: bytes,
-        report: Callable[[Progress], None], total: int,
+        report: Callable[[Progress], None], total: int, signer_keys: list[bytes],
     ) -> None:
         """Run one signed session and commit its results batch by batch."""
         cfg = self.config
@@ -423,7 +424,7 @@ class JobRunner:
         try:
             closed = run_session(
                 client, self.audit, session, request, envelope, cfg.holder.name, cfg.matching.window,
-                info.audit_public_key, on_batch,
+                info.audit_public_key, on_batch, signer_keys,
             )
         except HolderError as exc:
             self.store.end_session(session_id, JobState.ended_by(exc.reason) if exc.code else JobState.FAILED)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from blindmatch.audit import AuditLog, entries
 from blindmatch.core.events import BatchReceived, Event, SessionClosed
@@ -25,12 +25,14 @@ def run_session(
     window: int,
     holder_audit_key: bytes,
     on_batch: Callable[[BatchReceived], None],
+    signer_keys: Sequence[bytes],
 ) -> Closed:
     """One signed session with its requester-side audit trail: opened, each batch, closed or refused.
 
-    ``on_batch`` runs after a batch is looked up and logged (the runner persists there).
+    ``on_batch`` runs after a batch is looked up and logged (the runner persists there);
+    ``signer_keys`` are the public keys behind the envelope's signatures, in order.
     """
-    audit.record(entries.session_opened("requester", session.session_id, peer, request, envelope))
+    audit.record(entries.session_opened("requester", session.session_id, peer, request, envelope, signer_keys))
 
     def recorded(event: Event) -> None:
         """The audit adapter: one entry per core event (the Close/Closed pair is logged below)."""
