@@ -359,7 +359,7 @@ class HolderDaemon:
             if set(indexes.manifest.files) != set(Mode):
                 raise StoreError(f"the index in {config.index_dir} lacks a kind; rebuild it")
             config.budget_db.parent.mkdir(parents=True, exist_ok=True)
-            gate = PolicyGate(Policy.load(config.policy), config.budget_db)
+            gate = PolicyGate(Policy.load(config.policy), config.budget_db, config.policy)
             audit = AuditLog.open(config.audit_dir, config.audit_origin)
         except BaseException:
             indexes.close()
@@ -396,20 +396,25 @@ class HolderDaemon:
 
 
 def run_daemon(config: HolderNodeConfig, announce: Callable[[str], None]) -> int:
-    """Serve until SIGTERM or SIGINT, then drain in-flight sessions and exit 0."""
+    """Serve until SIGTERM or SIGINT, then drain in-flight sessions and exit 0; SIGHUP reloads the policy."""
     daemon = HolderDaemon.from_config(config)
     stop = threading.Event()
+    hangup = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        (hangup if signum == signal.SIGHUP else stop).set()
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     try:
         daemon.start()
         host = config.listen.rsplit(":", 1)[0]
         announce(f"listening on {host}:{daemon.port}")
-        while not stop.wait(1.0):  # a timed wait lets the signal handler run promptly
-            pass
+        while not stop.wait(0.2):  # a timed wait lets the signal handler run promptly
+            if hangup.is_set():
+                hangup.clear()
+                # The file is also polled; the signal makes a change take effect at once.
+                reloaded = daemon.runtime.gate.reload()
+                announce("policy reloaded (SIGHUP)" if reloaded else "policy not reloaded (SIGHUP): see the error above")
         announce(f"stopping: draining sessions for up to {config.limits.shutdown_grace_seconds:g} s")
         daemon.stop(config.limits.shutdown_grace_seconds)
         daemon.runtime.engine.close()
