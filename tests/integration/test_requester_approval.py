@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 from blindmatch.audit import AuditLog
 from blindmatch.cli.main import main
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.pilot.processes import HolderProcess, build_index
+from blindmatch.pilot.processes import HolderProcess, blindmatch_command, build_index
 from blindmatch.pilot.workspace import Workspace, create_workspace
 from blindmatch.requester.approvals import Approvals
 from blindmatch.requester.config import load_requester_config
@@ -117,3 +119,32 @@ def test_bad_approvals_sign_nothing(
     assert runner.store.get(job_id).state == JobState.REJECTED and approvals.pending(job_id) == []
     assert approve(workspace, job_id, "alice.key", digest) == ExitCode.FAILURE
     assert not runner.store.has_sessions(job_id)
+
+
+def test_daemon_runs_a_job_once_officials_release_it(
+    workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = load_requester_config(workspace.requester_config)
+    daemon = subprocess.Popen(blindmatch_command("requester", "serve", "--config", str(workspace.requester_config)),
+                              stdout=subprocess.DEVNULL, stderr=(tmp_path / "daemon.stderr").open("wb"))
+    try:
+        deadline = time.monotonic() + 60
+        while not config.socket_path.exists():
+            assert daemon.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        match = blindmatch_command("requester", "match", str(workspace.queries), "--config",
+                                   str(workspace.requester_config), "--out", str(tmp_path / "r.csv"), "--json", "--no-progress")
+        first = subprocess.run(match, capture_output=True, text=True, timeout=120)
+        assert first.returncode == ExitCode.AWAITING_APPROVAL, first.stderr
+        job_id = json.loads(first.stdout.strip().splitlines()[-1])["job_id"]
+        digest = str(shown(workspace, job_id, capsys)["digest"])
+        assert approve(workspace, job_id, "bob.key", digest, "--await-cosigner") == 0  # any order
+        assert approve(workspace, job_id, "alice.key", digest) == 0
+        store = JobStore(config.store_path)
+        while store.get(job_id).state in (JobState.QUEUED, JobState.RUNNING):
+            assert time.monotonic() < deadline + 60
+            time.sleep(0.1)
+        assert store.get(job_id).state == JobState.SUCCEEDED, store.get(job_id).error
+    finally:
+        daemon.terminate()
+        daemon.wait(30)

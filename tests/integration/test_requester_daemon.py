@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -126,3 +127,9 @@ def test_sigterm_while_a_client_watches_says_the_job_is_queued(workspace: Worksp
         states = {row[0] for row in db.execute("SELECT state FROM jobs WHERE out_path = ?",
                                                (str((tmp_path / "r.csv").resolve()),))}
     assert states == {"queued"}
+
+
+def test_job_socket_is_owner_only(workspace: Workspace, daemon: subprocess.Popen[bytes]) -> None:
+    config = load_requester_config(workspace.requester_config)
+    assert stat.S_IMODE(config.socket_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(config.state_dir.stat().st_mode) == 0o700

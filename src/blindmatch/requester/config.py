@@ -37,7 +37,7 @@ Example::
     origin = "requester.example-county"
 
     [service]
-    listen = "unix"                      # unix:<state_dir>/requester.sock, or "127.0.0.1:PORT"
+    listen = "unix"                      # unix:<state_dir>/requester.sock, mode 0600 (TCP is refused)
     max_parallel_jobs = 8
 """
 
@@ -208,8 +208,13 @@ def load_requester_config(path: Path) -> RequesterConfig:
     if mode_text not in {m.value for m in Mode}:
         raise matching.error("mode", f"must be one of {', '.join(m.value for m in Mode)}")
     listen = service.text("listen", "unix")
-    if listen != "unix" and not (listen.startswith(("127.0.0.1:", "localhost:", "[::1]:"))):
-        raise service.error("listen", 'must be "unix" or a loopback address such as "127.0.0.1:7444"')
+    if listen != "unix":
+        # The job service takes file paths and starts jobs officials then approve: on TCP any
+        # local user could call it, and it has no client authentication to tell them apart.
+        raise service.error(
+            "listen", f'{listen!r}: a TCP job service would accept any local user (no client authentication); '
+            'use "unix": a socket in the state directory, mode 0600',
+        )
     return RequesterConfig(
         path=path,
         organisation=top.text("organisation"),

@@ -1,8 +1,8 @@
 """The requester daemon: a local job service in front of :class:`JobRunner`.
 
-It listens only on a unix socket in the state directory (mode 0700) or on loopback:
-the service accepts file paths, so it must only be reachable by the requester's own
-users. Jobs run in a bounded thread pool; on start the daemon resumes every job a
+It listens only on a unix socket (mode 0600) in the state directory (mode 0700): the
+service accepts file paths and starts jobs, so it must only be reachable by the user the
+daemon runs as (TCP, which has no client authentication here, is refused by the config). Jobs run in a bounded thread pool; on start the daemon resumes every job a
 previous run left queued or running, and on SIGTERM it stops at the next batch
 boundary and leaves unfinished jobs queued for the next start.
 """
@@ -10,6 +10,7 @@ boundary and leaves unfinished jobs queued for the next start.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -177,10 +178,16 @@ class RequesterDaemon:
         rpb_grpc.add_RequesterServicer_to_server(self.servicer, self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        if config.listen == "unix" and config.socket_path.exists():
+        if config.socket_path.exists():
             config.socket_path.unlink()  # the caller checked no live daemon answers on it
-        if self.server.add_insecure_port(config.service_target) == 0 and config.listen != "unix":
+        previous = os.umask(0o177)  # the socket is created owner-only, never briefly wider
+        try:
+            self.server.add_insecure_port(config.service_target)
+        finally:
+            os.umask(previous)
+        if not config.socket_path.exists():
             raise OSError(f"cannot listen on {config.service_target}")
+        config.socket_path.chmod(0o600)
 
     def start(self) -> None:
         self.server.start()
@@ -208,8 +215,7 @@ class RequesterDaemon:
         self.audit.append("daemon_stopped", role="requester", version=__version__)
         self.audit.close()
         self.engine.close()
-        if self.config.listen == "unix":
-            self.config.socket_path.unlink(missing_ok=True)
+        self.config.socket_path.unlink(missing_ok=True)
 
     def serve_forever(self) -> None:
         """Run until SIGTERM or SIGINT."""
