@@ -85,3 +85,17 @@ def session_closed(
     if matches is not None:
         fields["matches"] = matches
     return Entry("session_closed", fields)
+
+
+def refusals_summarised(since: str, refused: int, peers: int, reasons: dict[str, int]) -> Entry:
+    """One period's counted refusals (``audit.refusals``): how many, from how many peers, why."""
+    return Entry("refusals_summarised", {"since": since, "refused": refused, "peers": peers, "reasons": reasons})
+
+
+def index_downloaded(peer: str, kind: str, digest: bytes, key_id: bytes, sent_bytes: int, offset: int) -> Entry:
+    """An index served to the end: who, which index (kind, digest, OPRF key id = epoch), how many bytes
+    from which offset (a resumed download logs each part that reached the end)."""
+    return Entry("index_downloaded", {
+        "peer": peer, "kind": kind, "digest": digest.hex(), "key_id": key_id.hex(), "bytes": sent_bytes,
+        "offset": offset,
+    })

@@ -109,6 +109,24 @@ def _enum(*values: str) -> FieldType:
     return FieldType("enum", check)
 
 
+def _timestamp(value: Any) -> str | None:
+    if not isinstance(value, str) or not _TIME_RE.fullmatch(value):
+        return "must be an RFC 3339 UTC timestamp"
+    return None
+
+
+def _reason_counts(value: Any) -> str | None:
+    """A refusal summary's ``{reason: count}``: known reasons only, counts >= 1."""
+    if not isinstance(value, dict) or not value:
+        return "must be a non-empty object of reason: count"
+    for reason, count in value.items():
+        if reason not in REFUSAL_REASONS:
+            return f"has an unknown reason {reason!r}"
+        if type(count) is not int or not 0 < count < 2**63:
+            return f"count of {reason!r} must be a positive integer"
+    return None
+
+
 SHA256 = _hex(32, 32)
 SIGNATURE = _hex(64, 64)
 PUBLIC_KEY = _hex(32, 32)
@@ -127,6 +145,8 @@ MODE = _enum(*Mode)
 REASON = _enum(*sorted(REFUSAL_REASONS))
 FAILURE_REASON = _enum(*sorted(FAILURE_REASONS))
 STATUS = _enum(*GRPC_STATUSES)
+TIMESTAMP = FieldType("time", _timestamp)
+REASON_COUNTS = FieldType("reason-counts", _reason_counts)
 
 
 @dataclass(frozen=True)
@@ -209,6 +229,14 @@ EVENTS: Mapping[str, EventSchema] = {
             "peer_audit_key": PUBLIC_KEY,
         },
         {"matches": UINT},
+    ),
+    # Refusals of unsigned, unverified or malformed calls over one period (SPEC.md 10.6).
+    "refusals_summarised": EventSchema(
+        {"since": TIMESTAMP, "refused": UINT, "peers": UINT, "reasons": REASON_COUNTS}, {},
+    ),
+    # One completed download of an index, or the parts of a resumed one (SPEC.md 9).
+    "index_downloaded": EventSchema(
+        {"peer": IDENT, "kind": MODE, "digest": SHA256, "key_id": KEY_ID, "bytes": UINT, "offset": UINT}, {},
     ),
     "index_built": EventSchema({"digest": SHA256, "entries": UINT, "kind": IDENT}, {}),
     "key_rotated": EventSchema({"key_id": KEY_ID}, {}),

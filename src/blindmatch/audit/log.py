@@ -47,7 +47,7 @@ from blindmatch.audit.events import (
     valid_origin,
     validate_fields,
 )
-from blindmatch.audit.merkle import MerkleTree
+from blindmatch.audit.merkle import CompactRange, MerkleTree
 from blindmatch.keyfile import fsync_directory
 from blindmatch.vocabulary import BlindmatchError
 
@@ -155,7 +155,7 @@ class AuditLog:
         self._clock = clock
         self._lock_fd = lock_fd
         self._thread_lock = threading.Lock()
-        self._tree = MerkleTree()
+        self._tree = CompactRange()  # O(log n): proofs are computed from disk (consistency_proof)
         self._offset = 0
         self._latest: Checkpoint | None = None
         self._log_fd = os.open(path / LOG_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -214,9 +214,8 @@ class AuditLog:
         with self._locked():
             self._sync_locked()
             self._repair_checkpoints_locked(latest_needed=False)
-            size = self._tree.size
             cp = sign_checkpoint(
-                self._key, self.origin, size, self._tree.root(size), format_time(self._clock())
+                self._key, self.origin, self._tree.size, self._tree.root(), format_time(self._clock())
             )
             _write_all(self._cp_fd, cp.note.encode() + b"\n")
             self._latest = cp
@@ -228,10 +227,27 @@ class AuditLog:
             return self._latest
 
     def consistency_proof(self, old_size: int, size: int) -> list[bytes]:
-        """RFC 9162 consistency proof between two sizes of this log (for witnesses)."""
+        """RFC 9162 consistency proof between two sizes of this log (for witnesses).
+
+        Built from the entries on disk: the writer keeps only the tree's frontier, so a
+        log's memory does not grow with its length; the full tree exists only while a
+        proof is computed.
+        """
         with self._locked():
             self._sync_locked()
-            return self._tree.consistency_proof(old_size, size)
+            if not 0 <= size <= self._tree.size:
+                raise ValueError(f"tree size {size} out of range 0..{self._tree.size}")
+            lines, _, _ = scan_lines(_read(self.path / LOG_NAME)[:self._offset], 0)
+        tree = MerkleTree()
+        for line in lines[:size]:
+            tree.append(line)
+        return tree.consistency_proof(old_size, size)
+
+    def refreshed_size(self) -> int:
+        """Number of entries on disk now, including those other processes appended."""
+        with self._locked():
+            self._sync_locked()
+            return self._tree.size
 
     def close(self) -> None:
         """Checkpoint (so every entry is covered on shutdown) and release files."""
@@ -279,10 +295,13 @@ class AuditLog:
                 f"checkpoint covers {covered}: checkpointed entries are lost; "
                 "run 'blindmatch audit verify' and restore from backup"
             )
-        for line in lines:
+        for line in lines[:covered]:
+            self._tree.append(line)
+        covered_root = self._tree.root()
+        for line in lines[covered:]:
             self._tree.append(line)
         self._offset = good_end
-        if self._latest and self._tree.root(covered) != self._latest.root:
+        if self._latest and covered_root != self._latest.root:
             raise AuditError(
                 f"{self.path / LOG_NAME} does not match its latest checkpoint; "
                 "run 'blindmatch audit verify'"

@@ -36,6 +36,42 @@ def _split(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
+class CompactRange:
+    """The frontier of an append-only tree: only the roots of its maximal complete subtrees.
+
+    What a log writer needs to append and to sign its current root, in O(log n) memory
+    however long the log grows; proofs are computed from the leaves on disk when a
+    witness asks (:class:`MerkleTree`).
+    """
+
+    def __init__(self) -> None:
+        self._size = 0
+        self._peaks: list[bytes] = []  # one per set bit of size, largest subtree first
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def append(self, data: bytes) -> int:
+        """Append one leaf (raw data) and return its index."""
+        index, merged, carry = self._size, leaf_hash(data), self._size
+        while carry & 1:
+            merged = node_hash(self._peaks.pop(), merged)
+            carry >>= 1
+        self._peaks.append(merged)
+        self._size += 1
+        return index
+
+    def root(self) -> bytes:
+        """MTH of all leaves: the peaks folded right to left (RFC 9162's split at powers of two)."""
+        if not self._peaks:
+            return EMPTY_ROOT
+        result = self._peaks[-1]
+        for peak in reversed(self._peaks[:-1]):
+            result = node_hash(peak, result)
+        return result
+
+
 class MerkleTree:
     """Append-only Merkle tree over leaf hashes.
 

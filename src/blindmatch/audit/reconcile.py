@@ -20,7 +20,7 @@ from blindmatch.audit.keys import verify_transcript_signature
 from blindmatch.audit.log import find_audit_dir, read_verifier_key
 from blindmatch.audit.verify import load_entries, verify_log
 
-_SESSION_EVENTS = ("session_opened", "session_refused", "session_failed", "session_closed")
+_SESSION_EVENTS = ("session_opened", "session_refused", "session_failed", "session_closed", "budget_debited")
 
 
 @dataclass(frozen=True)
@@ -38,15 +38,19 @@ class _Side:
     public_key: bytes
     events: dict[str, dict[str, dict[str, Any]]]  # session_id -> event -> entry
     batches: dict[str, dict[int, tuple[int, str, str]]]  # session_id -> seq -> (count, hashes)
+    summaries: list[dict[str, Any]] = field(default_factory=list)  # refusals_summarised entries
 
 
 def _load(name: str, directory: Path, batch_event: str) -> _Side:
     _, public_key = read_verifier_key(find_audit_dir(directory))
     events: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     batches: dict[str, dict[int, tuple[int, str, str]]] = defaultdict(dict)
+    summaries: list[dict[str, Any]] = []
     for entry in load_entries(directory):
         event = entry.get("event")
-        if event in _SESSION_EVENTS:
+        if event == "refusals_summarised":
+            summaries.append({**entry, "reasons": dict(entry["reasons"])})
+        elif event in _SESSION_EVENTS:
             events[entry["session_id"]][event] = entry
         elif event == batch_event:
             batches[entry["session_id"]][entry["seq"]] = (
@@ -54,7 +58,52 @@ def _load(name: str, directory: Path, batch_event: str) -> _Side:
                 entry["blinded_sha256"],
                 entry["evaluated_sha256"],
             )
-    return _Side(name, public_key, events, batches)
+    return _Side(name, public_key, events, batches, summaries)
+
+
+def _counted_by_holder(sid: str, requester: _Side, holder: _Side) -> bool:
+    """Whether a session only the requester logged is a refusal the holder counted in a summary.
+
+    The holder logs unverified refusals only as counts (SPEC.md 10.6): the requester's
+    refusal is accounted for if a summary of the same reason covers its time; each
+    counted refusal accounts for one session only.
+    """
+    events = requester.events[sid]
+    refused = events.get("session_refused")
+    if refused is None or set(events) - {"session_opened", "session_refused"}:
+        return False
+    for summary in holder.summaries:
+        left = summary["reasons"].get(refused["reason"], 0)
+        if left and summary["since"] <= refused["time"] <= summary["time"]:
+            summary["reasons"][refused["reason"]] = left - 1
+            return True
+    return False
+
+
+# What both sides must have recorded identically of a session's signed request (SPEC.md 10.8).
+SIGNED_REQUEST_FIELDS = ("request_sha256", "request_signature", "official", "mode", "records", "held_back",
+                         "legal_basis")
+
+
+def compare_signed_requests(sid: str, holder: dict[str, Any], requester: dict[str, Any], out: list[str]) -> None:
+    """The two ``session_opened`` entries: the same request, signed by the same official, field by field."""
+    for key in SIGNED_REQUEST_FIELDS:
+        if holder.get(key) != requester.get(key):
+            out.append(f"session {sid}: {key} differs (holder {holder.get(key)!r}, requester {requester.get(key)!r})")
+
+
+def _compare_debit(sid: str, h: dict[str, dict[str, Any]], out: list[str]) -> None:
+    """The holder's debit must be for the official and record count of the request it granted."""
+    opened, debit = h.get("session_opened"), h.get("budget_debited")
+    if opened is None or debit is None:
+        if (opened is None) != (debit is None):
+            out.append(f"session {sid}: the holder log has {'budget_debited' if debit else 'session_opened'} "
+                       "without the other")
+        return
+    for key, debit_key in (("official", "official"), ("records", "records"), ("peer", "organisation")):
+        if opened[key] != debit[debit_key]:
+            out.append(f"session {sid}: budget debit {debit_key} differs from the granted request "
+                       f"({debit[debit_key]!r}, request {opened[key]!r})")
 
 
 def _check_closed(sid: str, mine: _Side, theirs: _Side, out: list[str]) -> None:
@@ -85,9 +134,12 @@ def _compare(sid: str, holder: _Side, requester: _Side, out: list[str]) -> None:
         side = "holder" if h_closed else "requester"
         out.append(f"session {sid}: closed in the {side} log only")
         return
-    for key in ("request_sha256", "mode"):
-        if "session_opened" in h and "session_opened" in r and h["session_opened"][key] != r["session_opened"][key]:
-            out.append(f"session {sid}: {key} differs between holder and requester")
+    if "session_opened" in h and "session_opened" in r:
+        compare_signed_requests(sid, h["session_opened"], r["session_opened"], out)
+    _compare_debit(sid, h, out)
+    if ("session_refused" in h) != ("session_refused" in r) or (
+            "session_refused" in h and h["session_refused"]["reason"] != r["session_refused"]["reason"]):
+        out.append(f"session {sid}: outcome differs (holder {sorted(h)}, requester {sorted(r)})")
     if not h_closed:
         return
     hc, rc = h["session_closed"], r["session_closed"]
@@ -116,6 +168,8 @@ def reconcile(holder_dir: Path, requester_dir: Path) -> ReconcileResult:
     both = sorted(set(holder.events) & set(requester.events))
     for sid in sorted(set(holder.events) ^ set(requester.events)):
         side = "holder" if sid in holder.events else "requester"
+        if side == "requester" and _counted_by_holder(sid, requester, holder):
+            continue
         mismatches.append(f"session {sid}: appears only in the {side} log")
     for sid in both:
         _compare(sid, holder, requester, mismatches)

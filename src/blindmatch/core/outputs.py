@@ -12,7 +12,7 @@ import hashlib
 
 import numpy as np
 
-from blindmatch.crypto.oprf import finalize_unblinded
+from blindmatch.crypto.backend import finalize_many
 from blindmatch.vocabulary import Mode
 
 CARDINALITY_SUFFIX = b"CardinalityFinalize"
@@ -26,12 +26,11 @@ def cardinality_output(unblinded_element: bytes) -> bytes:
 def outputs_for(mode: Mode, inputs: list[bytes] | None, unblinded: bytes) -> bytes:
     """Hash ``n`` unblinded elements (``n * 32`` bytes) to ``n * 64`` bytes of outputs for ``mode``."""
     n = len(unblinded) // 32
-    elements = [unblinded[i * 32 : (i + 1) * 32] for i in range(n)]
     if mode is Mode.MEMBERSHIP:
         if inputs is None or len(inputs) != n:
             raise ValueError("membership outputs need the input of every element")
-        return b"".join(map(finalize_unblinded, inputs, elements))
-    return b"".join(map(cardinality_output, elements))
+        return finalize_many(inputs, unblinded)
+    return b"".join(cardinality_output(unblinded[i * 32 : (i + 1) * 32]) for i in range(n))
 
 
 def split_outputs(outputs: bytes) -> tuple[np.ndarray, np.ndarray]:

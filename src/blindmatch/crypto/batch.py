@@ -1,8 +1,9 @@
 """Batched OPRF operations spread over all cores.
 
-libsodium's scalar multiplication runs through ctypes, which releases the GIL, so a
-thread pool scales across cores without pickling. Elements travel as one contiguous
-``bytes`` of ``n * 32`` so that no per-element Python object crosses an API boundary.
+The arithmetic comes from :mod:`blindmatch.crypto.backend` (libsodium through rbcl, or the
+native C extension); both release the GIL, so a thread pool scales across cores without
+pickling. Elements travel as one contiguous ``bytes`` of ``n * 32`` so that no
+per-element Python object crosses an API boundary.
 
 Verifiable modes (RFC 9497 VOPRF 0x01 and POPRF 0x02), one DLEQ proof per batch of at
 most 2^16 elements:
@@ -35,10 +36,10 @@ from typing import TypeVar
 
 import numpy as np
 
+from blindmatch.crypto import backend as backends
 from blindmatch.crypto import dleq, group, oprf, poprf, voprf
 from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
-from blindmatch.crypto.modes import POPRF, VOPRF, Mode
-from blindmatch.crypto.sodium import rbcl
+from blindmatch.crypto.modes import OPRF, POPRF, VOPRF, Mode
 
 _MIN_CHUNK = 256  # below this, thread hand-off costs more than it saves
 _T = TypeVar("_T")
@@ -49,10 +50,15 @@ def default_workers() -> int:
 
 
 class BatchEngine:
-    """A thread pool sized to the machine, shared by every batched operation of one process."""
+    """A thread pool sized to the machine, shared by every batched operation of one process.
 
-    def __init__(self, workers: int | None = None) -> None:
+    ``backend`` selects the arithmetic (``libsodium``, ``native``, ``native:PATH`` or
+    ``auto``; default: ``$BLINDMATCH_CRYPTO_BACKEND``, else ``auto``); outputs are identical.
+    """
+
+    def __init__(self, workers: int | None = None, backend: str | None = None) -> None:
         self.workers = workers or default_workers()
+        self.backend = backends.select(backend)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="oprf") if self.workers > 1 else None
 
     def close(self) -> None:
@@ -81,60 +87,50 @@ class BatchEngine:
         """
         n = _count(blinded)
         sk = group.decode_scalar(sk)
-        mult = rbcl.crypto_scalarmult_ristretto255
+        mult = self.backend.mult
 
         def work(start: int, stop: int) -> bytes:
-            out: list[bytes] = []
-            append = out.append
-            for i in range(start, stop):
-                try:
-                    append(mult(sk, blinded[i * ELEMENT_BYTES : (i + 1) * ELEMENT_BYTES]))
-                except RuntimeError:
-                    raise InvalidElementError(f"element {i} is not a canonical non-identity ristretto255 element") from None
-            return b"".join(out)
+            out, bad = mult(sk, blinded[start * ELEMENT_BYTES : stop * ELEMENT_BYTES])
+            if bad >= 0:
+                raise InvalidElementError(f"element {start + bad} is not a canonical non-identity ristretto255 element")
+            return out
 
         return self._map_chunks(n, work)
 
     def blind(self, inputs: Sequence[bytes], blinds: bytes) -> bytes:
-        """RFC 9497 Blind of each input with the matching scalar of ``blinds`` (n * 32 bytes)."""
-        if len(blinds) != len(inputs) * 32:
-            raise ValueError("one blind per input required")
-        mult = rbcl.crypto_scalarmult_ristretto255
-        h2g = oprf.hash_to_group
-
-        def work(start: int, stop: int) -> bytes:
-            return b"".join(mult(blinds[i * 32 : (i + 1) * 32], h2g(inputs[i])) for i in range(start, stop))
-
-        return self._map_chunks(len(inputs), work)
+        """RFC 9497 Blind (OPRF mode) of each input with the matching scalar of ``blinds`` (n * 32 bytes)."""
+        return self.blind_in_mode(OPRF, inputs, blinds)
 
     def unblind(self, blinds: bytes, evaluated: bytes) -> bytes:
         """``blind_i^-1 * evaluated_i`` for each i; validates every evaluated element."""
         n = _count(evaluated)
         if len(blinds) != n * 32:
             raise ValueError("one blind per evaluated element required")
-        mult = rbcl.crypto_scalarmult_ristretto255
+        invert, mult = self.backend.invert, self.backend.mult
 
         def work(start: int, stop: int) -> bytes:
-            inverses = group.batch_invert(blinds[start * 32 : stop * 32])
-            out: list[bytes] = []
-            for i in range(start, stop):
-                j = i - start
-                try:
-                    out.append(mult(inverses[j * 32 : (j + 1) * 32], evaluated[i * 32 : (i + 1) * 32]))
-                except RuntimeError:
-                    raise InvalidElementError(f"evaluated element {i} is invalid") from None
-            return b"".join(out)
+            inverses = invert(blinds[start * 32 : stop * 32])
+            out, bad = mult(inverses, evaluated[start * 32 : stop * 32])
+            if bad >= 0:
+                raise InvalidElementError(f"evaluated element {start + bad} is invalid")
+            return out
 
         return self._map_chunks(n, work)
 
     def evaluate_elements(self, sk: bytes, inputs: Sequence[bytes]) -> bytes:
-        """``sk * HashToGroup(input)`` for every input: the holder's index build, before hashing."""
-        sk = group.decode_scalar(sk)
-        h2g = oprf.hash_to_group
-        mult = rbcl.crypto_scalarmult_ristretto255
+        """``sk * HashToGroup(input)`` for every input (OPRF mode): the holder's index build, before hashing."""
+        return self.evaluate_elements_in_mode(OPRF, sk, inputs)
+
+    def _hash_and_multiply(self, mode: Mode, inputs: Sequence[bytes], scalars: bytes) -> bytes:
+        """``scalar_i * HashToGroup_mode(input_i)`` (``scalars`` is one scalar or one per input)."""
+        h2g, dst = self.backend.hash_to_group, mode.hash_to_group_dst
+        step = 0 if len(scalars) == 32 else 32
 
         def work(start: int, stop: int) -> bytes:
-            return b"".join(mult(sk, h2g(inputs[i])) for i in range(start, stop))
+            out, bad = h2g(inputs[start:stop], dst, scalars[start * step : stop * step] if step else scalars)
+            if bad >= 0:
+                raise oprf.InvalidInputError(f"input {start + bad} maps to the identity element")
+            return out
 
         return self._map_chunks(len(inputs), work)
 
@@ -204,27 +200,14 @@ class BatchEngine:
         return self.unblind(blinds, evaluated)
 
     def blind_in_mode(self, mode: Mode, inputs: Sequence[bytes], blinds: bytes) -> bytes:
-        """Blind with ``mode``'s HashToGroup DST (``blind`` is the OPRF-mode form)."""
+        """RFC 9497 Blind with ``mode``'s HashToGroup DST, one blind per input."""
         if len(blinds) != len(inputs) * 32:
             raise ValueError("one blind per input required")
-        mult = rbcl.crypto_scalarmult_ristretto255
-        h2g = mode.hash_to_group
-
-        def work(start: int, stop: int) -> bytes:
-            return b"".join(mult(blinds[i * 32 : (i + 1) * 32], h2g(inputs[i])) for i in range(start, stop))
-
-        return self._map_chunks(len(inputs), work)
+        return self._hash_and_multiply(mode, inputs, blinds)
 
     def evaluate_elements_in_mode(self, mode: Mode, sk: bytes, inputs: Sequence[bytes]) -> bytes:
-        """``sk * HashToGroup_mode(input)`` per input (``evaluate_elements`` is the OPRF form)."""
-        sk = group.decode_scalar(sk)
-        h2g = mode.hash_to_group
-        mult = rbcl.crypto_scalarmult_ristretto255
-
-        def work(start: int, stop: int) -> bytes:
-            return b"".join(mult(sk, h2g(inputs[i])) for i in range(start, stop))
-
-        return self._map_chunks(len(inputs), work)
+        """``sk * HashToGroup_mode(input)`` per input: an index build, before hashing."""
+        return self._hash_and_multiply(mode, inputs, group.decode_scalar(sk))
 
 
 def _count(elements: bytes) -> int:

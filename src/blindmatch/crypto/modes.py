@@ -41,7 +41,7 @@ class Mode:
         return b"OPRFV1-" + i2osp(self.code, 1) + b"-" + SUITE_ID
 
     @cached_property
-    def _hash_to_group_dst(self) -> bytes:
+    def hash_to_group_dst(self) -> bytes:
         return b"HashToGroup-" + self.context_string
 
     @cached_property
@@ -50,7 +50,7 @@ class Mode:
 
     def hash_to_group(self, data: bytes) -> bytes:
         """HashToGroup: RFC 9380 expand_message_xmd to 64 bytes, then the RFC 9496 map."""
-        return group.element_from_uniform(expand_message_xmd_sha512(data, self._hash_to_group_dst, 64))
+        return group.element_from_uniform(expand_message_xmd_sha512(data, self.hash_to_group_dst, 64))
 
     def hash_to_scalar(self, data: bytes, dst: bytes | None = None) -> bytes:
         """HashToScalar with the mode's default DST ``"HashToScalar-" || contextString``."""

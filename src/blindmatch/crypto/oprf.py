@@ -15,6 +15,7 @@ from blindmatch.crypto.modes import DeriveKeyPairError as DeriveKeyPairError  # 
 MODE_OPRF = OPRF.code
 # RFC 9497 section 3.1: "OPRFV1-" || I2OSP(mode, 1) || "-" || identifier
 CONTEXT_STRING = OPRF.context_string
+HASH_TO_GROUP_DST = OPRF.hash_to_group_dst
 HASH_TO_SCALAR_DST = b"HashToScalar-" + CONTEXT_STRING
 MAX_INPUT_BYTES = 2**16 - 1  # inputs are length-prefixed with two bytes in Finalize
 

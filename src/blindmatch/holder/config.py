@@ -9,14 +9,16 @@ directory, so a deployment directory can be moved as a whole.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from blindmatch.audit.keeper import KeeperSettings, keeper_settings
 from blindmatch.crypto.group import ELEMENT_BYTES
 from blindmatch.identity import identity_problem
 from blindmatch.tomlfile import load_toml
 from blindmatch.vocabulary import InputError
+from blindmatch.witness.client import WitnessEndpoint, load_witness_endpoints
 
 # Protobuf framing of one ElementBatch message: field tags, lengths, seq.
 BATCH_MESSAGE_OVERHEAD = 64
@@ -57,11 +59,13 @@ class HolderNodeConfig:
     audit_origin: str
     limits: HolderLimits
     tls: TlsConfig
+    audit_log: KeeperSettings = field(default_factory=KeeperSettings)
+    witnesses: tuple[WitnessEndpoint, ...] = ()
 
 
 _HOLDER_KEYS = {
     "organisation", "listen", "key_file", "index_dir", "schema", "policy",
-    "budget_db", "audit_dir", "audit_origin", "limits", "tls",
+    "budget_db", "audit_dir", "audit_origin", "limits", "tls", "audit_log", "witness",
 }
 _TLS_KEYS = {"cert", "key", "client_ca", "allowed_organisations"}
 
@@ -162,6 +166,11 @@ def load_holder_config(path: Path) -> HolderNodeConfig:
     _check_keys("holder", holder, _HOLDER_KEYS)
     base = path.resolve().parent
     organisation = _text("holder", holder, "organisation")
+    try:
+        audit_log = keeper_settings(holder.get("audit_log", {}), "holder.audit_log")
+        witnesses = load_witness_endpoints(holder.get("witness", []), base, "holder.witness")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return HolderNodeConfig(
         organisation=organisation,
         listen=_listen(_text("holder", holder, "listen", "127.0.0.1:50051")),
@@ -174,4 +183,6 @@ def load_holder_config(path: Path) -> HolderNodeConfig:
         audit_origin=_text("holder", holder, "audit_origin", default_audit_origin(organisation)),
         limits=_limits(holder.get("limits", {})),
         tls=_tls(base, holder.get("tls")),
+        audit_log=audit_log,
+        witnesses=witnesses,
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from blindmatch.audit import AuditLog
+from blindmatch.audit.keeper import AuditKeeper
 from blindmatch.core.holder import HolderConfig
 from blindmatch.core.keys import HolderKey
 from blindmatch.crypto.batch import BatchEngine
@@ -171,6 +172,7 @@ class HolderRuntime:
     gate: PolicyGate
     audit: AuditLog
     engine: BatchEngine
+    keeper: AuditKeeper  # periodic checkpoints, refusal summaries, witness submission
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     @property

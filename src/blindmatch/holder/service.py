@@ -24,6 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from blindmatch import PROTOCOL_VERSION, __version__
 from blindmatch.audit import AuditLog, entries, verify_transcript_signature
+from blindmatch.audit.keeper import AuditKeeper
 from blindmatch.core.errors import ProtocolError
 from blindmatch.core.events import (
     AcceptSession,
@@ -52,6 +53,7 @@ from blindmatch.transport.wire import MODE_TO_PB, client_message_from_pb, mode_f
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
 from blindmatch.vocabulary import Mode, Reason
+from blindmatch.witness.client import WitnessClient
 
 log = logging.getLogger("blindmatch.holder")
 
@@ -106,6 +108,7 @@ class HolderServicer(pb_grpc.HolderServicer):
         organisation = peer_organisation(context)
         if organisation not in self._rt.allowed_organisations:
             log.warning("refused a call from organisation %r: not in holder.tls.allowed_organisations", organisation)
+            self._rt.keeper.refusals.unauthenticated(organisation or "", Reason.ORGANISATION_NOT_ALLOWED)
             abort(context, grpc.StatusCode.PERMISSION_DENIED, Reason.ORGANISATION_NOT_ALLOWED,
                   f"organisation {organisation!r} of the client certificate may not use this holder")
         return organisation
@@ -168,6 +171,9 @@ class HolderServicer(pb_grpc.HolderServicer):
             yield pb.IndexChunk(offset=offset, data=data, total_bytes=current.size_bytes,
                                 digest=current.digest if last else b"")
             if last:
+                self._rt.audit.record(entries.index_downloaded(
+                    organisation, kind.value, current.digest, self._rt.indexes.manifest.key_id,
+                    current.size_bytes - request.offset, request.offset))
                 return
             offset += len(data)
 
@@ -201,8 +207,6 @@ class HolderServicer(pb_grpc.HolderServicer):
             raise
         except Exception:
             self._unexpected_failure(peer, progress, context)
-        finally:
-            self._rt.audit.checkpoint()
 
     def _audit_failure(self, peer: str, progress: _MatchProgress, reason: Reason, status: grpc.StatusCode) -> None:
         """``session_failed`` for a granted session (its debit stands, SPEC section 7.6)."""
@@ -261,6 +265,10 @@ class HolderServicer(pb_grpc.HolderServicer):
                 own_signature = audit.sign_transcript(event.session_id, event.transcript_hash)
                 audit.record(entries.session_closed(event, peer, own_signature, event.close.signature,
                                                     event.close.signer_key))
+                # A closed session is checkpointed at once (its Closed carries the checkpoint);
+                # refusals and failures wait for the keeper's periodic one (SPEC.md 10.6).
+                audit.checkpoint()
+                self._rt.keeper.checkpoint_now()
         for message in output.messages:
             if isinstance(message, Closed):
                 message = replace(message, signature=own_signature, signer_key=audit.public_key)
@@ -286,7 +294,7 @@ class HolderServicer(pb_grpc.HolderServicer):
             for event in session.receive(RefuseSession(refusal.reason, refusal.message)).events:
                 assert isinstance(event, SessionRefused)
                 official = "" if event.reason in _UNVERIFIED_REFUSALS else rt.gate.verified_official(hello.authorization)
-                rt.audit.record(entries.session_refused(event.session_id, peer, official, event.reason, event.reason.status))
+                rt.keeper.refusals.refused(event.session_id, peer, official, event.reason, event.reason.status)
             log.info("session %s from %r refused: %s", hello.session_id.hex(), peer, refusal)
             raise
         progress.granted = True
@@ -296,11 +304,9 @@ class HolderServicer(pb_grpc.HolderServicer):
         return grant
 
     def _audit_hello_refusal(self, peer: str, hello: Hello, exc: ProtocolError) -> None:
-        """Record a Hello the core rejected (unless its session id is not even loggable)."""
-        if not 8 <= len(hello.session_id) <= 64:
-            return
-        self._rt.audit.record(entries.session_refused(
-            hello.session_id, peer, self._rt.gate.verified_official(hello.authorization), exc.code, exc.code.status))
+        """Record a Hello the core rejected: its own entry only if a registered official signed it."""
+        self._rt.keeper.refusals.refused(
+            hello.session_id, peer, self._rt.gate.verified_official(hello.authorization), exc.code, exc.code.status)
 
 
 def server_options(limits: HolderLimits) -> list[tuple[str, int]]:
@@ -364,10 +370,12 @@ class HolderDaemon:
         except BaseException:
             indexes.close()
             raise
+        submit = WitnessClient(config.witnesses).submit if config.witnesses else None
         runtime = HolderRuntime(
             key=key, indexes=indexes, limits=config.limits,
             allowed_organisations=frozenset(config.tls.allowed_organisations),
             gate=gate, audit=audit, engine=engine or BatchEngine(),
+            keeper=AuditKeeper(audit, config.audit_log, submit),
         )
         if clock is not None:
             runtime.clock = clock
@@ -383,6 +391,7 @@ class HolderDaemon:
         self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         self.runtime.audit.append("daemon_started", role="holder", version=__version__)
+        self.runtime.keeper.start()
         for kind, f in sorted(self.runtime.indexes.manifest.files.items(), key=lambda item: item[0].value):
             log.info("serving %s index %s (%d entries)", kind.value, f.digest.hex(), f.entries)
 
@@ -391,7 +400,8 @@ class HolderDaemon:
         self.health.enter_graceful_shutdown()
         self._server.stop(grace).wait()
         self.runtime.audit.append("daemon_stopped", role="holder", version=__version__)
-        self.runtime.audit.close()  # writes the shutdown checkpoint
+        self.runtime.keeper.stop()  # last summary, shutdown checkpoint, last witness submission
+        self.runtime.audit.close()
         self.runtime.indexes.close()
 
 

@@ -35,6 +35,14 @@ Example::
     [audit]
     dir = "audit"
     origin = "requester.example-county"
+    every_seconds = 60                   # optional: checkpoint cadence and witness retries
+                                         # (audit.keeper.KeeperSettings)
+    [[audit.witness]]                    # optional, repeatable: SPEC.md 14.7
+    verifier_key = "witness.ig.example/w1+1a2b3c4d+BA..."
+    address = "127.0.0.1:50070"
+    ca = "pki/ca.pem"
+    cert = "pki/example-county.pem"
+    key = "pki/example-county.key"
 
     [service]
     listen = "unix"                      # unix:<state_dir>/requester.sock, mode 0600 (TCP is refused)
@@ -43,14 +51,16 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from blindmatch.audit.events import IDENT, TEXT
+from blindmatch.audit.keeper import KeeperSettings, keeper_settings
 from blindmatch.policy.authorize import MAX_LIFETIME
 from blindmatch.tomlfile import load_toml
 from blindmatch.vocabulary import InputError, Mode
+from blindmatch.witness.client import WitnessEndpoint, load_witness_endpoints
 
 
 class ConfigError(InputError, ValueError):
@@ -100,6 +110,8 @@ class RequesterConfig:
     audit_origin: str
     listen: str
     max_parallel_jobs: int
+    audit_log: KeeperSettings = field(default_factory=KeeperSettings)
+    witnesses: tuple[WitnessEndpoint, ...] = ()
 
     @property
     def socket_path(self) -> Path:
@@ -125,7 +137,7 @@ _SECTIONS: dict[str, tuple[set[str], set[str]]] = {
     "holder": ({"address", "ca_cert", "cert", "key"}, {"name", "server_name", "retry_seconds", "batch_timeout_seconds"}),
     "official": ({"name", "legal_basis"}, {"key_file", "request_lifetime_seconds"}),
     "matching": (set(), {"mode", "schema", "batch_size", "window", "session_max_records"}),
-    "audit": ({"dir", "origin"}, set()),
+    "audit": ({"dir", "origin"}, {"witness", *KeeperSettings.__dataclass_fields__}),
     "service": (set(), {"listen", "max_parallel_jobs"}),
 }
 
@@ -207,6 +219,12 @@ def load_requester_config(path: Path) -> RequesterConfig:
     mode_text = matching.text("mode", Mode.MEMBERSHIP.value)
     if mode_text not in {m.value for m in Mode}:
         raise matching.error("mode", f"must be one of {', '.join(m.value for m in Mode)}")
+    try:
+        keeper = keeper_settings({k: v for k, v in audit.table.items() if k in KeeperSettings.__dataclass_fields__},
+                                 "audit")
+        witnesses = load_witness_endpoints(audit.table.get("witness", []), path.parent, "audit.witness")
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     listen = service.text("listen", "unix")
     if listen != "unix":
         # The job service takes file paths and starts jobs officials then approve: on TCP any
@@ -249,4 +267,6 @@ def load_requester_config(path: Path) -> RequesterConfig:
         audit_origin=audit.text("origin"),
         listen=listen,
         max_parallel_jobs=service.integer("max_parallel_jobs", 8, 1),
+        audit_log=keeper,
+        witnesses=witnesses,
     )

@@ -23,6 +23,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from blindmatch import __version__
 from blindmatch.audit import AuditLog
+from blindmatch.audit.keeper import AuditKeeper
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.requester.config import RequesterConfig
 from blindmatch.requester.inputs import JobInputError
@@ -31,6 +32,7 @@ from blindmatch.requester.runner import JobBusy, JobRunner, Progress
 from blindmatch.v1 import requester_pb2 as rpb
 from blindmatch.v1 import requester_pb2_grpc as rpb_grpc
 from blindmatch.vocabulary import JobState, Mode
+from blindmatch.witness.client import WitnessClient
 
 log = logging.getLogger("blindmatch.requester")
 
@@ -170,6 +172,8 @@ class RequesterDaemon:
         config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.store = JobStore(config.store_path)
         self.audit = AuditLog.open(config.audit_dir, config.audit_origin)
+        submit = WitnessClient(config.witnesses).submit if config.witnesses else None
+        self.keeper = AuditKeeper(self.audit, config.audit_log, submit)
         self.engine = BatchEngine()
         self.stop = threading.Event()
         self.runner = JobRunner(config, self.store, self.audit, self.engine, self.stop)
@@ -194,6 +198,7 @@ class RequesterDaemon:
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self.audit.append("daemon_started", role="requester", version=__version__)
+        self.keeper.start()
         for job in self.store.resumable():
             log.info("resuming job %s", job.id)
             self.servicer.schedule(job.id)
@@ -213,6 +218,7 @@ class RequesterDaemon:
         self.servicer.shutdown()
         self.server.stop(grace=2).wait()
         self.audit.append("daemon_stopped", role="requester", version=__version__)
+        self.keeper.stop()  # shutdown checkpoint and its last witness submission
         self.audit.close()
         self.engine.close()
         self.config.socket_path.unlink(missing_ok=True)

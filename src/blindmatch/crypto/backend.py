@@ -1,0 +1,195 @@
+"""Which arithmetic runs the batched ristretto255 work: libsodium (rbcl) or the native C backend.
+
+Both backends compute exactly the same bytes (RFC 9496/9497); the native one is faster
+because it batches, releases the GIL for a whole chunk and, on CPUs with AVX-512 IFMA,
+runs eight scalar multiplications at once. libsodium stays the reference and the
+fallback when the optional C extension was not built.
+
+Choice, strongest first: the ``backend`` argument (a config switch, e.g. of
+:class:`blindmatch.crypto.batch.BatchEngine`), then ``BLINDMATCH_CRYPTO_BACKEND``
+(``libsodium`` | ``native`` | ``auto``), then ``auto``. ``native`` may name its path,
+``native:portable`` or ``native:ifma``, to force one in tests; ``BLINDMATCH_NATIVE_PATH``
+does the same for ``native``. ``auto`` picks the native IFMA path when the CPU has it and
+libsodium otherwise: the portable C path is correct but measured slower than libsodium
+per multiplication (``benchmarks/native_bench.py``), so it is opt-in.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Sequence
+from functools import cache
+from typing import Protocol
+
+from blindmatch.crypto import group
+from blindmatch.crypto.native import load as load_native
+from blindmatch.crypto.sodium import rbcl
+
+BACKEND_ENV = "BLINDMATCH_CRYPTO_BACKEND"
+NATIVE_PATH_ENV = "BLINDMATCH_NATIVE_PATH"
+CHOICES = ("auto", "libsodium", "native")
+
+
+class BackendUnavailableError(RuntimeError):
+    """The configured backend cannot run here (extension not built, or the CPU lacks the path)."""
+
+
+class Backend(Protocol):
+    """Batch operations on concatenated 32-byte scalars and elements; failures return an index."""
+
+    name: str
+
+    def mult(self, scalars: bytes, elements: bytes) -> tuple[bytes, int]:
+        """``s_i * e_i`` (or ``s * e_i`` when ``scalars`` is one scalar); first index that fails, or -1."""
+        ...
+
+    def hash_to_group(self, inputs: Sequence[bytes], dst: bytes, scalars: bytes) -> tuple[bytes, int]:
+        """``[s_i *] HashToGroup(input_i)``; ``scalars`` is b"", one scalar or one per input; first identity or -1."""
+        ...
+
+    def invert(self, scalars: bytes) -> bytes:
+        """Inverses modulo L of concatenated non-zero scalars."""
+        ...
+
+    def finalize(self, inputs: Sequence[bytes], elements: bytes) -> bytes:
+        """RFC 9497 Finalize's hash of each (input, unblinded element) pair, 64 bytes each."""
+        ...
+
+
+class LibsodiumBackend:
+    """One rbcl call per element: the reference implementation."""
+
+    name = "libsodium"
+
+    def mult(self, scalars: bytes, elements: bytes) -> tuple[bytes, int]:
+        n = len(elements) // 32
+        step = 0 if len(scalars) == 32 else 32
+        mult = rbcl.crypto_scalarmult_ristretto255
+        out: list[bytes] = []
+        for i in range(n):
+            try:
+                out.append(mult(scalars[i * step : i * step + 32], elements[i * 32 : (i + 1) * 32]))
+            except RuntimeError:
+                return b"".join(out), i
+        return b"".join(out), -1
+
+    def hash_to_group(self, inputs: Sequence[bytes], dst: bytes, scalars: bytes) -> tuple[bytes, int]:
+        from blindmatch.crypto.h2c import expand_message_xmd_sha512
+
+        step = 0 if len(scalars) == 32 else 32
+        out: list[bytes] = []
+        for i, data in enumerate(inputs):
+            element = group.element_from_uniform(expand_message_xmd_sha512(data, dst, 64))
+            if scalars:
+                try:
+                    element = rbcl.crypto_scalarmult_ristretto255(scalars[i * step : i * step + 32], element)
+                except RuntimeError:
+                    return b"".join(out), i
+            elif element == group.IDENTITY:
+                return b"".join(out), i
+            out.append(element)
+        return b"".join(out), -1
+
+    def invert(self, scalars: bytes) -> bytes:
+        return group.batch_invert(scalars)
+
+    def finalize(self, inputs: Sequence[bytes], elements: bytes) -> bytes:
+        from blindmatch.crypto.oprf import MAX_INPUT_BYTES, InvalidInputError, finalize_unblinded
+
+        too_long = next((i for i, x in enumerate(inputs) if len(x) > MAX_INPUT_BYTES), -1)
+        if too_long >= 0:
+            raise InvalidInputError(f"input {too_long} longer than {MAX_INPUT_BYTES} bytes")
+        return b"".join(finalize_unblinded(x, elements[32 * i : 32 * i + 32]) for i, x in enumerate(inputs))
+
+
+class NativeBackend:
+    """The C extension on one arithmetic path (``portable`` or ``ifma``)."""
+
+    def __init__(self, path: str) -> None:
+        module = load_native()
+        if module is None:
+            raise BackendUnavailableError("the native ristretto255 extension was not built; reinstall with a C compiler")
+        if path not in module.paths():
+            raise BackendUnavailableError(f"native path {path!r} is not available on this CPU (has {module.paths()})")
+        self._r255 = module
+        self.path = path
+        self.name = f"native:{path}"
+
+    def mult(self, scalars: bytes, elements: bytes) -> tuple[bytes, int]:
+        out, bad = self._r255.mult(self.path, scalars, elements)
+        return out, bad
+
+    def hash_to_group(self, inputs: Sequence[bytes], dst: bytes, scalars: bytes) -> tuple[bytes, int]:
+        data, offsets = pack_messages(inputs)
+        out, bad = self._r255.hash_to_group(self.path, data, offsets, dst, scalars)
+        return out, bad
+
+    def invert(self, scalars: bytes) -> bytes:
+        try:
+            out: bytes = self._r255.scalar_invert(scalars)
+        except ValueError as exc:
+            raise group.InvalidScalarError(str(exc)) from None
+        return out
+
+    def finalize(self, inputs: Sequence[bytes], elements: bytes) -> bytes:
+        from blindmatch.crypto.oprf import MAX_INPUT_BYTES, InvalidInputError
+
+        data, offsets = pack_messages(inputs)
+        out, too_long = self._r255.finalize(data, offsets, elements)
+        if too_long >= 0:
+            raise InvalidInputError(f"input {too_long} longer than {MAX_INPUT_BYTES} bytes")
+        result: bytes = out
+        return result
+
+    def validate(self, elements: bytes, reject_identity: bool = True) -> int:
+        """Index of the first element failing RFC 9496 Decode (or being the identity), or -1."""
+        bad: int = self._r255.validate(self.path, elements, reject_identity)
+        return bad
+
+
+def pack_messages(inputs: Sequence[bytes]) -> tuple[bytes, bytes]:
+    """Concatenated messages and their n + 1 native uint64 boundaries, as the C side reads them."""
+    offsets = [0]
+    total = 0
+    for data in inputs:
+        total += len(data)
+        offsets.append(total)
+    return b"".join(inputs), struct.pack(f"={len(offsets)}Q", *offsets)
+
+
+def native_paths() -> tuple[str, ...]:
+    """The native arithmetic paths this machine can run; empty when the extension is missing."""
+    module = load_native()
+    return tuple(module.paths()) if module is not None else ()
+
+
+@cache
+def _resolve(choice: str) -> Backend:
+    if choice == "libsodium":
+        return LibsodiumBackend()
+    if choice == "auto":
+        return NativeBackend("ifma") if "ifma" in native_paths() else LibsodiumBackend()
+    if choice.startswith("native:"):
+        return NativeBackend(choice.removeprefix("native:"))
+    raise BackendUnavailableError(f"unknown crypto backend {choice!r}; choose one of {', '.join(CHOICES)} (or native:PATH)")
+
+
+def finalize_many(inputs: Sequence[bytes], elements: bytes, choice: str | None = None) -> bytes:
+    """RFC 9497 Finalize's hash for ``n`` inputs and their ``n * 32`` bytes of unblinded elements.
+
+    On the native backend one C call hashes the whole batch without the GIL (the index
+    build's last per-record step); the bytes are the same as ``oprf.finalize_unblinded``'s.
+    """
+    if len(elements) != 32 * len(inputs):
+        raise ValueError("membership outputs need the input of every element")
+    return select(choice).finalize(inputs, elements)
+
+
+def select(choice: str | None = None) -> Backend:
+    """The backend for ``choice``, else ``$BLINDMATCH_CRYPTO_BACKEND``, else ``auto``."""
+    name = (choice or os.environ.get(BACKEND_ENV) or "auto").strip().lower()
+    if name == "native":
+        paths = native_paths()
+        name = "native:" + (os.environ.get(NATIVE_PATH_ENV) or (paths[-1] if paths else "portable"))
+    return _resolve(name)

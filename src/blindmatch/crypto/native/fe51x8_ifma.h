@@ -1,0 +1,170 @@
+/* Eight-lane field arithmetic mod p = 2^255 - 19 on AVX-512 IFMA.
+ *
+ * Same representation as fe51.h (radix 2^51, five limbs, limb 0 below 2^52 and
+ * limbs 1..4 below 2^51 after every operation), one lane per 64-bit element of a
+ * 512-bit register. vpmadd52luq/vpmadd52huq read the low 52 bits of each operand,
+ * which weakly reduced limbs satisfy; the high half of a 51x51-bit-radix product
+ * has weight 2^52 = 2 * 2^51, hence the doubling of the high accumulators.
+ * Include only from a translation unit compiled for avx512f + avx512ifma. */
+#ifndef FE51X8_IFMA_H
+#define FE51X8_IFMA_H
+#include <immintrin.h>
+#include <stdint.h>
+#include "r255_consts.h"
+
+#define LANES 8
+typedef struct { __m512i v[5]; } fe;
+typedef __mmask8 msk;
+typedef __m512i dig;
+
+/* One round of carries, all limbs at once (short dependency chains): inputs below 2^62
+ * leave every limb below 2^51 + 2^11 + 19 * 2^11 < 2^52, the IFMA operand limit. */
+static inline void fe_carry_v(fe *r, __m512i t0, __m512i t1, __m512i t2, __m512i t3, __m512i t4) {
+    const __m512i m = _mm512_set1_epi64((long long)MASK51);
+    __m512i c0 = _mm512_srli_epi64(t0, 51), c1 = _mm512_srli_epi64(t1, 51), c2 = _mm512_srli_epi64(t2, 51);
+    __m512i c3 = _mm512_srli_epi64(t3, 51), c4 = _mm512_srli_epi64(t4, 51);
+    /* 19 c4 = 16 c4 + 2 c4 + c4 */
+    c4 = _mm512_add_epi64(_mm512_add_epi64(_mm512_slli_epi64(c4, 4), _mm512_slli_epi64(c4, 1)), c4);
+    r->v[0] = _mm512_add_epi64(_mm512_and_si512(t0, m), c4);
+    r->v[1] = _mm512_add_epi64(_mm512_and_si512(t1, m), c0);
+    r->v[2] = _mm512_add_epi64(_mm512_and_si512(t2, m), c1);
+    r->v[3] = _mm512_add_epi64(_mm512_and_si512(t3, m), c2);
+    r->v[4] = _mm512_add_epi64(_mm512_and_si512(t4, m), c3);
+}
+
+static inline void fe_const(fe *r, const uint64_t k[5]) {
+    for (int i = 0; i < 5; i++) r->v[i] = _mm512_set1_epi64((long long)k[i]);
+}
+
+static inline void fe_add(fe *r, const fe *a, const fe *b) {
+    fe_carry_v(r, _mm512_add_epi64(a->v[0], b->v[0]), _mm512_add_epi64(a->v[1], b->v[1]),
+               _mm512_add_epi64(a->v[2], b->v[2]), _mm512_add_epi64(a->v[3], b->v[3]),
+               _mm512_add_epi64(a->v[4], b->v[4]));
+}
+
+static inline void fe_sub(fe *r, const fe *a, const fe *b) {
+    const __m512i p0 = _mm512_set1_epi64(0x1fffffffffffb4LL), pi = _mm512_set1_epi64(0x1ffffffffffffcLL);
+    fe_carry_v(r, _mm512_sub_epi64(_mm512_add_epi64(a->v[0], p0), b->v[0]),
+               _mm512_sub_epi64(_mm512_add_epi64(a->v[1], pi), b->v[1]),
+               _mm512_sub_epi64(_mm512_add_epi64(a->v[2], pi), b->v[2]),
+               _mm512_sub_epi64(_mm512_add_epi64(a->v[3], pi), b->v[3]),
+               _mm512_sub_epi64(_mm512_add_epi64(a->v[4], pi), b->v[4]));
+}
+
+static inline void fe_neg(fe *r, const fe *a) {
+    fe z;
+    for (int i = 0; i < 5; i++) z.v[i] = _mm512_setzero_si512();
+    fe_sub(r, &z, a);
+}
+
+static inline __m512i times19(__m512i x) {
+    return _mm512_add_epi64(_mm512_add_epi64(_mm512_slli_epi64(x, 4), _mm512_slli_epi64(x, 1)), x);
+}
+
+static inline void fe_mul(fe *r, const fe *a, const fe *b) {
+    __m512i lo[10], hi[10];
+    for (int k = 0; k < 10; k++) lo[k] = hi[k] = _mm512_setzero_si512();
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 5; j++) {
+            lo[i + j] = _mm512_madd52lo_epu64(lo[i + j], a->v[i], b->v[j]);
+            hi[i + j] = _mm512_madd52hi_epu64(hi[i + j], a->v[i], b->v[j]);
+        }
+    __m512i z[10];
+    z[0] = lo[0];
+    for (int k = 1; k < 10; k++) z[k] = _mm512_add_epi64(lo[k], _mm512_slli_epi64(hi[k - 1], 1));
+    fe_carry_v(r, _mm512_add_epi64(z[0], times19(z[5])), _mm512_add_epi64(z[1], times19(z[6])),
+               _mm512_add_epi64(z[2], times19(z[7])), _mm512_add_epi64(z[3], times19(z[8])),
+               _mm512_add_epi64(z[4], times19(z[9])));
+}
+
+/* Squaring: the ten cross products once, doubled by a shift (operands stay below 2^52). */
+static inline void fe_sq(fe *r, const fe *a) {
+    __m512i lo[10], hi[10], dlo[10], dhi[10];
+    for (int k = 0; k < 10; k++) lo[k] = hi[k] = dlo[k] = dhi[k] = _mm512_setzero_si512();
+    for (int i = 0; i < 5; i++) {
+        dlo[2 * i] = _mm512_madd52lo_epu64(dlo[2 * i], a->v[i], a->v[i]);
+        dhi[2 * i] = _mm512_madd52hi_epu64(dhi[2 * i], a->v[i], a->v[i]);
+        for (int j = i + 1; j < 5; j++) {
+            lo[i + j] = _mm512_madd52lo_epu64(lo[i + j], a->v[i], a->v[j]);
+            hi[i + j] = _mm512_madd52hi_epu64(hi[i + j], a->v[i], a->v[j]);
+        }
+    }
+    __m512i z[10];
+    for (int k = 0; k < 10; k++) {
+        __m512i l = _mm512_add_epi64(_mm512_slli_epi64(lo[k], 1), dlo[k]);
+        __m512i h = k ? _mm512_add_epi64(_mm512_slli_epi64(hi[k - 1], 2), _mm512_slli_epi64(dhi[k - 1], 1)) : _mm512_setzero_si512();
+        z[k] = _mm512_add_epi64(l, h);
+    }
+    fe_carry_v(r, _mm512_add_epi64(z[0], times19(z[5])), _mm512_add_epi64(z[1], times19(z[6])),
+               _mm512_add_epi64(z[2], times19(z[7])), _mm512_add_epi64(z[3], times19(z[8])),
+               _mm512_add_epi64(z[4], times19(z[9])));
+}
+
+static inline void fe_canonical_v(__m512i h[5], const fe *a) {
+    const __m512i m = _mm512_set1_epi64((long long)MASK51);
+    fe t;
+    fe_carry_v(&t, a->v[0], a->v[1], a->v[2], a->v[3], a->v[4]);
+    for (int i = 0; i < 5; i++) h[i] = t.v[i];
+    __m512i q = _mm512_srli_epi64(_mm512_add_epi64(h[0], _mm512_set1_epi64(19)), 51);
+    for (int i = 1; i < 5; i++) q = _mm512_srli_epi64(_mm512_add_epi64(h[i], q), 51);
+    h[0] = _mm512_add_epi64(h[0], times19(q));
+    for (int i = 0; i < 4; i++) {
+        h[i + 1] = _mm512_add_epi64(h[i + 1], _mm512_srli_epi64(h[i], 51));
+        h[i] = _mm512_and_si512(h[i], m);
+    }
+    h[4] = _mm512_and_si512(h[4], m);
+}
+
+static inline void fe_cmov(fe *r, const fe *a, msk m) {
+    for (int i = 0; i < 5; i++) r->v[i] = _mm512_mask_blend_epi64(m, r->v[i], a->v[i]);
+}
+
+static inline msk fe_isneg(const fe *a) {
+    __m512i h[5];
+    fe_canonical_v(h, a);
+    return _mm512_test_epi64_mask(h[0], _mm512_set1_epi64(1));
+}
+
+static inline msk fe_iszero(const fe *a) {
+    __m512i h[5];
+    fe_canonical_v(h, a);
+    __m512i z = _mm512_or_si512(_mm512_or_si512(h[0], h[1]), _mm512_or_si512(_mm512_or_si512(h[2], h[3]), h[4]));
+    return _mm512_testn_epi64_mask(z, z);
+}
+
+static inline msk msk_and(msk a, msk b) { return (msk)(a & b); }
+static inline msk msk_or(msk a, msk b) { return (msk)(a | b); }
+static inline msk msk_not(msk a) { return (msk)~a; }
+static inline msk msk_from_flags(const uint64_t f[LANES]) {
+    __m512i v = _mm512_loadu_si512((const void *)f);
+    return _mm512_test_epi64_mask(v, _mm512_set1_epi64(1));
+}
+static inline void msk_to_flags(uint64_t f[LANES], msk m) {
+    for (int i = 0; i < LANES; i++) f[i] = (m >> i) & 1;
+}
+
+static inline dig dig_load(const int64_t v[LANES]) { return _mm512_loadu_si512((const void *)v); }
+static inline msk dig_eq(dig d, int64_t j) { return _mm512_cmpeq_epi64_mask(d, _mm512_set1_epi64(j)); }
+
+/* Lane i's 32 bytes are at src + 32 * i. */
+static inline void fe_load(fe *r, const uint8_t *src) {
+    uint64_t t[5][LANES], h[5];
+    for (int l = 0; l < LANES; l++) {
+        limbs_from_bytes(h, src + 32 * l);
+        for (int i = 0; i < 5; i++) t[i][l] = h[i];
+    }
+    for (int i = 0; i < 5; i++) r->v[i] = _mm512_loadu_si512((const void *)t[i]);
+}
+
+static inline void fe_store(uint8_t *dst, const fe *a) {
+    __m512i h[5];
+    uint64_t t[5][LANES], w[5];
+    fe_canonical_v(h, a);
+    for (int i = 0; i < 5; i++) _mm512_storeu_si512((void *)t[i], h[i]);
+    for (int l = 0; l < LANES; l++) {
+        for (int i = 0; i < 5; i++) w[i] = t[i][l];
+        limbs_to_bytes(dst + 32 * l, w);
+    }
+}
+
+#endif

@@ -1,0 +1,290 @@
+/* CPython glue for the native ristretto255 batch backend (blindmatch.crypto.native._r255).
+ *
+ * Every entry point takes whole batches as contiguous buffers, releases the GIL for the
+ * arithmetic (so a Python thread pool spreads batches over all cores) and returns the
+ * outputs plus the index of the first failing element (-1 when none failed). `path`
+ * names the arithmetic: "portable" (radix 2^51) or "ifma" (AVX-512 IFMA, 8 lanes). */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdlib.h>
+#include <string.h>
+#include "r255_backends.h"
+#include "scalar.h"
+#include "sha512.h"
+
+typedef void (*mult_fn)(uint8_t *, uint8_t *, const uint8_t *, size_t, const uint8_t *, size_t);
+typedef void (*uniform_fn)(uint8_t *, uint8_t *, const uint8_t *, size_t, const uint8_t *, size_t);
+typedef void (*validate_fn)(uint8_t *, const uint8_t *, size_t, int);
+typedef struct { const char *name; mult_fn mult; uniform_fn from_uniform; validate_fn validate; } backend;
+
+static const backend PORTABLE = {"portable", r255_portable_mult, r255_portable_from_uniform, r255_portable_validate};
+#if R255_HAVE_IFMA
+static const backend IFMA = {"ifma", r255_ifma_mult, r255_ifma_from_uniform, r255_ifma_validate};
+#endif
+
+static int cpu_has_ifma(void) {
+#if R255_HAVE_IFMA
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512ifma");
+#else
+    return 0;
+#endif
+}
+
+static const backend *find_backend(const char *name) {
+    if (strcmp(name, "portable") == 0) return &PORTABLE;
+#if R255_HAVE_IFMA
+    if (strcmp(name, "ifma") == 0 && cpu_has_ifma()) return &IFMA;
+#endif
+    PyErr_Format(PyExc_ValueError, "arithmetic path %s is not available on this machine", name);
+    return NULL;
+}
+
+static Py_ssize_t first_bad(const uint8_t *bad, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (bad[i]) return (Py_ssize_t)i;
+    return -1;
+}
+
+static PyObject *py_paths(PyObject *self, PyObject *args) {
+    (void)self; (void)args;
+    return cpu_has_ifma() ? Py_BuildValue("(ss)", "portable", "ifma") : Py_BuildValue("(s)", "portable");
+}
+
+/* mult(path, scalars, points) -> (bytes, first_bad): one scalar (32 bytes) or one per point. */
+static PyObject *py_mult(PyObject *self, PyObject *args) {
+    (void)self;
+    const char *path;
+    Py_buffer sc, pts;
+    if (!PyArg_ParseTuple(args, "sy*y*", &path, &sc, &pts)) return NULL;
+    PyObject *result = NULL;
+    const backend *be = find_backend(path);
+    size_t n = (size_t)pts.len / 32;
+    if (be == NULL) goto done;
+    if (pts.len % 32 != 0 || !(sc.len == 32 || (size_t)sc.len == 32 * n)) {
+        PyErr_SetString(PyExc_ValueError, "need 32-byte points and one scalar or one scalar per point");
+        goto done;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(32 * n));
+    uint8_t *bad = malloc(n ? n : 1);
+    if (out == NULL || bad == NULL) { Py_XDECREF(out); free(bad); PyErr_NoMemory(); goto done; }
+    Py_BEGIN_ALLOW_THREADS
+    be->mult((uint8_t *)PyBytes_AS_STRING(out), bad, sc.buf, sc.len == 32 ? 0 : 32, pts.buf, n);
+    Py_END_ALLOW_THREADS
+    result = Py_BuildValue("(Nn)", out, first_bad(bad, n));
+    free(bad);
+done:
+    PyBuffer_Release(&sc);
+    PyBuffer_Release(&pts);
+    return result;
+}
+
+/* Messages are concatenated in `data`; `offsets` holds n + 1 native uint64 boundaries. */
+static int check_messages(const Py_buffer *data, const Py_buffer *offsets, size_t *n) {
+    if (offsets->len % 8 != 0 || offsets->len < 8) {
+        PyErr_SetString(PyExc_ValueError, "offsets must hold n + 1 uint64 values");
+        return -1;
+    }
+    const uint64_t *off = offsets->buf;
+    *n = (size_t)offsets->len / 8 - 1;
+    for (size_t i = 0; i < *n; i++)
+        if (off[i] > off[i + 1] || off[i + 1] > (uint64_t)data->len) {
+            PyErr_SetString(PyExc_ValueError, "offsets are not increasing within the data");
+            return -1;
+        }
+    return 0;
+}
+
+static void expand_all(uint8_t *uniform, const Py_buffer *data, const uint64_t *off, size_t n, const Py_buffer *dst) {
+    for (size_t i = 0; i < n; i++)
+        expand_xmd_sha512_64(uniform + 64 * i, (const uint8_t *)data->buf + off[i], off[i + 1] - off[i], dst->buf,
+                             (size_t)dst->len);
+}
+
+/* hash_to_group(path, data, offsets, dst, scalars) -> (bytes, first_identity):
+ * Encode([scalar_i *] HashToGroup(msg_i)) per RFC 9497 / RFC 9380 / RFC 9496, where
+ * scalars is b"" (no multiplication), one 32-byte scalar, or one per message. */
+static PyObject *py_hash_to_group(PyObject *self, PyObject *args) {
+    (void)self;
+    const char *path;
+    Py_buffer data, offsets, dst, sc;
+    if (!PyArg_ParseTuple(args, "sy*y*y*y*", &path, &data, &offsets, &dst, &sc)) return NULL;
+    PyObject *result = NULL;
+    size_t n = 0;
+    const backend *be = find_backend(path);
+    if (be == NULL || check_messages(&data, &offsets, &n) != 0) goto done;
+    if (dst.len > 255 || !(sc.len == 0 || sc.len == 32 || (size_t)sc.len == 32 * n)) {
+        PyErr_SetString(PyExc_ValueError, "dst longer than 255 bytes, or not zero, one or n scalars");
+        goto done;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(32 * n));
+    uint8_t *uniform = malloc(64 * (n ? n : 1)), *bad = malloc(n ? n : 1);
+    if (out == NULL || uniform == NULL || bad == NULL) {
+        Py_XDECREF(out); free(uniform); free(bad); PyErr_NoMemory(); goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    expand_all(uniform, &data, offsets.buf, n, &dst);
+    be->from_uniform((uint8_t *)PyBytes_AS_STRING(out), bad, uniform, n, sc.len ? sc.buf : NULL,
+                     (size_t)sc.len == 32 ? 0 : 32);
+    Py_END_ALLOW_THREADS
+    result = Py_BuildValue("(Nn)", out, first_bad(bad, n));
+    for (volatile uint8_t *w = uniform; w < uniform + 64 * n; w++) *w = 0; /* hashes of the inputs */
+    free(uniform);
+    free(bad);
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&dst);
+    PyBuffer_Release(&sc);
+    return result;
+}
+
+/* from_uniform(path, uniform) -> (bytes, first_identity): RFC 9496 element derivation. */
+static PyObject *py_from_uniform(PyObject *self, PyObject *args) {
+    (void)self;
+    const char *path;
+    Py_buffer u;
+    if (!PyArg_ParseTuple(args, "sy*", &path, &u)) return NULL;
+    PyObject *result = NULL;
+    const backend *be = find_backend(path);
+    size_t n = (size_t)u.len / 64;
+    if (be == NULL) goto done;
+    if (u.len % 64 != 0) { PyErr_SetString(PyExc_ValueError, "uniform input must be n * 64 bytes"); goto done; }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(32 * n));
+    uint8_t *bad = malloc(n ? n : 1);
+    if (out == NULL || bad == NULL) { Py_XDECREF(out); free(bad); PyErr_NoMemory(); goto done; }
+    Py_BEGIN_ALLOW_THREADS
+    be->from_uniform((uint8_t *)PyBytes_AS_STRING(out), bad, u.buf, n, NULL, 0);
+    Py_END_ALLOW_THREADS
+    result = Py_BuildValue("(Nn)", out, first_bad(bad, n));
+    free(bad);
+done:
+    PyBuffer_Release(&u);
+    return result;
+}
+
+/* validate(path, points, reject_identity) -> first invalid index or -1 (RFC 9496 Decode). */
+static PyObject *py_validate(PyObject *self, PyObject *args) {
+    (void)self;
+    const char *path;
+    Py_buffer pts;
+    int reject_identity;
+    if (!PyArg_ParseTuple(args, "sy*p", &path, &pts, &reject_identity)) return NULL;
+    PyObject *result = NULL;
+    const backend *be = find_backend(path);
+    size_t n = (size_t)pts.len / 32;
+    if (be == NULL) goto done;
+    if (pts.len % 32 != 0) { PyErr_SetString(PyExc_ValueError, "points must be n * 32 bytes"); goto done; }
+    uint8_t *bad = malloc(n ? n : 1);
+    if (bad == NULL) { PyErr_NoMemory(); goto done; }
+    Py_BEGIN_ALLOW_THREADS
+    be->validate(bad, pts.buf, n, reject_identity);
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromSsize_t(first_bad(bad, n));
+    free(bad);
+done:
+    PyBuffer_Release(&pts);
+    return result;
+}
+
+/* scalar_invert(scalars) -> bytes: inverses mod L of n canonical non-zero scalars. */
+static PyObject *py_scalar_invert(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer sc;
+    if (!PyArg_ParseTuple(args, "y*", &sc)) return NULL;
+    PyObject *out = NULL;
+    int rc = 0;
+    if (sc.len % 32 != 0) { PyErr_SetString(PyExc_ValueError, "scalars must be n * 32 bytes"); goto done; }
+    out = PyBytes_FromStringAndSize(NULL, sc.len);
+    if (out == NULL) goto done;
+    Py_BEGIN_ALLOW_THREADS
+    rc = scalar_invert_batch((uint8_t *)PyBytes_AS_STRING(out), sc.buf, (size_t)sc.len / 32);
+    Py_END_ALLOW_THREADS
+    if (rc != 0) {
+        Py_CLEAR(out);
+        if (rc == -1) PyErr_SetString(PyExc_ValueError, "cannot invert a batch containing the zero scalar");
+        else PyErr_NoMemory();
+    }
+done:
+    PyBuffer_Release(&sc);
+    return out;
+}
+
+/* finalize(data, offsets, elements) -> (n * 64 bytes, first_too_long): RFC 9497 Finalize's
+ * hash, SHA-512(I2OSP(len(input), 2) || input || I2OSP(32, 2) || element || "Finalize"). */
+static PyObject *py_finalize(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer data, offsets, elements;
+    if (!PyArg_ParseTuple(args, "y*y*y*", &data, &offsets, &elements)) return NULL;
+    PyObject *result = NULL;
+    size_t n = 0;
+    if (check_messages(&data, &offsets, &n) != 0) goto done;
+    if ((size_t)elements.len != 32 * n) { PyErr_SetString(PyExc_ValueError, "need one 32-byte element per input"); goto done; }
+    const uint64_t *off = offsets.buf;
+    Py_ssize_t too_long = -1;
+    for (size_t i = 0; i < n && too_long < 0; i++)
+        if (off[i + 1] - off[i] > 0xffff) too_long = (Py_ssize_t)i;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(64 * n));
+    if (out == NULL) goto done;
+    if (too_long < 0) {
+        Py_BEGIN_ALLOW_THREADS
+        uint8_t *dst = (uint8_t *)PyBytes_AS_STRING(out);
+        const uint8_t element_len[2] = {0, 32}, label[8] = {'F', 'i', 'n', 'a', 'l', 'i', 'z', 'e'};
+        for (size_t i = 0; i < n; i++) {
+            size_t len = off[i + 1] - off[i];
+            const uint8_t input_len[2] = {(uint8_t)(len >> 8), (uint8_t)len};
+            sha512_ctx c;
+            sha512_init(&c);
+            sha512_update(&c, input_len, 2);
+            sha512_update(&c, (const uint8_t *)data.buf + off[i], len);
+            sha512_update(&c, element_len, 2);
+            sha512_update(&c, (const uint8_t *)elements.buf + 32 * i, 32);
+            sha512_update(&c, label, 8);
+            sha512_final(&c, dst + 64 * i);
+        }
+        Py_END_ALLOW_THREADS
+    }
+    result = Py_BuildValue("(Nn)", out, too_long);
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&elements);
+    return result;
+}
+
+/* expand_message_xmd(data, offsets, dst) -> n * 64 bytes (exposed for differential tests). */
+static PyObject *py_expand(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer data, offsets, dst;
+    if (!PyArg_ParseTuple(args, "y*y*y*", &data, &offsets, &dst)) return NULL;
+    PyObject *out = NULL;
+    size_t n = 0;
+    if (check_messages(&data, &offsets, &n) != 0) goto done;
+    if (dst.len > 255) { PyErr_SetString(PyExc_ValueError, "dst longer than 255 bytes"); goto done; }
+    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(64 * n));
+    if (out == NULL) goto done;
+    Py_BEGIN_ALLOW_THREADS
+    expand_all((uint8_t *)PyBytes_AS_STRING(out), &data, offsets.buf, n, &dst);
+    Py_END_ALLOW_THREADS
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&dst);
+    return out;
+}
+
+static PyMethodDef methods[] = {
+    {"paths", py_paths, METH_NOARGS, "Arithmetic paths this CPU can run."},
+    {"mult", py_mult, METH_VARARGS, "Batch scalar multiplication of encoded elements."},
+    {"hash_to_group", py_hash_to_group, METH_VARARGS, "Batch RFC 9497 HashToGroup, optionally times a scalar."},
+    {"from_uniform", py_from_uniform, METH_VARARGS, "Batch RFC 9496 element derivation from 64 bytes."},
+    {"validate", py_validate, METH_VARARGS, "Index of the first element that fails RFC 9496 Decode."},
+    {"scalar_invert", py_scalar_invert, METH_VARARGS, "Batch inversion modulo the group order."},
+    {"finalize", py_finalize, METH_VARARGS, "Batch RFC 9497 Finalize hash of (input, unblinded element) pairs."},
+    {"expand_message_xmd", py_expand, METH_VARARGS, "Batch RFC 9380 expand_message_xmd(SHA-512, 64 bytes)."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_r255", "Native ristretto255 batch backend.", -1,
+                                       methods, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__r255(void) { return PyModule_Create(&moduledef); }

@@ -1,0 +1,23 @@
+/* SHA-512 (FIPS 180-4) and RFC 9380 expand_message_xmd with SHA-512, for hash-to-group
+ * in C so that a batch hashes without the GIL. */
+#ifndef R255_SHA512_H
+#define R255_SHA512_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    uint64_t h[8];
+    uint8_t buf[128];
+    size_t fill;
+    uint64_t bytes;
+} sha512_ctx;
+
+void sha512_init(sha512_ctx *c);
+void sha512_update(sha512_ctx *c, const uint8_t *data, size_t len);
+void sha512_final(sha512_ctx *c, uint8_t out[64]);
+
+/* expand_message_xmd(msg, dst, 64): the 64 uniform bytes of RFC 9497 HashToGroup.
+ * dst_len must be at most 255 (checked by the caller). */
+void expand_xmd_sha512_64(uint8_t out[64], const uint8_t *msg, size_t msg_len, const uint8_t *dst, size_t dst_len);
+
+#endif
