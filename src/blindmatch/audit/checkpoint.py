@@ -17,7 +17,6 @@ last block is visibly incomplete after a torn write.
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from dataclasses import dataclass
 
@@ -30,6 +29,9 @@ from blindmatch.vocabulary import BlindmatchError
 SIG_PREFIX = "\u2014 "
 # One note plus its separating empty line: body lines, empty line, signature lines, empty line.
 NOTE_BLOCK_RE = re.compile(rb"((?:[^\n]+\n)+)\n((?:\xe2\x80\x94 [^\n]+\n)+)\n")
+# Where NOTE_BLOCK_RE could match, found in linear time: the end of a non-empty body line,
+# the empty line, the signature lines and the closing empty line (see complete_note_after).
+_NOTE_END_RE = re.compile(rb"(?<=[^\n])\n\n(?:\xe2\x80\x94 [^\n]+\n)+\n")
 _DECIMAL_RE = re.compile(r"0|[1-9][0-9]{0,18}")
 
 
@@ -85,7 +87,7 @@ def parse_checkpoint(note: str, name: str, public_key: bytes) -> Checkpoint:
         raise CheckpointError("tree size is not a decimal number")
     try:
         root = base64.b64decode(root_text, validate=True)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or non-ASCII text
         raise CheckpointError("root hash is not base64") from exc
     if len(root) != 32:
         raise CheckpointError("root hash is not 32 bytes")
@@ -97,7 +99,7 @@ def parse_checkpoint(note: str, name: str, public_key: bytes) -> Checkpoint:
         sig_name, _, encoded = line[len(SIG_PREFIX):].partition(" ")
         try:
             blob = base64.b64decode(encoded, validate=True)
-        except binascii.Error as exc:
+        except ValueError as exc:  # binascii.Error, or non-ASCII text
             raise CheckpointError("signature is not base64") from exc
         if sig_name == name and blob[:4] == wanted_hash:
             if len(blob) == 68 and verify_ed25519(public_key, blob[4:], signed):
@@ -121,3 +123,14 @@ def split_notes(data: bytes) -> tuple[list[str], int]:
             break
         pos = match.end()
     return notes, pos
+
+
+def complete_note_after(data: bytes, offset: int) -> bool:
+    """Whether a complete note block starts at or after ``offset`` (after a torn tail, damage).
+
+    Same answer as ``NOTE_BLOCK_RE.search(data, offset)``, whose body part may start at any
+    byte and so rescans the remaining lines from each one: quadratic on a large tail. A
+    block exists exactly where a non-empty body line ends right before the empty line and
+    signature lines, which ``_NOTE_END_RE`` finds in one pass.
+    """
+    return _NOTE_END_RE.search(data, offset + 1) is not None  # the body's last byte is at offset or later

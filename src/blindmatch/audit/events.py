@@ -102,7 +102,8 @@ def _enum(*values: str) -> FieldType:
     allowed = frozenset(values)
 
     def check(value: Any) -> str | None:
-        if value not in allowed:
+        # isinstance first: a tampered entry may hold a list or object, which is unhashable
+        if not isinstance(value, str) or value not in allowed:
             return "must be one of " + ", ".join(sorted(allowed))
         return None
 

@@ -61,12 +61,32 @@ def parse_verifier_key(text: str) -> tuple[str, bytes]:
         raise AuditKeyError("verifier key is not an Ed25519 key")
     public_key = blob[1:]
     try:
+        name.encode()
+    except UnicodeEncodeError:  # a lone surrogate, e.g. from a non-UTF-8 command line
+        raise AuditKeyError("verifier key name is not valid UTF-8") from None
+    try:
         load_public_key_strict(public_key, what=f"verifier key {name!r}")
     except WeakPublicKeyError as exc:
         raise AuditKeyError(str(exc)) from None
     if key_hash(name, public_key).hex() != hash_hex:
         raise AuditKeyError("verifier key hash does not match its name and key")
     return name, public_key
+
+
+def read_verifier_file(path: Path) -> tuple[str, bytes]:
+    """(name, raw public key) from a verifier key file such as ``audit.pub``.
+
+    The file is the reviewer's and the peer's trust anchor, so one that is not even text
+    is reported as a bad key, naming the file, like any other malformed one.
+    """
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AuditKeyError(f"{path} is not a verifier key (not UTF-8 text at byte {exc.start})") from None
+    try:
+        return parse_verifier_key(text)
+    except AuditKeyError as exc:
+        raise AuditKeyError(f"{path}: {exc}") from None
 
 
 def load_or_create_signing_key(key_path: Path, pub_path: Path, name: str) -> Ed25519PrivateKey:
@@ -95,7 +115,7 @@ def load_or_create_signing_key(key_path: Path, pub_path: Path, name: str) -> Ed2
     key = loaded
     if not pub_path.exists():
         create_new_file(pub_path, (format_verifier_key(name, raw_public_key(key)) + "\n").encode(), 0o644)
-    pub_name, pub = parse_verifier_key(pub_path.read_text())
+    pub_name, pub = read_verifier_file(pub_path)
     if pub != raw_public_key(key):
         raise AuditKeyError(f"{pub_path} does not match {key_path}")
     if pub_name != name:

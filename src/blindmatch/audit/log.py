@@ -33,9 +33,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from blindmatch.audit import keys
 from blindmatch.audit.checkpoint import (
-    NOTE_BLOCK_RE,
     Checkpoint,
     CheckpointError,
+    complete_note_after,
     parse_checkpoint,
     sign_checkpoint,
     split_notes,
@@ -87,11 +87,7 @@ def find_audit_dir(directory: Path) -> Path:
 
 def read_verifier_key(audit_dir: Path) -> tuple[str, bytes]:
     """(origin, raw public key) from ``audit.pub``; a weak or malformed key names the file."""
-    path = audit_dir / PUB_NAME
-    try:
-        return keys.parse_verifier_key(path.read_text())
-    except keys.AuditKeyError as exc:
-        raise keys.AuditKeyError(f"{path}: {exc}") from None
+    return keys.read_verifier_file(audit_dir / PUB_NAME)
 
 
 def _read(path: Path, offset: int = 0) -> bytes:
@@ -128,7 +124,7 @@ def scan_lines(data: bytes, first_index: int) -> tuple[list[bytes], int, bool]:
         line = data[pos:newline]
         try:
             entry = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting, not an entry
             entry = None
         if not isinstance(entry, dict):
             if newline + 1 == len(data):
@@ -213,7 +209,7 @@ class AuditLog:
         """Sign the current tree head and durably append it to ``checkpoints``."""
         with self._locked():
             self._sync_locked()
-            self._repair_checkpoints_locked(latest_needed=False)
+            self._cut_checkpoints_tail_locked(*self._read_checkpoints_locked()[:2])
             cp = sign_checkpoint(
                 self._key, self.origin, self._tree.size, self._tree.root(), format_time(self._clock())
             )
@@ -285,7 +281,13 @@ class AuditLog:
             os.close(fd)
 
     def _load_locked(self) -> None:
-        self._repair_checkpoints_locked(latest_needed=True)
+        """Check both files before repairing either: a log refused here is left as it was found."""
+        cp_data, cp_end, notes = self._read_checkpoints_locked()
+        if notes:
+            try:
+                self._latest = parse_checkpoint(notes[-1], self.origin, self.public_key)
+            except CheckpointError as exc:
+                raise AuditError(f"{self.path / CHECKPOINTS_NAME}: latest checkpoint is invalid: {exc}") from exc
         data = _read(self.path / LOG_NAME)
         lines, good_end, torn = scan_lines(data, 0)
         covered = self._latest.size if self._latest else 0
@@ -306,6 +308,7 @@ class AuditLog:
                 f"{self.path / LOG_NAME} does not match its latest checkpoint; "
                 "run 'blindmatch audit verify'"
             )
+        self._cut_checkpoints_tail_locked(cp_data, cp_end)
         if torn:
             self._cut_torn_tail_locked(data[good_end:])
 
@@ -344,22 +347,24 @@ class AuditLog:
             os.close(fd)
         fsync_directory(self.path)
 
-    def _repair_checkpoints_locked(self, latest_needed: bool) -> None:
-        """Cut an incomplete last note; optionally load the latest checkpoint."""
+    def _read_checkpoints_locked(self) -> tuple[bytes, int, list[str]]:
+        """(file bytes, end of the last complete note, the complete notes).
+
+        Raises if a complete note follows the incomplete tail: that is damage, not a torn write.
+        """
         path = self.path / CHECKPOINTS_NAME
         data = _read(path)
         notes, good_end = split_notes(data)
+        if good_end < len(data) and complete_note_after(data, good_end):
+            raise AuditError(f"{path} is corrupt at byte {good_end}; run 'blindmatch audit verify'")
+        return data, good_end, notes
+
+    def _cut_checkpoints_tail_locked(self, data: bytes, good_end: int) -> None:
+        """Keep an incomplete last note for forensics and truncate it."""
         if good_end < len(data):
-            if NOTE_BLOCK_RE.search(data, good_end):
-                raise AuditError(f"{path} is corrupt at byte {good_end}; run 'blindmatch audit verify'")
             self._save_torn("checkpoints", data[good_end:])
-            os.truncate(path, good_end)
+            os.truncate(self.path / CHECKPOINTS_NAME, good_end)
             os.fsync(self._cp_fd)
-        if latest_needed and notes:
-            try:
-                self._latest = parse_checkpoint(notes[-1], self.origin, self.public_key)
-            except CheckpointError as exc:
-                raise AuditError(f"{path}: latest checkpoint is invalid: {exc}") from exc
 
     def _append_locked(self, event: str, fields: dict[str, Any]) -> int:
         index = self._tree.size

@@ -19,6 +19,7 @@ from typing import Any
 
 from blindmatch import __version__
 from blindmatch.audit.cosignature import WitnessKey
+from blindmatch.audit.reconcile import reconcile
 from blindmatch.audit.verify import VerifyResult, load_entries, verify_log
 from blindmatch.audit.witness_check import SourcedNote
 
@@ -131,11 +132,11 @@ def budget_chart(rows: Sequence[dict[str, Any]]) -> str:
     parts = []
     y = 4
     for row in rows:
-        label = f"{row['organisation']} / {row['official']}"
+        label = f"{row.get('organisation')} / {row.get('official')}"
         parts.append(f'<text x="4" y="{y + 12}" font-size="12" font-weight="600">{_e(label)}</text>')
         y += row_h
         for period, color in (("day", COLOR_DAY), ("month", COLOR_MONTH)):
-            used, limit = _count(row[f"{period}_used"]), _count(row[f"{period}_limit"])
+            used, limit = _count(row.get(f"{period}_used")), _count(row.get(f"{period}_limit"))
             fraction = min(1.0, used / limit) if limit else 1.0
             width = max(1, round(bar_w * fraction))
             parts.append(
@@ -170,7 +171,7 @@ def _time_buckets(entries: list[dict[str, Any]]) -> tuple[list[str], list[int], 
 def _group(entries: Iterable[dict[str, Any]], key: str, value: str | None) -> list[tuple[str, int]]:
     totals: Counter[str] = Counter()
     for entry in entries:
-        totals[str(entry.get(key) or "(none)")] += int(entry.get(value, 0)) if value else 1
+        totals[str(entry.get(key) or "(none)")] += _count(entry.get(value)) if value else 1
     return list(totals.items())
 
 
@@ -251,13 +252,20 @@ def _approved_by(opened: dict[str, Any]) -> str:
     return f"{label}: " + ", ".join(prints)
 
 
+# The sessions table lists the latest sessions only: the charts above aggregate all of them, and
+# ``blindmatch audit show`` lists every entry; a table of 100,000 rows is neither readable nor small.
+SESSION_ROWS = 500
+
+
 def _sessions_table(entries: list[dict[str, Any]]) -> str:
     sessions: dict[str, dict[str, Any]] = defaultdict(dict)
     for entry in entries:
         if entry.get("event") in ("session_opened", "session_refused", "session_closed"):
             sessions[str(entry.get("session_id"))][entry["event"]] = entry
+    ordered = sorted(sessions.items(), key=lambda kv: min(str(e.get("time", "")) for e in kv[1].values()))
+    hidden = max(0, len(ordered) - SESSION_ROWS)
     rows = []
-    for sid, ev in sorted(sessions.items(), key=lambda kv: min(e.get("time", "") for e in kv[1].values())):
+    for sid, ev in ordered[hidden:]:
         first = ev.get("session_opened") or ev.get("session_refused") or ev["session_closed"]
         opened = ev.get("session_opened", {})
         if "session_refused" in ev:
@@ -278,7 +286,37 @@ def _sessions_table(entries: list[dict[str, Any]]) -> str:
         )
         rows.append("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>")
     head = "".join(f"<th>{h}</th>" for h in ("Time", "Session", "Peer", "Official", "Approved by", "Mode", "Records", "Outcome"))
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+    note = (f"<p>The latest {SESSION_ROWS} of {len(ordered)} sessions; the charts count all of them, and "
+            "<code>blindmatch audit show</code> lists every entry.</p>") if hidden else ""
+    return f"{note}<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+# Differences listed one by one; beyond this the section gives the count (the CLI lists all).
+DIFFERENCE_ROWS = 200
+
+
+def _role(entries: Iterable[dict[str, Any]]) -> str | None:
+    """``holder`` or ``requester``, from the first entry naming this side's role."""
+    return next((str(e["role"]) for e in entries if e.get("role") in ("holder", "requester")), None)
+
+
+def _reconcile_html(directory: Path, role: str | None, peer: Path | None) -> str:
+    """Reconciliation with the peer's log (SPEC.md 10.8), when the reviewer has it."""
+    if peer is None:
+        return ""
+    if role is None:
+        return "<h2>Reconciliation</h2><p class=\"bad\">This log names no role (holder or requester).</p>"
+    holder, requester = (directory, peer) if role == "holder" else (peer, directory)
+    result = reconcile(holder, requester)
+    if result.ok:
+        held, kept = result.peer_checkpoints
+        return (f"<h2>Reconciliation with {_e(peer)}</h2><p class=\"ok\">OK: {result.sessions} sessions "
+                f"recorded identically; {held + kept} exchanged checkpoints consistent with both logs.</p>")
+    shown = "".join(f"<li>{_e(m)}</li>" for m in result.mismatches[:DIFFERENCE_ROWS])
+    more = len(result.mismatches) - DIFFERENCE_ROWS
+    tail = f"<p>and {more} more; <code>blindmatch audit reconcile</code> lists all.</p>" if more > 0 else ""
+    return (f"<h2>Reconciliation with {_e(peer)}</h2><p class=\"bad\">{len(result.mismatches)} "
+            f"difference(s) between the holder and requester logs:</p><ul>{shown}</ul>{tail}")
 
 
 def render_report(
@@ -287,8 +325,9 @@ def render_report(
     witnesses: Sequence[WitnessKey] = (),
     witnessed: Sequence[SourcedNote] = (),
     ledgers: Sequence[Path] = (),
+    peer: Path | None = None,
 ) -> str:
-    """The report as an HTML string."""
+    """The report as an HTML string; with ``peer`` (the other side's directory) it reconciles too."""
     result = verify_log(directory, witnesses=witnesses, witnessed=witnessed)
     witness_section = _witness_html(result, len(witnesses), _witness_refusals(ledgers, result.origin))
     entries = load_entries(directory)
@@ -332,6 +371,7 @@ def render_report(
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
         f"<title>Audit report: {_e(origin)}</title><style>{_CSS}</style></head><body>"
         f"<h1>Audit report: {_e(origin)}</h1>{_status_html(result)}{witness_section}"
+        f"{_reconcile_html(Path(directory), _role(entries), peer)}"
         f'<div class="grid">{cards}</div>'
         f"<h2>Sessions</h2>{_sessions_table(entries)}"
         f"<p><small>Generated by blindmatch {_e(__version__)} from {len(entries)} entries. "
@@ -347,7 +387,8 @@ def write_report(
     witnesses: Sequence[WitnessKey] = (),
     witnessed: Sequence[SourcedNote] = (),
     ledgers: Sequence[Path] = (),
+    peer: Path | None = None,
 ) -> None:
     """Write the HTML report for the log under ``directory`` to ``out``."""
-    html_text = render_report(Path(directory), witnesses=witnesses, witnessed=witnessed, ledgers=ledgers)
+    html_text = render_report(Path(directory), witnesses=witnesses, witnessed=witnessed, ledgers=ledgers, peer=peer)
     Path(out).write_text(html_text, encoding="utf-8")

@@ -84,7 +84,7 @@ def _check_lines(data: bytes, origin: str, public_key: bytes, tree: MerkleTree, 
         where = f"{LOG_NAME} line {line_no}"
         try:
             entry = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than any entry has
             raise _Failure(f"{where}: not valid JSON") from None
         if not isinstance(entry, dict):
             raise _Failure(f"{where}: not a JSON object")
@@ -219,6 +219,18 @@ def verify_log(
     )
 
 
+def _printable_text(value: Any) -> Any:
+    """``value`` with lone surrogates (a JSON escape such as \\ud800, which no writer
+    produces) shown as their escape, so a tampered entry can still be printed and reported."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list):
+        return [_printable_text(v) for v in value]
+    if isinstance(value, dict):
+        return {_printable_text(k): _printable_text(v) for k, v in value.items()}
+    return value
+
+
 def load_entries(directory: Path) -> list[dict[str, Any]]:
     """Parse every readable entry, without verifying (for display and reports)."""
     audit_dir = find_audit_dir(Path(directory))
@@ -226,8 +238,8 @@ def load_entries(directory: Path) -> list[dict[str, Any]]:
     for line in (audit_dir / LOG_NAME).read_bytes().split(b"\n"):
         try:
             entry = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(entry, dict):
-            entries.append(entry)
+            entries.append(_printable_text(entry))
     return entries

@@ -286,6 +286,8 @@ def read_manifest(index_dir: Path) -> IndexManifest:
                                   int(entry["size_bytes"]), int(entry["entries"]))
             for kind, entry in doc["indexes"].items()
         }
+        if any("\x00" in f.path.name for f in files.values()):  # os.open would raise ValueError
+            raise ValueError("NUL byte in an index file name")
         schema = doc["schema"]
         return IndexManifest(
             key_id=bytes.fromhex(doc["key_id"]),
@@ -296,7 +298,7 @@ def read_manifest(index_dir: Path) -> IndexManifest:
             built_at=str(doc["built_at"]),
             files=files,
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # AttributeError: a non-table where a table belongs
         raise StoreError(f"{path} is malformed ({type(exc).__name__}: {exc})") from None
 
 
@@ -329,10 +331,10 @@ def open_indexes(index_dir: Path) -> OpenIndexes:
             fd = os.open(f.path, os.O_RDONLY)
             fds[kind] = fd
             _verify(fd, f, manifest)
-    except FileNotFoundError as exc:
+    except OSError as exc:  # missing, unreadable, or a name no file can have (too long)
         for fd in fds.values():
             os.close(fd)
-        raise StoreError(f"index file {exc.filename} named by the manifest is missing") from None
+        raise StoreError(f"index file {exc.filename} named by the manifest cannot be opened: {exc.strerror}") from None
     except StoreError:
         for fd in fds.values():
             os.close(fd)

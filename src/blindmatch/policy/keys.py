@@ -74,7 +74,7 @@ def read_public_key_file(path: Path) -> bytes:
     """Public key from a ``.pub`` file as written by :func:`generate_official_key`."""
     try:
         text = path.read_text(encoding="ascii")
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not ASCII, or a NUL byte in the path
         raise OfficialKeyError(f"cannot read public key file {path}: {exc.__class__.__name__}") from None
     try:
         return parse_public_key(text)

@@ -47,6 +47,9 @@ Example::
     [service]
     listen = "unix"                      # unix:<state_dir>/requester.sock, mode 0600 (TCP is refused)
     max_parallel_jobs = 8
+
+    [metrics]                            # optional: Prometheus metrics (loopback only)
+    listen = "127.0.0.1:9465"
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ from blindmatch.policy.authorize import MAX_LIFETIME
 from blindmatch.tomlfile import load_toml
 from blindmatch.vocabulary import InputError, Mode
 from blindmatch.witness.client import WitnessEndpoint, load_witness_endpoints
+
+_LOOPBACK = ("127.0.0.1:", "localhost:", "[::1]:")
 
 
 class ConfigError(InputError, ValueError):
@@ -112,6 +117,7 @@ class RequesterConfig:
     max_parallel_jobs: int
     audit_log: KeeperSettings = field(default_factory=KeeperSettings)
     witnesses: tuple[WitnessEndpoint, ...] = ()
+    metrics_listen: str | None = None  # [metrics] listen: Prometheus /metrics, loopback only
 
     @property
     def socket_path(self) -> Path:
@@ -133,12 +139,13 @@ class RequesterConfig:
 
 _SECTIONS: dict[str, tuple[set[str], set[str]]] = {
     # section: (required keys, optional keys)
-    "": ({"organisation", "holder", "official", "audit"}, {"state_dir", "matching", "service"}),
+    "": ({"organisation", "holder", "official", "audit"}, {"state_dir", "matching", "service", "metrics"}),
     "holder": ({"address", "ca_cert", "cert", "key"}, {"name", "server_name", "retry_seconds", "batch_timeout_seconds"}),
     "official": ({"name", "legal_basis"}, {"key_file", "request_lifetime_seconds"}),
     "matching": (set(), {"mode", "schema", "batch_size", "window", "session_max_records"}),
     "audit": ({"dir", "origin"}, {"witness", *KeeperSettings.__dataclass_fields__}),
     "service": (set(), {"listen", "max_parallel_jobs"}),
+    "metrics": ({"listen"}, set()),
 }
 
 
@@ -163,7 +170,7 @@ class _Reader:
 
     def text(self, key: str, default: str | None = None) -> str:
         value = self.table.get(key, default)
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str) or not value.strip() or "\x00" in value:  # NUL: no path or name has one
             raise self.error(key, "must be a non-empty string")
         return value
 
@@ -233,6 +240,12 @@ def load_requester_config(path: Path) -> RequesterConfig:
             "listen", f'{listen!r}: a TCP job service would accept any local user (no client authentication); '
             'use "unix": a socket in the state directory, mode 0600',
         )
+    metrics_listen = None
+    if "metrics" in data:
+        metrics = _Reader(path, "metrics", data["metrics"])
+        metrics_listen = metrics.text("listen")
+        if not metrics_listen.startswith(_LOOPBACK) or not metrics_listen.rsplit(":", 1)[1].isdigit():
+            raise metrics.error("listen", 'must be a loopback address such as "127.0.0.1:9465"')
     return RequesterConfig(
         path=path,
         organisation=top.text("organisation"),
@@ -269,4 +282,5 @@ def load_requester_config(path: Path) -> RequesterConfig:
         max_parallel_jobs=service.integer("max_parallel_jobs", 8, 1),
         audit_log=keeper,
         witnesses=witnesses,
+        metrics_listen=metrics_listen,
     )

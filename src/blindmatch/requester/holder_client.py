@@ -18,13 +18,16 @@ from pathlib import Path
 
 import grpc
 
+from blindmatch.audit.checkpoint import CheckpointError
 from blindmatch.audit.keys import verify_transcript_signature
+from blindmatch.audit.peer_checkpoints import verify_peer_note
 from blindmatch.core.errors import ProtocolError
 from blindmatch.core.events import Event
 from blindmatch.core.messages import BlindedBatch, Close, Closed, EvaluatedBatch, Hello
 from blindmatch.core.pacing import pace
 from blindmatch.core.requester import RequesterSession
 from blindmatch.requester.config import HolderEndpoint
+from blindmatch.transport.retry import call_with_retry, is_retryable
 from blindmatch.transport.status import reason_from_rpc_error
 from blindmatch.transport.tls import channel_credentials
 from blindmatch.transport.wire import (
@@ -49,8 +52,6 @@ KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.http2.max_pings_without_data", 0),
 )
 _WATCHDOG_POLL_SECONDS = 0.25
-# Connection failures, and a holder that drains on SIGTERM, are worth waiting out.
-_TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
 class HolderError(BlindmatchError):
@@ -86,7 +87,7 @@ def translate(error: grpc.RpcError, what: str) -> HolderError:
     message = f"{what}: holder returned {code.name}" + (f" ({details})" if details else "")
     if reason and reason_named(reason).is_refusal:
         return HolderRefused(message, code.name, reason)
-    if code in _TRANSIENT:
+    if is_retryable(error):  # connection failures, a draining or busy holder: worth waiting out
         return HolderUnavailable(message, code.name, reason)
     return HolderError(message, code.name, reason)
 
@@ -164,6 +165,7 @@ class HolderClient:
         self._stub = pb_grpc.HolderStub(self._channel)
         self._timeout = call_timeout
         self._batch_timeout = endpoint.batch_timeout_seconds
+        self._retry_seconds = endpoint.retry_seconds
         self._stop = stop
         self._on_wire = on_wire
 
@@ -177,8 +179,11 @@ class HolderClient:
         self.close()
 
     def info(self, official: str = "") -> pb.HolderInfo:
+        """GetInfo, retried with backoff while the holder is busy or unreachable (up to ``retry_seconds``)."""
+        request = pb.GetInfoRequest(official=official)
         try:
-            info: pb.HolderInfo = self._stub.GetInfo(pb.GetInfoRequest(official=official), timeout=self._timeout)
+            info: pb.HolderInfo = call_with_retry(lambda: self._stub.GetInfo(request, timeout=self._timeout),
+                                                  self._retry_seconds, stop=self._stop)
             return info
         except grpc.RpcError as exc:
             raise translate(exc, "GetInfo") from None
@@ -234,7 +239,7 @@ class HolderClient:
         session: RequesterSession,
         authorization: bytes,
         window: int,
-        sign: Callable[[bytes, bytes], tuple[bytes, bytes]],
+        seal: Callable[[Close], Close],
         holder_audit_key: bytes,
         on_event: Callable[[Event], None],
     ) -> Closed:
@@ -243,8 +248,8 @@ class HolderClient:
         Keeps up to ``window`` blinded batches in flight (``core.pacing.pace``). Every core
         event goes to ``on_event`` as it happens (a ``BatchReceived`` once its batch has been
         looked up, so the caller can persist it before more are asked for).
-        ``sign(session_id, transcript_hash)`` returns this side's audit (signature, public
-        key) for the Close.
+        ``seal(close)`` returns the core's Close with this side's audit fields (transcript
+        signature, audit key, checkpoint) filled in.
         """
         outbox: queue.SimpleQueue[Hello | BlindedBatch | Close | None] = queue.SimpleQueue()
 
@@ -271,8 +276,7 @@ class HolderClient:
                 output = session.receive(message)
                 for out in output.messages:
                     assert isinstance(out, Close)
-                    signature, signer_key = sign(out.session_id, out.transcript_hash)
-                    outbox.put(Close(out.session_id, out.transcript_hash, signature, signer_key))
+                    outbox.put(seal(out))
                 for event in output.events:
                     on_event(event)
                 for batch in pace(session, window):
@@ -291,8 +295,13 @@ class HolderClient:
 
 
 def _check_closed(session: RequesterSession, closed: Closed, holder_audit_key: bytes) -> None:
-    """The holder's Closed must carry its audit signature over our transcript hash."""
+    """The holder's Closed must carry its audit signature over our transcript hash, and its
+    checkpoint signed by the same key (SPEC.md 10.4.1)."""
     if closed.signer_key != holder_audit_key:
         raise ProtocolError(Reason.TRANSCRIPT_MISMATCH, "Closed is not signed with the holder's announced audit key")
     if not verify_transcript_signature(holder_audit_key, session.session_id, session.transcript_hash, closed.signature):
         raise ProtocolError(Reason.TRANSCRIPT_MISMATCH, "the holder's signature does not cover this session's transcript")
+    try:
+        verify_peer_note(closed.checkpoint_note, holder_audit_key)
+    except CheckpointError as exc:
+        raise ProtocolError(Reason.BAD_REQUEST, f"the checkpoint in the holder's Closed: {exc}") from None
