@@ -98,6 +98,10 @@ class PolicyGate:
         log.info("policy reloaded from %s", self._path)
         return True
 
+    def reload_on_signal(self) -> str:
+        """Reload at once (SIGHUP); the line ``holder serve`` prints about it."""
+        return "policy reloaded (SIGHUP)" if self.reload() else "policy not reloaded (SIGHUP): see the error above"
+
     def _authorizer(self) -> Authorizer:
         store = getattr(self._local, "store", None)
         if store is None:
