@@ -31,6 +31,7 @@ class ExitCode(IntEnum):
     REFUSED = 3  # the holder refused the session: nothing was evaluated for it
     UNAVAILABLE = 4  # the holder could not be reached
     QUEUED = 5  # the requester daemon stopped; the job stays queued and resumes
+    AWAITING_APPROVAL = 6  # the job is prepared and waits for officials: blindmatch official approve JOB
     INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 
@@ -57,6 +58,7 @@ class Reason(StrEnum):
     MODE_NOT_ALLOWED = "mode_not_allowed"
     TOO_FEW_RECORDS = "too_few_records"
     KEY_SPENT = "key_spent"
+    DUAL_CONTROL_MISSING = "dual_control_missing"
     # The protocol core (SPEC.md 12).
     UNEXPECTED_MESSAGE = "unexpected_message"
     BAD_VERSION = "bad_version"
@@ -136,6 +138,8 @@ TRAITS: dict[Reason, Traits] = {
     Reason.UNKNOWN_OFFICIAL: _policy("PERMISSION_DENIED"),
     Reason.WRONG_ORGANISATION: _policy("PERMISSION_DENIED"),
     Reason.MODE_NOT_ALLOWED: _policy("PERMISSION_DENIED"),
+    # A session this large needs more officials' signatures than it carries.
+    Reason.DUAL_CONTROL_MISSING: _policy("PERMISSION_DENIED"),
     # Not DEADLINE_EXCEEDED, which would invite a blind retry: the request must be re-issued.
     Reason.EXPIRED: _policy("FAILED_PRECONDITION"),
     # The same request over more records would pass: neither a permission nor a quota.
@@ -207,6 +211,8 @@ class JobState(StrEnum):
     FAILED = "failed"
     REFUSED = "refused"
     HOLDER_UNAVAILABLE = "holder_unavailable"
+    AWAITING_APPROVAL = "awaiting_approval"  # prepared; no request is sent before officials sign it
+    REJECTED = "rejected"  # an official refused the prepared job; nothing was sent
 
     @classmethod
     def ended_by(cls, reason: Reason) -> JobState:
@@ -225,6 +231,8 @@ _EXIT_FOR_STATE = {
     JobState.FAILED: ExitCode.FAILURE,
     JobState.REFUSED: ExitCode.REFUSED,
     JobState.HOLDER_UNAVAILABLE: ExitCode.UNAVAILABLE,
+    JobState.AWAITING_APPROVAL: ExitCode.AWAITING_APPROVAL,
+    JobState.REJECTED: ExitCode.FAILURE,
 }
 
 

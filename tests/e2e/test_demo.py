@@ -25,15 +25,24 @@ def test_demo_json_reports_exact_matches_and_every_refusal(tmp_path: Path) -> No
     assert summary["false_matches"] == summary["missed_matches"] == 0
     assert summary["ineligible_records"] > 0
     assert set(summary["refusals"]) == {"unsigned", "unknown_official", "wrong_organisation", "expired",
-                                        "replayed", "over_budget", "mode_not_allowed"}
+                                        "replayed", "over_budget", "mode_not_allowed", "dual_control_missing"}
+    assert summary["refusals"]["dual_control_missing"] == "PERMISSION_DENIED"
+    # The officials approved through the CLI; the job's one session needed (and got) two signatures.
+    approval = summary["approval"]
+    assert approval["elements"] > approval["dual_control_records"] and approval["officials"] == ["alice.key", "bob.key"]
+    requester_keys = {p.relative_to(tmp_path / "demo" / "requester") for p in (tmp_path / "demo" / "requester").rglob("*.key")}
+    assert requester_keys == {Path("pki/client.key"), Path("audit/audit.key")}  # the daemon's own keys; no official's
     assert summary["other_refusals"] == {"too_few_records": "FAILED_PRECONDITION"}
     assert all(status not in ("OK", "") for status in summary["refusals"].values())
     # Both audit logs are left for review, verified and reconciled; so does the reviewer CLI say.
     assert summary["audit"] == {"holder": "ok", "requester": "ok", "reconcile": "ok"}
     for side in ("holder", "requester"):
         assert (tmp_path / "demo" / side / "audit" / "log.jsonl").stat().st_size > 0
-        verify = subprocess.run(blindmatch_command("audit", "verify", str(tmp_path / "demo" / side)), capture_output=True, text=True)
+        verify = subprocess.run(blindmatch_command("audit", "verify", str(tmp_path / "demo" / side), "--policy",
+                                                   str(tmp_path / "demo" / "holder" / "policy.toml")),
+                                capture_output=True, text=True)
         assert verify.returncode == 0, verify.stdout + verify.stderr
+        assert "signed requests re-verified against the policy" in verify.stdout
     reconciled = subprocess.run(blindmatch_command("audit", "reconcile", str(tmp_path / "demo" / "holder"), str(tmp_path / "demo" / "requester")),
                                 capture_output=True, text=True)
     assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr

@@ -39,7 +39,7 @@ def _marker() -> str:
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, list[str], list[bytes]]:
-    ws = create_workspace(tmp_path_factory.mktemp("privacy"), holder_records=500, queries=20)
+    ws = create_workspace(tmp_path_factory.mktemp("privacy"), holder_records=500, queries=20, daemon_signs=True)
     build_index(ws)
     markers: list[str] = []
     rows = []

@@ -54,6 +54,7 @@ def test_batch_timeout_must_be_positive(tmp_path: Path) -> None:
         ("[matching]\nbatchsize = 3\n", "matching.batchsize: unknown key"),
         ("[matching]\nmode = \"both\"\n", "matching.mode"),
         ("[service]\nlisten = \"0.0.0.0:7000\"\n", "service.listen"),
+        ("[service]\nlisten = \"127.0.0.1:7444\"\n", "service.listen: '127.0.0.1:7444': a TCP job service would accept any local user"),
     ],
 )
 def test_errors_name_the_key(tmp_path: Path, extra: str, where: str) -> None:

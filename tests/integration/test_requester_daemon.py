@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    return create_workspace(tmp_path_factory.mktemp("daemon"), holder_records=10, queries=20)
+    return create_workspace(tmp_path_factory.mktemp("daemon"), holder_records=10, queries=20, daemon_signs=True)
 
 
 def _start_daemon(workspace: Workspace, log: Path) -> subprocess.Popen[bytes]:
@@ -168,3 +169,9 @@ def test_a_daemon_that_stops_answering_is_given_up_on(workspace: Workspace, tmp_
     summary = json.loads(stdout.strip().splitlines()[-1])
     assert summary["state"] == "queued" and "stopped answering" in summary["error"]
     assert waited < 30
+
+
+def test_job_socket_is_owner_only(workspace: Workspace, daemon: subprocess.Popen[bytes]) -> None:
+    config = load_requester_config(workspace.requester_config)
+    assert stat.S_IMODE(config.socket_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(config.state_dir.stat().st_mode) == 0o700

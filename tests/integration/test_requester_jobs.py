@@ -30,7 +30,7 @@ pytestmark = pytest.mark.timeout(180)
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     ws = create_workspace(tmp_path_factory.mktemp("jobs"), holder_records=2_000, queries=240,
-                          matching={"batch_size": 32, "window": 3})
+                          matching={"batch_size": 32, "window": 3}, daemon_signs=True)
     build_index(ws)
     yield ws
 

@@ -38,7 +38,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     # kill after the first 1 kB chunk cannot be hidden by buffered data.
     ws = create_workspace(
         tmp_path_factory.mktemp("resume"), holder_records=6_000, queries=300,
-        holder_limits={"index_chunk_bytes": 1024}, matching={"batch_size": 8, "window": 1},
+        holder_limits={"index_chunk_bytes": 1024}, matching={"batch_size": 8, "window": 1}, daemon_signs=True,
     )
     build_index(ws)
     return ws

@@ -67,7 +67,7 @@ def test_forgery_with_small_order_key_fails_every_signature_check() -> None:
     assert not verify_ed25519(IDENTITY, FORGERY, b"checkpoint body")
     assert not verify_request_signature(testvector.REQUEST, FORGERY, IDENTITY)
     signed = sign_request(testvector.REQUEST, Ed25519PrivateKey.from_private_bytes(testvector.SEED))
-    request, signature = open_envelope(signed)
+    request, (signature,) = open_envelope(signed)
     public = Ed25519PrivateKey.from_private_bytes(testvector.SEED).public_key().public_bytes_raw()
     assert verify_request_signature(request, signature, public)
 

@@ -17,10 +17,12 @@ from blindmatch.policy import (
     BudgetStore,
     Limits,
     Policy,
+    PolicyError,
     PolicyRefusal,
     SessionRequest,
     sign_request,
 )
+from blindmatch.policy.request import MAX_SIGNATURES, RequestFormatError, open_envelope, seal_envelope, sign_encoded
 
 COURT = "County Court of Example"
 TAX = "Tax Office of Elsewhere"
@@ -109,7 +111,7 @@ def refused(authorizer: Authorizer, env: bytes, **kwargs: object) -> PolicyRefus
 
 
 def test_reason_table() -> None:
-    assert len(REASONS) == 9  # with key_spent, the key lifetime cap beside the budgets
+    assert len(REASONS) == 10  # with key_spent (the key lifetime cap) and dual_control_missing
     for reason in REASONS:
         assert grpc.StatusCode[reason.status] != grpc.StatusCode.OK  # a real gRPC name the daemon can map
 
@@ -268,3 +270,103 @@ def test_same_name_in_two_organisations(tmp_path: Path, budgets: BudgetStore) ->
     assert authorize(authorizer, tax_alice, peer=TAX).official.organisation == TAX
     assert authorize(authorizer, envelope(nonce=b"\x05" * 16, session_id=b"\x05" * 16),
                      session_id=b"\x05" * 16).official.organisation == COURT
+
+
+# -- dual control (several officials sign one request) and no name oracle ------------
+
+DUAL = POLICY.replace(
+    "official_thirty_day_records = 8000\n\n[organisations.",
+    "official_thirty_day_records = 8000\ndual_control_records = 50\ndual_control_day_records = 150\n\n[organisations.",
+    1,
+) + official("Mallory", COURT)
+
+
+@pytest.fixture
+def dual(tmp_path: Path, budgets: BudgetStore) -> Authorizer:
+    (tmp_path / "policy.toml").write_text(DUAL)
+    return Authorizer(Policy.load(tmp_path / "policy.toml"), budgets)
+
+
+def signed_by(*signers: str, **changes: object) -> bytes:
+    request = SessionRequest.decode(envelope(signers[0], **changes)[:-64])
+    return seal_envelope(request, [sign_encoded(request, KEYS[name]) for name in signers])
+
+
+def reason(authorizer: Authorizer, env: bytes, **kwargs: object) -> PolicyRefusal:
+    with pytest.raises(PolicyRefusal) as info:
+        authorize(authorizer, env, **kwargs)
+    return info.value
+
+
+def test_large_session_needs_two_officials(dual: Authorizer, budgets: BudgetStore) -> None:
+    refusal = reason(dual, envelope())
+    assert refusal.reason == "dual_control_missing" and refusal.status == "PERMISSION_DENIED"
+    assert "needs the signatures of 2 distinct officials" in str(refusal)
+    assert budgets.debits() == []  # a refusal debits nothing
+    grant = authorize(dual, signed_by("Alice", "Mallory"))
+    assert grant.official.name == "Alice" and [o.name for o in grant.cosigners] == ["Mallory"]
+
+
+def test_the_same_official_twice_is_one_official(dual: Authorizer) -> None:
+    assert reason(dual, signed_by("Alice", "Alice")).reason == "dual_control_missing"
+
+
+def test_small_session_needs_one_until_the_day_total_is_large(dual: Authorizer) -> None:
+    for n in range(1, 5):
+        ids = {"session_id": bytes([n]) * 16, "record_count": 40}
+        env = envelope(nonce=bytes([n]) * 16, **ids)
+        if n < 4:
+            authorize(dual, env, **ids)
+        else:  # 120 used today: 40 more would take the organisation's day above 150
+            assert reason(dual, env, **ids).reason == "dual_control_missing"
+            authorize(dual, signed_by("Alice", "Mallory", nonce=bytes([n]) * 16, **ids), **ids)
+
+
+@pytest.mark.parametrize(
+    ("cosigner", "expected"),
+    [("Eve", "unsigned"), ("Dave", "expired"), ("Carol", "mode_not_allowed")],
+    ids=["other-organisation", "mandate-ended", "mode-not-allowed"],
+)
+def test_every_cosignature_is_verified(dual: Authorizer, cosigner: str, expected: str) -> None:
+    mode = {"mode": "cardinality"} if expected == "mode_not_allowed" else {}
+    assert reason(dual, signed_by("Alice", cosigner, **mode), **mode).reason == expected
+
+
+def test_a_forged_cosignature_is_unsigned(dual: Authorizer) -> None:
+    request = SessionRequest.decode(envelope()[:-64])
+    env = seal_envelope(request, [sign_encoded(request, KEYS["Alice"]), sign_encoded(request, Ed25519PrivateKey.generate())])
+    refusal = reason(dual, env)
+    assert refusal.reason == "unsigned" and "co-signature 1 is by no official" in str(refusal)
+
+
+def test_envelope_carries_one_to_max_signatures() -> None:
+    request = SessionRequest.decode(envelope()[:-64])
+    sig = sign_encoded(request, KEYS["Alice"])
+    assert open_envelope(seal_envelope(request, [sig] * MAX_SIGNATURES))[1] == (sig,) * MAX_SIGNATURES
+    with pytest.raises(RequestFormatError):
+        seal_envelope(request, [])
+    with pytest.raises(PolicyRefusal, match=r"1\.\.8 signatures"):
+        open_envelope(request.encode() + sig * (MAX_SIGNATURES + 1))
+
+
+def test_dual_control_officials_must_be_two_or_more(tmp_path: Path) -> None:
+    (tmp_path / "policy.toml").write_text(DUAL.replace("dual_control_day_records = 150", "dual_control_officials = 1"))
+    with pytest.raises(PolicyError, match=r"dual_control_officials: must be an integer in 2\.\.8"):
+        Policy.load(tmp_path / "policy.toml")
+
+
+def test_no_name_oracle(authorizer: Authorizer) -> None:
+    """A name of another organisation's official and a name nobody has are refused alike."""
+    eve_forged = SessionRequest.decode(envelope("Eve")[:-64])
+    forged = seal_envelope(eve_forged, [sign_encoded(eve_forged, Ed25519PrivateKey.generate())])
+    nobody = replace(eve_forged, official="Nobody At All")
+    unknown = seal_envelope(nobody, [sign_encoded(nobody, Ed25519PrivateKey.generate())])
+    first, second = reason(authorizer, forged), reason(authorizer, unknown)
+    assert first.reason == second.reason == "unknown_official"
+    assert str(first).replace("Eve", "X") == str(second).replace("Nobody At All", "X")
+
+
+def test_signatures_in_any_order_and_their_keys_are_kept(dual: Authorizer) -> None:
+    grant = authorize(dual, signed_by("Mallory", "Alice", official="Alice"))
+    assert grant.official.name == "Alice" and [o.name for o in grant.cosigners] == ["Mallory"]
+    assert grant.signer_keys == (KEYS["Mallory"].public_key().public_bytes_raw(), KEYS["Alice"].public_key().public_bytes_raw())

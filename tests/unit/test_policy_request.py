@@ -102,7 +102,7 @@ def test_decode_rejects_length_over_limit() -> None:
 
 def test_envelope_signs_the_encoding() -> None:
     envelope = sign_request(REQUEST, KEY)
-    request, signature = open_envelope(envelope)
+    request, (signature,) = open_envelope(envelope)
     assert request == REQUEST
     assert envelope == REQUEST.encode() + signature and len(signature) == 64
     public = KEY.public_key().public_bytes_raw()

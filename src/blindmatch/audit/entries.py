@@ -9,6 +9,7 @@ the holder's and the requester's ``session_opened`` are built by one function.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,13 +25,23 @@ class Entry:
     fields: dict[str, Any]
 
 
-def session_opened(role: str, session_id: bytes, peer: str, request: SessionRequest, envelope: bytes) -> Entry:
-    """The session's authority: who signed what, for how many records, under which law."""
+def session_opened(
+    role: str, session_id: bytes, peer: str, request: SessionRequest, envelope: bytes, signer_keys: Sequence[bytes]
+) -> Entry:
+    """The session's authority: who signed what, for how many records, under which law.
+
+    The request is kept in full (``request``: its canonical encoding; ``signatures``:
+    every signature of the envelope; ``signer_keys``: the key behind each, same order) so
+    that a reviewer can re-verify it later (``audit.requests``, ``audit verify --policy``).
+    """
+    encoded = request.encode()
+    signatures = envelope[len(encoded):]
     return Entry("session_opened", {
         "session_id": session_id.hex(), "peer": peer, "official": request.official, "mode": request.mode,
         "records": request.record_count, "held_back": request.held_back, "legal_basis": request.legal_basis,
-        "request_sha256": hashlib.sha256(envelope[:-SIGNATURE_BYTES]).hexdigest(),
-        "request_signature": envelope[-SIGNATURE_BYTES:].hex(), "role": role,
+        "request_sha256": hashlib.sha256(encoded).hexdigest(),
+        "request_signature": signatures[:SIGNATURE_BYTES].hex(), "role": role,
+        "request": encoded.hex(), "signatures": signatures.hex(), "signer_keys": b"".join(signer_keys).hex(),
     })
 
 

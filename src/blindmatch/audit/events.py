@@ -133,6 +133,9 @@ SIGNATURE = _hex(64, 64)
 PUBLIC_KEY = _hex(32, 32)
 SESSION_ID = _hex(8, 64)
 REQUEST_SIGNATURE = _hex(32, 512)
+SIGNED_REQUEST = _hex(1, 4096)
+SIGNATURES = _hex(64, 512)
+SIGNER_KEYS = _hex(32, 256)
 KEY_ID = _hex(4, 64)
 NONCE = _hex(16, 16)
 UINT = FieldType("uint", _uint)
@@ -179,7 +182,8 @@ EVENTS: Mapping[str, EventSchema] = {
             "request_signature": REQUEST_SIGNATURE,
             "role": ROLE,
         },
-        {},
+        # The signed request in full (audit.requests re-verifies it); absent in older logs.
+        {"request": SIGNED_REQUEST, "signatures": SIGNATURES, "signer_keys": SIGNER_KEYS},
     ),
     "session_refused": EventSchema(
         {

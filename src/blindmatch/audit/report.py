@@ -9,6 +9,7 @@ anything if the log does not verify. Every string from the log is escaped.
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 from collections import Counter, defaultdict
@@ -241,6 +242,16 @@ def _witness_html(result: VerifyResult, asked: int, refusals: list[dict[str, Any
     return f'<div class="card" id="witnesses"><h2>Witnesses</h2>{table}{refused_table}{notes}</div>'
 
 
+def _approved_by(opened: dict[str, Any]) -> str:
+    """The keys whose signatures the session's request carried (``audit verify`` re-checks them)."""
+    keys = str(opened.get("signer_keys", ""))
+    if not keys:
+        return ""
+    prints = [base64.b64encode(bytes.fromhex(keys[i : i + 64])).decode()[:12] for i in range(0, len(keys), 64)]
+    label = "1 official" if len(prints) == 1 else f"{len(prints)} officials"
+    return f"{label}: " + ", ".join(prints)
+
+
 # The sessions table lists the latest sessions only: the charts above aggregate all of them, and
 # ``blindmatch audit show`` lists every entry; a table of 100,000 rows is neither readable nor small.
 SESSION_ROWS = 500
@@ -268,12 +279,13 @@ def _sessions_table(entries: list[dict[str, Any]]) -> str:
             sid[:16],
             first.get("peer", ""),
             first.get("official", ""),
+            _approved_by(opened),
             opened.get("mode", ""),
             opened.get("records", ""),
             outcome,
         )
         rows.append("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>")
-    head = "".join(f"<th>{h}</th>" for h in ("Time", "Session", "Peer", "Official", "Mode", "Records", "Outcome"))
+    head = "".join(f"<th>{h}</th>" for h in ("Time", "Session", "Peer", "Official", "Approved by", "Mode", "Records", "Outcome"))
     note = (f"<p>The latest {SESSION_ROWS} of {len(ordered)} sessions; the charts count all of them, and "
             "<code>blindmatch audit show</code> lists every entry.</p>") if hidden else ""
     return f"{note}<table><tr>{head}</tr>{''.join(rows)}</table>"

@@ -50,7 +50,8 @@ def _prepare_workspace(root: Path, cfg: BenchConfig) -> Workspace:
 
     big = max(cfg.queries, 65_536)
     ws = workspace.create_workspace(
-        root, holder_records=8, queries=4, holder_limits={"max_session_elements": big, "max_batch": max(cfg.batch_size, 4096)}
+        root, holder_records=8, queries=4, holder_limits={"max_session_elements": big, "max_batch": max(cfg.batch_size, 4096)},
+        daemon_signs=True,
     )
     policy = ws.holder_dir / "policy.toml"
     data = load_toml(policy, BlindmatchError, "policy file")
@@ -132,6 +133,8 @@ def _requester(cfg: BenchConfig, requester_config: str, conn: Connection) -> Non
         keys, expected = query_keys(cfg.holder_records, cfg.queries, cfg.seed)
         mode = Mode(cfg.mode)
         engine = TimedEngine(cfg.workers, timer)
+        if config.official.key_file is None:
+            raise ValueError(f"{requester_config}: the benchmark signs its own sessions; it needs [official] key_file")
         official_key = load_official_key(config.official.key_file)
         config.index_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         with AuditLog.open(config.audit_dir, config.audit_origin) as audit, hc.HolderClient(config.holder, on_wire=count) as client:
@@ -159,7 +162,7 @@ def _requester(cfg: BenchConfig, requester_config: str, conn: Connection) -> Non
                 lifetime=timedelta(minutes=15),
             )
             run_session(client, audit, session, request, envelope, config.holder.name, config.matching.window,
-                        info.audit_public_key, lambda _batch: None)
+                        info.audit_public_key, lambda _batch: None, [official_key.public_key().public_bytes_raw()])
             t4 = time.perf_counter()
         engine.close()
         matches = int(np.count_nonzero(session.matched)) if mode is Mode.MEMBERSHIP else session.match_count

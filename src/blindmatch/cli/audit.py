@@ -12,8 +12,10 @@ from blindmatch.audit import AuditError, load_entries, reconcile, verify_log, wr
 from blindmatch.audit.cosignature import WitnessKey, parse_witness_verifier_key
 from blindmatch.audit.events import ENVELOPE_KEYS, canonical_json
 from blindmatch.audit.keys import AuditKeyError, parse_verifier_key
+from blindmatch.audit.requests import RequestReview, check_requests
 from blindmatch.audit.witness_check import SourcedNote
 from blindmatch.cli.errors import CliError
+from blindmatch.policy.officials import Policy, PolicyError
 from blindmatch.vocabulary import ExitCode
 
 
@@ -29,6 +31,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--key", metavar="VKEY", help="expected audit verifier key (text or file), instead of trusting DIR's audit.pub"
     )
     _add_witness_options(verify)
+    verify.add_argument(
+        "--policy", type=Path, action="append", default=[], metavar="FILE",
+        help="the holder's policy file in force over the log's period (repeatable): each kept request's "
+        "signer keys must be officials of the requesting organisation with a mandate at the time",
+    )
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     verify.set_defaults(func=cmd_verify)
 
@@ -101,6 +108,17 @@ def _witness_inputs(args: argparse.Namespace) -> tuple[list[WitnessKey], list[So
     return _witness_keys(args.witness), notes
 
 
+def _review_requests(args: argparse.Namespace) -> RequestReview:
+    """Re-verify every signed request the log keeps (against ``--policy`` files when given)."""
+    policies = []
+    for path in args.policy:
+        try:
+            policies.append(Policy.load(path))
+        except PolicyError as exc:
+            raise CliError(f"--policy: {exc}", ExitCode.USAGE) from None
+    return check_requests(load_entries(args.directory), policies)
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     _require_dir(args.directory)
     witnesses, witnessed = _witness_inputs(args)
@@ -110,11 +128,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
         witnesses=witnesses,
         witnessed=witnessed,
     )
+    review = _review_requests(args) if result.ok else None
     if args.json:
         print(
             json.dumps(
                 {
-                    "ok": result.ok,
+                    "ok": result.ok and not (review and review.problems),
+                    "requests": None if review is None else {
+                        "verified": len(review.approvals), "problems": review.problems, "warnings": review.warnings},
                     "error": result.error,
                     "origin": result.origin,
                     "size": result.size,
@@ -135,10 +156,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(f"warning: {warning}")
     if not result.ok:
         raise CliError(f"{args.directory}: verification failed: {result.error}", ExitCode.FAILURE)
+    assert review is not None
+    if not args.json:
+        for warning in review.warnings:
+            print(f"warning: {warning}")
+    if review.problems:
+        raise CliError(f"{args.directory}: a kept signed request does not verify: {review.problems[0]}"
+                       + (f" (and {len(review.problems) - 1} more)" if len(review.problems) > 1 else ""), ExitCode.FAILURE)
     if not args.json:
         root = result.root.hex() if result.root else ""
         print(f"{args.directory}: OK: {result.origin}: {result.size} entries, "
-              f"{result.checkpoints} checkpoints, root {root}")
+              f"{result.checkpoints} checkpoints, root {root}; {len(review.approvals)} signed requests re-verified"
+              + (" against the policy" if args.policy else ""))
         for status in result.witnesses:
             print(f"witnessed: {status.witness} cosigned size {status.size} at {status.time}")
         if result.unsigned_tail:

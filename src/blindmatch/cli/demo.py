@@ -1,7 +1,7 @@
 """``blindmatch demo``: a holder and a requester on this machine, end to end.
 
 Exit 0 only when the matches equal the synthetic truth exactly and the holder refused
-each of the seven refusals of the legal setting (and the cardinality minimum).
+each of the eight refusals of the legal setting (and the cardinality minimum).
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from blindmatch.cli import approve
 from blindmatch.cli.errors import CliError
+from blindmatch.cli.passphrase import read_passphrase
 from blindmatch.identity import identity_problem
 from blindmatch.policy.keys import GeneratedKey, OfficialKeyError, generate_official_key
 from blindmatch.vocabulary import ExitCode
@@ -20,20 +22,25 @@ SNIPPET_VALIDITY = timedelta(days=365)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("official", help="officials' signing keys")
+    parser = subparsers.add_parser("official", help="officials' keys, and their approval of prepared jobs")
     commands = parser.add_subparsers(dest="official_command", metavar="SUBCOMMAND", required=True)
     keygen = commands.add_parser(
         "keygen",
         help="create an official's Ed25519 key pair",
-        description="Write FILE (private key, PEM PKCS#8, mode 0600) and FILE.pub (public key, base64), "
-        "and print the policy-file entry for the holder.",
+        description="Write FILE (private key, PEM PKCS#8 encrypted under a passphrase, mode 0600) and FILE.pub "
+        "(public key, base64), and print the policy-file entry for the holder.",
     )
     keygen.add_argument("--name", required=True, help="the official's name as the policy file will list it")
     keygen.add_argument("--out", required=True, type=Path, metavar="FILE", help="private key file to create")
     keygen.add_argument("--organisation", default="ORGANISATION", help="organisation (mTLS identity) for the snippet")
     keygen.add_argument("--role", default="ROLE", help="the official's role, for the snippet")
     keygen.add_argument("--json", action="store_true", help="print a JSON object instead of text")
+    keygen.add_argument(
+        "--passphrase-file", type=Path, metavar="FILE",
+        help="read the passphrase from FILE's first line (mode 0600); asked twice on the terminal otherwise",
+    )
     keygen.set_defaults(func=_keygen)
+    approve.register(commands)
 
 
 def _toml_string(text: str) -> str:
@@ -63,7 +70,7 @@ def _keygen(args: argparse.Namespace) -> int:
         if problem:  # the holder's policy would refuse the entry
             raise CliError(f"{option}: {problem}", ExitCode.USAGE)
     try:
-        key = generate_official_key(args.name, args.out)
+        key = generate_official_key(args.name, args.out, read_passphrase(args.passphrase_file, confirm=True))
     except OfficialKeyError as exc:
         raise CliError(str(exc)) from None
     snippet = policy_snippet(key, args.organisation, args.role, datetime.now(UTC))

@@ -12,14 +12,15 @@ from blindmatch.holder.service import HolderDaemon
 
 
 def run_daemon(config: HolderNodeConfig, announce: Callable[[str], None]) -> int:
-    """Serve until SIGTERM or SIGINT, then drain in-flight sessions and exit 0."""
+    """Serve until SIGTERM or SIGINT, then drain in-flight sessions and exit 0; SIGHUP reloads the policy."""
     daemon = HolderDaemon.from_config(config)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        # SIGHUP reloads the policy at once (the file is also polled); SIGTERM and SIGINT stop.
+        announce(daemon.runtime.gate.reload_on_signal()) if signum == signal.SIGHUP else stop.set()
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     try:
         daemon.start()
         host = config.listen.rsplit(":", 1)[0]

@@ -6,10 +6,14 @@ each server thread its own store and ``Authorizer`` over the shared policy.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from blindmatch.audit import AuditLog
@@ -25,6 +29,7 @@ from blindmatch.policy import (
     BudgetStore,
     Grant,
     Policy,
+    PolicyError,
     PolicyRefusal,
     open_envelope,
     verify_request_signature,
@@ -32,30 +37,89 @@ from blindmatch.policy import (
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.vocabulary import Mode
 
+log = logging.getLogger("blindmatch.holder")
+
+
+def _fingerprint(path: Path) -> tuple[int, int, bytes] | None:
+    """Size, modification time and SHA-256 of the policy file (None while it cannot be read)."""
+    try:
+        info = path.stat()
+        return info.st_size, info.st_mtime_ns, hashlib.sha256(path.read_bytes()).digest()
+    except OSError:
+        return None
+
 
 class PolicyGate:
     """The policy file and budget store, shaped for concurrent RPC threads.
 
     ``BudgetStore`` is one SQLite connection and must stay in its thread, so each
-    server thread gets its own store and ``Authorizer`` over the shared file.
+    server thread gets its own store and ``Authorizer`` over the shared policy.
+
+    Revocation: given the file's ``path``, the gate reloads it when its size,
+    modification time or content hash changed (checked on every use, at most once per
+    ``POLL_SECONDS`` for the hash) and on :meth:`reload` (SIGHUP), so an official removed
+    from the file, or whose mandate was cut short, is refused from the next session on,
+    in the middle of a job too. A file that no longer loads keeps the last valid policy
+    in force and is logged as an error until it is fixed.
     """
 
-    def __init__(self, policy: Policy, budget_db: Any) -> None:
-        self.policy = policy
+    POLL_SECONDS = 1.0
+
+    def __init__(self, policy: Policy, budget_db: Any, path: Path | None = None) -> None:
+        self._policy = policy
         self._budget_db = budget_db
         self._local = threading.local()
+        self._path = path
+        self._lock = threading.Lock()
+        self._seen = _fingerprint(path) if path is not None else None
+        self._checked = time.monotonic()
 
-    def _store(self) -> BudgetStore:
+    @property
+    def policy(self) -> Policy:
+        """The policy in force now (reloaded first if the file changed)."""
+        if self._path is not None and time.monotonic() - self._checked >= self.POLL_SECONDS:
+            self.reload(force=False)
+        return self._policy
+
+    def reload(self, force: bool = True) -> bool:
+        """Load the file again if it changed (or always, with ``force``); True when a new policy is in force."""
+        if self._path is None:
+            return False
+        with self._lock:
+            self._checked = time.monotonic()
+            seen = _fingerprint(self._path)
+            if seen == self._seen and not force:
+                return False
+            try:
+                policy = Policy.load(self._path)
+            except PolicyError as exc:
+                log.error("policy file not reloaded, the previous policy stays in force: %s", exc)
+                return False
+            self._seen, self._policy = seen, policy
+        log.info("policy reloaded from %s", self._path)
+        return True
+
+    def reload_on_signal(self) -> str:
+        """Reload at once (SIGHUP); the line ``holder serve`` prints about it."""
+        return "policy reloaded (SIGHUP)" if self.reload() else "policy not reloaded (SIGHUP): see the error above"
+
+    def _authorizer(self) -> Authorizer:
         store = getattr(self._local, "store", None)
         if store is None:
             store = self._local.store = BudgetStore(self._budget_db)
-            self._local.authorizer = Authorizer(self.policy, store)
+        policy = self.policy
+        if getattr(self._local, "policy", None) is not policy:
+            self._local.policy, self._local.authorizer = policy, Authorizer(policy, store)
+        authorizer: Authorizer = self._local.authorizer
+        return authorizer
+
+    def _store(self) -> BudgetStore:
+        self._authorizer()
+        store: BudgetStore = self._local.store
         return store
 
     def authorize(self, envelope: bytes, **bindings: Any) -> Grant:
-        self._store()
-        grant: Grant = self._local.authorizer.authorize(envelope, **bindings)
-        return grant
+        return self._authorizer().authorize(envelope, **bindings)
 
     def settle(self, session_id: bytes, evaluated: int, before_commit: Callable[[int], None]) -> int:
         """Settle a session's reservation to the elements evaluated (``BudgetStore.settle``)."""
@@ -83,11 +147,11 @@ class PolicyGate:
         peer could pin its refusals on a real official by writing their name.
         """
         try:
-            request, signature = open_envelope(envelope)
+            request, signatures = open_envelope(envelope)
         except PolicyRefusal:
             return ""
-        signed = any(verify_request_signature(request, signature, o.public_key)
-                     for o in self.policy.officials_named(request.official))
+        signed = any(verify_request_signature(request, sig, o.public_key)
+                     for o in self.policy.officials_named(request.official) for sig in signatures)
         return request.official if signed else ""
 
     def organisation_budgets(self, now: datetime) -> dict[str, dict[str, int]]:
@@ -101,10 +165,11 @@ class PolicyGate:
 
     def budget(self, organisation: str, official: str, now: datetime) -> pb.Budget:
         """Remaining budget of ``organisation`` (and ``official`` if registered there); zeros if unknown."""
-        if organisation not in self.policy.organisations():
+        policy = self.policy
+        if organisation not in policy.organisations():
             return pb.Budget()
-        person = official if official and self.policy.find_official(organisation, official) else None
-        left = self._store().remaining(organisation, person, self.policy.limits(organisation, person), now)
+        person = official if official and policy.find_official(organisation, official) else None
+        left = self._store().remaining(organisation, person, policy.limits(organisation, person), now)
         return pb.Budget(
             session_max_records=left["session_max_records"],
             organisation_day_remaining=left["org_day"],

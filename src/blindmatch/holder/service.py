@@ -398,7 +398,8 @@ class HolderServicer(pb_grpc.HolderServicer):
     def _audit_grant(self, peer: str, hello: Hello, grant: Grant) -> None:
         """Audit a grant before its debit commits (SPEC section 7.6): if either entry cannot
         be written the debit rolls back and the session is refused ``audit_unavailable``."""
-        self._ledger.record(entries.session_opened("holder", hello.session_id, peer, grant.request, hello.authorization))
+        self._ledger.record(entries.session_opened("holder", hello.session_id, peer, grant.request, hello.authorization,
+                                                   grant.signer_keys))
         self._ledger.record(entries.budget_debited(hello.session_id, grant.debit, grant.request.nonce))
 
     def _audit_hello_refusal(self, peer: str, hello: Hello, exc: ProtocolError) -> None:
@@ -446,7 +447,7 @@ class HolderDaemon:
                 names = ", ".join(f"{kind.value} for {org}" for org, kind in sorted(missing))
                 raise StoreError(f"the index in {config.index_dir} lacks {names}; rebuild it")
             config.budget_db.parent.mkdir(parents=True, exist_ok=True)
-            gate = PolicyGate(Policy.load(config.policy), config.budget_db)
+            gate = PolicyGate(Policy.load(config.policy), config.budget_db, config.policy)
             audit = AuditLog.open(config.audit_dir, config.audit_origin)
             prepare_budgets(config.budget_db, audit)  # refuses a store the log contradicts (closes audit)
         except BaseException:

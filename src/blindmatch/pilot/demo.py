@@ -3,7 +3,8 @@
 ``pilot.workspace`` writes both organisations' files, ``pilot.processes`` runs
 ``blindmatch`` commands (the holder daemon among them) and ``pilot.probes`` asks the live
 holder for sessions it must refuse. ``HolderProcess`` runs ``blindmatch holder serve`` as a real subprocess; ``run_demo``
-matches, compares with the truth and tries each of the seven refusals the legal setting
+prepares the job, has two officials approve it through the CLI (``pilot.officials``),
+matches, compares with the truth and tries each of the eight refusals the legal setting
 names (``refusals``) plus the cardinality minimum (``other_refusals``) against the live holder. Tests reuse these pieces with smaller sizes.
 """
 
@@ -17,10 +18,15 @@ from pathlib import Path
 
 from blindmatch.audit import reconcile, verify_log
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.pilot.probes import OTHER_REFUSALS, SEVEN_REFUSALS, try_refusals
+from blindmatch.pilot.officials import approve_job
+from blindmatch.pilot.probes import LEGAL_REFUSALS, OTHER_REFUSALS, try_refusals
 from blindmatch.pilot.processes import HolderProcess, blindmatch_command, build_index
 from blindmatch.pilot.workspace import Workspace, create_workspace
 from blindmatch.requester.config import load_requester_config
+from blindmatch.vocabulary import ExitCode
+
+# A session of more match keys needs two officials' signatures (the demo's one session does).
+DEMO_DUAL_CONTROL_RECORDS = 1_000
 
 
 def compare_results(results: Path, truth: list[bool]) -> dict[str, int]:
@@ -48,14 +54,16 @@ def compare_results(results: Path, truth: list[bool]) -> dict[str, int]:
     return counts
 
 
-def run_match(workspace: Workspace, results: Path) -> dict[str, object]:
-    """``blindmatch requester match`` as a subprocess; its JSON summary."""
+def run_match(workspace: Workspace, results: Path, *, awaiting: bool = False) -> dict[str, object]:
+    """``blindmatch requester match`` as a subprocess; its JSON summary. With ``awaiting``
+    the job is expected to stop prepared, waiting for the officials (exit code 6)."""
     done = subprocess.run(
         blindmatch_command("requester", "match", str(workspace.queries), "--config", str(workspace.requester_config),
                            "--out", str(results), "--json", "--no-progress"),
         capture_output=True, text=True,
     )
-    if done.returncode != 0:
+    expected = ExitCode.AWAITING_APPROVAL if awaiting else ExitCode.OK
+    if done.returncode != expected:
         raise RuntimeError(f"requester match exited {done.returncode}: {done.stderr.strip()[-2000:]}")
     summary: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
     return summary
@@ -64,18 +72,21 @@ def run_match(workspace: Workspace, results: Path) -> dict[str, object]:
 def run_demo(root: Path) -> dict[str, object]:
     """Build, serve, match, compare, probe the refusals, stop; the summary the CLI prints."""
     started = time.monotonic()
-    workspace = create_workspace(root)
+    workspace = create_workspace(root, dual_control_records=DEMO_DUAL_CONTROL_RECORDS)
     build_index(workspace)
     holder = HolderProcess(workspace.holder_config, workspace.root / "logs")
     holder.start()
     try:
         results = workspace.requester_dir / "results.csv"
+        prepared = run_match(workspace, results, awaiting=True)
+        approved = approve_job(workspace, str(prepared["job_id"]))
         match = run_match(workspace, results)
         truth = json.loads(workspace.truth.read_text())
         counts = compare_results(results, truth)
         engine = BatchEngine()
         try:
-            refusals = try_refusals(load_requester_config(workspace.requester_config), engine)
+            refusals = try_refusals(load_requester_config(workspace.requester_config), engine, workspace.officials_dir,
+                                    DEMO_DUAL_CONTROL_RECORDS)
         finally:
             engine.close()
     finally:
@@ -87,8 +98,11 @@ def run_demo(root: Path) -> dict[str, object]:
         "queries": len(truth),
         **counts,
         "job_id": match["job_id"],
+        "approval": {"sessions": len(approved["sessions"]), "elements": approved["elements"],
+                     "dual_control_records": DEMO_DUAL_CONTROL_RECORDS, "digest": approved["digest"],
+                     "officials": ["alice.key", "bob.key"]},
         "results": str(results),
-        "refusals": {reason: refusals[reason] for reason in SEVEN_REFUSALS},
+        "refusals": {reason: refusals[reason] for reason in LEGAL_REFUSALS},
         "other_refusals": {reason: refusals[reason] for reason in OTHER_REFUSALS},
         "holder_exit_code": holder_exit,
         "audit": audit,
@@ -118,7 +132,7 @@ def demo_ok(summary: dict[str, object]) -> bool:
         and summary["false_matches"] == 0
         and summary["missed_matches"] == 0
         and summary["ineligible_answered"] == 0
-        and set(refusals) == set(SEVEN_REFUSALS)
+        and set(refusals) == set(LEGAL_REFUSALS)
         and all(status != "OK" for status in (*refusals.values(), *others.values()))
         and all(state == "ok" for state in audit.values())
     )

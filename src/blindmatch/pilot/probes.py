@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -12,6 +13,7 @@ from blindmatch.core.index import EncryptedIndex
 from blindmatch.core.requester import RequesterSession
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.pilot.workspace import (
+    DEMO_PASSPHRASE,
     OTHER_OFFICIAL,
     OTHER_ORG,
     PRIMARY_OFFICIAL,
@@ -20,6 +22,7 @@ from blindmatch.pilot.workspace import (
     SESSION_MAX_RECORDS,
 )
 from blindmatch.policy import load_official_key
+from blindmatch.policy.request import sign_encoded
 from blindmatch.requester.config import RequesterConfig
 from blindmatch.requester.holder_client import HolderClient, HolderRefused
 from blindmatch.requester.requests import sign_session_request
@@ -28,31 +31,40 @@ from blindmatch.transport.wire import MODE_TO_PB
 from blindmatch.vocabulary import Mode, Reason
 
 
+def _key(officials: Path, filename: str) -> Ed25519PrivateKey:
+    """The pilot plays the officials: their encrypted keys and the demo passphrase."""
+    return load_official_key(officials / filename, DEMO_PASSPHRASE)
+
+
 def _probe(
-    config: RequesterConfig, audit: AuditLog, engine: BatchEngine, reason: str, nonce_used: bytes
+    config: RequesterConfig, audit: AuditLog, engine: BatchEngine, reason: str, nonce_used: bytes, officials: Path,
+    dual_control_records: int,
 ) -> str:
     """Ask the live holder for one session crafted to be refused for ``reason``; returns the status name."""
-    officials = config.official.key_file.parent
-    official, key_file, organisation, mode = PRIMARY_OFFICIAL, config.official.key_file, REQUESTER_ORG, Mode.MEMBERSHIP
+    official, key_file, organisation, mode = PRIMARY_OFFICIAL, "alice.key", REQUESTER_ORG, Mode.MEMBERSHIP
     count, nonce, issued = 1, secrets.token_bytes(16), datetime.now(UTC).replace(microsecond=0)
     signer: Ed25519PrivateKey | None = None
+    cosigners: list[Ed25519PrivateKey] = []
     if reason == Reason.UNKNOWN_OFFICIAL:
         official, signer = "Mallory Nobody", Ed25519PrivateKey.generate()
     elif reason == Reason.WRONG_ORGANISATION:
-        official, key_file, organisation = OTHER_OFFICIAL, officials / "olga.key", OTHER_ORG
+        official, key_file, organisation = OTHER_OFFICIAL, "olga.key", OTHER_ORG
     elif reason == Reason.EXPIRED:
         issued -= timedelta(hours=2)
     elif reason == Reason.REPLAYED:
         nonce = nonce_used
     elif reason == Reason.OVER_BUDGET:
         count = SESSION_MAX_RECORDS + 1
+        cosigners = [_key(officials, "bob.key")]  # so that dual control is satisfied and the budget decides
     elif reason == Reason.MODE_NOT_ALLOWED:
-        official, key_file, mode = SECOND_OFFICIAL, officials / "bob.key", Mode.CARDINALITY
+        official, key_file, mode = SECOND_OFFICIAL, "bob.key", Mode.CARDINALITY
+    elif reason == Reason.DUAL_CONTROL_MISSING:  # one official's signature on a session over the size
+        count = dual_control_records + 1
     elif reason == Reason.TOO_FEW_RECORDS:  # one element is below the policy's cardinality minimum
         mode = Mode.CARDINALITY
     try:
-        _signed_session(config, audit, engine, official, signer or load_official_key(key_file), organisation, mode,
-                        count, nonce, issued, tamper=reason == Reason.UNSIGNED)
+        _signed_session(config, audit, engine, official, signer or _key(officials, key_file), organisation, mode,
+                        count, nonce, issued, tamper=reason == Reason.UNSIGNED, cosigners=cosigners)
     except HolderRefused as exc:
         return exc.status
     return "OK"
@@ -70,6 +82,7 @@ def _signed_session(
     nonce: bytes,
     issued: datetime,
     tamper: bool = False,
+    cosigners: list[Ed25519PrivateKey] | None = None,
 ) -> None:
     """One session of ``count`` throw-away keys under the given official and request fields."""
     with HolderClient(config.holder) as client:
@@ -88,25 +101,33 @@ def _signed_session(
             session, key, organisation=organisation, official=official, legal_basis=config.official.legal_basis,
             key_id=info.key_id, issued_at=issued, lifetime=timedelta(minutes=15), nonce=nonce,
         )
+        envelope += b"".join(sign_encoded(request, cosigner) for cosigner in cosigners or ())
         if tamper:
             envelope = envelope[:-1] + bytes([envelope[-1] ^ 1])
+        signers = [key, *(cosigners or ())]
         run_session(client, audit, session, request, envelope, config.holder.name, 4, info.audit_public_key,
-                    lambda _batch: None)
+                    lambda _batch: None, [k.public_key().public_bytes_raw() for k in signers])
 
 
 # The refusals the legal setting names; the demo's JSON reports exactly these under "refusals".
-SEVEN_REFUSALS = (Reason.UNSIGNED, Reason.UNKNOWN_OFFICIAL, Reason.WRONG_ORGANISATION, Reason.EXPIRED, Reason.REPLAYED, Reason.OVER_BUDGET,
-                  Reason.MODE_NOT_ALLOWED)
+LEGAL_REFUSALS = (Reason.UNSIGNED, Reason.UNKNOWN_OFFICIAL, Reason.WRONG_ORGANISATION, Reason.EXPIRED, Reason.REPLAYED,
+                  Reason.OVER_BUDGET, Reason.MODE_NOT_ALLOWED, Reason.DUAL_CONTROL_MISSING)
 
 
 OTHER_REFUSALS = (Reason.TOO_FEW_RECORDS,)
 
 
-def try_refusals(config: RequesterConfig, engine: BatchEngine) -> dict[str, str]:
-    """Each refusal reason against the live holder: reason -> gRPC status name it returned."""
+def try_refusals(
+    config: RequesterConfig, engine: BatchEngine, officials: Path, dual_control_records: int
+) -> dict[str, str]:
+    """Each refusal reason against the live holder: reason -> gRPC status name it returned.
+
+    ``officials`` holds the officials' encrypted keys; ``dual_control_records`` is the
+    policy's dual-control session size (the probe asks for one record more)."""
     nonce = secrets.token_bytes(16)
     with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
         # A granted one-key session records the nonce that the replay probe reuses.
-        _signed_session(config, audit, engine, PRIMARY_OFFICIAL, load_official_key(config.official.key_file),
+        _signed_session(config, audit, engine, PRIMARY_OFFICIAL, _key(officials, "alice.key"),
                         REQUESTER_ORG, Mode.MEMBERSHIP, 1, nonce, datetime.now(UTC).replace(microsecond=0))
-        return {reason: _probe(config, audit, engine, reason, nonce) for reason in (*SEVEN_REFUSALS, *OTHER_REFUSALS)}
+        return {reason: _probe(config, audit, engine, reason, nonce, officials, dual_control_records)
+                for reason in (*LEGAL_REFUSALS, *OTHER_REFUSALS)}

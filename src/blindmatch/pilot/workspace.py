@@ -7,7 +7,9 @@ can run both sides by hand:
     DIR/holder/    holder.toml, policy.toml, schema.toml, records.csv, pki/ (CA certificate,
                    its server certificate), officials/*.pub, index/, oprf.key, audit/
     DIR/requester/ requester.toml, schema.toml, queries.csv, pki/ (CA, its client
-                   certificate), officials/*.key, audit/, state/
+                   certificate), audit/, state/ (no official's key)
+    DIR/officials/ the officials' own encrypted keys (*.key) and the demo's passphrase
+                   file: the officials are people, outside both daemons' directories
     DIR/truth.json which queries are true matches (the demo's answer key)
 """
 
@@ -24,13 +26,15 @@ from importlib import resources
 from pathlib import Path
 
 import tomli_w
+from cryptography.hazmat.primitives import serialization
 
 from blindmatch.audit.keys import load_or_create_signing_key, raw_public_key
 from blindmatch.audit.log import AUDIT_SUBDIR, KEY_NAME, PUB_NAME
 from blindmatch.holder.config import default_audit_origin
 from blindmatch.holder.store import load_or_create_key
+from blindmatch.keyfile import create_new_file
 from blindmatch.pilot import synthetic
-from blindmatch.policy import generate_official_key
+from blindmatch.policy import generate_official_key, load_official_key
 from blindmatch.transport.pki import init_pki
 
 HOLDER_ORG = "Example Tax Authority"
@@ -41,6 +45,8 @@ SECOND_OFFICIAL = "Bob Deputy"  # membership only: the mode_not_allowed probe
 OTHER_OFFICIAL = "Olga Other"  # an official of OTHER_ORG: the wrong_organisation probe
 LEGAL_BASIS = "Example Tax Administration Act s. 12 (court order)"
 SESSION_MAX_RECORDS = 5_000
+# The demo's own passphrase for every official's key (a real official chooses their own).
+DEMO_PASSPHRASE = b"blindmatch demo officials"
 DAY_RECORDS = 200_000
 
 
@@ -61,6 +67,15 @@ class Workspace:
     @property
     def requester_dir(self) -> Path:
         return self.requester_config.parent
+
+    @property
+    def officials_dir(self) -> Path:
+        """The officials' keys: neither daemon's directory."""
+        return self.root / "officials"
+
+    @property
+    def passphrase_file(self) -> Path:
+        return self.officials_dir / "passphrase"
 
 
 def free_port() -> int:
@@ -102,11 +117,17 @@ def create_workspace(
     port: int | None = None,
     holder_limits: dict[str, object] | None = None,
     matching: dict[str, object] | None = None,
+    dual_control_records: int | None = None,
+    daemon_signs: bool = False,
 ) -> Workspace:
     """Write both organisations' files under ``root`` (reused as is when already complete).
 
     ``holder_limits`` and ``matching`` override entries of holder.toml's ``[holder.limits]``
     and requester.toml's ``[matching]`` (tests use tiny chunks and batches).
+    ``dual_control_records`` sets the policy's dual-control session size. Officials approve
+    each job with ``blindmatch official approve`` unless ``daemon_signs`` (the deprecated
+    ``[official] key_file``: an unencrypted copy of the primary official's key in the
+    requester's directory), which tests of the job machinery itself use.
     """
     root = Path(root).resolve()
     holder, requester = root / "holder", root / "requester"
@@ -116,7 +137,7 @@ def create_workspace(
         return Workspace(root, holder / "holder.toml", requester / "requester.toml", holder / "records.csv",
                          requester / "queries.csv", root / "truth.json", saved["port"])
     port = port or free_port()
-    for directory in (holder, requester, holder / "officials", requester / "officials", requester / "pki"):
+    for directory in (holder, requester, holder / "officials", root / "officials", requester / "pki"):
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     today = datetime.now(UTC).date()
 
@@ -132,8 +153,10 @@ def create_workspace(
         (side / "schema.toml").write_text(schema_text, encoding="utf-8")
 
     _install_pki(root, holder, requester)
-    _write_policy(holder, requester)
-    _write_configs(holder, requester, port, holder_limits, matching, _holder_keys(holder))
+    _write_policy(root, holder, dual_control_records)
+    _write_configs(holder, requester, port, holder_limits, matching, _holder_keys(holder), daemon_signs)
+    if daemon_signs:
+        _daemon_key_copy(root / "officials" / "alice.key", requester / "officials" / "alice.key")
     existing.write_text(json.dumps({"port": port}))
     return Workspace(root, holder / "holder.toml", requester / "requester.toml", holder / "records.csv",
                      requester / "queries.csv", root / "truth.json", port)
@@ -152,11 +175,20 @@ def _install_pki(root: Path, holder: Path, requester: Path) -> None:
         os.chmod(side / "pki" / f"{kind}.key", 0o600)
 
 
-def _write_policy(holder: Path, requester: Path) -> None:
-    """Three officials' keys (the requester keeps the private ones) and the holder's policy naming them."""
+def _daemon_key_copy(encrypted: Path, out: Path) -> None:
+    """The deprecated set-up: the requester daemon holds an unencrypted official key."""
+    out.parent.mkdir(mode=0o700, exist_ok=True)
+    key = load_official_key(encrypted, DEMO_PASSPHRASE)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    create_new_file(out, pem, 0o600)
+
+
+def _write_policy(root: Path, holder: Path, dual_control_records: int | None) -> None:
+    """Three officials' encrypted keys (in DIR/officials, theirs) and the holder's policy naming them."""
     officials = {}
+    create_new_file(root / "officials" / "passphrase", DEMO_PASSPHRASE + b"\n", 0o600)
     for name, filename in ((PRIMARY_OFFICIAL, "alice.key"), (SECOND_OFFICIAL, "bob.key"), (OTHER_OFFICIAL, "olga.key")):
-        key = generate_official_key(name, requester / "officials" / filename)
+        key = generate_official_key(name, root / "officials" / filename, DEMO_PASSPHRASE)
         shutil.copy(key.public_key_file, holder / "officials" / key.public_key_file.name)
         officials[name] = f"officials/{key.public_key_file.name}"
     valid_from = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
@@ -169,8 +201,9 @@ def _write_policy(holder: Path, requester: Path) -> None:
     limits = {"session_max_records": SESSION_MAX_RECORDS, "day_records": DAY_RECORDS,
               "thirty_day_records": 30 * DAY_RECORDS, "official_day_records": DAY_RECORDS,
               "official_thirty_day_records": 30 * DAY_RECORDS}
+    dual = {} if dual_control_records is None else {"dual_control_records": dual_control_records}
     _toml(holder / "policy.toml", {"organisations": {
-        REQUESTER_ORG: {**limits, "officials": [
+        REQUESTER_ORG: {**limits, **dual, "officials": [
             official(PRIMARY_OFFICIAL, "Clerk of the court", ["membership", "cardinality"]),
             official(SECOND_OFFICIAL, "Deputy clerk", ["membership"]),
         ]},
@@ -195,7 +228,9 @@ def _holder_keys(holder: Path) -> dict[str, str]:
 def _write_configs(
     holder: Path, requester: Path, port: int, holder_limits: dict[str, object] | None, matching: dict[str, object] | None,
     pins: dict[str, str],
+    daemon_signs: bool,
 ) -> None:
+    daemon_key = {"key_file": "officials/alice.key"} if daemon_signs else {}
     _toml(holder / "holder.toml", {"holder": {
         "organisation": HOLDER_ORG, "listen": f"127.0.0.1:{port}", "key_file": "oprf.key", "index_dir": "index",
         "schema": "schema.toml", "policy": "policy.toml", "budget_db": "state/budget.sqlite3", "audit_dir": ".",
@@ -208,8 +243,8 @@ def _write_configs(
         "holder": {"address": f"127.0.0.1:{port}", "name": HOLDER_ORG, **pins, "ca_cert": "pki/ca.crt",
                    "cert": "pki/client.crt", "key": "pki/client.key", "server_name": "localhost",
                    "retry_seconds": 30},
-        "official": {"name": PRIMARY_OFFICIAL, "key_file": "officials/alice.key", "legal_basis": LEGAL_BASIS,
-                     "request_lifetime_seconds": 900},
+        "official": {"name": PRIMARY_OFFICIAL, **daemon_key, "legal_basis": LEGAL_BASIS,
+                     "request_lifetime_seconds": 3600},
         "matching": {"mode": "membership", "schema": "schema.toml", "batch_size": 1024, "window": 4, **(matching or {})},
         "audit": {"dir": ".", "origin": "requester/example-county-court"},
         "service": {"listen": "unix", "max_parallel_jobs": 8},

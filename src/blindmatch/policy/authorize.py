@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from blindmatch.policy.budget import BudgetStore, Debit
 from blindmatch.policy.errors import PolicyRefusal
-from blindmatch.policy.officials import Official, Policy
+from blindmatch.policy.officials import Limits, Official, Policy
 from blindmatch.policy.request import SessionRequest, open_envelope, verify_request_signature
 from blindmatch.vocabulary import Reason
 
@@ -29,6 +29,10 @@ class Grant:
     request: SessionRequest
     official: Official
     debit: Debit
+    cosigners: tuple[Official, ...] = ()
+    # The public key that made each of the envelope's signatures, in the envelope's order
+    # (the audit log keeps them with the request, so a reviewer can re-verify it).
+    signer_keys: tuple[bytes, ...] = ()
 
 
 class Authorizer:
@@ -66,26 +70,14 @@ class Authorizer:
         its debit commits (the holder audits it there); if it raises, nothing is debited."""
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("now must be a timezone-aware datetime")
-        request, signature = open_envelope(envelope)
-
-        # Names are looked up across all organisations so that a genuine official of
-        # another organisation is reported as such (wrong_organisation), not as unknown.
-        candidates = self._policy.officials_named(request.official)
-        if not candidates:
-            raise PolicyRefusal(Reason.UNKNOWN_OFFICIAL, f"{request.official!r} is not a registered official")
-        # Public keys are unique in a policy, so at most one candidate verifies.
-        official = next((o for o in candidates if verify_request_signature(request, signature, o.public_key)), None)
-        if official is None:
-            raise PolicyRefusal(Reason.UNSIGNED, f"no valid signature by an official named {request.official!r}")
-
-        for claimed in (official.organisation, request.organisation):
-            if claimed != peer_organisation:
-                raise PolicyRefusal(
-                    Reason.WRONG_ORGANISATION,
-                    f"official {official.name!r} signed for {claimed!r}, "
-                    f"but the connection is authenticated as {peer_organisation!r}",
-                )
-
+        request, signatures = open_envelope(envelope)
+        official, position = self._signer(request, signatures, peer_organisation)
+        if request.organisation != peer_organisation:
+            raise PolicyRefusal(
+                Reason.WRONG_ORGANISATION,
+                f"official {official.name!r} signed for {request.organisation!r}, "
+                f"but the connection is authenticated as {peer_organisation!r}",
+            )
         self._check_times(request, official, now)
 
         carried = {
@@ -112,9 +104,17 @@ class Authorizer:
                 f"this one has {request.record_count}",
             )
 
+        others = signatures[:position] + signatures[position + 1 :]
+        cosigner_keys = self._check_dual_control(request, official, others, limits, now)
+        signer_keys = (*cosigner_keys[:position], official.public_key, *cosigner_keys[position:])
+        cosigners = tuple({o.name: o for o in self._policy.officials(request.organisation)
+                           if o.public_key in cosigner_keys and o.name != official.name}.values())
+
         def audit_then_commit(debit: Debit) -> None:
             if before_commit:
-                before_commit(Grant(request=request, official=official, debit=debit))
+                before_commit(Grant(request=request, official=official, debit=debit, cosigners=cosigners,
+                                    signer_keys=signer_keys))
+
         debit = self._budgets.reserve(
             session_id=request.session_id,
             organisation=request.organisation,
@@ -125,7 +125,76 @@ class Authorizer:
             now=now,
             before_commit=audit_then_commit,
         )
-        return Grant(request=request, official=official, debit=debit)
+        return Grant(request=request, official=official, debit=debit, cosigners=cosigners, signer_keys=signer_keys)
+
+    def _signer(self, request: SessionRequest, signatures: tuple[bytes, ...], peer_organisation: str) -> tuple[Official, int]:
+        """The official named by the request, and which of the signatures is theirs.
+
+        No name oracle (SPEC 7.5 step 2): a name that is no official of the peer's
+        organisation is ``unknown_official`` whether or not another organisation has an
+        official of that name, unless that official's key made a signature (then the
+        peer holds their key, and ``wrong_organisation`` states a verified fact).
+        """
+        own = self._policy.find_official(peer_organisation, request.official)
+        if own is not None:
+            for position, signature in enumerate(signatures):
+                if verify_request_signature(request, signature, own.public_key):
+                    return own, position
+            raise PolicyRefusal(Reason.UNSIGNED, f"no valid signature by the official {request.official!r}")
+        # Public keys are unique in a policy, so at most one official verifies.
+        other = next(
+            (o for o in self._policy.officials_named(request.official)
+             if any(verify_request_signature(request, sig, o.public_key) for sig in signatures)),
+            None,
+        )
+        if other is None:
+            raise PolicyRefusal(
+                Reason.UNKNOWN_OFFICIAL, f"{request.official!r} is not an official of {peer_organisation!r}"
+            )
+        raise PolicyRefusal(
+            Reason.WRONG_ORGANISATION,
+            f"official {other.name!r} signed for {other.organisation!r}, "
+            f"but the connection is authenticated as {peer_organisation!r}",
+        )
+
+    def _check_dual_control(
+        self, request: SessionRequest, official: Official, cosignatures: tuple[bytes, ...], limits: Limits, now: datetime
+    ) -> tuple[bytes, ...]:
+        """Every co-signature must be by an official of the organisation with a current
+        mandate for this mode; a session over the policy's sizes needs enough distinct
+        signers. Returns the key that made each co-signature, in order."""
+        signers = {official.name}
+        keys: list[bytes] = []
+        for position, signature in enumerate(cosignatures, start=2):
+            cosigner = next(
+                (o for o in self._policy.officials(request.organisation)
+                 if verify_request_signature(request, signature, o.public_key)),
+                None,
+            )
+            if cosigner is None:
+                raise PolicyRefusal(
+                    Reason.UNSIGNED, f"co-signature {position - 1} is by no official of {request.organisation!r}"
+                )
+            if not cosigner.valid_from <= now <= cosigner.valid_until:
+                raise PolicyRefusal(Reason.EXPIRED, f"co-signing official {cosigner.name!r} is not authorised at this time")
+            if request.mode not in cosigner.modes:
+                raise PolicyRefusal(
+                    Reason.MODE_NOT_ALLOWED, f"co-signing official {cosigner.name!r} may not use mode {request.mode!r}"
+                )
+            keys.append(cosigner.public_key)
+            signers.add(cosigner.name)
+        if limits.dual_control is None:
+            return tuple(keys)
+        used = self._budgets.remaining(request.organisation, None, limits, now)
+        day_used = limits.org_day - used["org_day"]
+        needed = limits.dual_control.required(request.record_count, day_used)
+        if len(signers) < needed:
+            raise PolicyRefusal(
+                Reason.DUAL_CONTROL_MISSING,
+                f"a session of {request.record_count} records needs the signatures of {needed} distinct officials "
+                f"of {request.organisation!r}; it carries {len(signers)}",
+            )
+        return tuple(keys)
 
     def _check_times(self, request: SessionRequest, official: Official, now: datetime) -> None:
         # The mandate is a legal fact: no skew allowance on the official's validity.

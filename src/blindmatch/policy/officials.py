@@ -14,7 +14,7 @@ from typing import Any
 
 from blindmatch.identity import identity_problem
 from blindmatch.policy.keys import OfficialKeyError, parse_public_key, read_public_key_file
-from blindmatch.policy.request import MODES
+from blindmatch.policy.request import MAX_SIGNATURES, MODES
 from blindmatch.tomlfile import load_toml
 from blindmatch.vocabulary import InputError
 
@@ -46,6 +46,48 @@ class Limits:
     official_day: int
     official_30d: int
     cardinality_min_records: int = DEFAULT_CARDINALITY_MIN_RECORDS
+    dual_control: DualControl | None = None
+
+
+@dataclass(frozen=True)
+class DualControl:
+    """Above these sizes a session needs the signatures of ``officials`` distinct officials.
+
+    ``session_records``: a session of more records; ``day_records``: a session that would
+    take the organisation's rolling 24-hour total above this. ``None`` leaves a size unchecked.
+    """
+
+    officials: int
+    session_records: int | None
+    day_records: int | None
+
+    def required(self, records: int, org_day_used: int) -> int:
+        """How many distinct officials must sign a session of ``records`` now."""
+        over_session = self.session_records is not None and records > self.session_records
+        over_day = self.day_records is not None and org_day_used + records > self.day_records
+        return self.officials if over_session or over_day else 1
+
+
+DEFAULT_DUAL_CONTROL_OFFICIALS = 2
+_DUAL_CONTROL_KEYS = ("dual_control_records", "dual_control_day_records", "dual_control_officials")
+
+
+def _dual_control(where: str, table: dict[str, Any]) -> DualControl | None:
+    """The organisation's optional dual-control sizes; ``None`` when it sets neither size."""
+    if "dual_control_records" not in table and "dual_control_day_records" not in table:
+        if "dual_control_officials" in table:
+            raise PolicyError(f"{where}.dual_control_officials: needs dual_control_records or dual_control_day_records")
+        return None
+    officials = table.get("dual_control_officials", DEFAULT_DUAL_CONTROL_OFFICIALS)
+    if type(officials) is not int or not 2 <= officials <= MAX_SIGNATURES:
+        raise PolicyError(f"{where}.dual_control_officials: must be an integer in 2..{MAX_SIGNATURES}")
+    session = table.get("dual_control_records")
+    day = table.get("dual_control_day_records")
+    return DualControl(
+        officials=officials,
+        session_records=None if session is None else _limit(f"{where}.dual_control_records", session),
+        day_records=None if day is None else _limit(f"{where}.dual_control_day_records", day),
+    )
 
 
 @dataclass(frozen=True)
@@ -151,10 +193,12 @@ class Policy:
             _identity(where, org_name)
             if not isinstance(table, dict):
                 raise PolicyError(f"{where}: must be a table")
-            _check_keys(where, table, {*_ORG_LIMIT_KEYS, "cardinality_min_records", "officials"}, tuple(_ORG_LIMIT_KEYS))
+            allowed = {*_ORG_LIMIT_KEYS, *_DUAL_CONTROL_KEYS, "cardinality_min_records", "officials"}
+            _check_keys(where, table, allowed, tuple(_ORG_LIMIT_KEYS))
             limits[org_name] = Limits(
                 **{field: _limit(f"{where}.{key}", table[key]) for key, field in _ORG_LIMIT_KEYS.items()},
                 cardinality_min_records=_cardinality_min(where, table),
+                dual_control=_dual_control(where, table),
             )
             entries = table.get("officials", [])
             if not isinstance(entries, list):
@@ -202,6 +246,7 @@ class Policy:
             official_day=limits.official_day if person.day_records is None else person.day_records,
             official_30d=limits.official_30d if person.thirty_day_records is None else person.thirty_day_records,
             cardinality_min_records=limits.cardinality_min_records,
+            dual_control=limits.dual_control,
         )
 
 

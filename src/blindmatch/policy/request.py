@@ -24,6 +24,9 @@ MODES: tuple[str, ...] = tuple(Mode)
 
 REQUEST_TAG = b"BLINDMATCH-SESSION-REQUEST-V1"
 SIGNATURE_BYTES = 64
+# Dual control needs several officials' signatures over one request; more than this many
+# is never needed and only adds verification work on unauthenticated input.
+MAX_SIGNATURES = 8
 # Generous for the fields' limits below; bounds the work done on unauthenticated input.
 MAX_ENVELOPE_BYTES = 4096
 
@@ -152,7 +155,19 @@ class SessionRequest:
     def decode(cls, data: bytes) -> SessionRequest:
         """Parse a canonical encoding; anything else (trailing bytes, bad lengths,
         unknown mode, invalid UTF-8, non-canonical input) raises RequestFormatError."""
-        reader = _Reader(bytes(data))
+        request, used = cls.decode_prefix(data)
+        if used != len(data):
+            raise RequestFormatError(f"{len(data) - used} trailing bytes after the request")
+        return request
+
+    @classmethod
+    def decode_prefix(cls, data: bytes) -> tuple[SessionRequest, int]:
+        """Parse the canonical request at the start of ``data``; returns it and its length.
+
+        The encoding is self-delimiting, which is what lets an envelope carry any number
+        of signatures after it."""
+        data = bytes(data)
+        reader = _Reader(data)
         if reader.take(len(REQUEST_TAG)) != REQUEST_TAG:
             raise RequestFormatError("not a v1 session request (bad tag)")
         organisation = reader.text("organisation")
@@ -168,8 +183,7 @@ class SessionRequest:
         key_id = reader.take(BYTES_LENGTHS["key_id"])
         index_digest = reader.take(BYTES_LENGTHS["index_digest"])
         blinded_commitment = reader.take(BYTES_LENGTHS["blinded_commitment"])
-        if reader.remaining():
-            raise RequestFormatError(f"{reader.remaining()} trailing bytes after the request")
+        used = len(data) - reader.remaining()
         request = cls(
             organisation=organisation,
             official=official,
@@ -186,9 +200,9 @@ class SessionRequest:
             blinded_commitment=blinded_commitment,
         )
         # Signatures are checked over the re-encoding: it must be the received bytes.
-        if request.encode() != data:
+        if request.encode() != data[:used]:
             raise RequestFormatError("non-canonical encoding")
-        return request
+        return request, used
 
 
 class _Reader:
@@ -232,29 +246,47 @@ class _Reader:
 
 
 def sign_request(request: SessionRequest, private_key: Ed25519PrivateKey) -> bytes:
-    """The signed envelope: ``encode(request) || Ed25519(private_key, encode(request))``.
+    """The signed envelope of one official: ``encode(request) || Ed25519(private_key, encode(request))``."""
+    return seal_envelope(request, [sign_encoded(request, private_key)])
 
-    The encoding is self-delimiting, so the signature is simply the last 64 bytes.
+
+def sign_encoded(request: SessionRequest, private_key: Ed25519PrivateKey) -> bytes:
+    """One official's approval: their signature over the canonical encoding (64 bytes)."""
+    return private_key.sign(request.encode())
+
+
+def seal_envelope(request: SessionRequest, signatures: list[bytes] | tuple[bytes, ...]) -> bytes:
+    """``encode(request) || signature_1 || ... || signature_k`` (SPEC 7.4.3), 1 <= k <= MAX_SIGNATURES.
+
+    The first signature is the named official's; the others are co-signatures (dual
+    control). The encoding is self-delimiting, so the signatures are the remaining bytes.
     """
-    encoded = request.encode()
-    return encoded + private_key.sign(encoded)
+    if not 1 <= len(signatures) <= MAX_SIGNATURES:
+        raise RequestFormatError(f"an envelope carries 1..{MAX_SIGNATURES} signatures, not {len(signatures)}")
+    if any(len(sig) != SIGNATURE_BYTES for sig in signatures):
+        raise RequestFormatError(f"every signature must be {SIGNATURE_BYTES} bytes")
+    return request.encode() + b"".join(signatures)
 
 
-def open_envelope(envelope: bytes) -> tuple[SessionRequest, bytes]:
-    """Split and parse an envelope without verifying it (the verifying key depends on
-    the official it names). A malformed envelope is refused as ``unsigned``."""
+def open_envelope(envelope: bytes) -> tuple[SessionRequest, tuple[bytes, ...]]:
+    """Split and parse an envelope without verifying it (the verifying keys depend on
+    the officials). A malformed envelope is refused as ``unsigned``."""
     if not isinstance(envelope, bytes | bytearray) or not envelope:
         raise PolicyRefusal(Reason.UNSIGNED, "no signed session request")
     if len(envelope) > MAX_ENVELOPE_BYTES:
         raise PolicyRefusal(Reason.UNSIGNED, f"signed session request longer than {MAX_ENVELOPE_BYTES} bytes")
-    if len(envelope) <= SIGNATURE_BYTES:
-        raise PolicyRefusal(Reason.UNSIGNED, "signed session request too short")
     envelope = bytes(envelope)
     try:
-        request = SessionRequest.decode(envelope[:-SIGNATURE_BYTES])
+        request, used = SessionRequest.decode_prefix(envelope)
     except RequestFormatError as exc:
         raise PolicyRefusal(Reason.UNSIGNED, f"malformed session request: {exc}") from None
-    return request, envelope[-SIGNATURE_BYTES:]
+    tail = envelope[used:]
+    count, extra = divmod(len(tail), SIGNATURE_BYTES)
+    if count == 0 or extra or count > MAX_SIGNATURES:
+        raise PolicyRefusal(
+            Reason.UNSIGNED, f"a signed session request ends in 1..{MAX_SIGNATURES} signatures of {SIGNATURE_BYTES} bytes"
+        )
+    return request, tuple(tail[i : i + SIGNATURE_BYTES] for i in range(0, len(tail), SIGNATURE_BYTES))
 
 
 def verify_request_signature(request: SessionRequest, signature: bytes, public_key: bytes) -> bool:

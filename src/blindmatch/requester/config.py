@@ -23,10 +23,10 @@ Example::
     batch_timeout_seconds = 120          # a session or download silent this long: holder unavailable
 
     [official]
-    name = "Alice Clerk"
-    key_file = "officials/alice.key"
+    name = "Alice Clerk"                 # the official each request names (and who approves it)
     legal_basis = "Tax Administration Act s. 12"
-    request_lifetime_seconds = 900
+    request_lifetime_seconds = 3600      # officials must approve a prepared job within this
+    # key_file = "officials/alice.key"   # deprecated: the daemon signs by itself, no one approves
 
     [matching]
     mode = "membership"                  # or "cardinality"
@@ -48,7 +48,7 @@ Example::
     key = "pki/example-county.key"
 
     [service]
-    listen = "unix"                      # unix:<state_dir>/requester.sock, or "127.0.0.1:PORT"
+    listen = "unix"                      # unix:<state_dir>/requester.sock, mode 0600 (TCP is refused)
     max_parallel_jobs = 8
 
     [metrics]                            # optional: Prometheus metrics (loopback only)
@@ -99,7 +99,8 @@ class HolderEndpoint:
 @dataclass(frozen=True)
 class OfficialConfig:
     name: str
-    key_file: Path
+    # None: officials approve each prepared job with their own keys (``official approve``).
+    key_file: Path | None
     legal_basis: str
     request_lifetime_seconds: int
 
@@ -151,7 +152,7 @@ _SECTIONS: dict[str, tuple[set[str], set[str]]] = {
     # section: (required keys, optional keys)
     "": ({"organisation", "holder", "official", "audit"}, {"state_dir", "matching", "service", "metrics"}),
     "holder": ({"address", "organisation", "oprf_public_key", "audit_public_key", "ca_cert", "cert", "key"}, {"name", "server_name", "retry_seconds", "batch_timeout_seconds"}),
-    "official": ({"name", "key_file", "legal_basis"}, {"request_lifetime_seconds"}),
+    "official": ({"name", "legal_basis"}, {"key_file", "request_lifetime_seconds"}),
     "matching": (set(), {"mode", "schema", "batch_size", "window", "session_max_records"}),
     "audit": ({"dir", "origin"}, {"witness", *KeeperSettings.__dataclass_fields__}),
     "service": (set(), {"listen", "max_parallel_jobs"}),
@@ -262,8 +263,13 @@ def load_requester_config(path: Path) -> RequesterConfig:
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     listen = service.text("listen", "unix")
-    if listen != "unix" and not (listen.startswith(_LOOPBACK)):
-        raise service.error("listen", 'must be "unix" or a loopback address such as "127.0.0.1:7444"')
+    if listen != "unix":
+        # The job service takes file paths and starts jobs officials then approve: on TCP any
+        # local user could call it, and it has no client authentication to tell them apart.
+        raise service.error(
+            "listen", f'{listen!r}: a TCP job service would accept any local user (no client authentication); '
+            'use "unix": a socket in the state directory, mode 0600',
+        )
     metrics_listen = None
     if "metrics" in data:
         metrics = _Reader(path, "metrics", data["metrics"])
@@ -289,7 +295,7 @@ def load_requester_config(path: Path) -> RequesterConfig:
         ),
         official=OfficialConfig(
             name=official.identity("name"),
-            key_file=official.path_value("key_file"),
+            key_file=official.path_value("key_file") if "key_file" in official.table else None,
             legal_basis=official.legal_text("legal_basis"),
             # The holder refuses requests living longer than policy.MAX_LIFETIME.
             request_lifetime_seconds=official.integer(

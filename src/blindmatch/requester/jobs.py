@@ -11,6 +11,7 @@ job was prepared on is stored with it and the list is always recomputed as of th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import sqlite3
@@ -251,6 +252,14 @@ class JobStore:
             db.execute("PRAGMA busy_timeout=30000")
             self._local.db = db
         return db
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (for the approvals tables kept in the same file)."""
+        return self._db()
+
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction on this thread's connection."""
+        return self._tx()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

@@ -7,8 +7,49 @@ from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from blindmatch.core.requester import RequesterSession
+from blindmatch.core.requester import RequesterSession, _fresh_blinds
 from blindmatch.policy import SessionRequest, sign_request
+from blindmatch.vocabulary import Mode
+
+
+def fresh_blinds(count: int, mode: Mode) -> bytes:
+    """The blinds of a session of ``count`` keys: one per key (membership) or one (cardinality).
+
+    Drawn at preparation and stored: the signed request commits to the blinded batches."""
+    return _fresh_blinds(count, mode)
+
+
+def build_session_request(
+    session: RequesterSession,
+    *,
+    organisation: str,
+    official: str,
+    legal_basis: str,
+    key_id: bytes,
+    issued_at: datetime,
+    lifetime: timedelta,
+    held_back: int = 0,
+    nonce: bytes | None = None,
+) -> SessionRequest:
+    """The request binding ``session`` (its id, count, mode, index and blinded batches), unsigned.
+
+    ``nonce`` is fresh unless given (the demo's replay probe reuses one on purpose).
+    """
+    return SessionRequest(
+        organisation=organisation,
+        official=official,
+        mode=session.mode.value,
+        record_count=session.element_count,
+        held_back=held_back,
+        legal_basis=legal_basis,
+        nonce=nonce if nonce is not None else secrets.token_bytes(16),
+        issued_at=issued_at,
+        expires_at=issued_at + lifetime,
+        session_id=session.session_id,
+        key_id=key_id,
+        index_digest=session.index_digest,
+        blinded_commitment=session.blinded_commitment,
+    )
 
 
 def sign_session_request(
@@ -24,23 +65,9 @@ def sign_session_request(
     held_back: int = 0,
     nonce: bytes | None = None,
 ) -> tuple[SessionRequest, bytes]:
-    """The request binding ``session`` (its id, count, mode, index and blinded batches) and its signed envelope.
-
-    ``nonce`` is fresh unless given (the demo's replay probe reuses one on purpose).
-    """
-    request = SessionRequest(
-        organisation=organisation,
-        official=official,
-        mode=session.mode.value,
-        record_count=session.element_count,
-        held_back=held_back,
-        legal_basis=legal_basis,
-        nonce=nonce if nonce is not None else secrets.token_bytes(16),
-        issued_at=issued_at,
-        expires_at=issued_at + lifetime,
-        session_id=session.session_id,
-        key_id=key_id,
-        index_digest=session.index_digest,
-        blinded_commitment=session.blinded_commitment,
+    """The request binding ``session`` and its envelope signed with ``key``."""
+    request = build_session_request(
+        session, organisation=organisation, official=official, legal_basis=legal_basis, key_id=key_id,
+        issued_at=issued_at, lifetime=lifetime, held_back=held_back, nonce=nonce,
     )
     return request, sign_request(request, key)

@@ -8,7 +8,11 @@ The order of work is what the law and the crash-safety need:
 2. GetInfo; when the holder's index digest differs from the cached one, the new index is
    downloaded (resumably, digest-checked) before anything is matched.
 3. The remaining match keys are split into sessions no larger than the holder's session
-   maximum; each session request is signed with the configured official's key.
+   maximum. Each session's request is *prepared* (id, elements, blinds, canonical request;
+   ``requester.approvals``) and the job waits in ``awaiting_approval`` until officials sign
+   it with their own keys (``blindmatch official approve``); only then are the prepared
+   requests sent, with those signatures. (Deprecated: with ``[official] key_file`` the
+   daemon signs by itself.)
 4. Every evaluated batch is committed to the job store before more are requested, so a
    crash of either side resumes without redoing finished batches.
 
@@ -36,7 +40,8 @@ from blindmatch.core.index import EncryptedIndex, IndexFormatError
 from blindmatch.core.requester import RequesterSession
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.normalize import default_schema, load_schema
-from blindmatch.policy import load_official_key
+from blindmatch.policy import SessionRequest, load_official_key
+from blindmatch.requester.approvals import Approvals, Decision, SessionState
 from blindmatch.requester.config import RequesterConfig
 from blindmatch.requester.holder_client import (
     HolderClient,
@@ -54,7 +59,7 @@ from blindmatch.requester.inputs import (
 )
 from blindmatch.requester.jobs import Job, JobStore, owner_token
 from blindmatch.requester.metrics import RequesterMetrics
-from blindmatch.requester.requests import sign_session_request
+from blindmatch.requester.requests import build_session_request, fresh_blinds, sign_session_request
 from blindmatch.requester.session import run_session
 from blindmatch.requester.store_check import check_results, check_store_knows_audited_sessions
 from blindmatch.transport.pki import organisation_of
@@ -68,6 +73,14 @@ log = logging.getLogger("blindmatch.requester")
 
 class JobStopped(BlindmatchError):
     """The daemon is shutting down; the job stays queued and resumes on the next start."""
+
+
+class AwaitingApproval(BlindmatchError):
+    """The job is prepared; officials must approve it before anything is sent."""
+
+
+class JobRejected(BlindmatchError):
+    """An official rejected the prepared job."""
 
 
 class JobBusy(BlindmatchError):
@@ -130,6 +143,7 @@ class JobRunner:
         self._download_lock = threading.Lock()
         self._check_identity()
         check_store_knows_audited_sessions(store, audit)
+        self.approvals = Approvals(store)
 
     def _end(self, job_id: str, reason: Reason, error: str, code: str, status: str = "") -> None:
         """Finish the job in the state its reason implies (the vocabulary's one table)."""
@@ -165,6 +179,10 @@ class JobRunner:
         except JobStopped:
             self.store.release(job_id, JobState.QUEUED)
             return JobOutcome(self.store.get(job_id), "stopped")
+        except AwaitingApproval as exc:
+            self.store.finish(job_id, JobState.AWAITING_APPROVAL, str(exc))
+        except JobRejected as exc:
+            self.store.finish(job_id, JobState.REJECTED, str(exc))
         except HolderError as exc:
             self._end(job_id, exc.reason, str(exc), exc.code, exc.status)
         except (BlindmatchError, IndexFormatError, OSError, ValueError) as exc:
@@ -200,7 +218,8 @@ class JobRunner:
                 "prepared (schema or blindmatch version changed?); results would be wrong, submit it as a new job"
             )
         ineligible = sum(1 for _, status, _ in statuses if status.startswith("ineligible:"))
-        official_key = load_official_key(self.config.official.key_file)
+        key_file = self.config.official.key_file
+        official_key = load_official_key(key_file) if key_file is not None else None
         deadline = time.monotonic() + self.config.holder.retry_seconds
         backoff = Backoff()
         while True:
@@ -240,9 +259,12 @@ class JobRunner:
         elements: Elements,
         remaining: np.ndarray,
         ineligible: int,
-        official_key: Ed25519PrivateKey,
+        official_key: Ed25519PrivateKey | None,
         report: Callable[[Progress], None],
     ) -> None:
+        decision, detail = self.approvals.decision(job.id)
+        if official_key is None and decision is Decision.REJECTED:
+            raise JobRejected(detail)
         info = client.info(self.config.official.name)
         self.metrics.budget_seen(info.budget.organisation_day_remaining, info.budget.organisation_30d_remaining)
         if info.schema_fingerprint != self.schema.fingerprint:
@@ -256,6 +278,10 @@ class JobRunner:
         session_max = min(x for x in limits if x > 0) if any(x > 0 for x in limits) else len(remaining)
         batch_size = max(1, min(self.config.matching.batch_size, info.limits.max_batch or self.config.matching.batch_size))
         total = len(elements.keys)
+        if official_key is None:
+            self._match_approved(client, info, index, job, mode, elements, remaining, ineligible, batch_size,
+                                 session_max, report)
+            return
         for start in range(0, remaining.size, session_max):
             if self.stop.is_set():
                 raise JobStopped()  # between sessions: nothing is lost by stopping here
@@ -319,6 +345,80 @@ class JobRunner:
             legal_basis=cfg.official.legal_basis, key_id=info.key_id, issued_at=now,
             lifetime=timedelta(seconds=cfg.official.request_lifetime_seconds), held_back=held_back,
         )
+        self._send(client, info, job, mode, elements, selection, session, request, envelope, report, total,
+                   [official_key.public_key().public_bytes_raw()])
+
+    def _match_approved(
+        self, client: HolderClient, info: pb.HolderInfo, index: EncryptedIndex, job: Job, mode: Mode,
+        elements: Elements, remaining: np.ndarray, ineligible: int, batch_size: int, session_max: int,
+        report: Callable[[Progress], None],
+    ) -> None:
+        """Send the prepared sessions the officials released, or prepare new ones and wait.
+
+        A prepared session that can no longer be sent as approved (expired request, new
+        holder index or key, other batch size) is dropped and the rest re-prepared: an
+        approval covers exactly one request, never a re-drawn one.
+        """
+        decision, _ = self.approvals.decision(job.id)
+        pending = self.approvals.pending(job.id)
+        if pending and decision is not Decision.RELEASED:
+            raise AwaitingApproval(f"job {job.id} waits for officials: blindmatch official approve {job.id}")
+        margin = datetime.now(UTC) + timedelta(seconds=30)
+        for prepared in pending:
+            keys = [elements.keys[i] for i in prepared.elements]
+            session = RequesterSession(keys, mode, index, prepared.session_id, batch_size, self.engine, blinds=prepared.blinds,
+                                       organisation=self.config.organisation, public_key=self.config.holder.oprf_public_key)
+            request = prepared.request
+            if (request.expires_at <= margin or request.key_id != info.key_id or request.index_digest != index.digest
+                    or session.blinded_commitment != request.blinded_commitment):
+                log.warning("job %s: prepared session %d can no longer be sent as approved; preparing again",
+                            job.id, prepared.seq)
+                self.approvals.mark(prepared.session_id, SessionState.DROPPED)
+                continue
+            # Marked before sending: a session id that may have reached the holder is never reused.
+            self.approvals.mark(prepared.session_id, SessionState.SENT)
+            self._send(client, info, job, mode, elements, prepared.elements, session, request, prepared.envelope(),
+                       report, len(elements.keys), [key for key, _ in prepared.signatures])
+        left = np.setdiff1d(remaining, self.store.done_elements(job.id), assume_unique=True)
+        if left.size:
+            self._prepare(job, mode, index, info, elements, left, ineligible, batch_size, session_max)
+
+    def _prepare(
+        self, job: Job, mode: Mode, index: EncryptedIndex, info: pb.HolderInfo, elements: Elements,
+        remaining: np.ndarray, ineligible: int, batch_size: int, session_max: int,
+    ) -> None:
+        """Fix each session's id, elements, blinds and request; then wait for the officials."""
+        cfg = self.config
+        now = datetime.now(UTC).replace(microsecond=0)
+        prepared = []
+        for start in range(0, remaining.size, session_max):
+            selection = remaining[start : start + session_max]
+            session_id = secrets.token_bytes(16)
+            blinds = fresh_blinds(int(selection.size), mode)
+            session = RequesterSession([elements.keys[i] for i in selection], mode, index, session_id, batch_size,
+                                       self.engine, blinds=blinds, organisation=cfg.organisation,
+                                       public_key=cfg.holder.oprf_public_key)
+            held_back = ineligible if start == 0 and not self.store.has_sessions(job.id) else 0
+            request = build_session_request(
+                session, organisation=cfg.organisation, official=cfg.official.name,
+                legal_basis=cfg.official.legal_basis, key_id=info.key_id, issued_at=now,
+                lifetime=timedelta(seconds=cfg.official.request_lifetime_seconds), held_back=held_back,
+            )
+            prepared.append((session_id, selection, blinds, request))
+        self.approvals.prepare(job.id, prepared)
+        raise AwaitingApproval(
+            f"job {job.id} is prepared ({len(prepared)} session(s), {remaining.size} elements) and waits for "
+            f"officials: blindmatch official approve {job.id}"
+        )
+
+    def _send(
+        self, client: HolderClient, info: pb.HolderInfo, job: Job, mode: Mode, elements: Elements,
+        selection: np.ndarray, session: RequesterSession, request: SessionRequest, envelope: bytes,
+        report: Callable[[Progress], None], total: int, signer_keys: list[bytes],
+    ) -> None:
+        """Run one signed session and commit its results batch by batch."""
+        cfg = self.config
+        session_id = session.session_id
         self.store.open_session(job.id, session_id, int(selection.size))
 
         def on_batch(batch: BatchReceived) -> None:
@@ -337,7 +437,7 @@ class JobRunner:
         try:
             closed = run_session(
                 client, self.audit, session, request, envelope, cfg.holder.name, cfg.matching.window,
-                info.audit_public_key, on_batch,
+                info.audit_public_key, on_batch, signer_keys,
             )
         except HolderError as exc:
             self.metrics.session_ended(time.monotonic() - started, reason=exc.code or exc.reason)

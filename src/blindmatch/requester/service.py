@@ -1,8 +1,8 @@
 """The requester daemon: a local job service in front of :class:`JobRunner`.
 
-It listens only on a unix socket in the state directory (mode 0700) or on loopback:
-the service accepts file paths, so it must only be reachable by the requester's own
-users. Jobs run in a bounded thread pool; on start the daemon resumes every job a
+It listens only on a unix socket (mode 0600) in the state directory (mode 0700): the
+service accepts file paths and starts jobs, so it must only be reachable by the user the
+daemon runs as (TCP, which has no client authentication here, is refused by the config). Jobs run in a bounded thread pool; on start the daemon resumes every job a
 previous run left queued or running, and on SIGTERM it stops at the next batch
 boundary and leaves unfinished jobs queued for the next start.
 """
@@ -10,6 +10,7 @@ boundary and leaves unfinished jobs queued for the next start.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -45,10 +46,13 @@ STATE_TO_PB = {
     JobState.FAILED: rpb.JOB_STATE_FAILED,
     JobState.REFUSED: rpb.JOB_STATE_REFUSED,
     JobState.HOLDER_UNAVAILABLE: rpb.JOB_STATE_HOLDER_UNAVAILABLE,
+    JobState.AWAITING_APPROVAL: rpb.JOB_STATE_AWAITING_APPROVAL,
+    JobState.REJECTED: rpb.JOB_STATE_REJECTED,
 }
 PB_TO_STATE = {v: k for k, v in STATE_TO_PB.items()}
 MODE_TO_JOB_PB = {Mode.MEMBERSHIP: rpb.JOB_MODE_MEMBERSHIP, Mode.CARDINALITY: rpb.JOB_MODE_CARDINALITY}
 _WATCH_POLL_SECONDS = 1.0
+_APPROVAL_POLL_SECONDS = 0.5
 LOCAL_MAX_MESSAGE_BYTES = 65_536  # a JobSpec is two paths and a mode
 
 
@@ -192,10 +196,16 @@ class RequesterDaemon:
         rpb_grpc.add_RequesterServicer_to_server(self.servicer, self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        if config.listen == "unix" and config.socket_path.exists():
+        if config.socket_path.exists():
             config.socket_path.unlink()  # the caller checked no live daemon answers on it
-        if self.server.add_insecure_port(config.service_target) == 0 and config.listen != "unix":
+        previous = os.umask(0o177)  # the socket is created owner-only, never briefly wider
+        try:
+            self.server.add_insecure_port(config.service_target)
+        finally:
+            os.umask(previous)
+        if not config.socket_path.exists():
             raise OSError(f"cannot listen on {config.service_target}")
+        config.socket_path.chmod(0o600)
 
     def start(self) -> None:
         self.server.start()
@@ -208,6 +218,14 @@ class RequesterDaemon:
         for job in self.store.resumable():
             log.info("resuming job %s", job.id)
             self.servicer.schedule(job.id)
+        threading.Thread(target=self._run_released, name="approvals", daemon=True).start()
+
+    def _run_released(self) -> None:
+        """Schedule jobs that officials released (``official approve`` queues them in the store)."""
+        while not self.stop.wait(_APPROVAL_POLL_SECONDS):
+            for job in self.store.resumable():
+                if job.state == JobState.QUEUED:
+                    self.servicer.schedule(job.id)
 
     def stop_gracefully(self) -> None:
         """Stop taking calls, let running jobs reach a batch boundary, close the audit log."""
@@ -220,8 +238,7 @@ class RequesterDaemon:
         self.keeper.stop()  # shutdown checkpoint and its last witness submission
         self.audit.close()
         self.engine.close()
-        if self.config.listen == "unix":
-            self.config.socket_path.unlink(missing_ok=True)
+        self.config.socket_path.unlink(missing_ok=True)
 
     def serve_forever(self) -> None:
         """Run until SIGTERM or SIGINT."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from blindmatch.audit import AuditLog, entries
@@ -28,19 +28,21 @@ def run_session(
     window: int,
     holder_audit_key: bytes,
     on_batch: Callable[[BatchReceived], None],
+    signer_keys: Sequence[bytes],
 ) -> Closed:
     """One signed session with its requester-side audit trail: opened, each batch, closed or refused.
 
     ``session_opened`` is written when the holder's Accept arrives, before any blinded batch
     is sent: a session the holder never accepted (it was down, restarting or refused it) is
     not in this log as opened, so ``audit reconcile`` agrees after any retry (SPEC 10.8).
-    ``on_batch`` runs after a batch is looked up and logged (the runner persists there).
+    ``on_batch`` runs after a batch is looked up and logged (the runner persists there);
+    ``signer_keys`` are the public keys behind the envelope's signatures, in order.
     """
 
     def recorded(event: Event) -> None:
         """The audit adapter: one entry per core event (the Close/Closed pair is logged below)."""
         if isinstance(event, SessionAccepted):
-            audit.record(entries.session_opened("requester", session.session_id, peer, request, envelope))
+            audit.record(entries.session_opened("requester", session.session_id, peer, request, envelope, signer_keys))
         elif isinstance(event, BatchReceived):
             audit.record(entries.batch_evaluated(session.session_id, event))
             on_batch(event)

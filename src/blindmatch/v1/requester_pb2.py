@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x62lindmatch/v1/requester.proto\x12\rblindmatch.v1\"W\n\x07JobSpec\x12\x14\n\x0cqueries_path\x18\x01 \x01(\t\x12\x10\n\x08out_path\x18\x02 \x01(\t\x12$\n\x04mode\x18\x03 \x01(\x0e\x32\x16.blindmatch.v1.JobMode\".\n\x0bSubmitReply\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07resumed\x18\x02 \x01(\x08\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xa5\x02\n\tJobStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0e\x32\x17.blindmatch.v1.JobState\x12$\n\x04mode\x18\x03 \x01(\x0e\x32\x16.blindmatch.v1.JobMode\x12\x0f\n\x07records\x18\x04 \x01(\x04\x12\x12\n\nineligible\x18\x05 \x01(\x04\x12\x0f\n\x07invalid\x18\x06 \x01(\x04\x12\x16\n\x0e\x65lements_total\x18\x07 \x01(\x04\x12\x15\n\relements_done\x18\x08 \x01(\x04\x12\x0f\n\x07matches\x18\t \x01(\x04\x12\r\n\x05\x65rror\x18\n \x01(\t\x12\x0e\n\x06reason\x18\x0b \x01(\t\x12\x13\n\x0bstatus_code\x18\x0c \x01(\t\x12\x10\n\x08out_path\x18\r \x01(\t*V\n\x07JobMode\x12\x18\n\x14JOB_MODE_UNSPECIFIED\x10\x00\x12\x17\n\x13JOB_MODE_MEMBERSHIP\x10\x01\x12\x18\n\x14JOB_MODE_CARDINALITY\x10\x02*\xba\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x15\n\x11JOB_STATE_REFUSED\x10\x05\x12 \n\x1cJOB_STATE_HOLDER_UNAVAILABLE\x10\x06\x32\xd1\x01\n\tRequester\x12<\n\x06Submit\x12\x16.blindmatch.v1.JobSpec\x1a\x1a.blindmatch.v1.SubmitReply\x12@\n\x06GetJob\x12\x1c.blindmatch.v1.GetJobRequest\x1a\x18.blindmatch.v1.JobStatus\x12\x44\n\x08WatchJob\x12\x1c.blindmatch.v1.GetJobRequest\x1a\x18.blindmatch.v1.JobStatus0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x62lindmatch/v1/requester.proto\x12\rblindmatch.v1\"W\n\x07JobSpec\x12\x14\n\x0cqueries_path\x18\x01 \x01(\t\x12\x10\n\x08out_path\x18\x02 \x01(\t\x12$\n\x04mode\x18\x03 \x01(\x0e\x32\x16.blindmatch.v1.JobMode\".\n\x0bSubmitReply\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07resumed\x18\x02 \x01(\x08\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xa5\x02\n\tJobStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0e\x32\x17.blindmatch.v1.JobState\x12$\n\x04mode\x18\x03 \x01(\x0e\x32\x16.blindmatch.v1.JobMode\x12\x0f\n\x07records\x18\x04 \x01(\x04\x12\x12\n\nineligible\x18\x05 \x01(\x04\x12\x0f\n\x07invalid\x18\x06 \x01(\x04\x12\x16\n\x0e\x65lements_total\x18\x07 \x01(\x04\x12\x15\n\relements_done\x18\x08 \x01(\x04\x12\x0f\n\x07matches\x18\t \x01(\x04\x12\r\n\x05\x65rror\x18\n \x01(\t\x12\x0e\n\x06reason\x18\x0b \x01(\t\x12\x13\n\x0bstatus_code\x18\x0c \x01(\t\x12\x10\n\x08out_path\x18\r \x01(\t*V\n\x07JobMode\x12\x18\n\x14JOB_MODE_UNSPECIFIED\x10\x00\x12\x17\n\x13JOB_MODE_MEMBERSHIP\x10\x01\x12\x18\n\x14JOB_MODE_CARDINALITY\x10\x02*\xf3\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x15\n\x11JOB_STATE_REFUSED\x10\x05\x12 \n\x1cJOB_STATE_HOLDER_UNAVAILABLE\x10\x06\x12\x1f\n\x1bJOB_STATE_AWAITING_APPROVAL\x10\x07\x12\x16\n\x12JOB_STATE_REJECTED\x10\x08\x32\xd1\x01\n\tRequester\x12<\n\x06Submit\x12\x16.blindmatch.v1.JobSpec\x1a\x1a.blindmatch.v1.SubmitReply\x12@\n\x06GetJob\x12\x1c.blindmatch.v1.GetJobRequest\x1a\x18.blindmatch.v1.JobStatus\x12\x44\n\x08WatchJob\x12\x1c.blindmatch.v1.GetJobRequest\x1a\x18.blindmatch.v1.JobStatus0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,7 +34,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOBMODE']._serialized_start=514
   _globals['_JOBMODE']._serialized_end=600
   _globals['_JOBSTATE']._serialized_start=603
-  _globals['_JOBSTATE']._serialized_end=789
+  _globals['_JOBSTATE']._serialized_end=846
   _globals['_JOBSPEC']._serialized_start=48
   _globals['_JOBSPEC']._serialized_end=135
   _globals['_SUBMITREPLY']._serialized_start=137
@@ -43,6 +43,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETJOBREQUEST']._serialized_end=216
   _globals['_JOBSTATUS']._serialized_start=219
   _globals['_JOBSTATUS']._serialized_end=512
-  _globals['_REQUESTER']._serialized_start=792
-  _globals['_REQUESTER']._serialized_end=1001
+  _globals['_REQUESTER']._serialized_start=849
+  _globals['_REQUESTER']._serialized_end=1058
 # @@protoc_insertion_point(module_scope)

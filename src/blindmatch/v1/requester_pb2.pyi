@@ -20,6 +20,8 @@ class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_STATE_FAILED: _ClassVar[JobState]
     JOB_STATE_REFUSED: _ClassVar[JobState]
     JOB_STATE_HOLDER_UNAVAILABLE: _ClassVar[JobState]
+    JOB_STATE_AWAITING_APPROVAL: _ClassVar[JobState]
+    JOB_STATE_REJECTED: _ClassVar[JobState]
 JOB_MODE_UNSPECIFIED: JobMode
 JOB_MODE_MEMBERSHIP: JobMode
 JOB_MODE_CARDINALITY: JobMode
@@ -30,6 +32,8 @@ JOB_STATE_SUCCEEDED: JobState
 JOB_STATE_FAILED: JobState
 JOB_STATE_REFUSED: JobState
 JOB_STATE_HOLDER_UNAVAILABLE: JobState
+JOB_STATE_AWAITING_APPROVAL: JobState
+JOB_STATE_REJECTED: JobState
 
 class JobSpec(_message.Message):
     __slots__ = ("queries_path", "out_path", "mode")

@@ -1,0 +1,108 @@
+"""Revocation: the holder reloads its policy on SIGHUP (and when the file changes) and refuses
+a revoked official from the next session on, in the middle of a job too."""
+
+from __future__ import annotations
+
+import signal
+import time
+import tomllib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from blindmatch.audit import AuditLog
+from blindmatch.crypto.batch import BatchEngine
+from blindmatch.pilot.processes import HolderProcess, build_index
+from blindmatch.pilot.workspace import PRIMARY_OFFICIAL, REQUESTER_ORG, Workspace, create_workspace
+from blindmatch.requester.config import load_requester_config
+from blindmatch.requester.jobs import JobStore
+from blindmatch.requester.runner import JobRunner, Progress
+from blindmatch.vocabulary import JobState, Mode
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[tuple[Workspace, HolderProcess]]:
+    ws = create_workspace(tmp_path / "ws", holder_records=300, queries=40, daemon_signs=True,
+                          matching={"batch_size": 8, "session_max_records": 24, "window": 1})
+    build_index(ws)
+    holder = HolderProcess(ws.holder_config, ws.root / "logs")
+    holder.start()
+    yield ws, holder
+    holder.terminate()
+
+
+def end_mandate(workspace: Workspace) -> None:
+    """The administrator cuts Alice's mandate short (as of a minute ago)."""
+    path = workspace.holder_dir / "policy.toml"
+    policy = tomllib.loads(path.read_text())
+    for official in policy["organisations"][REQUESTER_ORG]["officials"]:
+        if official["name"] == PRIMARY_OFFICIAL:
+            official["valid_until"] = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    path.write_text(tomli_w.dumps(policy))
+
+
+def wait_for(holder: HolderProcess, text: bytes, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in holder.stdout_path.read_bytes():
+        assert time.monotonic() < deadline, holder.stdout_path.read_text()
+        time.sleep(0.05)
+
+
+def test_sighup_revokes_an_official_in_the_middle_of_a_job(
+    workspace: tuple[Workspace, HolderProcess], tmp_path: Path
+) -> None:
+    ws, holder = workspace
+    config = load_requester_config(ws.requester_config)
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    engine = BatchEngine()
+    revoked: list[int] = []
+
+    def revoke_after_first_batch(progress: Progress) -> None:
+        if progress.phase == "match" and not revoked:
+            end_mandate(ws)
+            assert holder.process is not None
+            holder.process.send_signal(signal.SIGHUP)
+            wait_for(holder, b"policy reloaded (SIGHUP)")
+            revoked.append(progress.done)
+
+    try:
+        with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
+            runner = JobRunner(config, JobStore(config.store_path), audit, engine)
+            job, _ = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
+            final = runner.run(job.id, revoke_after_first_batch).job
+    finally:
+        engine.close()
+    assert revoked and (final.state, final.reason) == (JobState.REFUSED, "expired")
+    assert 0 < final.elements_done < final.elements_total  # the first session ran, the next was refused
+
+
+def test_a_changed_policy_file_is_reloaded_without_a_signal(workspace: tuple[Workspace, HolderProcess], tmp_path: Path) -> None:
+    ws, _ = workspace
+    config = load_requester_config(ws.requester_config)
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    end_mandate(ws)
+    time.sleep(1.2)  # the gate checks the file at most once a second
+    engine = BatchEngine()
+    try:
+        with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
+            runner = JobRunner(config, JobStore(config.store_path), audit, engine)
+            job, _ = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
+            final = runner.run(job.id).job
+    finally:
+        engine.close()
+    assert (final.state, final.reason, final.elements_done) == (JobState.REFUSED, "expired", 0)
+
+
+def test_a_broken_policy_file_keeps_the_last_valid_policy(workspace: tuple[Workspace, HolderProcess]) -> None:
+    ws, holder = workspace
+    (ws.holder_dir / "policy.toml").write_text("organisations = 'not a table'\n")
+    assert holder.process is not None
+    holder.process.send_signal(signal.SIGHUP)
+    wait_for(holder, b"policy not reloaded (SIGHUP)")
+    assert holder.process.poll() is None
+    assert b"the previous policy stays in force" in holder.stderr_path.read_bytes()
