@@ -182,9 +182,10 @@ class HolderClient:
         try:
             info: pb.HolderInfo = call_with_retry(lambda: self._stub.GetInfo(request, timeout=self._timeout),
                                                   self._retry_seconds, stop=self._stop)
-            return info
         except grpc.RpcError as exc:
             raise translate(exc, "GetInfo") from None
+        _check_index_sizes(info)
+        return info
 
     def download_index(
         self,
@@ -291,6 +292,18 @@ class HolderClient:
         if closed is None or not session.closed:
             raise HolderUnavailable("Match: the holder ended the session before Closed", "UNAVAILABLE")
         return closed
+
+
+# No index is 2^63 bytes or entries long; larger announcements would also overflow the job store's SQLite INTEGER.
+MAX_INDEX_COUNT = 2**63 - 1
+
+
+def _check_index_sizes(info: pb.HolderInfo) -> None:
+    """Refuse a GetInfo whose index sizes are impossible, before they are logged or stored."""
+    for index in info.indexes:
+        if index.size_bytes > MAX_INDEX_COUNT or index.entries > MAX_INDEX_COUNT:
+            raise HolderError(f"GetInfo: the holder announced an impossible index ({index.size_bytes} bytes, "
+                              f"{index.entries} entries, more than {MAX_INDEX_COUNT})")
 
 
 def _check_closed(session: RequesterSession, closed: Closed, holder_audit_key: bytes) -> None:
