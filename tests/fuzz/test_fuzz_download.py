@@ -55,6 +55,7 @@ def _client(chunks: list[pb.IndexChunk]) -> HolderClient:
     client._stub = _Stub(chunks)  # type: ignore[assignment]
     client._batch_timeout = 30.0
     client._stop = None
+    client._pinned_checked = True  # the server certificate check is tested in test_pinned_holder
     return client
 
 
@@ -117,6 +118,8 @@ def test_an_impossible_index_size_is_refused_before_the_store(size_bytes: int, e
     client._timeout = 5.0
     client._retry_seconds = 0.0
     client._stop = None
+    client._pinned_checked = True  # the certificate pin is not under test; the sizes are refused before the key pins
+    client._endpoint = None  # type: ignore[assignment]
     with pytest.raises(HolderError, match="impossible index") as caught:
         client.info()
     assert_clear(caught.value, "GetInfo")

@@ -18,9 +18,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from helpers.holder_deployment import (
     CARDINALITY_OFFICIAL,
+    HOLDER_ORG,
     OFFICIAL,
     OTHER_OFFICIAL,
     OTHER_ORG,
+    REQUESTER_ORG,
     TINY_OFFICIAL,
     Deployment,
     MatchClient,
@@ -28,6 +30,7 @@ from helpers.holder_deployment import (
     download,
     engine,  # noqa: F401  (module-scoped fixture)
     make_deployment,
+    requester_checkpoint,
     requester_keys,
     requester_session,
     run_match,
@@ -38,6 +41,7 @@ from helpers.holder_deployment import (
 
 from blindmatch import PROTOCOL_VERSION
 from blindmatch.audit.keys import verify_transcript_signature
+from blindmatch.audit.peer_checkpoints import read_peer_checkpoints, verify_peer_note
 from blindmatch.core.holder import HolderSession
 from blindmatch.core.messages import Hello, batch_digest, blinded_commitment
 from blindmatch.crypto.batch import BatchEngine
@@ -47,6 +51,7 @@ from blindmatch.holder.service import (
     INTERNAL_ERROR_MESSAGE,
     HolderDaemon,
 )
+from blindmatch.holder.store import load_key_file
 from blindmatch.policy import SessionRequest, sign_request
 from blindmatch.transport.pki import init_pki
 from blindmatch.transport.status import reason_from_rpc_error
@@ -121,8 +126,11 @@ def test_get_info(deployment: Deployment, daemon: HolderDaemon, stub: pb_grpc.Ho
     assert info.schema_fingerprint.hex() == manifest["schema"]["fingerprint"]
     assert (info.schema_name, info.schema_version) == ("blindmatch-person", 2)
     assert {(i.kind, i.digest.hex(), i.entries) for i in info.indexes} == {
-        (MODE_TO_PB[Mode(k)], v["digest"], v["entries"]) for k, v in manifest["indexes"].items()
+        (MODE_TO_PB[Mode(v["kind"])], v["digest"], v["entries"]) for v in manifest["indexes"]
+        if v["organisation"] == REQUESTER_ORG
     }
+    assert info.organisation == HOLDER_ORG
+    assert info.oprf_public_key == load_key_file(deployment.config.key_file).public_key
     assert (info.limits.max_batch, info.limits.index_chunk_bytes, info.limits.max_message_bytes) == (64, 1024, 16384)
     assert info.budget.session_max_records == 5000
     assert info.budget.official_day_remaining <= 50000 and info.budget.organisation_day_remaining <= 100000
@@ -185,6 +193,38 @@ def test_bad_requester_signature_on_close(deployment: Deployment, stub: pb_grpc.
     assert "signature" in info.value.details()
     closed = [e for e in audit_events(deployment) if e["event"] == "session_closed" and e["session_id"] == session.session_id.hex()]
     assert closed == []
+    assert_alive(stub)
+
+
+def test_checkpoints_cross_in_close_and_closed(deployment: Deployment, daemon: HolderDaemon,
+                                               stub: pb_grpc.HolderStub, engine: BatchEngine) -> None:  # noqa: F811
+    session, envelope = signed_session(deployment, stub, engine, range(10), Mode.MEMBERSHIP)
+    closed = run_match(deployment, stub, session, envelope)
+    audit = daemon.runtime.audit
+    # The Closed's checkpoint is the holder's, and covers its session_closed entry.
+    cp = verify_peer_note(closed.checkpoint_note, audit.public_key)
+    assert cp.origin == audit.origin
+    ids = [(e["event"], e.get("session_id")) for e in audit_events(deployment)]
+    assert ids.index(("session_closed", session.session_id.hex())) < cp.size
+    # The requester's checkpoint from the Close is kept, as sent (one per closed session).
+    notes, torn = read_peer_checkpoints(audit.path)
+    assert notes[-1] == requester_checkpoint(deployment).decode() and not torn
+    closed_sessions = sum(e["event"] == "session_closed" for e in audit_events(deployment))
+    assert len(notes) == closed_sessions
+
+
+@pytest.mark.parametrize("note", [b"", b"not a note", "\u2014".encode() * 3000])
+def test_close_without_a_valid_requester_checkpoint(deployment: Deployment, daemon: HolderDaemon, stub: pb_grpc.HolderStub,
+                                                    engine: BatchEngine, note: bytes) -> None:  # noqa: F811
+    session, envelope = signed_session(deployment, stub, engine, range(10), Mode.MEMBERSHIP)
+    kept = read_peer_checkpoints(daemon.runtime.audit.path)
+    with pytest.raises(grpc.RpcError) as info:
+        run_match(deployment, stub, session, envelope, checkpoint_note=note)
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT and reason_from_rpc_error(info.value) == "bad_request"
+    assert "the checkpoint in the requester's Close" in info.value.details()
+    assert not any(e["event"] == "session_closed" and e["session_id"] == session.session_id.hex()
+                   for e in audit_events(deployment))
+    assert read_peer_checkpoints(daemon.runtime.audit.path) == kept
     assert_alive(stub)
 
 
@@ -399,7 +439,7 @@ def test_internal_error_is_logged_and_not_sent(deployment: Deployment, stub: pb_
 
 
 def test_holder_config_repr_hides_the_key(daemon: HolderDaemon) -> None:
-    config = daemon.runtime.holder_config
+    config = daemon.runtime.holder_config(REQUESTER_ORG)
     assert repr(config.sk) not in repr(config) and "sk=" not in repr(config)
 
 
@@ -434,11 +474,12 @@ def test_unsigned_hello_flood_is_one_summary(deployment: Deployment, daemon: Hol
                                              engine: BatchEngine) -> None:  # noqa: F811
     """200 unsigned Hellos grow the log by one summary entry for the period, however fast they come."""
     index = download(stub, Mode.MEMBERSHIP)
+    pk = stub.GetInfo(pb.GetInfoRequest()).oprf_public_key
     daemon.runtime.keeper.refusals.flush()
     log_file = deployment.root / "audit" / "log.jsonl"
     before_bytes, before_lines = log_file.stat().st_size, len(log_file.read_text().splitlines())
     for _ in range(200):
-        session = requester_session(index, requester_keys(range(1)), Mode.MEMBERSHIP, engine)
+        session = requester_session(index, requester_keys(range(1)), Mode.MEMBERSHIP, engine, oprf_public_key=pk)
         envelope = sign_for(deployment, session_id=session.session_id, key_id=index.header.key_id,
                             index_digest=index.digest, commitment=session.blinded_commitment, count=1,
                             mode=Mode.MEMBERSHIP, signer=Ed25519PrivateKey.generate())
@@ -458,5 +499,5 @@ def test_index_download_is_audited(deployment: Deployment, daemon: HolderDaemon,
     manifest = daemon.runtime.indexes.manifest
     assert entry["peer"] in daemon.runtime.allowed_organisations
     assert (entry["kind"], entry["digest"], entry["offset"]) == ("membership", index.digest.hex(), 0)
-    assert entry["bytes"] == manifest.files[Mode.MEMBERSHIP].size_bytes
+    assert entry["bytes"] == manifest.files[entry["peer"], Mode.MEMBERSHIP].size_bytes
     assert entry["key_id"] == manifest.key_id.hex()

@@ -76,11 +76,19 @@ class BlindedBatch:
 
 @dataclass(frozen=True)
 class EvaluatedBatch:
+    """Holder -> requester: one evaluated batch and, in membership mode, its batched DLEQ proof.
+
+    ``proof`` is RFC 9497's ``c || s`` (64 bytes) over this batch's blinded and evaluated
+    elements under the tweaked key of the session's info; cardinality batches, whose
+    order is shuffled, carry none (SPEC.md section 6).
+    """
+
     seq: int
     elements: bytes
+    proof: bytes = b""
 
     def canonical(self) -> bytes:
-        return b"\x04" + struct.pack(">I", self.seq) + _lp(self.elements)
+        return b"\x04" + struct.pack(">I", self.seq) + _lp(self.elements) + _lp(self.proof)
 
 
 @dataclass(frozen=True)
@@ -88,24 +96,32 @@ class Close:
     """Requester -> holder after the last evaluated batch: its transcript hash.
 
     ``signature`` and ``signer_key`` carry the requester's audit signature over the
-    transcript hash; the core passes them through untouched (audit is a layer above).
+    transcript hash, ``checkpoint_note`` its signed audit checkpoint (SPEC.md 10.4.1); the
+    core passes them through untouched (audit is a layer above) and none of them is part
+    of the transcript: each is signed on its own.
     """
 
     session_id: bytes
     transcript_hash: bytes
     signature: bytes = field(default=b"", compare=False)
     signer_key: bytes = field(default=b"", compare=False)
+    checkpoint_note: bytes = field(default=b"", compare=False)
 
 
 @dataclass(frozen=True)
 class Closed:
-    """Holder -> requester: the holder's transcript hash and element count agree."""
+    """Holder -> requester: the holder's transcript hash and element count agree.
+
+    Like ``Close``, the audit fields (signature, signer key, the checkpoint covering the
+    holder's record of this session) are filled in by the audit layer, outside the transcript.
+    """
 
     session_id: bytes
     transcript_hash: bytes
     element_count: int
     signature: bytes = field(default=b"", compare=False)
     signer_key: bytes = field(default=b"", compare=False)
+    checkpoint_note: bytes = field(default=b"", compare=False)
 
 
 @dataclass(frozen=True)
