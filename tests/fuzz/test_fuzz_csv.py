@@ -143,9 +143,6 @@ def test_requester_prepares_statuses_or_refuses_the_file(raw: bytes, mode: Mode)
 LONG_NAME = "A" * 70_000  # within csv's field limit, but its match key exceeds the 65535-byte OPRF input
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "reported to the lead: normalize.matchkey.encode_key raises ValueError for a key over 65535 bytes; "
-    "build_index neither rejects the row (NormalizationError) nor refuses the file (IndexBuildError)"))
 def test_holder_build_rejects_a_row_whose_key_is_too_long(built: Path, engine: BatchEngine, tmp_path: Path) -> None:
     root = tmp_path / "holder"
     shutil.copytree(built, root)
@@ -155,9 +152,6 @@ def test_holder_build_rejects_a_row_whose_key_is_too_long(built: Path, engine: B
     assert report.rejected == 1
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "reported to the lead: normalize.matchkey.encode_key raises ValueError for a key over 65535 bytes; "
-    "prepare_elements should mark the row invalid"))
 def test_requester_marks_a_row_whose_key_is_too_long_invalid(tmp_path: Path) -> None:
     queries = tmp_path / "queries.csv"
     queries.write_text(f'name,address,order_date\n"{LONG_NAME}","{GOOD_ROWS[0][1]}",2026-01-02\n')

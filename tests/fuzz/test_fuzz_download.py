@@ -100,9 +100,34 @@ def test_a_download_is_verified_or_refused_and_leaves_no_bad_bytes(chunks: list[
         assert destination.read_bytes() == INDEX and not part.exists()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "reported to the lead: IndexInfo.size_bytes and entries are uint64 from the holder; JobStore.set_cached_index "
-    "stores them in SQLite INTEGER (at most 2^63 - 1) and raises OverflowError for larger values"))
-def test_the_index_cache_takes_any_uint64_the_holder_announces(tmp_path: Path) -> None:
+class _InfoStub:
+    def __init__(self, info: pb.HolderInfo) -> None:
+        self._info = info
+
+    def GetInfo(self, request: pb.GetInfoRequest, timeout: float | None = None) -> pb.HolderInfo:
+        return self._info
+
+
+@pytest.mark.parametrize(("size_bytes", "entries"), [(2**63, 1), (1, 2**63), (2**64 - 1, 2**64 - 1)])
+def test_an_impossible_index_size_is_refused_before_the_store(size_bytes: int, entries: int) -> None:
+    """Regression: 2^63 or more overflowed JobStore.set_cached_index (SQLite INTEGER) as OverflowError."""
+    info = pb.HolderInfo(indexes=[pb.IndexInfo(kind=pb.MODE_MEMBERSHIP, digest=DIGEST,
+                                               size_bytes=size_bytes, entries=entries)])
+    client = HolderClient.__new__(HolderClient)
+    client._stub = _InfoStub(info)  # type: ignore[assignment]
+    client._timeout = 5.0
+    client._retry_seconds = 0.0
+    client._stop = None
+    client._pinned_checked = True  # the certificate pin is not under test; the sizes are refused before the key pins
+    client._endpoint = None  # type: ignore[assignment]
+    with pytest.raises(HolderError, match="impossible index") as caught:
+        client.info()
+    assert_clear(caught.value, "GetInfo")
+
+
+def test_the_index_cache_takes_the_largest_size_a_holder_may_announce(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "jobs.sqlite")
-    store.set_cached_index("membership", DIGEST, tmp_path / "x.bmidx", 2**64 - 1, 2**64 - 1)
+    (tmp_path / "x.bmidx").write_bytes(INDEX)
+    store.set_cached_index("membership", DIGEST, tmp_path / "x.bmidx", 2**63 - 1, 2**63 - 1)
+    cached = store.cached_index("membership")
+    assert cached is not None and (cached.size_bytes, cached.entries) == (2**63 - 1, 2**63 - 1)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from blindmatch.audit.events import valid_origin
 from blindmatch.audit.keeper import KeeperSettings, keeper_settings
 from blindmatch.crypto.group import ELEMENT_BYTES
 from blindmatch.holder.index_guard import IndexGuard
@@ -128,6 +129,13 @@ def default_audit_origin(organisation: str) -> str:
     return "holder/" + ("-".join(words) or "holder")
 
 
+def _audit_origin(value: str) -> str:
+    """Refused here, by the audit log's own rule, rather than when the daemon opens the log."""
+    if not valid_origin(value):
+        raise ConfigError(f"holder.audit_origin: {value!r} is not a valid audit origin (printable ASCII, no spaces or '+')")
+    return value
+
+
 def _limits(table: Any) -> HolderLimits:
     where = "holder.limits"
     if not isinstance(table, dict):
@@ -218,7 +226,7 @@ def load_holder_config(path: Path) -> HolderNodeConfig:
         policy=_path(base, "holder", holder, "policy"),
         budget_db=_path(base, "holder", holder, "budget_db", "state/budget.sqlite3"),
         audit_dir=_path(base, "holder", holder, "audit_dir", "."),
-        audit_origin=_text("holder", holder, "audit_origin", default_audit_origin(organisation)),
+        audit_origin=_audit_origin(_text("holder", holder, "audit_origin", default_audit_origin(organisation))),
         limits=_limits(holder.get("limits", {})),
         tls=_tls(base, holder.get("tls")),
         audit_log=audit_log,

@@ -20,6 +20,10 @@ MAX_KEY_BYTES = 0xFFFF
 _U32 = struct.Struct(">I")
 
 
+class KeyTooLongError(ValueError):
+    """A match key longer than the OPRF input limit; the schema turns it into the record's error."""
+
+
 def lp(data: bytes) -> bytes:
     """``len(data)`` as a 4-byte big-endian integer, then ``data``."""
     return _U32.pack(len(data)) + data
@@ -39,7 +43,7 @@ def encode_key(schema_name: str, schema_version: int, tier: str, parts: Sequence
         out.append(lp(value.encode()))
     key = b"".join(out)
     if len(key) > MAX_KEY_BYTES:
-        raise ValueError(f"match key of tier {tier!r} is {len(key)} bytes, more than {MAX_KEY_BYTES}")
+        raise KeyTooLongError(f"match key of tier {tier!r} is {len(key)} bytes, more than {MAX_KEY_BYTES}")
     return key
 
 

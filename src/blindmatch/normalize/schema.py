@@ -17,8 +17,9 @@ from typing import Any, Literal
 
 from blindmatch.normalize import address, date, name, name_forms
 from blindmatch.normalize.errors import NormalizationError, SchemaError, SchemaMismatchError
-from blindmatch.normalize.matchkey import encode_key, fingerprint
+from blindmatch.normalize.matchkey import KeyTooLongError, encode_key, fingerprint
 from blindmatch.normalize.tables import TABLES
+from blindmatch.tomlfile import load_toml
 
 View = str | tuple[str, ...]
 
@@ -126,6 +127,14 @@ def _split_ref(ref: str) -> tuple[str, str]:
     return field, view
 
 
+def _optional(table: Mapping[str, Any], key: str, kind: type, what: str) -> Any:
+    """``table[key]`` when it is a ``kind`` (bool is not an integer here), None when absent."""
+    value = table.get(key)
+    if value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+        raise SchemaError(f"schema: basis.{key} must be {what}")
+    return value
+
+
 def _values(view: View) -> tuple[str, ...]:
     return view if isinstance(view, tuple) else (view,)
 
@@ -144,9 +153,11 @@ class Schema:
         except (KeyError, TypeError, ValueError) as exc:
             raise SchemaError(f"schema: missing or malformed entry {exc}") from None
         basis = doc.get("basis", {})
-        self.basis_field: str | None = basis.get("field")
-        self.basis_not_in_future: bool = bool(basis.get("not_in_future", False))
-        self.basis_max_age_days: int | None = basis.get("max_age_days")
+        if not isinstance(basis, Mapping):
+            raise SchemaError("schema: basis must be a table")
+        self.basis_field: str | None = _optional(basis, "field", str, "a string")
+        self.basis_not_in_future: bool = bool(_optional(basis, "not_in_future", bool, "true or false"))
+        self.basis_max_age_days: int | None = _optional(basis, "max_age_days", int, "an integer")
         self._validate()
         self.tier_fields: tuple[str, ...] = tuple(
             dict.fromkeys(_split_ref(r)[0] for t in self.tiers for r in t.refs())
@@ -249,11 +260,19 @@ class Schema:
                 combos = [[*c, (label, value)] for c in combos for value in _values(views[f][v])]
             seen: set[bytes] = set()
             for parts in combos:
-                key = encode_key(self.name, self.version, t.name, parts)
+                key = self._encode_key(t, side, parts, row)
                 if key not in seen:
                     seen.add(key)
                     keys.append((t.name, key))
         return keys
+
+    def _encode_key(self, tier: Tier, side: str, parts: list[tuple[str, str]], row: int | None) -> bytes:
+        """The key bytes; a key over the OPRF input limit is the record's error, naming its longest field."""
+        try:
+            return encode_key(self.name, self.version, tier.name, parts)
+        except KeyTooLongError as exc:
+            longest = max(zip(tier.side_parts(side), parts, strict=True), key=lambda p: len(p[1][1].encode()))[0]
+            raise NormalizationError(_split_ref(longest)[0], f"too long ({exc})", row) from None
 
     def check_basis(self, record: Mapping[str, str], today: datetime.date) -> str | None:
         """None when the record may be queried; otherwise a short reason naming the field."""
@@ -287,11 +306,9 @@ class Schema:
 def load_schema(source: str | Path) -> Schema:
     """A schema from a TOML file path or from TOML text (text is anything containing a newline or ``[``)."""
     if isinstance(source, Path) or ("\n" not in source and "[" not in source):
-        text = Path(source).read_text("utf-8")
-    else:
-        text = source
+        return Schema(load_toml(Path(source), SchemaError, "schema"))
     try:
-        doc = tomllib.loads(text)
+        doc = tomllib.loads(source)
     except tomllib.TOMLDecodeError as exc:
         raise SchemaError(f"schema: not valid TOML: {exc}") from None
     return Schema(doc)

@@ -248,6 +248,7 @@ class HolderClient:
                                                   self._retry_seconds, stop=self._stop)
         except grpc.RpcError as exc:
             raise translate(exc, "GetInfo") from None
+        _check_index_sizes(info)
         check_pinned_info(self._endpoint, info)
         return info
 
@@ -376,6 +377,18 @@ def _tell_holder(outbox: queue.SimpleQueue[Hello | BlindedBatch | Close | Abort 
             pass
     except grpc.RpcError:
         pass
+
+
+# No index is 2^63 bytes or entries long; larger announcements would also overflow the job store's SQLite INTEGER.
+MAX_INDEX_COUNT = 2**63 - 1
+
+
+def _check_index_sizes(info: pb.HolderInfo) -> None:
+    """Refuse a GetInfo whose index sizes are impossible, before they are logged or stored."""
+    for index in info.indexes:
+        if index.size_bytes > MAX_INDEX_COUNT or index.entries > MAX_INDEX_COUNT:
+            raise HolderError(f"GetInfo: the holder announced an impossible index ({index.size_bytes} bytes, "
+                              f"{index.entries} entries, more than {MAX_INDEX_COUNT})")
 
 
 def _check_closed(session: RequesterSession, closed: Closed, holder_audit_key: bytes) -> None:
