@@ -32,7 +32,7 @@ pytestmark = pytest.mark.timeout(180)
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     ws = create_workspace(tmp_path_factory.mktemp("store"), holder_records=500, queries=60,
-                          matching={"batch_size": 16, "window": 2})
+                          matching={"batch_size": 16, "window": 2}, daemon_signs=True)
     build_index(ws)
     process = HolderProcess(ws.holder_config, ws.root / "logs")
     process.start()
