@@ -157,7 +157,7 @@ def test_a_holder_evaluating_with_another_key_fails_the_proof_and_both_logs_say_
         envelope = sign_request(request, deployment.officials[OFFICIAL])
         with pytest.raises(ProtocolError) as err:
             run_session(client, audit, session, request, envelope, HOLDER_ORG, 2, info.audit_public_key,
-                        lambda _batch: None)
+                        lambda _batch: None, [deployment.officials[OFFICIAL].public_key().public_bytes_raw()])
     assert err.value.code is Reason.PROOF_INVALID and "evaluated batch 0" in err.value.message
     assert not session.matched.any()
     mine = [json.loads(line) for line in (tmp_path / "audit" / "log.jsonl").read_text().splitlines()]
