@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "blindmatch.cli.normalize",
     "blindmatch.cli.audit",
     "blindmatch.cli.witness",
+    "blindmatch.cli.issuer",
     "blindmatch.cli.bench",
     "blindmatch.cli.keys",
     "blindmatch.cli.oprf",

@@ -35,6 +35,7 @@ from blindmatch.holder.store import (
     promote_next_key,
     write_indexes,
 )
+from blindmatch.holder.tokens import IssuerTokens
 from blindmatch.normalize import NormalizationError, Schema, default_schema, load_schema
 from blindmatch.vocabulary import BlindmatchError
 
@@ -90,12 +91,15 @@ def build_index(
     chunk_rows: int = CHUNK_ROWS,
     rotate_key: bool = False,
     cluster: str | None = None,
+    tokens: IssuerTokens | None = None,
 ) -> BuildReport:
     """Build both index kinds from ``records_csv`` and commit them atomically to ``config.index_dir``.
 
     ``rotate_key`` builds under a new OPRF key and replaces the old key in the same commit.
     ``cluster`` (a Dask scheduler address) evaluates the chunks on that cluster instead of
     this machine's cores; the normalisation, encoding and commit stay here.
+    ``tokens`` builds the index over the issuer's eligibility tokens of the match keys
+    instead of the keys themselves (see :mod:`blindmatch.holder.tokens`).
     """
     schema = load_configured_schema(config)
     if rotate_key:
@@ -118,7 +122,7 @@ def build_index(
             rejects_tmp.open("w", newline="") as rejects_handle,
             tqdm(desc="indexing", unit=" rows", disable=not progress, total=None) as bar,
         ):
-            _feed_rows(records_csv, handle, rejects_handle, bar, schema, builder, report, chunk_rows, cursor)
+            _feed_rows(records_csv, handle, rejects_handle, bar, schema, builder, report, chunk_rows, cursor, tokens)
         report.entries = builder.entries
         indexes = builder.finish()
         if isinstance(builder, ClusterIndexBuilder):
@@ -173,6 +177,7 @@ def _feed_rows(
     report: BuildReport,
     chunk_rows: int,
     cursor: _Cursor,
+    tokens: IssuerTokens | None = None,
 ) -> None:
     """Normalise every row into the builder, chunk by chunk; rejected rows go to rejects.csv."""
     reader = csv.DictReader(handle)
@@ -194,10 +199,10 @@ def _feed_rows(
             report.rejects_by_field[exc.field] += 1
             rejects.writerow([row_number, exc.field, exc.reason])
         if report.rows % chunk_rows == 0:
-            builder.add(chunk)
+            builder.add(chunk if tokens is None else tokens.convert(chunk))
             bar.update(chunk_rows)
             chunk = []
-    builder.add(chunk)
+    builder.add(chunk if tokens is None else tokens.convert(chunk))
     bar.update(report.rows % chunk_rows)
 
 

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +55,7 @@ from blindmatch.requester.inputs import (
 from blindmatch.requester.jobs import Job, JobStore, owner_token
 from blindmatch.requester.requests import sign_session_request
 from blindmatch.requester.session import run_session
+from blindmatch.requester.token_inputs import load_tokens, prepare_token_elements
 from blindmatch.transport.pki import organisation_of
 from blindmatch.transport.wire import MODE_TO_PB
 from blindmatch.v1 import holder_pb2 as pb
@@ -187,7 +188,7 @@ class JobRunner:
         # Element numbers in the store index the list as first prepared: judge eligibility
         # on that day again, or a record crossing a date limit would shift every number.
         prepared_on = job.prepared_on or _today()
-        elements, statuses = prepare_elements(job.queries_path, self.schema, mode, prepared_on)
+        elements, statuses = self._prepare(job, mode, prepared_on)
         if not job.prepared:
             self.store.record_prepared(job.id, statuses, len(elements.keys), prepared_on)
         elif len(elements.keys) != job.elements_total:
@@ -221,6 +222,14 @@ class JobRunner:
                 attempt += 1
         if mode is Mode.MEMBERSHIP:
             write_results(self.store, self.store.get(job.id), self.schema.tier_names())
+
+    def _prepare(self, job: Job, mode: Mode, prepared_on: date) -> tuple[Elements, list[tuple[int, str, int]]]:
+        """The job's elements: match keys of its records, or the issuer's tokens with ``[eligibility]``."""
+        eligibility = self.config.eligibility
+        if eligibility is None:
+            return prepare_elements(job.queries_path, self.schema, mode, prepared_on)
+        tokens = load_tokens(eligibility.tokens_for(job.queries_path), eligibility.issuer_key, self.schema)
+        return prepare_token_elements(job.queries_path, tokens, self.schema, mode, prepared_on)
 
     def _sleep(self, seconds: float) -> None:
         if self.stop.wait(seconds):
