@@ -163,3 +163,20 @@ def test_token_header_round_trips(setup: tuple[Workspace, IssuerConfig], tmp_pat
     issue_tokens(queries, issuer, tmp_path / "t.txt")
     parsed = read_token_file(tmp_path / "t.txt", _pinned(issuer))
     assert isinstance(parsed.header, TokenHeader) and sorted(parsed.tokens) == [1, 2] and not parsed.bad_rows
+
+
+def test_plain_match_keys_against_the_token_index_find_nobody(setup: tuple[Workspace, IssuerConfig], tmp_path: Path) -> None:
+    """Today's requester client (match keys, no tokens) against a live holder whose index is over tokens."""
+    ws, _ = setup
+    queries = tmp_path / "q.csv"
+    write_orders(queries, [{"name": x["name"], "address": x["address"], "order_date": "2024-01-02"} for x in _people()])
+    config = load_requester_config(ws.requester_config)
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    engine = BatchEngine()
+    with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
+        runner = JobRunner(config, JobStore(config.store_path), audit, engine)
+        job, _ = runner.submit(queries, tmp_path / "r.csv", Mode.MEMBERSHIP)
+        assert runner.run(job.id).exit_state == "succeeded"
+        assert runner.store.get(job.id).elements_done == 2 * len(_people())
+    engine.close()
+    assert _results(tmp_path / "r.csv") == [("false", "ok")] * len(_people())
