@@ -1,6 +1,7 @@
 """``blindmatch issuer``: the authority that issues eligibility tokens.
 
-``keygen`` creates the OPRF seed and the signing key named in issuer.toml, ``issue``
+``keygen`` creates the OPRF seed and the signing key named in issuer.toml, ``serve`` runs the
+blind-evaluation daemon for holders, ``issue``
 writes the signed token file for the eligible rows of ORDERS.csv, ``public-key`` prints
 the epoch's OPRF public key that holders pin to verify the issuer's proofs.
 Format of ``issuer.toml``: ``blindmatch.issuer.config``.
@@ -38,6 +39,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     issue.add_argument("--out", required=True, type=Path, metavar="TOKENS")
     issue.set_defaults(func=_issue)
 
+    serve = commands.add_parser(
+        "serve", help="run the issuer's gRPC daemon (mutual TLS 1.3): blind evaluations for configured holders",
+        description="Serve GetEpoch and BlindEvaluate on issuer.listen until SIGTERM or SIGINT. Prints "
+                    "'issuer NAME listening on HOST:PORT' when ready.")
+    serve.add_argument("--config", required=True, type=Path, metavar="ISSUER_TOML")
+    serve.set_defaults(func=_serve)
+
     public = commands.add_parser(
         "public-key", help="print the current epoch's OPRF public key (JSON)",
         description="Print {\"issuer\", \"epoch\", \"not_before\", \"expires\", \"public_key\"} for holders to pin.")
@@ -72,6 +80,15 @@ def _issue(args: argparse.Namespace) -> int:
     report = issue_tokens(args.orders, load_issuer_config(args.config), args.out)
     print(report.summary())
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from blindmatch.issuer.service import run_daemon
+
+    def announce(line: str) -> None:
+        print(line, flush=True)
+
+    return run_daemon(load_issuer_config(args.config), announce)
 
 
 def _public_key(args: argparse.Namespace) -> int:

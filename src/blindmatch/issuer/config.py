@@ -10,6 +10,12 @@
     max_addresses_per_person = 3        # distinct addresses one person may get tokens for, per epoch
     final_field = "order_status"        # the column that says whether the order is final ...
     final_value = "final"               # ... and the value that means it is (case-insensitive)
+    listen = "127.0.0.1:50080"          # 'issuer serve' (loopback only in the pilot)
+
+    [issuer.tls]                        # mutual TLS, TLS 1.3 only
+    cert = "pki/court/server.crt"
+    key = "pki/court/server.key"        # mode 0600
+    client_ca = "pki/ca.crt"
 
     [[issuer.holder]]                   # one table per holder allowed blind evaluations
     organisation = "Tax Authority"      # O= of its client certificate
@@ -32,9 +38,11 @@ from blindmatch.vocabulary import InputError
 
 _ISSUER_KEYS = {
     "name", "seed_file", "signing_key", "state_dir", "schema", "epoch_months",
-    "max_addresses_per_person", "final_field", "final_value", "holder",
+    "max_addresses_per_person", "final_field", "final_value", "holder", "listen", "tls",
 }
 _HOLDER_KEYS = {"organisation", "records", "margin"}
+_TLS_KEYS = {"cert", "key", "client_ca"}
+DEFAULT_LISTEN = "127.0.0.1:50080"
 
 
 class IssuerConfigError(InputError, ValueError):
@@ -51,6 +59,13 @@ class HolderAllowance:
 
 
 @dataclass(frozen=True)
+class IssuerTls:
+    cert: Path
+    key: Path
+    client_ca: Path
+
+
+@dataclass(frozen=True)
 class IssuerConfig:
     name: str
     seed_file: Path
@@ -62,6 +77,8 @@ class IssuerConfig:
     final_field: str = "order_status"
     final_value: str = "final"
     holders: tuple[HolderAllowance, ...] = ()
+    listen: str = DEFAULT_LISTEN
+    tls: IssuerTls | None = None  # required by 'issuer serve' only
 
     def holder(self, organisation: str) -> HolderAllowance | None:
         return next((h for h in self.holders if h.organisation == organisation), None)
@@ -120,6 +137,12 @@ def load_issuer_config(path: Path) -> IssuerConfig:
     if months > 12 or 12 % months:
         raise IssuerConfigError("issuer.epoch_months: must be 1, 2, 3, 4, 6 or 12")
     schema = table.get("schema")
+    tls = table.get("tls")
+    if tls is not None:
+        if not isinstance(tls, dict):
+            raise IssuerConfigError("issuer.tls: must be a table")
+        _check_keys("issuer.tls", tls, _TLS_KEYS)
+        tls = IssuerTls(*(base / _text("issuer.tls", tls, key) for key in ("cert", "key", "client_ca")))
     return IssuerConfig(
         name=_text("issuer", table, "name"),
         seed_file=base / _text("issuer", table, "seed_file"),
@@ -131,4 +154,6 @@ def load_issuer_config(path: Path) -> IssuerConfig:
         final_field=_text("issuer", table, "final_field", "order_status"),
         final_value=_text("issuer", table, "final_value", "final"),
         holders=parsed,
+        listen=_text("issuer", table, "listen", DEFAULT_LISTEN),
+        tls=tls,
     )

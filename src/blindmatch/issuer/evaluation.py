@@ -20,13 +20,13 @@ from pathlib import Path
 
 from blindmatch.audit import AuditLog
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.crypto.group import ELEMENT_BYTES
+from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
 from blindmatch.issuer.config import IssuerConfig
 from blindmatch.issuer.epochs import Epoch, epoch_key_pair
 from blindmatch.issuer.issue import audit_origin, issuer_schema
 from blindmatch.issuer.keys import read_seed
 from blindmatch.keyfile import fsync_directory
-from blindmatch.vocabulary import BlindmatchError
+from blindmatch.vocabulary import BlindmatchError, Reason
 
 MAX_BATCH_ELEMENTS = 65_536
 
@@ -79,9 +79,9 @@ class BlindEvaluator:
         path = self._usage_path(epoch)
         return int(json.loads(path.read_text()).get(organisation, 0)) if path.exists() else 0
 
-    def _refuse(self, organisation: str, epoch: Epoch, count: int, why: str) -> EvaluationRefused:
+    def _refuse(self, organisation: str, epoch: Epoch, count: int, why: str, reason: Reason) -> EvaluationRefused:
         self._audit.append("blind_evaluation_refused", peer=organisation, epoch=epoch.name, count=count, why=why)
-        return EvaluationRefused(f"issuer refuses {organisation!r}: {why}")
+        return EvaluationRefused(f"issuer refuses {organisation!r}: {why}", reason)
 
     def evaluate(
         self, organisation: str, blinded: bytes, epoch_name: str, now: datetime | None = None
@@ -91,16 +91,24 @@ class BlindEvaluator:
         count = len(blinded) // ELEMENT_BYTES
         with self._lock:
             if self._config.holder(organisation) is None:
-                raise self._refuse(organisation, epoch, count, "not a holder this issuer evaluates for")
+                raise self._refuse(organisation, epoch, count, "not a holder this issuer evaluates for",
+                                   Reason.ORGANISATION_NOT_ALLOWED)
             if epoch_name != epoch.name:
-                raise self._refuse(organisation, epoch, count, f"asked for epoch {epoch_name}, current is {epoch.name}")
+                raise self._refuse(organisation, epoch, count, f"asked for epoch {epoch_name}, current is {epoch.name}",
+                                   Reason.KEY_MISMATCH)
             if len(blinded) % ELEMENT_BYTES or not 0 < count <= MAX_BATCH_ELEMENTS:
-                raise self._refuse(organisation, epoch, count, f"batch must hold 1..{MAX_BATCH_ELEMENTS} elements")
+                raise self._refuse(organisation, epoch, count, f"batch must hold 1..{MAX_BATCH_ELEMENTS} elements",
+                                   Reason.LIMIT_EXCEEDED)
             limit, used = self.limit(organisation), self.used(organisation, epoch)
             if used + count > limit:
-                raise self._refuse(organisation, epoch, count, f"over its allowance ({used} of {limit} used this epoch)")
+                raise self._refuse(organisation, epoch, count, f"over its allowance ({used} of {limit} used this epoch)",
+                                   Reason.OVER_BUDGET)
             sk = epoch_key_pair(self._seed, epoch)[0]
-            evaluated, proof = self._engine.blind_evaluate_proven(sk, pk, blinded)  # invalid elements raise here
+            try:
+                evaluated, proof = self._engine.blind_evaluate_proven(sk, pk, blinded)
+            except InvalidElementError:
+                raise self._refuse(organisation, epoch, count, "a blinded element is invalid",
+                                   Reason.INVALID_ELEMENT) from None
             total = self._debit(organisation, epoch, count)
             self._audit.append("blind_evaluation", peer=organisation, epoch=epoch.name, count=count,
                                epoch_used=total, epoch_limit=limit)

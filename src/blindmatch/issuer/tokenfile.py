@@ -44,6 +44,11 @@ _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _HEX = re.compile(r"^[0-9a-f]+$")
 
 
+def format_time(when: datetime) -> str:
+    """The file's (and the issuer service's) UTC time format, ``YYYY-MM-DDTHH:MM:SSZ``."""
+    return when.strftime(_TIME_FORMAT)
+
+
 class TokenFileError(InputError, ValueError):
     """The token file as a whole cannot be used (unreadable, malformed header, bad signature)."""
 
@@ -63,8 +68,8 @@ class TokenHeader:
             MAGIC,
             f"issuer {self.issuer}",
             f"epoch {self.epoch.name}",
-            f"not-before {self.epoch.not_before.strftime(_TIME_FORMAT)}",
-            f"expires {self.epoch.expires.strftime(_TIME_FORMAT)}",
+            f"not-before {format_time(self.epoch.not_before)}",
+            f"expires {format_time(self.epoch.expires)}",
             f"oprf-key {self.oprf_key.hex()}",
             f"signing-key {self.signing_key.hex()}",
             f"schema {self.schema.hex()}",
