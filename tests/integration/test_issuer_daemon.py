@@ -90,3 +90,61 @@ def test_health_and_audit(live: tuple[IssuerConfig, IssuerDaemon, dict[str, Orga
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
     with AuditLog.open(config.state_dir, audit_origin(config)) as log:
         assert log.size == 5  # the tests above: two evaluations, three refusals
+
+
+def test_holder_index_command_builds_over_tokens_from_the_live_issuer(
+    live: tuple[IssuerConfig, IssuerDaemon, dict[str, OrganisationFiles]], tmp_path: Path
+) -> None:
+    """``blindmatch holder index`` with [holder.issuer]: every entry is OPRF_holder(OPRF_issuer(key))."""
+    import subprocess
+
+    from blindmatch.core.index import EncryptedIndex
+    from blindmatch.crypto import oprf
+    from blindmatch.holder.store import load_key_file, read_manifest
+    from blindmatch.normalize import default_schema
+    from blindmatch.pilot.processes import blindmatch_command
+    from blindmatch.vocabulary import Mode
+
+    config, daemon, orgs = live
+    holder = orgs[HOLDER_ORG]
+    ca = config.tls.client_ca if config.tls else Path()
+    records = [{"name": "Alice Smith", "address": "100 Main St, Springfield, IL 62701", "order_date": ""},
+               {"name": "Bob Jones", "address": "7 Oak Ave Apt 2, Springfield, IL 62701", "order_date": ""}]
+    (tmp_path / "records.csv").write_text("name,address,order_date\n" + "".join(
+        f'"{r["name"]}","{r["address"]}",\n' for r in records))
+    (tmp_path / "holder.toml").write_text(f"""\
+[holder]
+organisation = "{HOLDER_ORG}"
+policy = "policy.toml"
+
+[holder.tls]
+cert = "{holder.server_cert}"
+key = "{holder.server_key}"
+client_ca = "{ca}"
+allowed_organisations = ["{REQUESTER_ORG}"]
+
+[holder.issuer]
+address = "127.0.0.1:{daemon.port}"
+ca_cert = "{ca}"
+cert = "{holder.client_cert}"
+key = "{holder.client_key}"
+""")
+    # The allowance of 4 records x 2 tiers is spent by the first test; give the holder a fresh one.
+    before = daemon.evaluator.used(HOLDER_ORG, daemon.evaluator.public_key()[0])
+    assert before == 8
+    usage = config.state_dir / f"evaluations-{daemon.evaluator.public_key()[0].name}.json"
+    usage.write_text("{}")
+    done = subprocess.run(blindmatch_command("holder", "index", str(tmp_path / "records.csv"), "--config",
+                                             str(tmp_path / "holder.toml"), "--quiet"),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    epoch, _ = daemon.evaluator.public_key()
+    sk = epoch_key_pair(read_seed(config.seed_file), epoch)[0]
+    holder_key = load_key_file(tmp_path / "oprf.key")
+    manifest = read_manifest(tmp_path / "index")
+    index = EncryptedIndex.parse(manifest.files[Mode.MEMBERSHIP].path.read_bytes())
+    keys = [k for r in records for _, k in default_schema().match_keys(r, "holder")]
+    assert daemon.evaluator.used(HOLDER_ORG, epoch) == len(keys) == 3  # Bob has a unit: one tier only
+    composed = b"".join(oprf.evaluate(holder_key.sk, voprf.evaluate(sk, k)) for k in keys)
+    assert index.contains(composed).all()
+    assert not index.contains(b"".join(oprf.evaluate(holder_key.sk, k) for k in keys)).any()

@@ -61,12 +61,25 @@ class HolderNodeConfig:
     tls: TlsConfig
     audit_log: KeeperSettings = field(default_factory=KeeperSettings)
     witnesses: tuple[WitnessEndpoint, ...] = ()
+    issuer: IssuerEndpoint | None = None
+
+
+@dataclass(frozen=True)
+class IssuerEndpoint:
+    """``[holder.issuer]``: build the index over the issuer's eligibility tokens (SPEC.md 15.5)."""
+
+    address: str
+    ca_cert: Path
+    cert: Path
+    key: Path
+    public_key: bytes | None  # optional pin of the current epoch's issuer key
 
 
 _HOLDER_KEYS = {
     "organisation", "listen", "key_file", "index_dir", "schema", "policy",
-    "budget_db", "audit_dir", "audit_origin", "limits", "tls", "audit_log", "witness",
+    "budget_db", "audit_dir", "audit_origin", "limits", "tls", "audit_log", "witness", "issuer",
 }
+_ISSUER_KEYS = {"address", "ca_cert", "cert", "key", "public_key"}
 _TLS_KEYS = {"cert", "key", "client_ca", "allowed_organisations"}
 
 
@@ -155,6 +168,25 @@ def _tls(base: Path, table: Any) -> TlsConfig:
     )
 
 
+def _issuer(base: Path, table: Any) -> IssuerEndpoint | None:
+    where = "holder.issuer"
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: must be a table")
+    _check_keys(where, table, _ISSUER_KEYS)
+    pin = table.get("public_key")
+    if pin is not None and (not isinstance(pin, str) or not re.fullmatch(r"[0-9a-f]{64}", pin)):
+        raise ConfigError(f"{where}.public_key: must be 64 lowercase hex digits")
+    return IssuerEndpoint(
+        address=_text(where, table, "address"),
+        ca_cert=_path(base, where, table, "ca_cert"),
+        cert=_path(base, where, table, "cert"),
+        key=_path(base, where, table, "key"),
+        public_key=None if pin is None else bytes.fromhex(pin),
+    )
+
+
 def load_holder_config(path: Path) -> HolderNodeConfig:
     """Parse and validate holder.toml; files it names are not opened here."""
     path = Path(path)
@@ -185,4 +217,5 @@ def load_holder_config(path: Path) -> HolderNodeConfig:
         tls=_tls(base, holder.get("tls")),
         audit_log=audit_log,
         witnesses=witnesses,
+        issuer=_issuer(base, holder.get("issuer")),
     )

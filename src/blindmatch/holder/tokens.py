@@ -11,13 +11,15 @@ count. Batches are bounded (``batch_elements``), so memory stays bounded at any 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from blindmatch.crypto import group, oprf
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.group import ELEMENT_BYTES
 from blindmatch.crypto.modes import VOPRF
+from blindmatch.holder.config import HolderNodeConfig
 
 # blinded elements -> (evaluated elements, batch proof): a local evaluator or an issuer client.
 IssuerCall = Callable[[bytes], tuple[bytes, bytes]]
@@ -55,3 +57,26 @@ class IssuerTokens:
         )
         self.evaluated += len(keys)
         return [oprf.finalize_unblinded(key, unblinded[i * 32 : (i + 1) * 32]) for i, key in enumerate(keys)]
+
+
+@contextmanager
+def configured_tokens(config: HolderNodeConfig) -> Iterator[IssuerTokens | None]:
+    """The token stage of ``[holder.issuer]`` (None without it), connected to the live issuer."""
+    if config.issuer is None:
+        yield None
+        return
+    from blindmatch.issuer.client import IssuerClient
+
+    endpoint = config.issuer
+    engine = BatchEngine()
+    try:
+        with IssuerClient(endpoint.address, endpoint.ca_cert, endpoint.cert, endpoint.key) as issuer:
+            info = issuer.epoch(endpoint.public_key)
+            epoch = info.epoch
+
+            def call(blinded: bytes) -> tuple[bytes, bytes]:
+                return issuer.evaluate(epoch, blinded)
+
+            yield IssuerTokens(call, info.public_key, epoch, engine)
+    finally:
+        engine.close()
