@@ -3,7 +3,8 @@
 ``pilot.workspace`` writes both organisations' files, ``pilot.processes`` runs
 ``blindmatch`` commands (the holder daemon among them) and ``pilot.probes`` asks the live
 holder for sessions it must refuse. ``HolderProcess`` runs ``blindmatch holder serve`` as a real subprocess; ``run_demo``
-matches, compares with the truth and tries each of the seven refusals the legal setting
+matches over the issuer's eligibility tokens (``pilot.eligibility``), compares with the truth, plays a requester
+that skips its eligibility check with made-up tokens, and tries each of the seven refusals the legal setting
 names (``refusals``) plus the cardinality minimum (``other_refusals``) against the live holder. Tests reuse these pieces with smaller sizes.
 """
 
@@ -17,8 +18,9 @@ from pathlib import Path
 
 from blindmatch.audit import reconcile, verify_log
 from blindmatch.crypto.batch import BatchEngine
+from blindmatch.pilot.eligibility import install_issuer, issue, try_without_tokens
 from blindmatch.pilot.probes import OTHER_REFUSALS, SEVEN_REFUSALS, try_refusals
-from blindmatch.pilot.processes import HolderProcess, blindmatch_command, build_index
+from blindmatch.pilot.processes import HolderProcess, IssuerProcess, blindmatch_command, build_index
 from blindmatch.pilot.workspace import Workspace, create_workspace
 from blindmatch.requester.config import load_requester_config
 
@@ -58,7 +60,13 @@ def run_demo(root: Path) -> dict[str, object]:
     """Build, serve, match, compare, probe the refusals, stop; the summary the CLI prints."""
     started = time.monotonic()
     workspace = create_workspace(root)
-    build_index(workspace)
+    issuer = IssuerProcess(install_issuer(workspace), workspace.root / "logs")
+    issuer.start()
+    try:
+        build_index(workspace)  # over the issuer's tokens: [holder.issuer]
+    finally:
+        issuer.terminate()
+    eligibility = issue(workspace)
     holder = HolderProcess(workspace.holder_config, workspace.root / "logs")
     holder.start()
     try:
@@ -66,6 +74,7 @@ def run_demo(root: Path) -> dict[str, object]:
         match = run_match(workspace, results)
         truth = json.loads(workspace.truth.read_text())
         counts = compare_results(results, truth)
+        eligibility["ineligible_tried"], eligibility["ineligible_matched"] = try_without_tokens(workspace)
         engine = BatchEngine()
         try:
             refusals = try_refusals(load_requester_config(workspace.requester_config), engine)
@@ -81,6 +90,7 @@ def run_demo(root: Path) -> dict[str, object]:
         **counts,
         "job_id": match["job_id"],
         "results": str(results),
+        "eligibility": eligibility,
         "refusals": {reason: refusals[reason] for reason in SEVEN_REFUSALS},
         "other_refusals": {reason: refusals[reason] for reason in OTHER_REFUSALS},
         "holder_exit_code": holder_exit,
@@ -111,6 +121,7 @@ def demo_ok(summary: dict[str, object]) -> bool:
         and summary["false_matches"] == 0
         and summary["missed_matches"] == 0
         and summary["ineligible_answered"] == 0
+        and isinstance(summary["eligibility"], dict) and summary["eligibility"]["ineligible_matched"] == 0
         and set(refusals) == set(SEVEN_REFUSALS)
         and all(status != "OK" for status in (*refusals.values(), *others.values()))
         and all(state == "ok" for state in audit.values())
