@@ -42,7 +42,8 @@ def eligibility_vectors() -> dict[str, Any]:
     schema = default_schema()
     epoch = Epoch.named(EPOCH)
     sk, pk = epoch_key_pair(ISSUER_SEED, epoch)
-    keys = [key for _, key in schema.match_keys(RECORD, "requester")]
+    tiered = schema.match_keys(RECORD, "requester")
+    keys = [key for _, key in tiered]
     tokens = [voprf.evaluate(sk, key) for key in keys]
     blinds = [fixed_blind(i) for i in range(len(keys))]
     blinded = b"".join(voprf.blind(key, b)[1] for key, b in zip(keys, blinds, strict=True))
@@ -50,8 +51,11 @@ def eligibility_vectors() -> dict[str, Any]:
     assert voprf.finalize_batch(keys, b"".join(blinds), evaluated, blinded, pk, proof) == tokens
     holder_sk = oprf.derive_key_pair(HOLDER_SEED, HOLDER_INFO)[0]
     signing = Ed25519PrivateKey.from_private_bytes(SIGNING_SEED)
-    header = TokenHeader("court.example", epoch, pk, raw_public_key(signing), schema.fingerprint, len(keys), 1)
-    token_file = render(header, [(1, tokens)], signing)
+    row: list[bytes | None] = [None] * len(schema.tier_names())
+    for (name, _), token in zip(tiered, tokens, strict=True):
+        row[schema.tier_rank[name]] = token
+    header = TokenHeader("court.example", epoch, pk, raw_public_key(signing), schema.fingerprint, len(row), 1)
+    token_file = render(header, [(1, row)], signing)
     return {
         "suite": "ristretto255-SHA512, VOPRF mode (issuer), OPRF mode (holder index)",
         "issuer": {"seed": ISSUER_SEED.hex(), "epoch": EPOCH, "info": epoch.info.decode(),
@@ -59,9 +63,9 @@ def eligibility_vectors() -> dict[str, Any]:
         "record": RECORD,
         "schema_fingerprint": schema.fingerprint.hex(),
         "tiers": [
-            {"tier": name, "match_key": key.hex(), "token": token.hex(),
+            {"tier": name, "rank": schema.tier_rank[name], "match_key": key.hex(), "token": token.hex(),
              "holder_index_output": oprf.evaluate(holder_sk, token).hex()}
-            for (name, _), key, token in zip(schema.match_keys(RECORD, "requester"), keys, tokens, strict=True)
+            for (name, key), token in zip(tiered, tokens, strict=True)
         ],
         "holder": {"seed": HOLDER_SEED.hex(), "info": HOLDER_INFO.decode(), "skS": holder_sk.hex()},
         "blind_evaluation": {"blinds": [b.hex() for b in blinds], "blinded": blinded.hex(),

@@ -1,4 +1,4 @@
-"""Writes match-keys.json: test vectors for protocol/drafts/match-keys.md from blindmatch.normalize.
+"""Writes match-keys.json: test vectors for protocol/SPEC.md section 8.
 
 Run: .venv/bin/python protocol/test-vectors/generate_match_keys.py   (tests check the file matches)
 """
@@ -31,7 +31,7 @@ NAMES = ["Smith, John, Jr.", "Mrs. Zoë de la Cruz", "Seán Mac Donald III"]
 def build() -> dict:
     schema = default_schema()
     return {
-        "description": "blindmatch match keys v1: see protocol/drafts/match-keys.md",
+        "description": "blindmatch match keys v1: see protocol/SPEC.md section 8",
         "schema_toml": resources.files("blindmatch.normalize").joinpath("default_schema.toml").read_text("utf-8"),
         "canonical_schema": canonical_json(schema.canonical_doc()).decode("utf-8"),
         "normalizer_versions": canonical_json(NORMALIZER_VERSIONS).decode("utf-8"),

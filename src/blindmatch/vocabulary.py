@@ -70,6 +70,9 @@ class Reason(StrEnum):
     REFUSED = "refused"
     # The holder's service (SPEC.md 9.5, 10.2.1).
     ORGANISATION_NOT_ALLOWED = "organisation_not_allowed"
+    TLS_VERSION = "tls_version"
+    BUSY = "busy"
+    IDLE_TIMEOUT = "idle_timeout"
     CANCELLED = "cancelled"
     INTERNAL = "internal"
     # Only this machine sees these.
@@ -82,7 +85,6 @@ class Reason(StrEnum):
     SIZE_CONFLICT = "size_conflict"
     FORK = "fork"
     BAD_PROOF = "bad_proof"
-    TLS_VERSION = "tls_version"
 
     @property
     def traits(self) -> Traits:
@@ -151,6 +153,12 @@ TRAITS: dict[Reason, Traits] = {
     # A core-level refusal without a policy reason (the holder's service always sends the policy's).
     Reason.REFUSED: Traits(Kind.LOCAL, "PERMISSION_DENIED", True, ExitCode.REFUSED),
     Reason.ORGANISATION_NOT_ALLOWED: Traits(Kind.SERVICE, "PERMISSION_DENIED", True, ExitCode.REFUSED),
+    # The connection negotiated less than TLS 1.3 (gRPC cannot refuse it in the handshake).
+    Reason.TLS_VERSION: Traits(Kind.SERVICE, "UNAUTHENTICATED", False, ExitCode.FAILURE),
+    # No room for another stream now (per organisation or in total): retry with backoff.
+    Reason.BUSY: Traits(Kind.SERVICE, "RESOURCE_EXHAUSTED", False, ExitCode.UNAVAILABLE),
+    # The peer sent nothing for the holder's idle or Hello timeout: the call is over.
+    Reason.IDLE_TIMEOUT: Traits(Kind.SERVICE, "DEADLINE_EXCEEDED", False, ExitCode.FAILURE),
     # A granted session that ended early: not refusals (its debit stands).
     Reason.CANCELLED: Traits(Kind.SERVICE, "CANCELLED", False, ExitCode.FAILURE),
     Reason.INTERNAL: Traits(Kind.SERVICE, "INTERNAL", False, ExitCode.FAILURE),
@@ -163,19 +171,19 @@ TRAITS: dict[Reason, Traits] = {
     Reason.SIZE_CONFLICT: Traits(Kind.WITNESS, "ABORTED", False, ExitCode.FAILURE),
     Reason.FORK: Traits(Kind.WITNESS, "FAILED_PRECONDITION", False, ExitCode.FAILURE),
     Reason.BAD_PROOF: Traits(Kind.WITNESS, "INVALID_ARGUMENT", False, ExitCode.FAILURE),
-    Reason.TLS_VERSION: Traits(Kind.WITNESS, "UNAUTHENTICATED", False, ExitCode.FAILURE),
 }
 
 POLICY_REASONS: tuple[Reason, ...] = tuple(r for r in Reason if r.kind is Kind.POLICY)
 PROTOCOL_CODES: tuple[Reason, ...] = (*(r for r in Reason if r.kind is Kind.PROTOCOL), Reason.REFUSED)
-# What ``session_refused`` may name; ``session_failed`` also allows the two end-of-session reasons.
+# What ``session_refused`` may name; ``session_failed`` also allows the three end-of-session reasons.
 REFUSAL_REASONS: frozenset[Reason] = frozenset(r for r in Reason if r.is_refusal)
-FAILURE_REASONS: frozenset[Reason] = REFUSAL_REASONS | {Reason.CANCELLED, Reason.INTERNAL}
+FAILURE_REASONS: frozenset[Reason] = REFUSAL_REASONS | {Reason.CANCELLED, Reason.INTERNAL, Reason.IDLE_TIMEOUT}
 # What the holder's service may end a call with (SPEC.md 9.5).
 WIRE_REASONS: tuple[Reason, ...] = tuple(r for r in Reason if r.kind not in (Kind.LOCAL, Kind.WITNESS))
 # What the witness may refuse a checkpoint with (SPEC.md 14.4).
 WITNESS_REASONS: tuple[Reason, ...] = (
-    *(r for r in Reason if r.kind is Kind.WITNESS), Reason.BAD_REQUEST, Reason.ORGANISATION_NOT_ALLOWED)
+    *(r for r in Reason if r.kind is Kind.WITNESS), Reason.BAD_REQUEST, Reason.ORGANISATION_NOT_ALLOWED,
+    Reason.TLS_VERSION)
 
 
 class JobState(StrEnum):

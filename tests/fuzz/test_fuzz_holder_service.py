@@ -115,10 +115,6 @@ def test_parseable_garbage_is_a_protocol_error(holder: tuple[Deployment, HolderD
     assert reason_from_rpc_error(error)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 15 item 3: gRPC itself fails to deserialize the request and answers INTERNAL "
-    "'Exception deserializing request!' before the servicer sees it; the holder should answer "
-    "INVALID_ARGUMENT with reason bad_request (flip this test when the servicer decodes its own bytes)"))
 def test_undecodable_bytes_are_invalid_argument_with_a_reason(
     holder: tuple[Deployment, HolderDaemon, pb.HolderInfo],
 ) -> None:

@@ -27,6 +27,7 @@ from blindmatch.issuer.evaluation import BlindEvaluator
 from blindmatch.issuer.issue import issue_tokens
 from blindmatch.issuer.keys import load_signing_key
 from blindmatch.issuer.tokenfile import TokenHeader, read_token_file, render
+from blindmatch.normalize import default_schema
 from blindmatch.pilot import synthetic
 from blindmatch.pilot.processes import HolderProcess
 from blindmatch.pilot.workspace import Workspace, create_workspace
@@ -80,6 +81,12 @@ def _people() -> list[dict[str, str]]:
     return synthetic.generate_people(6, 2025)  # the holder's first records
 
 
+def _key_count(rows: list[dict[str, str]]) -> int:
+    """How many elements a requester sends for ``rows``: one per tier each record has a key in."""
+    schema = default_schema()
+    return sum(len(schema.match_keys(row, "requester")) for row in rows)
+
+
 def _results(path: Path) -> list[tuple[str, str]]:
     with path.open(encoding="utf-8", newline="") as handle:
         return [(row["matched"], row["status"]) for row in csv.DictReader(handle)]
@@ -104,7 +111,8 @@ def test_only_records_with_tokens_match(setup: tuple[Workspace, IssuerConfig], t
     for runner in _runner(ws, issuer, tokens):
         job, _ = runner.submit(queries, tmp_path / "r.csv", Mode.MEMBERSHIP)
         assert runner.run(job.id).exit_state == "succeeded"
-        assert runner.store.get(job.id).elements_done == 6  # three rows with two tiers; nothing for the others
+        # Only the three rows with tokens were sent, each with its tiers' tokens; nothing for the others.
+        assert runner.store.get(job.id).elements_done == _key_count([orders[0], orders[3], orders[4]])
     assert _results(tmp_path / "r.csv") == [
         ("true", "ok"), ("", "ineligible: no token"), ("", "ineligible: order_date in the future"),
         ("true", "ok"), ("false", "ok"),
@@ -134,13 +142,14 @@ def test_made_up_tokens_find_nobody(setup: tuple[Workspace, IssuerConfig], tmp_p
     real = issue_tokens(queries, issuer, tmp_path / "real.txt")
     header = read_token_file(tmp_path / "real.txt", _pinned(issuer)).header
     made_up_key = group.random_scalar()
-    from blindmatch.normalize import default_schema
-
     schema = default_schema()
-    rows = []
+    rows: list[tuple[int, list[bytes | None]]] = []
     with queries.open(encoding="utf-8", newline="") as handle:
         for number, record in enumerate(csv.DictReader(handle), start=1):
-            rows.append((number, [voprf.evaluate(made_up_key, key) for _, key in schema.match_keys(record, "requester")]))
+            row: list[bytes | None] = [None] * len(schema.tier_names())
+            for name, key in schema.match_keys(record, "requester"):
+                row[schema.tier_rank[name]] = voprf.evaluate(made_up_key, key)
+            rows.append((number, row))
     # The adversary signs with the issuer's file format but its own tokens; here it even has the
     # signing key, to isolate the cryptographic claim: the tokens themselves are what cannot be forged.
     forged = tmp_path / "forged.txt"
@@ -177,6 +186,6 @@ def test_plain_match_keys_against_the_token_index_find_nobody(setup: tuple[Works
         runner = JobRunner(config, JobStore(config.store_path), audit, engine)
         job, _ = runner.submit(queries, tmp_path / "r.csv", Mode.MEMBERSHIP)
         assert runner.run(job.id).exit_state == "succeeded"
-        assert runner.store.get(job.id).elements_done == 2 * len(_people())
+        assert runner.store.get(job.id).elements_done == _key_count(_people())
     engine.close()
     assert _results(tmp_path / "r.csv") == [("false", "ok")] * len(_people())

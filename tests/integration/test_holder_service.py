@@ -41,11 +41,11 @@ from blindmatch.audit.keys import verify_transcript_signature
 from blindmatch.core.holder import HolderSession
 from blindmatch.core.messages import Hello, batch_digest, blinded_commitment
 from blindmatch.crypto.batch import BatchEngine
+from blindmatch.holder.capacity import server_options
 from blindmatch.holder.config import HolderLimits
 from blindmatch.holder.service import (
     INTERNAL_ERROR_MESSAGE,
     HolderDaemon,
-    server_options,
 )
 from blindmatch.policy import SessionRequest, sign_request
 from blindmatch.transport.pki import init_pki
@@ -119,7 +119,7 @@ def test_get_info(deployment: Deployment, daemon: HolderDaemon, stub: pb_grpc.Ho
     manifest = json.loads((deployment.root / "index" / "index.json").read_text())
     assert info.key_id.hex() == manifest["key_id"]
     assert info.schema_fingerprint.hex() == manifest["schema"]["fingerprint"]
-    assert (info.schema_name, info.schema_version) == ("blindmatch-person", 1)
+    assert (info.schema_name, info.schema_version) == ("blindmatch-person", 2)
     assert {(i.kind, i.digest.hex(), i.entries) for i in info.indexes} == {
         (MODE_TO_PB[Mode(k)], v["digest"], v["entries"]) for k, v in manifest["indexes"].items()
     }

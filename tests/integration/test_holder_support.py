@@ -15,12 +15,14 @@ from pathlib import Path
 import pytest
 from helpers.holder_deployment import (
     make_deployment,
+    record,
     write_records,
 )
 
 from blindmatch.holder.config import ConfigError, load_holder_config
 from blindmatch.holder.index_build import IndexBuildError, build_index
 from blindmatch.holder.store import StoreError, load_key_file, open_indexes
+from blindmatch.normalize import default_schema
 from blindmatch.transport.pki import PkiError, init_pki, organisation_of
 
 
@@ -52,6 +54,12 @@ def test_pki_init_files_modes_and_identity(tmp_path: Path) -> None:
          r"holder.tls.allowed_organisations\[1\]: must be an identity"),
         (lambda t: t.replace('["County Court of Example"]', '["Court\\nof Example"]'),
          r"holder.tls.allowed_organisations\[0\]: must be an identity"),
+        # Metrics name organisations and their budgets: never beyond this machine.
+        (lambda t: t + '[holder.metrics]\nlisten = "0.0.0.0:9464"\n', r"holder.metrics.listen: must be a loopback address"),
+        (lambda t: t.replace("max_batch = 64", "max_batch = 64\nmax_sessions_per_organisation = 99"),
+         r"holder.limits.max_sessions_per_organisation: must not exceed max_concurrent_sessions"),
+        (lambda t: t.replace("max_batch = 64", "max_batch = 64\nidle_timeout_seconds = 0"),
+         r"holder.limits.idle_timeout_seconds: must be a number >= 0.1"),
     ],
 )
 def test_config_errors_name_the_key(tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -102,7 +110,8 @@ def test_index_build_key_file_and_rejects(tmp_path: Path) -> None:
     try:
         assert opened.manifest.key_id == load_key_file(config.key_file).key_id
         assert opened.manifest.records == 50
-        assert {f.entries for f in opened.manifest.files.values()} == {100}  # two tiers per unit-less record
+        entries = sum(len(default_schema().match_keys(record(i), "holder")) for i in range(50))
+        assert {f.entries for f in opened.manifest.files.values()} == {entries}  # every tier key of every record
     finally:
         opened.close()
     os.chmod(config.key_file, 0o640)

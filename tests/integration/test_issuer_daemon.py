@@ -19,6 +19,7 @@ from blindmatch.issuer.epochs import Epoch, epoch_key_pair
 from blindmatch.issuer.issue import audit_origin
 from blindmatch.issuer.keys import read_seed
 from blindmatch.issuer.service import IssuerDaemon
+from blindmatch.normalize import default_schema
 from blindmatch.transport.pki import OrganisationFiles, init_pki
 from tests.helpers.issuer_setup import make_issuer
 
@@ -62,7 +63,8 @@ def test_a_holder_gets_verified_tokens_within_its_count(live: tuple[IssuerConfig
         stage = IssuerTokens(lambda b: issuer.evaluate(info.epoch, b), info.public_key, info.epoch, engine)
         sk = epoch_key_pair(read_seed(config.seed_file), Epoch.named(info.epoch))[0]
         assert stage.convert(keys) == [voprf.evaluate(sk, k) for k in keys]
-        stage.convert(keys + keys[:2])  # 8 of 4 records x 2 tiers
+        limit = 4 * len(default_schema().tier_names())  # 4 records x every tier
+        stage.convert([b"key %d" % i for i in range(limit - len(keys))])
         with pytest.raises(IssuerError, match="over_budget"):
             stage.convert(keys[:1])
         with pytest.raises(IssuerError, match="key_mismatch"):
@@ -101,7 +103,6 @@ def test_holder_index_command_builds_over_tokens_from_the_live_issuer(
     from blindmatch.core.index import EncryptedIndex
     from blindmatch.crypto import oprf
     from blindmatch.holder.store import load_key_file, read_manifest
-    from blindmatch.normalize import default_schema
     from blindmatch.pilot.processes import blindmatch_command
     from blindmatch.vocabulary import Mode
 
@@ -131,7 +132,7 @@ key = "{holder.client_key}"
 """)
     # The allowance of 4 records x 2 tiers is spent by the first test; give the holder a fresh one.
     before = daemon.evaluator.used(HOLDER_ORG, daemon.evaluator.public_key()[0])
-    assert before == 8
+    assert before == daemon.evaluator.limit(HOLDER_ORG)
     usage = config.state_dir / f"evaluations-{daemon.evaluator.public_key()[0].name}.json"
     usage.write_text("{}")
     done = subprocess.run(blindmatch_command("holder", "index", str(tmp_path / "records.csv"), "--config",
@@ -144,7 +145,7 @@ key = "{holder.client_key}"
     manifest = read_manifest(tmp_path / "index")
     index = EncryptedIndex.parse(manifest.files[Mode.MEMBERSHIP].path.read_bytes())
     keys = [k for r in records for _, k in default_schema().match_keys(r, "holder")]
-    assert daemon.evaluator.used(HOLDER_ORG, epoch) == len(keys) == 3  # Bob has a unit: one tier only
+    assert daemon.evaluator.used(HOLDER_ORG, epoch) == len(keys)  # one per holder key, nothing more
     composed = b"".join(oprf.evaluate(holder_key.sk, voprf.evaluate(sk, k)) for k in keys)
     assert index.contains(composed).all()
     assert not index.contains(b"".join(oprf.evaluate(holder_key.sk, k) for k in keys)).any()

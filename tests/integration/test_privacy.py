@@ -11,6 +11,7 @@ appear in the requester's audit log or daemon stderr.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import secrets
 import string
@@ -107,6 +108,11 @@ def test_holder_and_requester_logs_see_no_requester_plaintext(
         _assert_clean(name, data, markers, derived)
     for name, data in [*_files(ws.requester_dir / "audit"), ("requester daemon stderr", (tmp_path / "requester.stderr").read_bytes())]:
         _assert_clean(name, data, markers, [])
+    # Both daemons log structured JSON, one object per line, and those are the lines checked above.
+    for log in (holder.stderr_path, tmp_path / "requester.stderr"):
+        records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+        assert records, f"{log} is empty"
+        assert all({"ts", "level", "logger", "message"} <= set(r) for r in records)
 
 
 class _Recording(holder_service.HolderServicer):

@@ -18,6 +18,7 @@ import pytest
 from blindmatch.pilot.processes import blindmatch_command
 from blindmatch.pilot.workspace import Workspace, create_workspace
 from blindmatch.requester.config import RequesterConfig, load_requester_config
+from blindmatch.transport.status import reason_from_rpc_error
 from blindmatch.v1 import requester_pb2 as rpb
 from blindmatch.v1 import requester_pb2_grpc as rpb_grpc
 
@@ -62,6 +63,15 @@ def _match(workspace: Workspace, queries: Path, out: Path) -> subprocess.Complet
                            "--out", str(out), "--no-progress"),
         capture_output=True, text=True, timeout=120,
     )
+
+
+def test_undecodable_submit_is_invalid_argument_with_a_reason(workspace: Workspace,
+                                                              daemon: subprocess.Popen[bytes]) -> None:
+    config = load_requester_config(workspace.requester_config)
+    with grpc.insecure_channel(config.service_target) as channel, pytest.raises(grpc.RpcError) as caught:
+        channel.unary_unary("/blindmatch.v1.Requester/Submit")(b"\xff\xff\xff\xff not a protobuf", timeout=10)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert reason_from_rpc_error(caught.value) == "bad_request"
 
 
 @pytest.mark.parametrize("where", ["queries", "missing_dir"])

@@ -27,10 +27,11 @@ from helpers.witness_setup import (
 from blindmatch.audit import AuditLog
 from blindmatch.audit.cosignature import cosignatures_in
 from blindmatch.audit.cosigned import COSIGNED_NAME, read_cosigned
+from blindmatch.transport.tls import tls_problem
 from blindmatch.witness import protocol as p
 from blindmatch.witness.client import WitnessClient, WitnessSubmitError, last_cosigned_size, load_witness_endpoints
 from blindmatch.witness.config import load_witness_config
-from blindmatch.witness.service import SERVICE_NAME, WitnessDaemon, WitnessStartError, tls_problem
+from blindmatch.witness.service import SERVICE_NAME, WitnessDaemon, WitnessStartError
 from blindmatch.witness.state import WitnessState, WitnessStateError
 
 __all__ = ["env"]  # the fixture

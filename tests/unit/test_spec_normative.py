@@ -24,10 +24,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "protocol" / "SPEC.md"
 IMPLEMENTATION = ROOT / "protocol" / "IMPLEMENTATION.md"
 
-# Section 8 (schemas and match keys) is rewritten on another branch of the same issue;
-# drop it from this set once that rewrite is merged.
-EXEMPT_SECTIONS = frozenset({"8"})
-
 # blindmatch.v1 is also the protobuf package of the wire protocol (section 9), not only a module.
 PYTHON_MODULES = sorted(m.name for m in pkgutil.iter_modules(blindmatch.__path__) if m.name not in {"v1", "__main__"})
 
@@ -53,18 +49,14 @@ _QUOTED = re.compile(r'"[^"\n]*"')  # protocol constants such as "blindmatch aud
 
 
 def normative_lines(text: str) -> list[tuple[int, str]]:
-    """(line number, line) of SPEC's normative text: exempt sections and informative fences removed."""
+    """(line number, line) of SPEC's normative text: informative fenced blocks removed."""
     lines: list[tuple[int, str]] = []
-    section = ""
     fence: str | None = None  # the info string of the open fenced block
     for number, line in enumerate(text.splitlines(), 1):
         if line.startswith("```"):
             fence = line[3:] if fence is None else None
             continue
-        heading = re.match(r"## (\d+)\.", line) if fence is None else None
-        if heading:
-            section = heading.group(1)
-        if section in EXEMPT_SECTIONS or (fence is not None and "informative" in fence):
+        if fence is not None and "informative" in fence:
             continue
         lines.append((number, line))
     return lines
@@ -105,11 +97,10 @@ def test_each_kind_of_implementation_detail_is_caught(line: str) -> None:
     assert violations(f"## 7. Section\n\n{line}\n")
 
 
-def test_protocol_constants_informative_fences_and_exempt_sections_pass() -> None:
+def test_protocol_constants_and_informative_fences_pass() -> None:
     text = (
         '## 10. Audit\n\n    "blindmatch audit entry v1\\n" || origin\n\n'
-        "```sh informative\nblindmatch audit verify DIR\n```\n\n"
-        "## 8. Schemas\n\nImplemented by `blindmatch.normalize`.\n"
+        "```sh informative\nblindmatch audit verify DIR\n```\n"
     )
     assert violations(text) == []
     assert violations(text.replace("sh informative", "sh"))

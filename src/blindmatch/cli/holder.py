@@ -8,8 +8,6 @@ holder's records, ``serve`` runs the gRPC daemon until SIGTERM. All take
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 from pathlib import Path
 
 from blindmatch.cli.errors import CliError
@@ -55,7 +53,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve = add("serve", "run the holder's gRPC daemon (mutual TLS)",
                 "Serve GetInfo, DownloadIndex and Match on holder.listen until SIGTERM or SIGINT, then "
                 "stop accepting calls, let running sessions finish (limits.shutdown_grace_seconds), "
-                "write the audit checkpoint and exit 0. Prints 'listening on HOST:PORT' when ready.")
+                "write the audit checkpoint and exit 0. Prints 'listening on HOST:PORT' when ready. "
+                "Logs go to stderr, one JSON object per line; Prometheus metrics are served on "
+                "holder.metrics.listen when it is set.")
+    serve.add_argument("--log-format", choices=("json", "text"), default="json",
+                       help="stderr log lines: one JSON object each (default) or plain text")
     serve.set_defaults(func=_serve)
 
 
@@ -123,9 +125,10 @@ def _serve(args: argparse.Namespace) -> int:
     from blindmatch.holder.service import run_daemon
     from blindmatch.holder.store import StoreError
     from blindmatch.policy import PolicyError
+    from blindmatch.transport.jsonlog import configure_logging
 
     config = _config(args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    configure_logging(args.log_format)
 
     def announce(line: str) -> None:
         print(line, flush=True)

@@ -23,6 +23,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "blindmatch.cli.official",
     "blindmatch.cli.pki",
     "blindmatch.cli.normalize",
+    "blindmatch.cli.matchkeys",
+    "blindmatch.cli.explain",
     "blindmatch.cli.audit",
     "blindmatch.cli.witness",
     "blindmatch.cli.issuer",

@@ -10,8 +10,8 @@ stopped while the job ran (it stays queued and the daemon resumes it when it sta
 from __future__ import annotations
 
 import argparse
+import csv
 import json
-import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +36,7 @@ _EXIT_CODES_HELP = (
     "4 holder unavailable, 5 the requester daemon stopped; the job stays queued and resumes when it restarts"
 )
 _DAEMON_PROBE_SECONDS = 1.0
+_DAEMON_RETRY_SECONDS = 10.0  # a daemon that answered the probe but is busy or restarting
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,12 +49,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "loopback address) and resume unfinished jobs. SIGTERM stops at the next batch boundary.",
     )
     serve.add_argument("--config", required=True, type=Path, help="requester.toml")
+    serve.add_argument("--log-format", choices=("json", "text"), default="json",
+                       help="stderr log lines: one JSON object each (default) or plain text")
     serve.set_defaults(func=_serve)
     match = commands.add_parser(
         "match",
         help="match QUERIES.csv against the holder",
         description="Check each record's legal basis, match the eligible ones and write RESULTS.csv: every "
-        "input column plus matched, tier and status. Cardinality mode prints the match count instead: the "
+        "input column plus matched, tier, confirms (whether that tier confirms or is for review) and status. Cardinality mode prints the match count instead: the "
         "number of distinct match keys (each record's strongest tier) found at the holder, so records with "
         "equal keys count once.",
         epilog=_EXIT_CODES_HELP,
@@ -77,9 +80,10 @@ def _load(path: Path) -> RequesterConfig:
 
 def _serve(args: argparse.Namespace) -> int:
     from blindmatch.requester.service import RequesterDaemon
+    from blindmatch.transport.jsonlog import configure_logging
 
     config = _load(args.config)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_format)
     if _daemon_channel(config) is not None:
         raise CliError(f"a requester daemon already answers on {config.service_target}")
     try:
@@ -165,12 +169,15 @@ def _match_via_daemon(
     channel: grpc.Channel, queries: Path, out: Path, mode: Mode, progress: Callable[[str, int, int], None]
 ) -> dict[str, object]:
     from blindmatch.requester.service import MODE_TO_JOB_PB, PB_TO_STATE
+    from blindmatch.transport.retry import call_with_retry
     from blindmatch.v1 import requester_pb2 as rpb
     from blindmatch.v1 import requester_pb2_grpc as rpb_grpc
 
     stub = rpb_grpc.RequesterStub(channel)
+    spec = rpb.JobSpec(queries_path=str(queries), out_path=str(out), mode=MODE_TO_JOB_PB[mode])
     try:
-        reply = stub.Submit(rpb.JobSpec(queries_path=str(queries), out_path=str(out), mode=MODE_TO_JOB_PB[mode]))
+        # Submit finds the unfinished job of the same input, so a retried Submit never makes two.
+        reply = call_with_retry(lambda: stub.Submit(spec), _DAEMON_RETRY_SECONDS)
     except grpc.RpcError as exc:  # the daemon refuses a job only for its input (paths, columns)
         usage = exc.code() is grpc.StatusCode.INVALID_ARGUMENT
         raise CliError(f"requester daemon: {exc.code().name}: {exc.details()}",
@@ -262,8 +269,20 @@ def _match_in_process(
     }
 
 
+def _confirmation_counts(out: Path) -> dict[str, int]:
+    """Matched rows of RESULTS.csv by whether their tier confirms or is for review."""
+    counts = {"confirmed": 0, "for_review": 0}
+    with out.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row.get("matched") == "true":
+                counts["confirmed" if row.get("confirms") == "true" else "for_review"] += 1
+    return counts
+
+
 def _print_summary(summary: dict[str, object], mode: Mode, as_json: bool) -> None:
     state = summary["state"]
+    if state == "succeeded" and mode is not Mode.CARDINALITY and Path(str(summary["out"])).is_file():
+        summary.update(_confirmation_counts(Path(str(summary["out"]))))  # issue 16: confirmations vs review
     if as_json:
         if mode is Mode.CARDINALITY:
             summary.pop("out")
@@ -278,4 +297,5 @@ def _print_summary(summary: dict[str, object], mode: Mode, as_json: bool) -> Non
         print(summary["matches"])
         print(f"{summary['records']} records, {held}", file=sys.stderr)
     else:
-        print(f"{summary['records']} records: {summary['matches']} matched, {held}; results in {summary['out']}")
+        print(f"{summary['records']} records: {summary['matches']} matched ({summary.get('confirmed', 0)} confirmed, "
+              f"{summary.get('for_review', 0)} for review), {held}; results in {summary['out']}")

@@ -36,6 +36,12 @@ class HolderLimits:
     index_chunk_bytes: int = 262_144
     max_concurrent_sessions: int = 16
     shutdown_grace_seconds: float = 30.0
+    # Fair use of the server's threads (SPEC.md 9.7): Match streams and index downloads
+    # per peer organisation, downloads in all, and how long a Match stream may be silent.
+    max_sessions_per_organisation: int = 8
+    max_concurrent_downloads: int = 4
+    hello_timeout_seconds: float = 10.0
+    idle_timeout_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,7 @@ class HolderNodeConfig:
     audit_log: KeeperSettings = field(default_factory=KeeperSettings)
     witnesses: tuple[WitnessEndpoint, ...] = ()
     issuer: IssuerEndpoint | None = None
+    metrics_listen: str | None = None  # [holder.metrics] listen: Prometheus /metrics, loopback only
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,7 @@ class IssuerEndpoint:
 
 _HOLDER_KEYS = {
     "organisation", "listen", "key_file", "index_dir", "schema", "policy",
-    "budget_db", "audit_dir", "audit_origin", "limits", "tls", "audit_log", "witness", "issuer",
+    "budget_db", "audit_dir", "audit_origin", "limits", "tls", "audit_log", "witness", "metrics", "issuer",
 }
 _ISSUER_KEYS = {"address", "ca_cert", "cert", "key", "public_key"}
 _TLS_KEYS = {"cert", "key", "client_ca", "allowed_organisations"}
@@ -111,9 +118,16 @@ def _int(where: str, table: dict[str, Any], key: str, default: int, minimum: int
     return value
 
 
-def _listen(value: str) -> str:
+def _seconds(where: str, table: dict[str, Any], key: str, default: float, minimum: float) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+        raise ConfigError(f"{where}.{key}: must be a number >= {minimum:g}")
+    return float(value)
+
+
+def _listen(value: str, where: str = "holder.listen") -> str:
     if not re.fullmatch(r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}", value) or int(value.rsplit(":", 1)[1]) > 65535:
-        raise ConfigError(f"holder.listen: {value!r} is not HOST:PORT")
+        raise ConfigError(f"{where}: {value!r} is not HOST:PORT")
     return value
 
 
@@ -129,17 +143,21 @@ def _limits(table: Any) -> HolderLimits:
         raise ConfigError(f"{where}: must be a table")
     defaults = HolderLimits()
     _check_keys(where, table, set(HolderLimits.__dataclass_fields__))
-    grace = table.get("shutdown_grace_seconds", defaults.shutdown_grace_seconds)
-    if isinstance(grace, bool) or not isinstance(grace, int | float) or grace < 0:
-        raise ConfigError(f"{where}.shutdown_grace_seconds: must be a number >= 0")
     limits = HolderLimits(
         max_batch=_int(where, table, "max_batch", defaults.max_batch),
         max_session_elements=_int(where, table, "max_session_elements", defaults.max_session_elements),
         max_message_bytes=_int(where, table, "max_message_bytes", defaults.max_message_bytes, 4096),
         index_chunk_bytes=_int(where, table, "index_chunk_bytes", defaults.index_chunk_bytes, 1024),
         max_concurrent_sessions=_int(where, table, "max_concurrent_sessions", defaults.max_concurrent_sessions, 8),
-        shutdown_grace_seconds=float(grace),
+        shutdown_grace_seconds=_seconds(where, table, "shutdown_grace_seconds", defaults.shutdown_grace_seconds, 0),
+        max_sessions_per_organisation=_int(where, table, "max_sessions_per_organisation",
+                                           defaults.max_sessions_per_organisation),
+        max_concurrent_downloads=_int(where, table, "max_concurrent_downloads", defaults.max_concurrent_downloads),
+        hello_timeout_seconds=_seconds(where, table, "hello_timeout_seconds", defaults.hello_timeout_seconds, 0.1),
+        idle_timeout_seconds=_seconds(where, table, "idle_timeout_seconds", defaults.idle_timeout_seconds, 0.1),
     )
+    if limits.max_sessions_per_organisation > limits.max_concurrent_sessions:
+        raise ConfigError(f"{where}.max_sessions_per_organisation: must not exceed max_concurrent_sessions")
     if limits.max_batch * ELEMENT_BYTES + BATCH_MESSAGE_OVERHEAD > limits.max_message_bytes:
         raise ConfigError(f"{where}.max_batch: {limits.max_batch} elements do not fit in max_message_bytes")
     if limits.index_chunk_bytes + BATCH_MESSAGE_OVERHEAD > limits.max_message_bytes:
@@ -187,6 +205,21 @@ def _issuer(base: Path, table: Any) -> IssuerEndpoint | None:
     )
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "[::1]", "localhost")
+
+
+def _metrics(table: Any) -> str:
+    """``[holder.metrics] listen``: the metrics carry organisations' names and budgets, so loopback only."""
+    where = "holder.metrics"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: must be a table")
+    _check_keys(where, table, {"listen"})
+    listen = _listen(_text(where, table, "listen"), f"{where}.listen")
+    if listen.rsplit(":", 1)[0] not in LOOPBACK_HOSTS:
+        raise ConfigError(f"{where}.listen: must be a loopback address such as 127.0.0.1:9464")
+    return listen
+
+
 def load_holder_config(path: Path) -> HolderNodeConfig:
     """Parse and validate holder.toml; files it names are not opened here."""
     path = Path(path)
@@ -218,4 +251,5 @@ def load_holder_config(path: Path) -> HolderNodeConfig:
         audit_log=audit_log,
         witnesses=witnesses,
         issuer=_issuer(base, holder.get("issuer")),
+        metrics_listen=_metrics(holder["metrics"]) if "metrics" in holder else None,
     )

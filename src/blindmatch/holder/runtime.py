@@ -85,6 +85,15 @@ class PolicyGate:
                      for o in self.policy.officials_named(request.official))
         return request.official if signed else ""
 
+    def organisation_budgets(self, now: datetime) -> dict[str, dict[str, int]]:
+        """Records each policy organisation may still send, per window (``day``, ``30d``), for the metrics."""
+        store = self._store()
+        budgets = {}
+        for organisation in self.policy.organisations():
+            left = store.remaining(organisation, None, self.policy.limits(organisation), now)
+            budgets[organisation] = {"day": left["org_day"], "30d": left["org_30d"]}
+        return budgets
+
     def budget(self, organisation: str, official: str, now: datetime) -> pb.Budget:
         """Remaining budget of ``organisation`` (and ``official`` if registered there); zeros if unknown."""
         if organisation not in self.policy.organisations():

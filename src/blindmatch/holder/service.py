@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -20,7 +21,7 @@ from types import FrameType
 from typing import NoReturn
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from blindmatch import PROTOCOL_VERSION, __version__
 from blindmatch.audit import AuditLog, entries, verify_transcript_signature
@@ -38,7 +39,9 @@ from blindmatch.core.events import (
 from blindmatch.core.holder import HolderSession
 from blindmatch.core.messages import Accept, Close, Closed, EvaluatedBatch, Hello
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.holder.config import HolderLimits, HolderNodeConfig, TlsConfig
+from blindmatch.holder.capacity import HEALTH_WATCHERS, admitted_calls, server_options, worker_threads
+from blindmatch.holder.config import HolderNodeConfig, TlsConfig
+from blindmatch.holder.metrics import HolderMetrics
 from blindmatch.holder.runtime import HolderRuntime, PolicyGate
 from blindmatch.holder.store import StoreError, load_committed_key, open_indexes
 from blindmatch.policy import (
@@ -46,8 +49,17 @@ from blindmatch.policy import (
     Policy,
     PolicyRefusal,
 )
+from blindmatch.transport.guard import CallGuard
 from blindmatch.transport.pki import organisation_of
 from blindmatch.transport.status import abort, status_of
+from blindmatch.transport.streams import (
+    BoundedHealthServicer,
+    DeadlineReader,
+    NoSlot,
+    SendWatch,
+    StreamIdle,
+    StreamSlots,
+)
 from blindmatch.transport.tls import server_credentials
 from blindmatch.transport.wire import MODE_TO_PB, client_message_from_pb, mode_from_pb, server_message_to_pb
 from blindmatch.v1 import holder_pb2 as pb
@@ -64,7 +76,6 @@ _UNVERIFIED_REFUSALS = frozenset({Reason.UNSIGNED, Reason.UNKNOWN_OFFICIAL})
 # carry internals (paths, SQL), so it goes only to the holder's log.
 INTERNAL_ERROR_MESSAGE = "internal error; see the holder's log"
 CANCEL_GRACE_SECONDS = 0.2  # how long a failing call may take to show it was cancelled (see _cancelled)
-_EXTRA_THREADS = 4  # GetInfo, DownloadIndex and health checks beside the Match sessions
 
 
 def _cancelled(context: grpc.ServicerContext) -> bool:
@@ -86,6 +97,17 @@ class _MatchProgress:
 
     hello: Hello | None = None  # the Hello, once parsed: refusals of it are audited
     granted: bool = False  # the policy granted (and debited) the session
+    closed: bool = False  # the session ended with Closed sent and the stream half-closed
+    reason: str = ""  # why it ended otherwise
+
+    @property
+    def outcome(self) -> str:
+        """For the metrics: closed, failed (after the grant), refused (a Hello was refused) or abandoned."""
+        if self.closed:
+            return "closed"
+        if self.granted:
+            return "failed"
+        return "refused" if self.hello is not None else "abandoned"
 
 
 def _close_is_signed(close: Close) -> bool:
@@ -100,14 +122,22 @@ def peer_organisation(context: grpc.ServicerContext) -> str | None:
 
 
 class HolderServicer(pb_grpc.HolderServicer):
-    def __init__(self, runtime: HolderRuntime) -> None:
+    def __init__(self, runtime: HolderRuntime, metrics: HolderMetrics) -> None:
         self._rt = runtime
+        self.metrics = metrics
         self._holder_config = runtime.holder_config
+        limits = runtime.limits
+        self.match_slots = StreamSlots("Match sessions", limits.max_concurrent_sessions,
+                                       limits.max_sessions_per_organisation)
+        self.send_watch = SendWatch()
+        self.download_slots = StreamSlots("index downloads", limits.max_concurrent_downloads,
+                                          min(limits.max_sessions_per_organisation, limits.max_concurrent_downloads))
 
     def _authenticate(self, context: grpc.ServicerContext) -> str:
         organisation = peer_organisation(context)
         if organisation not in self._rt.allowed_organisations:
             log.warning("refused a call from organisation %r: not in holder.tls.allowed_organisations", organisation)
+            self.metrics.refused(Reason.ORGANISATION_NOT_ALLOWED)
             self._rt.keeper.refusals.unauthenticated(organisation or "", Reason.ORGANISATION_NOT_ALLOWED)
             abort(context, grpc.StatusCode.PERMISSION_DENIED, Reason.ORGANISATION_NOT_ALLOWED,
                   f"organisation {organisation!r} of the client certificate may not use this holder")
@@ -116,6 +146,10 @@ class HolderServicer(pb_grpc.HolderServicer):
     # --- GetInfo -------------------------------------------------------------------------
 
     def GetInfo(self, request: pb.GetInfoRequest, context: grpc.ServicerContext) -> pb.HolderInfo:
+        with self.metrics.call_seconds.labels("GetInfo").time():
+            return self._info(request, context)
+
+    def _info(self, request: pb.GetInfoRequest, context: grpc.ServicerContext) -> pb.HolderInfo:
         organisation = self._authenticate(context)
         rt = self._rt
         manifest = rt.indexes.manifest
@@ -163,17 +197,23 @@ class HolderServicer(pb_grpc.HolderServicer):
         if request.offset > current.size_bytes:
             abort(context, grpc.StatusCode.OUT_OF_RANGE, Reason.BAD_REQUEST,
                   f"offset {request.offset} is past the end of the index ({current.size_bytes} bytes)")
+        try:
+            with self.download_slots.slot(organisation):
+                yield from self._chunks(kind, current.size_bytes, current.digest, request.offset)
+            self._rt.audit.record(entries.index_downloaded(
+                organisation, kind.value, current.digest, self._rt.indexes.manifest.key_id,
+                current.size_bytes - request.offset, request.offset))
+        except NoSlot as exc:
+            self.metrics.refused(exc.reason)
+            abort(context, status_of(exc.reason), exc.reason, str(exc))
+
+    def _chunks(self, kind: Mode, size: int, digest: bytes, offset: int) -> Iterator[pb.IndexChunk]:
         step = self._rt.limits.index_chunk_bytes
-        offset = request.offset
         while True:
-            data = self._rt.indexes.read(kind, offset, min(step, current.size_bytes - offset))
-            last = offset + len(data) >= current.size_bytes
-            yield pb.IndexChunk(offset=offset, data=data, total_bytes=current.size_bytes,
-                                digest=current.digest if last else b"")
+            data = self._rt.indexes.read(kind, offset, min(step, size - offset))
+            last = offset + len(data) >= size
+            yield pb.IndexChunk(offset=offset, data=data, total_bytes=size, digest=digest if last else b"")
             if last:
-                self._rt.audit.record(entries.index_downloaded(
-                    organisation, kind.value, current.digest, self._rt.indexes.manifest.key_id,
-                    current.size_bytes - request.offset, request.offset))
                 return
             offset += len(data)
 
@@ -181,13 +221,37 @@ class HolderServicer(pb_grpc.HolderServicer):
 
     def Match(self, request_iterator: Iterator[pb.MatchClientMessage], context: grpc.ServicerContext) -> Iterator[pb.MatchServerMessage]:
         peer = self._authenticate(context)
+        try:
+            with self.match_slots.slot(peer):
+                reader = DeadlineReader(request_iterator, name="match-reader")
+                try:
+                    yield from self._session(peer, reader, context)
+                finally:
+                    reader.close()
+        except NoSlot as exc:
+            log.info("Match call from %r refused: %s", peer, exc)
+            self.metrics.refused(exc.reason)
+            abort(context, status_of(exc.reason), exc.reason, str(exc))
+
+    def _session(self, peer: str, reader: DeadlineReader, context: grpc.ServicerContext) -> Iterator[pb.MatchServerMessage]:
         session = HolderSession(self._holder_config, self._rt.engine, _close_is_signed)
         progress = _MatchProgress()
+        started = time.monotonic()
         # Nothing inside this try calls abort(): every abort happens in a handler below, so
         # ``except Exception`` never swallows the exception grpc's abort raises.
         try:
-            yield from self._match(peer, session, progress, request_iterator)
+            for message in self._match(peer, session, progress, reader):
+                with self.send_watch.sending(context, self._rt.limits.idle_timeout_seconds):
+                    yield message
+            progress.closed = True
+        except StreamIdle as idle:
+            progress.reason = idle.reason
+            if progress.granted:
+                self._audit_failure(peer, progress, idle.reason, grpc.StatusCode.DEADLINE_EXCEEDED)
+            log.info("Match call from %r ended: %s", peer, idle)
+            abort(context, status_of(idle.reason), idle.reason, str(idle))
         except ProtocolError as exc:
+            progress.reason = exc.code
             if progress.granted and _cancelled(context):
                 # A cancelled call ends the request stream like a half-close: not the peer's protocol error.
                 self._unexpected_failure(peer, progress, context)
@@ -198,15 +262,19 @@ class HolderServicer(pb_grpc.HolderServicer):
             log.info("session ended: %s", exc)
             abort(context, status_of(exc.code), exc.code, exc.message)
         except PolicyRefusal as refusal:  # audited by _authorize
+            progress.reason = refusal.reason
             abort(context, status_of(refusal.reason), refusal.reason, refusal.message)
         except GeneratorExit:
             # gRPC dropped the response stream (the call was cancelled or the server is
             # stopping): the generator is being closed and may send nothing more.
+            progress.reason = Reason.CANCELLED
             if progress.granted:
                 self._audit_failure(peer, progress, Reason.CANCELLED, grpc.StatusCode.CANCELLED)
             raise
         except Exception:
             self._unexpected_failure(peer, progress, context)
+        finally:
+            self.metrics.session_ended(progress.outcome, time.monotonic() - started, progress.reason)
 
     def _audit_failure(self, peer: str, progress: _MatchProgress, reason: Reason, status: grpc.StatusCode) -> None:
         """``session_failed`` for a granted session (its debit stands, SPEC section 7.6)."""
@@ -226,6 +294,7 @@ class HolderServicer(pb_grpc.HolderServicer):
         else:
             reason, status, message = Reason.CANCELLED, grpc.StatusCode.CANCELLED, "the call was cancelled"
             log.info("Match call from %r ended: the requester cancelled or disconnected", peer)
+        progress.reason = reason
         if progress.granted:
             self._audit_failure(peer, progress, reason, status)
         abort(context, status, reason, message)
@@ -235,9 +304,10 @@ class HolderServicer(pb_grpc.HolderServicer):
         peer: str,
         session: HolderSession,
         progress: _MatchProgress,
-        requests: Iterator[pb.MatchClientMessage],
+        reader: DeadlineReader,
     ) -> Iterator[pb.MatchServerMessage]:
-        first = next(requests, None)
+        limits = self._rt.limits
+        first = reader.next(limits.hello_timeout_seconds)
         if first is None:
             raise ProtocolError(Reason.BAD_REQUEST, "the stream ended before a Hello")
         hello = client_message_from_pb(first)
@@ -247,7 +317,7 @@ class HolderServicer(pb_grpc.HolderServicer):
         session.receive(hello)
         grant = self._authorize(peer, session, hello, progress)
         yield from self._send(peer, hello, session.receive(AcceptSession()))
-        for raw in requests:
+        while (raw := reader.next(limits.idle_timeout_seconds)) is not None:
             yield from self._send(peer, hello, session.receive(client_message_from_pb(raw)))
         session.receive(EndOfStream())
         log.info("session %s with %r (%s) closed: %d elements", hello.session_id.hex(), peer,
@@ -260,6 +330,7 @@ class HolderServicer(pb_grpc.HolderServicer):
         for event in output.events:
             if isinstance(event, BatchEvaluated):
                 audit.record(entries.batch_evaluated(hello.session_id, event))
+                self.metrics.evaluations.inc(event.count)
             elif isinstance(event, SessionClosed):
                 assert event.close is not None
                 own_signature = audit.sign_transcript(event.session_id, event.transcript_hash)
@@ -308,43 +379,24 @@ class HolderServicer(pb_grpc.HolderServicer):
             hello.session_id, peer, self._rt.gate.verified_official(hello.authorization), exc.code, exc.code.status)
 
 
-def server_options(limits: HolderLimits) -> list[tuple[str, int]]:
-    """gRPC channel arguments of the holder's server.
-
-    * Message sizes: the advertised ``max_message_bytes`` (SPEC section 9.1).
-    * ``so_reuseport`` off: gRPC sets SO_REUSEPORT by default, so a second holder on the
-      same port would start and silently share the connections; it must fail instead.
-    * Keepalive: requesters ping every 20 s during a call (a cardinality session can sit
-      silent while the holder evaluates), so pings down to 10 s apart are allowed without
-      data (the default, 5 min, would answer them with GOAWAY "too_many_pings"), none
-      outside calls. The holder pings too, so that a requester that vanished without
-      closing its connection is noticed and its session is ended and logged.
-    """
-    return [
-        ("grpc.max_receive_message_length", limits.max_message_bytes),
-        ("grpc.max_send_message_length", limits.max_message_bytes),
-        ("grpc.so_reuseport", 0),
-        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-        ("grpc.keepalive_permit_without_calls", 0),
-        ("grpc.keepalive_time_ms", 30_000),
-        ("grpc.keepalive_timeout_ms", 10_000),
-    ]
-
-
 class HolderDaemon:
     """One running holder: the gRPC server plus the resources it owns (audit log, index files)."""
 
-    def __init__(self, runtime: HolderRuntime, tls: TlsConfig, listen: str) -> None:
+    def __init__(self, runtime: HolderRuntime, tls: TlsConfig, listen: str, metrics_listen: str | None = None) -> None:
         self.runtime = runtime
-        workers = runtime.limits.max_concurrent_sessions + _EXTRA_THREADS
+        self._metrics_listen = metrics_listen
+        self.metrics_port = 0  # the bound metrics port once started (0: no metrics served)
+        limits = runtime.limits
         self._server = grpc.server(
-            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="holder-rpc"),
-            options=server_options(runtime.limits),
-            # Beyond the pool, fail fast with RESOURCE_EXHAUSTED rather than queue unboundedly.
-            maximum_concurrent_rpcs=workers,
+            ThreadPoolExecutor(max_workers=worker_threads(limits), thread_name_prefix="holder-rpc"),
+            interceptors=[CallGuard(limits.max_message_bytes)],
+            options=server_options(limits),
+            maximum_concurrent_rpcs=admitted_calls(limits),
         )
-        pb_grpc.add_HolderServicer_to_server(HolderServicer(runtime), self._server)
-        self.health = health.HealthServicer()
+        self.metrics = HolderMetrics(runtime.gate.organisation_budgets, runtime.clock)
+        self.servicer = HolderServicer(runtime, self.metrics)
+        pb_grpc.add_HolderServicer_to_server(self.servicer, self._server)
+        self.health = BoundedHealthServicer(HEALTH_WATCHERS)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         try:
             self.port = self._server.add_secure_port(listen, server_credentials(tls.key, tls.cert, tls.client_ca, StoreError))
@@ -379,7 +431,7 @@ class HolderDaemon:
         if clock is not None:
             runtime.clock = clock
         try:
-            return cls(runtime, config.tls, config.listen)
+            return cls(runtime, config.tls, config.listen, config.metrics_listen)
         except BaseException:
             audit.close()
             indexes.close()
@@ -387,6 +439,8 @@ class HolderDaemon:
 
     def start(self) -> None:
         self._server.start()
+        if self._metrics_listen:
+            self.metrics_port = self.metrics.serve(self._metrics_listen)
         self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         self.runtime.audit.append("daemon_started", role="holder", version=__version__)
@@ -398,6 +452,8 @@ class HolderDaemon:
         """Refuse new calls, let in-flight sessions finish for ``grace`` seconds, then close the audit log."""
         self.health.enter_graceful_shutdown()
         self._server.stop(grace).wait()
+        self.servicer.send_watch.close()
+        self.metrics.close()
         self.runtime.audit.append("daemon_stopped", role="holder", version=__version__)
         self.runtime.keeper.stop()  # last summary, shutdown checkpoint, last witness submission
         self.runtime.audit.close()

@@ -92,14 +92,16 @@ def issue_tokens(
     signing = load_signing_key(config.signing_key)
     ledger = AddressLedger(config.state_dir, epoch, seed, config.max_addresses_per_person)
     report = IssueReport(epoch=epoch.name, out=out)
-    eligible: list[tuple[int, list[bytes]]] = []
+    eligible: list[tuple[int, list[tuple[str, bytes]]]] = []
     needed = [*schema.tier_fields, *([schema.basis_field] if schema.basis_field else []), config.final_field]
     for number, record in _rows(orders, needed):
         report.rows += 1
         reason = refusal(record, schema, config.final_field, config.final_value, now.date())
         try:
-            keys = [key for _, key in schema.match_keys(record, "requester", number)] if reason is None else []
-            if reason is None and not ledger.admit(person_of(schema, record, number), keys[0]):
+            keys = schema.match_keys(record, "requester", number) if reason is None else []
+            if reason is None and not keys:
+                reason = "no match key"
+            elif reason is None and not ledger.admit(person_of(schema, record, number), keys[0][1]):
                 reason = OVER_ADDRESS_CAP
         except NormalizationError as exc:
             reason = f"invalid: {exc.field}"
@@ -110,14 +112,19 @@ def issue_tokens(
     own_engine = engine is None
     engine = engine or BatchEngine()
     try:
-        flat = [key for _, keys in eligible for key in keys]
+        flat = [key for _, keys in eligible for _, key in keys]
         elements = engine.evaluate_elements_in_mode(VOPRF, sk, flat)
     finally:
         if own_engine:
             engine.close()
     tokens = iter(oprf.finalize_unblinded(key, elements[i * 32 : (i + 1) * 32]) for i, key in enumerate(flat))
-    rows = [(number, [next(tokens) for _ in keys]) for number, keys in eligible]
     tiers = len(schema.tier_names())
+    rows: list[tuple[int, list[bytes | None]]] = []
+    for number, keys in eligible:
+        row: list[bytes | None] = [None] * tiers
+        for tier_name, _ in keys:
+            row[schema.tier_rank[tier_name]] = next(tokens)
+        rows.append((number, row))
     header = TokenHeader(config.name, epoch, pk, raw_public_key(signing), schema.fingerprint, tiers, len(rows))
     content = render(header, rows, signing)
     write_token_file(out, content)

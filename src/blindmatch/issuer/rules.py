@@ -73,5 +73,5 @@ def refusal(record: Mapping[str, str], schema: Schema, final_field: str, final_v
 def person_of(schema: Schema, record: Mapping[str, str], row: int) -> bytes:
     """The person of a record for the address cap: its normalised name field(s)."""
     views = schema.normalize_record(record, row)
-    names = [views[f][""] for f in schema.tier_fields if schema.fields[f] == "name"]
-    return "\x1f".join(names).encode("utf-8")
+    names = [views[f][""] for f in schema.tier_fields if schema.fields[f].split("/")[0] == "name"]
+    return "\x1f".join(v if isinstance(v, str) else "\x1e".join(v) for v in names).encode("utf-8")

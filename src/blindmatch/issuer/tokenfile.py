@@ -10,7 +10,7 @@
     schema <hex schema fingerprint>
     tiers 2
     rows 3
-    1 <hex token tier 1> <hex token tier 2>
+    1 <hex token tier 1> <hex token tier 2>     ("-" for a tier the record has no key in)
     ...
     signature <base64 Ed25519 signature>
 
@@ -83,15 +83,20 @@ class TokenFile:
     """A verified token file: tokens by row, and the rows whose line did not parse (with why)."""
 
     header: TokenHeader
-    tokens: dict[int, list[bytes]]
+    tokens: dict[int, list[bytes | None]]  # one per tier, None where the record has no key of that tier
     bad_rows: dict[int, str] = field(default_factory=dict)
 
 
-def render(header: TokenHeader, rows: list[tuple[int, list[bytes]]], key: Ed25519PrivateKey) -> bytes:
+ABSENT = "-"
+
+
+def render(header: TokenHeader, rows: list[tuple[int, list[bytes | None]]], key: Ed25519PrivateKey) -> bytes:
     """The signed file: header, ``row token...`` lines in row order, signature line."""
     if raw_public_key(key) != header.signing_key:
         raise ValueError("the header's signing key is not the key that signs")
-    lines = header.lines() + [" ".join([str(row), *(t.hex() for t in tokens)]) for row, tokens in rows]
+    lines = header.lines() + [
+        " ".join([str(row), *(ABSENT if t is None else t.hex() for t in tokens)]) for row, tokens in rows
+    ]
     body = ("\n".join(lines) + "\n").encode("ascii")
     signature = key.sign(SIGNATURE_CONTEXT + body)
     return body + f"signature {base64.b64encode(signature).decode('ascii')}\n".encode("ascii")
@@ -141,15 +146,17 @@ def _parse_header(path: Path, lines: list[str]) -> TokenHeader:
                        _hex_field(path, values["schema"], "schema", 32), tiers, rows)
 
 
-def _parse_row(line: str, tiers: int) -> tuple[int, list[bytes] | str]:
+def _parse_row(line: str, tiers: int) -> tuple[int, list[bytes | None] | str]:
     """``(row, tokens)`` or ``(row, why not)``; row 0 when even the row number does not parse."""
     parts = line.split(" ")
     row = int(parts[0]) if parts[0].isdigit() and parts[0][0] != "0" else 0
     if len(parts) != 1 + tiers:
         return row, f"{len(parts) - 1} tokens, expected {tiers}"
-    if any(len(p) != 2 * TOKEN_BYTES or not _HEX.match(p) for p in parts[1:]):
-        return row, f"a token is not {TOKEN_BYTES} bytes of lowercase hex"
-    return row, [bytes.fromhex(p) for p in parts[1:]]
+    if any(p != ABSENT and (len(p) != 2 * TOKEN_BYTES or not _HEX.match(p)) for p in parts[1:]):
+        return row, f"a token is neither {TOKEN_BYTES} bytes of lowercase hex nor {ABSENT!r}"
+    if all(p == ABSENT for p in parts[1:]):
+        return row, "no token in any tier"
+    return row, [None if p == ABSENT else bytes.fromhex(p) for p in parts[1:]]
 
 
 def read_token_file(path: Path, signing_key: bytes) -> TokenFile:

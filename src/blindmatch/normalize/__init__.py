@@ -1,7 +1,7 @@
 """Normalisation of names, US postal addresses and dates, and the match keys built from them.
 
 Exact PSI finds a person only when both organisations turn that person into the same
-bytes: this package decides those bytes. See protocol/drafts/match-keys.md.
+bytes: this package decides those bytes. See protocol/SPEC.md section 8.
 """
 
 from blindmatch.normalize.address import Address, normalize_address, parse_address

@@ -80,15 +80,15 @@ def normalize_date(text: str, field: str = "date") -> datetime.date:
         return _build(year, int(m.group(1)), int(m.group(3)), field)
     m = _MONTH_FIRST.fullmatch(s)
     if m:
-        month_name, day, year = m.group(1), m.group(2), m.group(3)
+        month_name, day_text, year_text = m.group(1), m.group(2), m.group(3)
     else:
         m = _DAY_FIRST.fullmatch(s)
         if not m:
             raise NormalizationError(
                 field, "not a date in a known form (YYYY-MM-DD, MM/DD/YYYY, M/D/YY, Month D, YYYY)"
             )
-        day, month_name, year = m.group(1), m.group(2), m.group(3)
+        day_text, month_name, year_text = m.group(1), m.group(2), m.group(3)
     month = _MONTHS.get(month_name)
     if month is None:
         raise NormalizationError(field, "unknown month name")
-    return _build(int(year), month, int(day), field)
+    return _build(int(year_text), month, int(day_text), field)

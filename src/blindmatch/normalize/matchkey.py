@@ -1,4 +1,4 @@
-"""The byte encoding of match keys and of the schema fingerprint (protocol/drafts/match-keys.md).
+"""The byte encoding of match keys and of the schema fingerprint (protocol/SPEC.md section 8).
 
 Every variable-length item is prefixed with its length, so no two different
 (schema, tier, parts) tuples can encode to the same bytes, whatever the values contain.

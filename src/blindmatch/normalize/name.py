@@ -9,11 +9,14 @@ particles are joined to the word after them so that "De La Cruz", "DeLaCruz" and
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 from blindmatch.normalize.errors import NormalizationError
 from blindmatch.normalize.tables import TABLES
 from blindmatch.normalize.text import fold
 
-ALGORITHM_VERSION = "name/1"
+ALGORITHM_VERSION = "name/2"
 
 _HONORIFICS = TABLES.honorifics
 _POSTNOMINALS = TABLES.postnominals
@@ -32,11 +35,36 @@ _TRANS = str.maketrans(
 )
 
 
+# a nickname written beside the name: "MARGARET (PEGGY) OLSEN", 'MARGARET "PEGGY" OLSEN'
+_ASIDE_RE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]|\"[^\"]*\"|\u201c[^\u201d]*\u201d")
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    """A parsed name: its words in order (given name first) and the generational suffix."""
+
+    words: tuple[str, ...]
+    suffix: str
+
+    @property
+    def canonical(self) -> str:
+        return " ".join((*self.words, self.suffix)) if self.suffix else " ".join(self.words)
+
+
 def normalize_name(text: str, field: str = "name") -> str:
     """Canonical name, e.g. ``"Dr. O'Brien-Smith, José Jr."`` -> ``"JOSE OBRIEN SMITH JR"``."""
+    return parse_name(text, field).canonical
+
+
+def parse_name(text: str, field: str = "name") -> Name:
+    """Parse a personal name; raises :class:`NormalizationError` naming ``field``."""
     if text is None or not text.strip():
         raise NormalizationError(field, "missing")
-    folded = fold(text).translate(_TRANS)
+    folded = fold(text)
+    if "(" in folded or '"' in folded or "[" in folded or "\u201c" in folded:
+        stripped = _ASIDE_RE.sub(" ", folded)
+        folded = stripped if stripped.strip(" ,") else folded
+    folded = folded.translate(_TRANS)
     if not folded.isascii():
         folded = "".join(c if c.isascii() else " " for c in folded)
     suffix = ""
@@ -52,6 +80,7 @@ def normalize_name(text: str, field: str = "name") -> str:
                 while len(words) > 1 and words[0] in _HONORIFICS:
                     words = words[1:]  # "DR. SMITH, JOHN"
                 kept.append(words)
+        # "ANA M RUIZ, CPA" has no second name segment once post-nominals are set aside
         if len(kept) >= 2:
             words = kept[1] + kept[0] + [w for p in kept[2:] for w in p]  # LAST, FIRST -> FIRST LAST
         else:
@@ -62,9 +91,10 @@ def normalize_name(text: str, field: str = "name") -> str:
     lo, hi = 0, len(words)
     if all(w in _HONORIFICS for w in words):
         raise NormalizationError(field, "no name, only a title")
-    while hi - lo > 1 and words[lo] in _HONORIFICS:
+    # a title is dropped only when a given name and a surname remain: "MAJOR TAYLOR" is a name
+    while hi - lo > 2 and words[lo] in _HONORIFICS:
         lo += 1
-    while hi - lo > 1 and words[hi - 1] in _DROP_TRAILING:
+    while hi - lo > 2 and words[hi - 1] in _DROP_TRAILING:
         hi -= 1
         suffix = _GENERATIONAL.get(words[hi], suffix)
     out: list[str] = []
@@ -83,6 +113,4 @@ def normalize_name(text: str, field: str = "name") -> str:
             joinable = len(out) > 1 and w in _PARTICLES
     if not out or not any(c.isalpha() for c in "".join(out)):
         raise NormalizationError(field, "no name")
-    if suffix:
-        out.append(suffix)
-    return " ".join(out)
+    return Name(tuple(out), suffix)

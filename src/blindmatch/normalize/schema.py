@@ -15,29 +15,52 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from blindmatch.normalize import address, date, name
+from blindmatch.normalize import address, date, name, name_forms
 from blindmatch.normalize.errors import NormalizationError, SchemaError, SchemaMismatchError
 from blindmatch.normalize.matchkey import encode_key, fingerprint
 from blindmatch.normalize.tables import TABLES
 
+View = str | tuple[str, ...]
 
-def _address_views(text: str, field: str) -> dict[str, str]:
+
+def _address_views(text: str, field: str) -> dict[str, View]:
     a = address.parse_address(text, field)
-    return {"": a.canonical, "without_unit": a.without_unit, "unit": a.unit, "zip5": a.zip5}
+    return {
+        "": a.canonical,
+        "without_unit": a.without_unit,
+        "unit": a.unit,
+        "zip5": a.zip5,
+        "street_type": a.suffix,
+        "postdirectional": a.postdirectional,
+        "no_street_type": a.form(suffix=False),
+        "no_postdirectional": a.form(postdirectional=False),
+        "by_city": a.form(place=f"{a.city} {a.state}") if a.city and a.state else "",
+        "by_state": a.form(place=a.state) if a.state else "",
+    }
 
 
-def _name_views(text: str, field: str) -> dict[str, str]:
-    return {"": name.normalize_name(text, field)}
+def _name_views(text: str, field: str) -> dict[str, View]:
+    n = name.parse_name(text, field)
+    return {
+        "": n.canonical,
+        "nickname_query": name_forms.nickname_query(n),
+        "nickname_forms": name_forms.nickname_forms(n),
+        "joined": name_forms.joined(n),
+        "sorted": name_forms.sorted_words(n),
+        "one_word_less": name_forms.one_word_less(n),
+        "middle_initials": name_forms.middle_initials(n),
+        "phonetic": name_forms.phonetic(n),
+    }
 
 
-def _date_views(text: str, field: str) -> dict[str, str]:
+def _date_views(text: str, field: str) -> dict[str, View]:
     return {"": date.normalize_date(text, field).isoformat()}
 
 
 # normaliser -> (function giving every view of a value, the views it has)
-NORMALIZERS: dict[str, tuple[Callable[[str, str], dict[str, str]], frozenset[str]]] = {
-    "address": (_address_views, frozenset({"", "without_unit", "unit", "zip5"})),
-    "name": (_name_views, frozenset({""})),
+NORMALIZERS: dict[str, tuple[Callable[[str, str], dict[str, View]], frozenset[str]]] = {
+    "address": (_address_views, frozenset(_address_views("1 A ST, 00000", "").keys())),
+    "name": (_name_views, frozenset(_name_views("A B", "").keys())),
     "date": (_date_views, frozenset({""})),
 }
 NORMALIZER_VERSIONS: dict[str, Any] = {
@@ -48,20 +71,63 @@ NORMALIZER_VERSIONS: dict[str, Any] = {
     },
     "tables_sha256": TABLES.digest,
 }
+_CONDITIONS = ("holder_requires_empty", "holder_requires_present", "requester_requires_empty", "requester_requires_present")
 
 
 @dataclass(frozen=True)
 class Tier:
-    """One match tier: its name, its parts (``field`` or ``field.view``) and holder conditions."""
+    """One match tier: its parts, the views each side fills them from, when each side emits it.
+
+    ``parts`` label the key's parts (and give both sides' views unless ``holder_parts`` or
+    ``requester_parts`` override them); a side emits the tier only when its
+    ``*_requires_empty`` views are empty and its ``*_requires_present`` views are not.
+    ``confirms`` says whether a match at this tier confirms the person at the address, or
+    is only a candidate for review.
+    """
 
     name: str
     parts: tuple[str, ...]
-    holder_requires_empty: tuple[str, ...]
+    holder_requires_empty: tuple[str, ...] = ()
+    holder_requires_present: tuple[str, ...] = ()
+    requester_requires_empty: tuple[str, ...] = ()
+    requester_requires_present: tuple[str, ...] = ()
+    holder_parts: tuple[str, ...] = ()
+    requester_parts: tuple[str, ...] = ()
+    confirms: bool = False
+    purpose: str = ""
+
+    def side_parts(self, side: str) -> tuple[str, ...]:
+        """The views a side reads the parts from."""
+        return (self.holder_parts if side == "holder" else self.requester_parts) or self.parts
+
+    def refs(self) -> tuple[str, ...]:
+        """Every view reference the tier reads."""
+        return (*self.parts, *self.holder_parts, *self.requester_parts, *(r for c in _CONDITIONS for r in getattr(self, c)))
+
+    def emitted_by(self, side: str, views: Mapping[str, Mapping[str, View]]) -> bool:
+        """Whether ``side``'s record (its views) meets the tier's conditions for that side."""
+        empty = getattr(self, f"{side}_requires_empty")
+        present = getattr(self, f"{side}_requires_present")
+        return not any(views[f][v] for f, v in map(_split_ref, empty)) and all(
+            views[f][v] for f, v in map(_split_ref, present)
+        )
+
+
+def _tier_from_doc(t: Mapping[str, Any]) -> Tier:
+    lists = {k: tuple(str(x) for x in t.get(k, ())) for k in (*_CONDITIONS, "holder_parts", "requester_parts")}
+    confirms = t.get("confirms", False)
+    if not isinstance(confirms, bool):
+        raise SchemaError(f"schema: tier {t.get('name')!r}: confirms must be true or false")
+    return Tier(str(t["name"]), tuple(str(x) for x in t["parts"]), confirms=confirms, purpose=str(t.get("purpose", "")), **lists)
 
 
 def _split_ref(ref: str) -> tuple[str, str]:
     field, _, view = ref.partition(".")
     return field, view
+
+
+def _values(view: View) -> tuple[str, ...]:
+    return view if isinstance(view, tuple) else (view,)
 
 
 class Schema:
@@ -74,10 +140,7 @@ class Schema:
             self.version: int = int(meta["version"])
             self.fields: dict[str, str] = {f: str(spec["normalizer"]) for f, spec in doc["fields"].items()}
             tiers_doc = doc["tiers"]
-            self.tiers: tuple[Tier, ...] = tuple(
-                Tier(str(t["name"]), tuple(t["parts"]), tuple(t.get("holder_requires_empty", ())))
-                for t in tiers_doc
-            )
+            self.tiers: tuple[Tier, ...] = tuple(_tier_from_doc(t) for t in tiers_doc)
         except (KeyError, TypeError, ValueError) as exc:
             raise SchemaError(f"schema: missing or malformed entry {exc}") from None
         basis = doc.get("basis", {})
@@ -86,8 +149,9 @@ class Schema:
         self.basis_max_age_days: int | None = basis.get("max_age_days")
         self._validate()
         self.tier_fields: tuple[str, ...] = tuple(
-            dict.fromkeys(_split_ref(r)[0] for t in self.tiers for r in (*t.parts, *t.holder_requires_empty))
+            dict.fromkeys(_split_ref(r)[0] for t in self.tiers for r in t.refs())
         )
+        self.tier_rank: dict[str, int] = {t.name: i for i, t in enumerate(self.tiers)}
         self.fingerprint: bytes = fingerprint(self.canonical_doc(), NORMALIZER_VERSIONS)
 
     def _validate(self) -> None:
@@ -104,7 +168,10 @@ class Schema:
         for t in self.tiers:
             if not t.parts:
                 raise SchemaError(f"schema: tier {t.name!r} has no parts")
-            for ref in (*t.parts, *t.holder_requires_empty):
+            for side in ("holder", "requester"):
+                if len(t.side_parts(side)) != len(t.parts):
+                    raise SchemaError(f"schema: tier {t.name!r}: {side}_parts must have as many entries as parts")
+            for ref in t.refs():
                 field, view = _split_ref(ref)
                 if field not in self.fields:
                     raise SchemaError(f"schema: tier {t.name!r} refers to unknown field {field!r}")
@@ -113,7 +180,7 @@ class Schema:
         if self.basis_field is not None:
             if self.fields.get(self.basis_field) != "date":
                 raise SchemaError(f"schema: basis field {self.basis_field!r} must be a date field")
-            if self.basis_field in {_split_ref(r)[0] for t in self.tiers for r in t.parts}:
+            if self.basis_field in {_split_ref(r)[0] for t in self.tiers for r in (*t.parts, *t.holder_parts, *t.requester_parts)}:
                 raise SchemaError("schema: the basis field must not be part of a match key")
 
     def canonical_doc(self) -> dict[str, Any]:
@@ -127,7 +194,15 @@ class Schema:
                 "max_age_days": self.basis_max_age_days,
             },
             "tiers": [
-                {"name": t.name, "parts": list(t.parts), "holder_requires_empty": list(t.holder_requires_empty)}
+                {
+                    "name": t.name,
+                    "parts": list(t.parts),
+                    **{c: list(getattr(t, c)) for c in _CONDITIONS},
+                    "holder_parts": list(t.side_parts("holder")),
+                    "requester_parts": list(t.side_parts("requester")),
+                    "confirms": t.confirms,
+                    "purpose": t.purpose,
+                }
                 for t in self.tiers
             ],
         }
@@ -136,9 +211,13 @@ class Schema:
         """Tier names, strongest first."""
         return [t.name for t in self.tiers]
 
-    def normalize_record(self, record: Mapping[str, str], row: int | None = None) -> dict[str, dict[str, str]]:
+    def confirming_tiers(self) -> list[str]:
+        """Names of the tiers whose match confirms the person at the address."""
+        return [t.name for t in self.tiers if t.confirms]
+
+    def normalize_record(self, record: Mapping[str, str], row: int | None = None) -> dict[str, dict[str, View]]:
         """Every view of every field the tiers use; raises :class:`NormalizationError` naming the field."""
-        out: dict[str, dict[str, str]] = {}
+        out: dict[str, dict[str, View]] = {}
         for f in self.tier_fields:
             value = record.get(f)
             if value is None or not str(value).strip():
@@ -152,20 +231,28 @@ class Schema:
     def match_keys(
         self, record: Mapping[str, str], side: Literal["holder", "requester"], row: int | None = None
     ) -> list[tuple[str, bytes]]:
-        """``[(tier name, key bytes), ...]`` strongest first.
+        """``[(tier name, key bytes), ...]`` strongest tier first, for the tiers ``side`` emits.
 
-        The holder emits a tier only when its ``holder_requires_empty`` views are empty
-        (e.g. no unit): so a requester's unit-less key can only meet unit-less records.
+        A tier whose view holds several values (nickname forms, names one word shorter)
+        gives one key per value, in sorted order; equal keys of one tier are sent once.
         """
         if side not in ("holder", "requester"):
             raise ValueError(f"side must be 'holder' or 'requester', not {side!r}")
         views = self.normalize_record(record, row)
         keys: list[tuple[str, bytes]] = []
         for t in self.tiers:
-            if side == "holder" and any(views[f][v] for f, v in map(_split_ref, t.holder_requires_empty)):
+            if not t.emitted_by(side, views):
                 continue
-            parts = [(ref, views[f][v]) for ref in t.parts for f, v in (_split_ref(ref),)]
-            keys.append((t.name, encode_key(self.name, self.version, t.name, parts)))
+            combos: list[list[tuple[str, str]]] = [[]]
+            for label, ref in zip(t.parts, t.side_parts(side), strict=True):
+                f, v = _split_ref(ref)
+                combos = [[*c, (label, value)] for c in combos for value in _values(views[f][v])]
+            seen: set[bytes] = set()
+            for parts in combos:
+                key = encode_key(self.name, self.version, t.name, parts)
+                if key not in seen:
+                    seen.add(key)
+                    keys.append((t.name, key))
         return keys
 
     def check_basis(self, record: Mapping[str, str], today: datetime.date) -> str | None:

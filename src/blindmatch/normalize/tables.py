@@ -1,5 +1,8 @@
 """Loads the Pub 28 and name tables shipped as data files, once, at import.
 
+The files are copies of ``protocol/tables/`` (a test checks they are equal): the protocol
+folder is normative, the package carries them so that it runs without the repository.
+
 The tables are data, not code, so that they can be reviewed against the publication
 and so that their digest can enter the schema fingerprint: two peers with different
 tables would turn the same person into different bytes, and must refuse to match.
@@ -20,6 +23,9 @@ TABLE_FILES: tuple[str, ...] = (
     "name_words.csv",
     "ordinals.csv",
     "name_affixes.csv",
+    "street_suffix_extras.csv",
+    "address_notes.csv",
+    "nicknames.csv",
 )
 
 
@@ -58,6 +64,9 @@ class Tables:
     postnominals: frozenset[str]
     generational: dict[str, str]
     particles: frozenset[str]
+    note_words: frozenset[str]
+    nickname_formals: dict[str, tuple[str, ...]]
+    formal_nicknames: dict[str, tuple[str, ...]]
     digest: str
 
 
@@ -93,6 +102,15 @@ def _load() -> Tables:
         else:
             raise ValueError(f"name_affixes.csv: unknown kind {kind!r}")
 
+    formals: dict[str, set[str]] = {}
+    nicks: dict[str, set[str]] = {}
+    for formal, nick in raw["nicknames.csv"]:
+        formals.setdefault(nick, set()).add(formal)
+        nicks.setdefault(formal, set()).add(nick)
+    suffixes = _variant_map(raw["street_suffixes.csv"])
+    for variant, standard in _variant_map(raw["street_suffix_extras.csv"]).items():
+        suffixes.setdefault(variant, standard)  # Pub 28 wins where both list a spelling
+
     # Digest over the parsed rows (not the file bytes), so line endings or comments do not
     # change it but every change of content does.
     h = hashlib.sha256()
@@ -101,7 +119,7 @@ def _load() -> Tables:
         for row in raw[name]:
             h.update("\x1f".join(row).encode("utf-8") + b"\x1e")
     return Tables(
-        suffixes=_variant_map(raw["street_suffixes.csv"]),
+        suffixes=suffixes,
         directionals=_variant_map(raw["directionals.csv"]),
         units=_variant_map(units_rows),
         units_needing_number=frozenset(r[0] for r in units_rows if r[1] == "1"),
@@ -114,6 +132,9 @@ def _load() -> Tables:
         postnominals=frozenset(postnominals),
         generational=generational,
         particles=frozenset(particles),
+        note_words=frozenset(row[0] for row in raw["address_notes.csv"]),
+        nickname_formals={k: tuple(sorted(v)) for k, v in formals.items()},
+        formal_nicknames={k: tuple(sorted(v)) for k, v in nicks.items()},
         digest=h.hexdigest(),
     )
 

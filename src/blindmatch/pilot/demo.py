@@ -26,16 +26,23 @@ from blindmatch.requester.config import load_requester_config
 
 
 def compare_results(results: Path, truth: list[bool]) -> dict[str, int]:
-    """Counts of the demo's answer key against RESULTS.csv (ineligible rows expect no answer)."""
+    """Counts of the demo's answer key against RESULTS.csv (ineligible rows expect no answer).
+
+    A match is a confirmation (``confirms`` true); a match at a review tier is counted apart
+    (``review_matches``, ``review_false``), as a candidate a person would check.
+    """
     counts = {"expected_matches": 0, "matches": 0, "false_matches": 0, "missed_matches": 0, "ineligible_records": 0,
-              "ineligible_answered": 0}
+              "ineligible_answered": 0, "review_matches": 0, "review_false": 0}
     with results.open(encoding="utf-8", newline="") as handle:
         for row, expected in zip(csv.DictReader(handle), truth, strict=True):
             if row["status"].startswith("ineligible:"):
                 counts["ineligible_records"] += 1
                 counts["ineligible_answered"] += row["matched"] != ""
                 continue
-            got = row["matched"] == "true"
+            got = row["matched"] == "true" and row.get("confirms", "true") == "true"
+            review = row["matched"] == "true" and not got
+            counts["review_matches"] += review
+            counts["review_false"] += review and not expected
             counts["expected_matches"] += expected
             counts["matches"] += got
             counts["false_matches"] += got and not expected

@@ -125,16 +125,20 @@ def try_without_tokens(workspace: Workspace) -> tuple[int, int]:
     config = load_requester_config(workspace.requester_config)
     schema = load_schema(config.matching.schema) if config.matching.schema is not None else default_schema()
     made_up = group.random_scalar()
-    targets: dict[int, list[bytes]] = {}
+    targets: dict[int, list[bytes | None]] = {}
     with workspace.queries.open(encoding="utf-8", newline="") as handle:
         for number, record in enumerate(csv.DictReader(handle), start=1):
             if number in real.tokens or not truth[number - 1]:
                 continue  # only the ineligible people the holder has
             try:
-                keys = [key for _, key in schema.match_keys(record, "requester", number)]
+                keys = schema.match_keys(record, "requester", number)
             except NormalizationError:
                 continue
-            targets[number] = [voprf.evaluate(made_up, key) for key in keys]
+            row: list[bytes | None] = [None] * len(schema.tier_names())
+            for tier_name, key in keys:
+                row[schema.tier_rank[tier_name]] = voprf.evaluate(made_up, key)
+            if keys:
+                targets[number] = row
     stand_in = TokenFile(real.header, targets)
     out = workspace.requester_dir / "results-without-tokens.csv"
     engine = BatchEngine()

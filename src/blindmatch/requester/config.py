@@ -47,6 +47,9 @@ Example::
     [service]
     listen = "unix"                      # unix:<state_dir>/requester.sock, or "127.0.0.1:PORT"
     max_parallel_jobs = 8
+
+    [metrics]                            # optional: Prometheus metrics (loopback only)
+    listen = "127.0.0.1:9465"
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ from blindmatch.policy.authorize import MAX_LIFETIME
 from blindmatch.tomlfile import load_toml
 from blindmatch.vocabulary import InputError, Mode
 from blindmatch.witness.client import WitnessEndpoint, load_witness_endpoints
+
+_LOOPBACK = ("127.0.0.1:", "localhost:", "[::1]:")
 
 
 class ConfigError(InputError, ValueError):
@@ -123,6 +128,7 @@ class RequesterConfig:
     audit_log: KeeperSettings = field(default_factory=KeeperSettings)
     witnesses: tuple[WitnessEndpoint, ...] = ()
     eligibility: EligibilityConfig | None = None
+    metrics_listen: str | None = None  # [metrics] listen: Prometheus /metrics, loopback only
 
     @property
     def socket_path(self) -> Path:
@@ -144,13 +150,14 @@ class RequesterConfig:
 
 _SECTIONS: dict[str, tuple[set[str], set[str]]] = {
     # section: (required keys, optional keys)
-    "": ({"organisation", "holder", "official", "audit"}, {"state_dir", "matching", "service", "eligibility"}),
+    "": ({"organisation", "holder", "official", "audit"}, {"state_dir", "matching", "service", "metrics", "eligibility"}),
     "eligibility": ({"issuer_key"}, {"tokens"}),
     "holder": ({"address", "ca_cert", "cert", "key"}, {"name", "server_name", "retry_seconds", "batch_timeout_seconds"}),
     "official": ({"name", "key_file", "legal_basis"}, {"request_lifetime_seconds"}),
     "matching": (set(), {"mode", "schema", "batch_size", "window", "session_max_records"}),
     "audit": ({"dir", "origin"}, {"witness", *KeeperSettings.__dataclass_fields__}),
     "service": (set(), {"listen", "max_parallel_jobs"}),
+    "metrics": ({"listen"}, set()),
 }
 
 
@@ -239,8 +246,14 @@ def load_requester_config(path: Path) -> RequesterConfig:
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     listen = service.text("listen", "unix")
-    if listen != "unix" and not (listen.startswith(("127.0.0.1:", "localhost:", "[::1]:"))):
+    if listen != "unix" and not (listen.startswith(_LOOPBACK)):
         raise service.error("listen", 'must be "unix" or a loopback address such as "127.0.0.1:7444"')
+    metrics_listen = None
+    if "metrics" in data:
+        metrics = _Reader(path, "metrics", data["metrics"])
+        metrics_listen = metrics.text("listen")
+        if not metrics_listen.startswith(_LOOPBACK) or not metrics_listen.rsplit(":", 1)[1].isdigit():
+            raise metrics.error("listen", 'must be a loopback address such as "127.0.0.1:9465"')
     return RequesterConfig(
         path=path,
         organisation=top.text("organisation"),
@@ -281,4 +294,5 @@ def load_requester_config(path: Path) -> RequesterConfig:
             issuer_key=eligibility.path_value("issuer_key"),
             tokens=eligibility.path_value("tokens") if "tokens" in eligibility.table else None,
         ),
+        metrics_listen=metrics_listen,
     )

@@ -25,6 +25,7 @@ from blindmatch.core.messages import BlindedBatch, Close, Closed, EvaluatedBatch
 from blindmatch.core.pacing import pace
 from blindmatch.core.requester import RequesterSession
 from blindmatch.requester.config import HolderEndpoint
+from blindmatch.transport.retry import call_with_retry, is_retryable
 from blindmatch.transport.status import reason_from_rpc_error
 from blindmatch.transport.tls import channel_credentials
 from blindmatch.transport.wire import (
@@ -49,8 +50,6 @@ KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.http2.max_pings_without_data", 0),
 )
 _WATCHDOG_POLL_SECONDS = 0.25
-# Connection failures, and a holder that drains on SIGTERM, are worth waiting out.
-_TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
 class HolderError(BlindmatchError):
@@ -86,7 +85,7 @@ def translate(error: grpc.RpcError, what: str) -> HolderError:
     message = f"{what}: holder returned {code.name}" + (f" ({details})" if details else "")
     if reason and reason_named(reason).is_refusal:
         return HolderRefused(message, code.name, reason)
-    if code in _TRANSIENT:
+    if is_retryable(error):  # connection failures, a draining or busy holder: worth waiting out
         return HolderUnavailable(message, code.name, reason)
     return HolderError(message, code.name, reason)
 
@@ -164,6 +163,7 @@ class HolderClient:
         self._stub = pb_grpc.HolderStub(self._channel)
         self._timeout = call_timeout
         self._batch_timeout = endpoint.batch_timeout_seconds
+        self._retry_seconds = endpoint.retry_seconds
         self._stop = stop
         self._on_wire = on_wire
 
@@ -177,8 +177,11 @@ class HolderClient:
         self.close()
 
     def info(self, official: str = "") -> pb.HolderInfo:
+        """GetInfo, retried with backoff while the holder is busy or unreachable (up to ``retry_seconds``)."""
+        request = pb.GetInfoRequest(official=official)
         try:
-            info: pb.HolderInfo = self._stub.GetInfo(pb.GetInfoRequest(official=official), timeout=self._timeout)
+            info: pb.HolderInfo = call_with_retry(lambda: self._stub.GetInfo(request, timeout=self._timeout),
+                                                  self._retry_seconds, stop=self._stop)
             return info
         except grpc.RpcError as exc:
             raise translate(exc, "GetInfo") from None

@@ -9,7 +9,7 @@ import csv
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -20,7 +20,7 @@ from blindmatch.normalize import NormalizationError, Schema
 from blindmatch.requester.jobs import Job, JobStore
 from blindmatch.vocabulary import InputError, Mode
 
-OUTPUT_COLUMNS = ("matched", "tier", "status")
+OUTPUT_COLUMNS = ("matched", "tier", "confirms", "status")
 
 
 class JobInputError(InputError, ValueError):
@@ -151,16 +151,20 @@ def prepare_elements(
         if mode is Mode.CARDINALITY:
             tiered = [t for t in tiered[:1] if t[1] not in sent]
             sent.update(key for _, key in tiered)
-        for rank, (_, key) in enumerate(tiered):
+        for tier_name, key in tiered:
             keys.append(key)
             key_rows.append(number)
-            key_tiers.append(rank)
+            key_tiers.append(schema.tier_rank[tier_name])  # the schema's rank: tiers may be skipped
         statuses.append((number, "ok", len(tiered)))
     return Elements(keys, np.array(key_rows, dtype=np.int64), np.array(key_tiers, dtype=np.int16)), statuses
 
 
-def write_results(store: JobStore, job: Job, tier_names: list[str]) -> None:
-    """RESULTS.csv: the input columns in input order plus matched, tier, status (atomically)."""
+def write_results(store: JobStore, job: Job, tier_names: list[str], confirming_tiers: Collection[str] = ()) -> None:
+    """RESULTS.csv: the input columns in input order plus matched, tier, confirms, status (atomically).
+
+    ``confirms`` is ``true`` when the strongest matched tier is one the schema counts as a
+    confirmation, ``false`` when it is a candidate for review, empty when nothing matched.
+    """
     header, rows = iter_rows(job.queries_path)
     out = job.out_path
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -173,8 +177,9 @@ def write_results(store: JobStore, job: Job, tier_names: list[str]) -> None:
             eligible = outcome.status == "ok"
             matched = ("true" if outcome.matched else "false") if eligible else ""
             tier = tier_names[outcome.tier] if outcome.matched and outcome.tier is not None else ""
+            confirms = ("true" if tier in confirming_tiers else "false") if tier else ""
             values = values + [""] * (len(header) - len(values))
-            writer.writerow([*values[: len(header)], matched, tier, outcome.status])
+            writer.writerow([*values[: len(header)], matched, tier, confirms, outcome.status])
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, out)

@@ -53,17 +53,17 @@ from blindmatch.requester.inputs import (
     write_results,
 )
 from blindmatch.requester.jobs import Job, JobStore, owner_token
+from blindmatch.requester.metrics import RequesterMetrics
 from blindmatch.requester.requests import sign_session_request
 from blindmatch.requester.session import run_session
 from blindmatch.requester.token_inputs import load_tokens, prepare_token_elements
 from blindmatch.transport.pki import organisation_of
+from blindmatch.transport.retry import Backoff
 from blindmatch.transport.wire import MODE_TO_PB
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.vocabulary import BlindmatchError, JobState, Mode, Reason
 
 log = logging.getLogger("blindmatch.requester")
-
-_BACKOFF = (0.2, 0.5, 1.0, 2.0)
 
 
 class JobStopped(BlindmatchError):
@@ -126,6 +126,7 @@ class JobRunner:
         self.stop = stop or threading.Event()
         self.schema = load_schema(config.matching.schema) if config.matching.schema else default_schema()
         self._indexes = _IndexCache()
+        self.metrics = RequesterMetrics()
         self._download_lock = threading.Lock()
         self._check_identity()
 
@@ -175,6 +176,7 @@ class JobRunner:
         else:
             self.store.finish(job_id, JobState.SUCCEEDED)
         final = self.store.get(job_id)
+        self.metrics.jobs.labels(final.state).inc()
         return JobOutcome(final, final.state)
 
     # -- the job --------------------------------------------------------------------------
@@ -199,7 +201,7 @@ class JobRunner:
         ineligible = sum(1 for _, status, _ in statuses if status.startswith("ineligible:"))
         official_key = load_official_key(self.config.official.key_file)
         deadline = time.monotonic() + self.config.holder.retry_seconds
-        attempt = 0
+        backoff = Backoff()
         while True:
             remaining = np.setdiff1d(
                 np.arange(len(elements.keys), dtype=np.uint32), self.store.done_elements(job.id), assume_unique=True
@@ -209,7 +211,7 @@ class JobRunner:
             try:
                 with HolderClient(self.config.holder, stop=self.stop) as client:
                     self._match_remaining(client, job, mode, elements, remaining, ineligible, official_key, report)
-                attempt = 0
+                backoff.reset()
             except (HolderUnavailable, _Retry) as exc:
                 if self.stop.is_set():
                     raise JobStopped() from None  # the call was cancelled for the shutdown
@@ -218,10 +220,11 @@ class JobRunner:
                 if time.monotonic() >= deadline:
                     raise exc if isinstance(exc, HolderUnavailable) else HolderUnavailable(str(exc)) from None
                 log.warning("job %s: %s; retrying", job.id, exc)
-                self._sleep(_BACKOFF[min(attempt, len(_BACKOFF) - 1)])
-                attempt += 1
+                self._sleep(backoff.next_delay())
         if mode is Mode.MEMBERSHIP:
-            write_results(self.store, self.store.get(job.id), self.schema.tier_names())
+            write_results(
+                self.store, self.store.get(job.id), self.schema.tier_names(), self.schema.confirming_tiers()
+            )
 
     def _prepare(self, job: Job, mode: Mode, prepared_on: date) -> tuple[Elements, list[tuple[int, str, int]]]:
         """The job's elements: match keys of its records, or the issuer's tokens with ``[eligibility]``."""
@@ -247,6 +250,7 @@ class JobRunner:
         report: Callable[[Progress], None],
     ) -> None:
         info = client.info(self.config.official.name)
+        self.metrics.budget_seen(info.budget.organisation_day_remaining, info.budget.organisation_30d_remaining)
         if info.schema_fingerprint != self.schema.fingerprint:
             raise ProtocolError(
                 Reason.SCHEMA_MISMATCH,
@@ -332,12 +336,14 @@ class JobRunner:
             if self.stop.is_set():
                 raise JobStopped()
 
+        started = time.monotonic()
         try:
             closed = run_session(
                 client, self.audit, session, request, envelope, cfg.holder.name, cfg.matching.window,
                 info.audit_public_key, on_batch,
             )
         except HolderError as exc:
+            self.metrics.session_ended(time.monotonic() - started, reason=exc.code or exc.reason)
             self.store.end_session(session_id, JobState.ended_by(exc.reason) if exc.code else JobState.FAILED)
             if exc.reason == Reason.INDEX_MISMATCH:
                 raise _Retry("the holder's index changed; refreshing it") from None
@@ -351,6 +357,7 @@ class JobRunner:
             )
             report(Progress(job.id, "match", self.store.get(job.id).elements_done, total))
         self.store.end_session(session_id, "closed", session.match_count, closed.transcript_hash)
+        self.metrics.session_ended(time.monotonic() - started, int(selection.size))
 
 
 class _Retry(BlindmatchError):

@@ -28,6 +28,7 @@ from blindmatch.requester.config import RequesterConfig
 from blindmatch.requester.inputs import JobInputError
 from blindmatch.requester.jobs import Job, JobStore
 from blindmatch.requester.runner import JobBusy, JobRunner, Progress
+from blindmatch.transport.guard import CallGuard, transport_ceiling
 from blindmatch.v1 import requester_pb2 as rpb
 from blindmatch.v1 import requester_pb2_grpc as rpb_grpc
 from blindmatch.vocabulary import JobState, Mode
@@ -47,6 +48,7 @@ STATE_TO_PB = {
 PB_TO_STATE = {v: k for k, v in STATE_TO_PB.items()}
 MODE_TO_JOB_PB = {Mode.MEMBERSHIP: rpb.JOB_MODE_MEMBERSHIP, Mode.CARDINALITY: rpb.JOB_MODE_CARDINALITY}
 _WATCH_POLL_SECONDS = 1.0
+LOCAL_MAX_MESSAGE_BYTES = 65_536  # a JobSpec is two paths and a mode
 
 
 def job_status(job: Job, progress: Progress | None = None) -> rpb.JobStatus:
@@ -174,7 +176,13 @@ class RequesterDaemon:
         self.stop = threading.Event()
         self.runner = JobRunner(config, self.store, self.audit, self.engine, self.stop)
         self.servicer = RequesterServicer(self.runner, config.max_parallel_jobs)
-        self.server = grpc.server(ThreadPoolExecutor(config.max_parallel_jobs + 8, thread_name_prefix="rpc"))
+        self.metrics_port = 0  # the bound metrics port once started (0: none served)
+        self.server = grpc.server(
+            ThreadPoolExecutor(config.max_parallel_jobs + 8, thread_name_prefix="rpc"),
+            # Local, unencrypted (unix socket or loopback): only the decoding and size checks apply.
+            interceptors=[CallGuard(LOCAL_MAX_MESSAGE_BYTES, require_tls13=False)],
+            options=[("grpc.max_receive_message_length", transport_ceiling(LOCAL_MAX_MESSAGE_BYTES))],
+        )
         rpb_grpc.add_RequesterServicer_to_server(self.servicer, self.server)
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -185,6 +193,8 @@ class RequesterDaemon:
 
     def start(self) -> None:
         self.server.start()
+        if self.config.metrics_listen:
+            self.metrics_port = self.runner.metrics.serve(self.config.metrics_listen)
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self.audit.append("daemon_started", role="requester", version=__version__)
@@ -199,6 +209,7 @@ class RequesterDaemon:
         self.stop.set()
         self.servicer.shutdown()
         self.server.stop(grace=2).wait()
+        self.runner.metrics.close()
         self.audit.append("daemon_stopped", role="requester", version=__version__)
         self.keeper.stop()  # shutdown checkpoint and its last witness submission
         self.audit.close()

@@ -91,7 +91,7 @@ def prepare_token_elements(
         if status is not None:
             statuses.append((number, status, 0))
             continue
-        row_tokens = list(enumerate(tokens.tokens[number]))
+        row_tokens = [(rank, token) for rank, token in enumerate(tokens.tokens[number]) if token is not None]
         if mode is Mode.CARDINALITY:
             row_tokens = [t for t in row_tokens[:1] if t[1] not in sent]
             sent.update(token for _, token in row_tokens)

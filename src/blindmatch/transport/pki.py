@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from blindmatch.keyfile import create_new_file
+from blindmatch.keyfile import create_new_file, read_private
 from blindmatch.vocabulary import BlindmatchError
 
 CA_VALIDITY = datetime.timedelta(days=5 * 365)
@@ -125,7 +125,8 @@ def _create_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePriva
 
 def _load_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     cert = x509.load_pem_x509_certificate((directory / "ca.crt").read_bytes())
-    key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), password=None)
+    # The CA key can issue any organisation's certificate: it is a secret key like the others.
+    key = serialization.load_pem_private_key(read_private(directory / "ca.key", PkiError, "CA key"), password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise PkiError(f"{directory / 'ca.key'} is not an ECDSA key made by 'blindmatch pki init'")
     return cert, key

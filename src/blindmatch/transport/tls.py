@@ -1,8 +1,14 @@
-"""Mutual-TLS credentials of both daemons; the private key is read as every secret file is.
+"""Mutual-TLS credentials of the daemons; the private key is read as every secret file is.
 
 The private key file must be 0600 (``keyfile.read_private``); certificates and CA files
 are public. Errors name the file and are raised as the caller's error type, so a holder
 reports a ``StoreError`` and a requester a ``HolderError``.
+
+TLS 1.3 only: grpcio (1.85) offers no way to set a minimum TLS version on a server
+(``ssl_server_credentials`` has no such argument, and no channel argument or environment
+variable sets it; grpc/grpc#43080 proposes one). So every call's negotiated version is
+checked instead (:func:`tls_problem`, applied to every method by ``transport.guard``):
+a TLS 1.2 connection completes its handshake, but every call on it is refused.
 """
 
 from __future__ import annotations
@@ -12,6 +18,19 @@ from pathlib import Path
 import grpc
 
 from blindmatch.keyfile import read_private
+
+REQUIRED_TLS_VERSION = b"TLSv1.3"
+
+
+def tls_problem(auth: dict[str, list[bytes]]) -> str | None:
+    """Why a call's connection is unacceptable (not TLS 1.3), or None.
+
+    ``auth`` is the call's ``auth_context()``; gRPC fills ``ssl_tls_version`` from the handshake.
+    """
+    versions = auth.get("ssl_tls_version") or [b"unknown"]
+    if versions[0] != REQUIRED_TLS_VERSION:
+        return f"the connection uses {versions[0].decode(errors='replace')}; this service requires TLS 1.3"
+    return None
 
 
 def _read_public(path: Path, what: str, error: type[Exception]) -> bytes:

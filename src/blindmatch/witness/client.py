@@ -35,6 +35,7 @@ from blindmatch.audit.cosigned import append_cosigned, cosigned_note, read_cosig
 from blindmatch.audit.keys import AuditKeyError
 from blindmatch.audit.log import AuditLog
 from blindmatch.keyfile import KeyFileError, read_private
+from blindmatch.transport.retry import call_with_retry
 from blindmatch.v1 import witness_pb2 as pb
 from blindmatch.v1 import witness_pb2_grpc as pb_grpc
 from blindmatch.witness import protocol as p
@@ -42,6 +43,9 @@ from blindmatch.witness.service import MAX_MESSAGE_BYTES, REASON_METADATA_KEY, S
 
 MAX_CONFLICT_RETRIES = 2
 DEFAULT_TIMEOUT_SECONDS = 10.0
+# How long a busy or unreachable witness is retried (``transport.retry``) before it counts
+# as a failure; short, because the caller retries at its next checkpoint anyway.
+DEFAULT_RETRY_SECONDS = 3.0
 _ENDPOINT_KEYS = {"verifier_key", "address", "ca", "cert", "key", "timeout_seconds"}
 
 
@@ -128,8 +132,9 @@ def _metadata(error: grpc.RpcError, key: str) -> str:
 class WitnessClient:
     """Submits a log's checkpoints to the configured witnesses."""
 
-    def __init__(self, endpoints: Sequence[WitnessEndpoint]) -> None:
+    def __init__(self, endpoints: Sequence[WitnessEndpoint], retry_seconds: float = DEFAULT_RETRY_SECONDS) -> None:
         self.endpoints = tuple(endpoints)
+        self.retry_seconds = retry_seconds
 
     def submit(self, log: AuditLog, checkpoint: Checkpoint | None = None) -> list[Cosignature]:
         """Get ``checkpoint`` (default: the log's newest) cosigned by every witness.
@@ -177,10 +182,11 @@ class WitnessClient:
             stub = pb_grpc.WitnessStub(channel)
             for _ in range(MAX_CONFLICT_RETRIES + 1):
                 proof = log.consistency_proof(old, cp.size) if 0 < old < cp.size else []
-                body = p.format_add_checkpoint(old, proof, cp.note)
+                request = pb.AddCheckpointRequest(body=p.format_add_checkpoint(old, proof, cp.note))
                 try:
-                    response = stub.AddCheckpoint(pb.AddCheckpointRequest(body=body),
-                                                  timeout=endpoint.timeout_seconds)
+                    response = call_with_retry(
+                        lambda: stub.AddCheckpoint(request, timeout=endpoint.timeout_seconds),  # noqa: B023  # called at once
+                        self.retry_seconds)
                 except grpc.RpcError as error:
                     old = self._conflict_size(error, name, cp)
                     continue

@@ -1,4 +1,4 @@
-"""The witness daemon: gRPC over mutual TLS (TLS 1.3 only), health service, shutdown.
+"""The witness daemon: gRPC over mutual TLS (TLS 1.3 only, ``transport.guard``), health service, shutdown.
 
 The servicer only adapts: it takes the peer organisation from the verified client
 certificate, hands the request body to :class:`Witness`, and turns a refusal into a
@@ -24,6 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from blindmatch import __version__
 from blindmatch.keyfile import KeyFileError, read_private
+from blindmatch.transport.guard import CallGuard, transport_ceiling
 from blindmatch.transport.pki import organisation_of
 from blindmatch.v1 import witness_pb2 as pb
 from blindmatch.v1 import witness_pb2_grpc as pb_grpc
@@ -39,7 +40,6 @@ log = logging.getLogger("blindmatch.witness")
 SERVICE_NAME = "blindmatch.v1.Witness"
 REASON_METADATA_KEY = "blindmatch-reason"  # the same key as the holder's and requester's
 SIZE_METADATA_KEY = "blindmatch-witness-size"
-REQUIRED_TLS_VERSION = b"TLSv1.3"
 MAX_MESSAGE_BYTES = p.MAX_BODY_BYTES + 1024
 SHUTDOWN_GRACE_SECONDS = 5.0
 
@@ -57,25 +57,13 @@ def _abort(context: grpc.ServicerContext, reason: str, message: str, size: int |
     raise AssertionError("grpc context.abort returned")
 
 
-def tls_problem(auth: dict[str, list[bytes]]) -> str | None:
-    """Why the connection is unacceptable, or None. gRPC Python cannot set a minimum TLS
-    version, so the negotiated one is checked on every call instead."""
-    versions = auth.get("ssl_tls_version") or [b"unknown"]
-    if versions[0] != REQUIRED_TLS_VERSION:
-        return f"the connection uses {versions[0].decode(errors='replace')}; this witness requires TLS 1.3"
-    return None
-
-
 class WitnessServicer(pb_grpc.WitnessServicer):
     def __init__(self, witness: Witness) -> None:
         self._witness = witness
 
     def AddCheckpoint(self, request: pb.AddCheckpointRequest, context: grpc.ServicerContext) -> pb.AddCheckpointResponse:
-        auth = context.auth_context()
-        problem = tls_problem(auth)
-        if problem:
-            _abort(context, p.TLS_VERSION, problem, None)
-        pems = auth.get("x509_pem_cert")
+        # TLS 1.3 and the request's size and encoding were checked by transport.guard.CallGuard.
+        pems = context.auth_context().get("x509_pem_cert")
         peer = organisation_of(pems[0]) if pems else None
         try:
             line = self._witness.add_checkpoint(request.body, peer)
@@ -129,7 +117,8 @@ class WitnessDaemon:
             raise
         self._server = grpc.server(
             ThreadPoolExecutor(max_workers=8, thread_name_prefix="witness-rpc"),
-            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            interceptors=[CallGuard(MAX_MESSAGE_BYTES)],
+            options=[("grpc.max_receive_message_length", transport_ceiling(MAX_MESSAGE_BYTES)),
                      ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.so_reuseport", 0)],
             maximum_concurrent_rpcs=8,
         )
