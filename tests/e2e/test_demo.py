@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -41,6 +42,9 @@ def test_demo_json_reports_exact_matches_and_every_refusal(tmp_path: Path) -> No
     reconciled = subprocess.run(blindmatch_command("audit", "reconcile", str(tmp_path / "demo" / "holder"), str(tmp_path / "demo" / "requester")),
                                 capture_output=True, text=True)
     assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
+    # The daemons exchanged a checkpoint each way in every completed session (SPEC.md 10.4.1).
+    exchanged = re.search(r"\((\d+) kept by the holder, (\d+) by the requester\)", reconciled.stdout)
+    assert exchanged and int(exchanged[1]) == int(exchanged[2]) > 0, reconciled.stdout
     report = tmp_path / "report.html"
     drawn = subprocess.run(blindmatch_command("audit", "report", str(tmp_path / "demo" / "holder"), "--out", str(report)), capture_output=True, text=True)
     assert drawn.returncode == 0 and "<svg" in report.read_text()

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from blindmatch.audit import AuditLog
+from blindmatch.audit.peer_checkpoints import store_peer_checkpoint
 
 HOLDER_ORIGIN = "holder.tax-agency.example/audit"
 REQUESTER_ORIGIN = "requester.benefits-office.example/audit"
@@ -117,15 +118,19 @@ def run_session(
     h_sig = holder.sign_transcript(bytes.fromhex(sid), transcript)
     r_sig = requester.sign_transcript(bytes.fromhex(sid), transcript)
     common = dict(session_id=sid, elements=spec.records, transcript_hash=transcript.hex())
+    # The checkpoints cross as in the daemons (SPEC.md 10.4.1): the requester's in its Close,
+    # the holder's (covering its session_closed) in its Closed.
+    store_peer_checkpoint(holder.path, requester.checkpoint())
     holder.append(
         "session_closed", peer=REQUESTER_ORG, own_signature=h_sig.hex(), peer_signature=r_sig.hex(),
         peer_audit_key=requester.public_key.hex(), **common,
     )
+    holder_checkpoint = holder.checkpoint()
     requester.append(
         "session_closed", peer=HOLDER_ORG, own_signature=r_sig.hex(), peer_signature=h_sig.hex(),
         peer_audit_key=holder.public_key.hex(), matches=spec.records // 7, **common,
     )
-    holder.checkpoint()
+    store_peer_checkpoint(requester.path, holder_checkpoint)
     requester.checkpoint()
     return sid
 

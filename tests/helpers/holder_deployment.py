@@ -8,6 +8,7 @@ A deployment is a complete holder directory made the way an operator would: PKI 
 from __future__ import annotations
 
 import base64
+import hashlib
 import queue
 import secrets
 import textwrap
@@ -22,6 +23,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from blindmatch.audit.checkpoint import sign_checkpoint
 from blindmatch.audit.keys import sign_transcript
 from blindmatch.core.index import EncryptedIndex
 from blindmatch.core.messages import Close
@@ -210,11 +212,20 @@ def requester_session(index: EncryptedIndex, keys: list[bytes], mode: Mode, engi
     return RequesterSession(keys, mode, index, secrets.token_bytes(16), batch_size, engine)
 
 
+def requester_checkpoint(dep: Deployment) -> bytes:
+    """A checkpoint note signed by the test requester's audit key, as a real requester's Close carries."""
+    empty_root = hashlib.sha256(b"").digest()
+    return sign_checkpoint(dep.requester_audit_key, "test-requester", 0, empty_root,
+                           "2026-01-01T00:00:00.000000Z").note.encode()
+
+
 def run_match(dep: Deployment, stub: pb_grpc.HolderStub, session: RequesterSession, authorization: bytes,
-              on_accept: object = None, announced_key: bytes | None = None) -> pb.Closed:
+              on_accept: object = None, announced_key: bytes | None = None,
+              checkpoint_note: bytes | None = None) -> pb.Closed:
     """Drive ``session`` to the end; returns the holder's Closed (its signature is checked by callers).
 
-    ``announced_key`` replaces the audit key sent in Close (to test a signature that does not verify).
+    ``announced_key`` replaces the audit key sent in Close (to test a signature that does not verify),
+    ``checkpoint_note`` the requester's checkpoint it carries.
     """
     client = MatchClient(stub)
     client.send(client_message_to_pb(session.hello(authorization)))
@@ -232,7 +243,9 @@ def run_match(dep: Deployment, stub: pb_grpc.HolderStub, session: RequesterSessi
                 signature = sign_transcript(dep.requester_audit_key, out.session_id, out.transcript_hash)
                 raw_key = announced_key or dep.requester_audit_key.public_key().public_bytes(
                     serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-                client.send(client_message_to_pb(Close(out.session_id, out.transcript_hash, signature, raw_key)))
+                client.send(client_message_to_pb(Close(out.session_id, out.transcript_hash, signature, raw_key,
+                                                       requester_checkpoint(dep) if checkpoint_note is None
+                                                       else checkpoint_note)))
             if raw.WhichOneof("message") == "accept":
                 if callable(on_accept):
                     on_accept()

@@ -28,6 +28,7 @@ from helpers.holder_deployment import (
     download,
     engine,  # noqa: F401  (module-scoped fixture)
     make_deployment,
+    requester_checkpoint,
     requester_keys,
     requester_session,
     run_match,
@@ -38,6 +39,7 @@ from helpers.holder_deployment import (
 
 from blindmatch import PROTOCOL_VERSION
 from blindmatch.audit.keys import verify_transcript_signature
+from blindmatch.audit.peer_checkpoints import read_peer_checkpoints, verify_peer_note
 from blindmatch.core.holder import HolderSession
 from blindmatch.core.messages import Hello, batch_digest, blinded_commitment
 from blindmatch.crypto.batch import BatchEngine
@@ -185,6 +187,38 @@ def test_bad_requester_signature_on_close(deployment: Deployment, stub: pb_grpc.
     assert "signature" in info.value.details()
     closed = [e for e in audit_events(deployment) if e["event"] == "session_closed" and e["session_id"] == session.session_id.hex()]
     assert closed == []
+    assert_alive(stub)
+
+
+def test_checkpoints_cross_in_close_and_closed(deployment: Deployment, daemon: HolderDaemon,
+                                               stub: pb_grpc.HolderStub, engine: BatchEngine) -> None:  # noqa: F811
+    session, envelope = signed_session(deployment, stub, engine, range(10), Mode.MEMBERSHIP)
+    closed = run_match(deployment, stub, session, envelope)
+    audit = daemon.runtime.audit
+    # The Closed's checkpoint is the holder's, and covers its session_closed entry.
+    cp = verify_peer_note(closed.checkpoint_note, audit.public_key)
+    assert cp.origin == audit.origin
+    ids = [(e["event"], e.get("session_id")) for e in audit_events(deployment)]
+    assert ids.index(("session_closed", session.session_id.hex())) < cp.size
+    # The requester's checkpoint from the Close is kept, as sent (one per closed session).
+    notes, torn = read_peer_checkpoints(audit.path)
+    assert notes[-1] == requester_checkpoint(deployment).decode() and not torn
+    closed_sessions = sum(e["event"] == "session_closed" for e in audit_events(deployment))
+    assert len(notes) == closed_sessions
+
+
+@pytest.mark.parametrize("note", [b"", b"not a note", "\u2014".encode() * 3000])
+def test_close_without_a_valid_requester_checkpoint(deployment: Deployment, daemon: HolderDaemon, stub: pb_grpc.HolderStub,
+                                                    engine: BatchEngine, note: bytes) -> None:  # noqa: F811
+    session, envelope = signed_session(deployment, stub, engine, range(10), Mode.MEMBERSHIP)
+    kept = read_peer_checkpoints(daemon.runtime.audit.path)
+    with pytest.raises(grpc.RpcError) as info:
+        run_match(deployment, stub, session, envelope, checkpoint_note=note)
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT and reason_from_rpc_error(info.value) == "bad_request"
+    assert "the checkpoint in the requester's Close" in info.value.details()
+    assert not any(e["event"] == "session_closed" and e["session_id"] == session.session_id.hex()
+                   for e in audit_events(deployment))
+    assert read_peer_checkpoints(daemon.runtime.audit.path) == kept
     assert_alive(stub)
 
 

@@ -174,3 +174,29 @@ def test_report_renders_charts_in_headless_chromium(report: Path, tmp_path: Path
     keep = os.environ.get(SCREENSHOT_ENV)
     if keep:
         shutil.copyfile(png, keep)
+
+
+@pytest.mark.slow
+def test_a_report_of_100k_sessions_stays_small_and_quick(tmp_path: Path) -> None:
+    """Charts aggregate every session; the table shows the latest ones only (issue 14, item 7)."""
+    import json
+    import time
+
+    from blindmatch.audit.report import SESSION_ROWS, render_report
+
+    audit = tmp_path / "audit"
+    AuditLog.open(tmp_path, "holder/big").close()
+    lines = []
+    for n in range(100_000):
+        day = f"2024-{1 + n // 9000 % 12:02d}-{1 + n % 28:02d}T09:00:00.000000Z"
+        event = {"event": "session_refused" if n % 10 == 0 else "session_opened", "index": n, "time": day,
+                 "session_id": f"{n:032x}", "peer": "Court", "official": f"official{n % 7}", "mode": "membership",
+                 "records": 10, "reason": "over_budget"}
+        lines.append(json.dumps(event))
+    (audit / "log.jsonl").write_text("\n".join(lines) + "\n")
+    started = time.monotonic()
+    html_text = render_report(tmp_path)
+    assert time.monotonic() - started < 60
+    assert len(html_text) < 1_000_000
+    assert f"The latest {SESSION_ROWS} of 100000 sessions" in html_text
+    assert html_text.count("<tr>") <= SESSION_ROWS + 50

@@ -7,6 +7,10 @@ for closed sessions both must record the same transcript hash, element count
 and per-batch counts and message hashes, with each side holding the other's
 valid transcript signature made with the audit key that the other's
 ``audit.pub`` publishes.
+
+Each side can rewrite and re-sign its own log, so both logs verifying proves little
+on its own: every checkpoint one side handed the other in a session (SPEC.md 10.4.1,
+``audit/peer-checkpoints``) must still be consistent with the log it came from.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 from blindmatch.audit.keys import verify_transcript_signature
 from blindmatch.audit.log import find_audit_dir, read_verifier_key
+from blindmatch.audit.peer_checkpoints import check_handed_over
 from blindmatch.audit.verify import load_entries, verify_log
 
 _SESSION_EVENTS = ("session_opened", "session_refused", "session_failed", "session_closed", "budget_debited")
@@ -25,11 +30,13 @@ _SESSION_EVENTS = ("session_opened", "session_refused", "session_failed", "sessi
 
 @dataclass(frozen=True)
 class ReconcileResult:
-    """``ok`` iff ``mismatches`` is empty; ``sessions`` counts sessions seen on both sides."""
+    """``ok`` iff ``mismatches`` is empty; ``sessions`` counts sessions seen on both sides;
+    ``peer_checkpoints`` counts the exchanged checkpoints checked (holder's stored, requester's stored)."""
 
     ok: bool
     mismatches: list[str] = field(default_factory=list)
     sessions: int = 0
+    peer_checkpoints: tuple[int, int] = (0, 0)
 
 
 @dataclass
@@ -173,4 +180,7 @@ def reconcile(holder_dir: Path, requester_dir: Path) -> ReconcileResult:
         mismatches.append(f"session {sid}: appears only in the {side} log")
     for sid in both:
         _compare(sid, holder, requester, mismatches)
-    return ReconcileResult(not mismatches, mismatches, len(both))
+    held, found_by_holder = check_handed_over("holder", Path(holder_dir), "requester", Path(requester_dir))
+    kept, found_by_requester = check_handed_over("requester", Path(requester_dir), "holder", Path(holder_dir))
+    mismatches += found_by_holder + found_by_requester
+    return ReconcileResult(not mismatches, mismatches, len(both), (held, kept))

@@ -49,6 +49,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _add_witness_options(report)
     report.add_argument("--witness-ledger", type=Path, action="append", default=[], metavar="FILE",
                         help="a witness's events.jsonl: its refusals of this log are shown (repeatable)")
+    report.add_argument("--peer", type=Path, metavar="DIR",
+                        help="the other side's log: the report shows every reconciliation difference")
     report.set_defaults(func=cmd_report)
 
 
@@ -175,7 +177,9 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         print(mismatch)
     if not result.ok:
         raise CliError(f"{len(result.mismatches)} mismatch(es) between the holder and requester logs")
-    print(f"OK: {result.sessions} sessions recorded identically on both sides")
+    held, kept = result.peer_checkpoints
+    print(f"OK: {result.sessions} sessions recorded identically on both sides; each log consistent with "
+          f"the checkpoints it handed over ({held} kept by the holder, {kept} by the requester)")
     return 0
 
 
@@ -183,7 +187,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     _require_dir(args.directory)
     witnesses, witnessed = _witness_inputs(args)
     try:
-        write_report(args.directory, args.out, witnesses=witnesses, witnessed=witnessed, ledgers=args.witness_ledger)
+        if args.peer is not None:
+            _require_dir(args.peer)
+        write_report(args.directory, args.out, witnesses=witnesses, witnessed=witnessed, ledgers=args.witness_ledger,
+                     peer=args.peer)
     except (AuditError, OSError) as exc:
         raise CliError(str(exc), ExitCode.FAILURE) from exc
     print(f"wrote {args.out}")

@@ -53,7 +53,8 @@ from blindmatch.vocabulary import Mode, Reason
 # SPEC.md "Encrypted index": with p = 2^-64 per element, this keeps a session below 2^-40.
 PROTOCOL_MAX_SESSION_ELEMENTS = 2**24 - 2**8
 
-# Checks the requester's audit signature over its Close (the audit layer's key material).
+# Checks the requester's audit signature over its Close (the audit layer's key material);
+# may raise ProtocolError itself to name what exactly is wrong (e.g. its checkpoint).
 CloseVerifier = Callable[[Close], bool]
 
 

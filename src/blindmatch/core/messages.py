@@ -88,24 +88,32 @@ class Close:
     """Requester -> holder after the last evaluated batch: its transcript hash.
 
     ``signature`` and ``signer_key`` carry the requester's audit signature over the
-    transcript hash; the core passes them through untouched (audit is a layer above).
+    transcript hash, ``checkpoint_note`` its signed audit checkpoint (SPEC.md 10.4.1); the
+    core passes them through untouched (audit is a layer above) and none of them is part
+    of the transcript: each is signed on its own.
     """
 
     session_id: bytes
     transcript_hash: bytes
     signature: bytes = field(default=b"", compare=False)
     signer_key: bytes = field(default=b"", compare=False)
+    checkpoint_note: bytes = field(default=b"", compare=False)
 
 
 @dataclass(frozen=True)
 class Closed:
-    """Holder -> requester: the holder's transcript hash and element count agree."""
+    """Holder -> requester: the holder's transcript hash and element count agree.
+
+    Like ``Close``, the audit fields (signature, signer key, the checkpoint covering the
+    holder's record of this session) are filled in by the audit layer, outside the transcript.
+    """
 
     session_id: bytes
     transcript_hash: bytes
     element_count: int
     signature: bytes = field(default=b"", compare=False)
     signer_key: bytes = field(default=b"", compare=False)
+    checkpoint_note: bytes = field(default=b"", compare=False)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from blindmatch import PROTOCOL_VERSION, __version__
 from blindmatch.audit import AuditLog, entries, verify_transcript_signature
+from blindmatch.audit.checkpoint import CheckpointError
 from blindmatch.audit.keeper import AuditKeeper
+from blindmatch.audit.peer_checkpoints import store_peer_checkpoint, verify_peer_note
 from blindmatch.core.errors import ProtocolError
 from blindmatch.core.events import (
     AcceptSession,
@@ -111,8 +113,15 @@ class _MatchProgress:
 
 
 def _close_is_signed(close: Close) -> bool:
-    """The requester's audit signature over its transcript hash verifies (SPEC.md 10.3.3)."""
-    return verify_transcript_signature(close.signer_key, close.session_id, close.transcript_hash, close.signature)
+    """The requester's audit signature over its transcript hash verifies (SPEC.md 10.3.3),
+    and its checkpoint is signed by the same audit key (SPEC.md 10.4.1)."""
+    if not verify_transcript_signature(close.signer_key, close.session_id, close.transcript_hash, close.signature):
+        return False
+    try:
+        verify_peer_note(close.checkpoint_note, close.signer_key)
+    except CheckpointError as exc:
+        raise ProtocolError(Reason.BAD_REQUEST, f"the checkpoint in the requester's Close: {exc}") from None
+    return True
 
 
 def peer_organisation(context: grpc.ServicerContext) -> str | None:
@@ -326,7 +335,7 @@ class HolderServicer(pb_grpc.HolderServicer):
     def _send(self, peer: str, hello: Hello, output: Output) -> Iterator[pb.MatchServerMessage]:
         """The audit adapter: one entry per core event, then the core's messages on the wire."""
         audit = self._rt.audit
-        own_signature = b""
+        own_signature = own_checkpoint = b""
         for event in output.events:
             if isinstance(event, BatchEvaluated):
                 audit.record(entries.batch_evaluated(hello.session_id, event))
@@ -338,11 +347,14 @@ class HolderServicer(pb_grpc.HolderServicer):
                                                     event.close.signer_key))
                 # A closed session is checkpointed at once (its Closed carries the checkpoint);
                 # refusals and failures wait for the keeper's periodic one (SPEC.md 10.6).
-                audit.checkpoint()
+                own_checkpoint = audit.checkpoint().note.encode()
+                store_peer_checkpoint(audit.path, verify_peer_note(event.close.checkpoint_note,
+                                                                   event.close.signer_key))
                 self._rt.keeper.checkpoint_now()
         for message in output.messages:
             if isinstance(message, Closed):
-                message = replace(message, signature=own_signature, signer_key=audit.public_key)
+                message = replace(message, signature=own_signature, signer_key=audit.public_key,
+                                  checkpoint_note=own_checkpoint)
             assert isinstance(message, Accept | EvaluatedBatch | Closed)
             yield server_message_to_pb(message)
 

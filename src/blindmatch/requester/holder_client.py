@@ -18,7 +18,9 @@ from pathlib import Path
 
 import grpc
 
+from blindmatch.audit.checkpoint import CheckpointError
 from blindmatch.audit.keys import verify_transcript_signature
+from blindmatch.audit.peer_checkpoints import verify_peer_note
 from blindmatch.core.errors import ProtocolError
 from blindmatch.core.events import Event
 from blindmatch.core.messages import BlindedBatch, Close, Closed, EvaluatedBatch, Hello
@@ -237,7 +239,7 @@ class HolderClient:
         session: RequesterSession,
         authorization: bytes,
         window: int,
-        sign: Callable[[bytes, bytes], tuple[bytes, bytes]],
+        seal: Callable[[Close], Close],
         holder_audit_key: bytes,
         on_event: Callable[[Event], None],
     ) -> Closed:
@@ -246,8 +248,8 @@ class HolderClient:
         Keeps up to ``window`` blinded batches in flight (``core.pacing.pace``). Every core
         event goes to ``on_event`` as it happens (a ``BatchReceived`` once its batch has been
         looked up, so the caller can persist it before more are asked for).
-        ``sign(session_id, transcript_hash)`` returns this side's audit (signature, public
-        key) for the Close.
+        ``seal(close)`` returns the core's Close with this side's audit fields (transcript
+        signature, audit key, checkpoint) filled in.
         """
         outbox: queue.SimpleQueue[Hello | BlindedBatch | Close | None] = queue.SimpleQueue()
 
@@ -274,8 +276,7 @@ class HolderClient:
                 output = session.receive(message)
                 for out in output.messages:
                     assert isinstance(out, Close)
-                    signature, signer_key = sign(out.session_id, out.transcript_hash)
-                    outbox.put(Close(out.session_id, out.transcript_hash, signature, signer_key))
+                    outbox.put(seal(out))
                 for event in output.events:
                     on_event(event)
                 for batch in pace(session, window):
@@ -294,8 +295,13 @@ class HolderClient:
 
 
 def _check_closed(session: RequesterSession, closed: Closed, holder_audit_key: bytes) -> None:
-    """The holder's Closed must carry its audit signature over our transcript hash."""
+    """The holder's Closed must carry its audit signature over our transcript hash, and its
+    checkpoint signed by the same key (SPEC.md 10.4.1)."""
     if closed.signer_key != holder_audit_key:
         raise ProtocolError(Reason.TRANSCRIPT_MISMATCH, "Closed is not signed with the holder's announced audit key")
     if not verify_transcript_signature(holder_audit_key, session.session_id, session.transcript_hash, closed.signature):
         raise ProtocolError(Reason.TRANSCRIPT_MISMATCH, "the holder's signature does not cover this session's transcript")
+    try:
+        verify_peer_note(closed.checkpoint_note, holder_audit_key)
+    except CheckpointError as exc:
+        raise ProtocolError(Reason.BAD_REQUEST, f"the checkpoint in the holder's Closed: {exc}") from None

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from blindmatch.audit import AuditLog, entries
+from blindmatch.audit.peer_checkpoints import store_peer_checkpoint, verify_peer_note
 from blindmatch.core.events import BatchReceived, Event, SessionClosed
-from blindmatch.core.messages import Closed
+from blindmatch.core.messages import Close, Closed
 from blindmatch.core.requester import RequesterSession
 from blindmatch.policy import SessionRequest
 from blindmatch.requester.holder_client import (
@@ -40,12 +42,14 @@ def run_session(
 
     signatures: dict[bytes, bytes] = {}
 
-    def sign(session_id: bytes, transcript_hash: bytes) -> tuple[bytes, bytes]:
-        signatures[transcript_hash] = audit.sign_transcript(session_id, transcript_hash)
-        return signatures[transcript_hash], audit.public_key
+    def seal(close: Close) -> Close:
+        """Sign the transcript and hand over a checkpoint covering this session so far (SPEC.md 10.4.1)."""
+        signatures[close.transcript_hash] = audit.sign_transcript(close.session_id, close.transcript_hash)
+        return replace(close, signature=signatures[close.transcript_hash], signer_key=audit.public_key,
+                       checkpoint_note=audit.checkpoint().note.encode())
 
     try:
-        closed = client.match(session, envelope, window, sign, holder_audit_key, recorded)
+        closed = client.match(session, envelope, window, seal, holder_audit_key, recorded)
     except HolderError as exc:
         if exc.code and exc.reason.is_refusal:
             audit.record(entries.session_refused(
@@ -55,5 +59,6 @@ def run_session(
     event = SessionClosed(session.session_id, closed.transcript_hash, session.element_count, closed=closed)
     audit.record(entries.session_closed(event, peer, signatures[closed.transcript_hash], closed.signature,
                                         closed.signer_key, matches=session.match_count))
+    store_peer_checkpoint(audit.path, verify_peer_note(closed.checkpoint_note, holder_audit_key))
     audit.checkpoint()
     return closed

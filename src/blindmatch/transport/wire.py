@@ -50,6 +50,7 @@ def client_message_to_pb(message: Hello | BlindedBatch | Close) -> pb.MatchClien
             transcript_hash=message.transcript_hash,
             signature=message.signature,
             signer_key=message.signer_key,
+            checkpoint_note=message.checkpoint_note,
         )
     )
 
@@ -74,7 +75,7 @@ def client_message_from_pb(message: pb.MatchClientMessage) -> Hello | BlindedBat
         return BlindedBatch(message.blinded.seq, message.blinded.elements)
     if kind == "close":
         c = message.close
-        return Close(c.session_id, c.transcript_hash, c.signature, c.signer_key)
+        return Close(c.session_id, c.transcript_hash, c.signature, c.signer_key, c.checkpoint_note)
     raise ProtocolError(Reason.BAD_REQUEST, "empty client message")
 
 
@@ -90,6 +91,7 @@ def server_message_to_pb(message: Accept | EvaluatedBatch | Closed) -> pb.MatchS
             element_count=message.element_count,
             signature=message.signature,
             signer_key=message.signer_key,
+            checkpoint_note=message.checkpoint_note,
         )
     )
 
@@ -102,5 +104,5 @@ def server_message_from_pb(message: pb.MatchServerMessage) -> Accept | Evaluated
         return EvaluatedBatch(message.evaluated.seq, message.evaluated.elements)
     if kind == "closed":
         c = message.closed
-        return Closed(c.session_id, c.transcript_hash, c.element_count, c.signature, c.signer_key)
+        return Closed(c.session_id, c.transcript_hash, c.element_count, c.signature, c.signer_key, c.checkpoint_note)
     raise ProtocolError(Reason.BAD_REQUEST, "empty server message")

@@ -145,30 +145,34 @@ class ElementBatch(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., elements: _Optional[bytes] = ...) -> None: ...
 
 class Close(_message.Message):
-    __slots__ = ("session_id", "transcript_hash", "signature", "signer_key")
+    __slots__ = ("session_id", "transcript_hash", "signature", "signer_key", "checkpoint_note")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     TRANSCRIPT_HASH_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     SIGNER_KEY_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_NOTE_FIELD_NUMBER: _ClassVar[int]
     session_id: bytes
     transcript_hash: bytes
     signature: bytes
     signer_key: bytes
-    def __init__(self, session_id: _Optional[bytes] = ..., transcript_hash: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., signer_key: _Optional[bytes] = ...) -> None: ...
+    checkpoint_note: bytes
+    def __init__(self, session_id: _Optional[bytes] = ..., transcript_hash: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., signer_key: _Optional[bytes] = ..., checkpoint_note: _Optional[bytes] = ...) -> None: ...
 
 class Closed(_message.Message):
-    __slots__ = ("session_id", "transcript_hash", "element_count", "signature", "signer_key")
+    __slots__ = ("session_id", "transcript_hash", "element_count", "signature", "signer_key", "checkpoint_note")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     TRANSCRIPT_HASH_FIELD_NUMBER: _ClassVar[int]
     ELEMENT_COUNT_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     SIGNER_KEY_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_NOTE_FIELD_NUMBER: _ClassVar[int]
     session_id: bytes
     transcript_hash: bytes
     element_count: int
     signature: bytes
     signer_key: bytes
-    def __init__(self, session_id: _Optional[bytes] = ..., transcript_hash: _Optional[bytes] = ..., element_count: _Optional[int] = ..., signature: _Optional[bytes] = ..., signer_key: _Optional[bytes] = ...) -> None: ...
+    checkpoint_note: bytes
+    def __init__(self, session_id: _Optional[bytes] = ..., transcript_hash: _Optional[bytes] = ..., element_count: _Optional[int] = ..., signature: _Optional[bytes] = ..., signer_key: _Optional[bytes] = ..., checkpoint_note: _Optional[bytes] = ...) -> None: ...
 
 class MatchClientMessage(_message.Message):
     __slots__ = ("hello", "blinded", "close")

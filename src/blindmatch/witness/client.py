@@ -157,8 +157,9 @@ class WitnessClient:
         return cosignatures
 
     def pending(self, log: AuditLog) -> list[str]:
-        """Names of the witnesses that have not cosigned the log's latest checkpoint yet
-        (per ``audit/cosigned``): while this is not empty, sessions are not closed (SPEC 14.7)."""
+        """Names of the witnesses that have not cosigned the log's latest checkpoint yet (per
+        ``audit/cosigned``), for status output: sessions never wait for a witness, the keeper
+        retries in the background (SPEC 14.7, item 4)."""
         latest = log.latest_checkpoint()
         size = latest.size if latest else 0
         return [e.key.name for e in self.endpoints if latest is None or last_cosigned_size(log, e.key) < size]

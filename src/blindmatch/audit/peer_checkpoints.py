@@ -1,0 +1,103 @@
+"""The peer's signed checkpoints, exchanged in every session (SPEC.md 10.4.1).
+
+The holder's Closed carries its checkpoint covering its record of the session; the
+requester's Close carries its own, covering its log up to that Close. Each side checks
+the note under the audit key the peer signs its transcript with, and appends it to
+``audit/peer-checkpoints`` (one note block each, as in ``checkpoints``).
+
+A side can rewrite and re-sign its own log, but not the checkpoints it already handed
+over: ``audit reconcile`` checks the peer's log against every one of them, so a session
+erased or altered after the peer saw its checkpoint is caught.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from blindmatch.audit.checkpoint import Checkpoint, CheckpointError, parse_checkpoint
+from blindmatch.audit.log import LOG_NAME, find_audit_dir, read_verifier_key
+from blindmatch.audit.merkle import MerkleTree
+from blindmatch.audit.notefile import NoteFileError, append_note, read_notes
+
+PEER_CHECKPOINTS_NAME = "peer-checkpoints"
+# A checkpoint note with its one signature is a few hundred bytes; more is not a checkpoint.
+MAX_NOTE_BYTES = 4096
+
+
+def verify_peer_note(note: bytes, public_key: bytes) -> Checkpoint:
+    """The checkpoint in ``note``, signed by ``public_key`` under the origin its first line names.
+
+    Raises :class:`CheckpointError` naming what is wrong (empty, oversized, not UTF-8,
+    malformed, or not signed by that key).
+    """
+    if not note:
+        raise CheckpointError("no checkpoint note")
+    if len(note) > MAX_NOTE_BYTES:
+        raise CheckpointError(f"checkpoint note of {len(note)} bytes exceeds {MAX_NOTE_BYTES}")
+    try:
+        text = note.decode()
+    except UnicodeDecodeError:
+        raise CheckpointError("checkpoint note is not UTF-8") from None
+    return parse_checkpoint(text, text.partition("\n")[0], public_key)
+
+
+def store_peer_checkpoint(audit_dir: Path, checkpoint: Checkpoint) -> None:
+    """Durably append a verified peer checkpoint to ``audit/peer-checkpoints``."""
+    append_note(Path(audit_dir) / PEER_CHECKPOINTS_NAME, checkpoint.note)
+
+
+def read_peer_checkpoints(audit_dir: Path) -> tuple[list[str], bool]:
+    """The stored peer notes and whether the file ends in a torn block."""
+    return read_notes(Path(audit_dir) / PEER_CHECKPOINTS_NAME)
+
+
+def check_peer_checkpoints(
+    notes: Sequence[str], keeper: str, peer: str, origin: str, public_key: bytes, tree: MerkleTree
+) -> list[str]:
+    """Differences between the ``peer``'s log (``tree``) and the checkpoints ``keeper`` stored.
+
+    Only notes of the peer's ``origin`` are the peer's (a holder keeps those of all its
+    requesters). Each must verify under the peer's audit key, and the peer's log must
+    still hold exactly the entries it covered: fewer entries, or another root at that
+    size, means the peer removed or rewrote entries after handing the checkpoint over.
+    """
+    out: list[str] = []
+    for number, note in enumerate(notes, start=1):
+        if note.partition("\n")[0] != origin:
+            continue
+        where = f"{keeper} {PEER_CHECKPOINTS_NAME} #{number}"
+        try:
+            cp = parse_checkpoint(note, origin, public_key)
+        except CheckpointError as exc:
+            out.append(f"{where}: not a valid checkpoint of the {peer}'s log: {exc}")
+            continue
+        if cp.size > tree.size:
+            out.append(f"{where}: the {peer} signed size {cp.size} at {cp.time}, but its log has only "
+                       f"{tree.size} entries: entries were removed after the {keeper} received the checkpoint")
+        elif tree.root(cp.size) != cp.root:
+            out.append(f"{where}: the {peer} signed size {cp.size} at {cp.time}, but its entries "
+                       f"0..{cp.size - 1} have another root: its log was rewritten after the {keeper} "
+                       "received the checkpoint")
+    return out
+
+
+def check_handed_over(keeper: str, keeper_dir: Path, peer: str, peer_dir: Path) -> tuple[int, list[str]]:
+    """(how many of the ``peer``'s checkpoints ``keeper`` stored, the differences found).
+
+    The peer's log is taken from ``peer_dir`` (already verified by the caller) and its key
+    from the peer's ``audit.pub``, which the caller has checked against what the keeper
+    recorded in its session entries.
+    """
+    keeper_audit, peer_audit = find_audit_dir(Path(keeper_dir)), find_audit_dir(Path(peer_dir))
+    origin, public_key = read_verifier_key(peer_audit)
+    try:
+        notes, torn = read_peer_checkpoints(keeper_audit)
+    except NoteFileError as exc:
+        return 0, [f"{keeper}: {exc}"]
+    out = [f"{keeper}: {PEER_CHECKPOINTS_NAME} ends in an incomplete note"] if torn else []
+    tree = MerkleTree()
+    for line in (peer_audit / LOG_NAME).read_bytes().split(b"\n")[:-1]:
+        tree.append(line)
+    ours = [note for note in notes if note.partition("\n")[0] == origin]
+    return len(ours), out + check_peer_checkpoints(notes, keeper, peer, origin, public_key, tree)
