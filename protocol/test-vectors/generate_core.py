@@ -1,8 +1,13 @@
 """Generate protocol/test-vectors/{index,session}.json from the implementation.
 
 Run: python protocol/test-vectors/generate_core.py
-tests/test_protocol_vectors.py recomputes both files and requires byte equality, so a
-change in any encoding shows up as a diff here first.
+tests/unit/test_protocol_vectors.py recomputes both files and requires byte equality, so a
+change in any encoding shows up as a diff here first, and checks the session's proofs
+independently with RFC 9497 POPRF Finalize.
+
+Both are POPRF (RFC 9497 mode 0x02) under ``info = evaluation_info(ORGANISATION, mode,
+key_id)`` (SPEC.md section 4.4); session.json is a whole verifiable session: every
+evaluated batch carries its batched DLEQ proof, made with a fixed nonce here only.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from blindmatch.core.keys import HolderKey
 from blindmatch.core.messages import Accept, BlindedBatch, Close, Closed, EvaluatedBatch, Hello, blinded_commitment
 from blindmatch.core.outputs import bucket_of, cardinality_output, split_outputs
 from blindmatch.core.pacing import run_local
+from blindmatch.core.purpose import evaluation_info
 from blindmatch.core.requester import RequesterSession
-from blindmatch.crypto import oprf
+from blindmatch.crypto import group, oprf, poprf
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.vocabulary import Mode
 
@@ -28,6 +34,7 @@ SCHEMA_FINGERPRINT = bytes(range(32))
 HOLDER_KEYS = [b"", b"\x00", b"alice|1 MAIN ST|12345", b"bob|2 ELM AVE APT 3|54321", b"x" * 300]
 REQUESTER_KEYS = [b"alice|1 MAIN ST|12345", b"carol|3 OAK DR|11111", b"x" * 300]
 SESSION_ID = bytes(range(16))
+ORGANISATION = "Example County"
 
 
 def fixed_blind(i: int) -> bytes:
@@ -35,27 +42,45 @@ def fixed_blind(i: int) -> bytes:
     return oprf.hash_to_scalar(b"blindmatch test vector blind" + i.to_bytes(4, "big"))
 
 
+def fixed_proof_nonce(seq: int) -> bytes:
+    """Deterministic DLEQ nonces for the vectors only; real sessions draw them at random."""
+    return oprf.hash_to_scalar(b"blindmatch test vector proof nonce" + seq.to_bytes(4, "big"))
+
+
 def _key() -> HolderKey:
-    return HolderKey(oprf.derive_key_pair(SEED, KEY_INFO)[0])
+    return HolderKey(poprf.derive_key_pair(SEED, KEY_INFO)[0])
+
+
+def _infos(key: HolderKey) -> dict[Mode, bytes]:
+    return {mode: evaluation_info(ORGANISATION, mode, key.key_id) for mode in Mode}
 
 
 def index_vectors() -> dict:
     key = _key()
+    infos = _infos(key)
+    t_inverse = {mode: group.invert(poprf.tweaked_secret(key.sk, info)) for mode, info in infos.items()}
     entries = []
-    outputs = {Mode.MEMBERSHIP: [], Mode.CARDINALITY: []}
+    outputs: dict[Mode, list[bytes]] = {Mode.MEMBERSHIP: [], Mode.CARDINALITY: []}
     for k in HOLDER_KEYS:
-        element = oprf.blind_evaluate(key.sk, oprf.hash_to_group(k))
-        member = oprf.evaluate(key.sk, k)
-        card = cardinality_output(element)
+        member_element = group.scalar_mult(t_inverse[Mode.MEMBERSHIP], poprf.input_element(k))
+        card_element = group.scalar_mult(t_inverse[Mode.CARDINALITY], poprf.input_element(k))
+        member = poprf.evaluate(key.sk, k, infos[Mode.MEMBERSHIP])
+        card = cardinality_output(infos[Mode.CARDINALITY], card_element)
         outputs[Mode.MEMBERSHIP].append(member)
         outputs[Mode.CARDINALITY].append(card)
-        entries.append({"match_key": k.hex(), "evaluated_element": element.hex(), "membership_output": member.hex(), "cardinality_output": card.hex()})
+        entries.append({"match_key": k.hex(), "membership_element": member_element.hex(), "membership_output": member.hex(),
+                        "cardinality_element": card_element.hex(), "cardinality_output": card.hex()})
     result = {
-        "description": "Holder index: match keys -> RFC 9497 Evaluate outputs (membership) and CardinalityFinalize outputs -> Elias-Fano index bytes",
+        "description": "Holder index for one organisation: match keys -> RFC 9497 POPRF Evaluate outputs under "
+                       "info(organisation, membership, key_id) and CardinalityFinalize outputs under "
+                       "info(organisation, cardinality, key_id) -> Elias-Fano index bytes",
         "seed": SEED.hex(),
         "key_info": KEY_INFO.hex(),
         "skS": key.sk.hex(),
+        "pkS": key.public_key.hex(),
         "key_id": key.key_id.hex(),
+        "organisation": ORGANISATION,
+        "info": {mode.value: info.hex() for mode, info in infos.items()},
         "schema_fingerprint": SCHEMA_FINGERPRINT.hex(),
         "entries": entries,
         "indexes": {},
@@ -79,8 +104,11 @@ def _message_json(message) -> dict:  # type: ignore[no-untyped-def]
                 "batch_digests": [d.hex() for d in message.batch_digests], "canonical": message.canonical().hex()}
     if isinstance(message, Accept):
         return {"type": "Accept", "max_batch": message.max_batch, "canonical": message.canonical().hex()}
-    if isinstance(message, (BlindedBatch, EvaluatedBatch)):
-        return {"type": type(message).__name__, "seq": message.seq, "elements": message.elements.hex(), "canonical": message.canonical().hex()}
+    if isinstance(message, BlindedBatch):
+        return {"type": "BlindedBatch", "seq": message.seq, "elements": message.elements.hex(), "canonical": message.canonical().hex()}
+    if isinstance(message, EvaluatedBatch):
+        return {"type": "EvaluatedBatch", "seq": message.seq, "elements": message.elements.hex(), "proof": message.proof.hex(),
+                "proof_nonce": fixed_proof_nonce(message.seq).hex(), "canonical": message.canonical().hex()}
     if isinstance(message, Close):
         return {"type": "Close", "transcript_hash": message.transcript_hash.hex()}
     if isinstance(message, Closed):
@@ -90,19 +118,29 @@ def _message_json(message) -> dict:  # type: ignore[no-untyped-def]
 
 def session_vectors() -> dict:
     key = _key()
+    info = _infos(key)[Mode.MEMBERSHIP]
     engine = BatchEngine(1)
-    builder_outputs = b"".join(oprf.evaluate(key.sk, k) for k in HOLDER_KEYS)
+    builder_outputs = b"".join(poprf.evaluate(key.sk, k, info) for k in HOLDER_KEYS)
     hi, lo = split_outputs(builder_outputs)
     index = EncryptedIndex.parse(encode_index(Mode.MEMBERSHIP, key.key_id, SCHEMA_FINGERPRINT, hi, lo))
     blinds = [fixed_blind(i) for i in range(len(REQUESTER_KEYS))]
     config = HolderConfig(key.sk, key.key_id, SCHEMA_FINGERPRINT, {Mode.MEMBERSHIP: index.digest}, max_batch=2, max_session_elements=16)
-    holder = HolderSession(config, engine, unsigned_close)
-    requester = RequesterSession(REQUESTER_KEYS, Mode.MEMBERSHIP, index, SESSION_ID, 2, engine, blinds=b"".join(blinds))
+    holder = HolderSession(config, engine, unsigned_close, ORGANISATION, proof_nonce=fixed_proof_nonce)
+    requester = RequesterSession(REQUESTER_KEYS, Mode.MEMBERSHIP, index, SESSION_ID, 2, engine,
+                                 organisation=ORGANISATION, public_key=key.public_key, blinds=b"".join(blinds))
     wire = run_local(holder, requester, authorization=b"")
     engine.close()
     return {
-        "description": "One membership session with fixed blinds; every message's canonical encoding and the transcript hash",
+        "description": "One verifiable (POPRF) membership session with fixed blinds and proof nonces: the info, the "
+                       "tweaked key, every message's canonical encoding (each evaluated batch with its batched DLEQ "
+                       "proof) and the transcript hash",
         "skS": key.sk.hex(),
+        "pkS": key.public_key.hex(),
+        "key_id": key.key_id.hex(),
+        "organisation": ORGANISATION,
+        "mode": Mode.MEMBERSHIP.value,
+        "info": info.hex(),
+        "tweaked_key": poprf.tweaked_key(key.public_key, info).hex(),
         "index_digest": index.digest.hex(),
         "session_id": SESSION_ID.hex(),
         "requester_keys": [k.hex() for k in REQUESTER_KEYS],

@@ -56,6 +56,7 @@ class Reason(StrEnum):
     OVER_BUDGET = "over_budget"
     MODE_NOT_ALLOWED = "mode_not_allowed"
     TOO_FEW_RECORDS = "too_few_records"
+    KEY_SPENT = "key_spent"
     # The protocol core (SPEC.md 12).
     UNEXPECTED_MESSAGE = "unexpected_message"
     BAD_VERSION = "bad_version"
@@ -66,6 +67,7 @@ class Reason(StrEnum):
     INVALID_ELEMENT = "invalid_element"
     COMMITMENT_MISMATCH = "commitment_mismatch"
     TRANSCRIPT_MISMATCH = "transcript_mismatch"
+    PROOF_INVALID = "proof_invalid"
     BAD_REQUEST = "bad_request"
     REFUSED = "refused"
     # The holder's service (SPEC.md 9.5, 10.2.1).
@@ -77,6 +79,7 @@ class Reason(StrEnum):
     INTERNAL = "internal"
     # Only this machine sees these.
     HOLDER_UNAVAILABLE = "holder_unavailable"
+    HOLDER_NOT_PINNED = "holder_not_pinned"
     BAD_INPUT = "bad_input"
     FAILED = "failed"
     # The audit witness (SPEC.md 14.4); it also answers bad_request and organisation_not_allowed.
@@ -138,6 +141,8 @@ TRAITS: dict[Reason, Traits] = {
     Reason.TOO_FEW_RECORDS: _policy("FAILED_PRECONDITION"),
     Reason.REPLAYED: _policy("ALREADY_EXISTS"),
     Reason.OVER_BUDGET: _policy("RESOURCE_EXHAUSTED"),
+    # The holder's OPRF key reached its lifetime cap of evaluations: it must rotate (SPEC.md 7.6).
+    Reason.KEY_SPENT: _policy("RESOURCE_EXHAUSTED"),
     # The peers cannot talk as configured: refreshing state (GetInfo, DownloadIndex, schema) helps.
     Reason.BAD_VERSION: _protocol("FAILED_PRECONDITION"),
     Reason.KEY_MISMATCH: _protocol("FAILED_PRECONDITION"),
@@ -150,6 +155,8 @@ TRAITS: dict[Reason, Traits] = {
     Reason.COMMITMENT_MISMATCH: _protocol("INVALID_ARGUMENT"),
     Reason.TRANSCRIPT_MISMATCH: _protocol("INVALID_ARGUMENT"),
     Reason.UNEXPECTED_MESSAGE: _protocol("INVALID_ARGUMENT"),
+    # The holder's evaluation does not verify against the pinned key (SPEC.md 5.5).
+    Reason.PROOF_INVALID: _protocol("INVALID_ARGUMENT"),
     # A core-level refusal without a policy reason (the holder's service always sends the policy's).
     Reason.REFUSED: Traits(Kind.LOCAL, "PERMISSION_DENIED", True, ExitCode.REFUSED),
     Reason.ORGANISATION_NOT_ALLOWED: Traits(Kind.SERVICE, "PERMISSION_DENIED", True, ExitCode.REFUSED),
@@ -163,6 +170,8 @@ TRAITS: dict[Reason, Traits] = {
     Reason.CANCELLED: Traits(Kind.SERVICE, "CANCELLED", False, ExitCode.FAILURE),
     Reason.INTERNAL: Traits(Kind.SERVICE, "INTERNAL", False, ExitCode.FAILURE),
     Reason.HOLDER_UNAVAILABLE: Traits(Kind.LOCAL, "UNAVAILABLE", True, ExitCode.UNAVAILABLE),
+    # The server is not the pinned holder (organisation, OPRF key or audit key differ): stop, never retry.
+    Reason.HOLDER_NOT_PINNED: Traits(Kind.LOCAL, "FAILED_PRECONDITION", False, ExitCode.FAILURE),
     Reason.BAD_INPUT: Traits(Kind.LOCAL, "UNKNOWN", False, ExitCode.USAGE),
     Reason.FAILED: Traits(Kind.LOCAL, "UNKNOWN", False, ExitCode.FAILURE),
     # A witness refusing a checkpoint: the submitting daemon keeps its log and retries or alerts.

@@ -61,6 +61,9 @@ REQUESTER = """\
 organisation = "County Court of Example"
 [holder]
 address = "127.0.0.1:1"
+organisation = "Example Tax Authority"
+oprf_public_key = "e2f2ae0a6abc4e71a884a961c500515f58e30b6aa582dd8db6a65945e08d2d76"
+audit_public_key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
 ca_cert = "ca.crt"
 cert = "c.crt"
 key = "c.key"

@@ -55,6 +55,7 @@ def _client(chunks: list[pb.IndexChunk]) -> HolderClient:
     client._stub = _Stub(chunks)  # type: ignore[assignment]
     client._batch_timeout = 30.0
     client._stop = None
+    client._pinned_checked = True  # the server certificate check is tested in test_pinned_holder
     return client
 
 

@@ -37,6 +37,7 @@ pytestmark = pytest.mark.fuzz
 FINGERPRINT = hashlib.sha256(b"fuzz schema").digest()
 HOLDER_KEYS = [f"holder person {i}".encode() for i in range(40)]
 MAX_BATCH = 8
+ORG = "Fuzz County"
 
 
 class Peer:
@@ -44,7 +45,8 @@ class Peer:
 
     def __init__(self, engine: BatchEngine) -> None:
         key = HolderKey.generate()
-        builder = IndexBuilder(key, FINGERPRINT, engine)
+        self.public_key = key.public_key
+        builder = IndexBuilder(key, FINGERPRINT, engine, ORG)
         builder.add(HOLDER_KEYS)
         self.indexes = {mode: EncryptedIndex.parse(data) for mode, data in builder.finish().items()}
         self.config = HolderConfig(key.sk, key.key_id, FINGERPRINT, {m: i.digest for m, i in self.indexes.items()},
@@ -71,7 +73,7 @@ def test_holder_parses_any_bytes_into_a_message_or_a_decode_error(peer: Peer, en
         message = pb.MatchClientMessage.FromString(raw)
     except DecodeError:
         return
-    session = HolderSession(peer.config, engine, unsigned_close)
+    session = HolderSession(peer.config, engine, unsigned_close, ORG)
     try:
         session.receive(client_message_from_pb(message))
     except ProtocolError as exc:
@@ -138,7 +140,7 @@ def hostile_hellos(draw: st.DrawFn, peer: Peer) -> pb.MatchClientMessage:
 @given(st.data())
 def test_holder_refuses_hostile_hellos_with_a_protocol_error(peer: Peer, engine: BatchEngine, data: st.DataObject) -> None:
     message = data.draw(hostile_hellos(peer))
-    session = HolderSession(peer.config, engine, unsigned_close)
+    session = HolderSession(peer.config, engine, unsigned_close, ORG)
     try:
         hello = client_message_from_pb(message)
         session.receive(hello)
@@ -168,7 +170,7 @@ def test_holder_session_with_committed_hostile_batches(
     batches = [blob[o : o + step] for o in range(0, len(blob), step)]
     hello = Hello(1, os.urandom(16), mode, peer.config.key_id, FINGERPRINT, peer.config.index_digests[mode],
                   count, batch_size, tuple(batch_digest(b) for b in batches))
-    session = HolderSession(peer.config, engine, unsigned_close)
+    session = HolderSession(peer.config, engine, unsigned_close, ORG)
     session.receive(hello)
     session.accept()
     for seq, batch in enumerate(batches):
@@ -188,7 +190,8 @@ def test_holder_session_with_committed_hostile_batches(
 
 def _requester(peer: Peer, engine: BatchEngine, mode: Mode, count: int) -> RequesterSession:
     keys = [f"query {i}".encode() for i in range(count)]
-    return RequesterSession(keys, mode, peer.indexes[mode], os.urandom(16), 2, engine)
+    return RequesterSession(keys, mode, peer.indexes[mode], os.urandom(16), 2, engine, organisation=ORG,
+                            public_key=peer.public_key)
 
 
 @st.composite

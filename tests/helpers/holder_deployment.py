@@ -208,8 +208,9 @@ class MatchClient:
 
 
 def requester_session(index: EncryptedIndex, keys: list[bytes], mode: Mode, engine: BatchEngine,
-                      batch_size: int = 64) -> RequesterSession:
-    return RequesterSession(keys, mode, index, secrets.token_bytes(16), batch_size, engine)
+                      batch_size: int = 64, *, oprf_public_key: bytes) -> RequesterSession:
+    return RequesterSession(keys, mode, index, secrets.token_bytes(16), batch_size, engine,
+                            organisation=REQUESTER_ORG, public_key=oprf_public_key)
 
 
 def requester_checkpoint(dep: Deployment) -> bytes:
@@ -260,7 +261,8 @@ def run_match(dep: Deployment, stub: pb_grpc.HolderStub, session: RequesterSessi
 def signed_session(dep: Deployment, stub: pb_grpc.HolderStub, engine: BatchEngine, indices: range, mode: Mode,
                    official: str = OFFICIAL, **overrides: object) -> tuple[RequesterSession, bytes]:
     index = download(stub, mode)
-    session = requester_session(index, requester_keys(indices), mode, engine)
+    pk = stub.GetInfo(pb.GetInfoRequest()).oprf_public_key
+    session = requester_session(index, requester_keys(indices), mode, engine, oprf_public_key=pk)
     envelope = sign_for(dep, session_id=session.session_id, key_id=index.header.key_id, index_digest=index.digest,
                         commitment=session.blinded_commitment, count=session.element_count, mode=mode,
                         official=official, **overrides)  # type: ignore[arg-type]

@@ -45,7 +45,7 @@ def test_bench_prebuilt_reuses_index(capsys, tmp_path) -> None:
     first = _run(capsys, *args)
     assert first["matches"] == 128 and first["index_build_seconds"] == 0.0
     assert first["session_seconds"] == first["total_seconds"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["n512-s1-membership.bmidx", "n512-s1.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["n512-s1-membership-poprf1.bmidx", "n512-s1-poprf1.json"]
     second = _run(capsys, *args)
     assert second["matches"] == 128 and second["index_bytes"] == first["index_bytes"]
 

@@ -10,12 +10,14 @@ from blindmatch.bench.data import holder_key_chunks
 from blindmatch.core.index import EncryptedIndex
 from blindmatch.core.index_builder import IndexBuilder
 from blindmatch.core.keys import HolderKey
-from blindmatch.core.outputs import outputs_for
+from blindmatch.core.purpose import evaluation_info
+from blindmatch.crypto import poprf
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.cluster_index import build_index_on_cluster
 from blindmatch.vocabulary import Mode
 
 FINGERPRINT = bytes(range(32))
+ORG = "Example County"
 
 
 @pytest.mark.timeout(120)
@@ -24,20 +26,21 @@ def test_cluster_build_matches_local_build() -> None:
 
     key = HolderKey(bytes([7]) + bytes(31))
     engine = BatchEngine(1)
-    builder = IndexBuilder(key, FINGERPRINT, engine)
+    builder = IndexBuilder(key, FINGERPRINT, engine, ORG)
     for chunk in holder_key_chunks(700, 5, chunk=128):
         builder.add(chunk)
     expected = builder.finish()
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
-        got = build_index_on_cluster(holder_key_chunks(700, 5, chunk=128), key, FINGERPRINT, client, max_in_flight=2)
+        got = build_index_on_cluster(holder_key_chunks(700, 5, chunk=128), key, FINGERPRINT, client, ORG, max_in_flight=2)
         by_address = build_index_on_cluster(
-            holder_key_chunks(700, 5, chunk=300), key, FINGERPRINT, cluster.scheduler_address, kinds=(Mode.CARDINALITY,)
+            holder_key_chunks(700, 5, chunk=300), key, FINGERPRINT, cluster.scheduler_address, ORG, kinds=(Mode.CARDINALITY,)
         )
     assert got == expected
     assert by_address == {Mode.CARDINALITY: expected[Mode.CARDINALITY]}
     index = EncryptedIndex.parse(got[Mode.MEMBERSHIP])
     first = next(holder_key_chunks(3, 5))
-    assert index.contains(outputs_for(Mode.MEMBERSHIP, first, engine.evaluate_elements(key.sk, first))).all()
+    info = evaluation_info(ORG, Mode.MEMBERSHIP, key.key_id)
+    assert index.contains(b"".join(poprf.evaluate(key.sk, k, info) for k in first)).all()
 
 
 @pytest.mark.timeout(120)

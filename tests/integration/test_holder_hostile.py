@@ -17,6 +17,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from helpers.holder_deployment import (
+    HOLDER_ORG,
     REQUESTER_ORG,
     Deployment,
     channel,
@@ -96,9 +97,11 @@ def test_idle_match_streams_do_not_starve_get_info_or_health(holder: tuple[Deplo
         assert daemon.servicer.match_slots.in_use() == 0
 
 
-def _endpoint(dep: Deployment, port: int) -> HolderEndpoint:
+def _endpoint(dep: Deployment, daemon: HolderDaemon) -> HolderEndpoint:
     org = dep.pki / slug(REQUESTER_ORG)
-    return HolderEndpoint(address=f"127.0.0.1:{port}", name="holder", ca_cert=dep.pki / "ca.crt",
+    return HolderEndpoint(address=f"127.0.0.1:{daemon.port}", name="holder", organisation=HOLDER_ORG,
+                          oprf_public_key=daemon.runtime.key.public_key, audit_public_key=daemon.runtime.audit.public_key,
+                          ca_cert=dep.pki / "ca.crt",
                           cert=org / "client.crt", key=org / "client.key", server_name=None,
                           retry_seconds=60, batch_timeout_seconds=30)
 
@@ -107,7 +110,7 @@ def _endpoint(dep: Deployment, port: int) -> HolderEndpoint:
 def test_hundred_connections_of_five_get_info_calls_all_succeed(holder: tuple[Deployment, HolderDaemon]) -> None:
     """The holder may answer RESOURCE_EXHAUSTED under the burst; the client retries it with backoff."""
     dep, daemon = holder
-    endpoint = _endpoint(dep, daemon.port)
+    endpoint = _endpoint(dep, daemon)
     start = threading.Barrier(100)
 
     def one_connection(_: int) -> int:

@@ -168,6 +168,7 @@ def test_requester_matches_after_rotation_and_restart(tmp_path: Path, engine: Ba
     with running(dep, engine) as daemon, channel(dep, daemon.port) as ch:
         stub = pb_grpc.HolderStub(ch)
         old_index = download(stub, Mode.MEMBERSHIP)
+        old_pk = stub.GetInfo(pb.GetInfoRequest()).oprf_public_key
         session, envelope = signed_session(dep, stub, engine, range(50, 150), Mode.MEMBERSHIP)
         run_match(dep, stub, session, envelope)
         assert session.match_count == 50
@@ -180,7 +181,7 @@ def test_requester_matches_after_rotation_and_restart(tmp_path: Path, engine: Ba
         assert info.key_id != old_index.header.key_id
         assert old_index.digest not in {i.digest for i in info.indexes}
 
-        stale = requester_session(old_index, requester_keys(range(50, 150)), Mode.MEMBERSHIP, engine)
+        stale = requester_session(old_index, requester_keys(range(50, 150)), Mode.MEMBERSHIP, engine, oprf_public_key=old_pk)
         stale_envelope = sign_for(dep, session_id=stale.session_id, key_id=old_index.header.key_id,
                                   index_digest=old_index.digest, commitment=stale.blinded_commitment,
                                   count=stale.element_count, mode=Mode.MEMBERSHIP)

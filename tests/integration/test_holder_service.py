@@ -18,9 +18,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from helpers.holder_deployment import (
     CARDINALITY_OFFICIAL,
+    HOLDER_ORG,
     OFFICIAL,
     OTHER_OFFICIAL,
     OTHER_ORG,
+    REQUESTER_ORG,
     TINY_OFFICIAL,
     Deployment,
     MatchClient,
@@ -49,6 +51,7 @@ from blindmatch.holder.service import (
     INTERNAL_ERROR_MESSAGE,
     HolderDaemon,
 )
+from blindmatch.holder.store import load_key_file
 from blindmatch.policy import SessionRequest, sign_request
 from blindmatch.transport.pki import init_pki
 from blindmatch.transport.status import reason_from_rpc_error
@@ -123,8 +126,11 @@ def test_get_info(deployment: Deployment, daemon: HolderDaemon, stub: pb_grpc.Ho
     assert info.schema_fingerprint.hex() == manifest["schema"]["fingerprint"]
     assert (info.schema_name, info.schema_version) == ("blindmatch-person", 2)
     assert {(i.kind, i.digest.hex(), i.entries) for i in info.indexes} == {
-        (MODE_TO_PB[Mode(k)], v["digest"], v["entries"]) for k, v in manifest["indexes"].items()
+        (MODE_TO_PB[Mode(v["kind"])], v["digest"], v["entries"]) for v in manifest["indexes"]
+        if v["organisation"] == REQUESTER_ORG
     }
+    assert info.organisation == HOLDER_ORG
+    assert info.oprf_public_key == load_key_file(deployment.config.key_file).public_key
     assert (info.limits.max_batch, info.limits.index_chunk_bytes, info.limits.max_message_bytes) == (64, 1024, 16384)
     assert info.budget.session_max_records == 5000
     assert info.budget.official_day_remaining <= 50000 and info.budget.organisation_day_remaining <= 100000
@@ -433,7 +439,7 @@ def test_internal_error_is_logged_and_not_sent(deployment: Deployment, stub: pb_
 
 
 def test_holder_config_repr_hides_the_key(daemon: HolderDaemon) -> None:
-    config = daemon.runtime.holder_config
+    config = daemon.runtime.holder_config(REQUESTER_ORG)
     assert repr(config.sk) not in repr(config) and "sk=" not in repr(config)
 
 
@@ -468,11 +474,12 @@ def test_unsigned_hello_flood_is_one_summary(deployment: Deployment, daemon: Hol
                                              engine: BatchEngine) -> None:  # noqa: F811
     """200 unsigned Hellos grow the log by one summary entry for the period, however fast they come."""
     index = download(stub, Mode.MEMBERSHIP)
+    pk = stub.GetInfo(pb.GetInfoRequest()).oprf_public_key
     daemon.runtime.keeper.refusals.flush()
     log_file = deployment.root / "audit" / "log.jsonl"
     before_bytes, before_lines = log_file.stat().st_size, len(log_file.read_text().splitlines())
     for _ in range(200):
-        session = requester_session(index, requester_keys(range(1)), Mode.MEMBERSHIP, engine)
+        session = requester_session(index, requester_keys(range(1)), Mode.MEMBERSHIP, engine, oprf_public_key=pk)
         envelope = sign_for(deployment, session_id=session.session_id, key_id=index.header.key_id,
                             index_digest=index.digest, commitment=session.blinded_commitment, count=1,
                             mode=Mode.MEMBERSHIP, signer=Ed25519PrivateKey.generate())
@@ -492,5 +499,5 @@ def test_index_download_is_audited(deployment: Deployment, daemon: HolderDaemon,
     manifest = daemon.runtime.indexes.manifest
     assert entry["peer"] in daemon.runtime.allowed_organisations
     assert (entry["kind"], entry["digest"], entry["offset"]) == ("membership", index.digest.hex(), 0)
-    assert entry["bytes"] == manifest.files[Mode.MEMBERSHIP].size_bytes
+    assert entry["bytes"] == manifest.files[entry["peer"], Mode.MEMBERSHIP].size_bytes
     assert entry["key_id"] == manifest.key_id.hex()

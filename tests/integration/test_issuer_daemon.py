@@ -101,7 +101,8 @@ def test_holder_index_command_builds_over_tokens_from_the_live_issuer(
     import subprocess
 
     from blindmatch.core.index import EncryptedIndex
-    from blindmatch.crypto import oprf
+    from blindmatch.core.purpose import evaluation_info
+    from blindmatch.crypto import poprf
     from blindmatch.holder.store import load_key_file, read_manifest
     from blindmatch.pilot.processes import blindmatch_command
     from blindmatch.vocabulary import Mode
@@ -143,9 +144,11 @@ key = "{holder.client_key}"
     sk = epoch_key_pair(read_seed(config.seed_file), epoch)[0]
     holder_key = load_key_file(tmp_path / "oprf.key")
     manifest = read_manifest(tmp_path / "index")
-    index = EncryptedIndex.parse(manifest.files[Mode.MEMBERSHIP].path.read_bytes())
+    index_file = manifest.for_organisation(REQUESTER_ORG)[Mode.MEMBERSHIP]
+    index = EncryptedIndex.parse(index_file.path.read_bytes())
     keys = [k for r in records for _, k in default_schema().match_keys(r, "holder")]
     assert daemon.evaluator.used(HOLDER_ORG, epoch) == len(keys)  # one per holder key, nothing more
-    composed = b"".join(oprf.evaluate(holder_key.sk, voprf.evaluate(sk, k)) for k in keys)
+    info = evaluation_info(REQUESTER_ORG, Mode.MEMBERSHIP, holder_key.key_id)
+    composed = b"".join(poprf.evaluate(holder_key.sk, voprf.evaluate(sk, k), info) for k in keys)
     assert index.contains(composed).all()
-    assert not index.contains(b"".join(oprf.evaluate(holder_key.sk, k) for k in keys)).any()
+    assert not index.contains(b"".join(poprf.evaluate(holder_key.sk, k, info) for k in keys)).any()

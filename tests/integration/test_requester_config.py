@@ -19,6 +19,9 @@ def _write(tmp_path: Path, text: str) -> Path:
 BASE = """organisation = "Org"
 [holder]
 address = "127.0.0.1:1"
+organisation = "Holder Org"
+oprf_public_key = "e2f2ae0a6abc4e71a884a961c500515f58e30b6aa582dd8db6a65945e08d2d76"
+audit_public_key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
 ca_cert = "ca.crt"
 cert = "c.crt"
 key = "c.key"
@@ -73,3 +76,22 @@ def test_runner_refuses_an_organisation_other_than_the_certificates(tmp_path: Pa
     config = load_requester_config(ws.requester_config)
     with pytest.raises(JobInputError, match="wrong_organisation"):
         JobRunner(config, None, None, None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("key", "value", "problem"), [
+    ("oprf_public_key", '"00"', "must be 32 bytes"),
+    ("oprf_public_key", '"zz"', "64 hexadecimal digits"),
+    ("oprf_public_key", '"' + "ff" * 32 + '"', "not a valid public key"),
+    ("audit_public_key", '"' + "00" * 32 + '"', "not a valid public key"),
+])
+def test_pinned_keys_must_be_valid(tmp_path: Path, key: str, value: str, problem: str) -> None:
+    text = "\n".join(f"{key} = {value}" if line.startswith(f"{key} =") else line for line in BASE.splitlines())
+    with pytest.raises(ConfigError, match=f"holder.{key}: .*{problem}"):
+        load_requester_config(_write(tmp_path, text))
+
+
+@pytest.mark.parametrize("key", ["organisation", "oprf_public_key", "audit_public_key"])
+def test_the_holder_must_be_pinned(tmp_path: Path, key: str) -> None:
+    text = "\n".join(line for line in BASE.splitlines() if not line.startswith(f"{key} =") or line.startswith("organisation = \"Org\""))
+    with pytest.raises(ConfigError, match=f"holder.{key}: missing"):
+        load_requester_config(_write(tmp_path, text))

@@ -12,7 +12,8 @@ from blindmatch.core.index import HEADER_BYTES, EncryptedIndex, IndexFormatError
 from blindmatch.core.index_builder import IndexBuilder
 from blindmatch.core.keys import HolderKey
 from blindmatch.core.outputs import bucket_of, split_outputs
-from blindmatch.crypto import oprf
+from blindmatch.core.purpose import evaluation_info
+from blindmatch.crypto import oprf, poprf
 from blindmatch.vocabulary import Mode
 
 
@@ -74,16 +75,23 @@ def test_malformed_index_rejected(corrupt) -> None:  # type: ignore[no-untyped-d
         EncryptedIndex.parse(corrupt(data))
 
 
-def test_builder_entries_are_rfc9497_evaluate_outputs(engine) -> None:  # type: ignore[no-untyped-def]
+def test_builder_entries_are_rfc9497_poprf_evaluate_outputs_under_the_organisation_and_mode(engine) -> None:  # type: ignore[no-untyped-def]
     key = HolderKey.generate()
     keys = [os.urandom(20) for _ in range(300)]
-    builder = IndexBuilder(key, b"f" * 32, engine, kinds=[Mode.MEMBERSHIP])
+    builder = IndexBuilder(key, b"f" * 32, engine, "Example County", kinds=[Mode.MEMBERSHIP])
     builder.add(keys[:100])
     builder.add(keys[100:])
     index = EncryptedIndex.parse(builder.finish()[Mode.MEMBERSHIP])
     assert index.header.key_id == key.key_id
-    assert index.contains(b"".join(oprf.evaluate(key.sk, k) for k in keys)).all()
-    assert not index.contains(b"".join(oprf.evaluate(key.sk, k + b"!") for k in keys)).any()
+    info = evaluation_info("Example County", Mode.MEMBERSHIP, key.key_id)
+    assert index.contains(b"".join(poprf.evaluate(key.sk, k, info) for k in keys)).all()
+    assert not index.contains(b"".join(poprf.evaluate(key.sk, k + b"!", info) for k in keys)).any()
+    # Useless to another organisation, to the other mode, to another epoch's key, and in OPRF mode.
+    for other in (evaluation_info("Other County", Mode.MEMBERSHIP, key.key_id),
+                  evaluation_info("Example County", Mode.CARDINALITY, key.key_id),
+                  evaluation_info("Example County", Mode.MEMBERSHIP, bytes(32))):
+        assert not index.contains(b"".join(poprf.evaluate(key.sk, k, other) for k in keys)).any()
+    assert not index.contains(b"".join(oprf.evaluate(key.sk, k) for k in keys)).any()
 
 
 def test_false_match_bound_meets_spec() -> None:

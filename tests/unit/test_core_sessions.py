@@ -13,20 +13,23 @@ from blindmatch.core.holder import HolderConfig, HolderSession, HolderState, uns
 from blindmatch.core.index import EncryptedIndex
 from blindmatch.core.index_builder import IndexBuilder
 from blindmatch.core.keys import HolderKey
-from blindmatch.core.messages import Accept, BlindedBatch, Close, EvaluatedBatch, Hello
+from blindmatch.core.messages import Abort, Accept, BlindedBatch, Close, EvaluatedBatch, Hello
 from blindmatch.core.pacing import run_local
 from blindmatch.core.requester import RequesterSession, RequesterState
+from blindmatch.crypto import group, poprf
 from blindmatch.crypto.group import IDENTITY
+from blindmatch.crypto.oprf import public_key
 from blindmatch.vocabulary import Mode, Reason
 
 FINGERPRINT = hashlib.sha256(b"schema").digest()
 HOLDER_KEYS = [f"holder person {i}".encode() for i in range(600)]
+ORG = "Example County"
 
 
 @pytest.fixture(scope="module")
 def setup(engine):  # type: ignore[no-untyped-def]
     key = HolderKey.generate()
-    builder = IndexBuilder(key, FINGERPRINT, engine)
+    builder = IndexBuilder(key, FINGERPRINT, engine, ORG)
     builder.add(HOLDER_KEYS)
     raw = builder.finish()
     indexes = {mode: EncryptedIndex.parse(data) for mode, data in raw.items()}
@@ -42,7 +45,9 @@ def _queries() -> tuple[list[bytes], list[bool]]:
 def _sessions(setup, engine, mode: Mode, keys: list[bytes] | None = None, batch: int = 64):  # type: ignore[no-untyped-def]
     config, indexes = setup
     keys = keys if keys is not None else _queries()[0]
-    return HolderSession(config, engine, unsigned_close), RequesterSession(keys, mode, indexes[mode], os.urandom(16), batch, engine)
+    return (HolderSession(config, engine, unsigned_close, ORG),
+            RequesterSession(keys, mode, indexes[mode], os.urandom(16), batch, engine, organisation=ORG,
+                             public_key=public_key(config.sk)))
 
 
 def test_membership_run_finds_exactly_the_members(setup, engine) -> None:  # type: ignore[no-untyped-def]
@@ -67,7 +72,7 @@ def test_cardinality_run_counts_and_reveals_no_per_record_result(setup, engine) 
     # The holder permutes: the evaluations are not in the order of the blinded elements.
     config, _ = setup
     blinded = b"".join(m.elements for m in wire if isinstance(m, BlindedBatch))
-    in_order = engine.blind_evaluate(config.sk, blinded)
+    in_order = engine.blind_evaluate(group.invert(poprf.tweaked_secret(config.sk, holder.info)), blinded)
     returned = b"".join(m.elements for m in evaluated)
     assert returned != in_order
     assert sorted(returned[i : i + 32] for i in range(0, len(returned), 32)) == sorted(in_order[i : i + 32] for i in range(0, len(in_order), 32))
@@ -103,11 +108,12 @@ def _open(setup, engine, mode: Mode = Mode.MEMBERSHIP):  # type: ignore[no-untyp
 
 def test_invalid_element_in_batch_rejected(setup, engine) -> None:  # type: ignore[no-untyped-def]
     config, indexes = setup
-    requester = RequesterSession([b"a"], Mode.MEMBERSHIP, indexes[Mode.MEMBERSHIP], os.urandom(16), 64, engine)
+    requester = RequesterSession([b"a"], Mode.MEMBERSHIP, indexes[Mode.MEMBERSHIP], os.urandom(16), 64, engine,
+                                 organisation=ORG, public_key=public_key(config.sk))
     genuine_hello = requester.hello()
     generator_high_bit = bytes.fromhex("e2f2ae0a6abc4e71a884a961c500515f58e30b6aa582dd8db6a65945e08d2df6")
     for bad in (IDENTITY, b"\xff" * 32, b"\x01" + bytes(31), generator_high_bit):
-        holder = HolderSession(config, engine, unsigned_close)
+        holder = HolderSession(config, engine, unsigned_close, ORG)
         holder.receive(replace(genuine_hello, batch_digests=(hashlib.sha256(bad).digest(),)))
         holder.accept()
         with pytest.raises(ProtocolError) as err:
@@ -209,3 +215,72 @@ def test_empty_session_closes(setup, engine) -> None:  # type: ignore[no-untyped
     holder, requester = _sessions(setup, engine, Mode.MEMBERSHIP, [])
     run_local(holder, requester)
     assert requester.state is RequesterState.CLOSED and holder.evaluated_count == 0
+
+
+def _open_membership(setup, engine, holder_config=None):  # type: ignore[no-untyped-def]
+    """A membership session up to its first evaluated batch (from a holder with ``holder_config``)."""
+    config, indexes = setup
+    holder = HolderSession(holder_config or config, engine, unsigned_close, ORG)
+    requester = RequesterSession(_queries()[0], Mode.MEMBERSHIP, indexes[Mode.MEMBERSHIP], os.urandom(16), 64, engine,
+                                 organisation=ORG, public_key=public_key(config.sk))
+    holder.receive(requester.hello())
+    requester.receive(holder.accept())
+    (evaluated,) = holder.receive(requester.next_batch()).messages
+    assert isinstance(evaluated, EvaluatedBatch)
+    return holder, requester, evaluated
+
+
+def test_every_membership_batch_carries_a_proof_the_requester_checks(setup, engine) -> None:  # type: ignore[no-untyped-def]
+    _holder, requester, evaluated = _open_membership(setup, engine)
+    assert len(evaluated.proof) == 64
+    tampered = replace(evaluated, proof=evaluated.proof[:32] + bytes(32))
+    with pytest.raises(ProtocolError) as err:
+        requester.receive(tampered)
+    assert err.value.code == Reason.PROOF_INVALID
+    assert "evaluated batch 0" in err.value.message
+    assert not requester.matched.any()  # nothing of the batch was used
+    assert requester.state is RequesterState.FAILED
+
+
+def test_a_holder_evaluating_with_another_key_is_caught_by_the_proof(setup, engine) -> None:  # type: ignore[no-untyped-def]
+    """Selective failure: a batch evaluated (and proven) under another key does not verify."""
+    config, _ = setup
+    other = HolderKey.generate()
+    _holder, requester, evaluated = _open_membership(setup, engine, replace(config, sk=other.sk))
+    with pytest.raises(ProtocolError) as err:
+        requester.receive(evaluated)
+    assert err.value.code == Reason.PROOF_INVALID
+
+
+def test_a_swapped_element_fails_the_batch_proof(setup, engine) -> None:  # type: ignore[no-untyped-def]
+    _holder, requester, evaluated = _open_membership(setup, engine)
+    elements = evaluated.elements[32:64] + evaluated.elements[:32] + evaluated.elements[64:]
+    with pytest.raises(ProtocolError) as err:
+        requester.receive(replace(evaluated, elements=elements))
+    assert err.value.code == Reason.PROOF_INVALID
+
+
+def test_an_index_of_another_key_than_the_pinned_one_is_refused(setup, engine) -> None:  # type: ignore[no-untyped-def]
+    _config, indexes = setup
+    with pytest.raises(ProtocolError) as err:
+        RequesterSession([b"a"], Mode.MEMBERSHIP, indexes[Mode.MEMBERSHIP], os.urandom(16), 64, engine,
+                         organisation=ORG, public_key=public_key(HolderKey.generate().sk))
+    assert err.value.code == Reason.KEY_MISMATCH
+
+
+def test_another_organisations_session_matches_nothing_in_this_index(setup, engine) -> None:  # type: ignore[no-untyped-def]
+    config, indexes = setup
+    keys = [HOLDER_KEYS[i] for i in range(50)]
+    holder = HolderSession(config, engine, unsigned_close, "Other County")
+    requester = RequesterSession(keys, Mode.MEMBERSHIP, indexes[Mode.MEMBERSHIP], os.urandom(16), 64, engine,
+                                 organisation="Other County", public_key=public_key(config.sk))
+    run_local(holder, requester)
+    assert requester.closed and requester.match_count == 0
+
+
+def test_the_requesters_abort_fails_the_holder_session_with_its_reason(setup, engine) -> None:  # type: ignore[no-untyped-def]
+    holder, _requester, _evaluated = _open_membership(setup, engine)
+    with pytest.raises(ProtocolError) as err:
+        holder.receive(Abort(Reason.PROOF_INVALID, "evaluated batch 0: proof does not verify"))
+    assert err.value.code == Reason.PROOF_INVALID
+    assert holder.state is HolderState.FAILED

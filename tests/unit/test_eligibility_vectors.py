@@ -6,7 +6,7 @@ import importlib.util
 import json
 from pathlib import Path
 
-from blindmatch.crypto import oprf, voprf
+from blindmatch.crypto import poprf, voprf
 from blindmatch.issuer.tokenfile import read_token_file
 
 VECTOR_DIR = Path(__file__).resolve().parents[2] / "protocol" / "test-vectors"
@@ -29,7 +29,8 @@ def test_issuer_key_tokens_and_composed_entries() -> None:
     for tier in DATA["tiers"]:
         token = voprf.evaluate(sk, bytes.fromhex(tier["match_key"]))
         assert token.hex() == tier["token"]
-        assert oprf.evaluate(holder_sk, token).hex() == tier["holder_index_output"]
+        info = bytes.fromhex(DATA["holder"]["index_info"])
+        assert poprf.evaluate(holder_sk, token, info).hex() == tier["holder_index_output"]
 
 
 def test_blind_evaluation_verifies_and_finalises_to_the_tokens() -> None:

@@ -109,7 +109,7 @@ def refused(authorizer: Authorizer, env: bytes, **kwargs: object) -> PolicyRefus
 
 
 def test_reason_table() -> None:
-    assert len(REASONS) == 8
+    assert len(REASONS) == 9  # with key_spent, the key lifetime cap beside the budgets
     for reason in REASONS:
         assert grpc.StatusCode[reason.status] != grpc.StatusCode.OK  # a real gRPC name the daemon can map
 

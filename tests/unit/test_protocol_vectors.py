@@ -1,4 +1,5 @@
-"""protocol/test-vectors/{index,session}.json are exactly what the implementation produces."""
+"""protocol/test-vectors/{index,session}.json are exactly what the implementation produces,
+and their POPRF outputs and proofs check out with the RFC 9497 functions alone."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from blindmatch.core.index import EncryptedIndex
-from blindmatch.crypto import oprf
+from blindmatch.core.purpose import evaluation_info
+from blindmatch.crypto import dleq, poprf
+from blindmatch.vocabulary import Mode
 
 VECTOR_DIR = Path(__file__).resolve().parents[2] / "protocol" / "test-vectors"
 _spec = importlib.util.spec_from_file_location("generate_core", VECTOR_DIR / "generate_core.py")
@@ -28,8 +31,40 @@ def test_index_vector_is_self_consistent() -> None:
 
     data = json.loads((VECTOR_DIR / "index.json").read_text())
     sk = bytes.fromhex(data["skS"])
+    key_id = bytes.fromhex(data["key_id"])
+    info = evaluation_info(data["organisation"], Mode.MEMBERSHIP, key_id)
+    assert info.hex() == data["info"]["membership"]
     index = EncryptedIndex.parse(bytes.fromhex(data["indexes"]["membership"]["encoded"]))
     for entry in data["entries"]:
-        output = oprf.evaluate(sk, bytes.fromhex(entry["match_key"]))
+        output = poprf.evaluate(sk, bytes.fromhex(entry["match_key"]), info)
         assert output.hex() == entry["membership_output"]
         assert index.contains(output).all()
+
+
+def test_session_vector_proofs_verify_and_finalize_to_the_index() -> None:
+    """A whole verifiable session, checked with RFC 9497 POPRF Finalize per batch."""
+    import json
+
+    data = json.loads((VECTOR_DIR / "session.json").read_text())
+    pk, info = bytes.fromhex(data["pkS"]), bytes.fromhex(data["info"])
+    assert info == evaluation_info(data["organisation"], Mode(data["mode"]), bytes.fromhex(data["key_id"]))
+    tweaked = poprf.tweaked_key(pk, info)
+    assert tweaked.hex() == data["tweaked_key"]
+    keys = [bytes.fromhex(k) for k in data["requester_keys"]]
+    blinds = [bytes.fromhex(b) for b in data["blinds"]]
+    blinded = {m["seq"]: bytes.fromhex(m["elements"]) for m in data["messages"] if m["type"] == "BlindedBatch"}
+    evaluated = [m for m in data["messages"] if m["type"] == "EvaluatedBatch"]
+    assert len(evaluated) == len(blinded) == 2
+    outputs = []
+    for message in evaluated:
+        seq, elements, proof = message["seq"], bytes.fromhex(message["elements"]), bytes.fromhex(message["proof"])
+        span = range(seq * 2, min(seq * 2 + 2, len(keys)))
+        outputs += poprf.finalize_batch([keys[i] for i in span], b"".join(blinds[i] for i in span), elements,
+                                        blinded[seq], proof, info, tweaked)
+        with pytest.raises(dleq.ProofError):  # the proof binds this batch: not another key's answer
+            poprf.finalize_batch([keys[i] for i in span], b"".join(blinds[i] for i in span), elements,
+                                 blinded[seq], proof, info, poprf.tweaked_key(pk, info + b"!"))
+    index_data = json.loads((VECTOR_DIR / "index.json").read_text())
+    index = EncryptedIndex.parse(bytes.fromhex(index_data["indexes"]["membership"]["encoded"]))
+    assert index.digest.hex() == data["index_digest"]
+    assert index.contains(b"".join(outputs)).tolist() == data["matched"]

@@ -25,6 +25,8 @@ from blindmatch.crypto.batch import BatchEngine
 
 INDEX_CHUNK_BYTES = 262_144  # the holder daemon's default DownloadIndex chunk
 SCHEMA_FINGERPRINT = hashlib.sha256(b"blindmatch-bench schema").digest()
+# The requesting organisation of in-memory benchmark sessions: the index is built for it.
+BENCH_ORGANISATION = "Bench Requester"
 MAX_SESSION_ELEMENTS = 2**24 - 2**8  # SPEC.md limit
 
 
@@ -67,8 +69,17 @@ def default_index_dir() -> Path:
     return Path(base) / "blindmatch-bench"
 
 
+# Bumped whenever what an index holds changes (poprf1: POPRF under the bench organisation's info),
+# so a cache of an older format is rebuilt rather than matching nothing.
+INDEX_CACHE_FORMAT = "poprf1"
+
+
 def index_path(index_dir: str | Path, n: int, seed: int, mode: str) -> Path:
-    return Path(index_dir) / f"n{n}-s{seed}-{mode}.bmidx"
+    return Path(index_dir) / f"n{n}-s{seed}-{mode}-{INDEX_CACHE_FORMAT}.bmidx"
+
+
+def meta_path(index_dir: str | Path, cfg: BenchConfig) -> Path:
+    return Path(index_dir) / f"n{cfg.holder_records}-s{cfg.seed}-{INDEX_CACHE_FORMAT}.json"
 
 
 def machine_info() -> dict[str, Any]:
@@ -193,11 +204,11 @@ def build_index_bytes(cfg: BenchConfig, kinds: tuple[str, ...], timer: PhaseTime
     if cfg.cluster:
         from blindmatch.holder.cluster_index import build_index_on_cluster
 
-        built = build_index_on_cluster(chunks, key, SCHEMA_FINGERPRINT, cfg.cluster, kinds=modes)
+        built = build_index_on_cluster(chunks, key, SCHEMA_FINGERPRINT, cfg.cluster, BENCH_ORGANISATION, kinds=modes)
         return {m.value: data for m, data in built.items()}
     engine = TimedEngine(cfg.workers, timer) if timer is not None else BatchEngine(cfg.workers)
     try:
-        builder = IndexBuilder(key, SCHEMA_FINGERPRINT, engine, kinds=modes)
+        builder = IndexBuilder(key, SCHEMA_FINGERPRINT, engine, BENCH_ORGANISATION, kinds=modes)
         for chunk in chunks:
             builder.add(chunk)
         if timer is not None:
@@ -238,7 +249,7 @@ def _builder_main(cfg: BenchConfig, kinds: tuple[str, ...], out_dir: str, result
         "paths": paths,
         "machine": machine_info(),
     }
-    Path(out_dir, f"n{cfg.holder_records}-s{cfg.seed}.json").write_text(json.dumps(meta, indent=1))
+    meta_path(out_dir, cfg).write_text(json.dumps(meta, indent=1))
     result.send(meta)
 
 
@@ -247,9 +258,9 @@ def ensure_prebuilt(cfg: BenchConfig, kinds: tuple[str, ...] | None = None) -> d
     out_dir = Path(cfg.index_dir or default_index_dir())
     out_dir.mkdir(parents=True, exist_ok=True)
     kinds = kinds or (cfg.mode,)
-    meta_path = out_dir / f"n{cfg.holder_records}-s{cfg.seed}.json"
-    if all(index_path(out_dir, cfg.holder_records, cfg.seed, k).exists() for k in kinds) and meta_path.exists():
-        return dict(json.loads(meta_path.read_text()))
+    meta_file = meta_path(out_dir, cfg)
+    if all(index_path(out_dir, cfg.holder_records, cfg.seed, k).exists() for k in kinds) and meta_file.exists():
+        return dict(json.loads(meta_file.read_text()))
     ctx = mp.get_context("spawn")
     mine, theirs = ctx.Pipe()
     proc = ctx.Process(target=_builder_main, args=(cfg, kinds, str(out_dir), theirs), name="bench-builder")

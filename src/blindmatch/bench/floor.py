@@ -51,7 +51,7 @@ def raw_scalarmult_rate(sk: bytes, elements: bytes, threads: int, pool: ThreadPo
 
 
 def measure_floor(count: int = 1 << 15, workers: int | None = None, repeats: int = 5) -> dict[str, Any]:
-    from blindmatch.bench.common import SCHEMA_FINGERPRINT, bench_key, machine_info
+    from blindmatch.bench.common import BENCH_ORGANISATION, SCHEMA_FINGERPRINT, bench_key, machine_info
     from blindmatch.bench.data import holder_key_chunks
     from blindmatch.core.index_builder import IndexBuilder
     from blindmatch.crypto.batch import BatchEngine
@@ -75,7 +75,7 @@ def measure_floor(count: int = 1 << 15, workers: int | None = None, repeats: int
             engine.evaluate_elements(key.sk, inputs)
             rates["evaluate_elements"].append(count / (time.perf_counter() - t))
             t = time.perf_counter()
-            builder = IndexBuilder(key, SCHEMA_FINGERPRINT, engine, kinds=(Mode.MEMBERSHIP,))
+            builder = IndexBuilder(key, SCHEMA_FINGERPRINT, engine, BENCH_ORGANISATION, kinds=(Mode.MEMBERSHIP,))
             for lo in range(0, count, 4096):
                 builder.add(inputs[lo : lo + 4096])
             builder.finish()

@@ -81,10 +81,12 @@ def _builder(cfg: BenchConfig, holder_config: str, conn: Connection) -> None:
         timer = PhaseTimer()
         engine = TimedEngine(cfg.workers, timer)
         t = time.perf_counter()
-        builder = IndexBuilder(key, schema.fingerprint, engine, kinds=(Mode.MEMBERSHIP, Mode.CARDINALITY))
+        builders = [IndexBuilder(key, schema.fingerprint, engine, org, kinds=(Mode.MEMBERSHIP, Mode.CARDINALITY))
+                    for org in config.tls.allowed_organisations]
         for chunk in holder_key_chunks(cfg.holder_records, cfg.seed, cfg.chunk):
-            builder.add(chunk)
-        indexes = builder.finish()
+            for builder in builders:
+                builder.add(chunk)
+        indexes = {(b.organisation, kind): data for b in builders for kind, data in b.finish().items()}
         seconds = time.perf_counter() - t
         engine.close()
         manifest = write_indexes(
@@ -147,6 +149,7 @@ def _requester(cfg: BenchConfig, requester_config: str, conn: Connection) -> Non
             t2 = time.perf_counter()
             session_id = secrets.token_bytes(16)
             session = RequesterSession(keys, mode, index, session_id, min(cfg.batch_size, info.limits.max_batch), engine,
+                                       organisation=config.organisation, public_key=config.holder.oprf_public_key,
                                        observer=timer)
             t3 = time.perf_counter()
             issued = datetime.now(UTC).replace(microsecond=0)

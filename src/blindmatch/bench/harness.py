@@ -31,6 +31,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from blindmatch.bench.common import (
+    BENCH_ORGANISATION,
     MAX_SESSION_ELEMENTS,
     SCHEMA_FINGERPRINT,
     BenchConfig,
@@ -98,6 +99,7 @@ def _holder_main(cfg: BenchConfig, peer: Connection, parent: Connection) -> None
             ),
             engine,
             unsigned_close,
+            BENCH_ORGANISATION,
         )
         up = down = 0
         busy = 0.0
@@ -157,6 +159,7 @@ def _requester_main(cfg: BenchConfig, peer: Connection, parent: Connection) -> N
         mode = Mode(cfg.mode)
         # The session times its finalize and lookup work through the observer hook.
         session = RequesterSession(keys, mode, index, os.urandom(16), min(cfg.batch_size, max(1, len(keys))), engine,
+                                   organisation=BENCH_ORGANISATION, public_key=bench_key(cfg.seed).public_key,
                                    observer=timer)
         t3 = time.perf_counter()
         # Like the gRPC client (holder_client.match): a sender thread drains an outbox so that

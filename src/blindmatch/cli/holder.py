@@ -12,7 +12,7 @@ from pathlib import Path
 
 from blindmatch.cli.errors import CliError
 from blindmatch.holder.config import ConfigError, HolderNodeConfig, load_holder_config
-from blindmatch.vocabulary import ExitCode
+from blindmatch.vocabulary import ExitCode, Mode
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,6 +49,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                             "needs the 'cluster' extra")
     index.add_argument("--quiet", action="store_true", help="no progress bar")
     index.set_defaults(func=_index)
+
+    pins = add("pins", "print what a requester pins: organisation, OPRF public key, audit key",
+               "Print the [holder] entries of a requester's configuration that pin this holder: its "
+               "organisation (the O= of its server certificate), the OPRF public key of the committed "
+               "index's key and its audit verifier key. Hand them to requesters out of band; they refuse "
+               "any server that differs. Run 'holder index' (and 'holder serve' once) first.")
+    pins.set_defaults(func=_pins)
 
     serve = add("serve", "run the holder's gRPC daemon (mutual TLS)",
                 "Serve GetInfo, DownloadIndex and Match on holder.listen until SIGTERM or SIGINT, then "
@@ -107,7 +114,7 @@ def _index(args: argparse.Namespace) -> int:
     with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
         if report.key_rotated:
             audit.append("key_rotated", key_id=report.manifest.key_id.hex())
-        for kind, f in sorted(report.manifest.files.items(), key=lambda item: item[0].value):
+        for (_org, kind), f in sorted(report.manifest.files.items(), key=_slot_order):
             audit.append("index_built", digest=f.digest.hex(), entries=f.entries, kind=kind.value)
     if report.key_created:
         print(f"created OPRF key {config.key_file} (mode 0600)")
@@ -116,8 +123,35 @@ def _index(args: argparse.Namespace) -> int:
         if report.retired_key is not None:
             print(f"old key kept as {report.retired_key} (mode 0600); destroy it per your retention policy")
     print(report.summary())
-    for kind, f in sorted(report.manifest.files.items(), key=lambda item: item[0].value):
-        print(f"{kind.value} index: {f.digest.hex()} ({f.entries} entries, {f.size_bytes} bytes)")
+    for (org, kind), f in sorted(report.manifest.files.items(), key=_slot_order):
+        print(f"{kind.value} index for {org}: {f.digest.hex()} ({f.entries} entries, {f.size_bytes} bytes)")
+    return 0
+
+
+def _slot_order(item: tuple[tuple[str, Mode], object]) -> tuple[str, str]:
+    (organisation, kind), _file = item
+    return organisation, kind.value
+
+
+def _pins(args: argparse.Namespace) -> int:
+    from blindmatch.audit.keys import AuditKeyError, parse_verifier_key
+    from blindmatch.audit.log import AUDIT_SUBDIR, PUB_NAME
+    from blindmatch.holder.store import StoreError, load_committed_key, read_manifest
+
+    config = _config(args)
+    audit_pub = config.audit_dir / AUDIT_SUBDIR / PUB_NAME
+    try:
+        key = load_committed_key(config.key_file, config.index_dir, read_manifest(config.index_dir).key_id)
+        _name, audit_key = parse_verifier_key(audit_pub.read_text())
+    except StoreError as exc:
+        raise _cli_error(str(exc)) from None
+    except OSError as exc:
+        raise _cli_error(f"cannot read the audit verifier key {audit_pub}: {exc.strerror}; start the holder once") from None
+    except AuditKeyError as exc:
+        raise _cli_error(f"{audit_pub}: {exc}") from None
+    print(f'organisation = "{config.organisation}"')
+    print(f'oprf_public_key = "{key.public_key.hex()}"')
+    print(f'audit_public_key = "{audit_key.hex()}"')
     return 0
 
 

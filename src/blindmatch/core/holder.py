@@ -45,10 +45,12 @@ from blindmatch.core.messages import (
     batch_digest,
     blinded_commitment,
 )
+from blindmatch.core.purpose import evaluation_info
 from blindmatch.core.table import TableSession, table
+from blindmatch.crypto import group, poprf
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
-from blindmatch.vocabulary import Mode, Reason
+from blindmatch.vocabulary import PROTOCOL_CODES, Mode, Reason, reason_named
 
 # SPEC.md "Encrypted index": with p = 2^-64 per element, this keeps a session below 2^-40.
 PROTOCOL_MAX_SESSION_ELEMENTS = 2**24 - 2**8
@@ -104,6 +106,13 @@ class HolderConfig:
 
 
 class HolderSession(TableSession):
+    """One session with the requester ``organisation`` (the mTLS peer).
+
+    Every batch is evaluated in POPRF mode under ``evaluation_info(organisation, mode,
+    key_id)``; membership batches carry their batched DLEQ proof (one pass per batch:
+    ComputeCompositesFast), cardinality batches are shuffled and carry none.
+    """
+
     TRANSITIONS = TRANSITIONS
     FAILED = HolderState.FAILED
 
@@ -112,9 +121,14 @@ class HolderSession(TableSession):
         config: HolderConfig,
         engine: BatchEngine,
         verify_close: CloseVerifier,
+        organisation: str,
         randbelow: Callable[[int], int] = secrets.randbelow,
+        proof_nonce: Callable[[int], bytes | None] = lambda _seq: None,
     ) -> None:
         self.config = config
+        self.organisation = organisation
+        self.info = b""  # set by the Hello: the POPRF info of this session
+        self._proof_nonce = proof_nonce
         self.state = HolderState.AWAITING_HELLO
         self.hello: Hello | None = None
         self.evaluated_count = 0
@@ -131,7 +145,7 @@ class HolderSession(TableSession):
             RefuseSession: self._on_refuse,  # type: ignore[dict-item]
             BlindedBatch: self._on_batch,  # type: ignore[dict-item]
             Close: self._on_close,  # type: ignore[dict-item]
-            Abort: lambda _abort: Output(),
+            Abort: self._on_abort,  # type: ignore[dict-item]
             EndOfStream: lambda _end: Output(),
         }
 
@@ -176,6 +190,7 @@ class HolderSession(TableSession):
     def _on_hello(self, hello: Hello) -> Output:
         self._check_hello(hello)
         self.hello = hello
+        self.info = evaluation_info(self.organisation, hello.mode, self.config.key_id)
         self._transcript.add(hello)
         return Output(events=[HelloReceived(hello)])
 
@@ -230,7 +245,12 @@ class HolderSession(TableSession):
         if batch_digest(batch.elements) != self.hello.batch_digests[batch.seq]:
             raise ProtocolError(Reason.COMMITMENT_MISMATCH, f"batch {batch.seq} differs from the committed blinded batches")
         try:
-            evaluated = self._engine.blind_evaluate(self.config.sk, batch.elements)
+            if self.hello.mode is Mode.MEMBERSHIP:
+                evaluated, proof = self._engine.blind_evaluate_proven_poprf(
+                    self.config.sk, batch.elements, self.info, self._proof_nonce(batch.seq))
+            else:
+                t_inverse = group.invert(poprf.tweaked_secret(self.config.sk, self.info))
+                evaluated, proof = self._engine.blind_evaluate(t_inverse, batch.elements), b""
         except InvalidElementError as exc:
             raise ProtocolError(Reason.INVALID_ELEMENT, f"batch {batch.seq}: {exc}") from None
         self._transcript.add(batch)
@@ -238,7 +258,7 @@ class HolderSession(TableSession):
         self._received += expected
         self.evaluated_count += expected
         if self.hello.mode is Mode.MEMBERSHIP:
-            return self._emit([EvaluatedBatch(batch.seq, evaluated)])
+            return self._emit([EvaluatedBatch(batch.seq, evaluated, proof)])
         self._held.append(evaluated)
         return self._emit(self._release_shuffled()) if self._all_received else Output()
 
@@ -265,6 +285,13 @@ class HolderSession(TableSession):
             count = len(batch.elements) // ELEMENT_BYTES
             events.append(BatchEvaluated(batch.seq, count, self.hello.batch_digests[batch.seq], batch.elements))
         return Output(list(batches), list(events))
+
+    def _on_abort(self, abort: Abort) -> Output:
+        """The requester ended the session (e.g. a proof that did not verify): fail with its reason."""
+        reason = reason_named(abort.code, Reason.BAD_REQUEST)
+        if reason not in PROTOCOL_CODES:
+            reason = Reason.BAD_REQUEST
+        raise ProtocolError(reason, f"the requester aborted the session: {abort.message[:200]}")
 
     def _on_close(self, close: Close) -> Output:
         assert self.hello is not None

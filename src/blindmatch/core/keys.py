@@ -11,6 +11,11 @@ from blindmatch.crypto.oprf import public_key
 KEY_ID_DST = b"blindmatch/v1 key-id"
 
 
+def key_id_of(pk: bytes) -> bytes:
+    """SHA-256("blindmatch/v1 key-id" || pkS): the public name of an OPRF key (and of its epoch)."""
+    return hashlib.sha256(KEY_ID_DST + pk).digest()
+
+
 @dataclass(frozen=True)
 class HolderKey:
     """An OPRF secret key; ``key_id`` = SHA-256("blindmatch/v1 key-id" || pkS) names it in public."""
@@ -25,8 +30,12 @@ class HolderKey:
         return cls(group.random_scalar())
 
     @property
+    def public_key(self) -> bytes:
+        return public_key(self.sk)
+
+    @property
     def key_id(self) -> bytes:
-        return hashlib.sha256(KEY_ID_DST + public_key(self.sk)).digest()
+        return key_id_of(self.public_key)
 
     def __repr__(self) -> str:  # never show the secret
         return f"HolderKey(key_id={self.key_id.hex()[:16]}...)"

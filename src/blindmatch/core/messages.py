@@ -76,11 +76,19 @@ class BlindedBatch:
 
 @dataclass(frozen=True)
 class EvaluatedBatch:
+    """Holder -> requester: one evaluated batch and, in membership mode, its batched DLEQ proof.
+
+    ``proof`` is RFC 9497's ``c || s`` (64 bytes) over this batch's blinded and evaluated
+    elements under the tweaked key of the session's info; cardinality batches, whose
+    order is shuffled, carry none (SPEC.md section 6).
+    """
+
     seq: int
     elements: bytes
+    proof: bytes = b""
 
     def canonical(self) -> bytes:
-        return b"\x04" + struct.pack(">I", self.seq) + _lp(self.elements)
+        return b"\x04" + struct.pack(">I", self.seq) + _lp(self.elements) + _lp(self.proof)
 
 
 @dataclass(frozen=True)

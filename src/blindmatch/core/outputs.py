@@ -1,9 +1,10 @@
 """The two OPRF output kinds an index can hold, and their mapping to index entries.
 
-Membership entries are RFC 9497 Finalize outputs, which bind the input. Cardinality
-entries hash the unblinded element alone under a different suffix, so a requester that
-receives evaluations in shuffled order can still look them up without knowing which
-input each one came from (SPEC.md, "Cardinality mode").
+Membership entries are RFC 9497 POPRF Finalize outputs, which bind the input and the
+public input ``info`` (``core.purpose``). Cardinality entries hash ``info`` and the
+unblinded element alone under a different suffix, so a requester that receives
+evaluations in shuffled order can still look them up without knowing which input each
+one came from (SPEC.md, "Cardinality mode").
 """
 
 from __future__ import annotations
@@ -12,25 +13,27 @@ import hashlib
 
 import numpy as np
 
-from blindmatch.crypto.backend import finalize_many
+from blindmatch.crypto.modes import length_prefixed
+from blindmatch.crypto.poprf import finalize_unblinded
 from blindmatch.vocabulary import Mode
 
 CARDINALITY_SUFFIX = b"CardinalityFinalize"
 
 
-def cardinality_output(unblinded_element: bytes) -> bytes:
-    """SHA-512(I2OSP(32, 2) || element || "CardinalityFinalize"): Finalize without the input."""
-    return hashlib.sha512(len(unblinded_element).to_bytes(2, "big") + unblinded_element + CARDINALITY_SUFFIX).digest()
+def cardinality_output(info: bytes, unblinded_element: bytes) -> bytes:
+    """SHA-512(lp(info) || lp(element) || "CardinalityFinalize"): POPRF Finalize without the input."""
+    return hashlib.sha512(length_prefixed(info) + length_prefixed(unblinded_element) + CARDINALITY_SUFFIX).digest()
 
 
-def outputs_for(mode: Mode, inputs: list[bytes] | None, unblinded: bytes) -> bytes:
-    """Hash ``n`` unblinded elements (``n * 32`` bytes) to ``n * 64`` bytes of outputs for ``mode``."""
+def outputs_for(mode: Mode, inputs: list[bytes] | None, unblinded: bytes, info: bytes) -> bytes:
+    """Hash ``n`` unblinded elements (``n * 32`` bytes) to ``n * 64`` bytes of outputs for ``mode`` under ``info``."""
     n = len(unblinded) // 32
     if mode is Mode.MEMBERSHIP:
         if inputs is None or len(inputs) != n:
             raise ValueError("membership outputs need the input of every element")
-        return finalize_many(inputs, unblinded)
-    return b"".join(cardinality_output(unblinded[i * 32 : (i + 1) * 32]) for i in range(n))
+        # POPRF Finalize binds info, which the native backend's OPRF-mode batch hash does not.
+        return b"".join(finalize_unblinded(inputs[i], info, unblinded[i * 32 : (i + 1) * 32]) for i in range(n))
+    return b"".join(cardinality_output(info, unblinded[i * 32 : (i + 1) * 32]) for i in range(n))
 
 
 def split_outputs(outputs: bytes) -> tuple[np.ndarray, np.ndarray]:

@@ -26,6 +26,7 @@ from blindmatch.core.events import (
     SessionClosed,
 )
 from blindmatch.core.index import EncryptedIndex
+from blindmatch.core.keys import key_id_of
 from blindmatch.core.messages import (
     SESSION_ID_BYTES,
     Abort,
@@ -40,9 +41,12 @@ from blindmatch.core.messages import (
     blinded_commitment,
 )
 from blindmatch.core.outputs import outputs_for
+from blindmatch.core.purpose import evaluation_info
 from blindmatch.core.table import TableSession, table
 from blindmatch.crypto.batch import BatchEngine
+from blindmatch.crypto.dleq import ProofError
 from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
+from blindmatch.crypto.modes import POPRF
 from blindmatch.crypto.sodium import rbcl
 from blindmatch.vocabulary import Mode, Reason, reason_named
 
@@ -86,6 +90,11 @@ class RequesterSession(TableSession):
     Membership mode: one fresh blind per key; ``matched[i]`` says whether ``keys[i]`` is in
     the holder's index. Cardinality mode: one blind for the whole session; the holder
     shuffles the evaluations, so only ``match_count`` can be learnt.
+
+    Every evaluation is POPRF under ``evaluation_info(organisation, mode, key_id)``, with
+    ``public_key`` the holder's pinned OPRF key of the index's epoch. A membership batch
+    is used only after its DLEQ proof verifies against the tweaked key (``proof_invalid``
+    otherwise, before any output of the batch is computed).
     """
 
     TRANSITIONS = TRANSITIONS
@@ -99,16 +108,24 @@ class RequesterSession(TableSession):
         session_id: bytes,
         batch_size: int,
         engine: BatchEngine,
+        *,
+        organisation: str,
+        public_key: bytes,
         blinds: bytes | None = None,
         observer: Observer | None = None,
     ) -> None:
-        if index.kind is not mode:
+        if key_id_of(public_key) != index.header.key_id:
+            raise ProtocolError(Reason.KEY_MISMATCH, "the index was not built under the pinned OPRF public key")
             raise ValueError(f"a {mode.value} session needs a {mode.value} index, not {index.kind.value}")
         if len(session_id) != SESSION_ID_BYTES:
             raise ValueError(f"session id must be {SESSION_ID_BYTES} bytes")
         if batch_size < 1:
             raise ValueError("batch size must be positive")
+        if index.kind is not mode:
+            raise ValueError(f"a {mode.value} session needs a {mode.value} index, not {index.kind.value}")
         self.mode = mode
+        self.public_key = public_key
+        self.info = evaluation_info(organisation, mode, index.header.key_id)
         self.state = RequesterState.READY
         self.session_id = session_id
         self.batch_size = batch_size
@@ -134,7 +151,7 @@ class RequesterSession(TableSession):
         if len(self._blinds) != expected_blinds:
             raise ValueError("wrong number of blinds for this mode")
         per_key = self._blinds if mode is Mode.MEMBERSHIP else self._blinds * n
-        self._blinded = engine.blind(self._keys, per_key)
+        self._blinded = engine.blind_in_mode(POPRF, self._keys, per_key)
         step = batch_size * ELEMENT_BYTES
         self._batches = [self._blinded[o : o + step] for o in range(0, len(self._blinded), step)]
         self.batch_digests = tuple(batch_digest(b) for b in self._batches)
@@ -259,12 +276,14 @@ class RequesterSession(TableSession):
         if len(batch.elements) != len(span) * ELEMENT_BYTES:
             raise ProtocolError(Reason.BAD_REQUEST, f"evaluated batch {batch.seq} holds the wrong number of elements")
         try:
-            unblinded = self._engine.unblind(blinds, batch.elements)
+            unblinded = self._unblind(batch, blinds)
         except InvalidElementError as exc:
             raise ProtocolError(Reason.INVALID_ELEMENT, f"evaluated batch {batch.seq}: {exc}") from None
+        except ProofError as exc:
+            raise ProtocolError(Reason.PROOF_INVALID, f"{exc}: the holder did not evaluate it with the pinned key") from None
         self._transcript.add(batch)
         with self._observer.measure("finalize"):
-            outputs = outputs_for(self.mode, inputs, unblinded)
+            outputs = outputs_for(self.mode, inputs, unblinded, self.info)
         with self._observer.measure("lookup"):
             hits = self._index.contains(outputs)
         if self.mode is Mode.MEMBERSHIP:
@@ -273,6 +292,17 @@ class RequesterSession(TableSession):
         self._evaluated_received += len(span)
         self._next_evaluated_seq += 1
         return Output(events=[BatchReceived(batch.seq, len(span), self.batch_digests[batch.seq], batch.elements)])
+
+    def _unblind(self, batch: EvaluatedBatch, blinds: bytes) -> bytes:
+        """Membership: verify the batch's proof, then unblind; cardinality (shuffled, unproven): unblind."""
+        if self.mode is Mode.CARDINALITY:
+            if batch.proof:
+                raise ProtocolError(Reason.BAD_REQUEST, f"cardinality batch {batch.seq} carries a proof")
+            return self._engine.unblind(blinds, batch.elements)
+        with self._observer.measure("verify"):
+            return self._engine.verify_and_unblind_poprf(
+                self.public_key, self.info, blinds, self._batches[batch.seq], batch.elements, batch.proof,
+                what=f"evaluated batch {batch.seq}")
 
     @property
     def transcript_hash(self) -> bytes:

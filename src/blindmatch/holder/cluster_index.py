@@ -1,8 +1,8 @@
 """Index building spread over a Dask cluster (``blindmatch holder index --cluster ADDRESS``).
 
 The driver streams chunks of match keys to the workers; each worker evaluates its chunk
-(``BatchEngine.evaluate_elements``: HashToGroup and the scalar multiplication under the
-holder's key, on all of the worker's cores), hashes the outputs for every index kind
+(``index_words``: POPRF HashToGroup and the scalar multiplication under the holder's
+key tweaked by the organisation's and kind's info, on all of the worker's cores), hashes the outputs for every index kind
 (``outputs_for``) and returns only the two 64-bit words per entry and kind
 (``split_outputs``: 16 bytes per entry and kind, never per-record Python objects). The
 driver concatenates the words and encodes each index with ``encode_index``.
@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from blindmatch.core.index import encode_index
+from blindmatch.core.index_builder import index_words
 from blindmatch.core.keys import HolderKey
-from blindmatch.core.outputs import outputs_for, split_outputs
 from blindmatch.vocabulary import Mode
 
 if TYPE_CHECKING:
@@ -45,14 +45,12 @@ def _worker_engine() -> BatchEngine:
     return _ENGINE
 
 
-def evaluate_chunk(sk: bytes, keys: Sequence[bytes], kinds: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Worker task: the (hi, lo) words of every key's output, per index kind."""
-    elements = _worker_engine().evaluate_elements(sk, keys)
-    out = {}
-    for kind in kinds:
-        mode = Mode(kind)
-        out[kind] = split_outputs(outputs_for(mode, list(keys), elements))
-    return out
+def evaluate_chunk(
+    sk: bytes, organisation: str, keys: Sequence[bytes], kinds: Sequence[str]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Worker task: the (hi, lo) words of every key's output, per index kind (``index_words``)."""
+    key = HolderKey(sk)
+    return {kind: index_words(_worker_engine(), key, organisation, Mode(kind), keys) for kind in kinds}
 
 
 class ClusterIndexBuilder:
@@ -70,12 +68,14 @@ class ClusterIndexBuilder:
         key: HolderKey,
         schema_fingerprint: bytes,
         address_or_client: Any,
+        organisation: str,
         kinds: Sequence[Mode] = (Mode.MEMBERSHIP, Mode.CARDINALITY),
         max_in_flight: int | None = None,
     ) -> None:
         from distributed import Client, as_completed
 
         self._key = key
+        self.organisation = organisation
         self._fingerprint = schema_fingerprint
         self._own_client = not isinstance(address_or_client, Client)
         self._client = Client(address_or_client) if self._own_client else address_or_client
@@ -95,7 +95,7 @@ class ClusterIndexBuilder:
             return
         while self._in_flight >= self._max_in_flight:
             self._collect(next(self._pending))
-        self._pending.add(self._client.submit(evaluate_chunk, self._sk, list(keys), self._kinds, pure=False))
+        self._pending.add(self._client.submit(evaluate_chunk, self._sk, self.organisation, list(keys), self._kinds, pure=False))
         self._in_flight += 1
         self.entries += len(keys)
 
@@ -139,6 +139,7 @@ def build_index_on_cluster(
     key: HolderKey,
     schema_fingerprint: bytes,
     address_or_client: Any,
+    organisation: str,
     kinds: Sequence[Mode] = (Mode.MEMBERSHIP, Mode.CARDINALITY),
     max_in_flight: int | None = None,
 ) -> dict[Mode, bytes]:
@@ -148,7 +149,7 @@ def build_index_on_cluster(
     ``distributed.Client``. ``max_in_flight`` bounds the chunks outstanding at once
     (default: twice the cluster's worker threads, at least 4).
     """
-    with ClusterIndexBuilder(key, schema_fingerprint, address_or_client, kinds, max_in_flight) as builder:
+    with ClusterIndexBuilder(key, schema_fingerprint, address_or_client, organisation, kinds, max_in_flight) as builder:
         for chunk in keys_iter_chunks:
             builder.add(chunk)
         return builder.finish()

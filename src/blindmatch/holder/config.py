@@ -36,6 +36,8 @@ class HolderLimits:
     index_chunk_bytes: int = 262_144
     max_concurrent_sessions: int = 16
     shutdown_grace_seconds: float = 30.0
+    # Evaluations one OPRF key may make in all (SPEC.md 7.6, RFC 9497 section 7.2.3).
+    key_evaluation_cap: int = 2**32
     # Fair use of the server's threads (SPEC.md 9.7): Match streams and index downloads
     # per peer organisation, downloads in all, and how long a Match stream may be silent.
     max_sessions_per_organisation: int = 8
@@ -149,6 +151,7 @@ def _limits(table: Any) -> HolderLimits:
         max_message_bytes=_int(where, table, "max_message_bytes", defaults.max_message_bytes, 4096),
         index_chunk_bytes=_int(where, table, "index_chunk_bytes", defaults.index_chunk_bytes, 1024),
         max_concurrent_sessions=_int(where, table, "max_concurrent_sessions", defaults.max_concurrent_sessions, 8),
+        key_evaluation_cap=_int(where, table, "key_evaluation_cap", defaults.key_evaluation_cap),
         shutdown_grace_seconds=_seconds(where, table, "shutdown_grace_seconds", defaults.shutdown_grace_seconds, 0),
         max_sessions_per_organisation=_int(where, table, "max_sessions_per_organisation",
                                            defaults.max_sessions_per_organisation),

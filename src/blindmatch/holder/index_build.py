@@ -6,6 +6,10 @@ whatever the file size. Rows that cannot be normalised are reported by row numbe
 field and reason — never by value — in the summary and in ``rejects.csv`` next to the
 index, because the operator needs to fix them but the report may be shared.
 
+One index is built per requesting organisation (``tls.allowed_organisations``) and mode,
+each under its own POPRF info (``core.purpose``): an organisation's index is useless to
+any other organisation and to the other mode.
+
 With ``rotate_key`` the index is built under a fresh key held in ``<key_file>.next`` and
 key and index are switched together (see ``holder_store``); without it the key must be
 the one the committed index was built with, so a rebuild never silently changes keys.
@@ -29,6 +33,7 @@ from blindmatch.holder.cluster_index import ClusterIndexBuilder
 from blindmatch.holder.config import HolderNodeConfig
 from blindmatch.holder.store import (
     IndexManifest,
+    IndexSlot,
     begin_rotation,
     key_for_rebuild,
     next_key_path,
@@ -73,14 +78,39 @@ def load_configured_schema(config: HolderNodeConfig) -> Schema:
 
 
 def _builder(
-    key: HolderKey, fingerprint: bytes, engine: BatchEngine, cluster: str | None
+    key: HolderKey, fingerprint: bytes, engine: BatchEngine, cluster: str | None, organisation: str
 ) -> IndexBuilder | ClusterIndexBuilder:
     if cluster is None:
-        return IndexBuilder(key, fingerprint, engine)
+        return IndexBuilder(key, fingerprint, engine, organisation)
     try:
-        return ClusterIndexBuilder(key, fingerprint, cluster)
+        return ClusterIndexBuilder(key, fingerprint, cluster, organisation)
     except ImportError:
         raise IndexBuildError("--cluster needs the 'cluster' extra: pip install 'blindmatch[cluster]'") from None
+
+
+class PerOrganisationBuilder:
+    """Feeds every chunk to one builder per requesting organisation; ``finish`` keys the indexes by slot."""
+
+    def __init__(self, builders: list[IndexBuilder | ClusterIndexBuilder]) -> None:
+        if not builders:
+            raise IndexBuildError("holder.tls.allowed_organisations is empty: no organisation to build an index for")
+        self._builders = builders
+
+    @property
+    def entries(self) -> int:
+        return self._builders[0].entries
+
+    def add(self, keys: list[bytes]) -> None:
+        for builder in self._builders:
+            builder.add(keys)
+
+    def finish(self) -> dict[IndexSlot, bytes]:
+        return {(b.organisation, kind): data for b in self._builders for kind, data in b.finish().items()}
+
+    def close(self) -> None:
+        for builder in self._builders:
+            if isinstance(builder, ClusterIndexBuilder):
+                builder.close()
 
 
 def build_index(
@@ -116,7 +146,8 @@ def build_index(
     leftovers = [rejects_tmp, next_key_path(config.key_file)] if rotate_key else [rejects_tmp]
     cursor = _Cursor()
     try:
-        builder = _builder(key, schema.fingerprint, engine, cluster)
+        builder = PerOrganisationBuilder(
+            [_builder(key, schema.fingerprint, engine, cluster, org) for org in config.tls.allowed_organisations])
         with (
             _open_records(records_csv) as handle,
             rejects_tmp.open("w", newline="") as rejects_handle,
@@ -125,8 +156,7 @@ def build_index(
             _feed_rows(records_csv, handle, rejects_handle, bar, schema, builder, report, chunk_rows, cursor, tokens)
         report.entries = builder.entries
         indexes = builder.finish()
-        if isinstance(builder, ClusterIndexBuilder):
-            builder.close()
+        builder.close()
     except (UnicodeDecodeError, csv.Error) as exc:
         for path in leftovers:
             path.unlink(missing_ok=True)
@@ -173,7 +203,7 @@ def _feed_rows(
     rejects_handle: TextIO,
     bar: tqdm,
     schema: Schema,
-    builder: IndexBuilder | ClusterIndexBuilder,
+    builder: PerOrganisationBuilder,
     report: BuildReport,
     chunk_rows: int,
     cursor: _Cursor,

@@ -18,6 +18,7 @@ from blindmatch.core.holder import HolderConfig
 from blindmatch.core.keys import HolderKey
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.config import HolderLimits
+from blindmatch.holder.key_usage import KeyUsage
 from blindmatch.holder.store import OpenIndexes
 from blindmatch.policy import (
     Authorizer,
@@ -116,21 +117,23 @@ class HolderRuntime:
     key: HolderKey
     indexes: OpenIndexes
     limits: HolderLimits
+    organisation: str
     allowed_organisations: frozenset[str]
     gate: PolicyGate
     audit: AuditLog
     engine: BatchEngine
     keeper: AuditKeeper  # periodic checkpoints, refusal summaries, witness submission
+    key_usage: KeyUsage  # the key's lifetime cap of evaluations
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    @property
-    def holder_config(self) -> HolderConfig:
+    def holder_config(self, organisation: str) -> HolderConfig:
+        """What a session with ``organisation`` may use: the indexes built for it (SPEC.md section 2.2)."""
         manifest = self.indexes.manifest
         return HolderConfig(
             sk=self.key.sk,
             key_id=self.key.key_id,
             schema_fingerprint=manifest.schema_fingerprint,
-            index_digests={kind: f.digest for kind, f in manifest.files.items()},
+            index_digests={kind: f.digest for kind, f in manifest.for_organisation(organisation).items()},
             max_batch=self.limits.max_batch,
             max_session_elements=self.limits.max_session_elements,
         )

@@ -3,7 +3,7 @@
 The servicer is a thin adapter around the sans-IO :class:`HolderSession`: it turns
 protobuf into core messages (``wire``), asks the policy whether a session may run,
 writes the audit trail, and maps every failure to a gRPC status plus the stable
-``blindmatch-reason`` (``node.errors``). Identity comes only from the client
+``blindmatch-reason`` (``transport.status``). Identity comes only from the client
 certificate (O=), never from anything the client says in a message.
 """
 
@@ -43,16 +43,13 @@ from blindmatch.core.messages import Accept, Close, Closed, EvaluatedBatch, Hell
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.capacity import HEALTH_WATCHERS, admitted_calls, server_options, worker_threads
 from blindmatch.holder.config import HolderNodeConfig, TlsConfig
+from blindmatch.holder.key_usage import KEY_USAGE_DB, KeyUsage
 from blindmatch.holder.metrics import HolderMetrics
 from blindmatch.holder.runtime import HolderRuntime, PolicyGate
-from blindmatch.holder.store import StoreError, load_committed_key, open_indexes
-from blindmatch.policy import (
-    Grant,
-    Policy,
-    PolicyRefusal,
-)
+from blindmatch.holder.store import IndexSlot, StoreError, load_committed_key, open_indexes
+from blindmatch.policy import Grant, Policy, PolicyRefusal
+from blindmatch.transport.context import call_cancelled, peer_organisation
 from blindmatch.transport.guard import CallGuard
-from blindmatch.transport.pki import organisation_of
 from blindmatch.transport.status import abort, status_of
 from blindmatch.transport.streams import (
     BoundedHealthServicer,
@@ -77,20 +74,6 @@ _UNVERIFIED_REFUSALS = frozenset({Reason.UNSIGNED, Reason.UNKNOWN_OFFICIAL})
 # What the peer sees when a granted session fails unexpectedly: the exception text could
 # carry internals (paths, SQL), so it goes only to the holder's log.
 INTERNAL_ERROR_MESSAGE = "internal error; see the holder's log"
-CANCEL_GRACE_SECONDS = 0.2  # how long a failing call may take to show it was cancelled (see _cancelled)
-
-
-def _cancelled(context: grpc.ServicerContext) -> bool:
-    """Whether the requester cancelled or lost the call.
-
-    gRPC can report the end of a cancelled call's request stream a moment before it marks
-    the call cancelled, so a call that still looks active gets ``CANCEL_GRACE_SECONDS`` to
-    terminate. Only a granted session's protocol errors pay this, and only on their way out.
-    """
-    if not context.is_active():
-        return True
-    terminated = threading.Event()
-    return not context.add_callback(terminated.set) or terminated.wait(CANCEL_GRACE_SECONDS)
 
 
 @dataclass
@@ -124,17 +107,10 @@ def _close_is_signed(close: Close) -> bool:
     return True
 
 
-def peer_organisation(context: grpc.ServicerContext) -> str | None:
-    """O= of the verified client certificate (gRPC has checked it against the client CA)."""
-    pems = context.auth_context().get("x509_pem_cert")
-    return organisation_of(pems[0]) if pems else None
-
-
 class HolderServicer(pb_grpc.HolderServicer):
     def __init__(self, runtime: HolderRuntime, metrics: HolderMetrics) -> None:
         self._rt = runtime
         self.metrics = metrics
-        self._holder_config = runtime.holder_config
         limits = runtime.limits
         self.match_slots = StreamSlots("Match sessions", limits.max_concurrent_sessions,
                                        limits.max_sessions_per_organisation)
@@ -165,13 +141,14 @@ class HolderServicer(pb_grpc.HolderServicer):
         limits = rt.limits
         now = rt.clock()
         kinds = rt.gate.index_kinds(organisation, now)
+        served = manifest.for_organisation(organisation)
         return pb.HolderInfo(
             protocol_version=PROTOCOL_VERSION,
             key_id=rt.key.key_id,
             schema_fingerprint=manifest.schema_fingerprint,
             indexes=[
                 pb.IndexInfo(kind=MODE_TO_PB[kind], digest=f.digest, size_bytes=f.size_bytes, entries=f.entries)
-                for kind, f in sorted(manifest.files.items(), key=lambda item: item[0].value)
+                for kind, f in sorted(served.items(), key=lambda item: item[0].value)
                 if kind in kinds
             ],
             limits=pb.Limits(
@@ -184,6 +161,8 @@ class HolderServicer(pb_grpc.HolderServicer):
             audit_public_key=rt.audit.public_key,
             schema_name=manifest.schema_name,
             schema_version=manifest.schema_version,
+            oprf_public_key=rt.key.public_key,
+            organisation=rt.organisation,
         )
 
     # --- DownloadIndex -------------------------------------------------------------------
@@ -197,7 +176,7 @@ class HolderServicer(pb_grpc.HolderServicer):
         if kind not in self._rt.gate.index_kinds(organisation, self._rt.clock()):
             abort(context, grpc.StatusCode.PERMISSION_DENIED, Reason.MODE_NOT_ALLOWED,
                   f"no official of {organisation!r} may use {kind.value} mode, so its index is not served")
-        current = self._rt.indexes.manifest.files[kind]
+        current = self._rt.indexes.manifest.files[organisation, kind]
         if request.digest and request.digest != current.digest:
             abort(context, grpc.StatusCode.FAILED_PRECONDITION, Reason.INDEX_MISMATCH,
                   f"the {kind.value} index changed: {request.digest.hex()[:16]}... is not current; call GetInfo and restart")
@@ -208,7 +187,7 @@ class HolderServicer(pb_grpc.HolderServicer):
                   f"offset {request.offset} is past the end of the index ({current.size_bytes} bytes)")
         try:
             with self.download_slots.slot(organisation):
-                yield from self._chunks(kind, current.size_bytes, current.digest, request.offset)
+                yield from self._chunks((organisation, kind), current.size_bytes, current.digest, request.offset)
             self._rt.audit.record(entries.index_downloaded(
                 organisation, kind.value, current.digest, self._rt.indexes.manifest.key_id,
                 current.size_bytes - request.offset, request.offset))
@@ -216,10 +195,10 @@ class HolderServicer(pb_grpc.HolderServicer):
             self.metrics.refused(exc.reason)
             abort(context, status_of(exc.reason), exc.reason, str(exc))
 
-    def _chunks(self, kind: Mode, size: int, digest: bytes, offset: int) -> Iterator[pb.IndexChunk]:
+    def _chunks(self, slot: IndexSlot, size: int, digest: bytes, offset: int) -> Iterator[pb.IndexChunk]:
         step = self._rt.limits.index_chunk_bytes
         while True:
-            data = self._rt.indexes.read(kind, offset, min(step, size - offset))
+            data = self._rt.indexes.read(slot, offset, min(step, size - offset))
             last = offset + len(data) >= size
             yield pb.IndexChunk(offset=offset, data=data, total_bytes=size, digest=digest if last else b"")
             if last:
@@ -243,7 +222,7 @@ class HolderServicer(pb_grpc.HolderServicer):
             abort(context, status_of(exc.reason), exc.reason, str(exc))
 
     def _session(self, peer: str, reader: DeadlineReader, context: grpc.ServicerContext) -> Iterator[pb.MatchServerMessage]:
-        session = HolderSession(self._holder_config, self._rt.engine, _close_is_signed)
+        session = HolderSession(self._rt.holder_config(peer), self._rt.engine, _close_is_signed, peer)
         progress = _MatchProgress()
         started = time.monotonic()
         # Nothing inside this try calls abort(): every abort happens in a handler below, so
@@ -261,7 +240,7 @@ class HolderServicer(pb_grpc.HolderServicer):
             abort(context, status_of(idle.reason), idle.reason, str(idle))
         except ProtocolError as exc:
             progress.reason = exc.code
-            if progress.granted and _cancelled(context):
+            if progress.granted and call_cancelled(context):
                 # A cancelled call ends the request stream like a half-close: not the peer's protocol error.
                 self._unexpected_failure(peer, progress, context)
             if progress.granted:
@@ -362,17 +341,23 @@ class HolderServicer(pb_grpc.HolderServicer):
         """Ask the policy; a refusal is audited here and re-raised for Match to end the call."""
         rt = self._rt
         try:
-            grant = rt.gate.authorize(
-                hello.authorization,
-                peer_organisation=peer,
-                session_id=hello.session_id,
-                key_id=hello.key_id,
-                index_digest=hello.index_digest,
-                blinded_commitment=session.blinded_commitment,
-                record_count=hello.element_count,
-                mode=hello.mode.value,
-                now=rt.clock(),
-            )
+            # The key's lifetime cap is reserved first and given back if the policy refuses.
+            rt.key_usage.reserve(rt.key.key_id, hello.element_count)
+            try:
+                grant = rt.gate.authorize(
+                    hello.authorization,
+                    peer_organisation=peer,
+                    session_id=hello.session_id,
+                    key_id=hello.key_id,
+                    index_digest=hello.index_digest,
+                    blinded_commitment=session.blinded_commitment,
+                    record_count=hello.element_count,
+                    mode=hello.mode.value,
+                    now=rt.clock(),
+                )
+            except BaseException:
+                rt.key_usage.release(rt.key.key_id, hello.element_count)
+                raise
         except PolicyRefusal as refusal:
             for event in session.receive(RefuseSession(refusal.reason, refusal.message)).events:
                 assert isinstance(event, SessionRefused)
@@ -425,8 +410,10 @@ class HolderDaemon:
         try:
             # The opened manifest decides the key, so a rebuild committing meanwhile cannot split them.
             key = load_committed_key(config.key_file, config.index_dir, indexes.manifest.key_id)
-            if set(indexes.manifest.files) != set(Mode):
-                raise StoreError(f"the index in {config.index_dir} lacks a kind; rebuild it")
+            wanted = {(org, kind) for org in config.tls.allowed_organisations for kind in Mode}
+            if missing := wanted - set(indexes.manifest.files):
+                names = ", ".join(f"{kind.value} for {org}" for org, kind in sorted(missing))
+                raise StoreError(f"the index in {config.index_dir} lacks {names}; rebuild it")
             config.budget_db.parent.mkdir(parents=True, exist_ok=True)
             gate = PolicyGate(Policy.load(config.policy), config.budget_db)
             audit = AuditLog.open(config.audit_dir, config.audit_origin)
@@ -435,10 +422,11 @@ class HolderDaemon:
             raise
         submit = WitnessClient(config.witnesses).submit if config.witnesses else None
         runtime = HolderRuntime(
-            key=key, indexes=indexes, limits=config.limits,
+            key=key, indexes=indexes, limits=config.limits, organisation=config.organisation,
             allowed_organisations=frozenset(config.tls.allowed_organisations),
             gate=gate, audit=audit, engine=engine or BatchEngine(),
             keeper=AuditKeeper(audit, config.audit_log, submit),
+            key_usage=KeyUsage(config.budget_db.with_name(KEY_USAGE_DB), config.limits.key_evaluation_cap),
         )
         if clock is not None:
             runtime.clock = clock
@@ -457,8 +445,8 @@ class HolderDaemon:
         self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         self.runtime.audit.append("daemon_started", role="holder", version=__version__)
         self.runtime.keeper.start()
-        for kind, f in sorted(self.runtime.indexes.manifest.files.items(), key=lambda item: item[0].value):
-            log.info("serving %s index %s (%d entries)", kind.value, f.digest.hex(), f.entries)
+        for (org, kind), f in sorted(self.runtime.indexes.manifest.files.items(), key=lambda i: (i[0][0], i[0][1].value)):
+            log.info("serving %s index %s for %s (%d entries)", kind.value, f.digest.hex(), org, f.entries)
 
     def stop(self, grace: float) -> None:
         """Refuse new calls, let in-flight sessions finish for ``grace`` seconds, then close the audit log."""
@@ -470,6 +458,7 @@ class HolderDaemon:
         self.runtime.keeper.stop()  # last summary, shutdown checkpoint, last witness submission
         self.runtime.audit.close()
         self.runtime.indexes.close()
+        self.runtime.key_usage.close()
 
 
 def run_daemon(config: HolderNodeConfig, announce: Callable[[str], None]) -> int:

@@ -37,7 +37,7 @@ from blindmatch.keyfile import KeyFileError, fsync_directory, read_oprf_key, wri
 from blindmatch.vocabulary import BlindmatchError, Mode
 
 MANIFEST_NAME = "index.json"
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2  # 2: one index per (requesting organisation, mode), POPRF under its info
 _TMP_MARK = ".tmp-"
 _HASH_CHUNK = 1 << 20
 
@@ -173,8 +173,13 @@ def begin_rotation(key_file: Path, index_dir: Path) -> HolderKey:
 # --- encrypted indexes ------------------------------------------------------------------
 
 
+# Which index: the requesting organisation it was built for (its POPRF info) and its mode.
+IndexSlot = tuple[str, Mode]
+
+
 @dataclass(frozen=True)
 class IndexFile:
+    organisation: str
     kind: Mode
     path: Path
     digest: bytes
@@ -190,7 +195,11 @@ class IndexManifest:
     schema_version: int
     records: int
     built_at: str
-    files: dict[Mode, IndexFile]
+    files: dict[IndexSlot, IndexFile]
+
+    def for_organisation(self, organisation: str) -> dict[Mode, IndexFile]:
+        """The indexes built for ``organisation``, by mode (none for an organisation not indexed)."""
+        return {kind: f for (org, kind), f in self.files.items() if org == organisation}
 
 
 def _write_durably(path: Path, data: bytes) -> None:
@@ -209,7 +218,7 @@ def _write_durably(path: Path, data: bytes) -> None:
 
 def write_indexes(
     index_dir: Path,
-    indexes: dict[Mode, bytes],
+    indexes: dict[IndexSlot, bytes],
     *,
     key_id: bytes,
     schema_fingerprint: bytes,
@@ -219,13 +228,13 @@ def write_indexes(
 ) -> IndexManifest:
     """Store freshly built indexes and switch the manifest to them atomically."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    files: dict[Mode, IndexFile] = {}
-    for kind, data in indexes.items():
+    files: dict[IndexSlot, IndexFile] = {}
+    for (organisation, kind), data in indexes.items():
         digest = index_digest(data)
         header = IndexHeader.decode(data)
         path = index_dir / f"{kind.value}-{digest.hex()[:16]}.idx"
         _write_durably(path, data)
-        files[kind] = IndexFile(kind, path, digest, len(data), header.entries)
+        files[organisation, kind] = IndexFile(organisation, kind, path, digest, len(data), header.entries)
     manifest = IndexManifest(
         key_id=key_id,
         schema_fingerprint=schema_fingerprint,
@@ -253,10 +262,11 @@ def _manifest_json(manifest: IndexManifest) -> bytes:
         },
         "records": manifest.records,
         "built_at": manifest.built_at,
-        "indexes": {
-            kind.value: {"file": f.path.name, "digest": f.digest.hex(), "size_bytes": f.size_bytes, "entries": f.entries}
-            for kind, f in manifest.files.items()
-        },
+        "indexes": [
+            {"organisation": org, "kind": kind.value, "file": f.path.name, "digest": f.digest.hex(),
+             "size_bytes": f.size_bytes, "entries": f.entries}
+            for (org, kind), f in sorted(manifest.files.items(), key=lambda item: (item[0][0], item[0][1].value))
+        ],
     }
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
@@ -282,9 +292,10 @@ def read_manifest(index_dir: Path) -> IndexManifest:
         if doc["format"] != MANIFEST_FORMAT:
             raise StoreError(f"{path}: unsupported manifest format {doc['format']!r}")
         files = {
-            Mode(kind): IndexFile(Mode(kind), index_dir / entry["file"], bytes.fromhex(entry["digest"]),
-                                  int(entry["size_bytes"]), int(entry["entries"]))
-            for kind, entry in doc["indexes"].items()
+            (str(entry["organisation"]), Mode(entry["kind"])): IndexFile(
+                str(entry["organisation"]), Mode(entry["kind"]), index_dir / entry["file"],
+                bytes.fromhex(entry["digest"]), int(entry["size_bytes"]), int(entry["entries"]))
+            for entry in doc["indexes"]
         }
         if any("\x00" in f.path.name for f in files.values()):  # os.open would raise ValueError
             raise ValueError("NUL byte in an index file name")
@@ -309,12 +320,12 @@ class OpenIndexes:
     daemon keeps serving exactly the digests it announced until it is restarted.
     """
 
-    def __init__(self, manifest: IndexManifest, fds: dict[Mode, int]) -> None:
+    def __init__(self, manifest: IndexManifest, fds: dict[IndexSlot, int]) -> None:
         self.manifest = manifest
         self._fds = fds
 
-    def read(self, kind: Mode, offset: int, length: int) -> bytes:
-        return os.pread(self._fds[kind], length, offset)
+    def read(self, slot: IndexSlot, offset: int, length: int) -> bytes:
+        return os.pread(self._fds[slot], length, offset)
 
     def close(self) -> None:
         for fd in self._fds.values():
@@ -325,11 +336,11 @@ class OpenIndexes:
 def open_indexes(index_dir: Path) -> OpenIndexes:
     """Open the manifest's index files after checking size, digest and header of each."""
     manifest = read_manifest(index_dir)
-    fds: dict[Mode, int] = {}
+    fds: dict[IndexSlot, int] = {}
     try:
-        for kind, f in manifest.files.items():
+        for slot, f in manifest.files.items():
             fd = os.open(f.path, os.O_RDONLY)
-            fds[kind] = fd
+            fds[slot] = fd
             _verify(fd, f, manifest)
     except OSError as exc:  # missing, unreadable, or a name no file can have (too long)
         for fd in fds.values():

@@ -82,7 +82,8 @@ def _signed_session(
         index = EncryptedIndex.parse(path.read_bytes())
         session_id = secrets.token_bytes(16)
         keys = [b"blindmatch demo probe " + secrets.token_bytes(8) for _ in range(count)]
-        session = RequesterSession(keys, mode, index, session_id, min(1024, info.limits.max_batch), engine)
+        session = RequesterSession(keys, mode, index, session_id, min(1024, info.limits.max_batch), engine,
+                                   organisation=config.organisation, public_key=config.holder.oprf_public_key)
         request, envelope = sign_session_request(
             session, key, organisation=organisation, official=official, legal_basis=config.official.legal_basis,
             key_id=info.key_id, issued_at=issued, lifetime=timedelta(minutes=15), nonce=nonce,

@@ -25,6 +25,10 @@ from pathlib import Path
 
 import tomli_w
 
+from blindmatch.audit.keys import load_or_create_signing_key, raw_public_key
+from blindmatch.audit.log import AUDIT_SUBDIR, KEY_NAME, PUB_NAME
+from blindmatch.holder.config import default_audit_origin
+from blindmatch.holder.store import load_or_create_key
 from blindmatch.pilot import synthetic
 from blindmatch.policy import generate_official_key
 from blindmatch.transport.pki import init_pki
@@ -129,7 +133,7 @@ def create_workspace(
 
     _install_pki(root, holder, requester)
     _write_policy(holder, requester)
-    _write_configs(holder, requester, port, holder_limits, matching)
+    _write_configs(holder, requester, port, holder_limits, matching, _holder_keys(holder))
     existing.write_text(json.dumps({"port": port}))
     return Workspace(root, holder / "holder.toml", requester / "requester.toml", holder / "records.csv",
                      requester / "queries.csv", root / "truth.json", port)
@@ -174,8 +178,23 @@ def _write_policy(holder: Path, requester: Path) -> None:
     }})
 
 
+def _holder_keys(holder: Path) -> dict[str, str]:
+    """Create the holder's OPRF and audit keys now, so the requester's configuration can pin them.
+
+    In a real deployment the holder's operator hands these public values over out of band
+    (``blindmatch holder pins``); here both organisations' files are written together.
+    """
+    oprf_key, _ = load_or_create_key(holder / "oprf.key")
+    audit_dir = holder / AUDIT_SUBDIR
+    audit_dir.mkdir(mode=0o700, exist_ok=True)
+    audit_key = load_or_create_signing_key(audit_dir / KEY_NAME, audit_dir / PUB_NAME, default_audit_origin(HOLDER_ORG))
+    return {"organisation": HOLDER_ORG, "oprf_public_key": oprf_key.public_key.hex(),
+            "audit_public_key": raw_public_key(audit_key).hex()}
+
+
 def _write_configs(
-    holder: Path, requester: Path, port: int, holder_limits: dict[str, object] | None, matching: dict[str, object] | None
+    holder: Path, requester: Path, port: int, holder_limits: dict[str, object] | None, matching: dict[str, object] | None,
+    pins: dict[str, str],
 ) -> None:
     _toml(holder / "holder.toml", {"holder": {
         "organisation": HOLDER_ORG, "listen": f"127.0.0.1:{port}", "key_file": "oprf.key", "index_dir": "index",
@@ -186,7 +205,7 @@ def _write_configs(
     }})
     _toml(requester / "requester.toml", {
         "organisation": REQUESTER_ORG, "state_dir": "state",
-        "holder": {"address": f"127.0.0.1:{port}", "name": HOLDER_ORG, "ca_cert": "pki/ca.crt",
+        "holder": {"address": f"127.0.0.1:{port}", "name": HOLDER_ORG, **pins, "ca_cert": "pki/ca.crt",
                    "cert": "pki/client.crt", "key": "pki/client.key", "server_name": "localhost",
                    "retry_seconds": 30},
         "official": {"name": PRIMARY_OFFICIAL, "key_file": "officials/alice.key", "legal_basis": LEGAL_BASIS,

@@ -11,6 +11,9 @@ Example::
 
     [holder]
     address = "127.0.0.1:7443"
+    organisation = "Tax Authority"       # pinned: the O= its server certificate must carry
+    oprf_public_key = "e2f2ae0a..."      # pinned: its OPRF public key of the current epoch (64 hex digits)
+    audit_public_key = "3d4017c3..."     # pinned: its Ed25519 audit verifier key (64 hex digits)
     name = "Tax Authority"               # optional: the holder as the audit log names it
     ca_cert = "pki/ca.pem"
     cert = "pki/example-county.pem"
@@ -54,12 +57,15 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from blindmatch.audit.events import IDENT, TEXT
 from blindmatch.audit.keeper import KeeperSettings, keeper_settings
+from blindmatch.crypto.ed25519 import load_public_key_strict
+from blindmatch.crypto.voprf import load_public_key
 from blindmatch.policy.authorize import MAX_LIFETIME
 from blindmatch.tomlfile import load_toml
 from blindmatch.vocabulary import InputError, Mode
@@ -76,6 +82,11 @@ class ConfigError(InputError, ValueError):
 class HolderEndpoint:
     address: str
     name: str
+    # The pinned holder (SPEC.md 9.1): a server of another organisation, OPRF key or audit
+    # key is refused, whatever the CA signed.
+    organisation: str
+    oprf_public_key: bytes
+    audit_public_key: bytes
     ca_cert: Path
     cert: Path
     key: Path
@@ -152,7 +163,7 @@ _SECTIONS: dict[str, tuple[set[str], set[str]]] = {
     # section: (required keys, optional keys)
     "": ({"organisation", "holder", "official", "audit"}, {"state_dir", "matching", "service", "metrics", "eligibility"}),
     "eligibility": ({"issuer_key"}, {"tokens"}),
-    "holder": ({"address", "ca_cert", "cert", "key"}, {"name", "server_name", "retry_seconds", "batch_timeout_seconds"}),
+    "holder": ({"address", "organisation", "oprf_public_key", "audit_public_key", "ca_cert", "cert", "key"}, {"name", "server_name", "retry_seconds", "batch_timeout_seconds"}),
     "official": ({"name", "key_file", "legal_basis"}, {"request_lifetime_seconds"}),
     "matching": (set(), {"mode", "schema", "batch_size", "window", "session_max_records"}),
     "audit": ({"dir", "origin"}, {"witness", *KeeperSettings.__dataclass_fields__}),
@@ -202,6 +213,21 @@ class _Reader:
             raise self.error(key, problem)
         return value
 
+    def public_key(self, key: str, check: Callable[[bytes], object]) -> bytes:
+        """A pinned 32-byte public key in hex; ``check`` raises ValueError for an invalid key."""
+        text = self.text(key)
+        try:
+            value = bytes.fromhex(text)
+        except ValueError:
+            raise self.error(key, "must be 64 hexadecimal digits") from None
+        if len(value) != 32:
+            raise self.error(key, f"must be 32 bytes (64 hexadecimal digits), not {len(value)}")
+        try:
+            check(value)
+        except ValueError as exc:
+            raise self.error(key, f"is not a valid public key ({exc})") from None
+        return value
+
     def path_value(self, key: str, default: str | None = None) -> Path:
         return (self.path.parent / self.text(key, default)).resolve()
 
@@ -222,6 +248,10 @@ class _Reader:
         if type(value) not in (int, float) or value < 0:
             raise self.error(key, "must be a non-negative number")
         return float(value)
+
+
+def _ed25519_key(raw: bytes) -> object:
+    return load_public_key_strict(raw, what="audit public key")
 
 
 def load_requester_config(path: Path) -> RequesterConfig:
@@ -261,6 +291,9 @@ def load_requester_config(path: Path) -> RequesterConfig:
         holder=HolderEndpoint(
             address=holder.text("address"),
             name=holder.identity("name", holder.text("address")),
+            organisation=holder.text("organisation"),
+            oprf_public_key=holder.public_key("oprf_public_key", load_public_key),
+            audit_public_key=holder.public_key("audit_public_key", _ed25519_key),
             ca_cert=holder.path_value("ca_cert"),
             cert=holder.path_value("cert"),
             key=holder.path_value("key"),

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -23,13 +24,14 @@ from blindmatch.audit.keys import verify_transcript_signature
 from blindmatch.audit.peer_checkpoints import verify_peer_note
 from blindmatch.core.errors import ProtocolError
 from blindmatch.core.events import Event
-from blindmatch.core.messages import BlindedBatch, Close, Closed, EvaluatedBatch, Hello
+from blindmatch.core.keys import key_id_of
+from blindmatch.core.messages import Abort, BlindedBatch, Close, Closed, EvaluatedBatch, Hello
 from blindmatch.core.pacing import pace
 from blindmatch.core.requester import RequesterSession
 from blindmatch.requester.config import HolderEndpoint
 from blindmatch.transport.retry import call_with_retry, is_retryable
 from blindmatch.transport.status import reason_from_rpc_error
-from blindmatch.transport.tls import channel_credentials
+from blindmatch.transport.tls import channel_credentials, server_organisation
 from blindmatch.transport.wire import (
     MODE_TO_PB,
     client_message_to_pb,
@@ -73,6 +75,33 @@ class HolderUnavailable(HolderError):
     """The holder cannot be reached (down, restarting, draining)."""
 
     default_reason = Reason.HOLDER_UNAVAILABLE
+
+
+class HolderNotPinned(HolderError):
+    """The server is not the holder requester.toml pins: the message names what differed."""
+
+    default_reason = Reason.HOLDER_NOT_PINNED
+
+
+def check_pinned_info(endpoint: HolderEndpoint, info: pb.HolderInfo) -> None:
+    """GetInfo must announce exactly the pinned OPRF key (and its key id) and audit key.
+
+    A changed key is never taken from GetInfo: rotation means a new pin in requester.toml.
+    """
+    if info.oprf_public_key != endpoint.oprf_public_key:
+        raise HolderNotPinned(
+            f"the holder's OPRF public key {info.oprf_public_key.hex()[:16]}... is not the pinned "
+            f"{endpoint.oprf_public_key.hex()[:16]}... (holder.oprf_public_key); if the holder rotated its key, "
+            "pin the new one after checking it out of band")
+    if info.key_id != key_id_of(endpoint.oprf_public_key):
+        raise HolderNotPinned("the holder's key id does not name the pinned OPRF public key")
+    if info.audit_public_key != endpoint.audit_public_key:
+        raise HolderNotPinned(
+            f"the holder's audit key {info.audit_public_key.hex()[:16]}... is not the pinned "
+            f"{endpoint.audit_public_key.hex()[:16]}... (holder.audit_public_key)")
+    if info.organisation != endpoint.organisation:
+        raise HolderNotPinned(
+            f"the holder calls itself {info.organisation!r}, not the pinned organisation {endpoint.organisation!r}")
 
 
 class HolderRefused(HolderError):
@@ -168,6 +197,24 @@ class HolderClient:
         self._retry_seconds = endpoint.retry_seconds
         self._stop = stop
         self._on_wire = on_wire
+        self._endpoint = endpoint
+        self._pinned_checked = False
+
+    def _check_certificate(self) -> None:
+        """Once per client, before its first call: the server certificate's O= is the pinned organisation."""
+        if self._pinned_checked:
+            return
+        endpoint = self._endpoint
+        try:
+            organisation = server_organisation(endpoint.address, endpoint.ca_cert, endpoint.key, endpoint.cert,
+                                               endpoint.server_name, HolderError)
+        except ConnectionError as exc:
+            raise HolderUnavailable(str(exc), "UNAVAILABLE") from None
+        if organisation != endpoint.organisation:
+            raise HolderNotPinned(
+                f"the server at {endpoint.address} has a certificate of organisation {organisation!r}, "
+                f"not of the pinned holder {endpoint.organisation!r} (holder.organisation)")
+        self._pinned_checked = True
 
     def close(self) -> None:
         self._channel.close()
@@ -179,14 +226,17 @@ class HolderClient:
         self.close()
 
     def info(self, official: str = "") -> pb.HolderInfo:
-        """GetInfo, retried with backoff while the holder is busy or unreachable (up to ``retry_seconds``)."""
+        """GetInfo, retried with backoff while the holder is busy or unreachable (up to ``retry_seconds``),
+        and refused unless the holder is the pinned one (certificate organisation and keys)."""
+        self._check_certificate()
         request = pb.GetInfoRequest(official=official)
         try:
             info: pb.HolderInfo = call_with_retry(lambda: self._stub.GetInfo(request, timeout=self._timeout),
                                                   self._retry_seconds, stop=self._stop)
-            return info
         except grpc.RpcError as exc:
             raise translate(exc, "GetInfo") from None
+        check_pinned_info(self._endpoint, info)
+        return info
 
     def download_index(
         self,
@@ -200,6 +250,7 @@ class HolderClient:
         The bytes are trusted only once their SHA-256 equals ``digest`` (from GetInfo); a
         partial file that turns out wrong is deleted so the next try starts afresh.
         """
+        self._check_certificate()
         part = destination.with_name(destination.name + ".part")
         offset = part.stat().st_size if part.exists() else 0
         request = pb.DownloadIndexRequest(kind=MODE_TO_PB[kind], digest=digest, offset=offset)
@@ -251,7 +302,8 @@ class HolderClient:
         ``seal(close)`` returns the core's Close with this side's audit fields (transcript
         signature, audit key, checkpoint) filled in.
         """
-        outbox: queue.SimpleQueue[Hello | BlindedBatch | Close | None] = queue.SimpleQueue()
+        self._check_certificate()
+        outbox: queue.SimpleQueue[Hello | BlindedBatch | Close | Abort | None] = queue.SimpleQueue()
 
         def requests() -> Iterator[pb.MatchClientMessage]:
             while (message := outbox.get()) is not None:
@@ -283,6 +335,9 @@ class HolderClient:
                     outbox.put(batch)
                 if session.closed:
                     outbox.put(None)  # half-close; the holder ends the call
+        except ProtocolError as exc:
+            _tell_holder(outbox, call, exc)
+            raise
         except grpc.RpcError as exc:
             raise (watchdog.error("Match") or translate(exc, "Match")) from None
         finally:
@@ -292,6 +347,22 @@ class HolderClient:
         if closed is None or not session.closed:
             raise HolderUnavailable("Match: the holder ended the session before Closed", "UNAVAILABLE")
         return closed
+
+
+def _tell_holder(outbox: queue.SimpleQueue[Hello | BlindedBatch | Close | Abort | None], call: Any,
+                 error: ProtocolError) -> None:
+    """Send the holder an Abort naming why this side ends the session, so its audit log says so.
+
+    The holder ends the call once it has read the Abort; its closing status is expected
+    and ignored (the watchdog bounds the wait).
+    """
+    outbox.put(Abort(error.code, error.message))
+    outbox.put(None)
+    try:
+        for _reply in call:
+            pass
+    except grpc.RpcError:
+        pass
 
 
 def _check_closed(session: RequesterSession, closed: Closed, holder_audit_key: bytes) -> None:

@@ -313,7 +313,8 @@ class JobRunner:
     ) -> None:
         cfg = self.config
         session_id = secrets.token_bytes(16)
-        session = RequesterSession([elements.keys[i] for i in selection], mode, index, session_id, batch_size, self.engine)
+        session = RequesterSession([elements.keys[i] for i in selection], mode, index, session_id, batch_size, self.engine,
+                                   organisation=cfg.organisation, public_key=cfg.holder.oprf_public_key)
         now = datetime.now(UTC).replace(microsecond=0)
         # The job's held-back records are declared once, on its first session.
         held_back = ineligible if not self.store.has_sessions(job.id) else 0

@@ -1,4 +1,4 @@
-"""One signed session with its requester-side audit trail: opened, each batch, closed or refused."""
+"""One signed session with its requester-side audit trail: opened, each batch, closed, refused or failed."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from blindmatch.audit import AuditLog, entries
 from blindmatch.audit.peer_checkpoints import store_peer_checkpoint, verify_peer_note
+from blindmatch.core.errors import ProtocolError
 from blindmatch.core.events import BatchReceived, Event, SessionClosed
 from blindmatch.core.messages import Close, Closed
 from blindmatch.core.requester import RequesterSession
@@ -55,6 +56,11 @@ def run_session(
             audit.record(entries.session_refused(
                 session.session_id, peer, request.official, exc.reason, exc.status or "UNKNOWN"))
             audit.checkpoint()
+        raise
+    except ProtocolError as exc:
+        # This side stopped the session (e.g. a proof that does not verify) and told the holder.
+        audit.record(entries.session_failed(session.session_id, peer, exc.code, exc.code.status))
+        audit.checkpoint()
         raise
     event = SessionClosed(session.session_id, closed.transcript_hash, session.element_count, closed=closed)
     audit.record(entries.session_closed(event, peer, signatures[closed.transcript_hash], closed.signature,

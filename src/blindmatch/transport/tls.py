@@ -13,11 +13,14 @@ a TLS 1.2 connection completes its handshake, but every call on it is refused.
 
 from __future__ import annotations
 
+import socket
+import ssl
 from pathlib import Path
 
 import grpc
 
 from blindmatch.keyfile import read_private
+from blindmatch.transport.pki import organisation_of
 
 REQUIRED_TLS_VERSION = b"TLSv1.3"
 
@@ -56,3 +59,38 @@ def channel_credentials(ca_cert: Path, key: Path, cert: Path, error: type[Except
         private_key=read_private(Path(key), error, "TLS key"),
         certificate_chain=_read_public(cert, "TLS certificate", error),
     )
+
+
+def server_organisation(
+    address: str, ca_cert: Path, key: Path, cert: Path, server_name: str | None, error: type[Exception],
+    timeout: float = 10.0,
+) -> str | None:
+    """The O= of the certificate the server at ``address`` presents, after full verification.
+
+    gRPC Python gives a client no access to the server's certificate, so this opens one
+    TLS connection of its own (same CA, same client certificate, same name check as the
+    channel), verifies the chain and the host name, reads the organisation and closes.
+    The caller compares it with the pinned organisation before opening the gRPC channel.
+    """
+    read_private(Path(key), error, "TLS key")  # the same 0600 check as the channel's
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit():
+        raise error(f"holder address {address!r} is not HOST:PORT")
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_cert))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_alpn_protocols(["h2"])
+    context.load_cert_chain(str(cert), str(key))
+    try:
+        with (
+            socket.create_connection((host, int(port)), timeout=timeout) as raw,
+            context.wrap_socket(raw, server_hostname=server_name or host) as tls,
+        ):
+            der = tls.getpeercert(binary_form=True)
+    except ssl.SSLCertVerificationError as exc:
+        raise error(f"the holder at {address} presents a certificate that does not verify: {exc.verify_message}") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise ConnectionError(f"cannot reach the holder at {address} to check its certificate: {exc}") from None
+    if der is None:
+        raise error(f"the holder at {address} presented no certificate")
+    return organisation_of(ssl.DER_cert_to_PEM_cert(der).encode())

@@ -7,7 +7,7 @@ core sees it; the core then checks protocol semantics.
 from __future__ import annotations
 
 from blindmatch.core.errors import ProtocolError
-from blindmatch.core.messages import Accept, BlindedBatch, Close, Closed, EvaluatedBatch, Hello
+from blindmatch.core.messages import Abort, Accept, BlindedBatch, Close, Closed, EvaluatedBatch, Hello
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.vocabulary import Mode, Reason
 
@@ -39,9 +39,11 @@ def hello_to_pb(hello: Hello) -> pb.MatchClientMessage:
     )
 
 
-def client_message_to_pb(message: Hello | BlindedBatch | Close) -> pb.MatchClientMessage:
+def client_message_to_pb(message: Hello | BlindedBatch | Close | Abort) -> pb.MatchClientMessage:
     if isinstance(message, Hello):
         return hello_to_pb(message)
+    if isinstance(message, Abort):
+        return pb.MatchClientMessage(abort=pb.Abort(code=message.code, message=message.message))
     if isinstance(message, BlindedBatch):
         return pb.MatchClientMessage(blinded=pb.ElementBatch(seq=message.seq, elements=message.elements))
     return pb.MatchClientMessage(
@@ -55,7 +57,7 @@ def client_message_to_pb(message: Hello | BlindedBatch | Close) -> pb.MatchClien
     )
 
 
-def client_message_from_pb(message: pb.MatchClientMessage) -> Hello | BlindedBatch | Close:
+def client_message_from_pb(message: pb.MatchClientMessage) -> Hello | BlindedBatch | Close | Abort:
     kind = message.WhichOneof("message")
     if kind == "hello":
         h = message.hello
@@ -76,6 +78,8 @@ def client_message_from_pb(message: pb.MatchClientMessage) -> Hello | BlindedBat
     if kind == "close":
         c = message.close
         return Close(c.session_id, c.transcript_hash, c.signature, c.signer_key, c.checkpoint_note)
+    if kind == "abort":
+        return Abort(message.abort.code, message.abort.message)
     raise ProtocolError(Reason.BAD_REQUEST, "empty client message")
 
 
@@ -83,7 +87,7 @@ def server_message_to_pb(message: Accept | EvaluatedBatch | Closed) -> pb.MatchS
     if isinstance(message, Accept):
         return pb.MatchServerMessage(accept=pb.Accept(session_id=message.session_id, max_batch=message.max_batch))
     if isinstance(message, EvaluatedBatch):
-        return pb.MatchServerMessage(evaluated=pb.ElementBatch(seq=message.seq, elements=message.elements))
+        return pb.MatchServerMessage(evaluated=pb.ElementBatch(seq=message.seq, elements=message.elements, proof=message.proof))
     return pb.MatchServerMessage(
         closed=pb.Closed(
             session_id=message.session_id,
@@ -101,7 +105,7 @@ def server_message_from_pb(message: pb.MatchServerMessage) -> Accept | Evaluated
     if kind == "accept":
         return Accept(message.accept.session_id, message.accept.max_batch)
     if kind == "evaluated":
-        return EvaluatedBatch(message.evaluated.seq, message.evaluated.elements)
+        return EvaluatedBatch(message.evaluated.seq, message.evaluated.elements, message.evaluated.proof)
     if kind == "closed":
         c = message.closed
         return Closed(c.session_id, c.transcript_hash, c.element_count, c.signature, c.signer_key, c.checkpoint_note)

@@ -61,7 +61,7 @@ class Budget(_message.Message):
     def __init__(self, session_max_records: _Optional[int] = ..., organisation_day_remaining: _Optional[int] = ..., organisation_30d_remaining: _Optional[int] = ..., official_day_remaining: _Optional[int] = ..., official_30d_remaining: _Optional[int] = ...) -> None: ...
 
 class HolderInfo(_message.Message):
-    __slots__ = ("protocol_version", "key_id", "schema_fingerprint", "indexes", "limits", "budget", "audit_public_key", "schema_name", "schema_version")
+    __slots__ = ("protocol_version", "key_id", "schema_fingerprint", "indexes", "limits", "budget", "audit_public_key", "schema_name", "schema_version", "oprf_public_key", "organisation")
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
@@ -71,6 +71,8 @@ class HolderInfo(_message.Message):
     AUDIT_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_NAME_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_VERSION_FIELD_NUMBER: _ClassVar[int]
+    OPRF_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    ORGANISATION_FIELD_NUMBER: _ClassVar[int]
     protocol_version: int
     key_id: bytes
     schema_fingerprint: bytes
@@ -80,7 +82,9 @@ class HolderInfo(_message.Message):
     audit_public_key: bytes
     schema_name: str
     schema_version: int
-    def __init__(self, protocol_version: _Optional[int] = ..., key_id: _Optional[bytes] = ..., schema_fingerprint: _Optional[bytes] = ..., indexes: _Optional[_Iterable[_Union[IndexInfo, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., audit_public_key: _Optional[bytes] = ..., schema_name: _Optional[str] = ..., schema_version: _Optional[int] = ...) -> None: ...
+    oprf_public_key: bytes
+    organisation: str
+    def __init__(self, protocol_version: _Optional[int] = ..., key_id: _Optional[bytes] = ..., schema_fingerprint: _Optional[bytes] = ..., indexes: _Optional[_Iterable[_Union[IndexInfo, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., audit_public_key: _Optional[bytes] = ..., schema_name: _Optional[str] = ..., schema_version: _Optional[int] = ..., oprf_public_key: _Optional[bytes] = ..., organisation: _Optional[str] = ...) -> None: ...
 
 class DownloadIndexRequest(_message.Message):
     __slots__ = ("kind", "digest", "offset")
@@ -137,12 +141,22 @@ class Accept(_message.Message):
     def __init__(self, session_id: _Optional[bytes] = ..., max_batch: _Optional[int] = ...) -> None: ...
 
 class ElementBatch(_message.Message):
-    __slots__ = ("seq", "elements")
+    __slots__ = ("seq", "elements", "proof")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     ELEMENTS_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
     seq: int
     elements: bytes
-    def __init__(self, seq: _Optional[int] = ..., elements: _Optional[bytes] = ...) -> None: ...
+    proof: bytes
+    def __init__(self, seq: _Optional[int] = ..., elements: _Optional[bytes] = ..., proof: _Optional[bytes] = ...) -> None: ...
+
+class Abort(_message.Message):
+    __slots__ = ("code", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    message: str
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Close(_message.Message):
     __slots__ = ("session_id", "transcript_hash", "signature", "signer_key", "checkpoint_note")
@@ -175,14 +189,16 @@ class Closed(_message.Message):
     def __init__(self, session_id: _Optional[bytes] = ..., transcript_hash: _Optional[bytes] = ..., element_count: _Optional[int] = ..., signature: _Optional[bytes] = ..., signer_key: _Optional[bytes] = ..., checkpoint_note: _Optional[bytes] = ...) -> None: ...
 
 class MatchClientMessage(_message.Message):
-    __slots__ = ("hello", "blinded", "close")
+    __slots__ = ("hello", "blinded", "close", "abort")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     BLINDED_FIELD_NUMBER: _ClassVar[int]
     CLOSE_FIELD_NUMBER: _ClassVar[int]
+    ABORT_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     blinded: ElementBatch
     close: Close
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., blinded: _Optional[_Union[ElementBatch, _Mapping]] = ..., close: _Optional[_Union[Close, _Mapping]] = ...) -> None: ...
+    abort: Abort
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., blinded: _Optional[_Union[ElementBatch, _Mapping]] = ..., close: _Optional[_Union[Close, _Mapping]] = ..., abort: _Optional[_Union[Abort, _Mapping]] = ...) -> None: ...
 
 class MatchServerMessage(_message.Message):
     __slots__ = ("accept", "evaluated", "closed")

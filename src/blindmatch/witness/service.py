@@ -24,8 +24,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from blindmatch import __version__
 from blindmatch.keyfile import KeyFileError, read_private
+from blindmatch.transport.context import peer_organisation
 from blindmatch.transport.guard import CallGuard, transport_ceiling
-from blindmatch.transport.pki import organisation_of
 from blindmatch.v1 import witness_pb2 as pb
 from blindmatch.v1 import witness_pb2_grpc as pb_grpc
 from blindmatch.vocabulary import Reason
@@ -63,8 +63,7 @@ class WitnessServicer(pb_grpc.WitnessServicer):
 
     def AddCheckpoint(self, request: pb.AddCheckpointRequest, context: grpc.ServicerContext) -> pb.AddCheckpointResponse:
         # TLS 1.3 and the request's size and encoding were checked by transport.guard.CallGuard.
-        pems = context.auth_context().get("x509_pem_cert")
-        peer = organisation_of(pems[0]) if pems else None
+        peer = peer_organisation(context)
         try:
             line = self._witness.add_checkpoint(request.body, peer)
         except WitnessRefusal as refusal:
