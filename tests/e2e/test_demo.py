@@ -24,6 +24,11 @@ def test_demo_json_reports_exact_matches_and_every_refusal(tmp_path: Path) -> No
     assert summary["matches"] == summary["expected_matches"]
     assert summary["false_matches"] == summary["missed_matches"] == 0
     assert summary["ineligible_records"] > 0
+    # Tokens only for the eligible records; made-up tokens for ineligible people the holder has match nothing.
+    eligibility = summary["eligibility"]
+    assert eligibility["tokens_issued"] == eligibility["eligible_records"] == summary["queries"] - eligibility["ineligible_records"]
+    assert eligibility["ineligible_records"] >= summary["ineligible_records"]
+    assert eligibility["ineligible_tried"] > 0 and eligibility["ineligible_matched"] == 0
     assert set(summary["refusals"]) == {"unsigned", "unknown_official", "wrong_organisation", "expired",
                                         "replayed", "over_budget", "mode_not_allowed", "dual_control_missing"}
     assert summary["refusals"]["dual_control_missing"] == "PERMISSION_DENIED"

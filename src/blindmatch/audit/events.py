@@ -246,6 +246,14 @@ EVENTS: Mapping[str, EventSchema] = {
     "budgets_rebuilt": EventSchema({"debits": UINT, "records": UINT}, {}),
     "index_built": EventSchema({"digest": SHA256, "entries": UINT, "kind": IDENT}, {}),
     "key_rotated": EventSchema({"key_id": KEY_ID}, {}),
+    # The issuer's entries (SPEC.md 15.7): counts and identities only, never a record.
+    "tokens_issued": EventSchema(
+        {"epoch": IDENT, "rows": UINT, "issued": UINT, "refused": UINT, "file_sha256": SHA256}, {},
+    ),
+    "blind_evaluation": EventSchema(
+        {"peer": IDENT, "epoch": IDENT, "count": UINT, "epoch_used": UINT, "epoch_limit": UINT}, {},
+    ),
+    "blind_evaluation_refused": EventSchema({"peer": IDENT, "epoch": IDENT, "count": UINT, "why": TEXT}, {}),
     "daemon_started": EventSchema(_DAEMON, {}),
     "daemon_stopped": EventSchema(_DAEMON, {}),
     # Written by the log itself when it truncates a torn last line on open.

@@ -46,6 +46,11 @@ def _print_human(summary: dict[str, object], ok: bool, keep: bool) -> None:
           f"{summary['ineligible_records']} held back as ineligible (order date missing or in the future)")
     print(f"matches: {summary['matches']} of {summary['expected_matches']} expected; "
           f"false matches {summary['false_matches']}, missed {summary['missed_matches']}")
+    eligibility = summary["eligibility"]
+    assert isinstance(eligibility, dict)
+    print(f"issuer: {eligibility['tokens_issued']} records got eligibility tokens, {eligibility['ineligible_records']} "
+          f"refused; made-up tokens for {eligibility['ineligible_tried']} ineligible people the holder has matched "
+          f"{eligibility['ineligible_matched']}")
     refusals = summary["refusals"]
     others = summary["other_refusals"]
     assert isinstance(refusals, dict) and isinstance(others, dict)

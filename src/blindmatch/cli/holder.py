@@ -110,13 +110,16 @@ def _index(args: argparse.Namespace) -> int:
     from blindmatch.audit import AuditLog
     from blindmatch.holder.index_build import IndexBuildError, build_index
     from blindmatch.holder.store import StoreError
+    from blindmatch.holder.tokens import configured_tokens
+    from blindmatch.issuer.client import IssuerError
     from blindmatch.normalize import SchemaError
 
     config = _config(args)
     try:
-        report = build_index(args.records, config, progress=not args.quiet, rotate_key=args.rotate_key,
-                             cluster=args.cluster, allow_shrink=args.allow_shrink)
-    except (IndexBuildError, StoreError, SchemaError, OSError) as exc:
+        with configured_tokens(config) as tokens:  # [holder.issuer]: the index is over eligibility tokens
+            report = build_index(args.records, config, progress=not args.quiet, rotate_key=args.rotate_key,
+                                 cluster=args.cluster, allow_shrink=args.allow_shrink, tokens=tokens)
+    except (IndexBuildError, StoreError, SchemaError, OSError, IssuerError) as exc:
         raise _cli_error(str(exc)) from None
     assert report.manifest is not None
     with AuditLog.open(config.audit_dir, config.audit_origin) as audit:

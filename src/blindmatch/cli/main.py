@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "blindmatch.cli.explain",
     "blindmatch.cli.audit",
     "blindmatch.cli.witness",
+    "blindmatch.cli.issuer",
     "blindmatch.cli.bench",
     "blindmatch.cli.keys",
     "blindmatch.cli.oprf",

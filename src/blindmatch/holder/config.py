@@ -71,14 +71,28 @@ class HolderNodeConfig:
     tls: TlsConfig
     audit_log: KeeperSettings = field(default_factory=KeeperSettings)
     witnesses: tuple[WitnessEndpoint, ...] = ()
+    issuer: IssuerEndpoint | None = None
     metrics_listen: str | None = None  # [holder.metrics] listen: Prometheus /metrics, loopback only
     index_guard: IndexGuard = field(default_factory=IndexGuard)
+
+
+@dataclass(frozen=True)
+class IssuerEndpoint:
+    """``[holder.issuer]``: build the index over the issuer's eligibility tokens (SPEC.md 15.5)."""
+
+    address: str
+    ca_cert: Path
+    cert: Path
+    key: Path
+    public_key: bytes | None  # optional pin of the current epoch's issuer key
 
 
 _HOLDER_KEYS = {
     "organisation", "listen", "key_file", "index_dir", "schema", "policy",
     "budget_db", "audit_dir", "audit_origin", "limits", "tls", "audit_log", "witness", "metrics", "index_guard",
+    "issuer",
 }
+_ISSUER_KEYS = {"address", "ca_cert", "cert", "key", "public_key"}
 _TLS_KEYS = {"cert", "key", "client_ca", "allowed_organisations"}
 
 
@@ -186,6 +200,25 @@ def _tls(base: Path, table: Any) -> TlsConfig:
     )
 
 
+def _issuer(base: Path, table: Any) -> IssuerEndpoint | None:
+    where = "holder.issuer"
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: must be a table")
+    _check_keys(where, table, _ISSUER_KEYS)
+    pin = table.get("public_key")
+    if pin is not None and (not isinstance(pin, str) or not re.fullmatch(r"[0-9a-f]{64}", pin)):
+        raise ConfigError(f"{where}.public_key: must be 64 lowercase hex digits")
+    return IssuerEndpoint(
+        address=_text(where, table, "address"),
+        ca_cert=_path(base, where, table, "ca_cert"),
+        cert=_path(base, where, table, "cert"),
+        key=_path(base, where, table, "key"),
+        public_key=None if pin is None else bytes.fromhex(pin),
+    )
+
+
 LOOPBACK_HOSTS = ("127.0.0.1", "[::1]", "localhost")
 
 
@@ -231,6 +264,7 @@ def load_holder_config(path: Path) -> HolderNodeConfig:
         tls=_tls(base, holder.get("tls")),
         audit_log=audit_log,
         witnesses=witnesses,
+        issuer=_issuer(base, holder.get("issuer")),
         metrics_listen=_metrics(holder["metrics"]) if "metrics" in holder else None,
         index_guard=_index_guard(holder.get("index_guard", {})),
     )

@@ -43,6 +43,7 @@ from blindmatch.holder.store import (
     read_manifest,
     write_indexes,
 )
+from blindmatch.holder.tokens import IssuerTokens
 from blindmatch.normalize import NormalizationError, Schema, default_schema, load_schema
 from blindmatch.vocabulary import BlindmatchError
 
@@ -124,6 +125,7 @@ def build_index(
     rotate_key: bool = False,
     cluster: str | None = None,
     allow_shrink: bool = False,
+    tokens: IssuerTokens | None = None,
 ) -> BuildReport:
     """Build both index kinds from ``records_csv`` and commit them atomically to ``config.index_dir``.
 
@@ -132,6 +134,8 @@ def build_index(
     this machine's cores; the normalisation, encoding and commit stay here.
     A build the guard refuses (``holder.index_guard``) raises ``IndexBuildError`` and
     keeps the committed index, changing nothing (the message gives the rejects per field).
+    ``tokens`` builds the index over the issuer's eligibility tokens of the match keys
+    instead of the keys themselves (see :mod:`blindmatch.holder.tokens`).
     """
     schema = load_configured_schema(config)
     if rotate_key:
@@ -155,7 +159,7 @@ def build_index(
             rejects_tmp.open("w", newline="") as rejects_handle,
             tqdm(desc="indexing", unit=" rows", disable=not progress, total=None) as bar,
         ):
-            _feed_rows(records_csv, handle, rejects_handle, bar, schema, builder, report, chunk_rows, cursor)
+            _feed_rows(records_csv, handle, rejects_handle, bar, schema, builder, report, chunk_rows, cursor, tokens)
         report.entries = builder.entries
         indexes = builder.finish()
         builder.close()
@@ -233,6 +237,7 @@ def _feed_rows(
     report: BuildReport,
     chunk_rows: int,
     cursor: _Cursor,
+    tokens: IssuerTokens | None = None,
 ) -> None:
     """Normalise every row into the builder, chunk by chunk; rejected rows go to rejects.csv."""
     reader = csv.DictReader(handle)
@@ -254,10 +259,10 @@ def _feed_rows(
             report.rejects_by_field[exc.field] += 1
             rejects.writerow([row_number, exc.field, exc.reason])
         if report.rows % chunk_rows == 0:
-            builder.add(chunk)
+            builder.add(chunk if tokens is None else tokens.convert(chunk))
             bar.update(chunk_rows)
             chunk = []
-    builder.add(chunk)
+    builder.add(chunk if tokens is None else tokens.convert(chunk))
     bar.update(report.rows % chunk_rows)
 
 

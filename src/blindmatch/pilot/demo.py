@@ -4,7 +4,8 @@
 ``blindmatch`` commands (the holder daemon among them) and ``pilot.probes`` asks the live
 holder for sessions it must refuse. ``HolderProcess`` runs ``blindmatch holder serve`` as a real subprocess; ``run_demo``
 prepares the job, has two officials approve it through the CLI (``pilot.officials``),
-matches, compares with the truth and tries each of the eight refusals the legal setting
+matches over the issuer's eligibility tokens (``pilot.eligibility``), compares with the truth, plays a requester
+that skips its eligibility check with made-up tokens, and tries each of the eight refusals the legal setting
 names (``refusals``) plus the cardinality minimum (``other_refusals``) against the live holder. Tests reuse these pieces with smaller sizes.
 """
 
@@ -18,9 +19,10 @@ from pathlib import Path
 
 from blindmatch.audit import reconcile, verify_log
 from blindmatch.crypto.batch import BatchEngine
+from blindmatch.pilot.eligibility import install_issuer, issue, try_without_tokens
 from blindmatch.pilot.officials import approve_job
 from blindmatch.pilot.probes import LEGAL_REFUSALS, OTHER_REFUSALS, try_refusals
-from blindmatch.pilot.processes import HolderProcess, blindmatch_command, build_index
+from blindmatch.pilot.processes import HolderProcess, IssuerProcess, blindmatch_command, build_index
 from blindmatch.pilot.workspace import Workspace, create_workspace
 from blindmatch.requester.config import load_requester_config
 from blindmatch.vocabulary import ExitCode
@@ -73,7 +75,13 @@ def run_demo(root: Path) -> dict[str, object]:
     """Build, serve, match, compare, probe the refusals, stop; the summary the CLI prints."""
     started = time.monotonic()
     workspace = create_workspace(root, dual_control_records=DEMO_DUAL_CONTROL_RECORDS)
-    build_index(workspace)
+    issuer = IssuerProcess(install_issuer(workspace), workspace.root / "logs")
+    issuer.start()
+    try:
+        build_index(workspace)  # over the issuer's tokens: [holder.issuer]
+    finally:
+        issuer.terminate()
+    eligibility = issue(workspace)
     holder = HolderProcess(workspace.holder_config, workspace.root / "logs")
     holder.start()
     try:
@@ -83,6 +91,7 @@ def run_demo(root: Path) -> dict[str, object]:
         match = run_match(workspace, results)
         truth = json.loads(workspace.truth.read_text())
         counts = compare_results(results, truth)
+        eligibility["ineligible_tried"], eligibility["ineligible_matched"] = try_without_tokens(workspace)
         engine = BatchEngine()
         try:
             refusals = try_refusals(load_requester_config(workspace.requester_config), engine, workspace.officials_dir,
@@ -102,6 +111,7 @@ def run_demo(root: Path) -> dict[str, object]:
                      "dual_control_records": DEMO_DUAL_CONTROL_RECORDS, "digest": approved["digest"],
                      "officials": ["alice.key", "bob.key"]},
         "results": str(results),
+        "eligibility": eligibility,
         "refusals": {reason: refusals[reason] for reason in LEGAL_REFUSALS},
         "other_refusals": {reason: refusals[reason] for reason in OTHER_REFUSALS},
         "holder_exit_code": holder_exit,
@@ -132,6 +142,7 @@ def demo_ok(summary: dict[str, object]) -> bool:
         and summary["false_matches"] == 0
         and summary["missed_matches"] == 0
         and summary["ineligible_answered"] == 0
+        and isinstance(summary["eligibility"], dict) and summary["eligibility"]["ineligible_matched"] == 0
         and set(refusals) == set(LEGAL_REFUSALS)
         and all(status != "OK" for status in (*refusals.values(), *others.values()))
         and all(state == "ok" for state in audit.values())

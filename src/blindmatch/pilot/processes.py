@@ -20,6 +20,8 @@ def blindmatch_command(*args: str) -> list[str]:
 class HolderProcess:
     """``blindmatch holder serve`` as a subprocess; stdout/stderr go to files under ``log_dir``."""
 
+    role = "holder"
+
     def __init__(self, config: Path, log_dir: Path) -> None:
         self.config = config
         self.log_dir = log_dir
@@ -28,22 +30,22 @@ class HolderProcess:
 
     @property
     def stdout_path(self) -> Path:
-        return self.log_dir / f"holder-{self.starts}.stdout"
+        return self.log_dir / f"{self.role}-{self.starts}.stdout"
 
     @property
     def stderr_path(self) -> Path:
-        return self.log_dir / f"holder-{self.starts}.stderr"
+        return self.log_dir / f"{self.role}-{self.starts}.stderr"
 
     def start(self) -> None:
         self.starts += 1
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
-            self.process = subprocess.Popen(blindmatch_command("holder", "serve", "--config", str(self.config)),
+            self.process = subprocess.Popen(blindmatch_command(self.role, "serve", "--config", str(self.config)),
                                             stdout=out, stderr=err)
         deadline = time.monotonic() + HOLDER_READY_SECONDS
         while b"listening on" not in self.stdout_path.read_bytes():
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"holder did not start: {self.stderr_path.read_text(errors='replace')[-2000:]}")
+                raise RuntimeError(f"{self.role} did not start: {self.stderr_path.read_text(errors='replace')[-2000:]}")
             time.sleep(0.05)
 
     def kill(self) -> None:
@@ -57,6 +59,12 @@ class HolderProcess:
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout)
+
+
+class IssuerProcess(HolderProcess):
+    """``blindmatch issuer serve`` as a subprocess, started and stopped as the holder's is."""
+
+    role = "issuer"
 
 
 def build_index(workspace: Workspace, records: Path | None = None) -> None:

@@ -115,6 +115,17 @@ class MatchingConfig:
 
 
 @dataclass(frozen=True)
+class EligibilityConfig:
+    """Sessions on the issuer's tokens (SPEC.md 15.6): the pinned issuer key and where token files are."""
+
+    issuer_key: Path
+    tokens: Path | None  # None: QUERIES.csv's sibling ``<QUERIES.csv>.tokens``
+
+    def tokens_for(self, queries: Path) -> Path:
+        return self.tokens if self.tokens is not None else queries.with_name(queries.name + ".tokens")
+
+
+@dataclass(frozen=True)
 class RequesterConfig:
     path: Path
     organisation: str
@@ -128,6 +139,7 @@ class RequesterConfig:
     max_parallel_jobs: int
     audit_log: KeeperSettings = field(default_factory=KeeperSettings)
     witnesses: tuple[WitnessEndpoint, ...] = ()
+    eligibility: EligibilityConfig | None = None
     metrics_listen: str | None = None  # [metrics] listen: Prometheus /metrics, loopback only
 
     @property
@@ -150,7 +162,8 @@ class RequesterConfig:
 
 _SECTIONS: dict[str, tuple[set[str], set[str]]] = {
     # section: (required keys, optional keys)
-    "": ({"organisation", "holder", "official", "audit"}, {"state_dir", "matching", "service", "metrics"}),
+    "": ({"organisation", "holder", "official", "audit"}, {"state_dir", "matching", "service", "metrics", "eligibility"}),
+    "eligibility": ({"issuer_key"}, {"tokens"}),
     "holder": ({"address", "organisation", "oprf_public_key", "audit_public_key", "ca_cert", "cert", "key"}, {"name", "server_name", "retry_seconds", "batch_timeout_seconds"}),
     "official": ({"name", "legal_basis"}, {"key_file", "request_lifetime_seconds"}),
     "matching": (set(), {"mode", "schema", "batch_size", "window", "session_max_records"}),
@@ -252,6 +265,7 @@ def load_requester_config(path: Path) -> RequesterConfig:
     matching = _Reader(path, "matching", data.get("matching", {}))
     audit = _Reader(path, "audit", data["audit"])
     service = _Reader(path, "service", data.get("service", {}))
+    eligibility = _Reader(path, "eligibility", data["eligibility"]) if "eligibility" in data else None
 
     mode_text = matching.text("mode", Mode.MEMBERSHIP.value)
     if mode_text not in {m.value for m in Mode}:
@@ -315,5 +329,9 @@ def load_requester_config(path: Path) -> RequesterConfig:
         max_parallel_jobs=service.integer("max_parallel_jobs", 8, 1),
         audit_log=keeper,
         witnesses=witnesses,
+        eligibility=None if eligibility is None else EligibilityConfig(
+            issuer_key=eligibility.path_value("issuer_key"),
+            tokens=eligibility.path_value("tokens") if "tokens" in eligibility.table else None,
+        ),
         metrics_listen=metrics_listen,
     )

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +62,7 @@ from blindmatch.requester.metrics import RequesterMetrics
 from blindmatch.requester.requests import build_session_request, fresh_blinds, sign_session_request
 from blindmatch.requester.session import run_session
 from blindmatch.requester.store_check import check_results, check_store_knows_audited_sessions
+from blindmatch.requester.token_inputs import load_tokens, prepare_token_elements
 from blindmatch.transport.pki import organisation_of
 from blindmatch.transport.retry import Backoff
 from blindmatch.transport.wire import MODE_TO_PB
@@ -209,7 +210,7 @@ class JobRunner:
         # Element numbers in the store index the list as first prepared: judge eligibility
         # on that day again, or a record crossing a date limit would shift every number.
         prepared_on = job.prepared_on or _today()
-        elements, statuses = prepare_elements(job.queries_path, self.schema, mode, prepared_on)
+        elements, statuses = self._elements(job, mode, prepared_on)
         if not job.prepared:
             self.store.record_prepared(job.id, statuses, len(elements.keys), prepared_on)
         elif len(elements.keys) != job.elements_total:
@@ -246,6 +247,14 @@ class JobRunner:
             write_results(
                 self.store, self.store.get(job.id), self.schema.tier_names(), self.schema.confirming_tiers()
             )
+
+    def _elements(self, job: Job, mode: Mode, prepared_on: date) -> tuple[Elements, list[tuple[int, str, int]]]:
+        """The job's elements: match keys of its records, or the issuer's tokens with ``[eligibility]``."""
+        eligibility = self.config.eligibility
+        if eligibility is None:
+            return prepare_elements(job.queries_path, self.schema, mode, prepared_on)
+        tokens = load_tokens(eligibility.tokens_for(job.queries_path), eligibility.issuer_key, self.schema)
+        return prepare_token_elements(job.queries_path, tokens, self.schema, mode, prepared_on)
 
     def _sleep(self, seconds: float) -> None:
         if self.stop.wait(seconds):

@@ -1,0 +1,159 @@
+"""``issuer.toml``: the issuer's configuration.
+
+    [issuer]
+    name = "court.example"              # printed in every token file it signs
+    seed_file = "issuer.seed"           # the OPRF seed, mode 0600 ('blindmatch issuer keygen')
+    signing_key = "issuer.key"          # Ed25519 PEM, mode 0600; issuer.key.pub is pinned by requesters
+    state_dir = "state"                 # per-epoch issuance counts and blind-evaluation counts
+    schema = "schema.toml"              # optional; the built-in schema otherwise
+    epoch_months = 1                    # epoch length: 1, 2, 3, 4, 6 or 12 months
+    max_addresses_per_person = 3        # distinct addresses one person may get tokens for, per epoch
+    final_field = "order_status"        # the column that says whether the order is final ...
+    final_value = "final"               # ... and the value that means it is (case-insensitive)
+    listen = "127.0.0.1:50080"          # 'issuer serve' (loopback only in the pilot)
+
+    [issuer.tls]                        # mutual TLS, TLS 1.3 only
+    cert = "pki/court/server.crt"
+    key = "pki/court/server.key"        # mode 0600
+    client_ca = "pki/ca.crt"
+
+    [[issuer.holder]]                   # one table per holder allowed blind evaluations
+    organisation = "Tax Authority"      # O= of its client certificate
+    records = 1000000                   # its declared record count
+    margin = 0.05                       # it may evaluate records * tiers * (1 + margin) elements per epoch
+
+Loading is strict: an unknown or misspelt key stops the issuer with an error naming it.
+Relative paths are relative to the file's directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from blindmatch.identity import identity_problem
+from blindmatch.tomlfile import load_toml
+from blindmatch.vocabulary import InputError
+
+_ISSUER_KEYS = {
+    "name", "seed_file", "signing_key", "state_dir", "schema", "epoch_months",
+    "max_addresses_per_person", "final_field", "final_value", "holder", "listen", "tls",
+}
+_HOLDER_KEYS = {"organisation", "records", "margin"}
+_TLS_KEYS = {"cert", "key", "client_ca"}
+DEFAULT_LISTEN = "127.0.0.1:50080"
+
+
+class IssuerConfigError(InputError, ValueError):
+    """issuer.toml is unreadable or invalid; the message names the offending key."""
+
+
+@dataclass(frozen=True)
+class HolderAllowance:
+    """A holder organisation the issuer evaluates blind for, and how much it may ask per epoch."""
+
+    organisation: str
+    records: int
+    margin: float
+
+
+@dataclass(frozen=True)
+class IssuerTls:
+    cert: Path
+    key: Path
+    client_ca: Path
+
+
+@dataclass(frozen=True)
+class IssuerConfig:
+    name: str
+    seed_file: Path
+    signing_key: Path
+    state_dir: Path
+    schema: Path | None = None
+    epoch_months: int = 1
+    max_addresses_per_person: int = 3
+    final_field: str = "order_status"
+    final_value: str = "final"
+    holders: tuple[HolderAllowance, ...] = ()
+    listen: str = DEFAULT_LISTEN
+    tls: IssuerTls | None = None  # required by 'issuer serve' only
+
+    def holder(self, organisation: str) -> HolderAllowance | None:
+        return next((h for h in self.holders if h.organisation == organisation), None)
+
+
+def _check_keys(where: str, table: dict[str, Any], allowed: set[str]) -> None:
+    for key in table:
+        if key not in allowed:
+            raise IssuerConfigError(f"{where}.{key}: unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _text(where: str, table: dict[str, Any], key: str, default: str | None = None) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str) or not value.strip():
+        raise IssuerConfigError(f"{where}.{key}: {'missing' if value is None else 'must be a non-empty string'}")
+    return value
+
+
+def _integer(where: str, table: dict[str, Any], key: str, default: int, minimum: int) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise IssuerConfigError(f"{where}.{key}: must be an integer >= {minimum}")
+    return value
+
+
+def _holder(index: int, table: Any) -> HolderAllowance:
+    where = f"issuer.holder[{index}]"
+    if not isinstance(table, dict):
+        raise IssuerConfigError(f"{where}: must be a table")
+    _check_keys(where, table, _HOLDER_KEYS)
+    organisation = _text(where, table, "organisation")
+    problem = identity_problem(organisation)
+    if problem:
+        raise IssuerConfigError(f"{where}.organisation: {problem}")
+    margin = table.get("margin", 0.05)
+    if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin <= 1:
+        raise IssuerConfigError(f"{where}.margin: must be a number between 0 and 1")
+    return HolderAllowance(organisation, _integer(where, table, "records", 0, 1), float(margin))
+
+
+def load_issuer_config(path: Path) -> IssuerConfig:
+    doc = load_toml(path, IssuerConfigError, "issuer config")
+    _check_keys("", doc, {"issuer"})
+    table = doc.get("issuer")
+    if not isinstance(table, dict):
+        raise IssuerConfigError(f"{path}: missing [issuer] table")
+    _check_keys("issuer", table, _ISSUER_KEYS)
+    base = Path(path).resolve().parent
+    holders = table.get("holder", [])
+    if not isinstance(holders, list):
+        raise IssuerConfigError("issuer.holder: must be an array of tables ([[issuer.holder]])")
+    parsed = tuple(_holder(i, h) for i, h in enumerate(holders))
+    if len({h.organisation for h in parsed}) != len(parsed):
+        raise IssuerConfigError("issuer.holder: an organisation appears more than once")
+    months = _integer("issuer", table, "epoch_months", 1, 1)
+    if months > 12 or 12 % months:
+        raise IssuerConfigError("issuer.epoch_months: must be 1, 2, 3, 4, 6 or 12")
+    schema = table.get("schema")
+    tls = table.get("tls")
+    if tls is not None:
+        if not isinstance(tls, dict):
+            raise IssuerConfigError("issuer.tls: must be a table")
+        _check_keys("issuer.tls", tls, _TLS_KEYS)
+        tls = IssuerTls(*(base / _text("issuer.tls", tls, key) for key in ("cert", "key", "client_ca")))
+    return IssuerConfig(
+        name=_text("issuer", table, "name"),
+        seed_file=base / _text("issuer", table, "seed_file"),
+        signing_key=base / _text("issuer", table, "signing_key"),
+        state_dir=base / _text("issuer", table, "state_dir", "state"),
+        schema=None if schema is None else base / _text("issuer", table, "schema"),
+        epoch_months=months,
+        max_addresses_per_person=_integer("issuer", table, "max_addresses_per_person", 3, 1),
+        final_field=_text("issuer", table, "final_field", "order_status"),
+        final_value=_text("issuer", table, "final_value", "final"),
+        holders=parsed,
+        listen=_text("issuer", table, "listen", DEFAULT_LISTEN),
+        tls=tls,
+    )

@@ -1,0 +1,115 @@
+"""The issuer's blind, verifiable batch evaluation, offered to configured holders only.
+
+A holder sends blinded elements of its own match keys; the issuer answers with the
+RFC 9497 VOPRF BlindEvaluate of each under the current epoch's key and one batched DLEQ
+proof. It never sees a record, only the count. It answers only organisations named in
+``[[issuer.holder]]`` (a requester is never one: otherwise it could blind any key and
+obtain a token for anyone) and at most ``ceil(records * tiers * (1 + margin))``
+elements per organisation and epoch, counted durably in ``state_dir`` before the answer
+leaves. Every answer and every refusal is an audit entry (peer, epoch, counts).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from blindmatch.audit import AuditLog
+from blindmatch.crypto.batch import BatchEngine
+from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
+from blindmatch.issuer.config import IssuerConfig
+from blindmatch.issuer.epochs import Epoch, epoch_key_pair
+from blindmatch.issuer.issue import audit_origin, issuer_schema
+from blindmatch.issuer.keys import read_seed
+from blindmatch.keyfile import fsync_directory
+from blindmatch.vocabulary import BlindmatchError, Reason
+
+MAX_BATCH_ELEMENTS = 65_536
+
+
+class EvaluationRefused(BlindmatchError):
+    """The issuer will not evaluate for this caller (not a configured holder, over its allowance)."""
+
+
+class BlindEvaluator:
+    """Answers blind evaluation requests; one instance per issuer process (thread-safe)."""
+
+    def __init__(self, config: IssuerConfig, engine: BatchEngine, audit: AuditLog | None = None) -> None:
+        self._config = config
+        self._seed = read_seed(config.seed_file)
+        self._engine = engine
+        self._tiers = len(issuer_schema(config).tier_names())
+        self._audit = audit or AuditLog.open(config.state_dir, audit_origin(config))
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._audit.close()
+
+    def public_key(self, now: datetime | None = None) -> tuple[Epoch, bytes]:
+        epoch = Epoch.containing(now or datetime.now(UTC), self._config.epoch_months)
+        return epoch, epoch_key_pair(self._seed, epoch)[1]
+
+    def limit(self, organisation: str) -> int:
+        allowance = self._config.holder(organisation)
+        return 0 if allowance is None else math.ceil(allowance.records * self._tiers * (1 + allowance.margin))
+
+    def _usage_path(self, epoch: Epoch) -> Path:
+        return self._config.state_dir / f"evaluations-{epoch.name}.json"
+
+    def _debit(self, organisation: str, epoch: Epoch, count: int) -> int:
+        """Add ``count`` to the organisation's use in ``epoch`` durably; returns the new total."""
+        path = self._usage_path(epoch)
+        usage: dict[str, int] = json.loads(path.read_text()) if path.exists() else {}
+        usage[organisation] = usage.get(organisation, 0) + count
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with tmp.open("w") as handle:
+            json.dump(usage, handle, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        fsync_directory(path.parent)
+        return usage[organisation]
+
+    def used(self, organisation: str, epoch: Epoch) -> int:
+        path = self._usage_path(epoch)
+        return int(json.loads(path.read_text()).get(organisation, 0)) if path.exists() else 0
+
+    def _refuse(self, organisation: str, epoch: Epoch, count: int, why: str, reason: Reason) -> EvaluationRefused:
+        self._audit.append("blind_evaluation_refused", peer=organisation, epoch=epoch.name, count=count, why=why)
+        return EvaluationRefused(f"issuer refuses {organisation!r}: {why}", reason)
+
+    def evaluate(
+        self, organisation: str, blinded: bytes, epoch_name: str, now: datetime | None = None
+    ) -> tuple[bytes, bytes]:
+        """``(evaluated, proof)`` for ``organisation``'s batch, or :class:`EvaluationRefused`."""
+        epoch, pk = self.public_key(now)
+        count = len(blinded) // ELEMENT_BYTES
+        with self._lock:
+            if self._config.holder(organisation) is None:
+                raise self._refuse(organisation, epoch, count, "not a holder this issuer evaluates for",
+                                   Reason.ORGANISATION_NOT_ALLOWED)
+            if epoch_name != epoch.name:
+                raise self._refuse(organisation, epoch, count, f"asked for epoch {epoch_name}, current is {epoch.name}",
+                                   Reason.KEY_MISMATCH)
+            if len(blinded) % ELEMENT_BYTES or not 0 < count <= MAX_BATCH_ELEMENTS:
+                raise self._refuse(organisation, epoch, count, f"batch must hold 1..{MAX_BATCH_ELEMENTS} elements",
+                                   Reason.LIMIT_EXCEEDED)
+            limit, used = self.limit(organisation), self.used(organisation, epoch)
+            if used + count > limit:
+                raise self._refuse(organisation, epoch, count, f"over its allowance ({used} of {limit} used this epoch)",
+                                   Reason.OVER_BUDGET)
+            sk = epoch_key_pair(self._seed, epoch)[0]
+            try:
+                evaluated, proof = self._engine.blind_evaluate_proven(sk, pk, blinded)
+            except InvalidElementError:
+                raise self._refuse(organisation, epoch, count, "a blinded element is invalid",
+                                   Reason.INVALID_ELEMENT) from None
+            total = self._debit(organisation, epoch, count)
+            self._audit.append("blind_evaluation", peer=organisation, epoch=epoch.name, count=count,
+                               epoch_used=total, epoch_limit=limit)
+        return evaluated, proof

@@ -1,0 +1,144 @@
+"""The issuer daemon: gRPC over mutual TLS 1.3, health service, audit log, clean shutdown.
+
+The servicer only adapts: it takes the caller's organisation from its verified client
+certificate and hands the batch to :class:`BlindEvaluator`, which decides (configured
+holders only, within their allowance) and audits. A refusal ends the call with the
+reason's gRPC status and the reason in ``blindmatch-reason`` trailing metadata.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from types import FrameType
+from typing import NoReturn
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from blindmatch import __version__
+from blindmatch.crypto.batch import BatchEngine
+from blindmatch.issuer.config import IssuerConfig
+from blindmatch.issuer.evaluation import MAX_BATCH_ELEMENTS, BlindEvaluator, EvaluationRefused
+from blindmatch.issuer.tokenfile import format_time
+from blindmatch.transport.pki import organisation_of
+from blindmatch.transport.tls import server_credentials
+from blindmatch.v1 import issuer_pb2 as pb
+from blindmatch.v1 import issuer_pb2_grpc as pb_grpc
+from blindmatch.vocabulary import BlindmatchError, Reason
+
+log = logging.getLogger("blindmatch.issuer")
+
+SERVICE_NAME = "blindmatch.v1.Issuer"
+REASON_METADATA_KEY = "blindmatch-reason"
+REQUIRED_TLS_VERSION = b"TLSv1.3"
+MAX_MESSAGE_BYTES = MAX_BATCH_ELEMENTS * 32 + 4096
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+class IssuerStartError(BlindmatchError):
+    """The issuer cannot start: no [issuer.tls], an unsafe key file, a busy address."""
+
+
+def _abort(context: grpc.ServicerContext, reason: Reason, message: str) -> NoReturn:
+    context.set_trailing_metadata(((REASON_METADATA_KEY, reason.value),))
+    context.abort(grpc.StatusCode[reason.status], f"{reason.value}: {message}")
+    raise AssertionError("grpc context.abort returned")
+
+
+class IssuerServicer(pb_grpc.IssuerServicer):
+    def __init__(self, evaluator: BlindEvaluator, name: str) -> None:
+        self._evaluator = evaluator
+        self._name = name
+
+    def _peer(self, context: grpc.ServicerContext) -> str:
+        auth = context.auth_context()
+        version = (auth.get("ssl_tls_version") or [b"unknown"])[0]
+        if version != REQUIRED_TLS_VERSION:
+            _abort(context, Reason.TLS_VERSION, "this issuer requires TLS 1.3")
+        pems = auth.get("x509_pem_cert")
+        peer = organisation_of(pems[0]) if pems else None
+        if not peer:
+            _abort(context, Reason.ORGANISATION_NOT_ALLOWED, "the client certificate names no organisation")
+        return peer
+
+    def GetEpoch(self, request: pb.GetEpochRequest, context: grpc.ServicerContext) -> pb.EpochInfo:
+        self._peer(context)
+        epoch, pk = self._evaluator.public_key()
+        return pb.EpochInfo(issuer=self._name, epoch=epoch.name, not_before=format_time(epoch.not_before),
+                            expires=format_time(epoch.expires), public_key=pk)
+
+    def BlindEvaluate(self, request: pb.BlindEvaluateRequest, context: grpc.ServicerContext) -> pb.BlindEvaluateReply:
+        peer = self._peer(context)
+        try:
+            evaluated, proof = self._evaluator.evaluate(peer, request.blinded, request.epoch)
+        except EvaluationRefused as refusal:
+            log.warning("refused a blind evaluation for %r: %s", peer, refusal)
+            _abort(context, refusal.reason, str(refusal))
+        except Exception:
+            log.exception("BlindEvaluate for %r failed", peer)
+            _abort(context, Reason.INTERNAL, "internal error; see the issuer's log")
+        return pb.BlindEvaluateReply(evaluated=evaluated, proof=proof)
+
+
+class IssuerDaemon:
+    """One running issuer: its evaluator (seed, state, audit log) and the gRPC server."""
+
+    def __init__(self, config: IssuerConfig, engine: BatchEngine) -> None:
+        if config.tls is None:
+            raise IssuerStartError("issuer.tls: missing; 'serve' needs the issuer's TLS certificate and client CA")
+        credentials = server_credentials(config.tls.key, config.tls.cert, config.tls.client_ca, IssuerStartError)
+        self.evaluator = BlindEvaluator(config, engine)
+        self._server = grpc.server(
+            ThreadPoolExecutor(max_workers=4, thread_name_prefix="issuer-rpc"),
+            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.so_reuseport", 0)],
+            maximum_concurrent_rpcs=8,
+        )
+        pb_grpc.add_IssuerServicer_to_server(IssuerServicer(self.evaluator, config.name), self._server)
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        try:
+            self.port = self._server.add_secure_port(config.listen, credentials)
+        except RuntimeError:
+            self.port = 0
+        if not self.port:
+            self.evaluator.close()
+            raise IssuerStartError(f"cannot listen on {config.listen}: the address is in use or not available")
+
+    def start(self) -> None:
+        self._server.start()
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        self.health.enter_graceful_shutdown()
+        self._server.stop(grace).wait()
+        self.evaluator.close()
+
+
+def run_daemon(config: IssuerConfig, announce: Callable[[str], None]) -> int:
+    """Serve until SIGTERM or SIGINT, then finish in-flight calls and exit 0."""
+    engine = BatchEngine()
+    daemon = IssuerDaemon(config, engine)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        daemon.start()
+        announce(f"issuer {config.name} listening on {config.listen.rsplit(':', 1)[0]}:{daemon.port} ({__version__})")
+        while not stop.wait(1.0):
+            pass
+        daemon.stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        engine.close()
+    announce("stopped")
+    return 0

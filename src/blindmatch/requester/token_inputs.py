@@ -1,0 +1,103 @@
+"""A job's elements from the issuer's token file instead of from its records (SPEC.md 15.6).
+
+With ``[eligibility]`` in requester.toml, the requester does not compute match keys: it
+sends, for each row of QUERIES.csv, the tokens the issuer signed for that row, blinded
+exactly as keys are. Whatever the requester's own software does, a row the issuer gave
+no token for cannot match, because the holder's index holds only the holder's OPRF over
+the issuer's OPRF of its records. Rows are judged one by one, so one bad row never
+stops the others:
+
+- no token for the row: ``ineligible: no token``;
+- the file's epoch does not cover now: ``ineligible: token expired`` or
+  ``ineligible: token not yet valid``;
+- the row's token line did not parse: ``invalid: token``.
+
+A file whose signature, header or schema does not check is refused as a whole, naming
+the file. The requester's own legal-basis check still runs first (a policy layer on top
+of the cryptographic one); only the pilot's adversary turns it off.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+
+from blindmatch.issuer.keys import read_public_signing_key
+from blindmatch.issuer.tokenfile import TokenFile, TokenFileError, read_token_file
+from blindmatch.normalize import Schema
+from blindmatch.requester.inputs import Elements, check_header, iter_rows
+from blindmatch.vocabulary import Mode
+
+NO_TOKEN = "ineligible: no token"
+TOKEN_EXPIRED = "ineligible: token expired"
+TOKEN_NOT_YET_VALID = "ineligible: token not yet valid"
+TOKEN_INVALID = "invalid: token"
+
+
+def load_tokens(tokens_path: Path, issuer_key: Path, schema: Schema) -> TokenFile:
+    """The verified token file, refused as a whole when it is not for this schema."""
+    tokens = read_token_file(tokens_path, read_public_signing_key(issuer_key))
+    if tokens.header.schema != schema.fingerprint:
+        raise TokenFileError(f"{tokens_path}: tokens were issued for another schema than this requester's")
+    if tokens.header.tiers != len(schema.tier_names()):
+        raise TokenFileError(f"{tokens_path}: tokens have {tokens.header.tiers} tiers, the schema {len(schema.tier_names())}")
+    return tokens
+
+
+def _row_status(tokens: TokenFile, row: int, now: datetime) -> str | None:
+    if row in tokens.bad_rows:
+        return TOKEN_INVALID
+    if row not in tokens.tokens:
+        return NO_TOKEN
+    if now >= tokens.header.epoch.expires:
+        return TOKEN_EXPIRED
+    if now < tokens.header.epoch.not_before:
+        return TOKEN_NOT_YET_VALID
+    return None
+
+
+def prepare_token_elements(
+    path: Path,
+    tokens: TokenFile,
+    schema: Schema,
+    mode: Mode,
+    today: date,
+    *,
+    now: datetime | None = None,
+    check_basis: bool = True,
+) -> tuple[Elements, list[tuple[int, str, int]]]:
+    """Like :func:`requester.inputs.prepare_elements`, with each row's tokens as its elements.
+
+    Cardinality mode sends each row's strongest tier once, and each distinct token once.
+    ``check_basis=False`` exists only for the pilot's adversary, which shows that
+    skipping the requester's own check gains nothing.
+    """
+    now = now or datetime.now(UTC)
+    header, rows = iter_rows(path)
+    check_header(header, schema)
+    keys: list[bytes] = []
+    key_rows: list[int] = []
+    key_tiers: list[int] = []
+    statuses: list[tuple[int, str, int]] = []
+    sent: set[bytes] = set()
+    for number, values in rows:
+        if len(values) > len(header):
+            statuses.append((number, "invalid: columns", 0))
+            continue
+        reason = schema.check_basis(dict(zip(header, values, strict=False)), today) if check_basis else None
+        status = f"ineligible: {reason}" if reason is not None else _row_status(tokens, number, now)
+        if status is not None:
+            statuses.append((number, status, 0))
+            continue
+        row_tokens = [(rank, token) for rank, token in enumerate(tokens.tokens[number]) if token is not None]
+        if mode is Mode.CARDINALITY:
+            row_tokens = [t for t in row_tokens[:1] if t[1] not in sent]
+            sent.update(token for _, token in row_tokens)
+        for rank, token in row_tokens:
+            keys.append(token)
+            key_rows.append(number)
+            key_tiers.append(rank)
+        statuses.append((number, "ok", len(row_tokens)))
+    return Elements(keys, np.array(key_rows, dtype=np.int64), np.array(key_tiers, dtype=np.int16)), statuses
