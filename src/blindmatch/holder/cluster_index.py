@@ -85,7 +85,9 @@ class ClusterIndexBuilder:
             threads = sum(self._client.nthreads().values()) or 1
             max_in_flight = max(4, 2 * threads)
         self._max_in_flight = max(1, max_in_flight)
-        self._sk = self._client.scatter(key.sk, broadcast=True)  # once per worker, not per task
+        # 32 bytes travel with each task: a scattered copy saved nothing and raced the first
+        # tasks on a fresh cluster ("lost dependencies").
+        self._sk = key.sk
         self._pending = as_completed()
         self._in_flight = 0
         self.entries = 0
