@@ -9,11 +9,8 @@ reason's gRPC status and the reason in ``blindmatch-reason`` trailing metadata.
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from types import FrameType
 from typing import NoReturn
 
 import grpc
@@ -25,6 +22,7 @@ from blindmatch.issuer.config import IssuerConfig
 from blindmatch.issuer.evaluation import MAX_BATCH_ELEMENTS, BlindEvaluator, EvaluationRefused
 from blindmatch.issuer.tokenfile import format_time
 from blindmatch.transport.pki import organisation_of
+from blindmatch.transport.serving import serve_until_stopped
 from blindmatch.transport.tls import server_credentials
 from blindmatch.v1 import issuer_pb2 as pb
 from blindmatch.v1 import issuer_pb2_grpc as pb_grpc
@@ -124,21 +122,12 @@ def run_daemon(config: IssuerConfig, announce: Callable[[str], None]) -> int:
     """Serve until SIGTERM or SIGINT, then finish in-flight calls and exit 0."""
     engine = BatchEngine()
     daemon = IssuerDaemon(config, engine)
-    stop = threading.Event()
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    def start() -> str:
         daemon.start()
-        announce(f"issuer {config.name} listening on {config.listen.rsplit(':', 1)[0]}:{daemon.port} ({__version__})")
-        while not stop.wait(1.0):
-            pass
-        daemon.stop()
+        return f"issuer {config.name} listening on {config.listen.rsplit(':', 1)[0]}:{daemon.port} ({__version__})"
+
+    try:
+        return serve_until_stopped(start, daemon.stop, announce)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         engine.close()
-    announce("stopped")
-    return 0

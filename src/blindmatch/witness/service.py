@@ -10,13 +10,10 @@ in ``blindmatch-witness-size`` (C2SP's 409 response body).
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import NoReturn
 
 import grpc
@@ -26,6 +23,7 @@ from blindmatch import __version__
 from blindmatch.keyfile import KeyFileError, read_private
 from blindmatch.transport.context import peer_organisation
 from blindmatch.transport.guard import CallGuard, transport_ceiling
+from blindmatch.transport.serving import serve_until_stopped
 from blindmatch.v1 import witness_pb2 as pb
 from blindmatch.v1 import witness_pb2_grpc as pb_grpc
 from blindmatch.vocabulary import Reason
@@ -148,20 +146,9 @@ class WitnessDaemon:
 def run_daemon(config: WitnessConfig, announce: Callable[[str], None]) -> int:
     """Serve until SIGTERM or SIGINT, then finish in-flight calls and exit 0."""
     daemon = WitnessDaemon(config)
-    stop = threading.Event()
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    def start() -> str:
         daemon.start()
-        announce(f"witness {config.name} listening on {config.listen.rsplit(':', 1)[0]}:{daemon.port}")
-        while not stop.wait(1.0):
-            pass
-        daemon.stop()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    announce("stopped")
-    return 0
+        return f"witness {config.name} listening on {config.listen.rsplit(':', 1)[0]}:{daemon.port}"
+
+    return serve_until_stopped(start, daemon.stop, announce)
