@@ -11,18 +11,22 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from blindmatch.audit import AuditLog
 from blindmatch.audit.keeper import AuditKeeper
+from blindmatch.core.errors import ProtocolError
 from blindmatch.core.holder import HolderConfig
+from blindmatch.core.key_epochs import epoch_ended, epoch_ends_at
 from blindmatch.core.keys import HolderKey
+from blindmatch.core.rotation import format_time, parse_time
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.config import HolderLimits
 from blindmatch.holder.key_usage import KeyUsage
+from blindmatch.holder.rotation import retired_key_ids
 from blindmatch.holder.store import OpenIndexes
 from blindmatch.policy import (
     Authorizer,
@@ -35,7 +39,7 @@ from blindmatch.policy import (
     verify_request_signature,
 )
 from blindmatch.v1 import holder_pb2 as pb
-from blindmatch.vocabulary import Mode
+from blindmatch.vocabulary import Mode, Reason
 
 log = logging.getLogger("blindmatch.holder")
 
@@ -194,13 +198,44 @@ class HolderRuntime:
     keeper: AuditKeeper  # periodic checkpoints, refusal summaries, witness submission
     key_usage: KeyUsage  # the key's lifetime cap of evaluations
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    rotations: tuple[bytes, ...] = ()  # the key rotation statements GetInfo serves (SPEC.md 2.3)
+    epoch_days: int | None = None  # the key's epoch schedule; None: it ends only by a manual rotation
+    retired: list[OpenIndexes] = field(default_factory=list)  # replaced indexes, open until the daemon stops
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def serving(self) -> tuple[HolderKey, OpenIndexes, tuple[bytes, ...]]:
+        """The key, its indexes and the rotation statements, read together (a rotation switches them at once)."""
+        with self._lock:
+            return self.key, self.indexes, self.rotations
+
+    def switch(self, key: HolderKey, indexes: OpenIndexes, rotations: tuple[bytes, ...]) -> None:
+        """Serve a new key and its indexes from the next call on; calls in flight keep the old ones."""
+        with self._lock:
+            self.retired.append(self.indexes)
+            self.key, self.indexes, self.rotations = key, indexes, rotations
+
+    def check_epoch(self, key_id: bytes) -> None:
+        """Refuse a session against an ended epoch (``epoch_ended``): a replaced key, or the current
+        key once its scheduled epoch is over and before the rotation has switched keys."""
+        key, indexes, rotations = self.serving()
+        if key_id != key.key_id and key_id in retired_key_ids(rotations):
+            raise ProtocolError(Reason.EPOCH_ENDED, f"the epoch of key {key_id.hex()[:16]}... is over; the holder now "
+                                f"serves epoch {indexes.manifest.epoch}: call GetInfo, follow its key rotation "
+                                "statement and download the new index")
+        manifest = indexes.manifest
+        if key_id == key.key_id and self.epoch_days and epoch_ended(parse_time(manifest.valid_from), self.epoch_days,
+                                                                     self.clock()):
+            ends = epoch_ends_at(parse_time(manifest.valid_from), self.epoch_days)
+            raise ProtocolError(Reason.EPOCH_ENDED, f"epoch {manifest.epoch} of the holder's key ended at "
+                                f"{format_time(ends)}; the holder is rotating its key: retry shortly")
 
     def holder_config(self, organisation: str) -> HolderConfig:
         """What a session with ``organisation`` may use: the indexes built for it (SPEC.md section 2.2)."""
-        manifest = self.indexes.manifest
+        key, indexes, _ = self.serving()
+        manifest = indexes.manifest
         return HolderConfig(
-            sk=self.key.sk,
-            key_id=self.key.key_id,
+            sk=key.sk,
+            key_id=key.key_id,
             schema_fingerprint=manifest.schema_fingerprint,
             index_digests={kind: f.digest for kind, f in manifest.for_organisation(organisation).items()},
             max_batch=self.limits.max_batch,
