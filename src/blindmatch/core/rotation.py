@@ -214,14 +214,16 @@ def statement_chains(note: bytes, pin: Pin) -> bool:
         return False
 
 
-def follow_rotations(notes: list[bytes], pin: Pin, target_key: bytes, now: datetime) -> tuple[Pin, list[RotationStatement]]:
+def follow_rotations(notes: list[bytes], pin: Pin, target_key: bytes,
+                     now: datetime) -> tuple[Pin, list[tuple[RotationStatement, bytes]]]:
     """Walk the holder's statements from ``pin`` to the announced ``target_key``.
 
     ``notes`` are the holder's statements, oldest first; those before the pin are skipped
-    (they do not chain from it). Returns the new pin and the statements applied; raises
+    (they do not chain from it). Returns the new pin and the statements applied (with their
+    notes); raises
     :class:`RotationError` naming why when no valid chain reaches ``target_key``.
     """
-    applied: list[RotationStatement] = []
+    applied: list[tuple[RotationStatement, bytes]] = []
     last_error = "the holder published no key rotation statement"
     for note in notes:
         if pin.oprf_public_key == target_key:
@@ -232,7 +234,7 @@ def follow_rotations(notes: list[bytes], pin: Pin, target_key: bytes, now: datet
             if statement_chains(note, pin) or (not applied and last_error.startswith("the holder published")):
                 last_error = str(exc)  # a statement from the pin that fails says more than an older one
             continue
-        applied.append(statement)
+        applied.append((statement, note))
         pin = Pin(pin.organisation, statement.oprf_public_key, statement.audit_public_key, statement.epoch)
     if pin.oprf_public_key != target_key:
         raise RotationError(f"no valid key rotation statement chains from the pinned key to the announced one "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime
 
 from blindmatch.audit import AuditLog
 from blindmatch.core.key_epochs import epoch_ended
@@ -61,23 +62,32 @@ class EpochRotator:
             _key, indexes, _ = rt.serving()
             if not epoch_ended(parse_time(indexes.manifest.valid_from), self._epoch_days, now):
                 return False
-            config = self._config
-            with configured_tokens(config) as tokens:
-                report = build_index(self._records, config, progress=False, engine=rt.engine, rotate_key=True,
-                                     tokens=tokens, now=now)
-            manifest = report.manifest
-            assert manifest is not None
-            key = load_committed_key(config.key_file, config.index_dir, manifest.key_id)
-            statement = publish_statement(config.index_dir, manifest, key.public_key, config.organisation, rt.audit)
-            record_build(rt.audit, manifest, True, statement)
-            opened = open_indexes(config.index_dir)
-            if opened.manifest.key_id != key.key_id:  # another build committed meanwhile: never pair them wrongly
-                opened.close()
-                raise StoreError("the index changed during the scheduled rotation; restart the holder")
-            rt.switch(key, opened, published_statements(config.index_dir))
-            log.info("epoch %d began: rotated the OPRF key (key id %s) and serve the indexes built under it",
-                     manifest.epoch, key.key_id.hex())
+            self._rotate(now)
             return True
+
+    def rotate(self, now: datetime) -> None:
+        """Start the next epoch at ``now`` whatever the schedule says (the path every scheduled rotation takes)."""
+        with self._lock:
+            self._rotate(now)
+
+    def _rotate(self, now: datetime) -> None:
+        rt = self._runtime
+        config = self._config
+        with configured_tokens(config) as tokens:
+            report = build_index(self._records, config, progress=False, engine=rt.engine, rotate_key=True,
+                                 tokens=tokens, now=now)
+        manifest = report.manifest
+        assert manifest is not None
+        key = load_committed_key(config.key_file, config.index_dir, manifest.key_id)
+        statement = publish_statement(config.index_dir, manifest, key.public_key, config.organisation, rt.audit)
+        record_build(rt.audit, manifest, True, statement)
+        opened = open_indexes(config.index_dir)
+        if opened.manifest.key_id != key.key_id:  # another build committed meanwhile: never pair them wrongly
+            opened.close()
+            raise StoreError("the index changed during the scheduled rotation; restart the holder")
+        rt.switch(key, opened, published_statements(config.index_dir))
+        log.info("epoch %d began: rotated the OPRF key (key id %s) and serve the indexes built under it",
+                 manifest.epoch, key.key_id.hex())
 
     def _loop(self) -> None:
         while True:
