@@ -87,6 +87,10 @@ class HolderNotPinned(HolderError):
 
     default_reason = Reason.HOLDER_NOT_PINNED
 
+    def __init__(self, message: str) -> None:
+        # A local reason, but the job ends with it like a holder's: the store and the CLI name it.
+        super().__init__(message, Reason.HOLDER_NOT_PINNED.status, Reason.HOLDER_NOT_PINNED.value)
+
 
 def check_pinned_info(pin: Pin, info: pb.HolderInfo) -> None:
     """GetInfo must announce exactly the pinned OPRF key (and its key id) and audit key.
