@@ -38,10 +38,20 @@ from helpers.holder_deployment import (
 
 from blindmatch.audit import AuditLog
 from blindmatch.cli.main import main
+from blindmatch.core.errors import ProtocolError
 from blindmatch.core.key_epochs import epoch_ends_at
 from blindmatch.core.keys import HolderKey
-from blindmatch.core.rotation import Pin, RotationStatement, parse_time, sign_statement, verify_statement
+from blindmatch.core.rotation import (
+    Pin,
+    RotationStatement,
+    parse_statement,
+    parse_time,
+    sign_statement,
+    verify_statement,
+)
 from blindmatch.crypto.batch import BatchEngine
+from blindmatch.holder.index_build import IndexBuildError, build_index
+from blindmatch.holder.rotation import published_statements
 from blindmatch.holder.service import HolderDaemon
 from blindmatch.holder.store import load_key_file, read_manifest
 from blindmatch.requester.config import HolderEndpoint
@@ -51,7 +61,7 @@ from blindmatch.transport.pki import slug
 from blindmatch.transport.status import reason_from_rpc_error
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
-from blindmatch.vocabulary import Mode
+from blindmatch.vocabulary import Mode, Reason
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -214,3 +224,39 @@ def test_the_epoch_schedule_rotates_across_a_boundary_of_the_injected_clock(
     finally:
         daemon.stop(0)
     assert [(e["epoch"]) for e in events(dep.root, "key_rotated")] == [2, 3]
+
+
+def test_a_statement_a_crash_left_unmade_is_made_when_the_holder_starts(
+    tmp_path: Path, engine: BatchEngine,  # noqa: F811
+) -> None:
+    dep = make_deployment(tmp_path, records=20)
+    build_index(dep.root / "records.csv", dep.config, progress=False, rotate_key=True)  # committed, no statement
+    assert not published_statements(dep.config.index_dir)
+    with running(dep, engine) as daemon:
+        first = daemon.runtime.rotations
+    with running(dep, engine) as daemon:
+        assert daemon.runtime.rotations == first and len(first) == 1  # made once, the same bytes after
+    statement, _ = parse_statement(first[0])
+    assert statement.key_id == read_manifest(dep.config.index_dir).key_id and statement.epoch == 2
+
+
+def test_a_failed_scheduled_rebuild_keeps_the_ended_epoch_refused(
+    tmp_path: Path, engine: BatchEngine,  # noqa: F811
+) -> None:
+    dep = make_deployment(tmp_path, records=20)
+    text = dep.config_path.read_text()
+    dep.config_path.write_text(text.replace('audit_dir = "."\n', 'audit_dir = "."\nepoch_days = 1\nrecords = "gone.csv"\n'))
+    start = parse_time(read_manifest(dep.config.index_dir).valid_from)
+    now = [epoch_ends_at(start, 1)]
+    daemon = HolderDaemon.from_config(dep.config, engine=engine, clock=lambda: now[0])
+    try:
+        assert daemon.rotator is not None
+        with pytest.raises(IndexBuildError, match=r"gone\.csv"):
+            daemon.rotator.tick()
+        key_id = daemon.runtime.key.key_id
+        with pytest.raises(ProtocolError, match="is rotating its key") as refused:
+            daemon.runtime.check_epoch(key_id)
+        assert refused.value.code is Reason.EPOCH_ENDED
+        assert read_manifest(dep.config.index_dir).key_id == key_id  # nothing changed
+    finally:
+        daemon.stop(0)
