@@ -68,7 +68,7 @@ def test_a_chain_of_statements_is_followed_from_the_pin(pin: Pin, audit_key: Ed2
 
 
 @pytest.mark.parametrize("forgery", ["other key", "unsigned", "tampered", "wrong chain", "other organisation",
-                                     "old epoch", "future", "same key"])
+                                     "old epoch", "future", "same key", "control character"])
 def test_forged_or_unchained_statements_are_refused(pin: Pin, audit_key: Ed25519PrivateKey, forgery: str) -> None:
     new_key = HolderKey.generate()
     s = statement(pin, new_key, pin.audit_public_key)
@@ -89,6 +89,12 @@ def test_forged_or_unchained_statements_are_refused(pin: Pin, audit_key: Ed25519
         pin = Pin(ORG, pin.oprf_public_key, pin.audit_public_key, 2)
     elif forgery == "future":
         note = signed(statement(pin, new_key, pin.audit_public_key, when=NOW + timedelta(hours=1)), audit_key)
+    elif forgery == "control character":  # signed, but not signed-note text: DEL is a control character
+        note = note.replace(b"Tax Authority", b"Tax\x7fAuthority")
+        pin = Pin("Tax\x7fAuthority", pin.oprf_public_key, pin.audit_public_key)
+        with pytest.raises(ValueError, match="cannot be a line"):
+            signed(RotationStatement(s.origin, pin.organisation, 2, s.valid_from, pin.key_id, new_key.public_key,
+                                     s.audit_public_key), audit_key)
     elif forgery == "same key":
         note = signed(RotationStatement(s.origin, ORG, 2, s.valid_from, pin.key_id, pin.oprf_public_key,
                                         s.audit_public_key), audit_key)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -92,11 +93,18 @@ def sign_statement(statement: RotationStatement, signers: list[tuple[bytes, Call
     body = statement.body()
     if not _KEY_NAME.fullmatch(statement.origin):
         raise ValueError(f"origin {statement.origin!r} is not a signed-note key name")
+    if not statement.organisation or _has_control(statement.organisation + "\n"):
+        raise ValueError(f"organisation {statement.organisation!r} cannot be a line of a signed note")
     lines = []
     for public_key, sign in signers:
         blob = note_key_hash(statement.origin, public_key) + sign(body.encode())
         lines.append(f"{SIGNATURE_PREFIX}{statement.origin} {base64.b64encode(blob).decode()}\n")
     return (body + "\n" + "".join(lines)).encode()
+
+
+def _has_control(text: str) -> bool:
+    """Whether ``text`` has a control character other than newline (signed-note text must not)."""
+    return any(c != "\n" and unicodedata.category(c) == "Cc" for c in text)
 
 
 def _fields(body: str) -> dict[str, str]:
@@ -128,7 +136,7 @@ def parse_statement(note: bytes) -> tuple[RotationStatement, list[tuple[str, byt
         raise RotationError("key rotation statement is not UTF-8") from None
     body, sep, signature_text = text.partition("\n\n")
     body += "\n"
-    if not sep or not signature_text.endswith("\n") or any(c < " " and c != "\n" for c in text):
+    if not sep or not signature_text.endswith("\n") or _has_control(text):
         raise RotationError("key rotation statement is not a signed note (body, empty line, signature lines)")
     fields = _fields(body)
     if not _KEY_NAME.fullmatch(fields["origin"]) or not _DECIMAL.fullmatch(fields["epoch"]):

@@ -342,7 +342,7 @@ class HolderServicer(pb_grpc.HolderServicer):
         rt = self._rt
         try:
             # The key's lifetime cap is reserved first and given back if the policy refuses.
-            rt.key_usage.reserve(rt.key.key_id, hello.element_count)
+            rt.key_usage.reserve(hello.key_id, hello.element_count)  # the session's key (the core checked it)
             try:
                 grant = rt.gate.authorize(
                     hello.authorization,
@@ -357,7 +357,7 @@ class HolderServicer(pb_grpc.HolderServicer):
                     before_commit=lambda granted: self._audit_grant(peer, hello, granted),
                 )
             except BaseException:
-                rt.key_usage.release(rt.key.key_id, hello.element_count)
+                rt.key_usage.release(hello.key_id, hello.element_count)
                 raise
         except PolicyRefusal as refusal:
             for event in session.receive(RefuseSession(refusal.reason, refusal.message)).events:
