@@ -158,7 +158,8 @@ def parse_statement(note: bytes) -> tuple[RotationStatement, list[tuple[str, byt
             blob = base64.b64decode(encoded, validate=True)
         except ValueError:
             raise RotationError("key rotation statement: a signature is not base64") from None
-        if not line.startswith(SIGNATURE_PREFIX) or len(blob) != 68:
+        # Canonical base64 only: otherwise a changed padding bit would give a second, equally valid note.
+        if not line.startswith(SIGNATURE_PREFIX) or len(blob) != 68 or base64.b64encode(blob).decode() != encoded:
             raise RotationError("key rotation statement: malformed signature line")
         signatures.append((name, blob))
     return statement, signatures
