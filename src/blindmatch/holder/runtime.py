@@ -18,7 +18,6 @@ from typing import Any
 
 from blindmatch.audit import AuditLog
 from blindmatch.audit.keeper import AuditKeeper
-from blindmatch.core.errors import ProtocolError
 from blindmatch.core.holder import HolderConfig
 from blindmatch.core.key_epochs import epoch_ended, epoch_ends_at
 from blindmatch.core.keys import HolderKey
@@ -27,7 +26,7 @@ from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.config import HolderLimits
 from blindmatch.holder.key_usage import KeyUsage
 from blindmatch.holder.rotation import retired_key_ids
-from blindmatch.holder.store import OpenIndexes
+from blindmatch.holder.store import IndexManifest, OpenIndexes
 from blindmatch.policy import (
     Authorizer,
     BudgetStore,
@@ -39,7 +38,7 @@ from blindmatch.policy import (
     verify_request_signature,
 )
 from blindmatch.v1 import holder_pb2 as pb
-from blindmatch.vocabulary import Mode, Reason
+from blindmatch.vocabulary import Mode
 
 log = logging.getLogger("blindmatch.holder")
 
@@ -214,26 +213,25 @@ class HolderRuntime:
             self.retired.append(self.indexes)
             self.key, self.indexes, self.rotations = key, indexes, rotations
 
-    def check_epoch(self, key_id: bytes) -> None:
-        """Refuse a session against an ended epoch (``epoch_ended``): a replaced key, or the current
-        key once its scheduled epoch is over and before the rotation has switched keys."""
-        key, indexes, rotations = self.serving()
-        if key_id != key.key_id and key_id in retired_key_ids(rotations):
-            raise ProtocolError(Reason.EPOCH_ENDED, f"the epoch of key {key_id.hex()[:16]}... is over; the holder now "
-                                f"serves epoch {indexes.manifest.epoch}: call GetInfo, follow its key rotation "
-                                "statement and download the new index")
-        manifest = indexes.manifest
-        if key_id == key.key_id and self.epoch_days and epoch_ended(parse_time(manifest.valid_from), self.epoch_days,
-                                                                     self.clock()):
+    def ended_keys(self, key: HolderKey, manifest: IndexManifest, rotations: tuple[bytes, ...]) -> dict[bytes, str]:
+        """The keys whose epoch is over at the runtime's clock, each with what the requester should do:
+        every key a rotation statement replaced, and the serving key once its scheduled epoch has
+        ended and before the rotation has switched keys (SPEC.md 2.1)."""
+        ended = {old: f"the epoch of key {old.hex()[:16]}... is over; the holder now serves epoch {manifest.epoch}: "
+                      "call GetInfo, follow its key rotation statement and download the new index"
+                 for old in retired_key_ids(rotations) if old != key.key_id}
+        if self.epoch_days and epoch_ended(parse_time(manifest.valid_from), self.epoch_days, self.clock()):
             ends = epoch_ends_at(parse_time(manifest.valid_from), self.epoch_days)
-            raise ProtocolError(Reason.EPOCH_ENDED, f"epoch {manifest.epoch} of the holder's key ended at "
-                                f"{format_time(ends)}; the holder is rotating its key: retry shortly")
+            ended[key.key_id] = (f"epoch {manifest.epoch} of the holder's key ended at {format_time(ends)}; "
+                                 "the holder is rotating its key: retry shortly")
+        return ended
 
     def holder_config(self, organisation: str) -> HolderConfig:
         """What a session with ``organisation`` may use: the indexes built for it (SPEC.md section 2.2)."""
-        key, indexes, _ = self.serving()
+        key, indexes, rotations = self.serving()
         manifest = indexes.manifest
         return HolderConfig(
+            ended_keys=self.ended_keys(key, manifest, rotations),
             sk=key.sk,
             key_id=key.key_id,
             schema_fingerprint=manifest.schema_fingerprint,

@@ -300,7 +300,6 @@ class HolderServicer(pb_grpc.HolderServicer):
         if not isinstance(hello, Hello):
             raise ProtocolError(Reason.UNEXPECTED_MESSAGE, "the first message must be a Hello")
         progress.hello = hello
-        self._rt.check_epoch(hello.key_id)  # before the core's key check: an ended epoch says what to do
         session.receive(hello)
         grant = self._authorize(peer, session, hello, progress)
         yield from self._send(peer, hello, session.receive(AcceptSession()))
