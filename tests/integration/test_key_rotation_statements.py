@@ -52,7 +52,7 @@ from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.index_build import IndexBuildError, build_index
 from blindmatch.holder.rotation import published_statements
 from blindmatch.holder.service import HolderDaemon
-from blindmatch.holder.store import load_key_file, read_manifest
+from blindmatch.holder.store import StoreError, load_key_file, read_manifest
 from blindmatch.requester.config import HolderEndpoint
 from blindmatch.requester.holder_client import HolderClient, HolderNotPinned
 from blindmatch.requester.pins import PIN_NAME, PinStore
@@ -257,3 +257,13 @@ def test_a_failed_scheduled_rebuild_keeps_the_ended_epoch_refused(
         assert read_manifest(dep.config.index_dir).key_id == key_id  # nothing changed
     finally:
         daemon.stop(0)
+
+
+def test_a_damaged_statements_file_stops_the_holder_naming_it(tmp_path: Path, engine: BatchEngine) -> None:  # noqa: F811
+    dep = make_deployment(tmp_path, records=20)
+    rotate_by_hand(dep)
+    rotate_by_hand(dep)
+    path = dep.config.index_dir / "key-rotations"
+    path.write_bytes(path.read_bytes().replace(b"\n\n", b"\nX\n", 1))  # the first block broken, the second intact
+    with pytest.raises(StoreError, match="key-rotations is corrupt"):
+        HolderDaemon.from_config(dep.config, engine=engine)

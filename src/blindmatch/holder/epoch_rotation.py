@@ -34,9 +34,16 @@ POLL_SECONDS = 30.0
 
 def published_after_crash(config: HolderNodeConfig, manifest: IndexManifest, key: HolderKey,
                           audit: AuditLog) -> tuple[bytes, ...]:
-    """The stored statements, once the statement of the served key is made if a crash left it unmade."""
-    publish_statement(config.index_dir, manifest, key.public_key, config.organisation, audit)
-    return published_statements(config.index_dir)
+    """The stored statements, once the statement of the served key is made if a crash left it unmade.
+
+    Like ``prepare_budgets`` it closes ``audit`` when it fails, since the daemon will not start.
+    """
+    try:
+        publish_statement(config.index_dir, manifest, key.public_key, config.organisation, audit)
+        return published_statements(config.index_dir)
+    except BaseException:
+        audit.close()
+        raise
 
 
 class EpochRotator:

@@ -15,7 +15,7 @@ import hashlib
 from pathlib import Path
 
 from blindmatch.audit import AuditLog
-from blindmatch.audit.notefile import append_note, read_notes
+from blindmatch.audit.notefile import NoteFileError, append_note, read_notes
 from blindmatch.core.rotation import RotationError, RotationStatement, parse_statement, parse_time, sign_statement
 from blindmatch.holder.store import IndexManifest, StoreError
 
@@ -24,7 +24,10 @@ ROTATIONS_NAME = "key-rotations"
 
 def published_statements(index_dir: Path) -> tuple[bytes, ...]:
     """The stored statements, oldest first (a torn last block from a crash is ignored)."""
-    notes, _torn = read_notes(index_dir / ROTATIONS_NAME)
+    try:
+        notes, _torn = read_notes(index_dir / ROTATIONS_NAME)
+    except NoteFileError as exc:
+        raise StoreError(f"{exc}; restore {ROTATIONS_NAME} from a backup (requesters need every statement)") from None
     return tuple(note.encode() for note in notes)
 
 
