@@ -21,13 +21,14 @@ from blindmatch.requester.config import load_requester_config
 from blindmatch.requester.jobs import JobStore
 from blindmatch.requester.runner import JobRunner, Progress
 from blindmatch.vocabulary import JobState, Mode
+from tests.helpers.officials import run_approved
 
 pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Iterator[tuple[Workspace, HolderProcess]]:
-    ws = create_workspace(tmp_path / "ws", holder_records=300, queries=40, daemon_signs=True,
+    ws = create_workspace(tmp_path / "ws", holder_records=300, queries=40,
                           matching={"batch_size": 8, "session_max_records": 24, "window": 1})
     build_index(ws)
     holder = HolderProcess(ws.holder_config, ws.root / "logs")
@@ -74,7 +75,7 @@ def test_sighup_revokes_an_official_in_the_middle_of_a_job(
         with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
             runner = JobRunner(config, JobStore(config.store_path), audit, engine)
             job, _ = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
-            final = runner.run(job.id, revoke_after_first_batch).job
+            final = run_approved(ws, runner, job.id, revoke_after_first_batch).job
     finally:
         engine.close()
     assert revoked and (final.state, final.reason) == (JobState.REFUSED, "expired")
@@ -92,7 +93,7 @@ def test_a_changed_policy_file_is_reloaded_without_a_signal(workspace: tuple[Wor
         with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
             runner = JobRunner(config, JobStore(config.store_path), audit, engine)
             job, _ = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
-            final = runner.run(job.id).job
+            final = run_approved(ws, runner, job.id).job
     finally:
         engine.close()
     assert (final.state, final.reason, final.elements_done) == (JobState.REFUSED, "expired", 0)
