@@ -3,7 +3,8 @@
 The key pair is created inside a fresh SoftHSM token (``official keygen
 --official-config``), the holder's policy names its public key, and ``official approve
 --official-config`` signs the prepared requests on the token: the signature verifies
-strictly and the holder accepts it. A wrong PIN, a missing key label, a missing or
+strictly and the holder accepts it. An imported key signs byte for byte as RFC 8032
+Ed25519 does. A wrong PIN, a missing key label, a missing or
 broken module, an unset PIN variable: a clear error, nothing is stored, the job waits.
 """
 
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from blindmatch.audit import AuditLog
 from blindmatch.cli.main import main
@@ -178,3 +180,53 @@ def test_an_official_config_may_name_a_key_file_instead(
                  "--passphrase-file", str(ws.passphrase_file), "--digest", digest, "--await-cosigner"]) == 0
     pending = Approvals(runner.store).pending(job_id)
     assert pending and all(len(s.signatures) == 1 for s in pending)
+
+
+def _import_key(hsm: SoftHsm, token_label: str, label: str, seed: bytes) -> None:
+    """Put an existing Ed25519 key into a token as a vendor's import tool would (CKA_VALUE = the seed)."""
+    import pkcs11
+    from pkcs11 import Attribute, KeyType, ObjectClass
+    from pkcs11.util.ec import encode_named_curve_parameters
+
+    public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+    params = encode_named_curve_parameters("1.3.101.112")
+    lib = pkcs11.lib(str(hsm.module))
+    try:
+        with lib.get_token(token_label=token_label).open(user_pin=USER_PIN, rw=True) as session:
+            session.create_object({
+                Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.KEY_TYPE: KeyType.EC_EDWARDS, Attribute.TOKEN: True,
+                Attribute.PRIVATE: True, Attribute.SENSITIVE: True, Attribute.SIGN: True, Attribute.LABEL: label,
+                Attribute.EC_PARAMS: params, Attribute.VALUE: seed,
+            })
+            session.create_object({
+                Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.KEY_TYPE: KeyType.EC_EDWARDS, Attribute.TOKEN: True,
+                Attribute.VERIFY: True, Attribute.LABEL: label, Attribute.EC_PARAMS: params,
+                Attribute.EC_POINT: b"\x04\x20" + public,
+            })
+    finally:
+        lib.finalize()
+
+
+def test_an_imported_key_signs_exactly_as_ed25519_does(
+    workspace: tuple[Workspace, bytes], hsm: SoftHsm, runner: JobRunner, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A key made elsewhere and imported: ``keygen --existing`` prints its entry, and the token's
+    CKM_EDDSA signatures are byte for byte RFC 8032's (Ed25519 is deterministic)."""
+    ws, _ = workspace
+    seed = bytes(range(100, 132))
+    _import_key(hsm, TOKEN, "imported", seed)
+    config = official_config(tmp_path / "imported.toml", hsm, key_label="imported")
+    capsys.readouterr()
+    assert main(["official", "keygen", "--name", "Bob Deputy", "--official-config", str(config), "--existing",
+                 "--json"]) == 0
+    reference = Ed25519PrivateKey.from_private_bytes(seed)
+    shown = json.loads(capsys.readouterr().out)
+    assert base64.b64decode(shown["public_key"]) == reference.public_key().public_bytes_raw()
+    assert shown["key_label"] == "imported" and "Bob Deputy" in shown["policy_snippet"]
+    job_id, digest = _prepared(runner, ws, tmp_path, capsys)
+    assert main(["official", "approve", job_id, "--config", str(ws.requester_config), "--official-config", str(config),
+                 "--digest", digest, "--await-cosigner"]) == 0
+    for session in Approvals(runner.store).pending(job_id):
+        assert session.signatures == ((reference.public_key().public_bytes_raw(),
+                                       reference.sign(session.request.encode())),)

@@ -43,3 +43,17 @@ def test_bad_configs_name_the_file_and_the_setting(tmp_path: Path, text: str, me
     with pytest.raises(OfficialConfigError, match=message) as caught:
         load_signer_config(path)
     assert str(path) in str(caught.value)
+
+
+def test_without_the_pkcs11_extra_the_error_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from blindmatch.officials.token import TokenError, token_public_key
+
+    path = tmp_path / "official.toml"
+    path.write_text('[pkcs11]\nlibrary = "module.so"\ntoken_label = "alice"\nkey_label = "k"\n')
+    token = load_signer_config(path).token
+    assert token is not None
+    monkeypatch.setitem(sys.modules, "pkcs11", None)  # as if python-pkcs11 were not installed
+    with pytest.raises(TokenError, match=r"PKCS#11 support is not installed; install it with: pip install 'blindmatch\[pkcs11\]'"):
+        token_public_key(token, "1234")

@@ -18,7 +18,7 @@ from blindmatch.cli.errors import CliError
 from blindmatch.cli.passphrase import read_passphrase, read_pin
 from blindmatch.identity import identity_problem
 from blindmatch.officials.config import OfficialConfigError, load_signer_config
-from blindmatch.officials.token import TokenError, generate_on_token
+from blindmatch.officials.token import TokenError, generate_on_token, token_public_key
 from blindmatch.policy.keys import GeneratedKey, OfficialKeyError, generate_official_key
 from blindmatch.vocabulary import ExitCode
 
@@ -40,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     where.add_argument("--out", type=Path, metavar="FILE", help="private key file to create")
     where.add_argument("--official-config", type=Path, metavar="FILE",
                        help="your official.toml whose [pkcs11] names the token and the key label to create")
+    keygen.add_argument("--existing", action="store_true",
+                        help="with --official-config: the key pair is already in the token (made with the vendor's "
+                        "tools, or imported); print its policy entry instead of creating one")
     keygen.add_argument("--organisation", default="ORGANISATION", help="organisation (mTLS identity) for the snippet")
     keygen.add_argument("--role", default="ROLE", help="the official's role, for the snippet")
     keygen.add_argument("--json", action="store_true", help="print a JSON object instead of text")
@@ -82,6 +85,8 @@ def _keygen(args: argparse.Namespace) -> int:
             raise CliError(f"{option}: {problem}", ExitCode.USAGE)
     if args.official_config is not None:
         return _keygen_on_token(args)
+    if args.existing:
+        raise CliError("--existing needs --official-config (a key pair in a PKCS#11 token)", ExitCode.USAGE)
     try:
         key = generate_official_key(args.name, args.out, read_passphrase(args.passphrase_file, confirm=True))
     except OfficialKeyError as exc:
@@ -110,7 +115,7 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _keygen_on_token(args: argparse.Namespace) -> int:
-    """The key pair is made inside the token; only its public half is printed."""
+    """The key pair is made inside the token (or, ``--existing``, found there); only its public half is printed."""
     try:
         config = load_signer_config(args.official_config)
     except OfficialConfigError as exc:
@@ -119,7 +124,8 @@ def _keygen_on_token(args: argparse.Namespace) -> int:
         raise CliError(f"{args.official_config}: keygen --official-config needs a [pkcs11] token "
                        "(for a key file use --out)", ExitCode.USAGE)
     try:
-        public_key = generate_on_token(config.token, read_pin(config.token))
+        pin = read_pin(config.token)
+        public_key = token_public_key(config.token, pin) if args.existing else generate_on_token(config.token, pin)
     except TokenError as exc:
         raise CliError(str(exc)) from None
     public_b64 = base64.b64encode(public_key).decode("ascii")
@@ -130,7 +136,8 @@ def _keygen_on_token(args: argparse.Namespace) -> int:
                          indent=2, ensure_ascii=False))
     else:
         print(f"public key: {public_b64}")
-        print(f"created key {where['key_label']!r} in token {where['token_label']!r} (the private half never leaves it)")
+        done = "found" if args.existing else "created"
+        print(f"{done} key {where['key_label']!r} in token {where['token_label']!r} (the private half never leaves it)")
         print("\nFor the holder's policy file (check role, validity and modes):\n")
         print(snippet, end="")
     return 0
