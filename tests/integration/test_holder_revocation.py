@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -47,6 +47,15 @@ def end_mandate(workspace: Workspace) -> None:
     path.write_text(tomli_w.dumps(policy))
 
 
+def remove_official(workspace: Workspace) -> None:
+    """The administrator deletes Alice's entry from the policy."""
+    path = workspace.holder_dir / "policy.toml"
+    policy = tomllib.loads(path.read_text())
+    organisation = policy["organisations"][REQUESTER_ORG]
+    organisation["officials"] = [o for o in organisation["officials"] if o["name"] != PRIMARY_OFFICIAL]
+    path.write_text(tomli_w.dumps(policy))
+
+
 def wait_for(holder: HolderProcess, text: bytes, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while text not in holder.stdout_path.read_bytes():
@@ -54,8 +63,9 @@ def wait_for(holder: HolderProcess, text: bytes, timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.parametrize(("revoke", "reason"), [(end_mandate, "expired"), (remove_official, "unknown_official")])
 def test_sighup_revokes_an_official_in_the_middle_of_a_job(
-    workspace: tuple[Workspace, HolderProcess], tmp_path: Path
+    revoke: Callable[[Workspace], None], reason: str, workspace: tuple[Workspace, HolderProcess], tmp_path: Path
 ) -> None:
     ws, holder = workspace
     config = load_requester_config(ws.requester_config)
@@ -65,7 +75,7 @@ def test_sighup_revokes_an_official_in_the_middle_of_a_job(
 
     def revoke_after_first_batch(progress: Progress) -> None:
         if progress.phase == "match" and not revoked:
-            end_mandate(ws)
+            revoke(ws)
             assert holder.process is not None
             holder.process.send_signal(signal.SIGHUP)
             wait_for(holder, b"policy reloaded (SIGHUP)")
@@ -78,7 +88,7 @@ def test_sighup_revokes_an_official_in_the_middle_of_a_job(
             final = run_approved(ws, runner, job.id, revoke_after_first_batch).job
     finally:
         engine.close()
-    assert revoked and (final.state, final.reason) == (JobState.REFUSED, "expired")
+    assert revoked and (final.state, final.reason) == (JobState.REFUSED, reason)
     assert 0 < final.elements_done < final.elements_total  # the first session ran, the next was refused
 
 
