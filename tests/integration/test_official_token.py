@@ -137,6 +137,7 @@ def test_a_second_key_under_the_same_label_is_refused(
         ("missing_library", "PKCS#11 library /nonexistent/libpkcs11.so does not exist", ExitCode.FAILURE),
         ("not_a_module", "cannot load PKCS#11 library", ExitCode.FAILURE),
         ("unset_pin_variable", "pkcs11.pin_env names BLINDMATCH_TEST_UNSET_PIN, which is not set", ExitCode.USAGE),
+        ("no_terminal_for_the_pin", f"no terminal to ask for the PIN of token '{TOKEN}'", ExitCode.USAGE),
     ],
 )
 def test_token_problems_are_clear_and_the_job_waits(
@@ -156,8 +157,10 @@ def test_token_problems_are_clear_and_the_job_waits(
     elif case == "not_a_module":
         (tmp_path / "not-a-module.so").write_bytes(b"\x7fELF not really")
         official_config(config, hsm, library=str(tmp_path / "not-a-module.so"))
-    else:
+    elif case == "unset_pin_variable":
         official_config(config, hsm, pin_env="BLINDMATCH_TEST_UNSET_PIN")
+    else:
+        official_config(config, hsm, pin_env=None)  # asked on the terminal, and pytest's stdin is none
     assert _approve(ws, job_id, digest, config) == code
     err = capsys.readouterr().err
     assert expected in err and "nothing was signed" in err

@@ -48,7 +48,7 @@ def read_pin(token: TokenConfig) -> str:
         return pin
     if not sys.stdin.isatty():
         raise CliError(f"no terminal to ask for the PIN of token {token.token_label!r}: set pkcs11.pin_env in "
-                       f"{token.source} to the name of an environment variable holding it", ExitCode.USAGE)
+                       f"{token.source} to the name of an environment variable holding it; nothing was signed", ExitCode.USAGE)
     pin = getpass.getpass(f"PIN for token {token.token_label!r}: ")
     if not pin:
         raise CliError("no PIN given; nothing was signed", ExitCode.USAGE)
