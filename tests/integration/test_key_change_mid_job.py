@@ -18,7 +18,6 @@ import pytest
 import tomli_w
 
 from blindmatch.audit import AuditLog
-from blindmatch.cli.main import main
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.config import load_holder_config
 from blindmatch.holder.index_build import build_index
@@ -29,14 +28,14 @@ from blindmatch.requester.jobs import JobStore
 from blindmatch.requester.pins import PIN_NAME
 from blindmatch.requester.runner import JobRunner, Progress
 from blindmatch.vocabulary import JobState, Mode
+from tests.helpers.officials import approve, run_approved
 
 pytestmark = pytest.mark.timeout(240)
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Workspace, HolderDaemon, BatchEngine]]:
-    daemon_signs = getattr(request, "param", True)  # False: officials approve each prepared job
-    ws = create_workspace(tmp_path / "ws", holder_records=300, queries=40, daemon_signs=daemon_signs,
+def workspace(tmp_path: Path) -> Iterator[tuple[Workspace, HolderDaemon, BatchEngine]]:
+    ws = create_workspace(tmp_path / "ws", holder_records=300, queries=40,
                           matching={"batch_size": 8, "session_max_records": 24, "window": 1})
     doc = tomllib.loads(ws.holder_config.read_text())
     doc["holder"] |= {"epoch_days": 3650, "records": "records.csv"}  # an epoch schedule, rotated at will below
@@ -82,10 +81,11 @@ def test_a_valid_statement_mid_job_re_pins_and_the_job_finishes(
     with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
         runner = JobRunner(config, JobStore(config.store_path), audit, engine)
         baseline, _ = runner.submit(ws.queries, tmp_path / "baseline.csv", Mode.MEMBERSHIP)
-        assert runner.run(baseline.id).job.state == JobState.SUCCEEDED
+        assert run_approved(ws, runner, baseline.id).job.state == JobState.SUCCEEDED
         rotated, on_progress = rotate_after_first_batch(daemon, with_statement=True)
         job, _ = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
-        final = runner.run(job.id, on_progress).job  # type: ignore[arg-type]
+        # The sessions approved for the old key are prepared again for the new one: a second approval.
+        final = run_approved(ws, runner, job.id, on_progress, rounds=2).job  # type: ignore[arg-type]
     assert rotated and final.state == JobState.SUCCEEDED and final.elements_done == final.elements_total
     assert results(tmp_path / "results.csv") == results(tmp_path / "baseline.csv")
     [entry] = repinned(config.audit_dir)
@@ -103,10 +103,10 @@ def test_a_key_change_without_a_statement_stops_the_job_which_resumes_after_a_ne
     with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
         runner = JobRunner(config, store, audit, engine)
         baseline, _ = runner.submit(ws.queries, tmp_path / "baseline.csv", Mode.MEMBERSHIP)
-        assert runner.run(baseline.id).job.state == JobState.SUCCEEDED
+        assert run_approved(ws, runner, baseline.id).job.state == JobState.SUCCEEDED
         rotated, on_progress = rotate_after_first_batch(daemon, with_statement=False)
         job, _ = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
-        stopped = runner.run(job.id, on_progress).job  # type: ignore[arg-type]
+        stopped = run_approved(ws, runner, job.id, on_progress).job  # type: ignore[arg-type]
     assert rotated and (stopped.state, stopped.reason) == (JobState.FAILED, "holder_not_pinned")
     assert "not the pinned ones" in stopped.error and "no valid key rotation statement" in stopped.error
     assert 0 < stopped.elements_done < stopped.elements_total  # the sessions before the change are kept
@@ -121,39 +121,29 @@ def test_a_key_change_without_a_statement_stops_the_job_which_resumes_after_a_ne
         runner = JobRunner(config, store, audit, engine)
         resumed, was_resumed = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
         assert was_resumed and resumed.id == job.id
-        final = runner.run(job.id).job
+        final = run_approved(ws, runner, job.id).job
     assert final.state == JobState.SUCCEEDED and final.elements_done == final.elements_total
     assert results(tmp_path / "results.csv") == results(tmp_path / "baseline.csv")
 
 
-@pytest.mark.parametrize("workspace", [False], indirect=True)
 def test_approved_requests_for_the_old_key_are_not_sent_but_prepared_again(
-    workspace: tuple[Workspace, HolderDaemon, BatchEngine], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    workspace: tuple[Workspace, HolderDaemon, BatchEngine], tmp_path: Path,
 ) -> None:
     ws, daemon, engine = workspace
     config = load_requester_config(ws.requester_config)
     config.state_dir.mkdir(parents=True, exist_ok=True)
 
-    def approve(job_id: str) -> None:
-        argv = ["official", "show", job_id, "--json", "--config", str(ws.requester_config)]
-        capsys.readouterr()
-        assert main(argv) == 0
-        digest = json.loads(capsys.readouterr().out)["digest"]
-        assert main(["official", "approve", job_id, "--key", str(ws.officials_dir / "alice.key"),
-                     "--passphrase-file", str(ws.passphrase_file), "--digest", digest,
-                     "--config", str(ws.requester_config)]) == 0
-
     with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
         runner = JobRunner(config, JobStore(config.store_path), audit, engine)
         job, _ = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
         assert runner.run(job.id).exit_state == JobState.AWAITING_APPROVAL
-        approve(job.id)
+        approve(ws, job.id)
         assert daemon.rotator is not None
         daemon.rotator.rotate(datetime.now(UTC).replace(microsecond=0))  # after the approval, before the sending
         again = runner.run(job.id)
         assert again.exit_state == JobState.AWAITING_APPROVAL and again.job.elements_done == 0
         assert not runner.store.has_sessions(job.id)  # nothing signed for the old key went out
-        approve(job.id)
+        approve(ws, job.id)
         final = runner.run(job.id).job
     assert final.state == JobState.SUCCEEDED and final.elements_done == final.elements_total
     assert [e["epoch"] for e in repinned(config.audit_dir)] == [2]
