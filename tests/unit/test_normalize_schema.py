@@ -31,10 +31,10 @@ parts = ["name", "address"]
 
 def test_default_schema() -> None:
     s = default_schema()
-    assert (s.name, s.version, s.basis_field) == ("blindmatch-person", 2, "order_date")
+    assert (s.name, s.version, s.basis_field) == ("blindmatch-person", 3, "order_date")
     assert s.tier_names()[:2] == ["name+address+unit", "name+address-no-unit"]
     review = [t for t in s.tier_names() if t.startswith(("nickname", "name-")) and t != "name-words-joined+address"]
-    review.append("name+address-by-state")
+    review.append("name+address-house-range")
     assert s.confirming_tiers() == [t for t in s.tier_names() if t not in review]
     assert len(s.fingerprint) == 32
 

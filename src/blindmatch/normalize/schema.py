@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from blindmatch.normalize import address, date, name, name_forms
+from blindmatch.normalize import address, date, house_numbers, name, name_forms
 from blindmatch.normalize.errors import NormalizationError, SchemaError, SchemaMismatchError
 from blindmatch.normalize.matchkey import KeyTooLongError, encode_key, fingerprint
 from blindmatch.normalize.tables import TABLES
@@ -37,7 +37,14 @@ def _address_views(text: str, field: str) -> dict[str, View]:
         "no_postdirectional": a.form(postdirectional=False),
         "by_city": a.form(place=f"{a.city} {a.state}") if a.city and a.state else "",
         "by_state": a.form(place=a.state) if a.state else "",
+        **_house_range_views(a),
     }
+
+
+def _house_range_views(a: address.Address) -> dict[str, View]:
+    """The address with its house-number range written in full (empty: no range)."""
+    full = house_numbers.full_range(a.house_number) if a.kind == "street" and "-" in a.house_number else ""
+    return {"house_range": a.form(house=full) if full else ""}
 
 
 def _name_views(text: str, field: str) -> dict[str, View]:
@@ -51,6 +58,7 @@ def _name_views(text: str, field: str) -> dict[str, View]:
         "one_word_less": name_forms.one_word_less(n),
         "middle_initials": name_forms.middle_initials(n),
         "phonetic": name_forms.phonetic(n),
+        "one_deletion": name_forms.one_deletion(n),
     }
 
 
@@ -314,12 +322,23 @@ def load_schema(source: str | Path) -> Schema:
     return Schema(doc)
 
 
-_DEFAULT: Schema | None = None
+# The schemas shipped with the package (protocol/schemas/<name>.toml): "default" carries the
+# confirmation tiers and the review tiers worth their cost; "extended" adds every other review
+# tier, for a deployment that accepts a larger index and more elements per record.
+BUILTIN_SCHEMAS = ("default", "extended")
+_LOADED: dict[str, Schema] = {}
+
+
+def builtin_schema(name: str) -> Schema:
+    """A schema shipped with the package, by name (see ``BUILTIN_SCHEMAS``), loaded once."""
+    if name not in BUILTIN_SCHEMAS:
+        raise SchemaError(f"schema: no built-in schema {name!r} (built-in: {', '.join(BUILTIN_SCHEMAS)})")
+    if name not in _LOADED:
+        text = resources.files("blindmatch.normalize").joinpath(f"{name}_schema.toml").read_text("utf-8")
+        _LOADED[name] = load_schema(text)
+    return _LOADED[name]
 
 
 def default_schema() -> Schema:
-    """The built-in schema (name, address; order_date as legal basis), loaded once."""
-    global _DEFAULT
-    if _DEFAULT is None:
-        _DEFAULT = load_schema(resources.files("blindmatch.normalize").joinpath("default_schema.toml").read_text("utf-8"))
-    return _DEFAULT
+    """The built-in default schema (name, address; order_date as legal basis)."""
+    return builtin_schema("default")
