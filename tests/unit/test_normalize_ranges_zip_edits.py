@@ -6,7 +6,7 @@ different houses at no tier at all.
 
 import pytest
 
-from blindmatch.normalize import Schema, builtin_schema, default_schema, normalize_address
+from blindmatch.normalize import Schema, SchemaError, builtin_schema, default_schema, load_schema, normalize_address
 from blindmatch.normalize.house_numbers import full_range, house_range
 from blindmatch.normalize.name import parse_name
 from blindmatch.normalize.name_forms import one_deletion
@@ -84,12 +84,71 @@ def test_two_different_zips_never_meet_through_the_city(schema: Schema) -> None:
     assert _tiers(schema, a, b) == []
 
 
-def test_each_side_emits_exactly_one_by_city_key() -> None:
+def test_a_requester_emits_one_by_city_key_and_a_holder_one_only_with_a_zip() -> None:
     s = default_schema()
-    for address in ("77 Larkspur Ave, Dayton OH 45402", "77 Larkspur Ave, Dayton OH"):
-        for side in ("holder", "requester"):
+    for address, holder_keys in (("77 Larkspur Ave, Dayton OH 45402", 1), ("77 Larkspur Ave, Dayton OH", 0)):
+        for side, expected in (("requester", 1), ("holder", holder_keys)):
             tiers = [t for t, _ in s.match_keys(_rec(address), side)]  # type: ignore[arg-type]
-            assert sum(t.startswith("name+address-by-city") for t in tiers) == 1
+            assert sum(t.startswith("name+address-by-city") for t in tiers) == expected
+
+
+@pytest.mark.parametrize(("schema"), SCHEMAS, ids=IDS)
+@pytest.mark.parametrize(
+    ("req", "hold"),
+    [(f"12 Main St Apt 4, {PLACE}", f"12 Main St Apt 5, {PLACE}"),
+     (f"12 Main St Apt 4, {PLACE}", f"12 Main St Apt 4 # 5, {PLACE}"),
+     (f"9 Lakeview Dr SW, {PLACE}", f"9 Lakeview Dr NW, {PLACE}"),
+     (f"9 Lakeview Dr SW Apt 2, {PLACE}", f"9 Lakeview Dr NW, {PLACE}"),
+     ("77 Larkspur Ave, Dayton OH 45402", "77 Larkspur Ave, Dayton OH 45403"),
+     ("77 Larkspur Ave, Dayton OH 45402", "77 Larkspur Ave, Dayton OH 45403-1234")],
+)
+def test_key_tiers_never_meet_another_value_of_the_part(schema: Schema, req: str, hold: str) -> None:
+    assert _tiers(schema, _rec(req), _rec(hold)) == [] and _tiers(schema, _rec(hold), _rec(req)) == []
+
+
+def test_key_tiers_are_looked_up_among_the_exact_keys_and_cost_the_index_nothing() -> None:
+    s = default_schema()
+    keyed = [t for t in s.tiers if t.key_tier]
+    assert {t.name for t in keyed} == {"name+address-no-unit", "name+address-postdirectional-holder-lacks",
+                                       "name+address-by-city-holder-lacks-zip"}
+    assert all(t.key_tier == "name+address+unit" for t in keyed)
+    holder = {t for t, _ in s.match_keys(_rec(f"9 Lakeview Dr, {PLACE}"), "holder")}
+    assert not holder & {t.name for t in keyed}
+    assert _tiers(s, _rec(f"9 Lakeview Dr SW Apt 3, {PLACE}"), _rec(f"9 Lakeview Dr SW, {PLACE}"))[0] == "name+address-no-unit"
+    assert _tiers(s, _rec(f"9 Lakeview Dr SW, {PLACE}"), _rec(f"9 Lakeview Dr, {PLACE}")) == [
+        "name+address-postdirectional-holder-lacks"]
+
+
+@pytest.mark.parametrize(
+    ("tier", "message"),
+    [('key_tier = "later"', "earlier tier"), ('key_tier = "first"\nholder_requires_empty = ["address.unit"]', "holder emits nothing"),
+     ('key_tier = "other-parts"', "other parts")],
+)
+def test_key_tier_must_name_an_earlier_tier_with_the_same_parts(tier: str, message: str) -> None:
+    doc = f"""[schema]
+name = "t"
+version = 1
+[fields.name]
+normalizer = "name"
+[fields.address]
+normalizer = "address"
+[[tiers]]
+name = "first"
+parts = ["name", "address"]
+[[tiers]]
+name = "other-parts"
+parts = ["name"]
+[[tiers]]
+name = "keyed"
+parts = ["name", "address"]
+requester_parts = ["name", "address.without_unit"]
+{tier}
+[[tiers]]
+name = "later"
+parts = ["name", "address"]
+"""
+    with pytest.raises(SchemaError, match=message):
+        load_schema(doc)
 
 
 def test_one_deletion_forms() -> None:

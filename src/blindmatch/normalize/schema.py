@@ -91,7 +91,10 @@ class Tier:
     ``requester_parts`` override them); a side emits the tier only when its
     ``*_requires_empty`` views are empty and its ``*_requires_present`` views are not.
     ``confirms`` says whether a match at this tier confirms the person at the address, or
-    is only a candidate for review.
+    is only a candidate for review. A tier with ``key_tier`` encodes its requester keys under
+    that earlier tier's name, so they are looked up among that tier's holder keys, and the
+    holder emits nothing of its own for it: the index stays smaller when the requester's
+    looser form can only equal a holder's stricter one for a holder record lacking the part.
     """
 
     name: str
@@ -104,6 +107,12 @@ class Tier:
     requester_parts: tuple[str, ...] = ()
     confirms: bool = False
     purpose: str = ""
+    key_tier: str = ""
+
+    @property
+    def key_name(self) -> str:
+        """The tier name the keys are encoded under: ``key_tier`` when set, else the tier's own."""
+        return self.key_tier or self.name
 
     def side_parts(self, side: str) -> tuple[str, ...]:
         """The views a side reads the parts from."""
@@ -115,6 +124,8 @@ class Tier:
 
     def emitted_by(self, side: str, views: Mapping[str, Mapping[str, View]]) -> bool:
         """Whether ``side``'s record (its views) meets the tier's conditions for that side."""
+        if side == "holder" and self.key_tier:
+            return False
         empty = getattr(self, f"{side}_requires_empty")
         present = getattr(self, f"{side}_requires_present")
         return not any(views[f][v] for f, v in map(_split_ref, empty)) and all(
@@ -127,7 +138,8 @@ def _tier_from_doc(t: Mapping[str, Any]) -> Tier:
     confirms = t.get("confirms", False)
     if not isinstance(confirms, bool):
         raise SchemaError(f"schema: tier {t.get('name')!r}: confirms must be true or false")
-    return Tier(str(t["name"]), tuple(str(x) for x in t["parts"]), confirms=confirms, purpose=str(t.get("purpose", "")), **lists)
+    return Tier(str(t["name"]), tuple(str(x) for x in t["parts"]), confirms=confirms, purpose=str(t.get("purpose", "")),
+                key_tier=str(t.get("key_tier", "")), **lists)
 
 
 def _split_ref(ref: str) -> tuple[str, str]:
@@ -184,6 +196,7 @@ class Schema:
         names = [t.name for t in self.tiers]
         if len(set(names)) != len(names):
             raise SchemaError("schema: tier names must be unique")
+        self._validate_key_tiers()
         for t in self.tiers:
             if not t.parts:
                 raise SchemaError(f"schema: tier {t.name!r} has no parts")
@@ -201,6 +214,20 @@ class Schema:
                 raise SchemaError(f"schema: basis field {self.basis_field!r} must be a date field")
             if self.basis_field in {_split_ref(r)[0] for t in self.tiers for r in (*t.parts, *t.holder_parts, *t.requester_parts)}:
                 raise SchemaError("schema: the basis field must not be part of a match key")
+
+    def _validate_key_tiers(self) -> None:
+        """A ``key_tier`` names an earlier tier of its own (no chain) with the same part labels; no holder side."""
+        earlier: dict[str, Tier] = {}
+        for t in self.tiers:
+            if t.key_tier:
+                target = earlier.get(t.key_tier)
+                if target is None or target.key_tier:
+                    raise SchemaError(f"schema: tier {t.name!r}: key_tier must name an earlier tier without a key_tier")
+                if target.parts != t.parts:
+                    raise SchemaError(f"schema: tier {t.name!r}: key_tier {t.key_tier!r} has other parts")
+                if t.holder_parts or t.holder_requires_empty or t.holder_requires_present:
+                    raise SchemaError(f"schema: tier {t.name!r}: with key_tier the holder emits nothing, so no holder_* entries")
+            earlier[t.name] = t
 
     def canonical_doc(self) -> dict[str, Any]:
         """The schema's content with defaults filled in: what the fingerprint hashes."""
@@ -221,6 +248,7 @@ class Schema:
                     "requester_parts": list(t.side_parts("requester")),
                     "confirms": t.confirms,
                     "purpose": t.purpose,
+                    "key_tier": t.key_name,
                 }
                 for t in self.tiers
             ],
@@ -253,7 +281,8 @@ class Schema:
         """``[(tier name, key bytes), ...]`` strongest tier first, for the tiers ``side`` emits.
 
         A tier whose view holds several values (nickname forms, names one word shorter)
-        gives one key per value, in sorted order; equal keys of one tier are sent once.
+        gives one key per value, in sorted order; equal keys of one tier are sent once. A
+        tier with ``key_tier`` gives the requester keys in that tier's key space, the holder none.
         """
         if side not in ("holder", "requester"):
             raise ValueError(f"side must be 'holder' or 'requester', not {side!r}")
@@ -277,7 +306,7 @@ class Schema:
     def _encode_key(self, tier: Tier, side: str, parts: list[tuple[str, str]], row: int | None) -> bytes:
         """The key bytes; a key over the OPRF input limit is the record's error, naming its longest field."""
         try:
-            return encode_key(self.name, self.version, tier.name, parts)
+            return encode_key(self.name, self.version, tier.key_name, parts)
         except KeyTooLongError as exc:
             longest = max(zip(tier.side_parts(side), parts, strict=True), key=lambda p: len(p[1][1].encode()))[0]
             raise NormalizationError(_split_ref(longest)[0], f"too long ({exc})", row) from None
