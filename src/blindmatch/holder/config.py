@@ -18,6 +18,7 @@ from blindmatch.audit.keeper import KeeperSettings, keeper_settings
 from blindmatch.crypto.group import ELEMENT_BYTES
 from blindmatch.holder.index_guard import IndexGuard
 from blindmatch.identity import identity_problem
+from blindmatch.normalize import SchemaError, SchemaSource, schema_source
 from blindmatch.tomlfile import load_toml
 from blindmatch.vocabulary import InputError
 from blindmatch.witness.client import WitnessEndpoint, load_witness_endpoints
@@ -62,7 +63,7 @@ class HolderNodeConfig:
     listen: str
     key_file: Path
     index_dir: Path
-    schema: Path | None
+    schema: SchemaSource | None  # a built-in schema's name or a file; None: the built-in default
     policy: Path
     budget_db: Path
     audit_dir: Path
@@ -259,7 +260,7 @@ def load_holder_config(path: Path) -> HolderNodeConfig:
         listen=_listen(_text("holder", holder, "listen", "127.0.0.1:50051")),
         key_file=_path(base, "holder", holder, "key_file", "oprf.key"),
         index_dir=_path(base, "holder", holder, "index_dir", "index"),
-        schema=_path(base, "holder", holder, "schema") if "schema" in holder else None,
+        schema=_schema(path, base, holder),
         policy=_path(base, "holder", holder, "policy"),
         budget_db=_path(base, "holder", holder, "budget_db", "state/budget.sqlite3"),
         audit_dir=_path(base, "holder", holder, "audit_dir", "."),
@@ -273,6 +274,16 @@ def load_holder_config(path: Path) -> HolderNodeConfig:
         index_guard=_index_guard(holder.get("index_guard", {})),
         **_epochs(base, holder),
     )
+
+
+def _schema(path: Path, base: Path, holder: dict[str, Any]) -> SchemaSource | None:
+    """``holder.schema``: a built-in schema's name (``"extended"``) or a schema file; None if absent."""
+    if "schema" not in holder:
+        return None
+    try:
+        return schema_source(_text("holder", holder, "schema"), base)
+    except SchemaError as exc:
+        raise ConfigError(f"{path}: holder.schema: {exc}") from None
 
 
 def _epochs(base: Path, holder: dict[str, Any]) -> dict[str, Any]:

@@ -46,7 +46,7 @@ from blindmatch.holder.store import (
     write_indexes,
 )
 from blindmatch.holder.tokens import IssuerTokens
-from blindmatch.normalize import NormalizationError, Schema, default_schema, load_schema
+from blindmatch.normalize import NormalizationError, Schema, resolve_schema
 from blindmatch.vocabulary import BlindmatchError
 
 CHUNK_ROWS = 65_536
@@ -79,7 +79,7 @@ class BuildReport:
 
 
 def load_configured_schema(config: HolderNodeConfig) -> Schema:
-    return load_schema(config.schema) if config.schema is not None else default_schema()
+    return resolve_schema(config.schema)
 
 
 def _builder(
