@@ -79,6 +79,9 @@ class HolderNodeConfig:
     # indexes from ``records`` when an epoch of ``epoch_days`` days ends. None: rotation by hand.
     epoch_days: int | None = None
     records: Path | None = None
+    # How long before the epoch ends the next key and indexes are built (unpublished until
+    # the end); None: ``core.key_epochs.default_prebuild_lead``; 0: build only once it ended.
+    epoch_lead_hours: int | None = None
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ class IssuerEndpoint:
 _HOLDER_KEYS = {
     "organisation", "listen", "key_file", "index_dir", "schema", "policy",
     "budget_db", "audit_dir", "audit_origin", "limits", "tls", "audit_log", "witness", "metrics", "index_guard",
-    "issuer", "epoch_days", "records",
+    "issuer", "epoch_days", "records", "epoch_lead_hours",
 }
 _ISSUER_KEYS = {"address", "ca_cert", "cert", "key", "public_key"}
 _TLS_KEYS = {"cert", "key", "client_ca", "allowed_organisations"}
@@ -291,10 +294,16 @@ def _epochs(base: Path, holder: dict[str, Any]) -> dict[str, Any]:
     if "epoch_days" not in holder:
         if "records" in holder:
             raise ConfigError("holder.records: only used with holder.epoch_days (scheduled key rotation)")
+        if "epoch_lead_hours" in holder:
+            raise ConfigError("holder.epoch_lead_hours: only used with holder.epoch_days (scheduled key rotation)")
         return {}
     if "records" not in holder:
         raise ConfigError("holder.records: missing; a scheduled rotation (holder.epoch_days) rebuilds the index from it")
-    return {"epoch_days": _int("holder", holder, "epoch_days", 0, 1), "records": _path(base, "holder", holder, "records")}
+    days = _int("holder", holder, "epoch_days", 0, 1)
+    lead = _int("holder", holder, "epoch_lead_hours", 0, 0) if "epoch_lead_hours" in holder else None
+    if lead is not None and lead >= days * 24:
+        raise ConfigError(f"holder.epoch_lead_hours: must be shorter than the epoch ({days * 24} hours)")
+    return {"epoch_days": days, "records": _path(base, "holder", holder, "records"), "epoch_lead_hours": lead}
 
 
 def _index_guard(table: Any) -> IndexGuard:
