@@ -31,6 +31,7 @@ from helpers.holder_deployment import (
 from blindmatch.core.key_epochs import epoch_ends_at
 from blindmatch.core.rotation import Pin, parse_time, verify_statement
 from blindmatch.crypto.batch import BatchEngine
+from blindmatch.holder import epoch_rotation
 from blindmatch.holder.service import HolderDaemon
 from blindmatch.holder.store import load_key_file, next_key_path, prebuilt_dir, read_manifest
 from blindmatch.transport.status import reason_from_rpc_error
@@ -121,9 +122,10 @@ def test_a_prebuild_a_crash_interrupted_is_built_again_after_the_restart(
     (prebuilt_dir(dep.config.index_dir) / "index.json").unlink()
 
     daemon = HolderDaemon.from_config(dep.config, engine=engine, clock=lambda: now[0])
+    assert not prebuilt_dir(dep.config.index_dir).exists()  # before the schedule's thread builds it again
     daemon.start()
     try:
-        assert daemon.rotator is not None and not prebuilt_dir(dep.config.index_dir).exists()
+        assert daemon.rotator is not None
         with channel(dep, daemon.port) as ch:
             stub = pb_grpc.HolderStub(ch)
             old = stub.GetInfo(pb.GetInfoRequest())
@@ -167,6 +169,39 @@ def test_a_prebuild_the_guard_refuses_is_logged_audited_and_rebuilt_at_the_bound
             records.write_text(kept)
             assert daemon.rotator.tick()
             serve_20(dep, stub, engine, now[0])
+    finally:
+        daemon.stop(0)
+    assert [e["epoch"] for e in events(dep, "key_rotated")] == [2]
+
+
+def test_a_switch_that_fails_after_its_commit_is_finished_not_rotated_again(
+    tmp_path: Path, engine: BatchEngine, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+) -> None:
+    dep, boundary = scheduled(tmp_path)
+    now = [boundary - timedelta(hours=1)]
+    daemon = HolderDaemon.from_config(dep.config, engine=engine, clock=lambda: now[0])
+    try:
+        assert daemon.rotator is not None
+        old_key = daemon.runtime.key
+        daemon.rotator.tick()
+        ahead = read_manifest(prebuilt_dir(dep.config.index_dir))
+        real = epoch_rotation.publish_statement
+        calls = []
+
+        def failing_once(*args: object, **kwargs: object) -> bytes | None:
+            calls.append(1)
+            if len(calls) == 1:
+                raise OSError(28, "No space left on device")
+            return real(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(epoch_rotation, "publish_statement", failing_once)
+        now[0] = boundary
+        assert daemon.runtime.serving()[0] is old_key  # committed on disk, not yet served
+        assert read_manifest(dep.config.index_dir).key_id == ahead.key_id
+        assert daemon.rotator.tick()
+        key, indexes, rotations = daemon.runtime.serving()
+        assert key.key_id == ahead.key_id == indexes.manifest.key_id and indexes.manifest.epoch == 2
+        assert len(rotations) == 1
     finally:
         daemon.stop(0)
     assert [e["epoch"] for e in events(dep, "key_rotated")] == [2]

@@ -1,15 +1,20 @@
 """The holder daemon's epoch schedule: rotate the key when its epoch ends (``holder.epoch_days``).
 
-When the serving key's epoch ends (``core.key_epochs``, a pure function of the daemon's
-clock), the daemon builds its indexes again from ``holder.records`` under a fresh key,
-commits key and indexes together (``holder.index_build``), signs and stores the rotation
-statement, writes ``key_rotated`` and ``index_built``, and switches what it serves. Until
-the switch, sessions against the ended epoch are refused ``epoch_ended``
-(``HolderRuntime.check_epoch``); calls in flight finish under the old key. A failed
-rebuild (records file missing, index guard) is logged and tried again at the next poll;
-the ended epoch stays refused meanwhile, so no key outlives its epoch.
-"""
+From ``holder.epoch_lead_hours`` before the serving key's epoch ends (``core.key_epochs``,
+a pure function of the daemon's clock) the daemon builds the next epoch ahead: a fresh
+key in ``<key_file>.next`` and every index under it from ``holder.records``, in
+``<index_dir>/next-epoch``, neither served nor announced. The first call after the end
+(``HolderRuntime.serving``) or the next poll, whichever comes first, commits key and
+indexes together (``store.commit_prebuilt``), signs and stores the rotation statement,
+writes ``key_rotated`` and ``index_built`` and switches what it serves, so no session is
+refused at the boundary; calls in flight finish under the old key.
 
+Without a build ahead (lead 0, a build the index guard refused, a failed switch) the
+rotation rebuilds once the epoch has ended, and until the switch sessions against the
+ended epoch are refused ``epoch_ended`` (``HolderRuntime.check_epoch``). A failed rebuild
+is logged and tried again at the next poll; the ended epoch stays refused meanwhile, so
+no key outlives its epoch. A build ahead a crash interrupted is built again from the start.
+"""
 from __future__ import annotations
 
 import logging
@@ -37,6 +42,7 @@ from blindmatch.holder.store import (
     next_key_path,
     open_indexes,
     prebuilt_dir,
+    read_manifest,
 )
 from blindmatch.holder.tokens import configured_tokens
 
@@ -97,7 +103,7 @@ class EpochRotator:
             key, indexes, _ = rt.current()
             valid_from = parse_time(indexes.manifest.valid_from)
             if epoch_ended(valid_from, self._epoch_days, now):
-                if not self.switch_if_due():
+                if not self.switch_if_due() and not self._finish_committed(key):
                     self._rotate(now)
                 return True
             if (self._lead and self._prebuilt is None and self._refused_after != key.key_id
@@ -138,8 +144,10 @@ class EpochRotator:
     def switch_if_due(self) -> bool:
         """Switch to the prebuilt epoch if the serving one has ended; True when it switched.
 
-        A switch that fails (the key or index changed meanwhile, a disk error) is logged and
-        dropped: the ended epoch is then refused until the rotator's rebuild, as without a lead.
+        A switch that fails before its commit (the key or index changed meanwhile, a disk
+        error) is logged and dropped: the ended epoch is then refused until the rotator's
+        rebuild, as without a lead. One that fails after it is finished by the next poll
+        (``_finish_committed``), as a restart would.
         """
         rt = self._runtime
         with self._switch_lock:
@@ -154,7 +162,7 @@ class EpochRotator:
                 self._switch(key, indexes.manifest, staged)
             except (StoreError, OSError) as exc:
                 staged.close()
-                log.error("the switch to the epoch built ahead failed (%s); rebuilding instead", exc)
+                log.error("the switch to the epoch built ahead failed (%s); the next check finishes or rebuilds it", exc)
                 return False
             return True
 
@@ -165,8 +173,25 @@ class EpochRotator:
                 or not pending.exists() or load_key_file(pending).key_id != manifest.key_id):
             raise StoreError("the key or index changed since the next epoch was built ahead")
         committed = commit_prebuilt(config.index_dir, staged)
-        new_key = load_committed_key(config.key_file, config.index_dir, manifest.key_id)
-        self._publish(new_key, committed)
+        try:
+            new_key = load_committed_key(config.key_file, config.index_dir, manifest.key_id)
+            self._publish(new_key, committed)
+        except BaseException:
+            committed.close()
+            raise
+
+    def _finish_committed(self, key: HolderKey) -> bool:
+        """Serve a next epoch already committed on disk (a switch that failed after its commit); True if so."""
+        config = self._config
+        if committed_key_id(config.index_dir) == key.key_id or read_manifest(config.index_dir).previous_key_id != key.key_id:
+            return False
+        opened = open_indexes(config.index_dir)
+        try:
+            self._publish(load_committed_key(config.key_file, config.index_dir, opened.manifest.key_id), opened)
+        except BaseException:
+            opened.close()
+            raise
+        return True
 
     def _discard_prebuilt(self) -> None:
         with self._switch_lock:
@@ -214,6 +239,11 @@ class EpochRotator:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the schedule (a build in progress finishes first); an unswitched build ahead is closed."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        with self._switch_lock:
+            if self._prebuilt is not None:
+                self._prebuilt.close()
+                self._prebuilt = None
