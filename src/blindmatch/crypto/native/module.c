@@ -3,7 +3,8 @@
  * Every entry point takes whole batches as contiguous buffers, releases the GIL for the
  * arithmetic (so a Python thread pool spreads batches over all cores) and returns the
  * outputs plus the index of the first failing element (-1 when none failed). `path`
- * names the arithmetic: "portable" (radix 2^51) or "ifma" (AVX-512 IFMA, 8 lanes). */
+ * names the arithmetic: "portable" (radix 2^51), "avx2" (radix 2^25.5, 4 lanes) or "ifma"
+ * (AVX-512 IFMA, 8 lanes); paths() lists those this CPU runs, fastest last. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdlib.h>
@@ -19,6 +20,9 @@ typedef void (*validate_fn)(uint8_t *, const uint8_t *, size_t, int);
 typedef struct { const char *name; mult_fn mult; uniform_fn from_uniform; validate_fn validate; } backend;
 
 static const backend PORTABLE = {"portable", r255_portable_mult, r255_portable_from_uniform, r255_portable_validate};
+#if R255_HAVE_AVX2
+static const backend AVX2 = {"avx2", r255_avx2_mult, r255_avx2_from_uniform, r255_avx2_validate};
+#endif
 #if R255_HAVE_IFMA
 static const backend IFMA = {"ifma", r255_ifma_mult, r255_ifma_from_uniform, r255_ifma_validate};
 #endif
@@ -32,8 +36,20 @@ static int cpu_has_ifma(void) {
 #endif
 }
 
+static int cpu_has_avx2(void) {
+#if R255_HAVE_AVX2
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
+}
+
 static const backend *find_backend(const char *name) {
     if (strcmp(name, "portable") == 0) return &PORTABLE;
+#if R255_HAVE_AVX2
+    if (strcmp(name, "avx2") == 0 && cpu_has_avx2()) return &AVX2;
+#endif
 #if R255_HAVE_IFMA
     if (strcmp(name, "ifma") == 0 && cpu_has_ifma()) return &IFMA;
 #endif
@@ -49,7 +65,18 @@ static Py_ssize_t first_bad(const uint8_t *bad, size_t n) {
 
 static PyObject *py_paths(PyObject *self, PyObject *args) {
     (void)self; (void)args;
-    return cpu_has_ifma() ? Py_BuildValue("(ss)", "portable", "ifma") : Py_BuildValue("(s)", "portable");
+    PyObject *paths = PyList_New(0);
+    if (paths == NULL) return NULL;
+    const char *names[3] = {"portable", cpu_has_avx2() ? "avx2" : NULL, cpu_has_ifma() ? "ifma" : NULL};
+    for (int i = 0; i < 3; i++) {
+        if (names[i] == NULL) continue;
+        PyObject *name = PyUnicode_FromString(names[i]);
+        if (name == NULL || PyList_Append(paths, name) != 0) { Py_XDECREF(name); Py_DECREF(paths); return NULL; }
+        Py_DECREF(name);
+    }
+    PyObject *result = PyList_AsTuple(paths);
+    Py_DECREF(paths);
+    return result;
 }
 
 /* mult(path, scalars, points) -> (bytes, first_bad): one scalar (32 bytes) or one per point. */

@@ -6,8 +6,10 @@
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define R255_HAVE_IFMA 1
+#define R255_HAVE_AVX2 1
 #else
 #define R255_HAVE_IFMA 0
+#define R255_HAVE_AVX2 0
 #endif
 
 #define R255_DECLARE(prefix)                                                                          \
@@ -18,6 +20,9 @@
     void prefix##_validate(uint8_t *bad, const uint8_t *points, size_t n, int reject_identity);
 
 R255_DECLARE(r255_portable)
+#if R255_HAVE_AVX2
+R255_DECLARE(r255_avx2)
+#endif
 #if R255_HAVE_IFMA
 R255_DECLARE(r255_ifma)
 #endif
