@@ -180,7 +180,7 @@ class NativeBackend:
 
     def msm(self, scalars: bytes, elements: bytes) -> tuple[bytes, int]:
         """Pippenger's bucket method in C, variable time: callers pass public scalars and elements only."""
-        out, bad = self._r255.msm(scalars, elements)
+        out, bad = self._r255.msm(self.path, scalars, elements)
         return (group.IDENTITY, bad) if bad >= 0 else (out, -1)
 
     def composite_weights(self, seed: bytes, c: bytes, d: bytes, start: int, dst: bytes) -> bytes:

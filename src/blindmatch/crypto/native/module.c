@@ -17,14 +17,21 @@
 typedef void (*mult_fn)(uint8_t *, uint8_t *, const uint8_t *, size_t, const uint8_t *, size_t);
 typedef void (*uniform_fn)(uint8_t *, uint8_t *, const uint8_t *, size_t, const uint8_t *, size_t);
 typedef void (*validate_fn)(uint8_t *, const uint8_t *, size_t, int);
-typedef struct { const char *name; mult_fn mult; uniform_fn from_uniform; validate_fn validate; } backend;
+typedef struct {
+    const char *name;
+    mult_fn mult;
+    uniform_fn from_uniform;
+    validate_fn validate;
+    r255_decode_xy_fn decode_xy;
+} backend;
 
-static const backend PORTABLE = {"portable", r255_portable_mult, r255_portable_from_uniform, r255_portable_validate};
+static const backend PORTABLE = {"portable", r255_portable_mult, r255_portable_from_uniform, r255_portable_validate,
+                                 r255_portable_decode_xy};
 #if R255_HAVE_AVX2
-static const backend AVX2 = {"avx2", r255_avx2_mult, r255_avx2_from_uniform, r255_avx2_validate};
+static const backend AVX2 = {"avx2", r255_avx2_mult, r255_avx2_from_uniform, r255_avx2_validate, r255_avx2_decode_xy};
 #endif
 #if R255_HAVE_IFMA
-static const backend IFMA = {"ifma", r255_ifma_mult, r255_ifma_from_uniform, r255_ifma_validate};
+static const backend IFMA = {"ifma", r255_ifma_mult, r255_ifma_from_uniform, r255_ifma_validate, r255_ifma_decode_xy};
 #endif
 
 static int cpu_has_ifma(void) {
@@ -301,21 +308,25 @@ done:
     return out;
 }
 
-/* msm(scalars, points) -> (32 bytes, first_bad): Encode(sum s_i P_i) over public inputs
- * (variable time); first_bad names the first point failing Decode or being the identity. */
+/* msm(path, scalars, points) -> (32 bytes, first_bad): Encode(sum s_i P_i) over public
+ * inputs (variable time; the points decoded on `path`); first_bad names the first point
+ * failing Decode or being the identity. */
 static PyObject *py_msm(PyObject *self, PyObject *args) {
     (void)self;
+    const char *path;
     Py_buffer sc, pts;
-    if (!PyArg_ParseTuple(args, "y*y*", &sc, &pts)) return NULL;
+    if (!PyArg_ParseTuple(args, "sy*y*", &path, &sc, &pts)) return NULL;
     PyObject *result = NULL;
     uint8_t out[32] = {0};
     long bad = -1;
+    const backend *be = find_backend(path);
+    if (be == NULL) goto done;
     if (pts.len % 32 != 0 || sc.len != pts.len) {
         PyErr_SetString(PyExc_ValueError, "need one 32-byte scalar per 32-byte point");
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
-    bad = r255_msm_vartime(out, sc.buf, pts.buf, (size_t)pts.len / 32);
+    bad = r255_msm_vartime(out, sc.buf, pts.buf, (size_t)pts.len / 32, be->decode_xy);
     Py_END_ALLOW_THREADS
     if (bad == -2) PyErr_NoMemory();
     else result = Py_BuildValue("(y#l)", (const char *)out, (Py_ssize_t)32, bad);

@@ -71,16 +71,28 @@ static void ge_add_z1(ge *r, const ge *p, const ge_cached *q) {
     fe_mul(&r->Z, &f, &g);
 }
 
-/* Decode every point into cached form (Z = 1, as decoding leaves it); the index of the first invalid one, or -1. */
-static long decode_all(ge_cached *cached, const uint8_t *points, size_t n) {
-    ge p;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t valid[1];
-        msk_to_flags(valid, r255_decode(&p, points + 32 * i));
-        if (!valid[0] || is_zero32(points + 32 * i)) return (long)i;
-        ge_to_cached(&cached[i], &p);
+/* Decode every point (on the vector path) into cached form with Z = 1; the index of the
+ * first invalid one, -1, or -2 when memory ran out. */
+static long decode_all(ge_cached *cached, const uint8_t *points, size_t n, r255_decode_xy_fn decode_xy) {
+    uint8_t *xy = malloc(64 * (n ? n : 1)), *bad = malloc(n ? n : 1);
+    long result = -2;
+    if (xy != NULL && bad != NULL) {
+        decode_xy(xy, bad, points, n);
+        result = -1;
+        for (size_t i = 0; i < n && result == -1; i++)
+            if (bad[i]) result = (long)i;
+        for (size_t i = 0; i < n && result == -1; i++) {
+            ge p;
+            fe_load(&p.X, xy + 64 * i);
+            fe_load(&p.Y, xy + 64 * i + 32);
+            fe_const(&p.Z, K_ONE);
+            fe_mul(&p.T, &p.X, &p.Y);
+            ge_to_cached(&cached[i], &p);
+        }
     }
-    return -1;
+    free(xy);
+    free(bad);
+    return result;
 }
 
 /* acc = sum over buckets j of j * bucket[j] (running sums from the top). */
@@ -139,7 +151,8 @@ static void pippenger(ge *acc, const int32_t *digits, const ge_cached *cached, s
     }
 }
 
-long r255_msm_vartime(uint8_t out[32], const uint8_t *scalars, const uint8_t *points, size_t n) {
+long r255_msm_vartime(uint8_t out[32], const uint8_t *scalars, const uint8_t *points, size_t n,
+                      r255_decode_xy_fn decode_xy) {
     unsigned c = window_width(n), windows = (256 + c - 1) / c;
     size_t count = ((size_t)1 << (c - 1)) + 1, items = n ? n : 1;
     ge_cached *cached = malloc(items * sizeof *cached);
@@ -148,7 +161,7 @@ long r255_msm_vartime(uint8_t out[32], const uint8_t *scalars, const uint8_t *po
     uint8_t *used = malloc(count);
     long bad = -2;
     if (cached != NULL && digits != NULL && buckets != NULL && used != NULL) {
-        bad = decode_all(cached, points, n);
+        bad = decode_all(cached, points, n, decode_xy);
         if (bad == -1) {
             ge acc;
             uint64_t w[4];

@@ -1,4 +1,4 @@
-/* Declarations of both backends' batch entry points (see r255_ops.h). */
+/* Declarations of every backend's batch entry points (see r255_ops.h). */
 #ifndef R255_BACKENDS_H
 #define R255_BACKENDS_H
 #include <stddef.h>
@@ -17,7 +17,8 @@
                        const uint8_t *points, size_t n);                                               \
     void prefix##_from_uniform(uint8_t *out, uint8_t *bad, const uint8_t *uniform, size_t n,          \
                                const uint8_t *scalars, size_t scalar_stride);                          \
-    void prefix##_validate(uint8_t *bad, const uint8_t *points, size_t n, int reject_identity);
+    void prefix##_validate(uint8_t *bad, const uint8_t *points, size_t n, int reject_identity);                   \
+    void prefix##_decode_xy(uint8_t *xy, uint8_t *bad, const uint8_t *points, size_t n);
 
 R255_DECLARE(r255_portable)
 #if R255_HAVE_AVX2
