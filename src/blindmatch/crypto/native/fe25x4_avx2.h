@@ -15,6 +15,7 @@
 #include "r255_consts.h"
 
 #define LANES 4
+#define FE_WORDS 10 /* uint64 limbs of one lane, as fe_gather / fe_scatter store them */
 typedef struct { __m256i v[10]; } fe;
 typedef __m256i msk; /* per lane all ones = true, zero = false */
 typedef __m256i dig;
@@ -266,6 +267,21 @@ static inline void fe_store(uint8_t *dst, const fe *a) {
         for (int i = 0; i < 4; i++)
             #pragma GCC unroll 10
             for (int j = 0; j < 8; j++) dst[32 * l + 8 * i + j] = (uint8_t)(w[i] >> (8 * j));
+    }
+}
+
+/* Lane l's ten limbs from / to src[l] (for the multi-scalar multiplication's buckets). */
+static inline void fe_gather(fe *r, const uint64_t *const src[LANES]) {
+#pragma GCC unroll 10
+    for (int i = 0; i < 10; i++)
+        r->v[i] = _mm256_set_epi64x((long long)src[3][i], (long long)src[2][i], (long long)src[1][i], (long long)src[0][i]);
+}
+static inline void fe_scatter(uint64_t *const dst[LANES], const fe *a) {
+    uint64_t t[LANES];
+#pragma GCC unroll 10
+    for (int i = 0; i < 10; i++) {
+        _mm256_storeu_si256((__m256i *)(void *)t, a->v[i]);
+        for (int l = 0; l < LANES; l++) dst[l][i] = t[l];
     }
 }
 

@@ -22,16 +22,16 @@ typedef struct {
     mult_fn mult;
     uniform_fn from_uniform;
     validate_fn validate;
-    r255_decode_xy_fn decode_xy;
+    long (*msm)(uint8_t *, const uint8_t *, const uint8_t *, size_t);
 } backend;
 
 static const backend PORTABLE = {"portable", r255_portable_mult, r255_portable_from_uniform, r255_portable_validate,
-                                 r255_portable_decode_xy};
+                                 r255_portable_msm};
 #if R255_HAVE_AVX2
-static const backend AVX2 = {"avx2", r255_avx2_mult, r255_avx2_from_uniform, r255_avx2_validate, r255_avx2_decode_xy};
+static const backend AVX2 = {"avx2", r255_avx2_mult, r255_avx2_from_uniform, r255_avx2_validate, r255_avx2_msm};
 #endif
 #if R255_HAVE_IFMA
-static const backend IFMA = {"ifma", r255_ifma_mult, r255_ifma_from_uniform, r255_ifma_validate, r255_ifma_decode_xy};
+static const backend IFMA = {"ifma", r255_ifma_mult, r255_ifma_from_uniform, r255_ifma_validate, r255_ifma_msm};
 #endif
 
 static int cpu_has_ifma(void) {
@@ -309,7 +309,7 @@ done:
 }
 
 /* msm(path, scalars, points) -> (32 bytes, first_bad): Encode(sum s_i P_i) over public
- * inputs (variable time; the points decoded on `path`); first_bad names the first point
+ * inputs (variable time, on `path`'s lanes); first_bad names the first point
  * failing Decode or being the identity. */
 static PyObject *py_msm(PyObject *self, PyObject *args) {
     (void)self;
@@ -326,7 +326,7 @@ static PyObject *py_msm(PyObject *self, PyObject *args) {
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
-    bad = r255_msm_vartime(out, sc.buf, pts.buf, (size_t)pts.len / 32, be->decode_xy);
+    bad = be->msm(out, sc.buf, pts.buf, (size_t)pts.len / 32);
     Py_END_ALLOW_THREADS
     if (bad == -2) PyErr_NoMemory();
     else result = Py_BuildValue("(y#l)", (const char *)out, (Py_ssize_t)32, bad);

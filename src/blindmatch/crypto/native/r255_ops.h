@@ -175,27 +175,4 @@ void NS(validate)(uint8_t *bad, const uint8_t *points, size_t n, int reject_iden
     }
 }
 
-/* xy_i = the canonical encodings of X and Y (64 bytes; Z = 1, T = XY) of RFC 9496
- * Decode(points_i), for the multi-scalar multiplication's inputs (public data).
- * bad_i = 1 where points_i does not decode or is the identity. */
-void NS(decode_xy)(uint8_t *xy, uint8_t *bad, const uint8_t *points, size_t n) {
-    uint8_t pts[32 * LANES], x[32 * LANES], y[32 * LANES];
-    uint64_t valid[LANES];
-    ge p;
-    for (size_t i = 0; i < n; i += LANES) {
-        size_t k = n - i < LANES ? n - i : LANES;
-        gather_lanes(pts, points + 32 * i, 32, k, 32);
-        msk_to_flags(valid, r255_decode(&p, pts));
-        fe_store(x, &p.X);
-        fe_store(y, &p.Y);
-        for (size_t l = 0; l < k; l++) {
-            uint8_t any = 0;
-            for (int b = 0; b < 32; b++) any |= pts[32 * l + b];
-            bad[i + l] = (uint8_t)((1 ^ valid[l]) | (any == 0));
-            memcpy(xy + 64 * (i + l), x + 32 * l, 32);
-            memcpy(xy + 64 * (i + l) + 32, y + 32 * l, 32);
-        }
-    }
-}
-
 #endif
