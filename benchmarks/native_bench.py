@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/native_bench.py                    # micro + rows, 3 repeats (~6 min)
     .venv/bin/python benchmarks/native_bench.py --skip-rows        # per-operation rates only (~1 min)
     .venv/bin/python benchmarks/native_bench.py --repeats 5 --openmined   # on a quiet machine
+    .venv/bin/python benchmarks/native_bench.py --skip-micro --backends native --rows balanced_2^14,unbalanced_2^20x2^14_online \
+        --repeats 5 --openmined --secretflow-python /tmp/spu_venv/bin/python     # the targets, native only
 
 Per operation (``micro``): one thread, straight into each backend's batch call, on 2^13
 random inputs; rates in operations per second per core. ``mult_one`` is one scalar times
@@ -18,7 +20,10 @@ are interleaved per repeat so background load hits both alike; figures are media
 SecretFlow's figures are the reference table of issue 18 (spu 0.9.5 on this machine type);
 with ``--secretflow-python`` (the interpreter of a separate venv holding ``spu==0.9.5``, see
 ``benchmarks/secretflow_psi.py``) the balanced row also runs SecretFlow's ECDH and RR22 PSI
-interleaved with blindmatch, and its ratio uses that measured ECDH median.
+interleaved with blindmatch, and its ratio uses that measured ECDH median. With
+``--openmined`` the balanced and unbalanced rows also time OpenMined's full run of the same
+size once (issue 11's "at most 0.05x of OpenMined's full run"). Each run records the
+seconds each side spent on DLEQ composites (``composites_seconds``, the proofs' extra work).
 
 Results: ``benchmarks/results/native.json``.
 """
@@ -95,34 +100,52 @@ def secretflow_balanced(python: str, n: int, m: int) -> dict[str, float]:
     return {"ecdh": report["PROTOCOL_ECDH"]["median_seconds"], "rr22": report["PROTOCOL_RR22"]["median_seconds"]}
 
 
-def rows(repeats: int, with_openmined: bool, secretflow_python: str | None, names: list[str]) -> dict[str, Any]:
-    """Median seconds of the three rows per backend, interleaved, plus ratios to SecretFlow."""
+def _proof_share(result: dict[str, Any]) -> dict[str, float]:
+    """Seconds of DLEQ composites (the proofs' extra work) on each side of one session."""
+    phases = result["phases"]
+    return {"holder": phases["holder"].get("holder_composites", 0.0), "requester": phases["requester"].get("composites", 0.0)}
+
+
+def _secretflow_base(row: str, measured: dict[str, list[float]], entry: dict[str, Any]) -> float:
+    """The SecretFlow seconds a row's ratio uses: measured in this run when there are any."""
+    reference = SECRETFLOW_SECONDS[row]
+    entry["secretflow_seconds_issue_table"] = reference
+    base = reference["ecdh"] if isinstance(reference, dict) else reference
+    if measured["ecdh"]:
+        entry["secretflow_measured_runs"] = measured
+        base = statistics.median(measured["ecdh"])
+        entry["secretflow_measured_median"] = {k: statistics.median(v) for k, v in measured.items()}
+    return float(base)
+
+
+def rows(repeats: int, with_openmined: bool, secretflow_python: str | None, names: list[str], backends: list[str]) -> dict[str, Any]:
+    """Median seconds of the rows per backend, interleaved, plus ratios to SecretFlow (and OpenMined)."""
     out: dict[str, Any] = {}
     for row in names:
         cfg, key = ROWS[row]
-        runs: dict[str, list[float]] = {"libsodium": [], "native": []}
+        runs: dict[str, list[float]] = {name: [] for name in backends}
+        proofs: dict[str, list[dict[str, float]]] = {name: [] for name in backends}
         measured: dict[str, list[float]] = {"ecdh": [], "rr22": []}
         for _ in range(repeats):
             for name in runs:
                 os.environ[backend.BACKEND_ENV] = name if name == "libsodium" else "auto"
-                runs[name].append(run_bench(cfg)[key])
+                result = run_bench(cfg)
+                runs[name].append(result[key])
+                proofs[name].append(_proof_share(result))
             if secretflow_python and row == "balanced_2^14":
                 for proto, seconds in secretflow_balanced(secretflow_python, cfg.holder_records, cfg.queries).items():
                     measured[proto].append(seconds)
         os.environ.pop(backend.BACKEND_ENV, None)
         entry: dict[str, Any] = {"metric": key, "runs": runs, "median": {k: statistics.median(v) for k, v in runs.items()}}
-        reference = SECRETFLOW_SECONDS[row]
-        base = reference["ecdh"] if isinstance(reference, dict) else reference
-        entry["secretflow_seconds_issue_table"] = reference
-        if measured["ecdh"]:
-            entry["secretflow_measured_runs"] = measured
-            base = statistics.median(measured["ecdh"])
-            entry["secretflow_measured_median"] = {k: statistics.median(v) for k, v in measured.items()}
+        entry["composites_seconds"] = proofs
+        base = _secretflow_base(row, measured, entry)
         entry["ratio_vs_secretflow"] = {k: round(v / base, 3) for k, v in entry["median"].items()}
-        if with_openmined and row == "balanced_2^14":
+        if with_openmined and row in ("balanced_2^14", "unbalanced_2^20x2^14_online"):
             from blindmatch.bench import openmined
 
-            entry["openmined_total_seconds"] = openmined.run_openmined(cfg.holder_records, cfg.queries)["total_seconds"]
+            full = openmined.run_openmined(cfg.holder_records, cfg.queries)["total_seconds"]
+            entry["openmined_total_seconds"] = full
+            entry["ratio_vs_openmined_full_run"] = {k: round(v / full, 4) for k, v in entry["median"].items()}
         out[row] = entry
         print(row, json.dumps(entry), flush=True)
     return out
@@ -136,14 +159,17 @@ def main() -> None:
     parser.add_argument("--openmined", action="store_true", help="also time OpenMined PSI on the balanced row (bench extra)")
     parser.add_argument("--secretflow-python", default=None, help="python of a venv with spu==0.9.5 (measures SecretFlow's balanced PSI)")
     parser.add_argument("--rows", default=",".join(ROWS), help="comma-separated subset of the rows")
+    parser.add_argument("--backends", default="libsodium,native", help="comma-separated backends for the rows (native = auto's path)")
+    parser.add_argument("--skip-micro", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS / "native.json")
     args = parser.parse_args()
     result: dict[str, Any] = {"machine": machine_info(), "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     result["auto_backend"] = backend.select("auto").name
-    result["micro_ops_per_second"] = micro(args.micro_n, args.repeats)
-    print(json.dumps(result["micro_ops_per_second"], indent=1), flush=True)
+    if not args.skip_micro:
+        result["micro_ops_per_second"] = micro(args.micro_n, args.repeats)
+        print(json.dumps(result["micro_ops_per_second"], indent=1), flush=True)
     if not args.skip_rows:
-        result["rows"] = rows(args.repeats, args.openmined, args.secretflow_python, args.rows.split(","))
+        result["rows"] = rows(args.repeats, args.openmined, args.secretflow_python, args.rows.split(","), args.backends.split(","))
     result["load_avg_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")

@@ -195,6 +195,7 @@ def _requester_main(cfg: BenchConfig, peer: Connection, parent: Connection) -> N
             exchange=t4 - t3,
             session=t4 - t0,
             unblind=timer.seconds.get("unblind", 0.0),
+            composites=timer.seconds.get("composites", 0.0),
             finalize=timer.seconds.get("finalize", 0.0),
             lookup=timer.seconds.get("lookup", 0.0),
         )
