@@ -20,10 +20,15 @@ are interleaved per repeat so background load hits both alike; figures are media
 SecretFlow's figures are the reference table of issue 18 (spu 0.9.5 on this machine type);
 with ``--secretflow-python`` (the interpreter of a separate venv holding ``spu==0.9.5``, see
 ``benchmarks/secretflow_psi.py``) the balanced row also runs SecretFlow's ECDH and RR22 PSI
-interleaved with blindmatch, and its ratio uses that measured ECDH median. With
+interleaved with blindmatch, and its ratio uses that measured ECDH median; the unbalanced
+row runs SecretFlow's UB-PSI (``benchmarks/secretflow_ub_psi.py``: its offline phase once,
+then as many online phases as blindmatch repeats, after them) and compares the online
+phase. With
 ``--openmined`` the balanced and unbalanced rows also time OpenMined's full run of the same
 size once (issue 11's "at most 0.05x of OpenMined's full run"). Each run records the
-seconds each side spent on DLEQ composites (``composites_seconds``, the proofs' extra work).
+seconds each side spent on DLEQ composites (``composites_seconds``, the proofs' extra work)
+and the CPU seconds of the row's span on both sides (``cpu_seconds``; SecretFlow's too), the
+work done, which a shared machine's load disturbs less than wall time.
 
 Results: ``benchmarks/results/native.json``.
 """
@@ -48,6 +53,8 @@ from blindmatch.crypto.batch import BatchEngine
 
 RESULTS = Path(__file__).parent / "results"
 SECRETFLOW_SECONDS = {"balanced_2^14": {"ecdh": 0.31, "rr22": 0.12}, "unbalanced_2^20x2^14_online": 0.48, "holder_build_2^20": 9.8}
+# Which span of ``cpu_seconds`` (harness) matches each row's wall-clock metric.
+CPU_SPAN = {"total_seconds": "total", "session_seconds": "online", "index_build_seconds": "holder_build"}
 ROWS = {
     "balanced_2^14": (BenchConfig(1 << 14, 1 << 14), "total_seconds"),
     "unbalanced_2^20x2^14_online": (BenchConfig(1 << 20, 1 << 14, index="prebuilt"), "session_seconds"),
@@ -97,7 +104,12 @@ def secretflow_balanced(python: str, n: int, m: int) -> dict[str, float]:
     done = subprocess.run([python, str(script), "--n", str(n), "--m", str(m), "--repeats", "1"], capture_output=True, text=True, check=True)
     # spu logs to stdout too; the report is the line that starts the JSON object
     report = json.loads(next(line for line in reversed(done.stdout.splitlines()) if line.startswith('{"spu"')))
-    return {"ecdh": report["PROTOCOL_ECDH"]["median_seconds"], "rr22": report["PROTOCOL_RR22"]["median_seconds"]}
+    return {
+        "ecdh": report["PROTOCOL_ECDH"]["median_seconds"],
+        "rr22": report["PROTOCOL_RR22"]["median_seconds"],
+        "ecdh_cpu": report["PROTOCOL_ECDH"]["median_cpu_seconds"],
+        "rr22_cpu": report["PROTOCOL_RR22"]["median_cpu_seconds"],
+    }
 
 
 def _proof_share(result: dict[str, Any]) -> dict[str, float]:
@@ -114,8 +126,18 @@ def _secretflow_base(row: str, measured: dict[str, list[float]], entry: dict[str
     if measured["ecdh"]:
         entry["secretflow_measured_runs"] = measured
         base = statistics.median(measured["ecdh"])
-        entry["secretflow_measured_median"] = {k: statistics.median(v) for k, v in measured.items()}
+        entry["secretflow_measured_median"] = {k: statistics.median(v) for k, v in measured.items() if v}
     return float(base)
+
+
+def secretflow_unbalanced(python: str, n: int, m: int, repeats: int) -> dict[str, Any]:
+    """SecretFlow UB-PSI: its offline phase once, then ``repeats`` online phases (seconds, CPU seconds)."""
+    script = Path(__file__).parent / "secretflow_ub_psi.py"
+    done = subprocess.run(
+        [python, str(script), "--n", str(n), "--m", str(m), "--repeats", str(repeats)], capture_output=True, text=True, check=True
+    )
+    report: dict[str, Any] = json.loads(next(line for line in reversed(done.stdout.splitlines()) if line.startswith('{"spu"')))
+    return report
 
 
 def rows(repeats: int, with_openmined: bool, secretflow_python: str | None, names: list[str], backends: list[str]) -> dict[str, Any]:
@@ -125,21 +147,32 @@ def rows(repeats: int, with_openmined: bool, secretflow_python: str | None, name
         cfg, key = ROWS[row]
         runs: dict[str, list[float]] = {name: [] for name in backends}
         proofs: dict[str, list[dict[str, float]]] = {name: [] for name in backends}
-        measured: dict[str, list[float]] = {"ecdh": [], "rr22": []}
+        cpu: dict[str, list[float]] = {name: [] for name in backends}
+        measured: dict[str, list[float]] = {"ecdh": [], "rr22": [], "ecdh_cpu": [], "rr22_cpu": []}
         for _ in range(repeats):
             for name in runs:
                 os.environ[backend.BACKEND_ENV] = name if name == "libsodium" else "auto"
                 result = run_bench(cfg)
                 runs[name].append(result[key])
                 proofs[name].append(_proof_share(result))
+                cpu[name].append(result["cpu_seconds"][CPU_SPAN[key]])
             if secretflow_python and row == "balanced_2^14":
                 for proto, seconds in secretflow_balanced(secretflow_python, cfg.holder_records, cfg.queries).items():
                     measured[proto].append(seconds)
         os.environ.pop(backend.BACKEND_ENV, None)
+        if secretflow_python and row == "unbalanced_2^20x2^14_online":  # ECDH-OPRF (FourQ) with a cache
+            ub = secretflow_unbalanced(secretflow_python, cfg.holder_records, cfg.queries, repeats)
+            measured["ecdh"] = [r["seconds"] for r in ub["online"]["runs"]]
+            measured["ecdh_cpu"] = [r["cpu_seconds"] for r in ub["online"]["runs"]]
+            measured["offline"] = [ub["offline"]["seconds"]]
         entry: dict[str, Any] = {"metric": key, "runs": runs, "median": {k: statistics.median(v) for k, v in runs.items()}}
         entry["composites_seconds"] = proofs
+        entry["cpu_seconds"] = {"runs": cpu, "median": {k: statistics.median(v) for k, v in cpu.items()}}
         base = _secretflow_base(row, measured, entry)
         entry["ratio_vs_secretflow"] = {k: round(v / base, 3) for k, v in entry["median"].items()}
+        if measured["ecdh_cpu"]:
+            sf_cpu = statistics.median(measured["ecdh_cpu"])
+            entry["cpu_ratio_vs_secretflow_ecdh"] = {k: round(v / sf_cpu, 3) for k, v in entry["cpu_seconds"]["median"].items()}
         if with_openmined and row in ("balanced_2^14", "unbalanced_2^20x2^14_online"):
             from blindmatch.bench import openmined
 
