@@ -14,7 +14,9 @@ session compares with, and runs ``--repeats`` times. Wall and CPU seconds (both 
 Scripting note: running ``MODE_OFFLINE_GEN_CACHE`` and ``MODE_OFFLINE_TRANSFER_CACHE`` as
 two calls and then ``MODE_ONLINE`` aborts the process in spu 0.9.5 (an exception thrown in
 ``EcdhOprfPsiServer::RecvBlindAndSendEvaluate`` from ``ChannelMem::Recv`` escapes its
-thread); ``MODE_OFFLINE`` as one call, then ``MODE_ONLINE``, works and is used here.
+thread); ``MODE_OFFLINE`` as one call, then ``MODE_ONLINE``, works and is used here. The
+link's receive timeout is raised from spu's default 30 s, which a loaded 2-core machine's
+offline phase at 2^20 exceeds (the client then aborts the same way).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ def _config(mode: psi.UbPsiMode, rank: int, workdir: Path) -> psi.UbPsiExecuteCo
 def _run(mode: psi.UbPsiMode, workdir: Path) -> dict[str, float]:
     """Both parties of one phase on threads over a memory link; wall (slower finish) and CPU seconds."""
     desc = link.Desc()
+    desc.recv_timeout_ms = 900_000  # the default 30 s is shorter than a loaded offline phase at 2^20
     for rank in range(2):
         desc.add_party(f"party{rank}", f"thread_{rank}")
     finished = [0.0, 0.0]
