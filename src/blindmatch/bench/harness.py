@@ -52,6 +52,21 @@ from blindmatch.bench.common import (
 # --------------------------------------------------------------------------- the two sides
 
 
+def _holder_index(cfg: BenchConfig, timer: PhaseTimer, report: SideReport) -> bytes:
+    """The holder's index bytes: loaded when prebuilt, else built (timed into ``report``)."""
+    t = time.perf_counter()
+    if cfg.index == "prebuilt":
+        index = index_path(cfg.index_dir or default_index_dir(), cfg.holder_records, cfg.seed, cfg.mode).read_bytes()
+        report.phases["index_load"] = time.perf_counter() - t
+        report.phases["index_build"] = 0.0
+        return index
+    index = build_index_bytes(cfg, (cfg.mode,), timer)[cfg.mode]
+    report.phases["index_build"] = time.perf_counter() - t
+    report.extra["build_phases"] = dict(timer.seconds)
+    timer.seconds.clear()
+    return index
+
+
 def _holder_main(cfg: BenchConfig, peer: Connection, parent: Connection) -> None:
     from blindmatch.bench.rss import peak_rss_bytes, reset_peak
     from blindmatch.core.holder import HolderConfig, HolderSession, unsigned_close
@@ -66,17 +81,7 @@ def _holder_main(cfg: BenchConfig, peer: Connection, parent: Connection) -> None
         mode = Mode(cfg.mode)
         peer.recv()  # the requester has generated its queries: start the clock-sensitive part
         cpu_start = time.process_time()
-        if cfg.index == "prebuilt":
-            t = time.perf_counter()
-            index = index_path(cfg.index_dir or default_index_dir(), cfg.holder_records, cfg.seed, cfg.mode).read_bytes()
-            report.phases["index_load"] = time.perf_counter() - t
-            report.phases["index_build"] = 0.0
-        else:
-            t = time.perf_counter()
-            index = build_index_bytes(cfg, (cfg.mode,), timer)[cfg.mode]
-            report.phases["index_build"] = time.perf_counter() - t
-            report.extra["build_phases"] = dict(timer.seconds)
-            timer.seconds.clear()
+        index = _holder_index(cfg, timer, report)
         report.phases["cpu_build"] = time.process_time() - cpu_start
         report.extra["peak_rss_build_bytes"] = peak_rss_bytes()
         report.extra["serve_peak_reset"] = reset_peak()
