@@ -145,14 +145,9 @@ def build_index(
     instead and leaves the new key in ``<key_file>.next``: the next epoch built ahead, which
     ``store.commit_prebuilt`` commits at the epoch's end.
     """
-    if stage_in is not None and not rotate_key:
-        raise ValueError("only a key rotation is built ahead (stage_in needs rotate_key)")
     target = stage_in or config.index_dir
     schema = load_configured_schema(config)
-    if rotate_key:
-        key, created = begin_rotation(config.key_file, config.index_dir), False
-    else:
-        key, created = key_for_rebuild(config.key_file, config.index_dir)
+    key, created = _build_key(config, rotate_key, stage_in)
     report = BuildReport(key_created=created, key_rotated=rotate_key)
     own_engine = engine is None
     engine = engine or BatchEngine()
@@ -191,8 +186,7 @@ def build_index(
     finally:
         if own_engine:
             engine.close()
-    _guard(records_csv, config, report, [rejects_tmp, next_key_path(config.key_file)] if rotate_key else [rejects_tmp],
-           allow_shrink)
+    _guard(records_csv, config, report, leftovers, allow_shrink)
     os.replace(rejects_tmp, rejects_path)
     report.rejects_file = rejects_path
     report.manifest = write_indexes(
@@ -203,6 +197,15 @@ def build_index(
     if rotate_key and stage_in is None:  # the manifest now names the new key: only now may it replace the old one
         report.retired_key = promote_next_key(config.key_file)
     return report
+
+
+def _build_key(config: HolderNodeConfig, rotate_key: bool, stage_in: Path | None) -> tuple[HolderKey, bool]:
+    """The key a build uses (a fresh one in ``<key_file>.next`` for a rotation); True if it was created."""
+    if stage_in is not None and not rotate_key:
+        raise ValueError("only a key rotation is built ahead (stage_in needs rotate_key)")
+    if rotate_key:
+        return begin_rotation(config.key_file, config.index_dir), False
+    return key_for_rebuild(config.key_file, config.index_dir)
 
 
 def _guard(records_csv: Path, config: HolderNodeConfig, report: BuildReport, leftovers: list[Path],
