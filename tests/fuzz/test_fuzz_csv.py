@@ -160,9 +160,6 @@ def test_requester_marks_a_row_whose_key_is_too_long_invalid(tmp_path: Path) -> 
     assert statuses[0][1].startswith("invalid")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "reported to the lead: a first build_index on an unreadable CSV creates the OPRF key file and the "
-    "index directory before reading the CSV, and leaves both when it fails"))
 def test_a_failed_first_build_leaves_nothing(tmp_path: Path, engine: BatchEngine) -> None:
     (tmp_path / "holder.toml").write_text(HOLDER_TOML)
     records = tmp_path / "records.csv"

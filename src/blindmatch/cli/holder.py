@@ -12,7 +12,7 @@ from pathlib import Path
 
 from blindmatch.cli.errors import CliError
 from blindmatch.holder.config import ConfigError, HolderNodeConfig, load_holder_config
-from blindmatch.vocabulary import ExitCode, Mode
+from blindmatch.vocabulary import ExitCode
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -107,8 +107,7 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _index(args: argparse.Namespace) -> int:
-    from blindmatch.audit import AuditLog
-    from blindmatch.holder.index_build import IndexBuildError, build_index
+    from blindmatch.holder.index_build import IndexBuildError, build_index, slot_order
     from blindmatch.holder.store import StoreError
     from blindmatch.holder.tokens import configured_tokens
     from blindmatch.issuer.client import IssuerError
@@ -118,15 +117,10 @@ def _index(args: argparse.Namespace) -> int:
     try:
         with configured_tokens(config) as tokens:  # [holder.issuer]: the index is over eligibility tokens
             report = build_index(args.records, config, progress=not args.quiet, rotate_key=args.rotate_key,
-                                 cluster=args.cluster, allow_shrink=args.allow_shrink, tokens=tokens)
+                                 cluster=args.cluster, allow_shrink=args.allow_shrink, tokens=tokens, audit=True)
     except (IndexBuildError, StoreError, SchemaError, OSError, IssuerError) as exc:
         raise _cli_error(str(exc)) from None
     assert report.manifest is not None
-    with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
-        if report.key_rotated:
-            audit.append("key_rotated", key_id=report.manifest.key_id.hex())
-        for (_org, kind), f in sorted(report.manifest.files.items(), key=_slot_order):
-            audit.append("index_built", digest=f.digest.hex(), entries=f.entries, kind=kind.value)
     if report.key_created:
         print(f"created OPRF key {config.key_file} (mode 0600)")
     if report.key_rotated:
@@ -134,14 +128,9 @@ def _index(args: argparse.Namespace) -> int:
         if report.retired_key is not None:
             print(f"old key kept as {report.retired_key} (mode 0600); destroy it per your retention policy")
     print(report.summary())
-    for (org, kind), f in sorted(report.manifest.files.items(), key=_slot_order):
+    for (org, kind), f in sorted(report.manifest.files.items(), key=slot_order):
         print(f"{kind.value} index for {org}: {f.digest.hex()} ({f.entries} entries, {f.size_bytes} bytes)")
     return 0
-
-
-def _slot_order(item: tuple[tuple[str, Mode], object]) -> tuple[str, str]:
-    (organisation, kind), _file = item
-    return organisation, kind.value
 
 
 def _pins(args: argparse.Namespace) -> int:
