@@ -40,6 +40,7 @@ from blindmatch.holder.service import HolderDaemon
 from blindmatch.holder.store import MANIFEST_NAME, load_key_file, next_key_path, read_manifest
 from blindmatch.policy import BudgetStore
 from blindmatch.transport.status import reason_from_rpc_error
+from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
 from blindmatch.vocabulary import Mode
 
@@ -361,3 +362,28 @@ def test_a_failed_first_build_leaves_no_key_and_no_index(
         disk.free()
         assert _index_cli(dep) == 0
         assert _live_digests(dep) <= _audited_digests(tmp_path)
+
+
+def test_a_download_whose_entry_cannot_be_written_never_gets_its_last_chunk(
+        tmp_path: Path, engine: BatchEngine, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    dep = make_deployment(tmp_path, records=50)
+    with running(dep, engine) as daemon, channel(dep, daemon.port) as ch:
+        stub = pb_grpc.HolderStub(ch)
+        info = stub.GetInfo(pb.GetInfoRequest())
+        membership = next(i for i in info.indexes if i.kind == pb.MODE_MEMBERSHIP)
+
+        def full(fd: int, data: bytes) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(audit_log, "_write_all", full)  # the audit disk is full
+        received = []
+        with pytest.raises(grpc.RpcError) as failed:
+            for chunk in stub.DownloadIndex(pb.DownloadIndexRequest(kind=pb.MODE_MEMBERSHIP, digest=membership.digest)):
+                received.append(chunk)
+        assert reason_from_rpc_error(failed.value) == "audit_unavailable"
+        assert received and not any(c.digest for c in received)  # the chunk that ends it was never sent
+        assert sum(len(c.data) for c in received) < membership.size_bytes
+        monkeypatch.undo()
+        assert download(stub, Mode.MEMBERSHIP).digest == membership.digest
+    downloads = [json.loads(line) for line in (tmp_path / "audit" / "log.jsonl").read_text().splitlines()]
+    assert [e["bytes"] for e in downloads if e["event"] == "index_downloaded"] == [membership.size_bytes]
