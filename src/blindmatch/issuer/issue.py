@@ -121,10 +121,10 @@ def issue_tokens(
         rows.append((number, row))
     header = TokenHeader(config.name, epoch, pk, raw_public_key(signing), schema.fingerprint, tiers, len(rows))
     content = render(header, rows, signing)
-    write_token_file(out, content)
-    ledger.save()
     report.issued = len(rows)
-    with AuditLog.open(config.state_dir, audit_origin(config)) as log:
+    ledger.save()  # the address cap counts these tokens before anyone holds them
+    with AuditLog.open(config.state_dir, audit_origin(config)) as log:  # audit before effect (issue 17)
         log.append("tokens_issued", epoch=epoch.name, rows=report.rows, issued=report.issued,
                    refused=report.rows - report.issued, file_sha256=hashlib.sha256(content).hexdigest())
+    write_token_file(out, content)
     return report
