@@ -387,3 +387,16 @@ def test_a_download_whose_entry_cannot_be_written_never_gets_its_last_chunk(
         assert download(stub, Mode.MEMBERSHIP).digest == membership.digest
     downloads = [json.loads(line) for line in (tmp_path / "audit" / "log.jsonl").read_text().splitlines()]
     assert [e["bytes"] for e in downloads if e["event"] == "index_downloaded"] == [membership.size_bytes]
+
+
+def test_a_holder_that_cannot_audit_its_start_never_serves(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    dep = make_deployment(tmp_path, records=20)
+
+    def full(fd: int, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(audit_log, "_write_all", full)
+    assert main(["holder", "serve", "--config", str(dep.config_path)]) == 1
+    out, err = capsys.readouterr()
+    assert "listening" not in out and "No space left on device" in err and "Traceback" not in err

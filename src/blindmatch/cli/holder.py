@@ -172,6 +172,7 @@ def _rebuild_budgets(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from blindmatch.audit import AuditError
     from blindmatch.holder.run import run_daemon
     from blindmatch.holder.store import StoreError
     from blindmatch.policy import PolicyError
@@ -187,5 +188,5 @@ def _serve(args: argparse.Namespace) -> int:
         return run_daemon(config, announce)
     except PolicyError as exc:  # the policy file is configuration too
         raise _cli_error(str(exc), configuration=True) from None
-    except (StoreError, OSError) as exc:
+    except (StoreError, OSError, AuditError) as exc:
         raise _cli_error(str(exc)) from None

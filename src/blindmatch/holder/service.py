@@ -472,12 +472,12 @@ class HolderDaemon:
             raise
 
     def start(self) -> None:
+        self.runtime.audit.append("daemon_started", role="holder", version=__version__)  # before it serves
         self._server.start()
         if self._metrics_listen:
             self.metrics_port = self.metrics.serve(self._metrics_listen)
         self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-        self.runtime.audit.append("daemon_started", role="holder", version=__version__)
         self.runtime.keeper.start()
         for (org, kind), f in sorted(self.runtime.indexes.manifest.files.items(), key=lambda i: (i[0][0], i[0][1].value)):
             log.info("serving %s index %s for %s (%d entries)", kind.value, f.digest.hex(), org, f.entries)

@@ -208,12 +208,12 @@ class RequesterDaemon:
         config.socket_path.chmod(0o600)
 
     def start(self) -> None:
+        self.audit.append("daemon_started", role="requester", version=__version__)  # before it serves
         self.server.start()
         if self.config.metrics_listen:
             self.metrics_port = self.runner.metrics.serve(self.config.metrics_listen)
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        self.audit.append("daemon_started", role="requester", version=__version__)
         self.keeper.start()
         for job in self.store.resumable():
             log.info("resuming job %s", job.id)
