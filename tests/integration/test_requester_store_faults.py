@@ -9,6 +9,7 @@ import gc
 import json
 import os
 import sqlite3
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -144,3 +145,41 @@ def test_a_corrupt_job_store_ends_with_the_json_line(
     last = json.loads(captured.out.strip().splitlines()[-1])
     assert f"cannot open the job store {config.store_path}" in last["error"]
     config.store_path.unlink()
+
+
+@pytest.mark.parametrize("full_at", ["start", "index"])
+def test_a_full_state_disk_ends_with_the_json_line(
+        workspace: Workspace, config: RequesterConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        full_at: str) -> None:
+    """The requester's state directory (job store, cached index) on a full 1 MiB tmpfs."""
+    state = config.state_dir
+    aside = tmp_path / "state-aside"
+    state.rename(aside)
+    state.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(state)], check=False).returncode:
+        state.rmdir()
+        aside.rename(state)
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        filler = state / "filler"
+        with filler.open("wb") as handle:
+            try:
+                while True:
+                    handle.write(b"\0" * 65536)
+                    handle.flush()
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+        if full_at == "index":  # room for the job store, not for the index download
+            filler.write_bytes(b"\0" * (filler.stat().st_size - 256 * 1024))
+        code = main(["requester", "match", str(workspace.queries), "--out", str(tmp_path / "r.csv"),
+                     "--config", str(workspace.requester_config), "--json"])
+        captured = capsys.readouterr()
+        assert code != 0 and "Traceback" not in captured.err, captured.err
+        last = json.loads(captured.out.strip().splitlines()[-1])
+        assert last["error"], last
+        assert not (tmp_path / "r.csv").exists()
+    finally:
+        gc.collect()
+        subprocess.run(["umount", "-l", str(state)], check=False)
+        state.rmdir()
+        aside.rename(state)
