@@ -400,3 +400,23 @@ def test_a_holder_that_cannot_audit_its_start_never_serves(
     assert main(["holder", "serve", "--config", str(dep.config_path)]) == 1
     out, err = capsys.readouterr()
     assert "listening" not in out and "No space left on device" in err and "Traceback" not in err
+
+
+def test_a_budget_store_failing_under_a_running_holder_sends_no_exception_text(
+        tmp_path: Path, engine: BatchEngine, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+        caplog: pytest.LogCaptureFixture) -> None:
+    dep = make_deployment(tmp_path, records=20)
+
+    def malformed(*args: object, **kwargs: object) -> None:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    with running(dep, engine) as daemon, channel(dep, daemon.port) as ch:
+        stub = pb_grpc.HolderStub(ch)
+        monkeypatch.setattr(BudgetStore, "remaining", malformed)
+        with pytest.raises(grpc.RpcError) as failed:
+            stub.GetInfo(pb.GetInfoRequest())
+        monkeypatch.undo()
+        assert failed.value.code() is grpc.StatusCode.INTERNAL and reason_from_rpc_error(failed.value) == "internal"
+        assert "malformed" not in failed.value.details()  # it was 'UNKNOWN: Exception calling application: ...'
+        assert "database disk image is malformed" in caplog.text  # the holder's own log has it
+        stub.GetInfo(pb.GetInfoRequest())
