@@ -8,9 +8,12 @@ import errno
 import gc
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,7 +21,7 @@ import pytest
 from blindmatch.audit import AuditLog
 from blindmatch.cli.main import main
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.pilot.processes import HolderProcess, build_index
+from blindmatch.pilot.processes import HolderProcess, blindmatch_command, build_index
 from blindmatch.pilot.workspace import Workspace, create_workspace
 from blindmatch.requester import inputs
 from blindmatch.requester.config import RequesterConfig, load_requester_config
@@ -147,19 +150,21 @@ def test_a_corrupt_job_store_ends_with_the_json_line(
     config.store_path.unlink()
 
 
-@pytest.mark.parametrize("full_at", ["start", "index"])
-def test_a_full_state_disk_ends_with_the_json_line(
-        workspace: Workspace, config: RequesterConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-        full_at: str) -> None:
-    """The requester's state directory (job store, cached index) on a full 1 MiB tmpfs."""
-    state = config.state_dir
-    aside = tmp_path / "state-aside"
+@contextmanager
+def full_state_dir(config: RequesterConfig, tmp_path: Path, room: int) -> Iterator[None]:
+    """The requester's state directory (job store, cached index, socket) on a 1 MiB tmpfs
+    with ``room`` bytes left, and a fresh audit log to go with its fresh job store; the real
+    ones are put back afterwards."""
+    state, aside = config.state_dir, tmp_path / "state-aside"
+    audit, audit_aside = config.audit_dir / "audit", tmp_path / "audit-aside"
     state.rename(aside)
     state.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(state)], check=False).returncode:
         state.rmdir()
         aside.rename(state)
         pytest.skip("cannot mount a tmpfs here")
+    if audit.exists():
+        audit.rename(audit_aside)
     try:
         filler = state / "filler"
         with filler.open("wb") as handle:
@@ -169,8 +174,24 @@ def test_a_full_state_disk_ends_with_the_json_line(
                     handle.flush()
             except OSError as exc:
                 assert exc.errno == errno.ENOSPC
-        if full_at == "index":  # room for the job store, not for the index download
-            filler.write_bytes(b"\0" * (filler.stat().st_size - 256 * 1024))
+        if room:
+            filler.write_bytes(b"\0" * (filler.stat().st_size - room))
+        yield
+    finally:
+        gc.collect()
+        subprocess.run(["umount", "-l", str(state)], check=False)
+        state.rmdir()
+        aside.rename(state)
+        shutil.rmtree(audit, ignore_errors=True)
+        if audit_aside.exists():
+            audit_aside.rename(audit)
+
+
+@pytest.mark.parametrize("room", [0, 256 * 1024])  # full at start, or during the match
+def test_a_full_state_disk_ends_with_the_json_line(
+        workspace: Workspace, config: RequesterConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        room: int) -> None:
+    with full_state_dir(config, tmp_path, room):
         code = main(["requester", "match", str(workspace.queries), "--out", str(tmp_path / "r.csv"),
                      "--config", str(workspace.requester_config), "--json"])
         captured = capsys.readouterr()
@@ -178,8 +199,27 @@ def test_a_full_state_disk_ends_with_the_json_line(
         last = json.loads(captured.out.strip().splitlines()[-1])
         assert last["error"], last
         assert not (tmp_path / "r.csv").exists()
-    finally:
-        gc.collect()
-        subprocess.run(["umount", "-l", str(state)], check=False)
-        state.rmdir()
-        aside.rename(state)
+
+
+def test_a_full_state_disk_under_the_daemon_fails_the_watching_client(
+        workspace: Workspace, config: RequesterConfig, tmp_path: Path) -> None:
+    """The job store fills during the match: the job cannot even be marked failed there, and
+    the watching client used to get 'running' heartbeats for ever."""
+    with full_state_dir(config, tmp_path, 256 * 1024):
+        daemon = subprocess.Popen(blindmatch_command("requester", "serve", "--config", str(workspace.requester_config)),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while not config.socket_path.exists():
+                assert daemon.poll() is None and time.monotonic() < deadline, daemon.stderr.read()  # type: ignore[union-attr]
+                time.sleep(0.05)
+            done = subprocess.run(blindmatch_command(
+                "requester", "match", str(workspace.queries), "--out", str(tmp_path / "r.csv"),
+                "--config", str(workspace.requester_config), "--json", "--no-progress"),
+                capture_output=True, text=True, timeout=90, check=False)
+        finally:
+            daemon.terminate()
+            daemon.wait(30)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    last = json.loads(done.stdout.strip().splitlines()[-1])
+    assert last["state"] == "failed" and "cannot be written" in last["error"], last
