@@ -323,12 +323,8 @@ class JobStore:
         return [Job.from_row(r) for r in rows if r["state"] == JobState.QUEUED or not _owner_alive(r["owner"])]
 
     def claim(self, job_id: str, owner: str) -> bool:
-        """Mark the job running under ``owner`` unless a live runner already has it.
-
-        A session still ``open`` then belongs to a runner that died in it (kill -9, power
-        cut): it is marked ``interrupted``, not left open for ever (issue 17); the holder
-        settles it to the elements it evaluated, and the job sends what is left again.
-        """
+        """Mark the job running under ``owner`` unless a live runner already has it. A session still
+        ``open`` is then a dead runner's (kill -9): it is marked ``interrupted``, not left open (issue 17)."""
         with self._tx() as db:
             job = self._get(db, job_id)
             if job.state == JobState.SUCCEEDED or (job.state == JobState.RUNNING and job.owner != owner and _owner_alive(job.owner)):
