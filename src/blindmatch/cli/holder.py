@@ -8,6 +8,7 @@ holder's records, ``serve`` runs the gRPC daemon until SIGTERM. All take
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from blindmatch.cli.errors import CliError
@@ -33,7 +34,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                 "Read RECORDS.csv (UTF-8, header row, columns at least name,address), normalise each row "
                 "with the configured schema and write the membership and cardinality indexes to "
                 "holder.index_dir, replacing the old ones atomically. Creates the OPRF key if missing and no index exists yet. "
-                "Rejected rows are listed by row number and field (never value) in index_dir/rejects.csv. "
+                "Rejected rows are listed by row number (1 = the first data row; blank rows are not counted) "
+                "and field (never value) in index_dir/rejects.csv. The build's audit entries are written "
+                "before it replaces the live index; a build that fails leaves no new key or file. "
                 "A running 'holder serve' keeps serving the old index until restarted. Without "
                 "--rotate-key the index is rebuilt with the key it was built with (refused if the key "
                 "file holds another key).")
@@ -52,6 +55,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                             "(default 5%%) or the index loses more records than max_shrink_share (default 1%%); "
                             "a build that indexes no row is always refused, and a refused build keeps the old index")
     index.add_argument("--quiet", action="store_true", help="no progress bar")
+    index.add_argument("--json", action="store_true",
+                       help='print {"rows", "indexed", "rejected", "entries", "key_id", "indexes": [...]} as the last '
+                            'line; a failure prints {"error", "exit_code"}')
     index.set_defaults(func=_index)
 
     pins = add("pins", "print what a requester pins: organisation, OPRF public key, audit key",
@@ -128,8 +134,16 @@ def _index(args: argparse.Namespace) -> int:
         if report.retired_key is not None:
             print(f"old key kept as {report.retired_key} (mode 0600); destroy it per your retention policy")
     print(report.summary())
-    for (org, kind), f in sorted(report.manifest.files.items(), key=slot_order):
+    indexes = sorted(report.manifest.files.items(), key=slot_order)
+    for (org, kind), f in indexes:
         print(f"{kind.value} index for {org}: {f.digest.hex()} ({f.entries} entries, {f.size_bytes} bytes)")
+    if args.json:
+        print(json.dumps({
+            "rows": report.rows, "indexed": report.rows - report.rejected, "rejected": report.rejected,
+            "entries": report.entries, "key_id": report.manifest.key_id.hex(), "rejects_file": str(report.rejects_file),
+            "indexes": [{"organisation": org, "kind": kind.value, "digest": f.digest.hex(), "entries": f.entries,
+                         "size_bytes": f.size_bytes} for (org, kind), f in indexes],
+        }, sort_keys=True))
     return 0
 
 
