@@ -229,7 +229,7 @@ def test_a_routine_holder_restart_mid_job_leaves_logs_that_reconcile(tmp_path: P
     from blindmatch.audit import reconcile
 
     ws = create_workspace(tmp_path / "ws", holder_records=400, queries=80,
-                          matching={"batch_size": 8, "window": 1, "session_max_records": 40}, daemon_signs=True)
+                          matching={"batch_size": 8, "window": 1, "session_max_records": 40})
     build_index(ws)
     holder = HolderProcess(ws.holder_config, ws.root / "logs")
     holder.start()

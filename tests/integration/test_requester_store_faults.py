@@ -9,10 +9,11 @@ import gc
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,8 +29,8 @@ from blindmatch.requester.config import RequesterConfig, load_requester_config
 from blindmatch.requester.jobs import JobStore
 from blindmatch.requester.runner import JobRunner
 from blindmatch.requester.store_check import JobStoreCorrupt
-from blindmatch.vocabulary import Mode
-from tests.helpers.officials import run_approved
+from blindmatch.vocabulary import ExitCode, Mode
+from tests.helpers.officials import approve, run_approved
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -152,10 +153,10 @@ def test_a_corrupt_job_store_ends_with_the_json_line(
 
 
 @contextmanager
-def full_state_dir(config: RequesterConfig, tmp_path: Path, room: int) -> Iterator[None]:
-    """The requester's state directory (job store, cached index, socket) on a 1 MiB tmpfs
-    with ``room`` bytes left, and a fresh audit log to go with its fresh job store; the real
-    ones are put back afterwards."""
+def state_on_tmpfs(config: RequesterConfig, tmp_path: Path) -> Iterator[Callable[[], None]]:
+    """The requester's state directory (job store, cached index, socket) on a 1 MiB tmpfs, and
+    a fresh audit log to go with its fresh job store; yields ``fill()``, which leaves no room.
+    The real directory and log are put back afterwards."""
     state, aside = config.state_dir, tmp_path / "state-aside"
     audit, audit_aside = config.audit_dir / "audit", tmp_path / "audit-aside"
     state.rename(aside)
@@ -166,18 +167,17 @@ def full_state_dir(config: RequesterConfig, tmp_path: Path, room: int) -> Iterat
         pytest.skip("cannot mount a tmpfs here")
     if audit.exists():
         audit.rename(audit_aside)
-    try:
-        filler = state / "filler"
-        with filler.open("wb") as handle:
+
+    def fill() -> None:
+        with (state / "filler").open("ab", buffering=0) as handle:  # unbuffered: nothing left to flush at close
             try:
                 while True:
-                    handle.write(b"\0" * 65536)
-                    handle.flush()
+                    handle.write(b"\0" * 4096)
             except OSError as exc:
                 assert exc.errno == errno.ENOSPC
-        if room:
-            filler.write_bytes(b"\0" * (filler.stat().st_size - room))
-        yield
+
+    try:
+        yield fill
     finally:
         gc.collect()
         subprocess.run(["umount", "-l", str(state)], check=False)
@@ -188,25 +188,37 @@ def full_state_dir(config: RequesterConfig, tmp_path: Path, room: int) -> Iterat
             audit_aside.rename(audit)
 
 
-@pytest.mark.parametrize("room", [0, 256 * 1024])  # full at start, or during the match
+def _last_line(text: str) -> dict[str, object]:
+    return json.loads(text.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("full", ["before the job", "after the approval"])
 def test_a_full_state_disk_ends_with_the_json_line(
         workspace: Workspace, config: RequesterConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-        room: int) -> None:
-    with full_state_dir(config, tmp_path, room):
-        code = main(["requester", "match", str(workspace.queries), "--out", str(tmp_path / "r.csv"),
-                     "--config", str(workspace.requester_config), "--json"])
+        full: str) -> None:
+    argv = ["requester", "match", str(workspace.queries), "--out", str(tmp_path / "r.csv"),
+            "--config", str(workspace.requester_config), "--json"]
+    with state_on_tmpfs(config, tmp_path) as fill:
+        if full == "before the job":
+            fill()
+        else:  # prepared with room; the disk fills before the approved match runs
+            assert main(argv) == ExitCode.AWAITING_APPROVAL
+            approve(workspace, str(_last_line(capsys.readouterr().out)["job_id"]))
+            fill()
+        code = main(argv)
         captured = capsys.readouterr()
-        assert code != 0 and "Traceback" not in captured.err, captured.err
-        last = json.loads(captured.out.strip().splitlines()[-1])
-        assert last["error"], last
+        assert code == ExitCode.FAILURE and "Traceback" not in captured.err, captured.err
+        assert "database or disk is full" in str(_last_line(captured.out)["error"])
         assert not (tmp_path / "r.csv").exists()
 
 
 def test_a_full_state_disk_under_the_daemon_fails_the_watching_client(
         workspace: Workspace, config: RequesterConfig, tmp_path: Path) -> None:
-    """The job store fills during the match: the job cannot even be marked failed there, and
-    the watching client used to get 'running' heartbeats for ever."""
-    with full_state_dir(config, tmp_path, 256 * 1024):
+    """The job store fills after the approval, while the daemon (frozen meanwhile) has not
+    started the released job: the client's Submit or the job itself fails naming the store."""
+    command = blindmatch_command("requester", "match", str(workspace.queries), "--out", str(tmp_path / "r.csv"),
+                                 "--config", str(workspace.requester_config), "--json", "--no-progress")
+    with state_on_tmpfs(config, tmp_path) as fill:
         daemon = subprocess.Popen(blindmatch_command("requester", "serve", "--config", str(workspace.requester_config)),
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
@@ -214,13 +226,18 @@ def test_a_full_state_disk_under_the_daemon_fails_the_watching_client(
             while not config.socket_path.exists():
                 assert daemon.poll() is None and time.monotonic() < deadline, daemon.stderr.read()  # type: ignore[union-attr]
                 time.sleep(0.05)
-            done = subprocess.run(blindmatch_command(
-                "requester", "match", str(workspace.queries), "--out", str(tmp_path / "r.csv"),
-                "--config", str(workspace.requester_config), "--json", "--no-progress"),
-                capture_output=True, text=True, timeout=90, check=False)
+            prepared = subprocess.run(command, capture_output=True, text=True, timeout=90, check=False)
+            assert prepared.returncode == ExitCode.AWAITING_APPROVAL, prepared.stderr
+            daemon.send_signal(signal.SIGSTOP)
+            try:
+                approve(workspace, str(_last_line(prepared.stdout)["job_id"]))
+                fill()
+            finally:
+                daemon.send_signal(signal.SIGCONT)
+            done = subprocess.run(command, capture_output=True, text=True, timeout=90, check=False)
         finally:
             daemon.terminate()
             daemon.wait(30)
-    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
-    last = json.loads(done.stdout.strip().splitlines()[-1])
-    assert last["state"] == "failed" and "cannot be written" in last["error"], last
+    assert done.returncode == ExitCode.FAILURE and "Traceback" not in done.stderr, done.stderr
+    last = _last_line(done.stdout)
+    assert "cannot be written: database or disk is full" in str(last["error"]), last

@@ -28,7 +28,7 @@ from blindmatch.audit.keeper import AuditKeeper
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.requester.config import RequesterConfig
 from blindmatch.requester.inputs import JobInputError
-from blindmatch.requester.jobs import Job, JobStore
+from blindmatch.requester.jobs import Job, JobStore, JobStoreError
 from blindmatch.requester.runner import JobBusy, JobRunner, Progress
 from blindmatch.transport.guard import CallGuard, transport_ceiling
 from blindmatch.v1 import requester_pb2 as rpb
@@ -136,6 +136,8 @@ class RequesterServicer(rpb_grpc.RequesterServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except OSError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot read {queries}: {exc.__class__.__name__}")
+        except JobStoreError as exc:  # e.g. a full state disk: the job cannot be recorded (issue 17)
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         self.schedule(job.id)
         return rpb.SubmitReply(job_id=job.id, resumed=resumed)
 
