@@ -113,8 +113,10 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _index(args: argparse.Namespace) -> int:
+    from blindmatch.audit import AuditError, AuditLog
     from blindmatch.holder.index_build import IndexBuildError, build_index, slot_order
-    from blindmatch.holder.store import StoreError
+    from blindmatch.holder.rotation import publish_statement
+    from blindmatch.holder.store import StoreError, load_committed_key
     from blindmatch.holder.tokens import configured_tokens
     from blindmatch.issuer.client import IssuerError
     from blindmatch.normalize import SchemaError
@@ -127,12 +129,22 @@ def _index(args: argparse.Namespace) -> int:
     except (IndexBuildError, StoreError, SchemaError, OSError, IssuerError) as exc:
         raise _cli_error(str(exc)) from None
     assert report.manifest is not None
+    if report.key_rotated:  # audited before the commit; stored now for the requesters to follow (SPEC.md 2.3)
+        key = load_committed_key(config.key_file, config.index_dir, report.manifest.key_id)
+        try:
+            with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
+                publish_statement(config.index_dir, report.manifest, key.public_key, config.organisation, audit)
+        except (AuditError, OSError, StoreError) as exc:
+            raise _cli_error(f"the index is built and audited, but its rotation statement could not be stored ({exc}); "
+                             "'holder serve' stores it when it starts") from None
     if report.key_created:
         print(f"created OPRF key {config.key_file} (mode 0600)")
     if report.key_rotated:
         print(f"rotated OPRF key {config.key_file}: new key id {report.manifest.key_id.hex()}")
         if report.retired_key is not None:
             print(f"old key kept as {report.retired_key} (mode 0600); destroy it per your retention policy")
+        print(f"epoch {report.manifest.epoch}: rotation statement signed with the audit key in "
+              f"{config.index_dir / 'key-rotations'}; requesters pinned to the old key follow it")
     print(report.summary())
     indexes = sorted(report.manifest.files.items(), key=slot_order)
     for (org, kind), f in indexes:

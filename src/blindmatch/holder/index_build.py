@@ -21,19 +21,22 @@ import csv
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
 from blindmatch.audit import AuditError, AuditLog
 from blindmatch.core.index_builder import IndexBuilder
 from blindmatch.core.keys import HolderKey
+from blindmatch.core.rotation import format_time
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.csvrows import CsvRows, as_record, more_values_than_columns, read_rows
 from blindmatch.holder.cluster_index import ClusterIndexBuilder
 from blindmatch.holder.config import HolderNodeConfig
 from blindmatch.holder.index_guard import IndexGuardRefusal, check_build
+from blindmatch.holder.rotation import make_statement, record_build
 from blindmatch.holder.store import (
     MANIFEST_NAME,
     IndexManifest,
@@ -133,6 +136,7 @@ def build_index(
     allow_shrink: bool = False,
     tokens: IssuerTokens | None = None,
     audit: bool = False,
+    now: datetime | None = None,
 ) -> BuildReport:
     """Build both index kinds from ``records_csv`` and commit them atomically to ``config.index_dir``.
 
@@ -143,10 +147,13 @@ def build_index(
     keeps the committed index, changing nothing (the message gives the rejects per field).
     ``tokens`` builds the index over the issuer's eligibility tokens of the match keys
     instead of the keys themselves (see :mod:`blindmatch.holder.tokens`).
-    ``audit`` writes the build's entries (``key_rotated``, ``index_built``) to the holder's
-    audit log after the new files are staged and before the commit (issue 17: audit before
-    effect): a log that cannot take them fails the build and the live index stays.
+    ``audit`` writes the build's entries (``key_rotated`` with the digest of its rotation
+    statement, ``index_built``) to the holder's audit log after the new files are staged and
+    before the commit (issue 17: audit before effect): a log that cannot take them fails the
+    build and the live index stays. The caller stores the statement after the commit
+    (``holder.rotation.publish_statement``; a start after a crash makes it again).
     Any failure leaves the holder's files as they were: no new key, index file or directory.
+    ``now`` is when a rotated key starts serving (its validity start; the clock if None).
     """
     schema = load_configured_schema(config)
     if rotate_key:
@@ -165,12 +172,13 @@ def build_index(
         _guard(records_csv, config, report, allow_shrink)
         staged = undo.staged = stage_indexes(
             config.index_dir, indexes, key_id=key.key_id, schema_fingerprint=schema.fingerprint,
-            schema_name=schema.name, schema_version=schema.version, records=report.rows - report.rejected)
+            schema_name=schema.name, schema_version=schema.version, records=report.rows - report.rejected,
+            **_key_epoch(config.index_dir, rotate_key, now or datetime.now(UTC)))
         if created:
             write_key_file(config.key_file, key)
             undo.files.append(config.key_file)
         if audit:
-            _audit_build(config, staged, rotate_key)
+            _audit_build(config, staged, key, rotate_key)
         os.replace(rejects_tmp, config.index_dir / REJECTS_NAME)  # before the commit: it drops temporary files
         commit_indexes(config.index_dir, staged)
     except BaseException:
@@ -249,14 +257,13 @@ def _build(records_csv: Path, config: HolderNodeConfig, schema: Schema, key: Hol
             engine.close()
 
 
-def _audit_build(config: HolderNodeConfig, manifest: IndexManifest, rotated: bool) -> None:
+def _audit_build(config: HolderNodeConfig, manifest: IndexManifest, key: HolderKey, rotated: bool) -> None:
     """Write the build's entries durably, before its commit; failing to is the build's failure."""
     try:
         with AuditLog.open(config.audit_dir, config.audit_origin) as log:
-            if rotated:
-                log.append("key_rotated", key_id=manifest.key_id.hex())
-            for (_org, kind), f in sorted(manifest.files.items(), key=slot_order):
-                log.append("index_built", digest=f.digest.hex(), entries=f.entries, kind=kind.value)
+            statement = make_statement(config.index_dir, manifest, key.public_key, config.organisation, log) \
+                if rotated else None
+            record_build(log, manifest, rotated, statement)
     except (AuditError, OSError) as exc:
         raise IndexBuildError(f"cannot write the build's entries to the audit log in {config.audit_dir} ({exc}); "
                               "the live index was not replaced") from None
@@ -287,6 +294,16 @@ def _guard(records_csv: Path, config: HolderNodeConfig, report: BuildReport, all
     except IndexGuardRefusal as exc:
         fields = ", ".join(f"{name} {count}" for name, count in sorted(report.rejects_by_field.items()))
         raise IndexBuildError(f"{records_csv}: {exc}" + (f"; rows rejected by field: {fields}" if fields else "")) from None
+
+
+def _key_epoch(index_dir: Path, rotate_key: bool, now: datetime) -> dict[str, Any]:
+    """The new manifest's epoch fields: the committed key's for a plain rebuild, the next epoch for a rotation."""
+    if not (index_dir / MANIFEST_NAME).exists():
+        return {"epoch": 1, "valid_from": format_time(now), "previous_key_id": None}
+    old = read_manifest(index_dir)
+    if not rotate_key:
+        return {"epoch": old.epoch, "valid_from": old.valid_from, "previous_key_id": old.previous_key_id}
+    return {"epoch": old.epoch + 1, "valid_from": format_time(now), "previous_key_id": old.key_id}
 
 
 def _committed_records(index_dir: Path) -> int | None:
