@@ -25,10 +25,15 @@ def create_new_file(path: Path, data: bytes, mode: int = 0o600) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         os.fchmod(fd, mode)  # the umask may only narrow the mode; make it exact
-        os.write(fd, data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
-    finally:
+    except BaseException:
         os.close(fd)
+        path.unlink(missing_ok=True)  # a half-written key would block every later attempt (issue 17)
+        raise
+    os.close(fd)
     fsync_directory(path.parent)
 
 

@@ -10,9 +10,10 @@ per-row statuses or ``JobInputError`` naming the file.
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from blindmatch.holder.config import load_holder_config
 from blindmatch.holder.index_build import IndexBuildError, build_index
 from blindmatch.normalize import default_schema
 from blindmatch.requester.inputs import JobInputError, prepare_elements
+from blindmatch.vocabulary import BlindmatchError
 
 pytestmark = pytest.mark.fuzz
 
@@ -160,9 +162,6 @@ def test_requester_marks_a_row_whose_key_is_too_long_invalid(tmp_path: Path) -> 
     assert statuses[0][1].startswith("invalid")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "reported to the lead: a first build_index on an unreadable CSV creates the OPRF key file and the "
-    "index directory before reading the CSV, and leaves both when it fails"))
 def test_a_failed_first_build_leaves_nothing(tmp_path: Path, engine: BatchEngine) -> None:
     (tmp_path / "holder.toml").write_text(HOLDER_TOML)
     records = tmp_path / "records.csv"
@@ -171,3 +170,37 @@ def test_a_failed_first_build_leaves_nothing(tmp_path: Path, engine: BatchEngine
     with pytest.raises(IndexBuildError):
         build_index(records, load_holder_config(tmp_path / "holder.toml"), progress=False, engine=engine)
     assert snapshot(tmp_path) == before
+
+
+_READ_ERROR = re.compile(r": row (\d+)(?: is not valid UTF-8|: (?:not readable CSV|a field exceeds))")
+_ALL_REJECTED = re.compile(r"refusing to build an empty index: (?:the file has (no) data rows|all (\d+) rows were rejected)")
+
+
+def _outcome(attempt: Callable[[], int]) -> tuple[str, int | None]:
+    """("rows", count) when the file was read to its end (a build refused as empty included),
+    ("row", n) when row n could not be read, ("other", None) for a refusal of the file as a
+    whole (header, columns)."""
+    try:
+        return "rows", attempt()
+    except BlindmatchError as exc:
+        if found := _READ_ERROR.search(str(exc)):
+            return "row", int(found.group(1))
+        if found := _ALL_REJECTED.search(str(exc)):
+            return "rows", 0 if found.group(1) else int(found.group(2))
+        return "other", None
+
+
+@heavy()
+@given(csv_bytes())
+def test_the_holder_and_the_requester_number_rows_alike(built: Path, engine: BatchEngine, raw: bytes) -> None:
+    """Issue 17: the same file gives the same row count, or the same unreadable row, to both."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "holder"
+        shutil.copytree(built, root)
+        records = Path(tmp) / "records.csv"
+        records.write_bytes(raw)
+        config = load_holder_config(root / "holder.toml")
+        holder = _outcome(lambda: build_index(records, config, progress=False, engine=engine, allow_shrink=True).rows)
+        requester = _outcome(lambda: len(prepare_elements(records, default_schema(), Mode.MEMBERSHIP, TODAY)[1]))
+    if "other" not in (holder[0], requester[0]):
+        assert holder == requester

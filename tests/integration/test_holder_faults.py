@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import errno
 import json
+import os
+import shutil
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -26,6 +28,7 @@ from helpers.holder_deployment import (
     running,
     sign_for,
     signed_session,
+    write_records,
 )
 
 from blindmatch.audit import log as audit_log
@@ -34,9 +37,10 @@ from blindmatch.cli.main import main
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.budget_ledger import BudgetLedgerError, check_budgets, rebuild_budgets
 from blindmatch.holder.service import HolderDaemon
-from blindmatch.holder.store import load_key_file
+from blindmatch.holder.store import MANIFEST_NAME, load_key_file, next_key_path, read_manifest
 from blindmatch.policy import BudgetStore
 from blindmatch.transport.status import reason_from_rpc_error
+from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
 from blindmatch.vocabulary import Mode
 
@@ -282,3 +286,137 @@ def test_a_session_cut_by_kill_9_is_settled_at_restart(tmp_path: Path, engine: B
                if '"budget_settled"' in line]
     assert [(e["reserved"], e["records"]) for e in settled] == [(150, 64)]
     check_budgets(dep.config.budget_db, tmp_path)
+
+
+# --- holder index: the build's entries are written before its commit (issue 17, item 2) ---
+
+
+def _index_cli(dep: Deployment, *extra: str) -> int:
+    return main(["holder", "index", str(dep.root / "records.csv"), "--config", str(dep.config_path), "--quiet", *extra])
+
+
+def _audited_digests(root: Path) -> set[str]:
+    entries = [json.loads(line) for line in (root / "audit" / "log.jsonl").read_text().splitlines()]
+    return {e["digest"] for e in entries if e["event"] == "index_built"}
+
+
+def _live_digests(dep: Deployment) -> set[str]:
+    return {f.digest.hex() for f in read_manifest(dep.config.index_dir).files.values()}
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("rotate", [False, True])
+def test_a_build_whose_audit_entries_cannot_be_written_keeps_the_live_index(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], rotate: bool) -> None:
+    extra = ("--rotate-key",) if rotate else ()
+    with audit_disk(tmp_path, monkeypatch) as disk:
+        dep = make_deployment(tmp_path, records=50)
+        write_records(dep.root / "records.csv", range(60))  # a different build: new index files
+        key_before, index_before = dep.config.key_file.read_bytes(), _files(dep.config.index_dir)
+        disk.fill()
+        assert _index_cli(dep, *extra) == 1
+        err = capsys.readouterr().err
+        assert "cannot write the build's entries to the audit log" in err and "the live index was not replaced" in err
+        assert dep.config.key_file.read_bytes() == key_before and _files(dep.config.index_dir) == index_before
+        assert not next_key_path(dep.config.key_file).exists()
+        disk.free()
+        assert _index_cli(dep, *extra) == 0
+        assert read_manifest(dep.config.index_dir).records == 60
+        assert _live_digests(dep) <= _audited_digests(tmp_path)
+
+
+def test_a_crash_between_the_audit_entries_and_the_commit_leaves_no_unaudited_index(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dep = make_deployment(tmp_path, records=50)
+    assert _index_cli(dep) == 0  # the live index, audited
+    write_records(dep.root / "records.csv", range(60))
+    real_replace = os.replace
+
+    def power_cut_at_the_commit(src: object, dst: object) -> None:
+        if Path(str(dst)) == dep.config.index_dir / MANIFEST_NAME:
+            raise KeyboardInterrupt("simulated crash")
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    live = _live_digests(dep)
+    monkeypatch.setattr(os, "replace", power_cut_at_the_commit)
+    assert _index_cli(dep) == 130  # main() reports the interruption
+    monkeypatch.undo()
+    assert _live_digests(dep) == live <= _audited_digests(tmp_path)  # the old index, audited
+    assert len(_audited_digests(tmp_path)) == 2 * len(live)  # the new one was audited before its commit
+    assert verify_log(tmp_path).ok
+
+
+def test_a_failed_first_build_leaves_no_key_and_no_index(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    with audit_disk(tmp_path, monkeypatch) as disk:
+        dep = make_deployment(tmp_path, records=20)
+        dep.config.key_file.unlink()
+        shutil.rmtree(dep.config.index_dir)  # as before the first build
+        disk.fill()
+        assert _index_cli(dep) == 1
+        assert "the live index was not replaced" in capsys.readouterr().err
+        assert not dep.config.key_file.exists() and not dep.config.index_dir.exists()
+        disk.free()
+        assert _index_cli(dep) == 0
+        assert _live_digests(dep) <= _audited_digests(tmp_path)
+
+
+def test_a_download_whose_entry_cannot_be_written_never_gets_its_last_chunk(
+        tmp_path: Path, engine: BatchEngine, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    dep = make_deployment(tmp_path, records=50)
+    with running(dep, engine) as daemon, channel(dep, daemon.port) as ch:
+        stub = pb_grpc.HolderStub(ch)
+        info = stub.GetInfo(pb.GetInfoRequest())
+        membership = next(i for i in info.indexes if i.kind == pb.MODE_MEMBERSHIP)
+
+        def full(fd: int, data: bytes) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(audit_log, "_write_all", full)  # the audit disk is full
+        received = []
+        with pytest.raises(grpc.RpcError) as failed:
+            for chunk in stub.DownloadIndex(pb.DownloadIndexRequest(kind=pb.MODE_MEMBERSHIP, digest=membership.digest)):
+                received.append(chunk)
+        assert reason_from_rpc_error(failed.value) == "audit_unavailable"
+        assert received and not any(c.digest for c in received)  # the chunk that ends it was never sent
+        assert sum(len(c.data) for c in received) < membership.size_bytes
+        monkeypatch.undo()
+        assert download(stub, Mode.MEMBERSHIP).digest == membership.digest
+    downloads = [json.loads(line) for line in (tmp_path / "audit" / "log.jsonl").read_text().splitlines()]
+    assert [e["bytes"] for e in downloads if e["event"] == "index_downloaded"] == [membership.size_bytes]
+
+
+def test_a_holder_that_cannot_audit_its_start_never_serves(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    dep = make_deployment(tmp_path, records=20)
+
+    def full(fd: int, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(audit_log, "_write_all", full)
+    assert main(["holder", "serve", "--config", str(dep.config_path)]) == 1
+    out, err = capsys.readouterr()
+    assert "listening" not in out and "No space left on device" in err and "Traceback" not in err
+
+
+def test_a_budget_store_failing_under_a_running_holder_sends_no_exception_text(
+        tmp_path: Path, engine: BatchEngine, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+        caplog: pytest.LogCaptureFixture) -> None:
+    dep = make_deployment(tmp_path, records=20)
+
+    def malformed(*args: object, **kwargs: object) -> None:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    with running(dep, engine) as daemon, channel(dep, daemon.port) as ch:
+        stub = pb_grpc.HolderStub(ch)
+        monkeypatch.setattr(BudgetStore, "remaining", malformed)
+        with pytest.raises(grpc.RpcError) as failed:
+            stub.GetInfo(pb.GetInfoRequest())
+        monkeypatch.undo()
+        assert failed.value.code() is grpc.StatusCode.INTERNAL and reason_from_rpc_error(failed.value) == "internal"
+        assert "malformed" not in failed.value.details()  # it was 'UNKNOWN: Exception calling application: ...'
+        assert "database disk image is malformed" in caplog.text  # the holder's own log has it
+        stub.GetInfo(pb.GetInfoRequest())

@@ -130,8 +130,11 @@ def test_crash_before_manifest_commit_keeps_old_key_and_index(
     with pytest.raises(KeyboardInterrupt):
         build_index(tmp_path / "records.csv", config, progress=False, rotate_key=True)
     monkeypatch.undo()
-    assert state(dep) == before and next_key_path(config.key_file).exists()  # the orphaned new key stays unused
-    with running(dep, engine) as daemon, channel(dep, daemon.port) as ch:
+    # Interrupted before its commit, the build removed its unused new key and staged files.
+    assert state(dep) == before and not next_key_path(config.key_file).exists()
+    assert {p.name for p in config.index_dir.glob("*.idx")} == {f.path.name for f in read_manifest(config.index_dir).files.values()}
+    write_key_file(next_key_path(config.key_file), HolderKey.generate())  # what a power cut there leaves
+    with running(dep, engine) as daemon, channel(dep, daemon.port) as ch:  # the orphaned new key stays unused
         info = pb_grpc.HolderStub(ch).GetInfo(pb.GetInfoRequest())
         assert info.key_id == before[0] and {i.digest for i in info.indexes} == before[2]
 

@@ -109,7 +109,7 @@ def test_index_field_over_csv_limit_names_the_row(tmp_path: Path) -> None:
     with pytest.raises(IndexBuildError) as info:
         build_index(records, dep.config, progress=False)
     message = str(info.value)
-    assert message == f"{records}: row 4: a field exceeds the CSV field size limit ({csv.field_size_limit()} characters)"
+    assert message == f"{records}: row 3: a field exceeds the CSV field size limit ({csv.field_size_limit()} characters)"
     assert "Zed" not in message and "999" not in message
 
 
@@ -119,7 +119,7 @@ def test_index_build_key_file_and_rejects(tmp_path: Path) -> None:
     config = dep.config
     assert stat.S_IMODE(config.key_file.stat().st_mode) == 0o600
     rejects = (config.index_dir / "rejects.csv").read_text().splitlines()
-    assert rejects == ["row,field,reason", "52,name,missing", "53,name,missing"]
+    assert rejects == ["row,field,reason", "51,name,missing", "52,name,missing"]  # row 1 = first data row
     opened = open_indexes(config.index_dir)
     try:
         assert opened.manifest.key_id == load_key_file(config.key_file).key_id

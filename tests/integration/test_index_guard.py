@@ -3,6 +3,7 @@ with a reason and the committed index is kept, unless --allow-shrink says otherw
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,16 @@ def test_mostly_rejected_build_is_refused(dep: Deployment, capsys: pytest.Captur
     assert "rows rejected by field: name 150" in err and str(bad) in err
     assert read_manifest(dep.root / "index") == before
     assert (dep.root / "index" / "rejects.csv").read_text().count("\n") == 3  # the committed build's, kept
+
+
+def test_json_gives_scripts_the_summary_or_the_error_as_the_last_line(
+        dep: Deployment, capsys: pytest.CaptureFixture[str]) -> None:
+    assert index(dep, dep.root / "records.csv", "--json") == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (summary["rows"], summary["indexed"], summary["rejected"]) == (102, 100, 2)
+    assert {i["digest"] for i in summary["indexes"]} == {f.digest.hex() for f in read_manifest(dep.root / "index").files.values()}
+    empty = dep.root / "empty.csv"
+    empty.write_text("name,address,order_date\n")
+    assert index(dep, empty, "--json") == 1
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last["exit_code"] == 1 and "refusing to build an empty index" in last["error"]

@@ -429,3 +429,24 @@ def test_zombie_owner_releases_its_jobs(tmp_path: Path) -> None:
         assert store.claim(job.id, owner_token())  # and an in-process run is not "already being run"
     finally:
         os.waitpid(pid, 0)
+
+
+def test_a_session_its_runner_died_in_does_not_stay_open(tmp_path: Path) -> None:
+    """kill -9 mid-session leaves the session ``open``; the next claim of the job marks it
+    ``interrupted`` (issue 17), and a session of a live runner is left alone."""
+    from blindmatch.requester.jobs import INTERRUPTED, owner_token
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    job, _ = store.create_or_resume(tmp_path / "q.csv", tmp_path / "r.csv", "membership", "0" * 64)
+    assert store.claim(job.id, owner_token())
+    store.open_session(job.id, b"\x01" * 16, 10)
+    assert not store.claim(job.id, owner_token())  # its runner lives: nothing changes
+
+    def states() -> list[str]:
+        return [row[0] for row in store._db().execute("SELECT state FROM sessions WHERE job_id = ?", (job.id,))]
+
+    assert states() == ["open"]
+    with store._tx() as db:  # as kill -9 leaves it: the owner is gone
+        db.execute("UPDATE jobs SET owner = ? WHERE id = ?", ("999999999:1:dead", job.id))
+    assert store.claim(job.id, owner_token())
+    assert states() == [INTERRUPTED]

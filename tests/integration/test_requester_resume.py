@@ -220,3 +220,37 @@ def test_asked_to_stop_mid_session_the_requester_finishes_it(
     with JobStore(config.store_path)._tx() as db:
         states = {row[0] for row in db.execute("SELECT state FROM sessions WHERE job_id = ?", (job.id,))}
     assert states == {"closed"}
+
+
+def test_a_routine_holder_restart_mid_job_leaves_logs_that_reconcile(tmp_path: Path) -> None:
+    """SIGTERM of the holder in the middle of a job of several sessions, restarted a second
+    later (issue 17): the job succeeds, and ``audit reconcile`` passes, because a session
+    the holder never accepted is not logged as opened by the requester."""
+    from blindmatch.audit import reconcile
+
+    ws = create_workspace(tmp_path / "ws", holder_records=400, queries=80,
+                          matching={"batch_size": 8, "window": 1, "session_max_records": 40})
+    build_index(ws)
+    holder = HolderProcess(ws.holder_config, ws.root / "logs")
+    holder.start()
+    restarts: list[threading.Thread] = []
+
+    def restart() -> None:
+        holder.terminate()
+        time.sleep(1.0)
+        holder.start()
+
+    def on_progress(progress: Progress) -> None:
+        if progress.phase == "match" and not restarts:
+            restarts.append(threading.Thread(target=restart))
+            restarts[0].start()
+
+    try:
+        assert _run_in_process(ws, tmp_path / "results.csv", on_progress) == "succeeded"
+        restarts[0].join()
+    finally:
+        holder.terminate()
+    assert holder.starts == 2
+    result = reconcile(ws.holder_dir, ws.requester_dir)
+    assert result.ok, result.mismatches
+    assert result.sessions >= 2

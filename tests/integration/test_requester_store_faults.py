@@ -8,8 +8,13 @@ import errno
 import gc
 import json
 import os
+import shutil
+import signal
 import sqlite3
-from collections.abc import Iterator
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,15 +22,15 @@ import pytest
 from blindmatch.audit import AuditLog
 from blindmatch.cli.main import main
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.pilot.processes import HolderProcess, build_index
+from blindmatch.pilot.processes import HolderProcess, blindmatch_command, build_index
 from blindmatch.pilot.workspace import Workspace, create_workspace
 from blindmatch.requester import inputs
 from blindmatch.requester.config import RequesterConfig, load_requester_config
 from blindmatch.requester.jobs import JobStore
 from blindmatch.requester.runner import JobRunner
 from blindmatch.requester.store_check import JobStoreCorrupt
-from blindmatch.vocabulary import Mode
-from tests.helpers.officials import run_approved
+from blindmatch.vocabulary import ExitCode, Mode
+from tests.helpers.officials import approve, run_approved
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -145,3 +150,94 @@ def test_a_corrupt_job_store_ends_with_the_json_line(
     last = json.loads(captured.out.strip().splitlines()[-1])
     assert f"cannot open the job store {config.store_path}" in last["error"]
     config.store_path.unlink()
+
+
+@contextmanager
+def state_on_tmpfs(config: RequesterConfig, tmp_path: Path) -> Iterator[Callable[[], None]]:
+    """The requester's state directory (job store, cached index, socket) on a 1 MiB tmpfs, and
+    a fresh audit log to go with its fresh job store; yields ``fill()``, which leaves no room.
+    The real directory and log are put back afterwards."""
+    state, aside = config.state_dir, tmp_path / "state-aside"
+    audit, audit_aside = config.audit_dir / "audit", tmp_path / "audit-aside"
+    state.rename(aside)
+    state.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(state)], check=False).returncode:
+        state.rmdir()
+        aside.rename(state)
+        pytest.skip("cannot mount a tmpfs here")
+    if audit.exists():
+        audit.rename(audit_aside)
+
+    def fill() -> None:
+        with (state / "filler").open("ab", buffering=0) as handle:  # unbuffered: nothing left to flush at close
+            try:
+                while True:
+                    handle.write(b"\0" * 4096)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+
+    try:
+        yield fill
+    finally:
+        gc.collect()
+        subprocess.run(["umount", "-l", str(state)], check=False)
+        state.rmdir()
+        aside.rename(state)
+        shutil.rmtree(audit, ignore_errors=True)
+        if audit_aside.exists():
+            audit_aside.rename(audit)
+
+
+def _last_line(text: str) -> dict[str, object]:
+    return json.loads(text.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("full", ["before the job", "after the approval"])
+def test_a_full_state_disk_ends_with_the_json_line(
+        workspace: Workspace, config: RequesterConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        full: str) -> None:
+    argv = ["requester", "match", str(workspace.queries), "--out", str(tmp_path / "r.csv"),
+            "--config", str(workspace.requester_config), "--json"]
+    with state_on_tmpfs(config, tmp_path) as fill:
+        if full == "before the job":
+            fill()
+        else:  # prepared with room; the disk fills before the approved match runs
+            assert main(argv) == ExitCode.AWAITING_APPROVAL
+            approve(workspace, str(_last_line(capsys.readouterr().out)["job_id"]))
+            fill()
+        code = main(argv)
+        captured = capsys.readouterr()
+        assert code == ExitCode.FAILURE and "Traceback" not in captured.err, captured.err
+        assert "database or disk is full" in str(_last_line(captured.out)["error"])
+        assert not (tmp_path / "r.csv").exists()
+
+
+def test_a_full_state_disk_under_the_daemon_fails_the_watching_client(
+        workspace: Workspace, config: RequesterConfig, tmp_path: Path) -> None:
+    """The job store fills after the approval, while the daemon (frozen meanwhile) has not
+    started the released job: the client's Submit or the job itself fails naming the store."""
+    command = blindmatch_command("requester", "match", str(workspace.queries), "--out", str(tmp_path / "r.csv"),
+                                 "--config", str(workspace.requester_config), "--json", "--no-progress")
+    with state_on_tmpfs(config, tmp_path) as fill:
+        daemon = subprocess.Popen(blindmatch_command("requester", "serve", "--config", str(workspace.requester_config)),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while not config.socket_path.exists():
+                assert daemon.poll() is None and time.monotonic() < deadline, daemon.stderr.read()  # type: ignore[union-attr]
+                time.sleep(0.05)
+            prepared = subprocess.run(command, capture_output=True, text=True, timeout=90, check=False)
+            assert prepared.returncode == ExitCode.AWAITING_APPROVAL, prepared.stderr
+            daemon.send_signal(signal.SIGSTOP)
+            try:
+                approve(workspace, str(_last_line(prepared.stdout)["job_id"]))
+                fill()
+            finally:
+                daemon.send_signal(signal.SIGCONT)
+            done = subprocess.run(command, capture_output=True, text=True, timeout=90, check=False)
+        finally:
+            daemon.terminate()
+            daemon.wait(30)
+    assert done.returncode == ExitCode.FAILURE and "Traceback" not in done.stderr, done.stderr
+    last = _last_line(done.stdout)
+    assert "cannot be written: database or disk is full" in str(last["error"]), last

@@ -8,11 +8,12 @@ holder's records, ``serve`` runs the gRPC daemon until SIGTERM. All take
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from blindmatch.cli.errors import CliError
 from blindmatch.holder.config import ConfigError, HolderNodeConfig, load_holder_config
-from blindmatch.vocabulary import ExitCode, Mode
+from blindmatch.vocabulary import ExitCode
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,7 +34,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                 "Read RECORDS.csv (UTF-8, header row, columns at least name,address), normalise each row "
                 "with the configured schema and write the membership and cardinality indexes to "
                 "holder.index_dir, replacing the old ones atomically. Creates the OPRF key if missing and no index exists yet. "
-                "Rejected rows are listed by row number and field (never value) in index_dir/rejects.csv. "
+                "Rejected rows are listed by row number (1 = the first data row; blank rows are not counted) "
+                "and field (never value) in index_dir/rejects.csv. The build's audit entries are written "
+                "before it replaces the live index; a build that fails leaves no new key or file. "
                 "A running 'holder serve' keeps serving the old index until restarted. Without "
                 "--rotate-key the index is rebuilt with the key it was built with (refused if the key "
                 "file holds another key).")
@@ -52,6 +55,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                             "(default 5%%) or the index loses more records than max_shrink_share (default 1%%); "
                             "a build that indexes no row is always refused, and a refused build keeps the old index")
     index.add_argument("--quiet", action="store_true", help="no progress bar")
+    index.add_argument("--json", action="store_true",
+                       help='print {"rows", "indexed", "rejected", "entries", "key_id", "indexes": [...]} as the last '
+                            'line; a failure prints {"error", "exit_code"}')
     index.set_defaults(func=_index)
 
     pins = add("pins", "print what a requester pins: organisation, OPRF public key, audit key",
@@ -107,9 +113,9 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _index(args: argparse.Namespace) -> int:
-    from blindmatch.audit import AuditLog
-    from blindmatch.holder.index_build import IndexBuildError, build_index
-    from blindmatch.holder.rotation import publish_statement, record_build
+    from blindmatch.audit import AuditError, AuditLog
+    from blindmatch.holder.index_build import IndexBuildError, build_index, slot_order
+    from blindmatch.holder.rotation import publish_statement
     from blindmatch.holder.store import StoreError, load_committed_key
     from blindmatch.holder.tokens import configured_tokens
     from blindmatch.issuer.client import IssuerError
@@ -119,16 +125,18 @@ def _index(args: argparse.Namespace) -> int:
     try:
         with configured_tokens(config) as tokens:  # [holder.issuer]: the index is over eligibility tokens
             report = build_index(args.records, config, progress=not args.quiet, rotate_key=args.rotate_key,
-                                 cluster=args.cluster, allow_shrink=args.allow_shrink, tokens=tokens)
+                                 cluster=args.cluster, allow_shrink=args.allow_shrink, tokens=tokens, audit=True)
     except (IndexBuildError, StoreError, SchemaError, OSError, IssuerError) as exc:
         raise _cli_error(str(exc)) from None
     assert report.manifest is not None
-    with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
-        statement = None
-        if report.key_rotated:  # the key's public half, for the statement requesters follow (SPEC.md 2.3)
-            key = load_committed_key(config.key_file, config.index_dir, report.manifest.key_id)
-            statement = publish_statement(config.index_dir, report.manifest, key.public_key, config.organisation, audit)
-        record_build(audit, report.manifest, report.key_rotated, statement)
+    if report.key_rotated:  # audited before the commit; stored now for the requesters to follow (SPEC.md 2.3)
+        key = load_committed_key(config.key_file, config.index_dir, report.manifest.key_id)
+        try:
+            with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
+                publish_statement(config.index_dir, report.manifest, key.public_key, config.organisation, audit)
+        except (AuditError, OSError, StoreError) as exc:
+            raise _cli_error(f"the index is built and audited, but its rotation statement could not be stored ({exc}); "
+                             "'holder serve' stores it when it starts") from None
     if report.key_created:
         print(f"created OPRF key {config.key_file} (mode 0600)")
     if report.key_rotated:
@@ -138,14 +146,17 @@ def _index(args: argparse.Namespace) -> int:
         print(f"epoch {report.manifest.epoch}: rotation statement signed with the audit key in "
               f"{config.index_dir / 'key-rotations'}; requesters pinned to the old key follow it")
     print(report.summary())
-    for (org, kind), f in sorted(report.manifest.files.items(), key=_slot_order):
+    indexes = sorted(report.manifest.files.items(), key=slot_order)
+    for (org, kind), f in indexes:
         print(f"{kind.value} index for {org}: {f.digest.hex()} ({f.entries} entries, {f.size_bytes} bytes)")
+    if args.json:
+        print(json.dumps({
+            "rows": report.rows, "indexed": report.rows - report.rejected, "rejected": report.rejected,
+            "entries": report.entries, "key_id": report.manifest.key_id.hex(), "rejects_file": str(report.rejects_file),
+            "indexes": [{"organisation": org, "kind": kind.value, "digest": f.digest.hex(), "entries": f.entries,
+                         "size_bytes": f.size_bytes} for (org, kind), f in indexes],
+        }, sort_keys=True))
     return 0
-
-
-def _slot_order(item: tuple[tuple[str, Mode], object]) -> tuple[str, str]:
-    (organisation, kind), _file = item
-    return organisation, kind.value
 
 
 def _pins(args: argparse.Namespace) -> int:
@@ -187,6 +198,7 @@ def _rebuild_budgets(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from blindmatch.audit import AuditError
     from blindmatch.holder.run import run_daemon
     from blindmatch.holder.store import StoreError
     from blindmatch.policy import PolicyError
@@ -202,5 +214,5 @@ def _serve(args: argparse.Namespace) -> int:
         return run_daemon(config, announce)
     except PolicyError as exc:  # the policy file is configuration too
         raise _cli_error(str(exc), configuration=True) from None
-    except (StoreError, OSError) as exc:
+    except (StoreError, OSError, AuditError) as exc:
         raise _cli_error(str(exc)) from None

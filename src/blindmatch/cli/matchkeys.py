@@ -9,7 +9,6 @@ output must stay with the steward, never be sent to a peer or written to a share
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from blindmatch.cli.errors import CliError
+from blindmatch.csvrows import as_record, more_values_than_columns, read_rows
 from blindmatch.normalize import (
     BUILTIN_SCHEMAS,
     NormalizationError,
@@ -59,22 +59,23 @@ def row_keys(schema: Schema, record: dict[str, str], side: str, row: int) -> dic
 
 
 def run(path: str, side: str, schema: Schema, as_json: bool, out: TextIO) -> int:
-    """Print one line per data row; 1 when any row could not be normalised."""
+    """Print one line per data row, numbered as every command numbers rows (``blindmatch.csvrows``);
+    1 when any row could not be normalised."""
     failed = 0
-    try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            for row, record in enumerate(csv.DictReader(handle), start=1):
-                obj = row_keys(schema, {k: v for k, v in record.items() if k is not None}, side, row)
-                failed += obj["error"] is not None
-                if as_json:
-                    out.write(json.dumps(obj) + "\n")
-                elif obj["error"] is not None:
-                    out.write(f"{row}\terror\t{obj['error']}\n")
-                else:
-                    for k in obj["keys"]:  # type: ignore[attr-defined]
-                        out.write(f"{row}\t{k['tier']}\t{'confirms' if k['confirms'] else 'review'}\t{k['key']}\n")
-    except OSError as exc:
-        raise CliError(f"cannot read {path}: {exc.strerror}", ExitCode.USAGE) from None
+    with read_rows(Path(path)) as rows:
+        for row, values in rows:
+            if more_values_than_columns(rows.header, values):
+                obj: dict[str, object] = {"row": row, "keys": [], "error": f"row {row}: more values than the header has columns"}
+            else:
+                obj = row_keys(schema, as_record(rows.header, values), side, row)
+            failed += obj["error"] is not None
+            if as_json:
+                out.write(json.dumps(obj) + "\n")
+            elif obj["error"] is not None:
+                out.write(f"{row}\terror\t{obj['error']}\n")
+            else:
+                for k in obj["keys"]:  # type: ignore[attr-defined]
+                    out.write(f"{row}\t{k['tier']}\t{'confirms' if k['confirms'] else 'review'}\t{k['key']}\n")
     return 1 if failed else 0
 
 

@@ -82,6 +82,7 @@ def _load(path: Path) -> RequesterConfig:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from blindmatch.audit import AuditError
     from blindmatch.requester.service import RequesterDaemon
     from blindmatch.transport.jsonlog import configure_logging
 
@@ -93,7 +94,10 @@ def _serve(args: argparse.Namespace) -> int:
         daemon = RequesterDaemon(config)
     except (OSError, ValueError) as exc:
         raise CliError(f"cannot start the requester daemon: {exc}") from None
-    daemon.serve_forever()
+    try:
+        daemon.serve_forever()
+    except (OSError, AuditError) as exc:  # e.g. a full disk under its audit log: it never served
+        raise CliError(f"the requester daemon stopped: {exc}") from None
     return 0
 
 

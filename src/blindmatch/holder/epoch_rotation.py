@@ -4,10 +4,10 @@ From ``holder.epoch_lead_hours`` before the serving key's epoch ends (``core.key
 a pure function of the daemon's clock) the daemon builds the next epoch ahead: a fresh
 key in ``<key_file>.next`` and every index under it from ``holder.records``, in
 ``<index_dir>/next-epoch``, neither served nor announced. The first call after the end
-(``HolderRuntime.serving``) or the next poll, whichever comes first, commits key and
-indexes together (``store.commit_prebuilt``), signs and stores the rotation statement,
-writes ``key_rotated`` and ``index_built`` and switches what it serves, so no session is
-refused at the boundary; calls in flight finish under the old key.
+(``HolderRuntime.serving``) or the next poll, whichever comes first, writes
+``key_rotated`` and ``index_built`` (audit before effect), commits key and indexes
+together (``store.commit_prebuilt``), stores the rotation statement and switches what it
+serves, so no session is refused at the boundary; calls in flight finish under the old key.
 
 Without a build ahead (lead 0, a build the index guard refused, a failed switch) the
 rotation rebuilds once the epoch has ended, and until the switch sessions against the
@@ -29,7 +29,7 @@ from blindmatch.core.keys import HolderKey
 from blindmatch.core.rotation import format_time, parse_time
 from blindmatch.holder.config import HolderNodeConfig
 from blindmatch.holder.index_build import IndexBuildError, build_index
-from blindmatch.holder.rotation import publish_statement, published_statements, record_build
+from blindmatch.holder.rotation import make_statement, publish_statement, published_statements, record_build
 from blindmatch.holder.runtime import HolderRuntime
 from blindmatch.holder.store import (
     IndexManifest,
@@ -169,9 +169,14 @@ class EpochRotator:
     def _switch(self, key: HolderKey, current: IndexManifest, staged: OpenIndexes) -> None:
         config, manifest = self._config, staged.manifest
         pending = next_key_path(config.key_file)
+        next_key = load_key_file(pending) if pending.exists() else None
         if (manifest.previous_key_id != key.key_id or committed_key_id(config.index_dir) != current.key_id
-                or not pending.exists() or load_key_file(pending).key_id != manifest.key_id):
+                or next_key is None or next_key.key_id != manifest.key_id):
             raise StoreError("the key or index changed since the next epoch was built ahead")
+        # Audit before effect (issue 17): the switch's entries are durable before its commit.
+        statement = make_statement(config.index_dir, manifest, next_key.public_key, config.organisation,
+                                   self._runtime.audit)
+        record_build(self._runtime.audit, manifest, True, statement)
         committed = commit_prebuilt(config.index_dir, staged)
         try:
             new_key = load_committed_key(config.key_file, config.index_dir, manifest.key_id)
@@ -205,7 +210,7 @@ class EpochRotator:
         config = self._config
         with configured_tokens(config) as tokens:
             report = build_index(self._records, config, progress=False, engine=rt.engine, rotate_key=True,
-                                 tokens=tokens, now=now)
+                                 tokens=tokens, now=now, audit=True)  # audited before its commit (issue 17)
         manifest = report.manifest
         assert manifest is not None
         key = load_committed_key(config.key_file, config.index_dir, manifest.key_id)
@@ -216,10 +221,10 @@ class EpochRotator:
         self._publish(key, opened)
 
     def _publish(self, key: HolderKey, opened: OpenIndexes) -> None:
-        """Sign and store the rotation statement, audit it and serve the new key and indexes together."""
+        """Store the rotation statement (audited with the build, before its commit) and serve the
+        new key and indexes together."""
         rt, config, manifest = self._runtime, self._config, opened.manifest
-        statement = publish_statement(config.index_dir, manifest, key.public_key, config.organisation, rt.audit)
-        record_build(rt.audit, manifest, True, statement)
+        publish_statement(config.index_dir, manifest, key.public_key, config.organisation, rt.audit)
         rt.switch(key, opened, published_statements(config.index_dir))
         log.info("epoch %d began: rotated the OPRF key (key id %s) and serve the indexes built under it",
                  manifest.epoch, key.key_id.hex())

@@ -27,23 +27,30 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
+from blindmatch.audit import AuditError, AuditLog
 from blindmatch.core.index_builder import IndexBuilder
 from blindmatch.core.keys import HolderKey
 from blindmatch.core.rotation import format_time
 from blindmatch.crypto.batch import BatchEngine
+from blindmatch.csvrows import CsvRows, as_record, more_values_than_columns, read_rows
 from blindmatch.holder.cluster_index import ClusterIndexBuilder
 from blindmatch.holder.config import HolderNodeConfig
 from blindmatch.holder.index_guard import IndexGuardRefusal, check_build
+from blindmatch.holder.rotation import make_statement, record_build
 from blindmatch.holder.store import (
     MANIFEST_NAME,
     IndexManifest,
     IndexSlot,
+    StoreError,
     begin_rotation,
-    key_for_rebuild,
+    commit_indexes,
+    discard_staged,
+    key_for_build,
     next_key_path,
     promote_next_key,
     read_manifest,
-    write_indexes,
+    stage_indexes,
+    write_key_file,
 )
 from blindmatch.holder.tokens import IssuerTokens
 from blindmatch.normalize import NormalizationError, Schema, resolve_schema
@@ -128,6 +135,7 @@ def build_index(
     cluster: str | None = None,
     allow_shrink: bool = False,
     tokens: IssuerTokens | None = None,
+    audit: bool = False,
     now: datetime | None = None,
     stage_in: Path | None = None,
 ) -> BuildReport:
@@ -140,85 +148,163 @@ def build_index(
     keeps the committed index, changing nothing (the message gives the rejects per field).
     ``tokens`` builds the index over the issuer's eligibility tokens of the match keys
     instead of the keys themselves (see :mod:`blindmatch.holder.tokens`).
+    ``audit`` writes the build's entries (``key_rotated`` with the digest of its rotation
+    statement, ``index_built``) to the holder's audit log after the new files are staged and
+    before the commit (issue 17: audit before effect): a log that cannot take them fails the
+    build and the live index stays. The caller stores the statement after the commit
+    (``holder.rotation.publish_statement``; a start after a crash makes it again).
+    Any failure leaves the holder's files as they were: no new key, index file or directory.
     ``now`` is when a rotated key starts serving (its validity start; the clock if None).
-    ``stage_in`` (with ``rotate_key``) writes the indexes and their manifest to that directory
-    instead and leaves the new key in ``<key_file>.next``: the next epoch built ahead, which
-    ``store.commit_prebuilt`` commits at the epoch's end.
+    ``stage_in`` (with ``rotate_key``, without ``audit``) writes the indexes and their manifest
+    to that directory instead and leaves the new key in ``<key_file>.next``: the next epoch
+    built ahead, which the rotator audits and ``store.commit_prebuilt`` commits at the epoch's end.
     """
     target = stage_in or config.index_dir
     schema = load_configured_schema(config)
-    key, created = _build_key(config, rotate_key, stage_in)
+    key, created = _build_key(config, rotate_key, audit, stage_in)
     report = BuildReport(key_created=created, key_rotated=rotate_key)
-    own_engine = engine is None
-    engine = engine or BatchEngine()
+    undo = _Undo(target, _missing_directories(target))
     target.mkdir(parents=True, exist_ok=True)
-    rejects_path = target / REJECTS_NAME
-    rejects_tmp = rejects_path.with_name(f".{REJECTS_NAME}.tmp-{os.getpid()}")
-    # A failed build leaves nothing behind; the new key is safe to drop as no index uses it yet.
-    leftovers = [rejects_tmp, next_key_path(config.key_file)] if rotate_key else [rejects_tmp]
-    cursor = _Cursor()
+    rejects_tmp = target / f".{REJECTS_NAME}.tmp-{os.getpid()}"
+    # The new key of a rotation or a first build is safe to drop on failure: no committed index uses it.
+    undo.files += [rejects_tmp, next_key_path(config.key_file)] if rotate_key else [rejects_tmp]
     try:
-        builder = PerOrganisationBuilder(
-            [_builder(key, schema.fingerprint, engine, cluster, org) for org in config.tls.allowed_organisations])
-        with (
-            _open_records(records_csv) as handle,
-            rejects_tmp.open("w", newline="") as rejects_handle,
-            tqdm(desc="indexing", unit=" rows", disable=not progress, total=None) as bar,
-        ):
-            _feed_rows(records_csv, handle, rejects_handle, bar, schema, builder, report, chunk_rows, cursor, tokens)
-        report.entries = builder.entries
-        indexes = builder.finish()
-        builder.close()
-    except (UnicodeDecodeError, csv.Error) as exc:
-        for path in leftovers:
-            path.unlink(missing_ok=True)
-        # Name the place, not the bytes: the message must not quote record data.
-        if isinstance(exc, csv.Error) and str(exc).startswith("field larger than field limit"):
-            raise IndexBuildError(
-                f"{records_csv}: row {cursor.row}: a field exceeds the CSV field size limit "
-                f"({csv.field_size_limit()} characters)"
-            ) from None
-        raise IndexBuildError(f"{records_csv}: not a UTF-8 CSV file ({type(exc).__name__} after row {report.rows + 1})") from None
+        indexes = _build(records_csv, config, schema, key, report, rejects_tmp,
+                         _BuildOptions(progress, engine, chunk_rows, cluster, tokens))
+        _guard(records_csv, config, report, allow_shrink)
+        staged = undo.staged = stage_indexes(
+            target, indexes, key_id=key.key_id, schema_fingerprint=schema.fingerprint,
+            schema_name=schema.name, schema_version=schema.version, records=report.rows - report.rejected,
+            **_key_epoch(config.index_dir, rotate_key, now or datetime.now(UTC)))
+        if created:
+            write_key_file(config.key_file, key)
+            undo.files.append(config.key_file)
+        if audit:
+            _audit_build(config, staged, key, rotate_key)
+        os.replace(rejects_tmp, target / REJECTS_NAME)  # before the commit: it drops temporary files
+        commit_indexes(target, staged)
     except BaseException:
-        for path in leftovers:
-            path.unlink(missing_ok=True)
+        undo.unless_committed()
         raise
-    finally:
-        if own_engine:
-            engine.close()
-    _guard(records_csv, config, report, leftovers, allow_shrink)
-    os.replace(rejects_tmp, rejects_path)
-    report.rejects_file = rejects_path
-    report.manifest = write_indexes(
-        target, indexes, key_id=key.key_id, schema_fingerprint=schema.fingerprint,
-        schema_name=schema.name, schema_version=schema.version, records=report.rows - report.rejected,
-        **_key_epoch(config.index_dir, rotate_key, now or datetime.now(UTC)),
-    )
+    report.manifest = staged
+    report.rejects_file = target / REJECTS_NAME
     if rotate_key and stage_in is None:  # the manifest now names the new key: only now may it replace the old one
         report.retired_key = promote_next_key(config.key_file)
     return report
 
 
-def _build_key(config: HolderNodeConfig, rotate_key: bool, stage_in: Path | None) -> tuple[HolderKey, bool]:
-    """The key a build uses (a fresh one in ``<key_file>.next`` for a rotation); True if it was created."""
-    if stage_in is not None and not rotate_key:
-        raise ValueError("only a key rotation is built ahead (stage_in needs rotate_key)")
+def _build_key(config: HolderNodeConfig, rotate_key: bool, audit: bool,
+               stage_in: Path | None) -> tuple[HolderKey, bool]:
+    """The key a build uses (a fresh one in ``<key_file>.next`` for a rotation); True if it is new."""
+    if stage_in is not None and (not rotate_key or audit):
+        raise ValueError("only a key rotation is built ahead, and audited at its switch (stage_in needs "
+                         "rotate_key and no audit)")
     if rotate_key:
         return begin_rotation(config.key_file, config.index_dir), False
-    return key_for_rebuild(config.key_file, config.index_dir)
+    return key_for_build(config.key_file, config.index_dir)
 
 
-def _guard(records_csv: Path, config: HolderNodeConfig, report: BuildReport, leftovers: list[Path],
-           allow_shrink: bool) -> None:
+@dataclass
+class _Undo:
+    """What a build created, removed when it fails before its commit (issue 17: a failed
+    build, interrupted ones included, leaves the holder's files as they were)."""
+
+    index_dir: Path
+    directories: list[Path]  # created by the build, deepest first
+    files: list[Path] = field(default_factory=list)
+    staged: IndexManifest | None = None
+
+    def unless_committed(self) -> None:
+        """Undo, unless the manifest rename happened (an error after it, e.g. in the directory
+        fsync, must not take away the key or the files the live manifest names)."""
+        if self.staged is not None and _is_live(self.index_dir, self.staged):
+            return
+        if self.staged is not None:
+            discard_staged(self.index_dir, self.staged)
+        for path in self.files:
+            path.unlink(missing_ok=True)
+        for directory in self.directories:
+            try:
+                directory.rmdir()
+            except OSError:
+                return
+
+
+def _is_live(index_dir: Path, staged: IndexManifest) -> bool:
+    """Whether the committed manifest is ``staged`` (the manifest rename happened)."""
+    try:
+        committed = read_manifest(index_dir) if (index_dir / MANIFEST_NAME).exists() else None
+    except StoreError:
+        return False
+    return committed == staged
+
+
+@dataclass(frozen=True)
+class _BuildOptions:
+    progress: bool
+    engine: BatchEngine | None
+    chunk_rows: int
+    cluster: str | None
+    tokens: IssuerTokens | None
+
+
+def _build(records_csv: Path, config: HolderNodeConfig, schema: Schema, key: HolderKey, report: BuildReport,
+           rejects_tmp: Path, options: _BuildOptions) -> dict[IndexSlot, bytes]:
+    """Read every row into one builder per organisation; the encoded indexes, not yet stored."""
+    engine = options.engine or BatchEngine()
+    try:
+        builder = PerOrganisationBuilder(
+            [_builder(key, schema.fingerprint, engine, options.cluster, org) for org in config.tls.allowed_organisations])
+        with (
+            read_rows(records_csv, IndexBuildError) as rows,
+            rejects_tmp.open("w", newline="") as rejects_handle,
+            tqdm(desc="indexing", unit=" rows", disable=not options.progress, total=None) as bar,
+        ):
+            _feed_rows(rows, rejects_handle, bar, schema, builder, report, options.chunk_rows, options.tokens)
+        report.entries = builder.entries
+        indexes = builder.finish()
+        builder.close()
+        return indexes
+    finally:
+        if options.engine is None:
+            engine.close()
+
+
+def _audit_build(config: HolderNodeConfig, manifest: IndexManifest, key: HolderKey, rotated: bool) -> None:
+    """Write the build's entries durably, before its commit; failing to is the build's failure."""
+    try:
+        with AuditLog.open(config.audit_dir, config.audit_origin) as log:
+            statement = make_statement(config.index_dir, manifest, key.public_key, config.organisation, log) \
+                if rotated else None
+            record_build(log, manifest, rotated, statement)
+    except (AuditError, OSError) as exc:
+        raise IndexBuildError(f"cannot write the build's entries to the audit log in {config.audit_dir} ({exc}); "
+                              "the live index was not replaced") from None
+
+
+def slot_order(item: tuple[IndexSlot, object]) -> tuple[str, str]:
+    """Sort key of a manifest's ``(organisation, kind)`` slots: by organisation, then mode."""
+    (organisation, kind), _file = item
+    return organisation, kind.value
+
+
+def _missing_directories(directory: Path) -> list[Path]:
+    """``directory`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    return missing
+
+
+def _guard(records_csv: Path, config: HolderNodeConfig, report: BuildReport, allow_shrink: bool) -> None:
     """Refuse a build the index guard rejects; like every refused build it changes nothing
-    (its rejects and the unused new key of a rotation are dropped), so the reasons for the
-    rejected rows are given in the message, per field."""
+    (its rejects and the unused new key are dropped), so the reasons for the rejected rows
+    are given in the message, per field."""
     try:
         check_build(config.index_guard, rows=report.rows, rejected=report.rejected,
                     previous=_committed_records(config.index_dir), allow_shrink=allow_shrink)
     except IndexGuardRefusal as exc:
-        for path in leftovers:
-            path.unlink(missing_ok=True)
         fields = ", ".join(f"{name} {count}" for name, count in sorted(report.rejects_by_field.items()))
         raise IndexBuildError(f"{records_csv}: {exc}" + (f"; rows rejected by field: {fields}" if fields else "")) from None
 
@@ -240,54 +326,40 @@ def _committed_records(index_dir: Path) -> int | None:
     return read_manifest(index_dir).records
 
 
-@dataclass
-class _Cursor:
-    """The CSV row being read, numbered as in rejects.csv (the header is row 1): errors name it."""
-
-    row: int = 1
+COLUMNS_FIELD = "columns"  # the rejects.csv field of a row with more values than the header has columns
 
 
 def _feed_rows(
-    records_csv: Path,
-    handle: TextIO,
+    rows: CsvRows,
     rejects_handle: TextIO,
     bar: tqdm,
     schema: Schema,
     builder: PerOrganisationBuilder,
     report: BuildReport,
     chunk_rows: int,
-    cursor: _Cursor,
     tokens: IssuerTokens | None = None,
 ) -> None:
-    """Normalise every row into the builder, chunk by chunk; rejected rows go to rejects.csv."""
-    reader = csv.DictReader(handle)
-    header = reader.fieldnames
-    cursor.row = 2
-    missing = [f for f in schema.tier_fields if f not in (header or [])]
+    """Normalise every row into the builder, chunk by chunk; rejected rows go to rejects.csv,
+    numbered as every command numbers rows (``blindmatch.csvrows``)."""
+    missing = [f for f in schema.tier_fields if f not in rows.header]
     if missing:
-        raise IndexBuildError(f"{records_csv}: missing column(s) {', '.join(missing)} (header: {header})")
+        raise IndexBuildError(f"{rows.path}: missing column(s) {', '.join(missing)} (header: {rows.header})")
     rejects = csv.writer(rejects_handle)
     rejects.writerow(["row", "field", "reason"])
     chunk: list[bytes] = []
-    for row_number, row in enumerate(reader, start=2):
+    for number, values in rows:
         report.rows += 1
-        cursor.row = row_number + 1
         try:
-            chunk.extend(k for _, k in schema.match_keys(row, side="holder", row=row_number))
+            if more_values_than_columns(rows.header, values):
+                raise NormalizationError(COLUMNS_FIELD, "more values than the header has columns", number)
+            chunk.extend(k for _, k in schema.match_keys(as_record(rows.header, values), side="holder", row=number))
         except NormalizationError as exc:
             report.rejected += 1
             report.rejects_by_field[exc.field] += 1
-            rejects.writerow([row_number, exc.field, exc.reason])
+            rejects.writerow([number, exc.field, exc.reason])
         if report.rows % chunk_rows == 0:
             builder.add(chunk if tokens is None else tokens.convert(chunk))
             bar.update(chunk_rows)
             chunk = []
     builder.add(chunk if tokens is None else tokens.convert(chunk))
     bar.update(report.rows % chunk_rows)
-
-
-def _open_records(path: Path) -> TextIO:
-    try:
-        return path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise IndexBuildError(f"cannot read {path}: {exc.strerror}") from None

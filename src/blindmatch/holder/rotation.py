@@ -48,6 +48,16 @@ def publish_statement(index_dir: Path, manifest: IndexManifest, oprf_public_key:
 
     Returns the new statement, or None. ``oprf_public_key`` is the manifest's key's.
     """
+    note = make_statement(index_dir, manifest, oprf_public_key, organisation, audit)
+    if note is not None:
+        append_note(index_dir / ROTATIONS_NAME, note.decode())
+    return note
+
+
+def make_statement(index_dir: Path, manifest: IndexManifest, oprf_public_key: bytes, organisation: str,
+                   audit: AuditLog) -> bytes | None:
+    """The signed statement :func:`publish_statement` would store (Ed25519 is deterministic, so
+    the same bytes): a build audits its digest before its commit, and stores it after."""
     if manifest.previous_key_id is None:
         return None  # the first key: requesters pin it by hand
     for note in published_statements(index_dir):
@@ -59,13 +69,11 @@ def publish_statement(index_dir: Path, manifest: IndexManifest, oprf_public_key:
         oprf_public_key=oprf_public_key, audit_public_key=audit.public_key)
     if statement.key_id != manifest.key_id:
         raise StoreError("the key given for the rotation statement is not the manifest's key")
-    note = sign_statement(statement, [(audit.public_key, audit.sign_note_body)])
-    append_note(index_dir / ROTATIONS_NAME, note.decode())
-    return note
+    return sign_statement(statement, [(audit.public_key, audit.sign_note_body)])
 
 
 def record_build(audit: AuditLog, manifest: IndexManifest, rotated: bool, statement: bytes | None) -> None:
-    """The audit entries of a committed build: ``key_rotated`` (with its epoch) first, then each index."""
+    """The audit entries of a build, written before its commit: ``key_rotated`` (with its epoch) first, then each index."""
     if rotated:
         fields: dict[str, object] = {"key_id": manifest.key_id.hex(), "epoch": manifest.epoch}
         if statement is not None:

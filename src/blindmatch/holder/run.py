@@ -14,7 +14,12 @@ def run_daemon(config: HolderNodeConfig, announce: Callable[[str], None]) -> int
     daemon = HolderDaemon.from_config(config)
 
     def start() -> str:
-        daemon.start()
+        try:
+            daemon.start()  # writes daemon_started before it serves: a full audit disk stops it here
+        except BaseException:
+            daemon.stop(0)
+            daemon.runtime.engine.close()
+            raise
         return f"listening on {config.listen.rsplit(':', 1)[0]}:{daemon.port}"
 
     def stop() -> None:

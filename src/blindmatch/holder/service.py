@@ -51,7 +51,7 @@ from blindmatch.holder.session_ledger import (
     AuditUnavailable,
     SessionLedger,
 )
-from blindmatch.holder.store import IndexSlot, OpenIndexes, StoreError, load_committed_key, open_indexes
+from blindmatch.holder.store import IndexFile, IndexSlot, OpenIndexes, StoreError, load_committed_key, open_indexes
 from blindmatch.policy import Grant, Policy, PolicyRefusal
 from blindmatch.transport.context import call_cancelled, peer_organisation
 from blindmatch.transport.guard import CallGuard
@@ -162,13 +162,13 @@ class HolderServicer(pb_grpc.HolderServicer):
         if request.offset > current.size_bytes:
             abort(context, grpc.StatusCode.OUT_OF_RANGE, Reason.BAD_REQUEST,
                   f"offset {request.offset} is past the end of the index ({current.size_bytes} bytes)")
+        entry = entries.index_downloaded(organisation, kind.value, current.digest, indexes.manifest.key_id,
+                                         current.size_bytes - request.offset, request.offset)
         try:
             with self.download_slots.slot(organisation):
-                yield from self._chunks(indexes, (organisation, kind), current.size_bytes, current.digest, request.offset)
-            self._ledger.record(entries.index_downloaded(
-                organisation, kind.value, current.digest, indexes.manifest.key_id,
-                current.size_bytes - request.offset, request.offset))
-        except AuditUnavailable as exc:  # the call ends in error, so the requester does not keep the index
+                yield from self._chunks(indexes, (organisation, kind), current, request.offset,
+                                        lambda: self._ledger.record(entry))
+        except AuditUnavailable as exc:  # the last chunk is never sent: the requester has no complete index
             log.error("download of the %s index by %r ended: %s", kind.value, organisation, exc)
             abort(context, grpc.StatusCode.UNAVAILABLE, Reason.AUDIT_UNAVAILABLE,
                   "the holder cannot write its audit log, so this download does not count; try again later")
@@ -176,15 +176,17 @@ class HolderServicer(pb_grpc.HolderServicer):
             self.metrics.refused(exc.reason)
             abort(context, status_of(exc.reason), exc.reason, str(exc))
 
-    def _chunks(self, indexes: OpenIndexes, slot: IndexSlot, size: int, digest: bytes,
-                offset: int) -> Iterator[pb.IndexChunk]:
-        step = self._rt.limits.index_chunk_bytes
+    def _chunks(self, indexes: OpenIndexes, slot: IndexSlot, index: IndexFile, offset: int,
+                before_last: Callable[[], None]) -> Iterator[pb.IndexChunk]:
+        """The index from ``offset``; ``before_last`` (its audit entry) runs before the chunk with the digest is sent."""
+        step, size, digest = self._rt.limits.index_chunk_bytes, index.size_bytes, index.digest
         while True:
             data = indexes.read(slot, offset, min(step, size - offset))
-            last = offset + len(data) >= size
-            yield pb.IndexChunk(offset=offset, data=data, total_bytes=size, digest=digest if last else b"")
-            if last:
+            if offset + len(data) >= size:
+                before_last()
+                yield pb.IndexChunk(offset=offset, data=data, total_bytes=size, digest=digest)
                 return
+            yield pb.IndexChunk(offset=offset, data=data, total_bytes=size)
             offset += len(data)
 
     # --- Match ---------------------------------------------------------------------------
@@ -449,12 +451,12 @@ class HolderDaemon:
             raise
 
     def start(self) -> None:
+        self.runtime.audit.append("daemon_started", role="holder", version=__version__)  # before it serves
         self._server.start()
         if self._metrics_listen:
             self.metrics_port = self.metrics.serve(self._metrics_listen)
         self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-        self.runtime.audit.append("daemon_started", role="holder", version=__version__)
         self.runtime.keeper.start()
         if self.rotator is not None:
             self.rotator.start()

@@ -7,9 +7,10 @@ offline and test guesses against the index.
 
 Index directory: content-addressed index files (``membership-<digest>.idx``) plus the
 manifest ``index.json`` that names them with their digests. A rebuild writes and
-fsyncs the new files first and then atomically renames a new manifest over the old
-one: that rename is the commit point, so a crash at any moment leaves either the old
-or the new index complete and served, never a mix. Files the manifest no longer names
+fsyncs the new files first (``stage_indexes``; ``holder index`` audits them then) and
+then atomically renames a new manifest over the old one (``commit_indexes``): that
+rename is the commit point, so a crash at any moment leaves either the old or the new
+index complete and served, never a mix, and never a served index the log lacks. Files the manifest no longer names
 are removed only after the commit (a daemon that still has them open keeps reading).
 
 Key rotation: the manifest records the key id its indexes were built with, so it decides
@@ -146,12 +147,19 @@ def load_committed_key(key_file: Path, index_dir: Path, key_id: bytes) -> Holder
     )
 
 
-def key_for_rebuild(key_file: Path, index_dir: Path) -> tuple[HolderKey, bool]:
-    """The key a rebuild without rotation must use: the committed index's, or a new one if none."""
+def key_for_build(key_file: Path, index_dir: Path) -> tuple[HolderKey, bool]:
+    """The key a build without rotation must use, and whether it is new and not yet written.
+
+    That is the committed index's key, else the key file's (``holder keygen``), else a fresh
+    key that the build writes only with its commit (:func:`write_key_file`), so that a first
+    build that fails leaves no key behind.
+    """
     key_id = committed_key_id(index_dir)
-    if key_id is None:
-        return load_or_create_key(key_file)
-    return load_committed_key(key_file, index_dir, key_id), False
+    if key_id is not None:
+        return load_committed_key(key_file, index_dir, key_id), False
+    if key_file.exists():
+        return load_key_file(key_file), False
+    return HolderKey.generate(), True
 
 
 def begin_rotation(key_file: Path, index_dir: Path) -> HolderKey:
@@ -235,10 +243,33 @@ def write_indexes(
     valid_from: str | None = None,
     previous_key_id: bytes | None = None,
 ) -> IndexManifest:
-    """Store freshly built indexes and switch the manifest to them atomically.
+    """Store freshly built indexes and switch the manifest to them atomically."""
+    manifest = stage_indexes(index_dir, indexes, key_id=key_id, schema_fingerprint=schema_fingerprint,
+                             schema_name=schema_name, schema_version=schema_version, records=records,
+                             epoch=epoch, valid_from=valid_from, previous_key_id=previous_key_id)
+    commit_indexes(index_dir, manifest)
+    return manifest
 
-    ``epoch``, ``valid_from`` (RFC 3339 UTC; the build time if None) and ``previous_key_id``
-    describe the key the indexes were built with (section 2.1 of SPEC.md).
+
+def stage_indexes(
+    index_dir: Path,
+    indexes: dict[IndexSlot, bytes],
+    *,
+    key_id: bytes,
+    schema_fingerprint: bytes,
+    schema_name: str,
+    schema_version: int,
+    records: int,
+    epoch: int = 1,
+    valid_from: str | None = None,
+    previous_key_id: bytes | None = None,
+) -> IndexManifest:
+    """Write and fsync the index files of a new manifest without committing it.
+
+    Nothing serves them until :func:`commit_indexes`; between the two the build writes its
+    audit entries, so that no index goes live unaudited, and :func:`discard_staged` removes
+    them if it cannot. ``epoch``, ``valid_from`` (RFC 3339 UTC; the build time if None) and
+    ``previous_key_id`` describe the key the indexes were built with (section 2.1 of SPEC.md).
     """
     index_dir.mkdir(parents=True, exist_ok=True)
     files: dict[IndexSlot, IndexFile] = {}
@@ -262,10 +293,27 @@ def write_indexes(
         previous_key_id=previous_key_id,
     )
     fsync_directory(index_dir)  # the new index files' names are durable before the manifest names them
+    return manifest
+
+
+def commit_indexes(index_dir: Path, manifest: IndexManifest) -> None:
+    """The commit point: rename the staged manifest over the old one, then drop unnamed files."""
     _write_durably(index_dir / MANIFEST_NAME, _manifest_json(manifest))
     fsync_directory(index_dir)
     _remove_unreferenced(index_dir, manifest)
-    return manifest
+
+
+def discard_staged(index_dir: Path, manifest: IndexManifest) -> None:
+    """Remove the files of an uncommitted ``manifest`` that the committed one does not name
+    (a rebuild of the same records under the same key stages the live files again)."""
+    try:
+        committed = read_manifest(index_dir) if (index_dir / MANIFEST_NAME).exists() else None
+    except StoreError:
+        return  # cannot tell which files are live: keep them all
+    live = {f.path.name for f in committed.files.values()} if committed is not None else set()
+    for f in manifest.files.values():
+        if f.path.name not in live:
+            f.path.unlink(missing_ok=True)
 
 
 def _manifest_json(manifest: IndexManifest) -> bytes:

@@ -109,7 +109,8 @@ class BlindEvaluator:
             except InvalidElementError:
                 raise self._refuse(organisation, epoch, count, "a blinded element is invalid",
                                    Reason.INVALID_ELEMENT) from None
-            total = self._debit(organisation, epoch, count)
+            # Audit before effect (issue 17): an entry the log cannot take debits and returns nothing.
             self._audit.append("blind_evaluation", peer=organisation, epoch=epoch.name, count=count,
-                               epoch_used=total, epoch_limit=limit)
+                               epoch_used=used + count, epoch_limit=limit)
+            self._debit(organisation, epoch, count)
         return evaluated, proof

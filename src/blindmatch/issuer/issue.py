@@ -9,7 +9,6 @@ issuance holds counts, the epoch and the output file's digest, never a record.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 from collections import Counter
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from blindmatch.audit.keys import raw_public_key
 from blindmatch.crypto import oprf
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.modes import VOPRF
+from blindmatch.csvrows import as_record, more_values_than_columns, read_rows
 from blindmatch.issuer.config import IssuerConfig
 from blindmatch.issuer.epochs import Epoch, epoch_key_pair
 from blindmatch.issuer.keys import load_signing_key, read_seed
@@ -33,6 +33,9 @@ from blindmatch.vocabulary import InputError
 
 class OrdersFileError(InputError, ValueError):
     """ORDERS.csv cannot be used as a whole (unreadable, missing column)."""
+
+
+COLUMNS_REFUSAL = "invalid: columns"
 
 
 @dataclass
@@ -57,27 +60,15 @@ def audit_origin(config: IssuerConfig) -> str:
     return f"issuer/{config.name.replace(' ', '-')}"
 
 
-def _rows(path: Path, needed: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    try:
-        handle = path.open("r", encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise OrdersFileError(f"cannot read {path}: {exc.strerror}") from None
-    with handle:
-        reader = csv.reader(handle)
-        try:
-            header = next(reader, None)
-            if header is None:
-                raise OrdersFileError(f"{path}: empty file (no header row)")
-            missing = [name for name in needed if name not in header]
-            if missing:
-                raise OrdersFileError(f"{path}: no column(s) {', '.join(missing)}")
-            number = 0
-            for values in reader:
-                if any(v.strip() for v in values):
-                    number += 1
-                    yield number, dict(zip(header, values, strict=False))
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise OrdersFileError(f"{path}: not a readable UTF-8 CSV file ({exc.__class__.__name__})") from None
+def _rows(path: Path, needed: list[str]) -> Iterator[tuple[int, dict[str, str] | None]]:
+    """``(row number, record)`` per non-blank row, numbered as the requester numbers QUERIES.csv
+    (``blindmatch.csvrows``); ``None`` for a row with more values than columns."""
+    with read_rows(path, OrdersFileError) as rows:
+        missing = [name for name in needed if name not in rows.header]
+        if missing:
+            raise OrdersFileError(f"{path}: no column(s) {', '.join(missing)}")
+        for number, values in rows:
+            yield number, None if more_values_than_columns(rows.header, values) else as_record(rows.header, values)
 
 
 def issue_tokens(
@@ -96,6 +87,9 @@ def issue_tokens(
     needed = [*schema.tier_fields, *([schema.basis_field] if schema.basis_field else []), config.final_field]
     for number, record in _rows(orders, needed):
         report.rows += 1
+        if record is None:  # the requester marks such a row invalid too, and never sends it
+            report.refused[COLUMNS_REFUSAL] += 1
+            continue
         reason = refusal(record, schema, config.final_field, config.final_value, now.date())
         try:
             keys = schema.match_keys(record, "requester", number) if reason is None else []
@@ -127,10 +121,10 @@ def issue_tokens(
         rows.append((number, row))
     header = TokenHeader(config.name, epoch, pk, raw_public_key(signing), schema.fingerprint, tiers, len(rows))
     content = render(header, rows, signing)
-    write_token_file(out, content)
-    ledger.save()
     report.issued = len(rows)
-    with AuditLog.open(config.state_dir, audit_origin(config)) as log:
+    ledger.save()  # the address cap counts these tokens before anyone holds them
+    with AuditLog.open(config.state_dir, audit_origin(config)) as log:  # audit before effect (issue 17)
         log.append("tokens_issued", epoch=epoch.name, rows=report.rows, issued=report.issued,
                    refused=report.rows - report.issued, file_sha256=hashlib.sha256(content).hexdigest())
+    write_token_file(out, content)
     return report

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -105,8 +106,15 @@ def render(header: TokenHeader, rows: list[tuple[int, list[bytes | None]]], key:
 def write_token_file(path: Path, content: bytes) -> None:
     """Write atomically: a reader never sees half a file (which would fail its signature anyway)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(content)
-    tmp.replace(path)
+    try:
+        with tmp.open("wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a failed write leaves no partial copy behind (issue 17)
+        raise
 
 
 def _parse_time(path: Path, text: str, name: str) -> datetime:

@@ -22,6 +22,7 @@ from pathlib import Path
 from blindmatch.audit import AuditLog
 from blindmatch.crypto import group, voprf
 from blindmatch.crypto.batch import BatchEngine
+from blindmatch.csvrows import as_record, read_rows
 from blindmatch.issuer.keys import create_seed, create_signing_key, public_key_path
 from blindmatch.issuer.tokenfile import TokenFile, read_token_file
 from blindmatch.normalize import NormalizationError, resolve_schema
@@ -99,7 +100,8 @@ def issue(workspace: Workspace) -> dict[str, int]:
     if done.returncode != 0:
         raise RuntimeError(f"issuer issue exited {done.returncode}: {done.stderr.strip()[-2000:]}")
     tokens = _read_tokens(workspace)
-    rows = sum(1 for _ in csv.DictReader(workspace.queries.open(encoding="utf-8", newline="")))
+    with read_rows(workspace.queries) as queries:
+        rows = sum(1 for _ in queries)
     return {"eligible_records": len(tokens.tokens), "tokens_issued": len(tokens.tokens),
             "ineligible_records": rows - len(tokens.tokens)}
 
@@ -127,12 +129,12 @@ def try_without_tokens(workspace: Workspace) -> tuple[int, int]:
     schema = resolve_schema(config.matching.schema)
     made_up = group.random_scalar()
     targets: dict[int, list[bytes | None]] = {}
-    with workspace.queries.open(encoding="utf-8", newline="") as handle:
-        for number, record in enumerate(csv.DictReader(handle), start=1):
+    with read_rows(workspace.queries) as queries:
+        for number, values in queries:
             if number in real.tokens or not truth[number - 1]:
                 continue  # only the ineligible people the holder has
             try:
-                keys = schema.match_keys(record, "requester", number)
+                keys = schema.match_keys(as_record(queries.header, values), "requester", number)
             except NormalizationError:
                 continue
             row: list[bytes | None] = [None] * len(schema.tier_names())
@@ -154,7 +156,7 @@ def try_without_tokens(workspace: Workspace) -> tuple[int, int]:
                 raise RuntimeError(f"the adversary's job ended {runner.store.get(job.id).state}")
     finally:
         engine.close()
-    with out.open(encoding="utf-8", newline="") as handle:
-        matched = sum(1 for number, row in enumerate(csv.DictReader(handle), start=1)
-                      if number in targets and row["matched"] == "true")
+    with read_rows(out) as results:
+        matched = sum(1 for number, values in results
+                      if number in targets and as_record(results.header, values)["matched"] == "true")
     return len(targets), matched

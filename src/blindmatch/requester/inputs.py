@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from blindmatch.csvrows import as_record, more_values_than_columns, read_rows
 from blindmatch.normalize import NormalizationError, Schema
 from blindmatch.requester.jobs import Job, JobStore
 from blindmatch.vocabulary import InputError, Mode
@@ -72,31 +73,15 @@ def file_sha256(path: Path) -> str:
 
 
 def iter_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
-    """The header and ``(row number, values)`` of each non-blank data row (row 1 = first record)."""
-    handle = path.open("r", encoding="utf-8-sig", newline="")
-    reader = csv.reader(handle)
-    try:
-        header = next(reader)
-    except StopIteration:
-        handle.close()
-        raise JobInputError(f"{path}: empty file (no header row)") from None
-    except (csv.Error, UnicodeDecodeError) as exc:
-        handle.close()
-        raise JobInputError(f"{path}: header is not readable CSV ({exc.__class__.__name__})") from None
+    """The header and ``(row number, values)`` of each non-blank data row, numbered as every
+    command numbers rows (``blindmatch.csvrows``: row 1 = first record)."""
+    rows = read_rows(path, JobInputError)
 
-    def rows() -> Iterator[tuple[int, list[str]]]:
-        with handle:
-            number = 0
-            try:
-                for values in reader:
-                    if not any(v.strip() for v in values):
-                        continue
-                    number += 1
-                    yield number, values
-            except (csv.Error, UnicodeDecodeError) as exc:
-                raise JobInputError(f"{path}: row {number + 1} is not readable CSV ({exc.__class__.__name__})") from None
+    def numbered() -> Iterator[tuple[int, list[str]]]:
+        with rows:
+            yield from rows
 
-    return header, rows()
+    return rows.header, numbered()
 
 
 def check_header(header: list[str], schema: Schema) -> None:
@@ -135,10 +120,10 @@ def prepare_elements(
     statuses: list[tuple[int, str, int]] = []
     sent: set[bytes] = set()
     for number, values in rows:
-        if len(values) > len(header):
+        if more_values_than_columns(header, values):
             statuses.append((number, "invalid: columns", 0))
             continue
-        record = dict(zip(header, values, strict=False))
+        record = as_record(header, values)
         reason = schema.check_basis(record, today)
         if reason is not None:
             statuses.append((number, f"ineligible: {reason}", 0))

@@ -29,6 +29,7 @@ from blindmatch.vocabulary import BlindmatchError, JobState
 # 2: jobs.prepared_on. A store of another version is refused (not migrated): finish or
 # delete its jobs with the version that made it.
 SCHEMA_VERSION = 2
+INTERRUPTED = "interrupted"  # the state of a session whose runner died in it
 _SCHEMA = (
     """CREATE TABLE jobs (
         id            TEXT PRIMARY KEY,
@@ -234,8 +235,9 @@ class JobStore:
                     for statement in _SCHEMA:
                         db.execute(statement)
             version = self._db().execute("PRAGMA user_version").fetchone()[0]
-        except (sqlite3.Error, OSError) as exc:  # corrupt, not a database, unwritable, disk full
-            raise JobStoreError(f"cannot open the job store {self.path}: {exc}") from None
+        except (sqlite3.Error, OSError, JobStoreError) as exc:  # corrupt, not a database, unwritable, disk full
+            cause = exc.__context__ if isinstance(exc, JobStoreError) and exc.__context__ is not None else exc
+            raise JobStoreError(f"cannot open the job store {self.path}: {cause}") from None
         if version != SCHEMA_VERSION:
             raise JobStoreError(
                 f"{self.path}: job store schema {version}, this version reads {SCHEMA_VERSION}; finish its jobs with "
@@ -263,14 +265,22 @@ class JobStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction. A store that cannot take it (disk full, I/O
+        error, damaged file) is a ``JobStoreError`` naming the file, not a traceback (issue 17)."""
         db = self._db()
-        db.execute("BEGIN IMMEDIATE")
         try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:  # a failed COMMIT may leave it open; SQLITE_FULL may have ended it
+                    db.execute("ROLLBACK")
+                raise
+        except sqlite3.IntegrityError:
+            raise  # a constraint the code relies on, not a storage fault
+        except sqlite3.DatabaseError as exc:
+            raise JobStoreError(f"the job store {self.path} cannot be written: {exc}") from None
 
     # -- jobs ---------------------------------------------------------------------------
 
@@ -313,7 +323,8 @@ class JobStore:
         return [Job.from_row(r) for r in rows if r["state"] == JobState.QUEUED or not _owner_alive(r["owner"])]
 
     def claim(self, job_id: str, owner: str) -> bool:
-        """Mark the job running under ``owner`` unless a live runner already has it."""
+        """Mark the job running under ``owner`` unless a live runner already has it. A session still
+        ``open`` is then a dead runner's (kill -9): it is marked ``interrupted``, not left open (issue 17)."""
         with self._tx() as db:
             job = self._get(db, job_id)
             if job.state == JobState.SUCCEEDED or (job.state == JobState.RUNNING and job.owner != owner and _owner_alive(job.owner)):
@@ -323,6 +334,8 @@ class JobStore:
                 "WHERE id = ?",
                 (owner, _now(), job_id),
             )
+            db.execute("UPDATE sessions SET state = ?, closed_at = ? WHERE job_id = ? AND state = 'open'",
+                       (INTERRUPTED, _now(), job_id))
             return True
 
     def release(self, job_id: str, state: str) -> None:

@@ -28,7 +28,7 @@ from blindmatch.audit.keeper import AuditKeeper
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.requester.config import RequesterConfig
 from blindmatch.requester.inputs import JobInputError
-from blindmatch.requester.jobs import Job, JobStore
+from blindmatch.requester.jobs import Job, JobStore, JobStoreError
 from blindmatch.requester.runner import JobBusy, JobRunner, Progress
 from blindmatch.transport.guard import CallGuard, transport_ceiling
 from blindmatch.v1 import requester_pb2 as rpb
@@ -136,6 +136,8 @@ class RequesterServicer(rpb_grpc.RequesterServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except OSError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot read {queries}: {exc.__class__.__name__}")
+        except JobStoreError as exc:  # e.g. a full state disk: the job cannot be recorded (issue 17)
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         self.schedule(job.id)
         return rpb.SubmitReply(job_id=job.id, resumed=resumed)
 
@@ -208,12 +210,12 @@ class RequesterDaemon:
         config.socket_path.chmod(0o600)
 
     def start(self) -> None:
+        self.audit.append("daemon_started", role="requester", version=__version__)  # before it serves
         self.server.start()
         if self.config.metrics_listen:
             self.metrics_port = self.runner.metrics.serve(self.config.metrics_listen)
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        self.audit.append("daemon_started", role="requester", version=__version__)
         self.keeper.start()
         for job in self.store.resumable():
             log.info("resuming job %s", job.id)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from blindmatch.csvrows import as_record, more_values_than_columns
 from blindmatch.issuer.keys import read_public_signing_key
 from blindmatch.issuer.tokenfile import TokenFile, TokenFileError, read_token_file
 from blindmatch.normalize import Schema
@@ -83,10 +84,10 @@ def prepare_token_elements(
     statuses: list[tuple[int, str, int]] = []
     sent: set[bytes] = set()
     for number, values in rows:
-        if len(values) > len(header):
+        if more_values_than_columns(header, values):
             statuses.append((number, "invalid: columns", 0))
             continue
-        reason = schema.check_basis(dict(zip(header, values, strict=False)), today) if check_basis else None
+        reason = schema.check_basis(as_record(header, values), today) if check_basis else None
         status = f"ineligible: {reason}" if reason is not None else _row_status(tokens, number, now)
         if status is not None:
             statuses.append((number, status, 0))

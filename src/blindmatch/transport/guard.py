@@ -10,6 +10,10 @@
 * **Size**: gRPC's own limit answers ``RESOURCE_EXHAUSTED`` with no reason, so the
   server lets gRPC accept up to :func:`transport_ceiling` bytes and this interceptor
   enforces the advertised limit with reason ``limit_exceeded``.
+* **Unexpected failures** of a unary-request method (a budget store that fails under a
+  running holder, say): gRPC would answer ``UNKNOWN`` with the exception's text, so the
+  peer gets ``INTERNAL``, reason ``internal``, and a fixed message instead, and the
+  daemon's log gets the traceback (issue 17).
 
 For a streaming request the failure is raised from the request iterator as a
 ``ProtocolError``, so the servicer ends (and audits) the session the way it ends any
@@ -18,8 +22,9 @@ protocol error; for a unary request the call is aborted before the servicer runs
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 
@@ -32,6 +37,9 @@ from blindmatch.vocabulary import Reason
 # that the interceptor, not gRPC, refuses it (with a reason). Beyond it gRPC refuses
 # with RESOURCE_EXHAUSTED and no reason, and never buffers more than this per call.
 CEILING_FACTOR = 4
+INTERNAL_MESSAGE = "internal error; see the server's log"
+
+log = logging.getLogger("blindmatch.transport")
 
 Decoder = Callable[[bytes], Any]
 
@@ -59,6 +67,21 @@ def _check_tls(context: grpc.ServicerContext) -> None:
         abort(context, status_of(Reason.TLS_VERSION), Reason.TLS_VERSION, problem)
 
 
+def _internal_error(context: grpc.ServicerContext) -> NoReturn:
+    """Re-raise grpc's own abort (the call has its status); turn anything else into ``INTERNAL``."""
+    if context.code() is not None:
+        raise  # the abort grpc raised: this runs only inside an except block
+    log.exception("a call failed unexpectedly")
+    abort(context, grpc.StatusCode.INTERNAL, Reason.INTERNAL, INTERNAL_MESSAGE)
+
+
+def _contained_stream(behaviour: Callable[..., Iterator[Any]], request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+    try:
+        yield from behaviour(request, context)
+    except Exception:
+        _internal_error(context)
+
+
 class CallGuard(grpc.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
     """TLS 1.3, decodable and not oversized: for every method of every service on the server."""
 
@@ -78,11 +101,11 @@ class CallGuard(grpc.ServerInterceptor):  # type: ignore[misc]  # grpc is untype
             factory = grpc.stream_stream_rpc_method_handler if handler.response_streaming else grpc.stream_unary_rpc_method_handler
         else:
             behaviour = handler.unary_stream or handler.unary_unary
-            wrapped = self._unary(behaviour, deserializer)
+            wrapped = self._unary(behaviour, deserializer, handler.response_streaming)
             factory = grpc.unary_stream_rpc_method_handler if handler.response_streaming else grpc.unary_unary_rpc_method_handler
         return factory(wrapped, request_deserializer=None, response_serializer=handler.response_serializer)
 
-    def _unary(self, behaviour: Callable[..., Any], deserializer: Decoder | None) -> Callable[..., Any]:
+    def _unary(self, behaviour: Callable[..., Any], deserializer: Decoder | None, streaming: bool) -> Callable[..., Any]:
         def guarded(raw: bytes, context: grpc.ServicerContext) -> Any:
             if self._require_tls13:
                 _check_tls(context)
@@ -90,7 +113,12 @@ class CallGuard(grpc.ServerInterceptor):  # type: ignore[misc]  # grpc is untype
                 request = decode(raw, deserializer, self._limit)
             except ProtocolError as exc:
                 abort(context, status_of(exc.code), exc.code, exc.message)
-            return behaviour(request, context)
+            if streaming:
+                return _contained_stream(behaviour, request, context)
+            try:
+                return behaviour(request, context)
+            except Exception:
+                _internal_error(context)
         return guarded
 
     def _streaming(self, behaviour: Callable[..., Any], deserializer: Decoder | None) -> Callable[..., Any]:
