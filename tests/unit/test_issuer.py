@@ -153,7 +153,7 @@ def test_blind_evaluation_only_for_configured_holders_within_their_count(
     keys = [k for _, k in default_schema().match_keys(ALICE, "holder")]
 
     def stage(org: str, epoch_name: str = epoch.name) -> IssuerTokens:
-        return IssuerTokens(lambda b: evaluator.evaluate(org, b, epoch_name), pk, epoch.name, engine)
+        return IssuerTokens(lambda b: evaluator.evaluate(org, b, epoch_name), pk, epoch, engine)
 
     sk = epoch_key_pair(read_seed(issuer.seed_file), epoch)[0]
     assert stage("Example Tax Authority").convert(keys) == [voprf.evaluate(sk, k) for k in keys]
@@ -177,7 +177,7 @@ def test_a_wrong_issuer_proof_is_refused(tmp_path: Path, issuer: IssuerConfig, e
     evaluator = BlindEvaluator(issuer, engine)
     epoch, _ = evaluator.public_key()
     other_pk = epoch_key_pair(bytes(32), epoch)[1]
-    stage = IssuerTokens(lambda b: evaluator.evaluate("Example Tax Authority", b, epoch.name), other_pk, epoch.name, engine)
+    stage = IssuerTokens(lambda b: evaluator.evaluate("Example Tax Authority", b, epoch.name), other_pk, epoch, engine)
     with pytest.raises(dleq.ProofError):
         stage.convert([b"k1", b"k2"])
     evaluator.close()

@@ -135,7 +135,8 @@ def build_index(
     A build the guard refuses (``holder.index_guard``) raises ``IndexBuildError`` and
     keeps the committed index, changing nothing (the message gives the rejects per field).
     ``tokens`` builds the index over the issuer's eligibility tokens of the match keys
-    instead of the keys themselves (see :mod:`blindmatch.holder.tokens`).
+    instead of the keys themselves (see :mod:`blindmatch.holder.tokens`); the manifest
+    records their issuer epoch, and the token stage's spool is dropped once committed.
     """
     schema = load_configured_schema(config)
     if rotate_key:
@@ -184,18 +185,22 @@ def build_index(
            allow_shrink)
     os.replace(rejects_tmp, rejects_path)
     report.rejects_file = rejects_path
-    report.manifest = write_indexes(
-        config.index_dir,
-        indexes,
-        key_id=key.key_id,
-        schema_fingerprint=schema.fingerprint,
-        schema_name=schema.name,
-        schema_version=schema.version,
-        records=report.rows - report.rejected,
-    )
+    report.manifest = _commit(config, indexes, key, schema, report.rows - report.rejected, tokens)
     if rotate_key:  # the manifest now names the new key: only now may it replace the old one
         report.retired_key = promote_next_key(config.key_file)
     return report
+
+
+def _commit(config: HolderNodeConfig, indexes: dict[IndexSlot, bytes], key: HolderKey, schema: Schema, records: int,
+            tokens: IssuerTokens | None) -> IndexManifest:
+    """Write the indexes and switch the manifest to them; an index over tokens records their
+    issuer epoch, and the token stage's spool (the holder's own tokens) goes once committed."""
+    manifest = write_indexes(config.index_dir, indexes, key_id=key.key_id, schema_fingerprint=schema.fingerprint,
+                             schema_name=schema.name, schema_version=schema.version, records=records,
+                             issuer_epoch=tokens.stamp if tokens is not None else None)
+    if tokens is not None:
+        tokens.committed()
+    return manifest
 
 
 def _guard(records_csv: Path, config: HolderNodeConfig, report: BuildReport, leftovers: list[Path],

@@ -21,8 +21,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from blindmatch import PROTOCOL_VERSION, __version__
-from blindmatch.audit import AuditError, AuditLog, entries, verify_transcript_signature
-from blindmatch.audit.checkpoint import CheckpointError
+from blindmatch.audit import AuditError, AuditLog, entries
 from blindmatch.audit.keeper import AuditKeeper
 from blindmatch.audit.peer_checkpoints import store_peer_checkpoint, verify_peer_note
 from blindmatch.core.errors import ProtocolError
@@ -36,10 +35,11 @@ from blindmatch.core.events import (
     SessionRefused,
 )
 from blindmatch.core.holder import HolderSession
-from blindmatch.core.messages import Accept, Close, Closed, EvaluatedBatch, Hello
+from blindmatch.core.messages import Accept, Closed, EvaluatedBatch, Hello
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.budget_ledger import prepare_budgets
 from blindmatch.holder.capacity import HEALTH_WATCHERS, admitted_calls, server_options, worker_threads
+from blindmatch.holder.close_check import close_is_signed
 from blindmatch.holder.config import HolderNodeConfig, TlsConfig
 from blindmatch.holder.key_usage import KEY_USAGE_DB, KeyUsage
 from blindmatch.holder.metrics import HolderMetrics
@@ -51,6 +51,7 @@ from blindmatch.holder.session_ledger import (
     SessionLedger,
 )
 from blindmatch.holder.store import IndexSlot, StoreError, load_committed_key, open_indexes
+from blindmatch.holder.tokens import check_served_epoch, epoch_fields, epoch_refusal
 from blindmatch.policy import Grant, Policy, PolicyRefusal
 from blindmatch.transport.context import call_cancelled, peer_organisation
 from blindmatch.transport.guard import CallGuard
@@ -97,18 +98,6 @@ class _MatchProgress:
         if self.granted:
             return "failed"
         return "refused" if self.hello is not None else "abandoned"
-
-
-def _close_is_signed(close: Close) -> bool:
-    """The requester's audit signature over its transcript hash verifies (SPEC.md 10.3.3),
-    and its checkpoint is signed by the same audit key (SPEC.md 10.4.1)."""
-    if not verify_transcript_signature(close.signer_key, close.session_id, close.transcript_hash, close.signature):
-        return False
-    try:
-        verify_peer_note(close.checkpoint_note, close.signer_key)
-    except CheckpointError as exc:
-        raise ProtocolError(Reason.BAD_REQUEST, f"the checkpoint in the requester's Close: {exc}") from None
-    return True
 
 
 class HolderServicer(pb_grpc.HolderServicer):
@@ -168,6 +157,7 @@ class HolderServicer(pb_grpc.HolderServicer):
             schema_version=manifest.schema_version,
             oprf_public_key=rt.key.public_key,
             organisation=rt.organisation,
+            **epoch_fields(manifest.issuer_epoch),
         )
 
     # --- DownloadIndex -------------------------------------------------------------------
@@ -182,6 +172,8 @@ class HolderServicer(pb_grpc.HolderServicer):
             abort(context, grpc.StatusCode.PERMISSION_DENIED, Reason.MODE_NOT_ALLOWED,
                   f"no official of {organisation!r} may use {kind.value} mode, so its index is not served")
         current = self._rt.indexes.manifest.files[organisation, kind]
+        if refusal := epoch_refusal(self._rt.indexes.manifest.issuer_epoch, request.issuer_epoch, self._rt.clock()):
+            abort(context, status_of(refusal.code), refusal.code, refusal.message)
         if request.digest and request.digest != current.digest:
             abort(context, grpc.StatusCode.FAILED_PRECONDITION, Reason.INDEX_MISMATCH,
                   f"the {kind.value} index changed: {request.digest.hex()[:16]}... is not current; call GetInfo and restart")
@@ -231,7 +223,7 @@ class HolderServicer(pb_grpc.HolderServicer):
             abort(context, status_of(exc.reason), exc.reason, str(exc))
 
     def _session(self, peer: str, reader: DeadlineReader, context: grpc.ServicerContext) -> Iterator[pb.MatchServerMessage]:
-        session = HolderSession(self._rt.holder_config(peer), self._rt.engine, _close_is_signed, peer)
+        session = HolderSession(self._rt.holder_config(peer), self._rt.engine, close_is_signed, peer)
         progress = _MatchProgress()
         started = time.monotonic()
         # Nothing inside this try calls abort(): every abort happens in a handler below, so
@@ -327,6 +319,7 @@ class HolderServicer(pb_grpc.HolderServicer):
         if not isinstance(hello, Hello):
             raise ProtocolError(Reason.UNEXPECTED_MESSAGE, "the first message must be a Hello")
         progress.hello = hello
+        check_served_epoch(self._rt.indexes.manifest.issuer_epoch, self._rt.clock())
         session.receive(hello)
         grant = self._authorize(peer, session, hello, progress)
         yield from self._send(peer, hello, session.receive(AcceptSession()))

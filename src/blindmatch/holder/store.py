@@ -187,6 +187,37 @@ class IndexFile:
     entries: int
 
 
+_EPOCH_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+@dataclass(frozen=True)
+class IssuerEpochStamp:
+    """The issuer epoch an index over eligibility tokens was built for (SPEC.md 15.5).
+
+    Tokens of another epoch match nothing in it, and once ``expires`` has passed no
+    requester holds valid tokens for it: the holder serves it only within its epoch.
+    """
+
+    name: str
+    not_before: datetime
+    expires: datetime
+    oprf_key: bytes  # pkI of the epoch, as the holder verified the issuer's proofs against it
+
+    def ended(self, now: datetime) -> bool:
+        return now >= self.expires
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "not_before": self.not_before.strftime(_EPOCH_TIME_FORMAT),
+                "expires": self.expires.strftime(_EPOCH_TIME_FORMAT), "oprf_key": self.oprf_key.hex()}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, str]) -> IssuerEpochStamp:
+        def when(text: str) -> datetime:
+            return datetime.strptime(text, _EPOCH_TIME_FORMAT).replace(tzinfo=UTC)
+
+        return cls(str(doc["name"]), when(doc["not_before"]), when(doc["expires"]), bytes.fromhex(doc["oprf_key"]))
+
+
 @dataclass(frozen=True)
 class IndexManifest:
     key_id: bytes
@@ -196,6 +227,7 @@ class IndexManifest:
     records: int
     built_at: str
     files: dict[IndexSlot, IndexFile]
+    issuer_epoch: IssuerEpochStamp | None = None  # None: the index is over plain match keys
 
     def for_organisation(self, organisation: str) -> dict[Mode, IndexFile]:
         """The indexes built for ``organisation``, by mode (none for an organisation not indexed)."""
@@ -225,6 +257,7 @@ def write_indexes(
     schema_name: str,
     schema_version: int,
     records: int,
+    issuer_epoch: IssuerEpochStamp | None = None,
 ) -> IndexManifest:
     """Store freshly built indexes and switch the manifest to them atomically."""
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -243,6 +276,7 @@ def write_indexes(
         records=records,
         built_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         files=files,
+        issuer_epoch=issuer_epoch,
     )
     fsync_directory(index_dir)  # the new index files' names are durable before the manifest names them
     _write_durably(index_dir / MANIFEST_NAME, _manifest_json(manifest))
@@ -262,6 +296,7 @@ def _manifest_json(manifest: IndexManifest) -> bytes:
         },
         "records": manifest.records,
         "built_at": manifest.built_at,
+        "issuer_epoch": manifest.issuer_epoch.to_json() if manifest.issuer_epoch is not None else None,
         "indexes": [
             {"organisation": org, "kind": kind.value, "file": f.path.name, "digest": f.digest.hex(),
              "size_bytes": f.size_bytes, "entries": f.entries}
@@ -308,6 +343,7 @@ def read_manifest(index_dir: Path) -> IndexManifest:
             records=int(doc["records"]),
             built_at=str(doc["built_at"]),
             files=files,
+            issuer_epoch=IssuerEpochStamp.from_json(doc["issuer_epoch"]) if doc.get("issuer_epoch") else None,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # AttributeError: a non-table where a table belongs
         raise StoreError(f"{path} is malformed ({type(exc).__name__}: {exc})") from None

@@ -19,21 +19,45 @@ of the cryptographic one); only the pilot's adversary turns it off.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
 
+from blindmatch.core.errors import ProtocolError
 from blindmatch.issuer.keys import read_public_signing_key
 from blindmatch.issuer.tokenfile import TokenFile, TokenFileError, read_token_file
 from blindmatch.normalize import Schema
 from blindmatch.requester.inputs import Elements, check_header, iter_rows
-from blindmatch.vocabulary import Mode
+from blindmatch.vocabulary import Mode, Reason
 
 NO_TOKEN = "ineligible: no token"
 TOKEN_EXPIRED = "ineligible: token expired"
 TOKEN_NOT_YET_VALID = "ineligible: token not yet valid"
 TOKEN_INVALID = "invalid: token"
+
+
+@dataclass(frozen=True)
+class TokenEpoch:
+    """The issuer epoch of a job's token file, which the holder's index must share."""
+
+    path: Path
+    epoch: str
+
+    def check_index(self, index_epoch: str) -> None:
+        """Refuse, naming the file and both epochs, an index built for another issuer epoch.
+
+        Tokens of one epoch match nothing in an index of another, so a session would only
+        spend budget; the check runs before anything is downloaded or sent.
+        """
+        if index_epoch != self.epoch:
+            have = f"issuer epoch {index_epoch}" if index_epoch else "plain match keys (no issuer epoch)"
+            raise ProtocolError(
+                Reason.ISSUER_EPOCH_MISMATCH,
+                f"{self.path}: the tokens are of issuer epoch {self.epoch}, but the holder's index is over {have}; "
+                "ask the issuer for tokens of the holder's epoch, or wait for the holder's rebuild",
+            )
 
 
 def load_tokens(tokens_path: Path, issuer_key: Path, schema: Schema) -> TokenFile:
