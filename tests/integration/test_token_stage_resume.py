@@ -88,11 +88,11 @@ def _used(issuer: IssuerConfig, engine: BatchEngine) -> int:
         evaluator.close()
 
 
-def _resume(dep: Deployment, issuer: IssuerConfig, engine: BatchEngine) -> IssuerTokens:
+def _resume(dep: Deployment, issuer: IssuerConfig, engine: BatchEngine, cluster: str | None = None) -> IssuerTokens:
     evaluator = BlindEvaluator(issuer, engine)
     try:
         stage = _stage(dep.config, evaluator, engine)
-        build_index(dep.root / "records.csv", dep.config, progress=False, engine=engine, tokens=stage)
+        build_index(dep.root / "records.csv", dep.config, progress=False, engine=engine, tokens=stage, cluster=cluster)
     finally:
         evaluator.close()
     return stage
@@ -250,3 +250,34 @@ def test_a_spool_others_can_read_is_refused(tmp_path: Path) -> None:
     path.unlink()
     TokenSpool(tmp_path, "2026-12", bytes(32), BATCH).close()
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.timeout(180)
+def test_the_cluster_build_resumes_too(deployment: tuple[Deployment, IssuerConfig], engine: BatchEngine) -> None:
+    """``holder index --cluster``: the token stage runs here, the holder's evaluation on Dask; it resumes alike."""
+    pytest.importorskip("distributed")
+    from distributed import LocalCluster
+
+    dep, issuer = deployment
+    reference, elements = _reference(dep, issuer, engine)
+    evaluator = BlindEvaluator(issuer, engine)
+    calls = 0
+
+    def flaky(blinded: bytes) -> tuple[bytes, bytes]:
+        nonlocal calls
+        calls += 1
+        if calls > 2:
+            raise IssuerGone("issuer unreachable")
+        return evaluator.evaluate(HOLDER_ORG, blinded, evaluator.public_key()[0].name)
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        stage = _stage(dep.config, evaluator, engine, flaky)
+        with pytest.raises(IssuerGone):
+            build_index(dep.root / "records.csv", dep.config, progress=False, engine=engine, tokens=stage,
+                        cluster=cluster.scheduler_address)
+        evaluator.close()
+        stage.close()
+        resumed = _resume(dep, issuer, engine, cluster.scheduler_address)
+    assert resumed.spool is not None and resumed.spool.replayed == 2 * BATCH
+    assert resumed.evaluated == elements - 2 * BATCH
+    assert _indexes(dep.config) == reference

@@ -155,15 +155,17 @@ def build_index(
     try:
         builder = PerOrganisationBuilder(
             [_builder(key, schema.fingerprint, engine, cluster, org) for org in config.tls.allowed_organisations])
-        with (
-            _open_records(records_csv) as handle,
-            rejects_tmp.open("w", newline="") as rejects_handle,
-            tqdm(desc="indexing", unit=" rows", disable=not progress, total=None) as bar,
-        ):
-            _feed_rows(records_csv, handle, rejects_handle, bar, schema, builder, report, chunk_rows, cursor, tokens)
-        report.entries = builder.entries
-        indexes = builder.finish()
-        builder.close()
+        try:  # a build that fails (an issuer gone, a bad row) still lets go of its cluster client
+            with (
+                _open_records(records_csv) as handle,
+                rejects_tmp.open("w", newline="") as rejects_handle,
+                tqdm(desc="indexing", unit=" rows", disable=not progress, total=None) as bar,
+            ):
+                _feed_rows(records_csv, handle, rejects_handle, bar, schema, builder, report, chunk_rows, cursor, tokens)
+            report.entries = builder.entries
+            indexes = builder.finish()
+        finally:
+            builder.close()
     except (UnicodeDecodeError, csv.Error) as exc:
         for path in leftovers:
             path.unlink(missing_ok=True)
