@@ -9,6 +9,7 @@ holder that did not rebuild in time (its index's epoch has ended: it serves it n
 from __future__ import annotations
 
 import dataclasses
+import logging
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -178,12 +179,13 @@ def _hello_on_disk_index(ws: Workspace) -> Hello:
 
 
 def test_an_index_of_an_ended_epoch_is_served_no_more(setup: tuple[Workspace, IssuerConfig], engine: BatchEngine,
-                                                      tmp_path: Path) -> None:
+                                                      tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """The holder did not rebuild: its index is over last epoch's tokens."""
     ws, issuer = setup
     _build_for(ws, issuer, engine, PREVIOUS)
     queries, tokens = _orders(tmp_path, issuer)
-    with _serving(ws, engine) as stub:
+    with caplog.at_level(logging.WARNING, logger="blindmatch.holder"), _serving(ws, engine) as stub:
+        assert f"issuer epoch {PREVIOUS.name}, which has ended" in caplog.text  # the operator is told at start
         info = stub.GetInfo(pb.GetInfoRequest())  # still answers, and says which epoch the index is of
         assert (info.issuer_epoch, info.issuer_epoch_expires) == (PREVIOUS.name, CURRENT.not_before.strftime("%Y-%m-%dT%H:%M:%SZ"))
         for asked in ("", PREVIOUS.name):

@@ -473,6 +473,9 @@ class HolderDaemon:
         self.runtime.keeper.start()
         for (org, kind), f in sorted(self.runtime.indexes.manifest.files.items(), key=lambda i: (i[0][0], i[0][1].value)):
             log.info("serving %s index %s for %s (%d entries)", kind.value, f.digest.hex(), org, f.entries)
+        if (stamp := self.runtime.indexes.manifest.issuer_epoch) is not None and stamp.ended(self.runtime.clock()):
+            log.warning("the index is over tokens of issuer epoch %s, which has ended: downloads and sessions are "
+                        "refused (issuer_epoch_ended) until 'blindmatch holder index' rebuilds it", stamp.name)
 
     def stop(self, grace: float) -> None:
         """Refuse new calls, let in-flight sessions finish for ``grace`` seconds, then close the audit log."""
