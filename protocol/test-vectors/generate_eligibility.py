@@ -22,7 +22,7 @@ from blindmatch.core.keys import HolderKey
 from blindmatch.core.purpose import evaluation_info
 from blindmatch.crypto import oprf, poprf, voprf
 from blindmatch.issuer.epochs import Epoch, epoch_key_pair
-from blindmatch.issuer.tokenfile import TokenHeader, render
+from blindmatch.issuer.tokenfile import TokenHeader, records_digest, render
 from blindmatch.normalize import default_schema
 from blindmatch.vocabulary import Mode
 
@@ -59,7 +59,8 @@ def eligibility_vectors() -> dict[str, Any]:
     row: list[bytes | None] = [None] * len(schema.tier_names())
     for (name, _), token in zip(tiered, tokens, strict=True):
         row[schema.tier_rank[name]] = token
-    header = TokenHeader("court.example", epoch, pk, raw_public_key(signing), schema.fingerprint, len(row), 1)
+    header = TokenHeader("court.example", epoch, pk, raw_public_key(signing), schema.fingerprint, len(row), 1,
+                         records_digest([(1, keys)]))
     token_file = render(header, [(1, row)], signing)
     return {
         "suite": "ristretto255-SHA512, VOPRF mode (issuer), POPRF mode (holder index, membership)",

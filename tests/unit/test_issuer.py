@@ -199,3 +199,27 @@ def test_seed_file_must_be_private(tmp_path: Path, issuer: IssuerConfig) -> None
     issuer.seed_file.chmod(0o644)
     with pytest.raises(KeyFileError, match="chmod 600"):
         read_seed(issuer.seed_file)
+
+
+@pytest.mark.parametrize("change", ["reordered", "edited", "row removed", "row added before"])
+def test_a_token_file_for_other_records_is_refused_naming_both_files(tmp_path: Path, issuer: IssuerConfig,
+                                                                     change: str) -> None:
+    """Tokens are tied to rows by number; a file issued for other rows would send one person's tokens as another's."""
+    people = [{**ALICE, "name": n, "address": _address(i)} for i, n in enumerate(["Alice Smith", "Bob Jones", "Carol Brown"])]
+    orders = tmp_path / "orders.csv"
+    write_orders(orders, people)
+    issue_tokens(orders, issuer, tmp_path / "tokens", now=NOW)
+    tokens = load_tokens(tmp_path / "tokens", _pinned(issuer), default_schema())
+    elements, _ = prepare_token_elements(orders, tokens, default_schema(), Mode.MEMBERSHIP, NOW.date(), now=NOW)
+    assert elements.keys  # the file it was issued for is accepted
+    queries = tmp_path / "queries.csv"
+    changed = {
+        "reordered": [people[1], people[0], people[2]],
+        "edited": [people[0], {**people[1], "address": _address(9)}, people[2]],
+        "row removed": people[:2],
+        "row added before": [{**ALICE, "name": "Dave Other"}, *people],
+    }[change]
+    write_orders(queries, changed)
+    with pytest.raises(TokenFileError, match="issued for other records") as refused:
+        prepare_token_elements(queries, tokens, default_schema(), Mode.MEMBERSHIP, NOW.date(), now=NOW)
+    assert str(tmp_path / "tokens") in str(refused.value) and str(queries) in str(refused.value)
