@@ -98,21 +98,27 @@ def _resume(dep: Deployment, issuer: IssuerConfig, engine: BatchEngine, cluster:
     return stage
 
 
+def _goes_away_after(batches: int, evaluator: BlindEvaluator) -> Callable[[bytes], tuple[bytes, bytes]]:
+    """An issuer call that answers ``batches`` batches, then finds the issuer unreachable."""
+    calls = 0
+
+    def call(blinded: bytes) -> tuple[bytes, bytes]:
+        nonlocal calls
+        calls += 1
+        if calls > batches:
+            raise IssuerGone("issuer unreachable")
+        return evaluator.evaluate(HOLDER_ORG, blinded, evaluator.public_key()[0].name)
+
+    return call
+
+
 def test_an_issuer_that_goes_away_midway(deployment: tuple[Deployment, IssuerConfig], engine: BatchEngine) -> None:
     dep, issuer = deployment
     reference, elements = _reference(dep, issuer, engine)
     assert elements > 4 * BATCH  # several batches
     before = _used(issuer, engine)
     evaluator = BlindEvaluator(issuer, engine)
-    calls = 0
-
-    def flaky(blinded: bytes) -> tuple[bytes, bytes]:
-        nonlocal calls
-        calls += 1
-        if calls > 3:
-            raise IssuerGone("issuer unreachable")
-        return evaluator.evaluate(HOLDER_ORG, blinded, evaluator.public_key()[0].name)
-
+    flaky = _goes_away_after(3, evaluator)
     stage = _stage(dep.config, evaluator, engine, flaky)
     with pytest.raises(IssuerGone):
         build_index(dep.root / "records.csv", dep.config, progress=False, engine=engine, tokens=stage)
@@ -133,15 +139,7 @@ def test_a_torn_last_record_is_cut_and_asked_again(deployment: tuple[Deployment,
     dep, issuer = deployment
     reference, elements = _reference(dep, issuer, engine)
     evaluator = BlindEvaluator(issuer, engine)
-    calls = 0
-
-    def flaky(blinded: bytes) -> tuple[bytes, bytes]:
-        nonlocal calls
-        calls += 1
-        if calls > 2:
-            raise IssuerGone("issuer unreachable")
-        return evaluator.evaluate(HOLDER_ORG, blinded, evaluator.public_key()[0].name)
-
+    flaky = _goes_away_after(2, evaluator)
     stage = _stage(dep.config, evaluator, engine, flaky)
     with pytest.raises(IssuerGone):
         build_index(dep.root / "records.csv", dep.config, progress=False, engine=engine, tokens=stage)
@@ -161,15 +159,7 @@ def test_a_changed_records_file_replays_only_the_batches_that_are_the_same(
         deployment: tuple[Deployment, IssuerConfig], engine: BatchEngine) -> None:
     dep, issuer = deployment
     evaluator = BlindEvaluator(issuer, engine)
-    calls = 0
-
-    def flaky(blinded: bytes) -> tuple[bytes, bytes]:
-        nonlocal calls
-        calls += 1
-        if calls > 4:
-            raise IssuerGone("issuer unreachable")
-        return evaluator.evaluate(HOLDER_ORG, blinded, evaluator.public_key()[0].name)
-
+    flaky = _goes_away_after(4, evaluator)
     stage = _stage(dep.config, evaluator, engine, flaky)
     with pytest.raises(IssuerGone):
         build_index(dep.root / "records.csv", dep.config, progress=False, engine=engine, tokens=stage)
@@ -261,15 +251,7 @@ def test_the_cluster_build_resumes_too(deployment: tuple[Deployment, IssuerConfi
     dep, issuer = deployment
     reference, elements = _reference(dep, issuer, engine)
     evaluator = BlindEvaluator(issuer, engine)
-    calls = 0
-
-    def flaky(blinded: bytes) -> tuple[bytes, bytes]:
-        nonlocal calls
-        calls += 1
-        if calls > 2:
-            raise IssuerGone("issuer unreachable")
-        return evaluator.evaluate(HOLDER_ORG, blinded, evaluator.public_key()[0].name)
-
+    flaky = _goes_away_after(2, evaluator)
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         stage = _stage(dep.config, evaluator, engine, flaky)
         with pytest.raises(IssuerGone):
