@@ -263,3 +263,11 @@ def test_the_cluster_build_resumes_too(deployment: tuple[Deployment, IssuerConfi
     assert resumed.spool is not None and resumed.spool.replayed == 2 * BATCH
     assert resumed.evaluated == elements - 2 * BATCH
     assert _indexes(dep.config) == reference
+
+
+def test_two_builds_cannot_share_a_spool(tmp_path: Path) -> None:
+    first = TokenSpool(tmp_path, "2026-12", bytes(32), BATCH)
+    with pytest.raises(BlockingIOError, match="in use by another index build"):
+        TokenSpool(tmp_path, "2026-12", bytes(32), BATCH)
+    first.close()
+    TokenSpool(tmp_path, "2026-12", bytes(32), BATCH).close()

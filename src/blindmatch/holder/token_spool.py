@@ -26,6 +26,7 @@ preceding bytes of the record (32)``; integers big-endian.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import stat
@@ -68,6 +69,12 @@ class TokenSpool:
         if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
             os.close(fd)
             raise PermissionError(f"token spool {self.path} is readable by others; remove it and rebuild")
+        try:  # two builds appending to one spool would interleave their batches
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise BlockingIOError(f"token spool {self.path} is in use by another index build of epoch {epoch}; "
+                                  "wait for it to finish") from None
         self._fd = fd
         self._offset = len(self._header)
         self.replayed = 0  # elements taken from the spool instead of the issuer
