@@ -118,3 +118,16 @@ def test_a_malformed_manifest_issuer_epoch_is_a_store_error(value: object) -> No
             assert_clear(refused, "index.json")
         else:
             assert manifest.issuer_epoch is None or manifest.issuer_epoch.name
+
+
+@given(data=st.binary(max_size=300))
+def test_any_pending_bytes_give_fresh_blinds(data: bytes) -> None:
+    """A damaged record of the batch in flight is never used: the batch gets new blinds (and is counted anew)."""
+    keys = [b"key %d" % i for i in range(2)]
+    fresh = bytes(range(64))
+    with tempfile.TemporaryDirectory() as tmp:
+        spool = TokenSpool(Path(tmp), "2026-12", bytes(32), 2)
+        spool.pending.write_bytes(data)
+        assert spool.blinds_for(keys, lambda: fresh) in (fresh, data[36:100])
+        assert spool.blinds_for(keys, lambda: bytes(64)) == fresh  # kept now, so reused
+        spool.close()

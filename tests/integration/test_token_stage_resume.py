@@ -133,6 +133,38 @@ def test_an_issuer_that_goes_away_midway(deployment: tuple[Deployment, IssuerCon
     assert not resumed.spool.path.exists()
 
 
+def test_a_lost_answer_is_asked_again_but_not_counted_twice(deployment: tuple[Deployment, IssuerConfig],
+                                                            engine: BatchEngine) -> None:
+    """The issuer evaluated (and counted) the third batch, but its answer never arrived: the resumed build resends
+    that batch with the blinds it kept, so the issuer sees the same elements and does not count them again."""
+    dep, issuer = deployment
+    reference, elements = _reference(dep, issuer, engine)
+    before = _used(issuer, engine)
+    evaluator = BlindEvaluator(issuer, engine)
+    calls = 0
+
+    def answer_lost(blinded: bytes) -> tuple[bytes, bytes]:
+        nonlocal calls
+        calls += 1
+        answer = evaluator.evaluate(HOLDER_ORG, blinded, evaluator.public_key()[0].name)
+        if calls == 3:
+            raise IssuerGone("connection lost before the answer arrived")
+        return answer
+
+    stage = _stage(dep.config, evaluator, engine, answer_lost)
+    with pytest.raises(IssuerGone):
+        build_index(dep.root / "records.csv", dep.config, progress=False, engine=engine, tokens=stage)
+    evaluator.close()
+    stage.close()
+    assert _used(issuer, engine) - before == 3 * BATCH  # the lost batch was counted once
+    assert stage.spool is not None and stage.spool.pending.exists()
+    resumed = _resume(dep, issuer, engine)
+    assert resumed.spool is not None and resumed.spool.replayed == 2 * BATCH
+    assert _used(issuer, engine) - before == elements  # ... and only once
+    assert _indexes(dep.config) == reference
+    assert not resumed.spool.pending.exists() and not resumed.spool.path.exists()
+
+
 def test_a_torn_last_record_is_cut_and_asked_again(deployment: tuple[Deployment, IssuerConfig],
                                                    engine: BatchEngine) -> None:
     """A crash in the middle of an append leaves half a record: it fails its checksum and is asked for again."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -223,3 +224,26 @@ def test_a_token_file_for_other_records_is_refused_naming_both_files(tmp_path: P
     with pytest.raises(TokenFileError, match="issued for other records") as refused:
         prepare_token_elements(queries, tokens, default_schema(), Mode.MEMBERSHIP, NOW.date(), now=NOW)
     assert str(tmp_path / "tokens") in str(refused.value) and str(queries) in str(refused.value)
+
+
+def test_the_same_blinded_batch_again_is_answered_but_not_counted_twice(
+        issuer: IssuerConfig, engine: BatchEngine) -> None:
+    """A holder whose answer was lost resends the batch with the same blinds: it learns nothing new, pays nothing."""
+    from blindmatch.crypto import group
+    from blindmatch.crypto.modes import VOPRF
+
+    evaluator = BlindEvaluator(issuer, engine)
+    epoch = evaluator.public_key()[0]
+    keys = [b"key %d" % i for i in range(5)]
+    blinded = engine.blind_in_mode(VOPRF, keys, b"".join(group.random_scalar() for _ in keys))
+    first, _ = evaluator.evaluate("Example Tax Authority", blinded, epoch.name)
+    again, _ = evaluator.evaluate("Example Tax Authority", blinded, epoch.name)
+    assert again == first and evaluator.used("Example Tax Authority", epoch) == 5
+    other = engine.blind_in_mode(VOPRF, keys, b"".join(group.random_scalar() for _ in keys))  # new blinds: new batch
+    evaluator.evaluate("Example Tax Authority", other, epoch.name)
+    assert evaluator.used("Example Tax Authority", epoch) == 10
+    evaluator.close()
+    with AuditLog.open(issuer.state_dir, audit_origin(issuer)) as log:
+        assert log.size == 3
+    events = [json.loads(line)["event"] for line in (issuer.state_dir / "audit" / "log.jsonl").read_text().splitlines()]
+    assert events == ["blind_evaluation", "blind_evaluation_repeated", "blind_evaluation"]

@@ -67,7 +67,10 @@ class IssuerTokens:
             return []
         if self.spool is not None and (replayed := self.spool.replay(keys)) is not None:
             return replayed
-        blinds = b"".join(group.random_scalar() for _ in keys)
+        def fresh() -> bytes:
+            return b"".join(group.random_scalar() for _ in keys)
+
+        blinds = self.spool.blinds_for(keys, fresh) if self.spool is not None else fresh()
         blinded = self.engine.blind_in_mode(VOPRF, keys, blinds)
         evaluated, proof = self.call(blinded)
         if len(evaluated) != len(blinded):
