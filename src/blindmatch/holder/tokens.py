@@ -67,6 +67,7 @@ class IssuerTokens:
             return []
         if self.spool is not None and (replayed := self.spool.replay(keys)) is not None:
             return replayed
+
         def fresh() -> bytes:
             return b"".join(group.random_scalar() for _ in keys)
 

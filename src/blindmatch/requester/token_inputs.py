@@ -12,8 +12,10 @@ stops the others:
   ``ineligible: token not yet valid``;
 - the row's token line did not parse: ``invalid: token``.
 
-A file whose signature, header or schema does not check is refused as a whole, naming
-the file. The requester's own legal-basis check still runs first (a policy layer on top
+A file whose signature, header or schema does not check, or whose records digest says
+it was issued for other rows than QUERIES.csv's, is refused as a whole, naming the file;
+so is, before anything is downloaded or sent, a file of another issuer epoch than the
+holder's index (:class:`TokenEpoch`). The requester's own legal-basis check still runs first (a policy layer on top
 of the cryptographic one); only the pilot's adversary turns it off.
 """
 
