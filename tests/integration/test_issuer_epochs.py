@@ -66,8 +66,7 @@ def engine() -> Iterator[BatchEngine]:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, IssuerConfig]:
     root = tmp_path_factory.mktemp("epochs")
-    ws = create_workspace(root, holder_records=HOLDER_RECORDS, queries=10, matching={"batch_size": 16, "window": 2},
-                          daemon_signs=True)
+    ws = create_workspace(root, holder_records=HOLDER_RECORDS, queries=10, matching={"batch_size": 16, "window": 2})
     organisation = load_holder_config(ws.holder_config).organisation
     return ws, make_issuer(root / "issuer", {organisation: HOLDER_RECORDS * 2})
 
@@ -170,8 +169,8 @@ def _hello_on_disk_index(ws: Workspace) -> Hello:
         record_count=1, held_back=0, legal_basis=requester.official.legal_basis, nonce=secrets.token_bytes(16),
         issued_at=issued, expires_at=issued + timedelta(minutes=5), session_id=session_id,
         key_id=index.header.key_id, index_digest=index.digest, blinded_commitment=blinded_commitment(1, digests))
-    assert requester.official.key_file is not None
-    envelope = sign_request(request, load_official_key(requester.official.key_file))
+    official = load_official_key(ws.officials_dir / "alice.key", ws.passphrase_file.read_bytes().strip())
+    envelope = sign_request(request, official)
     return Hello(protocol_version=PROTOCOL_VERSION, session_id=session_id, mode=Mode.MEMBERSHIP,
                  key_id=index.header.key_id, schema_fingerprint=index.header.schema_fingerprint,
                  index_digest=index.digest, element_count=1, batch_size=1, batch_digests=digests,
