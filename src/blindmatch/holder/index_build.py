@@ -21,13 +21,15 @@ import csv
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
 from blindmatch.core.index_builder import IndexBuilder
 from blindmatch.core.keys import HolderKey
+from blindmatch.core.rotation import format_time
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.cluster_index import ClusterIndexBuilder
 from blindmatch.holder.config import HolderNodeConfig
@@ -126,6 +128,7 @@ def build_index(
     cluster: str | None = None,
     allow_shrink: bool = False,
     tokens: IssuerTokens | None = None,
+    now: datetime | None = None,
 ) -> BuildReport:
     """Build both index kinds from ``records_csv`` and commit them atomically to ``config.index_dir``.
 
@@ -137,6 +140,7 @@ def build_index(
     ``tokens`` builds the index over the issuer's eligibility tokens of the match keys
     instead of the keys themselves (see :mod:`blindmatch.holder.tokens`); the manifest
     records their issuer epoch, and the token stage's spool is dropped once committed.
+    ``now`` is when a rotated key starts serving (its validity start; the clock if None).
     """
     schema = load_configured_schema(config)
     if rotate_key:
@@ -187,19 +191,21 @@ def build_index(
            allow_shrink)
     os.replace(rejects_tmp, rejects_path)
     report.rejects_file = rejects_path
-    report.manifest = _commit(config, indexes, key, schema, report.rows - report.rejected, tokens)
+    report.manifest = _commit(config, indexes, key, schema, report.rows - report.rejected, tokens,
+                              _key_epoch(config.index_dir, rotate_key, now or datetime.now(UTC)))
     if rotate_key:  # the manifest now names the new key: only now may it replace the old one
         report.retired_key = promote_next_key(config.key_file)
     return report
 
 
 def _commit(config: HolderNodeConfig, indexes: dict[IndexSlot, bytes], key: HolderKey, schema: Schema, records: int,
-            tokens: IssuerTokens | None) -> IndexManifest:
-    """Write the indexes and switch the manifest to them; an index over tokens records their
-    issuer epoch, and the token stage's spool (the holder's own tokens) goes once committed."""
+            tokens: IssuerTokens | None, key_epoch: dict[str, Any]) -> IndexManifest:
+    """Write the indexes and switch the manifest to them (``key_epoch``: the key's epoch fields);
+    an index over tokens records their issuer epoch, and the token stage's spool (the
+    holder's own tokens) goes once committed."""
     manifest = write_indexes(config.index_dir, indexes, key_id=key.key_id, schema_fingerprint=schema.fingerprint,
                              schema_name=schema.name, schema_version=schema.version, records=records,
-                             issuer_epoch=tokens.stamp if tokens is not None else None)
+                             issuer_epoch=tokens.stamp if tokens is not None else None, **key_epoch)
     if tokens is not None:
         tokens.committed()
     return manifest
@@ -218,6 +224,16 @@ def _guard(records_csv: Path, config: HolderNodeConfig, report: BuildReport, lef
             path.unlink(missing_ok=True)
         fields = ", ".join(f"{name} {count}" for name, count in sorted(report.rejects_by_field.items()))
         raise IndexBuildError(f"{records_csv}: {exc}" + (f"; rows rejected by field: {fields}" if fields else "")) from None
+
+
+def _key_epoch(index_dir: Path, rotate_key: bool, now: datetime) -> dict[str, Any]:
+    """The new manifest's epoch fields: the committed key's for a plain rebuild, the next epoch for a rotation."""
+    if not (index_dir / MANIFEST_NAME).exists():
+        return {"epoch": 1, "valid_from": format_time(now), "previous_key_id": None}
+    old = read_manifest(index_dir)
+    if not rotate_key:
+        return {"epoch": old.epoch, "valid_from": old.valid_from, "previous_key_id": old.previous_key_id}
+    return {"epoch": old.epoch + 1, "valid_from": format_time(now), "previous_key_id": old.key_id}
 
 
 def _committed_records(index_dir: Path) -> int | None:
