@@ -73,6 +73,9 @@ class Reason(StrEnum):
     PROOF_INVALID = "proof_invalid"
     BAD_REQUEST = "bad_request"
     REFUSED = "refused"
+    # Eligibility tokens (SPEC.md 15.6): the index and the token file must share the issuer epoch.
+    ISSUER_EPOCH_MISMATCH = "issuer_epoch_mismatch"
+    ISSUER_EPOCH_ENDED = "issuer_epoch_ended"
     # The holder's service (SPEC.md 9.5, 10.2.1).
     ORGANISATION_NOT_ALLOWED = "organisation_not_allowed"
     TLS_VERSION = "tls_version"
@@ -165,6 +168,10 @@ TRAITS: dict[Reason, Traits] = {
     Reason.UNEXPECTED_MESSAGE: _protocol("INVALID_ARGUMENT"),
     # The holder's evaluation does not verify against the pinned key (SPEC.md 5.5).
     Reason.PROOF_INVALID: _protocol("INVALID_ARGUMENT"),
+    # Tokens of one issuer epoch match nothing in an index of another: refuse before any element is sent.
+    Reason.ISSUER_EPOCH_MISMATCH: _protocol("FAILED_PRECONDITION"),
+    # The holder's index is over tokens of an ended epoch: it must be rebuilt for the current one.
+    Reason.ISSUER_EPOCH_ENDED: _protocol("FAILED_PRECONDITION"),
     # A core-level refusal without a policy reason (the holder's service always sends the policy's).
     Reason.REFUSED: Traits(Kind.LOCAL, "PERMISSION_DENIED", True, ExitCode.REFUSED),
     Reason.ORGANISATION_NOT_ALLOWED: Traits(Kind.SERVICE, "PERMISSION_DENIED", True, ExitCode.REFUSED),

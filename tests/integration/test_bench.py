@@ -50,6 +50,17 @@ def test_bench_prebuilt_reuses_index(capsys, tmp_path) -> None:
     assert second["matches"] == 128 and second["index_bytes"] == first["index_bytes"]
 
 
+def test_bench_on_tokens_matches_like_on_keys(capsys, tmp_path) -> None:
+    """``--inputs tokens``: the index over, and the queries as, eligibility tokens of the same keys."""
+    args = ("--holder", "512", "--queries", "256", "--index", "prebuilt", "--index-dir", str(tmp_path))
+    keys, tokens = _run(capsys, *args), _run(capsys, *args, "--inputs", "tokens")
+    assert tokens["inputs"] == "tokens" and tokens["matches"] == keys["matches"] == 128
+    assert tokens["index_bytes"] == keys["index_bytes"]
+    assert "n512-s1-membership-poprf1-tokens.bmidx" in {p.name for p in tmp_path.iterdir()}
+    chunk = next(holder_key_chunks(4, 1, tokens=True))
+    assert [len(t) for t in chunk] == [64] * 4 and chunk != next(holder_key_chunks(4, 1))
+
+
 def test_bench_grpc_agrees_with_local(capsys) -> None:
     from blindmatch.bench import grpc_transport
 

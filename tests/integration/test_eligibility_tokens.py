@@ -58,7 +58,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory, engine: BatchEngine) -> Iter
     evaluator = BlindEvaluator(issuer, engine)
     epoch, pk = evaluator.public_key()
     tokens = IssuerTokens(lambda blinded: evaluator.evaluate(holder_config.organisation, blinded, epoch.name),
-                          pk, epoch.name, engine, batch_elements=128)
+                          pk, epoch, engine, batch_elements=128)
     build_index(ws.records, holder_config, progress=False, engine=engine, tokens=tokens)
     evaluator.close()
     assert tokens.evaluated > HOLDER_RECORDS  # every record's tiers, in several batches

@@ -12,7 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from blindmatch.audit.log import AuditLog
 from blindmatch.crypto import voprf
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.holder.tokens import IssuerTokens
+from blindmatch.holder.tokens import IssuerTokens, parse_epoch
 from blindmatch.issuer.client import IssuerClient, IssuerError
 from blindmatch.issuer.config import IssuerConfig, load_issuer_config
 from blindmatch.issuer.epochs import Epoch, epoch_key_pair
@@ -60,7 +60,8 @@ def test_a_holder_gets_verified_tokens_within_its_count(live: tuple[IssuerConfig
     engine = BatchEngine(workers=1)
     with _client(live, HOLDER_ORG) as issuer:
         info = issuer.epoch()
-        stage = IssuerTokens(lambda b: issuer.evaluate(info.epoch, b), info.public_key, info.epoch, engine)
+        stage = IssuerTokens(lambda b: issuer.evaluate(info.epoch, b), info.public_key,
+                             parse_epoch(info.epoch, info.not_before, info.expires), engine)
         sk = epoch_key_pair(read_seed(config.seed_file), Epoch.named(info.epoch))[0]
         assert stage.convert(keys) == [voprf.evaluate(sk, k) for k in keys]
         limit = 4 * len(default_schema().tier_names())  # 4 records x every tier

@@ -48,3 +48,17 @@ def test_token_file_verifies(tmp_path: Path) -> None:
     parsed = read_token_file(path, bytes.fromhex(DATA["token_file"]["signing_key"]))
     present = {rank: t.hex() for rank, t in enumerate(parsed.tokens[1]) if t is not None}
     assert present == {t["rank"]: t["token"] for t in DATA["tiers"]}
+
+
+def test_a_whole_session_on_tokens() -> None:
+    """The tokens the requester sends meet the holder's index exactly where the holder has the same token;
+    a token made under another key meets nothing. The messages themselves are fixed by test_vectors_are_current."""
+    session = DATA["session_on_tokens"]
+    holder = set(session["holder_tokens"])
+    assert session["matched"] == [t in holder for t in session["requester_tokens"]]
+    assert any(session["matched"]) and session["matched"][-1] is False
+    tokens = {t["token"] for t in DATA["tiers"]}
+    assert set(session["requester_tokens"][:-1]) == tokens  # the record's own tokens, as its token file holds them
+    kinds = [m["type"] for m in session["messages"]]
+    assert kinds[0] == "Hello" and kinds[-2:] == ["Close", "Closed"]
+    assert all(len(m["proof"]) == 128 for m in session["messages"] if m["type"] == "EvaluatedBatch")

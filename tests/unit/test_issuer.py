@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -153,7 +154,7 @@ def test_blind_evaluation_only_for_configured_holders_within_their_count(
     keys = [k for _, k in default_schema().match_keys(ALICE, "holder")]
 
     def stage(org: str, epoch_name: str = epoch.name) -> IssuerTokens:
-        return IssuerTokens(lambda b: evaluator.evaluate(org, b, epoch_name), pk, epoch.name, engine)
+        return IssuerTokens(lambda b: evaluator.evaluate(org, b, epoch_name), pk, epoch, engine)
 
     sk = epoch_key_pair(read_seed(issuer.seed_file), epoch)[0]
     assert stage("Example Tax Authority").convert(keys) == [voprf.evaluate(sk, k) for k in keys]
@@ -177,7 +178,7 @@ def test_a_wrong_issuer_proof_is_refused(tmp_path: Path, issuer: IssuerConfig, e
     evaluator = BlindEvaluator(issuer, engine)
     epoch, _ = evaluator.public_key()
     other_pk = epoch_key_pair(bytes(32), epoch)[1]
-    stage = IssuerTokens(lambda b: evaluator.evaluate("Example Tax Authority", b, epoch.name), other_pk, epoch.name, engine)
+    stage = IssuerTokens(lambda b: evaluator.evaluate("Example Tax Authority", b, epoch.name), other_pk, epoch, engine)
     with pytest.raises(dleq.ProofError):
         stage.convert([b"k1", b"k2"])
     evaluator.close()
@@ -199,3 +200,50 @@ def test_seed_file_must_be_private(tmp_path: Path, issuer: IssuerConfig) -> None
     issuer.seed_file.chmod(0o644)
     with pytest.raises(KeyFileError, match="chmod 600"):
         read_seed(issuer.seed_file)
+
+
+@pytest.mark.parametrize("change", ["reordered", "edited", "row removed", "row added before"])
+def test_a_token_file_for_other_records_is_refused_naming_both_files(tmp_path: Path, issuer: IssuerConfig,
+                                                                     change: str) -> None:
+    """Tokens are tied to rows by number; a file issued for other rows would send one person's tokens as another's."""
+    people = [{**ALICE, "name": n, "address": _address(i)} for i, n in enumerate(["Alice Smith", "Bob Jones", "Carol Brown"])]
+    orders = tmp_path / "orders.csv"
+    write_orders(orders, people)
+    issue_tokens(orders, issuer, tmp_path / "tokens", now=NOW)
+    tokens = load_tokens(tmp_path / "tokens", _pinned(issuer), default_schema())
+    elements, _ = prepare_token_elements(orders, tokens, default_schema(), Mode.MEMBERSHIP, NOW.date(), now=NOW)
+    assert elements.keys  # the file it was issued for is accepted
+    queries = tmp_path / "queries.csv"
+    changed = {
+        "reordered": [people[1], people[0], people[2]],
+        "edited": [people[0], {**people[1], "address": _address(9)}, people[2]],
+        "row removed": people[:2],
+        "row added before": [{**ALICE, "name": "Dave Other"}, *people],
+    }[change]
+    write_orders(queries, changed)
+    with pytest.raises(TokenFileError, match="issued for other records") as refused:
+        prepare_token_elements(queries, tokens, default_schema(), Mode.MEMBERSHIP, NOW.date(), now=NOW)
+    assert str(tmp_path / "tokens") in str(refused.value) and str(queries) in str(refused.value)
+
+
+def test_the_same_blinded_batch_again_is_answered_but_not_counted_twice(
+        issuer: IssuerConfig, engine: BatchEngine) -> None:
+    """A holder whose answer was lost resends the batch with the same blinds: it learns nothing new, pays nothing."""
+    from blindmatch.crypto import group
+    from blindmatch.crypto.modes import VOPRF
+
+    evaluator = BlindEvaluator(issuer, engine)
+    epoch = evaluator.public_key()[0]
+    keys = [b"key %d" % i for i in range(5)]
+    blinded = engine.blind_in_mode(VOPRF, keys, b"".join(group.random_scalar() for _ in keys))
+    first, _ = evaluator.evaluate("Example Tax Authority", blinded, epoch.name)
+    again, _ = evaluator.evaluate("Example Tax Authority", blinded, epoch.name)
+    assert again == first and evaluator.used("Example Tax Authority", epoch) == 5
+    other = engine.blind_in_mode(VOPRF, keys, b"".join(group.random_scalar() for _ in keys))  # new blinds: new batch
+    evaluator.evaluate("Example Tax Authority", other, epoch.name)
+    assert evaluator.used("Example Tax Authority", epoch) == 10
+    evaluator.close()
+    with AuditLog.open(issuer.state_dir, audit_origin(issuer)) as log:
+        assert log.size == 3
+    events = [json.loads(line)["event"] for line in (issuer.state_dir / "audit" / "log.jsonl").read_text().splitlines()]
+    assert events == ["blind_evaluation", "blind_evaluation_repeated", "blind_evaluation"]

@@ -257,7 +257,13 @@ EVENTS: Mapping[str, EventSchema] = {
         {"epoch": IDENT, "rows": UINT, "issued": UINT, "refused": UINT, "file_sha256": SHA256}, {},
     ),
     "blind_evaluation": EventSchema(
-        {"peer": IDENT, "epoch": IDENT, "count": UINT, "epoch_used": UINT, "epoch_limit": UINT}, {},
+        {"peer": IDENT, "epoch": IDENT, "count": UINT, "epoch_used": UINT, "epoch_limit": UINT},
+        {"blinded_sha256": SHA256},
+    ),
+    # The same blinded batch again (a holder resuming after a lost answer): answered, not counted.
+    "blind_evaluation_repeated": EventSchema(
+        {"peer": IDENT, "epoch": IDENT, "count": UINT, "epoch_used": UINT, "epoch_limit": UINT,
+         "blinded_sha256": SHA256}, {},
     ),
     "blind_evaluation_refused": EventSchema({"peer": IDENT, "epoch": IDENT, "count": UINT, "why": TEXT}, {}),
     "daemon_started": EventSchema(_DAEMON, {}),

@@ -45,6 +45,11 @@ class BenchConfig:
     seed: int = 1
     cluster: str | None = None  # dask scheduler address for the index build
     chunk: int = 1 << 16  # holder records per build chunk
+    inputs: str = "keys"  # keys | tokens (eligibility tokens of the same keys, SPEC.md 15.3)
+
+    @property
+    def tokens(self) -> bool:
+        return self.inputs == "tokens"
 
 
 @dataclass
@@ -75,12 +80,14 @@ def default_index_dir() -> Path:
 INDEX_CACHE_FORMAT = "poprf1"
 
 
-def index_path(index_dir: str | Path, n: int, seed: int, mode: str) -> Path:
-    return Path(index_dir) / f"n{n}-s{seed}-{mode}-{INDEX_CACHE_FORMAT}.bmidx"
+def index_path(index_dir: str | Path, n: int, seed: int, mode: str, inputs: str = "keys") -> Path:
+    over = "" if inputs == "keys" else f"-{inputs}"
+    return Path(index_dir) / f"n{n}-s{seed}-{mode}-{INDEX_CACHE_FORMAT}{over}.bmidx"
 
 
 def meta_path(index_dir: str | Path, cfg: BenchConfig) -> Path:
-    return Path(index_dir) / f"n{cfg.holder_records}-s{cfg.seed}-{INDEX_CACHE_FORMAT}.json"
+    over = "" if cfg.inputs == "keys" else f"-{cfg.inputs}"
+    return Path(index_dir) / f"n{cfg.holder_records}-s{cfg.seed}-{INDEX_CACHE_FORMAT}{over}.json"
 
 
 def machine_info() -> dict[str, Any]:
@@ -206,7 +213,7 @@ def build_index_bytes(cfg: BenchConfig, kinds: tuple[str, ...], timer: PhaseTime
 
     key = bench_key(cfg.seed)
     modes = tuple(Mode(k) for k in kinds)
-    chunks = holder_key_chunks(cfg.holder_records, cfg.seed, cfg.chunk)
+    chunks = holder_key_chunks(cfg.holder_records, cfg.seed, cfg.chunk, cfg.tokens)
     if cfg.cluster:
         from blindmatch.holder.cluster_index import build_index_on_cluster
 
@@ -237,7 +244,7 @@ def _builder_main(cfg: BenchConfig, kinds: tuple[str, ...], out_dir: str, result
     peak_build = peak_rss_bytes()
     paths = {}
     for kind, data in built.items():
-        path = index_path(out_dir, cfg.holder_records, cfg.seed, kind)
+        path = index_path(out_dir, cfg.holder_records, cfg.seed, kind, cfg.inputs)
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(data)
         tmp.replace(path)
@@ -265,7 +272,7 @@ def ensure_prebuilt(cfg: BenchConfig, kinds: tuple[str, ...] | None = None) -> d
     out_dir.mkdir(parents=True, exist_ok=True)
     kinds = kinds or (cfg.mode,)
     meta_file = meta_path(out_dir, cfg)
-    if all(index_path(out_dir, cfg.holder_records, cfg.seed, k).exists() for k in kinds) and meta_file.exists():
+    if all(index_path(out_dir, cfg.holder_records, cfg.seed, k, cfg.inputs).exists() for k in kinds) and meta_file.exists():
         return dict(json.loads(meta_file.read_text()))
     ctx = mp.get_context("spawn")
     mine, theirs = ctx.Pipe()

@@ -83,7 +83,7 @@ def _builder(cfg: BenchConfig, holder_config: str, conn: Connection) -> None:
         t = time.perf_counter()
         builders = [IndexBuilder(key, schema.fingerprint, engine, org, kinds=(Mode.MEMBERSHIP, Mode.CARDINALITY))
                     for org in config.tls.allowed_organisations]
-        for chunk in holder_key_chunks(cfg.holder_records, cfg.seed, cfg.chunk):
+        for chunk in holder_key_chunks(cfg.holder_records, cfg.seed, cfg.chunk, cfg.tokens):
             for builder in builders:
                 builder.add(chunk)
         indexes = {(b.organisation, kind): data for b in builders for kind, data in b.finish().items()}
@@ -132,7 +132,7 @@ def _requester(cfg: BenchConfig, requester_config: str, official_key_file: str, 
 
         timer = PhaseTimer()
         config = load_requester_config(Path(requester_config))
-        keys, expected = query_keys(cfg.holder_records, cfg.queries, cfg.seed)
+        keys, expected = query_keys(cfg.holder_records, cfg.queries, cfg.seed, cfg.tokens)
         mode = Mode(cfg.mode)
         engine = TimedEngine(cfg.workers, timer)
         official_key = load_official_key(Path(official_key_file), DEMO_PASSPHRASE)

@@ -56,7 +56,8 @@ def _holder_index(cfg: BenchConfig, timer: PhaseTimer, report: SideReport) -> by
     """The holder's index bytes: loaded when prebuilt, else built (timed into ``report``)."""
     t = time.perf_counter()
     if cfg.index == "prebuilt":
-        index = index_path(cfg.index_dir or default_index_dir(), cfg.holder_records, cfg.seed, cfg.mode).read_bytes()
+        index = index_path(cfg.index_dir or default_index_dir(), cfg.holder_records, cfg.seed, cfg.mode,
+                           cfg.inputs).read_bytes()
         report.phases["index_load"] = time.perf_counter() - t
         report.phases["index_build"] = 0.0
         return index
@@ -154,7 +155,7 @@ def _requester_main(cfg: BenchConfig, peer: Connection, parent: Connection) -> N
     report = SideReport()
     try:
         timer = PhaseTimer()
-        keys, expected = query_keys(cfg.holder_records, cfg.queries, cfg.seed)
+        keys, expected = query_keys(cfg.holder_records, cfg.queries, cfg.seed, cfg.tokens)
         engine = TimedEngine(cfg.workers, timer)
         peer.send(b"ready")
         assert peer.recv() == b"index-ready"
@@ -283,6 +284,7 @@ def _finish(
         "mode": cfg.mode,
         "transport": cfg.transport,
         "index": cfg.index,
+        "inputs": cfg.inputs,
         "workers": cfg.workers or __import__("blindmatch.crypto.batch", fromlist=["x"]).default_workers(),
         "matches": rep_r.extra["matches"],
         "expected_matches": rep_r.extra["expected_matches"],

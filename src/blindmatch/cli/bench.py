@@ -37,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--index", choices=("build", "prebuilt"), default="build", help="prebuilt: time a session against an index built (and stored) beforehand")
     parser.add_argument("--index-dir", default=None, help="where prebuilt indexes are stored (default ~/.cache/blindmatch-bench)")
     parser.add_argument("--cluster", default=None, metavar="ADDRESS", help="build the index on this Dask scheduler (cluster extra)")
+    parser.add_argument("--inputs", choices=("keys", "tokens"), default="keys",
+                        help="tokens: the holder's index over, and the requester's queries as, eligibility tokens")
     parser.add_argument("--batch-size", type=int, default=4096)
     parser.add_argument("--window", type=int, default=4, help="blinded batches in flight (local transport; grpc uses requester.toml's)")
     parser.add_argument("--seed", type=int, default=1)
@@ -68,6 +70,7 @@ def _bench(args: argparse.Namespace) -> int:
         window=args.window,
         seed=args.seed,
         cluster=args.cluster,
+        inputs=args.inputs,
     )
     try:
         result = run_bench(cfg)

@@ -147,7 +147,8 @@ def build_index(
     A build the guard refuses (``holder.index_guard``) raises ``IndexBuildError`` and
     keeps the committed index, changing nothing (the message gives the rejects per field).
     ``tokens`` builds the index over the issuer's eligibility tokens of the match keys
-    instead of the keys themselves (see :mod:`blindmatch.holder.tokens`).
+    instead of the keys themselves (see :mod:`blindmatch.holder.tokens`); the manifest
+    records their issuer epoch, and the token stage's spool is dropped once committed.
     ``audit`` writes the build's entries (``key_rotated`` with the digest of its rotation
     statement, ``index_built``) to the holder's audit log after the new files are staged and
     before the commit (issue 17: audit before effect): a log that cannot take them fails the
@@ -175,6 +176,7 @@ def build_index(
         staged = undo.staged = stage_indexes(
             target, indexes, key_id=key.key_id, schema_fingerprint=schema.fingerprint,
             schema_name=schema.name, schema_version=schema.version, records=report.rows - report.rejected,
+            issuer_epoch=tokens.stamp if tokens is not None else None,
             **_key_epoch(config.index_dir, rotate_key, now or datetime.now(UTC)))
         if created:
             write_key_file(config.key_file, key)
@@ -183,6 +185,8 @@ def build_index(
             _audit_build(config, staged, key, rotate_key)
         os.replace(rejects_tmp, target / REJECTS_NAME)  # before the commit: it drops temporary files
         commit_indexes(target, staged)
+        if tokens is not None:
+            tokens.committed()  # the token stage's spool (the holder's own tokens) goes once committed
     except BaseException:
         undo.unless_committed()
         raise
@@ -255,16 +259,17 @@ def _build(records_csv: Path, config: HolderNodeConfig, schema: Schema, key: Hol
     try:
         builder = PerOrganisationBuilder(
             [_builder(key, schema.fingerprint, engine, options.cluster, org) for org in config.tls.allowed_organisations])
-        with (
-            read_rows(records_csv, IndexBuildError) as rows,
-            rejects_tmp.open("w", newline="") as rejects_handle,
-            tqdm(desc="indexing", unit=" rows", disable=not options.progress, total=None) as bar,
-        ):
-            _feed_rows(rows, rejects_handle, bar, schema, builder, report, options.chunk_rows, options.tokens)
-        report.entries = builder.entries
-        indexes = builder.finish()
-        builder.close()
-        return indexes
+        try:  # a build that fails (an issuer gone, a bad row) still lets go of its cluster client
+            with (
+                read_rows(records_csv, IndexBuildError) as rows,
+                rejects_tmp.open("w", newline="") as rejects_handle,
+                tqdm(desc="indexing", unit=" rows", disable=not options.progress, total=None) as bar,
+            ):
+                _feed_rows(rows, rejects_handle, bar, schema, builder, report, options.chunk_rows, options.tokens)
+            report.entries = builder.entries
+            return builder.finish()
+        finally:
+            builder.close()
     finally:
         if options.engine is None:
             engine.close()

@@ -52,6 +52,7 @@ from blindmatch.holder.session_ledger import (
     SessionLedger,
 )
 from blindmatch.holder.store import IndexFile, IndexSlot, OpenIndexes, StoreError, load_committed_key, open_indexes
+from blindmatch.holder.tokens import check_served_epoch, epoch_fields, epoch_refusal
 from blindmatch.policy import Grant, Policy, PolicyRefusal
 from blindmatch.transport.context import call_cancelled, peer_organisation
 from blindmatch.transport.guard import CallGuard
@@ -139,6 +140,7 @@ class HolderServicer(pb_grpc.HolderServicer):
             oprf_public_key=key.public_key,
             organisation=rt.organisation,
             key_rotations=rotations,
+            **epoch_fields(manifest.issuer_epoch),
         )
 
     # --- DownloadIndex -------------------------------------------------------------------
@@ -154,6 +156,8 @@ class HolderServicer(pb_grpc.HolderServicer):
                   f"no official of {organisation!r} may use {kind.value} mode, so its index is not served")
         indexes = self._rt.indexes  # one set of files for the whole download, even if a rotation switches them
         current = indexes.manifest.files[organisation, kind]
+        if refusal := epoch_refusal(indexes.manifest.issuer_epoch, request.issuer_epoch, self._rt.clock()):
+            abort(context, status_of(refusal.code), refusal.code, refusal.message)
         if request.digest and request.digest != current.digest:
             abort(context, grpc.StatusCode.FAILED_PRECONDITION, Reason.INDEX_MISMATCH,
                   f"the {kind.value} index changed: {request.digest.hex()[:16]}... is not current; call GetInfo and restart")
@@ -302,6 +306,7 @@ class HolderServicer(pb_grpc.HolderServicer):
         if not isinstance(hello, Hello):
             raise ProtocolError(Reason.UNEXPECTED_MESSAGE, "the first message must be a Hello")
         progress.hello = hello
+        check_served_epoch(self._rt.indexes.manifest.issuer_epoch, self._rt.clock())
         session.receive(hello)
         grant = self._authorize(peer, session, hello, progress)
         yield from self._send(peer, hello, session.receive(AcceptSession()))
@@ -462,6 +467,9 @@ class HolderDaemon:
             self.rotator.start()
         for (org, kind), f in sorted(self.runtime.indexes.manifest.files.items(), key=lambda i: (i[0][0], i[0][1].value)):
             log.info("serving %s index %s for %s (%d entries)", kind.value, f.digest.hex(), org, f.entries)
+        if (stamp := self.runtime.indexes.manifest.issuer_epoch) is not None and stamp.ended(self.runtime.clock()):
+            log.warning("the index is over tokens of issuer epoch %s, which has ended: downloads and sessions are "
+                        "refused (issuer_epoch_ended) until 'blindmatch holder index' rebuilds it", stamp.name)
 
     def stop(self, grace: float) -> None:
         """Refuse new calls, let in-flight sessions finish for ``grace`` seconds, then close the audit log."""

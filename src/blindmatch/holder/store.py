@@ -196,6 +196,37 @@ class IndexFile:
     entries: int
 
 
+_EPOCH_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+@dataclass(frozen=True)
+class IssuerEpochStamp:
+    """The issuer epoch an index over eligibility tokens was built for (SPEC.md 15.5).
+
+    Tokens of another epoch match nothing in it, and once ``expires`` has passed no
+    requester holds valid tokens for it: the holder serves it only within its epoch.
+    """
+
+    name: str
+    not_before: datetime
+    expires: datetime
+    oprf_key: bytes  # pkI of the epoch, as the holder verified the issuer's proofs against it
+
+    def ended(self, now: datetime) -> bool:
+        return now >= self.expires
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "not_before": self.not_before.strftime(_EPOCH_TIME_FORMAT),
+                "expires": self.expires.strftime(_EPOCH_TIME_FORMAT), "oprf_key": self.oprf_key.hex()}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, str]) -> IssuerEpochStamp:
+        def when(text: str) -> datetime:
+            return datetime.strptime(text, _EPOCH_TIME_FORMAT).replace(tzinfo=UTC)
+
+        return cls(str(doc["name"]), when(doc["not_before"]), when(doc["expires"]), bytes.fromhex(doc["oprf_key"]))
+
+
 @dataclass(frozen=True)
 class IndexManifest:
     key_id: bytes
@@ -210,6 +241,7 @@ class IndexManifest:
     epoch: int = 1
     valid_from: str = ""
     previous_key_id: bytes | None = None
+    issuer_epoch: IssuerEpochStamp | None = None  # None: the index is over plain match keys
 
     def for_organisation(self, organisation: str) -> dict[Mode, IndexFile]:
         """The indexes built for ``organisation``, by mode (none for an organisation not indexed)."""
@@ -242,11 +274,13 @@ def write_indexes(
     epoch: int = 1,
     valid_from: str | None = None,
     previous_key_id: bytes | None = None,
+    issuer_epoch: IssuerEpochStamp | None = None,
 ) -> IndexManifest:
     """Store freshly built indexes and switch the manifest to them atomically."""
     manifest = stage_indexes(index_dir, indexes, key_id=key_id, schema_fingerprint=schema_fingerprint,
                              schema_name=schema_name, schema_version=schema_version, records=records,
-                             epoch=epoch, valid_from=valid_from, previous_key_id=previous_key_id)
+                             epoch=epoch, valid_from=valid_from, previous_key_id=previous_key_id,
+                             issuer_epoch=issuer_epoch)
     commit_indexes(index_dir, manifest)
     return manifest
 
@@ -263,6 +297,7 @@ def stage_indexes(
     epoch: int = 1,
     valid_from: str | None = None,
     previous_key_id: bytes | None = None,
+    issuer_epoch: IssuerEpochStamp | None = None,
 ) -> IndexManifest:
     """Write and fsync the index files of a new manifest without committing it.
 
@@ -291,6 +326,7 @@ def stage_indexes(
         epoch=epoch,
         valid_from=valid_from or built_at,
         previous_key_id=previous_key_id,
+        issuer_epoch=issuer_epoch,
     )
     fsync_directory(index_dir)  # the new index files' names are durable before the manifest names them
     return manifest
@@ -330,6 +366,7 @@ def _manifest_json(manifest: IndexManifest) -> bytes:
         "epoch": manifest.epoch,
         "valid_from": manifest.valid_from,
         "previous_key_id": manifest.previous_key_id.hex() if manifest.previous_key_id is not None else None,
+        "issuer_epoch": manifest.issuer_epoch.to_json() if manifest.issuer_epoch is not None else None,
         "indexes": [
             {"organisation": org, "kind": kind.value, "file": f.path.name, "digest": f.digest.hex(),
              "size_bytes": f.size_bytes, "entries": f.entries}
@@ -380,6 +417,7 @@ def read_manifest(index_dir: Path) -> IndexManifest:
             epoch=int(doc.get("epoch", 1)),
             valid_from=str(doc.get("valid_from", doc["built_at"])),
             previous_key_id=None if previous is None else bytes.fromhex(previous),
+            issuer_epoch=IssuerEpochStamp.from_json(doc["issuer_epoch"]) if doc.get("issuer_epoch") else None,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # AttributeError: a non-table where a table belongs
         raise StoreError(f"{path} is malformed ({type(exc).__name__}: {exc})") from None

@@ -3,8 +3,9 @@
 Usage (the holder's index build)::
 
     with IssuerClient(address, ca_cert, cert, key) as issuer:
-        epoch = issuer.epoch()
-        stage = IssuerTokens(lambda b: issuer.evaluate(epoch.epoch, b), epoch.public_key, epoch.epoch, engine)
+        info = issuer.epoch()
+        epoch = parse_epoch(info.epoch, info.not_before, info.expires)
+        stage = IssuerTokens(lambda b: issuer.evaluate(epoch.name, b), info.public_key, epoch, engine)
 
 The public key comes from the issuer over mutual TLS (its server certificate is checked
 against ``ca_cert``); ``pinned_key`` refuses an epoch key other than the one expected.

@@ -6,17 +6,21 @@ proof. It never sees a record, only the count. It answers only organisations nam
 ``[[issuer.holder]]`` (a requester is never one: otherwise it could blind any key and
 obtain a token for anyone) and at most ``ceil(records * tiers * (1 + margin))``
 elements per organisation and epoch, counted durably in ``state_dir`` before the answer
-leaves. Every answer and every refusal is an audit entry (peer, epoch, counts).
+leaves. A batch identical to one it answered that organisation in the epoch (a holder
+resuming after the answer was lost) is answered again and not counted twice. Every
+answer and every refusal is an audit entry (peer, epoch, counts).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from blindmatch.audit import AuditLog
 from blindmatch.crypto.batch import BatchEngine
@@ -60,11 +64,20 @@ class BlindEvaluator:
     def _usage_path(self, epoch: Epoch) -> Path:
         return self._config.state_dir / f"evaluations-{epoch.name}.json"
 
-    def _debit(self, organisation: str, epoch: Epoch, count: int) -> int:
-        """Add ``count`` to the organisation's use in ``epoch`` durably; returns the new total."""
+    def _usage(self, epoch: Epoch) -> dict[str, dict[str, Any]]:
+        """``{"used": {org: elements}, "batches": {org: [SHA-256 of each blinded batch]}}`` of ``epoch``."""
         path = self._usage_path(epoch)
-        usage: dict[str, int] = json.loads(path.read_text()) if path.exists() else {}
-        usage[organisation] = usage.get(organisation, 0) + count
+        doc = json.loads(path.read_text()) if path.exists() else {}
+        if "used" not in doc:  # the first format held only the counts
+            doc = {"used": doc, "batches": {}}
+        return {"used": dict(doc["used"]), "batches": dict(doc["batches"])}
+
+    def _debit(self, organisation: str, epoch: Epoch, count: int, batch: bytes) -> int:
+        """Add ``count`` and the batch's digest to the organisation's use in ``epoch`` durably; the new total."""
+        path = self._usage_path(epoch)
+        usage = self._usage(epoch)
+        usage["used"][organisation] = usage["used"].get(organisation, 0) + count
+        usage["batches"][organisation] = [*usage["batches"].get(organisation, []), batch.hex()]
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
         with tmp.open("w") as handle:
@@ -73,11 +86,14 @@ class BlindEvaluator:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
         fsync_directory(path.parent)
-        return usage[organisation]
+        return int(usage["used"][organisation])
 
     def used(self, organisation: str, epoch: Epoch) -> int:
-        path = self._usage_path(epoch)
-        return int(json.loads(path.read_text()).get(organisation, 0)) if path.exists() else 0
+        return int(self._usage(epoch)["used"].get(organisation, 0))
+
+    def _repeated(self, organisation: str, epoch: Epoch, batch: bytes) -> bool:
+        """Whether this organisation had exactly this blinded batch evaluated in ``epoch`` already."""
+        return batch.hex() in self._usage(epoch)["batches"].get(organisation, [])
 
     def _refuse(self, organisation: str, epoch: Epoch, count: int, why: str, reason: Reason) -> EvaluationRefused:
         self._audit.append("blind_evaluation_refused", peer=organisation, epoch=epoch.name, count=count, why=why)
@@ -100,6 +116,9 @@ class BlindEvaluator:
                 raise self._refuse(organisation, epoch, count, f"batch must hold 1..{MAX_BATCH_ELEMENTS} elements",
                                    Reason.LIMIT_EXCEEDED)
             limit, used = self.limit(organisation), self.used(organisation, epoch)
+            digest = hashlib.sha256(blinded).digest()
+            if self._repeated(organisation, epoch, digest):
+                return self._evaluate_again(organisation, epoch, pk, blinded, digest, used, limit)
             if used + count > limit:
                 raise self._refuse(organisation, epoch, count, f"over its allowance ({used} of {limit} used this epoch)",
                                    Reason.OVER_BUDGET)
@@ -111,6 +130,17 @@ class BlindEvaluator:
                                    Reason.INVALID_ELEMENT) from None
             # Audit before effect (issue 17): an entry the log cannot take debits and returns nothing.
             self._audit.append("blind_evaluation", peer=organisation, epoch=epoch.name, count=count,
-                               epoch_used=used + count, epoch_limit=limit)
-            self._debit(organisation, epoch, count)
+                               epoch_used=used + count, epoch_limit=limit, blinded_sha256=digest.hex())
+            self._debit(organisation, epoch, count, digest)
+        return evaluated, proof
+
+    def _evaluate_again(self, organisation: str, epoch: Epoch, pk: bytes, blinded: bytes, digest: bytes,
+                        used: int, limit: int) -> tuple[bytes, bytes]:
+        """A batch this holder was answered before (its answer lost, say): the same elements give it
+        nothing new, so it is answered again without counting it twice (SPEC.md 15.8)."""
+        sk = epoch_key_pair(self._seed, epoch)[0]
+        evaluated, proof = self._engine.blind_evaluate_proven(sk, pk, blinded)  # valid before: cannot fail
+        self._audit.append("blind_evaluation_repeated", peer=organisation, epoch=epoch.name,
+                           count=len(blinded) // ELEMENT_BYTES, epoch_used=used, epoch_limit=limit,
+                           blinded_sha256=digest.hex())
         return evaluated, proof

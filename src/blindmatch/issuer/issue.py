@@ -26,7 +26,7 @@ from blindmatch.issuer.config import IssuerConfig
 from blindmatch.issuer.epochs import Epoch, epoch_key_pair
 from blindmatch.issuer.keys import load_signing_key, read_seed
 from blindmatch.issuer.rules import OVER_ADDRESS_CAP, AddressLedger, person_of, refusal
-from blindmatch.issuer.tokenfile import TokenHeader, render, write_token_file
+from blindmatch.issuer.tokenfile import TokenHeader, records_digest, render, write_token_file
 from blindmatch.normalize import NormalizationError, Schema, resolve_schema
 from blindmatch.vocabulary import InputError
 
@@ -119,7 +119,8 @@ def issue_tokens(
         for tier_name, _ in keys:
             row[schema.tier_rank[tier_name]] = next(tokens)
         rows.append((number, row))
-    header = TokenHeader(config.name, epoch, pk, raw_public_key(signing), schema.fingerprint, tiers, len(rows))
+    records = records_digest((number, [key for _, key in keys]) for number, keys in eligible)
+    header = TokenHeader(config.name, epoch, pk, raw_public_key(signing), schema.fingerprint, tiers, len(rows), records)
     content = render(header, rows, signing)
     report.issued = len(rows)
     ledger.save()  # the address cap counts these tokens before anyone holds them

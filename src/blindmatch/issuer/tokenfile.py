@@ -10,6 +10,7 @@
     schema <hex schema fingerprint>
     tiers 2
     rows 3
+    records <hex SHA-256 over the rows' match keys: binds the file to the records it was issued for>
     1 <hex token tier 1> <hex token tier 2>     ("-" for a tier the record has no key in)
     ...
     signature <base64 Ed25519 signature>
@@ -24,8 +25,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,7 +43,9 @@ from blindmatch.vocabulary import InputError
 MAGIC = "blindmatch-eligibility-tokens v1"
 SIGNATURE_CONTEXT = b"blindmatch eligibility tokens v1\x00"
 TOKEN_BYTES = 64
-HEADER_FIELDS = ("issuer", "epoch", "not-before", "expires", "oprf-key", "signing-key", "schema", "tiers", "rows")
+HEADER_FIELDS = ("issuer", "epoch", "not-before", "expires", "oprf-key", "signing-key", "schema", "tiers", "rows",
+                 "records")
+RECORDS_CONTEXT = b"blindmatch eligibility records v1\x00"
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _HEX = re.compile(r"^[0-9a-f]+$")
 
@@ -63,6 +68,7 @@ class TokenHeader:
     schema: bytes
     tiers: int
     rows: int
+    records: bytes  # records_digest of the rows the file has lines for (SPEC.md 15.4)
 
     def lines(self) -> list[str]:
         return [
@@ -76,7 +82,24 @@ class TokenHeader:
             f"schema {self.schema.hex()}",
             f"tiers {self.tiers}",
             f"rows {self.rows}",
+            f"records {self.records.hex()}",
         ]
+
+
+def records_digest(rows: Iterable[tuple[int, Sequence[bytes]]]) -> bytes:
+    """What ties a token file to its input: SHA-256 over each row's number and match keys.
+
+    The issuer computes it over the rows it issues tokens for, the requester over the same
+    rows of its own input; a file issued for other records (another file, rows reordered
+    or edited since) differs, so its tokens are never sent as another row's. It reveals a
+    record only to someone who guesses every row of the file at once.
+    """
+    digest = hashlib.sha256(RECORDS_CONTEXT)
+    for row, keys in rows:
+        digest.update(row.to_bytes(4, "big") + len(keys).to_bytes(2, "big"))
+        for key in keys:
+            digest.update(len(key).to_bytes(2, "big") + key)
+    return digest.digest()
 
 
 @dataclass
@@ -86,6 +109,12 @@ class TokenFile:
     header: TokenHeader
     tokens: dict[int, list[bytes | None]]  # one per tier, None where the record has no key of that tier
     bad_rows: dict[int, str] = field(default_factory=dict)
+    path: Path | None = None  # where it was read from, for errors
+
+    @property
+    def line_rows(self) -> set[int]:
+        """Every row the file has a line for, parsed or not: what ``header.records`` covers."""
+        return set(self.tokens) | set(self.bad_rows)
 
 
 ABSENT = "-"
@@ -151,7 +180,8 @@ def _parse_header(path: Path, lines: list[str]) -> TokenHeader:
         raise TokenFileError(f"{path}: header has no tiers, a negative row count or an empty validity period")
     return TokenHeader(values["issuer"], epoch, _hex_field(path, values["oprf-key"], "oprf-key", 32),
                        _hex_field(path, values["signing-key"], "signing-key", 32),
-                       _hex_field(path, values["schema"], "schema", 32), tiers, rows)
+                       _hex_field(path, values["schema"], "schema", 32), tiers, rows,
+                       _hex_field(path, values["records"], "records", 32))
 
 
 def _parse_row(line: str, tiers: int) -> tuple[int, list[bytes | None] | str]:
@@ -191,7 +221,7 @@ def read_token_file(path: Path, signing_key: bytes) -> TokenFile:
     token_lines = lines[1 + len(HEADER_FIELDS) :]
     if len(token_lines) != header.rows:
         raise TokenFileError(f"{path}: header says {header.rows} rows, the file has {len(token_lines)}")
-    result = TokenFile(header, {})
+    result = TokenFile(header, {}, path=path)
     previous = 0
     for number, line in enumerate(token_lines, start=1):
         row, parsed = _parse_row(line, header.tiers)

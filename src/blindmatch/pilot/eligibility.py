@@ -118,7 +118,7 @@ class _NoCheckRunner(JobRunner):
 
     def _elements(self, job: Job, mode: Mode, prepared_on: date) -> tuple[Elements, list[tuple[int, str, int]]]:
         return prepare_token_elements(job.queries_path, self.stand_in, self.schema, mode, prepared_on,
-                                      check_basis=False)
+                                      check_basis=False, check_records=False)
 
 
 def try_without_tokens(workspace: Workspace) -> tuple[int, int]:

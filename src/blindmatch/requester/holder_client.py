@@ -284,16 +284,18 @@ class HolderClient:
         digest: bytes,
         destination: Path,
         on_progress: Callable[[int, int], None] | None = None,
+        issuer_epoch: str = "",
     ) -> Path:
         """Fetch the index into ``destination``, resuming a ``.part`` file left by an earlier try.
 
         The bytes are trusted only once their SHA-256 equals ``digest`` (from GetInfo); a
         partial file that turns out wrong is deleted so the next try starts afresh.
+        ``issuer_epoch`` (sessions on tokens) asks the holder to refuse an index of any other.
         """
         self._check_certificate()
         part = destination.with_name(destination.name + ".part")
         offset = part.stat().st_size if part.exists() else 0
-        request = pb.DownloadIndexRequest(kind=MODE_TO_PB[kind], digest=digest, offset=offset)
+        request = pb.DownloadIndexRequest(kind=MODE_TO_PB[kind], digest=digest, offset=offset, issuer_epoch=issuer_epoch)
         call = self._stub.DownloadIndex(request, timeout=None)
         watchdog = _Watchdog(call, self._batch_timeout, self._stop)
         try:

@@ -61,7 +61,7 @@ from blindmatch.requester.pins import PinStore
 from blindmatch.requester.requests import build_session_request, fresh_blinds
 from blindmatch.requester.session import run_session
 from blindmatch.requester.store_check import check_results, check_store_knows_audited_sessions
-from blindmatch.requester.token_inputs import load_tokens, prepare_token_elements
+from blindmatch.requester.token_inputs import TokenEpoch, load_tokens, prepare_token_elements
 from blindmatch.transport.pki import organisation_of
 from blindmatch.transport.retry import Backoff
 from blindmatch.transport.wire import MODE_TO_PB
@@ -141,6 +141,7 @@ class JobRunner:
         self._indexes = _IndexCache()
         self.metrics = RequesterMetrics()
         self._download_lock = threading.Lock()
+        self._token_epochs: dict[str, TokenEpoch] = {}  # job id -> its token file's issuer epoch
         self._check_identity()
         check_store_knows_audited_sessions(store, audit)
         self.approvals = Approvals(store)
@@ -253,6 +254,7 @@ class JobRunner:
         if eligibility is None:
             return prepare_elements(job.queries_path, self.schema, mode, prepared_on)
         tokens = load_tokens(eligibility.tokens_for(job.queries_path), eligibility.issuer_key, self.schema)
+        self._token_epochs[job.id] = TokenEpoch(eligibility.tokens_for(job.queries_path), tokens.header.epoch.name)
         return prepare_token_elements(job.queries_path, tokens, self.schema, mode, prepared_on)
 
     def _sleep(self, seconds: float) -> None:
@@ -293,6 +295,9 @@ class JobRunner:
         wanted = next((i for i in info.indexes if i.kind == MODE_TO_PB[mode]), None)
         if wanted is None:
             raise HolderError(f"the holder serves this organisation no {mode.value} index (no official of it may use {mode.value} mode)")
+        token_epoch = self._token_epochs.get(job_id)
+        if token_epoch is not None:  # before anything is downloaded or sent (SPEC.md 15.6)
+            token_epoch.check_index(info.issuer_epoch)
         with self._download_lock:
             cached = self.store.cached_index(mode.value)
             if cached is None or cached.digest != wanted.digest:
@@ -301,7 +306,8 @@ class JobRunner:
                 log.info("job %s: downloading the holder's %s index (%d bytes)", job_id, mode.value, wanted.size_bytes)
                 try:
                     client.download_index(
-                        mode, wanted.digest, target, lambda done, total: report(Progress(job_id, "download", done, total))
+                        mode, wanted.digest, target, lambda done, total: report(Progress(job_id, "download", done, total)),
+                        issuer_epoch=token_epoch.epoch if token_epoch is not None else "",
                     )
                 except HolderError as exc:
                     if exc.reason == Reason.INDEX_MISMATCH:

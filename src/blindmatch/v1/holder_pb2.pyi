@@ -61,7 +61,7 @@ class Budget(_message.Message):
     def __init__(self, session_max_records: _Optional[int] = ..., organisation_day_remaining: _Optional[int] = ..., organisation_30d_remaining: _Optional[int] = ..., official_day_remaining: _Optional[int] = ..., official_30d_remaining: _Optional[int] = ...) -> None: ...
 
 class HolderInfo(_message.Message):
-    __slots__ = ("protocol_version", "key_id", "schema_fingerprint", "indexes", "limits", "budget", "audit_public_key", "schema_name", "schema_version", "oprf_public_key", "organisation", "key_rotations")
+    __slots__ = ("protocol_version", "key_id", "schema_fingerprint", "indexes", "limits", "budget", "audit_public_key", "schema_name", "schema_version", "oprf_public_key", "organisation", "key_rotations", "issuer_epoch", "issuer_epoch_expires")
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
@@ -74,6 +74,8 @@ class HolderInfo(_message.Message):
     OPRF_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     ORGANISATION_FIELD_NUMBER: _ClassVar[int]
     KEY_ROTATIONS_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_EPOCH_EXPIRES_FIELD_NUMBER: _ClassVar[int]
     protocol_version: int
     key_id: bytes
     schema_fingerprint: bytes
@@ -86,17 +88,21 @@ class HolderInfo(_message.Message):
     oprf_public_key: bytes
     organisation: str
     key_rotations: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, protocol_version: _Optional[int] = ..., key_id: _Optional[bytes] = ..., schema_fingerprint: _Optional[bytes] = ..., indexes: _Optional[_Iterable[_Union[IndexInfo, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., audit_public_key: _Optional[bytes] = ..., schema_name: _Optional[str] = ..., schema_version: _Optional[int] = ..., oprf_public_key: _Optional[bytes] = ..., organisation: _Optional[str] = ..., key_rotations: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    issuer_epoch: str
+    issuer_epoch_expires: str
+    def __init__(self, protocol_version: _Optional[int] = ..., key_id: _Optional[bytes] = ..., schema_fingerprint: _Optional[bytes] = ..., indexes: _Optional[_Iterable[_Union[IndexInfo, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., audit_public_key: _Optional[bytes] = ..., schema_name: _Optional[str] = ..., schema_version: _Optional[int] = ..., oprf_public_key: _Optional[bytes] = ..., organisation: _Optional[str] = ..., key_rotations: _Optional[_Iterable[bytes]] = ..., issuer_epoch: _Optional[str] = ..., issuer_epoch_expires: _Optional[str] = ...) -> None: ...
 
 class DownloadIndexRequest(_message.Message):
-    __slots__ = ("kind", "digest", "offset")
+    __slots__ = ("kind", "digest", "offset", "issuer_epoch")
     KIND_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_EPOCH_FIELD_NUMBER: _ClassVar[int]
     kind: Mode
     digest: bytes
     offset: int
-    def __init__(self, kind: _Optional[_Union[Mode, str]] = ..., digest: _Optional[bytes] = ..., offset: _Optional[int] = ...) -> None: ...
+    issuer_epoch: str
+    def __init__(self, kind: _Optional[_Union[Mode, str]] = ..., digest: _Optional[bytes] = ..., offset: _Optional[int] = ..., issuer_epoch: _Optional[str] = ...) -> None: ...
 
 class IndexChunk(_message.Message):
     __slots__ = ("offset", "data", "total_bytes", "digest")
