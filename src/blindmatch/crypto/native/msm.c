@@ -54,21 +54,9 @@ static int is_zero32(const uint8_t *p) {
 
 /* r = p + q for q in cached form with Z = 1 (a decoded point): ge_add minus one multiplication. */
 static void ge_add_z1(ge *r, const ge *p, const ge_cached *q) {
-    fe a, b, c, d, e, f, g, h;
-    fe_sub(&a, &p->Y, &p->X);
-    fe_mul(&a, &a, &q->YmX);
-    fe_add(&b, &p->Y, &p->X);
-    fe_mul(&b, &b, &q->YpX);
-    fe_mul(&c, &p->T, &q->T2d);
-    fe_add(&d, &p->Z, &p->Z);
-    fe_sub(&e, &b, &a);
-    fe_sub(&f, &d, &c);
-    fe_add(&g, &d, &c);
-    fe_add(&h, &b, &a);
-    fe_mul(&r->X, &e, &f);
-    fe_mul(&r->Y, &g, &h);
-    fe_mul(&r->T, &e, &h);
-    fe_mul(&r->Z, &f, &g);
+    fe zz2;
+    fe_add(&zz2, &p->Z, &p->Z);
+    ge_add_given_zz2(r, p, q, &zz2);
 }
 
 /* Decode every point into cached form (Z = 1, as decoding leaves it); the index of the first invalid one, or -1. */
