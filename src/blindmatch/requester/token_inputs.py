@@ -22,12 +22,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import numpy as np
-
 from blindmatch.issuer.keys import read_public_signing_key
 from blindmatch.issuer.tokenfile import TokenFile, TokenFileError, read_token_file
 from blindmatch.normalize import Schema
-from blindmatch.requester.inputs import Elements, check_header, iter_rows
+from blindmatch.requester.inputs import Elements, collect_elements
 from blindmatch.vocabulary import Mode
 
 NO_TOKEN = "ineligible: no token"
@@ -75,29 +73,12 @@ def prepare_token_elements(
     skipping the requester's own check gains nothing.
     """
     now = now or datetime.now(UTC)
-    header, rows = iter_rows(path)
-    check_header(header, schema)
-    keys: list[bytes] = []
-    key_rows: list[int] = []
-    key_tiers: list[int] = []
-    statuses: list[tuple[int, str, int]] = []
-    sent: set[bytes] = set()
-    for number, values in rows:
-        if len(values) > len(header):
-            statuses.append((number, "invalid: columns", 0))
-            continue
-        reason = schema.check_basis(dict(zip(header, values, strict=False)), today) if check_basis else None
+
+    def elements_of(number: int, record: dict[str, str]) -> list[tuple[int, bytes]] | str:
+        reason = schema.check_basis(record, today) if check_basis else None
         status = f"ineligible: {reason}" if reason is not None else _row_status(tokens, number, now)
         if status is not None:
-            statuses.append((number, status, 0))
-            continue
-        row_tokens = [(rank, token) for rank, token in enumerate(tokens.tokens[number]) if token is not None]
-        if mode is Mode.CARDINALITY:
-            row_tokens = [t for t in row_tokens[:1] if t[1] not in sent]
-            sent.update(token for _, token in row_tokens)
-        for rank, token in row_tokens:
-            keys.append(token)
-            key_rows.append(number)
-            key_tiers.append(rank)
-        statuses.append((number, "ok", len(row_tokens)))
-    return Elements(keys, np.array(key_rows, dtype=np.int64), np.array(key_tiers, dtype=np.int16)), statuses
+            return status
+        return [(rank, token) for rank, token in enumerate(tokens.tokens[number]) if token is not None]
+
+    return collect_elements(path, schema, mode, elements_of)
