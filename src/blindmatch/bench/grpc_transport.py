@@ -116,9 +116,9 @@ def _requester(cfg: BenchConfig, requester_config: str, conn: Connection) -> Non
         from blindmatch.bench.rss import peak_rss_bytes
         from blindmatch.core.index import EncryptedIndex
         from blindmatch.core.requester import RequesterSession
-        from blindmatch.policy import load_official_key
+        from blindmatch.policy import load_official_key, sign_request
         from blindmatch.requester.config import load_requester_config
-        from blindmatch.requester.requests import sign_session_request
+        from blindmatch.requester.requests import build_session_request
         from blindmatch.requester.session import run_session
         from blindmatch.transport.wire import MODE_TO_PB
         from blindmatch.vocabulary import Mode
@@ -156,11 +156,12 @@ def _requester(cfg: BenchConfig, requester_config: str, conn: Connection) -> Non
                                        observer=timer)
             t3 = time.perf_counter()
             issued = datetime.now(UTC).replace(microsecond=0)
-            request, envelope = sign_session_request(
-                session, official_key, organisation=config.organisation, official=config.official.name,
+            request = build_session_request(
+                session, organisation=config.organisation, official=config.official.name,
                 legal_basis=config.official.legal_basis, key_id=info.key_id, issued_at=issued,
                 lifetime=timedelta(minutes=15),
             )
+            envelope = sign_request(request, official_key)
             run_session(client, audit, session, request, envelope, config.holder.name, config.matching.window,
                         info.audit_public_key, lambda _batch: None, [official_key.public_key().public_bytes_raw()])
             t4 = time.perf_counter()

@@ -40,7 +40,7 @@ from blindmatch.core.index import EncryptedIndex, IndexFormatError
 from blindmatch.core.requester import RequesterSession
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.normalize import default_schema, load_schema
-from blindmatch.policy import SessionRequest, load_official_key
+from blindmatch.policy import SessionRequest, load_official_key, sign_request
 from blindmatch.requester.approvals import Approvals, Decision, SessionState
 from blindmatch.requester.config import RequesterConfig
 from blindmatch.requester.holder_client import (
@@ -59,7 +59,7 @@ from blindmatch.requester.inputs import (
 )
 from blindmatch.requester.jobs import Job, JobStore, owner_token
 from blindmatch.requester.metrics import RequesterMetrics
-from blindmatch.requester.requests import build_session_request, fresh_blinds, sign_session_request
+from blindmatch.requester.requests import build_session_request, fresh_blinds
 from blindmatch.requester.session import run_session
 from blindmatch.requester.store_check import check_results, check_store_knows_audited_sessions
 from blindmatch.requester.token_inputs import load_tokens, prepare_token_elements
@@ -349,11 +349,8 @@ class JobRunner:
         now = datetime.now(UTC).replace(microsecond=0)
         # The job's held-back records are declared once, on its first session.
         held_back = ineligible if not self.store.has_sessions(job.id) else 0
-        request, envelope = sign_session_request(
-            session, official_key, organisation=cfg.organisation, official=cfg.official.name,
-            legal_basis=cfg.official.legal_basis, key_id=info.key_id, issued_at=now,
-            lifetime=timedelta(seconds=cfg.official.request_lifetime_seconds), held_back=held_back,
-        )
+        request = self._session_request(session, info, now, held_back)
+        envelope = sign_request(request, official_key)
         self._send(client, info, job, mode, elements, selection, session, request, envelope, report, total,
                    [official_key.public_key().public_bytes_raw()])
 
@@ -408,16 +405,21 @@ class JobRunner:
                                        self.engine, blinds=blinds, organisation=cfg.organisation,
                                        public_key=cfg.holder.oprf_public_key)
             held_back = ineligible if start == 0 and not self.store.has_sessions(job.id) else 0
-            request = build_session_request(
-                session, organisation=cfg.organisation, official=cfg.official.name,
-                legal_basis=cfg.official.legal_basis, key_id=info.key_id, issued_at=now,
-                lifetime=timedelta(seconds=cfg.official.request_lifetime_seconds), held_back=held_back,
-            )
+            request = self._session_request(session, info, now, held_back)
             prepared.append((session_id, selection, blinds, request))
         self.approvals.prepare(job.id, prepared)
         raise AwaitingApproval(
             f"job {job.id} is prepared ({len(prepared)} session(s), {remaining.size} elements) and waits for "
             f"officials: blindmatch official approve {job.id}"
+        )
+
+    def _session_request(self, session: RequesterSession, info: pb.HolderInfo, now: datetime, held_back: int) -> SessionRequest:
+        """The unsigned request for ``session``, in the name of requester.toml's official."""
+        cfg = self.config
+        return build_session_request(
+            session, organisation=cfg.organisation, official=cfg.official.name,
+            legal_basis=cfg.official.legal_basis, key_id=info.key_id, issued_at=now,
+            lifetime=timedelta(seconds=cfg.official.request_lifetime_seconds), held_back=held_back,
         )
 
     def _send(
