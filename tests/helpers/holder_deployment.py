@@ -11,7 +11,6 @@ import base64
 import hashlib
 import queue
 import secrets
-import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,9 +39,8 @@ from blindmatch.transport.wire import MODE_TO_PB, client_message_to_pb, server_m
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
 from blindmatch.vocabulary import Mode
+from helpers.config_texts import HOLDER_ORG, REQUESTER_ORG, holder_toml
 
-HOLDER_ORG = "Example Tax Authority"
-REQUESTER_ORG = "County Court of Example"
 OTHER_ORG = "Other Agency"  # certified by the same CA, in the policy, not on the allow-list
 OFFICIAL = "Jane Clerk"
 CARDINALITY_OFFICIAL = "Sam Statistician"
@@ -119,32 +117,9 @@ def make_deployment(root: Path, records: int = 200, limits: str = "") -> Deploym
         + f'[organisations."{OTHER_ORG}"]\n{org_limits}'
         + official(OTHER_ORG, OTHER_OFFICIAL, '["membership"]')
     )
-    holder_dir = f"pki/{slug(HOLDER_ORG)}"
-    (root / "holder.toml").write_text(textwrap.dedent(f"""\
-        [holder]
-        organisation = "{HOLDER_ORG}"
-        listen = "127.0.0.1:0"
-        key_file = "oprf.key"
-        index_dir = "index"
-        policy = "policy.toml"
-        budget_db = "state/budget.sqlite3"
-        audit_dir = "."
-        [holder.limits]
-        max_batch = 64
-        max_session_elements = 4096
-        max_message_bytes = 16384
-        index_chunk_bytes = 1024
-        max_concurrent_sessions = 8
-        shutdown_grace_seconds = 20
-        {limits}
-        [holder.index_guard]
-        max_rejected_share = 0.5
-        [holder.tls]
-        cert = "{holder_dir}/server.crt"
-        key = "{holder_dir}/server.key"
-        client_ca = "pki/ca.crt"
-        allowed_organisations = ["{REQUESTER_ORG}"]
-        """))
+    (root / "holder.toml").write_text(holder_toml(
+        tls_dir=f"pki/{slug(HOLDER_ORG)}/", client_ca="pki/ca.crt", limits=f"{limits}\n",
+        sections="[holder.index_guard]\nmax_rejected_share = 0.5\n"))
     write_records(root / "records.csv", range(records), bad_rows=2)
     dep = Deployment(root, root / "holder.toml", pki, officials)
     build_index(root / "records.csv", dep.config, progress=False)
