@@ -10,15 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.job_runner import job_runner
 
-from blindmatch.audit import AuditLog
-from blindmatch.crypto.batch import BatchEngine
 from blindmatch.normalize import default_schema
 from blindmatch.pilot import synthetic
 from blindmatch.pilot.demo import compare_results
 from blindmatch.pilot.processes import HolderProcess, build_index
 from blindmatch.pilot.workspace import Workspace, create_workspace
-from blindmatch.requester.config import load_requester_config
 from blindmatch.requester.holder_client import SESSION_FINISH_GRACE_SECONDS
 from blindmatch.requester.jobs import JobStore
 from blindmatch.requester.runner import JobRunner
@@ -45,12 +43,8 @@ def holder(workspace: Workspace) -> Iterator[HolderProcess]:
 
 @pytest.fixture(scope="module")
 def runner(workspace: Workspace) -> Iterator[JobRunner]:
-    config = load_requester_config(workspace.requester_config)
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    engine = BatchEngine()
-    with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
-        yield JobRunner(config, JobStore(config.store_path), audit, engine)
-    engine.close()
+    with job_runner(workspace.requester_config) as made:
+        yield made
 
 
 def _query_file(workspace: Workspace, path: Path, seed: int) -> list[bool]:
@@ -188,7 +182,7 @@ def _stopped_after_first_batch(runner: JobRunner, queries: Path, out: Path, mode
     job, _ = stopper.submit(queries, out, mode)
     outcome = stopper.run(job.id, lambda p: stop.set() if p.phase == "match" and p.done > 0 else None)
     assert outcome.exit_state == "stopped"
-    assert 0 < outcome.job.elements_done < outcome.job.elements_total, "the job was not interrupted mid-way"
+    assert 0 < outcome.job.elements_done < outcome.job.preparation.elements_total, "the job was not interrupted mid-way"
     return job.id
 
 
@@ -205,7 +199,7 @@ def test_resumed_job_judges_eligibility_as_of_its_first_day(
     assert runner.run(full.id).exit_state == "succeeded"
 
     job_id = _stopped_after_first_batch(runner, tmp_path / "q.csv", tmp_path / "resumed.csv")
-    prepared_on = runner.store.get(job_id).prepared_on
+    prepared_on = runner.store.get(job_id).preparation.on
     assert prepared_on is not None
     monkeypatch.setattr(requester_runner, "_today", lambda: prepared_on + timedelta(days=20 * 365))
     outcome = runner.run(job_id)
@@ -252,7 +246,7 @@ def test_cardinality_session_sends_pairwise_distinct_blinded_elements(
     job, _ = runner.submit(tmp_path / "dup.csv", tmp_path / "dup.count", Mode.CARDINALITY)
     outcome = runner.run(job.id)
     assert outcome.exit_state == "succeeded", outcome.job.error
-    assert len(sent) == outcome.job.elements_total > 0
+    assert len(sent) == outcome.job.preparation.elements_total > 0
     assert len(set(sent)) == len(sent), "equal blinded elements were sent in a cardinality session"
     membership, _ = runner.submit(tmp_path / "q.csv", tmp_path / "r.csv", Mode.MEMBERSHIP)
     assert runner.run(membership.id).exit_state == "succeeded"

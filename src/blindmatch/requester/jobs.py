@@ -96,6 +96,17 @@ def _now() -> str:
 
 
 @dataclass(frozen=True)
+class Preparation:
+    """What preparing a job found, fixed from then on (its element list is recomputed as of ``on``)."""
+
+    on: date | None  # None until the job is first prepared; the counts are 0 until then
+    records: int
+    ineligible: int
+    invalid: int
+    elements_total: int
+
+
+@dataclass(frozen=True)
 class Job:
     id: str
     queries_path: Path
@@ -104,12 +115,7 @@ class Job:
     input_sha256: str
     state: str
     owner: str | None
-    prepared: bool
-    prepared_on: date | None
-    records: int
-    ineligible: int
-    invalid: int
-    elements_total: int
+    preparation: Preparation
     elements_done: int
     matches: int
     error: str
@@ -126,12 +132,11 @@ class Job:
             input_sha256=row["input_sha256"],
             state=row["state"],
             owner=row["owner"],
-            prepared=bool(row["prepared"]),
-            prepared_on=date.fromisoformat(row["prepared_on"]) if row["prepared_on"] else None,
-            records=row["records"],
-            ineligible=row["ineligible"],
-            invalid=row["invalid"],
-            elements_total=row["elements_total"],
+            preparation=Preparation(
+                on=date.fromisoformat(row["prepared_on"]) if row["prepared"] else None,
+                records=row["records"], ineligible=row["ineligible"], invalid=row["invalid"],
+                elements_total=row["elements_total"],
+            ),
             elements_done=row["elements_done"],
             matches=row["matches"],
             error=row["error"],
