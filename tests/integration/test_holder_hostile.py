@@ -24,6 +24,7 @@ from helpers.holder_deployment import (
 )
 from helpers.tls12 import unary_over_tls12
 
+from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.service import HolderDaemon
 from blindmatch.holder.store import StoreError
 from blindmatch.requester.config import HolderEndpoint
@@ -41,12 +42,12 @@ MAX_MESSAGE = 1_048_576  # the default limit, as the issue's probe met it
 
 
 @pytest.fixture(scope="module")
-def holder(engine: object) -> Iterator[tuple[Deployment, HolderDaemon]]:
+def holder(engine: BatchEngine) -> Iterator[tuple[Deployment, HolderDaemon]]:
     with tempfile.TemporaryDirectory() as tmp:
         dep = make_deployment(Path(tmp), records=20, limits="hello_timeout_seconds = 3\nidle_timeout_seconds = 3\n")
         text = dep.config_path.read_text().replace("max_message_bytes = 16384", f"max_message_bytes = {MAX_MESSAGE}")
         dep.config_path.write_text(text + '[holder.metrics]\nlisten = "127.0.0.1:0"\n')
-        with dep.running(engine) as daemon:  # type: ignore[arg-type]
+        with dep.running(engine) as daemon:
             yield dep, daemon
 
 
@@ -182,13 +183,13 @@ def _scrape(port: int) -> dict[str, float]:
 
 
 def test_metrics_count_sessions_refusals_evaluations_and_budget(holder: tuple[Deployment, HolderDaemon],
-                                                                engine: object) -> None:
+                                                                engine: BatchEngine) -> None:
     dep, daemon = holder
     assert daemon.metrics_port
     before = _scrape(daemon.metrics_port)
     with dep.channel(daemon.port) as ch:
         stub = pb_grpc.HolderStub(ch)
-        session, envelope = dep.signed_session(stub, engine, range(10), Mode.MEMBERSHIP)  # type: ignore[arg-type]
+        session, envelope = dep.signed_session(stub, engine, range(10), Mode.MEMBERSHIP)
         dep.run_match(stub, session, envelope)
         day_left = stub.GetInfo(pb.GetInfoRequest(), timeout=5).budget.organisation_day_remaining
     after = _scrape(daemon.metrics_port)
