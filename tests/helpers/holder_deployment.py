@@ -232,6 +232,3 @@ def requester_session(index: EncryptedIndex, keys: list[bytes], mode: Mode, engi
                       batch_size: int = 64, *, oprf_public_key: bytes) -> RequesterSession:
     return RequesterSession(keys, mode, index, secrets.token_bytes(16), batch_size, engine,
                             organisation=REQUESTER_ORG, public_key=oprf_public_key)
-
-
-# --- tests of config, PKI and the store ----------------------------------------------------
