@@ -55,7 +55,6 @@ cert = "c.crt"
 key = "c.key"
 [official]
 name = "Alice Clerk"
-key_file = "alice.key"
 legal_basis = "Act s. 1"
 {matching_table}[audit]
 dir = "."

@@ -35,6 +35,7 @@ from blindmatch.requester.config import EligibilityConfig, load_requester_config
 from blindmatch.requester.runner import JobRunner
 from blindmatch.vocabulary import Mode
 from tests.helpers.issuer_setup import make_issuer, write_orders
+from tests.helpers.officials import run_approved
 
 pytestmark = pytest.mark.timeout(240)
 HOLDER_RECORDS = 300
@@ -50,8 +51,7 @@ def engine() -> Iterator[BatchEngine]:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory, engine: BatchEngine) -> Iterator[tuple[Workspace, IssuerConfig]]:
     root = tmp_path_factory.mktemp("tokens")
-    ws = create_workspace(root, holder_records=HOLDER_RECORDS, queries=20, matching={"batch_size": 16, "window": 2},
-                          daemon_signs=True)
+    ws = create_workspace(root, holder_records=HOLDER_RECORDS, queries=20, matching={"batch_size": 16, "window": 2})
     holder_config = load_holder_config(ws.holder_config)
     issuer = make_issuer(root / "issuer", {holder_config.organisation: HOLDER_RECORDS})
     evaluator = BlindEvaluator(issuer, engine)
@@ -107,7 +107,7 @@ def test_only_records_with_tokens_match(setup: tuple[Workspace, IssuerConfig], t
     assert (report.issued, report.rows) == (3, 5)
     for runner in _runner(ws, issuer, tokens):
         job, _ = runner.submit(queries, tmp_path / "r.csv", Mode.MEMBERSHIP)
-        assert runner.run(job.id).exit_state == "succeeded"
+        assert run_approved(ws, runner, job.id).exit_state == "succeeded"
         # Only the three rows with tokens were sent, each with its tiers' tokens; nothing for the others.
         assert runner.store.get(job.id).elements_done == _key_count([orders[0], orders[3], orders[4]])
     assert _results(tmp_path / "r.csv") == [
@@ -126,7 +126,7 @@ def test_cardinality_on_tokens(setup: tuple[Workspace, IssuerConfig], tmp_path: 
     assert issue_tokens(queries, issuer, tokens).issued == 20
     for runner in _runner(ws, issuer, tokens):
         job, _ = runner.submit(queries, tmp_path / "r.csv", Mode.CARDINALITY)
-        assert runner.run(job.id).exit_state == "succeeded"
+        assert run_approved(ws, runner, job.id).exit_state == "succeeded"
         assert runner.store.get(job.id).matches == 20
 
 
@@ -153,7 +153,7 @@ def test_made_up_tokens_find_nobody(setup: tuple[Workspace, IssuerConfig], tmp_p
     forged.write_bytes(render(dataclasses.replace(header, rows=len(rows)), rows, load_signing_key(issuer.signing_key)))
     for runner in _runner(ws, issuer, forged):
         job, _ = runner.submit(queries, tmp_path / "r.csv", Mode.MEMBERSHIP)
-        assert runner.run(job.id).exit_state == "succeeded"
+        assert run_approved(ws, runner, job.id).exit_state == "succeeded"
     assert real.issued == len(p)
     assert _results(tmp_path / "r.csv") == [("false", "ok")] * len(p)
 
@@ -178,6 +178,6 @@ def test_plain_match_keys_against_the_token_index_find_nobody(setup: tuple[Works
     write_orders(queries, [{"name": x["name"], "address": x["address"], "order_date": "2024-01-02"} for x in _people()])
     with job_runner(ws.requester_config) as runner:
         job, _ = runner.submit(queries, tmp_path / "r.csv", Mode.MEMBERSHIP)
-        assert runner.run(job.id).exit_state == "succeeded"
+        assert run_approved(ws, runner, job.id).exit_state == "succeeded"
         assert runner.store.get(job.id).elements_done == _key_count(_people())
     assert _results(tmp_path / "r.csv") == [("false", "ok")] * len(_people())

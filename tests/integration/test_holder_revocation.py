@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,13 +18,14 @@ from blindmatch.pilot.processes import HolderProcess, build_index
 from blindmatch.pilot.workspace import PRIMARY_OFFICIAL, REQUESTER_ORG, Workspace, create_workspace
 from blindmatch.requester.runner import Progress
 from blindmatch.vocabulary import JobState, Mode
+from tests.helpers.officials import run_approved
 
 pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Iterator[tuple[Workspace, HolderProcess]]:
-    ws = create_workspace(tmp_path / "ws", holder_records=300, queries=40, daemon_signs=True,
+    ws = create_workspace(tmp_path / "ws", holder_records=300, queries=40,
                           matching={"batch_size": 8, "session_max_records": 24, "window": 1})
     build_index(ws)
     holder = HolderProcess(ws.holder_config, ws.root / "logs")
@@ -43,6 +44,15 @@ def end_mandate(workspace: Workspace) -> None:
     path.write_text(tomli_w.dumps(policy))
 
 
+def remove_official(workspace: Workspace) -> None:
+    """The administrator deletes Alice's entry from the policy."""
+    path = workspace.holder_dir / "policy.toml"
+    policy = tomllib.loads(path.read_text())
+    organisation = policy["organisations"][REQUESTER_ORG]
+    organisation["officials"] = [o for o in organisation["officials"] if o["name"] != PRIMARY_OFFICIAL]
+    path.write_text(tomli_w.dumps(policy))
+
+
 def wait_for(holder: HolderProcess, text: bytes, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while text not in holder.stdout_path.read_bytes():
@@ -50,15 +60,16 @@ def wait_for(holder: HolderProcess, text: bytes, timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.parametrize(("revoke", "reason"), [(end_mandate, "expired"), (remove_official, "unknown_official")])
 def test_sighup_revokes_an_official_in_the_middle_of_a_job(
-    workspace: tuple[Workspace, HolderProcess], tmp_path: Path
+    revoke: Callable[[Workspace], None], reason: str, workspace: tuple[Workspace, HolderProcess], tmp_path: Path
 ) -> None:
     ws, holder = workspace
     revoked: list[int] = []
 
     def revoke_after_first_batch(progress: Progress) -> None:
         if progress.phase == "match" and not revoked:
-            end_mandate(ws)
+            revoke(ws)
             assert holder.process is not None
             holder.process.send_signal(signal.SIGHUP)
             wait_for(holder, b"policy reloaded (SIGHUP)")
@@ -66,8 +77,8 @@ def test_sighup_revokes_an_official_in_the_middle_of_a_job(
 
     with job_runner(ws.requester_config) as runner:
         job, _ = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
-        final = runner.run(job.id, revoke_after_first_batch).job
-    assert revoked and (final.state, final.reason) == (JobState.REFUSED, "expired")
+        final = run_approved(ws, runner, job.id, revoke_after_first_batch).job
+    assert revoked and (final.state, final.reason) == (JobState.REFUSED, reason)
     assert 0 < final.elements_done < final.preparation.elements_total  # the first session ran, the next was refused
 
 
@@ -77,7 +88,7 @@ def test_a_changed_policy_file_is_reloaded_without_a_signal(workspace: tuple[Wor
     time.sleep(1.2)  # the gate checks the file at most once a second
     with job_runner(ws.requester_config) as runner:
         job, _ = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
-        final = runner.run(job.id).job
+        final = run_approved(ws, runner, job.id).job
     assert (final.state, final.reason, final.elements_done) == (JobState.REFUSED, "expired", 0)
 
 
