@@ -14,15 +14,18 @@ from blindmatch.requester.runner import JobRunner
 
 
 @contextmanager
-def job_runner(config: RequesterConfig | Path) -> Iterator[JobRunner]:
+def job_runner(config: RequesterConfig | Path, engine: BatchEngine | None = None) -> Iterator[JobRunner]:
     """A runner over ``config`` (loaded, or the path of a requester.toml) with its state
-    directory made, its audit log open and a batch engine of its own; all closed afterwards."""
+    directory made and its audit log open, closed afterwards; on ``engine``, or on a batch
+    engine of its own that it closes too."""
     if isinstance(config, Path):
         config = load_requester_config(config)
     config.state_dir.mkdir(parents=True, exist_ok=True)
-    engine = BatchEngine()
+    own = engine is None
+    engine = engine or BatchEngine()
     try:
         with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
             yield JobRunner(config, JobStore(config.store_path), audit, engine)
     finally:
-        engine.close()
+        if own:
+            engine.close()

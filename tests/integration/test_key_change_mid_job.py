@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import tomli_w
+from helpers.job_runner import job_runner
 
 from blindmatch.audit import AuditLog
 from blindmatch.crypto.batch import BatchEngine
@@ -76,10 +77,8 @@ def test_a_valid_statement_mid_job_re_pins_and_the_job_finishes(
     workspace: tuple[Workspace, HolderDaemon, BatchEngine], tmp_path: Path,
 ) -> None:
     ws, daemon, engine = workspace
-    config = load_requester_config(ws.requester_config)
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
-        runner = JobRunner(config, JobStore(config.store_path), audit, engine)
+    with job_runner(ws.requester_config, engine) as runner:
+        config = runner.config
         baseline, _ = runner.submit(ws.queries, tmp_path / "baseline.csv", Mode.MEMBERSHIP)
         assert run_approved(ws, runner, baseline.id).job.state == JobState.SUCCEEDED
         rotated, on_progress = rotate_after_first_batch(daemon, with_statement=True)
@@ -130,11 +129,8 @@ def test_approved_requests_for_the_old_key_are_not_sent_but_prepared_again(
     workspace: tuple[Workspace, HolderDaemon, BatchEngine], tmp_path: Path,
 ) -> None:
     ws, daemon, engine = workspace
-    config = load_requester_config(ws.requester_config)
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-
-    with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
-        runner = JobRunner(config, JobStore(config.store_path), audit, engine)
+    with job_runner(ws.requester_config, engine) as runner:
+        config = runner.config
         job, _ = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
         assert runner.run(job.id).exit_state == JobState.AWAITING_APPROVAL
         approve(ws, job.id)
