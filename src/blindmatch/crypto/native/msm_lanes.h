@@ -97,21 +97,16 @@ static void ge_add_z1(ge *r, const ge *p, const cached_words *const q[LANES], ms
 /* Decode every point into cached form (Z = 1); the index of the first that fails RFC 9496
  * Decode or is the identity, or -1. */
 static long msm_decode_all(cached_words *cached, const uint8_t *points, size_t n) {
-    uint8_t pts[32 * LANES];
     uint64_t valid[LANES];
+    uint8_t identity[LANES];
     uint64_t *dst[LANES];
     cached_words spare[LANES];
     ge p;
     ge_cached q;
     for (size_t i = 0; i < n; i += LANES) {
-        size_t k = n - i < LANES ? n - i : LANES;
-        gather_lanes(pts, points + 32 * i, 32, k, 32);
-        msk_to_flags(valid, r255_decode(&p, pts));
-        for (size_t l = 0; l < k; l++) {
-            uint8_t any = 0;
-            for (int b = 0; b < 32; b++) any |= pts[32 * l + b];
-            if (!valid[l] || any == 0) return (long)(i + l);
-        }
+        size_t k = decode_lanes(&p, valid, identity, points, i, n);
+        for (size_t l = 0; l < k; l++)
+            if (!valid[l] || identity[l]) return (long)(i + l);
         ge_to_cached(&q, &p);
         const fe *coords[3] = {&q.YpX, &q.YmX, &q.T2d};
         for (int c = 0; c < 3; c++) {
