@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from helpers.audit_pairs import copy_pair, write_pair
+from helpers.witness_setup import WitnessSetup, make_setup
 
 from blindmatch.crypto.batch import BatchEngine
 
@@ -66,3 +67,9 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def pair(pristine: Path, tmp_path: Path) -> tuple[Path, Path]:
     """A fresh copy of the pristine pair: (holder_dir, requester_dir)."""
     return copy_pair(pristine, tmp_path)
+
+
+@pytest.fixture()
+def env(tmp_path: Path) -> WitnessSetup:
+    """A witness deployment (``helpers.witness_setup``): PKI, witness key and config, a holder log of three sessions."""
+    return make_setup(tmp_path)

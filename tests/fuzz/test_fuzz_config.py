@@ -20,6 +20,7 @@ import pytest
 import tomli_w
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fuzz_support import assert_clear
+from helpers.config_texts import holder_toml, requester_toml
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -34,49 +35,8 @@ pytestmark = pytest.mark.fuzz
 
 PUB = base64.b64encode(Ed25519PrivateKey.from_private_bytes(b"\x03" * 32).public_key().public_bytes_raw()).decode()
 
-HOLDER = """\
-[holder]
-organisation = "Example Tax Authority"
-listen = "127.0.0.1:0"
-key_file = "oprf.key"
-index_dir = "index"
-policy = "policy.toml"
-budget_db = "state/budget.sqlite3"
-audit_dir = "."
-[holder.limits]
-max_batch = 64
-max_session_elements = 4096
-max_message_bytes = 16384
-index_chunk_bytes = 1024
-max_concurrent_sessions = 8
-shutdown_grace_seconds = 20
-[holder.tls]
-cert = "server.crt"
-key = "server.key"
-client_ca = "ca.crt"
-allowed_organisations = ["County Court of Example"]
-"""
-
-REQUESTER = """\
-organisation = "County Court of Example"
-[holder]
-address = "127.0.0.1:1"
-organisation = "Example Tax Authority"
-oprf_public_key = "e2f2ae0a6abc4e71a884a961c500515f58e30b6aa582dd8db6a65945e08d2d76"
-audit_public_key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
-ca_cert = "ca.crt"
-cert = "c.crt"
-key = "c.key"
-[official]
-name = "Alice Clerk"
-legal_basis = "Act s. 1"
-[matching]
-mode = "membership"
-batch_size = 64
-[audit]
-dir = "."
-origin = "requester/org"
-"""
+HOLDER = holder_toml()
+REQUESTER = requester_toml(matching='mode = "membership"\nbatch_size = 64\n')
 
 POLICY = f"""\
 [organisations."County Court of Example"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from helpers.holder_deployment import Deployment, channel, make_deployment, running
+from helpers.holder_deployment import Deployment, make_deployment
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,14 +33,14 @@ HOLDER_BUGS = (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
 def holder(engine: BatchEngine) -> Iterator[tuple[Deployment, HolderDaemon, pb.HolderInfo]]:
     with tempfile.TemporaryDirectory() as tmp:
         dep = make_deployment(Path(tmp), records=20)
-        with running(dep, engine) as daemon, channel(dep, daemon.port) as ch:
+        with dep.running(engine) as daemon, dep.channel(daemon.port) as ch:
             info = pb_grpc.HolderStub(ch).GetInfo(pb.GetInfoRequest(), timeout=10)
             yield dep, daemon, info
 
 
 def _call(holder: tuple[Deployment, HolderDaemon, pb.HolderInfo], messages: list[bytes]) -> grpc.RpcError:
     dep, daemon, _ = holder
-    with channel(dep, daemon.port) as ch:
+    with dep.channel(daemon.port) as ch:
         raw = ch.stream_stream(MATCH, request_serializer=None, response_deserializer=None)
         with pytest.raises(grpc.RpcError) as info:
             list(raw(iter(messages), timeout=20))

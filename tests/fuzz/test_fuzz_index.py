@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from blindmatch.core.index import HEADER_BYTES, MAGIC, EncryptedIndex, IndexFormatError, IndexHeader, encode_index
 from blindmatch.core.outputs import Mode
-from blindmatch.holder.store import MANIFEST_NAME, StoreError, open_indexes, write_indexes
+from blindmatch.holder.store import MANIFEST_NAME, StoreError, commit_indexes, open_indexes, stage_indexes
 
 pytestmark = pytest.mark.fuzz
 
@@ -105,8 +105,8 @@ JSON = st.recursive(
 
 def _committed(directory: Path) -> dict[str, object]:
     indexes = {("Fuzz County", mode): _index(mode, 5, 1) for mode in Mode}
-    write_indexes(directory, indexes, key_id=KEY_ID, schema_fingerprint=FINGERPRINT, schema_name="s",
-                  schema_version=1, records=5)
+    commit_indexes(directory, stage_indexes(directory, indexes, key_id=KEY_ID, schema_fingerprint=FINGERPRINT,
+                                            schema_name="s", schema_version=1, records=5))
     return json.loads((directory / MANIFEST_NAME).read_text())
 
 

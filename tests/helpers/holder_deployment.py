@@ -11,7 +11,6 @@ import base64
 import hashlib
 import queue
 import secrets
-import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
-import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -40,9 +38,8 @@ from blindmatch.transport.wire import MODE_TO_PB, client_message_to_pb, server_m
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
 from blindmatch.vocabulary import Mode
+from helpers.config_texts import HOLDER_ORG, REQUESTER_ORG, holder_toml
 
-HOLDER_ORG = "Example Tax Authority"
-REQUESTER_ORG = "County Court of Example"
 OTHER_ORG = "Other Agency"  # certified by the same CA, in the policy, not on the allow-list
 OFFICIAL = "Jane Clerk"
 CARDINALITY_OFFICIAL = "Sam Statistician"
@@ -77,6 +74,8 @@ def _b64(key: Ed25519PrivateKey) -> str:
 
 @dataclass
 class Deployment:
+    """A holder directory, and what the tests do with it: run its daemon, connect, sign, match."""
+
     root: Path
     config_path: Path
     pki: Path
@@ -95,6 +94,86 @@ class Deployment:
             private_key=(org_dir / "client.key").read_bytes(),
             certificate_chain=(org_dir / "client.crt").read_bytes(),
         )
+
+    @contextmanager
+    def running(self, engine: BatchEngine) -> Iterator[HolderDaemon]:
+        daemon = HolderDaemon.from_config(self.config, engine=engine)
+        daemon.start()
+        try:
+            yield daemon
+        finally:
+            daemon.stop(0)
+
+    @contextmanager
+    def channel(self, port: int, organisation: str = REQUESTER_ORG, pki: Path | None = None) -> Iterator[grpc.Channel]:
+        with grpc.secure_channel(f"127.0.0.1:{port}", self.credentials(organisation, pki)) as ch:
+            yield ch
+
+    def sign_for(self, *, session_id: bytes, key_id: bytes, index_digest: bytes, commitment: bytes,
+                 count: int, mode: Mode, official: str = OFFICIAL, signer: Ed25519PrivateKey | None = None,
+                 organisation: str = REQUESTER_ORG, nonce: bytes | None = None, issued_at: datetime | None = None,
+                 lifetime: timedelta = timedelta(minutes=30)) -> bytes:
+        issued = issued_at or datetime.now(UTC).replace(microsecond=0)
+        request = SessionRequest(
+            organisation=organisation, official=official, mode=mode.value, record_count=count, held_back=0,
+            legal_basis="Court order 2024-17, sec. 5", nonce=nonce or secrets.token_bytes(16), issued_at=issued,
+            expires_at=issued + lifetime, session_id=session_id, key_id=key_id, index_digest=index_digest,
+            blinded_commitment=commitment,
+        )
+        return sign_request(request, signer or self.officials[official])
+
+    def requester_checkpoint(self) -> bytes:
+        """A checkpoint note signed by the test requester's audit key, as a real requester's Close carries."""
+        empty_root = hashlib.sha256(b"").digest()
+        return sign_checkpoint(self.requester_audit_key, "test-requester", 0, empty_root,
+                               "2026-01-01T00:00:00.000000Z").note.encode()
+
+    def run_match(self, stub: pb_grpc.HolderStub, session: RequesterSession, authorization: bytes,
+                  on_accept: object = None, announced_key: bytes | None = None,
+                  checkpoint_note: bytes | None = None) -> pb.Closed:
+        """Drive ``session`` to the end; returns the holder's Closed (its signature is checked by callers).
+
+        ``announced_key`` replaces the audit key sent in Close (to test a signature that does not verify),
+        ``checkpoint_note`` the requester's checkpoint it carries.
+        """
+        client = MatchClient(stub)
+        client.send(client_message_to_pb(session.hello(authorization)))
+        closed = None
+        try:
+            for raw in client.responses:
+                message = server_message_from_pb(raw)
+                if raw.WhichOneof("message") == "closed":
+                    session.receive(message)
+                    closed = raw.closed
+                    client.done()
+                    continue
+                for out in session.receive(message):
+                    assert isinstance(out, Close)
+                    signature = sign_transcript(self.requester_audit_key, out.session_id, out.transcript_hash)
+                    raw_key = announced_key or self.requester_audit_key.public_key().public_bytes(
+                        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+                    client.send(client_message_to_pb(Close(out.session_id, out.transcript_hash, signature, raw_key,
+                                                           self.requester_checkpoint() if checkpoint_note is None
+                                                           else checkpoint_note)))
+                if raw.WhichOneof("message") == "accept":
+                    if callable(on_accept):
+                        on_accept()
+                    for batch in pace(session, window=len(session.batch_digests)):  # all of them at once
+                        client.send(client_message_to_pb(batch))
+        finally:
+            client.done()
+        assert closed is not None
+        return closed
+
+    def signed_session(self, stub: pb_grpc.HolderStub, engine: BatchEngine, indices: range, mode: Mode,
+                       official: str = OFFICIAL, **overrides: object) -> tuple[RequesterSession, bytes]:
+        index = download(stub, mode)
+        pk = stub.GetInfo(pb.GetInfoRequest()).oprf_public_key
+        session = requester_session(index, requester_keys(indices), mode, engine, oprf_public_key=pk)
+        envelope = self.sign_for(session_id=session.session_id, key_id=index.header.key_id, index_digest=index.digest,
+                                 commitment=session.blinded_commitment, count=session.element_count, mode=mode,
+                                 official=official, **overrides)  # type: ignore[arg-type]
+        return session, envelope
 
 
 def make_deployment(root: Path, records: int = 200, limits: str = "") -> Deployment:
@@ -119,59 +198,13 @@ def make_deployment(root: Path, records: int = 200, limits: str = "") -> Deploym
         + f'[organisations."{OTHER_ORG}"]\n{org_limits}'
         + official(OTHER_ORG, OTHER_OFFICIAL, '["membership"]')
     )
-    holder_dir = f"pki/{slug(HOLDER_ORG)}"
-    (root / "holder.toml").write_text(textwrap.dedent(f"""\
-        [holder]
-        organisation = "{HOLDER_ORG}"
-        listen = "127.0.0.1:0"
-        key_file = "oprf.key"
-        index_dir = "index"
-        policy = "policy.toml"
-        budget_db = "state/budget.sqlite3"
-        audit_dir = "."
-        [holder.limits]
-        max_batch = 64
-        max_session_elements = 4096
-        max_message_bytes = 16384
-        index_chunk_bytes = 1024
-        max_concurrent_sessions = 8
-        shutdown_grace_seconds = 20
-        {limits}
-        [holder.index_guard]
-        max_rejected_share = 0.5
-        [holder.tls]
-        cert = "{holder_dir}/server.crt"
-        key = "{holder_dir}/server.key"
-        client_ca = "pki/ca.crt"
-        allowed_organisations = ["{REQUESTER_ORG}"]
-        """))
+    (root / "holder.toml").write_text(holder_toml(
+        tls_dir=f"pki/{slug(HOLDER_ORG)}/", client_ca="pki/ca.crt", limits=f"{limits}\n",
+        sections="[holder.index_guard]\nmax_rejected_share = 0.5\n"))
     write_records(root / "records.csv", range(records), bad_rows=2)
     dep = Deployment(root, root / "holder.toml", pki, officials)
     build_index(root / "records.csv", dep.config, progress=False)
     return dep
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[BatchEngine]:
-    eng = BatchEngine(2)
-    yield eng
-    eng.close()
-
-
-@contextmanager
-def running(dep: Deployment, engine: BatchEngine) -> Iterator[HolderDaemon]:
-    daemon = HolderDaemon.from_config(dep.config, engine=engine)
-    daemon.start()
-    try:
-        yield daemon
-    finally:
-        daemon.stop(0)
-
-
-@contextmanager
-def channel(dep: Deployment, port: int, organisation: str = REQUESTER_ORG, pki: Path | None = None) -> Iterator[grpc.Channel]:
-    with grpc.secure_channel(f"127.0.0.1:{port}", dep.credentials(organisation, pki)) as ch:
-        yield ch
 
 
 def download(stub: pb_grpc.HolderStub, kind: Mode) -> EncryptedIndex:
@@ -179,20 +212,6 @@ def download(stub: pb_grpc.HolderStub, kind: Mode) -> EncryptedIndex:
     digest = next(i.digest for i in info.indexes if i.kind == MODE_TO_PB[kind])
     data = b"".join(c.data for c in stub.DownloadIndex(pb.DownloadIndexRequest(kind=MODE_TO_PB[kind], digest=digest)))
     return EncryptedIndex.parse(data)
-
-
-def sign_for(dep: Deployment, *, session_id: bytes, key_id: bytes, index_digest: bytes, commitment: bytes,
-             count: int, mode: Mode, official: str = OFFICIAL, signer: Ed25519PrivateKey | None = None,
-             organisation: str = REQUESTER_ORG, nonce: bytes | None = None, issued_at: datetime | None = None,
-             lifetime: timedelta = timedelta(minutes=30)) -> bytes:
-    issued = issued_at or datetime.now(UTC).replace(microsecond=0)
-    request = SessionRequest(
-        organisation=organisation, official=official, mode=mode.value, record_count=count, held_back=0,
-        legal_basis="Court order 2024-17, sec. 5", nonce=nonce or secrets.token_bytes(16), issued_at=issued,
-        expires_at=issued + lifetime, session_id=session_id, key_id=key_id, index_digest=index_digest,
-        blinded_commitment=commitment,
-    )
-    return sign_request(request, signer or dep.officials[official])
 
 
 class MatchClient:
@@ -213,62 +232,3 @@ def requester_session(index: EncryptedIndex, keys: list[bytes], mode: Mode, engi
                       batch_size: int = 64, *, oprf_public_key: bytes) -> RequesterSession:
     return RequesterSession(keys, mode, index, secrets.token_bytes(16), batch_size, engine,
                             organisation=REQUESTER_ORG, public_key=oprf_public_key)
-
-
-def requester_checkpoint(dep: Deployment) -> bytes:
-    """A checkpoint note signed by the test requester's audit key, as a real requester's Close carries."""
-    empty_root = hashlib.sha256(b"").digest()
-    return sign_checkpoint(dep.requester_audit_key, "test-requester", 0, empty_root,
-                           "2026-01-01T00:00:00.000000Z").note.encode()
-
-
-def run_match(dep: Deployment, stub: pb_grpc.HolderStub, session: RequesterSession, authorization: bytes,
-              on_accept: object = None, announced_key: bytes | None = None,
-              checkpoint_note: bytes | None = None) -> pb.Closed:
-    """Drive ``session`` to the end; returns the holder's Closed (its signature is checked by callers).
-
-    ``announced_key`` replaces the audit key sent in Close (to test a signature that does not verify),
-    ``checkpoint_note`` the requester's checkpoint it carries.
-    """
-    client = MatchClient(stub)
-    client.send(client_message_to_pb(session.hello(authorization)))
-    closed = None
-    try:
-        for raw in client.responses:
-            message = server_message_from_pb(raw)
-            if raw.WhichOneof("message") == "closed":
-                session.receive(message)
-                closed = raw.closed
-                client.done()
-                continue
-            for out in session.receive(message):
-                assert isinstance(out, Close)
-                signature = sign_transcript(dep.requester_audit_key, out.session_id, out.transcript_hash)
-                raw_key = announced_key or dep.requester_audit_key.public_key().public_bytes(
-                    serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-                client.send(client_message_to_pb(Close(out.session_id, out.transcript_hash, signature, raw_key,
-                                                       requester_checkpoint(dep) if checkpoint_note is None
-                                                       else checkpoint_note)))
-            if raw.WhichOneof("message") == "accept":
-                if callable(on_accept):
-                    on_accept()
-                for batch in pace(session, window=len(session.batch_digests)):  # all of them at once
-                    client.send(client_message_to_pb(batch))
-    finally:
-        client.done()
-    assert closed is not None
-    return closed
-
-
-def signed_session(dep: Deployment, stub: pb_grpc.HolderStub, engine: BatchEngine, indices: range, mode: Mode,
-                   official: str = OFFICIAL, **overrides: object) -> tuple[RequesterSession, bytes]:
-    index = download(stub, mode)
-    pk = stub.GetInfo(pb.GetInfoRequest()).oprf_public_key
-    session = requester_session(index, requester_keys(indices), mode, engine, oprf_public_key=pk)
-    envelope = sign_for(dep, session_id=session.session_id, key_id=index.header.key_id, index_digest=index.digest,
-                        commitment=session.blinded_commitment, count=session.element_count, mode=mode,
-                        official=official, **overrides)  # type: ignore[arg-type]
-    return session, envelope
-
-
-# --- tests of config, PKI and the store ----------------------------------------------------

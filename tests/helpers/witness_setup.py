@@ -9,8 +9,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from blindmatch.audit import AuditLog
 from blindmatch.audit.cosignature import WitnessKey
 from blindmatch.audit.log import KEY_NAME, PUB_NAME
@@ -73,11 +71,6 @@ def make_setup(root: Path) -> WitnessSetup:
         add_sessions(log, 0, 3)
     vkey = (log_dir / "audit" / PUB_NAME).read_text().strip()
     return WitnessSetup(root, write_config(root, vkey), key, log_dir)
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> WitnessSetup:
-    return make_setup(tmp_path)
 
 
 @contextmanager

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers.witness_setup import HOLDER_ORIGIN, WitnessSetup, add_sessions, env, running_witness  # noqa: F401
+from helpers.witness_setup import HOLDER_ORIGIN, WitnessSetup, add_sessions, running_witness
 
 from blindmatch.audit import AuditLog
 from blindmatch.audit.keeper import AuditKeeper, KeeperSettings, keeper_settings
@@ -112,7 +112,7 @@ def test_failed_submission_backs_off_and_recovers(tmp_path: Path) -> None:
         assert len(calls) == 5 and keeper.last_error == ""
 
 
-def test_keeper_gets_checkpoints_cosigned(env: WitnessSetup) -> None:  # noqa: F811
+def test_keeper_gets_checkpoints_cosigned(env: WitnessSetup) -> None:
     with running_witness(env.config_path) as witness, env.open_log() as log:
         client = WitnessClient([env.endpoint(witness.port)])
         keeper = AuditKeeper(log, KeeperSettings(every_entries=1), client.submit)

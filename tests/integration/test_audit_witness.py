@@ -11,7 +11,6 @@ from helpers.witness_setup import (
     HOLDER_ORIGIN,
     WitnessSetup,
     add_sessions,
-    env,
     rewrite_log,
     running_witness,
     submit,
@@ -25,8 +24,6 @@ from blindmatch.audit.report import render_report
 from blindmatch.audit.witness_check import SourcedNote
 from blindmatch.cli.main import main
 from blindmatch.witness.client import WitnessClient, WitnessSubmitError
-
-__all__ = ["env"]  # the fixture
 
 
 def _export(s: WitnessSetup, capsys: pytest.CaptureFixture[str]) -> Path:

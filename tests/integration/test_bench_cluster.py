@@ -13,7 +13,7 @@ from blindmatch.core.keys import HolderKey
 from blindmatch.core.purpose import evaluation_info
 from blindmatch.crypto import poprf
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.holder.cluster_index import build_index_on_cluster
+from blindmatch.holder.cluster_index import ClusterIndexBuilder
 from blindmatch.vocabulary import Mode
 
 FINGERPRINT = bytes(range(32))
@@ -31,10 +31,10 @@ def test_cluster_build_matches_local_build() -> None:
         builder.add(chunk)
     expected = builder.finish()
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
-        got = build_index_on_cluster(holder_key_chunks(700, 5, chunk=128), key, FINGERPRINT, client, ORG, max_in_flight=2)
-        by_address = build_index_on_cluster(
-            holder_key_chunks(700, 5, chunk=300), key, FINGERPRINT, cluster.scheduler_address, ORG, kinds=(Mode.CARDINALITY,)
-        )
+        with ClusterIndexBuilder(key, FINGERPRINT, client, ORG, max_in_flight=2) as on_client:
+            got = on_client.build(holder_key_chunks(700, 5, chunk=128))
+        with ClusterIndexBuilder(key, FINGERPRINT, cluster.scheduler_address, ORG, kinds=(Mode.CARDINALITY,)) as by_name:
+            by_address = by_name.build(holder_key_chunks(700, 5, chunk=300))
     assert got == expected
     assert by_address == {Mode.CARDINALITY: expected[Mode.CARDINALITY]}
     index = EncryptedIndex.parse(got[Mode.MEMBERSHIP])

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from helpers.job_runner import job_runner
 
-from blindmatch.audit import AuditLog
 from blindmatch.crypto import group, voprf
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.config import load_holder_config
@@ -32,7 +32,6 @@ from blindmatch.pilot import synthetic
 from blindmatch.pilot.processes import HolderProcess
 from blindmatch.pilot.workspace import Workspace, create_workspace
 from blindmatch.requester.config import EligibilityConfig, load_requester_config
-from blindmatch.requester.jobs import JobStore
 from blindmatch.requester.runner import JobRunner
 from blindmatch.vocabulary import Mode
 from tests.helpers.issuer_setup import make_issuer, write_orders
@@ -71,11 +70,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory, engine: BatchEngine) -> Iter
 def _runner(ws: Workspace, issuer: IssuerConfig, tokens: Path) -> Iterator[JobRunner]:
     config = load_requester_config(ws.requester_config)
     config = dataclasses.replace(config, eligibility=EligibilityConfig(issuer.signing_key.with_name("issuer.key.pub"), tokens))
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    engine = BatchEngine()
-    with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
-        yield JobRunner(config, JobStore(config.store_path), audit, engine)
-    engine.close()
+    with job_runner(config) as runner:
+        yield runner
 
 
 def _people() -> list[dict[str, str]]:
@@ -180,13 +176,8 @@ def test_plain_match_keys_against_the_token_index_find_nobody(setup: tuple[Works
     ws, _ = setup
     queries = tmp_path / "q.csv"
     write_orders(queries, [{"name": x["name"], "address": x["address"], "order_date": "2024-01-02"} for x in _people()])
-    config = load_requester_config(ws.requester_config)
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    engine = BatchEngine()
-    with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
-        runner = JobRunner(config, JobStore(config.store_path), audit, engine)
+    with job_runner(ws.requester_config) as runner:
         job, _ = runner.submit(queries, tmp_path / "r.csv", Mode.MEMBERSHIP)
         assert run_approved(ws, runner, job.id).exit_state == "succeeded"
         assert runner.store.get(job.id).elements_done == _key_count(_people())
-    engine.close()
     assert _results(tmp_path / "r.csv") == [("false", "ok")] * len(_people())

@@ -20,12 +20,8 @@ import pytest
 from helpers.holder_deployment import (
     HOLDER_ORG,
     Deployment,
-    channel,
     download,
-    engine,  # noqa: F401  (module-scoped fixture)
     make_deployment,
-    run_match,
-    signed_session,
 )
 
 from blindmatch.core.key_epochs import epoch_ends_at
@@ -56,14 +52,14 @@ def events(dep: Deployment, name: str) -> list[dict[str, object]]:
     return [e for e in map(json.loads, lines) if e["event"] == name]
 
 
-def serve_20(dep: Deployment, stub: pb_grpc.HolderStub, engine: BatchEngine, now: datetime) -> None:  # noqa: F811
-    session, envelope = signed_session(dep, stub, engine, range(20), Mode.MEMBERSHIP, issued_at=now)
-    run_match(dep, stub, session, envelope)
+def serve_20(dep: Deployment, stub: pb_grpc.HolderStub, engine: BatchEngine, now: datetime) -> None:
+    session, envelope = dep.signed_session(stub, engine, range(20), Mode.MEMBERSHIP, issued_at=now)
+    dep.run_match(stub, session, envelope)
     assert session.closed and session.match_count == 20
 
 
 def test_the_next_epoch_built_ahead_is_served_from_the_boundary_without_a_refusal(
-    tmp_path: Path, engine: BatchEngine,  # noqa: F811
+    tmp_path: Path, engine: BatchEngine,
 ) -> None:
     dep, boundary = scheduled(tmp_path)
     first_key = load_key_file(dep.config.key_file)
@@ -72,7 +68,7 @@ def test_the_next_epoch_built_ahead_is_served_from_the_boundary_without_a_refusa
     daemon.start()
     try:
         assert daemon.rotator is not None
-        with channel(dep, daemon.port) as ch:
+        with dep.channel(daemon.port) as ch:
             stub = pb_grpc.HolderStub(ch)
             old = stub.GetInfo(pb.GetInfoRequest())
             assert not daemon.rotator.tick() and not prebuilt_dir(dep.config.index_dir).exists()
@@ -108,7 +104,7 @@ def test_the_next_epoch_built_ahead_is_served_from_the_boundary_without_a_refusa
 
 
 def test_a_prebuild_a_crash_interrupted_is_built_again_after_the_restart(
-    tmp_path: Path, engine: BatchEngine,  # noqa: F811
+    tmp_path: Path, engine: BatchEngine,
 ) -> None:
     dep, boundary = scheduled(tmp_path)
     now = [boundary - timedelta(hours=2)]
@@ -126,7 +122,7 @@ def test_a_prebuild_a_crash_interrupted_is_built_again_after_the_restart(
     daemon.start()
     try:
         assert daemon.rotator is not None
-        with channel(dep, daemon.port) as ch:
+        with dep.channel(daemon.port) as ch:
             stub = pb_grpc.HolderStub(ch)
             old = stub.GetInfo(pb.GetInfoRequest())
             serve_20(dep, stub, engine, now[0])  # the current epoch serves meanwhile
@@ -141,7 +137,7 @@ def test_a_prebuild_a_crash_interrupted_is_built_again_after_the_restart(
 
 
 def test_a_prebuild_the_guard_refuses_is_logged_audited_and_rebuilt_at_the_boundary(
-    tmp_path: Path, engine: BatchEngine, caplog: pytest.LogCaptureFixture,  # noqa: F811
+    tmp_path: Path, engine: BatchEngine, caplog: pytest.LogCaptureFixture,
 ) -> None:
     dep, boundary = scheduled(tmp_path, epoch_days=1)  # lead: a quarter of the epoch, 6 hours
     records = dep.root / "records.csv"
@@ -161,7 +157,7 @@ def test_a_prebuild_the_guard_refuses_is_logged_audited_and_rebuilt_at_the_bound
         assert not daemon.rotator.tick() and len(events(dep, "epoch_prebuild_refused")) == 1  # not retried
 
         now[0] = boundary  # falls back to today's behaviour: refused until the rebuild
-        with channel(dep, daemon.port) as ch:
+        with dep.channel(daemon.port) as ch:
             stub = pb_grpc.HolderStub(ch)
             with pytest.raises(grpc.RpcError) as refusal:
                 serve_20(dep, stub, engine, now[0])
@@ -175,7 +171,7 @@ def test_a_prebuild_the_guard_refuses_is_logged_audited_and_rebuilt_at_the_bound
 
 
 def test_a_switch_that_fails_after_its_commit_is_finished_not_rotated_again(
-    tmp_path: Path, engine: BatchEngine, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    tmp_path: Path, engine: BatchEngine, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     dep, boundary = scheduled(tmp_path)
     now = [boundary - timedelta(hours=1)]

@@ -15,11 +15,7 @@ from pathlib import Path
 import pytest
 from helpers.holder_deployment import (
     Deployment,
-    channel,
-    engine,  # noqa: F401  (module-scoped fixture)
     make_deployment,
-    run_match,
-    signed_session,
     write_records,
 )
 
@@ -50,22 +46,22 @@ def serve(dep: Deployment) -> Iterator[tuple[subprocess.Popen[str], int]]:
 
 
 def served_digests(dep: Deployment, port: int) -> set[bytes]:
-    with channel(dep, port) as ch:
+    with dep.channel(port) as ch:
         return {i.digest for i in pb_grpc.HolderStub(ch).GetInfo(pb.GetInfoRequest(), timeout=10).indexes}
 
 
 @pytest.mark.timeout(60)
-def test_sigterm_drains_running_session(tmp_path: Path, engine: BatchEngine) -> None:  # noqa: F811
+def test_sigterm_drains_running_session(tmp_path: Path, engine: BatchEngine) -> None:
     dep = make_deployment(tmp_path, records=100)
-    with serve(dep) as (proc, port), channel(dep, port) as ch:
+    with serve(dep) as (proc, port), dep.channel(port) as ch:
         stub = pb_grpc.HolderStub(ch)
-        session, envelope = signed_session(dep, stub, engine, range(50, 150), Mode.MEMBERSHIP)
+        session, envelope = dep.signed_session(stub, engine, range(50, 150), Mode.MEMBERSHIP)
 
         def terminate_mid_session() -> None:
             proc.send_signal(signal.SIGTERM)
             time.sleep(0.5)  # the daemon is now draining; the batches go out after this
 
-        run_match(dep, stub, session, envelope, on_accept=terminate_mid_session)
+        dep.run_match(stub, session, envelope, on_accept=terminate_mid_session)
         assert session.closed and session.match_count == 50
         assert proc.wait(30) == 0
         assert proc.stdout is not None and proc.stdout.read().strip().endswith("stopped")

@@ -18,16 +18,10 @@ import grpc
 import pytest
 from helpers.holder_deployment import (
     Deployment,
-    channel,
     download,
-    engine,  # noqa: F401  (module-scoped fixture)
     make_deployment,
     requester_keys,
     requester_session,
-    run_match,
-    running,
-    sign_for,
-    signed_session,
     write_records,
 )
 
@@ -94,39 +88,39 @@ def debits(dep: Deployment) -> list[bytes]:
         return [d.session_id for d in store.debits()]
 
 
-def session_on(dep: Deployment, daemon: HolderDaemon, engine: BatchEngine, index: object) -> None:  # noqa: F811
+def session_on(dep: Deployment, daemon: HolderDaemon, engine: BatchEngine, index: object) -> None:
     """One 20-record session on an index downloaded before."""
     pk = load_key_file(dep.config.key_file).public_key
     session = requester_session(index, requester_keys(range(20)), Mode.MEMBERSHIP, engine,  # type: ignore[arg-type]
                                 oprf_public_key=pk)
-    envelope = sign_for(dep, session_id=session.session_id, key_id=index.header.key_id,  # type: ignore[attr-defined]
+    envelope = dep.sign_for(session_id=session.session_id, key_id=index.header.key_id,  # type: ignore[attr-defined]
                         index_digest=index.digest, commitment=session.blinded_commitment,  # type: ignore[attr-defined]
                         count=session.element_count, mode=Mode.MEMBERSHIP)
-    with channel(dep, daemon.port) as ch:
-        run_match(dep, pb_grpc.HolderStub(ch), session, envelope)
+    with dep.channel(daemon.port) as ch:
+        dep.run_match(pb_grpc.HolderStub(ch), session, envelope)
 
 
-def one_session(dep: Deployment, daemon: HolderDaemon, engine: BatchEngine, records: int = 20) -> bytes:  # noqa: F811
-    with channel(dep, daemon.port) as ch:
+def one_session(dep: Deployment, daemon: HolderDaemon, engine: BatchEngine, records: int = 20) -> bytes:
+    with dep.channel(daemon.port) as ch:
         stub = pb_grpc.HolderStub(ch)
-        session, envelope = signed_session(dep, stub, engine, range(records), Mode.MEMBERSHIP)
-        run_match(dep, stub, session, envelope)
+        session, envelope = dep.signed_session(stub, engine, range(records), Mode.MEMBERSHIP)
+        dep.run_match(stub, session, envelope)
         return session.session_id
 
 
 def test_full_audit_disk_refuses_the_session_and_debits_nothing(
-        tmp_path: Path, engine: BatchEngine, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+        tmp_path: Path, engine: BatchEngine, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
     with audit_disk(tmp_path, monkeypatch) as disk:
         dep = make_deployment(tmp_path, records=50)
-        with running(dep, engine) as daemon:
+        with dep.running(engine) as daemon:
             first = one_session(dep, daemon, engine)
-            with channel(dep, daemon.port) as ch:
+            with dep.channel(daemon.port) as ch:
                 index = download(pb_grpc.HolderStub(ch), Mode.MEMBERSHIP)  # while the disk has room
             disk.fill()
             # The log file's last page (4 KiB) may still take a few entries: a download whose
             # entry was written succeeds; the first whose entry cannot be written fails.
-            with channel(dep, daemon.port) as ch:
+            with dep.channel(daemon.port) as ch:
                 for _attempt in range(40):
                     try:
                         download(pb_grpc.HolderStub(ch), Mode.MEMBERSHIP)
@@ -158,10 +152,10 @@ def test_full_audit_disk_refuses_the_session_and_debits_nothing(
 
 
 @pytest.fixture
-def served(tmp_path: Path, engine: BatchEngine) -> tuple[Deployment, list[bytes]]:  # noqa: F811
+def served(tmp_path: Path, engine: BatchEngine) -> tuple[Deployment, list[bytes]]:
     """A deployment whose holder granted two sessions, then stopped."""
     dep = make_deployment(tmp_path, records=50)
-    with running(dep, engine) as daemon:
+    with dep.running(engine) as daemon:
         sessions = [one_session(dep, daemon, engine, 20), one_session(dep, daemon, engine, 30)]
     return dep, sessions
 
@@ -179,7 +173,7 @@ def _serve_fails(dep: Deployment, capsys: pytest.CaptureFixture[str]) -> str:
 
 @pytest.mark.parametrize("fault", ["missing", "emptied", "corrupt", "edited", "unlogged debit"])
 def test_a_damaged_budget_database_is_refused_and_rebuilt(
-        served: tuple[Deployment, list[bytes]], fault: str, engine: BatchEngine,  # noqa: F811
+        served: tuple[Deployment, list[bytes]], fault: str, engine: BatchEngine,
         capsys: pytest.CaptureFixture[str]) -> None:
     dep, sessions = served
     db = dep.config.budget_db
@@ -214,7 +208,7 @@ def test_a_damaged_budget_database_is_refused_and_rebuilt(
     check_budgets(db, dep.root)
     assert any(json.loads(line)["event"] == "budgets_rebuilt"
                for line in (dep.root / "audit" / "log.jsonl").read_text().splitlines())
-    with running(dep, engine) as daemon:
+    with dep.running(engine) as daemon:
         one_session(dep, daemon, engine)
 
 
@@ -241,7 +235,7 @@ def test_rebuild_refuses_a_log_that_does_not_verify(served: tuple[Deployment, li
         rebuild_budgets(dep.config.budget_db, dep.root, dep.config.audit_origin)
 
 
-def test_a_session_cut_by_kill_9_is_settled_at_restart(tmp_path: Path, engine: BatchEngine) -> None:  # noqa: F811
+def test_a_session_cut_by_kill_9_is_settled_at_restart(tmp_path: Path, engine: BatchEngine) -> None:
     """Reserve, then settle (SPEC 7.6): the holder dies after evaluating one batch of three;
     on restart the reservation is settled to that batch, from the audit log."""
     import re
@@ -259,9 +253,9 @@ def test_a_session_cut_by_kill_9_is_settled_at_restart(tmp_path: Path, engine: B
     try:
         assert server.stdout is not None
         port = int(re.search(r"listening on .*:(\d+)", server.stdout.readline()).group(1))  # type: ignore[union-attr]
-        with channel(dep, port) as ch:
+        with dep.channel(port) as ch:
             stub = pb_grpc.HolderStub(ch)
-            session, envelope = signed_session(dep, stub, engine, range(150), Mode.MEMBERSHIP)
+            session, envelope = dep.signed_session(stub, engine, range(150), Mode.MEMBERSHIP)
             assert len(session.batch_digests) == 3
             client = MatchClient(stub)
             client.send(client_message_to_pb(session.hello(envelope)))
@@ -278,7 +272,7 @@ def test_a_session_cut_by_kill_9_is_settled_at_restart(tmp_path: Path, engine: B
             server.kill()
     with BudgetStore(dep.config.budget_db) as store:
         assert [d.records for d in store.debits()] == [150]  # the full reservation, as the kill left it
-    with running(dep, engine):
+    with dep.running(engine):
         pass
     with BudgetStore(dep.config.budget_db) as store:
         assert [d.records for d in store.debits()] == [64]
@@ -365,9 +359,9 @@ def test_a_failed_first_build_leaves_no_key_and_no_index(
 
 
 def test_a_download_whose_entry_cannot_be_written_never_gets_its_last_chunk(
-        tmp_path: Path, engine: BatchEngine, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+        tmp_path: Path, engine: BatchEngine, monkeypatch: pytest.MonkeyPatch) -> None:
     dep = make_deployment(tmp_path, records=50)
-    with running(dep, engine) as daemon, channel(dep, daemon.port) as ch:
+    with dep.running(engine) as daemon, dep.channel(daemon.port) as ch:
         stub = pb_grpc.HolderStub(ch)
         info = stub.GetInfo(pb.GetInfoRequest())
         membership = next(i for i in info.indexes if i.kind == pb.MODE_MEMBERSHIP)
@@ -403,14 +397,14 @@ def test_a_holder_that_cannot_audit_its_start_never_serves(
 
 
 def test_a_budget_store_failing_under_a_running_holder_sends_no_exception_text(
-        tmp_path: Path, engine: BatchEngine, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+        tmp_path: Path, engine: BatchEngine, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
     dep = make_deployment(tmp_path, records=20)
 
     def malformed(*args: object, **kwargs: object) -> None:
         raise sqlite3.DatabaseError("database disk image is malformed")
 
-    with running(dep, engine) as daemon, channel(dep, daemon.port) as ch:
+    with dep.running(engine) as daemon, dep.channel(daemon.port) as ch:
         stub = pb_grpc.HolderStub(ch)
         monkeypatch.setattr(BudgetStore, "remaining", malformed)
         with pytest.raises(grpc.RpcError) as failed:

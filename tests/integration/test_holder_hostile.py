@@ -20,15 +20,11 @@ from helpers.holder_deployment import (
     HOLDER_ORG,
     REQUESTER_ORG,
     Deployment,
-    channel,
-    engine,
     make_deployment,
-    run_match,
-    running,
-    signed_session,
 )
 from helpers.tls12 import unary_over_tls12
 
+from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.service import HolderDaemon
 from blindmatch.holder.store import StoreError
 from blindmatch.requester.config import HolderEndpoint
@@ -39,8 +35,6 @@ from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
 from blindmatch.vocabulary import Mode
 
-__all__ = ["engine"]  # the fixture
-
 GET_INFO = "/blindmatch.v1.Holder/GetInfo"
 MATCH = "/blindmatch.v1.Holder/Match"
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
@@ -48,12 +42,12 @@ MAX_MESSAGE = 1_048_576  # the default limit, as the issue's probe met it
 
 
 @pytest.fixture(scope="module")
-def holder(engine: object) -> Iterator[tuple[Deployment, HolderDaemon]]:
+def holder(engine: BatchEngine) -> Iterator[tuple[Deployment, HolderDaemon]]:
     with tempfile.TemporaryDirectory() as tmp:
         dep = make_deployment(Path(tmp), records=20, limits="hello_timeout_seconds = 3\nidle_timeout_seconds = 3\n")
         text = dep.config_path.read_text().replace("max_message_bytes = 16384", f"max_message_bytes = {MAX_MESSAGE}")
         dep.config_path.write_text(text + '[holder.metrics]\nlisten = "127.0.0.1:0"\n')
-        with running(dep, engine) as daemon:  # type: ignore[arg-type]
+        with dep.running(engine) as daemon:
             yield dep, daemon
 
 
@@ -66,7 +60,7 @@ def test_idle_match_streams_do_not_starve_get_info_or_health(holder: tuple[Deplo
     """20 Match streams that never send a Hello: the slots fill (8), the rest are told ``busy``,
     GetInfo and health answer within 1 s throughout, and the held streams end ``idle_timeout``."""
     dep, daemon = holder
-    with channel(dep, daemon.port) as ch:
+    with dep.channel(daemon.port) as ch:
         stub = pb_grpc.HolderStub(ch)
         silent: queue.Queue[pb.MatchClientMessage | None] = queue.Queue()
         calls = [stub.Match(iter(silent.get, None)) for _ in range(20)]
@@ -136,7 +130,7 @@ def _raw_error(ch: grpc.Channel, method: str, body: bytes, streaming: bool = Fal
 def test_undecodable_message_is_invalid_argument_with_a_reason(holder: tuple[Deployment, HolderDaemon],
                                                                method: str, streaming: bool) -> None:
     dep, daemon = holder
-    with channel(dep, daemon.port) as ch:
+    with dep.channel(daemon.port) as ch:
         error = _raw_error(ch, method, b"\xff\xff\xff\xff garbage, not a protobuf", streaming)
         assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, error.details()
         assert reason_from_rpc_error(error) == "bad_request"
@@ -150,7 +144,7 @@ def test_two_mib_message_is_resource_exhausted_with_a_reason(holder: tuple[Deplo
     big = 2 * 1024 * 1024
     body = (pb.GetInfoRequest(official="x" * big) if not streaming else
             pb.MatchClientMessage(blinded=pb.ElementBatch(seq=0, elements=bytes(big)))).SerializeToString()
-    with channel(dep, daemon.port) as ch:
+    with dep.channel(daemon.port) as ch:
         error = _raw_error(ch, method, body, streaming)
         assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED, error.details()
         assert reason_from_rpc_error(error) == "limit_exceeded"
@@ -189,14 +183,14 @@ def _scrape(port: int) -> dict[str, float]:
 
 
 def test_metrics_count_sessions_refusals_evaluations_and_budget(holder: tuple[Deployment, HolderDaemon],
-                                                                engine: object) -> None:
+                                                                engine: BatchEngine) -> None:
     dep, daemon = holder
     assert daemon.metrics_port
     before = _scrape(daemon.metrics_port)
-    with channel(dep, daemon.port) as ch:
+    with dep.channel(daemon.port) as ch:
         stub = pb_grpc.HolderStub(ch)
-        session, envelope = signed_session(dep, stub, engine, range(10), Mode.MEMBERSHIP)  # type: ignore[arg-type]
-        run_match(dep, stub, session, envelope)
+        session, envelope = dep.signed_session(stub, engine, range(10), Mode.MEMBERSHIP)
+        dep.run_match(stub, session, envelope)
         day_left = stub.GetInfo(pb.GetInfoRequest(), timeout=5).budget.organisation_day_remaining
     after = _scrape(daemon.metrics_port)
 
@@ -214,7 +208,7 @@ def test_metrics_count_sessions_refusals_evaluations_and_budget(holder: tuple[De
 def test_health_watch_streams_are_bounded(holder: tuple[Deployment, HolderDaemon]) -> None:
     """Watch lasts as long as the watcher likes: beyond two, it is ``busy``; Check still answers."""
     dep, daemon = holder
-    with channel(dep, daemon.port) as ch:
+    with dep.channel(daemon.port) as ch:
         stub = health_pb2_grpc.HealthStub(ch)
         watches = [stub.Watch(health_pb2.HealthCheckRequest(service="")) for _ in range(2)]
         for watch in watches:

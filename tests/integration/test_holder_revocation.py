@@ -12,14 +12,11 @@ from pathlib import Path
 
 import pytest
 import tomli_w
+from helpers.job_runner import job_runner
 
-from blindmatch.audit import AuditLog
-from blindmatch.crypto.batch import BatchEngine
 from blindmatch.pilot.processes import HolderProcess, build_index
 from blindmatch.pilot.workspace import PRIMARY_OFFICIAL, REQUESTER_ORG, Workspace, create_workspace
-from blindmatch.requester.config import load_requester_config
-from blindmatch.requester.jobs import JobStore
-from blindmatch.requester.runner import JobRunner, Progress
+from blindmatch.requester.runner import Progress
 from blindmatch.vocabulary import JobState, Mode
 from tests.helpers.officials import run_approved
 
@@ -68,9 +65,6 @@ def test_sighup_revokes_an_official_in_the_middle_of_a_job(
     revoke: Callable[[Workspace], None], reason: str, workspace: tuple[Workspace, HolderProcess], tmp_path: Path
 ) -> None:
     ws, holder = workspace
-    config = load_requester_config(ws.requester_config)
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    engine = BatchEngine()
     revoked: list[int] = []
 
     def revoke_after_first_batch(progress: Progress) -> None:
@@ -81,31 +75,20 @@ def test_sighup_revokes_an_official_in_the_middle_of_a_job(
             wait_for(holder, b"policy reloaded (SIGHUP)")
             revoked.append(progress.done)
 
-    try:
-        with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
-            runner = JobRunner(config, JobStore(config.store_path), audit, engine)
-            job, _ = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
-            final = run_approved(ws, runner, job.id, revoke_after_first_batch).job
-    finally:
-        engine.close()
+    with job_runner(ws.requester_config) as runner:
+        job, _ = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
+        final = run_approved(ws, runner, job.id, revoke_after_first_batch).job
     assert revoked and (final.state, final.reason) == (JobState.REFUSED, reason)
-    assert 0 < final.elements_done < final.elements_total  # the first session ran, the next was refused
+    assert 0 < final.elements_done < final.preparation.elements_total  # the first session ran, the next was refused
 
 
 def test_a_changed_policy_file_is_reloaded_without_a_signal(workspace: tuple[Workspace, HolderProcess], tmp_path: Path) -> None:
     ws, _ = workspace
-    config = load_requester_config(ws.requester_config)
-    config.state_dir.mkdir(parents=True, exist_ok=True)
     end_mandate(ws)
     time.sleep(1.2)  # the gate checks the file at most once a second
-    engine = BatchEngine()
-    try:
-        with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
-            runner = JobRunner(config, JobStore(config.store_path), audit, engine)
-            job, _ = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
-            final = run_approved(ws, runner, job.id).job
-    finally:
-        engine.close()
+    with job_runner(ws.requester_config) as runner:
+        job, _ = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
+        final = run_approved(ws, runner, job.id).job
     assert (final.state, final.reason, final.elements_done) == (JobState.REFUSED, "expired", 0)
 
 

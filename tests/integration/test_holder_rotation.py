@@ -11,16 +11,10 @@ import grpc
 import pytest
 from helpers.holder_deployment import (
     Deployment,
-    channel,
     download,
-    engine,  # noqa: F401  (module-scoped fixture)
     make_deployment,
     requester_keys,
     requester_session,
-    run_match,
-    running,
-    sign_for,
-    signed_session,
 )
 
 from blindmatch.cli.main import main
@@ -93,7 +87,7 @@ def test_cli_rotation_switches_key_and_index_and_is_audited(tmp_path: Path, caps
 
 @pytest.mark.parametrize(("crash_point", "loader"), [("link", "serve"), ("replace", "index")])
 def test_crash_after_manifest_commit_is_finished_on_next_load(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: BatchEngine, crash_point: str, loader: str,  # noqa: F811
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: BatchEngine, crash_point: str, loader: str,
 ) -> None:
     dep = make_deployment(tmp_path, records=30)
     config = dep.config
@@ -109,7 +103,7 @@ def test_crash_after_manifest_commit_is_finished_on_next_load(
     assert load_key_file(next_key_path(config.key_file)).key_id == committed
 
     if loader == "serve":
-        with running(dep, engine) as daemon, channel(dep, daemon.port) as ch:
+        with dep.running(engine) as daemon, dep.channel(daemon.port) as ch:
             info = pb_grpc.HolderStub(ch).GetInfo(pb.GetInfoRequest())
             assert info.key_id == committed and {i.digest for i in info.indexes} == digests
     else:
@@ -121,7 +115,7 @@ def test_crash_after_manifest_commit_is_finished_on_next_load(
 
 
 def test_crash_before_manifest_commit_keeps_old_key_and_index(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: BatchEngine,  # noqa: F811
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: BatchEngine,
 ) -> None:
     dep = make_deployment(tmp_path, records=30)
     config = dep.config
@@ -134,7 +128,7 @@ def test_crash_before_manifest_commit_keeps_old_key_and_index(
     assert state(dep) == before and not next_key_path(config.key_file).exists()
     assert {p.name for p in config.index_dir.glob("*.idx")} == {f.path.name for f in read_manifest(config.index_dir).files.values()}
     write_key_file(next_key_path(config.key_file), HolderKey.generate())  # what a power cut there leaves
-    with running(dep, engine) as daemon, channel(dep, daemon.port) as ch:  # the orphaned new key stays unused
+    with dep.running(engine) as daemon, dep.channel(daemon.port) as ch:  # the orphaned new key stays unused
         info = pb_grpc.HolderStub(ch).GetInfo(pb.GetInfoRequest())
         assert info.key_id == before[0] and {i.digest for i in info.indexes} == before[2]
 
@@ -148,7 +142,7 @@ def test_crash_before_manifest_commit_keeps_old_key_and_index(
     assert key_file_id == committed != before[0]
 
 
-def test_mismatched_key_is_refused_naming_both_key_ids(tmp_path: Path, engine: BatchEngine) -> None:  # noqa: F811
+def test_mismatched_key_is_refused_naming_both_key_ids(tmp_path: Path, engine: BatchEngine) -> None:
     dep = make_deployment(tmp_path, records=10)
     config = dep.config
     built_with = read_manifest(config.index_dir).key_id
@@ -165,35 +159,35 @@ def test_mismatched_key_is_refused_naming_both_key_ids(tmp_path: Path, engine: B
     assert read_manifest(config.index_dir).key_id == built_with  # the refused rebuild changed nothing
 
 
-def test_requester_matches_after_rotation_and_restart(tmp_path: Path, engine: BatchEngine) -> None:  # noqa: F811
+def test_requester_matches_after_rotation_and_restart(tmp_path: Path, engine: BatchEngine) -> None:
     # The holder has records 0..99; the requester asks for 50..149, so exactly 50..99 match.
     dep = make_deployment(tmp_path, records=100)
-    with running(dep, engine) as daemon, channel(dep, daemon.port) as ch:
+    with dep.running(engine) as daemon, dep.channel(daemon.port) as ch:
         stub = pb_grpc.HolderStub(ch)
         old_index = download(stub, Mode.MEMBERSHIP)
         old_pk = stub.GetInfo(pb.GetInfoRequest()).oprf_public_key
-        session, envelope = signed_session(dep, stub, engine, range(50, 150), Mode.MEMBERSHIP)
-        run_match(dep, stub, session, envelope)
+        session, envelope = dep.signed_session(stub, engine, range(50, 150), Mode.MEMBERSHIP)
+        dep.run_match(stub, session, envelope)
         assert session.match_count == 50
 
     build_index(tmp_path / "records.csv", dep.config, progress=False, rotate_key=True)
 
-    with running(dep, engine) as daemon, channel(dep, daemon.port) as ch:
+    with dep.running(engine) as daemon, dep.channel(daemon.port) as ch:
         stub = pb_grpc.HolderStub(ch)
         info = stub.GetInfo(pb.GetInfoRequest())
         assert info.key_id != old_index.header.key_id
         assert old_index.digest not in {i.digest for i in info.indexes}
 
         stale = requester_session(old_index, requester_keys(range(50, 150)), Mode.MEMBERSHIP, engine, oprf_public_key=old_pk)
-        stale_envelope = sign_for(dep, session_id=stale.session_id, key_id=old_index.header.key_id,
+        stale_envelope = dep.sign_for(session_id=stale.session_id, key_id=old_index.header.key_id,
                                   index_digest=old_index.digest, commitment=stale.blinded_commitment,
                                   count=stale.element_count, mode=Mode.MEMBERSHIP)
         with pytest.raises(grpc.RpcError) as refused:
-            run_match(dep, stub, stale, stale_envelope)
+            dep.run_match(stub, stale, stale_envelope)
         # The old key is named by the rotation statement: its epoch is over (SPEC.md 2.1).
         assert reason_from_rpc_error(refused.value) == "epoch_ended"
         assert "follow its key rotation statement" in (refused.value.details() or "")
 
-        session, envelope = signed_session(dep, stub, engine, range(50, 150), Mode.MEMBERSHIP)
-        run_match(dep, stub, session, envelope)
+        session, envelope = dep.signed_session(stub, engine, range(50, 150), Mode.MEMBERSHIP)
+        dep.run_match(stub, session, envelope)
         assert session.closed and session.match_count == 50

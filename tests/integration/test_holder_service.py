@@ -26,17 +26,10 @@ from helpers.holder_deployment import (
     TINY_OFFICIAL,
     Deployment,
     MatchClient,
-    channel,
     download,
-    engine,  # noqa: F401  (module-scoped fixture)
     make_deployment,
-    requester_checkpoint,
     requester_keys,
     requester_session,
-    run_match,
-    running,
-    sign_for,
-    signed_session,
 )
 
 from blindmatch import PROTOCOL_VERSION
@@ -69,14 +62,14 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
 
 
 @pytest.fixture(scope="module")
-def daemon(deployment: Deployment, engine: BatchEngine) -> Iterator[HolderDaemon]:  # noqa: F811
-    with running(deployment, engine) as d:
+def daemon(deployment: Deployment, engine: BatchEngine) -> Iterator[HolderDaemon]:
+    with deployment.running(engine) as d:
         yield d
 
 
 @pytest.fixture
 def stub(deployment: Deployment, daemon: HolderDaemon) -> Iterator[pb_grpc.HolderStub]:
-    with channel(deployment, daemon.port) as ch:
+    with deployment.channel(daemon.port) as ch:
         yield pb_grpc.HolderStub(ch)
 
 
@@ -114,7 +107,7 @@ def raw_hello(dep: Deployment, stub: pb_grpc.HolderStub, batches: list[bytes], b
         batch_size=batch_size, batch_digests=digests,
     )
     fields.update(changes)
-    envelope = sign_for(dep, session_id=session_id, key_id=index.header.key_id, index_digest=index.digest,
+    envelope = dep.sign_for(session_id=session_id, key_id=index.header.key_id, index_digest=index.digest,
                         commitment=blinded_commitment(count, digests), count=count, mode=Mode.MEMBERSHIP)
     return Hello(authorization=envelope, **fields)  # type: ignore[arg-type]
 
@@ -162,10 +155,10 @@ def test_download_full_resumed_and_stale(stub: pb_grpc.HolderStub) -> None:
 
 @pytest.mark.parametrize(("mode", "official"), [(Mode.MEMBERSHIP, OFFICIAL), (Mode.CARDINALITY, CARDINALITY_OFFICIAL)])
 def test_match_session(deployment: Deployment, daemon: HolderDaemon, stub: pb_grpc.HolderStub,
-                       engine: BatchEngine, mode: Mode, official: str) -> None:  # noqa: F811
+                       engine: BatchEngine, mode: Mode, official: str) -> None:
     # Records 150..249: the holder has 0..199, so exactly 150..199 match.
-    session, envelope = signed_session(deployment, stub, engine, range(150, 250), mode, official=official)
-    closed = run_match(deployment, stub, session, envelope)
+    session, envelope = deployment.signed_session(stub, engine, range(150, 250), mode, official=official)
+    closed = deployment.run_match(stub, session, envelope)
     assert session.closed and session.match_count == 50
     if mode is Mode.MEMBERSHIP:
         assert list(session.matched) == [True] * 50 + [False] * 50
@@ -187,11 +180,11 @@ def closed_peer_signature(event: dict[str, object]) -> str:
     return str(event["peer_signature"])
 
 
-def test_bad_requester_signature_on_close(deployment: Deployment, stub: pb_grpc.HolderStub, engine: BatchEngine) -> None:  # noqa: F811
-    session, envelope = signed_session(deployment, stub, engine, range(10), Mode.MEMBERSHIP)
+def test_bad_requester_signature_on_close(deployment: Deployment, stub: pb_grpc.HolderStub, engine: BatchEngine) -> None:
+    session, envelope = deployment.signed_session(stub, engine, range(10), Mode.MEMBERSHIP)
     stranger = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
     with pytest.raises(grpc.RpcError) as info:
-        run_match(deployment, stub, session, envelope, announced_key=stranger)
+        deployment.run_match(stub, session, envelope, announced_key=stranger)
     assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT and reason_from_rpc_error(info.value) == "bad_request"
     assert "signature" in info.value.details()
     closed = [e for e in audit_events(deployment) if e["event"] == "session_closed" and e["session_id"] == session.session_id.hex()]
@@ -200,9 +193,9 @@ def test_bad_requester_signature_on_close(deployment: Deployment, stub: pb_grpc.
 
 
 def test_checkpoints_cross_in_close_and_closed(deployment: Deployment, daemon: HolderDaemon,
-                                               stub: pb_grpc.HolderStub, engine: BatchEngine) -> None:  # noqa: F811
-    session, envelope = signed_session(deployment, stub, engine, range(10), Mode.MEMBERSHIP)
-    closed = run_match(deployment, stub, session, envelope)
+                                               stub: pb_grpc.HolderStub, engine: BatchEngine) -> None:
+    session, envelope = deployment.signed_session(stub, engine, range(10), Mode.MEMBERSHIP)
+    closed = deployment.run_match(stub, session, envelope)
     audit = daemon.runtime.audit
     # The Closed's checkpoint is the holder's, and covers its session_closed entry.
     cp = verify_peer_note(closed.checkpoint_note, audit.public_key)
@@ -211,18 +204,18 @@ def test_checkpoints_cross_in_close_and_closed(deployment: Deployment, daemon: H
     assert ids.index(("session_closed", session.session_id.hex())) < cp.size
     # The requester's checkpoint from the Close is kept, as sent (one per closed session).
     notes, torn = read_peer_checkpoints(audit.path)
-    assert notes[-1] == requester_checkpoint(deployment).decode() and not torn
+    assert notes[-1] == deployment.requester_checkpoint().decode() and not torn
     closed_sessions = sum(e["event"] == "session_closed" for e in audit_events(deployment))
     assert len(notes) == closed_sessions
 
 
 @pytest.mark.parametrize("note", [b"", b"not a note", "\u2014".encode() * 3000])
 def test_close_without_a_valid_requester_checkpoint(deployment: Deployment, daemon: HolderDaemon, stub: pb_grpc.HolderStub,
-                                                    engine: BatchEngine, note: bytes) -> None:  # noqa: F811
-    session, envelope = signed_session(deployment, stub, engine, range(10), Mode.MEMBERSHIP)
+                                                    engine: BatchEngine, note: bytes) -> None:
+    session, envelope = deployment.signed_session(stub, engine, range(10), Mode.MEMBERSHIP)
     kept = read_peer_checkpoints(daemon.runtime.audit.path)
     with pytest.raises(grpc.RpcError) as info:
-        run_match(deployment, stub, session, envelope, checkpoint_note=note)
+        deployment.run_match(stub, session, envelope, checkpoint_note=note)
     assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT and reason_from_rpc_error(info.value) == "bad_request"
     assert "the checkpoint in the requester's Close" in info.value.details()
     assert not any(e["event"] == "session_closed" and e["session_id"] == session.session_id.hex()
@@ -285,17 +278,17 @@ def test_unverified_official_is_not_logged(deployment: Deployment, daemon: Holde
 
 def test_foreign_ca_and_not_allowed_organisation(deployment: Deployment, daemon: HolderDaemon, tmp_path: Path) -> None:
     init_pki(tmp_path / "rogue", ["County Court of Example"], ["localhost"])
-    with channel(deployment, daemon.port, pki=tmp_path / "rogue") as ch, pytest.raises(grpc.RpcError) as info:
+    with deployment.channel(daemon.port, pki=tmp_path / "rogue") as ch, pytest.raises(grpc.RpcError) as info:
         pb_grpc.HolderStub(ch).GetInfo(pb.GetInfoRequest(), timeout=10)
     assert info.value.code() is grpc.StatusCode.UNAVAILABLE
-    with channel(deployment, daemon.port, organisation=OTHER_ORG) as ch, pytest.raises(grpc.RpcError) as info:
+    with deployment.channel(daemon.port, organisation=OTHER_ORG) as ch, pytest.raises(grpc.RpcError) as info:
         pb_grpc.HolderStub(ch).GetInfo(pb.GetInfoRequest(), timeout=10)
     assert info.value.code() is grpc.StatusCode.PERMISSION_DENIED
     assert reason_from_rpc_error(info.value) == "organisation_not_allowed"
 
 
 def test_garbage_bytes_on_match(deployment: Deployment, daemon: HolderDaemon, stub: pb_grpc.HolderStub) -> None:
-    with channel(deployment, daemon.port) as ch:
+    with deployment.channel(daemon.port) as ch:
         raw = ch.stream_stream("/blindmatch.v1.Holder/Match", request_serializer=None, response_deserializer=None)
         with pytest.raises(grpc.RpcError) as info:
             list(raw(iter([b"\xff\xff\xff\xff garbage, not a protobuf"]), timeout=10))
@@ -323,18 +316,18 @@ REFUSALS = {
 
 
 @pytest.mark.parametrize("reason", [*REFUSALS, "replayed"])
-def test_policy_refusals(deployment: Deployment, stub: pb_grpc.HolderStub, engine: BatchEngine, reason: str) -> None:  # noqa: F811
+def test_policy_refusals(deployment: Deployment, stub: pb_grpc.HolderStub, engine: BatchEngine, reason: str) -> None:
     status, overrides = REFUSALS.get(reason, ("ALREADY_EXISTS", {}))
     overrides = dict(overrides)
     mode = overrides.pop("mode", Mode.MEMBERSHIP)
     if reason == "replayed":
         nonce = secrets.token_bytes(16)
-        first, envelope = signed_session(deployment, stub, engine, range(8), mode, nonce=nonce)
-        run_match(deployment, stub, first, envelope)
+        first, envelope = deployment.signed_session(stub, engine, range(8), mode, nonce=nonce)
+        deployment.run_match(stub, first, envelope)
         overrides["nonce"] = nonce
-    session, envelope = signed_session(deployment, stub, engine, range(8), mode, **overrides)  # type: ignore[arg-type]
+    session, envelope = deployment.signed_session(stub, engine, range(8), mode, **overrides)  # type: ignore[arg-type]
     with pytest.raises(grpc.RpcError) as info:
-        run_match(deployment, stub, session, envelope)
+        deployment.run_match(stub, session, envelope)
     assert info.value.code() is grpc.StatusCode[status]
     assert reason_from_rpc_error(info.value) == reason and info.value.details().startswith(f"{reason}: ")
     events = [e for e in audit_events(deployment) if e.get("session_id") == session.session_id.hex()]
@@ -348,22 +341,22 @@ def test_policy_refusals(deployment: Deployment, stub: pb_grpc.HolderStub, engin
     assert_alive(stub)
 
 
-def test_cardinality_minimum_counts_elements(deployment: Deployment, stub: pb_grpc.HolderStub, engine: BatchEngine) -> None:  # noqa: F811
+def test_cardinality_minimum_counts_elements(deployment: Deployment, stub: pb_grpc.HolderStub, engine: BatchEngine) -> None:
     """Ten elements is the smallest cardinality session the default policy grants."""
-    session, envelope = signed_session(deployment, stub, engine, range(190, 200), Mode.CARDINALITY,
+    session, envelope = deployment.signed_session(stub, engine, range(190, 200), Mode.CARDINALITY,
                                        official=CARDINALITY_OFFICIAL)
-    run_match(deployment, stub, session, envelope)
+    deployment.run_match(stub, session, envelope)
     assert session.element_count == 10 and session.match_count == 10
-    session, envelope = signed_session(deployment, stub, engine, range(190, 199), Mode.CARDINALITY,
+    session, envelope = deployment.signed_session(stub, engine, range(190, 199), Mode.CARDINALITY,
                                        official=CARDINALITY_OFFICIAL)
     with pytest.raises(grpc.RpcError) as info:
-        run_match(deployment, stub, session, envelope)
+        deployment.run_match(stub, session, envelope)
     assert info.value.code() is grpc.StatusCode.FAILED_PRECONDITION
     assert info.value.details() == "too_few_records: a cardinality session needs at least 10 elements; this one has 9"
 
 
-def test_eight_concurrent_sessions(deployment: Deployment, stub: pb_grpc.HolderStub, engine: BatchEngine) -> None:  # noqa: F811
-    prepared = [signed_session(deployment, stub, engine, range(20 * i, 20 * i + 100), Mode.MEMBERSHIP) for i in range(8)]
+def test_eight_concurrent_sessions(deployment: Deployment, stub: pb_grpc.HolderStub, engine: BatchEngine) -> None:
+    prepared = [deployment.signed_session(stub, engine, range(20 * i, 20 * i + 100), Mode.MEMBERSHIP) for i in range(8)]
     results: dict[int, object] = {}
     barrier = threading.Barrier(8)
 
@@ -371,7 +364,7 @@ def test_eight_concurrent_sessions(deployment: Deployment, stub: pb_grpc.HolderS
         session, envelope = prepared[i]
         try:
             barrier.wait()  # all eight are open on the holder at once
-            run_match(deployment, stub, session, envelope)
+            deployment.run_match(stub, session, envelope)
             results[i] = [bool(x) for x in session.matched]
         except Exception as exc:  # reported below
             results[i] = exc
@@ -386,13 +379,13 @@ def test_eight_concurrent_sessions(deployment: Deployment, stub: pb_grpc.HolderS
         assert results[i] == expected, f"session {i}: {results[i]!r}"
 
 
-def test_index_kinds_follow_the_officials_modes(tmp_path: Path, engine: BatchEngine) -> None:  # noqa: F811
+def test_index_kinds_follow_the_officials_modes(tmp_path: Path, engine: BatchEngine) -> None:
     """An organisation whose officials may not use membership mode never receives that index."""
     dep = make_deployment(tmp_path, records=30)
     policy = dep.root / "policy.toml"
     policy.write_text(policy.read_text().replace('modes = ["membership"]', 'modes = ["cardinality"]')
                       .replace('modes = ["membership", "cardinality"]', 'modes = ["cardinality"]'))
-    with running(dep, engine) as daemon, channel(dep, daemon.port) as ch:
+    with dep.running(engine) as daemon, dep.channel(daemon.port) as ch:
         holder = pb_grpc.HolderStub(ch)
         assert [i.kind for i in holder.GetInfo(pb.GetInfoRequest()).indexes] == [pb.MODE_CARDINALITY]
         with pytest.raises(grpc.RpcError) as err:
@@ -413,8 +406,8 @@ def wait_for_event(dep: Deployment, event: str, session_id: bytes, timeout: floa
         time.sleep(0.05)
 
 
-def test_cancelled_session_is_logged_as_failed(deployment: Deployment, stub: pb_grpc.HolderStub, engine: BatchEngine) -> None:  # noqa: F811
-    session, envelope = signed_session(deployment, stub, engine, range(20), Mode.MEMBERSHIP)
+def test_cancelled_session_is_logged_as_failed(deployment: Deployment, stub: pb_grpc.HolderStub, engine: BatchEngine) -> None:
+    session, envelope = deployment.signed_session(stub, engine, range(20), Mode.MEMBERSHIP)
     client = MatchClient(stub)
     client.send(client_message_to_pb(session.hello(envelope)))
     assert next(client.responses).WhichOneof("message") == "accept"
@@ -429,14 +422,14 @@ def test_cancelled_session_is_logged_as_failed(deployment: Deployment, stub: pb_
 
 
 def test_internal_error_is_logged_and_not_sent(deployment: Deployment, stub: pb_grpc.HolderStub,
-                                               monkeypatch: pytest.MonkeyPatch, engine: BatchEngine) -> None:  # noqa: F811
+                                               monkeypatch: pytest.MonkeyPatch, engine: BatchEngine) -> None:
     def broken(self: HolderSession, batch: object) -> list[object]:
         raise RuntimeError("disk full at /srv/holder/secret-path")
 
     monkeypatch.setattr(HolderSession, "_on_batch", broken)
-    session, envelope = signed_session(deployment, stub, engine, range(20), Mode.MEMBERSHIP)
+    session, envelope = deployment.signed_session(stub, engine, range(20), Mode.MEMBERSHIP)
     with pytest.raises(grpc.RpcError) as info:
-        run_match(deployment, stub, session, envelope)
+        deployment.run_match(stub, session, envelope)
     assert info.value.code() is grpc.StatusCode.INTERNAL and reason_from_rpc_error(info.value) == "internal"
     assert info.value.details() == f"internal: {INTERNAL_ERROR_MESSAGE}" and "secret-path" not in info.value.details()
     failed = wait_for_event(deployment, "session_failed", session.session_id)
@@ -459,14 +452,14 @@ def test_server_options_allow_requester_keepalive() -> None:
     assert options["grpc.so_reuseport"] == 0
 
 
-def test_expired_officials_grant_no_index(tmp_path: Path, engine: BatchEngine) -> None:  # noqa: F811
+def test_expired_officials_grant_no_index(tmp_path: Path, engine: BatchEngine) -> None:
     """An organisation whose membership officials' mandates ended may no longer download that index."""
     dep = make_deployment(tmp_path, records=30)
     policy = dep.root / "policy.toml"
     ended = re.sub(r'valid_until = 2099-01-01T00:00:00Z\nmodes = \["membership"\]',
                    'valid_until = 2021-01-01T00:00:00Z\nmodes = ["membership"]', policy.read_text())
     policy.write_text(ended.replace('modes = ["membership", "cardinality"]', 'modes = ["cardinality"]'))
-    with running(dep, engine) as daemon, channel(dep, daemon.port) as ch:
+    with dep.running(engine) as daemon, dep.channel(daemon.port) as ch:
         holder = pb_grpc.HolderStub(ch)
         assert [i.kind for i in holder.GetInfo(pb.GetInfoRequest()).indexes] == [pb.MODE_CARDINALITY]
         with pytest.raises(grpc.RpcError) as err:
@@ -478,7 +471,7 @@ def test_expired_officials_grant_no_index(tmp_path: Path, engine: BatchEngine) -
 
 
 def test_unsigned_hello_flood_is_one_summary(deployment: Deployment, daemon: HolderDaemon, stub: pb_grpc.HolderStub,
-                                             engine: BatchEngine) -> None:  # noqa: F811
+                                             engine: BatchEngine) -> None:
     """200 unsigned Hellos grow the log by one summary entry for the period, however fast they come."""
     index = download(stub, Mode.MEMBERSHIP)
     pk = stub.GetInfo(pb.GetInfoRequest()).oprf_public_key
@@ -487,11 +480,11 @@ def test_unsigned_hello_flood_is_one_summary(deployment: Deployment, daemon: Hol
     before_bytes, before_lines = log_file.stat().st_size, len(log_file.read_text().splitlines())
     for _ in range(200):
         session = requester_session(index, requester_keys(range(1)), Mode.MEMBERSHIP, engine, oprf_public_key=pk)
-        envelope = sign_for(deployment, session_id=session.session_id, key_id=index.header.key_id,
+        envelope = deployment.sign_for(session_id=session.session_id, key_id=index.header.key_id,
                             index_digest=index.digest, commitment=session.blinded_commitment, count=1,
                             mode=Mode.MEMBERSHIP, signer=Ed25519PrivateKey.generate())
         with pytest.raises(grpc.RpcError):
-            run_match(deployment, stub, session, envelope)
+            deployment.run_match(stub, session, envelope)
     assert len(log_file.read_text().splitlines()) == before_lines
     daemon.runtime.keeper.refusals.flush()
     lines = log_file.read_text().splitlines()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import tomli_w
+from helpers.job_runner import job_runner
 
 from blindmatch.audit import AuditLog
 from blindmatch.crypto.batch import BatchEngine
@@ -76,17 +77,15 @@ def test_a_valid_statement_mid_job_re_pins_and_the_job_finishes(
     workspace: tuple[Workspace, HolderDaemon, BatchEngine], tmp_path: Path,
 ) -> None:
     ws, daemon, engine = workspace
-    config = load_requester_config(ws.requester_config)
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
-        runner = JobRunner(config, JobStore(config.store_path), audit, engine)
+    with job_runner(ws.requester_config, engine) as runner:
+        config = runner.config
         baseline, _ = runner.submit(ws.queries, tmp_path / "baseline.csv", Mode.MEMBERSHIP)
         assert run_approved(ws, runner, baseline.id).job.state == JobState.SUCCEEDED
         rotated, on_progress = rotate_after_first_batch(daemon, with_statement=True)
         job, _ = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
         # The sessions approved for the old key are prepared again for the new one: a second approval.
         final = run_approved(ws, runner, job.id, on_progress, rounds=2).job  # type: ignore[arg-type]
-    assert rotated and final.state == JobState.SUCCEEDED and final.elements_done == final.elements_total
+    assert rotated and final.state == JobState.SUCCEEDED and final.elements_done == final.preparation.elements_total
     assert results(tmp_path / "results.csv") == results(tmp_path / "baseline.csv")
     [entry] = repinned(config.audit_dir)
     assert entry["epoch"] == 2 and entry["key_id"] == daemon.runtime.key.key_id.hex()
@@ -109,7 +108,7 @@ def test_a_key_change_without_a_statement_stops_the_job_which_resumes_after_a_ne
         stopped = run_approved(ws, runner, job.id, on_progress).job  # type: ignore[arg-type]
     assert rotated and (stopped.state, stopped.reason) == (JobState.FAILED, "holder_not_pinned")
     assert "not the pinned ones" in stopped.error and "no valid key rotation statement" in stopped.error
-    assert 0 < stopped.elements_done < stopped.elements_total  # the sessions before the change are kept
+    assert 0 < stopped.elements_done < stopped.preparation.elements_total  # the sessions before the change are kept
     assert not repinned(config.audit_dir) and not (config.state_dir / PIN_NAME).exists()
 
     # The operator checks the new key out of band and pins it by hand.
@@ -122,7 +121,7 @@ def test_a_key_change_without_a_statement_stops_the_job_which_resumes_after_a_ne
         resumed, was_resumed = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
         assert was_resumed and resumed.id == job.id
         final = run_approved(ws, runner, job.id).job
-    assert final.state == JobState.SUCCEEDED and final.elements_done == final.elements_total
+    assert final.state == JobState.SUCCEEDED and final.elements_done == final.preparation.elements_total
     assert results(tmp_path / "results.csv") == results(tmp_path / "baseline.csv")
 
 
@@ -130,11 +129,8 @@ def test_approved_requests_for_the_old_key_are_not_sent_but_prepared_again(
     workspace: tuple[Workspace, HolderDaemon, BatchEngine], tmp_path: Path,
 ) -> None:
     ws, daemon, engine = workspace
-    config = load_requester_config(ws.requester_config)
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-
-    with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
-        runner = JobRunner(config, JobStore(config.store_path), audit, engine)
+    with job_runner(ws.requester_config, engine) as runner:
+        config = runner.config
         job, _ = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
         assert runner.run(job.id).exit_state == JobState.AWAITING_APPROVAL
         approve(ws, job.id)
@@ -145,5 +141,5 @@ def test_approved_requests_for_the_old_key_are_not_sent_but_prepared_again(
         assert not runner.store.has_sessions(job.id)  # nothing signed for the old key went out
         approve(ws, job.id)
         final = runner.run(job.id).job
-    assert final.state == JobState.SUCCEEDED and final.elements_done == final.elements_total
+    assert final.state == JobState.SUCCEEDED and final.elements_done == final.preparation.elements_total
     assert [e["epoch"] for e in repinned(config.audit_dir)] == [2]

@@ -24,16 +24,10 @@ from helpers.holder_deployment import (
     HOLDER_ORG,
     REQUESTER_ORG,
     Deployment,
-    channel,
     download,
-    engine,  # noqa: F401  (module-scoped fixture)
     make_deployment,
     requester_keys,
     requester_session,
-    run_match,
-    running,
-    sign_for,
-    signed_session,
 )
 
 from blindmatch.audit import AuditLog
@@ -84,16 +78,16 @@ def events(audit_dir: Path, name: str) -> list[dict[str, object]]:
     return [e for e in map(json.loads, lines) if e["event"] == name]
 
 
-def test_a_valid_statement_is_followed_re_pinned_and_audited(tmp_path: Path, engine: BatchEngine) -> None:  # noqa: F811
+def test_a_valid_statement_is_followed_re_pinned_and_audited(tmp_path: Path, engine: BatchEngine) -> None:
     dep = make_deployment(tmp_path / "holder", records=30)
     first_key = load_key_file(dep.config.key_file).public_key
-    with running(dep, engine) as daemon:
+    with dep.running(engine) as daemon:
         audit_key = daemon.runtime.audit.public_key
     rotate_by_hand(dep)
     rotated = events(dep.root, "key_rotated")[-1]
     assert rotated["epoch"] == 2
     state = tmp_path / "requester"
-    with running(dep, engine) as daemon, AuditLog.open(tmp_path / "raudit", "requester/test") as audit:
+    with dep.running(engine) as daemon, AuditLog.open(tmp_path / "raudit", "requester/test") as audit:
         pinned = endpoint(dep, daemon.port, first_key, audit_key)
         with HolderClient(pinned) as client, pytest.raises(HolderNotPinned, match="is not the pinned"):
             client.info()  # without a pin store the configured pin is all there is: refused as before
@@ -108,7 +102,7 @@ def test_a_valid_statement_is_followed_re_pinned_and_audited(tmp_path: Path, eng
         assert (entry["previous_key_id"], entry["key_id"], entry["epoch"]) == (
             Pin(HOLDER_ORG, first_key, audit_key).key_id.hex(), info.key_id.hex(), 2)
     rotate_by_hand(dep)  # two rotations: a requester pinned to the first key follows both statements
-    with running(dep, engine) as daemon, AuditLog.open(tmp_path / "raudit2", "requester/test") as audit:
+    with dep.running(engine) as daemon, AuditLog.open(tmp_path / "raudit2", "requester/test") as audit:
         pinned = endpoint(dep, daemon.port, first_key, audit_key)
         with HolderClient(pinned, pins=PinStore(tmp_path / "fresh", pinned, audit)) as client:
             info = client.info()
@@ -141,15 +135,15 @@ def _forged(kind: str, old: Pin, info: pb.HolderInfo, daemon: HolderDaemon) -> t
 
 @pytest.mark.parametrize("kind", ["none", "unsigned", "other key", "wrong chain", "tampered"])
 def test_a_changed_key_without_a_valid_statement_is_refused(
-    tmp_path: Path, engine: BatchEngine, kind: str,  # noqa: F811
+    tmp_path: Path, engine: BatchEngine, kind: str,
 ) -> None:
     dep = make_deployment(tmp_path / "holder", records=20)
     first_key = load_key_file(dep.config.key_file).public_key
     rotate_by_hand(dep)
-    with running(dep, engine) as daemon, AuditLog.open(tmp_path / "raudit", "requester/test") as audit:
+    with dep.running(engine) as daemon, AuditLog.open(tmp_path / "raudit", "requester/test") as audit:
         old = Pin(HOLDER_ORG, first_key, daemon.runtime.audit.public_key)
         pinned = endpoint(dep, daemon.port, first_key, old.audit_public_key)
-        with channel(dep, daemon.port) as ch:
+        with dep.channel(daemon.port) as ch:
             info = pb_grpc.HolderStub(ch).GetInfo(pb.GetInfoRequest())
         daemon.runtime.rotations = _forged(kind, old, info, daemon)
         store = PinStore(tmp_path / "requester", pinned, audit)
@@ -161,7 +155,7 @@ def test_a_changed_key_without_a_valid_statement_is_refused(
 
 
 def test_the_epoch_schedule_rotates_across_a_boundary_of_the_injected_clock(
-    tmp_path: Path, engine: BatchEngine,  # noqa: F811
+    tmp_path: Path, engine: BatchEngine,
 ) -> None:
     dep = make_deployment(tmp_path, records=40, limits="key_evaluation_cap = 20")
     text = dep.config_path.read_text()
@@ -175,20 +169,20 @@ def test_the_epoch_schedule_rotates_across_a_boundary_of_the_injected_clock(
     daemon.start()
     try:
         assert daemon.rotator is not None
-        with channel(dep, daemon.port) as ch:
+        with dep.channel(daemon.port) as ch:
             stub = pb_grpc.HolderStub(ch)
             old = stub.GetInfo(pb.GetInfoRequest())
             old_index = download(stub, Mode.MEMBERSHIP)
             assert not old.key_rotations
-            session, envelope = signed_session(dep, stub, engine, range(20), Mode.MEMBERSHIP, issued_at=now[0])
-            run_match(dep, stub, session, envelope)  # the whole lifetime cap of the first key
+            session, envelope = dep.signed_session(stub, engine, range(20), Mode.MEMBERSHIP, issued_at=now[0])
+            dep.run_match(stub, session, envelope)  # the whole lifetime cap of the first key
             now[0] = boundary - timedelta(seconds=1)
             assert not daemon.rotator.tick()
 
             now[0] = boundary  # the epoch is over; the rotation has not run yet
-            session, envelope = signed_session(dep, stub, engine, range(1), Mode.MEMBERSHIP, issued_at=now[0])
+            session, envelope = dep.signed_session(stub, engine, range(1), Mode.MEMBERSHIP, issued_at=now[0])
             with pytest.raises(grpc.RpcError) as refused:
-                run_match(dep, stub, session, envelope)
+                dep.run_match(stub, session, envelope)
             assert reason_from_rpc_error(refused.value) == "epoch_ended"
             assert f"ended at {boundary.strftime('%Y-%m-%dT%H:%M:%SZ')}" in (refused.value.details() or "")
 
@@ -204,16 +198,16 @@ def test_the_epoch_schedule_rotates_across_a_boundary_of_the_injected_clock(
 
             stale = requester_session(old_index, requester_keys(range(5)), Mode.MEMBERSHIP, engine,
                                       oprf_public_key=old.oprf_public_key)
-            stale_envelope = sign_for(dep, session_id=stale.session_id, key_id=old.key_id,
+            stale_envelope = dep.sign_for(session_id=stale.session_id, key_id=old.key_id,
                                       index_digest=old_index.digest, commitment=stale.blinded_commitment,
                                       count=stale.element_count, mode=Mode.MEMBERSHIP, issued_at=now[0])
             with pytest.raises(grpc.RpcError) as refused:
-                run_match(dep, stub, stale, stale_envelope)
+                dep.run_match(stub, stale, stale_envelope)
             assert reason_from_rpc_error(refused.value) == "epoch_ended"
 
             # The new key starts a new lifetime cap: 20 more elements are served.
-            session, envelope = signed_session(dep, stub, engine, range(20), Mode.MEMBERSHIP, issued_at=now[0])
-            run_match(dep, stub, session, envelope)
+            session, envelope = dep.signed_session(stub, engine, range(20), Mode.MEMBERSHIP, issued_at=now[0])
+            dep.run_match(stub, session, envelope)
             assert session.closed and session.match_count == 20
             assert daemon.runtime.key_usage.used(old.key_id) == 20
 
@@ -228,21 +222,21 @@ def test_the_epoch_schedule_rotates_across_a_boundary_of_the_injected_clock(
 
 
 def test_a_statement_a_crash_left_unmade_is_made_when_the_holder_starts(
-    tmp_path: Path, engine: BatchEngine,  # noqa: F811
+    tmp_path: Path, engine: BatchEngine,
 ) -> None:
     dep = make_deployment(tmp_path, records=20)
     build_index(dep.root / "records.csv", dep.config, progress=False, rotate_key=True)  # committed, no statement
     assert not published_statements(dep.config.index_dir)
-    with running(dep, engine) as daemon:
+    with dep.running(engine) as daemon:
         first = daemon.runtime.rotations
-    with running(dep, engine) as daemon:
+    with dep.running(engine) as daemon:
         assert daemon.runtime.rotations == first and len(first) == 1  # made once, the same bytes after
     statement, _ = parse_statement(first[0])
     assert statement.key_id == read_manifest(dep.config.index_dir).key_id and statement.epoch == 2
 
 
 def test_a_failed_scheduled_rebuild_keeps_the_ended_epoch_refused(
-    tmp_path: Path, engine: BatchEngine,  # noqa: F811
+    tmp_path: Path, engine: BatchEngine,
 ) -> None:
     dep = make_deployment(tmp_path, records=20)
     text = dep.config_path.read_text()
@@ -261,7 +255,7 @@ def test_a_failed_scheduled_rebuild_keeps_the_ended_epoch_refused(
         daemon.stop(0)
 
 
-def test_a_damaged_statements_file_stops_the_holder_naming_it(tmp_path: Path, engine: BatchEngine) -> None:  # noqa: F811
+def test_a_damaged_statements_file_stops_the_holder_naming_it(tmp_path: Path, engine: BatchEngine) -> None:
     dep = make_deployment(tmp_path, records=20)
     rotate_by_hand(dep)
     rotate_by_hand(dep)

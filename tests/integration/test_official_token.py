@@ -19,16 +19,13 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from helpers.job_runner import job_runner
 
-from blindmatch.audit import AuditLog
 from blindmatch.cli.main import main
-from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.ed25519 import verify_strict
 from blindmatch.pilot.processes import HolderProcess, build_index
 from blindmatch.pilot.workspace import Workspace, create_workspace
 from blindmatch.requester.approvals import Approvals
-from blindmatch.requester.config import load_requester_config
-from blindmatch.requester.jobs import JobStore
 from blindmatch.requester.runner import JobRunner
 from blindmatch.vocabulary import ExitCode, JobState, Mode
 from tests.helpers.softhsm import USER_PIN, SoftHsm, softhsm_in
@@ -82,12 +79,8 @@ def workspace(hsm: SoftHsm, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture
 def runner(workspace: tuple[Workspace, bytes]) -> Iterator[JobRunner]:
-    config = load_requester_config(workspace[0].requester_config)
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    engine = BatchEngine()
-    with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
-        yield JobRunner(config, JobStore(config.store_path), audit, engine)
-    engine.close()
+    with job_runner(workspace[0].requester_config) as made:
+        yield made
 
 
 def _prepared(runner: JobRunner, ws: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:

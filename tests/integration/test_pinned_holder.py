@@ -25,10 +25,8 @@ from helpers.holder_deployment import (
     OTHER_ORG,
     REQUESTER_ORG,
     Deployment,
-    engine,  # noqa: F401  (module-scoped fixture)
     make_deployment,
     requester_keys,
-    running,
 )
 
 from blindmatch.audit import AuditLog
@@ -86,8 +84,8 @@ def _second_holder(dep: Deployment, name: str, *, cert_org: str = HOLDER_ORG, ow
 
 
 @pytest.fixture(scope="module")
-def genuine(deployment: Deployment, engine: BatchEngine) -> Iterator[tuple[int, bytes]]:  # noqa: F811
-    with running(deployment, engine) as daemon:
+def genuine(deployment: Deployment, engine: BatchEngine) -> Iterator[tuple[int, bytes]]:
+    with deployment.running(engine) as daemon:
         yield daemon.port, daemon.runtime.audit.public_key
 
 
@@ -99,10 +97,10 @@ def test_the_pinned_holder_is_accepted(deployment: Deployment, genuine: tuple[in
 
 
 def test_a_holder_with_another_organisations_certificate_is_refused(
-        deployment: Deployment, genuine: tuple[int, bytes], engine: BatchEngine) -> None:  # noqa: F811
+        deployment: Deployment, genuine: tuple[int, bytes], engine: BatchEngine) -> None:
     _port, audit_key = genuine
     impostor = _second_holder(deployment, "impostor", cert_org=OTHER_ORG)
-    with running(impostor, engine) as daemon, HolderClient(_endpoint(deployment, daemon.port, audit_key)) as client:
+    with impostor.running(engine) as daemon, HolderClient(_endpoint(deployment, daemon.port, audit_key)) as client:
         with pytest.raises(HolderNotPinned, match=f"organisation '{OTHER_ORG}', not of the pinned holder") as err:
             client.info()
         with pytest.raises(HolderNotPinned):  # nor may it serve an index or a session
@@ -112,27 +110,27 @@ def test_a_holder_with_another_organisations_certificate_is_refused(
 
 
 def test_a_holder_with_another_oprf_key_is_refused(
-        deployment: Deployment, genuine: tuple[int, bytes], engine: BatchEngine) -> None:  # noqa: F811
+        deployment: Deployment, genuine: tuple[int, bytes], engine: BatchEngine) -> None:
     del genuine  # the genuine holder runs beside the rekeyed one
     rekeyed = _second_holder(deployment, "rekeyed", own_key=True)
-    with running(rekeyed, engine) as daemon:
+    with rekeyed.running(engine) as daemon:
         endpoint = _endpoint(deployment, daemon.port, daemon.runtime.audit.public_key)
         with HolderClient(endpoint) as client, pytest.raises(HolderNotPinned, match=r"OPRF public key .* is not the pinned"):
             client.info()
 
 
 def test_a_holder_with_another_audit_key_is_refused(
-        deployment: Deployment, genuine: tuple[int, bytes], engine: BatchEngine) -> None:  # noqa: F811
+        deployment: Deployment, genuine: tuple[int, bytes], engine: BatchEngine) -> None:
     _port, audit_key = genuine
     other_log = _second_holder(deployment, "other-audit")
-    with running(other_log, engine) as daemon, HolderClient(_endpoint(deployment, daemon.port, audit_key)) as client:
+    with other_log.running(engine) as daemon, HolderClient(_endpoint(deployment, daemon.port, audit_key)) as client:
         assert daemon.runtime.audit.public_key != audit_key
         with pytest.raises(HolderNotPinned, match=r"audit key .* is not the pinned"):
             client.info()
 
 
 def test_a_holder_evaluating_with_another_key_fails_the_proof_and_both_logs_say_so(
-        deployment: Deployment, genuine: tuple[int, bytes], engine: BatchEngine,  # noqa: F811
+        deployment: Deployment, genuine: tuple[int, bytes], engine: BatchEngine,
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """It announces (and its index names) the pinned key, but evaluates with another one."""
     port, audit_key = genuine

@@ -9,10 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.job_runner import job_runner
 
-from blindmatch.audit import AuditLog
 from blindmatch.cli.main import main
-from blindmatch.crypto.batch import BatchEngine
 from blindmatch.pilot.processes import HolderProcess, blindmatch_command, build_index
 from blindmatch.pilot.workspace import Workspace, create_workspace
 from blindmatch.requester.approvals import Approvals
@@ -37,12 +36,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
 
 @pytest.fixture
 def runner(workspace: Workspace) -> Iterator[JobRunner]:
-    config = load_requester_config(workspace.requester_config)
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    engine = BatchEngine()
-    with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
-        yield JobRunner(config, JobStore(config.store_path), audit, engine)
-    engine.close()
+    with job_runner(workspace.requester_config) as made:
+        yield made
 
 
 def official(workspace: Workspace, *args: str) -> int:

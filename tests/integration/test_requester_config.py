@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers.config_texts import requester_toml
 
 from blindmatch.pilot.workspace import create_workspace
 from blindmatch.requester.config import ConfigError, load_requester_config
@@ -16,22 +17,7 @@ def _write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-BASE = """organisation = "Org"
-[holder]
-address = "127.0.0.1:1"
-organisation = "Holder Org"
-oprf_public_key = "e2f2ae0a6abc4e71a884a961c500515f58e30b6aa582dd8db6a65945e08d2d76"
-audit_public_key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
-ca_cert = "ca.crt"
-cert = "c.crt"
-key = "c.key"
-[official]
-name = "Alice Clerk"
-legal_basis = "Act s. 1"
-[audit]
-dir = "."
-origin = "requester/org"
-"""
+BASE = requester_toml(organisation="Org", holder_organisation="Holder Org")
 
 
 def test_minimal_config_resolves_paths_and_defaults(tmp_path: Path) -> None:

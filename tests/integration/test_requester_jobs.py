@@ -10,15 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.job_runner import job_runner
 
-from blindmatch.audit import AuditLog
-from blindmatch.crypto.batch import BatchEngine
 from blindmatch.normalize import default_schema
 from blindmatch.pilot import synthetic
 from blindmatch.pilot.demo import compare_results
 from blindmatch.pilot.processes import HolderProcess, build_index
 from blindmatch.pilot.workspace import Workspace, create_workspace
-from blindmatch.requester.config import load_requester_config
 from blindmatch.requester.holder_client import SESSION_FINISH_GRACE_SECONDS
 from blindmatch.requester.jobs import JobStore
 from blindmatch.requester.runner import JobRunner
@@ -46,12 +44,8 @@ def holder(workspace: Workspace) -> Iterator[HolderProcess]:
 
 @pytest.fixture(scope="module")
 def runner(workspace: Workspace) -> Iterator[JobRunner]:
-    config = load_requester_config(workspace.requester_config)
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    engine = BatchEngine()
-    with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
-        yield JobRunner(config, JobStore(config.store_path), audit, engine)
-    engine.close()
+    with job_runner(workspace.requester_config) as made:
+        yield made
 
 
 def _query_file(workspace: Workspace, path: Path, seed: int) -> list[bool]:
@@ -191,7 +185,7 @@ def _stopped_after_first_batch(
     job, _ = stopper.submit(queries, out, mode)
     outcome = run_approved(workspace, stopper, job.id, lambda p: stop.set() if p.phase == "match" and p.done > 0 else None)
     assert outcome.exit_state == "stopped"
-    assert 0 < outcome.job.elements_done < outcome.job.elements_total, "the job was not interrupted mid-way"
+    assert 0 < outcome.job.elements_done < outcome.job.preparation.elements_total, "the job was not interrupted mid-way"
     return job.id
 
 
@@ -208,7 +202,7 @@ def test_resumed_job_judges_eligibility_as_of_its_first_day(
     assert run_approved(workspace, runner, full.id).exit_state == "succeeded"
 
     job_id = _stopped_after_first_batch(workspace, runner, tmp_path / "q.csv", tmp_path / "resumed.csv")
-    prepared_on = runner.store.get(job_id).prepared_on
+    prepared_on = runner.store.get(job_id).preparation.on
     assert prepared_on is not None
     monkeypatch.setattr(requester_runner, "_today", lambda: prepared_on + timedelta(days=20 * 365))
     outcome = run_approved(workspace, runner, job_id)
@@ -255,7 +249,7 @@ def test_cardinality_session_sends_pairwise_distinct_blinded_elements(
     job, _ = runner.submit(tmp_path / "dup.csv", tmp_path / "dup.count", Mode.CARDINALITY)
     outcome = run_approved(workspace, runner, job.id)
     assert outcome.exit_state == "succeeded", outcome.job.error
-    assert len(sent) == outcome.job.elements_total > 0
+    assert len(sent) == outcome.job.preparation.elements_total > 0
     assert len(set(sent)) == len(sent), "equal blinded elements were sent in a cardinality session"
     membership, _ = runner.submit(tmp_path / "q.csv", tmp_path / "r.csv", Mode.MEMBERSHIP)
     assert run_approved(workspace, runner, membership.id).exit_state == "succeeded"
@@ -297,7 +291,7 @@ def test_a_stalled_holder_times_out_and_the_job_resumes(
         os.kill(pid, signal.SIGCONT)
     # The cut session's unanswered elements go in a new request, which the official approves too.
     assert outcome.exit_state == "awaiting_approval", outcome.job.error
-    assert 0 < outcome.job.elements_done < outcome.job.elements_total
+    assert 0 < outcome.job.elements_done < outcome.job.preparation.elements_total
     outcome = run_approved(workspace, impatient, job.id)
     assert outcome.exit_state == "succeeded", outcome.job.error
     assert "no answer from the holder for 1 s" in caplog.text
@@ -342,7 +336,7 @@ def test_second_in_process_match_of_a_running_job_is_one_line_error(workspace: W
     import subprocess
 
     from blindmatch.pilot.processes import blindmatch_command
-    from blindmatch.requester.jobs import owner_token
+    from blindmatch.requester.job_owner import owner_token
 
     _query_file(workspace, tmp_path / "q.csv", seed=16)
     job, _ = runner.submit(tmp_path / "q.csv", tmp_path / "r.csv", Mode.MEMBERSHIP)
@@ -364,7 +358,7 @@ def test_dead_owner_with_a_reused_pid_is_resumable(tmp_path: Path) -> None:
     """After a container restart the dead owner's pid may be live again (here: our own pid)."""
     import os
 
-    from blindmatch.requester.jobs import owner_token
+    from blindmatch.requester.job_owner import owner_token
 
     store = JobStore(tmp_path / "jobs.sqlite")
     job, _ = store.create_or_resume(tmp_path / "q.csv", tmp_path / "r.csv", "membership", "0" * 64)
@@ -409,7 +403,7 @@ def test_zombie_owner_releases_its_jobs(tmp_path: Path) -> None:
     import os
     import time
 
-    from blindmatch.requester.jobs import owner_token
+    from blindmatch.requester.job_owner import owner_token
 
     store = JobStore(tmp_path / "jobs.sqlite")
     job, _ = store.create_or_resume(tmp_path / "q.csv", tmp_path / "r.csv", "membership", "0" * 64)

@@ -16,15 +16,14 @@ from pathlib import Path
 
 import grpc
 import pytest
+from helpers.job_runner import job_runner
 
-from blindmatch.audit import AuditLog
-from blindmatch.crypto.batch import BatchEngine
 from blindmatch.pilot.demo import compare_results
 from blindmatch.pilot.processes import HolderProcess, blindmatch_command, build_index
 from blindmatch.pilot.workspace import Workspace, create_workspace
 from blindmatch.requester.config import load_requester_config
 from blindmatch.requester.jobs import JobStore
-from blindmatch.requester.runner import JobRunner, Progress
+from blindmatch.requester.runner import Progress
 from blindmatch.v1 import requester_pb2 as rpb
 from blindmatch.v1 import requester_pb2_grpc as rpb_grpc
 from blindmatch.vocabulary import JobState, Mode
@@ -65,16 +64,9 @@ def _fresh_state(workspace: Workspace) -> None:
 
 def _run_in_process(workspace: Workspace, out: Path, on_progress: object = None) -> str:
     """Run a job to its end; the official approves it, and again the rest of a session a kill cut."""
-    config = load_requester_config(workspace.requester_config)
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    engine = BatchEngine()
-    try:
-        with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
-            runner = JobRunner(config, JobStore(config.store_path), audit, engine)
-            job, _ = runner.submit(workspace.queries, out, Mode.MEMBERSHIP)
-            return run_approved(workspace, runner, job.id, on_progress, rounds=2).exit_state  # type: ignore[arg-type]
-    finally:
-        engine.close()
+    with job_runner(workspace.requester_config) as runner:
+        job, _ = runner.submit(workspace.queries, out, Mode.MEMBERSHIP)
+        return run_approved(workspace, runner, job.id, on_progress, rounds=2).exit_state  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +163,7 @@ def test_requester_daemon_killed_job_resumes_from_store(
     finally:
         holder_process.send_signal(signal.SIGCONT)
     job = store.get(job_id)
-    assert 0 < job.elements_done < job.elements_total, "the daemon finished before it was killed"
+    assert 0 < job.elements_done < job.preparation.elements_total, "the daemon finished before it was killed"
 
     config.socket_path.unlink()  # left behind by the kill
     daemon = start_daemon(2)  # resumes the job on start, without a new Submit
@@ -197,24 +189,18 @@ def test_asked_to_stop_mid_session_the_requester_finishes_it(
     than abandoning it (issue 17): nothing the holder reserved is wasted, no session stays open."""
     _fresh_state(workspace)
     config = load_requester_config(workspace.requester_config)
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    engine = BatchEngine()
     out = tmp_path / "results.csv"
-    try:
-        with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
-            runner = JobRunner(config, JobStore(config.store_path), audit, engine)
-            job, _ = runner.submit(workspace.queries, out, Mode.MEMBERSHIP)
-            stopped_at: list[int] = []
+    with job_runner(config) as runner:
+        job, _ = runner.submit(workspace.queries, out, Mode.MEMBERSHIP)
+        stopped_at: list[int] = []
 
-            def on_progress(progress: Progress) -> None:
-                if progress.phase == "match" and not stopped_at:
-                    stopped_at.append(progress.done)
-                    runner.stop.set()
+        def on_progress(progress: Progress) -> None:
+            if progress.phase == "match" and not stopped_at:
+                stopped_at.append(progress.done)
+                runner.stop.set()
 
-            outcome = run_approved(workspace, runner, job.id, on_progress)
-    finally:
-        engine.close()
-    assert stopped_at and stopped_at[0] < outcome.job.elements_total, "the stop came after the session"
+        outcome = run_approved(workspace, runner, job.id, on_progress)
+    assert stopped_at and stopped_at[0] < outcome.job.preparation.elements_total, "the stop came after the session"
     assert outcome.exit_state == "succeeded"  # the one session (the whole job) was finished
     assert out.read_bytes() == baseline
     with JobStore(config.store_path)._tx() as db:

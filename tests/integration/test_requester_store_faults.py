@@ -18,16 +18,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from helpers.job_runner import job_runner
 
-from blindmatch.audit import AuditLog
 from blindmatch.cli.main import main
-from blindmatch.crypto.batch import BatchEngine
 from blindmatch.pilot.processes import HolderProcess, blindmatch_command, build_index
 from blindmatch.pilot.workspace import Workspace, create_workspace
 from blindmatch.requester import inputs
 from blindmatch.requester.config import RequesterConfig, load_requester_config
-from blindmatch.requester.jobs import JobStore
-from blindmatch.requester.runner import JobRunner
 from blindmatch.requester.store_check import JobStoreCorrupt
 from blindmatch.vocabulary import ExitCode, Mode
 from tests.helpers.officials import approve, run_approved
@@ -55,15 +52,10 @@ def config(workspace: Workspace) -> RequesterConfig:
 
 def run_job(workspace: Workspace, config: RequesterConfig, queries: Path, out: Path) -> tuple[str, str, str]:
     """(job id, end state, error) of one in-process run, approved by the official when it waits."""
-    engine = BatchEngine()
-    try:
-        with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
-            runner = JobRunner(config, JobStore(config.store_path), audit, engine)
-            job, _ = runner.submit(queries, out, Mode.MEMBERSHIP)
-            outcome = run_approved(workspace, runner, job.id)
-            return job.id, outcome.exit_state, outcome.job.error
-    finally:
-        engine.close()
+    with job_runner(config) as runner:
+        job, _ = runner.submit(queries, out, Mode.MEMBERSHIP)
+        outcome = run_approved(workspace, runner, job.id)
+        return job.id, outcome.exit_state, outcome.job.error
 
 
 def sql(config: RequesterConfig, statement: str, *params: object) -> list[tuple[object, ...]]:

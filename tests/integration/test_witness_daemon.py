@@ -17,7 +17,6 @@ from helpers.witness_setup import (
     OTHER_ORG,
     WitnessSetup,
     add_sessions,
-    env,
     rewrite_log,
     running_witness,
     submit,
@@ -33,8 +32,6 @@ from blindmatch.witness.client import WitnessClient, WitnessSubmitError, last_co
 from blindmatch.witness.config import load_witness_config
 from blindmatch.witness.service import SERVICE_NAME, WitnessDaemon, WitnessStartError
 from blindmatch.witness.state import WitnessState, WitnessStateError
-
-__all__ = ["env"]  # the fixture
 
 
 def test_submit_stores_verified_cosignatures_next_to_the_log(env: WitnessSetup) -> None:

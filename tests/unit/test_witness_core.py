@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from helpers.witness_setup import HOLDER_ORG, OTHER_ORG, WitnessSetup, add_sessions, env, rewrite_log
+from helpers.witness_setup import HOLDER_ORG, OTHER_ORG, WitnessSetup, add_sessions, rewrite_log
 
 from blindmatch.audit import AuditLog
 from blindmatch.audit.cosignature import cosignatures_in, note_body
@@ -17,8 +17,6 @@ from blindmatch.witness.config import load_witness_config
 from blindmatch.witness.core import Witness, WitnessRefusal
 from blindmatch.witness.keys import load_witness_key
 from blindmatch.witness.state import EVIDENCE, LEDGER, WitnessState, WitnessStateError
-
-__all__ = ["env"]  # the fixture
 
 
 def _witness(s: WitnessSetup) -> Witness:

@@ -5,12 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers.witness_setup import HOLDER_ORG, HOLDER_ORIGIN, WITNESS_NAME, WitnessSetup, env
+from helpers.witness_setup import HOLDER_ORG, HOLDER_ORIGIN, WITNESS_NAME, WitnessSetup
 
 from blindmatch.witness.config import WitnessConfigError, load_witness_config
 from blindmatch.witness.keys import create_witness_key, load_witness_key
-
-__all__ = ["env"]  # the fixture, imported so that pytest finds it here
 
 
 def test_config_loads_and_names_the_log(env: WitnessSetup) -> None:

@@ -215,9 +215,10 @@ def build_index_bytes(cfg: BenchConfig, kinds: tuple[str, ...], timer: PhaseTime
     modes = tuple(Mode(k) for k in kinds)
     chunks = holder_key_chunks(cfg.holder_records, cfg.seed, cfg.chunk, cfg.tokens)
     if cfg.cluster:
-        from blindmatch.holder.cluster_index import build_index_on_cluster
+        from blindmatch.holder.cluster_index import ClusterIndexBuilder
 
-        built = build_index_on_cluster(chunks, key, SCHEMA_FINGERPRINT, cfg.cluster, BENCH_ORGANISATION, kinds=modes)
+        with ClusterIndexBuilder(key, SCHEMA_FINGERPRINT, cfg.cluster, BENCH_ORGANISATION, kinds=modes) as cluster:
+            built = cluster.build(chunks)
         return {m.value: data for m, data in built.items()}
     engine = TimedEngine(cfg.workers, timer) if timer is not None else BatchEngine(cfg.workers)
     try:

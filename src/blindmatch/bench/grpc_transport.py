@@ -5,7 +5,7 @@ PKI with mutual TLS, policy, officials, configs) whose policy budget is raised t
 benchmark's size. Then:
 
 * a builder process evaluates the benchmark's holder keys under the workspace holder's
-  OPRF key and stores both index kinds with ``holder_store.write_indexes`` (timed:
+  OPRF key and stores both index kinds with ``holder_store.stage_indexes``/``commit_indexes`` (timed:
   ``index_build_seconds``; its VmHWM is the build peak);
 * ``blindmatch holder serve`` runs as a subprocess (its VmHWM, read from /proc before it is
   stopped, is the serve peak);
@@ -71,7 +71,7 @@ def _builder(cfg: BenchConfig, holder_config: str, conn: Connection) -> None:
         from blindmatch.core.index_builder import IndexBuilder
         from blindmatch.holder.config import load_holder_config
         from blindmatch.holder.index_build import load_configured_schema
-        from blindmatch.holder.store import load_or_create_key, write_indexes
+        from blindmatch.holder.store import commit_indexes, load_or_create_key, stage_indexes
         from blindmatch.vocabulary import Mode
 
         del build_index_bytes
@@ -89,11 +89,10 @@ def _builder(cfg: BenchConfig, holder_config: str, conn: Connection) -> None:
         indexes = {(b.organisation, kind): data for b in builders for kind, data in b.finish().items()}
         seconds = time.perf_counter() - t
         engine.close()
-        manifest = write_indexes(
+        commit_indexes(config.index_dir, stage_indexes(
             config.index_dir, indexes, key_id=key.key_id, schema_fingerprint=schema.fingerprint,
             schema_name=schema.name, schema_version=schema.version, records=cfg.holder_records,
-        )
-        del manifest
+        ))
         conn.send(("ok", {"seconds": seconds, "peak": peak_rss_bytes(), "phases": timer.seconds}))
     except BaseException:
         import traceback
@@ -118,9 +117,9 @@ def _requester(cfg: BenchConfig, requester_config: str, official_key_file: str, 
         from blindmatch.core.index import EncryptedIndex
         from blindmatch.core.requester import RequesterSession
         from blindmatch.pilot.workspace import DEMO_PASSPHRASE
-        from blindmatch.policy import load_official_key
+        from blindmatch.policy import load_official_key, sign_request
         from blindmatch.requester.config import load_requester_config
-        from blindmatch.requester.requests import sign_session_request
+        from blindmatch.requester.requests import build_session_request
         from blindmatch.requester.session import run_session
         from blindmatch.transport.wire import MODE_TO_PB
         from blindmatch.vocabulary import Mode
@@ -156,11 +155,12 @@ def _requester(cfg: BenchConfig, requester_config: str, official_key_file: str, 
                                        observer=timer)
             t3 = time.perf_counter()
             issued = datetime.now(UTC).replace(microsecond=0)
-            request, envelope = sign_session_request(
-                session, official_key, organisation=config.organisation, official=config.official.name,
+            request = build_session_request(
+                session, organisation=config.organisation, official=config.official.name,
                 legal_basis=config.official.legal_basis, key_id=info.key_id, issued_at=issued,
                 lifetime=timedelta(minutes=15),
             )
+            envelope = sign_request(request, official_key)
             run_session(client, audit, session, request, envelope, config.holder.name, config.matching.window,
                         info.audit_public_key, lambda _batch: None, [official_key.public_key().public_bytes_raw()])
             t4 = time.perf_counter()

@@ -92,7 +92,7 @@ def summary(config: RequesterConfig, approvals: Approvals, job_id: str) -> dict[
         "organisation": first.organisation,
         "official": first.official,
         "mode": first.mode,
-        "input_records": job.records,
+        "input_records": job.preparation.records,
         "held_back": sum(s.request.held_back for s in sessions),
         "elements": sum(s.request.record_count for s in sessions),
         "legal_basis": first.legal_basis,

@@ -299,9 +299,9 @@ def _match_in_process(
     return {
         "job_id": final.id,
         "state": final.state,
-        "records": final.records,
-        "ineligible": final.ineligible,
-        "invalid": final.invalid,
+        "records": final.preparation.records,
+        "ineligible": final.preparation.ineligible,
+        "invalid": final.preparation.invalid,
         "matches": final.matches,
         "out": str(final.out_path),
         "error": final.error,

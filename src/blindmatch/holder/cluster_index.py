@@ -61,6 +61,10 @@ class ClusterIndexBuilder:
     this one instead. ``add`` returns as soon as the chunk is submitted, unless
     ``max_in_flight`` chunks are already outstanding, in which case it first collects one.
     Call :meth:`close` (or use it as a context manager) to release a client it created.
+
+    ``address_or_client``: a scheduler address (``"tcp://host:8786"``, ``"tls://..."``) or a
+    ``distributed.Client``. ``max_in_flight`` bounds the chunks outstanding at once
+    (default: twice the cluster's worker threads, at least 4).
     """
 
     def __init__(
@@ -125,6 +129,12 @@ class ClusterIndexBuilder:
             del hi, lo
         return out
 
+    def build(self, chunks: Iterable[Sequence[bytes]]) -> dict[Mode, bytes]:
+        """Add every chunk of match keys and finish: each kind's index, encoded here."""
+        for chunk in chunks:
+            self.add(chunk)
+        return self.finish()
+
     def close(self) -> None:
         if self._own_client:
             self._client.close()
@@ -135,23 +145,3 @@ class ClusterIndexBuilder:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-def build_index_on_cluster(
-    keys_iter_chunks: Iterable[Sequence[bytes]],
-    key: HolderKey,
-    schema_fingerprint: bytes,
-    address_or_client: Any,
-    organisation: str,
-    kinds: Sequence[Mode] = (Mode.MEMBERSHIP, Mode.CARDINALITY),
-    max_in_flight: int | None = None,
-) -> dict[Mode, bytes]:
-    """Evaluate every chunk of match keys on the Dask cluster; encode each kind's index here.
-
-    ``address_or_client``: a scheduler address (``"tcp://host:8786"``, ``"tls://..."``) or a
-    ``distributed.Client``. ``max_in_flight`` bounds the chunks outstanding at once
-    (default: twice the cluster's worker threads, at least 4).
-    """
-    with ClusterIndexBuilder(key, schema_fingerprint, address_or_client, organisation, kinds, max_in_flight) as builder:
-        for chunk in keys_iter_chunks:
-            builder.add(chunk)
-        return builder.finish()

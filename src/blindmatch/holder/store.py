@@ -262,29 +262,6 @@ def _write_durably(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def write_indexes(
-    index_dir: Path,
-    indexes: dict[IndexSlot, bytes],
-    *,
-    key_id: bytes,
-    schema_fingerprint: bytes,
-    schema_name: str,
-    schema_version: int,
-    records: int,
-    epoch: int = 1,
-    valid_from: str | None = None,
-    previous_key_id: bytes | None = None,
-    issuer_epoch: IssuerEpochStamp | None = None,
-) -> IndexManifest:
-    """Store freshly built indexes and switch the manifest to them atomically."""
-    manifest = stage_indexes(index_dir, indexes, key_id=key_id, schema_fingerprint=schema_fingerprint,
-                             schema_name=schema_name, schema_version=schema_version, records=records,
-                             epoch=epoch, valid_from=valid_from, previous_key_id=previous_key_id,
-                             issuer_epoch=issuer_epoch)
-    commit_indexes(index_dir, manifest)
-    return manifest
-
-
 def stage_indexes(
     index_dir: Path,
     indexes: dict[IndexSlot, bytes],

@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import NoReturn
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from blindmatch import __version__
 from blindmatch.crypto.batch import BatchEngine
@@ -22,7 +21,7 @@ from blindmatch.issuer.config import IssuerConfig
 from blindmatch.issuer.evaluation import MAX_BATCH_ELEMENTS, BlindEvaluator, EvaluationRefused
 from blindmatch.issuer.tokenfile import format_time
 from blindmatch.transport.pki import organisation_of
-from blindmatch.transport.serving import serve_until_stopped
+from blindmatch.transport.serving import DaemonServer, serve_until_stopped
 from blindmatch.transport.tls import server_credentials
 from blindmatch.v1 import issuer_pb2 as pb
 from blindmatch.v1 import issuer_pb2_grpc as pb_grpc
@@ -97,24 +96,17 @@ class IssuerDaemon:
             maximum_concurrent_rpcs=8,
         )
         pb_grpc.add_IssuerServicer_to_server(IssuerServicer(self.evaluator, config.name), self._server)
-        self.health = health.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
-        try:
-            self.port = self._server.add_secure_port(config.listen, credentials)
-        except RuntimeError:
-            self.port = 0
+        self._serving = DaemonServer(self._server, SERVICE_NAME)
+        self.port = self._serving.bind(config.listen, credentials)
         if not self.port:
             self.evaluator.close()
             raise IssuerStartError(f"cannot listen on {config.listen}: the address is in use or not available")
 
     def start(self) -> None:
-        self._server.start()
-        for name in ("", SERVICE_NAME):
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._serving.start()
 
     def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
-        self.health.enter_graceful_shutdown()
-        self._server.stop(grace).wait()
+        self._serving.stop(grace)
         self.evaluator.close()
 
 

@@ -21,11 +21,11 @@ from blindmatch.pilot.workspace import (
     SECOND_OFFICIAL,
     SESSION_MAX_RECORDS,
 )
-from blindmatch.policy import load_official_key
+from blindmatch.policy import load_official_key, sign_request
 from blindmatch.policy.request import sign_encoded
 from blindmatch.requester.config import RequesterConfig
 from blindmatch.requester.holder_client import HolderClient, HolderRefused
-from blindmatch.requester.requests import sign_session_request
+from blindmatch.requester.requests import build_session_request
 from blindmatch.requester.session import run_session
 from blindmatch.transport.wire import MODE_TO_PB
 from blindmatch.vocabulary import Mode, Reason
@@ -97,11 +97,11 @@ def _signed_session(
         keys = [b"blindmatch demo probe " + secrets.token_bytes(8) for _ in range(count)]
         session = RequesterSession(keys, mode, index, session_id, min(1024, info.limits.max_batch), engine,
                                    organisation=config.organisation, public_key=config.holder.oprf_public_key)
-        request, envelope = sign_session_request(
-            session, key, organisation=organisation, official=official, legal_basis=config.official.legal_basis,
+        request = build_session_request(
+            session, organisation=organisation, official=official, legal_basis=config.official.legal_basis,
             key_id=info.key_id, issued_at=issued, lifetime=timedelta(minutes=15), nonce=nonce,
         )
-        envelope += b"".join(sign_encoded(request, cosigner) for cosigner in cosigners or ())
+        envelope = sign_request(request, key) + b"".join(sign_encoded(request, cosigner) for cosigner in cosigners or ())
         if tamper:
             envelope = envelope[:-1] + bytes([envelope[-1] ^ 1])
         signers = [key, *(cosigners or ())]

@@ -9,7 +9,7 @@ import csv
 import hashlib
 import os
 import tempfile
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -100,16 +100,21 @@ def check_header(header: list[str], schema: Schema) -> None:
             raise JobInputError(f"input has no column {name!r} (the schema needs: {', '.join(needed)})")
 
 
-def prepare_elements(
-    path: Path, schema: Schema, mode: Mode, today: date
+# A row's elements as (tier rank, element) pairs, strongest first, or the status that excludes it.
+RowElements = Callable[[int, dict[str, str]], "list[tuple[int, bytes]] | str"]
+
+
+def collect_elements(
+    path: Path, schema: Schema, mode: Mode, elements_of: RowElements
 ) -> tuple[Elements, list[tuple[int, str, int]]]:
-    """Eligibility and match keys of every row, judged as of ``today``.
+    """Every row's elements, from match keys (:func:`prepare_elements`) or issuer tokens
+    (``token_inputs``): ``elements_of(row number, record)`` gives them, or a status.
 
     A row with more values than the header is ``invalid: columns`` (its values cannot be
     assigned to fields). Cardinality mode sends each record's strongest tier only, so that
-    the count is a count of records, not of keys, and sends each distinct key once: the
-    session has one blind, so equal keys would give equal blinded elements and show the
-    holder which inputs are equal. A record whose key an earlier record already has is
+    the count is a count of records, not of keys, and sends each distinct element once: the
+    session has one blind, so equal elements would give equal blinded elements and show the
+    holder which inputs are equal. A record whose element an earlier record already has is
     ``ok`` with no element of its own (counted once).
     """
     header, rows = iter_rows(path)
@@ -123,25 +128,37 @@ def prepare_elements(
         if more_values_than_columns(header, values):
             statuses.append((number, "invalid: columns", 0))
             continue
-        record = as_record(header, values)
+        ranked = elements_of(number, as_record(header, values))
+        if isinstance(ranked, str):
+            statuses.append((number, ranked, 0))
+            continue
+        if mode is Mode.CARDINALITY:
+            ranked = [t for t in ranked[:1] if t[1] not in sent]
+            sent.update(element for _, element in ranked)
+        for rank, element in ranked:
+            keys.append(element)
+            key_rows.append(number)
+            key_tiers.append(rank)
+        statuses.append((number, "ok", len(ranked)))
+    return Elements(keys, np.array(key_rows, dtype=np.int64), np.array(key_tiers, dtype=np.int16)), statuses
+
+
+def prepare_elements(
+    path: Path, schema: Schema, mode: Mode, today: date
+) -> tuple[Elements, list[tuple[int, str, int]]]:
+    """Eligibility and match keys of every row, judged as of ``today`` (see :func:`collect_elements`)."""
+
+    def elements_of(number: int, record: dict[str, str]) -> list[tuple[int, bytes]] | str:
         reason = schema.check_basis(record, today)
         if reason is not None:
-            statuses.append((number, f"ineligible: {reason}", 0))
-            continue
+            return f"ineligible: {reason}"
         try:
             tiered = schema.match_keys(record, "requester", number)
         except NormalizationError as exc:
-            statuses.append((number, f"invalid: {exc.field}", 0))
-            continue
-        if mode is Mode.CARDINALITY:
-            tiered = [t for t in tiered[:1] if t[1] not in sent]
-            sent.update(key for _, key in tiered)
-        for tier_name, key in tiered:
-            keys.append(key)
-            key_rows.append(number)
-            key_tiers.append(schema.tier_rank[tier_name])  # the schema's rank: tiers may be skipped
-        statuses.append((number, "ok", len(tiered)))
-    return Elements(keys, np.array(key_rows, dtype=np.int64), np.array(key_tiers, dtype=np.int16)), statuses
+            return f"invalid: {exc.field}"
+        return [(schema.tier_rank[tier_name], key) for tier_name, key in tiered]  # the schema's rank: tiers may be skipped
+
+    return collect_elements(path, schema, mode, elements_of)
 
 
 def write_results(store: JobStore, job: Job, tier_names: list[str], confirming_tiers: Collection[str] = ()) -> None:

@@ -12,7 +12,6 @@ job was prepared on is stored with it and the list is always recomputed as of th
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 import sqlite3
 import threading
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from blindmatch.requester.job_owner import owner_alive
 from blindmatch.vocabulary import BlindmatchError, JobState
 
 # 2: jobs.prepared_on. A store of another version is refused (not migrated): finish or
@@ -97,6 +97,17 @@ def _now() -> str:
 
 
 @dataclass(frozen=True)
+class Preparation:
+    """What preparing a job found, fixed from then on (its element list is recomputed as of ``on``)."""
+
+    on: date | None  # None until the job is first prepared; the counts are 0 until then
+    records: int
+    ineligible: int
+    invalid: int
+    elements_total: int
+
+
+@dataclass(frozen=True)
 class Job:
     id: str
     queries_path: Path
@@ -105,12 +116,7 @@ class Job:
     input_sha256: str
     state: str
     owner: str | None
-    prepared: bool
-    prepared_on: date | None
-    records: int
-    ineligible: int
-    invalid: int
-    elements_total: int
+    preparation: Preparation
     elements_done: int
     matches: int
     error: str
@@ -127,12 +133,11 @@ class Job:
             input_sha256=row["input_sha256"],
             state=row["state"],
             owner=row["owner"],
-            prepared=bool(row["prepared"]),
-            prepared_on=date.fromisoformat(row["prepared_on"]) if row["prepared_on"] else None,
-            records=row["records"],
-            ineligible=row["ineligible"],
-            invalid=row["invalid"],
-            elements_total=row["elements_total"],
+            preparation=Preparation(
+                on=date.fromisoformat(row["prepared_on"]) if row["prepared"] else None,
+                records=row["records"], ineligible=row["ineligible"], invalid=row["invalid"],
+                elements_total=row["elements_total"],
+            ),
             elements_done=row["elements_done"],
             matches=row["matches"],
             error=row["error"],
@@ -162,60 +167,6 @@ def _count_rows(element_rows: np.ndarray) -> dict[int, int]:
     """How many of the given elements belong to each input row."""
     rows, counts = np.unique(element_rows, return_counts=True)
     return dict(zip(rows.tolist(), counts.tolist(), strict=True))
-
-
-def _stat_fields(pid: int) -> list[str]:
-    """/proc/<pid>/stat from field 3 (state) on; empty when the process is gone or there is no /proc."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return []
-    # Field 2 (comm) is parenthesised and may contain spaces or ")": split after the last ")".
-    return stat[stat.rfind(")") + 2 :].split()
-
-
-def _start_time(pid: int) -> str | None:
-    """The process's start time (clock ticks since boot, /proc/<pid>/stat field 22), or None.
-
-    A pid alone does not identify a process: after a crash and a container restart the
-    dead owner's pid is often reused by an unrelated (or the new daemon's) process.
-    """
-    fields = _stat_fields(pid)
-    return fields[19] if len(fields) > 19 else None  # field 22 overall is index 19 after comm
-
-
-def _is_zombie(pid: int) -> bool:
-    """A process that exited but was not yet reaped (state Z, or X while being reaped):
-    ``kill(pid, 0)`` still succeeds for it, yet it will never run its jobs again."""
-    fields = _stat_fields(pid)
-    return bool(fields) and fields[0] in ("Z", "X")
-
-
-def owner_token() -> str:
-    """Identifies this runner: ``pid:start time:random``.
-
-    The start time tells a reused pid from the owner; the random part tells two runners
-    (threads) of one process apart.
-    """
-    pid = os.getpid()
-    return f"{pid}:{_start_time(pid) or ''}:{secrets.token_hex(4)}"
-
-
-def _owner_alive(owner: str | None) -> bool:
-    """Whether the process named by an :func:`owner_token` still runs."""
-    if not owner:
-        return False
-    pid_text, start, _ = ([*owner.split(":"), "", ""])[:3]
-    pid = int(pid_text)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    if not start or not Path("/proc/self/stat").exists():
-        return True  # without /proc (not Linux) the pid check above is all there is
-    return _start_time(pid) == start and not _is_zombie(pid)
 
 
 class JobStoreError(BlindmatchError):
@@ -320,14 +271,14 @@ class JobStore:
     def resumable(self) -> list[Job]:
         """Jobs a (re)started daemon should run: queued, or running under a dead owner."""
         rows = self._db().execute("SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY created_at").fetchall()
-        return [Job.from_row(r) for r in rows if r["state"] == JobState.QUEUED or not _owner_alive(r["owner"])]
+        return [Job.from_row(r) for r in rows if r["state"] == JobState.QUEUED or not owner_alive(r["owner"])]
 
     def claim(self, job_id: str, owner: str) -> bool:
         """Mark the job running under ``owner`` unless a live runner already has it. A session still
         ``open`` is then a dead runner's (kill -9): it is marked ``interrupted``, not left open (issue 17)."""
         with self._tx() as db:
             job = self._get(db, job_id)
-            if job.state == JobState.SUCCEEDED or (job.state == JobState.RUNNING and job.owner != owner and _owner_alive(job.owner)):
+            if job.state == JobState.SUCCEEDED or (job.state == JobState.RUNNING and job.owner != owner and owner_alive(job.owner)):
                 return False
             db.execute(
                 "UPDATE jobs SET state = 'running', owner = ?, error = '', reason = '', status_code = '', updated_at = ? "

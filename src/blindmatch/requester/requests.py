@@ -1,14 +1,12 @@
-"""The one builder of signed session requests: what an official signs for one requester session."""
+"""The one builder of session requests: what an official signs (``policy.sign_request``) for one requester session."""
 
 from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from blindmatch.core.requester import RequesterSession, _fresh_blinds
-from blindmatch.policy import SessionRequest, sign_request
+from blindmatch.policy import SessionRequest
 from blindmatch.vocabulary import Mode
 
 
@@ -51,23 +49,3 @@ def build_session_request(
         blinded_commitment=session.blinded_commitment,
     )
 
-
-def sign_session_request(
-    session: RequesterSession,
-    key: Ed25519PrivateKey,
-    *,
-    organisation: str,
-    official: str,
-    legal_basis: str,
-    key_id: bytes,
-    issued_at: datetime,
-    lifetime: timedelta,
-    held_back: int = 0,
-    nonce: bytes | None = None,
-) -> tuple[SessionRequest, bytes]:
-    """The request binding ``session`` and its envelope signed with ``key``."""
-    request = build_session_request(
-        session, organisation=organisation, official=official, legal_basis=legal_basis, key_id=key_id,
-        issued_at=issued_at, lifetime=lifetime, held_back=held_back, nonce=nonce,
-    )
-    return request, sign_request(request, key)

@@ -55,7 +55,8 @@ from blindmatch.requester.inputs import (
     prepare_elements,
     write_results,
 )
-from blindmatch.requester.jobs import Job, JobStore, owner_token
+from blindmatch.requester.job_owner import owner_token
+from blindmatch.requester.jobs import Job, JobStore
 from blindmatch.requester.metrics import RequesterMetrics
 from blindmatch.requester.pins import PinStore
 from blindmatch.requester.requests import build_session_request, fresh_blinds
@@ -211,13 +212,13 @@ class JobRunner:
         report(Progress(job.id, "prepare", 0, 0))
         # Element numbers in the store index the list as first prepared: judge eligibility
         # on that day again, or a record crossing a date limit would shift every number.
-        prepared_on = job.prepared_on or _today()
+        prepared_on = job.preparation.on or _today()
         elements, statuses = self._elements(job, mode, prepared_on)
-        if not job.prepared:
+        if job.preparation.on is None:
             self.store.record_prepared(job.id, statuses, len(elements.keys), prepared_on)
-        elif len(elements.keys) != job.elements_total:
+        elif len(elements.keys) != job.preparation.elements_total:
             raise JobInputError(
-                f"job {job.id}: the input now gives {len(elements.keys)} elements, but {job.elements_total} were "
+                f"job {job.id}: the input now gives {len(elements.keys)} elements, but {job.preparation.elements_total} were "
                 "prepared (schema or blindmatch version changed?); results would be wrong, submit it as a new job"
             )
         ineligible = sum(1 for _, status, _ in statuses if status.startswith("ineligible:"))

@@ -25,14 +25,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import numpy as np
-
 from blindmatch.core.errors import ProtocolError
-from blindmatch.csvrows import as_record, more_values_than_columns
 from blindmatch.issuer.keys import read_public_signing_key
 from blindmatch.issuer.tokenfile import TokenFile, TokenFileError, read_token_file, records_digest
 from blindmatch.normalize import NormalizationError, Schema
-from blindmatch.requester.inputs import Elements, check_header, iter_rows
+from blindmatch.requester.inputs import Elements, collect_elements
 from blindmatch.vocabulary import Mode, Reason
 
 NO_TOKEN = "ineligible: no token"
@@ -134,34 +131,18 @@ def prepare_token_elements(
     for other records than ``path``: its tokens would be sent as other rows' tokens.
     """
     now = now or datetime.now(UTC)
-    header, rows = iter_rows(path)
-    check_header(header, schema)
-    keys: list[bytes] = []
-    key_rows: list[int] = []
-    key_tiers: list[int] = []
-    statuses: list[tuple[int, str, int]] = []
-    sent: set[bytes] = set()
     binding = _RecordsBinding(tokens, schema) if check_records else None
-    for number, values in rows:
+
+    def elements_of(number: int, record: dict[str, str]) -> list[tuple[int, bytes]] | str:
         if binding is not None:
-            binding.add(number, as_record(header, values))
-        if more_values_than_columns(header, values):
-            statuses.append((number, "invalid: columns", 0))
-            continue
-        reason = schema.check_basis(as_record(header, values), today) if check_basis else None
+            binding.add(number, record)
+        reason = schema.check_basis(record, today) if check_basis else None
         status = f"ineligible: {reason}" if reason is not None else _row_status(tokens, number, now)
         if status is not None:
-            statuses.append((number, status, 0))
-            continue
-        row_tokens = [(rank, token) for rank, token in enumerate(tokens.tokens[number]) if token is not None]
-        if mode is Mode.CARDINALITY:
-            row_tokens = [t for t in row_tokens[:1] if t[1] not in sent]
-            sent.update(token for _, token in row_tokens)
-        for rank, token in row_tokens:
-            keys.append(token)
-            key_rows.append(number)
-            key_tiers.append(rank)
-        statuses.append((number, "ok", len(row_tokens)))
+            return status
+        return [(rank, token) for rank, token in enumerate(tokens.tokens[number]) if token is not None]
+
+    collected = collect_elements(path, schema, mode, elements_of)
     if binding is not None:
         binding.check(path)
-    return Elements(keys, np.array(key_rows, dtype=np.int64), np.array(key_tiers, dtype=np.int16)), statuses
+    return collected

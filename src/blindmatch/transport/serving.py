@@ -1,4 +1,5 @@
-"""Every daemon's foreground loop: start, serve until SIGTERM or SIGINT, stop (SIGHUP optional)."""
+"""What every daemon shares: its gRPC server with the health service, and its foreground
+loop (start, serve until SIGTERM or SIGINT, stop; SIGHUP optional)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,42 @@ import signal
 import threading
 from collections.abc import Callable
 from types import FrameType
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+
+class DaemonServer:
+    """A daemon's gRPC server and its standard health service (``grpc.health.v1``).
+
+    Every daemon lives the same way: it binds one mutual-TLS port, reports SERVING for
+    the server ("") and its own service once started, and on stop reports NOT_SERVING
+    first (so load balancers and probes turn away) before in-flight calls get ``grace``
+    seconds to finish.
+    """
+
+    def __init__(self, server: grpc.Server, service_name: str,
+                 health_servicer: health.HealthServicer | None = None) -> None:
+        self.server = server
+        self.service_name = service_name
+        self.health = health_servicer if health_servicer is not None else health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+
+    def bind(self, listen: str, credentials: grpc.ServerCredentials) -> int:
+        """The port bound on ``listen``, or 0 where the address is in use or not available."""
+        try:
+            return int(self.server.add_secure_port(listen, credentials))
+        except RuntimeError:  # grpc's "Failed to bind" (address in use, not local, no permission)
+            return 0
+
+    def start(self) -> None:
+        self.server.start()
+        for name in ("", self.service_name):
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    def stop(self, grace: float) -> None:
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
 
 
 def serve_until_stopped(

@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import NoReturn
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from blindmatch import __version__
 from blindmatch.keyfile import KeyFileError, read_private
 from blindmatch.transport.context import peer_organisation
 from blindmatch.transport.guard import CallGuard, transport_ceiling
-from blindmatch.transport.serving import serve_until_stopped
+from blindmatch.transport.serving import DaemonServer, serve_until_stopped
 from blindmatch.v1 import witness_pb2 as pb
 from blindmatch.v1 import witness_pb2_grpc as pb_grpc
 from blindmatch.vocabulary import Reason
@@ -120,25 +119,18 @@ class WitnessDaemon:
             maximum_concurrent_rpcs=8,
         )
         pb_grpc.add_WitnessServicer_to_server(WitnessServicer(self.witness), self._server)
-        self.health = health.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
-        try:
-            self.port = self._server.add_secure_port(config.listen, credentials)
-        except RuntimeError:
-            self.port = 0
+        self._serving = DaemonServer(self._server, SERVICE_NAME)
+        self.port = self._serving.bind(config.listen, credentials)
         if not self.port:
             self.state.close()
             raise WitnessStartError(f"cannot listen on {config.listen}: the address is in use or not available")
 
     def start(self) -> None:
-        self._server.start()
-        for name in ("", SERVICE_NAME):
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._serving.start()
         self.state.record("started", self._clock(), version=__version__)
 
     def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
-        self.health.enter_graceful_shutdown()
-        self._server.stop(grace).wait()
+        self._serving.stop(grace)
         self.state.record("stopped", self._clock(), version=__version__)
         self.state.close()
 

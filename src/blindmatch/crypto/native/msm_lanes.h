@@ -78,7 +78,7 @@ static void ge_scatter(ge_words *const dst[LANES], const ge *g) {
 /* r = p + q for q with Z = 1 (a decoded point, negated in the lanes of `neg`). */
 static void ge_add_z1(ge *r, const ge *p, const cached_words *const q[LANES], msk neg) {
     const uint64_t *src[LANES];
-    fe ypx, ymx, t2d, swapped, negt, a, b, c, d, e, f, g, h;
+    fe ypx, ymx, t2d, swapped, negt, zz2;
     for (int l = 0; l < LANES; l++) src[l] = q[l]->c[0];
     fe_gather(&ypx, src);
     for (int l = 0; l < LANES; l++) src[l] = q[l]->c[1];
@@ -90,40 +90,23 @@ static void ge_add_z1(ge *r, const ge *p, const cached_words *const q[LANES], ms
     fe_cmov(&ymx, &swapped, neg);
     fe_neg(&negt, &t2d);
     fe_cmov(&t2d, &negt, neg);
-    fe_sub(&a, &p->Y, &p->X);
-    fe_mul(&a, &a, &ymx);
-    fe_add(&b, &p->Y, &p->X);
-    fe_mul(&b, &b, &ypx);
-    fe_mul(&c, &p->T, &t2d);
-    fe_add(&d, &p->Z, &p->Z);
-    fe_sub(&e, &b, &a);
-    fe_sub(&f, &d, &c);
-    fe_add(&g, &d, &c);
-    fe_add(&h, &b, &a);
-    fe_mul(&r->X, &e, &f);
-    fe_mul(&r->Y, &g, &h);
-    fe_mul(&r->T, &e, &h);
-    fe_mul(&r->Z, &f, &g);
+    fe_add(&zz2, &p->Z, &p->Z);
+    ge_add_cached_parts(r, p, &ypx, &ymx, &t2d, &zz2);
 }
 
 /* Decode every point into cached form (Z = 1); the index of the first that fails RFC 9496
  * Decode or is the identity, or -1. */
 static long msm_decode_all(cached_words *cached, const uint8_t *points, size_t n) {
-    uint8_t pts[32 * LANES];
     uint64_t valid[LANES];
+    uint8_t identity[LANES];
     uint64_t *dst[LANES];
     cached_words spare[LANES];
     ge p;
     ge_cached q;
     for (size_t i = 0; i < n; i += LANES) {
-        size_t k = n - i < LANES ? n - i : LANES;
-        gather_lanes(pts, points + 32 * i, 32, k, 32);
-        msk_to_flags(valid, r255_decode(&p, pts));
-        for (size_t l = 0; l < k; l++) {
-            uint8_t any = 0;
-            for (int b = 0; b < 32; b++) any |= pts[32 * l + b];
-            if (!valid[l] || any == 0) return (long)(i + l);
-        }
+        size_t k = decode_lanes(&p, valid, identity, points, i, n);
+        for (size_t l = 0; l < k; l++)
+            if (!valid[l] || identity[l]) return (long)(i + l);
         ge_to_cached(&q, &p);
         const fe *coords[3] = {&q.YpX, &q.YmX, &q.T2d};
         for (int c = 0; c < 3; c++) {

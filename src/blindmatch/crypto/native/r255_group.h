@@ -94,24 +94,33 @@ static inline void ge_to_cached(ge_cached *c, const ge *p) {
     fe_mul(&c->T2d, &p->T, &d2);
 }
 
-/* Unified addition, complete on edwards25519 (a = -1 square, d non-square). */
-static void ge_add(ge *r, const ge *p, const ge_cached *q) {
-    fe a, b, c, d, e, f, g, h;
+/* Unified addition, complete on edwards25519 (a = -1 square, d non-square), of p and the
+ * cached q = (Y+X, Y-X, 2dT) given zz2 = 2 * Z1 * Z2, which the callers compute: ge_add below,
+ * and msm_lanes.h's ge_add_z1 one multiplication cheaper for a decoded q (Z2 = 1). */
+static inline void ge_add_cached_parts(ge *r, const ge *p, const fe *ypx, const fe *ymx, const fe *t2d,
+                                       const fe *zz2) {
+    fe a, b, c, e, f, g, h;
     fe_sub(&a, &p->Y, &p->X);
-    fe_mul(&a, &a, &q->YmX);
+    fe_mul(&a, &a, ymx);
     fe_add(&b, &p->Y, &p->X);
-    fe_mul(&b, &b, &q->YpX);
-    fe_mul(&c, &p->T, &q->T2d);
-    fe_mul(&d, &p->Z, &q->Z);
-    fe_add(&d, &d, &d);
+    fe_mul(&b, &b, ypx);
+    fe_mul(&c, &p->T, t2d);
     fe_sub(&e, &b, &a);
-    fe_sub(&f, &d, &c);
-    fe_add(&g, &d, &c);
+    fe_sub(&f, zz2, &c);
+    fe_add(&g, zz2, &c);
     fe_add(&h, &b, &a);
     fe_mul(&r->X, &e, &f);
     fe_mul(&r->Y, &g, &h);
     fe_mul(&r->T, &e, &h);
     fe_mul(&r->Z, &f, &g);
+}
+
+/* r = p + q. */
+static void ge_add(ge *r, const ge *p, const ge_cached *q) {
+    fe zz2;
+    fe_mul(&zz2, &p->Z, &q->Z);
+    fe_add(&zz2, &zz2, &zz2);
+    ge_add_cached_parts(r, p, &q->YpX, &q->YmX, &q->T2d, &zz2);
 }
 
 /* dbl-2008-hwcd with a = -1; T is skipped when the next step is another doubling. */

@@ -156,22 +156,32 @@ void NS(from_uniform)(uint8_t *out, uint8_t *bad, const uint8_t *uniform, size_t
     wipe(u, sizeof u);
 }
 
+/* Decode points i .. i+k-1 (k = min(LANES, n - i), returned) into the lanes of p, RFC 9496:
+ * valid[l] says lane l decoded, identity[l] (constant time) that its encoding is all zero. */
+static size_t decode_lanes(ge *p, uint64_t valid[LANES], uint8_t identity[LANES], const uint8_t *points,
+                           size_t i, size_t n) {
+    uint8_t pts[32 * LANES];
+    size_t k = n - i < LANES ? n - i : LANES;
+    gather_lanes(pts, points + 32 * i, 32, k, 32);
+    msk_to_flags(valid, r255_decode(p, pts));
+    for (size_t l = 0; l < k; l++) {
+        uint8_t any = 0;
+        for (int b = 0; b < 32; b++) any |= pts[32 * l + b];
+        identity[l] = (uint8_t)(1 & ((unsigned)(any - 1) >> 8));
+    }
+    return k;
+}
+
 /* bad_i = 1 where points_i does not decode (RFC 9496), or is the identity and
  * reject_identity is set. */
 void NS(validate)(uint8_t *bad, const uint8_t *points, size_t n, int reject_identity) {
-    uint8_t pts[32 * LANES];
     uint64_t valid[LANES];
+    uint8_t identity[LANES];
     ge p;
     for (size_t i = 0; i < n; i += LANES) {
-        size_t k = n - i < LANES ? n - i : LANES;
-        gather_lanes(pts, points + 32 * i, 32, k, 32);
-        msk_to_flags(valid, r255_decode(&p, pts));
-        for (size_t l = 0; l < k; l++) {
-            uint8_t any = 0;
-            for (int b = 0; b < 32; b++) any |= pts[32 * l + b];
-            uint8_t is_identity = (uint8_t)(1 & ((unsigned)(any - 1) >> 8));
-            bad[i + l] = (uint8_t)((1 ^ valid[l]) | (reject_identity ? is_identity : 0));
-        }
+        size_t k = decode_lanes(&p, valid, identity, points, i, n);
+        for (size_t l = 0; l < k; l++)
+            bad[i + l] = (uint8_t)((1 ^ valid[l]) | (reject_identity ? identity[l] : 0));
     }
 }
 
