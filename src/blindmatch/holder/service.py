@@ -41,6 +41,7 @@ from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.budget_ledger import prepare_budgets
 from blindmatch.holder.capacity import HEALTH_WATCHERS, admitted_calls, server_options, worker_threads
 from blindmatch.holder.config import HolderNodeConfig, TlsConfig
+from blindmatch.holder.index_download import audited_download
 from blindmatch.holder.key_usage import KEY_USAGE_DB, KeyUsage
 from blindmatch.holder.metrics import HolderMetrics
 from blindmatch.holder.runtime import HolderRuntime, PolicyGate
@@ -50,7 +51,7 @@ from blindmatch.holder.session_ledger import (
     AuditUnavailable,
     SessionLedger,
 )
-from blindmatch.holder.store import IndexSlot, StoreError, load_committed_key, open_indexes
+from blindmatch.holder.store import StoreError, load_committed_key, open_indexes
 from blindmatch.policy import Grant, Policy, PolicyRefusal
 from blindmatch.transport.context import call_cancelled, peer_organisation
 from blindmatch.transport.guard import CallGuard
@@ -192,10 +193,8 @@ class HolderServicer(pb_grpc.HolderServicer):
                   f"offset {request.offset} is past the end of the index ({current.size_bytes} bytes)")
         try:
             with self.download_slots.slot(organisation):
-                yield from self._chunks((organisation, kind), current.size_bytes, current.digest, request.offset)
-            self._ledger.record(entries.index_downloaded(
-                organisation, kind.value, current.digest, self._rt.indexes.manifest.key_id,
-                current.size_bytes - request.offset, request.offset))
+                yield from audited_download(self._ledger, self._rt.indexes, current, request.offset,
+                                            self._rt.limits.index_chunk_bytes, organisation)
         except AuditUnavailable as exc:  # the call ends in error, so the requester does not keep the index
             log.error("download of the %s index by %r ended: %s", kind.value, organisation, exc)
             abort(context, grpc.StatusCode.UNAVAILABLE, Reason.AUDIT_UNAVAILABLE,
@@ -203,16 +202,6 @@ class HolderServicer(pb_grpc.HolderServicer):
         except NoSlot as exc:
             self.metrics.refused(exc.reason)
             abort(context, status_of(exc.reason), exc.reason, str(exc))
-
-    def _chunks(self, slot: IndexSlot, size: int, digest: bytes, offset: int) -> Iterator[pb.IndexChunk]:
-        step = self._rt.limits.index_chunk_bytes
-        while True:
-            data = self._rt.indexes.read(slot, offset, min(step, size - offset))
-            last = offset + len(data) >= size
-            yield pb.IndexChunk(offset=offset, data=data, total_bytes=size, digest=digest if last else b"")
-            if last:
-                return
-            offset += len(data)
 
     # --- Match ---------------------------------------------------------------------------
 
