@@ -71,5 +71,10 @@ def test_demo_json_reports_exact_matches_and_every_refusal(tmp_path: Path) -> No
         assert verify.returncode == 0, verify.stdout + verify.stderr
         assert json.loads(verify.stdout)["witnesses"][0]["size"] == witness[f"{side}_cosigned_size"]
     report = tmp_path / "report.html"
-    drawn = subprocess.run(blindmatch_command("audit", "report", str(tmp_path / "demo" / "holder"), "--out", str(report)), capture_output=True, text=True)
-    assert drawn.returncode == 0 and "<svg" in report.read_text()
+    drawn = subprocess.run(blindmatch_command("audit", "report", str(tmp_path / "demo" / "holder"), "--out", str(report),
+                                              "--witness", str(witness_dir / "witness.key.pub"), "--witness-ledger",
+                                              str(witness_dir / "state" / "events.jsonl"),
+                                              "--peer", str(tmp_path / "demo" / "requester")),
+                           capture_output=True, text=True)
+    assert drawn.returncode == 0 and "<svg" in report.read_text(), drawn.stderr
+    assert re.search(rf"<td>{re.escape(witness['name'])}</td>\s*<td>{witness['holder_cosigned_size']}</td>", report.read_text())
