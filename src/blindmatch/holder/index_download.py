@@ -3,7 +3,7 @@
 A download that reached the end is recorded before the call ends, and must be: if the
 entry cannot be written the call fails ``audit_unavailable`` and the requester does not
 keep the index. A download the requester cancelled or lost part way is recorded too,
-with ``ended="cancelled"`` and the bytes handed to gRPC by then, since a part of an
+with ``ended`` = ``Reason.CANCELLED`` and the bytes handed to gRPC by then, since a part of an
 index is already something served; the call is over by then, so that entry is
 best-effort.
 """
@@ -16,6 +16,7 @@ from blindmatch.audit import entries
 from blindmatch.holder.session_ledger import SessionLedger
 from blindmatch.holder.store import IndexFile, OpenIndexes
 from blindmatch.v1 import holder_pb2 as pb
+from blindmatch.vocabulary import Reason
 
 
 def _chunks(indexes: OpenIndexes, index: IndexFile, offset: int, step: int) -> Iterator[pb.IndexChunk]:
@@ -41,6 +42,6 @@ def audited_download(
             yield chunk
     except GeneratorExit:  # closed by gRPC: the requester cancelled or lost the call
         ledger.record_outcome(entries.index_downloaded(
-            peer, index.kind.value, index.digest, key_id, sent - offset, offset, ended="cancelled"))
+            peer, index.kind.value, index.digest, key_id, sent - offset, offset, ended=Reason.CANCELLED))
         raise
     ledger.record(entries.index_downloaded(peer, index.kind.value, index.digest, key_id, index.size_bytes - offset, offset))
