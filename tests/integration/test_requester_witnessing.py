@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
+import pytest
 from helpers.witness_setup import WitnessSetup, add_sessions, env, running_witness
 
 from blindmatch.audit.checkpoint import parse_checkpoint
 from blindmatch.audit.cosigned import read_cosigned
 from blindmatch.requester.witnessing import LATER, submit_checkpoint
+from blindmatch.vocabulary import Mode
 from blindmatch.witness.client import last_cosigned_size
 
 __all__ = ["env"]  # the fixture
@@ -49,3 +53,24 @@ def test_an_unreachable_witness_is_reported_and_the_next_run_catches_up(env: Wit
         caught_up = submit_checkpoint(log, [endpoint])  # the next run: one checkpoint covers both runs
         assert caught_up.cosigned == (env.key.name,) and caught_up.pending == ()
         assert last_cosigned_size(log, env.key) == log.size == missed.size + 2
+
+
+def test_the_command_says_who_cosigned_and_what_is_left_for_later(
+    env: WitnessSetup, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from blindmatch.cli.requester import _print_summary
+
+    with running_witness(env.config_path) as daemon:
+        port = daemon.port
+    with env.open_log() as log:
+        report = submit_checkpoint(log, [env.endpoint(port)], retry_seconds=0.5)
+    out = tmp_path / "results.csv"
+    out.write_text("name,address,matched,confirms\n")
+    summary: dict[str, object] = {"witnesses": report.as_json(), "job_id": "j1", "state": "succeeded", "records": 0,
+                                  "ineligible": 0, "invalid": 0, "matches": 0, "out": str(out)}
+    _print_summary(dict(summary), Mode.MEMBERSHIP, as_json=False)
+    said = capsys.readouterr()
+    assert "results in" in said.out and "witness" not in said.out  # stdout stays the result
+    assert f"warning: witness {env.key.name}: UNAVAILABLE" in said.err and LATER in said.err
+    _print_summary(dict(summary), Mode.MEMBERSHIP, as_json=True)
+    assert json.loads(capsys.readouterr().out)["witnesses"]["pending"][0]["witness"] == env.key.name
