@@ -59,6 +59,7 @@ def test_demo_json_reports_exact_matches_and_every_refusal(tmp_path: Path) -> No
     assert {key: witness[key] for key in ("verify_holder", "verify_requester", "reconcile", "witness_exit_code")} == {
         "verify_holder": "ok", "verify_requester": "ok", "reconcile": "ok", "witness_exit_code": 0}
     assert witness["holder_cosigned_size"] > 0 and witness["requester_cosigned_size"] > 0
+    assert 0 < witness["holder_cosigned_while_serving"] <= witness["holder_cosigned_size"]  # in the background
     # The one-shot 'requester match' (no requester daemon) submitted its own checkpoint before it exited.
     assert witness["match_run"]["cosigned_by"] == [witness["name"]] and witness["match_run"]["pending"] == []
     assert 0 < witness["match_run"]["checkpoint_size"] <= witness["requester_cosigned_size"]

@@ -21,15 +21,22 @@ from pathlib import Path
 import grpc
 import pytest
 
-from blindmatch.audit import AuditLog, verify_log
-from blindmatch.audit.cosignature import WitnessKey, parse_witness_verifier_key
+from blindmatch.audit import AuditLog
+from blindmatch.audit.cosignature import WitnessKey
 from blindmatch.audit.cosigned import COSIGNED_NAME
 from blindmatch.audit.events import ENVELOPE_KEYS
 from blindmatch.audit.log import KEY_NAME, PUB_NAME
 from blindmatch.pilot.demo import run_match
 from blindmatch.pilot.officials import approve_job
 from blindmatch.pilot.processes import HolderProcess, WitnessProcess, blindmatch_command, build_index
-from blindmatch.pilot.witness import install_witness, witness_config_path, witness_key_path
+from blindmatch.pilot.witness import (
+    cosigned_sizes,
+    install_witness,
+    wait_until_cosigned,
+    witness_config_path,
+    witness_key_path,
+)
+from blindmatch.pilot.witness import witness_key as pilot_witness_key
 from blindmatch.pilot.workspace import Workspace, create_workspace
 from blindmatch.requester.config import load_requester_config
 from blindmatch.requester.jobs import JobStore
@@ -51,7 +58,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 
 @pytest.fixture(scope="module")
 def witness_key(workspace: Workspace) -> WitnessKey:
-    return parse_witness_verifier_key(witness_key_path(workspace).read_text())
+    return pilot_witness_key(workspace)
 
 
 @pytest.fixture(scope="module")
@@ -84,22 +91,10 @@ def _matched(workspace: Workspace, out: Path) -> dict[str, object]:
     return run_match(workspace, out)
 
 
-def _cosigned(directory: Path, key: WitnessKey) -> tuple[int, int]:
-    """(the latest checkpoint's size, the largest size the witness cosigned); (-1, -1) mid-write."""
-    result = verify_log(directory, witnesses=[key])
-    if not result.ok or result.latest is None:
-        return -1, -1
-    return result.latest.size, result.witnesses[0].size
-
-
 def _wait_until_cosigned(directory: Path, key: WitnessKey) -> int:
-    deadline = time.monotonic() + COSIGN_WAIT_SECONDS
-    while True:
-        latest, cosigned = _cosigned(directory, key)
-        if latest > 0 and latest == cosigned:
-            return cosigned
-        assert time.monotonic() < deadline, f"{directory}: latest checkpoint {latest}, cosigned {cosigned}"
-        time.sleep(0.2)
+    cosigned = wait_until_cosigned(directory, key, COSIGN_WAIT_SECONDS)
+    assert cosigned > 0, f"{directory}: (latest checkpoint, cosigned) stayed {cosigned_sizes(directory, key)}"
+    return cosigned
 
 
 def _verify(directory: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -156,7 +151,7 @@ def test_live_daemons_end_cosigned_and_a_rewritten_holder_log_is_caught(
         witness_exit = witness.terminate()
     assert (requester_exit, holder_exit, witness_exit) == (0, 0, 0)
     for side in (workspace.holder_dir, workspace.requester_dir):
-        latest, cosigned = _cosigned(side, witness_key)
+        latest, cosigned = cosigned_sizes(side, witness_key)
         assert latest == cosigned > 0, side
         done = _verify(side, "--witness", str(witness_key_path(workspace)))
         assert done.returncode == 0 and f"witnessed: {witness_key.name} cosigned size {cosigned}" in done.stdout, done

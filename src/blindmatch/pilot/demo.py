@@ -25,7 +25,13 @@ from blindmatch.pilot.eligibility import install_issuer, issue, try_without_toke
 from blindmatch.pilot.officials import approve_job
 from blindmatch.pilot.probes import LEGAL_REFUSALS, OTHER_REFUSALS, try_refusals
 from blindmatch.pilot.processes import HolderProcess, IssuerProcess, WitnessProcess, blindmatch_command, build_index
-from blindmatch.pilot.witness import install_witness, review, submit_requester_checkpoint
+from blindmatch.pilot.witness import (
+    install_witness,
+    review,
+    submit_requester_checkpoint,
+    wait_until_cosigned,
+    witness_key,
+)
 from blindmatch.pilot.workspace import Workspace, create_workspace
 from blindmatch.requester.config import load_requester_config
 from blindmatch.vocabulary import ExitCode
@@ -104,13 +110,15 @@ def run_demo(root: Path) -> dict[str, object]:
         finally:
             engine.close()
         submit_requester_checkpoint(workspace)  # the probes' sessions: no requester match run covers them
+        serving = wait_until_cosigned(workspace.holder_dir, witness_key(workspace))  # the holder's background submission
     finally:
         try:
             holder_exit = holder.terminate()  # its shutdown checkpoint is submitted before it exits
         finally:
             witness_exit = witness.terminate()
     audit = check_audit(workspace)
-    witnessed = {**review(workspace), "witness_exit_code": witness_exit, "match_run": match.get("witnesses")}
+    witnessed = {**review(workspace), "witness_exit_code": witness_exit, "match_run": match.get("witnesses"),
+                 "holder_cosigned_while_serving": serving}
     return {
         "workdir": str(workspace.root),
         "holder_records": sum(1 for _ in workspace.records.open(encoding="utf-8")) - 1,
@@ -166,4 +174,5 @@ def witnessed_ok(witness: object) -> bool:
     assert isinstance(witness, dict)
     return (all(witness[check] == "ok" for check in ("verify_holder", "verify_requester", "reconcile"))
             and witness["holder_cosigned_size"] > 0 and witness["requester_cosigned_size"] > 0
+            and witness["holder_cosigned_while_serving"] > 0
             and witness["witness_exit_code"] == 0)

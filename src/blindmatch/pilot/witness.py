@@ -4,7 +4,8 @@
 signing key (0600), witness.toml naming both logs, ``[[holder.witness]]`` in holder.toml
 and ``[[audit.witness]]`` in requester.toml, so both sides submit their checkpoints.
 ``submit_requester_checkpoint`` is what the requester's operator does after the pilot
-wrote to its log outside ``requester match`` (the refusal probes). ``review`` is what a
+wrote to its log outside ``requester match`` (the refusal probes); ``wait_until_cosigned``
+watches a live daemon's log until its latest checkpoint is cosigned. ``review`` is what a
 reviewer runs afterwards, from each side alone: ``witness export`` for each log, then
 ``audit verify --witness --witnessed`` on each log and ``audit reconcile`` on the pair.
 """
@@ -15,9 +16,11 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
-from blindmatch.audit import AuditLog
+from blindmatch.audit import AuditLog, verify_log
+from blindmatch.audit.cosignature import WitnessKey, parse_witness_verifier_key
 from blindmatch.audit.keys import load_or_create_signing_key
 from blindmatch.audit.log import AUDIT_SUBDIR, KEY_NAME, PUB_NAME
 from blindmatch.pilot.processes import blindmatch_command
@@ -30,6 +33,7 @@ from blindmatch.witness.keys import create_witness_key, public_key_path
 WITNESS_ORG = "Example Inspector General"
 WITNESS_NAME = "witness.ig.example/demo"
 SIDES = ("holder", "requester")
+COSIGN_WAIT_SECONDS = 30.0
 
 
 def witness_config_path(workspace: Workspace) -> Path:
@@ -91,6 +95,34 @@ def submit_requester_checkpoint(workspace: Workspace) -> WitnessReport:
     config = load_requester_config(workspace.requester_config)
     with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
         return submit_checkpoint(audit, config.witnesses)
+
+
+def cosigned_sizes(directory: Path, key: WitnessKey) -> tuple[int, int]:
+    """(the log's latest checkpoint size, the largest size ``key`` cosigned); (-1, -1) while the
+    log does not verify, e.g. a line being written by the daemon."""
+    result = verify_log(directory, witnesses=[key])
+    if not result.ok or result.latest is None:
+        return -1, -1
+    return result.latest.size, result.witnesses[0].size
+
+
+def wait_until_cosigned(directory: Path, key: WitnessKey, seconds: float = COSIGN_WAIT_SECONDS) -> int:
+    """Wait until the witness cosigned the latest checkpoint of a live daemon's log; that size, or 0 on timeout.
+
+    The daemon submits in the background (``audit.keeper``) about a second after it checkpoints.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        latest, cosigned = cosigned_sizes(directory, key)
+        if latest > 0 and latest == cosigned:
+            return cosigned
+        if time.monotonic() > deadline:
+            return 0
+        time.sleep(0.2)
+
+
+def witness_key(workspace: Workspace) -> WitnessKey:
+    return parse_witness_verifier_key(witness_key_path(workspace).read_text())
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
