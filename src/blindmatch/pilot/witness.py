@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from blindmatch.audit import AuditLog, verify_log
@@ -160,9 +161,11 @@ def _verify_side(workspace: Workspace, side: str) -> tuple[str, int]:
 
 def review(workspace: Workspace) -> dict[str, object]:
     """What a reviewer runs once the daemons stopped; the demo's ``witness`` summary."""
-    holder, holder_size = _verify_side(workspace, "holder")
-    requester, requester_size = _verify_side(workspace, "requester")
-    reconciled = _run("audit", "reconcile", str(workspace.holder_dir), str(workspace.requester_dir))
+    with ThreadPoolExecutor(3) as pool:  # three independent reviews, each a few commands: not one after another
+        sides = [pool.submit(_verify_side, workspace, side) for side in SIDES]
+        reconciling = pool.submit(_run, "audit", "reconcile", str(workspace.holder_dir), str(workspace.requester_dir))
+        (holder, holder_size), (requester, requester_size) = (side.result() for side in sides)
+        reconciled = reconciling.result()
     return {
         "name": WITNESS_NAME,
         "holder_cosigned_size": holder_size,
