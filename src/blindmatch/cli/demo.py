@@ -69,6 +69,8 @@ def _print_human(summary: dict[str, object], ok: bool, keep: bool) -> None:
     print(f"{'OK' if ok else 'FAILED'} in {summary['seconds']} s")
     if keep:
         workdir = Path(str(summary["workdir"]))
-        print(f"workspace kept: try\n  blindmatch holder serve --config {workdir / 'holder/holder.toml'}\n"
+        print(f"workspace kept: try\n  blindmatch witness serve --config {workdir / 'witness/witness.toml'}\n"
+              f"  blindmatch holder serve --config {workdir / 'holder/holder.toml'}\n"
               f"  blindmatch requester match {workdir / 'requester/queries.csv'} "
-              f"--config {workdir / 'requester/requester.toml'} --out results.csv")
+              f"--config {workdir / 'requester/requester.toml'} --out results.csv\n"
+              f"  blindmatch audit verify {workdir / 'holder'} --witness {workdir / 'witness/witness.key.pub'}")
