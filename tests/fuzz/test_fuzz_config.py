@@ -69,7 +69,6 @@ cert = "c.crt"
 key = "c.key"
 [official]
 name = "Alice Clerk"
-key_file = "alice.key"
 legal_basis = "Act s. 1"
 [matching]
 mode = "membership"

@@ -36,6 +36,7 @@ from blindmatch.requester.jobs import JobStore
 from blindmatch.requester.runner import JobRunner
 from blindmatch.vocabulary import Mode
 from tests.helpers.issuer_setup import make_issuer, write_orders
+from tests.helpers.officials import run_approved
 
 pytestmark = pytest.mark.timeout(240)
 HOLDER_RECORDS = 300
@@ -51,8 +52,7 @@ def engine() -> Iterator[BatchEngine]:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory, engine: BatchEngine) -> Iterator[tuple[Workspace, IssuerConfig]]:
     root = tmp_path_factory.mktemp("tokens")
-    ws = create_workspace(root, holder_records=HOLDER_RECORDS, queries=20, matching={"batch_size": 16, "window": 2},
-                          daemon_signs=True)
+    ws = create_workspace(root, holder_records=HOLDER_RECORDS, queries=20, matching={"batch_size": 16, "window": 2})
     holder_config = load_holder_config(ws.holder_config)
     issuer = make_issuer(root / "issuer", {holder_config.organisation: HOLDER_RECORDS})
     evaluator = BlindEvaluator(issuer, engine)
@@ -111,7 +111,7 @@ def test_only_records_with_tokens_match(setup: tuple[Workspace, IssuerConfig], t
     assert (report.issued, report.rows) == (3, 5)
     for runner in _runner(ws, issuer, tokens):
         job, _ = runner.submit(queries, tmp_path / "r.csv", Mode.MEMBERSHIP)
-        assert runner.run(job.id).exit_state == "succeeded"
+        assert run_approved(ws, runner, job.id).exit_state == "succeeded"
         # Only the three rows with tokens were sent, each with its tiers' tokens; nothing for the others.
         assert runner.store.get(job.id).elements_done == _key_count([orders[0], orders[3], orders[4]])
     assert _results(tmp_path / "r.csv") == [
@@ -130,7 +130,7 @@ def test_cardinality_on_tokens(setup: tuple[Workspace, IssuerConfig], tmp_path: 
     assert issue_tokens(queries, issuer, tokens).issued == 20
     for runner in _runner(ws, issuer, tokens):
         job, _ = runner.submit(queries, tmp_path / "r.csv", Mode.CARDINALITY)
-        assert runner.run(job.id).exit_state == "succeeded"
+        assert run_approved(ws, runner, job.id).exit_state == "succeeded"
         assert runner.store.get(job.id).matches == 20
 
 
@@ -157,7 +157,7 @@ def test_made_up_tokens_find_nobody(setup: tuple[Workspace, IssuerConfig], tmp_p
     forged.write_bytes(render(dataclasses.replace(header, rows=len(rows)), rows, load_signing_key(issuer.signing_key)))
     for runner in _runner(ws, issuer, forged):
         job, _ = runner.submit(queries, tmp_path / "r.csv", Mode.MEMBERSHIP)
-        assert runner.run(job.id).exit_state == "succeeded"
+        assert run_approved(ws, runner, job.id).exit_state == "succeeded"
     assert real.issued == len(p)
     assert _results(tmp_path / "r.csv") == [("false", "ok")] * len(p)
 
@@ -186,7 +186,7 @@ def test_plain_match_keys_against_the_token_index_find_nobody(setup: tuple[Works
     with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
         runner = JobRunner(config, JobStore(config.store_path), audit, engine)
         job, _ = runner.submit(queries, tmp_path / "r.csv", Mode.MEMBERSHIP)
-        assert runner.run(job.id).exit_state == "succeeded"
+        assert run_approved(ws, runner, job.id).exit_state == "succeeded"
         assert runner.store.get(job.id).elements_done == _key_count(_people())
     engine.close()
     assert _results(tmp_path / "r.csv") == [("false", "ok")] * len(_people())

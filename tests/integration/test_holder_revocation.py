@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,13 +21,14 @@ from blindmatch.requester.config import load_requester_config
 from blindmatch.requester.jobs import JobStore
 from blindmatch.requester.runner import JobRunner, Progress
 from blindmatch.vocabulary import JobState, Mode
+from tests.helpers.officials import run_approved
 
 pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Iterator[tuple[Workspace, HolderProcess]]:
-    ws = create_workspace(tmp_path / "ws", holder_records=300, queries=40, daemon_signs=True,
+    ws = create_workspace(tmp_path / "ws", holder_records=300, queries=40,
                           matching={"batch_size": 8, "session_max_records": 24, "window": 1})
     build_index(ws)
     holder = HolderProcess(ws.holder_config, ws.root / "logs")
@@ -46,6 +47,15 @@ def end_mandate(workspace: Workspace) -> None:
     path.write_text(tomli_w.dumps(policy))
 
 
+def remove_official(workspace: Workspace) -> None:
+    """The administrator deletes Alice's entry from the policy."""
+    path = workspace.holder_dir / "policy.toml"
+    policy = tomllib.loads(path.read_text())
+    organisation = policy["organisations"][REQUESTER_ORG]
+    organisation["officials"] = [o for o in organisation["officials"] if o["name"] != PRIMARY_OFFICIAL]
+    path.write_text(tomli_w.dumps(policy))
+
+
 def wait_for(holder: HolderProcess, text: bytes, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while text not in holder.stdout_path.read_bytes():
@@ -53,8 +63,9 @@ def wait_for(holder: HolderProcess, text: bytes, timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.parametrize(("revoke", "reason"), [(end_mandate, "expired"), (remove_official, "unknown_official")])
 def test_sighup_revokes_an_official_in_the_middle_of_a_job(
-    workspace: tuple[Workspace, HolderProcess], tmp_path: Path
+    revoke: Callable[[Workspace], None], reason: str, workspace: tuple[Workspace, HolderProcess], tmp_path: Path
 ) -> None:
     ws, holder = workspace
     config = load_requester_config(ws.requester_config)
@@ -64,7 +75,7 @@ def test_sighup_revokes_an_official_in_the_middle_of_a_job(
 
     def revoke_after_first_batch(progress: Progress) -> None:
         if progress.phase == "match" and not revoked:
-            end_mandate(ws)
+            revoke(ws)
             assert holder.process is not None
             holder.process.send_signal(signal.SIGHUP)
             wait_for(holder, b"policy reloaded (SIGHUP)")
@@ -74,10 +85,10 @@ def test_sighup_revokes_an_official_in_the_middle_of_a_job(
         with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
             runner = JobRunner(config, JobStore(config.store_path), audit, engine)
             job, _ = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
-            final = runner.run(job.id, revoke_after_first_batch).job
+            final = run_approved(ws, runner, job.id, revoke_after_first_batch).job
     finally:
         engine.close()
-    assert revoked and (final.state, final.reason) == (JobState.REFUSED, "expired")
+    assert revoked and (final.state, final.reason) == (JobState.REFUSED, reason)
     assert 0 < final.elements_done < final.elements_total  # the first session ran, the next was refused
 
 
@@ -92,7 +103,7 @@ def test_a_changed_policy_file_is_reloaded_without_a_signal(workspace: tuple[Wor
         with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
             runner = JobRunner(config, JobStore(config.store_path), audit, engine)
             job, _ = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
-            final = runner.run(job.id).job
+            final = run_approved(ws, runner, job.id).job
     finally:
         engine.close()
     assert (final.state, final.reason, final.elements_done) == (JobState.REFUSED, "expired", 0)

@@ -29,6 +29,8 @@ from blindmatch.normalize import default_schema
 from blindmatch.pilot.processes import HolderProcess, blindmatch_command, build_index
 from blindmatch.pilot.workspace import Workspace, create_workspace
 from blindmatch.requester.config import load_requester_config
+from blindmatch.vocabulary import ExitCode, JobState
+from tests.helpers.officials import approve, match_approved, released_job_ends
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -39,7 +41,7 @@ def _marker() -> str:
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, list[str], list[bytes]]:
-    ws = create_workspace(tmp_path_factory.mktemp("privacy"), holder_records=500, queries=20, daemon_signs=True)
+    ws = create_workspace(tmp_path_factory.mktemp("privacy"), holder_records=500, queries=20)
     build_index(ws)
     markers: list[str] = []
     rows = []
@@ -95,9 +97,13 @@ def test_holder_and_requester_logs_see_no_requester_plaintext(
             time.sleep(0.05)
         out = tmp_path / "results.csv"
         done = subprocess.run(blindmatch_command("requester", "match", str(ws.queries), "--config", str(ws.requester_config),
-                                                 "--out", str(out), "--json", "--no-progress"), capture_output=True)
-        assert done.returncode == 0, done.stderr
-        assert b'"via": "daemon"' in done.stdout
+                                                 "--out", str(out), "--json", "--no-progress"), capture_output=True, text=True)
+        assert done.returncode == ExitCode.AWAITING_APPROVAL, done.stderr
+        summary = json.loads(done.stdout.strip().splitlines()[-1])
+        assert summary["via"] == "daemon"
+        approve(ws, summary["job_id"])
+        job = released_job_ends(ws, summary["job_id"])
+        assert job.state == JobState.SUCCEEDED, job.error
     finally:
         daemon.terminate()
         daemon.wait(30)
@@ -147,9 +153,9 @@ def test_bytes_received_by_the_holder_carry_no_requester_plaintext(
     daemon.start()
     caplog.set_level(logging.DEBUG, logger="blindmatch")
     try:
-        done = subprocess.run(blindmatch_command("requester", "match", str(ws.queries), "--config", str(ws.requester_config),
-                                                 "--out", str(tmp_path / "r.csv"), "--json", "--no-progress"),
-                              capture_output=True)
+        done = match_approved(ws, blindmatch_command("requester", "match", str(ws.queries), "--config",
+                                                     str(ws.requester_config), "--out", str(tmp_path / "r.csv"), "--json",
+                                                     "--no-progress"))
         assert done.returncode == 0, done.stderr
     finally:
         daemon.stop(5)

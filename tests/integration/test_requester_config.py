@@ -27,7 +27,6 @@ cert = "c.crt"
 key = "c.key"
 [official]
 name = "Alice Clerk"
-key_file = "alice.key"
 legal_basis = "Act s. 1"
 [audit]
 dir = "."
@@ -60,6 +59,16 @@ def test_batch_timeout_must_be_positive(tmp_path: Path) -> None:
 def test_errors_name_the_key(tmp_path: Path, extra: str, where: str) -> None:
     with pytest.raises(ConfigError, match=where):
         load_requester_config(_write(tmp_path, BASE + extra))
+
+
+def test_a_daemon_signing_key_is_refused_with_what_to_do_instead(tmp_path: Path) -> None:
+    """The removed ``[official] key_file`` (the daemon signing by itself) stops the start, and says how officials approve."""
+    text = BASE.replace('name = "Alice Clerk"\n', 'name = "Alice Clerk"\nkey_file = "alice.key"\n')
+    with pytest.raises(ConfigError) as refused:
+        load_requester_config(_write(tmp_path, text))
+    message = str(refused.value)
+    assert str(tmp_path / "requester.toml") in message and "official.key_file is no longer supported" in message
+    assert "Remove key_file" in message and "blindmatch official approve JOB" in message
 
 
 def test_legal_basis_must_fit_the_audit_log(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    return create_workspace(tmp_path_factory.mktemp("daemon"), holder_records=10, queries=20, daemon_signs=True)
+    return create_workspace(tmp_path_factory.mktemp("daemon"), holder_records=10, queries=20)
 
 
 def _start_daemon(workspace: Workspace, log: Path) -> subprocess.Popen[bytes]:

@@ -23,6 +23,7 @@ from blindmatch.requester.holder_client import SESSION_FINISH_GRACE_SECONDS
 from blindmatch.requester.jobs import JobStore
 from blindmatch.requester.runner import JobRunner
 from blindmatch.vocabulary import Mode
+from tests.helpers.officials import match_approved, run_approved
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.timeout(180)
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     ws = create_workspace(tmp_path_factory.mktemp("jobs"), holder_records=2_000, queries=240,
-                          matching={"batch_size": 32, "window": 3}, daemon_signs=True)
+                          matching={"batch_size": 32, "window": 3})
     build_index(ws)
     yield ws
 
@@ -75,7 +76,7 @@ def test_eight_concurrent_jobs_all_correct(workspace: Workspace, holder: HolderP
         assert not resumed
         jobs.append((job.id, truth))
     states: dict[str, str] = {}
-    threads = [threading.Thread(target=lambda j=j: states.__setitem__(j, runner.run(j).exit_state)) for j, _ in jobs]
+    threads = [threading.Thread(target=lambda j=j: states.__setitem__(j, run_approved(workspace, runner, j).exit_state)) for j, _ in jobs]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -88,7 +89,9 @@ def test_eight_concurrent_jobs_all_correct(workspace: Workspace, holder: HolderP
         assert counts["false_matches"] == counts["missed_matches"] == counts["ineligible_answered"] == 0
 
 
-def test_results_keep_columns_and_mark_ineligible_and_invalid(runner: JobRunner, holder: HolderProcess, tmp_path: Path) -> None:
+def test_results_keep_columns_and_mark_ineligible_and_invalid(
+    workspace: Workspace, runner: JobRunner, holder: HolderProcess, tmp_path: Path
+) -> None:
     person = synthetic.generate_people(1, 2025)[0]  # the holder's first record
     queries = tmp_path / "q.csv"
     queries.write_text(
@@ -100,7 +103,7 @@ def test_results_keep_columns_and_mark_ineligible_and_invalid(runner: JobRunner,
         encoding="utf-8",
     )
     job, _ = runner.submit(queries, tmp_path / "r.csv", Mode.MEMBERSHIP)
-    assert runner.run(job.id).exit_state == "succeeded"
+    assert run_approved(workspace, runner, job.id).exit_state == "succeeded"
     with (tmp_path / "r.csv").open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == ["case", "name", "address", "order_date", "matched", "tier", "confirms", "status"]
@@ -122,7 +125,7 @@ def test_rebuilt_holder_index_is_downloaded_before_the_next_job(
     queries = tmp_path / "q.csv"
     queries.write_text(f'name,address,order_date\n"{newcomer["name"]}","{newcomer["address"]}",2024-05-06\n', encoding="utf-8")
     first, _ = runner.submit(queries, tmp_path / "before.csv", Mode.MEMBERSHIP)
-    assert runner.run(first.id).exit_state == "succeeded"
+    assert run_approved(workspace, runner, first.id).exit_state == "succeeded"
     old = runner.store.cached_index("membership")
     assert old is not None and "false" in (tmp_path / "before.csv").read_text()
 
@@ -135,7 +138,7 @@ def test_rebuilt_holder_index_is_downloaded_before_the_next_job(
     holder.start()
 
     second, _ = runner.submit(queries, tmp_path / "after.csv", Mode.MEMBERSHIP)
-    assert runner.run(second.id).exit_state == "succeeded"
+    assert run_approved(workspace, runner, second.id).exit_state == "succeeded"
     new = runner.store.cached_index("membership")
     assert new is not None and new.digest != old.digest and not old.path.exists()
     assert "true" in (tmp_path / "after.csv").read_text()
@@ -144,21 +147,19 @@ def test_rebuilt_holder_index_is_downloaded_before_the_next_job(
 
 def test_cardinality_mode_reports_only_the_count(workspace: Workspace, holder: HolderProcess, tmp_path: Path) -> None:
     """``requester match --mode cardinality`` prints the number of eligible matching records, nothing per record."""
-    import subprocess
 
     from blindmatch.pilot.processes import blindmatch_command
 
     truth = json.loads(workspace.truth.read_text())
     base = blindmatch_command("requester", "match", str(workspace.queries), "--config", str(workspace.requester_config),
                               "--json", "--no-progress")
-    membership = subprocess.run([*base, "--mode", "membership", "--out", str(tmp_path / "r.csv")],
-                                capture_output=True, text=True, timeout=120)
+    membership = match_approved(workspace, [*base, "--mode", "membership", "--out", str(tmp_path / "r.csv")])
     assert membership.returncode == 0, membership.stderr[-2000:]
     counts = compare_results(tmp_path / "r.csv", truth)
     assert counts["matches"] == counts["expected_matches"] > 0
 
     before = set(tmp_path.iterdir())
-    done = subprocess.run([*base, "--mode", "cardinality"], capture_output=True, text=True, timeout=120)
+    done = match_approved(workspace, [*base, "--mode", "cardinality"])
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["mode"] == "cardinality" and summary["state"] == "succeeded"
@@ -177,7 +178,9 @@ def _strongest_tier_matches(results: Path) -> int:
         return len({schema.match_keys(row, "requester")[0][1] for row in csv.DictReader(handle) if row["tier"] == strongest})
 
 
-def _stopped_after_first_batch(runner: JobRunner, queries: Path, out: Path, mode: Mode = Mode.MEMBERSHIP) -> str:
+def _stopped_after_first_batch(
+    workspace: Workspace, runner: JobRunner, queries: Path, out: Path, mode: Mode = Mode.MEMBERSHIP
+) -> str:
     """Submit and run a job, stopped at its first committed batch as a daemon's SIGTERM would;
     returns its id. Its sessions are small, so finishing the open one leaves the job mid-way."""
     import dataclasses
@@ -186,7 +189,7 @@ def _stopped_after_first_batch(runner: JobRunner, queries: Path, out: Path, mode
     small = dataclasses.replace(runner.config, matching=dataclasses.replace(runner.config.matching, session_max_records=32))
     stopper = JobRunner(small, runner.store, runner.audit, runner.engine, stop)
     job, _ = stopper.submit(queries, out, mode)
-    outcome = stopper.run(job.id, lambda p: stop.set() if p.phase == "match" and p.done > 0 else None)
+    outcome = run_approved(workspace, stopper, job.id, lambda p: stop.set() if p.phase == "match" and p.done > 0 else None)
     assert outcome.exit_state == "stopped"
     assert 0 < outcome.job.elements_done < outcome.job.elements_total, "the job was not interrupted mid-way"
     return job.id
@@ -202,13 +205,13 @@ def test_resumed_job_judges_eligibility_as_of_its_first_day(
 
     _query_file(workspace, tmp_path / "q.csv", seed=11)
     full, _ = runner.submit(tmp_path / "q.csv", tmp_path / "full.csv", Mode.MEMBERSHIP)
-    assert runner.run(full.id).exit_state == "succeeded"
+    assert run_approved(workspace, runner, full.id).exit_state == "succeeded"
 
-    job_id = _stopped_after_first_batch(runner, tmp_path / "q.csv", tmp_path / "resumed.csv")
+    job_id = _stopped_after_first_batch(workspace, runner, tmp_path / "q.csv", tmp_path / "resumed.csv")
     prepared_on = runner.store.get(job_id).prepared_on
     assert prepared_on is not None
     monkeypatch.setattr(requester_runner, "_today", lambda: prepared_on + timedelta(days=20 * 365))
-    outcome = runner.run(job_id)
+    outcome = run_approved(workspace, runner, job_id)
     assert outcome.exit_state == "succeeded", outcome.job.error
     assert (tmp_path / "resumed.csv").read_bytes() == (tmp_path / "full.csv").read_bytes()
 
@@ -218,7 +221,7 @@ def test_prepared_job_whose_element_list_changed_fails(runner: JobRunner, holder
     import sqlite3
 
     _query_file(workspace, tmp_path / "q.csv", seed=12)
-    job_id = _stopped_after_first_batch(runner, tmp_path / "q.csv", tmp_path / "r.csv")
+    job_id = _stopped_after_first_batch(workspace, runner, tmp_path / "q.csv", tmp_path / "r.csv")
     with sqlite3.connect(runner.store.path) as db:  # as if the schema or normaliser had changed
         db.execute("UPDATE jobs SET elements_total = elements_total + 1 WHERE id = ?", (job_id,))
     outcome = runner.run(job_id)
@@ -250,12 +253,12 @@ def test_cardinality_session_sends_pairwise_distinct_blinded_elements(
 
     monkeypatch.setattr(holder_client, "client_message_to_pb", recording)
     job, _ = runner.submit(tmp_path / "dup.csv", tmp_path / "dup.count", Mode.CARDINALITY)
-    outcome = runner.run(job.id)
+    outcome = run_approved(workspace, runner, job.id)
     assert outcome.exit_state == "succeeded", outcome.job.error
     assert len(sent) == outcome.job.elements_total > 0
     assert len(set(sent)) == len(sent), "equal blinded elements were sent in a cardinality session"
     membership, _ = runner.submit(tmp_path / "q.csv", tmp_path / "r.csv", Mode.MEMBERSHIP)
-    assert runner.run(membership.id).exit_state == "succeeded"
+    assert run_approved(workspace, runner, membership.id).exit_state == "succeeded"
     assert outcome.job.matches == _strongest_tier_matches(tmp_path / "r.csv")
     assert compare_results(tmp_path / "r.csv", truth)["false_matches"] == 0
 
@@ -287,11 +290,15 @@ def test_a_stalled_holder_times_out_and_the_job_resumes(
     caplog.set_level(logging.WARNING, logger="blindmatch.requester")
     job, _ = impatient.submit(tmp_path / "q.csv", tmp_path / "r.csv", Mode.MEMBERSHIP)
     try:
-        outcome = impatient.run(job.id, on_progress)
+        outcome = run_approved(workspace, impatient, job.id, on_progress)
     finally:
         for timer in resumes:
             timer.join()
         os.kill(pid, signal.SIGCONT)
+    # The cut session's unanswered elements go in a new request, which the official approves too.
+    assert outcome.exit_state == "awaiting_approval", outcome.job.error
+    assert 0 < outcome.job.elements_done < outcome.job.elements_total
+    outcome = run_approved(workspace, impatient, job.id)
     assert outcome.exit_state == "succeeded", outcome.job.error
     assert "no answer from the holder for 1 s" in caplog.text
     counts = compare_results(tmp_path / "r.csv", truth)
@@ -322,7 +329,7 @@ def test_stop_is_not_blocked_by_a_stalled_holder(holder: HolderProcess, runner: 
 
     job, _ = stopper.submit(tmp_path / "q.csv", tmp_path / "r.csv", Mode.MEMBERSHIP)
     try:
-        outcome = stopper.run(job.id, on_progress)
+        outcome = run_approved(workspace, stopper, job.id, on_progress)
     finally:
         os.kill(pid, signal.SIGCONT)
     assert outcome.exit_state == "stopped" and outcome.job.state == "queued"

@@ -27,7 +27,8 @@ from blindmatch.requester.jobs import JobStore
 from blindmatch.requester.runner import JobRunner, Progress
 from blindmatch.v1 import requester_pb2 as rpb
 from blindmatch.v1 import requester_pb2_grpc as rpb_grpc
-from blindmatch.vocabulary import Mode
+from blindmatch.vocabulary import JobState, Mode
+from tests.helpers.officials import approve, run_approved
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -38,7 +39,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     # kill after the first 1 kB chunk cannot be hidden by buffered data.
     ws = create_workspace(
         tmp_path_factory.mktemp("resume"), holder_records=6_000, queries=300,
-        holder_limits={"index_chunk_bytes": 1024}, matching={"batch_size": 8, "window": 1}, daemon_signs=True,
+        holder_limits={"index_chunk_bytes": 1024}, matching={"batch_size": 8, "window": 1},
     )
     build_index(ws)
     return ws
@@ -63,6 +64,7 @@ def _fresh_state(workspace: Workspace) -> None:
 
 
 def _run_in_process(workspace: Workspace, out: Path, on_progress: object = None) -> str:
+    """Run a job to its end; the official approves it, and again the rest of a session a kill cut."""
     config = load_requester_config(workspace.requester_config)
     config.state_dir.mkdir(parents=True, exist_ok=True)
     engine = BatchEngine()
@@ -70,7 +72,7 @@ def _run_in_process(workspace: Workspace, out: Path, on_progress: object = None)
         with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
             runner = JobRunner(config, JobStore(config.store_path), audit, engine)
             job, _ = runner.submit(workspace.queries, out, Mode.MEMBERSHIP)
-            return runner.run(job.id, on_progress).exit_state  # type: ignore[arg-type]
+            return run_approved(workspace, runner, job.id, on_progress, rounds=2).exit_state  # type: ignore[arg-type]
     finally:
         engine.close()
 
@@ -155,8 +157,12 @@ def test_requester_daemon_killed_job_resumes_from_store(
             job_id = stub.Submit(rpb.JobSpec(queries_path=str(workspace.queries), out_path=str(out))).job_id
         store = JobStore(config.store_path)
         deadline = time.monotonic() + 120
+        approved = False
         while store.get(job_id).elements_done == 0:
             assert daemon.poll() is None and time.monotonic() < deadline, "the job made no progress"
+            if not approved and store.get(job_id).state == JobState.AWAITING_APPROVAL:
+                approve(workspace, job_id)  # the daemon picks the released job up itself
+                approved = True
             holder_process.send_signal(signal.SIGCONT)
             time.sleep(0.005)
             holder_process.send_signal(signal.SIGSTOP)
@@ -174,6 +180,9 @@ def test_requester_daemon_killed_job_resumes_from_store(
             grpc.channel_ready_future(channel).result(timeout=30)
             stub = rpb_grpc.RequesterStub(channel)
             final = list(stub.WatchJob(rpb.GetJobRequest(job_id=job_id)))[-1]
+            if final.state == rpb.JOB_STATE_AWAITING_APPROVAL:  # the rest of the session the kill cut
+                approve(workspace, job_id)
+                final = list(stub.WatchJob(rpb.GetJobRequest(job_id=job_id)))[-1]
     finally:
         daemon.terminate()
         daemon.wait(30)
@@ -202,7 +211,7 @@ def test_asked_to_stop_mid_session_the_requester_finishes_it(
                     stopped_at.append(progress.done)
                     runner.stop.set()
 
-            outcome = runner.run(job.id, on_progress)
+            outcome = run_approved(workspace, runner, job.id, on_progress)
     finally:
         engine.close()
     assert stopped_at and stopped_at[0] < outcome.job.elements_total, "the stop came after the session"

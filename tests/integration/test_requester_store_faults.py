@@ -25,6 +25,7 @@ from blindmatch.requester.jobs import JobStore
 from blindmatch.requester.runner import JobRunner
 from blindmatch.requester.store_check import JobStoreCorrupt
 from blindmatch.vocabulary import Mode
+from tests.helpers.officials import run_approved
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.timeout(180)
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     ws = create_workspace(tmp_path_factory.mktemp("store"), holder_records=500, queries=60,
-                          matching={"batch_size": 16, "window": 2}, daemon_signs=True)
+                          matching={"batch_size": 16, "window": 2})
     build_index(ws)
     process = HolderProcess(ws.holder_config, ws.root / "logs")
     process.start()
@@ -47,14 +48,14 @@ def config(workspace: Workspace) -> RequesterConfig:
     return config
 
 
-def run_job(config: RequesterConfig, queries: Path, out: Path) -> tuple[str, str, str]:
-    """(job id, end state, error) of one in-process run."""
+def run_job(workspace: Workspace, config: RequesterConfig, queries: Path, out: Path) -> tuple[str, str, str]:
+    """(job id, end state, error) of one in-process run, approved by the official when it waits."""
     engine = BatchEngine()
     try:
         with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
             runner = JobRunner(config, JobStore(config.store_path), audit, engine)
             job, _ = runner.submit(queries, out, Mode.MEMBERSHIP)
-            outcome = runner.run(job.id)
+            outcome = run_approved(workspace, runner, job.id)
             return job.id, outcome.exit_state, outcome.job.error
     finally:
         engine.close()
@@ -71,7 +72,7 @@ def sql(config: RequesterConfig, statement: str, *params: object) -> list[tuple[
 def test_a_flipped_bit_fails_the_job_instead_of_changing_a_result(
         workspace: Workspace, config: RequesterConfig, tmp_path: Path, flip: str) -> None:
     out = tmp_path / "results.csv"
-    job_id, state, _ = run_job(config, workspace.queries, out)
+    job_id, state, _ = run_job(workspace, config, workspace.queries, out)
     assert state == "succeeded"
     out.unlink()
     if flip == "record":  # a record's true becomes false
@@ -86,7 +87,7 @@ def test_a_flipped_bit_fails_the_job_instead_of_changing_a_result(
         sql(config, "UPDATE batches SET hits = ? WHERE session_id = ? AND seq = ?", bytes(flipped), session_id, seq)
         expected = "contradicts its evaluated batches"
     sql(config, "UPDATE jobs SET state = 'queued' WHERE id = ?", job_id)  # resume the finished job
-    job_id_again, state, error = run_job(config, workspace.queries, out)
+    job_id_again, state, error = run_job(workspace, config, workspace.queries, out)
     assert (job_id_again, state) == (job_id, "failed")
     assert expected in error and "no RESULTS.csv is written" in error
     assert not out.exists()
@@ -94,14 +95,14 @@ def test_a_flipped_bit_fails_the_job_instead_of_changing_a_result(
 
 def test_an_emptied_store_with_audited_sessions_is_refused(
         workspace: Workspace, config: RequesterConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _, state, _ = run_job(config, workspace.queries, tmp_path / "results.csv")
+    _, state, _ = run_job(workspace, config, workspace.queries, tmp_path / "results.csv")
     assert state == "succeeded"
     gc.collect()  # close the finished run's store connections, as a stopped process would
     for suffix in ("-wal", "-shm"):
         Path(f"{config.store_path}{suffix}").unlink(missing_ok=True)
     config.store_path.write_bytes(b"")  # truncated to zero
     with pytest.raises(JobStoreCorrupt, match=r"does not know .* sessions the audit log"):
-        run_job(config, workspace.queries, tmp_path / "again.csv")
+        run_job(workspace, config, workspace.queries, tmp_path / "again.csv")
     code = main(["requester", "match", str(workspace.queries), "--out", str(tmp_path / "again.csv"),
                  "--config", str(workspace.requester_config), "--json"])
     assert code == 1
@@ -125,7 +126,7 @@ def test_a_failed_results_write_leaves_no_hidden_copy(
             raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(inputs, "os", FullDisk())
-    _, state, error = run_job(config, workspace.queries, tmp_path / "results.csv")
+    _, state, error = run_job(workspace, config, workspace.queries, tmp_path / "results.csv")
     monkeypatch.undo()
     assert state == "failed" and "No space left on device" in error
     assert list(tmp_path.iterdir()) == []

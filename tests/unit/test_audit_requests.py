@@ -89,3 +89,17 @@ def test_refused_sessions_only_warn_and_old_entries_are_skipped() -> None:
     assert review.problems == [] and review.warnings and review.approvals == []
     old = {k: v for k, v in opened(ALICE).items() if k not in ("request", "signatures", "signer_keys")}
     assert check_requests([old]).problems == [] and check_requests([bad]).problems
+
+
+def test_the_report_names_who_approved_each_session(tmp_path: Path) -> None:
+    """The HTML report's sessions table re-verifies each kept request: names with the policy,
+    key fingerprints without it, and a forged approval never passes for a real one."""
+    from blindmatch.audit.report import _sessions_table
+
+    dual = opened(ALICE, BOB)
+    forged = {**opened(ALICE), "session_id": "ab" * 16, "signatures": "00" * 64}
+    named = _sessions_table([dual, forged], [policy(tmp_path)])
+    assert f"{REQUEST.official}, Bob Cosigner (verified)" in named
+    assert "NOT VERIFIED" in named and "signature 1 does not verify" in named
+    unnamed = _sessions_table([dual], [])
+    assert "2 keys: " in unnamed and "(verified; names with --policy)" in unnamed

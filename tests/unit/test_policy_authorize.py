@@ -366,6 +366,26 @@ def test_no_name_oracle(authorizer: Authorizer) -> None:
     assert str(first).replace("Eve", "X") == str(second).replace("Nobody At All", "X")
 
 
+def test_no_timing_oracle_either(authorizer: Authorizer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refusing another organisation's official's name costs the same verifications as a name nobody has."""
+    from blindmatch.policy import authorize as authorize_module
+
+    calls: list[str] = []
+    real = authorize_module.verify_request_signature
+
+    def counting(request: SessionRequest, signature: bytes, public_key: bytes) -> bool:
+        calls.append(request.official)
+        return real(request, signature, public_key)
+
+    monkeypatch.setattr(authorize_module, "verify_request_signature", counting)
+    eve_forged = SessionRequest.decode(envelope("Eve")[:-64])
+    nobody = replace(eve_forged, official="Nobody At All")
+    for request in (eve_forged, nobody):
+        keys = [Ed25519PrivateKey.generate() for _ in range(2)]
+        reason(authorizer, seal_envelope(request, [sign_encoded(request, k) for k in keys]))
+    assert calls.count("Eve") == calls.count("Nobody At All") == 2
+
+
 def test_signatures_in_any_order_and_their_keys_are_kept(dual: Authorizer) -> None:
     grant = authorize(dual, signed_by("Mallory", "Alice", official="Alice"))
     assert grant.official.name == "Alice" and [o.name for o in grant.cosigners] == ["Mallory"]

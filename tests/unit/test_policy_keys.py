@@ -84,12 +84,26 @@ def test_refuses_to_overwrite(tmp_path: Path, existing: str) -> None:
 @pytest.mark.parametrize("mode", [0o640, 0o604, 0o660])
 def test_load_refuses_group_or_other_access(tmp_path: Path, mode: int) -> None:
     out = tmp_path / "k"
-    generate_official_key("Alice", out, None)
+    generate_official_key("Alice", out, PASSPHRASE)
     secret = out.read_text()
     out.chmod(mode)
     with pytest.raises(OfficialKeyError, match=f"mode {mode:04o}") as info:
         load_official_key(out)
     assert "PRIVATE KEY" not in str(info.value) and secret not in str(info.value)
+
+
+def test_an_unencrypted_official_key_is_refused(tmp_path: Path) -> None:
+    """Keys are encrypted at rest: a plain PEM copy (as the removed daemon-signing mode used) is refused."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    path = tmp_path / "plain.key"
+    path.write_bytes(Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    path.chmod(0o600)
+    for passphrase in (None, b"", PASSPHRASE):
+        with pytest.raises(OfficialKeyError, match=r"plain\.key is not encrypted; an official's key must be encrypted"):
+            load_official_key(path, passphrase)
 
 
 def test_load_rejects_non_key(tmp_path: Path) -> None:

@@ -51,7 +51,6 @@ def _prepare_workspace(root: Path, cfg: BenchConfig) -> Workspace:
     big = max(cfg.queries, 65_536)
     ws = workspace.create_workspace(
         root, holder_records=8, queries=4, holder_limits={"max_session_elements": big, "max_batch": max(cfg.batch_size, 4096)},
-        daemon_signs=True,
     )
     policy = ws.holder_dir / "policy.toml"
     data = load_toml(policy, BlindmatchError, "policy file")
@@ -102,7 +101,9 @@ def _builder(cfg: BenchConfig, holder_config: str, conn: Connection) -> None:
         conn.send(("error", traceback.format_exc()))
 
 
-def _requester(cfg: BenchConfig, requester_config: str, conn: Connection) -> None:
+def _requester(cfg: BenchConfig, requester_config: str, official_key_file: str, conn: Connection) -> None:
+    """The requester side of one measured session; the benchmark plays the official and signs
+    its one request with the official's own encrypted key, as ``official approve`` would."""
     import numpy as np
 
     report = SideReport()
@@ -116,6 +117,7 @@ def _requester(cfg: BenchConfig, requester_config: str, conn: Connection) -> Non
         from blindmatch.bench.rss import peak_rss_bytes
         from blindmatch.core.index import EncryptedIndex
         from blindmatch.core.requester import RequesterSession
+        from blindmatch.pilot.workspace import DEMO_PASSPHRASE
         from blindmatch.policy import load_official_key
         from blindmatch.requester.config import load_requester_config
         from blindmatch.requester.requests import sign_session_request
@@ -133,9 +135,7 @@ def _requester(cfg: BenchConfig, requester_config: str, conn: Connection) -> Non
         keys, expected = query_keys(cfg.holder_records, cfg.queries, cfg.seed)
         mode = Mode(cfg.mode)
         engine = TimedEngine(cfg.workers, timer)
-        if config.official.key_file is None:
-            raise ValueError(f"{requester_config}: the benchmark signs its own sessions; it needs [official] key_file")
-        official_key = load_official_key(config.official.key_file)
+        official_key = load_official_key(Path(official_key_file), DEMO_PASSPHRASE)
         config.index_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         with AuditLog.open(config.audit_dir, config.audit_origin) as audit, hc.HolderClient(config.holder, on_wire=count) as client:
             t0 = time.perf_counter()
@@ -212,7 +212,7 @@ def run_grpc(cfg: BenchConfig) -> tuple[SideReport, SideReport, float]:
         holder_proc = processes.HolderProcess(ws.holder_config, root / "logs")
         holder_proc.start()
         mine, theirs = ctx.Pipe()
-        requester = ctx.Process(target=_requester, args=(cfg, str(ws.requester_config), theirs), name="bench-grpc-requester")
+        requester = ctx.Process(target=_requester, args=(cfg, str(ws.requester_config), str(ws.officials_dir / "alice.key"), theirs), name="bench-grpc-requester")
         requester.start()
         rep_r = collect(mine, requester, "requester")
         requester.join()

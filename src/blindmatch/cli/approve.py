@@ -3,8 +3,10 @@
 The requester daemon prepares a job (the exact signed requests to send, with their blinds
 fixed) and waits. These commands read it from the job store named by ``requester.toml``,
 so approving needs no access to the holder and no daemon. ``approve`` signs every
-prepared request with the official's own key (decrypted here, in the official's
-process, never handed to the daemon) after checking the digest the official was shown.
+prepared request with the official's own key after checking the digest the official was
+shown: a passphrase-encrypted key file (``--key``, decrypted here, in the official's
+process, never handed to the daemon) or, when the official's configuration says so
+(``--official-config``, ``[pkcs11]``), a key that stays inside a PKCS#11 token.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from blindmatch.cli.errors import CliError
-from blindmatch.cli.passphrase import read_passphrase
+from blindmatch.cli.passphrase import read_passphrase, read_pin
+from blindmatch.officials.config import OfficialConfigError, load_signer_config
+from blindmatch.officials.signers import KeySigner, Signer, TokenSigner, sign_and_approve
+from blindmatch.officials.token import TokenError
 from blindmatch.policy.keys import OfficialKeyError, load_official_key
-from blindmatch.policy.request import sign_encoded
 from blindmatch.requester.approvals import ApprovalError, Approvals, PreparedSession, requests_digest
 from blindmatch.requester.config import ConfigError, RequesterConfig, load_requester_config
 from blindmatch.requester.jobs import JobStore
@@ -31,8 +35,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     show = commands.add_parser("show", help="what a prepared job will ask the holder, and its digest")
     approve = commands.add_parser(
         "approve", help="sign a prepared job's requests with your own key",
-        description="Show the job, check DIGEST (or ask on the terminal), sign each prepared request with the "
-        "key in FILE (encrypted; passphrase from --passphrase-file or the terminal) and release the job.",
+        description="Show the job, check DIGEST (or ask on the terminal), sign each prepared request with your "
+        "key and release the job. The key is the encrypted file of --key (passphrase from --passphrase-file or "
+        "the terminal), or what your --official-config names: [key] file, or [pkcs11] library, token_label, "
+        "key_label and pin_env (the PIN from that environment variable, or asked on the terminal).",
     )
     reject = commands.add_parser("reject", help="refuse a prepared job: nothing of it is ever sent")
     for sub in (show, approve, reject):
@@ -40,7 +46,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         sub.add_argument("--config", required=True, type=Path, help="the requester's requester.toml (job store)")
     show.add_argument("--json", action="store_true", help="print a JSON object")
     show.set_defaults(func=_show)
-    approve.add_argument("--key", required=True, type=Path, metavar="FILE", help="your private key file")
+    key = approve.add_mutually_exclusive_group(required=True)
+    key.add_argument("--key", type=Path, metavar="FILE", help="your private key file (encrypted PEM)")
+    key.add_argument("--official-config", type=Path, metavar="FILE",
+                     help="your official.toml: [key] file, or [pkcs11] for a key in a token")
     approve.add_argument("--passphrase-file", type=Path, metavar="FILE", help="passphrase on the first line (0600)")
     approve.add_argument("--digest", help="the digest `official show` printed; asked on the terminal otherwise")
     approve.add_argument("--await-cosigner", action="store_true",
@@ -131,20 +140,35 @@ def _approve(args: argparse.Namespace) -> int:
     config, approvals = _open(args)
     info = summary(config, approvals, args.job_id)
     _confirmed(info, args.digest)
+    signer = _signer(args)
     try:
-        key = load_official_key(args.key, read_passphrase(args.passphrase_file))
-    except OfficialKeyError as exc:
+        sign_and_approve(approvals, args.job_id, signer, bytes.fromhex(info["digest"]),
+                         release=not args.await_cosigner, now=datetime.now(UTC))
+    except TokenError as exc:
         raise CliError(f"{exc}; nothing was signed") from None
-    sessions = _sessions(approvals, args.job_id)
-    signatures = [sign_encoded(s.request, key) for s in sessions]
-    try:
-        approvals.approve(args.job_id, key.public_key().public_bytes_raw(), signatures, bytes.fromhex(info["digest"]),
-                          release=not args.await_cosigner, now=datetime.now(UTC))
     except ApprovalError as exc:
         raise CliError(str(exc)) from None
     state = "waits for a co-signer" if args.await_cosigner else "is released; the requester daemon runs it"
-    print(f"approved job {args.job_id} ({len(signatures)} request(s) signed); it {state}")
+    print(f"approved job {args.job_id} ({len(info['sessions'])} request(s) signed); it {state}")
     return 0
+
+
+def _signer(args: argparse.Namespace) -> Signer:
+    """The official's key: a key file (``--key`` or ``[key]``) or a token (``[pkcs11]``)."""
+    key_file: Path | None = args.key
+    if args.official_config is not None:
+        try:
+            config = load_signer_config(args.official_config)
+        except OfficialConfigError as exc:
+            raise CliError(f"{exc}; nothing was signed", ExitCode.USAGE) from None
+        if config.token is not None:
+            return TokenSigner(config.token, read_pin(config.token))
+        key_file = config.key_file
+    assert key_file is not None  # argparse: --key or --official-config
+    try:
+        return KeySigner(load_official_key(key_file, read_passphrase(args.passphrase_file)))
+    except OfficialKeyError as exc:
+        raise CliError(f"{exc}; nothing was signed") from None
 
 
 def _reject(args: argparse.Namespace) -> int:

@@ -56,6 +56,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _add_witness_options(report)
     report.add_argument("--witness-ledger", type=Path, action="append", default=[], metavar="FILE",
                         help="a witness's events.jsonl: its refusals of this log are shown (repeatable)")
+    report.add_argument(
+        "--policy", type=Path, action="append", default=[], metavar="FILE",
+        help="the holder's policy file(s) over the log's period: the sessions table names who approved each",
+    )
     report.add_argument("--peer", type=Path, metavar="DIR",
                         help="the other side's log: the report shows every reconciliation difference")
     report.set_defaults(func=cmd_report)
@@ -108,15 +112,19 @@ def _witness_inputs(args: argparse.Namespace) -> tuple[list[WitnessKey], list[So
     return _witness_keys(args.witness), notes
 
 
-def _review_requests(args: argparse.Namespace) -> RequestReview:
-    """Re-verify every signed request the log keeps (against ``--policy`` files when given)."""
+def _policies(args: argparse.Namespace) -> list[Policy]:
     policies = []
     for path in args.policy:
         try:
             policies.append(Policy.load(path))
         except PolicyError as exc:
             raise CliError(f"--policy: {exc}", ExitCode.USAGE) from None
-    return check_requests(load_entries(args.directory), policies)
+    return policies
+
+
+def _review_requests(args: argparse.Namespace) -> RequestReview:
+    """Re-verify every signed request the log keeps (against ``--policy`` files when given)."""
+    return check_requests(load_entries(args.directory), _policies(args))
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -219,7 +227,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         if args.peer is not None:
             _require_dir(args.peer)
         write_report(args.directory, args.out, witnesses=witnesses, witnessed=witnessed, ledgers=args.witness_ledger,
-                     peer=args.peer)
+                     peer=args.peer, policies=_policies(args))
     except (AuditError, OSError) as exc:
         raise CliError(str(exc), ExitCode.FAILURE) from exc
     print(f"wrote {args.out}")

@@ -26,7 +26,6 @@ from importlib import resources
 from pathlib import Path
 
 import tomli_w
-from cryptography.hazmat.primitives import serialization
 
 from blindmatch.audit.keys import load_or_create_signing_key, raw_public_key
 from blindmatch.audit.log import AUDIT_SUBDIR, KEY_NAME, PUB_NAME
@@ -34,7 +33,7 @@ from blindmatch.holder.config import default_audit_origin
 from blindmatch.holder.store import load_or_create_key
 from blindmatch.keyfile import create_new_file
 from blindmatch.pilot import synthetic
-from blindmatch.policy import generate_official_key, load_official_key
+from blindmatch.policy import generate_official_key
 from blindmatch.transport.pki import init_pki
 
 HOLDER_ORG = "Example Tax Authority"
@@ -118,16 +117,14 @@ def create_workspace(
     holder_limits: dict[str, object] | None = None,
     matching: dict[str, object] | None = None,
     dual_control_records: int | None = None,
-    daemon_signs: bool = False,
 ) -> Workspace:
     """Write both organisations' files under ``root`` (reused as is when already complete).
 
     ``holder_limits`` and ``matching`` override entries of holder.toml's ``[holder.limits]``
     and requester.toml's ``[matching]`` (tests use tiny chunks and batches).
     ``dual_control_records`` sets the policy's dual-control session size. Officials approve
-    each job with ``blindmatch official approve`` unless ``daemon_signs`` (the deprecated
-    ``[official] key_file``: an unencrypted copy of the primary official's key in the
-    requester's directory), which tests of the job machinery itself use.
+    each job with ``blindmatch official approve`` (``pilot.officials`` plays them); no
+    official's key is in the requester's directory.
     """
     root = Path(root).resolve()
     holder, requester = root / "holder", root / "requester"
@@ -154,9 +151,7 @@ def create_workspace(
 
     _install_pki(root, holder, requester)
     _write_policy(root, holder, dual_control_records)
-    _write_configs(holder, requester, port, holder_limits, matching, _holder_keys(holder), daemon_signs)
-    if daemon_signs:
-        _daemon_key_copy(root / "officials" / "alice.key", requester / "officials" / "alice.key")
+    _write_configs(holder, requester, port, holder_limits, matching, _holder_keys(holder))
     existing.write_text(json.dumps({"port": port}))
     return Workspace(root, holder / "holder.toml", requester / "requester.toml", holder / "records.csv",
                      requester / "queries.csv", root / "truth.json", port)
@@ -173,14 +168,6 @@ def _install_pki(root: Path, holder: Path, requester: Path) -> None:
         for suffix in (".crt", ".key"):
             shutil.copy(files[org].directory / f"{kind}{suffix}", side / "pki" / f"{kind}{suffix}")
         os.chmod(side / "pki" / f"{kind}.key", 0o600)
-
-
-def _daemon_key_copy(encrypted: Path, out: Path) -> None:
-    """The deprecated set-up: the requester daemon holds an unencrypted official key."""
-    out.parent.mkdir(mode=0o700, exist_ok=True)
-    key = load_official_key(encrypted, DEMO_PASSPHRASE)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    create_new_file(out, pem, 0o600)
 
 
 def _write_policy(root: Path, holder: Path, dual_control_records: int | None) -> None:
@@ -228,9 +215,7 @@ def _holder_keys(holder: Path) -> dict[str, str]:
 def _write_configs(
     holder: Path, requester: Path, port: int, holder_limits: dict[str, object] | None, matching: dict[str, object] | None,
     pins: dict[str, str],
-    daemon_signs: bool,
 ) -> None:
-    daemon_key = {"key_file": "officials/alice.key"} if daemon_signs else {}
     _toml(holder / "holder.toml", {"holder": {
         "organisation": HOLDER_ORG, "listen": f"127.0.0.1:{port}", "key_file": "oprf.key", "index_dir": "index",
         "schema": "schema.toml", "policy": "policy.toml", "budget_db": "state/budget.sqlite3", "audit_dir": ".",
@@ -243,7 +228,7 @@ def _write_configs(
         "holder": {"address": f"127.0.0.1:{port}", "name": HOLDER_ORG, **pins, "ca_cert": "pki/ca.crt",
                    "cert": "pki/client.crt", "key": "pki/client.key", "server_name": "localhost",
                    "retry_seconds": 30},
-        "official": {"name": PRIMARY_OFFICIAL, **daemon_key, "legal_basis": LEGAL_BASIS,
+        "official": {"name": PRIMARY_OFFICIAL, "legal_basis": LEGAL_BASIS,
                      "request_lifetime_seconds": 3600},
         "matching": {"mode": "membership", "schema": "schema.toml", "batch_size": 1024, "window": 4, **(matching or {})},
         "audit": {"dir": ".", "origin": "requester/example-county-court"},

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from blindmatch.policy.budget import BudgetStore, Debit
 from blindmatch.policy.errors import PolicyRefusal
 from blindmatch.policy.officials import Limits, Official, Policy
@@ -50,6 +52,9 @@ class Authorizer:
         self._budgets = budgets
         self._skew = clock_skew
         self._max_lifetime = max_lifetime
+        # Stands in for another organisation's official when no one has the name, so both
+        # cases cost the same verifications (no timing oracle, SPEC 7.5 step 2).
+        self._decoy_key = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
 
     def authorize(
         self,
@@ -133,7 +138,9 @@ class Authorizer:
         No name oracle (SPEC 7.5 step 2): a name that is no official of the peer's
         organisation is ``unknown_official`` whether or not another organisation has an
         official of that name, unless that official's key made a signature (then the
-        peer holds their key, and ``wrong_organisation`` states a verified fact).
+        peer holds their key, and ``wrong_organisation`` states a verified fact). The
+        same number of signatures is verified either way (against a decoy key when no one
+        has the name), so the time to refuse does not tell the names apart either.
         """
         own = self._policy.find_official(peer_organisation, request.official)
         if own is not None:
@@ -142,11 +149,15 @@ class Authorizer:
                     return own, position
             raise PolicyRefusal(Reason.UNSIGNED, f"no valid signature by the official {request.official!r}")
         # Public keys are unique in a policy, so at most one official verifies.
-        other = next(
-            (o for o in self._policy.officials_named(request.official)
-             if any(verify_request_signature(request, sig, o.public_key) for sig in signatures)),
-            None,
-        )
+        candidates: list[tuple[Official | None, bytes]] = [
+            (o, o.public_key) for o in self._policy.officials_named(request.official)
+        ] or [(None, self._decoy_key)]
+        other: Official | None = None
+        for candidate, key in candidates:
+            # Every signature is checked, with no early exit: the work is the same whichever verifies.
+            results = [verify_request_signature(request, sig, key) for sig in signatures]
+            if candidate is not None and any(results) and other is None:
+                other = candidate
         if other is None:
             raise PolicyRefusal(
                 Reason.UNKNOWN_OFFICIAL, f"{request.official!r} is not an official of {peer_organisation!r}"

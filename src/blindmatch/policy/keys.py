@@ -85,19 +85,17 @@ def read_public_key_file(path: Path) -> bytes:
 MIN_PASSPHRASE_BYTES = 8
 
 
-def generate_official_key(name: str, out: Path, passphrase: bytes | None) -> GeneratedKey:
+def generate_official_key(name: str, out: Path, passphrase: bytes) -> GeneratedKey:
     """Create a new key pair: ``out`` (PEM PKCS#8 encrypted under ``passphrase``, mode
     0600) and ``out.pub`` (base64).
 
     The key is encrypted at rest so that a copy of the file (a backup, a stolen laptop)
     does not let anyone sign in the official's name. Refuses to overwrite either file.
     ``name`` only labels the result; the policy file, not the key, binds a key to a person.
-    ``passphrase=None`` writes the key unencrypted: only for a requester daemon that still
-    signs by itself (``[official] key_file``); ``blindmatch official keygen`` never does.
     """
     if not name.strip():
         raise OfficialKeyError("official name must not be empty")
-    if passphrase is not None and len(passphrase) < MIN_PASSPHRASE_BYTES:
+    if len(passphrase) < MIN_PASSPHRASE_BYTES:
         raise OfficialKeyError(f"the passphrase must be at least {MIN_PASSPHRASE_BYTES} bytes")
     out = Path(out)
     pub = public_key_path(out)
@@ -105,11 +103,8 @@ def generate_official_key(name: str, out: Path, passphrase: bytes | None) -> Gen
         if path.exists() or path.is_symlink():
             raise OfficialKeyError(f"{path} already exists; refusing to overwrite a key file")
     key = Ed25519PrivateKey.generate()
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.NoEncryption() if passphrase is None else serialization.BestAvailableEncryption(passphrase)
-    )
     pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(passphrase)
     )
     raw_public = key.public_key().public_bytes_raw()
     try:
@@ -131,16 +126,16 @@ def generate_official_key(name: str, out: Path, passphrase: bytes | None) -> Gen
 def load_official_key(path: Path, passphrase: bytes | None = None) -> Ed25519PrivateKey:
     """Load an official's private key, refusing files that group or others may access.
 
-    An encrypted key (``official keygen`` writes only those) needs ``passphrase``; an
-    unencrypted PEM key is still read when no passphrase is given, for keys made by
-    earlier versions (re-create them encrypted).
+    Only encrypted keys (``official keygen`` writes only those) are accepted: a plain
+    copy of an official's key would let whoever reads the file sign in their name.
     """
     data = read_private(Path(path), OfficialKeyError, "private key file")
     try:
         key = serialization.load_pem_private_key(data, password=passphrase or None)
     except TypeError:
         if passphrase:
-            raise OfficialKeyError(f"{path} is not encrypted, but a passphrase was given; re-create it encrypted") from None
+            raise OfficialKeyError(f"{path} is not encrypted; an official's key must be encrypted at rest: "
+                                   "create a new one with `blindmatch official keygen`") from None
         raise OfficialKeyError(f"{path} is encrypted: a passphrase is needed") from None
     except ValueError:
         if passphrase and b"ENCRYPTED" in data:
@@ -148,6 +143,9 @@ def load_official_key(path: Path, passphrase: bytes | None = None) -> Ed25519Pri
         raise OfficialKeyError(f"{path} is not a PEM PKCS#8 private key") from None
     except UnsupportedAlgorithm:
         raise OfficialKeyError(f"{path} is not a PEM PKCS#8 private key") from None
+    if not passphrase:  # it loaded without one: stored in the clear
+        raise OfficialKeyError(f"{path} is not encrypted; an official's key must be encrypted at rest: "
+                               "create a new one with `blindmatch official keygen`")
     if not isinstance(key, Ed25519PrivateKey):
         raise OfficialKeyError(f"{path} is not an Ed25519 private key")
     return key

@@ -26,7 +26,6 @@ Example::
     name = "Alice Clerk"                 # the official each request names (and who approves it)
     legal_basis = "Tax Administration Act s. 12"
     request_lifetime_seconds = 3600      # officials must approve a prepared job within this
-    # key_file = "officials/alice.key"   # deprecated: the daemon signs by itself, no one approves
 
     [matching]
     mode = "membership"                  # or "cardinality"
@@ -98,9 +97,9 @@ class HolderEndpoint:
 
 @dataclass(frozen=True)
 class OfficialConfig:
+    """Whom the requests name; that official (and co-signers) approve them with their own keys."""
+
     name: str
-    # None: officials approve each prepared job with their own keys (``official approve``).
-    key_file: Path | None
     legal_basis: str
     request_lifetime_seconds: int
 
@@ -165,7 +164,7 @@ _SECTIONS: dict[str, tuple[set[str], set[str]]] = {
     "": ({"organisation", "holder", "official", "audit"}, {"state_dir", "matching", "service", "metrics", "eligibility"}),
     "eligibility": ({"issuer_key"}, {"tokens"}),
     "holder": ({"address", "organisation", "oprf_public_key", "audit_public_key", "ca_cert", "cert", "key"}, {"name", "server_name", "retry_seconds", "batch_timeout_seconds"}),
-    "official": ({"name", "legal_basis"}, {"key_file", "request_lifetime_seconds"}),
+    "official": ({"name", "legal_basis"}, {"request_lifetime_seconds"}),
     "matching": (set(), {"mode", "schema", "batch_size", "window", "session_max_records"}),
     "audit": ({"dir", "origin"}, {"witness", *KeeperSettings.__dataclass_fields__}),
     "service": (set(), {"listen", "max_parallel_jobs"}),
@@ -255,12 +254,26 @@ def _ed25519_key(raw: bytes) -> object:
     return load_public_key_strict(raw, what="audit public key")
 
 
+def _refuse_daemon_signing(path: Path, official: Any) -> None:
+    """``[official] key_file`` (the daemon signing every session by itself) was removed:
+    no official's private key belongs in a daemon. Say what to do instead."""
+    if isinstance(official, dict) and "key_file" in official:
+        raise ConfigError(
+            f"{path}: official.key_file is no longer supported: the requester daemon signs nothing and must hold "
+            "no official's private key. Remove key_file (and the key from the daemon's directory); the daemon "
+            "prepares each job and waits, and officials approve it with their own encrypted key: "
+            f"`blindmatch official approve JOB --config {path} --key THEIR.key` (or --official-config for a "
+            "PKCS#11 token); `blindmatch official keygen` creates an encrypted key"
+        )
+
+
 def load_requester_config(path: Path) -> RequesterConfig:
     """Parse and validate ``requester.toml``."""
     path = Path(path).resolve()
     data = load_toml(path, ConfigError)
     top = _Reader(path, "", data)
     holder = _Reader(path, "holder", data["holder"])
+    _refuse_daemon_signing(path, data["official"])
     official = _Reader(path, "official", data["official"])
     matching = _Reader(path, "matching", data.get("matching", {}))
     audit = _Reader(path, "audit", data["audit"])
@@ -309,7 +322,6 @@ def load_requester_config(path: Path) -> RequesterConfig:
         ),
         official=OfficialConfig(
             name=official.identity("name"),
-            key_file=official.path_value("key_file") if "key_file" in official.table else None,
             legal_basis=official.legal_text("legal_basis"),
             # The holder refuses requests living longer than policy.MAX_LIFETIME.
             request_lifetime_seconds=official.integer(

@@ -11,8 +11,7 @@ The order of work is what the law and the crash-safety need:
    maximum. Each session's request is *prepared* (id, elements, blinds, canonical request;
    ``requester.approvals``) and the job waits in ``awaiting_approval`` until officials sign
    it with their own keys (``blindmatch official approve``); only then are the prepared
-   requests sent, with those signatures. (Deprecated: with ``[official] key_file`` the
-   daemon signs by itself.)
+   requests sent, with those signatures. The daemon holds no official's key.
 4. Every evaluated batch is committed to the job store before more are requested, so a
    crash of either side resumes without redoing finished batches.
 
@@ -31,7 +30,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from blindmatch.audit import AuditLog
 from blindmatch.core.errors import ProtocolError
@@ -40,7 +38,7 @@ from blindmatch.core.index import EncryptedIndex, IndexFormatError
 from blindmatch.core.requester import RequesterSession
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.normalize import default_schema, load_schema
-from blindmatch.policy import SessionRequest, load_official_key
+from blindmatch.policy import SessionRequest
 from blindmatch.requester.approvals import Approvals, Decision, SessionState
 from blindmatch.requester.config import RequesterConfig
 from blindmatch.requester.holder_client import (
@@ -59,7 +57,7 @@ from blindmatch.requester.inputs import (
 )
 from blindmatch.requester.jobs import Job, JobStore, owner_token
 from blindmatch.requester.metrics import RequesterMetrics
-from blindmatch.requester.requests import build_session_request, fresh_blinds, sign_session_request
+from blindmatch.requester.requests import build_session_request, fresh_blinds
 from blindmatch.requester.session import run_session
 from blindmatch.requester.store_check import check_results, check_store_knows_audited_sessions
 from blindmatch.requester.token_inputs import load_tokens, prepare_token_elements
@@ -219,8 +217,6 @@ class JobRunner:
                 "prepared (schema or blindmatch version changed?); results would be wrong, submit it as a new job"
             )
         ineligible = sum(1 for _, status, _ in statuses if status.startswith("ineligible:"))
-        key_file = self.config.official.key_file
-        official_key = load_official_key(key_file) if key_file is not None else None
         deadline = time.monotonic() + self.config.holder.retry_seconds
         backoff = Backoff()
         while True:
@@ -231,7 +227,7 @@ class JobRunner:
                 break
             try:
                 with HolderClient(self.config.holder, stop=self.stop) as client:
-                    self._match_remaining(client, job, mode, elements, remaining, ineligible, official_key, report)
+                    self._match_remaining(client, job, mode, elements, remaining, ineligible, report)
                 backoff.reset()
             except (HolderUnavailable, _Retry) as exc:
                 if self.stop.is_set():
@@ -268,11 +264,10 @@ class JobRunner:
         elements: Elements,
         remaining: np.ndarray,
         ineligible: int,
-        official_key: Ed25519PrivateKey | None,
         report: Callable[[Progress], None],
     ) -> None:
         decision, detail = self.approvals.decision(job.id)
-        if official_key is None and decision is Decision.REJECTED:
+        if decision is Decision.REJECTED:
             raise JobRejected(detail)
         info = client.info(self.config.official.name)
         self.metrics.budget_seen(info.budget.organisation_day_remaining, info.budget.organisation_30d_remaining)
@@ -286,16 +281,8 @@ class JobRunner:
         limits = [info.limits.max_session_elements, info.budget.session_max_records, self.config.matching.session_max_records]
         session_max = min(x for x in limits if x > 0) if any(x > 0 for x in limits) else len(remaining)
         batch_size = max(1, min(self.config.matching.batch_size, info.limits.max_batch or self.config.matching.batch_size))
-        total = len(elements.keys)
-        if official_key is None:
-            self._match_approved(client, info, index, job, mode, elements, remaining, ineligible, batch_size,
-                                 session_max, report)
-            return
-        for start in range(0, remaining.size, session_max):
-            if self.stop.is_set():
-                raise JobStopped()  # between sessions: nothing is lost by stopping here
-            selection = remaining[start : start + session_max]
-            self._session(client, info, index, job, mode, elements, selection, ineligible, batch_size, official_key, report, total)
+        self._match_approved(client, info, index, job, mode, elements, remaining, ineligible, batch_size,
+                             session_max, report)
 
     def _ensure_index(
         self, client: HolderClient, info: pb.HolderInfo, mode: Mode, job_id: str, report: Callable[[Progress], None]
@@ -327,36 +314,6 @@ class JobRunner:
             raise ProtocolError(Reason.KEY_MISMATCH, "the cached index was made under another holder key")
         return index
 
-    def _session(
-        self,
-        client: HolderClient,
-        info: pb.HolderInfo,
-        index: EncryptedIndex,
-        job: Job,
-        mode: Mode,
-        elements: Elements,
-        selection: np.ndarray,
-        ineligible: int,
-        batch_size: int,
-        official_key: Ed25519PrivateKey,
-        report: Callable[[Progress], None],
-        total: int,
-    ) -> None:
-        cfg = self.config
-        session_id = secrets.token_bytes(16)
-        session = RequesterSession([elements.keys[i] for i in selection], mode, index, session_id, batch_size, self.engine,
-                                   organisation=cfg.organisation, public_key=cfg.holder.oprf_public_key)
-        now = datetime.now(UTC).replace(microsecond=0)
-        # The job's held-back records are declared once, on its first session.
-        held_back = ineligible if not self.store.has_sessions(job.id) else 0
-        request, envelope = sign_session_request(
-            session, official_key, organisation=cfg.organisation, official=cfg.official.name,
-            legal_basis=cfg.official.legal_basis, key_id=info.key_id, issued_at=now,
-            lifetime=timedelta(seconds=cfg.official.request_lifetime_seconds), held_back=held_back,
-        )
-        self._send(client, info, job, mode, elements, selection, session, request, envelope, report, total,
-                   [official_key.public_key().public_bytes_raw()])
-
     def _match_approved(
         self, client: HolderClient, info: pb.HolderInfo, index: EncryptedIndex, job: Job, mode: Mode,
         elements: Elements, remaining: np.ndarray, ineligible: int, batch_size: int, session_max: int,
@@ -374,6 +331,8 @@ class JobRunner:
             raise AwaitingApproval(f"job {job.id} waits for officials: blindmatch official approve {job.id}")
         margin = datetime.now(UTC) + timedelta(seconds=30)
         for prepared in pending:
+            if self.stop.is_set():
+                raise JobStopped()  # between sessions: the rest stay approved and resume on the next start
             keys = [elements.keys[i] for i in prepared.elements]
             session = RequesterSession(keys, mode, index, prepared.session_id, batch_size, self.engine, blinds=prepared.blinds,
                                        organisation=self.config.organisation, public_key=self.config.holder.oprf_public_key)
