@@ -11,11 +11,12 @@ Sources (benchmarks/data/, extracted by extract_external.py; tests/data/):
 * ``households``: different people at one address (Jr/Sr, siblings with one initial,
   spouses with one surname), generated here: none may meet at a confirmation tier.
 * ``corpus``: tests/data/address_pairs.csv and name_pairs.csv (written with the rules: optimistic).
+* ``ranges``: house-number ranges and Queens-style numbers drawn on the usaddress records' streets.
 * ``nicknames``: formal/nickname pairs of the nickname table itself (not independent: it
   shows the tier works, not how often real nicknames are in the table).
 
 Every source is split by a hash of the pair into ``dev`` and ``heldout`` halves, reported
-apart. Writes benchmarks/results/match_quality.json. Run: .venv/bin/python benchmarks/match_quality.py
+apart, for each built-in schema. Writes benchmarks/results/match_quality.json. Run: .venv/bin/python benchmarks/match_quality.py
 """
 
 from __future__ import annotations
@@ -27,13 +28,12 @@ import json
 import random
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from blindmatch.synthetic import generate_people
-
-from blindmatch.normalize import NormalizationError, Schema, default_schema, normalize_address
+from blindmatch.normalize import BUILTIN_SCHEMAS, NormalizationError, Schema, builtin_schema, normalize_address
 from blindmatch.normalize.tables import TABLES
+from blindmatch.pilot.synthetic import generate_people
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks/data"
@@ -113,14 +113,46 @@ def usaddress_pairs(rng: random.Random) -> Iterator[Pair]:
             if city.upper() != " ".join(x for t, x in r["labels"] if t == "PlaceName").upper():
                 other = _render(r["labels"], "zip", replace={"PlaceName": city})
                 yield "usaddress", "apart?:same_line_other_city_no_zip", person(other), person(raw), False
+            # the holder record without the ZIP, the requester's with it
+            yield "usaddress", "same:zip_on_requester_side_only", person(raw), person(_render(r["labels"], "zip")), True
+            if city.upper() != " ".join(x for t, x in r["labels"] if t == "PlaceName").upper():
+                other = _render(r["labels"], "zip", replace={"PlaceName": city})
+                yield "usaddress", "apart?:same_line_other_city_holder_no_zip", person(raw), person(other), False
         number = next(x for t, x in r["labels"] if t == "AddressNumber")
         if number.isdigit():
             other = _render(r["labels"], replace={"AddressNumber": str(int(number) + 2)})
             yield "usaddress", "apart:other_house_number", person(raw), person(other), False
+            if {"ZipCode", "PlaceName", "StateName"} <= tags:
+                other = _render(r["labels"], "zip", replace={"AddressNumber": str(int(number) + 2)})
+                yield "usaddress", "apart:other_house_number_holder_no_zip", person(raw), person(other), False
+            yield from _range_pairs(r["labels"], int(number), person)
         street = rng.choice(streets)
         if _street_key(street) != _street_key(" ".join(x for t, x in r["labels"] if t == "StreetName")):
             other = _render(r["labels"], replace={"StreetName": street})
             yield "usaddress", "apart:other_street", person(raw), person(other), False
+
+
+def _range_pairs(labels: list[list[str]], n: int, person: Callable[[str], dict[str, str]]) -> Iterator[Pair]:
+    """House-number ranges and Queens-style numbers drawn on a real record's street.
+
+    A range ``n-(n+6)`` (one side of the street) against its abbreviation and its ends (same
+    building), another range and a number past its end (different places); a Queens-style
+    ``a-bb`` against ``a-(bb+2)`` and against ``a`` alone (different places: one number each).
+    """
+    at = lambda h: _render(labels, replace={"AddressNumber": h})  # noqa: E731
+    lo, hi = n, n + 6
+    full = at(f"{lo}-{hi}")
+    if len(str(lo)) > 2 and str(lo)[:-2] == str(hi)[:-2]:
+        yield "ranges", "same:range_abbreviated_one_side", person(full), person(at(f"{lo}-{str(hi)[-2:]}")), True
+    yield "ranges", "same:range_end_holder", person(full), person(at(str(lo if n % 4 else hi))), True
+    yield "ranges", "same:range_end_requester", person(at(str(hi if n % 4 else lo))), person(full), True
+    yield "ranges", "apart:other_range", person(full), person(at(f"{lo + 10}-{hi + 10}")), False
+    yield "ranges", "apart:past_the_range_end", person(full), person(at(str(hi + 2))), False
+    block, house = n % 250 + 1, n % 89 + 10
+    queens = at(f"{block}-{house:02d}")
+    yield "ranges", "apart:queens_other_house", person(queens), person(at(f"{block}-{house + 2:02d}")), False
+    yield "ranges", "apart:queens_block_alone", person(queens), person(at(str(block))), False
+    yield "ranges", "apart:queens_house_alone", person(at(str(house))), person(queens), False
 
 
 def febrl_pairs(rng: random.Random) -> Iterator[Pair]:
@@ -181,44 +213,67 @@ def nickname_pairs() -> Iterator[Pair]:
                    {"name": f"{formal} Public", "address": ANCHOR_ADDRESS}, True)
 
 
-def first_tier(schema: Schema, req: dict[str, str], hold: dict[str, str]) -> str | None:
-    """The strongest tier at which the requester's keys meet the holder's, or None (also on errors)."""
+def meeting_tiers(schema: Schema, req: dict[str, str], hold: dict[str, str]) -> list[str]:
+    """Every tier at which the requester's keys meet the holder's, strongest first ([] also on errors)."""
     try:
         held = {k for _, k in schema.match_keys(hold, "holder")}
-        return next((t for t, k in schema.match_keys(req, "requester") if k in held), None)
+        return list(dict.fromkeys(t for t, k in schema.match_keys(req, "requester") if k in held))
     except NormalizationError:
-        return None
+        return []
 
 
 def _split(req: dict[str, str], hold: dict[str, str]) -> str:
     return "dev" if hashlib.sha256(json.dumps([req, hold]).encode()).digest()[0] % 2 == 0 else "heldout"
 
 
-def score(schema: Schema, pairs: list[Pair]) -> dict[str, object]:
+Met = list[tuple[Pair, list[str]]]
+
+
+def score(schema: Schema, met: Met) -> dict[str, object]:
     confirming = set(schema.confirming_tiers())
     table: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
-    for source, kind, req, hold, _ in pairs:
-        tier = first_tier(schema, req, hold)
+    for (source, kind, req, hold, _), tiers in met:
         for split in (_split(req, hold), "all"):
-            table[(source, split, kind)][tier or "none"] += 1
+            table[(source, split, kind)][tiers[0] if tiers else "none"] += 1
     out: dict[str, object] = {}
-    for (source, split, kind), tiers in sorted(table.items()):
-        n = sum(tiers.values())
-        conf = sum(v for t, v in tiers.items() if t in confirming)
-        anyt = n - tiers["none"]
+    for (source, split, kind), firsts in sorted(table.items()):
+        n = sum(firsts.values())
+        conf = sum(v for t, v in firsts.items() if t in confirming)
+        anyt = n - firsts["none"]
         entry = {"pairs": n, "at_confirmation": round(conf / n, 4), "at_any_tier": round(anyt / n, 4),
-                 "first_tier": dict(tiers.most_common())}
+                 "first_tier": dict(firsts.most_common())}
         out.setdefault(source, {}).setdefault(split, {})[kind] = entry  # type: ignore[union-attr]
     return out
 
 
-def per_tier_false(schema: Schema, pairs: list[Pair]) -> dict[str, object]:
-    """For each tier: pairs of different places/people that meet there, of all such pairs."""
+def _apart(met: Met) -> Met:
     # "apart?" pairs may be one place (a borough for the city): reported per source, not here
-    apart = [p for p in pairs if not p[4] and p[0] != "corpus" and not p[1].startswith("apart?")]
-    counts: Counter[str] = Counter(first_tier(schema, p[2], p[3]) or "none" for p in apart)
+    return [(p, t) for p, t in met if not p[4] and p[0] != "corpus" and not p[1].startswith("apart?")]
+
+
+def per_tier_false(schema: Schema, met: Met) -> dict[str, object]:
+    """For each tier: pairs of different places/people whose strongest meeting tier it is, of all such pairs."""
+    apart = _apart(met)
+    counts: Counter[str] = Counter(t[0] if t else "none" for _, t in apart)
+    places = [(p, t) for p, t in apart if p[0] in ("usaddress", "ranges")]
     return {"different_pairs": len(apart), "met_at": {t: counts[t] for t in schema.tier_names()},
-            "rate_any_tier": round((len(apart) - counts["none"]) / len(apart), 5)}
+            "rate_any_tier": round((len(apart) - counts["none"]) / len(apart), 5),
+            "different_place_pairs": len(places),
+            "different_place_rate_any_tier": round(sum(1 for _, t in places if t) / len(places), 5)}
+
+
+def marginal(schema: Schema, met: Met) -> dict[str, object]:
+    """Per tier, the same-person pairs found there and at no other tier: what dropping it would lose."""
+    only: Counter[str] = Counter()
+    at: Counter[str] = Counter()
+    for p, tiers in met:
+        if p[4]:
+            at.update(tiers)
+            if len(tiers) == 1:
+                only[tiers[0] + "|" + p[0]] += 1
+    return {t: {"same_pairs_meeting": at[t],
+                "found_only_here": {k.split("|")[1]: v for k, v in sorted(only.items()) if k.split("|")[0] == t}}
+            for t in schema.tier_names()}
 
 
 def costs(schema: Schema, records: list[dict[str, str]]) -> dict[str, object]:
@@ -251,24 +306,31 @@ def throughput(values: list[str]) -> float:
     return round(best)
 
 
+def evaluate(schema: Schema, pairs: list[Pair], addresses: list[str], febrl_people: list[dict[str, str]]) -> dict[str, object]:
+    """Every figure of one schema: per source, per tier, what each tier alone finds, and its cost."""
+    met = [(p, meeting_tiers(schema, p[2], p[3])) for p in pairs]
+    return {
+        "schema_fingerprint": schema.fingerprint.hex(),
+        "confirming_tiers": schema.confirming_tiers(),
+        "by_source": score(schema, met),
+        "different_pairs_by_tier": per_tier_false(schema, met),
+        "found_only_at_tier": marginal(schema, met),
+        "cost": costs(schema, [{"name": f"Person {i}", "address": a} for i, a in enumerate(addresses[:2000])] + febrl_people),
+        "cost_synthetic_us_names": costs(schema, generate_people(5000, seed=16)),
+    }
+
+
 def main() -> None:
-    schema = default_schema()
     rng = random.Random(16)
     pairs = [*usaddress_pairs(rng), *febrl_pairs(rng), *household_pairs(), *corpus_pairs(), *nickname_pairs()]
     febrl_people = [p[2] for p in pairs if p[0] == "febrl"][:3000]
     addresses = [p[2]["address"] for p in pairs if p[0] == "usaddress"]
-    results = {
-        "schema_fingerprint": schema.fingerprint.hex(),
-        "confirming_tiers": schema.confirming_tiers(),
-        "by_source": score(schema, pairs),
-        "different_pairs_by_tier": per_tier_false(schema, pairs),
-        "cost": costs(schema, [{"name": f"Person {i}", "address": a} for i, a in enumerate(addresses[:2000])] + febrl_people),
-        "cost_synthetic_us_names": costs(schema, generate_people(5000, seed=16)),
-        "addresses_per_s_one_core": throughput(addresses[:3000] * 3),
-    }
+    results = {name: evaluate(builtin_schema(name), pairs, addresses, febrl_people) for name in BUILTIN_SCHEMAS}
+    results["addresses_per_s_one_core"] = throughput(addresses[:3000] * 3)
     out = ROOT / "benchmarks/results/match_quality.json"
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps({k: results[k] for k in ("different_pairs_by_tier", "addresses_per_s_one_core")}, indent=1))
+    summary = {n: {k: results[n][k] for k in ("different_pairs_by_tier",)} for n in BUILTIN_SCHEMAS}  # type: ignore[index]
+    print(json.dumps({**summary, "addresses_per_s_one_core": results["addresses_per_s_one_core"]}, indent=1))
 
 
 if __name__ == "__main__":

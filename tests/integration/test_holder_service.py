@@ -124,7 +124,7 @@ def test_get_info(deployment: Deployment, daemon: HolderDaemon, stub: pb_grpc.Ho
     manifest = json.loads((deployment.root / "index" / "index.json").read_text())
     assert info.key_id.hex() == manifest["key_id"]
     assert info.schema_fingerprint.hex() == manifest["schema"]["fingerprint"]
-    assert (info.schema_name, info.schema_version) == ("blindmatch-person", 2)
+    assert (info.schema_name, info.schema_version) == ("blindmatch-person", 3)
     assert {(i.kind, i.digest.hex(), i.entries) for i in info.indexes} == {
         (MODE_TO_PB[Mode(v["kind"])], v["digest"], v["entries"]) for v in manifest["indexes"]
         if v["organisation"] == REQUESTER_ORG

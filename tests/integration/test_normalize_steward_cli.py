@@ -32,7 +32,7 @@ def test_matchkeys_json_one_object_per_row(tmp_path: Path) -> None:
     assert first["row"] == 1 and first["error"] is None
     assert [(k["tier"], k["key"]) for k in first["keys"]] == [(t, hashlib.sha256(k).hexdigest()) for t, k in expected]
     assert [k["confirms"] for k in first["keys"]][:2] == [True, True]
-    assert first["keys"][-1] == {**first["keys"][-1], "tier": "name-sounds-alike+address", "confirms": False}
+    assert first["keys"][-1] == {**first["keys"][-1], "tier": "nickname+address", "confirms": False}
     assert "SMITH" not in out.getvalue()  # hashes, not the plain key encoding
 
 
@@ -44,6 +44,15 @@ def test_matchkeys_sides_differ_and_bad_schema_is_one_line(tmp_path: Path) -> No
     (tmp_path / "bad.toml").write_text("[schema\n", encoding="utf-8")
     with pytest.raises(CliError, match="not valid TOML"):
         matchkeys.load_schema_arg(str(tmp_path / "bad.toml"))
+
+
+def test_schema_option_takes_a_built_in_name(tmp_path: Path) -> None:
+    assert matchkeys.load_schema_arg("extended").name == "blindmatch-person-extended"
+    done = _blindmatch("matchkeys", str(_csv(tmp_path)), "--side", "holder", "--schema", "extended", "--json")
+    tiers = {k["tier"] for k in json.loads(done.stdout.splitlines()[0])["keys"]}
+    assert "name-one-edit+address" in tiers and "name-sounds-alike+address" in tiers
+    with pytest.raises(CliError, match="no-such"):
+        matchkeys.load_schema_arg("no-such")
 
 
 def _blindmatch(*args: str) -> subprocess.CompletedProcess[str]:

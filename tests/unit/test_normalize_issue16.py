@@ -3,9 +3,10 @@
 import pytest
 
 from blindmatch.cli.explain import explain
-from blindmatch.normalize import default_schema, normalize_address, normalize_name
+from blindmatch.normalize import Schema, builtin_schema, default_schema, normalize_address, normalize_name
 
 S = default_schema()
+EXTENDED = builtin_schema("extended")
 
 
 @pytest.mark.parametrize(
@@ -64,8 +65,8 @@ def test_a_given_name_that_is_a_title_is_kept() -> None:
     assert normalize_name("Major Taylor") != normalize_name("Taylor")
 
 
-def _at(req: tuple[str, str], hold: tuple[str, str]) -> tuple[str | None, bool]:
-    r = explain(S, {"name": req[0], "address": req[1]}, {"name": hold[0], "address": hold[1]})
+def _at(req: tuple[str, str], hold: tuple[str, str], schema: Schema = S) -> tuple[str | None, bool]:
+    r = explain(schema, {"name": req[0], "address": req[1]}, {"name": hold[0], "address": hold[1]})
     return r["tier"], r["confirms"]
 
 
@@ -93,10 +94,17 @@ HOME = "2218 W Maple Ave Apt 3, Chicago IL 60612"
         (("Maria Garcia Lopez", HOME), ("Maria Garcia", HOME), "name-word-missing-holder+address", False),
         (("John Adam Smith", HOME), ("John A Smith", HOME), "name-middle-initial+address", False),
         (("Jon Smyth", HOME), ("John Smith", HOME), "name-sounds-alike+address", False),
+        (("Jhon Smith", HOME), ("John Smith", HOME), "name-one-edit+address", False),
+        (("John Smtih", HOME), ("John Smith", HOME), "name-one-edit+address", False),
+        (("Ann Lee", "77 Larkspur Ave, Dayton OH 45402"), ("Ann Lee", "77 Larkspur Ave, Dayton OH"),
+         "name+address-by-city-holder-lacks-zip", True),
+        (("Ann Lee", "310-16 Grant St, Reno NV 89501"), ("Ann Lee", "310-316 Grant St, Reno NV 89501"),
+         "name+address-house-range", False),
     ],
 )
 def test_tiers(req: tuple[str, str], hold: tuple[str, str], tier: str, confirms: bool) -> None:
-    assert _at(req, hold) == (tier, confirms)
+    schema = S if tier in S.tier_names() else EXTENDED
+    assert _at(req, hold, schema) == (tier, confirms)
 
 
 @pytest.mark.parametrize(
@@ -110,8 +118,9 @@ def test_tiers(req: tuple[str, str], hold: tuple[str, str], tier: str, confirms:
         ("Maria Garcia", "Mario Garcia"),
     ],
 )
-def test_households_never_confirm(req: str, hold: str) -> None:
-    assert not _at((req, HOME), (hold, HOME))[1]
+@pytest.mark.parametrize("schema", [S, EXTENDED], ids=["default", "extended"])
+def test_households_never_confirm(req: str, hold: str, schema: Schema) -> None:
+    assert not _at((req, HOME), (hold, HOME), schema)[1]
 
 
 def test_different_street_types_never_meet() -> None:

@@ -37,3 +37,10 @@ def test_protocol_default_schema_is_the_package_one() -> None:
     assert (ROOT / "protocol/schemas/default.toml").read_bytes() == (
         ROOT / "src/blindmatch/normalize/default_schema.toml"
     ).read_bytes()
+
+
+@pytest.mark.parametrize("name", ["default", "extended"])
+def test_protocol_schemas_are_the_package_ones(name: str) -> None:
+    assert (ROOT / f"protocol/schemas/{name}.toml").read_bytes() == (
+        ROOT / f"src/blindmatch/normalize/{name}_schema.toml"
+    ).read_bytes()

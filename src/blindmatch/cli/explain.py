@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from blindmatch.cli.errors import CliError
-from blindmatch.cli.matchkeys import load_schema_arg
+from blindmatch.cli.matchkeys import SCHEMA_HELP, load_schema_arg
 from blindmatch.normalize import NormalizationError, Schema
 from blindmatch.vocabulary import ExitCode
 
@@ -76,6 +76,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("requester", metavar="REQUESTER_JSON", help='e.g. \'{"name": "Bill Smith", "address": "..."}\'')
     p.add_argument("holder", metavar="HOLDER_JSON", help="the holder's record, same fields")
-    p.add_argument("--schema", metavar="FILE", help="schema TOML (default: the built-in schema)")
+    p.add_argument("--schema", metavar="NAME|FILE", help=SCHEMA_HELP)
     p.add_argument("--json", action="store_true", help='print {"tier", "confirms", "error", "differences"}')
     p.set_defaults(func=_cmd)

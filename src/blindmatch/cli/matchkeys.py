@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import TextIO
 
 from blindmatch.cli.errors import CliError
-from blindmatch.normalize import NormalizationError, Schema, SchemaError, default_schema, load_schema
+from blindmatch.normalize import (
+    BUILTIN_SCHEMAS,
+    NormalizationError,
+    Schema,
+    SchemaError,
+    builtin_schema,
+    default_schema,
+    load_schema,
+)
 from blindmatch.vocabulary import ExitCode
 
 WARNING = (
@@ -26,11 +34,16 @@ WARNING = (
 )
 
 
+SCHEMA_HELP = f"a built-in schema ({', '.join(BUILTIN_SCHEMAS)}) or a schema TOML file (default: the built-in default)"
+
+
 def load_schema_arg(path: str | None) -> Schema:
-    """The schema named by ``--schema``, else the built-in one; a bad file is a one-line error."""
+    """The schema named by ``--schema`` (a built-in name or a file), else the default; a bad file is a one-line error."""
     if path is None:
         return default_schema()
     try:
+        if path in BUILTIN_SCHEMAS and not Path(path).exists():
+            return builtin_schema(path)
         return load_schema(Path(path))
     except (OSError, SchemaError) as exc:
         raise CliError(f"schema {path}: {exc}", ExitCode.USAGE) from None
@@ -85,7 +98,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("records", metavar="RECORDS.csv", help="CSV with a header naming the schema's fields")
     p.add_argument("--side", choices=("holder", "requester"), required=True,
                    help="which side's keys: tiers differ by side (e.g. the holder's nickname forms)")
-    p.add_argument("--schema", metavar="FILE", help="schema TOML (default: the built-in schema)")
+    p.add_argument("--schema", metavar="NAME|FILE", help=SCHEMA_HELP)
     p.add_argument("--json", action="store_true",
                    help='one JSON object per row: {"row", "keys": [{"tier", "confirms", "key": SHA-256 hex}], "error"}')
     p.set_defaults(func=_cmd)

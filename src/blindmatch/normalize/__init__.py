@@ -8,15 +8,17 @@ from blindmatch.normalize.address import Address, normalize_address, parse_addre
 from blindmatch.normalize.date import normalize_date
 from blindmatch.normalize.errors import NormalizationError, SchemaError, SchemaMismatchError
 from blindmatch.normalize.name import normalize_name
-from blindmatch.normalize.schema import Schema, Tier, default_schema, load_schema
+from blindmatch.normalize.schema import BUILTIN_SCHEMAS, Schema, Tier, builtin_schema, default_schema, load_schema
 
 __all__ = [
+    "BUILTIN_SCHEMAS",
     "Address",
     "NormalizationError",
     "Schema",
     "SchemaError",
     "SchemaMismatchError",
     "Tier",
+    "builtin_schema",
     "default_schema",
     "load_schema",
     "normalize_address",

@@ -26,7 +26,7 @@ from blindmatch.normalize.address_words import cardinal_phrase, drop_notes, merg
 from blindmatch.normalize.errors import NormalizationError
 from blindmatch.normalize.tables import TABLES
 
-ALGORITHM_VERSION = "address/2"
+ALGORITHM_VERSION = "address/3"
 
 _SUFFIXES = TABLES.suffixes
 _DIRS = TABLES.directionals
@@ -95,11 +95,12 @@ class Address:
         return self.zip5 or f"{self.city} {self.state}"
 
     def form(
-        self, *, suffix: bool = True, postdirectional: bool = True, units: bool = True, place: str | None = None
+        self, *, suffix: bool = True, postdirectional: bool = True, units: bool = True, place: str | None = None,
+        house: str | None = None,
     ) -> str:
-        """The canonical form with the street type, post-directional or units left out, or another place."""
+        """The canonical form with the street type, post-directional or units left out, another place or house number."""
         if self.kind == "street":
-            words = [self.house_number, self.predirectional, self.street_name]
+            words = [self.house_number if house is None else house, self.predirectional, self.street_name]
             words += [self.suffix if suffix else "", self.postdirectional if postdirectional else ""]
             line = " ".join(w for w in words if w)
         else:

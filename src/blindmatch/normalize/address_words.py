@@ -30,6 +30,8 @@ _DIGIT_RE = re.compile(r"\d")
 _NUMERIC_ORDINAL_RE = re.compile(r"(\d+)(ST|ND|RD|TH|D)")
 _ALNUM_HYPHEN_RE = re.compile(r"[0-9A-Z]+-[0-9A-Z]+")
 _NUM_HYPHEN_RE = re.compile(r"\d+-\d+")
+# a dash between two numbers, however typed (spaces, en dash, minus sign, doubled): one hyphen
+_NUMBER_DASH_RE = re.compile(r"(?<=\d)\s*[-\u2010-\u2015\u2212]+\s*(?=\d)")
 
 
 def ordinal(n: int) -> str:
@@ -92,6 +94,7 @@ def tokens(text: str) -> list[str]:
     folded = fold(text)
     if "(" in folded or "[" in folded:
         folded = _PARENS_RE.sub(" , ", folded)
+    folded = _join_number_dashes(folded)
     for tok in folded.translate(_PUNCT).split():
         if "-" in tok:
             if _NUM_HYPHEN_RE.fullmatch(tok):
@@ -103,6 +106,13 @@ def tokens(text: str) -> list[str]:
         else:
             out.append(tok)
     return out
+
+
+def _join_number_dashes(text: str) -> str:
+    """``310 - 316``, ``310--316`` or an en dash between the numbers -> ``310-316`` (Pub 28 D1: one number)."""
+    if "-" not in text and text.isascii():
+        return text
+    return _NUMBER_DASH_RE.sub("-", text)
 
 
 def drop_notes(toks: list[str]) -> list[str]:

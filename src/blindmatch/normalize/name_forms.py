@@ -90,3 +90,30 @@ def soundex(word: str) -> str:
 def phonetic(n: Name) -> str:
     """Soundex of every word, in order, and the suffix as written."""
     return _with([soundex(w) for w in n.words], n.suffix)
+
+
+# the shortest word a letter is deleted from: shorter words give too many neighbours (JO / BO)
+MIN_DELETION_LETTERS = 3
+
+
+def _deletions(word: str) -> set[str]:
+    if len(word) < MIN_DELETION_LETTERS:
+        return set()
+    return {word[:k] + word[k + 1 :] for k in range(len(word))}
+
+
+def one_deletion(n: Name) -> tuple[str, ...]:
+    """The name, and the name with one letter deleted from the given name or from the surname.
+
+    Both sides emit this set (symmetric-delete spelling correction): two names that differ
+    by one inserted, deleted or replaced letter (or two swapped neighbours) in the given
+    name or the surname share a member, JON / JOHN by JON, SMYTH / SMITH by SMTH. Words of
+    fewer than three letters and the middle words are kept as they are; the suffix is kept.
+    """
+    w = n.words
+    forms = {_with(w, n.suffix)}
+    last = len(w) - 1
+    forms.update(_with((d, *w[1:]), n.suffix) for d in _deletions(w[0]))
+    if last > 0:
+        forms.update(_with((*w[:last], d), n.suffix) for d in _deletions(w[last]))
+    return tuple(sorted(forms))

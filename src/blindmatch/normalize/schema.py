@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from blindmatch.normalize import address, date, name, name_forms
+from blindmatch.normalize import address, date, house_numbers, name, name_forms
 from blindmatch.normalize.errors import NormalizationError, SchemaError, SchemaMismatchError
 from blindmatch.normalize.matchkey import KeyTooLongError, encode_key, fingerprint
 from blindmatch.normalize.tables import TABLES
@@ -37,7 +37,14 @@ def _address_views(text: str, field: str) -> dict[str, View]:
         "no_postdirectional": a.form(postdirectional=False),
         "by_city": a.form(place=f"{a.city} {a.state}") if a.city and a.state else "",
         "by_state": a.form(place=a.state) if a.state else "",
+        **_house_range_views(a),
     }
+
+
+def _house_range_views(a: address.Address) -> dict[str, View]:
+    """The address with its house-number range written in full (empty: no range)."""
+    full = house_numbers.full_range(a.house_number) if a.kind == "street" and "-" in a.house_number else ""
+    return {"house_range": a.form(house=full) if full else ""}
 
 
 def _name_views(text: str, field: str) -> dict[str, View]:
@@ -51,6 +58,7 @@ def _name_views(text: str, field: str) -> dict[str, View]:
         "one_word_less": name_forms.one_word_less(n),
         "middle_initials": name_forms.middle_initials(n),
         "phonetic": name_forms.phonetic(n),
+        "one_deletion": name_forms.one_deletion(n),
     }
 
 
@@ -83,7 +91,10 @@ class Tier:
     ``requester_parts`` override them); a side emits the tier only when its
     ``*_requires_empty`` views are empty and its ``*_requires_present`` views are not.
     ``confirms`` says whether a match at this tier confirms the person at the address, or
-    is only a candidate for review.
+    is only a candidate for review. A tier with ``key_tier`` encodes its requester keys under
+    that earlier tier's name, so they are looked up among that tier's holder keys, and the
+    holder emits nothing of its own for it: the index stays smaller when the requester's
+    looser form can only equal a holder's stricter one for a holder record lacking the part.
     """
 
     name: str
@@ -96,6 +107,12 @@ class Tier:
     requester_parts: tuple[str, ...] = ()
     confirms: bool = False
     purpose: str = ""
+    key_tier: str = ""
+
+    @property
+    def key_name(self) -> str:
+        """The tier name the keys are encoded under: ``key_tier`` when set, else the tier's own."""
+        return self.key_tier or self.name
 
     def side_parts(self, side: str) -> tuple[str, ...]:
         """The views a side reads the parts from."""
@@ -107,6 +124,8 @@ class Tier:
 
     def emitted_by(self, side: str, views: Mapping[str, Mapping[str, View]]) -> bool:
         """Whether ``side``'s record (its views) meets the tier's conditions for that side."""
+        if side == "holder" and self.key_tier:
+            return False
         empty = getattr(self, f"{side}_requires_empty")
         present = getattr(self, f"{side}_requires_present")
         return not any(views[f][v] for f, v in map(_split_ref, empty)) and all(
@@ -119,7 +138,8 @@ def _tier_from_doc(t: Mapping[str, Any]) -> Tier:
     confirms = t.get("confirms", False)
     if not isinstance(confirms, bool):
         raise SchemaError(f"schema: tier {t.get('name')!r}: confirms must be true or false")
-    return Tier(str(t["name"]), tuple(str(x) for x in t["parts"]), confirms=confirms, purpose=str(t.get("purpose", "")), **lists)
+    return Tier(str(t["name"]), tuple(str(x) for x in t["parts"]), confirms=confirms, purpose=str(t.get("purpose", "")),
+                key_tier=str(t.get("key_tier", "")), **lists)
 
 
 def _split_ref(ref: str) -> tuple[str, str]:
@@ -176,6 +196,7 @@ class Schema:
         names = [t.name for t in self.tiers]
         if len(set(names)) != len(names):
             raise SchemaError("schema: tier names must be unique")
+        self._validate_key_tiers()
         for t in self.tiers:
             if not t.parts:
                 raise SchemaError(f"schema: tier {t.name!r} has no parts")
@@ -193,6 +214,20 @@ class Schema:
                 raise SchemaError(f"schema: basis field {self.basis_field!r} must be a date field")
             if self.basis_field in {_split_ref(r)[0] for t in self.tiers for r in (*t.parts, *t.holder_parts, *t.requester_parts)}:
                 raise SchemaError("schema: the basis field must not be part of a match key")
+
+    def _validate_key_tiers(self) -> None:
+        """A ``key_tier`` names an earlier tier of its own (no chain) with the same part labels; no holder side."""
+        earlier: dict[str, Tier] = {}
+        for t in self.tiers:
+            if t.key_tier:
+                target = earlier.get(t.key_tier)
+                if target is None or target.key_tier:
+                    raise SchemaError(f"schema: tier {t.name!r}: key_tier must name an earlier tier without a key_tier")
+                if target.parts != t.parts:
+                    raise SchemaError(f"schema: tier {t.name!r}: key_tier {t.key_tier!r} has other parts")
+                if t.holder_parts or t.holder_requires_empty or t.holder_requires_present:
+                    raise SchemaError(f"schema: tier {t.name!r}: with key_tier the holder emits nothing, so no holder_* entries")
+            earlier[t.name] = t
 
     def canonical_doc(self) -> dict[str, Any]:
         """The schema's content with defaults filled in: what the fingerprint hashes."""
@@ -213,6 +248,7 @@ class Schema:
                     "requester_parts": list(t.side_parts("requester")),
                     "confirms": t.confirms,
                     "purpose": t.purpose,
+                    "key_tier": t.key_name,
                 }
                 for t in self.tiers
             ],
@@ -245,7 +281,8 @@ class Schema:
         """``[(tier name, key bytes), ...]`` strongest tier first, for the tiers ``side`` emits.
 
         A tier whose view holds several values (nickname forms, names one word shorter)
-        gives one key per value, in sorted order; equal keys of one tier are sent once.
+        gives one key per value, in sorted order; equal keys of one tier are sent once. A
+        tier with ``key_tier`` gives the requester keys in that tier's key space, the holder none.
         """
         if side not in ("holder", "requester"):
             raise ValueError(f"side must be 'holder' or 'requester', not {side!r}")
@@ -269,7 +306,7 @@ class Schema:
     def _encode_key(self, tier: Tier, side: str, parts: list[tuple[str, str]], row: int | None) -> bytes:
         """The key bytes; a key over the OPRF input limit is the record's error, naming its longest field."""
         try:
-            return encode_key(self.name, self.version, tier.name, parts)
+            return encode_key(self.name, self.version, tier.key_name, parts)
         except KeyTooLongError as exc:
             longest = max(zip(tier.side_parts(side), parts, strict=True), key=lambda p: len(p[1][1].encode()))[0]
             raise NormalizationError(_split_ref(longest)[0], f"too long ({exc})", row) from None
@@ -314,12 +351,23 @@ def load_schema(source: str | Path) -> Schema:
     return Schema(doc)
 
 
-_DEFAULT: Schema | None = None
+# The schemas shipped with the package (protocol/schemas/<name>.toml): "default" carries the
+# confirmation tiers and the review tiers worth their cost; "extended" adds every other review
+# tier, for a deployment that accepts a larger index and more elements per record.
+BUILTIN_SCHEMAS = ("default", "extended")
+_LOADED: dict[str, Schema] = {}
+
+
+def builtin_schema(name: str) -> Schema:
+    """A schema shipped with the package, by name (see ``BUILTIN_SCHEMAS``), loaded once."""
+    if name not in BUILTIN_SCHEMAS:
+        raise SchemaError(f"schema: no built-in schema {name!r} (built-in: {', '.join(BUILTIN_SCHEMAS)})")
+    if name not in _LOADED:
+        text = resources.files("blindmatch.normalize").joinpath(f"{name}_schema.toml").read_text("utf-8")
+        _LOADED[name] = load_schema(text)
+    return _LOADED[name]
 
 
 def default_schema() -> Schema:
-    """The built-in schema (name, address; order_date as legal basis), loaded once."""
-    global _DEFAULT
-    if _DEFAULT is None:
-        _DEFAULT = load_schema(resources.files("blindmatch.normalize").joinpath("default_schema.toml").read_text("utf-8"))
-    return _DEFAULT
+    """The built-in default schema (name, address; order_date as legal basis)."""
+    return builtin_schema("default")
