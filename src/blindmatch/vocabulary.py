@@ -63,6 +63,7 @@ class Reason(StrEnum):
     UNEXPECTED_MESSAGE = "unexpected_message"
     BAD_VERSION = "bad_version"
     KEY_MISMATCH = "key_mismatch"
+    EPOCH_ENDED = "epoch_ended"
     SCHEMA_MISMATCH = "schema_mismatch"
     INDEX_MISMATCH = "index_mismatch"
     LIMIT_EXCEEDED = "limit_exceeded"
@@ -151,6 +152,8 @@ TRAITS: dict[Reason, Traits] = {
     # The peers cannot talk as configured: refreshing state (GetInfo, DownloadIndex, schema) helps.
     Reason.BAD_VERSION: _protocol("FAILED_PRECONDITION"),
     Reason.KEY_MISMATCH: _protocol("FAILED_PRECONDITION"),
+    # The Hello names a key whose epoch is over (SPEC.md 2.1): follow the rotation statement, download again.
+    Reason.EPOCH_ENDED: _protocol("FAILED_PRECONDITION"),
     Reason.SCHEMA_MISMATCH: _protocol("FAILED_PRECONDITION"),
     Reason.INDEX_MISMATCH: _protocol("FAILED_PRECONDITION"),
     Reason.LIMIT_EXCEEDED: _protocol("RESOURCE_EXHAUSTED"),

@@ -187,7 +187,9 @@ def test_requester_matches_after_rotation_and_restart(tmp_path: Path, engine: Ba
                                   count=stale.element_count, mode=Mode.MEMBERSHIP)
         with pytest.raises(grpc.RpcError) as refused:
             run_match(dep, stub, stale, stale_envelope)
-        assert reason_from_rpc_error(refused.value) == "key_mismatch"
+        # The old key is named by the rotation statement: its epoch is over (SPEC.md 2.1).
+        assert reason_from_rpc_error(refused.value) == "epoch_ended"
+        assert "follow its key rotation statement" in (refused.value.details() or "")
 
         session, envelope = signed_session(dep, stub, engine, range(50, 150), Mode.MEMBERSHIP)
         run_match(dep, stub, session, envelope)

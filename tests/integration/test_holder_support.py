@@ -60,6 +60,13 @@ def test_pki_init_files_modes_and_identity(tmp_path: Path) -> None:
          r"holder.limits.max_sessions_per_organisation: must not exceed max_concurrent_sessions"),
         (lambda t: t.replace("max_batch = 64", "max_batch = 64\nidle_timeout_seconds = 0"),
          r"holder.limits.idle_timeout_seconds: must be a number >= 0.1"),
+        # The epoch schedule rebuilds from the records file: both or neither.
+        (lambda t: t.replace('policy = "policy.toml"\n', 'policy = "policy.toml"\nepoch_days = 30\n'),
+         r"holder.records: missing; a scheduled rotation"),
+        (lambda t: t.replace('policy = "policy.toml"\n', 'policy = "policy.toml"\nrecords = "r.csv"\n'),
+         r"holder.records: only used with holder.epoch_days"),
+        (lambda t: t.replace('policy = "policy.toml"\n', 'policy = "policy.toml"\nepoch_days = 0\nrecords = "r.csv"\n'),
+         r"holder.epoch_days: must be an integer >= 1"),
     ],
 )
 def test_config_errors_name_the_key(tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]

@@ -153,6 +153,20 @@ def test_bad_hello_rejected(setup, engine, change, code) -> None:  # type: ignor
     assert err.value.code == code
 
 
+def test_a_key_of_an_ended_epoch_is_refused_after_version_and_before_the_key_check(setup, engine) -> None:  # type: ignore[no-untyped-def]
+    config, _indexes = setup
+    old = b"\x07" * 32
+    ended = replace(config, ended_keys={old: "epoch 1 is over: follow the rotation statement"})
+    holder = HolderSession(ended, engine, unsigned_close, ORG)
+    hello = _sessions(setup, engine, Mode.MEMBERSHIP)[1].hello()
+    with pytest.raises(ProtocolError, match="follow the rotation statement") as err:
+        holder.receive(replace(hello, key_id=old))
+    assert err.value.code == "epoch_ended"
+    with pytest.raises(ProtocolError) as err:
+        HolderSession(ended, engine, unsigned_close, ORG).receive(replace(hello, key_id=old, protocol_version=2))
+    assert err.value.code == "bad_version"
+
+
 def test_schema_mismatch_message_is_clear(setup, engine) -> None:  # type: ignore[no-untyped-def]
     holder, requester = _sessions(setup, engine, Mode.MEMBERSHIP)
     with pytest.raises(ProtocolError, match="same schema"):

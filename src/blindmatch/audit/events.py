@@ -246,7 +246,11 @@ EVENTS: Mapping[str, EventSchema] = {
     # The operator rebuilt the holder's budget store from this log (SPEC section 7.6).
     "budgets_rebuilt": EventSchema({"debits": UINT, "records": UINT}, {}),
     "index_built": EventSchema({"digest": SHA256, "entries": UINT, "kind": IDENT}, {}),
-    "key_rotated": EventSchema({"key_id": KEY_ID}, {}),
+    # The holder's key rotation, with the new key's epoch and its rotation statement's SHA-256 (SPEC.md 2.3).
+    "key_rotated": EventSchema({"key_id": KEY_ID}, {"epoch": UINT, "statement": SHA256}),
+    # The requester re-pinned the holder through a verified rotation statement (SPEC.md 2.3).
+    "holder_repinned": EventSchema(
+        {"peer": IDENT, "previous_key_id": KEY_ID, "key_id": KEY_ID, "epoch": UINT, "statement": SHA256}, {}),
     # The issuer's entries (SPEC.md 15.7): counts and identities only, never a record.
     "tokens_issued": EventSchema(
         {"epoch": IDENT, "rows": UINT, "issued": UINT, "refused": UINT, "file_sha256": SHA256}, {},

@@ -257,6 +257,13 @@ class AuditLog:
         """This side's signature over the session transcript hash."""
         return keys.sign_transcript(self._key, session_id, transcript_hash)
 
+    def sign_note_body(self, body: bytes) -> bytes:
+        """The Ed25519 signature of a signed-note body other than this log's checkpoints
+        (a key rotation statement, SPEC.md 2.3); a body that could be a checkpoint is refused."""
+        if body.split(b"\n", 1)[0] == self.origin.encode():
+            raise ValueError("a note whose first line is the log's origin would read as a checkpoint")
+        return self._key.sign(body)
+
     def __enter__(self) -> AuditLog:
         return self
 

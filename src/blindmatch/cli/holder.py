@@ -109,7 +109,8 @@ def _keygen(args: argparse.Namespace) -> int:
 def _index(args: argparse.Namespace) -> int:
     from blindmatch.audit import AuditLog
     from blindmatch.holder.index_build import IndexBuildError, build_index
-    from blindmatch.holder.store import StoreError
+    from blindmatch.holder.rotation import publish_statement, record_build
+    from blindmatch.holder.store import StoreError, load_committed_key
     from blindmatch.holder.tokens import configured_tokens
     from blindmatch.issuer.client import IssuerError
     from blindmatch.normalize import SchemaError
@@ -123,16 +124,19 @@ def _index(args: argparse.Namespace) -> int:
         raise _cli_error(str(exc)) from None
     assert report.manifest is not None
     with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
-        if report.key_rotated:
-            audit.append("key_rotated", key_id=report.manifest.key_id.hex())
-        for (_org, kind), f in sorted(report.manifest.files.items(), key=_slot_order):
-            audit.append("index_built", digest=f.digest.hex(), entries=f.entries, kind=kind.value)
+        statement = None
+        if report.key_rotated:  # the key's public half, for the statement requesters follow (SPEC.md 2.3)
+            key = load_committed_key(config.key_file, config.index_dir, report.manifest.key_id)
+            statement = publish_statement(config.index_dir, report.manifest, key.public_key, config.organisation, audit)
+        record_build(audit, report.manifest, report.key_rotated, statement)
     if report.key_created:
         print(f"created OPRF key {config.key_file} (mode 0600)")
     if report.key_rotated:
         print(f"rotated OPRF key {config.key_file}: new key id {report.manifest.key_id.hex()}")
         if report.retired_key is not None:
             print(f"old key kept as {report.retired_key} (mode 0600); destroy it per your retention policy")
+        print(f"epoch {report.manifest.epoch}: rotation statement signed with the audit key in "
+              f"{config.index_dir / 'key-rotations'}; requesters pinned to the old key follow it")
     print(report.summary())
     for (org, kind), f in sorted(report.manifest.files.items(), key=_slot_order):
         print(f"{kind.value} index for {org}: {f.digest.hex()} ({f.entries} entries, {f.size_bytes} bytes)")

@@ -13,7 +13,7 @@ the messages to send and the events the caller records (``core.events``).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum, auto
 
@@ -97,6 +97,9 @@ class HolderConfig:
     index_digests: dict[Mode, bytes]
     max_batch: int = 4096
     max_session_elements: int = 65_536
+    # Keys whose epoch is over (SPEC.md 2.1), each with the message that says what to do:
+    # a Hello naming one is refused ``epoch_ended``. The daemon decides them from its clock.
+    ended_keys: Mapping[bytes, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_session_elements <= PROTOCOL_MAX_SESSION_ELEMENTS:
@@ -211,6 +214,8 @@ class HolderSession(TableSession):
             raise ProtocolError(Reason.BAD_VERSION, f"holder speaks protocol {PROTOCOL_VERSION}, not {hello.protocol_version}")
         if len(hello.session_id) != SESSION_ID_BYTES:
             raise ProtocolError(Reason.BAD_REQUEST, f"session id must be {SESSION_ID_BYTES} bytes")
+        if hello.key_id in cfg.ended_keys:
+            raise ProtocolError(Reason.EPOCH_ENDED, cfg.ended_keys[hello.key_id])
         if hello.key_id != cfg.key_id:
             raise ProtocolError(Reason.KEY_MISMATCH, "requester's key id is not the holder's current key")
         if hello.schema_fingerprint != cfg.schema_fingerprint:

@@ -74,6 +74,10 @@ class HolderNodeConfig:
     issuer: IssuerEndpoint | None = None
     metrics_listen: str | None = None  # [holder.metrics] listen: Prometheus /metrics, loopback only
     index_guard: IndexGuard = field(default_factory=IndexGuard)
+    # The key's epoch schedule (SPEC.md 2.1): the daemon rotates its key and rebuilds its
+    # indexes from ``records`` when an epoch of ``epoch_days`` days ends. None: rotation by hand.
+    epoch_days: int | None = None
+    records: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ class IssuerEndpoint:
 _HOLDER_KEYS = {
     "organisation", "listen", "key_file", "index_dir", "schema", "policy",
     "budget_db", "audit_dir", "audit_origin", "limits", "tls", "audit_log", "witness", "metrics", "index_guard",
-    "issuer",
+    "issuer", "epoch_days", "records",
 }
 _ISSUER_KEYS = {"address", "ca_cert", "cert", "key", "public_key"}
 _TLS_KEYS = {"cert", "key", "client_ca", "allowed_organisations"}
@@ -267,7 +271,19 @@ def load_holder_config(path: Path) -> HolderNodeConfig:
         issuer=_issuer(base, holder.get("issuer")),
         metrics_listen=_metrics(holder["metrics"]) if "metrics" in holder else None,
         index_guard=_index_guard(holder.get("index_guard", {})),
+        **_epochs(base, holder),
     )
+
+
+def _epochs(base: Path, holder: dict[str, Any]) -> dict[str, Any]:
+    """``epoch_days`` and the ``records`` file a scheduled rotation rebuilds from (both or neither)."""
+    if "epoch_days" not in holder:
+        if "records" in holder:
+            raise ConfigError("holder.records: only used with holder.epoch_days (scheduled key rotation)")
+        return {}
+    if "records" not in holder:
+        raise ConfigError("holder.records: missing; a scheduled rotation (holder.epoch_days) rebuilds the index from it")
+    return {"epoch_days": _int("holder", holder, "epoch_days", 0, 1), "records": _path(base, "holder", holder, "records")}
 
 
 def _index_guard(table: Any) -> IndexGuard:

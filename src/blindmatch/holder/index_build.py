@@ -21,13 +21,15 @@ import csv
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
 from blindmatch.core.index_builder import IndexBuilder
 from blindmatch.core.keys import HolderKey
+from blindmatch.core.rotation import format_time
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.cluster_index import ClusterIndexBuilder
 from blindmatch.holder.config import HolderNodeConfig
@@ -126,6 +128,7 @@ def build_index(
     cluster: str | None = None,
     allow_shrink: bool = False,
     tokens: IssuerTokens | None = None,
+    now: datetime | None = None,
 ) -> BuildReport:
     """Build both index kinds from ``records_csv`` and commit them atomically to ``config.index_dir``.
 
@@ -136,6 +139,7 @@ def build_index(
     keeps the committed index, changing nothing (the message gives the rejects per field).
     ``tokens`` builds the index over the issuer's eligibility tokens of the match keys
     instead of the keys themselves (see :mod:`blindmatch.holder.tokens`).
+    ``now`` is when a rotated key starts serving (its validity start; the clock if None).
     """
     schema = load_configured_schema(config)
     if rotate_key:
@@ -185,13 +189,9 @@ def build_index(
     os.replace(rejects_tmp, rejects_path)
     report.rejects_file = rejects_path
     report.manifest = write_indexes(
-        config.index_dir,
-        indexes,
-        key_id=key.key_id,
-        schema_fingerprint=schema.fingerprint,
-        schema_name=schema.name,
-        schema_version=schema.version,
-        records=report.rows - report.rejected,
+        config.index_dir, indexes, key_id=key.key_id, schema_fingerprint=schema.fingerprint,
+        schema_name=schema.name, schema_version=schema.version, records=report.rows - report.rejected,
+        **_key_epoch(config.index_dir, rotate_key, now or datetime.now(UTC)),
     )
     if rotate_key:  # the manifest now names the new key: only now may it replace the old one
         report.retired_key = promote_next_key(config.key_file)
@@ -211,6 +211,16 @@ def _guard(records_csv: Path, config: HolderNodeConfig, report: BuildReport, lef
             path.unlink(missing_ok=True)
         fields = ", ".join(f"{name} {count}" for name, count in sorted(report.rejects_by_field.items()))
         raise IndexBuildError(f"{records_csv}: {exc}" + (f"; rows rejected by field: {fields}" if fields else "")) from None
+
+
+def _key_epoch(index_dir: Path, rotate_key: bool, now: datetime) -> dict[str, Any]:
+    """The new manifest's epoch fields: the committed key's for a plain rebuild, the next epoch for a rotation."""
+    if not (index_dir / MANIFEST_NAME).exists():
+        return {"epoch": 1, "valid_from": format_time(now), "previous_key_id": None}
+    old = read_manifest(index_dir)
+    if not rotate_key:
+        return {"epoch": old.epoch, "valid_from": old.valid_from, "previous_key_id": old.previous_key_id}
+    return {"epoch": old.epoch + 1, "valid_from": format_time(now), "previous_key_id": old.key_id}
 
 
 def _committed_records(index_dir: Path) -> int | None:

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,11 +19,14 @@ from typing import Any
 from blindmatch.audit import AuditLog
 from blindmatch.audit.keeper import AuditKeeper
 from blindmatch.core.holder import HolderConfig
+from blindmatch.core.key_epochs import epoch_ended, epoch_ends_at
 from blindmatch.core.keys import HolderKey
+from blindmatch.core.rotation import format_time, parse_time
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.config import HolderLimits
 from blindmatch.holder.key_usage import KeyUsage
-from blindmatch.holder.store import OpenIndexes
+from blindmatch.holder.rotation import retired_key_ids
+from blindmatch.holder.store import IndexManifest, OpenIndexes
 from blindmatch.policy import (
     Authorizer,
     BudgetStore,
@@ -194,13 +197,43 @@ class HolderRuntime:
     keeper: AuditKeeper  # periodic checkpoints, refusal summaries, witness submission
     key_usage: KeyUsage  # the key's lifetime cap of evaluations
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    rotations: tuple[bytes, ...] = ()  # the key rotation statements GetInfo serves (SPEC.md 2.3)
+    epoch_days: int | None = None  # the key's epoch schedule; None: it ends only by a manual rotation
+    retired: list[OpenIndexes] = field(default_factory=list)  # replaced indexes, open until the daemon stops
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def serving(self) -> tuple[HolderKey, OpenIndexes, tuple[bytes, ...]]:
+        """The key, its indexes and the rotation statements, read together (a rotation switches them at once)."""
+        with self._lock:
+            return self.key, self.indexes, self.rotations
+
+    def switch(self, key: HolderKey, indexes: OpenIndexes, rotations: tuple[bytes, ...]) -> None:
+        """Serve a new key and its indexes from the next call on; calls in flight keep the old ones."""
+        with self._lock:
+            self.retired.append(self.indexes)
+            self.key, self.indexes, self.rotations = key, indexes, rotations
+
+    def ended_keys(self, key: HolderKey, manifest: IndexManifest, rotations: tuple[bytes, ...]) -> dict[bytes, str]:
+        """The keys whose epoch is over at the runtime's clock, each with what the requester should do:
+        every key a rotation statement replaced, and the serving key once its scheduled epoch has
+        ended and before the rotation has switched keys (SPEC.md 2.1)."""
+        ended = {old: f"the epoch of key {old.hex()[:16]}... is over; the holder now serves epoch {manifest.epoch}: "
+                      "call GetInfo, follow its key rotation statement and download the new index"
+                 for old in retired_key_ids(rotations) if old != key.key_id}
+        if self.epoch_days and epoch_ended(parse_time(manifest.valid_from), self.epoch_days, self.clock()):
+            ends = epoch_ends_at(parse_time(manifest.valid_from), self.epoch_days)
+            ended[key.key_id] = (f"epoch {manifest.epoch} of the holder's key ended at {format_time(ends)}; "
+                                 "the holder is rotating its key: retry shortly")
+        return ended
 
     def holder_config(self, organisation: str) -> HolderConfig:
         """What a session with ``organisation`` may use: the indexes built for it (SPEC.md section 2.2)."""
-        manifest = self.indexes.manifest
+        key, indexes, rotations = self.serving()
+        manifest = indexes.manifest
         return HolderConfig(
-            sk=self.key.sk,
-            key_id=self.key.key_id,
+            ended_keys=self.ended_keys(key, manifest, rotations),
+            sk=key.sk,
+            key_id=key.key_id,
             schema_fingerprint=manifest.schema_fingerprint,
             index_digests={kind: f.digest for kind, f in manifest.for_organisation(organisation).items()},
             max_batch=self.limits.max_batch,

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import NoReturn
 
@@ -21,8 +21,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from blindmatch import PROTOCOL_VERSION, __version__
-from blindmatch.audit import AuditError, AuditLog, entries, verify_transcript_signature
-from blindmatch.audit.checkpoint import CheckpointError
+from blindmatch.audit import AuditError, AuditLog, entries
 from blindmatch.audit.keeper import AuditKeeper
 from blindmatch.audit.peer_checkpoints import store_peer_checkpoint, verify_peer_note
 from blindmatch.core.errors import ProtocolError
@@ -36,13 +35,15 @@ from blindmatch.core.events import (
     SessionRefused,
 )
 from blindmatch.core.holder import HolderSession
-from blindmatch.core.messages import Accept, Close, Closed, EvaluatedBatch, Hello
+from blindmatch.core.messages import Accept, Closed, EvaluatedBatch, Hello
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.budget_ledger import prepare_budgets
 from blindmatch.holder.capacity import HEALTH_WATCHERS, admitted_calls, server_options, worker_threads
 from blindmatch.holder.config import HolderNodeConfig, TlsConfig
+from blindmatch.holder.epoch_rotation import EpochRotator, published_after_crash
 from blindmatch.holder.index_download import audited_download
 from blindmatch.holder.key_usage import KEY_USAGE_DB, KeyUsage
+from blindmatch.holder.match_progress import MatchProgress, close_is_signed
 from blindmatch.holder.metrics import HolderMetrics
 from blindmatch.holder.runtime import HolderRuntime, PolicyGate
 from blindmatch.holder.session_ledger import (
@@ -81,37 +82,6 @@ _UNVERIFIED_REFUSALS = frozenset({Reason.UNSIGNED, Reason.UNKNOWN_OFFICIAL})
 INTERNAL_ERROR_MESSAGE = "internal error; see the holder's log"
 
 
-@dataclass
-class _MatchProgress:
-    """How far one Match call got, which decides what its failure is logged as."""
-
-    hello: Hello | None = None  # the Hello, once parsed: refusals of it are audited
-    granted: bool = False  # the policy granted (and debited) the session
-    closed: bool = False  # the session ended with Closed sent and the stream half-closed
-    reason: str = ""  # why it ended otherwise
-
-    @property
-    def outcome(self) -> str:
-        """For the metrics: closed, failed (after the grant), refused (a Hello was refused) or abandoned."""
-        if self.closed:
-            return "closed"
-        if self.granted:
-            return "failed"
-        return "refused" if self.hello is not None else "abandoned"
-
-
-def _close_is_signed(close: Close) -> bool:
-    """The requester's audit signature over its transcript hash verifies (SPEC.md 10.3.3),
-    and its checkpoint is signed by the same audit key (SPEC.md 10.4.1)."""
-    if not verify_transcript_signature(close.signer_key, close.session_id, close.transcript_hash, close.signature):
-        return False
-    try:
-        verify_peer_note(close.checkpoint_note, close.signer_key)
-    except CheckpointError as exc:
-        raise ProtocolError(Reason.BAD_REQUEST, f"the checkpoint in the requester's Close: {exc}") from None
-    return True
-
-
 class HolderServicer(pb_grpc.HolderServicer):
     def __init__(self, runtime: HolderRuntime, metrics: HolderMetrics) -> None:
         self._rt = runtime
@@ -143,14 +113,14 @@ class HolderServicer(pb_grpc.HolderServicer):
     def _info(self, request: pb.GetInfoRequest, context: grpc.ServicerContext) -> pb.HolderInfo:
         organisation = self._authenticate(context)
         rt = self._rt
-        manifest = rt.indexes.manifest
-        limits = rt.limits
+        key, indexes, rotations = rt.serving()
+        manifest, limits = indexes.manifest, rt.limits
         now = rt.clock()
         kinds = rt.gate.index_kinds(organisation, now)
         served = manifest.for_organisation(organisation)
         return pb.HolderInfo(
             protocol_version=PROTOCOL_VERSION,
-            key_id=rt.key.key_id,
+            key_id=key.key_id,
             schema_fingerprint=manifest.schema_fingerprint,
             indexes=[
                 pb.IndexInfo(kind=MODE_TO_PB[kind], digest=f.digest, size_bytes=f.size_bytes, entries=f.entries)
@@ -167,8 +137,9 @@ class HolderServicer(pb_grpc.HolderServicer):
             audit_public_key=rt.audit.public_key,
             schema_name=manifest.schema_name,
             schema_version=manifest.schema_version,
-            oprf_public_key=rt.key.public_key,
+            oprf_public_key=key.public_key,
             organisation=rt.organisation,
+            key_rotations=rotations,
         )
 
     # --- DownloadIndex -------------------------------------------------------------------
@@ -182,7 +153,8 @@ class HolderServicer(pb_grpc.HolderServicer):
         if kind not in self._rt.gate.index_kinds(organisation, self._rt.clock()):
             abort(context, grpc.StatusCode.PERMISSION_DENIED, Reason.MODE_NOT_ALLOWED,
                   f"no official of {organisation!r} may use {kind.value} mode, so its index is not served")
-        current = self._rt.indexes.manifest.files[organisation, kind]
+        indexes = self._rt.indexes  # one set of files for the whole download, even if a rotation switches them
+        current = indexes.manifest.files[organisation, kind]
         if request.digest and request.digest != current.digest:
             abort(context, grpc.StatusCode.FAILED_PRECONDITION, Reason.INDEX_MISMATCH,
                   f"the {kind.value} index changed: {request.digest.hex()[:16]}... is not current; call GetInfo and restart")
@@ -193,7 +165,7 @@ class HolderServicer(pb_grpc.HolderServicer):
                   f"offset {request.offset} is past the end of the index ({current.size_bytes} bytes)")
         try:
             with self.download_slots.slot(organisation):
-                yield from audited_download(self._ledger, self._rt.indexes, current, request.offset,
+                yield from audited_download(self._ledger, indexes, current, request.offset,
                                             self._rt.limits.index_chunk_bytes, organisation)
         except AuditUnavailable as exc:  # the call ends in error, so the requester does not keep the index
             log.error("download of the %s index by %r ended: %s", kind.value, organisation, exc)
@@ -220,8 +192,8 @@ class HolderServicer(pb_grpc.HolderServicer):
             abort(context, status_of(exc.reason), exc.reason, str(exc))
 
     def _session(self, peer: str, reader: DeadlineReader, context: grpc.ServicerContext) -> Iterator[pb.MatchServerMessage]:
-        session = HolderSession(self._rt.holder_config(peer), self._rt.engine, _close_is_signed, peer)
-        progress = _MatchProgress()
+        session = HolderSession(self._rt.holder_config(peer), self._rt.engine, close_is_signed, peer)
+        progress = MatchProgress()
         started = time.monotonic()
         # Nothing inside this try calls abort(): every abort happens in a handler below, so
         # ``except Exception`` never swallows the exception grpc's abort raises.
@@ -266,7 +238,7 @@ class HolderServicer(pb_grpc.HolderServicer):
                 self._ledger.settle(progress.hello.session_id, session.evaluated_count)  # type: ignore[union-attr]
             self.metrics.session_ended(progress.outcome, time.monotonic() - started, progress.reason)
 
-    def _audit_unavailable(self, peer: str, progress: _MatchProgress, exc: AuditUnavailable,
+    def _audit_unavailable(self, peer: str, progress: MatchProgress, exc: AuditUnavailable,
                            context: grpc.ServicerContext) -> NoReturn:
         """End a session whose audit entry could not be written (SPEC section 9.5: ``audit_unavailable``)."""
         session = progress.hello.session_id.hex() if progress.hello else "?"
@@ -278,12 +250,12 @@ class HolderServicer(pb_grpc.HolderServicer):
             self._ledger.record_outcome(entries.session_refused(progress.hello.session_id, peer, "", exc.reason, "UNAVAILABLE"))
         abort(context, grpc.StatusCode.UNAVAILABLE, Reason.AUDIT_UNAVAILABLE, AUDIT_UNAVAILABLE_MESSAGE)
 
-    def _audit_failure(self, peer: str, progress: _MatchProgress, reason: Reason, status: grpc.StatusCode) -> None:
+    def _audit_failure(self, peer: str, progress: MatchProgress, reason: Reason, status: grpc.StatusCode) -> None:
         """``session_failed`` for a granted session (it is settled to the elements evaluated, SPEC section 7.6)."""
         assert progress.hello is not None
         self._ledger.record_outcome(entries.session_failed(progress.hello.session_id, peer, reason, status.name))
 
-    def _unexpected_failure(self, peer: str, progress: _MatchProgress, context: grpc.ServicerContext) -> NoReturn:
+    def _unexpected_failure(self, peer: str, progress: MatchProgress, context: grpc.ServicerContext) -> NoReturn:
         """End the call after an exception that is not a protocol or policy outcome.
 
         A call that is no longer active was cancelled or lost by the requester (gRPC raises
@@ -305,7 +277,7 @@ class HolderServicer(pb_grpc.HolderServicer):
         self,
         peer: str,
         session: HolderSession,
-        progress: _MatchProgress,
+        progress: MatchProgress,
         reader: DeadlineReader,
     ) -> Iterator[pb.MatchServerMessage]:
         limits = self._rt.limits
@@ -352,12 +324,12 @@ class HolderServicer(pb_grpc.HolderServicer):
             assert isinstance(message, Accept | EvaluatedBatch | Closed)
             yield server_message_to_pb(message)
 
-    def _authorize(self, peer: str, session: HolderSession, hello: Hello, progress: _MatchProgress) -> Grant:
+    def _authorize(self, peer: str, session: HolderSession, hello: Hello, progress: MatchProgress) -> Grant:
         """Ask the policy; a refusal is audited here and re-raised for Match to end the call."""
         rt = self._rt
         try:
             # The key's lifetime cap is reserved first and given back if the policy refuses.
-            rt.key_usage.reserve(rt.key.key_id, hello.element_count)
+            rt.key_usage.reserve(hello.key_id, hello.element_count)  # the session's key (the core checked it)
             try:
                 grant = rt.gate.authorize(
                     hello.authorization,
@@ -372,7 +344,7 @@ class HolderServicer(pb_grpc.HolderServicer):
                     before_commit=lambda granted: self._audit_grant(peer, hello, granted),
                 )
             except BaseException:
-                rt.key_usage.release(rt.key.key_id, hello.element_count)
+                rt.key_usage.release(hello.key_id, hello.element_count)
                 raise
         except PolicyRefusal as refusal:
             for event in session.receive(RefuseSession(refusal.reason, refusal.message)).events:
@@ -404,6 +376,7 @@ class HolderDaemon:
         self.runtime = runtime
         self._metrics_listen = metrics_listen
         self.metrics_port = 0  # the bound metrics port once started (0: no metrics served)
+        self.rotator: EpochRotator | None = None  # the key's epoch schedule (from_config sets it)
         limits = runtime.limits
         self._server = grpc.server(
             ThreadPoolExecutor(max_workers=worker_threads(limits), thread_name_prefix="holder-rpc"),
@@ -439,6 +412,7 @@ class HolderDaemon:
             gate = PolicyGate(Policy.load(config.policy), config.budget_db, config.policy)
             audit = AuditLog.open(config.audit_dir, config.audit_origin)
             prepare_budgets(config.budget_db, audit)  # refuses a store the log contradicts (closes audit)
+            rotations = published_after_crash(config, indexes.manifest, key, audit)
         except BaseException:
             indexes.close()
             raise
@@ -449,11 +423,14 @@ class HolderDaemon:
             gate=gate, audit=audit, engine=engine or BatchEngine(),
             keeper=AuditKeeper(audit, config.audit_log, submit),
             key_usage=KeyUsage(config.budget_db.with_name(KEY_USAGE_DB), config.limits.key_evaluation_cap),
+            rotations=rotations, epoch_days=config.epoch_days,
         )
         if clock is not None:
             runtime.clock = clock
         try:
-            return cls(runtime, config.tls, config.listen, config.metrics_listen)
+            daemon = cls(runtime, config.tls, config.listen, config.metrics_listen)
+            daemon.rotator = EpochRotator(config, runtime) if config.epoch_days else None
+            return daemon
         except BaseException:
             audit.close()
             indexes.close()
@@ -467,12 +444,16 @@ class HolderDaemon:
         self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         self.runtime.audit.append("daemon_started", role="holder", version=__version__)
         self.runtime.keeper.start()
+        if self.rotator is not None:
+            self.rotator.start()
         for (org, kind), f in sorted(self.runtime.indexes.manifest.files.items(), key=lambda i: (i[0][0], i[0][1].value)):
             log.info("serving %s index %s for %s (%d entries)", kind.value, f.digest.hex(), org, f.entries)
 
     def stop(self, grace: float) -> None:
         """Refuse new calls, let in-flight sessions finish for ``grace`` seconds, then close the audit log."""
         self.health.enter_graceful_shutdown()
+        if self.rotator is not None:
+            self.rotator.stop()
         self._server.stop(grace).wait()
         self.servicer.send_watch.close()
         self.metrics.close()
@@ -484,5 +465,6 @@ class HolderDaemon:
             log.error("could not write daemon_stopped and the shutdown checkpoint to %s: %s",
                       self.runtime.audit.path, exc)
         finally:
-            self.runtime.indexes.close()
+            for indexes in (self.runtime.indexes, *self.runtime.retired):
+                indexes.close()
             self.runtime.key_usage.close()

@@ -196,6 +196,11 @@ class IndexManifest:
     records: int
     built_at: str
     files: dict[IndexSlot, IndexFile]
+    # The key's epoch (SPEC.md 2.1): 1 for the first key, one more per rotation; when it
+    # started serving, and the key it replaced (None for the first), for its rotation statement.
+    epoch: int = 1
+    valid_from: str = ""
+    previous_key_id: bytes | None = None
 
     def for_organisation(self, organisation: str) -> dict[Mode, IndexFile]:
         """The indexes built for ``organisation``, by mode (none for an organisation not indexed)."""
@@ -225,8 +230,15 @@ def write_indexes(
     schema_name: str,
     schema_version: int,
     records: int,
+    epoch: int = 1,
+    valid_from: str | None = None,
+    previous_key_id: bytes | None = None,
 ) -> IndexManifest:
-    """Store freshly built indexes and switch the manifest to them atomically."""
+    """Store freshly built indexes and switch the manifest to them atomically.
+
+    ``epoch``, ``valid_from`` (RFC 3339 UTC; the build time if None) and ``previous_key_id``
+    describe the key the indexes were built with (section 2.1 of SPEC.md).
+    """
     index_dir.mkdir(parents=True, exist_ok=True)
     files: dict[IndexSlot, IndexFile] = {}
     for (organisation, kind), data in indexes.items():
@@ -235,14 +247,18 @@ def write_indexes(
         path = index_dir / f"{kind.value}-{digest.hex()[:16]}.idx"
         _write_durably(path, data)
         files[organisation, kind] = IndexFile(organisation, kind, path, digest, len(data), header.entries)
+    built_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     manifest = IndexManifest(
         key_id=key_id,
         schema_fingerprint=schema_fingerprint,
         schema_name=schema_name,
         schema_version=schema_version,
         records=records,
-        built_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        built_at=built_at,
         files=files,
+        epoch=epoch,
+        valid_from=valid_from or built_at,
+        previous_key_id=previous_key_id,
     )
     fsync_directory(index_dir)  # the new index files' names are durable before the manifest names them
     _write_durably(index_dir / MANIFEST_NAME, _manifest_json(manifest))
@@ -262,6 +278,9 @@ def _manifest_json(manifest: IndexManifest) -> bytes:
         },
         "records": manifest.records,
         "built_at": manifest.built_at,
+        "epoch": manifest.epoch,
+        "valid_from": manifest.valid_from,
+        "previous_key_id": manifest.previous_key_id.hex() if manifest.previous_key_id is not None else None,
         "indexes": [
             {"organisation": org, "kind": kind.value, "file": f.path.name, "digest": f.digest.hex(),
              "size_bytes": f.size_bytes, "entries": f.entries}
@@ -300,6 +319,7 @@ def read_manifest(index_dir: Path) -> IndexManifest:
         if any("\x00" in f.path.name for f in files.values()):  # os.open would raise ValueError
             raise ValueError("NUL byte in an index file name")
         schema = doc["schema"]
+        previous = doc.get("previous_key_id")  # absent (with epoch and valid_from) in manifests of older versions
         return IndexManifest(
             key_id=bytes.fromhex(doc["key_id"]),
             schema_fingerprint=bytes.fromhex(schema["fingerprint"]),
@@ -308,6 +328,9 @@ def read_manifest(index_dir: Path) -> IndexManifest:
             records=int(doc["records"]),
             built_at=str(doc["built_at"]),
             files=files,
+            epoch=int(doc.get("epoch", 1)),
+            valid_from=str(doc.get("valid_from", doc["built_at"])),
+            previous_key_id=None if previous is None else bytes.fromhex(previous),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # AttributeError: a non-table where a table belongs
         raise StoreError(f"{path} is malformed ({type(exc).__name__}: {exc})") from None

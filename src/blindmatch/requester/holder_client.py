@@ -24,11 +24,12 @@ from blindmatch.audit.keys import verify_transcript_signature
 from blindmatch.audit.peer_checkpoints import verify_peer_note
 from blindmatch.core.errors import ProtocolError
 from blindmatch.core.events import Event
-from blindmatch.core.keys import key_id_of
 from blindmatch.core.messages import Abort, BlindedBatch, Close, Closed, EvaluatedBatch, Hello
 from blindmatch.core.pacing import pace
 from blindmatch.core.requester import RequesterSession
+from blindmatch.core.rotation import Pin, RotationError
 from blindmatch.requester.config import HolderEndpoint
+from blindmatch.requester.pins import PinStore, configured_pin
 from blindmatch.transport.retry import call_with_retry, is_retryable
 from blindmatch.transport.status import reason_from_rpc_error
 from blindmatch.transport.tls import channel_credentials, server_organisation
@@ -86,26 +87,31 @@ class HolderNotPinned(HolderError):
 
     default_reason = Reason.HOLDER_NOT_PINNED
 
+    def __init__(self, message: str) -> None:
+        # A local reason, but the job ends with it like a holder's: the store and the CLI name it.
+        super().__init__(message, Reason.HOLDER_NOT_PINNED.status, Reason.HOLDER_NOT_PINNED.value)
 
-def check_pinned_info(endpoint: HolderEndpoint, info: pb.HolderInfo) -> None:
+
+def check_pinned_info(pin: Pin, info: pb.HolderInfo) -> None:
     """GetInfo must announce exactly the pinned OPRF key (and its key id) and audit key.
 
-    A changed key is never taken from GetInfo: rotation means a new pin in requester.toml.
+    A changed key is never taken from GetInfo alone: only through rotation statements that
+    chain from the pin (``requester.pins``), or a new pin in requester.toml.
     """
-    if info.oprf_public_key != endpoint.oprf_public_key:
+    if info.oprf_public_key != pin.oprf_public_key:
         raise HolderNotPinned(
             f"the holder's OPRF public key {info.oprf_public_key.hex()[:16]}... is not the pinned "
-            f"{endpoint.oprf_public_key.hex()[:16]}... (holder.oprf_public_key); if the holder rotated its key, "
+            f"{pin.oprf_public_key.hex()[:16]}... (holder.oprf_public_key); if the holder rotated its key, "
             "pin the new one after checking it out of band")
-    if info.key_id != key_id_of(endpoint.oprf_public_key):
+    if info.key_id != pin.key_id:
         raise HolderNotPinned("the holder's key id does not name the pinned OPRF public key")
-    if info.audit_public_key != endpoint.audit_public_key:
+    if info.audit_public_key != pin.audit_public_key:
         raise HolderNotPinned(
             f"the holder's audit key {info.audit_public_key.hex()[:16]}... is not the pinned "
-            f"{endpoint.audit_public_key.hex()[:16]}... (holder.audit_public_key)")
-    if info.organisation != endpoint.organisation:
+            f"{pin.audit_public_key.hex()[:16]}... (holder.audit_public_key)")
+    if info.organisation != pin.organisation:
         raise HolderNotPinned(
-            f"the holder calls itself {info.organisation!r}, not the pinned organisation {endpoint.organisation!r}")
+            f"the holder calls itself {info.organisation!r}, not the pinned organisation {pin.organisation!r}")
 
 
 class HolderRefused(HolderError):
@@ -193,8 +199,10 @@ class HolderClient:
         call_timeout: float = 30.0,
         stop: threading.Event | None = None,
         on_wire: Callable[[str, int], None] = lambda _direction, _size: None,
+        pins: PinStore | None = None,
     ) -> None:
-        """``on_wire(direction, size)`` sees the encoded size of every Match message ("up" or "down")."""
+        """``on_wire(direction, size)`` sees the encoded size of every Match message ("up" or "down");
+        with ``pins``, a key rotation the holder announces with valid statements moves the pin."""
         credentials = channel_credentials(endpoint.ca_cert, endpoint.key, endpoint.cert, HolderError)
         options: list[tuple[str, object]] = [
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -212,6 +220,8 @@ class HolderClient:
         self._on_wire = on_wire
         self._endpoint = endpoint
         self._pinned_checked = False
+        self._pins = pins
+        self.pin = pins.current() if pins is not None else configured_pin(endpoint)
 
     def _check_certificate(self) -> None:
         """Once per client, before its first call: the server certificate's O= is the pinned organisation."""
@@ -249,8 +259,24 @@ class HolderClient:
         except grpc.RpcError as exc:
             raise translate(exc, "GetInfo") from None
         _check_index_sizes(info)
-        check_pinned_info(self._endpoint, info)
+        self._follow_rotation(info)
+        check_pinned_info(self.pin, info)
         return info
+
+    def _follow_rotation(self, info: pb.HolderInfo) -> None:
+        """Move the pin to announced keys that the holder's rotation statements lead to (SPEC.md 2.3)."""
+        announced = (info.oprf_public_key, info.audit_public_key)
+        if self._pins is None or announced == (self.pin.oprf_public_key, self.pin.audit_public_key):
+            return
+        if info.organisation != self.pin.organisation:
+            return  # check_pinned_info names the organisation
+        try:
+            self.pin = self._pins.follow(list(info.key_rotations), *announced)
+        except RotationError as exc:
+            raise HolderNotPinned(
+                f"the holder announces OPRF key {info.oprf_public_key.hex()[:16]}... and audit key "
+                f"{info.audit_public_key.hex()[:16]}..., not the pinned ones, and {exc}; pin the new keys in "
+                "requester.toml after checking them out of band") from None
 
     def download_index(
         self,

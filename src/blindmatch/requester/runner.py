@@ -57,6 +57,7 @@ from blindmatch.requester.inputs import (
 )
 from blindmatch.requester.jobs import Job, JobStore, owner_token
 from blindmatch.requester.metrics import RequesterMetrics
+from blindmatch.requester.pins import PinStore
 from blindmatch.requester.requests import build_session_request, fresh_blinds
 from blindmatch.requester.session import run_session
 from blindmatch.requester.store_check import check_results, check_store_knows_audited_sessions
@@ -143,6 +144,8 @@ class JobRunner:
         self._check_identity()
         check_store_knows_audited_sessions(store, audit)
         self.approvals = Approvals(store)
+        # The holder's pin, moved only by rotation statements that chain from it (SPEC.md 2.3).
+        self.pins = PinStore(config.state_dir, config.holder, audit)
 
     def _end(self, job_id: str, reason: Reason, error: str, code: str, status: str = "") -> None:
         """Finish the job in the state its reason implies (the vocabulary's one table)."""
@@ -226,7 +229,7 @@ class JobRunner:
             if remaining.size == 0:
                 break
             try:
-                with HolderClient(self.config.holder, stop=self.stop) as client:
+                with HolderClient(self.config.holder, stop=self.stop, pins=self.pins) as client:
                     self._match_remaining(client, job, mode, elements, remaining, ineligible, report)
                 backoff.reset()
             except (HolderUnavailable, _Retry) as exc:
@@ -335,7 +338,7 @@ class JobRunner:
                 raise JobStopped()  # between sessions: the rest stay approved and resume on the next start
             keys = [elements.keys[i] for i in prepared.elements]
             session = RequesterSession(keys, mode, index, prepared.session_id, batch_size, self.engine, blinds=prepared.blinds,
-                                       organisation=self.config.organisation, public_key=self.config.holder.oprf_public_key)
+                                       organisation=self.config.organisation, public_key=info.oprf_public_key)
             request = prepared.request
             if (request.expires_at <= margin or request.key_id != info.key_id or request.index_digest != index.digest
                     or session.blinded_commitment != request.blinded_commitment):
@@ -365,7 +368,7 @@ class JobRunner:
             blinds = fresh_blinds(int(selection.size), mode)
             session = RequesterSession([elements.keys[i] for i in selection], mode, index, session_id, batch_size,
                                        self.engine, blinds=blinds, organisation=cfg.organisation,
-                                       public_key=cfg.holder.oprf_public_key)
+                                       public_key=info.oprf_public_key)
             held_back = ineligible if start == 0 and not self.store.has_sessions(job.id) else 0
             request = build_session_request(
                 session, organisation=cfg.organisation, official=cfg.official.name,
@@ -412,6 +415,10 @@ class JobRunner:
             self.store.end_session(session_id, JobState.ended_by(exc.reason) if exc.code else JobState.FAILED)
             if exc.reason == Reason.INDEX_MISMATCH:
                 raise _Retry("the holder's index changed; refreshing it") from None
+            if exc.reason in (Reason.KEY_MISMATCH, Reason.EPOCH_ENDED):
+                # A key change between sessions: GetInfo again, which moves the pin only through
+                # valid rotation statements; otherwise the job stops holder_not_pinned, its batches kept.
+                raise _Retry("the holder's key changed; reading its GetInfo again") from None
             raise
         except BaseException:
             self.store.end_session(session_id, JobState.FAILED)

@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x62lindmatch/v1/holder.proto\x12\rblindmatch.v1\"\"\n\x0eGetInfoRequest\x12\x10\n\x08official\x18\x01 \x01(\t\"c\n\tIndexInfo\x12!\n\x04kind\x18\x01 \x01(\x0e\x32\x13.blindmatch.v1.Mode\x12\x0e\n\x06\x64igest\x18\x02 \x01(\x0c\x12\x12\n\nsize_bytes\x18\x03 \x01(\x04\x12\x0f\n\x07\x65ntries\x18\x04 \x01(\x04\"o\n\x06Limits\x12\x11\n\tmax_batch\x18\x01 \x01(\r\x12\x1c\n\x14max_session_elements\x18\x02 \x01(\x04\x12\x19\n\x11max_message_bytes\x18\x03 \x01(\r\x12\x19\n\x11index_chunk_bytes\x18\x04 \x01(\r\"\xad\x01\n\x06\x42udget\x12\x1b\n\x13session_max_records\x18\x01 \x01(\x04\x12\"\n\x1aorganisation_day_remaining\x18\x02 \x01(\x04\x12\"\n\x1aorganisation_30d_remaining\x18\x03 \x01(\x04\x12\x1e\n\x16official_day_remaining\x18\x04 \x01(\x04\x12\x1e\n\x16official_30d_remaining\x18\x05 \x01(\x04\"\xc1\x02\n\nHolderInfo\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x0e\n\x06key_id\x18\x02 \x01(\x0c\x12\x1a\n\x12schema_fingerprint\x18\x03 \x01(\x0c\x12)\n\x07indexes\x18\x04 \x03(\x0b\x32\x18.blindmatch.v1.IndexInfo\x12%\n\x06limits\x18\x05 \x01(\x0b\x32\x15.blindmatch.v1.Limits\x12%\n\x06\x62udget\x18\x06 \x01(\x0b\x32\x15.blindmatch.v1.Budget\x12\x18\n\x10\x61udit_public_key\x18\x07 \x01(\x0c\x12\x13\n\x0bschema_name\x18\x08 \x01(\t\x12\x16\n\x0eschema_version\x18\t \x01(\r\x12\x17\n\x0foprf_public_key\x18\n \x01(\x0c\x12\x14\n\x0corganisation\x18\x0b \x01(\t\"Y\n\x14\x44ownloadIndexRequest\x12!\n\x04kind\x18\x01 \x01(\x0e\x32\x13.blindmatch.v1.Mode\x12\x0e\n\x06\x64igest\x18\x02 \x01(\x0c\x12\x0e\n\x06offset\x18\x03 \x01(\x04\"O\n\nIndexChunk\x12\x0e\n\x06offset\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x13\n\x0btotal_bytes\x18\x03 \x01(\x04\x12\x0e\n\x06\x64igest\x18\x04 \x01(\x0c\"\xf3\x01\n\x05Hello\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x12\n\nsession_id\x18\x02 \x01(\x0c\x12!\n\x04mode\x18\x03 \x01(\x0e\x32\x13.blindmatch.v1.Mode\x12\x0e\n\x06key_id\x18\x04 \x01(\x0c\x12\x1a\n\x12schema_fingerprint\x18\x05 \x01(\x0c\x12\x14\n\x0cindex_digest\x18\x06 \x01(\x0c\x12\x15\n\relement_count\x18\x07 \x01(\x04\x12\x12\n\nbatch_size\x18\x08 \x01(\r\x12\x15\n\rbatch_digests\x18\t \x03(\x0c\x12\x15\n\rauthorization\x18\n \x01(\x0c\"/\n\x06\x41\x63\x63\x65pt\x12\x12\n\nsession_id\x18\x01 \x01(\x0c\x12\x11\n\tmax_batch\x18\x02 \x01(\r\"<\n\x0c\x45lementBatch\x12\x0b\n\x03seq\x18\x01 \x01(\r\x12\x10\n\x08\x65lements\x18\x02 \x01(\x0c\x12\r\n\x05proof\x18\x03 \x01(\x0c\"&\n\x05\x41\x62ort\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"t\n\x05\x43lose\x12\x12\n\nsession_id\x18\x01 \x01(\x0c\x12\x17\n\x0ftranscript_hash\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x12\x12\n\nsigner_key\x18\x04 \x01(\x0c\x12\x17\n\x0f\x63heckpoint_note\x18\x05 \x01(\x0c\"\x8c\x01\n\x06\x43losed\x12\x12\n\nsession_id\x18\x01 \x01(\x0c\x12\x17\n\x0ftranscript_hash\x18\x02 \x01(\x0c\x12\x15\n\relement_count\x18\x03 \x01(\x04\x12\x11\n\tsignature\x18\x04 \x01(\x0c\x12\x12\n\nsigner_key\x18\x05 \x01(\x0c\x12\x17\n\x0f\x63heckpoint_note\x18\x06 \x01(\x0c\"\xc4\x01\n\x12MatchClientMessage\x12%\n\x05hello\x18\x01 \x01(\x0b\x32\x14.blindmatch.v1.HelloH\x00\x12.\n\x07\x62linded\x18\x02 \x01(\x0b\x32\x1b.blindmatch.v1.ElementBatchH\x00\x12%\n\x05\x63lose\x18\x03 \x01(\x0b\x32\x14.blindmatch.v1.CloseH\x00\x12%\n\x05\x61\x62ort\x18\x04 \x01(\x0b\x32\x14.blindmatch.v1.AbortH\x00\x42\t\n\x07message\"\xa3\x01\n\x12MatchServerMessage\x12\'\n\x06\x61\x63\x63\x65pt\x18\x01 \x01(\x0b\x32\x15.blindmatch.v1.AcceptH\x00\x12\x30\n\tevaluated\x18\x02 \x01(\x0b\x32\x1b.blindmatch.v1.ElementBatchH\x00\x12\'\n\x06\x63losed\x18\x03 \x01(\x0b\x32\x15.blindmatch.v1.ClosedH\x00\x42\t\n\x07message*G\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\x13\n\x0fMODE_MEMBERSHIP\x10\x01\x12\x14\n\x10MODE_CARDINALITY\x10\x02\x32\xf3\x01\n\x06Holder\x12\x43\n\x07GetInfo\x12\x1d.blindmatch.v1.GetInfoRequest\x1a\x19.blindmatch.v1.HolderInfo\x12Q\n\rDownloadIndex\x12#.blindmatch.v1.DownloadIndexRequest\x1a\x19.blindmatch.v1.IndexChunk0\x01\x12Q\n\x05Match\x12!.blindmatch.v1.MatchClientMessage\x1a!.blindmatch.v1.MatchServerMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x62lindmatch/v1/holder.proto\x12\rblindmatch.v1\"\"\n\x0eGetInfoRequest\x12\x10\n\x08official\x18\x01 \x01(\t\"c\n\tIndexInfo\x12!\n\x04kind\x18\x01 \x01(\x0e\x32\x13.blindmatch.v1.Mode\x12\x0e\n\x06\x64igest\x18\x02 \x01(\x0c\x12\x12\n\nsize_bytes\x18\x03 \x01(\x04\x12\x0f\n\x07\x65ntries\x18\x04 \x01(\x04\"o\n\x06Limits\x12\x11\n\tmax_batch\x18\x01 \x01(\r\x12\x1c\n\x14max_session_elements\x18\x02 \x01(\x04\x12\x19\n\x11max_message_bytes\x18\x03 \x01(\r\x12\x19\n\x11index_chunk_bytes\x18\x04 \x01(\r\"\xad\x01\n\x06\x42udget\x12\x1b\n\x13session_max_records\x18\x01 \x01(\x04\x12\"\n\x1aorganisation_day_remaining\x18\x02 \x01(\x04\x12\"\n\x1aorganisation_30d_remaining\x18\x03 \x01(\x04\x12\x1e\n\x16official_day_remaining\x18\x04 \x01(\x04\x12\x1e\n\x16official_30d_remaining\x18\x05 \x01(\x04\"\xd8\x02\n\nHolderInfo\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x0e\n\x06key_id\x18\x02 \x01(\x0c\x12\x1a\n\x12schema_fingerprint\x18\x03 \x01(\x0c\x12)\n\x07indexes\x18\x04 \x03(\x0b\x32\x18.blindmatch.v1.IndexInfo\x12%\n\x06limits\x18\x05 \x01(\x0b\x32\x15.blindmatch.v1.Limits\x12%\n\x06\x62udget\x18\x06 \x01(\x0b\x32\x15.blindmatch.v1.Budget\x12\x18\n\x10\x61udit_public_key\x18\x07 \x01(\x0c\x12\x13\n\x0bschema_name\x18\x08 \x01(\t\x12\x16\n\x0eschema_version\x18\t \x01(\r\x12\x17\n\x0foprf_public_key\x18\n \x01(\x0c\x12\x14\n\x0corganisation\x18\x0b \x01(\t\x12\x15\n\rkey_rotations\x18\x0c \x03(\x0c\"Y\n\x14\x44ownloadIndexRequest\x12!\n\x04kind\x18\x01 \x01(\x0e\x32\x13.blindmatch.v1.Mode\x12\x0e\n\x06\x64igest\x18\x02 \x01(\x0c\x12\x0e\n\x06offset\x18\x03 \x01(\x04\"O\n\nIndexChunk\x12\x0e\n\x06offset\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x13\n\x0btotal_bytes\x18\x03 \x01(\x04\x12\x0e\n\x06\x64igest\x18\x04 \x01(\x0c\"\xf3\x01\n\x05Hello\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x12\n\nsession_id\x18\x02 \x01(\x0c\x12!\n\x04mode\x18\x03 \x01(\x0e\x32\x13.blindmatch.v1.Mode\x12\x0e\n\x06key_id\x18\x04 \x01(\x0c\x12\x1a\n\x12schema_fingerprint\x18\x05 \x01(\x0c\x12\x14\n\x0cindex_digest\x18\x06 \x01(\x0c\x12\x15\n\relement_count\x18\x07 \x01(\x04\x12\x12\n\nbatch_size\x18\x08 \x01(\r\x12\x15\n\rbatch_digests\x18\t \x03(\x0c\x12\x15\n\rauthorization\x18\n \x01(\x0c\"/\n\x06\x41\x63\x63\x65pt\x12\x12\n\nsession_id\x18\x01 \x01(\x0c\x12\x11\n\tmax_batch\x18\x02 \x01(\r\"<\n\x0c\x45lementBatch\x12\x0b\n\x03seq\x18\x01 \x01(\r\x12\x10\n\x08\x65lements\x18\x02 \x01(\x0c\x12\r\n\x05proof\x18\x03 \x01(\x0c\"&\n\x05\x41\x62ort\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"t\n\x05\x43lose\x12\x12\n\nsession_id\x18\x01 \x01(\x0c\x12\x17\n\x0ftranscript_hash\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x12\x12\n\nsigner_key\x18\x04 \x01(\x0c\x12\x17\n\x0f\x63heckpoint_note\x18\x05 \x01(\x0c\"\x8c\x01\n\x06\x43losed\x12\x12\n\nsession_id\x18\x01 \x01(\x0c\x12\x17\n\x0ftranscript_hash\x18\x02 \x01(\x0c\x12\x15\n\relement_count\x18\x03 \x01(\x04\x12\x11\n\tsignature\x18\x04 \x01(\x0c\x12\x12\n\nsigner_key\x18\x05 \x01(\x0c\x12\x17\n\x0f\x63heckpoint_note\x18\x06 \x01(\x0c\"\xc4\x01\n\x12MatchClientMessage\x12%\n\x05hello\x18\x01 \x01(\x0b\x32\x14.blindmatch.v1.HelloH\x00\x12.\n\x07\x62linded\x18\x02 \x01(\x0b\x32\x1b.blindmatch.v1.ElementBatchH\x00\x12%\n\x05\x63lose\x18\x03 \x01(\x0b\x32\x14.blindmatch.v1.CloseH\x00\x12%\n\x05\x61\x62ort\x18\x04 \x01(\x0b\x32\x14.blindmatch.v1.AbortH\x00\x42\t\n\x07message\"\xa3\x01\n\x12MatchServerMessage\x12\'\n\x06\x61\x63\x63\x65pt\x18\x01 \x01(\x0b\x32\x15.blindmatch.v1.AcceptH\x00\x12\x30\n\tevaluated\x18\x02 \x01(\x0b\x32\x1b.blindmatch.v1.ElementBatchH\x00\x12\'\n\x06\x63losed\x18\x03 \x01(\x0b\x32\x15.blindmatch.v1.ClosedH\x00\x42\t\n\x07message*G\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\x13\n\x0fMODE_MEMBERSHIP\x10\x01\x12\x14\n\x10MODE_CARDINALITY\x10\x02\x32\xf3\x01\n\x06Holder\x12\x43\n\x07GetInfo\x12\x1d.blindmatch.v1.GetInfoRequest\x1a\x19.blindmatch.v1.HolderInfo\x12Q\n\rDownloadIndex\x12#.blindmatch.v1.DownloadIndexRequest\x1a\x19.blindmatch.v1.IndexChunk0\x01\x12Q\n\x05Match\x12!.blindmatch.v1.MatchClientMessage\x1a!.blindmatch.v1.MatchServerMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'blindmatch.v1.holder_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MODE']._serialized_start=1990
-  _globals['_MODE']._serialized_end=2061
+  _globals['_MODE']._serialized_start=2013
+  _globals['_MODE']._serialized_end=2084
   _globals['_GETINFOREQUEST']._serialized_start=45
   _globals['_GETINFOREQUEST']._serialized_end=79
   _globals['_INDEXINFO']._serialized_start=81
@@ -42,27 +42,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BUDGET']._serialized_start=296
   _globals['_BUDGET']._serialized_end=469
   _globals['_HOLDERINFO']._serialized_start=472
-  _globals['_HOLDERINFO']._serialized_end=793
-  _globals['_DOWNLOADINDEXREQUEST']._serialized_start=795
-  _globals['_DOWNLOADINDEXREQUEST']._serialized_end=884
-  _globals['_INDEXCHUNK']._serialized_start=886
-  _globals['_INDEXCHUNK']._serialized_end=965
-  _globals['_HELLO']._serialized_start=968
-  _globals['_HELLO']._serialized_end=1211
-  _globals['_ACCEPT']._serialized_start=1213
-  _globals['_ACCEPT']._serialized_end=1260
-  _globals['_ELEMENTBATCH']._serialized_start=1262
-  _globals['_ELEMENTBATCH']._serialized_end=1322
-  _globals['_ABORT']._serialized_start=1324
-  _globals['_ABORT']._serialized_end=1362
-  _globals['_CLOSE']._serialized_start=1364
-  _globals['_CLOSE']._serialized_end=1480
-  _globals['_CLOSED']._serialized_start=1483
-  _globals['_CLOSED']._serialized_end=1623
-  _globals['_MATCHCLIENTMESSAGE']._serialized_start=1626
-  _globals['_MATCHCLIENTMESSAGE']._serialized_end=1822
-  _globals['_MATCHSERVERMESSAGE']._serialized_start=1825
-  _globals['_MATCHSERVERMESSAGE']._serialized_end=1988
-  _globals['_HOLDER']._serialized_start=2064
-  _globals['_HOLDER']._serialized_end=2307
+  _globals['_HOLDERINFO']._serialized_end=816
+  _globals['_DOWNLOADINDEXREQUEST']._serialized_start=818
+  _globals['_DOWNLOADINDEXREQUEST']._serialized_end=907
+  _globals['_INDEXCHUNK']._serialized_start=909
+  _globals['_INDEXCHUNK']._serialized_end=988
+  _globals['_HELLO']._serialized_start=991
+  _globals['_HELLO']._serialized_end=1234
+  _globals['_ACCEPT']._serialized_start=1236
+  _globals['_ACCEPT']._serialized_end=1283
+  _globals['_ELEMENTBATCH']._serialized_start=1285
+  _globals['_ELEMENTBATCH']._serialized_end=1345
+  _globals['_ABORT']._serialized_start=1347
+  _globals['_ABORT']._serialized_end=1385
+  _globals['_CLOSE']._serialized_start=1387
+  _globals['_CLOSE']._serialized_end=1503
+  _globals['_CLOSED']._serialized_start=1506
+  _globals['_CLOSED']._serialized_end=1646
+  _globals['_MATCHCLIENTMESSAGE']._serialized_start=1649
+  _globals['_MATCHCLIENTMESSAGE']._serialized_end=1845
+  _globals['_MATCHSERVERMESSAGE']._serialized_start=1848
+  _globals['_MATCHSERVERMESSAGE']._serialized_end=2011
+  _globals['_HOLDER']._serialized_start=2087
+  _globals['_HOLDER']._serialized_end=2330
 # @@protoc_insertion_point(module_scope)

@@ -61,7 +61,7 @@ class Budget(_message.Message):
     def __init__(self, session_max_records: _Optional[int] = ..., organisation_day_remaining: _Optional[int] = ..., organisation_30d_remaining: _Optional[int] = ..., official_day_remaining: _Optional[int] = ..., official_30d_remaining: _Optional[int] = ...) -> None: ...
 
 class HolderInfo(_message.Message):
-    __slots__ = ("protocol_version", "key_id", "schema_fingerprint", "indexes", "limits", "budget", "audit_public_key", "schema_name", "schema_version", "oprf_public_key", "organisation")
+    __slots__ = ("protocol_version", "key_id", "schema_fingerprint", "indexes", "limits", "budget", "audit_public_key", "schema_name", "schema_version", "oprf_public_key", "organisation", "key_rotations")
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +73,7 @@ class HolderInfo(_message.Message):
     SCHEMA_VERSION_FIELD_NUMBER: _ClassVar[int]
     OPRF_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     ORGANISATION_FIELD_NUMBER: _ClassVar[int]
+    KEY_ROTATIONS_FIELD_NUMBER: _ClassVar[int]
     protocol_version: int
     key_id: bytes
     schema_fingerprint: bytes
@@ -84,7 +85,8 @@ class HolderInfo(_message.Message):
     schema_version: int
     oprf_public_key: bytes
     organisation: str
-    def __init__(self, protocol_version: _Optional[int] = ..., key_id: _Optional[bytes] = ..., schema_fingerprint: _Optional[bytes] = ..., indexes: _Optional[_Iterable[_Union[IndexInfo, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., audit_public_key: _Optional[bytes] = ..., schema_name: _Optional[str] = ..., schema_version: _Optional[int] = ..., oprf_public_key: _Optional[bytes] = ..., organisation: _Optional[str] = ...) -> None: ...
+    key_rotations: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, protocol_version: _Optional[int] = ..., key_id: _Optional[bytes] = ..., schema_fingerprint: _Optional[bytes] = ..., indexes: _Optional[_Iterable[_Union[IndexInfo, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., audit_public_key: _Optional[bytes] = ..., schema_name: _Optional[str] = ..., schema_version: _Optional[int] = ..., oprf_public_key: _Optional[bytes] = ..., organisation: _Optional[str] = ..., key_rotations: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class DownloadIndexRequest(_message.Message):
     __slots__ = ("kind", "digest", "offset")

@@ -1,0 +1,134 @@
+"""Key rotation statements (SPEC.md 2.3) and the epoch schedule (SPEC.md 2.1)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from blindmatch.core.key_epochs import epoch_ended, epoch_ends_at
+from blindmatch.core.keys import HolderKey
+from blindmatch.core.rotation import (
+    Pin,
+    RotationError,
+    RotationStatement,
+    follow_rotations,
+    parse_statement,
+    sign_statement,
+    verify_statement,
+)
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+ORG = "Tax Authority"
+
+
+def raw(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes_raw()
+
+
+def statement(pin: Pin, new_key: HolderKey, audit: bytes, epoch: int = 2, when: datetime = NOW) -> RotationStatement:
+    return RotationStatement("holder/Tax-Authority", ORG, epoch, when.replace(microsecond=0), pin.key_id,
+                             new_key.public_key, audit)
+
+
+@pytest.fixture()
+def audit_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture()
+def pin(audit_key: Ed25519PrivateKey) -> Pin:
+    return Pin(ORG, HolderKey.generate().public_key, raw(audit_key))
+
+
+def signed(s: RotationStatement, *keys: Ed25519PrivateKey) -> bytes:
+    return sign_statement(s, [(raw(k), k.sign) for k in keys])
+
+
+def test_a_valid_statement_moves_the_pin(pin: Pin, audit_key: Ed25519PrivateKey) -> None:
+    new_key = HolderKey.generate()
+    note = signed(statement(pin, new_key, pin.audit_public_key), audit_key)
+    accepted = verify_statement(note, pin, NOW)
+    assert accepted.oprf_public_key == new_key.public_key and accepted.key_id == new_key.key_id
+    assert parse_statement(note)[0] == accepted
+    assert note.decode().startswith("blindmatch/v1 key rotation\norigin holder/Tax-Authority\n")
+
+
+def test_a_chain_of_statements_is_followed_from_the_pin(pin: Pin, audit_key: Ed25519PrivateKey) -> None:
+    second, third = HolderKey.generate(), HolderKey.generate()
+    first_note = signed(statement(pin, second, pin.audit_public_key, 2), audit_key)
+    middle = Pin(ORG, second.public_key, pin.audit_public_key, 2)
+    second_note = signed(statement(middle, third, pin.audit_public_key, 3), audit_key)
+    new_pin, applied = follow_rotations([first_note, second_note], pin, third.public_key, NOW)
+    assert new_pin == Pin(ORG, third.public_key, pin.audit_public_key, 3) and len(applied) == 2
+    # A requester already at the middle pin skips the older statement.
+    assert follow_rotations([first_note, second_note], middle, third.public_key, NOW)[0] == new_pin
+
+
+@pytest.mark.parametrize("forgery", ["other key", "unsigned", "tampered", "wrong chain", "other organisation",
+                                     "old epoch", "future", "same key", "control character"])
+def test_forged_or_unchained_statements_are_refused(pin: Pin, audit_key: Ed25519PrivateKey, forgery: str) -> None:
+    new_key = HolderKey.generate()
+    s = statement(pin, new_key, pin.audit_public_key)
+    note = signed(s, audit_key)
+    if forgery == "other key":
+        note = signed(s, Ed25519PrivateKey.generate())
+    elif forgery == "unsigned":
+        note = s.body().encode() + b"\n"
+    elif forgery == "tampered":
+        note = note.replace(b"epoch 2", b"epoch 9")
+    elif forgery == "wrong chain":
+        note = signed(RotationStatement(s.origin, ORG, 2, s.valid_from, HolderKey.generate().key_id,
+                                        new_key.public_key, s.audit_public_key), audit_key)
+    elif forgery == "other organisation":
+        note = signed(RotationStatement(s.origin, "Other Org", 2, s.valid_from, pin.key_id, new_key.public_key,
+                                        s.audit_public_key), audit_key)
+    elif forgery == "old epoch":
+        pin = Pin(ORG, pin.oprf_public_key, pin.audit_public_key, 2)
+    elif forgery == "future":
+        note = signed(statement(pin, new_key, pin.audit_public_key, when=NOW + timedelta(hours=1)), audit_key)
+    elif forgery == "control character":  # signed, but not signed-note text: DEL is a control character
+        note = note.replace(b"Tax Authority", b"Tax\x7fAuthority")
+        pin = Pin("Tax\x7fAuthority", pin.oprf_public_key, pin.audit_public_key)
+        with pytest.raises(ValueError, match="cannot be a line"):
+            signed(RotationStatement(s.origin, pin.organisation, 2, s.valid_from, pin.key_id, new_key.public_key,
+                                     s.audit_public_key), audit_key)
+    elif forgery == "same key":
+        note = signed(RotationStatement(s.origin, ORG, 2, s.valid_from, pin.key_id, pin.oprf_public_key,
+                                        s.audit_public_key), audit_key)
+    with pytest.raises(RotationError):
+        verify_statement(note, pin, NOW)
+    with pytest.raises(RotationError, match="no valid key rotation statement chains"):
+        follow_rotations([note], pin, new_key.public_key, NOW)
+
+
+def test_a_new_audit_key_must_sign_too(pin: Pin, audit_key: Ed25519PrivateKey) -> None:
+    new_audit = Ed25519PrivateKey.generate()
+    s = statement(pin, HolderKey.generate(), raw(new_audit))
+    with pytest.raises(RotationError, match="not signed by the new one"):
+        verify_statement(signed(s, audit_key), pin, NOW)
+    assert verify_statement(signed(s, audit_key, new_audit), pin, NOW).audit_public_key == raw(new_audit)
+
+
+def test_a_signature_of_small_order_is_refused(pin: Pin, audit_key: Ed25519PrivateKey) -> None:
+    s = statement(pin, HolderKey.generate(), pin.audit_public_key)
+    note = signed(s, audit_key)
+    body, _, line = note.decode().partition("\n\n")
+    blob = base64.b64decode(line.split(" ")[2])
+    identity_r = (1).to_bytes(32, "little")  # R = identity, S = 0: verifies for small-order keys only
+    forged = f"{body}\n\n\u2014 {s.origin} {base64.b64encode(blob[:4] + identity_r + bytes(32)).decode()}\n"
+    with pytest.raises(RotationError, match="not signed by the pinned audit key"):
+        verify_statement(forged.encode(), pin, NOW)
+
+
+def test_epochs_end_at_the_first_boundary_after_their_start() -> None:
+    start = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    end = epoch_ends_at(start, 30)
+    assert int(end.timestamp()) % (30 * 86_400) == 0 and start < end <= start + timedelta(days=30)
+    assert not epoch_ended(start, 30, end - timedelta(seconds=1)) and epoch_ended(start, 30, end)
+    assert epoch_ends_at(end, 30) == end + timedelta(days=30)  # a key started on a boundary serves a whole period
+    assert epoch_ends_at(datetime(1970, 1, 1, tzinfo=UTC), 1) == datetime(1970, 1, 2, tzinfo=UTC)
+    with pytest.raises(ValueError, match="at least 1"):
+        epoch_ends_at(start, 0)
