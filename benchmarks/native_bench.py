@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/native_bench.py                    # micro + rows, 3 repeats (~6 min)
     .venv/bin/python benchmarks/native_bench.py --skip-rows        # per-operation rates only (~1 min)
     .venv/bin/python benchmarks/native_bench.py --repeats 5 --openmined   # on a quiet machine
+    .venv/bin/python benchmarks/native_bench.py --skip-micro --backends native --rows balanced_2^14,unbalanced_2^20x2^14_online \
+        --repeats 5 --openmined --secretflow-python /tmp/spu_venv/bin/python     # the targets, native only
 
 Per operation (``micro``): one thread, straight into each backend's batch call, on 2^13
 random inputs; rates in operations per second per core. ``mult_one`` is one scalar times
@@ -18,7 +20,15 @@ are interleaved per repeat so background load hits both alike; figures are media
 SecretFlow's figures are the reference table of issue 18 (spu 0.9.5 on this machine type);
 with ``--secretflow-python`` (the interpreter of a separate venv holding ``spu==0.9.5``, see
 ``benchmarks/secretflow_psi.py``) the balanced row also runs SecretFlow's ECDH and RR22 PSI
-interleaved with blindmatch, and its ratio uses that measured ECDH median.
+interleaved with blindmatch, and its ratio uses that measured ECDH median; the unbalanced
+row runs SecretFlow's UB-PSI (``benchmarks/secretflow_ub_psi.py``: its offline phase once,
+then as many online phases as blindmatch repeats, after them) and compares the online
+phase. With
+``--openmined`` the balanced and unbalanced rows also time OpenMined's full run of the same
+size once (issue 11's "at most 0.05x of OpenMined's full run"). Each run records the
+seconds each side spent on DLEQ composites (``composites_seconds``, the proofs' extra work)
+and the CPU seconds of the row's span on both sides (``cpu_seconds``; SecretFlow's too), the
+work done, which a shared machine's load disturbs less than wall time.
 
 Results: ``benchmarks/results/native.json``.
 """
@@ -43,6 +53,8 @@ from blindmatch.crypto.batch import BatchEngine
 
 RESULTS = Path(__file__).parent / "results"
 SECRETFLOW_SECONDS = {"balanced_2^14": {"ecdh": 0.31, "rr22": 0.12}, "unbalanced_2^20x2^14_online": 0.48, "holder_build_2^20": 9.8}
+# Which span of ``cpu_seconds`` (harness) matches each row's wall-clock metric.
+CPU_SPAN = {"total_seconds": "total", "session_seconds": "online", "index_build_seconds": "holder_build"}
 ROWS = {
     "balanced_2^14": (BenchConfig(1 << 14, 1 << 14), "total_seconds"),
     "unbalanced_2^20x2^14_online": (BenchConfig(1 << 20, 1 << 14, index="prebuilt"), "session_seconds"),
@@ -92,37 +104,81 @@ def secretflow_balanced(python: str, n: int, m: int) -> dict[str, float]:
     done = subprocess.run([python, str(script), "--n", str(n), "--m", str(m), "--repeats", "1"], capture_output=True, text=True, check=True)
     # spu logs to stdout too; the report is the line that starts the JSON object
     report = json.loads(next(line for line in reversed(done.stdout.splitlines()) if line.startswith('{"spu"')))
-    return {"ecdh": report["PROTOCOL_ECDH"]["median_seconds"], "rr22": report["PROTOCOL_RR22"]["median_seconds"]}
+    return {
+        "ecdh": report["PROTOCOL_ECDH"]["median_seconds"],
+        "rr22": report["PROTOCOL_RR22"]["median_seconds"],
+        "ecdh_cpu": report["PROTOCOL_ECDH"]["median_cpu_seconds"],
+        "rr22_cpu": report["PROTOCOL_RR22"]["median_cpu_seconds"],
+    }
 
 
-def rows(repeats: int, with_openmined: bool, secretflow_python: str | None, names: list[str]) -> dict[str, Any]:
-    """Median seconds of the three rows per backend, interleaved, plus ratios to SecretFlow."""
+def _proof_share(result: dict[str, Any]) -> dict[str, float]:
+    """Seconds of DLEQ composites (the proofs' extra work) on each side of one session."""
+    phases = result["phases"]
+    return {"holder": phases["holder"].get("holder_composites", 0.0), "requester": phases["requester"].get("composites", 0.0)}
+
+
+def _secretflow_base(row: str, measured: dict[str, list[float]], entry: dict[str, Any]) -> float:
+    """The SecretFlow seconds a row's ratio uses: measured in this run when there are any."""
+    reference = SECRETFLOW_SECONDS[row]
+    entry["secretflow_seconds_issue_table"] = reference
+    base = reference["ecdh"] if isinstance(reference, dict) else reference
+    if measured["ecdh"]:
+        entry["secretflow_measured_runs"] = measured
+        base = statistics.median(measured["ecdh"])
+        entry["secretflow_measured_median"] = {k: statistics.median(v) for k, v in measured.items() if v}
+    return float(base)
+
+
+def secretflow_unbalanced(python: str, n: int, m: int, repeats: int) -> dict[str, Any]:
+    """SecretFlow UB-PSI: its offline phase once, then ``repeats`` online phases (seconds, CPU seconds)."""
+    script = Path(__file__).parent / "secretflow_ub_psi.py"
+    done = subprocess.run(
+        [python, str(script), "--n", str(n), "--m", str(m), "--repeats", str(repeats)], capture_output=True, text=True, check=True
+    )
+    report: dict[str, Any] = json.loads(next(line for line in reversed(done.stdout.splitlines()) if line.startswith('{"spu"')))
+    return report
+
+
+def rows(repeats: int, with_openmined: bool, secretflow_python: str | None, names: list[str], backends: list[str]) -> dict[str, Any]:
+    """Median seconds of the rows per backend, interleaved, plus ratios to SecretFlow (and OpenMined)."""
     out: dict[str, Any] = {}
     for row in names:
         cfg, key = ROWS[row]
-        runs: dict[str, list[float]] = {"libsodium": [], "native": []}
-        measured: dict[str, list[float]] = {"ecdh": [], "rr22": []}
+        runs: dict[str, list[float]] = {name: [] for name in backends}
+        proofs: dict[str, list[dict[str, float]]] = {name: [] for name in backends}
+        cpu: dict[str, list[float]] = {name: [] for name in backends}
+        measured: dict[str, list[float]] = {"ecdh": [], "rr22": [], "ecdh_cpu": [], "rr22_cpu": []}
         for _ in range(repeats):
             for name in runs:
                 os.environ[backend.BACKEND_ENV] = name if name == "libsodium" else "auto"
-                runs[name].append(run_bench(cfg)[key])
+                result = run_bench(cfg)
+                runs[name].append(result[key])
+                proofs[name].append(_proof_share(result))
+                cpu[name].append(result["cpu_seconds"][CPU_SPAN[key]])
             if secretflow_python and row == "balanced_2^14":
                 for proto, seconds in secretflow_balanced(secretflow_python, cfg.holder_records, cfg.queries).items():
                     measured[proto].append(seconds)
         os.environ.pop(backend.BACKEND_ENV, None)
+        if secretflow_python and row == "unbalanced_2^20x2^14_online":  # ECDH-OPRF (FourQ) with a cache
+            ub = secretflow_unbalanced(secretflow_python, cfg.holder_records, cfg.queries, repeats)
+            measured["ecdh"] = [r["seconds"] for r in ub["online"]["runs"]]
+            measured["ecdh_cpu"] = [r["cpu_seconds"] for r in ub["online"]["runs"]]
+            measured["offline"] = [ub["offline"]["seconds"]]
         entry: dict[str, Any] = {"metric": key, "runs": runs, "median": {k: statistics.median(v) for k, v in runs.items()}}
-        reference = SECRETFLOW_SECONDS[row]
-        base = reference["ecdh"] if isinstance(reference, dict) else reference
-        entry["secretflow_seconds_issue_table"] = reference
-        if measured["ecdh"]:
-            entry["secretflow_measured_runs"] = measured
-            base = statistics.median(measured["ecdh"])
-            entry["secretflow_measured_median"] = {k: statistics.median(v) for k, v in measured.items()}
+        entry["composites_seconds"] = proofs
+        entry["cpu_seconds"] = {"runs": cpu, "median": {k: statistics.median(v) for k, v in cpu.items()}}
+        base = _secretflow_base(row, measured, entry)
         entry["ratio_vs_secretflow"] = {k: round(v / base, 3) for k, v in entry["median"].items()}
-        if with_openmined and row == "balanced_2^14":
+        if measured["ecdh_cpu"]:
+            sf_cpu = statistics.median(measured["ecdh_cpu"])
+            entry["cpu_ratio_vs_secretflow_ecdh"] = {k: round(v / sf_cpu, 3) for k, v in entry["cpu_seconds"]["median"].items()}
+        if with_openmined and row in ("balanced_2^14", "unbalanced_2^20x2^14_online"):
             from blindmatch.bench import openmined
 
-            entry["openmined_total_seconds"] = openmined.run_openmined(cfg.holder_records, cfg.queries)["total_seconds"]
+            full = openmined.run_openmined(cfg.holder_records, cfg.queries)["total_seconds"]
+            entry["openmined_total_seconds"] = full
+            entry["ratio_vs_openmined_full_run"] = {k: round(v / full, 4) for k, v in entry["median"].items()}
         out[row] = entry
         print(row, json.dumps(entry), flush=True)
     return out
@@ -136,14 +192,17 @@ def main() -> None:
     parser.add_argument("--openmined", action="store_true", help="also time OpenMined PSI on the balanced row (bench extra)")
     parser.add_argument("--secretflow-python", default=None, help="python of a venv with spu==0.9.5 (measures SecretFlow's balanced PSI)")
     parser.add_argument("--rows", default=",".join(ROWS), help="comma-separated subset of the rows")
+    parser.add_argument("--backends", default="libsodium,native", help="comma-separated backends for the rows (native = auto's path)")
+    parser.add_argument("--skip-micro", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS / "native.json")
     args = parser.parse_args()
     result: dict[str, Any] = {"machine": machine_info(), "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     result["auto_backend"] = backend.select("auto").name
-    result["micro_ops_per_second"] = micro(args.micro_n, args.repeats)
-    print(json.dumps(result["micro_ops_per_second"], indent=1), flush=True)
+    if not args.skip_micro:
+        result["micro_ops_per_second"] = micro(args.micro_n, args.repeats)
+        print(json.dumps(result["micro_ops_per_second"], indent=1), flush=True)
     if not args.skip_rows:
-        result["rows"] = rows(args.repeats, args.openmined, args.secretflow_python, args.rows.split(","))
+        result["rows"] = rows(args.repeats, args.openmined, args.secretflow_python, args.rows.split(","), args.backends.split(","))
     result["load_avg_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/native_differential.py --count 1000000      # ~1M cases per operation
 
-For every arithmetic path this CPU runs (``portable``, ``ifma``) and every chunk of random
+For every arithmetic path this CPU runs (``portable``, ``avx2``, ``ifma``; ``--paths`` picks some) and every chunk of random
 inputs it checks, byte for byte against rbcl:
 
 * ``from_uniform``: RFC 9496 element derivation of random 64-byte strings (these elements
@@ -100,11 +100,18 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100_000, help="cases per operation and path (rounded up to chunks)")
     parser.add_argument("--chunk", type=int, default=4096)
     parser.add_argument("--seed", type=int, default=20261201)
+    parser.add_argument("--paths", default="", help="comma-separated paths to check (default: every path this CPU runs)")
     args = parser.parse_args()
     r255 = load()
     if r255 is None:
         sys.exit("the native extension is not built")
     paths = tuple(r255.paths())
+    if args.paths:
+        wanted = tuple(p.strip() for p in args.paths.split(","))
+        missing = [p for p in wanted if p not in paths]
+        if missing:
+            sys.exit(f"paths {missing} are not available on this CPU (has {paths})")
+        paths = wanted
     counts: dict[str, int] = {f"{p}.{op}": 0 for p in paths for op in ("from_uniform", "mult_one", "mult_many", "decode", "hash_to_group")}
     counts["invert"] = 0
     r = random.Random(args.seed)

@@ -1,7 +1,7 @@
 """The native ristretto255 backend against the RFC 9496 vectors and the independent oracle.
 
 Each test runs on every arithmetic path this CPU can run (``portable`` everywhere,
-``ifma`` on AVX-512 IFMA machines). Differential tests against libsodium are in
+``avx2`` on AVX2 machines, ``ifma`` on AVX-512 IFMA machines). Differential tests against libsodium are in
 ``test_crypto_native_diff.py``; backend selection in ``test_crypto_native_backend.py``.
 """
 

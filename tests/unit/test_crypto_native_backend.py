@@ -74,9 +74,16 @@ def test_environment_variable_and_argument_choose(monkeypatch: pytest.MonkeyPatc
         backend.select("openssl")
 
 
-def test_auto_prefers_ifma_and_otherwise_libsodium() -> None:
-    expected = "native:ifma" if "ifma" in PATHS else "libsodium"
+def test_auto_prefers_ifma_then_avx2_and_otherwise_libsodium(monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = "native:ifma" if "ifma" in PATHS else "native:avx2" if "avx2" in PATHS else "libsodium"
     assert backend.select("auto").name == expected
+    if "avx2" in PATHS:  # what a CPU with AVX2 but without IFMA sees
+        monkeypatch.setattr(backend, "native_paths", lambda: ("portable", "avx2"))
+        backend._resolve.cache_clear()
+        try:
+            assert backend.select("auto").name == "native:avx2"
+        finally:
+            backend._resolve.cache_clear()
 
 
 def test_missing_extension_falls_back_to_libsodium(monkeypatch: pytest.MonkeyPatch) -> None:

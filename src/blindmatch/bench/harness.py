@@ -52,6 +52,21 @@ from blindmatch.bench.common import (
 # --------------------------------------------------------------------------- the two sides
 
 
+def _holder_index(cfg: BenchConfig, timer: PhaseTimer, report: SideReport) -> bytes:
+    """The holder's index bytes: loaded when prebuilt, else built (timed into ``report``)."""
+    t = time.perf_counter()
+    if cfg.index == "prebuilt":
+        index = index_path(cfg.index_dir or default_index_dir(), cfg.holder_records, cfg.seed, cfg.mode).read_bytes()
+        report.phases["index_load"] = time.perf_counter() - t
+        report.phases["index_build"] = 0.0
+        return index
+    index = build_index_bytes(cfg, (cfg.mode,), timer)[cfg.mode]
+    report.phases["index_build"] = time.perf_counter() - t
+    report.extra["build_phases"] = dict(timer.seconds)
+    timer.seconds.clear()
+    return index
+
+
 def _holder_main(cfg: BenchConfig, peer: Connection, parent: Connection) -> None:
     from blindmatch.bench.rss import peak_rss_bytes, reset_peak
     from blindmatch.core.holder import HolderConfig, HolderSession, unsigned_close
@@ -65,17 +80,9 @@ def _holder_main(cfg: BenchConfig, peer: Connection, parent: Connection) -> None
         key = bench_key(cfg.seed)
         mode = Mode(cfg.mode)
         peer.recv()  # the requester has generated its queries: start the clock-sensitive part
-        if cfg.index == "prebuilt":
-            t = time.perf_counter()
-            index = index_path(cfg.index_dir or default_index_dir(), cfg.holder_records, cfg.seed, cfg.mode).read_bytes()
-            report.phases["index_load"] = time.perf_counter() - t
-            report.phases["index_build"] = 0.0
-        else:
-            t = time.perf_counter()
-            index = build_index_bytes(cfg, (cfg.mode,), timer)[cfg.mode]
-            report.phases["index_build"] = time.perf_counter() - t
-            report.extra["build_phases"] = dict(timer.seconds)
-            timer.seconds.clear()
+        cpu_start = time.process_time()
+        index = _holder_index(cfg, timer, report)
+        report.phases["cpu_build"] = time.process_time() - cpu_start
         report.extra["peak_rss_build_bytes"] = peak_rss_bytes()
         report.extra["serve_peak_reset"] = reset_peak()
         # --- the index exists: everything from here on is the online part.
@@ -119,6 +126,7 @@ def _holder_main(cfg: BenchConfig, peer: Connection, parent: Connection) -> None
             down += sum(message_wire_size(r) for r in replies)
             peer.send(replies)
         engine.close()
+        report.phases["cpu_online"] = time.process_time() - cpu_start - report.phases["cpu_build"]
         report.phases["serve_busy"] = busy
         report.phases.update({f"holder_{k}": v for k, v in timer.seconds.items()})
         report.extra.update(bytes_up_messages=up, bytes_down_messages=down, evaluated=session.evaluated_count)
@@ -150,7 +158,7 @@ def _requester_main(cfg: BenchConfig, peer: Connection, parent: Connection) -> N
         engine = TimedEngine(cfg.workers, timer)
         peer.send(b"ready")
         assert peer.recv() == b"index-ready"
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         data = peer.recv_bytes()
         t1 = time.perf_counter()
         index = EncryptedIndex.parse(data)
@@ -183,7 +191,7 @@ def _requester_main(cfg: BenchConfig, peer: Connection, parent: Connection) -> N
                     outbox.put(out)  # the Close
             for batch in pace(session, window):
                 outbox.put(batch)
-        t4 = time.perf_counter()
+        t4, cpu4 = time.perf_counter(), time.process_time()
         thread.join()
         peer.send(None)
         engine.close()
@@ -194,7 +202,9 @@ def _requester_main(cfg: BenchConfig, peer: Connection, parent: Connection) -> N
             blind=t3 - t2,
             exchange=t4 - t3,
             session=t4 - t0,
+            cpu_session=cpu4 - cpu0,
             unblind=timer.seconds.get("unblind", 0.0),
+            composites=timer.seconds.get("composites", 0.0),
             finalize=timer.seconds.get("finalize", 0.0),
             lookup=timer.seconds.get("lookup", 0.0),
         )
@@ -279,6 +289,12 @@ def _finish(
         "index_build_seconds": build,
         "session_seconds": session,
         "total_seconds": build + session,
+        # CPU seconds (all threads) of the same spans: on a shared machine, the work done.
+        "cpu_seconds": {
+            "holder_build": rep_h.phases.get("cpu_build", 0.0),
+            "online": rep_h.phases.get("cpu_online", 0.0) + rep_r.phases.get("cpu_session", 0.0),
+            "total": rep_h.phases.get("cpu_build", 0.0) + rep_h.phases.get("cpu_online", 0.0) + rep_r.phases.get("cpu_session", 0.0),
+        },
         "index_bytes": index_bytes,
         "index_bits_per_entry": 8 * index_bytes / max(entries, 1),
         "false_match_bound": false_match_bound(entries, q),

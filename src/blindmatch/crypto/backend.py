@@ -1,17 +1,18 @@
 """Which arithmetic runs the batched ristretto255 work: libsodium (rbcl) or the native C backend.
 
 Both backends compute exactly the same bytes (RFC 9496/9497); the native one is faster
-because it batches, releases the GIL for a whole chunk and, on CPUs with AVX-512 IFMA,
-runs eight scalar multiplications at once. libsodium stays the reference and the
+because it batches, releases the GIL for a whole chunk and runs several scalar
+multiplications at once: eight on CPUs with AVX-512 IFMA, four on AVX2. libsodium stays the reference and the
 fallback when the optional C extension was not built.
 
 Choice, strongest first: the ``backend`` argument (a config switch, e.g. of
 :class:`blindmatch.crypto.batch.BatchEngine`), then ``BLINDMATCH_CRYPTO_BACKEND``
 (``libsodium`` | ``native`` | ``auto``), then ``auto``. ``native`` may name its path,
-``native:portable`` or ``native:ifma``, to force one in tests; ``BLINDMATCH_NATIVE_PATH``
-does the same for ``native``. ``auto`` picks the native IFMA path when the CPU has it and
-libsodium otherwise: the portable C path is correct but measured slower than libsodium
-per multiplication (``benchmarks/native_bench.py``), so it is opt-in.
+``native:portable``, ``native:avx2`` or ``native:ifma``, to force one in tests;
+``BLINDMATCH_NATIVE_PATH`` does the same for ``native``. ``auto`` picks the fastest
+vector path the CPU has (IFMA, then AVX2) and libsodium otherwise: the portable C path
+is correct but no faster than libsodium per multiplication (``benchmarks/native_bench.py``),
+so it is opt-in.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ class LibsodiumBackend:
 
 
 class NativeBackend:
-    """The C extension on one arithmetic path (``portable`` or ``ifma``)."""
+    """The C extension on one arithmetic path (``portable``, ``avx2`` or ``ifma``)."""
 
     def __init__(self, path: str) -> None:
         module = load_native()
@@ -179,7 +180,7 @@ class NativeBackend:
 
     def msm(self, scalars: bytes, elements: bytes) -> tuple[bytes, int]:
         """Pippenger's bucket method in C, variable time: callers pass public scalars and elements only."""
-        out, bad = self._r255.msm(scalars, elements)
+        out, bad = self._r255.msm(self.path, scalars, elements)
         return (group.IDENTITY, bad) if bad >= 0 else (out, -1)
 
     def composite_weights(self, seed: bytes, c: bytes, d: bytes, start: int, dst: bytes) -> bytes:
@@ -213,7 +214,8 @@ def _resolve(choice: str) -> Backend:
     if choice == "libsodium":
         return LibsodiumBackend()
     if choice == "auto":
-        return NativeBackend("ifma") if "ifma" in native_paths() else LibsodiumBackend()
+        vector = [path for path in ("ifma", "avx2") if path in native_paths()]
+        return NativeBackend(vector[0]) if vector else LibsodiumBackend()
     if choice.startswith("native:"):
         return NativeBackend(choice.removeprefix("native:"))
     raise BackendUnavailableError(f"unknown crypto backend {choice!r}; choose one of {', '.join(CHOICES)} (or native:PATH)")

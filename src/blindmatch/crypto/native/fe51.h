@@ -7,6 +7,7 @@
 #include "r255_consts.h"
 
 #define LANES 1
+#define FE_WORDS 5 /* uint64 limbs of one lane, as fe_gather / fe_scatter store them */
 typedef struct { uint64_t v[5]; } fe;
 typedef uint64_t msk; /* all ones = true, zero = false */
 typedef int64_t dig;
@@ -141,6 +142,14 @@ static inline void fe_store(uint8_t *dst, const fe *a) {
     uint64_t h[5];
     fe_canonical(h, a);
     limbs_to_bytes(dst, h);
+}
+
+/* One lane's limbs from / to memory (for the multi-scalar multiplication's buckets). */
+static inline void fe_gather(fe *r, const uint64_t *const src[LANES]) {
+    for (int i = 0; i < 5; i++) r->v[i] = src[0][i];
+}
+static inline void fe_scatter(uint64_t *const dst[LANES], const fe *a) {
+    for (int i = 0; i < 5; i++) dst[0][i] = a->v[i];
 }
 
 #endif

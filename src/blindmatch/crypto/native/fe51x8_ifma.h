@@ -13,6 +13,7 @@
 #include "r255_consts.h"
 
 #define LANES 8
+#define FE_WORDS 5 /* uint64 limbs of one lane, as fe_gather / fe_scatter store them */
 typedef struct { __m512i v[5]; } fe;
 typedef __mmask8 msk;
 typedef __m512i dig;
@@ -164,6 +165,20 @@ static inline void fe_store(uint8_t *dst, const fe *a) {
     for (int l = 0; l < LANES; l++) {
         for (int i = 0; i < 5; i++) w[i] = t[i][l];
         limbs_to_bytes(dst + 32 * l, w);
+    }
+}
+
+/* Lane l's five limbs from / to src[l] (for the multi-scalar multiplication's buckets). */
+static inline void fe_gather(fe *r, const uint64_t *const src[LANES]) {
+    for (int i = 0; i < 5; i++)
+        r->v[i] = _mm512_set_epi64((long long)src[7][i], (long long)src[6][i], (long long)src[5][i], (long long)src[4][i],
+                                   (long long)src[3][i], (long long)src[2][i], (long long)src[1][i], (long long)src[0][i]);
+}
+static inline void fe_scatter(uint64_t *const dst[LANES], const fe *a) {
+    uint64_t t[LANES];
+    for (int i = 0; i < 5; i++) {
+        _mm512_storeu_si512((void *)t, a->v[i]);
+        for (int l = 0; l < LANES; l++) dst[l][i] = t[l];
     }
 }
 

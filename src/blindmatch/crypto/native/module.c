@@ -3,7 +3,8 @@
  * Every entry point takes whole batches as contiguous buffers, releases the GIL for the
  * arithmetic (so a Python thread pool spreads batches over all cores) and returns the
  * outputs plus the index of the first failing element (-1 when none failed). `path`
- * names the arithmetic: "portable" (radix 2^51) or "ifma" (AVX-512 IFMA, 8 lanes). */
+ * names the arithmetic: "portable" (radix 2^51), "avx2" (radix 2^25.5, 4 lanes) or "ifma"
+ * (AVX-512 IFMA, 8 lanes); paths() lists those this CPU runs, fastest last. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdlib.h>
@@ -16,11 +17,21 @@
 typedef void (*mult_fn)(uint8_t *, uint8_t *, const uint8_t *, size_t, const uint8_t *, size_t);
 typedef void (*uniform_fn)(uint8_t *, uint8_t *, const uint8_t *, size_t, const uint8_t *, size_t);
 typedef void (*validate_fn)(uint8_t *, const uint8_t *, size_t, int);
-typedef struct { const char *name; mult_fn mult; uniform_fn from_uniform; validate_fn validate; } backend;
+typedef struct {
+    const char *name;
+    mult_fn mult;
+    uniform_fn from_uniform;
+    validate_fn validate;
+    long (*msm)(uint8_t *, const uint8_t *, const uint8_t *, size_t);
+} backend;
 
-static const backend PORTABLE = {"portable", r255_portable_mult, r255_portable_from_uniform, r255_portable_validate};
+static const backend PORTABLE = {"portable", r255_portable_mult, r255_portable_from_uniform, r255_portable_validate,
+                                 r255_portable_msm};
+#if R255_HAVE_AVX2
+static const backend AVX2 = {"avx2", r255_avx2_mult, r255_avx2_from_uniform, r255_avx2_validate, r255_avx2_msm};
+#endif
 #if R255_HAVE_IFMA
-static const backend IFMA = {"ifma", r255_ifma_mult, r255_ifma_from_uniform, r255_ifma_validate};
+static const backend IFMA = {"ifma", r255_ifma_mult, r255_ifma_from_uniform, r255_ifma_validate, r255_ifma_msm};
 #endif
 
 static int cpu_has_ifma(void) {
@@ -32,8 +43,20 @@ static int cpu_has_ifma(void) {
 #endif
 }
 
+static int cpu_has_avx2(void) {
+#if R255_HAVE_AVX2
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
+}
+
 static const backend *find_backend(const char *name) {
     if (strcmp(name, "portable") == 0) return &PORTABLE;
+#if R255_HAVE_AVX2
+    if (strcmp(name, "avx2") == 0 && cpu_has_avx2()) return &AVX2;
+#endif
 #if R255_HAVE_IFMA
     if (strcmp(name, "ifma") == 0 && cpu_has_ifma()) return &IFMA;
 #endif
@@ -49,7 +72,18 @@ static Py_ssize_t first_bad(const uint8_t *bad, size_t n) {
 
 static PyObject *py_paths(PyObject *self, PyObject *args) {
     (void)self; (void)args;
-    return cpu_has_ifma() ? Py_BuildValue("(ss)", "portable", "ifma") : Py_BuildValue("(s)", "portable");
+    PyObject *paths = PyList_New(0);
+    if (paths == NULL) return NULL;
+    const char *names[3] = {"portable", cpu_has_avx2() ? "avx2" : NULL, cpu_has_ifma() ? "ifma" : NULL};
+    for (int i = 0; i < 3; i++) {
+        if (names[i] == NULL) continue;
+        PyObject *name = PyUnicode_FromString(names[i]);
+        if (name == NULL || PyList_Append(paths, name) != 0) { Py_XDECREF(name); Py_DECREF(paths); return NULL; }
+        Py_DECREF(name);
+    }
+    PyObject *result = PyList_AsTuple(paths);
+    Py_DECREF(paths);
+    return result;
 }
 
 /* mult(path, scalars, points) -> (bytes, first_bad): one scalar (32 bytes) or one per point. */
@@ -274,21 +308,25 @@ done:
     return out;
 }
 
-/* msm(scalars, points) -> (32 bytes, first_bad): Encode(sum s_i P_i) over public inputs
- * (variable time); first_bad names the first point failing Decode or being the identity. */
+/* msm(path, scalars, points) -> (32 bytes, first_bad): Encode(sum s_i P_i) over public
+ * inputs (variable time, on `path`'s lanes); first_bad names the first point
+ * failing Decode or being the identity. */
 static PyObject *py_msm(PyObject *self, PyObject *args) {
     (void)self;
+    const char *path;
     Py_buffer sc, pts;
-    if (!PyArg_ParseTuple(args, "y*y*", &sc, &pts)) return NULL;
+    if (!PyArg_ParseTuple(args, "sy*y*", &path, &sc, &pts)) return NULL;
     PyObject *result = NULL;
     uint8_t out[32] = {0};
     long bad = -1;
+    const backend *be = find_backend(path);
+    if (be == NULL) goto done;
     if (pts.len % 32 != 0 || sc.len != pts.len) {
         PyErr_SetString(PyExc_ValueError, "need one 32-byte scalar per 32-byte point");
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
-    bad = r255_msm_vartime(out, sc.buf, pts.buf, (size_t)pts.len / 32);
+    bad = be->msm(out, sc.buf, pts.buf, (size_t)pts.len / 32);
     Py_END_ALLOW_THREADS
     if (bad == -2) PyErr_NoMemory();
     else result = Py_BuildValue("(y#l)", (const char *)out, (Py_ssize_t)32, bad);

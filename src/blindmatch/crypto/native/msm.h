@@ -1,15 +1,9 @@
-/* Multi-scalar multiplication for public inputs (the DLEQ composites of RFC 9497
- * section 2.2.1) and the composites' weights d_i. Variable time: only for scalars and
- * points that are public (the d_i are hashes of public elements). */
+/* The weights d_i of RFC 9497 section 2.2.1 ComputeComposites (the multi-scalar
+ * multiplication that sums d_i C_i is each backend's NS(msm), msm_lanes.h). */
 #ifndef R255_MSM_H
 #define R255_MSM_H
 #include <stddef.h>
 #include <stdint.h>
-
-/* out = Encode(sum scalar_i * point_i) (Pippenger's bucket method, scalars read as
- * 255-bit integers like libsodium's). Returns -1, the index of the first point that
- * fails RFC 9496 Decode or is the identity, or -2 when memory ran out. */
-long r255_msm_vartime(uint8_t out[32], const uint8_t *scalars, const uint8_t *points, size_t n);
 
 /* d_i = HashToScalar(I2OSP(len(seed), 2) || seed || I2OSP(start + i, 2) || I2OSP(32, 2) ||
  * C_i || I2OSP(32, 2) || D_i || "Composite") for i < n, with HashToScalar's DST (RFC 9497

@@ -10,4 +10,5 @@
 #include "r255_group.h"
 #define NS(name) r255_ifma_##name
 #include "r255_ops.h"
+#include "msm_lanes.h"
 #endif

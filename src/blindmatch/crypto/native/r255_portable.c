@@ -4,3 +4,4 @@
 #include "r255_group.h"
 #define NS(name) r255_portable_##name
 #include "r255_ops.h"
+#include "msm_lanes.h"
