@@ -67,6 +67,13 @@ def test_pki_init_files_modes_and_identity(tmp_path: Path) -> None:
          r"holder.records: only used with holder.epoch_days"),
         (lambda t: t.replace('policy = "policy.toml"\n', 'policy = "policy.toml"\nepoch_days = 0\nrecords = "r.csv"\n'),
          r"holder.epoch_days: must be an integer >= 1"),
+        (lambda t: t.replace('policy = "policy.toml"\n', 'policy = "policy.toml"\nepoch_lead_hours = 4\n'),
+         r"holder.epoch_lead_hours: only used with holder.epoch_days"),
+        (lambda t: t.replace('policy = "policy.toml"\n',
+                             'policy = "policy.toml"\nepoch_days = 1\nrecords = "r.csv"\nepoch_lead_hours = 24\n'),
+         r"holder.epoch_lead_hours: must be shorter than the epoch \(24 hours\)"),
+        (lambda t: t.replace('policy = "policy.toml"\n', 'policy = "policy.toml"\nschema = "extnded"\n'),
+         r"bad.toml: holder.schema: 'extnded' is neither a built-in schema"),
     ],
 )
 def test_config_errors_name_the_key(tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]

@@ -165,7 +165,9 @@ def test_the_epoch_schedule_rotates_across_a_boundary_of_the_injected_clock(
 ) -> None:
     dep = make_deployment(tmp_path, records=40, limits="key_evaluation_cap = 20")
     text = dep.config_path.read_text()
-    dep.config_path.write_text(text.replace('audit_dir = "."\n', 'audit_dir = "."\nepoch_days = 30\nrecords = "records.csv"\n'))
+    # No lead time: the rebuild starts at the boundary (test_epoch_prebuild.py builds ahead).
+    dep.config_path.write_text(text.replace('audit_dir = "."\n', 'audit_dir = "."\nepoch_days = 30\n'
+                                            'records = "records.csv"\nepoch_lead_hours = 0\n'))
     start = parse_time(read_manifest(dep.config.index_dir).valid_from)
     boundary = epoch_ends_at(start, 30)
     now = [start + timedelta(minutes=1)]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from blindmatch.core.key_epochs import epoch_ended, epoch_ends_at
+from blindmatch.core.key_epochs import default_prebuild_lead, epoch_ended, epoch_ends_at, prebuild_starts_at
 from blindmatch.core.keys import HolderKey
 from blindmatch.core.rotation import (
     Pin,
@@ -132,3 +132,10 @@ def test_epochs_end_at_the_first_boundary_after_their_start() -> None:
     assert epoch_ends_at(datetime(1970, 1, 1, tzinfo=UTC), 1) == datetime(1970, 1, 2, tzinfo=UTC)
     with pytest.raises(ValueError, match="at least 1"):
         epoch_ends_at(start, 0)
+
+
+def test_the_next_epoch_is_built_a_day_ahead_or_a_quarter_of_a_short_epoch() -> None:
+    assert default_prebuild_lead(30) == timedelta(days=1) and default_prebuild_lead(4) == timedelta(days=1)
+    assert default_prebuild_lead(1) == timedelta(hours=6) and default_prebuild_lead(2) == timedelta(hours=12)
+    start = datetime(2026, 3, 5, 13, 0, tzinfo=UTC)
+    assert prebuild_starts_at(start, 1, timedelta(hours=6)) == datetime(2026, 3, 5, 18, 0, tzinfo=UTC)

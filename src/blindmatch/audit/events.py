@@ -248,6 +248,8 @@ EVENTS: Mapping[str, EventSchema] = {
     "index_built": EventSchema({"digest": SHA256, "entries": UINT, "kind": IDENT}, {}),
     # The holder's key rotation, with the new key's epoch and its rotation statement's SHA-256 (SPEC.md 2.3).
     "key_rotated": EventSchema({"key_id": KEY_ID}, {"epoch": UINT, "statement": SHA256}),
+    # The next epoch could not be built ahead (SPEC.md 2.1): it is rebuilt once the epoch ended.
+    "epoch_prebuild_refused": EventSchema({"epoch": UINT, "reason": TEXT}, {}),
     # The requester re-pinned the holder through a verified rotation statement (SPEC.md 2.3).
     "holder_repinned": EventSchema(
         {"peer": IDENT, "previous_key_id": KEY_ID, "key_id": KEY_ID, "epoch": UINT, "statement": SHA256}, {}),

@@ -22,9 +22,8 @@ from blindmatch.normalize import (
     NormalizationError,
     Schema,
     SchemaError,
-    builtin_schema,
-    default_schema,
-    load_schema,
+    resolve_schema,
+    schema_source,
 )
 from blindmatch.vocabulary import ExitCode
 
@@ -39,12 +38,8 @@ SCHEMA_HELP = f"a built-in schema ({', '.join(BUILTIN_SCHEMAS)}) or a schema TOM
 
 def load_schema_arg(path: str | None) -> Schema:
     """The schema named by ``--schema`` (a built-in name or a file), else the default; a bad file is a one-line error."""
-    if path is None:
-        return default_schema()
     try:
-        if path in BUILTIN_SCHEMAS and not Path(path).exists():
-            return builtin_schema(path)
-        return load_schema(Path(path))
+        return resolve_schema(None if path is None else schema_source(path, Path.cwd()))
     except (OSError, SchemaError) as exc:
         raise CliError(f"schema {path}: {exc}", ExitCode.USAGE) from None
 

@@ -9,7 +9,7 @@ period ends. The daemon passes its clock in; nothing here reads one.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 SECONDS_PER_DAY = 86_400
 
@@ -26,3 +26,13 @@ def epoch_ends_at(valid_from: datetime, epoch_days: int) -> datetime:
 def epoch_ended(valid_from: datetime, epoch_days: int, now: datetime) -> bool:
     """Whether the key valid from ``valid_from`` has reached the end of its epoch at ``now``."""
     return now >= epoch_ends_at(valid_from, epoch_days)
+
+
+def default_prebuild_lead(epoch_days: int) -> timedelta:
+    """How long before its epoch's end the next key and indexes are built: a day, or a quarter of shorter epochs."""
+    return min(timedelta(days=1), timedelta(days=epoch_days) / 4)
+
+
+def prebuild_starts_at(valid_from: datetime, epoch_days: int, lead: timedelta) -> datetime:
+    """When the build of the epoch after the key valid from ``valid_from`` starts (``lead`` before its end)."""
+    return epoch_ends_at(valid_from, epoch_days) - lead

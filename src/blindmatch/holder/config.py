@@ -18,6 +18,7 @@ from blindmatch.audit.keeper import KeeperSettings, keeper_settings
 from blindmatch.crypto.group import ELEMENT_BYTES
 from blindmatch.holder.index_guard import IndexGuard
 from blindmatch.identity import identity_problem
+from blindmatch.normalize import SchemaError, SchemaSource, schema_source
 from blindmatch.tomlfile import load_toml
 from blindmatch.vocabulary import InputError
 from blindmatch.witness.client import WitnessEndpoint, load_witness_endpoints
@@ -62,7 +63,7 @@ class HolderNodeConfig:
     listen: str
     key_file: Path
     index_dir: Path
-    schema: Path | None
+    schema: SchemaSource | None  # a built-in schema's name or a file; None: the built-in default
     policy: Path
     budget_db: Path
     audit_dir: Path
@@ -78,6 +79,9 @@ class HolderNodeConfig:
     # indexes from ``records`` when an epoch of ``epoch_days`` days ends. None: rotation by hand.
     epoch_days: int | None = None
     records: Path | None = None
+    # How long before the epoch ends the next key and indexes are built (unpublished until
+    # the end); None: ``core.key_epochs.default_prebuild_lead``; 0: build only once it ended.
+    epoch_lead_hours: int | None = None
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,7 @@ class IssuerEndpoint:
 _HOLDER_KEYS = {
     "organisation", "listen", "key_file", "index_dir", "schema", "policy",
     "budget_db", "audit_dir", "audit_origin", "limits", "tls", "audit_log", "witness", "metrics", "index_guard",
-    "issuer", "epoch_days", "records",
+    "issuer", "epoch_days", "records", "epoch_lead_hours",
 }
 _ISSUER_KEYS = {"address", "ca_cert", "cert", "key", "public_key"}
 _TLS_KEYS = {"cert", "key", "client_ca", "allowed_organisations"}
@@ -259,7 +263,7 @@ def load_holder_config(path: Path) -> HolderNodeConfig:
         listen=_listen(_text("holder", holder, "listen", "127.0.0.1:50051")),
         key_file=_path(base, "holder", holder, "key_file", "oprf.key"),
         index_dir=_path(base, "holder", holder, "index_dir", "index"),
-        schema=_path(base, "holder", holder, "schema") if "schema" in holder else None,
+        schema=_schema(path, base, holder),
         policy=_path(base, "holder", holder, "policy"),
         budget_db=_path(base, "holder", holder, "budget_db", "state/budget.sqlite3"),
         audit_dir=_path(base, "holder", holder, "audit_dir", "."),
@@ -275,15 +279,31 @@ def load_holder_config(path: Path) -> HolderNodeConfig:
     )
 
 
+def _schema(path: Path, base: Path, holder: dict[str, Any]) -> SchemaSource | None:
+    """``holder.schema``: a built-in schema's name (``"extended"``) or a schema file; None if absent."""
+    if "schema" not in holder:
+        return None
+    try:
+        return schema_source(_text("holder", holder, "schema"), base)
+    except SchemaError as exc:
+        raise ConfigError(f"{path}: holder.schema: {exc}") from None
+
+
 def _epochs(base: Path, holder: dict[str, Any]) -> dict[str, Any]:
     """``epoch_days`` and the ``records`` file a scheduled rotation rebuilds from (both or neither)."""
     if "epoch_days" not in holder:
         if "records" in holder:
             raise ConfigError("holder.records: only used with holder.epoch_days (scheduled key rotation)")
+        if "epoch_lead_hours" in holder:
+            raise ConfigError("holder.epoch_lead_hours: only used with holder.epoch_days (scheduled key rotation)")
         return {}
     if "records" not in holder:
         raise ConfigError("holder.records: missing; a scheduled rotation (holder.epoch_days) rebuilds the index from it")
-    return {"epoch_days": _int("holder", holder, "epoch_days", 0, 1), "records": _path(base, "holder", holder, "records")}
+    days = _int("holder", holder, "epoch_days", 0, 1)
+    lead = _int("holder", holder, "epoch_lead_hours", 0, 0) if "epoch_lead_hours" in holder else None
+    if lead is not None and lead >= days * 24:
+        raise ConfigError(f"holder.epoch_lead_hours: must be shorter than the epoch ({days * 24} hours)")
+    return {"epoch_days": days, "records": _path(base, "holder", holder, "records"), "epoch_lead_hours": lead}
 
 
 def _index_guard(table: Any) -> IndexGuard:

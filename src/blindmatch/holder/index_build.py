@@ -46,7 +46,7 @@ from blindmatch.holder.store import (
     write_indexes,
 )
 from blindmatch.holder.tokens import IssuerTokens
-from blindmatch.normalize import NormalizationError, Schema, default_schema, load_schema
+from blindmatch.normalize import NormalizationError, Schema, resolve_schema
 from blindmatch.vocabulary import BlindmatchError
 
 CHUNK_ROWS = 65_536
@@ -79,7 +79,7 @@ class BuildReport:
 
 
 def load_configured_schema(config: HolderNodeConfig) -> Schema:
-    return load_schema(config.schema) if config.schema is not None else default_schema()
+    return resolve_schema(config.schema)
 
 
 def _builder(
@@ -129,6 +129,7 @@ def build_index(
     allow_shrink: bool = False,
     tokens: IssuerTokens | None = None,
     now: datetime | None = None,
+    stage_in: Path | None = None,
 ) -> BuildReport:
     """Build both index kinds from ``records_csv`` and commit them atomically to ``config.index_dir``.
 
@@ -140,17 +141,18 @@ def build_index(
     ``tokens`` builds the index over the issuer's eligibility tokens of the match keys
     instead of the keys themselves (see :mod:`blindmatch.holder.tokens`).
     ``now`` is when a rotated key starts serving (its validity start; the clock if None).
+    ``stage_in`` (with ``rotate_key``) writes the indexes and their manifest to that directory
+    instead and leaves the new key in ``<key_file>.next``: the next epoch built ahead, which
+    ``store.commit_prebuilt`` commits at the epoch's end.
     """
+    target = stage_in or config.index_dir
     schema = load_configured_schema(config)
-    if rotate_key:
-        key, created = begin_rotation(config.key_file, config.index_dir), False
-    else:
-        key, created = key_for_rebuild(config.key_file, config.index_dir)
+    key, created = _build_key(config, rotate_key, stage_in)
     report = BuildReport(key_created=created, key_rotated=rotate_key)
     own_engine = engine is None
     engine = engine or BatchEngine()
-    config.index_dir.mkdir(parents=True, exist_ok=True)
-    rejects_path = config.index_dir / REJECTS_NAME
+    target.mkdir(parents=True, exist_ok=True)
+    rejects_path = target / REJECTS_NAME
     rejects_tmp = rejects_path.with_name(f".{REJECTS_NAME}.tmp-{os.getpid()}")
     # A failed build leaves nothing behind; the new key is safe to drop as no index uses it yet.
     leftovers = [rejects_tmp, next_key_path(config.key_file)] if rotate_key else [rejects_tmp]
@@ -184,18 +186,26 @@ def build_index(
     finally:
         if own_engine:
             engine.close()
-    _guard(records_csv, config, report, [rejects_tmp, next_key_path(config.key_file)] if rotate_key else [rejects_tmp],
-           allow_shrink)
+    _guard(records_csv, config, report, leftovers, allow_shrink)
     os.replace(rejects_tmp, rejects_path)
     report.rejects_file = rejects_path
     report.manifest = write_indexes(
-        config.index_dir, indexes, key_id=key.key_id, schema_fingerprint=schema.fingerprint,
+        target, indexes, key_id=key.key_id, schema_fingerprint=schema.fingerprint,
         schema_name=schema.name, schema_version=schema.version, records=report.rows - report.rejected,
         **_key_epoch(config.index_dir, rotate_key, now or datetime.now(UTC)),
     )
-    if rotate_key:  # the manifest now names the new key: only now may it replace the old one
+    if rotate_key and stage_in is None:  # the manifest now names the new key: only now may it replace the old one
         report.retired_key = promote_next_key(config.key_file)
     return report
+
+
+def _build_key(config: HolderNodeConfig, rotate_key: bool, stage_in: Path | None) -> tuple[HolderKey, bool]:
+    """The key a build uses (a fresh one in ``<key_file>.next`` for a rotation); True if it was created."""
+    if stage_in is not None and not rotate_key:
+        raise ValueError("only a key rotation is built ahead (stage_in needs rotate_key)")
+    if rotate_key:
+        return begin_rotation(config.key_file, config.index_dir), False
+    return key_for_rebuild(config.key_file, config.index_dir)
 
 
 def _guard(records_csv: Path, config: HolderNodeConfig, report: BuildReport, leftovers: list[Path],

@@ -200,12 +200,24 @@ class HolderRuntime:
     rotations: tuple[bytes, ...] = ()  # the key rotation statements GetInfo serves (SPEC.md 2.3)
     epoch_days: int | None = None  # the key's epoch schedule; None: it ends only by a manual rotation
     retired: list[OpenIndexes] = field(default_factory=list)  # replaced indexes, open until the daemon stops
+    # Called by the first ``serving`` once the serving key's epoch has ended: switches to the
+    # next epoch if it was built ahead (``EpochRotator.switch_if_due``), so no call is refused.
+    on_epoch_end: Callable[[], object] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def serving(self) -> tuple[HolderKey, OpenIndexes, tuple[bytes, ...]]:
+    def current(self) -> tuple[HolderKey, OpenIndexes, tuple[bytes, ...]]:
         """The key, its indexes and the rotation statements, read together (a rotation switches them at once)."""
         with self._lock:
             return self.key, self.indexes, self.rotations
+
+    def serving(self) -> tuple[HolderKey, OpenIndexes, tuple[bytes, ...]]:
+        """What ``current`` gives, after switching to a next epoch built ahead if the serving one has ended."""
+        served = self.current()
+        if self.on_epoch_end is not None and self.epoch_days and epoch_ended(
+                parse_time(served[1].manifest.valid_from), self.epoch_days, self.clock()):
+            self.on_epoch_end()
+            served = self.current()
+        return served
 
     def switch(self, key: HolderKey, indexes: OpenIndexes, rotations: tuple[bytes, ...]) -> None:
         """Serve a new key and its indexes from the next call on; calls in flight keep the old ones."""

@@ -27,7 +27,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+import shutil
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -392,3 +393,37 @@ def _verify(fd: int, f: IndexFile, manifest: IndexManifest) -> None:
         raise StoreError(f"{f.path}: {exc}") from None
     if (header.kind, header.key_id, header.schema_fingerprint) != (f.kind, manifest.key_id, manifest.schema_fingerprint):
         raise StoreError(f"{f.path}: header does not match the manifest (kind, key id or schema)")
+
+
+# --- the next epoch, built ahead ----------------------------------------------------------
+
+PREBUILT_DIR = "next-epoch"  # <index_dir>/next-epoch: the next epoch's indexes, unserved until its switch
+
+
+def prebuilt_dir(index_dir: Path) -> Path:
+    return index_dir / PREBUILT_DIR
+
+
+def commit_prebuilt(index_dir: Path, staged: OpenIndexes) -> OpenIndexes:
+    """Make the next epoch's indexes, built ahead in ``prebuilt_dir``, the committed ones.
+
+    The files move into ``index_dir`` (same file system, so the open descriptors stay
+    valid and nothing is read again), then the manifest rename commits them as a rebuild
+    does; the caller then finishes the key switch (``load_committed_key`` promotes
+    ``<key_file>.next``). Returns the staged descriptors under the committed manifest.
+    """
+    source = prebuilt_dir(index_dir)
+    files = {}
+    for slot, f in staged.manifest.files.items():
+        target = index_dir / f.path.name
+        os.replace(f.path, target)
+        files[slot] = IndexFile(f.organisation, f.kind, target, f.digest, f.size_bytes, f.entries)
+    manifest = replace(staged.manifest, files=files)
+    fsync_directory(index_dir)
+    _write_durably(index_dir / MANIFEST_NAME, _manifest_json(manifest))
+    fsync_directory(index_dir)
+    _remove_unreferenced(index_dir, manifest)
+    shutil.rmtree(source, ignore_errors=True)
+    committed = OpenIndexes(manifest, staged._fds)
+    staged._fds = {}
+    return committed

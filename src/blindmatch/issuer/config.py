@@ -5,7 +5,7 @@
     seed_file = "issuer.seed"           # the OPRF seed, mode 0600 ('blindmatch issuer keygen')
     signing_key = "issuer.key"          # Ed25519 PEM, mode 0600; issuer.key.pub is pinned by requesters
     state_dir = "state"                 # per-epoch issuance counts and blind-evaluation counts
-    schema = "schema.toml"              # optional; the built-in schema otherwise
+    schema = "schema.toml"              # optional: a file, or a built-in name ("default", "extended")
     epoch_months = 1                    # epoch length: 1, 2, 3, 4, 6 or 12 months
     max_addresses_per_person = 3        # distinct addresses one person may get tokens for, per epoch
     final_field = "order_status"        # the column that says whether the order is final ...
@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from blindmatch.identity import identity_problem
+from blindmatch.normalize import SchemaError, SchemaSource, schema_source
 from blindmatch.tomlfile import load_toml
 from blindmatch.vocabulary import InputError
 
@@ -71,7 +72,7 @@ class IssuerConfig:
     seed_file: Path
     signing_key: Path
     state_dir: Path
-    schema: Path | None = None
+    schema: SchemaSource | None = None  # a built-in schema's name or a file; None: the built-in default
     epoch_months: int = 1
     max_addresses_per_person: int = 3
     final_field: str = "order_status"
@@ -119,6 +120,16 @@ def _holder(index: int, table: Any) -> HolderAllowance:
     return HolderAllowance(organisation, _integer(where, table, "records", 0, 1), float(margin))
 
 
+def _schema(path: Path, base: Path, table: dict[str, Any]) -> SchemaSource | None:
+    """``issuer.schema``: a built-in schema's name (``"extended"``) or a schema file; None if absent."""
+    if "schema" not in table:
+        return None
+    try:
+        return schema_source(_text("issuer", table, "schema"), base)
+    except SchemaError as exc:
+        raise IssuerConfigError(f"{path}: issuer.schema: {exc}") from None
+
+
 def load_issuer_config(path: Path) -> IssuerConfig:
     doc = load_toml(path, IssuerConfigError, "issuer config")
     _check_keys("", doc, {"issuer"})
@@ -136,7 +147,6 @@ def load_issuer_config(path: Path) -> IssuerConfig:
     months = _integer("issuer", table, "epoch_months", 1, 1)
     if months > 12 or 12 % months:
         raise IssuerConfigError("issuer.epoch_months: must be 1, 2, 3, 4, 6 or 12")
-    schema = table.get("schema")
     tls = table.get("tls")
     if tls is not None:
         if not isinstance(tls, dict):
@@ -148,7 +158,7 @@ def load_issuer_config(path: Path) -> IssuerConfig:
         seed_file=base / _text("issuer", table, "seed_file"),
         signing_key=base / _text("issuer", table, "signing_key"),
         state_dir=base / _text("issuer", table, "state_dir", "state"),
-        schema=None if schema is None else base / _text("issuer", table, "schema"),
+        schema=_schema(path, base, table),
         epoch_months=months,
         max_addresses_per_person=_integer("issuer", table, "max_addresses_per_person", 3, 1),
         final_field=_text("issuer", table, "final_field", "order_status"),

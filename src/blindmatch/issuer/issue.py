@@ -27,7 +27,7 @@ from blindmatch.issuer.epochs import Epoch, epoch_key_pair
 from blindmatch.issuer.keys import load_signing_key, read_seed
 from blindmatch.issuer.rules import OVER_ADDRESS_CAP, AddressLedger, person_of, refusal
 from blindmatch.issuer.tokenfile import TokenHeader, render, write_token_file
-from blindmatch.normalize import NormalizationError, Schema, default_schema, load_schema
+from blindmatch.normalize import NormalizationError, Schema, resolve_schema
 from blindmatch.vocabulary import InputError
 
 
@@ -50,7 +50,7 @@ class IssueReport:
 
 
 def issuer_schema(config: IssuerConfig) -> Schema:
-    return load_schema(config.schema) if config.schema is not None else default_schema()
+    return resolve_schema(config.schema)
 
 
 def audit_origin(config: IssuerConfig) -> str:

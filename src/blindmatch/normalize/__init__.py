@@ -8,7 +8,17 @@ from blindmatch.normalize.address import Address, normalize_address, parse_addre
 from blindmatch.normalize.date import normalize_date
 from blindmatch.normalize.errors import NormalizationError, SchemaError, SchemaMismatchError
 from blindmatch.normalize.name import normalize_name
-from blindmatch.normalize.schema import BUILTIN_SCHEMAS, Schema, Tier, builtin_schema, default_schema, load_schema
+from blindmatch.normalize.schema import (
+    BUILTIN_SCHEMAS,
+    Schema,
+    SchemaSource,
+    Tier,
+    builtin_schema,
+    default_schema,
+    load_schema,
+    resolve_schema,
+    schema_source,
+)
 
 __all__ = [
     "BUILTIN_SCHEMAS",
@@ -17,6 +27,7 @@ __all__ = [
     "Schema",
     "SchemaError",
     "SchemaMismatchError",
+    "SchemaSource",
     "Tier",
     "builtin_schema",
     "default_schema",
@@ -25,4 +36,6 @@ __all__ = [
     "normalize_date",
     "normalize_name",
     "parse_address",
+    "resolve_schema",
+    "schema_source",
 ]

@@ -371,3 +371,33 @@ def builtin_schema(name: str) -> Schema:
 def default_schema() -> Schema:
     """The built-in default schema (name, address; order_date as legal basis)."""
     return builtin_schema("default")
+
+
+# What a config file's or the command line's ``schema`` value names: a built-in schema (by
+# name) or a schema TOML file. Kept unloaded in configs, which open no file when parsed.
+SchemaSource = str | Path
+
+
+def schema_source(value: str, base: Path) -> SchemaSource:
+    """The schema a ``schema = VALUE`` setting names: a built-in name, or a file relative to ``base``.
+
+    A file of the built-in's name next to the config wins, so a deployment that kept its
+    own ``default`` file keeps it. A value naming neither raises ``SchemaError``, so the
+    config reports it when read rather than at the first build or job.
+    """
+    path = base / value
+    if value in BUILTIN_SCHEMAS and not path.exists():
+        return value
+    if not path.is_file():
+        raise SchemaError(f"{value!r} is neither a built-in schema ({', '.join(BUILTIN_SCHEMAS)}) "
+                          f"nor a schema file (no file {path})")
+    return path
+
+
+def resolve_schema(source: SchemaSource | None) -> Schema:
+    """The schema ``source`` (from ``schema_source``) names; the built-in default when None."""
+    if source is None:
+        return default_schema()
+    if isinstance(source, Path):
+        return load_schema(source)
+    return builtin_schema(source)

@@ -24,7 +24,7 @@ from blindmatch.crypto import group, voprf
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.issuer.keys import create_seed, create_signing_key, public_key_path
 from blindmatch.issuer.tokenfile import TokenFile, read_token_file
-from blindmatch.normalize import NormalizationError, default_schema, load_schema
+from blindmatch.normalize import NormalizationError, resolve_schema
 from blindmatch.pilot.officials import approve_job
 from blindmatch.pilot.processes import blindmatch_command
 from blindmatch.pilot.workspace import HOLDER_ORG, Workspace, free_port
@@ -124,7 +124,7 @@ def try_without_tokens(workspace: Workspace) -> tuple[int, int]:
     real = _read_tokens(workspace)
     truth = json.loads(workspace.truth.read_text())
     config = load_requester_config(workspace.requester_config)
-    schema = load_schema(config.matching.schema) if config.matching.schema is not None else default_schema()
+    schema = resolve_schema(config.matching.schema)
     made_up = group.random_scalar()
     targets: dict[int, list[bytes | None]] = {}
     with workspace.queries.open(encoding="utf-8", newline="") as handle:

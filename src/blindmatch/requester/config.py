@@ -29,7 +29,7 @@ Example::
 
     [matching]
     mode = "membership"                  # or "cardinality"
-    schema = "schema.toml"               # optional; the built-in schema otherwise
+    schema = "schema.toml"               # optional: a file, or a built-in name ("default", "extended")
     batch_size = 1024
     window = 4                           # batches in flight per session
     session_max_records = 0              # 0: the holder's limit
@@ -65,6 +65,7 @@ from blindmatch.audit.events import IDENT, TEXT
 from blindmatch.audit.keeper import KeeperSettings, keeper_settings
 from blindmatch.crypto.ed25519 import load_public_key_strict
 from blindmatch.crypto.voprf import load_public_key
+from blindmatch.normalize import SchemaError, SchemaSource, schema_source
 from blindmatch.policy.authorize import MAX_LIFETIME
 from blindmatch.tomlfile import load_toml
 from blindmatch.vocabulary import InputError, Mode
@@ -107,7 +108,7 @@ class OfficialConfig:
 @dataclass(frozen=True)
 class MatchingConfig:
     mode: Mode
-    schema: Path | None
+    schema: SchemaSource | None  # a built-in schema's name or a file; None: the built-in default
     batch_size: int
     window: int
     session_max_records: int
@@ -228,6 +229,13 @@ class _Reader:
             raise self.error(key, f"is not a valid public key ({exc})") from None
         return value
 
+    def schema(self, key: str) -> SchemaSource:
+        """A built-in schema's name (``"extended"``) or a schema file relative to the config."""
+        try:
+            return schema_source(self.text(key), self.path.parent.resolve())
+        except SchemaError as exc:
+            raise self.error(key, str(exc)) from None
+
     def path_value(self, key: str, default: str | None = None) -> Path:
         return (self.path.parent / self.text(key, default)).resolve()
 
@@ -330,7 +338,7 @@ def load_requester_config(path: Path) -> RequesterConfig:
         ),
         matching=MatchingConfig(
             mode=Mode(mode_text),
-            schema=matching.path_value("schema") if "schema" in matching.table else None,
+            schema=matching.schema("schema") if "schema" in matching.table else None,
             batch_size=matching.integer("batch_size", 1024, 1),
             window=matching.integer("window", 4, 1),
             session_max_records=matching.integer("session_max_records", 0, 0),

@@ -37,7 +37,7 @@ from blindmatch.core.events import BatchReceived
 from blindmatch.core.index import EncryptedIndex, IndexFormatError
 from blindmatch.core.requester import RequesterSession
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.normalize import default_schema, load_schema
+from blindmatch.normalize import resolve_schema
 from blindmatch.policy import SessionRequest
 from blindmatch.requester.approvals import Approvals, Decision, SessionState
 from blindmatch.requester.config import RequesterConfig
@@ -137,7 +137,7 @@ class JobRunner:
         self.audit = audit
         self.engine = engine
         self.stop = stop or threading.Event()
-        self.schema = load_schema(config.matching.schema) if config.matching.schema else default_schema()
+        self.schema = resolve_schema(config.matching.schema)
         self._indexes = _IndexCache()
         self.metrics = RequesterMetrics()
         self._download_lock = threading.Lock()
