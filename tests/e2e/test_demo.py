@@ -1,4 +1,4 @@
-"""``blindmatch demo --json`` end to end: exact matches, held-back records, every policy refusal."""
+"""``blindmatch demo --json`` end to end: exact matches, held-back records, every policy refusal, witnessed logs."""
 
 from __future__ import annotations
 
@@ -54,6 +54,28 @@ def test_demo_json_reports_exact_matches_and_every_refusal(tmp_path: Path) -> No
     # The daemons exchanged a checkpoint each way in every completed session (SPEC.md 10.4.1).
     exchanged = re.search(r"\((\d+) kept by the holder, (\d+) by the requester\)", reconciled.stdout)
     assert exchanged and int(exchanged[1]) == int(exchanged[2]) > 0, reconciled.stdout
+    # One witness cosigned both logs up to their latest checkpoints; each verifies against it, and they reconcile.
+    witness = summary["witness"]
+    assert {key: witness[key] for key in ("verify_holder", "verify_requester", "reconcile", "witness_exit_code")} == {
+        "verify_holder": "ok", "verify_requester": "ok", "reconcile": "ok", "witness_exit_code": 0}
+    assert witness["holder_cosigned_size"] > 0 and witness["requester_cosigned_size"] > 0
+    assert 0 < witness["holder_cosigned_while_serving"] <= witness["holder_cosigned_size"]  # in the background
+    # The one-shot 'requester match' (no requester daemon) submitted its own checkpoint before it exited.
+    assert witness["match_run"]["cosigned_by"] == [witness["name"]] and witness["match_run"]["pending"] == []
+    assert 0 < witness["match_run"]["checkpoint_size"] <= witness["requester_cosigned_size"]
+    witness_dir = tmp_path / "demo" / "witness"
+    assert (witness_dir / "witness.key").stat().st_mode & 0o777 == 0o600
+    for side in ("holder", "requester"):
+        verify = subprocess.run(blindmatch_command("audit", "verify", str(tmp_path / "demo" / side), "--witness",
+                                                   str(witness_dir / "witness.key.pub"), "--json"),
+                                capture_output=True, text=True)
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+        assert json.loads(verify.stdout)["witnesses"][0]["size"] == witness[f"{side}_cosigned_size"]
     report = tmp_path / "report.html"
-    drawn = subprocess.run(blindmatch_command("audit", "report", str(tmp_path / "demo" / "holder"), "--out", str(report)), capture_output=True, text=True)
-    assert drawn.returncode == 0 and "<svg" in report.read_text()
+    drawn = subprocess.run(blindmatch_command("audit", "report", str(tmp_path / "demo" / "holder"), "--out", str(report),
+                                              "--witness", str(witness_dir / "witness.key.pub"), "--witness-ledger",
+                                              str(witness_dir / "state" / "events.jsonl"),
+                                              "--peer", str(tmp_path / "demo" / "requester")),
+                           capture_output=True, text=True)
+    assert drawn.returncode == 0 and "<svg" in report.read_text(), drawn.stderr
+    assert re.search(rf"<td>{re.escape(witness['name'])}</td>\s*<td>{witness['holder_cosigned_size']}</td>", report.read_text())

@@ -501,3 +501,34 @@ def test_index_download_is_audited(deployment: Deployment, daemon: HolderDaemon,
     assert (entry["kind"], entry["digest"], entry["offset"]) == ("membership", index.digest.hex(), 0)
     assert entry["bytes"] == manifest.files[entry["peer"], Mode.MEMBERSHIP].size_bytes
     assert entry["key_id"] == manifest.key_id.hex()
+
+
+def test_a_download_cancelled_part_way_is_audited_with_what_was_sent(
+    deployment: Deployment, daemon: HolderDaemon, stub: pb_grpc.HolderStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    meta = next(i for i in stub.GetInfo(pb.GetInfoRequest()).indexes if i.kind == pb.MODE_MEMBERSHIP)
+    indexes, cancelled, reads = daemon.runtime.indexes, threading.Event(), []
+    real_read = indexes.read
+
+    def read_until_cancelled(slot: tuple[str, Mode], offset: int, length: int) -> bytes:
+        reads.append(offset)
+        if len(reads) == 2:  # the whole index fits in gRPC's flow-control window: hold the rest back
+            cancelled.wait(10)
+        return real_read(slot, offset, length)
+
+    monkeypatch.setattr(indexes, "read", read_until_cancelled)
+    before = len(audit_events(deployment))
+    call = stub.DownloadIndex(pb.DownloadIndexRequest(kind=pb.MODE_MEMBERSHIP, digest=meta.digest, offset=100))
+    first = next(call)
+    call.cancel()
+    cancelled.set()
+    deadline = time.monotonic() + 10
+    while not (new := [e for e in audit_events(deployment)[before:] if e["event"] == "index_downloaded"]):
+        assert time.monotonic() < deadline, "the cancelled download left no audit entry"
+        time.sleep(0.05)
+    (entry,) = new
+    assert entry["ended"] == "cancelled" and entry["offset"] == 100 and entry["digest"] == meta.digest.hex()
+    # Counted: the chunks handed to gRPC (the first, and the one read after the cancel if gRPC asked for it
+    # before it saw the cancel), not the whole index.
+    assert entry["bytes"] in (len(first.data), len(first.data) + 1024) and entry["bytes"] < meta.size_bytes - 100
+    assert entry["key_id"] == daemon.runtime.indexes.manifest.key_id.hex()

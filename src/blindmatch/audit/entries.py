@@ -99,10 +99,13 @@ def refusals_summarised(since: str, refused: int, peers: int, reasons: dict[str,
     return Entry("refusals_summarised", {"since": since, "refused": refused, "peers": peers, "reasons": reasons})
 
 
-def index_downloaded(peer: str, kind: str, digest: bytes, key_id: bytes, sent_bytes: int, offset: int) -> Entry:
-    """An index served to the end: who, which index (kind, digest, OPRF key id = epoch), how many bytes
-    from which offset (a resumed download logs each part that reached the end)."""
+def index_downloaded(
+    peer: str, kind: str, digest: bytes, key_id: bytes, sent_bytes: int, offset: int, ended: str = ""
+) -> Entry:
+    """An index served: who, which index (kind, digest, OPRF key id = epoch), how many bytes from which
+    offset (a resumed download logs each part). ``ended=Reason.CANCELLED``: the requester cancelled or lost
+    the call before the end, and ``sent_bytes`` is what was handed to the transport by then."""
     return Entry("index_downloaded", {
         "peer": peer, "kind": kind, "digest": digest.hex(), "key_id": key_id.hex(), "bytes": sent_bytes,
-        "offset": offset,
+        "offset": offset, **({"ended": ended} if ended else {}),
     })

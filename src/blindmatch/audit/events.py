@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from blindmatch.identity import IDENTITY_MAX, identity_problem
-from blindmatch.vocabulary import FAILURE_REASONS, REFUSAL_REASONS, Mode
+from blindmatch.vocabulary import FAILURE_REASONS, REFUSAL_REASONS, Mode, Reason
 
 # Keys the log layer itself writes into every entry; events may not use them.
 ENVELOPE_KEYS = ("event", "index", "sig", "time")
@@ -236,9 +236,10 @@ EVENTS: Mapping[str, EventSchema] = {
     "refusals_summarised": EventSchema(
         {"since": TIMESTAMP, "refused": UINT, "peers": UINT, "reasons": REASON_COUNTS}, {},
     ),
-    # One completed download of an index, or the parts of a resumed one (SPEC.md 9).
+    # One download of an index, or one part of a resumed one; ``ended`` marks a part cut short (SPEC.md 9).
     "index_downloaded": EventSchema(
-        {"peer": IDENT, "kind": MODE, "digest": SHA256, "key_id": KEY_ID, "bytes": UINT, "offset": UINT}, {},
+        {"peer": IDENT, "kind": MODE, "digest": SHA256, "key_id": KEY_ID, "bytes": UINT, "offset": UINT},
+        {"ended": _enum(Reason.CANCELLED)},
     ),
     # A session's reservation settled to the elements the holder evaluated (SPEC section 7.6).
     "budget_settled": EventSchema({"session_id": SESSION_ID, "reserved": UINT, "records": UINT}, {}),

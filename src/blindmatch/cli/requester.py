@@ -281,6 +281,7 @@ def _match_in_process(
     from blindmatch.requester.inputs import JobInputError
     from blindmatch.requester.jobs import JobStore
     from blindmatch.requester.runner import JobBusy, JobRunner
+    from blindmatch.requester.witnessing import submit_checkpoint
 
     config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = BatchEngine()
@@ -289,6 +290,8 @@ def _match_in_process(
             runner = JobRunner(config, JobStore(config.store_path), audit, engine)
             job, _ = runner.submit(queries, out, mode)
             outcome = runner.run(job.id, lambda p: progress(p.phase, p.done, p.total))
+            # No daemon submits what this process wrote: it does so before it exits (bounded).
+            witnessed = submit_checkpoint(audit, config.witnesses) if config.witnesses else None
     except (JobInputError, JobBusy) as exc:
         raise CliError(str(exc), exc.exit_code) from None
     except OSError as exc:
@@ -297,6 +300,7 @@ def _match_in_process(
         engine.close()
     final = outcome.job
     return {
+        **({"witnesses": witnessed.as_json()} if witnessed is not None else {}),
         "job_id": final.id,
         "state": final.state,
         "records": final.preparation.records,
@@ -323,6 +327,9 @@ def _confirmation_counts(out: Path) -> dict[str, int]:
 
 def _print_summary(summary: dict[str, object], mode: Mode, as_json: bool) -> None:
     state = summary["state"]
+    witnesses = summary.get("witnesses")
+    if isinstance(witnesses, dict) and not as_json:
+        _print_witnesses(witnesses)
     if state == "succeeded" and mode is not Mode.CARDINALITY and Path(str(summary["out"])).is_file():
         summary.update(_confirmation_counts(Path(str(summary["out"]))))  # issue 16: confirmations vs review
     if as_json:
@@ -341,3 +348,11 @@ def _print_summary(summary: dict[str, object], mode: Mode, as_json: bool) -> Non
     else:
         print(f"{summary['records']} records: {summary['matches']} matched ({summary.get('confirmed', 0)} confirmed, "
               f"{summary.get('for_review', 0)} for review), {held}; results in {summary['out']}")
+
+
+def _print_witnesses(witnesses: dict[str, Any]) -> None:
+    """The one-shot run's witness submission (``requester.witnessing``), on stderr."""
+    for name in witnesses["cosigned_by"]:
+        print(f"audit checkpoint of size {witnesses['checkpoint_size']} cosigned by {name}", file=sys.stderr)
+    for pending in witnesses["pending"]:
+        print(f"warning: {pending['error']}; {witnesses['later']}", file=sys.stderr)

@@ -41,6 +41,7 @@ from blindmatch.holder.budget_ledger import prepare_budgets
 from blindmatch.holder.capacity import HEALTH_WATCHERS, admitted_calls, server_options, worker_threads
 from blindmatch.holder.config import HolderNodeConfig, TlsConfig
 from blindmatch.holder.epoch_rotation import EpochRotator, published_after_crash
+from blindmatch.holder.index_download import audited_download
 from blindmatch.holder.key_usage import KEY_USAGE_DB, KeyUsage
 from blindmatch.holder.match_progress import MatchProgress, close_is_signed
 from blindmatch.holder.metrics import HolderMetrics
@@ -51,7 +52,7 @@ from blindmatch.holder.session_ledger import (
     AuditUnavailable,
     SessionLedger,
 )
-from blindmatch.holder.store import IndexFile, IndexSlot, OpenIndexes, StoreError, load_committed_key, open_indexes
+from blindmatch.holder.store import StoreError, load_committed_key, open_indexes
 from blindmatch.holder.tokens import check_served_epoch, epoch_fields, epoch_refusal
 from blindmatch.policy import Grant, Policy, PolicyRefusal
 from blindmatch.transport.context import call_cancelled, peer_organisation
@@ -166,12 +167,10 @@ class HolderServicer(pb_grpc.HolderServicer):
         if request.offset > current.size_bytes:
             abort(context, grpc.StatusCode.OUT_OF_RANGE, Reason.BAD_REQUEST,
                   f"offset {request.offset} is past the end of the index ({current.size_bytes} bytes)")
-        entry = entries.index_downloaded(organisation, kind.value, current.digest, indexes.manifest.key_id,
-                                         current.size_bytes - request.offset, request.offset)
         try:
             with self.download_slots.slot(organisation):
-                yield from self._chunks(indexes, (organisation, kind), current, request.offset,
-                                        lambda: self._ledger.record(entry))
+                yield from audited_download(self._ledger, indexes, current, request.offset,
+                                            self._rt.limits.index_chunk_bytes, organisation)
         except AuditUnavailable as exc:  # the last chunk is never sent: the requester has no complete index
             log.error("download of the %s index by %r ended: %s", kind.value, organisation, exc)
             abort(context, grpc.StatusCode.UNAVAILABLE, Reason.AUDIT_UNAVAILABLE,
@@ -179,19 +178,6 @@ class HolderServicer(pb_grpc.HolderServicer):
         except NoSlot as exc:
             self.metrics.refused(exc.reason)
             abort(context, status_of(exc.reason), exc.reason, str(exc))
-
-    def _chunks(self, indexes: OpenIndexes, slot: IndexSlot, index: IndexFile, offset: int,
-                before_last: Callable[[], None]) -> Iterator[pb.IndexChunk]:
-        """The index from ``offset``; ``before_last`` (its audit entry) runs before the chunk with the digest is sent."""
-        step, size, digest = self._rt.limits.index_chunk_bytes, index.size_bytes, index.digest
-        while True:
-            data = indexes.read(slot, offset, min(step, size - offset))
-            if offset + len(data) >= size:
-                before_last()
-                yield pb.IndexChunk(offset=offset, data=data, total_bytes=size, digest=digest)
-                return
-            yield pb.IndexChunk(offset=offset, data=data, total_bytes=size)
-            offset += len(data)
 
     # --- Match ---------------------------------------------------------------------------
 

@@ -6,7 +6,9 @@ holder for sessions it must refuse. ``HolderProcess`` runs ``blindmatch holder s
 prepares the job, has two officials approve it through the CLI (``pilot.officials``),
 matches over the issuer's eligibility tokens (``pilot.eligibility``), compares with the truth, plays a requester
 that skips its eligibility check with made-up tokens, and tries each of the eight refusals the legal setting
-names (``refusals``) plus the cardinality minimum (``other_refusals``) against the live holder. Tests reuse these pieces with smaller sizes.
+names (``refusals``) plus the cardinality minimum (``other_refusals``) against the live holder. A witness daemon
+(``pilot.witness``) cosigns both audit logs throughout; afterwards each log is verified against it and the pair
+reconciled, as a reviewer would (``witness``). Tests reuse these pieces with smaller sizes.
 """
 
 from __future__ import annotations
@@ -22,7 +24,14 @@ from blindmatch.crypto.batch import BatchEngine
 from blindmatch.pilot.eligibility import install_issuer, issue, try_without_tokens
 from blindmatch.pilot.officials import approve_job
 from blindmatch.pilot.probes import LEGAL_REFUSALS, OTHER_REFUSALS, try_refusals
-from blindmatch.pilot.processes import HolderProcess, IssuerProcess, blindmatch_command, build_index
+from blindmatch.pilot.processes import HolderProcess, IssuerProcess, WitnessProcess, blindmatch_command, build_index
+from blindmatch.pilot.witness import (
+    install_witness,
+    review,
+    submit_requester_checkpoint,
+    wait_until_cosigned,
+    witness_key,
+)
 from blindmatch.pilot.workspace import Workspace, create_workspace
 from blindmatch.requester.config import load_requester_config
 from blindmatch.vocabulary import ExitCode
@@ -82,9 +91,11 @@ def run_demo(root: Path) -> dict[str, object]:
     finally:
         issuer.terminate()
     eligibility = issue(workspace)
+    witness = WitnessProcess(install_witness(workspace), workspace.root / "logs")
+    witness.start()  # before the holder: both sides submit each checkpoint from the start
     holder = HolderProcess(workspace.holder_config, workspace.root / "logs")
-    holder.start()
     try:
+        holder.start()
         results = workspace.requester_dir / "results.csv"
         prepared = run_match(workspace, results, awaiting=True)
         approved = approve_job(workspace, str(prepared["job_id"]))
@@ -98,9 +109,16 @@ def run_demo(root: Path) -> dict[str, object]:
                                     DEMO_DUAL_CONTROL_RECORDS)
         finally:
             engine.close()
+        submit_requester_checkpoint(workspace)  # the probes' sessions: no requester match run covers them
+        serving = wait_until_cosigned(workspace.holder_dir, witness_key(workspace))  # the holder's background submission
     finally:
-        holder_exit = holder.terminate()
+        try:
+            holder_exit = holder.terminate()  # its shutdown checkpoint is submitted before it exits
+        finally:
+            witness_exit = witness.terminate()
     audit = check_audit(workspace)
+    witnessed = {**review(workspace), "witness_exit_code": witness_exit, "match_run": match.get("witnesses"),
+                 "holder_cosigned_while_serving": serving}
     return {
         "workdir": str(workspace.root),
         "holder_records": sum(1 for _ in workspace.records.open(encoding="utf-8")) - 1,
@@ -116,6 +134,7 @@ def run_demo(root: Path) -> dict[str, object]:
         "other_refusals": {reason: refusals[reason] for reason in OTHER_REFUSALS},
         "holder_exit_code": holder_exit,
         "audit": audit,
+        "witness": witnessed,
         "seconds": round(time.monotonic() - started, 2),
     }
 
@@ -146,4 +165,14 @@ def demo_ok(summary: dict[str, object]) -> bool:
         and set(refusals) == set(LEGAL_REFUSALS)
         and all(status != "OK" for status in (*refusals.values(), *others.values()))
         and all(state == "ok" for state in audit.values())
+        and witnessed_ok(summary["witness"])
     )
+
+
+def witnessed_ok(witness: object) -> bool:
+    """Both logs cosigned up to their latest checkpoint, verified against the witness, reconciled."""
+    assert isinstance(witness, dict)
+    return (all(witness[check] == "ok" for check in ("verify_holder", "verify_requester", "reconcile"))
+            and witness["holder_cosigned_size"] > 0 and witness["requester_cosigned_size"] > 0
+            and witness["holder_cosigned_while_serving"] > 0
+            and witness["witness_exit_code"] == 0)

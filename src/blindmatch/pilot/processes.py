@@ -1,4 +1,4 @@
-"""The pilot's processes: ``blindmatch`` commands as subprocesses, the holder daemon among them."""
+"""The pilot's processes: ``blindmatch`` commands as subprocesses, the holder, issuer and witness daemons among them."""
 
 from __future__ import annotations
 
@@ -65,6 +65,12 @@ class IssuerProcess(HolderProcess):
     """``blindmatch issuer serve`` as a subprocess, started and stopped as the holder's is."""
 
     role = "issuer"
+
+
+class WitnessProcess(HolderProcess):
+    """``blindmatch witness serve`` as a subprocess: the pilot's inspector general."""
+
+    role = "witness"
 
 
 def build_index(workspace: Workspace, records: Path | None = None) -> None:
