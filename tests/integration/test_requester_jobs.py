@@ -428,7 +428,8 @@ def test_zombie_owner_releases_its_jobs(tmp_path: Path) -> None:
 def test_a_session_its_runner_died_in_does_not_stay_open(tmp_path: Path) -> None:
     """kill -9 mid-session leaves the session ``open``; the next claim of the job marks it
     ``interrupted`` (issue 17), and a session of a live runner is left alone."""
-    from blindmatch.requester.jobs import INTERRUPTED, owner_token
+    from blindmatch.requester.job_owner import owner_token
+    from blindmatch.requester.jobs import INTERRUPTED
 
     store = JobStore(tmp_path / "jobs.sqlite")
     job, _ = store.create_or_resume(tmp_path / "q.csv", tmp_path / "r.csv", "membership", "0" * 64)
