@@ -16,7 +16,7 @@ import tomli_w
 from helpers.job_runner import job_runner
 
 from blindmatch.pilot.processes import HolderProcess, build_index
-from blindmatch.pilot.workspace import PRIMARY_OFFICIAL, REQUESTER_ORG, Workspace, create_workspace
+from blindmatch.pilot.workspace import PRIMARY_OFFICIAL, REQUESTER_ORG, SECOND_OFFICIAL, Workspace, create_workspace
 from blindmatch.requester.runner import Progress
 from blindmatch.vocabulary import JobState, Mode
 from tests.helpers.officials import _official as run_official
@@ -67,10 +67,9 @@ def test_sighup_revokes_an_official_in_the_middle_of_a_job(
     revoke: Callable[[Workspace], None], reason: str, workspace: tuple[Workspace, HolderProcess], tmp_path: Path
 ) -> None:
     """The refused session sends nothing; the job keeps its batches and waits, with new requests,
-    for a new approval; once the holder's policy authorises the official again and they approve,
-    it ends with the results of an uninterrupted run."""
+    for a new approval; once requester.toml names another official and they approve, it ends
+    with the results of an uninterrupted run."""
     ws, holder = workspace
-    policy = (ws.holder_dir / "policy.toml").read_text()
     revoked: list[int] = []
 
     def revoke_after_first_batch(progress: Progress) -> None:
@@ -92,13 +91,24 @@ def test_sighup_revokes_an_official_in_the_middle_of_a_job(
         assert runner.run(job.id).job.state == JobState.AWAITING_APPROVAL  # nothing is sent unapproved
         assert runner.store.get(job.id).elements_done == done
 
-        (ws.holder_dir / "policy.toml").write_text(policy)
-        reload_policy(holder)
-        final = run_approved(ws, runner, job.id).job
-        assert final.state == JobState.SUCCEEDED
+    name_official(ws, SECOND_OFFICIAL)
+    with job_runner(ws.requester_config) as runner:
+        resumed, _ = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
+        assert resumed.id == job.id  # the same input resumes the waiting job
+        assert runner.run(job.id).job.state == JobState.AWAITING_APPROVAL  # new requests, naming Bob
+        assert json.loads(run_official(ws, "show", job.id, "--json"))["official"] == SECOND_OFFICIAL
+        final = run_approved(ws, runner, job.id, officials=("bob.key",)).job
+        assert final.state == JobState.SUCCEEDED, final.error
         reference, _ = runner.submit(ws.queries, tmp_path / "reference.csv", Mode.MEMBERSHIP)
-        assert run_approved(ws, runner, reference.id).job.state == JobState.SUCCEEDED
+        assert run_approved(ws, runner, reference.id, officials=("bob.key",)).job.state == JobState.SUCCEEDED
     assert (tmp_path / "results.csv").read_text() == (tmp_path / "reference.csv").read_text()
+
+
+def name_official(workspace: Workspace, name: str) -> None:
+    """The requester's administrator names the refused official's successor in requester.toml."""
+    config = tomllib.loads(workspace.requester_config.read_text())
+    config["official"]["name"] = name
+    workspace.requester_config.write_text(tomli_w.dumps(config))
 
 
 def reload_policy(holder: HolderProcess) -> None:

@@ -347,6 +347,14 @@ class JobRunner:
         """
         decision, _ = self.approvals.decision(job.id)
         pending = self.approvals.pending(job.id)
+        if decision is not Decision.RELEASED and any(p.request.official != self.config.official.name for p in pending):
+            # ``[official] name`` names someone else now (the refused official's successor):
+            # unapproved requests naming the old one are dropped and prepared again.
+            log.warning("job %s: the prepared requests name another official than [official] name; preparing again",
+                        job.id)
+            for prepared in pending:
+                self.approvals.mark(prepared.session_id, SessionState.DROPPED)
+            pending = []
         if pending and decision is not Decision.RELEASED:
             raise AwaitingApproval(f"job {job.id} waits for officials: blindmatch official approve {job.id}")
         margin = datetime.now(UTC) + timedelta(seconds=30)
@@ -446,7 +454,9 @@ class JobRunner:
             if exc.reason in OFFICIAL_REFUSALS and not received:
                 raise _OfficialRefused(
                     f"the holder refused official {request.official!r} ({exc.reason}: {exc}); nothing more was sent "
-                    "and the finished batches are kept; another official must approve the new requests. "
+                    "and the finished batches are kept; another official must approve the new requests (name them in "
+                    "requester.toml's [official] name, restart the requester and submit the job again: it resumes with "
+                    "requests naming them). "
                 ) from None
             if exc.reason in (Reason.KEY_MISMATCH, Reason.EPOCH_ENDED):
                 # A key change between sessions: GetInfo again, which moves the pin only through
