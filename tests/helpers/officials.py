@@ -48,7 +48,7 @@ def approve(workspace: Workspace, job_id: str, officials: Sequence[str] = ("alic
 
 def run_approved(
     workspace: Workspace, runner: JobRunner, job_id: str, progress: Callable[[Progress], None] | None = None,
-    rounds: int = 1,
+    rounds: int = 1, officials: Sequence[str] = ("alice.key",),
 ) -> JobOutcome:
     """Run the job; each time it stops prepared, awaiting approval, approve it and run it again,
     up to ``rounds`` approvals (a session cut by a holder fault leaves a new request to approve)."""
@@ -56,7 +56,7 @@ def run_approved(
     for _ in range(rounds):
         if outcome.exit_state != JobState.AWAITING_APPROVAL:
             break
-        approve(workspace, job_id)
+        approve(workspace, job_id, officials)
         outcome = runner.run(job_id, progress)
     return outcome
 

@@ -3,6 +3,7 @@ a revoked official from the next session on, in the middle of a job too."""
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 import tomllib
@@ -15,9 +16,10 @@ import tomli_w
 from helpers.job_runner import job_runner
 
 from blindmatch.pilot.processes import HolderProcess, build_index
-from blindmatch.pilot.workspace import PRIMARY_OFFICIAL, REQUESTER_ORG, Workspace, create_workspace
+from blindmatch.pilot.workspace import PRIMARY_OFFICIAL, REQUESTER_ORG, SECOND_OFFICIAL, Workspace, create_workspace
 from blindmatch.requester.runner import Progress
 from blindmatch.vocabulary import JobState, Mode
+from tests.helpers.officials import _official as run_official
 from tests.helpers.officials import run_approved
 
 pytestmark = pytest.mark.timeout(180)
@@ -64,22 +66,59 @@ def wait_for(holder: HolderProcess, text: bytes, timeout: float = 10.0) -> None:
 def test_sighup_revokes_an_official_in_the_middle_of_a_job(
     revoke: Callable[[Workspace], None], reason: str, workspace: tuple[Workspace, HolderProcess], tmp_path: Path
 ) -> None:
+    """The refused session sends nothing; the job keeps its batches and waits, with new requests,
+    for a new approval; once requester.toml names another official and they approve, it ends
+    with the results of an uninterrupted run."""
     ws, holder = workspace
     revoked: list[int] = []
 
     def revoke_after_first_batch(progress: Progress) -> None:
         if progress.phase == "match" and not revoked:
             revoke(ws)
-            assert holder.process is not None
-            holder.process.send_signal(signal.SIGHUP)
-            wait_for(holder, b"policy reloaded (SIGHUP)")
+            reload_policy(holder)
             revoked.append(progress.done)
 
     with job_runner(ws.requester_config) as runner:
         job, _ = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
-        final = run_approved(ws, runner, job.id, revoke_after_first_batch).job
-    assert revoked and (final.state, final.reason) == (JobState.REFUSED, reason)
-    assert 0 < final.elements_done < final.preparation.elements_total  # the first session ran, the next was refused
+        waiting = run_approved(ws, runner, job.id, revoke_after_first_batch).job
+        assert revoked and waiting.state == JobState.AWAITING_APPROVAL
+        assert f"the holder refused official {PRIMARY_OFFICIAL!r} ({reason}" in waiting.error
+        assert "another official must approve" in waiting.error
+        done = waiting.elements_done
+        assert 0 < done < waiting.preparation.elements_total  # the first session ran, the next was refused
+        shown = json.loads(run_official(ws, "show", job.id, "--json"))
+        assert shown["waits_because"] == waiting.error and shown["signed_by"] == []
+        assert runner.run(job.id).job.state == JobState.AWAITING_APPROVAL  # nothing is sent unapproved
+        assert runner.store.get(job.id).elements_done == done
+
+    name_official(ws, SECOND_OFFICIAL)
+    with job_runner(ws.requester_config) as runner:
+        resumed, _ = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
+        assert resumed.id == job.id  # the same input resumes the waiting job
+        assert runner.run(job.id).job.state == JobState.AWAITING_APPROVAL  # new requests, naming Bob
+        assert json.loads(run_official(ws, "show", job.id, "--json"))["official"] == SECOND_OFFICIAL
+        final = run_approved(ws, runner, job.id, officials=("bob.key",)).job
+        assert final.state == JobState.SUCCEEDED, final.error
+        reference, _ = runner.submit(ws.queries, tmp_path / "reference.csv", Mode.MEMBERSHIP)
+        assert run_approved(ws, runner, reference.id, officials=("bob.key",)).job.state == JobState.SUCCEEDED
+    assert (tmp_path / "results.csv").read_text() == (tmp_path / "reference.csv").read_text()
+
+
+def name_official(workspace: Workspace, name: str) -> None:
+    """The requester's administrator names the refused official's successor in requester.toml."""
+    config = tomllib.loads(workspace.requester_config.read_text())
+    config["official"]["name"] = name
+    workspace.requester_config.write_text(tomli_w.dumps(config))
+
+
+def reload_policy(holder: HolderProcess) -> None:
+    before = holder.stdout_path.read_bytes().count(b"policy reloaded (SIGHUP)")
+    assert holder.process is not None
+    holder.process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while holder.stdout_path.read_bytes().count(b"policy reloaded (SIGHUP)") == before:
+        assert time.monotonic() < deadline, holder.stdout_path.read_text()
+        time.sleep(0.05)
 
 
 def test_a_changed_policy_file_is_reloaded_without_a_signal(workspace: tuple[Workspace, HolderProcess], tmp_path: Path) -> None:
@@ -89,7 +128,8 @@ def test_a_changed_policy_file_is_reloaded_without_a_signal(workspace: tuple[Wor
     with job_runner(ws.requester_config) as runner:
         job, _ = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
         final = run_approved(ws, runner, job.id).job
-    assert (final.state, final.reason, final.elements_done) == (JobState.REFUSED, "expired", 0)
+    assert (final.state, final.elements_done) == (JobState.AWAITING_APPROVAL, 0)
+    assert f"the holder refused official {PRIMARY_OFFICIAL!r} (expired" in final.error
 
 
 def test_a_broken_policy_file_keeps_the_last_valid_policy(workspace: tuple[Workspace, HolderProcess]) -> None:

@@ -100,6 +100,7 @@ def summary(config: RequesterConfig, approvals: Approvals, job_id: str) -> dict[
         "sessions": [{"session_id": s.session_id.hex(), "elements": s.request.record_count} for s in sessions],
         "signed_by": [base64.b64encode(key).decode() for key, _ in sessions[0].signatures],
         "digest": requests_digest([s.request for s in sessions]).hex(),
+        "waits_because": job.error,  # e.g. the holder refused the official of an earlier approval
     }
 
 
@@ -111,6 +112,8 @@ def _print(info: dict[str, Any]) -> None:
           f"{info['elements']} match keys in {len(info['sessions'])} session(s)")
     print(f"  requests expire at {info['expires_at']}; signed so far by {len(info['signed_by'])} key(s)")
     print(f"  digest: {info['digest']}")
+    if info["waits_because"]:
+        print(f"  waits because: {info['waits_because']}")
 
 
 def _show(args: argparse.Namespace) -> int:

@@ -80,6 +80,16 @@ class AwaitingApproval(BlindmatchError):
     """The job is prepared; officials must approve it before anything is sent."""
 
 
+# Holder refusals at Hello that concern the approving official (removed from the holder's
+# policy, or their mandate ended; ``expired`` also covers a request past its lifetime,
+# which likewise needs newly approved requests): the job waits for a new approval.
+OFFICIAL_REFUSALS = frozenset({Reason.UNKNOWN_OFFICIAL, Reason.EXPIRED})
+
+
+class _OfficialRefused(BlindmatchError):
+    """The holder refused a session at Hello because of its official: nothing of it was sent."""
+
+
 class JobRejected(BlindmatchError):
     """An official rejected the prepared job."""
 
@@ -337,6 +347,14 @@ class JobRunner:
         """
         decision, _ = self.approvals.decision(job.id)
         pending = self.approvals.pending(job.id)
+        if decision is not Decision.RELEASED and any(p.request.official != self.config.official.name for p in pending):
+            # ``[official] name`` names someone else now (the refused official's successor):
+            # unapproved requests naming the old one are dropped and prepared again.
+            log.warning("job %s: the prepared requests name another official than [official] name; preparing again",
+                        job.id)
+            for prepared in pending:
+                self.approvals.mark(prepared.session_id, SessionState.DROPPED)
+            pending = []
         if pending and decision is not Decision.RELEASED:
             raise AwaitingApproval(f"job {job.id} waits for officials: blindmatch official approve {job.id}")
         margin = datetime.now(UTC) + timedelta(seconds=30)
@@ -355,17 +373,25 @@ class JobRunner:
                 continue
             # Marked before sending: a session id that may have reached the holder is never reused.
             self.approvals.mark(prepared.session_id, SessionState.SENT)
-            self._send(client, info, job, mode, elements, prepared.elements, session, request, prepared.envelope(),
-                       report, len(elements.keys), [key for key, _ in prepared.signatures])
+            try:
+                self._send(client, info, job, mode, elements, prepared.elements, session, request,
+                           prepared.envelope(), report, len(elements.keys), [key for key, _ in prepared.signatures])
+            except _OfficialRefused as refused:
+                # The rest of the approval names the same official: none of it is sent.
+                left = np.setdiff1d(remaining, self.store.done_elements(job.id), assume_unique=True)
+                self._prepare(job, mode, index, info, elements, left, ineligible, batch_size, session_max,
+                              because=str(refused))
         left = np.setdiff1d(remaining, self.store.done_elements(job.id), assume_unique=True)
         if left.size:
             self._prepare(job, mode, index, info, elements, left, ineligible, batch_size, session_max)
 
     def _prepare(
         self, job: Job, mode: Mode, index: EncryptedIndex, info: pb.HolderInfo, elements: Elements,
-        remaining: np.ndarray, ineligible: int, batch_size: int, session_max: int,
+        remaining: np.ndarray, ineligible: int, batch_size: int, session_max: int, because: str = "",
     ) -> None:
-        """Fix each session's id, elements, blinds and request; then wait for the officials."""
+        """Fix each session's id, elements, blinds and request; then wait for the officials.
+
+        ``because`` says why the job waits again (a refused official), first in the job's error."""
         cfg = self.config
         now = datetime.now(UTC).replace(microsecond=0)
         prepared = []
@@ -385,7 +411,7 @@ class JobRunner:
             prepared.append((session_id, selection, blinds, request))
         self.approvals.prepare(job.id, prepared)
         raise AwaitingApproval(
-            f"job {job.id} is prepared ({len(prepared)} session(s), {remaining.size} elements) and waits for "
+            f"{because}job {job.id} is prepared ({len(prepared)} session(s), {remaining.size} elements) and waits for "
             f"officials: blindmatch official approve {job.id}"
         )
 
@@ -399,7 +425,10 @@ class JobRunner:
         session_id = session.session_id
         self.store.open_session(job.id, session_id, int(selection.size))
 
+        received: list[int] = []  # the batches that came back: a refusal before any is a refusal at Hello
+
         def on_batch(batch: BatchReceived) -> None:
+            received.append(batch.seq)
             if mode is Mode.MEMBERSHIP:
                 span = session.batch_range(batch.seq)
                 chosen = selection[span.start : span.stop]
@@ -422,6 +451,13 @@ class JobRunner:
             self.store.end_session(session_id, JobState.ended_by(exc.reason) if exc.code else JobState.FAILED)
             if exc.reason == Reason.INDEX_MISMATCH:
                 raise _Retry("the holder's index changed; refreshing it") from None
+            if exc.reason in OFFICIAL_REFUSALS and not received:
+                raise _OfficialRefused(
+                    f"the holder refused official {request.official!r} ({exc.reason}: {exc}); nothing more was sent "
+                    "and the finished batches are kept; another official must approve the new requests (name them in "
+                    "requester.toml's [official] name, restart the requester and submit the job again: it resumes with "
+                    "requests naming them). "
+                ) from None
             if exc.reason in (Reason.KEY_MISMATCH, Reason.EPOCH_ENDED):
                 # A key change between sessions: GetInfo again, which moves the pin only through
                 # valid rotation statements; otherwise the job stops holder_not_pinned, its batches kept.
