@@ -7,15 +7,13 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers.witness_setup import WitnessSetup, add_sessions, env, running_witness
+from helpers.witness_setup import WitnessSetup, add_sessions, running_witness
 
 from blindmatch.audit.checkpoint import parse_checkpoint
 from blindmatch.audit.cosigned import read_cosigned
 from blindmatch.requester.witnessing import LATER, submit_checkpoint
 from blindmatch.vocabulary import Mode
 from blindmatch.witness.client import last_cosigned_size
-
-__all__ = ["env"]  # the fixture
 
 
 def test_the_run_checkpoints_what_it_wrote_and_gets_it_cosigned(env: WitnessSetup) -> None:
