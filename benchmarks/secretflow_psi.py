@@ -22,12 +22,11 @@ import json
 import os
 import statistics
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import spu.libspu.link as link
 import spu.psi as psi
+from secretflow_common import memory_link, run_both_parties
 
 
 def _count(text: str) -> int:
@@ -55,26 +54,14 @@ def run_once(protocol: str, n: int, m: int, seed: int, workdir: Path) -> dict[st
     paths = [workdir / "receiver.csv", workdir / "sender.csv"]
     _write_keys(paths[0], receiver)
     _write_keys(paths[1], sender)
-    desc = link.Desc()
-    for rank in range(2):
-        desc.add_party(f"party{rank}", f"thread_{rank}")
-    reports: list[object] = [None, None]
-    finished: list[float] = [0.0, 0.0]
+    desc = memory_link()
 
     def party(rank: int) -> None:
-        ctx = link.create_mem(desc, rank)
-        reports[rank] = psi.psi_execute(_config(protocol, rank, paths[rank], workdir / f"out{rank}.csv"), ctx)
-        finished[rank] = time.perf_counter()
+        psi.psi_execute(_config(protocol, rank, paths[rank], workdir / f"out{rank}.csv"), link.create_mem(desc, rank))
 
-    threads = [threading.Thread(target=party, args=(r,)) for r in range(2)]
-    start, cpu_start = time.perf_counter(), time.process_time()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    cpu = time.process_time() - cpu_start  # both parties' threads: this process's CPU seconds
+    seconds, cpu = run_both_parties(party)
     matches = len((workdir / "out0.csv").read_text().splitlines()) - 1
-    return {"seconds": max(finished) - start, "cpu_seconds": cpu, "matches": matches, "expected_matches": m // 2}
+    return {"seconds": seconds, "cpu_seconds": cpu, "matches": matches, "expected_matches": m // 2}
 
 
 def main() -> None:

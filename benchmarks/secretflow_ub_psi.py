@@ -26,12 +26,11 @@ import json
 import os
 import statistics
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import spu.libspu.link as link
 import spu.psi as psi
+from secretflow_common import memory_link, run_both_parties
 from secretflow_psi import _count, _write_keys
 
 
@@ -55,29 +54,13 @@ def _config(mode: psi.UbPsiMode, rank: int, workdir: Path) -> psi.UbPsiExecuteCo
 
 def _run(mode: psi.UbPsiMode, workdir: Path) -> dict[str, float]:
     """Both parties of one phase on threads over a memory link; wall (slower finish) and CPU seconds."""
-    desc = link.Desc()
-    desc.recv_timeout_ms = 900_000  # the default 30 s is shorter than a loaded offline phase at 2^20
-    for rank in range(2):
-        desc.add_party(f"party{rank}", f"thread_{rank}")
-    finished = [0.0, 0.0]
-    errors: list[BaseException] = []
+    desc = memory_link(recv_timeout_ms=900_000)  # the default 30 s is shorter than a loaded offline phase at 2^20
 
     def party(rank: int) -> None:
-        try:
-            psi.ub_psi_execute(_config(mode, rank, workdir), link.create_mem(desc, rank))
-        except BaseException as exc:  # re-raised in the main thread
-            errors.append(exc)
-        finished[rank] = time.perf_counter()
+        psi.ub_psi_execute(_config(mode, rank, workdir), link.create_mem(desc, rank))
 
-    threads = [threading.Thread(target=party, args=(r,)) for r in range(2)]
-    start, cpu_start = time.perf_counter(), time.process_time()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-    return {"seconds": max(finished) - start, "cpu_seconds": time.process_time() - cpu_start}
+    seconds, cpu = run_both_parties(party)
+    return {"seconds": seconds, "cpu_seconds": cpu}
 
 
 def main() -> None:

@@ -42,6 +42,7 @@ from blindmatch.requester.config import load_requester_config
 from blindmatch.requester.jobs import JobStore
 from blindmatch.requester.witnessing import LATER
 from blindmatch.vocabulary import JobState
+from tests.helpers.holder_process import running_holder
 
 pytestmark = pytest.mark.timeout(300)
 COSIGN_WAIT_SECONDS = 60.0
@@ -63,11 +64,8 @@ def witness_key(workspace: Workspace) -> WitnessKey:
 
 @pytest.fixture(scope="module")
 def holder(workspace: Workspace) -> Iterator[HolderProcess]:
-    process = HolderProcess(workspace.holder_config, workspace.root / "logs")
-    process.start()
-    yield process
-    if process.process is not None and process.process.poll() is None:
-        process.terminate()
+    with running_holder(workspace) as process:
+        yield process
 
 
 def _start_requester_daemon(workspace: Workspace) -> subprocess.Popen[bytes]:

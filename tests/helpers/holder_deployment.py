@@ -104,6 +104,24 @@ class Deployment:
         finally:
             daemon.stop(0)
 
+    def clocked(self, engine: BatchEngine, now: list[datetime]) -> HolderDaemon:
+        """A daemon, not started, whose clock reads ``now[0]``: the test moves time by setting it."""
+        return HolderDaemon.from_config(self.config, engine=engine, clock=lambda: now[0])
+
+    @contextmanager
+    def clocked_daemon(self, engine: BatchEngine, now: list[datetime], daemon: HolderDaemon | None = None,
+                       ) -> Iterator[tuple[HolderDaemon, pb_grpc.HolderStub]]:
+        """A started clocked daemon on an epoch schedule (it has a rotator) and a stub on it, stopped
+        at the end. A test that checks something before the start passes ``clocked``'s daemon."""
+        daemon = daemon or self.clocked(engine, now)
+        daemon.start()
+        try:
+            assert daemon.rotator is not None
+            with self.channel(daemon.port) as ch:
+                yield daemon, pb_grpc.HolderStub(ch)
+        finally:
+            daemon.stop(0)
+
     @contextmanager
     def channel(self, port: int, organisation: str = REQUESTER_ORG, pki: Path | None = None) -> Iterator[grpc.Channel]:
         with grpc.secure_channel(f"127.0.0.1:{port}", self.credentials(organisation, pki)) as ch:

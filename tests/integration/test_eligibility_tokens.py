@@ -42,13 +42,6 @@ HOLDER_RECORDS = 300
 
 
 @pytest.fixture(scope="module")
-def engine() -> Iterator[BatchEngine]:
-    engine = BatchEngine()
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory, engine: BatchEngine) -> Iterator[tuple[Workspace, IssuerConfig]]:
     root = tmp_path_factory.mktemp("tokens")
     ws = create_workspace(root, holder_records=HOLDER_RECORDS, queries=20, matching={"batch_size": 16, "window": 2})

@@ -28,7 +28,6 @@ from blindmatch.core.key_epochs import epoch_ends_at
 from blindmatch.core.rotation import Pin, parse_time, verify_statement
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder import epoch_rotation
-from blindmatch.holder.service import HolderDaemon
 from blindmatch.holder.store import load_key_file, next_key_path, prebuilt_dir, read_manifest
 from blindmatch.transport.status import reason_from_rpc_error
 from blindmatch.v1 import holder_pb2 as pb
@@ -64,39 +63,32 @@ def test_the_next_epoch_built_ahead_is_served_from_the_boundary_without_a_refusa
     dep, boundary = scheduled(tmp_path)
     first_key = load_key_file(dep.config.key_file)
     now = [boundary - timedelta(hours=25)]
-    daemon = HolderDaemon.from_config(dep.config, engine=engine, clock=lambda: now[0])
-    daemon.start()
-    try:
-        assert daemon.rotator is not None
-        with dep.channel(daemon.port) as ch:
-            stub = pb_grpc.HolderStub(ch)
-            old = stub.GetInfo(pb.GetInfoRequest())
-            assert not daemon.rotator.tick() and not prebuilt_dir(dep.config.index_dir).exists()
+    with dep.clocked_daemon(engine, now) as (daemon, stub):
+        old = stub.GetInfo(pb.GetInfoRequest())
+        assert not daemon.rotator.tick() and not prebuilt_dir(dep.config.index_dir).exists()
 
-            now[0] = boundary - timedelta(hours=23)  # within the lead: built, unpublished, unused
-            assert not daemon.rotator.tick()
-            assert (prebuilt_dir(dep.config.index_dir) / "index.json").exists()
-            ahead = read_manifest(prebuilt_dir(dep.config.index_dir))
-            assert (ahead.epoch, parse_time(ahead.valid_from), ahead.previous_key_id) == (2, boundary, old.key_id)
-            info = stub.GetInfo(pb.GetInfoRequest())
-            assert info.key_id == old.key_id and not info.key_rotations
-            assert load_key_file(dep.config.key_file).key_id == first_key.key_id
-            assert read_manifest(dep.config.index_dir).key_id == old.key_id
-            serve_20(dep, stub, engine, now[0])
-            assert not events(dep, "key_rotated")
+        now[0] = boundary - timedelta(hours=23)  # within the lead: built, unpublished, unused
+        assert not daemon.rotator.tick()
+        assert (prebuilt_dir(dep.config.index_dir) / "index.json").exists()
+        ahead = read_manifest(prebuilt_dir(dep.config.index_dir))
+        assert (ahead.epoch, parse_time(ahead.valid_from), ahead.previous_key_id) == (2, boundary, old.key_id)
+        info = stub.GetInfo(pb.GetInfoRequest())
+        assert info.key_id == old.key_id and not info.key_rotations
+        assert load_key_file(dep.config.key_file).key_id == first_key.key_id
+        assert read_manifest(dep.config.index_dir).key_id == old.key_id
+        serve_20(dep, stub, engine, now[0])
+        assert not events(dep, "key_rotated")
 
-            (dep.root / "records.csv").unlink()  # the switch must not need a rebuild
-            now[0] = boundary  # no tick: the first call after the end switches
-            info = stub.GetInfo(pb.GetInfoRequest())
-            assert info.key_id == ahead.key_id and len(info.key_rotations) == 1
-            statement = verify_statement(info.key_rotations[0], Pin(HOLDER_ORG, old.oprf_public_key,
-                                                                    old.audit_public_key), now[0])
-            assert (statement.epoch, statement.valid_from) == (2, boundary)
-            assert download(stub, Mode.MEMBERSHIP).header.key_id == ahead.key_id
-            serve_20(dep, stub, engine, now[0])
-            assert daemon.rotator.tick() is False  # nothing left to do in epoch 2
-    finally:
-        daemon.stop(0)
+        (dep.root / "records.csv").unlink()  # the switch must not need a rebuild
+        now[0] = boundary  # no tick: the first call after the end switches
+        info = stub.GetInfo(pb.GetInfoRequest())
+        assert info.key_id == ahead.key_id and len(info.key_rotations) == 1
+        statement = verify_statement(info.key_rotations[0], Pin(HOLDER_ORG, old.oprf_public_key,
+                                                                old.audit_public_key), now[0])
+        assert (statement.epoch, statement.valid_from) == (2, boundary)
+        assert download(stub, Mode.MEMBERSHIP).header.key_id == ahead.key_id
+        serve_20(dep, stub, engine, now[0])
+        assert daemon.rotator.tick() is False  # nothing left to do in epoch 2
     assert [e["epoch"] for e in events(dep, "key_rotated")] == [2]
     assert read_manifest(dep.config.index_dir).key_id == ahead.key_id
     assert load_key_file(dep.config.key_file).key_id == ahead.key_id
@@ -108,7 +100,7 @@ def test_a_prebuild_a_crash_interrupted_is_built_again_after_the_restart(
 ) -> None:
     dep, boundary = scheduled(tmp_path)
     now = [boundary - timedelta(hours=2)]
-    daemon = HolderDaemon.from_config(dep.config, engine=engine, clock=lambda: now[0])
+    daemon = dep.clocked(engine, now)
     assert daemon.rotator is not None
     daemon.rotator.tick()
     interrupted = read_manifest(prebuilt_dir(dep.config.index_dir))
@@ -117,23 +109,17 @@ def test_a_prebuild_a_crash_interrupted_is_built_again_after_the_restart(
         f.path.write_bytes(f.path.read_bytes()[:100])
     (prebuilt_dir(dep.config.index_dir) / "index.json").unlink()
 
-    daemon = HolderDaemon.from_config(dep.config, engine=engine, clock=lambda: now[0])
+    daemon = dep.clocked(engine, now)
     assert not prebuilt_dir(dep.config.index_dir).exists()  # before the schedule's thread builds it again
-    daemon.start()
-    try:
-        assert daemon.rotator is not None
-        with dep.channel(daemon.port) as ch:
-            stub = pb_grpc.HolderStub(ch)
-            old = stub.GetInfo(pb.GetInfoRequest())
-            serve_20(dep, stub, engine, now[0])  # the current epoch serves meanwhile
-            assert not daemon.rotator.tick()
-            again = read_manifest(prebuilt_dir(dep.config.index_dir))
-            assert again.key_id != interrupted.key_id and again.previous_key_id == old.key_id
-            now[0] = boundary + timedelta(seconds=1)
-            serve_20(dep, stub, engine, now[0])
-            assert stub.GetInfo(pb.GetInfoRequest()).key_id == again.key_id
-    finally:
-        daemon.stop(0)
+    with dep.clocked_daemon(engine, now, daemon) as (daemon, stub):
+        old = stub.GetInfo(pb.GetInfoRequest())
+        serve_20(dep, stub, engine, now[0])  # the current epoch serves meanwhile
+        assert not daemon.rotator.tick()
+        again = read_manifest(prebuilt_dir(dep.config.index_dir))
+        assert again.key_id != interrupted.key_id and again.previous_key_id == old.key_id
+        now[0] = boundary + timedelta(seconds=1)
+        serve_20(dep, stub, engine, now[0])
+        assert stub.GetInfo(pb.GetInfoRequest()).key_id == again.key_id
 
 
 def test_a_prebuild_the_guard_refuses_is_logged_audited_and_rebuilt_at_the_boundary(
@@ -144,7 +130,7 @@ def test_a_prebuild_the_guard_refuses_is_logged_audited_and_rebuilt_at_the_bound
     kept = records.read_text()
     records.write_text(kept.splitlines()[0] + "\n")  # only the header: the guard refuses an empty index
     now = [boundary - timedelta(hours=5)]
-    daemon = HolderDaemon.from_config(dep.config, engine=engine, clock=lambda: now[0])
+    daemon = dep.clocked(engine, now)
     daemon.start()
     try:
         assert daemon.rotator is not None
@@ -175,7 +161,7 @@ def test_a_switch_that_fails_after_its_commit_is_finished_not_rotated_again(
 ) -> None:
     dep, boundary = scheduled(tmp_path)
     now = [boundary - timedelta(hours=1)]
-    daemon = HolderDaemon.from_config(dep.config, engine=engine, clock=lambda: now[0])
+    daemon = dep.clocked(engine, now)
     try:
         assert daemon.rotator is not None
         old_key = daemon.runtime.key

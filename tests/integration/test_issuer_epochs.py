@@ -57,13 +57,6 @@ PREVIOUS = Epoch.containing(CURRENT.not_before - timedelta(days=1))
 
 
 @pytest.fixture(scope="module")
-def engine() -> Iterator[BatchEngine]:
-    engine = BatchEngine()
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, IssuerConfig]:
     root = tmp_path_factory.mktemp("epochs")
     ws = create_workspace(root, holder_records=HOLDER_RECORDS, queries=10, matching={"batch_size": 16, "window": 2})

@@ -165,59 +165,52 @@ def test_the_epoch_schedule_rotates_across_a_boundary_of_the_injected_clock(
     start = parse_time(read_manifest(dep.config.index_dir).valid_from)
     boundary = epoch_ends_at(start, 30)
     now = [start + timedelta(minutes=1)]
-    daemon = HolderDaemon.from_config(dep.config, engine=engine, clock=lambda: now[0])
-    daemon.start()
-    try:
-        assert daemon.rotator is not None
-        with dep.channel(daemon.port) as ch:
-            stub = pb_grpc.HolderStub(ch)
-            old = stub.GetInfo(pb.GetInfoRequest())
-            old_index = download(stub, Mode.MEMBERSHIP)
-            assert not old.key_rotations
-            session, envelope = dep.signed_session(stub, engine, range(20), Mode.MEMBERSHIP, issued_at=now[0])
-            dep.run_match(stub, session, envelope)  # the whole lifetime cap of the first key
-            now[0] = boundary - timedelta(seconds=1)
-            assert not daemon.rotator.tick()
+    with dep.clocked_daemon(engine, now) as (daemon, stub):
+        old = stub.GetInfo(pb.GetInfoRequest())
+        old_index = download(stub, Mode.MEMBERSHIP)
+        assert not old.key_rotations
+        session, envelope = dep.signed_session(stub, engine, range(20), Mode.MEMBERSHIP, issued_at=now[0])
+        dep.run_match(stub, session, envelope)  # the whole lifetime cap of the first key
+        now[0] = boundary - timedelta(seconds=1)
+        assert not daemon.rotator.tick()
 
-            now[0] = boundary  # the epoch is over; the rotation has not run yet
-            session, envelope = dep.signed_session(stub, engine, range(1), Mode.MEMBERSHIP, issued_at=now[0])
-            with pytest.raises(grpc.RpcError) as refused:
-                dep.run_match(stub, session, envelope)
-            assert reason_from_rpc_error(refused.value) == "epoch_ended"
-            assert f"ended at {boundary.strftime('%Y-%m-%dT%H:%M:%SZ')}" in (refused.value.details() or "")
-
-            assert daemon.rotator.tick()
-            info = stub.GetInfo(pb.GetInfoRequest())
-            assert info.key_id != old.key_id and len(info.key_rotations) == 1
-            statement = verify_statement(info.key_rotations[0], Pin(HOLDER_ORG, old.oprf_public_key,
-                                                                    old.audit_public_key), now[0])
-            assert (statement.epoch, statement.valid_from, statement.oprf_public_key) == (2, boundary,
-                                                                                      info.oprf_public_key)
-            new_index = download(stub, Mode.MEMBERSHIP)
-            assert new_index.digest != old_index.digest and new_index.header.key_id == info.key_id
-
-            stale = requester_session(old_index, requester_keys(range(5)), Mode.MEMBERSHIP, engine,
-                                      oprf_public_key=old.oprf_public_key)
-            stale_envelope = dep.sign_for(session_id=stale.session_id, key_id=old.key_id,
-                                      index_digest=old_index.digest, commitment=stale.blinded_commitment,
-                                      count=stale.element_count, mode=Mode.MEMBERSHIP, issued_at=now[0])
-            with pytest.raises(grpc.RpcError) as refused:
-                dep.run_match(stub, stale, stale_envelope)
-            assert reason_from_rpc_error(refused.value) == "epoch_ended"
-
-            # The new key starts a new lifetime cap: 20 more elements are served.
-            session, envelope = dep.signed_session(stub, engine, range(20), Mode.MEMBERSHIP, issued_at=now[0])
+        now[0] = boundary  # the epoch is over; the rotation has not run yet
+        session, envelope = dep.signed_session(stub, engine, range(1), Mode.MEMBERSHIP, issued_at=now[0])
+        with pytest.raises(grpc.RpcError) as refused:
             dep.run_match(stub, session, envelope)
-            assert session.closed and session.match_count == 20
-            assert daemon.runtime.key_usage.used(old.key_id) == 20
+        assert reason_from_rpc_error(refused.value) == "epoch_ended"
+        assert f"ended at {boundary.strftime('%Y-%m-%dT%H:%M:%SZ')}" in (refused.value.details() or "")
 
-            now[0] = boundary + timedelta(days=29)
-            assert not daemon.rotator.tick()  # a key started on a boundary serves the whole period
-            now[0] = boundary + timedelta(days=30)
-            assert daemon.rotator.tick()
-            assert len(stub.GetInfo(pb.GetInfoRequest()).key_rotations) == 2
-    finally:
-        daemon.stop(0)
+        assert daemon.rotator.tick()
+        info = stub.GetInfo(pb.GetInfoRequest())
+        assert info.key_id != old.key_id and len(info.key_rotations) == 1
+        statement = verify_statement(info.key_rotations[0], Pin(HOLDER_ORG, old.oprf_public_key,
+                                                                old.audit_public_key), now[0])
+        assert (statement.epoch, statement.valid_from, statement.oprf_public_key) == (2, boundary,
+                                                                                  info.oprf_public_key)
+        new_index = download(stub, Mode.MEMBERSHIP)
+        assert new_index.digest != old_index.digest and new_index.header.key_id == info.key_id
+
+        stale = requester_session(old_index, requester_keys(range(5)), Mode.MEMBERSHIP, engine,
+                                  oprf_public_key=old.oprf_public_key)
+        stale_envelope = dep.sign_for(session_id=stale.session_id, key_id=old.key_id,
+                                  index_digest=old_index.digest, commitment=stale.blinded_commitment,
+                                  count=stale.element_count, mode=Mode.MEMBERSHIP, issued_at=now[0])
+        with pytest.raises(grpc.RpcError) as refused:
+            dep.run_match(stub, stale, stale_envelope)
+        assert reason_from_rpc_error(refused.value) == "epoch_ended"
+
+        # The new key starts a new lifetime cap: 20 more elements are served.
+        session, envelope = dep.signed_session(stub, engine, range(20), Mode.MEMBERSHIP, issued_at=now[0])
+        dep.run_match(stub, session, envelope)
+        assert session.closed and session.match_count == 20
+        assert daemon.runtime.key_usage.used(old.key_id) == 20
+
+        now[0] = boundary + timedelta(days=29)
+        assert not daemon.rotator.tick()  # a key started on a boundary serves the whole period
+        now[0] = boundary + timedelta(days=30)
+        assert daemon.rotator.tick()
+        assert len(stub.GetInfo(pb.GetInfoRequest()).key_rotations) == 2
     assert [(e["epoch"]) for e in events(dep.root, "key_rotated")] == [2, 3]
 
 
@@ -243,7 +236,7 @@ def test_a_failed_scheduled_rebuild_keeps_the_ended_epoch_refused(
     dep.config_path.write_text(text.replace('audit_dir = "."\n', 'audit_dir = "."\nepoch_days = 1\nrecords = "gone.csv"\n'))
     start = parse_time(read_manifest(dep.config.index_dir).valid_from)
     now = [epoch_ends_at(start, 1)]
-    daemon = HolderDaemon.from_config(dep.config, engine=engine, clock=lambda: now[0])
+    daemon = dep.clocked(engine, now)
     try:
         assert daemon.rotator is not None
         with pytest.raises(IndexBuildError, match=r"gone\.csv"):

@@ -27,6 +27,7 @@ from blindmatch.requester.runner import Progress
 from blindmatch.v1 import requester_pb2 as rpb
 from blindmatch.v1 import requester_pb2_grpc as rpb_grpc
 from blindmatch.vocabulary import JobState, Mode
+from tests.helpers.holder_process import running_holder
 from tests.helpers.officials import approve, run_approved
 
 pytestmark = pytest.mark.timeout(180)
@@ -46,11 +47,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 
 @pytest.fixture()
 def holder(workspace: Workspace) -> Iterator[HolderProcess]:
-    process = HolderProcess(workspace.holder_config, workspace.root / "logs")
-    process.start()
-    yield process
-    if process.process is not None and process.process.poll() is None:
-        process.terminate()
+    with running_holder(workspace) as process:
+        yield process
 
 
 def _fresh_state(workspace: Workspace) -> None:
@@ -72,14 +70,10 @@ def _run_in_process(workspace: Workspace, out: Path, on_progress: object = None)
 @pytest.fixture(scope="module")
 def baseline(workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """RESULTS.csv of an uninterrupted run, checked against the truth."""
-    process = HolderProcess(workspace.holder_config, workspace.root / "logs-baseline")
-    process.start()
-    try:
+    with running_holder(workspace, "logs-baseline"):
         _fresh_state(workspace)
         out = tmp_path_factory.mktemp("baseline") / "results.csv"
         assert _run_in_process(workspace, out) == "succeeded"
-    finally:
-        process.terminate()
     counts = compare_results(out, json.loads(workspace.truth.read_text()))
     assert counts["expected_matches"] > 0
     assert counts["false_matches"] == counts["missed_matches"] == 0
