@@ -528,7 +528,8 @@ def test_a_download_cancelled_part_way_is_audited_with_what_was_sent(
         time.sleep(0.05)
     (entry,) = new
     assert entry["ended"] == "cancelled" and entry["offset"] == 100 and entry["digest"] == meta.digest.hex()
-    # Counted: the chunks handed to gRPC (the first, and the one read after the cancel if gRPC asked for it
-    # before it saw the cancel), not the whole index.
-    assert entry["bytes"] in (len(first.data), len(first.data) + 1024) and entry["bytes"] < meta.size_bytes - 100
+    # Counted: the chunks handed to gRPC (the first, and those gRPC asked for after the cancel before it
+    # saw it: how many depends on the machine's load), not the whole index.
+    extra = entry["bytes"] - len(first.data)
+    assert extra >= 0 and extra % 1024 == 0 and entry["bytes"] < meta.size_bytes - 100
     assert entry["key_id"] == daemon.runtime.indexes.manifest.key_id.hex()
