@@ -6,7 +6,7 @@ batch, which the official's signed request commits to. Blinds never leave this o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from enum import Enum, auto
 from typing import Protocol
@@ -17,7 +17,6 @@ from blindmatch import PROTOCOL_VERSION
 from blindmatch.core.errors import ProtocolError
 from blindmatch.core.events import (
     BatchReceived,
-    EndOfStream,
     Output,
     RequesterInput,
     SendBatch,
@@ -36,13 +35,12 @@ from blindmatch.core.messages import (
     Closed,
     EvaluatedBatch,
     Hello,
-    Transcript,
     batch_digest,
     blinded_commitment,
 )
 from blindmatch.core.outputs import outputs_for
 from blindmatch.core.purpose import evaluation_info
-from blindmatch.core.table import TableSession, table
+from blindmatch.core.table import TableSession
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.dleq import ProofError
 from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
@@ -61,16 +59,6 @@ class RequesterState(Enum):
 
 
 _R = RequesterState
-TRANSITIONS: dict[tuple[RequesterState, type], RequesterState] = table(
-    {
-        (_R.READY, SendHello): _R.AWAITING_ACCEPT,
-        (_R.AWAITING_ACCEPT, Accept): _R.OPEN,
-        (_R.OPEN, SendBatch): _R.OPEN,
-        (_R.OPEN, EvaluatedBatch): _R.OPEN,
-        (_R.CLOSING, Closed): _R.CLOSED,
-    },
-    RequesterState, closed=_R.CLOSED, failed=_R.FAILED,
-)
 
 
 class Observer(Protocol):
@@ -84,7 +72,17 @@ class _Unobserved:
         return nullcontext()
 
 
-class RequesterSession(TableSession):
+class RequesterSession(
+    TableSession,
+    states=RequesterState,
+    rules={
+        (_R.READY, SendHello): _R.AWAITING_ACCEPT,
+        (_R.AWAITING_ACCEPT, Accept): _R.OPEN,
+        (_R.OPEN, SendBatch): _R.OPEN,
+        (_R.OPEN, EvaluatedBatch): _R.OPEN,
+        (_R.CLOSING, Closed): _R.CLOSED,
+    },
+):
     """Blind ``keys``, send them in batches, and look up the evaluations in ``index``.
 
     Membership mode: one fresh blind per key; ``matched[i]`` says whether ``keys[i]`` is in
@@ -96,9 +94,6 @@ class RequesterSession(TableSession):
     is used only after its DLEQ proof verifies against the tweaked key (``proof_invalid``
     otherwise, before any output of the batch is computed).
     """
-
-    TRANSITIONS = TRANSITIONS
-    FAILED = RequesterState.FAILED
 
     def __init__(
         self,
@@ -116,7 +111,6 @@ class RequesterSession(TableSession):
     ) -> None:
         if key_id_of(public_key) != index.header.key_id:
             raise ProtocolError(Reason.KEY_MISMATCH, "the index was not built under the pinned OPRF public key")
-            raise ValueError(f"a {mode.value} session needs a {mode.value} index, not {index.kind.value}")
         if len(session_id) != SESSION_ID_BYTES:
             raise ValueError(f"session id must be {SESSION_ID_BYTES} bytes")
         if batch_size < 1:
@@ -126,7 +120,6 @@ class RequesterSession(TableSession):
         self.mode = mode
         self.public_key = public_key
         self.info = evaluation_info(organisation, mode, index.header.key_id)
-        self.state = RequesterState.READY
         self.session_id = session_id
         self.batch_size = batch_size
         self.matched = np.zeros(len(keys), dtype=bool)
@@ -135,16 +128,13 @@ class RequesterSession(TableSession):
         self._index = index
         self._engine = engine
         self._observer = observer or _Unobserved()
-        self._transcript = Transcript()
-        self._handlers: dict[type, Callable[[RequesterInput], Output]] = {
-            SendHello: self._on_send_hello,  # type: ignore[dict-item]
-            SendBatch: self._on_send_batch,  # type: ignore[dict-item]
-            Accept: self._on_accept,  # type: ignore[dict-item]
-            EvaluatedBatch: self._on_evaluated,  # type: ignore[dict-item]
-            Closed: self._on_closed,  # type: ignore[dict-item]
-            Abort: self._on_abort,  # type: ignore[dict-item]
-            EndOfStream: lambda _end: Output(),
-        }
+        super().__init__(RequesterState.READY, {
+            SendHello: self._on_send_hello,
+            SendBatch: self._on_send_batch,
+            Accept: self._on_accept,
+            EvaluatedBatch: self._on_evaluated,
+            Closed: self._on_closed,
+        })
         n = len(self._keys)
         self._blinds = blinds if blinds is not None else _fresh_blinds(n, mode)
         expected_blinds = n * 32 if mode is Mode.MEMBERSHIP else 32
@@ -177,10 +167,6 @@ class RequesterSession(TableSession):
     def can_send(self) -> bool:
         """The session is open: blinded batches may go out (``core.pacing`` decides how many)."""
         return self.state is RequesterState.OPEN
-
-    @property
-    def closed(self) -> bool:
-        return self.state is RequesterState.CLOSED
 
     @property
     def batches_outstanding(self) -> int:
@@ -303,10 +289,6 @@ class RequesterSession(TableSession):
             return self._engine.verify_and_unblind_poprf(
                 self.public_key, self.info, blinds, self._batches[batch.seq], batch.elements, batch.proof,
                 what=f"evaluated batch {batch.seq}")
-
-    @property
-    def transcript_hash(self) -> bytes:
-        return self._transcript.digest()
 
 
 def _fresh_blinds(n: int, mode: Mode) -> bytes:
