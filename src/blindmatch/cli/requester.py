@@ -95,7 +95,7 @@ def _serve(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         raise CliError(f"cannot start the requester daemon: {exc}") from None
     try:
-        daemon.serve_forever()
+        daemon.serve(lambda line: print(line, flush=True))
     except (OSError, AuditError) as exc:  # e.g. a full disk under its audit log: it never served
         raise CliError(f"the requester daemon stopped: {exc}") from None
     return 0

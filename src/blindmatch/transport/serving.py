@@ -35,13 +35,25 @@ class DaemonServer:
         except RuntimeError:  # grpc's "Failed to bind" (address in use, not local, no permission)
             return 0
 
+    def bind_local(self, target: str) -> int:
+        """An unencrypted ``target`` only its owner can reach (the requester's unix socket); 0 if not bound."""
+        try:
+            return int(self.server.add_insecure_port(target))
+        except RuntimeError:
+            return 0
+
     def start(self) -> None:
         self.server.start()
         for name in ("", self.service_name):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
-    def stop(self, grace: float) -> None:
+    def begin_shutdown(self) -> None:
+        """Report NOT_SERVING, so probes and balancers turn away, while calls are still served:
+        a daemon may wind its own work down before ``stop`` (which calls this first anyway)."""
         self.health.enter_graceful_shutdown()
+
+    def stop(self, grace: float) -> None:
+        self.begin_shutdown()  # a second call is a no-op
         self.server.stop(grace).wait()
 
 
