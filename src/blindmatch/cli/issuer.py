@@ -15,42 +15,27 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from blindmatch.cli.commands import RoleCommands, announce
 from blindmatch.issuer.config import IssuerConfig, load_issuer_config
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = subparsers.add_parser("issuer", help="the issuer: eligibility tokens for records under a final order")
-    commands = parser.add_subparsers(dest="issuer_command", metavar="SUBCOMMAND", required=True)
-
-    keygen = commands.add_parser(
-        "keygen", help="create the issuer's OPRF seed and signing key",
-        description="Write issuer.seed_file (the OPRF seed of every epoch's key, mode 0600) and "
-                    "issuer.signing_key (Ed25519 PEM, mode 0600) with signing_key.pub (hex, for requesters "
-                    "to pin). Never overwrites. Prints the current epoch's OPRF public key.")
-    keygen.add_argument("--config", required=True, type=Path, metavar="ISSUER_TOML")
-    keygen.set_defaults(func=_keygen)
-
-    issue = commands.add_parser(
-        "issue", help="write the signed token file for the eligible rows of ORDERS.csv",
-        description="For each row whose order is final, within the legal basis and under the per-person "
-                    "address cap, compute the tokens of the current epoch; write them, signed, to TOKENS.")
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    group = RoleCommands(subparsers, "issuer", "the issuer: eligibility tokens for records under a final order")
+    group.add("keygen", _keygen, "create the issuer's OPRF seed and signing key",
+              "Write issuer.seed_file (the OPRF seed of every epoch's key, mode 0600) and "
+              "issuer.signing_key (Ed25519 PEM, mode 0600) with signing_key.pub (hex, for requesters "
+              "to pin). Never overwrites. Prints the current epoch's OPRF public key.")
+    issue = group.add("issue", _issue, "write the signed token file for the eligible rows of ORDERS.csv",
+                      "For each row whose order is final, within the legal basis and under the per-person "
+                      "address cap, compute the tokens of the current epoch; write them, signed, to TOKENS.")
     issue.add_argument("orders", type=Path, metavar="ORDERS.csv")
-    issue.add_argument("--config", required=True, type=Path, metavar="ISSUER_TOML")
     issue.add_argument("--out", required=True, type=Path, metavar="TOKENS")
-    issue.set_defaults(func=_issue)
-
-    serve = commands.add_parser(
-        "serve", help="run the issuer's gRPC daemon (mutual TLS 1.3): blind evaluations for configured holders",
-        description="Serve GetEpoch and BlindEvaluate on issuer.listen until SIGTERM or SIGINT. Prints "
-                    "'issuer NAME listening on HOST:PORT' when ready.")
-    serve.add_argument("--config", required=True, type=Path, metavar="ISSUER_TOML")
-    serve.set_defaults(func=_serve)
-
-    public = commands.add_parser(
-        "public-key", help="print the current epoch's OPRF public key (JSON)",
-        description="Print {\"issuer\", \"epoch\", \"not_before\", \"expires\", \"public_key\"} for holders to pin.")
-    public.add_argument("--config", required=True, type=Path, metavar="ISSUER_TOML")
-    public.set_defaults(func=_public_key)
+    group.add("serve", _serve,
+              "run the issuer's gRPC daemon (mutual TLS 1.3): blind evaluations for configured holders",
+              "Serve GetEpoch and BlindEvaluate on issuer.listen until SIGTERM or SIGINT. Prints "
+              "'issuer NAME listening on HOST:PORT' when ready.")
+    group.add("public-key", _public_key, "print the current epoch's OPRF public key (JSON)",
+              "Print {\"issuer\", \"epoch\", \"not_before\", \"expires\", \"public_key\"} for holders to pin.")
 
 
 def _epoch_public_key(config: IssuerConfig) -> dict[str, str]:
@@ -84,9 +69,6 @@ def _issue(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from blindmatch.issuer.service import run_daemon
-
-    def announce(line: str) -> None:
-        print(line, flush=True)
 
     return run_daemon(load_issuer_config(args.config), announce)
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from tqdm import tqdm
 
+from blindmatch.cli.commands import announce
 from blindmatch.cli.errors import CliError
 from blindmatch.requester.config import (
     ConfigError,
@@ -95,7 +96,7 @@ def _serve(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         raise CliError(f"cannot start the requester daemon: {exc}") from None
     try:
-        daemon.serve(lambda line: print(line, flush=True))
+        daemon.serve(announce)
     except (OSError, AuditError) as exc:  # e.g. a full disk under its audit log: it never served
         raise CliError(f"the requester daemon stopped: {exc}") from None
     return 0
