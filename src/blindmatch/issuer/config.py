@@ -35,6 +35,7 @@ from typing import Any
 from blindmatch.identity import identity_problem
 from blindmatch.normalize import SchemaError, SchemaSource, schema_source
 from blindmatch.tomlfile import StrictFields
+from blindmatch.transport.tls import ServerTlsFiles
 from blindmatch.vocabulary import InputError
 
 _ISSUER_KEYS = {
@@ -42,7 +43,6 @@ _ISSUER_KEYS = {
     "max_addresses_per_person", "final_field", "final_value", "holder", "listen", "tls",
 }
 _HOLDER_KEYS = {"organisation", "records", "margin"}
-_TLS_KEYS = {"cert", "key", "client_ca"}
 DEFAULT_LISTEN = "127.0.0.1:50080"
 
 
@@ -63,13 +63,6 @@ class HolderAllowance:
 
 
 @dataclass(frozen=True)
-class IssuerTls:
-    cert: Path
-    key: Path
-    client_ca: Path
-
-
-@dataclass(frozen=True)
 class IssuerConfig:
     name: str
     seed_file: Path
@@ -82,7 +75,7 @@ class IssuerConfig:
     final_value: str = "final"
     holders: tuple[HolderAllowance, ...] = ()
     listen: str = DEFAULT_LISTEN
-    tls: IssuerTls | None = None  # required by 'issuer serve' only
+    tls: ServerTlsFiles | None = None  # required by 'issuer serve' only
 
     def holder(self, organisation: str) -> HolderAllowance | None:
         return next((h for h in self.holders if h.organisation == organisation), None)
@@ -125,9 +118,6 @@ def load_issuer_config(path: Path) -> IssuerConfig:
     if months > 12 or 12 % months:
         raise IssuerConfigError("issuer.epoch_months: must be 1, 2, 3, 4, 6 or 12")
     tls = table.get("tls")
-    if tls is not None:
-        _fields.check_keys("issuer.tls", _fields.table("issuer.tls", tls), _TLS_KEYS)
-        tls = IssuerTls(*(base / _fields.text("issuer.tls", tls, key) for key in ("cert", "key", "client_ca")))
     return IssuerConfig(
         name=_fields.text("issuer", table, "name"),
         seed_file=base / _fields.text("issuer", table, "seed_file"),
@@ -140,5 +130,5 @@ def load_issuer_config(path: Path) -> IssuerConfig:
         final_value=_fields.text("issuer", table, "final_value", "final"),
         holders=parsed,
         listen=_fields.listen("issuer.listen", _fields.text("issuer", table, "listen", DEFAULT_LISTEN)),
-        tls=tls,
+        tls=None if tls is None else ServerTlsFiles.from_table(_fields, base, "issuer.tls", tls),
     )

@@ -22,7 +22,6 @@ from blindmatch.issuer.evaluation import MAX_BATCH_ELEMENTS, BlindEvaluator, Eva
 from blindmatch.issuer.tokenfile import format_time
 from blindmatch.transport.pki import organisation_of
 from blindmatch.transport.serving import DaemonServer, serve_until_stopped
-from blindmatch.transport.tls import server_credentials
 from blindmatch.v1 import issuer_pb2 as pb
 from blindmatch.v1 import issuer_pb2_grpc as pb_grpc
 from blindmatch.vocabulary import BlindmatchError, Reason
@@ -87,7 +86,7 @@ class IssuerDaemon:
     def __init__(self, config: IssuerConfig, engine: BatchEngine) -> None:
         if config.tls is None:
             raise IssuerStartError("issuer.tls: missing; 'serve' needs the issuer's TLS certificate and client CA")
-        credentials = server_credentials(config.tls.key, config.tls.cert, config.tls.client_ca, IssuerStartError)
+        credentials = config.tls.credentials(IssuerStartError)
         self.evaluator = BlindEvaluator(config, engine)
         self._server = grpc.server(
             ThreadPoolExecutor(max_workers=4, thread_name_prefix="issuer-rpc"),

@@ -30,6 +30,7 @@ from blindmatch.audit.events import valid_origin
 from blindmatch.audit.keys import AuditKeyError, parse_verifier_key
 from blindmatch.identity import identity_problem
 from blindmatch.tomlfile import StrictFields
+from blindmatch.transport.tls import ServerTlsFiles
 
 DEFAULT_LISTEN = "127.0.0.1:50070"
 
@@ -49,19 +50,12 @@ class WitnessedLog:
 
 
 @dataclass(frozen=True)
-class WitnessTls:
-    cert: Path
-    key: Path
-    client_ca: Path
-
-
-@dataclass(frozen=True)
 class WitnessConfig:
     name: str
     key_file: Path
     state_dir: Path
     listen: str
-    tls: WitnessTls
+    tls: ServerTlsFiles
     logs: tuple[WitnessedLog, ...]
 
     def log(self, origin: str) -> WitnessedLog | None:
@@ -95,8 +89,6 @@ def load_witness_config(path: Path) -> WitnessConfig:
     name = _fields.text("witness", witness, "name")
     if not valid_origin(name):
         raise WitnessConfigError(f"witness.name: {name!r} must be printable ASCII without spaces or '+'")
-    tls = _fields.table("witness.tls", witness.get("tls"))
-    _fields.check_keys("witness.tls", tls, {"cert", "key", "client_ca"})
     entries = witness.get("log")
     if not isinstance(entries, list) or not entries:
         raise WitnessConfigError("witness.log: add at least one [[witness.log]] table")
@@ -110,10 +102,6 @@ def load_witness_config(path: Path) -> WitnessConfig:
         key_file=base / _fields.text("witness", witness, "key_file", "witness.key"),
         state_dir=base / _fields.text("witness", witness, "state_dir", "state"),
         listen=_fields.listen("witness.listen", _fields.text("witness", witness, "listen", DEFAULT_LISTEN)),
-        tls=WitnessTls(
-            cert=base / _fields.text("witness.tls", tls, "cert"),
-            key=base / _fields.text("witness.tls", tls, "key"),
-            client_ca=base / _fields.text("witness.tls", tls, "client_ca"),
-        ),
+        tls=ServerTlsFiles.from_table(_fields, base, "witness.tls", witness.get("tls")),
         logs=logs,
     )

@@ -13,13 +13,12 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import NoReturn
 
 import grpc
 
 from blindmatch import __version__
-from blindmatch.keyfile import KeyFileError, read_private
+from blindmatch.keyfile import KeyFileError
 from blindmatch.transport.context import peer_organisation
 from blindmatch.transport.guard import CallGuard, transport_ceiling
 from blindmatch.transport.serving import DaemonServer, serve_until_stopped
@@ -72,29 +71,6 @@ class WitnessServicer(pb_grpc.WitnessServicer):
         return pb.AddCheckpointResponse(cosignatures=line.encode())
 
 
-def _read_private(path: Path, what: str) -> bytes:
-    try:
-        return read_private(path, what=what)
-    except KeyFileError as exc:
-        raise WitnessStartError(str(exc)) from None
-
-
-def _read(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise WitnessStartError(f"cannot read {what} {path}: {exc.strerror}") from None
-
-
-def server_credentials(config: WitnessConfig) -> grpc.ServerCredentials:
-    """mTLS: clients must present a certificate issued by ``client_ca``; keys must be 0600."""
-    return grpc.ssl_server_credentials(
-        [(_read_private(config.tls.key, "witness.tls.key"), _read(config.tls.cert, "TLS certificate"))],
-        root_certificates=_read(config.tls.client_ca, "client CA"),
-        require_client_auth=True,
-    )
-
-
 class WitnessDaemon:
     """One running witness: the key, the state directory and the gRPC server."""
 
@@ -103,7 +79,7 @@ class WitnessDaemon:
             key = load_witness_key(config.key_file)
         except KeyFileError as exc:
             raise WitnessStartError(f"witness.key_file: {exc}") from None
-        credentials = server_credentials(config)
+        credentials = config.tls.credentials(WitnessStartError)
         self._clock = clock or (lambda: datetime.now(UTC))
         self.state = WitnessState(config.state_dir)
         try:
