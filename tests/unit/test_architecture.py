@@ -16,7 +16,12 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src"
 PACKAGE = SRC / "blindmatch"
 GENERATED = PACKAGE / "v1"
-FORBIDDEN_IN_CORE = frozenset({"grpc", "sqlite3", "socket", "subprocess", "threading", "asyncio"})
+# The list, plus the same primitives under other names: thread and process pools,
+# event loops, and file access beside ``open()``.
+FORBIDDEN_IN_CORE = frozenset({
+    "grpc", "sqlite3", "socket", "subprocess", "threading", "asyncio",
+    "concurrent", "multiprocessing", "selectors", "pathlib", "io", "tempfile", "shutil", "mmap",
+})
 SESSION_MODULES = ("blindmatch.core.holder", "blindmatch.core.requester")
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import Enum, auto
 
 from blindmatch import PROTOCOL_VERSION
+from blindmatch.core.engine import SessionEngine
 from blindmatch.core.errors import ProtocolError
 from blindmatch.core.events import (
     AcceptSession,
@@ -47,7 +48,6 @@ from blindmatch.core.messages import (
 from blindmatch.core.purpose import evaluation_info
 from blindmatch.core.table import TableSession
 from blindmatch.crypto import group, poprf
-from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
 from blindmatch.vocabulary import PROTOCOL_CODES, Mode, Reason, reason_named
 
@@ -118,7 +118,7 @@ class HolderSession(
     def __init__(
         self,
         config: HolderConfig,
-        engine: BatchEngine,
+        engine: SessionEngine,
         verify_close: CloseVerifier,
         organisation: str,
         randbelow: Callable[[int], int] = secrets.randbelow,

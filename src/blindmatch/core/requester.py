@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from blindmatch import PROTOCOL_VERSION
+from blindmatch.core.engine import SessionEngine
 from blindmatch.core.errors import ProtocolError
 from blindmatch.core.events import (
     BatchReceived,
@@ -41,7 +42,6 @@ from blindmatch.core.messages import (
 from blindmatch.core.outputs import outputs_for
 from blindmatch.core.purpose import evaluation_info
 from blindmatch.core.table import TableSession
-from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.dleq import ProofError
 from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
 from blindmatch.crypto.modes import POPRF
@@ -102,7 +102,7 @@ class RequesterSession(
         index: EncryptedIndex,
         session_id: bytes,
         batch_size: int,
-        engine: BatchEngine,
+        engine: SessionEngine,
         *,
         organisation: str,
         public_key: bytes,
