@@ -49,7 +49,8 @@ def _epoch_public_key(config: IssuerConfig) -> dict[str, str]:
 
 
 def _keygen(args: argparse.Namespace) -> int:
-    from blindmatch.issuer.keys import create_seed, create_signing_key, public_key_path
+    from blindmatch.issuer.keys import create_seed, create_signing_key
+    from blindmatch.keyfile import public_key_path
 
     config = load_issuer_config(args.config)
     create_seed(config.seed_file)

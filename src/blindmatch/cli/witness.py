@@ -44,7 +44,8 @@ def _config(args: argparse.Namespace) -> WitnessConfig:
 
 
 def _keygen(args: argparse.Namespace) -> int:
-    from blindmatch.witness.keys import create_witness_key, public_key_path
+    from blindmatch.keyfile import public_key_path
+    from blindmatch.witness.keys import create_witness_key
 
     try:
         key = create_witness_key(args.out, args.name)
