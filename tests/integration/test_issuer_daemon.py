@@ -21,7 +21,9 @@ from blindmatch.issuer.keys import read_seed
 from blindmatch.issuer.service import IssuerDaemon
 from blindmatch.normalize import default_schema
 from blindmatch.transport.pki import OrganisationFiles, init_pki
+from blindmatch.transport.status import reason_from_rpc_error
 from tests.helpers.issuer_setup import make_issuer
+from tests.helpers.tls12 import unary_over_tls12
 
 pytestmark = pytest.mark.timeout(120)
 ISSUER_ORG, HOLDER_ORG, REQUESTER_ORG = "County Courts", "Example Tax Authority", "County Court of Example"
@@ -30,7 +32,7 @@ ISSUER_ORG, HOLDER_ORG, REQUESTER_ORG = "County Courts", "Example Tax Authority"
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[IssuerConfig, IssuerDaemon, dict[str, OrganisationFiles]]]:
     root = tmp_path_factory.mktemp("issuerd")
-    orgs = {f.organisation: f for f in init_pki(root / "pki", [ISSUER_ORG, HOLDER_ORG, REQUESTER_ORG], ["127.0.0.1"])}
+    orgs = {f.organisation: f for f in init_pki(root / "pki", [ISSUER_ORG, HOLDER_ORG, REQUESTER_ORG], ["127.0.0.1", "localhost"])}
     make_issuer(root, {HOLDER_ORG: 4})
     server = orgs[ISSUER_ORG]
     with (root / "issuer.toml").open("a") as handle:
@@ -93,6 +95,31 @@ def test_health_and_audit(live: tuple[IssuerConfig, IssuerDaemon, dict[str, Orga
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
     with AuditLog.open(config.state_dir, audit_origin(config)) as log:
         assert log.size == 5  # the tests above: two evaluations, three refusals
+
+
+@pytest.mark.parametrize("method", ["/blindmatch.v1.Issuer/GetEpoch", "/grpc.health.v1.Health/Check"])
+def test_tls12_is_refused_on_every_call(live: tuple[IssuerConfig, IssuerDaemon, dict[str, OrganisationFiles]],
+                                        method: str) -> None:
+    """The issuer's calls pass transport.guard.CallGuard as the other daemons' do: TLS 1.3 on
+    every method, the health service included."""
+    config, daemon, orgs = live
+    assert config.tls is not None
+    files = orgs[HOLDER_ORG]
+    trailers = unary_over_tls12(daemon.port, method, b"", config.tls.client_ca, files.client_cert, files.client_key)
+    assert trailers.get("grpc-status") == str(grpc.StatusCode.UNAUTHENTICATED.value[0]), trailers
+    assert trailers.get("blindmatch-reason") == "tls_version"
+
+
+def test_an_undecodable_request_is_a_bad_request(live: tuple[IssuerConfig, IssuerDaemon, dict[str, OrganisationFiles]]) -> None:
+    config, daemon, orgs = live
+    assert config.tls is not None
+    files = orgs[HOLDER_ORG]
+    credentials = grpc.ssl_channel_credentials(config.tls.client_ca.read_bytes(), files.client_key.read_bytes(),
+                                               files.client_cert.read_bytes())
+    with grpc.secure_channel(f"127.0.0.1:{daemon.port}", credentials) as channel, pytest.raises(grpc.RpcError) as caught:
+        channel.unary_unary("/blindmatch.v1.Issuer/BlindEvaluate")(b"\xff\xff\xff\xff not a protobuf", timeout=10)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert reason_from_rpc_error(caught.value) == "bad_request"
 
 
 def test_holder_index_command_builds_over_tokens_from_the_live_issuer(

@@ -20,8 +20,10 @@ from blindmatch.crypto.batch import BatchEngine
 from blindmatch.issuer.config import IssuerConfig
 from blindmatch.issuer.evaluation import MAX_BATCH_ELEMENTS, BlindEvaluator, EvaluationRefused
 from blindmatch.issuer.tokenfile import format_time
-from blindmatch.transport.pki import organisation_of
+from blindmatch.transport.context import peer_organisation
+from blindmatch.transport.guard import CallGuard, transport_ceiling
 from blindmatch.transport.serving import DaemonServer, serve_until_stopped
+from blindmatch.transport.status import abort, status_of
 from blindmatch.v1 import issuer_pb2 as pb
 from blindmatch.v1 import issuer_pb2_grpc as pb_grpc
 from blindmatch.vocabulary import BlindmatchError, Reason
@@ -29,8 +31,6 @@ from blindmatch.vocabulary import BlindmatchError, Reason
 log = logging.getLogger("blindmatch.issuer")
 
 SERVICE_NAME = "blindmatch.v1.Issuer"
-REASON_METADATA_KEY = "blindmatch-reason"
-REQUIRED_TLS_VERSION = b"TLSv1.3"
 MAX_MESSAGE_BYTES = MAX_BATCH_ELEMENTS * 32 + 4096
 SHUTDOWN_GRACE_SECONDS = 5.0
 
@@ -40,9 +40,7 @@ class IssuerStartError(BlindmatchError):
 
 
 def _abort(context: grpc.ServicerContext, reason: Reason, message: str) -> NoReturn:
-    context.set_trailing_metadata(((REASON_METADATA_KEY, reason.value),))
-    context.abort(grpc.StatusCode[reason.status], f"{reason.value}: {message}")
-    raise AssertionError("grpc context.abort returned")
+    abort(context, status_of(reason), reason, message)
 
 
 class IssuerServicer(pb_grpc.IssuerServicer):
@@ -51,12 +49,8 @@ class IssuerServicer(pb_grpc.IssuerServicer):
         self._name = name
 
     def _peer(self, context: grpc.ServicerContext) -> str:
-        auth = context.auth_context()
-        version = (auth.get("ssl_tls_version") or [b"unknown"])[0]
-        if version != REQUIRED_TLS_VERSION:
-            _abort(context, Reason.TLS_VERSION, "this issuer requires TLS 1.3")
-        pems = auth.get("x509_pem_cert")
-        peer = organisation_of(pems[0]) if pems else None
+        # TLS 1.3 and the request's size and encoding were checked by transport.guard.CallGuard.
+        peer = peer_organisation(context)
         if not peer:
             _abort(context, Reason.ORGANISATION_NOT_ALLOWED, "the client certificate names no organisation")
         return peer
@@ -90,7 +84,8 @@ class IssuerDaemon:
         self.evaluator = BlindEvaluator(config, engine)
         self._server = grpc.server(
             ThreadPoolExecutor(max_workers=4, thread_name_prefix="issuer-rpc"),
-            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            interceptors=[CallGuard(MAX_MESSAGE_BYTES)],
+            options=[("grpc.max_receive_message_length", transport_ceiling(MAX_MESSAGE_BYTES)),
                      ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.so_reuseport", 0)],
             maximum_concurrent_rpcs=8,
         )

@@ -22,6 +22,7 @@ from blindmatch.keyfile import KeyFileError
 from blindmatch.transport.context import peer_organisation
 from blindmatch.transport.guard import CallGuard, transport_ceiling
 from blindmatch.transport.serving import DaemonServer, serve_until_stopped
+from blindmatch.transport.status import REASON_METADATA_KEY
 from blindmatch.v1 import witness_pb2 as pb
 from blindmatch.v1 import witness_pb2_grpc as pb_grpc
 from blindmatch.vocabulary import Reason
@@ -34,7 +35,6 @@ from blindmatch.witness.state import WitnessState
 log = logging.getLogger("blindmatch.witness")
 
 SERVICE_NAME = "blindmatch.v1.Witness"
-REASON_METADATA_KEY = "blindmatch-reason"  # the same key as the holder's and requester's
 SIZE_METADATA_KEY = "blindmatch-witness-size"
 MAX_MESSAGE_BYTES = p.MAX_BODY_BYTES + 1024
 SHUTDOWN_GRACE_SECONDS = 5.0
