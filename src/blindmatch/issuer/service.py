@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import NoReturn
 
 import grpc
@@ -21,8 +20,7 @@ from blindmatch.issuer.config import IssuerConfig
 from blindmatch.issuer.evaluation import MAX_BATCH_ELEMENTS, BlindEvaluator, EvaluationRefused
 from blindmatch.issuer.tokenfile import format_time
 from blindmatch.transport.context import peer_organisation
-from blindmatch.transport.guard import CallGuard, transport_ceiling
-from blindmatch.transport.serving import DaemonServer, serve_until_stopped
+from blindmatch.transport.serving import DaemonServer, guarded_server, serve_until_stopped
 from blindmatch.transport.status import abort, status_of
 from blindmatch.v1 import issuer_pb2 as pb
 from blindmatch.v1 import issuer_pb2_grpc as pb_grpc
@@ -82,15 +80,9 @@ class IssuerDaemon:
             raise IssuerStartError("issuer.tls: missing; 'serve' needs the issuer's TLS certificate and client CA")
         credentials = config.tls.credentials(IssuerStartError)
         self.evaluator = BlindEvaluator(config, engine)
-        self._server = grpc.server(
-            ThreadPoolExecutor(max_workers=4, thread_name_prefix="issuer-rpc"),
-            interceptors=[CallGuard(MAX_MESSAGE_BYTES)],
-            options=[("grpc.max_receive_message_length", transport_ceiling(MAX_MESSAGE_BYTES)),
-                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.so_reuseport", 0)],
-            maximum_concurrent_rpcs=8,
-        )
-        pb_grpc.add_IssuerServicer_to_server(IssuerServicer(self.evaluator, config.name), self._server)
-        self._serving = DaemonServer(self._server, SERVICE_NAME)
+        server = guarded_server(MAX_MESSAGE_BYTES, workers=4, thread_prefix="issuer-rpc", max_calls=8)
+        pb_grpc.add_IssuerServicer_to_server(IssuerServicer(self.evaluator, config.name), server)
+        self._serving = DaemonServer(server, SERVICE_NAME)
         self.port = self._serving.bind(config.listen, credentials)
         if not self.port:
             self.evaluator.close()

@@ -6,10 +6,27 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from blindmatch.transport.guard import CallGuard, transport_ceiling
+
+
+def guarded_server(max_message_bytes: int, workers: int, thread_prefix: str, max_calls: int) -> grpc.Server:
+    """A daemon's gRPC server over mutual TLS: every call through ``CallGuard`` (TLS 1.3, decoding,
+    ``max_message_bytes`` with a reason), at most ``max_calls`` admitted at once, on ``workers``
+    threads. SO_REUSEPORT is off, so a second daemon on the same port fails to start instead
+    of silently sharing its connections."""
+    return grpc.server(
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_prefix),
+        interceptors=[CallGuard(max_message_bytes)],
+        options=[("grpc.max_receive_message_length", transport_ceiling(max_message_bytes)),
+                 ("grpc.max_send_message_length", max_message_bytes), ("grpc.so_reuseport", 0)],
+        maximum_concurrent_rpcs=max_calls,
+    )
 
 
 class DaemonServer:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import NoReturn
 
@@ -20,8 +19,7 @@ import grpc
 from blindmatch import __version__
 from blindmatch.keyfile import KeyFileError
 from blindmatch.transport.context import peer_organisation
-from blindmatch.transport.guard import CallGuard, transport_ceiling
-from blindmatch.transport.serving import DaemonServer, serve_until_stopped
+from blindmatch.transport.serving import DaemonServer, guarded_server, serve_until_stopped
 from blindmatch.transport.status import REASON_METADATA_KEY
 from blindmatch.v1 import witness_pb2 as pb
 from blindmatch.v1 import witness_pb2_grpc as pb_grpc
@@ -87,15 +85,9 @@ class WitnessDaemon:
         except BaseException:
             self.state.close()
             raise
-        self._server = grpc.server(
-            ThreadPoolExecutor(max_workers=8, thread_name_prefix="witness-rpc"),
-            interceptors=[CallGuard(MAX_MESSAGE_BYTES)],
-            options=[("grpc.max_receive_message_length", transport_ceiling(MAX_MESSAGE_BYTES)),
-                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.so_reuseport", 0)],
-            maximum_concurrent_rpcs=8,
-        )
-        pb_grpc.add_WitnessServicer_to_server(WitnessServicer(self.witness), self._server)
-        self._serving = DaemonServer(self._server, SERVICE_NAME)
+        server = guarded_server(MAX_MESSAGE_BYTES, workers=8, thread_prefix="witness-rpc", max_calls=8)
+        pb_grpc.add_WitnessServicer_to_server(WitnessServicer(self.witness), server)
+        self._serving = DaemonServer(server, SERVICE_NAME)
         self.port = self._serving.bind(config.listen, credentials)
         if not self.port:
             self.state.close()
