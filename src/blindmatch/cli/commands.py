@@ -1,8 +1,9 @@
-"""How a role's command group is declared, the same way for the holder, issuer and witness.
+"""How a command group is declared, the same way for every ``blindmatch GROUP SUBCOMMAND``.
 
-``blindmatch ROLE SUBCOMMAND``: each subcommand has its help line, its description, the
-function it runs and, for most, ``--config ROLE_TOML``; ``RoleCommands.add`` declares all
-four at once so that no group spells them differently.
+Each subcommand has its help line, its description, the function it runs and, for a
+role's commands, ``--config ROLE_TOML``; ``CommandGroup.add`` declares them at once so
+that no group spells them differently. The options several groups share (the daemons'
+``--log-format``) are declared here once too.
 """
 
 from __future__ import annotations
@@ -14,23 +15,32 @@ from pathlib import Path
 Command = Callable[[argparse.Namespace], int]
 
 
-class RoleCommands:
-    """The ``blindmatch ROLE`` group: its subcommands, each with the role's ``--config`` file."""
+class CommandGroup:
+    """``blindmatch NAME``: its subcommands, those of a role each with the role's ``--config`` file."""
 
-    def __init__(self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser], role: str, help_text: str) -> None:
-        self.role = role
-        parser = subparsers.add_parser(role, help=help_text)
-        self.commands = parser.add_subparsers(dest=f"{role}_command", metavar="SUBCOMMAND", required=True)
+    def __init__(self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str,
+                 description: str | None = None) -> None:
+        self.name = name
+        parser = subparsers.add_parser(name, help=help_text, description=description)
+        self.commands = parser.add_subparsers(dest=f"{name}_command", metavar="SUBCOMMAND", required=True)
 
     def add(self, name: str, func: Command, help_text: str, description: str, *,
-            config: bool = True) -> argparse.ArgumentParser:
-        """Declare ``blindmatch ROLE NAME``; the caller adds its own arguments to the parser returned."""
-        command = self.commands.add_parser(name, help=help_text, description=description)
+            config: bool = True, epilog: str | None = None) -> argparse.ArgumentParser:
+        """Declare ``blindmatch GROUP NAME``; the caller adds its own arguments to the parser returned.
+
+        With ``config``, the command takes ``--config GROUP_TOML``, the group's configuration file."""
+        command = self.commands.add_parser(name, help=help_text, description=description, epilog=epilog)
         if config:
-            command.add_argument("--config", required=True, type=Path, metavar=f"{self.role.upper()}_TOML",
-                                 help=f"the {self.role}'s configuration file")
+            command.add_argument("--config", required=True, type=Path, metavar=f"{self.name.upper()}_TOML",
+                                 help=f"the {self.name}'s configuration file")
         command.set_defaults(func=func)
         return command
+
+
+def add_log_format(command: argparse.ArgumentParser) -> None:
+    """A daemon's ``--log-format``: how ``transport.jsonlog`` writes its stderr lines."""
+    command.add_argument("--log-format", choices=("json", "text"), default="json",
+                         help="stderr log lines: one JSON object each (default) or plain text")
 
 
 def announce(line: str) -> None:

@@ -11,14 +11,14 @@ import argparse
 import json
 from pathlib import Path
 
-from blindmatch.cli.commands import RoleCommands, announce
+from blindmatch.cli.commands import CommandGroup, add_log_format, announce
 from blindmatch.cli.errors import CliError
 from blindmatch.holder.config import ConfigError, HolderNodeConfig, load_holder_config
 from blindmatch.vocabulary import ExitCode
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    group = RoleCommands(subparsers, "holder", "the holder: OPRF key, encrypted index, gRPC daemon")
+    group = CommandGroup(subparsers, "holder", "the holder: OPRF key, encrypted index, gRPC daemon")
     group.add("keygen", _keygen, "create the holder's OPRF key",
               "Create holder.key_file (mode 0600). Refuses to overwrite an existing key: a new key "
               "invalidates every index requesters have downloaded.")
@@ -70,8 +70,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                       "write the audit checkpoint and exit 0. Prints 'listening on HOST:PORT' when ready. "
                       "Logs go to stderr, one JSON object per line; Prometheus metrics are served on "
                       "holder.metrics.listen when it is set.")
-    serve.add_argument("--log-format", choices=("json", "text"), default="json",
-                       help="stderr log lines: one JSON object each (default) or plain text")
+    add_log_format(serve)
 
 
 def _cli_error(message: str, configuration: bool = False) -> Exception:

@@ -15,12 +15,12 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from blindmatch.cli.commands import RoleCommands, announce
+from blindmatch.cli.commands import CommandGroup, announce
 from blindmatch.issuer.config import IssuerConfig, load_issuer_config
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    group = RoleCommands(subparsers, "issuer", "the issuer: eligibility tokens for records under a final order")
+    group = CommandGroup(subparsers, "issuer", "the issuer: eligibility tokens for records under a final order")
     group.add("keygen", _keygen, "create the issuer's OPRF seed and signing key",
               "Write issuer.seed_file (the OPRF seed of every epoch's key, mode 0600) and "
               "issuer.signing_key (Ed25519 PEM, mode 0600) with signing_key.pub (hex, for requesters "

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from tqdm import tqdm
 
-from blindmatch.cli.commands import announce
+from blindmatch.cli.commands import CommandGroup, add_log_format, announce
 from blindmatch.cli.errors import CliError
 from blindmatch.requester.config import (
     ConfigError,
@@ -44,34 +44,25 @@ _DAEMON_RETRY_SECONDS = 10.0  # a daemon that answered the probe but is busy or 
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("requester", help="the requesting organisation's daemon and match command")
-    commands = parser.add_subparsers(dest="requester_command", metavar="SUBCOMMAND", required=True)
-    serve = commands.add_parser(
-        "serve",
-        help="run the requester daemon (local job service)",
-        description="Serve the local job service on unix:<state_dir>/requester.sock (or the configured "
-        "loopback address) and resume unfinished jobs. SIGTERM stops at the next batch boundary.",
-    )
-    serve.add_argument("--config", required=True, type=Path, help="requester.toml")
-    serve.add_argument("--log-format", choices=("json", "text"), default="json",
-                       help="stderr log lines: one JSON object each (default) or plain text")
-    serve.set_defaults(func=_serve)
-    match = commands.add_parser(
-        "match",
-        help="match QUERIES.csv against the holder",
-        description="Check each record's legal basis, match the eligible ones and write RESULTS.csv: every "
+    group = CommandGroup(subparsers, "requester", "the requesting organisation's daemon and match command")
+    serve = group.add("serve", _serve, "run the requester daemon (local job service)",
+                      "Serve the local job service on unix:<state_dir>/requester.sock (or the configured "
+                      "loopback address) and resume unfinished jobs. SIGTERM stops at the next batch boundary. "
+                      "Prints 'requester daemon listening on TARGET' when ready and 'stopped' when done.")
+    add_log_format(serve)
+    match = group.add(
+        "match", _match, "match QUERIES.csv against the holder",
+        "Check each record's legal basis, match the eligible ones and write RESULTS.csv: every "
         "input column plus matched, tier, confirms (whether that tier confirms or is for review) and status. Cardinality mode prints the match count instead: the "
         "number of distinct match keys (each record's strongest tier) found at the holder, so records with "
         "equal keys count once.",
         epilog=_EXIT_CODES_HELP,
     )
     match.add_argument("queries", type=Path, metavar="QUERIES.csv")
-    match.add_argument("--config", required=True, type=Path, help="requester.toml")
     match.add_argument("--out", type=Path, metavar="RESULTS.csv", help="results file (membership mode)")
     match.add_argument("--mode", choices=[m.value for m in Mode], help="default: matching.mode of the config")
     match.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     match.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    match.set_defaults(func=_match)
 
 
 def _load(path: Path) -> RequesterConfig:

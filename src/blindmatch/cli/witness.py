@@ -13,7 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
-from blindmatch.cli.commands import RoleCommands, announce
+from blindmatch.cli.commands import CommandGroup, announce
 from blindmatch.cli.errors import CliError
 from blindmatch.keyfile import KeyFileError
 from blindmatch.vocabulary import ExitCode
@@ -21,7 +21,7 @@ from blindmatch.witness.config import WitnessConfig, WitnessConfigError, load_wi
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    group = RoleCommands(subparsers, "witness", "the witness: cosigns audit-log checkpoints that extend the last")
+    group = CommandGroup(subparsers, "witness", "the witness: cosigns audit-log checkpoints that extend the last")
     keygen = group.add("keygen", _keygen, "create the witness's signing key",
                        "Write KEY_FILE (Ed25519, PEM PKCS#8, mode 0600) and KEY_FILE.pub (the verifier key "
                        "NAME+KEYID+BASE64 that logs and reviewers pin). Never overwrites.", config=False)
