@@ -194,7 +194,7 @@ class AuditLog:
             else:
                 key = keys.load_or_create_signing_key(path / KEY_NAME, path / PUB_NAME, origin)
             log = cls(path, origin, key, clock or utc_now, lock_fd)
-            log._load_locked()
+            log._load_locked(mid_rotation=pending.exists())
             if pending.exists():
                 log._finish_interrupted_rotation_locked(keys.load_signing_key(pending))
         except BaseException:
@@ -366,8 +366,11 @@ class AuditLog:
         for fd in (self._log_fd, self._cp_fd, self._lock_fd):
             os.close(fd)
 
-    def _load_locked(self) -> None:
-        """Check both files before repairing either: a log refused here is left as it was found."""
+    def _load_locked(self, mid_rotation: bool = False) -> None:
+        """Check both files before repairing either: a log refused here is left as it was found.
+
+        ``mid_rotation``: ``audit.key.next`` exists, so the key loaded may be the one the last
+        rotation entry retires (the rotation is then finished)."""
         cp_data, cp_end, notes = self._read_checkpoints_locked()
         if notes:
             try:
@@ -390,7 +393,9 @@ class AuditLog:
             self._tree.append(line)
         self._offset = good_end
         rotations = key_rotation.rotations_in(lines)
-        if rotations and rotations[-1].key != self.public_key and rotations[-1].previous_key != self.public_key:
+        allowed = {rotations[-1].key, rotations[-1].previous_key if mid_rotation else rotations[-1].key} \
+            if rotations else {self.public_key}
+        if self.public_key not in allowed:
             raise AuditError(f"{self.path / KEY_NAME} is not the audit key the rotation at entry "
                              f"{rotations[-1].index} moved to; restore it from a backup")
         if self._latest and covered_root != self._latest.root:
