@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -115,9 +116,21 @@ def test_a_broken_chain_is_refused_naming_it(tmp_path: Path, damage: str) -> Non
     assert expected in str(result.error), result.error
 
 
+def test_the_key_rotates_only_while_no_other_writer_has_the_log_open(tmp_path: Path) -> None:
+    with AuditLog.open(tmp_path, ORIGIN) as running, AuditLog.open(tmp_path, ORIGIN) as rotating:
+        add_sessions(running, 0, 1)
+        with pytest.raises(AuditError, match="a running daemon"):
+            rotating.rotate_key()
+        add_sessions(running, 1, 1)  # refused before anything changed
+    assert not [e for e in _entries(tmp_path) if e["event"] == "audit_key_rotated"]
+    assert not (tmp_path / "audit" / kr.NEXT_KEY_NAME).exists()
+    assert verify_log(tmp_path).ok
+
+
 def test_another_process_never_signs_with_the_retired_key(tmp_path: Path) -> None:
     with AuditLog.open(tmp_path, ORIGIN) as stale:
         add_sessions(stale, 0, 1)
+        fcntl.flock(stale._lease_fd, fcntl.LOCK_UN)  # a writer that does not hold the lease (an older version)
         with AuditLog.open(tmp_path, ORIGIN) as rotating:
             rotating.rotate_key()
         with pytest.raises(AuditError, match="rotated the audit key"):

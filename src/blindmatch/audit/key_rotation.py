@@ -26,7 +26,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from blindmatch.audit.keys import AuditKeyError, format_verifier_key, parse_verifier_key
+from blindmatch.audit.keys import AuditKeyError, format_verifier_key, parse_verifier_key, read_verifier_file
 from blindmatch.audit.notefile import NoteFileError, append_note, read_notes
 from blindmatch.core.rotation import RotationError, check_audit_key_statement
 from blindmatch.keyfile import create_new_file, fsync_directory
@@ -163,8 +163,10 @@ def check_statements(audit_dir: Path, rotations: list[Rotation]) -> None:
             raise KeyChainError(f"entry {rotation.index}: its audit key statement names another key or tree size")
 
 
-def read_key_chain(audit_dir: Path, origin: str, current: bytes, lines: list[bytes]) -> KeyChain:
-    """The chain for a log whose ``lines`` were read (and, for trust, verified) already."""
+def load_key_chain(audit_dir: Path) -> KeyChain:
+    """The chain of a log that :func:`blindmatch.audit.verify.verify_log` accepted (reconciliation, peers)."""
+    origin, current = read_verifier_file(audit_dir / "audit.pub")
+    lines = (audit_dir / "log.jsonl").read_bytes().split(b"\n")[:-1]
     return chain_from_files(audit_dir, origin, current, rotations_in(lines))
 
 

@@ -11,6 +11,8 @@ Layout under ``<working dir>/audit/`` (mode 0700):
   (``audit.key_rotation``; :meth:`AuditLog.rotate_key`).
 * ``lock``        - ``flock`` target serialising writers across processes (the
   requester CLI and daemon may share one directory).
+* ``lease``       - every open log holds a shared ``flock`` on it for its lifetime, so
+  a key rotation can tell that no other writer (a running daemon) has the log open.
 * ``torn-*.bin``  - bytes cut off a torn tail, kept for forensics.
 
 Every write is a single ``write`` on an ``O_APPEND`` descriptor followed by
@@ -60,6 +62,7 @@ CHECKPOINTS_NAME = "checkpoints"
 KEY_NAME = "audit.key"
 PUB_NAME = "audit.pub"
 LOCK_NAME = "lock"
+LEASE_NAME = "lease"  # every open log holds a shared flock on it: a key rotation needs it alone
 
 Clock = Callable[[], datetime]
 
@@ -167,6 +170,8 @@ class AuditLog:
         self._latest: Checkpoint | None = None
         self._log_fd = os.open(path / LOG_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._cp_fd = os.open(path / CHECKPOINTS_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._lease_fd = os.open(path / LEASE_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lease_fd, fcntl.LOCK_SH)
         self._closed = False
         self.public_key: bytes = keys.raw_public_key(key)
 
@@ -201,6 +206,7 @@ class AuditLog:
             if log is not None:
                 os.close(log._log_fd)
                 os.close(log._cp_fd)
+                os.close(log._lease_fd)
             os.close(lock_fd)  # also releases the flock
             raise
         fcntl.flock(lock_fd, fcntl.LOCK_UN)
@@ -290,7 +296,7 @@ class AuditLog:
         and ``audit.key`` change. A crash at any point is finished, or undone if the log
         does not yet name the new key, by the next :meth:`open`.
         """
-        with self._locked():
+        with self._locked(), self._alone():
             self._sync_locked()
             new_key = Ed25519PrivateKey.generate()
             key_rotation.write_next_key(self.path, new_key)
@@ -301,6 +307,20 @@ class AuditLog:
                 "statement": hashlib.sha256(note).hexdigest()})
             self._complete_rotation_locked(index, new_key)
             return note
+
+    @contextmanager
+    def _alone(self) -> Iterator[None]:
+        """Hold the lease alone: no other process or instance has this log open (and its key in memory)."""
+        try:
+            fcntl.flock(self._lease_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fcntl.flock(self._lease_fd, fcntl.LOCK_SH)  # the conversion may have dropped the shared lock
+            raise AuditError(f"another process has the audit log {self.path} open (a running daemon?): stop it "
+                             "before rotating the audit key") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lease_fd, fcntl.LOCK_SH)
 
     def _statement(self, index: int, new_key: Ed25519PrivateKey) -> bytes:
         """The audit key statement of a rotation at entry ``index`` (deterministic: Ed25519 is)."""
@@ -363,7 +383,7 @@ class AuditLog:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _close_files(self) -> None:
-        for fd in (self._log_fd, self._cp_fd, self._lock_fd):
+        for fd in (self._log_fd, self._cp_fd, self._lock_fd, self._lease_fd):
             os.close(fd)
 
     def _load_locked(self, mid_rotation: bool = False) -> None:

@@ -43,7 +43,13 @@ from blindmatch.audit.log import (
     read_verifier_key,
 )
 from blindmatch.audit.merkle import MerkleTree, verify_consistency
-from blindmatch.audit.witness_check import SourcedNote, WitnessCheckFailure, WitnessStatus, check_witnesses
+from blindmatch.audit.witness_check import (
+    SourcedNote,
+    WitnessCheckFailure,
+    WitnessStatus,
+    check_witnesses,
+    size_of,
+)
 from blindmatch.vocabulary import BlindmatchError
 
 
@@ -175,10 +181,8 @@ def _check_checkpoints(
 
 def _signed_checkpoint(note: str, origin: str, chain: KeyChain, handovers: set[int], where: str) -> Checkpoint:
     """The checkpoint, signed by the key in force at its size (and the retiring key too, at a handover)."""
-    size_line = note.split("\n", 2)[1] if note.count("\n") >= 2 else ""
-    size = int(size_line) if size_line.isdecimal() and len(size_line) < 20 else 0
     try:
-        cp = parse_checkpoint(note, origin, chain.key_for_size(size))
+        cp = parse_checkpoint(note, origin, chain.key_for_size(size_of(note)))
     except CheckpointError as exc:
         raise _Failure(f"{where}: {exc}") from None
     pending = [r for r in handovers if r < cp.size]

@@ -62,7 +62,7 @@ def _check_one(cp: Checkpoint, cosignature: Cosignature, tree: MerkleTree, sourc
         )
 
 
-def _size_of(note: str) -> int:
+def size_of(note: str) -> int:
     """The tree size line of a checkpoint note, 0 if it has none (the signature check then names the fault)."""
     lines = note.split("\n", 2)
     return int(lines[1]) if len(lines) > 2 and lines[1].isdecimal() and len(lines[1]) < 20 else 0
@@ -85,7 +85,7 @@ def check_witnesses(
     best: dict[str, WitnessStatus] = {}
     for sourced in notes:
         try:
-            cp = parse_checkpoint(sourced.note, origin, chain.key_for_size(_size_of(sourced.note)))
+            cp = parse_checkpoint(sourced.note, origin, chain.key_for_size(size_of(sourced.note)))
         except CheckpointError as exc:
             raise WitnessCheckFailure(f"cosigned checkpoint in {sourced.source}: {exc}") from None
         for witness in witnesses:

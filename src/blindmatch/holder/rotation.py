@@ -12,7 +12,6 @@ are deterministic, so the re-made statement is byte for byte the same).
 from __future__ import annotations
 
 import hashlib
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,30 +124,15 @@ class AuditKeyRotation:
     witness_failures: tuple[str, ...]
 
 
-def listen_in_use(listen: str) -> bool:
-    """Whether something (a running ``holder serve``) is bound to ``holder.listen``."""
-    host, _, port = listen.rpartition(":")
-    host = host.strip("[]")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((host, int(port)))
-        except OSError:
-            return True
-    return False
-
-
 def rotate_audit_key(config: HolderNodeConfig) -> AuditKeyRotation:
-    """Retire the holder's audit key for a new one (SPEC.md 2.4), with the daemon stopped.
+    """Retire the holder's audit key for a new one (SPEC.md 2.4), with the daemon stopped
+    (refused, ``AuditError``, while another process has the audit log open).
 
     An OPRF key statement a crash left unmade is made first, under the retiring key that
     audited it. Then the log rotates (``AuditLog.rotate_key``), the statement is copied
     for GetInfo, and the handover checkpoint goes to the configured witnesses, which can
     verify it with the key they know.
     """
-    if listen_in_use(config.listen):
-        raise StoreError(f"holder.listen {config.listen} is in use: stop 'holder serve' first (a running daemon "
-                         "holds the audit key in memory and would sign with the retired key)")
     with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
         if config.witnesses:  # a witness must cosign the handover with the old key: make sure each answers
             try:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from blindmatch.audit import AuditLog
-from blindmatch.core.rotation import Pin, RotationError, follow_rotations
+from blindmatch.core.rotation import Pin, follow_rotations
 from blindmatch.keyfile import fsync_directory
 from blindmatch.requester.config import HolderEndpoint
 from blindmatch.vocabulary import BlindmatchError, Reason
@@ -73,7 +73,7 @@ class PinStore:
     def follow(self, statements: list[bytes], oprf_public_key: bytes, audit_public_key: bytes) -> Pin:
         """Move the pin along the holder's statements to the announced keys, audit it and store it.
 
-        Raises :class:`RotationError` (reason ``holder_not_pinned``) when no valid chain leads there.
+        Raises :class:`~blindmatch.core.rotation.RotationError` (reason ``holder_not_pinned``) when no valid chain leads there.
         """
         pin = self.current()
         moved, applied = follow_rotations(statements, pin, oprf_public_key, self._clock(), audit_public_key)
