@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import tomllib
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ import tomli_w
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from helpers.holder_deployment import HOLDER_ORG, Deployment, make_deployment
 from helpers.job_runner import job_runner
+from helpers.witness_setup import HOLDER_ORIGIN, WitnessSetup, add_sessions, running_witness, write_config
 
 from blindmatch.audit import AuditError, AuditLog, verify_log
 from blindmatch.audit.keys import format_verifier_key
@@ -30,7 +32,7 @@ from blindmatch.holder.config import load_holder_config
 from blindmatch.holder.index_build import build_index
 from blindmatch.holder.rotation import rotate_audit_key
 from blindmatch.holder.service import HolderDaemon
-from blindmatch.holder.store import load_key_file
+from blindmatch.holder.store import StoreError, load_key_file
 from blindmatch.pilot.workspace import Workspace, create_workspace
 from blindmatch.requester.config import load_requester_config
 from blindmatch.requester.holder_client import HolderClient, HolderNotPinned
@@ -38,6 +40,8 @@ from blindmatch.requester.jobs import JobStore
 from blindmatch.requester.pins import PIN_NAME, PinStore
 from blindmatch.requester.runner import JobRunner, Progress
 from blindmatch.vocabulary import JobState, Mode
+from blindmatch.witness import protocol as p
+from blindmatch.witness.client import WitnessClient, WitnessSubmitError
 from tests.helpers.officials import run_approved
 from tests.integration.test_key_rotation_statements import endpoint, events
 
@@ -228,3 +232,41 @@ def test_an_audit_key_change_without_a_statement_stops_the_job_which_resumes_aft
         final = run_approved(ws, runner, job.id).job
     assert final.state == JobState.SUCCEEDED and final.elements_done == final.preparation.elements_total
     assert results(tmp_path / "results.csv") == results(tmp_path / "baseline.csv")
+
+
+def test_a_live_witness_cosigns_the_handover_and_follows_once_its_operator_sets_the_new_key(
+    tmp_path: Path, env: WitnessSetup,
+) -> None:
+    dep = make_deployment(tmp_path / "holder", records=20)
+    with running_witness(env.config_path) as witness:
+        config = replace(dep.config, audit_dir=env.log_dir, audit_origin=HOLDER_ORIGIN,
+                         witnesses=(env.endpoint(witness.port),))
+        with AuditLog.open(env.log_dir, HOLDER_ORIGIN) as log:
+            old = log.public_key
+        done = rotate_audit_key(config)
+        assert done.cosigned_by == (env.key.name,) and not done.witness_failures
+        with AuditLog.open(env.log_dir, HOLDER_ORIGIN) as log:
+            add_sessions(log, 10, 2)
+            with pytest.raises(WitnessSubmitError) as refused:
+                WitnessClient(config.witnesses).submit(log, log.checkpoint())  # it knows only the old key
+            assert [f.reason for f in refused.value.failures] == [p.BAD_SIGNATURE]
+    write_config(env.root, format_verifier_key(HOLDER_ORIGIN, done.key))  # what the command told the operator
+    with running_witness(env.config_path) as witness, AuditLog.open(env.log_dir, HOLDER_ORIGIN) as log:
+        [cosignature] = WitnessClient([env.endpoint(witness.port)]).submit(log, log.checkpoint())
+        assert cosignature.witness == env.key.name
+    result = verify_log(env.log_dir, public_key=old, witnesses=[env.key])
+    assert result.ok, result.error
+    assert result.witnesses[0].size == result.size
+
+
+def test_no_rotation_while_a_witness_does_not_answer(tmp_path: Path, env: WitnessSetup) -> None:
+    dep = make_deployment(tmp_path / "holder", records=20)
+    with running_witness(env.config_path) as witness:
+        port = witness.port
+    config = replace(dep.config, audit_dir=env.log_dir, audit_origin=HOLDER_ORIGIN,
+                     witnesses=(replace(env.endpoint(port), timeout_seconds=0.5),))
+    before = (env.log_dir / "audit" / "audit.pub").read_text()
+    with pytest.raises(StoreError, match="every configured witness must cosign before the audit key rotates"):
+        rotate_audit_key(config)
+    assert (env.log_dir / "audit" / "audit.pub").read_text() == before
+    assert verify_log(env.log_dir).ok
