@@ -115,6 +115,15 @@ def parse_checkpoint(note: str, name: str, public_key: bytes) -> Checkpoint:
     raise CheckpointError(f"no signature by the log's audit key {name!r}")
 
 
+def signed_by(checkpoint: Checkpoint, public_key: bytes) -> bool:
+    """Whether ``checkpoint`` carries a valid signature by ``public_key`` (one of its signers)."""
+    try:
+        parse_checkpoint(checkpoint.note, checkpoint.origin, public_key)
+    except CheckpointError:
+        return False
+    return True
+
+
 def split_notes(data: bytes) -> tuple[list[str], int]:
     """Split a checkpoints file into note texts.
 

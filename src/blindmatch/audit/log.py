@@ -42,6 +42,7 @@ from blindmatch.audit.checkpoint import (
     complete_note_after,
     parse_checkpoint,
     sign_checkpoint,
+    signed_by,
     split_notes,
 )
 from blindmatch.audit.entries import Entry
@@ -143,14 +144,6 @@ def scan_lines(data: bytes, first_index: int) -> tuple[list[bytes], int, bool]:
         lines.append(line)
         pos = newline + 1
     return lines, pos, False
-
-
-def _signed_by(checkpoint: Checkpoint, public_key: bytes) -> bool:
-    try:
-        parse_checkpoint(checkpoint.note, checkpoint.origin, public_key)
-    except CheckpointError:
-        return False
-    return True
 
 
 class AuditLog:
@@ -334,7 +327,7 @@ class AuditLog:
                              f"run 'blindmatch audit verify'")
         new_public = keys.raw_public_key(new_key)
         latest = self._latest
-        if latest is None or latest.size != index + 1 or not _signed_by(latest, new_public):
+        if latest is None or latest.size != index + 1 or not signed_by(latest, new_public):
             self._cut_checkpoints_tail_locked(*self._read_checkpoints_locked()[:2])
             handover = sign_checkpoint(self._key, self.origin, index + 1, self._tree.root(),
                                        format_time(self._clock()), also=(new_key,))
