@@ -270,3 +270,19 @@ def test_no_rotation_while_a_witness_does_not_answer(tmp_path: Path, env: Witnes
         rotate_audit_key(config)
     assert (env.log_dir / "audit" / "audit.pub").read_text() == before
     assert verify_log(env.log_dir).ok
+
+
+def test_a_statement_a_crash_left_uncopied_is_served_when_the_holder_starts(
+    tmp_path: Path, engine: BatchEngine,
+) -> None:
+    dep = make_deployment(tmp_path / "holder", records=20)
+    oprf_key = load_key_file(dep.config.key_file).public_key
+    with AuditLog.open(dep.config.audit_dir, dep.config.audit_origin) as log:
+        old = log.public_key
+        note = log.rotate_key()  # the command died before copying it for GetInfo
+    with dep.running(engine) as daemon, AuditLog.open(tmp_path / "raudit", "requester/test") as audit:
+        assert daemon.runtime.rotations[-1] == note
+        pinned = endpoint(dep, daemon.port, oprf_key, old)
+        with HolderClient(pinned, pins=PinStore(tmp_path / "requester", pinned, audit)) as client:
+            client.info()
+        assert client.pin.audit_public_key == daemon.runtime.audit.public_key != old
