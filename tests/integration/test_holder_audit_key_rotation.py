@@ -43,6 +43,7 @@ from blindmatch.vocabulary import JobState, Mode
 from blindmatch.witness import protocol as p
 from blindmatch.witness.client import WitnessClient, WitnessSubmitError
 from tests.helpers.officials import run_approved
+from tests.integration.test_key_change_mid_job import results
 from tests.integration.test_key_rotation_statements import endpoint, events
 
 pytestmark = pytest.mark.timeout(240)
@@ -167,10 +168,6 @@ def rotate_audit_key_after_first_session(daemon: HolderDaemon, with_statement: b
             rotated.append(-1)
     daemon.servicer._info = rotating_info  # type: ignore[method-assign]
     return rotated, on_progress
-
-
-def results(path: Path) -> list[list[str]]:
-    return [line.split(",") for line in path.read_text().splitlines()]
 
 
 def test_a_statement_mid_job_re_pins_the_audit_key_and_the_job_finishes(
