@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from blindmatch.issuer.issue import audit_origin
 from blindmatch.issuer.keys import read_seed
 from blindmatch.issuer.service import IssuerDaemon
 from blindmatch.normalize import default_schema
+from blindmatch.pilot.processes import blindmatch_command
 from blindmatch.transport.pki import OrganisationFiles, init_pki
 from blindmatch.transport.status import reason_from_rpc_error
 from tests.helpers.issuer_setup import make_issuer
@@ -29,9 +33,8 @@ pytestmark = pytest.mark.timeout(120)
 ISSUER_ORG, HOLDER_ORG, REQUESTER_ORG = "County Courts", "Example Tax Authority", "County Court of Example"
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[IssuerConfig, IssuerDaemon, dict[str, OrganisationFiles]]]:
-    root = tmp_path_factory.mktemp("issuerd")
+def _serving_issuer(root: Path) -> tuple[Path, dict[str, OrganisationFiles]]:
+    """An issuer.toml with TLS files and a free loopback port, and the organisations' certificates."""
     orgs = {f.organisation: f for f in init_pki(root / "pki", [ISSUER_ORG, HOLDER_ORG, REQUESTER_ORG], ["127.0.0.1", "localhost"])}
     make_issuer(root, {HOLDER_ORG: 4})
     server = orgs[ISSUER_ORG]
@@ -40,7 +43,13 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[IssuerConfi
                      f'client_ca = "{root / "pki" / "ca.crt"}"\n')
     text = (root / "issuer.toml").read_text().replace('state_dir = "state"\n', 'state_dir = "state"\nlisten = "127.0.0.1:0"\n')
     (root / "issuer.toml").write_text(text)
-    config = load_issuer_config(root / "issuer.toml")
+    return root / "issuer.toml", orgs
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[IssuerConfig, IssuerDaemon, dict[str, OrganisationFiles]]]:
+    path, orgs = _serving_issuer(tmp_path_factory.mktemp("issuerd"))
+    config = load_issuer_config(path)
     engine = BatchEngine(workers=1)
     daemon = IssuerDaemon(config, engine)
     daemon.start()
@@ -180,3 +189,28 @@ key = "{holder.client_key}"
     composed = b"".join(poprf.evaluate(holder_key.sk, voprf.evaluate(sk, k), info) for k in keys)
     assert index.contains(composed).all()
     assert not index.contains(b"".join(poprf.evaluate(holder_key.sk, k, info) for k in keys)).any()
+
+
+def test_issuer_serve_announces_logs_json_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """``issuer serve`` lives as every daemon does: a start line, JSON log lines, ``stopped`` on SIGTERM."""
+    path, orgs = _serving_issuer(tmp_path)
+    process = subprocess.Popen(blindmatch_command("issuer", "serve", "--config", str(path)),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        line = process.stdout.readline()
+        assert line.startswith("issuer court.example listening on 127.0.0.1:"), (line, process.stderr)
+        requester = orgs[REQUESTER_ORG]
+        address = line.split(" listening on ")[1].split()[0]
+        with IssuerClient(address, tmp_path / "pki" / "ca.crt", requester.client_cert,
+                          requester.client_key) as issuer, pytest.raises(IssuerError, match="organisation_not_allowed"):
+            issuer.evaluate(issuer.epoch().epoch, voprf.blind(b"anyone's key")[1])  # refused, and logged
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+        assert process.stdout.read() == "stopped\n"
+        logged = [json.loads(entry) for entry in process.stderr.read().splitlines()]
+        assert any(e["level"] == "warning" and REQUESTER_ORG in e["message"] for e in logged), logged
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)

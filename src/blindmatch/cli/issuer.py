@@ -15,7 +15,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from blindmatch.cli.commands import CommandGroup, announce
+from blindmatch.cli.commands import CommandGroup, add_log_format, announce
 from blindmatch.issuer.config import IssuerConfig, load_issuer_config
 
 
@@ -30,10 +30,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                       "address cap, compute the tokens of the current epoch; write them, signed, to TOKENS.")
     issue.add_argument("orders", type=Path, metavar="ORDERS.csv")
     issue.add_argument("--out", required=True, type=Path, metavar="TOKENS")
-    group.add("serve", _serve,
-              "run the issuer's gRPC daemon (mutual TLS 1.3): blind evaluations for configured holders",
-              "Serve GetEpoch and BlindEvaluate on issuer.listen until SIGTERM or SIGINT. Prints "
-              "'issuer NAME listening on HOST:PORT' when ready.")
+    serve = group.add("serve", _serve,
+                      "run the issuer's gRPC daemon (mutual TLS 1.3): blind evaluations for configured holders",
+                      "Serve GetEpoch and BlindEvaluate on issuer.listen until SIGTERM or SIGINT. Prints "
+                      "'issuer NAME listening on HOST:PORT' when ready and 'stopped' when done. "
+                      "Logs go to stderr, one JSON object per line.")
+    add_log_format(serve)
     group.add("public-key", _public_key, "print the current epoch's OPRF public key (JSON)",
               "Print {\"issuer\", \"epoch\", \"not_before\", \"expires\", \"public_key\"} for holders to pin.")
 
@@ -70,8 +72,11 @@ def _issue(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from blindmatch.issuer.service import run_daemon
+    from blindmatch.transport.jsonlog import configure_logging
 
-    return run_daemon(load_issuer_config(args.config), announce)
+    config = load_issuer_config(args.config)
+    configure_logging(args.log_format)
+    return run_daemon(config, announce)
 
 
 def _public_key(args: argparse.Namespace) -> int:

@@ -9,11 +9,10 @@ Format of ``witness.toml``: ``blindmatch.witness.config``.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
-from blindmatch.cli.commands import CommandGroup, announce
+from blindmatch.cli.commands import CommandGroup, add_log_format, announce
 from blindmatch.cli.errors import CliError
 from blindmatch.keyfile import KeyFileError
 from blindmatch.vocabulary import ExitCode
@@ -27,9 +26,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        "NAME+KEYID+BASE64 that logs and reviewers pin). Never overwrites.", config=False)
     keygen.add_argument("--name", required=True, help="the witness's name, e.g. witness.ig.example/w1")
     keygen.add_argument("--out", required=True, type=Path, metavar="KEY_FILE")
-    group.add("serve", _serve, "run the witness's gRPC daemon (mutual TLS 1.3)",
-              "Serve AddCheckpoint on witness.listen until SIGTERM or SIGINT. Prints "
-              "'witness NAME listening on HOST:PORT' when ready.")
+    serve = group.add("serve", _serve, "run the witness's gRPC daemon (mutual TLS 1.3)",
+                      "Serve AddCheckpoint on witness.listen until SIGTERM or SIGINT. Prints "
+                      "'witness NAME listening on HOST:PORT' when ready and 'stopped' when done. "
+                      "Logs go to stderr, one JSON object per line.")
+    add_log_format(serve)
     export = group.add("export", _export, "print the latest cosigned checkpoint of a log",
                        "Print the latest checkpoint the witness cosigned for ORIGIN (a signed note with "
                        "the witness's cosignature), read from the state directory.")
@@ -56,11 +57,12 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from blindmatch.transport.jsonlog import configure_logging
     from blindmatch.witness.service import WitnessStartError, run_daemon
     from blindmatch.witness.state import WitnessStateError
 
     config = _config(args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    configure_logging(args.log_format)
     try:
         return run_daemon(config, announce)
     except (WitnessStartError, WitnessStateError, OSError) as exc:
