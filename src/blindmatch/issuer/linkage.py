@@ -1,0 +1,154 @@
+"""``issuer approve REQUEST.csv --orders ORDERS.csv --by NAME``: a named person links new addresses.
+
+A requester asks, in a linkage request (a CSV with the schema's name and address fields
+and the order reference ``case_field``), for tokens for persons under a final order at
+addresses the issuer's records do not link to them. A person at the issuer, named by
+``--by``, approves it; never a daemon. Row by row the issuer checks, against its own
+records (:mod:`blindmatch.issuer.records`), that the order exists, qualifies today and
+is the row's person's, and that the person stays within ``max_addresses_per_person``
+counting the addresses on record, those approved before and those issued tokens in this
+epoch. A rejected row is named with its reason; the others are unaffected.
+
+An approved link is kept in ``state_dir/linkage-approvals.json`` as keyed digests of the
+person and the address only, and from then on counts as on record for issuance
+(``issuer issue --orders``) in every epoch while the order qualifies. Each approval is
+one audit entry ``linkage_approved`` (who approved, a keyed identifier of the request,
+counts), written before the approvals take effect; the store is replaced atomically,
+so an interrupted approval leaves the earlier approvals and the audit log as they were.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from blindmatch.audit import AuditLog
+from blindmatch.identity import identity_problem
+from blindmatch.issuer.config import IssuerConfig, audit_origin
+from blindmatch.issuer.epochs import Epoch
+from blindmatch.issuer.keys import read_seed
+from blindmatch.issuer.records import COLUMNS_REFUSAL, IssuerRecords, LinkedRow, linked_row, read_records
+from blindmatch.issuer.rules import OVER_ADDRESS_CAP, AddressLedger, StateDigest, write_state_json
+from blindmatch.normalize import Schema, resolve_schema
+from blindmatch.vocabulary import InputError
+
+APPROVALS_FILE = "linkage-approvals.json"
+REQUEST_ID_DST = b"blindmatch/v1 linkage request\x00"
+ON_RECORD = "on record"  # the issuer's own records link this address already: nothing to approve
+ALREADY_APPROVED = "already approved"
+
+
+class ApprovalError(InputError, ValueError):
+    """The approval cannot be made as a whole (no approver, an unreadable request)."""
+
+
+class ApprovalStore:
+    """Approved (person, address) links, as keyed digests; replaced atomically on save."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self._path = state_dir / APPROVALS_FILE
+        self._links: dict[str, list[str]] = json.loads(self._path.read_text())["links"] if self._path.exists() else {}
+
+    def addresses(self, person: str) -> set[str]:
+        return set(self._links.get(person, ()))
+
+    def approved(self, row: LinkedRow) -> bool:
+        return row.address_digest in self._links.get(row.person_digest, ())
+
+    def add(self, row: LinkedRow) -> None:
+        self._links.setdefault(row.person_digest, []).append(row.address_digest)
+
+    def save(self) -> None:
+        write_state_json(self._path, {"links": self._links})
+
+
+@dataclass
+class ApprovalReport:
+    request_id: str
+    by: str
+    epoch: str
+    rows: int = 0
+    approved: list[int] = field(default_factory=list)
+    on_record: list[int] = field(default_factory=list)
+    rejected: dict[int, str] = field(default_factory=dict)  # row -> reason, in row order
+
+    def summary(self, request: Path) -> str:
+        lines = [f"row {row}: rejected: {reason}" for row, reason in self.rejected.items()]
+        lines.append(f"{request}: {self.rows} rows, {len(self.approved)} approved by {self.by}, "
+                     f"{len(self.on_record)} already on record, {len(self.rejected)} rejected "
+                     f"(request {self.request_id[:16]}, epoch {self.epoch})")
+        return "\n".join(lines)
+
+
+def request_id(digest: StateDigest, request: Path) -> str:
+    """A keyed identifier of the request file: names it in the audit log without hashing its records in the clear."""
+    try:
+        content = request.read_bytes()
+    except OSError as exc:
+        raise ApprovalError(f"cannot read linkage request {request}: {exc.strerror}") from None
+    return digest(REQUEST_ID_DST + hashlib.sha256(content).digest())
+
+
+class _Decider:
+    """The approval rule for one row, with the running counts of this request."""
+
+    def __init__(self, records: IssuerRecords, store: ApprovalStore, ledger: AddressLedger, cap: int) -> None:
+        self._records, self._store, self._ledger, self._cap = records, store, ledger, cap
+
+    def decide(self, row: LinkedRow) -> str | None:
+        """None to approve ``row`` (and count it), otherwise its status."""
+        problem = self._records.order_problem(row)
+        if problem is not None:
+            return problem
+        if self._records.on_record(row):
+            return ON_RECORD
+        if self._store.approved(row):
+            return ALREADY_APPROVED
+        known = self._records.addresses.get(row.person_digest, set()) | self._store.addresses(row.person_digest) \
+            | self._ledger.issued(row.person_digest)
+        if len(known) >= self._cap:
+            return OVER_ADDRESS_CAP
+        self._store.add(row)
+        return None
+
+
+def _decide_rows(request: Path, schema: Schema, config: IssuerConfig, decider: _Decider, digest: StateDigest,
+                 report: ApprovalReport) -> None:
+    for number, record in read_records(request, [*schema.tier_fields, config.case_field]):
+        report.rows += 1
+        row = COLUMNS_REFUSAL if record is None else linked_row(record, number, schema, config.case_field, digest)
+        status = row if isinstance(row, str) else decider.decide(row)
+        if status is None:
+            report.approved.append(number)
+        elif status in (ON_RECORD, ALREADY_APPROVED):
+            report.on_record.append(number)
+        else:
+            report.rejected[number] = status
+
+
+def approve_request(request: Path, orders: Path, config: IssuerConfig, by: str, *,
+                    now: datetime | None = None) -> ApprovalReport:
+    """Decide every row of ``request`` against ``orders``, audit the approval, then keep it."""
+    problem = identity_problem(by)
+    if problem is not None:
+        raise ApprovalError(f"--by: the approver's name {problem}")
+    now = now or datetime.now(UTC)
+    seed = read_seed(config.seed_file)
+    digest = StateDigest(seed)
+    schema = resolve_schema(config.schema)
+    epoch = Epoch.containing(now, config.epoch_months)
+    records = IssuerRecords.load(orders, config, schema, now.date(), digest)
+    store = ApprovalStore(config.state_dir)
+    ledger = AddressLedger(config.state_dir, epoch, seed, config.max_addresses_per_person)
+    report = ApprovalReport(request_id(digest, request), by, epoch.name)
+    _decide_rows(request, schema, config, _Decider(records, store, ledger, config.max_addresses_per_person), digest,
+                 report)
+    with AuditLog.open(config.state_dir, audit_origin(config)) as log:  # audit before effect (issue 17)
+        log.append("linkage_approved", by=by, request=report.request_id, epoch=epoch.name, rows=report.rows,
+                   approved=len(report.approved), on_record=len(report.on_record), rejected=len(report.rejected))
+    if report.approved:
+        store.save()
+    return report
