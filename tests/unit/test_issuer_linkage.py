@@ -179,3 +179,46 @@ def test_issuer_approve_command(tmp_path: Path, issuer: IssuerConfig, orders: Pa
     assert main(["issuer", "issue", str(queries), "--orders", str(orders), "--config", str(config),
                  "--out", str(tmp_path / "tokens")]) == 0
     assert "1 of them linked by an approved linkage request" in capsys.readouterr().out
+
+
+def test_the_requester_asks_for_exactly_its_eligible_rows_without_a_token(tmp_path: Path, issuer: IssuerConfig,
+                                                                          orders: Path) -> None:
+    """The whole round: issue, linkage-request, approve, issue again: the approved rows then have tokens."""
+    from blindmatch.requester.linkage_request import QUERIES_ROW, LinkageRequestError, prepare_linkage_request
+
+    rows = [{**ALICE, "address": _address(0)}, {**ALICE, "address": _address(1)},
+            {**ALICE, "address": _address(2), "order_date": "2999-01-01"},  # the requester's own check refuses it
+            {**BOB, "address": _address(3)}]
+    queries = _request(tmp_path, rows, "queries.csv")
+    tokens = tmp_path / "tokens"
+    issue_tokens(queries, issuer, tokens, orders=orders, now=NOW)
+    pinned = issuer.signing_key.with_name("issuer.key.pub")
+    request_path = tmp_path / "request.csv"
+    request = prepare_linkage_request(queries, tokens, pinned, default_schema(), request_path, now=NOW)
+    assert request.rows == [2, 4] and request.left_out == {"ok": 1, "ineligible: order_date in the future": 1}
+    assert request_path.stat().st_mode & 0o777 == 0o600
+    assert request_path.read_text().splitlines()[0] == f"{QUERIES_ROW},name,address,order_date,case_ref"
+    assert approve_request(request_path, orders, issuer, CLERK, now=NOW).approved == [1, 2]
+    assert _statuses(tmp_path, issuer, orders, rows) == ["ok", "ok", "ineligible: order_date in the future", "ok"]
+    no_case = _request(tmp_path, [{"name": "Alice Smith", "address": _address(1), "order_date": "2025-01-02"}], "q2.csv")
+    with pytest.raises(LinkageRequestError, match="no column 'case_ref'"):
+        prepare_linkage_request(no_case, tokens, pinned, default_schema(), tmp_path / "r2.csv", now=NOW)
+
+
+def test_requester_linkage_request_command(tmp_path: Path, issuer: IssuerConfig, orders: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.helpers.config_texts import requester_toml
+
+    queries = _request(tmp_path, [{**ALICE, "address": _address(0)}, {**ALICE, "address": _address(1)}], "queries.csv")
+    issue_tokens(queries, issuer, tmp_path / "tokens", orders=orders, now=datetime.now(UTC))
+    plain = tmp_path / "plain.toml"
+    plain.write_text(requester_toml())
+    config = tmp_path / "requester.toml"
+    config.write_text(requester_toml() + f'[eligibility]\nissuer_key = "{issuer.signing_key}.pub"\n'
+                                         f'tokens = "{tmp_path / "tokens"}"\n')
+    out = tmp_path / "request.csv"
+    assert main(["requester", "linkage-request", str(queries), "--config", str(config), "--out", str(out)]) == 0
+    assert "1 rows without a token asked for" in capsys.readouterr().out
+    assert [line.split(",")[0] for line in out.read_text().splitlines()] == ["queries_row", "2"]
+    assert main(["requester", "linkage-request", str(queries), "--config", str(plain), "--out", str(out)]) != 0
+    assert "no [eligibility] table" in capsys.readouterr().err
