@@ -222,3 +222,19 @@ def test_requester_linkage_request_command(tmp_path: Path, issuer: IssuerConfig,
     assert [line.split(",")[0] for line in out.read_text().splitlines()] == ["queries_row", "2"]
     assert main(["requester", "linkage-request", str(queries), "--config", str(plain), "--out", str(out)]) != 0
     assert "no [eligibility] table" in capsys.readouterr().err
+
+
+def test_an_approval_waits_for_another_command_holding_the_issuer_state(tmp_path: Path, issuer: IssuerConfig,
+                                                                        orders: Path) -> None:
+    import threading
+
+    from blindmatch.issuer.rules import state_lock
+
+    request = _request(tmp_path, [{**ALICE, "address": _address(1)}])
+    done = threading.Event()
+    with state_lock(issuer.state_dir):  # e.g. a clerk's approval or an issuance in progress
+        worker = threading.Thread(target=lambda: (approve_request(request, orders, issuer, CLERK, now=NOW), done.set()))
+        worker.start()
+        assert not done.wait(0.5)  # it read nothing yet that the other command could still change
+    worker.join(10)
+    assert done.is_set()

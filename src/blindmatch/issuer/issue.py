@@ -38,7 +38,7 @@ from blindmatch.issuer.records import (
     linked_row,
     read_records,
 )
-from blindmatch.issuer.rules import OVER_ADDRESS_CAP, AddressLedger, person_of, refusal
+from blindmatch.issuer.rules import OVER_ADDRESS_CAP, AddressLedger, StateDigest, person_of, refusal, state_lock
 from blindmatch.issuer.tokenfile import TokenHeader, records_digest, render, write_token_file
 from blindmatch.normalize import NormalizationError, Schema, resolve_schema
 
@@ -168,23 +168,30 @@ def issue_tokens(
     schema = issuer_schema(config)
     epoch = Epoch.containing(now, config.epoch_months)
     seed = read_seed(config.seed_file)
+    records = None if orders is None else IssuerRecords.load(orders, config, schema, now.date(), StateDigest(seed))
+    with state_lock(config.state_dir):  # the ledger and the approvals as one issuance saw them
+        return _issue_locked(source, config, out, schema, epoch, seed, records, now, engine)
+
+
+def _issue_locked(source: Path, config: IssuerConfig, out: Path, schema: Schema, epoch: Epoch, seed: bytes,
+                  records: IssuerRecords | None, now: datetime, engine: BatchEngine | None) -> IssueReport:
     sk, pk = epoch_key_pair(seed, epoch)
     signing = load_signing_key(config.signing_key)
     ledger = AddressLedger(config.state_dir, epoch, seed, config.max_addresses_per_person)
     report = IssueReport(epoch=epoch.name, out=out)
-    rule: _OwnRecordsRule | _LinkedRule = _OwnRecordsRule(config, schema, now, ledger) if orders is None else \
-        _LinkedRule(config, schema, IssuerRecords.load(orders, config, schema, now.date(), ledger.digest), ledger)
+    rule: _OwnRecordsRule | _LinkedRule = _OwnRecordsRule(config, schema, now, ledger) if records is None else \
+        _LinkedRule(config, schema, records, ledger)
     eligible = _eligible_rows(source, rule, report)
     rows = _token_rows(eligible, schema, sk, engine)
-    records = records_digest((number, [key for _, key in keys]) for number, keys in eligible)
+    bound = records_digest((number, [key for _, key in keys]) for number, keys in eligible)
     tiers = len(schema.tier_names())
-    header = TokenHeader(config.name, epoch, pk, raw_public_key(signing), schema.fingerprint, tiers, len(rows), records)
+    header = TokenHeader(config.name, epoch, pk, raw_public_key(signing), schema.fingerprint, tiers, len(rows), bound)
     content = render(header, rows, signing)
     report.issued = len(rows)
     ledger.save()  # the address cap counts these tokens before anyone holds them
     with AuditLog.open(config.state_dir, audit_origin(config)) as log:  # audit before effect (issue 17)
         log.append("tokens_issued", epoch=epoch.name, rows=report.rows, issued=report.issued,
                    refused=report.rows - report.issued, file_sha256=hashlib.sha256(content).hexdigest(),
-                   **({"by_approval": report.by_approval} if orders is not None else {}))
+                   **({"by_approval": report.by_approval} if records is not None else {}))
     write_token_file(out, content)
     return report

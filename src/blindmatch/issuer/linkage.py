@@ -31,7 +31,7 @@ from blindmatch.issuer.config import IssuerConfig, audit_origin
 from blindmatch.issuer.epochs import Epoch
 from blindmatch.issuer.keys import read_seed
 from blindmatch.issuer.records import COLUMNS_REFUSAL, IssuerRecords, LinkedRow, linked_row, read_records
-from blindmatch.issuer.rules import OVER_ADDRESS_CAP, AddressLedger, StateDigest, write_state_json
+from blindmatch.issuer.rules import OVER_ADDRESS_CAP, AddressLedger, StateDigest, state_lock, write_state_json
 from blindmatch.normalize import Schema, resolve_schema
 from blindmatch.vocabulary import InputError
 
@@ -50,7 +50,13 @@ class ApprovalStore:
 
     def __init__(self, state_dir: Path) -> None:
         self._path = state_dir / APPROVALS_FILE
-        self._links: dict[str, list[str]] = json.loads(self._path.read_text())["links"] if self._path.exists() else {}
+        self._links: dict[str, list[str]] = {}
+        if self._path.exists():
+            try:
+                self._links = json.loads(self._path.read_text(encoding="utf-8"))["links"]
+            except (ValueError, KeyError, TypeError):
+                raise ApprovalError(f"{self._path}: not a linkage approvals file (damaged?); restore it from backup, "
+                                    "the audit log's linkage_approved entries say what it held") from None
 
     def addresses(self, person: str) -> set[str]:
         return set(self._links.get(person, ()))
@@ -141,14 +147,16 @@ def approve_request(request: Path, orders: Path, config: IssuerConfig, by: str, 
     schema = resolve_schema(config.schema)
     epoch = Epoch.containing(now, config.epoch_months)
     records = IssuerRecords.load(orders, config, schema, now.date(), digest)
-    store = ApprovalStore(config.state_dir)
-    ledger = AddressLedger(config.state_dir, epoch, seed, config.max_addresses_per_person)
     report = ApprovalReport(request_id(digest, request), by, epoch.name)
-    _decide_rows(request, schema, config, _Decider(records, store, ledger, config.max_addresses_per_person), digest,
-                 report)
-    with AuditLog.open(config.state_dir, audit_origin(config)) as log:  # audit before effect (issue 17)
-        log.append("linkage_approved", by=by, request=report.request_id, epoch=epoch.name, rows=report.rows,
-                   approved=len(report.approved), on_record=len(report.on_record), rejected=len(report.rejected))
-    if report.approved:
-        store.save()
+    with state_lock(config.state_dir):
+        store = ApprovalStore(config.state_dir)
+        ledger = AddressLedger(config.state_dir, epoch, seed, config.max_addresses_per_person)
+        _decide_rows(request, schema, config, _Decider(records, store, ledger, config.max_addresses_per_person),
+                     digest, report)
+        with AuditLog.open(config.state_dir, audit_origin(config)) as log:  # audit before effect (issue 17)
+            log.append("linkage_approved", by=by, request=report.request_id, epoch=epoch.name, rows=report.rows,
+                       approved=len(report.approved), on_record=len(report.on_record),
+                       rejected=len(report.rejected))
+        if report.approved:
+            store.save()
     return report

@@ -10,11 +10,13 @@ name or address in the clear.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -42,6 +44,22 @@ class StateDigest:
 
     def __call__(self, value: bytes) -> str:
         return hmac.new(self._key, value, hashlib.sha256).hexdigest()
+
+
+@contextmanager
+def state_lock(state_dir: Path) -> Iterator[None]:
+    """Serialise the commands that read, decide on and replace the issuer's state files.
+
+    Two clerks approving at once, or an approval during an issuance, would otherwise each
+    read the same state and the later write would drop the earlier one's links or counts.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(state_dir / ".state.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # also releases the lock
 
 
 def write_state_json(path: Path, state: object) -> None:
