@@ -238,3 +238,14 @@ def test_an_approval_waits_for_another_command_holding_the_issuer_state(tmp_path
         assert not done.wait(0.5)  # it read nothing yet that the other command could still change
     worker.join(10)
     assert done.is_set()
+
+
+def test_the_audit_report_shows_approvals_by_approver(tmp_path: Path, issuer: IssuerConfig, orders: Path) -> None:
+    from blindmatch.audit.report import render_report
+
+    approve_request(_request(tmp_path, [{**ALICE, "address": _address(1)}, {**ALICE, "address": _address(2)}]),
+                    orders, issuer, CLERK, now=NOW)
+    approve_request(_request(tmp_path, [{**BOB, "address": _address(3), "case_ref": "x"}], "r2.csv"), orders, issuer,
+                    "Sam Registrar", now=NOW)
+    page = render_report(issuer.state_dir)
+    assert "Linked addresses approved, by approver" in page and "Jane Clerk" in page and "Sam Registrar" in page
