@@ -249,3 +249,15 @@ def test_the_audit_report_shows_approvals_by_approver(tmp_path: Path, issuer: Is
                     "Sam Registrar", now=NOW)
     page = render_report(issuer.state_dir)
     assert "Linked addresses approved, by approver" in page and "Jane Clerk" in page and "Sam Registrar" in page
+
+
+def test_an_approval_the_audit_log_cannot_record_takes_no_effect(tmp_path: Path, issuer: IssuerConfig, orders: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    def unavailable(*_: object, **__: object) -> int:
+        raise OSError("audit disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(AuditLog, "append", unavailable)
+        with pytest.raises(OSError, match="audit disk full"):
+            approve_request(_request(tmp_path, [{**ALICE, "address": _address(1)}]), orders, issuer, CLERK, now=NOW)
+    assert _statuses(tmp_path, issuer, orders, [{**ALICE, "address": _address(1)}]) == [NO_TOKEN]
