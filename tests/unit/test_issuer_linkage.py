@@ -261,3 +261,24 @@ def test_an_approval_the_audit_log_cannot_record_takes_no_effect(tmp_path: Path,
         with pytest.raises(OSError, match="audit disk full"):
             approve_request(_request(tmp_path, [{**ALICE, "address": _address(1)}]), orders, issuer, CLERK, now=NOW)
     assert _statuses(tmp_path, issuer, orders, [{**ALICE, "address": _address(1)}]) == [NO_TOKEN]
+
+
+def test_a_revoked_link_gets_no_more_tokens(tmp_path: Path, issuer: IssuerConfig, orders: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from blindmatch.issuer.linkage import NOT_APPROVED, revoke_request
+
+    rows = [{**ALICE, "address": _address(1)}, {**ALICE, "address": _address(2)}]
+    assert approve_request(_request(tmp_path, rows), orders, issuer, CLERK, now=NOW).approved == [1, 2]
+    assert _statuses(tmp_path, issuer, orders, rows) == ["ok", "ok"]
+    mistaken = _request(tmp_path, [rows[1], {**ALICE, "address": _address(0)}, {**ALICE, "address": "nowhere"}],
+                        "mistaken.csv")
+    report = revoke_request(mistaken, issuer, "Sam Registrar", now=NOW)
+    assert report.revoked == [1] and report.not_revoked == {2: NOT_APPROVED, 3: "invalid: address"}
+    entry = load_entries(issuer.state_dir)[-1]
+    assert (entry["event"], entry["by"], entry["revoked"], entry["not_revoked"]) == \
+        ("linkage_revoked", "Sam Registrar", 1, 2)
+    assert _statuses(tmp_path, issuer, orders, rows) == ["ok", NO_TOKEN]  # the revoked address is linked no more
+    config = issuer.seed_file.with_name("issuer.toml")
+    assert main(["issuer", "revoke", str(mistaken), "--by", CLERK, "--config", str(config)]) == 0
+    assert "row 1: not revoked: no approved link" in capsys.readouterr().out
+    assert verify_log(issuer.state_dir).ok

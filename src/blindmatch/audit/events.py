@@ -263,6 +263,9 @@ EVENTS: Mapping[str, EventSchema] = {
         {"by": IDENT, "request": SHA256, "epoch": IDENT, "rows": UINT, "approved": UINT, "on_record": UINT,
          "rejected": UINT}, {},
     ),
+    "linkage_revoked": EventSchema(
+        {"by": IDENT, "request": SHA256, "epoch": IDENT, "rows": UINT, "revoked": UINT, "not_revoked": UINT}, {},
+    ),
     "blind_evaluation": EventSchema(
         {"peer": IDENT, "epoch": IDENT, "count": UINT, "epoch_used": UINT, "epoch_limit": UINT},
         {"blinded_sha256": SHA256},

@@ -4,7 +4,7 @@
 blind-evaluation daemon for holders, ``issue``
 writes the signed token file for the eligible rows of ORDERS.csv (or of a requester's file
 checked against ORDERS.csv with ``--orders``), ``approve`` records a named person's decision
-on a linkage request, ``public-key`` prints
+on a linkage request (``revoke`` takes approved links back), ``public-key`` prints
 the epoch's OPRF public key that holders pin to verify the issuer's proofs.
 Format of ``issuer.toml``: ``blindmatch.issuer.config``.
 """
@@ -62,6 +62,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     approve.add_argument("--config", required=True, type=Path, metavar="ISSUER_TOML")
     approve.set_defaults(func=_approve)
 
+    revoke = commands.add_parser(
+        "revoke", help="revoke approved links: the rows of REQUEST.csv (name and address fields)",
+        description="Drop the approved (person, address) links the rows of REQUEST.csv name; rows that name no "
+                    "approved link are listed. The revocation is an entry of the issuer's audit log naming --by. "
+                    "Tokens already issued for a revoked link stay valid until their epoch ends.")
+    revoke.add_argument("request", type=Path, metavar="REQUEST.csv")
+    revoke.add_argument("--by", required=True, metavar="NAME", help="the person at the issuer who revokes")
+    revoke.add_argument("--config", required=True, type=Path, metavar="ISSUER_TOML")
+    revoke.set_defaults(func=_revoke)
+
     serve = commands.add_parser(
         "serve", help="run the issuer's gRPC daemon (mutual TLS 1.3): blind evaluations for configured holders",
         description="Serve GetEpoch and BlindEvaluate on issuer.listen until SIGTERM or SIGINT. Prints "
@@ -109,6 +119,14 @@ def _approve(args: argparse.Namespace) -> int:
     from blindmatch.issuer.linkage import approve_request
 
     report = approve_request(args.request, args.orders, load_issuer_config(args.config), args.by)
+    print(report.summary(args.request))
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    from blindmatch.issuer.linkage import revoke_request
+
+    report = revoke_request(args.request, load_issuer_config(args.config), args.by)
     print(report.summary(args.request))
     return 0
 

@@ -15,6 +15,9 @@ person and the address only, and from then on counts as on record for issuance
 one audit entry ``linkage_approved`` (who approved, a keyed identifier of the request,
 counts), written before the approvals take effect; the store is replaced atomically,
 so an interrupted approval leaves the earlier approvals and the audit log as they were.
+
+``issuer revoke REQUEST.csv --by NAME`` takes links back the same way (``linkage_revoked``);
+tokens already issued for them stay valid until their epoch ends.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ APPROVALS_FILE = "linkage-approvals.json"
 REQUEST_ID_DST = b"blindmatch/v1 linkage request\x00"
 ON_RECORD = "on record"  # the issuer's own records link this address already: nothing to approve
 ALREADY_APPROVED = "already approved"
+NOT_APPROVED = "no approved link"  # a revocation row that names no link kept
 
 
 class ApprovalError(InputError, ValueError):
@@ -66,6 +70,16 @@ class ApprovalStore:
 
     def add(self, row: LinkedRow) -> None:
         self._links.setdefault(row.person_digest, []).append(row.address_digest)
+
+    def remove(self, row: LinkedRow) -> bool:
+        """Drop the link of ``row``; False when there was none."""
+        if not self.approved(row):
+            return False
+        addresses = self._links[row.person_digest]
+        addresses.remove(row.address_digest)
+        if not addresses:
+            del self._links[row.person_digest]
+        return True
 
     def save(self) -> None:
         write_state_json(self._path, {"links": self._links})
@@ -135,12 +149,17 @@ def _decide_rows(request: Path, schema: Schema, config: IssuerConfig, decider: _
             report.rejected[number] = status
 
 
-def approve_request(request: Path, orders: Path, config: IssuerConfig, by: str, *,
-                    now: datetime | None = None) -> ApprovalReport:
-    """Decide every row of ``request`` against ``orders``, audit the approval, then keep it."""
+def _approver(by: str) -> str:
     problem = identity_problem(by)
     if problem is not None:
         raise ApprovalError(f"--by: the approver's name {problem}")
+    return by
+
+
+def approve_request(request: Path, orders: Path, config: IssuerConfig, by: str, *,
+                    now: datetime | None = None) -> ApprovalReport:
+    """Decide every row of ``request`` against ``orders``, audit the approval, then keep it."""
+    _approver(by)
     now = now or datetime.now(UTC)
     seed = read_seed(config.seed_file)
     digest = StateDigest(seed)
@@ -158,5 +177,50 @@ def approve_request(request: Path, orders: Path, config: IssuerConfig, by: str, 
                        approved=len(report.approved), on_record=len(report.on_record),
                        rejected=len(report.rejected))
         if report.approved:
+            store.save()
+    return report
+
+
+@dataclass
+class RevocationReport:
+    request_id: str
+    by: str
+    epoch: str
+    rows: int = 0
+    revoked: list[int] = field(default_factory=list)
+    not_revoked: dict[int, str] = field(default_factory=dict)  # row -> why (no such link, unreadable)
+
+    def summary(self, request: Path) -> str:
+        lines = [f"row {row}: not revoked: {reason}" for row, reason in self.not_revoked.items()]
+        lines.append(f"{request}: {self.rows} rows, {len(self.revoked)} links revoked by {self.by}, "
+                     f"{len(self.not_revoked)} not revoked (request {self.request_id[:16]}, epoch {self.epoch})")
+        return "\n".join(lines)
+
+
+def revoke_request(request: Path, config: IssuerConfig, by: str, *, now: datetime | None = None) -> RevocationReport:
+    """Drop the approved links that the rows of ``request`` name, audited first like an approval.
+
+    Tokens already issued for a revoked link stay valid until their epoch ends (a token
+    cannot be recalled); from the revocation on, no issuance links that address.
+    """
+    _approver(by)
+    now = now or datetime.now(UTC)
+    digest = StateDigest(read_seed(config.seed_file))
+    schema = resolve_schema(config.schema)
+    epoch = Epoch.containing(now, config.epoch_months)
+    report = RevocationReport(request_id(digest, request), by, epoch.name)
+    with state_lock(config.state_dir):
+        store = ApprovalStore(config.state_dir)
+        for number, record in read_records(request, list(schema.tier_fields)):
+            report.rows += 1
+            row = COLUMNS_REFUSAL if record is None else linked_row(record, number, schema, config.case_field, digest)
+            if isinstance(row, str) or not store.remove(row):
+                report.not_revoked[number] = row if isinstance(row, str) else NOT_APPROVED
+            else:
+                report.revoked.append(number)
+        with AuditLog.open(config.state_dir, audit_origin(config)) as log:  # audit before effect (issue 17)
+            log.append("linkage_revoked", by=by, request=report.request_id, epoch=epoch.name, rows=report.rows,
+                       revoked=len(report.revoked), not_revoked=len(report.not_revoked))
+        if report.revoked:
             store.save()
     return report
