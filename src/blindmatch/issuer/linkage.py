@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -135,49 +136,64 @@ class _Decider:
         return None
 
 
-def _decide_rows(request: Path, schema: Schema, config: IssuerConfig, decider: _Decider, digest: StateDigest,
-                 report: ApprovalReport) -> None:
-    for number, record in read_records(request, [*schema.tier_fields, config.case_field]):
-        report.rows += 1
-        row = COLUMNS_REFUSAL if record is None else linked_row(record, number, schema, config.case_field, digest)
-        status = row if isinstance(row, str) else decider.decide(row)
-        if status is None:
-            report.approved.append(number)
-        elif status in (ON_RECORD, ALREADY_APPROVED):
-            report.on_record.append(number)
-        else:
-            report.rejected[number] = status
+@dataclass(frozen=True)
+class _Decision:
+    """One approval or revocation: who decides, in which epoch, under which keys, on which request."""
 
+    config: IssuerConfig
+    by: str
+    seed: bytes
+    digest: StateDigest
+    schema: Schema
+    epoch: Epoch
+    request_id: str
 
-def _approver(by: str) -> str:
-    problem = identity_problem(by)
-    if problem is not None:
-        raise ApprovalError(f"--by: the approver's name {problem}")
-    return by
+    @classmethod
+    def start(cls, config: IssuerConfig, by: str, request: Path, now: datetime | None) -> _Decision:
+        problem = identity_problem(by)
+        if problem is not None:
+            raise ApprovalError(f"--by: the approver's name {problem}")
+        seed = read_seed(config.seed_file)
+        digest = StateDigest(seed)
+        epoch = Epoch.containing(now or datetime.now(UTC), config.epoch_months)
+        return cls(config, by, seed, digest, resolve_schema(config.schema), epoch, request_id(digest, request))
+
+    def rows(self, request: Path, needed: list[str]) -> Iterator[tuple[int, LinkedRow | str]]:
+        """Each row of ``request`` as a :class:`LinkedRow`, or why it cannot be read."""
+        for number, record in read_records(request, needed):
+            yield number, COLUMNS_REFUSAL if record is None else \
+                linked_row(record, number, self.schema, self.config.case_field, self.digest)
+
+    def commit(self, store: ApprovalStore, changed: bool, event: str, **counts: int) -> None:
+        """Audit the decision, then (only if it changed anything) replace the kept links: audit before effect."""
+        with AuditLog.open(self.config.state_dir, audit_origin(self.config)) as log:
+            log.append(event, by=self.by, request=self.request_id, epoch=self.epoch.name, **counts)
+        if changed:
+            store.save()
 
 
 def approve_request(request: Path, orders: Path, config: IssuerConfig, by: str, *,
                     now: datetime | None = None) -> ApprovalReport:
     """Decide every row of ``request`` against ``orders``, audit the approval, then keep it."""
-    _approver(by)
     now = now or datetime.now(UTC)
-    seed = read_seed(config.seed_file)
-    digest = StateDigest(seed)
-    schema = resolve_schema(config.schema)
-    epoch = Epoch.containing(now, config.epoch_months)
-    records = IssuerRecords.load(orders, config, schema, now.date(), digest)
-    report = ApprovalReport(request_id(digest, request), by, epoch.name)
+    decision = _Decision.start(config, by, request, now)
+    records = IssuerRecords.load(orders, config, decision.schema, now.date(), decision.digest)
+    report = ApprovalReport(decision.request_id, by, decision.epoch.name)
     with state_lock(config.state_dir):
         store = ApprovalStore(config.state_dir)
-        ledger = AddressLedger(config.state_dir, epoch, seed, config.max_addresses_per_person)
-        _decide_rows(request, schema, config, _Decider(records, store, ledger, config.max_addresses_per_person),
-                     digest, report)
-        with AuditLog.open(config.state_dir, audit_origin(config)) as log:  # audit before effect (issue 17)
-            log.append("linkage_approved", by=by, request=report.request_id, epoch=epoch.name, rows=report.rows,
-                       approved=len(report.approved), on_record=len(report.on_record),
-                       rejected=len(report.rejected))
-        if report.approved:
-            store.save()
+        ledger = AddressLedger(config.state_dir, decision.epoch, decision.seed, config.max_addresses_per_person)
+        decider = _Decider(records, store, ledger, config.max_addresses_per_person)
+        for number, row in decision.rows(request, [*decision.schema.tier_fields, config.case_field]):
+            report.rows += 1
+            status = row if isinstance(row, str) else decider.decide(row)
+            if status is None:
+                report.approved.append(number)
+            elif status in (ON_RECORD, ALREADY_APPROVED):
+                report.on_record.append(number)
+            else:
+                report.rejected[number] = status
+        decision.commit(store, bool(report.approved), "linkage_approved", rows=report.rows,
+                        approved=len(report.approved), on_record=len(report.on_record), rejected=len(report.rejected))
     return report
 
 
@@ -203,24 +219,16 @@ def revoke_request(request: Path, config: IssuerConfig, by: str, *, now: datetim
     Tokens already issued for a revoked link stay valid until their epoch ends (a token
     cannot be recalled); from the revocation on, no issuance links that address.
     """
-    _approver(by)
-    now = now or datetime.now(UTC)
-    digest = StateDigest(read_seed(config.seed_file))
-    schema = resolve_schema(config.schema)
-    epoch = Epoch.containing(now, config.epoch_months)
-    report = RevocationReport(request_id(digest, request), by, epoch.name)
+    decision = _Decision.start(config, by, request, now)
+    report = RevocationReport(decision.request_id, by, decision.epoch.name)
     with state_lock(config.state_dir):
         store = ApprovalStore(config.state_dir)
-        for number, record in read_records(request, list(schema.tier_fields)):
+        for number, row in decision.rows(request, list(decision.schema.tier_fields)):
             report.rows += 1
-            row = COLUMNS_REFUSAL if record is None else linked_row(record, number, schema, config.case_field, digest)
             if isinstance(row, str) or not store.remove(row):
                 report.not_revoked[number] = row if isinstance(row, str) else NOT_APPROVED
             else:
                 report.revoked.append(number)
-        with AuditLog.open(config.state_dir, audit_origin(config)) as log:  # audit before effect (issue 17)
-            log.append("linkage_revoked", by=by, request=report.request_id, epoch=epoch.name, rows=report.rows,
-                       revoked=len(report.revoked), not_revoked=len(report.not_revoked))
-        if report.revoked:
-            store.save()
+        decision.commit(store, bool(report.revoked), "linkage_revoked", rows=report.rows,
+                        revoked=len(report.revoked), not_revoked=len(report.not_revoked))
     return report
