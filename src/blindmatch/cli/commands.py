@@ -9,8 +9,12 @@ that no group spells them differently. The options several groups share (the dae
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+
+from blindmatch.cli.errors import CliError
+from blindmatch.transport.jsonlog import configure_logging
+from blindmatch.vocabulary import ExitCode
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -46,3 +50,19 @@ def add_log_format(command: argparse.ArgumentParser) -> None:
 def announce(line: str) -> None:
     """A daemon's status line (``listening on ...``, ``stopped``) on stdout, at once: scripts wait for it."""
     print(line, flush=True)
+
+
+Failures = Mapping[type[Exception] | tuple[type[Exception], ...], ExitCode]
+
+
+def serve_daemon(run: Callable[[Callable[[str], None]], int], log_format: str, failures: Failures) -> int:
+    """A daemon's ``serve`` command: logging as ``--log-format`` says, ``run`` (the daemon's
+    foreground loop) announcing its status lines, and each failure ``failures`` names reported
+    as one line that exits with its code."""
+    configure_logging(log_format)
+    kinds = tuple(kind for group in failures for kind in (group if isinstance(group, tuple) else (group,)))
+    try:
+        return run(announce)
+    except kinds as exc:
+        code = next(code for group, code in failures.items() if isinstance(exc, group))
+        raise CliError(str(exc), code) from None

@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from blindmatch.cli.commands import CommandGroup, add_log_format, announce
+from blindmatch.cli.commands import CommandGroup, add_log_format, serve_daemon
 from blindmatch.cli.errors import CliError
 from blindmatch.holder.config import ConfigError, HolderNodeConfig, load_holder_config
 from blindmatch.vocabulary import ExitCode
@@ -243,14 +243,8 @@ def _serve(args: argparse.Namespace) -> int:
     from blindmatch.holder.run import run_daemon
     from blindmatch.holder.store import StoreError
     from blindmatch.policy import PolicyError
-    from blindmatch.transport.jsonlog import configure_logging
 
     config = _config(args)
-    configure_logging(args.log_format)
-
-    try:
-        return run_daemon(config, announce)
-    except PolicyError as exc:  # the policy file is configuration too
-        raise _cli_error(str(exc), configuration=True) from None
-    except (StoreError, OSError, AuditError) as exc:
-        raise _cli_error(str(exc)) from None
+    # The policy file is configuration too.
+    return serve_daemon(lambda announce: run_daemon(config, announce), args.log_format,
+                        {PolicyError: ExitCode.USAGE, (StoreError, OSError, AuditError): ExitCode.FAILURE})

@@ -17,7 +17,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from blindmatch.cli.commands import CommandGroup, add_log_format, announce
+from blindmatch.cli.commands import CommandGroup, add_log_format, serve_daemon
 from blindmatch.issuer.config import IssuerConfig, load_issuer_config
 
 
@@ -114,11 +114,9 @@ def _revoke(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from blindmatch.issuer.service import run_daemon
-    from blindmatch.transport.jsonlog import configure_logging
 
-    config = load_issuer_config(args.config)
-    configure_logging(args.log_format)
-    return run_daemon(config, announce)
+    config = load_issuer_config(args.config)  # its errors, and the daemon's, are BlindmatchErrors: main reports them
+    return serve_daemon(lambda announce: run_daemon(config, announce), args.log_format, {})
 
 
 def _public_key(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from blindmatch.cli.commands import CommandGroup, add_log_format, announce
+from blindmatch.cli.commands import CommandGroup, add_log_format, serve_daemon
 from blindmatch.cli.errors import CliError
 from blindmatch.keyfile import KeyFileError
 from blindmatch.vocabulary import ExitCode
@@ -57,16 +57,12 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from blindmatch.transport.jsonlog import configure_logging
     from blindmatch.witness.service import WitnessStartError, run_daemon
     from blindmatch.witness.state import WitnessStateError
 
     config = _config(args)
-    configure_logging(args.log_format)
-    try:
-        return run_daemon(config, announce)
-    except (WitnessStartError, WitnessStateError, OSError) as exc:
-        raise CliError(str(exc), ExitCode.FAILURE) from None
+    return serve_daemon(lambda announce: run_daemon(config, announce), args.log_format,
+                        {(WitnessStartError, WitnessStateError, OSError): ExitCode.FAILURE})
 
 
 def _export(args: argparse.Namespace) -> int:
