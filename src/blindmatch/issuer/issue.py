@@ -22,7 +22,7 @@ from blindmatch.crypto import oprf
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.modes import VOPRF
 from blindmatch.csvrows import as_record, more_values_than_columns, read_rows
-from blindmatch.issuer.config import IssuerConfig
+from blindmatch.issuer.config import IssuerConfig, IssuerConfigError
 from blindmatch.issuer.epochs import Epoch, epoch_key_pair
 from blindmatch.issuer.keys import load_signing_key, read_seed
 from blindmatch.issuer.rules import OVER_ADDRESS_CAP, AddressLedger, person_of, refusal
@@ -77,6 +77,12 @@ def issue_tokens(
     """Apply the rules to every row of ``orders``, write the signed token file ``out``, audit it."""
     now = now or datetime.now(UTC)
     schema = issuer_schema(config)
+    several = schema.several_keys_tiers("requester")
+    if several:  # a row's token of such a tier would stand for only one of its keys
+        raise IssuerConfigError(
+            f"issuer.schema: schema {schema.name!r} gives a requester several keys in tier(s) {', '.join(several)}, "
+            "but a token file carries one token per tier (SPEC 15.3); issue tokens under a schema without them"
+        )
     epoch = Epoch.containing(now, config.epoch_months)
     seed = read_seed(config.seed_file)
     sk, pk = epoch_key_pair(seed, epoch)
