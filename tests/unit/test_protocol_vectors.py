@@ -93,3 +93,12 @@ def test_cardinality_session_vector_counts_what_the_cardinality_index_holds() ->
     outputs = b"".join(cardinality_output(info, group.scalar_mult(r_inverse, evaluated[i : i + 32]))
                        for i in range(0, len(evaluated), 32))
     assert int(index.contains(outputs).sum()) == data["match_count"] == 2
+
+
+def test_audit_vector_is_current() -> None:
+    spec = importlib.util.spec_from_file_location("generate_audit", VECTOR_DIR / "generate_audit.py")
+    assert spec is not None and spec.loader is not None
+    generate_audit = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generate_audit)
+    committed = (VECTOR_DIR / "audit.json").read_text(encoding="utf-8")
+    assert committed == generate_audit.render(generate_audit.build()), "regenerate audit.json with generate_audit.py"
