@@ -46,6 +46,7 @@ SPEC_RULE_ADDRESSES = [
     "85201 1234",  # a ZIP+4 join needs three tokens
     "AVE S KENWOOD 606371755 5553",  # a joined token longer than ZIP+4 is no ZIP
     "10 park dr ONE HUNDREDTH s cherry hill 08003-1128",  # ONE HUNDREDTH
+    "41728 HUNDRED FIRST S 6th Dr # A, Franklin, TN 37064",  # HUNDRED counts as tens: 101ST
     "13021 nw 1 st apt # 109 pembroke pines fl, 33028",  # a designator skips a number word
     "0 LIGHTHOUSE VW REAR # 02134 LOT 9 AYDLETT 27916",  # so does a needs_number 0 one
     "10693 NW 110th Market Pkwy LOWER 0012, Salem, OR 97301",  # STD id loses leading zeros
