@@ -68,7 +68,7 @@ def test_a_chain_of_statements_is_followed_from_the_pin(pin: Pin, audit_key: Ed2
 
 
 @pytest.mark.parametrize("forgery", ["other key", "unsigned", "tampered", "wrong chain", "other organisation",
-                                     "old epoch", "future", "same key", "control character"])
+                                     "old epoch", "future", "same key", "control character", "epoch beyond 2^63"])
 def test_forged_or_unchained_statements_are_refused(pin: Pin, audit_key: Ed25519PrivateKey, forgery: str) -> None:
     new_key = HolderKey.generate()
     s = statement(pin, new_key, pin.audit_public_key)
@@ -95,6 +95,9 @@ def test_forged_or_unchained_statements_are_refused(pin: Pin, audit_key: Ed25519
         with pytest.raises(ValueError, match="cannot be a line"):
             signed(RotationStatement(s.origin, pin.organisation, 2, s.valid_from, pin.key_id, new_key.public_key,
                                      s.audit_public_key), audit_key)
+    elif forgery == "epoch beyond 2^63":  # 19 digits, but no audit log could record it
+        note = signed(RotationStatement(s.origin, ORG, 2**63, s.valid_from, pin.key_id, new_key.public_key,
+                                        s.audit_public_key), audit_key)
     elif forgery == "same key":
         note = signed(RotationStatement(s.origin, ORG, 2, s.valid_from, pin.key_id, pin.oprf_public_key,
                                         s.audit_public_key), audit_key)

@@ -139,8 +139,9 @@ def parse_statement(note: bytes) -> tuple[RotationStatement, list[tuple[str, byt
     if not sep or not signature_text.endswith("\n") or _has_control(text):
         raise RotationError("key rotation statement is not a signed note (body, empty line, signature lines)")
     fields = _fields(body)
-    if not _KEY_NAME.fullmatch(fields["origin"]) or not _DECIMAL.fullmatch(fields["epoch"]):
-        raise RotationError("key rotation statement: origin is not a key name or epoch not a positive decimal")
+    if (not _KEY_NAME.fullmatch(fields["origin"]) or not _DECIMAL.fullmatch(fields["epoch"])
+            or int(fields["epoch"]) >= 2**63):  # the audit log's uint: holder_repinned records it
+        raise RotationError("key rotation statement: origin is not a key name or epoch not a positive decimal below 2^63")
     try:
         valid_from = parse_time(fields["valid-from"])
     except ValueError as exc:
