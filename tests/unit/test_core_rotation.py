@@ -147,7 +147,7 @@ def test_an_audit_key_statement_moves_only_the_audit_key(pin: Pin, audit_key: Ed
 
 
 @pytest.mark.parametrize("forgery", ["old key only", "new key only", "other key", "unchained", "same key",
-                                     "tampered", "leading zero"])
+                                     "tampered", "leading zero", "size beyond 2^63"])
 def test_forged_audit_key_statements_are_refused(pin: Pin, audit_key: Ed25519PrivateKey, forgery: str) -> None:
     new_audit, stranger = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     s = AuditKeyStatement("holder/Tax-Authority", 7, pin.audit_public_key, raw(new_audit))
@@ -168,6 +168,9 @@ def test_forged_audit_key_statements_are_refused(pin: Pin, audit_key: Ed25519Pri
         target = pin.audit_public_key
     elif forgery == "tampered":
         note = note.replace(b"tree-size 7", b"tree-size 8")
+    elif forgery == "size beyond 2^63":  # 19 digits and signed by both keys, but no log has that size
+        big = AuditKeyStatement("holder/Tax-Authority", 2**63, pin.audit_public_key, raw(new_audit))
+        note = sign_audit_key_statement(big, audit_key.sign, new_audit.sign)
     else:  # the same number, not in canonical form: its signatures no longer cover the text
         note = note.replace(b"tree-size 7", b"tree-size 07")
     with pytest.raises(RotationError):
