@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from blindmatch import PROTOCOL_VERSION
-from blindmatch.core.errors import ProtocolError
+from blindmatch.core.errors import ProtocolError, peer_text
 from blindmatch.core.events import (
     BatchReceived,
     EndOfStream,
@@ -256,7 +256,7 @@ class RequesterSession(TableSession):
 
     def _on_abort(self, message: Abort) -> Output:
         code = reason_named(message.code, Reason.REFUSED) if message.code in ProtocolError.CODES else Reason.REFUSED
-        raise ProtocolError(code, message.message)
+        raise ProtocolError(code, peer_text(message.message))
 
     def batch_range(self, seq: int) -> range:
         """Which keys a (membership-mode) batch covers."""

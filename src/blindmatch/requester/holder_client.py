@@ -22,7 +22,7 @@ import grpc
 from blindmatch.audit.checkpoint import CheckpointError
 from blindmatch.audit.keys import verify_transcript_signature
 from blindmatch.audit.peer_checkpoints import verify_peer_note
-from blindmatch.core.errors import ProtocolError
+from blindmatch.core.errors import ProtocolError, peer_text
 from blindmatch.core.events import Event
 from blindmatch.core.messages import Abort, BlindedBatch, Close, Closed, EvaluatedBatch, Hello
 from blindmatch.core.pacing import pace
@@ -55,6 +55,8 @@ KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.http2.max_pings_without_data", 0),
 )
 _WATCHDOG_POLL_SECONDS = 0.25
+# The holder's status details quoted in our errors (its messages are a line or two).
+MAX_DETAILS_CHARS = 2000
 # How long a Match session may go on once the requester is asked to stop: a session cut
 # short costs the elements the holder already evaluated and a session to redo, and most
 # finish in well under this (issue 17).
@@ -122,7 +124,7 @@ def translate(error: grpc.RpcError, what: str) -> HolderError:
     """The exception for a failed call, carrying the status name and reason (no record data)."""
     code = error.code() if callable(getattr(error, "code", None)) else grpc.StatusCode.UNKNOWN
     reason = reason_from_rpc_error(error)
-    details = error.details() if callable(getattr(error, "details", None)) else ""
+    details = peer_text(error.details() or "", MAX_DETAILS_CHARS) if callable(getattr(error, "details", None)) else ""
     message = f"{what}: holder returned {code.name}" + (f" ({details})" if details else "")
     if reason and reason_named(reason).is_refusal:
         return HolderRefused(message, code.name, reason)
