@@ -79,3 +79,16 @@ def test_a_certificate_naming_two_organisations_is_no_allowed_organisation(
         pb_grpc.HolderStub(ch).GetInfo(pb.GetInfoRequest(), timeout=10)
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert reason_from_rpc_error(err.value) == "organisation_not_allowed"
+
+
+def test_an_issuer_epoch_the_requester_made_up_is_quoted_short_and_escaped(holder: tuple[Deployment, HolderDaemon]) -> None:
+    """Found live: DownloadIndex echoed a requester's 10,000-character issuer_epoch, line breaks included."""
+    dep, daemon = holder
+    made_up = '2026-12\n{"level": "error"}' + "x" * 10_000
+    with dep.channel(daemon.port) as ch, pytest.raises(grpc.RpcError) as err:
+        list(pb_grpc.HolderStub(ch).DownloadIndex(pb.DownloadIndexRequest(kind=pb.MODE_MEMBERSHIP, issuer_epoch=made_up),
+                                                  timeout=10))
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert reason_from_rpc_error(err.value) == "issuer_epoch_mismatch"
+    details = err.value.details() or ""
+    assert details.isprintable() and len(details) < 300 and "\\n" in details

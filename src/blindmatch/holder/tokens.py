@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from blindmatch.core.errors import ProtocolError
+from blindmatch.core.errors import ProtocolError, peer_text
 from blindmatch.crypto import group, oprf
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.group import ELEMENT_BYTES
@@ -36,6 +36,8 @@ from blindmatch.vocabulary import Reason
 IssuerCall = Callable[[bytes], tuple[bytes, bytes]]
 DEFAULT_BATCH_ELEMENTS = 65_536
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+# The most of a requester's issuer_epoch quoted back (an epoch is YYYY-MM).
+EPOCH_TEXT_LIMIT = 32
 
 
 @dataclass
@@ -147,7 +149,8 @@ def epoch_refusal(stamp: IssuerEpochStamp | None, asked: str, now: datetime) -> 
     if asked and (stamp is None or stamp.name != asked):
         have = f"issuer epoch {stamp.name}" if stamp is not None else "plain match keys, not eligibility tokens"
         return ProtocolError(Reason.ISSUER_EPOCH_MISMATCH,
-                             f"the requester's tokens are of issuer epoch {asked}; this holder's index is over {have}")
+                             f"the requester's tokens are of issuer epoch {peer_text(asked, EPOCH_TEXT_LIMIT)}; "
+                             f"this holder's index is over {have}")
     if stamp is not None and stamp.ended(now):
         return ProtocolError(Reason.ISSUER_EPOCH_ENDED,
                              f"this holder's index is over tokens of issuer epoch {stamp.name}, which ended "
