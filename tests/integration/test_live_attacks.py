@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
@@ -13,14 +14,19 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from helpers.holder_deployment import OTHER_ORG, REQUESTER_ORG, Deployment, make_deployment
+from helpers.holder_deployment import OTHER_ORG, REQUESTER_ORG, Deployment, MatchClient, make_deployment
 
+from blindmatch.audit import load_entries
+from blindmatch.audit.keys import sign_transcript
+from blindmatch.core.messages import BlindedBatch, Close
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.service import HolderDaemon
 from blindmatch.transport.pki import organisation_of
 from blindmatch.transport.status import reason_from_rpc_error
+from blindmatch.transport.wire import client_message_to_pb, server_message_from_pb
 from blindmatch.v1 import holder_pb2 as pb
 from blindmatch.v1 import holder_pb2_grpc as pb_grpc
+from blindmatch.vocabulary import Mode
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +98,43 @@ def test_an_issuer_epoch_the_requester_made_up_is_quoted_short_and_escaped(holde
     assert reason_from_rpc_error(err.value) == "issuer_epoch_mismatch"
     details = err.value.details() or ""
     assert details.isprintable() and len(details) < 300 and "\\n" in details
+
+
+AFTER_CLOSE = {
+    "a batch": lambda batch, close: client_message_to_pb(batch),
+    "a second Close": lambda batch, close: client_message_to_pb(close),
+    "an Abort": lambda batch, close: pb.MatchClientMessage(abort=pb.Abort(code="proof_invalid", message="too late")),
+}
+
+
+@pytest.mark.parametrize("late", AFTER_CLOSE.values(), ids=AFTER_CLOSE.keys())
+def test_nothing_sent_after_close_turns_a_closed_session_into_a_failed_one(
+    holder: tuple[Deployment, HolderDaemon], engine: BatchEngine, late: Callable[[BlindedBatch, Close], pb.MatchClientMessage]
+) -> None:
+    """Found live: a requester that sent one more message after its Close, once it had the
+    Closed, made the holder log ``session_failed`` after the session's ``session_closed``."""
+    dep, daemon = holder
+    with dep.channel(daemon.port) as ch:
+        stub = pb_grpc.HolderStub(ch)
+        session, envelope = dep.signed_session(stub, engine, range(3), Mode.MEMBERSHIP)
+        client = MatchClient(stub)
+        responses = iter(client.responses)
+        client.send(client_message_to_pb(session.hello(envelope)))
+        session.receive(server_message_from_pb(next(responses)))
+        batch = session.next_batch()
+        assert batch is not None
+        client.send(client_message_to_pb(batch))
+        (close,) = session.receive(server_message_from_pb(next(responses))).messages
+        assert isinstance(close, Close)
+        signature = sign_transcript(dep.requester_audit_key, close.session_id, close.transcript_hash)
+        close = replace(close, signature=signature, signer_key=dep.requester_audit_key.public_key().public_bytes_raw(),
+                        checkpoint_note=dep.requester_checkpoint())
+        client.send(client_message_to_pb(close))
+        client.send(late(batch, close))
+        assert next(responses).WhichOneof("message") == "closed"
+        with pytest.raises(grpc.RpcError) as err:
+            next(responses)
+        client.done()
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    events = [e["event"] for e in load_entries(dep.config.audit_dir) if e.get("session_id") == session.session_id.hex()]
+    assert events[-2:] == ["session_closed", "budget_settled"], events
