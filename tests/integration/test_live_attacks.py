@@ -14,14 +14,19 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from helpers.holder_deployment import OTHER_ORG, REQUESTER_ORG, Deployment, MatchClient, make_deployment
+from helpers.holder_deployment import HOLDER_ORG, OTHER_ORG, REQUESTER_ORG, Deployment, MatchClient, make_deployment
 
-from blindmatch.audit import load_entries
+from blindmatch.audit import AuditLog, load_entries
 from blindmatch.audit.keys import sign_transcript
 from blindmatch.core.messages import BlindedBatch, Close
 from blindmatch.crypto.batch import BatchEngine
+from blindmatch.holder import service as holder_service
 from blindmatch.holder.service import HolderDaemon
-from blindmatch.transport.pki import organisation_of
+from blindmatch.policy.request import open_envelope
+from blindmatch.requester.config import HolderEndpoint
+from blindmatch.requester.holder_client import HolderClient
+from blindmatch.requester.session import run_session
+from blindmatch.transport.pki import organisation_of, slug
 from blindmatch.transport.status import reason_from_rpc_error
 from blindmatch.transport.wire import client_message_to_pb, server_message_from_pb
 from blindmatch.v1 import holder_pb2 as pb
@@ -138,3 +143,40 @@ def test_nothing_sent_after_close_turns_a_closed_session_into_a_failed_one(
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     events = [e["event"] for e in load_entries(dep.config.audit_dir) if e.get("session_id") == session.session_id.hex()]
     assert events[-2:] == ["session_closed", "budget_settled"], events
+
+
+class _TalksAfterClosed(holder_service.HolderServicer):
+    """The real servicer, sending one more evaluated batch after its Closed and ending the call in error."""
+
+    def Match(self, request_iterator, context):  # type: ignore[no-untyped-def]
+        for reply in super().Match(request_iterator, context):
+            yield reply
+            if reply.WhichOneof("message") == "closed":
+                yield pb.MatchServerMessage(evaluated=pb.ElementBatch(seq=99))
+                context.abort(grpc.StatusCode.INTERNAL, "internal: after Closed")
+
+
+def test_a_holder_talking_after_its_closed_cannot_unclose_the_requesters_session(
+    engine: BatchEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found live: a holder sending anything after its signed Closed made the requester log the
+    session failed, though both had signed its transcript, so the two logs no longer reconciled."""
+    monkeypatch.setattr(holder_service, "HolderServicer", _TalksAfterClosed)
+    dep = make_deployment(tmp_path, records=20)
+    with dep.running(engine) as daemon:
+        org = dep.pki / slug(REQUESTER_ORG)
+        endpoint = HolderEndpoint(address=f"127.0.0.1:{daemon.port}", name="holder", organisation=HOLDER_ORG,
+                                  oprf_public_key=daemon.runtime.key.public_key,
+                                  audit_public_key=daemon.runtime.audit.public_key, ca_cert=dep.pki / "ca.crt",
+                                  cert=org / "client.crt", key=org / "client.key", server_name=None,
+                                  retry_seconds=10, batch_timeout_seconds=10)
+        with dep.channel(daemon.port) as ch:
+            session, envelope = dep.signed_session(pb_grpc.HolderStub(ch), engine, range(3), Mode.MEMBERSHIP)
+        with HolderClient(endpoint) as client, AuditLog.open(tmp_path / "requester", "requester/test") as audit:
+            info = client.info()
+            request, signatures = open_envelope(envelope)
+            closed = run_session(client, audit, session, request, envelope, "holder", 4, info.audit_public_key,
+                                 lambda _batch: None, [dep.officials[request.official].public_key().public_bytes_raw()])
+        assert closed.element_count == 3 and len(signatures) == 1
+    events = [e["event"] for e in load_entries(tmp_path / "requester") if e.get("session_id") == session.session_id.hex()]
+    assert "session_closed" in events and "session_failed" not in events, events

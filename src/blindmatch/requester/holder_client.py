@@ -379,6 +379,8 @@ class HolderClient:
                     outbox.put(batch)
                 if session.closed:
                     outbox.put(None)  # half-close; the holder ends the call
+                    _drain(call)  # its verified Closed ended the session: what follows is no part of it
+                    break
         except ProtocolError as exc:
             _tell_holder(outbox, call, exc)
             raise
@@ -402,6 +404,15 @@ def _tell_holder(outbox: queue.SimpleQueue[Hello | BlindedBatch | Close | Abort 
     """
     outbox.put(Abort(error.code, error.message))
     outbox.put(None)
+    _drain(call)
+
+
+def _drain(call: Any) -> None:
+    """Read a call to its end, ignoring its messages and closing status: the session is over.
+
+    After our Abort the holder's status is expected; after its verified Closed, a message or
+    an error status more cannot undo the session both sides signed (the watchdog bounds both waits).
+    """
     try:
         for _reply in call:
             pass
