@@ -24,7 +24,7 @@ from blindmatch.holder import service as holder_service
 from blindmatch.holder.service import HolderDaemon
 from blindmatch.policy.request import open_envelope
 from blindmatch.requester.config import HolderEndpoint
-from blindmatch.requester.holder_client import HolderClient
+from blindmatch.requester.holder_client import HolderClient, HolderError
 from blindmatch.requester.session import run_session
 from blindmatch.transport.pki import organisation_of, slug
 from blindmatch.transport.status import reason_from_rpc_error
@@ -164,12 +164,7 @@ def test_a_holder_talking_after_its_closed_cannot_unclose_the_requesters_session
     monkeypatch.setattr(holder_service, "HolderServicer", _TalksAfterClosed)
     dep = make_deployment(tmp_path, records=20)
     with dep.running(engine) as daemon:
-        org = dep.pki / slug(REQUESTER_ORG)
-        endpoint = HolderEndpoint(address=f"127.0.0.1:{daemon.port}", name="holder", organisation=HOLDER_ORG,
-                                  oprf_public_key=daemon.runtime.key.public_key,
-                                  audit_public_key=daemon.runtime.audit.public_key, ca_cert=dep.pki / "ca.crt",
-                                  cert=org / "client.crt", key=org / "client.key", server_name=None,
-                                  retry_seconds=10, batch_timeout_seconds=10)
+        endpoint = _endpoint(dep, daemon)
         with dep.channel(daemon.port) as ch:
             session, envelope = dep.signed_session(pb_grpc.HolderStub(ch), engine, range(3), Mode.MEMBERSHIP)
         with HolderClient(endpoint) as client, AuditLog.open(tmp_path / "requester", "requester/test") as audit:
@@ -180,3 +175,40 @@ def test_a_holder_talking_after_its_closed_cannot_unclose_the_requesters_session
         assert closed.element_count == 3 and len(signatures) == 1
     events = [e["event"] for e in load_entries(tmp_path / "requester") if e.get("session_id") == session.session_id.hex()]
     assert "session_closed" in events and "session_failed" not in events, events
+
+
+class _SendsTooMuch(holder_service.HolderServicer):
+    """The real servicer, streaming the whole index again after its last chunk (a holder filling the disk)."""
+
+    def DownloadIndex(self, request, context):  # type: ignore[no-untyped-def]
+        chunks = list(super().DownloadIndex(request, context))
+        yield from chunks
+        end = chunks[-1].offset + len(chunks[-1].data)
+        for _ in range(20):
+            for chunk in chunks:
+                yield pb.IndexChunk(offset=end, data=chunk.data, total_bytes=chunk.total_bytes)
+                end += len(chunk.data)
+
+
+def _endpoint(dep: Deployment, daemon: HolderDaemon) -> HolderEndpoint:
+    org = dep.pki / slug(REQUESTER_ORG)
+    return HolderEndpoint(address=f"127.0.0.1:{daemon.port}", name="holder", organisation=HOLDER_ORG,
+                          oprf_public_key=daemon.runtime.key.public_key, audit_public_key=daemon.runtime.audit.public_key,
+                          ca_cert=dep.pki / "ca.crt", cert=org / "client.crt", key=org / "client.key", server_name=None,
+                          retry_seconds=10, batch_timeout_seconds=10)
+
+
+def test_a_holder_cannot_fill_the_requesters_disk_with_its_index(
+    engine: BatchEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found live: the download wrote whatever the holder streamed, past the size GetInfo announced."""
+    monkeypatch.setattr(holder_service, "HolderServicer", _SendsTooMuch)
+    dep = make_deployment(tmp_path / "holder", records=20)
+    with dep.running(engine) as daemon, HolderClient(_endpoint(dep, daemon)) as client:
+        wanted = next(i for i in client.info().indexes if i.kind == pb.MODE_MEMBERSHIP)
+        target = tmp_path / "membership.bmidx"
+        with pytest.raises(HolderError, match=f"more than the {wanted.size_bytes} bytes GetInfo announced"):
+            client.download_index(Mode.MEMBERSHIP, wanted.digest, target, size=wanted.size_bytes)
+        assert not target.exists() and not target.with_name(target.name + ".part").exists()
+        with pytest.raises(HolderError, match="announces an index of 4611686018427387904 bytes"):
+            client.download_index(Mode.MEMBERSHIP, wanted.digest, target, size=2**62)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -287,16 +288,20 @@ class HolderClient:
         destination: Path,
         on_progress: Callable[[int, int], None] | None = None,
         issuer_epoch: str = "",
+        size: int | None = None,
     ) -> Path:
         """Fetch the index into ``destination``, resuming a ``.part`` file left by an earlier try.
 
         The bytes are trusted only once their SHA-256 equals ``digest`` (from GetInfo); a
         partial file that turns out wrong is deleted so the next try starts afresh.
         ``issuer_epoch`` (sessions on tokens) asks the holder to refuse an index of any other.
+        ``size`` (GetInfo's ``size_bytes``) bounds what the holder may send, so it cannot fill the disk.
         """
         self._check_certificate()
         part = destination.with_name(destination.name + ".part")
         offset = part.stat().st_size if part.exists() else 0
+        if size is not None:
+            _check_room(destination.parent, size, offset)
         request = pb.DownloadIndexRequest(kind=MODE_TO_PB[kind], digest=digest, offset=offset, issuer_epoch=issuer_epoch)
         call = self._stub.DownloadIndex(request, timeout=None)
         watchdog = _Watchdog(call, self._batch_timeout, self._stop)
@@ -306,6 +311,9 @@ class HolderClient:
                     watchdog.progress()
                     if chunk.offset != offset:
                         raise HolderError(f"DownloadIndex: chunk at offset {chunk.offset}, expected {offset}")
+                    if size is not None and offset + len(chunk.data) > size:
+                        part.unlink(missing_ok=True)  # bytes beyond the index are not the index
+                        raise HolderError(f"DownloadIndex: the holder sent more than the {size} bytes GetInfo announced")
                     out.write(chunk.data)
                     offset += len(chunk.data)
                     if on_progress is not None:
@@ -393,6 +401,14 @@ class HolderClient:
         if closed is None or not session.closed:
             raise HolderUnavailable("Match: the holder ended the session before Closed", "UNAVAILABLE")
         return closed
+
+
+def _check_room(directory: Path, size: int, offset: int) -> None:
+    """Refuse, before asking, an index the disk cannot hold: the holder announces its size."""
+    free = shutil.disk_usage(directory).free
+    if size - offset > free:
+        raise HolderError(f"DownloadIndex: the holder announces an index of {size} bytes; {directory} has "
+                          f"{free} bytes free")
 
 
 def _tell_holder(outbox: queue.SimpleQueue[Hello | BlindedBatch | Close | Abort | None], call: Any,
