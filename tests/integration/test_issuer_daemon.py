@@ -9,6 +9,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from blindmatch.audit import load_entries
 from blindmatch.audit.log import AuditLog
 from blindmatch.crypto import voprf
 from blindmatch.crypto.batch import BatchEngine
@@ -153,3 +154,17 @@ key = "{holder.client_key}"
     composed = b"".join(poprf.evaluate(holder_key.sk, voprf.evaluate(sk, k), info) for k in keys)
     assert index.contains(composed).all()
     assert not index.contains(b"".join(poprf.evaluate(holder_key.sk, k, info) for k in keys)).any()
+
+
+def test_a_made_up_epoch_is_refused_and_audited_not_an_internal_error(
+    live: tuple[IssuerConfig, IssuerDaemon, dict[str, OrganisationFiles]]
+) -> None:
+    """Found live: a holder naming an epoch with a line break or over 200 characters got INTERNAL,
+    because its text could not go into the ``why`` of the audit entry, and nothing was audited."""
+    config = live[0]
+    with _client(live, HOLDER_ORG) as issuer:
+        for made_up in ("2026-12\nforged line", "9" * 5000):
+            with pytest.raises(IssuerError, match="key_mismatch"):
+                issuer.evaluate(made_up, bytes(32))
+    whys = [e["why"] for e in load_entries(config.state_dir) if e["event"] == "blind_evaluation_refused"]
+    assert any("'2026-12\\nforged line'" in why for why in whys), whys

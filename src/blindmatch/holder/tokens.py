@@ -29,15 +29,13 @@ from blindmatch.crypto.modes import VOPRF
 from blindmatch.holder.config import HolderNodeConfig
 from blindmatch.holder.store import IssuerEpochStamp
 from blindmatch.holder.token_spool import TokenSpool
-from blindmatch.issuer.epochs import Epoch
+from blindmatch.issuer.epochs import EPOCH_TEXT_LIMIT, Epoch
 from blindmatch.vocabulary import Reason
 
 # blinded elements -> (evaluated elements, batch proof): a local evaluator or an issuer client.
 IssuerCall = Callable[[bytes], tuple[bytes, bytes]]
 DEFAULT_BATCH_ELEMENTS = 65_536
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-# The most of a requester's issuer_epoch quoted back (an epoch is YYYY-MM).
-EPOCH_TEXT_LIMIT = 32
 
 
 @dataclass
