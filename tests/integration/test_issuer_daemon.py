@@ -7,6 +7,8 @@ from pathlib import Path
 
 import grpc
 import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from blindmatch.audit import load_entries
@@ -22,6 +24,7 @@ from blindmatch.issuer.keys import read_seed
 from blindmatch.issuer.service import IssuerDaemon
 from blindmatch.normalize import default_schema
 from blindmatch.transport.pki import OrganisationFiles, init_pki
+from tests.helpers.ca_certs import client_cert
 from tests.helpers.issuer_setup import make_issuer
 
 pytestmark = pytest.mark.timeout(120)
@@ -168,3 +171,19 @@ def test_a_made_up_epoch_is_refused_and_audited_not_an_internal_error(
                 issuer.evaluate(made_up, bytes(32))
     whys = [e["why"] for e in load_entries(config.state_dir) if e["event"] == "blind_evaluation_refused"]
     assert any("'2026-12\\nforged line'" in why for why in whys), whys
+
+
+@pytest.mark.parametrize("organisation", ["Evil\nOrg", "E" * 300, "Example\u202eCounty"])
+def test_an_organisation_name_no_audit_entry_can_hold_is_refused_not_an_internal_error(
+    live: tuple[IssuerConfig, IssuerDaemon, dict[str, OrganisationFiles]], tmp_path: Path, organisation: str
+) -> None:
+    """Found live: a CA-signed certificate whose O= is no identifier got INTERNAL from BlindEvaluate
+    (its refusal could not be audited); it is refused like any organisation that is not a holder."""
+    config, daemon, orgs = live
+    pki = orgs[HOLDER_ORG].client_cert.parent.parent
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation, _validate=False)])
+    certs = client_cert(pki, name, tmp_path / "odd")
+    issuer = IssuerClient(f"127.0.0.1:{daemon.port}", config.tls.client_ca if config.tls else Path(),
+                          certs / "client.crt", certs / "client.key")
+    with issuer, pytest.raises(IssuerError, match="organisation_not_allowed"):
+        issuer.evaluate("2026-01", voprf.blind(b"anyone's key")[1])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -11,9 +10,8 @@ from pathlib import Path
 import grpc
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import NameOID
+from helpers.ca_certs import client_cert
 from helpers.holder_deployment import HOLDER_ORG, OTHER_ORG, REQUESTER_ORG, Deployment, MatchClient, make_deployment
 
 from blindmatch.audit import AuditLog, load_entries
@@ -42,28 +40,6 @@ def holder(engine: BatchEngine) -> Iterator[tuple[Deployment, HolderDaemon]]:
             yield dep, daemon
 
 
-def _client_cert(pki: Path, subject: x509.Name, out: Path) -> Path:
-    """A client certificate the holder's own CA signed for ``subject``."""
-    ca_cert = x509.load_pem_x509_certificate((pki / "ca.crt").read_bytes())
-    ca_key = serialization.load_pem_private_key((pki / "ca.key").read_bytes(), password=None)
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(ca_cert.subject).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    out.mkdir(parents=True)
-    (out / "client.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                       serialization.NoEncryption()))
-    (out / "client.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return out
-
-
 def _org(name: str) -> x509.NameAttribute:
     return x509.NameAttribute(NameOID.ORGANIZATION_NAME, name)
 
@@ -82,7 +58,7 @@ def test_a_certificate_naming_two_organisations_is_no_allowed_organisation(
     """Found live: the holder took the first O= of the subject, so the same CA-signed certificate
     was the allowed requester or not depending on the order of its attributes."""
     dep, daemon = holder
-    certs = _client_cert(dep.pki, subject, tmp_path / "two-organisations")
+    certs = client_cert(dep.pki, subject, tmp_path / "two-organisations")
     assert organisation_of((certs / "client.crt").read_bytes()) is None
     credentials = grpc.ssl_channel_credentials((dep.pki / "ca.crt").read_bytes(), (certs / "client.key").read_bytes(),
                                                (certs / "client.crt").read_bytes())
