@@ -19,6 +19,7 @@ from blindmatch.audit.keys import sign_transcript
 from blindmatch.core.messages import BlindedBatch, Close
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder import service as holder_service
+from blindmatch.holder.index_build import build_index
 from blindmatch.holder.service import HolderDaemon
 from blindmatch.policy.request import open_envelope
 from blindmatch.requester.config import HolderEndpoint
@@ -188,3 +189,34 @@ def test_a_holder_cannot_fill_the_requesters_disk_with_its_index(
         assert not target.exists() and not target.with_name(target.name + ".part").exists()
         with pytest.raises(HolderError, match="announces an index of 4611686018427387904 bytes"):
             client.download_index(Mode.MEMBERSHIP, wanted.digest, target, size=2**62)
+
+
+def test_one_organisation_reading_slowly_cannot_hold_every_download_slot(engine: BatchEngine, tmp_path: Path) -> None:
+    """Found live: the per-organisation bound on downloads was the total (4), so one requester
+    that opened four downloads and read nothing kept every other organisation from its index."""
+    dep = make_deployment(tmp_path, records=1500)
+    dep.config_path.write_text(dep.config_path.read_text().replace(
+        f'allowed_organisations = ["{REQUESTER_ORG}"]', f'allowed_organisations = ["{REQUESTER_ORG}", "{OTHER_ORG}"]'))
+    build_index(tmp_path / "records.csv", dep.config, progress=False)
+    total = dep.config.limits.max_concurrent_downloads
+    with dep.running(engine) as daemon, dep.channel(daemon.port) as ch, dep.channel(daemon.port, OTHER_ORG) as other:
+        stub = pb_grpc.HolderStub(ch)
+        held = [stub.DownloadIndex(pb.DownloadIndexRequest(kind=pb.MODE_MEMBERSHIP), timeout=30) for _ in range(total)]
+        try:
+            refused = [call for call in held if _ends_busy(call)]
+            assert len(refused) == 1  # the requester's last call: it may hold all slots but one
+            data = b"".join(c.data for c in pb_grpc.HolderStub(other).DownloadIndex(
+                pb.DownloadIndexRequest(kind=pb.MODE_MEMBERSHIP), timeout=30))
+            assert data  # the other organisation still got its index
+        finally:
+            for call in held:
+                call.cancel()
+
+
+def _ends_busy(call: Iterator[pb.IndexChunk]) -> bool:
+    """Whether a download was refused for want of a slot (the others stall: nobody reads them)."""
+    try:
+        next(call)
+    except grpc.RpcError as exc:
+        return reason_from_rpc_error(exc) == "busy"
+    return False

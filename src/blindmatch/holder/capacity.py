@@ -18,6 +18,12 @@ HEALTH_WATCHERS = 2  # concurrent grpc.health.v1 Watch streams
 QUEUED_CALLS = 32
 
 
+def per_organisation(total: int, configured: int) -> int:
+    """Stream slots of one kind that one organisation may hold: never all of them (while there
+    are two), so one requester holding its streams open cannot keep every other out."""
+    return max(1, min(configured, total - 1))
+
+
 def worker_threads(limits: HolderLimits) -> int:
     """The pool: every stream slot, the health watchers, and the threads kept for short calls."""
     return limits.max_concurrent_sessions + limits.max_concurrent_downloads + HEALTH_WATCHERS + SHORT_CALL_THREADS

@@ -38,7 +38,13 @@ from blindmatch.core.holder import HolderSession
 from blindmatch.core.messages import Accept, Closed, EvaluatedBatch, Hello
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.budget_ledger import prepare_budgets
-from blindmatch.holder.capacity import HEALTH_WATCHERS, admitted_calls, server_options, worker_threads
+from blindmatch.holder.capacity import (
+    HEALTH_WATCHERS,
+    admitted_calls,
+    per_organisation,
+    server_options,
+    worker_threads,
+)
 from blindmatch.holder.config import HolderNodeConfig, TlsConfig
 from blindmatch.holder.epoch_rotation import EpochRotator, published_after_crash
 from blindmatch.holder.index_download import audited_download
@@ -90,10 +96,11 @@ class HolderServicer(pb_grpc.HolderServicer):
         self.metrics = metrics
         limits = runtime.limits
         self.match_slots = StreamSlots("Match sessions", limits.max_concurrent_sessions,
-                                       limits.max_sessions_per_organisation)
+                                       per_organisation(limits.max_concurrent_sessions, limits.max_sessions_per_organisation))
         self.send_watch = SendWatch()
         self.download_slots = StreamSlots("index downloads", limits.max_concurrent_downloads,
-                                          min(limits.max_sessions_per_organisation, limits.max_concurrent_downloads))
+                                          per_organisation(limits.max_concurrent_downloads,
+                                                           limits.max_sessions_per_organisation))
 
     def _authenticate(self, context: grpc.ServicerContext) -> str:
         organisation = peer_organisation(context)
