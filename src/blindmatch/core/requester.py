@@ -278,14 +278,14 @@ class RequesterSession(TableSession):
             inputs = None
         if len(batch.elements) != len(span) * ELEMENT_BYTES:
             raise ProtocolError(Reason.BAD_REQUEST, f"evaluated batch {batch.seq} holds the wrong number of elements")
-        if self.mode is Mode.CARDINALITY:
-            self._check_no_repeats(batch)
         try:
             unblinded = self._unblind(batch, blinds)
         except InvalidElementError as exc:
             raise ProtocolError(Reason.INVALID_ELEMENT, f"evaluated batch {batch.seq}: {exc}") from None
         except ProofError as exc:
             raise ProtocolError(Reason.PROOF_INVALID, f"{exc}: the holder did not evaluate it with the pinned key") from None
+        if self.mode is Mode.CARDINALITY:  # after the elements decoded: an invalid one is invalid_element
+            self._check_no_repeats(batch)
         self._transcript.add(batch)
         with self._observer.measure("finalize"):
             outputs = outputs_for(self.mode, inputs, unblinded, self.info)
