@@ -57,8 +57,7 @@ def _health(ch: grpc.Channel) -> int:
 
 
 def test_idle_match_streams_do_not_starve_get_info_or_health(holder: tuple[Deployment, HolderDaemon]) -> None:
-    """20 Match streams that never send a Hello: the organisation's slots fill (7 of the 8: one is
-    always left for another organisation), the rest are told ``busy``,
+    """20 Match streams that never send a Hello: the slots fill (8), the rest are told ``busy``,
     GetInfo and health answer within 1 s throughout, and the held streams end ``idle_timeout``."""
     dep, daemon = holder
     with dep.channel(daemon.port) as ch:
@@ -76,16 +75,16 @@ def test_idle_match_streams_do_not_starve_get_info_or_health(holder: tuple[Deplo
         threads = [threading.Thread(target=drain, args=(c,)) for c in calls]
         for t in threads:
             t.start()
-        busy = [outcomes.get(timeout=10) for _ in range(13)]
+        busy = [outcomes.get(timeout=10) for _ in range(12)]
         assert {(e.code(), reason_from_rpc_error(e)) for e in busy} == {(grpc.StatusCode.RESOURCE_EXHAUSTED, "busy")}
-        assert daemon.servicer.match_slots.in_use(REQUESTER_ORG) == 7
-        for _ in range(10):  # while all 7 slots are held by silent peers
+        assert daemon.servicer.match_slots.in_use(REQUESTER_ORG) == 8
+        for _ in range(10):  # while all 8 slots are held by silent peers
             started = time.monotonic()
             stub.GetInfo(pb.GetInfoRequest(), timeout=1)
             assert _health(ch) == health_pb2.HealthCheckResponse.SERVING
             assert time.monotonic() - started < 1.0
             time.sleep(0.1)
-        idle = [outcomes.get(timeout=10) for _ in range(7)]
+        idle = [outcomes.get(timeout=10) for _ in range(8)]
         for t in threads:
             t.join(timeout=5)
         assert {(e.code(), reason_from_rpc_error(e)) for e in idle} == {(grpc.StatusCode.DEADLINE_EXCEEDED, "idle_timeout")}

@@ -41,7 +41,7 @@ from blindmatch.holder.budget_ledger import prepare_budgets
 from blindmatch.holder.capacity import (
     HEALTH_WATCHERS,
     admitted_calls,
-    per_organisation,
+    downloads_per_organisation,
     server_options,
     worker_threads,
 )
@@ -96,11 +96,10 @@ class HolderServicer(pb_grpc.HolderServicer):
         self.metrics = metrics
         limits = runtime.limits
         self.match_slots = StreamSlots("Match sessions", limits.max_concurrent_sessions,
-                                       per_organisation(limits.max_concurrent_sessions, limits.max_sessions_per_organisation))
+                                       limits.max_sessions_per_organisation)
         self.send_watch = SendWatch()
         self.download_slots = StreamSlots("index downloads", limits.max_concurrent_downloads,
-                                          per_organisation(limits.max_concurrent_downloads,
-                                                           limits.max_sessions_per_organisation))
+                                          downloads_per_organisation(limits))
 
     def _authenticate(self, context: grpc.ServicerContext) -> str:
         organisation = peer_organisation(context)
