@@ -16,9 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from blindmatch.audit.checkpoint import Checkpoint, CheckpointError, parse_checkpoint
+from blindmatch.audit.key_rotation import KeyChain, load_key_chain
 from blindmatch.audit.log import LOG_NAME, find_audit_dir, read_verifier_key
 from blindmatch.audit.merkle import MerkleTree
 from blindmatch.audit.notefile import NoteFileError, append_note, read_notes
+from blindmatch.audit.witness_check import size_of as _size_of
 
 PEER_CHECKPOINTS_NAME = "peer-checkpoints"
 # A checkpoint note with its one signature is a few hundred bytes; more is not a checkpoint.
@@ -53,22 +55,23 @@ def read_peer_checkpoints(audit_dir: Path) -> tuple[list[str], bool]:
 
 
 def check_peer_checkpoints(
-    notes: Sequence[str], keeper: str, peer: str, origin: str, public_key: bytes, tree: MerkleTree,
+    notes: Sequence[str], keeper: str, peer: str, origin: str, chain: KeyChain, tree: MerkleTree,
     mixed: bool = False,
 ) -> tuple[int, list[str]]:
     """(how many of the notes are the ``peer``'s, their differences from its log ``tree``).
 
     Only notes of the peer's ``origin`` are the peer's (a holder keeps those of all its
-    requesters). Each must verify under the peer's audit key, and the peer's log must
+    requesters). Each must verify under the peer's audit key in force at its size (``chain``:
+    a rotated key signed the earlier ones), and the peer's log must
     still hold exactly the entries it covered: fewer entries, or another root at that
     size, means the peer removed or rewrote entries after handing the checkpoint over.
 
     ``mixed``: the keeper stores the notes of several peers (the holder). A note names its
     origin itself and the keeper checked it only under the key of the peer that handed it
     over, so another requester's Close can carry a note naming this peer's origin under
-    its own key; one that does not verify under this peer's key is not this peer's and is
-    skipped (this peer signs every session's Close with the key its ``audit.pub`` holds,
-    which reconciliation checks), or any requester could make another's logs disagree.
+    its own key; one that does not verify under this peer's key in force at its size is not
+    this peer's and is skipped (this peer signs every session's Close with that key, which
+    reconciliation checks), or any requester could make another's logs disagree.
     """
     out: list[str] = []
     checked = 0
@@ -77,7 +80,7 @@ def check_peer_checkpoints(
             continue
         where = f"{keeper} {PEER_CHECKPOINTS_NAME} #{number}"
         try:
-            cp = parse_checkpoint(note, origin, public_key)
+            cp = parse_checkpoint(note, origin, chain.key_for_size(_size_of(note)))
         except CheckpointError as exc:
             if not mixed:
                 checked += 1
@@ -104,7 +107,8 @@ def check_handed_over(
     recorded in its session entries.
     """
     keeper_audit, peer_audit = find_audit_dir(Path(keeper_dir)), find_audit_dir(Path(peer_dir))
-    origin, public_key = read_verifier_key(peer_audit)
+    origin, _ = read_verifier_key(peer_audit)
+    chain = load_key_chain(peer_audit)
     try:
         notes, torn = read_peer_checkpoints(keeper_audit)
     except NoteFileError as exc:
@@ -113,5 +117,5 @@ def check_handed_over(
     tree = MerkleTree()
     for line in (peer_audit / LOG_NAME).read_bytes().split(b"\n")[:-1]:
         tree.append(line)
-    checked, found = check_peer_checkpoints(notes, keeper, peer, origin, public_key, tree, mixed)
+    checked, found = check_peer_checkpoints(notes, keeper, peer, origin, chain, tree, mixed)
     return checked, out + found
