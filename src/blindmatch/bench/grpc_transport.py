@@ -137,11 +137,9 @@ def _requester(cfg: BenchConfig, requester_config: str, official_key_file: str, 
         engine = TimedEngine(cfg.workers, timer)
         official_key = load_official_key(Path(official_key_file), DEMO_PASSPHRASE)
         config.index_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with (AuditLog.open(config.audit_dir, config.audit_origin) as audit,
-              hc.HolderClient(config.holder, on_wire=count) as client,
+        with (AuditLog.open(config.audit_dir, config.audit_origin) as audit, hc.HolderClient(config.holder, on_wire=count) as client,
               ThreadPoolExecutor(1, thread_name_prefix="bench-blind-ahead") as ahead):
-            t0 = time.perf_counter()
-            blinding = ahead.submit(blind_ahead, keys, mode, engine)  # while the index downloads
+            t0, blinding = time.perf_counter(), ahead.submit(blind_ahead, keys, mode, engine)  # during the download
             info = client.info()
             wanted = next(i for i in info.indexes if i.kind == MODE_TO_PB[mode])
             path = config.index_dir / f"bench-{mode.value}.bmidx"

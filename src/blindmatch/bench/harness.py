@@ -36,7 +36,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blindmatch.bench.common import (
     BENCH_ORGANISATION,
@@ -56,6 +56,11 @@ from blindmatch.bench.common import (
     machine_info,
     message_wire_size,
 )
+
+if TYPE_CHECKING:
+    from blindmatch.core.index import EncryptedIndex
+    from blindmatch.core.requester import BlindedInputs
+    from blindmatch.vocabulary import Mode
 
 # --------------------------------------------------------------------------- the two sides
 
@@ -149,15 +154,47 @@ def _holder_main(cfg: BenchConfig, peer: Connection, parent: Connection) -> None
         raise SystemExit(1) from exc
 
 
+def _index_while_blinding(
+    cfg: BenchConfig, peer: Connection, keys: list[bytes], mode: Mode, engine: TimedEngine, report: SideReport
+) -> tuple[EncryptedIndex, BlindedInputs, dict[str, float]]:
+    """Start both sides, blind while the holder builds (prebuilt: while the index downloads), parse the index.
+
+    Blinding needs no index (``core.requester.blind_ahead``), so it runs on the same cores as
+    the holder's build. Returns the index, the prepared blinding and the clock readings.
+    """
+    from blindmatch.core.index import EncryptedIndex
+    from blindmatch.core.requester import blind_ahead
+
+    def blind_timed() -> BlindedInputs:
+        t = time.perf_counter()
+        prepared = blind_ahead(keys, mode, engine)
+        report.phases["blind"] = time.perf_counter() - t
+        return prepared
+
+    at: dict[str, float] = {}
+    with ThreadPoolExecutor(1, thread_name_prefix="bench-blind-ahead") as ahead:
+        peer.send(b"ready")
+        at["gate"], at["cpu_gate"] = time.perf_counter(), time.process_time()
+        blinding = ahead.submit(blind_timed) if cfg.index != "prebuilt" else None
+        assert peer.recv() == b"index-ready"
+        at["t0"], at["cpu0"] = time.perf_counter(), time.process_time()
+        blinding = blinding or ahead.submit(blind_timed)
+        data = peer.recv_bytes()
+        at["t1"] = time.perf_counter()
+        index = EncryptedIndex.parse(data)
+        del data
+        at["t2"] = time.perf_counter()
+        return index, blinding.result(), at
+
+
 def _requester_main(cfg: BenchConfig, peer: Connection, parent: Connection) -> None:
     import numpy as np
 
     from blindmatch.bench.data import query_keys
     from blindmatch.bench.rss import peak_rss_bytes
-    from blindmatch.core.index import EncryptedIndex
     from blindmatch.core.messages import Close
     from blindmatch.core.pacing import pace
-    from blindmatch.core.requester import BlindedInputs, RequesterSession, blind_ahead
+    from blindmatch.core.requester import RequesterSession
     from blindmatch.vocabulary import Mode
 
     report = SideReport()
@@ -166,33 +203,13 @@ def _requester_main(cfg: BenchConfig, peer: Connection, parent: Connection) -> N
         keys, expected = query_keys(cfg.holder_records, cfg.queries, cfg.seed, cfg.tokens)
         engine = TimedEngine(cfg.workers, timer)
         mode = Mode(cfg.mode)
-
-        def blind_timed() -> BlindedInputs:
-            t = time.perf_counter()
-            prepared = blind_ahead(keys, mode, engine)
-            report.phases["blind"] = time.perf_counter() - t
-            return prepared
-
-        with ThreadPoolExecutor(1, thread_name_prefix="bench-blind-ahead") as ahead:
-            peer.send(b"ready")
-            gate, cpu_gate = time.perf_counter(), time.process_time()
-            # Blinding needs no index: while the holder builds (or, prebuilt, while the index
-            # downloads and parses) the requester blinds on the same cores.
-            blinding = ahead.submit(blind_timed) if cfg.index != "prebuilt" else None
-            assert peer.recv() == b"index-ready"
-            t0, cpu0 = time.perf_counter(), time.process_time()
-            blinding = blinding or ahead.submit(blind_timed)
-            data = peer.recv_bytes()
-            t1 = time.perf_counter()
-            index = EncryptedIndex.parse(data)
-            del data
-            t2 = time.perf_counter()
-            prepared = blinding.result()
+        index, prepared, at = _index_while_blinding(cfg, peer, keys, mode, engine, report)
         # The session times its finalize and lookup work through the observer hook.
         session = RequesterSession(keys, mode, index, os.urandom(16), min(cfg.batch_size, max(1, len(keys))), engine,
                                    organisation=BENCH_ORGANISATION, public_key=bench_key(cfg.seed).public_key,
                                    observer=timer, prepared=prepared)
         t3 = time.perf_counter()
+        gate, cpu_gate, t0, cpu0, t1, t2 = at["gate"], at["cpu_gate"], at["t0"], at["cpu0"], at["t1"], at["t2"]
         # Like the gRPC client (holder_client.match): a sender thread drains an outbox so that
         # up to `window` blinded batches are in flight while this thread unblinds and looks up.
         outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
