@@ -36,7 +36,7 @@ from blindmatch.audit import AuditLog
 from blindmatch.core.errors import ProtocolError
 from blindmatch.core.events import BatchReceived
 from blindmatch.core.index import EncryptedIndex, IndexFormatError
-from blindmatch.core.requester import BlindedInputs, RequesterSession, blind_ahead
+from blindmatch.core.requester import BlindedInputs, RequesterSession
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.normalize import resolve_schema
 from blindmatch.policy import SessionRequest
@@ -60,7 +60,7 @@ from blindmatch.requester.job_owner import owner_token
 from blindmatch.requester.jobs import Job, JobStore
 from blindmatch.requester.metrics import RequesterMetrics
 from blindmatch.requester.pins import PinStore
-from blindmatch.requester.requests import build_session_request, fresh_blinds
+from blindmatch.requester.requests import blind_released, build_session_request, fresh_blinds
 from blindmatch.requester.session import run_session
 from blindmatch.requester.store_check import check_results, check_store_knows_audited_sessions
 from blindmatch.requester.token_inputs import TokenEpoch, load_tokens, prepare_token_elements
@@ -296,7 +296,7 @@ class JobRunner:
             )
         ahead = ThreadPoolExecutor(1, thread_name_prefix="blind-ahead")
         try:
-            blinding = self._blind_released(ahead, job.id, mode, elements)  # during the download
+            blinding = blind_released(ahead, self.approvals, job.id, elements.keys, mode, self.engine)  # during the download
             index = self._ensure_index(client, info, mode, job.id, report)
             limits = [info.limits.max_session_elements, info.budget.session_max_records, self.config.matching.session_max_records]
             session_max = min(x for x in limits if x > 0) if any(x > 0 for x in limits) else len(remaining)
@@ -305,18 +305,6 @@ class JobRunner:
                                  session_max, report, blinding)
         finally:
             ahead.shutdown(wait=True, cancel_futures=True)
-
-    def _blind_released(
-        self, ahead: ThreadPoolExecutor, job_id: str, mode: Mode, elements: Elements
-    ) -> dict[bytes, Future[BlindedInputs]]:
-        """Blind the released sessions in the background: no index needed, so during the download and sends."""
-        if self.approvals.decision(job_id)[0] is not Decision.RELEASED:
-            return {}
-        return {
-            prepared.session_id: ahead.submit(
-                blind_ahead, [elements.keys[i] for i in prepared.elements], mode, self.engine, prepared.blinds)
-            for prepared in self.approvals.pending(job_id)
-        }
 
     def _ensure_index(
         self, client: HolderClient, info: pb.HolderInfo, mode: Mode, job_id: str, report: Callable[[Progress], None]
