@@ -150,7 +150,6 @@ class RequesterSession(TableSession):
     ) -> None:
         if key_id_of(public_key) != index.header.key_id:
             raise ProtocolError(Reason.KEY_MISMATCH, "the index was not built under the pinned OPRF public key")
-            raise ValueError(f"a {mode.value} session needs a {mode.value} index, not {index.kind.value}")
         if len(session_id) != SESSION_ID_BYTES:
             raise ValueError(f"session id must be {SESSION_ID_BYTES} bytes")
         if batch_size < 1:
