@@ -26,7 +26,7 @@ from blindmatch.audit.keys import raw_public_key
 from blindmatch.crypto import oprf
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.modes import VOPRF
-from blindmatch.issuer.config import IssuerConfig, audit_origin
+from blindmatch.issuer.config import IssuerConfig, IssuerConfigError, audit_origin
 from blindmatch.issuer.epochs import Epoch, epoch_key_pair
 from blindmatch.issuer.keys import load_signing_key, read_seed
 from blindmatch.issuer.linkage import ApprovalStore
@@ -166,6 +166,12 @@ def issue_tokens(
     """
     now = now or datetime.now(UTC)
     schema = issuer_schema(config)
+    several = schema.several_keys_tiers("requester")
+    if several:  # a row's token of such a tier would stand for only one of its keys
+        raise IssuerConfigError(
+            f"issuer.schema: schema {schema.name!r} gives a requester several keys in tier(s) {', '.join(several)}, "
+            "but a token file carries one token per tier (SPEC 15.3); issue tokens under a schema without them"
+        )
     epoch = Epoch.containing(now, config.epoch_months)
     seed = read_seed(config.seed_file)
     records = None if orders is None else IssuerRecords.load(orders, config, schema, now.date(), StateDigest(seed))
