@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from blindmatch.audit import AuditLog
+from blindmatch.core.errors import peer_text
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
 from blindmatch.issuer.config import IssuerConfig
-from blindmatch.issuer.epochs import Epoch, epoch_key_pair
+from blindmatch.issuer.epochs import EPOCH_TEXT_LIMIT, Epoch, epoch_key_pair
 from blindmatch.issuer.issue import audit_origin, issuer_schema
 from blindmatch.issuer.keys import read_seed
 from blindmatch.keyfile import fsync_directory
@@ -110,7 +111,9 @@ class BlindEvaluator:
                 raise self._refuse(organisation, epoch, count, "not a holder this issuer evaluates for",
                                    Reason.ORGANISATION_NOT_ALLOWED)
             if epoch_name != epoch.name:
-                raise self._refuse(organisation, epoch, count, f"asked for epoch {epoch_name}, current is {epoch.name}",
+                # The holder's text goes into the audit entry's ``why`` (printable, at most 200 characters).
+                asked = peer_text(epoch_name, EPOCH_TEXT_LIMIT)
+                raise self._refuse(organisation, epoch, count, f"asked for epoch {asked}, current is {epoch.name}",
                                    Reason.KEY_MISMATCH)
             if len(blinded) % ELEMENT_BYTES or not 0 < count <= MAX_BATCH_ELEMENTS:
                 raise self._refuse(organisation, epoch, count, f"batch must hold 1..{MAX_BATCH_ELEMENTS} elements",
