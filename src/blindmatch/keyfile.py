@@ -11,6 +11,10 @@ import os
 import stat
 from pathlib import Path
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from blindmatch.vocabulary import BlindmatchError
 
 OPRF_KEY_HEADER = "blindmatch-oprf-secret-key-v1"
@@ -89,3 +93,28 @@ def read_oprf_key(path: Path) -> bytes:
         return bytes.fromhex(lines[1])
     except ValueError:
         raise KeyFileError(f"{path} is not a blindmatch OPRF key file") from None
+
+
+def public_key_path(key_path: Path) -> Path:
+    """Where the public half of ``key_path`` is written: ``<key_path>.pub`` (suffix appended, not replaced)."""
+    return key_path.with_name(key_path.name + ".pub")
+
+
+def create_ed25519_key(path: Path) -> Ed25519PrivateKey:
+    """A fresh Ed25519 signing key in a new PEM (PKCS#8, unencrypted) file of mode 0600; never overwrites."""
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    create_secret_file(path, pem)
+    return key
+
+
+def read_ed25519_key(path: Path, what: str = "key file") -> Ed25519PrivateKey:
+    """The Ed25519 signing key of a 0600 PEM file (refused, naming the file, if it is anything else)."""
+    pem = read_private(path, what=what)
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):  # TypeError: the file is encrypted
+        raise KeyFileError(f"{path} is not an unencrypted PEM private key") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyFileError(f"{path} is not an Ed25519 key")
+    return key

@@ -1,4 +1,4 @@
-"""TOML configuration files: ``tomlfile.load_toml`` and the holder, requester and policy loaders.
+"""TOML configuration files: ``tomlfile.load_toml`` and the holder, requester, issuer, witness and policy loaders.
 
 Operators write these by hand, so every mistake must come back as the loader's own error
 (``ConfigError`` / ``PolicyError``) with a message naming what is wrong: random bytes,
@@ -24,16 +24,20 @@ from helpers.config_texts import holder_toml, requester_toml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from blindmatch.audit.keys import format_verifier_key
 from blindmatch.holder.config import ConfigError as HolderConfigError
 from blindmatch.holder.config import load_holder_config
+from blindmatch.issuer.config import IssuerConfigError, load_issuer_config
 from blindmatch.policy import Policy, PolicyError
 from blindmatch.requester.config import ConfigError as RequesterConfigError
 from blindmatch.requester.config import load_requester_config
 from blindmatch.tomlfile import load_toml
+from blindmatch.witness.config import WitnessConfigError, load_witness_config
 
 pytestmark = pytest.mark.fuzz
 
-PUB = base64.b64encode(Ed25519PrivateKey.from_private_bytes(b"\x03" * 32).public_key().public_bytes_raw()).decode()
+RAW_PUB = Ed25519PrivateKey.from_private_bytes(b"\x03" * 32).public_key().public_bytes_raw()
+PUB = base64.b64encode(RAW_PUB).decode()
 
 HOLDER = holder_toml()
 REQUESTER = requester_toml(matching='mode = "membership"\nbatch_size = 64\n')
@@ -54,8 +58,47 @@ valid_until = 2027-12-31T23:59:59Z
 modes = ["membership", "cardinality"]
 """
 
+ISSUER = """\
+[issuer]
+name = "court.example"
+seed_file = "issuer.seed"
+signing_key = "issuer.key"
+state_dir = "state"
+epoch_months = 1
+max_addresses_per_person = 3
+final_field = "order_status"
+final_value = "final"
+listen = "127.0.0.1:50080"
+[issuer.tls]
+cert = "pki/court/server.crt"
+key = "pki/court/server.key"
+client_ca = "pki/ca.crt"
+[[issuer.holder]]
+organisation = "Tax Authority"
+records = 1000000
+margin = 0.05
+"""
+
+WITNESS = f"""\
+[witness]
+name = "witness.ig.example/w1"
+key_file = "witness.key"
+state_dir = "state"
+listen = "127.0.0.1:50070"
+[witness.tls]
+cert = "pki/ig/server.crt"
+key = "pki/ig/server.key"
+client_ca = "pki/ca.crt"
+[[witness.log]]
+origin = "holder/Tax-Authority"
+verifier_key = "{format_verifier_key("holder/Tax-Authority", RAW_PUB)}"
+submitter = "Tax Authority"
+"""
+
 LOADERS: dict[str, tuple[str, Callable[[Path], Any], type[Exception]]] = {
     "holder": (HOLDER, load_holder_config, HolderConfigError),
+    "issuer": (ISSUER, load_issuer_config, IssuerConfigError),
+    "witness": (WITNESS, load_witness_config, WitnessConfigError),
     "requester": (REQUESTER, load_requester_config, RequesterConfigError),
     "policy": (POLICY, Policy.load, PolicyError),
 }

@@ -10,16 +10,15 @@ batches, and resumes once the new key is pinned by hand.
 from __future__ import annotations
 
 import json
-import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import tomli_w
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from helpers.holder_deployment import HOLDER_ORG, Deployment, make_deployment
 from helpers.job_runner import job_runner
+from helpers.key_change import results, resume_after_pinning, run_into_a_key_change, running_workspace
 from helpers.witness_setup import HOLDER_ORIGIN, WitnessSetup, add_sessions, running_witness, write_config
 
 from blindmatch.audit import AuditError, AuditLog, verify_log
@@ -29,21 +28,16 @@ from blindmatch.cli.main import main
 from blindmatch.core.rotation import AuditKeyStatement, Pin, sign_audit_key_statement
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.config import load_holder_config
-from blindmatch.holder.index_build import build_index
 from blindmatch.holder.rotation import rotate_audit_key
 from blindmatch.holder.service import HolderDaemon
 from blindmatch.holder.store import StoreError, load_key_file
-from blindmatch.pilot.workspace import Workspace, create_workspace
-from blindmatch.requester.config import load_requester_config
+from blindmatch.pilot.workspace import Workspace
 from blindmatch.requester.holder_client import HolderClient, HolderNotPinned
-from blindmatch.requester.jobs import JobStore
 from blindmatch.requester.pins import PIN_NAME, PinStore
-from blindmatch.requester.runner import JobRunner, Progress
-from blindmatch.vocabulary import JobState, Mode
+from blindmatch.requester.runner import Progress
+from blindmatch.vocabulary import JobState
 from blindmatch.witness import protocol as p
 from blindmatch.witness.client import WitnessClient, WitnessSubmitError
-from tests.helpers.officials import run_approved
-from tests.integration.test_key_change_mid_job import results
 from tests.integration.test_key_rotation_statements import endpoint, events
 
 pytestmark = pytest.mark.timeout(240)
@@ -138,19 +132,11 @@ def test_an_announced_audit_key_without_a_valid_statement_is_refused(
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Iterator[tuple[Workspace, HolderDaemon, BatchEngine]]:
-    ws = create_workspace(tmp_path / "ws", holder_records=300, queries=40,
-                          matching={"batch_size": 8, "session_max_records": 24, "window": 1})
-    config = load_holder_config(ws.holder_config)
-    build_index(ws.records, config, progress=False)
-    engine = BatchEngine(2)
-    daemon = HolderDaemon.from_config(config, engine=engine)
-    daemon.start()
-    yield ws, daemon, engine
-    daemon.stop(0)
-    engine.close()
+    with running_workspace(tmp_path / "ws") as running:
+        yield running
 
 
-def rotate_audit_key_after_first_session(daemon: HolderDaemon, with_statement: bool) -> tuple[list[int], object]:
+def rotate_audit_key_after_first_session(daemon: HolderDaemon, with_statement: bool) -> tuple[list[int], Callable[[Progress], None]]:
     """The holder's audit key changes between two sessions of a job, as when it is stopped, rotated and
     restarted: the rotation happens at the first GetInfo after a batch came back."""
     rotated: list[int] = []
@@ -175,13 +161,10 @@ def test_a_statement_mid_job_re_pins_the_audit_key_and_the_job_finishes(
 ) -> None:
     ws, daemon, engine = workspace
     old = daemon.runtime.audit.public_key
+    rotated, on_progress = rotate_audit_key_after_first_session(daemon, with_statement=True)
     with job_runner(ws.requester_config, engine) as runner:
         config = runner.config
-        baseline, _ = runner.submit(ws.queries, tmp_path / "baseline.csv", Mode.MEMBERSHIP)
-        assert run_approved(ws, runner, baseline.id).job.state == JobState.SUCCEEDED
-        rotated, on_progress = rotate_audit_key_after_first_session(daemon, with_statement=True)
-        job, _ = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
-        final = run_approved(ws, runner, job.id, on_progress).job  # type: ignore[arg-type]
+        final = run_into_a_key_change(ws, runner, tmp_path, on_progress)
     assert rotated == [1] and final.state == JobState.SUCCEEDED and final.elements_done == final.preparation.elements_total
     assert results(tmp_path / "results.csv") == results(tmp_path / "baseline.csv")
     [entry] = events(config.audit_dir, "holder_repinned")
@@ -202,33 +185,16 @@ def test_an_audit_key_change_without_a_statement_stops_the_job_which_resumes_aft
     workspace: tuple[Workspace, HolderDaemon, BatchEngine], tmp_path: Path,
 ) -> None:
     ws, daemon, engine = workspace
-    config = load_requester_config(ws.requester_config)
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    store = JobStore(config.store_path)
-    with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
-        runner = JobRunner(config, store, audit, engine)
-        baseline, _ = runner.submit(ws.queries, tmp_path / "baseline.csv", Mode.MEMBERSHIP)
-        assert run_approved(ws, runner, baseline.id).job.state == JobState.SUCCEEDED
-        rotated, on_progress = rotate_audit_key_after_first_session(daemon, with_statement=False)
-        job, _ = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
-        stopped = run_approved(ws, runner, job.id, on_progress).job  # type: ignore[arg-type]
+    rotated, on_progress = rotate_audit_key_after_first_session(daemon, with_statement=False)
+    with job_runner(ws.requester_config, engine) as runner:
+        config = runner.config
+        stopped = run_into_a_key_change(ws, runner, tmp_path, on_progress)
     assert rotated == [1] and (stopped.state, stopped.reason) == (JobState.FAILED, "holder_not_pinned")
     assert "audit key" in stopped.error and "no valid key rotation statement" in stopped.error
     assert 0 < stopped.elements_done < stopped.preparation.elements_total  # the sessions before the change are kept
     assert not events(config.audit_dir, "holder_repinned") and not (config.state_dir / PIN_NAME).exists()
-
     # The operator checks the new audit key out of band and pins it by hand.
-    doc = tomllib.loads(ws.requester_config.read_text())
-    doc["holder"]["audit_public_key"] = daemon.runtime.audit.public_key.hex()
-    ws.requester_config.write_text(tomli_w.dumps(doc))
-    config = load_requester_config(ws.requester_config)
-    with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
-        runner = JobRunner(config, store, audit, engine)
-        resumed, was_resumed = runner.submit(ws.queries, tmp_path / "results.csv", Mode.MEMBERSHIP)
-        assert was_resumed and resumed.id == job.id
-        final = run_approved(ws, runner, job.id).job
-    assert final.state == JobState.SUCCEEDED and final.elements_done == final.preparation.elements_total
-    assert results(tmp_path / "results.csv") == results(tmp_path / "baseline.csv")
+    resume_after_pinning(ws, engine, tmp_path, stopped.id, audit_public_key=daemon.runtime.audit.public_key.hex())
 
 
 def test_a_live_witness_cosigns_the_handover_and_follows_once_its_operator_sets_the_new_key(

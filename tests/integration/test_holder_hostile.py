@@ -25,6 +25,8 @@ from helpers.holder_deployment import (
 from helpers.tls12 import unary_over_tls12
 
 from blindmatch.crypto.batch import BatchEngine
+from blindmatch.holder.capacity import server_options
+from blindmatch.holder.config import HolderLimits
 from blindmatch.holder.service import HolderDaemon
 from blindmatch.holder.store import StoreError
 from blindmatch.requester.config import HolderEndpoint
@@ -230,3 +232,11 @@ def test_health_watch_streams_are_bounded(holder: tuple[Deployment, HolderDaemon
         else:
             pytest.fail("a cancelled Watch kept its slot")
 
+
+def test_server_options_allow_requester_keepalive() -> None:
+    """Requesters ping every 20 s during calls (none outside); the holder pings a silent peer every 30 s."""
+    options = dict(server_options(HolderLimits()))
+    assert options["grpc.http2.min_ping_interval_without_data_ms"] <= 10_000
+    assert options["grpc.keepalive_permit_without_calls"] == 0
+    assert (options["grpc.keepalive_time_ms"], options["grpc.keepalive_timeout_ms"]) == (30_000, 10_000)
+    assert options["grpc.so_reuseport"] == 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
 import secrets
 import threading
 import time
@@ -38,8 +37,6 @@ from blindmatch.audit.peer_checkpoints import read_peer_checkpoints, verify_peer
 from blindmatch.core.holder import HolderSession
 from blindmatch.core.messages import Hello, batch_digest, blinded_commitment
 from blindmatch.crypto.batch import BatchEngine
-from blindmatch.holder.capacity import server_options
-from blindmatch.holder.config import HolderLimits
 from blindmatch.holder.service import (
     INTERNAL_ERROR_MESSAGE,
     HolderDaemon,
@@ -379,22 +376,6 @@ def test_eight_concurrent_sessions(deployment: Deployment, stub: pb_grpc.HolderS
         assert results[i] == expected, f"session {i}: {results[i]!r}"
 
 
-def test_index_kinds_follow_the_officials_modes(tmp_path: Path, engine: BatchEngine) -> None:
-    """An organisation whose officials may not use membership mode never receives that index."""
-    dep = make_deployment(tmp_path, records=30)
-    policy = dep.root / "policy.toml"
-    policy.write_text(policy.read_text().replace('modes = ["membership"]', 'modes = ["cardinality"]')
-                      .replace('modes = ["membership", "cardinality"]', 'modes = ["cardinality"]'))
-    with dep.running(engine) as daemon, dep.channel(daemon.port) as ch:
-        holder = pb_grpc.HolderStub(ch)
-        assert [i.kind for i in holder.GetInfo(pb.GetInfoRequest()).indexes] == [pb.MODE_CARDINALITY]
-        with pytest.raises(grpc.RpcError) as err:
-            list(holder.DownloadIndex(pb.DownloadIndexRequest(kind=pb.MODE_MEMBERSHIP)))
-        assert err.value.code() is grpc.StatusCode.PERMISSION_DENIED
-        assert reason_from_rpc_error(err.value) == "mode_not_allowed"
-        assert download(holder, Mode.CARDINALITY).kind is Mode.CARDINALITY
-
-
 def wait_for_event(dep: Deployment, event: str, session_id: bytes, timeout: float = 10.0) -> dict[str, object]:
     """The audit entry ``event`` of ``session_id``, once the daemon thread has written it."""
     deadline = time.monotonic() + timeout
@@ -441,33 +422,6 @@ def test_internal_error_is_logged_and_not_sent(deployment: Deployment, stub: pb_
 def test_holder_config_repr_hides_the_key(daemon: HolderDaemon) -> None:
     config = daemon.runtime.holder_config(REQUESTER_ORG)
     assert repr(config.sk) not in repr(config) and "sk=" not in repr(config)
-
-
-def test_server_options_allow_requester_keepalive() -> None:
-    """Requesters ping every 20 s during calls (none outside); the holder pings a silent peer every 30 s."""
-    options = dict(server_options(HolderLimits()))
-    assert options["grpc.http2.min_ping_interval_without_data_ms"] <= 10_000
-    assert options["grpc.keepalive_permit_without_calls"] == 0
-    assert (options["grpc.keepalive_time_ms"], options["grpc.keepalive_timeout_ms"]) == (30_000, 10_000)
-    assert options["grpc.so_reuseport"] == 0
-
-
-def test_expired_officials_grant_no_index(tmp_path: Path, engine: BatchEngine) -> None:
-    """An organisation whose membership officials' mandates ended may no longer download that index."""
-    dep = make_deployment(tmp_path, records=30)
-    policy = dep.root / "policy.toml"
-    ended = re.sub(r'valid_until = 2099-01-01T00:00:00Z\nmodes = \["membership"\]',
-                   'valid_until = 2021-01-01T00:00:00Z\nmodes = ["membership"]', policy.read_text())
-    policy.write_text(ended.replace('modes = ["membership", "cardinality"]', 'modes = ["cardinality"]'))
-    with dep.running(engine) as daemon, dep.channel(daemon.port) as ch:
-        holder = pb_grpc.HolderStub(ch)
-        assert [i.kind for i in holder.GetInfo(pb.GetInfoRequest()).indexes] == [pb.MODE_CARDINALITY]
-        with pytest.raises(grpc.RpcError) as err:
-            list(holder.DownloadIndex(pb.DownloadIndexRequest(kind=pb.MODE_MEMBERSHIP)))
-        assert reason_from_rpc_error(err.value) == "mode_not_allowed"
-        # The daemon's clock decides: before 2021 the mandates were in force.
-        daemon.runtime.clock = lambda: datetime(2020, 6, 1, tzinfo=UTC)
-        assert {i.kind for i in holder.GetInfo(pb.GetInfoRequest()).indexes} == {pb.MODE_MEMBERSHIP, pb.MODE_CARDINALITY}
 
 
 def test_unsigned_hello_flood_is_one_summary(deployment: Deployment, daemon: HolderDaemon, stub: pb_grpc.HolderStub,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,18 +26,20 @@ from blindmatch.issuer.issue import audit_origin
 from blindmatch.issuer.keys import read_seed
 from blindmatch.issuer.service import IssuerDaemon
 from blindmatch.normalize import default_schema
+from blindmatch.pilot.processes import blindmatch_command
 from blindmatch.transport.pki import OrganisationFiles, init_pki
+from blindmatch.transport.status import reason_from_rpc_error
 from tests.helpers.ca_certs import client_cert
 from tests.helpers.issuer_setup import make_issuer
+from tests.helpers.tls12 import unary_over_tls12
 
 pytestmark = pytest.mark.timeout(120)
 ISSUER_ORG, HOLDER_ORG, REQUESTER_ORG = "County Courts", "Example Tax Authority", "County Court of Example"
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[IssuerConfig, IssuerDaemon, dict[str, OrganisationFiles]]]:
-    root = tmp_path_factory.mktemp("issuerd")
-    orgs = {f.organisation: f for f in init_pki(root / "pki", [ISSUER_ORG, HOLDER_ORG, REQUESTER_ORG], ["127.0.0.1"])}
+def _serving_issuer(root: Path) -> tuple[Path, dict[str, OrganisationFiles]]:
+    """An issuer.toml with TLS files and a free loopback port, and the organisations' certificates."""
+    orgs = {f.organisation: f for f in init_pki(root / "pki", [ISSUER_ORG, HOLDER_ORG, REQUESTER_ORG], ["127.0.0.1", "localhost"])}
     make_issuer(root, {HOLDER_ORG: 4})
     server = orgs[ISSUER_ORG]
     with (root / "issuer.toml").open("a") as handle:
@@ -42,7 +47,13 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[IssuerConfi
                      f'client_ca = "{root / "pki" / "ca.crt"}"\n')
     text = (root / "issuer.toml").read_text().replace('state_dir = "state"\n', 'state_dir = "state"\nlisten = "127.0.0.1:0"\n')
     (root / "issuer.toml").write_text(text)
-    config = load_issuer_config(root / "issuer.toml")
+    return root / "issuer.toml", orgs
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[IssuerConfig, IssuerDaemon, dict[str, OrganisationFiles]]]:
+    path, orgs = _serving_issuer(tmp_path_factory.mktemp("issuerd"))
+    config = load_issuer_config(path)
     engine = BatchEngine(workers=1)
     daemon = IssuerDaemon(config, engine)
     daemon.start()
@@ -97,6 +108,31 @@ def test_health_and_audit(live: tuple[IssuerConfig, IssuerDaemon, dict[str, Orga
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
     with AuditLog.open(config.state_dir, audit_origin(config)) as log:
         assert log.size == 5  # the tests above: two evaluations, three refusals
+
+
+@pytest.mark.parametrize("method", ["/blindmatch.v1.Issuer/GetEpoch", "/grpc.health.v1.Health/Check"])
+def test_tls12_is_refused_on_every_call(live: tuple[IssuerConfig, IssuerDaemon, dict[str, OrganisationFiles]],
+                                        method: str) -> None:
+    """The issuer's calls pass transport.guard.CallGuard as the other daemons' do: TLS 1.3 on
+    every method, the health service included."""
+    config, daemon, orgs = live
+    assert config.tls is not None
+    files = orgs[HOLDER_ORG]
+    trailers = unary_over_tls12(daemon.port, method, b"", config.tls.client_ca, files.client_cert, files.client_key)
+    assert trailers.get("grpc-status") == str(grpc.StatusCode.UNAUTHENTICATED.value[0]), trailers
+    assert trailers.get("blindmatch-reason") == "tls_version"
+
+
+def test_an_undecodable_request_is_a_bad_request(live: tuple[IssuerConfig, IssuerDaemon, dict[str, OrganisationFiles]]) -> None:
+    config, daemon, orgs = live
+    assert config.tls is not None
+    files = orgs[HOLDER_ORG]
+    credentials = grpc.ssl_channel_credentials(config.tls.client_ca.read_bytes(), files.client_key.read_bytes(),
+                                               files.client_cert.read_bytes())
+    with grpc.secure_channel(f"127.0.0.1:{daemon.port}", credentials) as channel, pytest.raises(grpc.RpcError) as caught:
+        channel.unary_unary("/blindmatch.v1.Issuer/BlindEvaluate")(b"\xff\xff\xff\xff not a protobuf", timeout=10)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert reason_from_rpc_error(caught.value) == "bad_request"
 
 
 def test_holder_index_command_builds_over_tokens_from_the_live_issuer(
@@ -187,3 +223,28 @@ def test_an_organisation_name_no_audit_entry_can_hold_is_refused_not_an_internal
                           certs / "client.crt", certs / "client.key")
     with issuer, pytest.raises(IssuerError, match="organisation_not_allowed"):
         issuer.evaluate("2026-01", voprf.blind(b"anyone's key")[1])
+
+
+def test_issuer_serve_announces_logs_json_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """``issuer serve`` lives as every daemon does: a start line, JSON log lines, ``stopped`` on SIGTERM."""
+    path, orgs = _serving_issuer(tmp_path)
+    process = subprocess.Popen(blindmatch_command("issuer", "serve", "--config", str(path)),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        line = process.stdout.readline()
+        assert line.startswith("issuer court.example listening on 127.0.0.1:"), (line, process.stderr)
+        requester = orgs[REQUESTER_ORG]
+        address = line.split(" listening on ")[1].split()[0]
+        with IssuerClient(address, tmp_path / "pki" / "ca.crt", requester.client_cert,
+                          requester.client_key) as issuer, pytest.raises(IssuerError, match="organisation_not_allowed"):
+            issuer.evaluate(issuer.epoch().epoch, voprf.blind(b"anyone's key")[1])  # refused, and logged
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+        assert process.stdout.read() == "stopped\n"
+        logged = [json.loads(entry) for entry in process.stderr.read().splitlines()]
+        assert any(e["level"] == "warning" and REQUESTER_ORG in e["message"] for e in logged), logged
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)

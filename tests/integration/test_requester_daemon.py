@@ -16,6 +16,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from blindmatch.pilot.processes import blindmatch_command
 from blindmatch.pilot.workspace import Workspace, create_workspace
@@ -175,3 +176,28 @@ def test_job_socket_is_owner_only(workspace: Workspace, daemon: subprocess.Popen
     config = load_requester_config(workspace.requester_config)
     assert stat.S_IMODE(config.socket_path.stat().st_mode) == 0o600
     assert stat.S_IMODE(config.state_dir.stat().st_mode) == 0o700
+
+
+def test_the_daemon_serves_health_and_announces_its_start_and_stop(workspace: Workspace) -> None:
+    """The requester daemon lives as every daemon does (``transport.serving``): a start line,
+    SERVING for the server and its service, NOT_SERVING-then-exit on SIGTERM, ``stopped``."""
+    config = load_requester_config(workspace.requester_config)
+    process = subprocess.Popen(blindmatch_command("requester", "serve", "--config", str(workspace.requester_config)),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line == f"requester daemon listening on {config.service_target}\n", (line, process.stderr)
+        with grpc.insecure_channel(config.service_target) as channel:
+            check = health_pb2_grpc.HealthStub(channel).Check
+            for name in ("", "blindmatch.v1.Requester"):
+                answer = check(health_pb2.HealthCheckRequest(service=name), timeout=10)
+                assert answer.status == health_pb2.HealthCheckResponse.SERVING, name
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+        assert process.stdout.read() == "stopped\n"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    assert not config.socket_path.exists()

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import pytest
 from helpers import oracle_ristretto255 as oracle
+from helpers import oracle_vectors
 
 from blindmatch.crypto import group, oprf
 from blindmatch.crypto.group import InvalidElementError, InvalidScalarError
@@ -20,7 +21,7 @@ P = oracle.P
 L = oracle.L
 SK = oprf.derive_key_pair(bytes(range(32)), b"reject tests")[0]
 BLIND = (0x1234567890ABCDEF * 2**128 + 987654321).to_bytes(32, "little")
-VALID_MULTIPLES = [bytes.fromhex(h) for h in oracle.RFC9496_MULTIPLES_OF_B[1:]]
+VALID_MULTIPLES = [bytes.fromhex(h) for h in oracle_vectors.RFC9496_MULTIPLES_OF_B[1:]]
 
 
 def _le(value: int) -> bytes:
@@ -50,7 +51,7 @@ NON_CANONICAL = _named(
     [(f"p+{k}", _le(P + k)) for k in range(19)]
     + [
         (f"rfc9496-a2-noncanonical-{i}", bytes.fromhex(h))
-        for i, h in enumerate(oracle.RFC9496_INVALID_ENCODINGS[:4])
+        for i, h in enumerate(oracle_vectors.RFC9496_INVALID_ENCODINGS[:4])
     ]
 )
 
@@ -67,13 +68,13 @@ NEGATIVE = _named(
     + [(f"-({k + 1}B)", _le(P - int.from_bytes(e, "little"))) for k, e in enumerate(VALID_MULTIPLES)]
     + [
         (f"rfc9496-a2-negative-{i}", bytes.fromhex(h))
-        for i, h in enumerate(oracle.RFC9496_INVALID_ENCODINGS[4:12])
+        for i, h in enumerate(oracle_vectors.RFC9496_INVALID_ENCODINGS[4:12])
     ]
 )
 
 # Canonical, non-negative s whose decoding fails (non-square x^2, negative xy, y = 0).
 INVALID_POINTS = _named(
-    [(f"rfc9496-a2-point-{i}", bytes.fromhex(h)) for i, h in enumerate(oracle.RFC9496_INVALID_ENCODINGS[12:])]
+    [(f"rfc9496-a2-point-{i}", bytes.fromhex(h)) for i, h in enumerate(oracle_vectors.RFC9496_INVALID_ENCODINGS[12:])]
 )
 
 ALL_32_BYTE_INVALID = IDENTITY + NON_CANONICAL + HIGH_BIT + NEGATIVE + INVALID_POINTS

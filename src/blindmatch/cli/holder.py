@@ -10,38 +10,30 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from pathlib import Path
 
+from blindmatch.cli.commands import CommandGroup, add_log_format, serve_daemon
 from blindmatch.cli.errors import CliError
 from blindmatch.holder.config import ConfigError, HolderNodeConfig, load_holder_config
 from blindmatch.vocabulary import ExitCode
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("holder", help="the holder: OPRF key, encrypted index, gRPC daemon")
-    commands = parser.add_subparsers(dest="holder_command", metavar="SUBCOMMAND", required=True)
+    group = CommandGroup(subparsers, "holder", "the holder: OPRF key, encrypted index, gRPC daemon")
+    group.add("keygen", _keygen, "create the holder's OPRF key",
+              "Create holder.key_file (mode 0600). Refuses to overwrite an existing key: a new key "
+              "invalidates every index requesters have downloaded.")
 
-    def add(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=description)
-        sub.add_argument("--config", required=True, type=Path, metavar="HOLDER_TOML", help="the holder's configuration file")
-        return sub
-
-    keygen = add("keygen", "create the holder's OPRF key",
-                 "Create holder.key_file (mode 0600). Refuses to overwrite an existing key: a new key "
-                 "invalidates every index requesters have downloaded.")
-    keygen.set_defaults(func=_keygen)
-
-    index = add("index", "build the encrypted index from a records CSV",
-                "Read RECORDS.csv (UTF-8, header row, columns at least name,address), normalise each row "
-                "with the configured schema and write the membership and cardinality indexes to "
-                "holder.index_dir, replacing the old ones atomically. Creates the OPRF key if missing and no index exists yet. "
-                "Rejected rows are listed by row number (1 = the first data row; blank rows are not counted) "
-                "and field (never value) in index_dir/rejects.csv. The build's audit entries are written "
-                "before it replaces the live index; a build that fails leaves no new key or file. "
-                "A running 'holder serve' keeps serving the old index until restarted. Without "
-                "--rotate-key the index is rebuilt with the key it was built with (refused if the key "
-                "file holds another key).")
+    index = group.add("index", _index, "build the encrypted index from a records CSV",
+                      "Read RECORDS.csv (UTF-8, header row, columns at least name,address), normalise each row "
+                      "with the configured schema and write the membership and cardinality indexes to "
+                      "holder.index_dir, replacing the old ones atomically. Creates the OPRF key if missing and no index exists yet. "
+                      "Rejected rows are listed by row number (1 = the first data row; blank rows are not counted) "
+                      "and field (never value) in index_dir/rejects.csv. The build's audit entries are written "
+                      "before it replaces the live index; a build that fails leaves no new key or file. "
+                      "A running 'holder serve' keeps serving the old index until restarted. Without "
+                      "--rotate-key the index is rebuilt with the key it was built with (refused if the key "
+                      "file holds another key).")
     index.add_argument("records", type=Path, metavar="RECORDS.csv", help="the holder's records")
     index.add_argument("--rotate-key", action="store_true",
                        help="build the index under a fresh OPRF key and switch key and index together "
@@ -60,49 +52,44 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     index.add_argument("--json", action="store_true",
                        help='print {"rows", "indexed", "rejected", "entries", "key_id", "indexes": [...]} as the last '
                             'line; a failure prints {"error", "exit_code"}')
-    index.set_defaults(func=_index)
 
-    pins = add("pins", "print what a requester pins: organisation, OPRF public key, audit key",
-               "Print the [holder] entries of a requester's configuration that pin this holder: its "
-               "organisation (the O= of its server certificate), the OPRF public key of the committed "
-               "index's key and its audit verifier key. Hand them to requesters out of band; they refuse "
-               "any server that differs. Run 'holder index' (and 'holder serve' once) first.")
-    pins.set_defaults(func=_pins)
-    rebuild = add("rebuild-budgets", "rebuild the budget database from the verified audit log",
-                  "Verify the holder's audit log, then rebuild holder.budget_db from its budget_debited "
-                  "entries (every debit, its nonce and time), record 'budgets_rebuilt' in the log and "
-                  "replace the database, keeping the old one as BUDGET_DB.replaced-<time>. Use it when "
-                  "'holder serve' refuses to start because the database is missing, corrupt, emptied or "
-                  "disagrees with the log. Stop the holder first.")
-    rebuild.set_defaults(func=_rebuild_budgets)
+    group.add("pins", _pins, "print what a requester pins: organisation, OPRF public key, audit key",
+              "Print the [holder] entries of a requester's configuration that pin this holder: its "
+              "organisation (the O= of its server certificate), the OPRF public key of the committed "
+              "index's key and its audit verifier key. Hand them to requesters out of band; they refuse "
+              "any server that differs. Run 'holder index' (and 'holder serve' once) first.")
+    group.add("rebuild-budgets", _rebuild_budgets, "rebuild the budget database from the verified audit log",
+              "Verify the holder's audit log, then rebuild holder.budget_db from its budget_debited "
+              "entries (every debit, its nonce and time), record 'budgets_rebuilt' in the log and "
+              "replace the database, keeping the old one as BUDGET_DB.replaced-<time>. Use it when "
+              "'holder serve' refuses to start because the database is missing, corrupt, emptied or "
+              "disagrees with the log. Stop the holder first.")
 
-    _add_rotate_audit_key(add)
+    _add_rotate_audit_key(group)
 
-    serve = add("serve", "run the holder's gRPC daemon (mutual TLS)",
-                "Serve GetInfo, DownloadIndex and Match on holder.listen until SIGTERM or SIGINT, then "
-                "stop accepting calls, let running sessions finish (limits.shutdown_grace_seconds), "
-                "write the audit checkpoint and exit 0. Prints 'listening on HOST:PORT' when ready. "
-                "Logs go to stderr, one JSON object per line; Prometheus metrics are served on "
-                "holder.metrics.listen when it is set.")
-    serve.add_argument("--log-format", choices=("json", "text"), default="json",
-                       help="stderr log lines: one JSON object each (default) or plain text")
-    serve.set_defaults(func=_serve)
+    serve = group.add("serve", _serve, "run the holder's gRPC daemon (mutual TLS)",
+                      "Serve GetInfo, DownloadIndex and Match on holder.listen until SIGTERM or SIGINT, then "
+                      "stop accepting calls, let running sessions finish (limits.shutdown_grace_seconds), "
+                      "write the audit checkpoint and exit 0. Prints 'listening on HOST:PORT' when ready. "
+                      "Logs go to stderr, one JSON object per line; Prometheus metrics are served on "
+                      "holder.metrics.listen when it is set.")
+    add_log_format(serve)
 
 
-def _add_rotate_audit_key(add: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
-    rotate = add("rotate-audit-key", "retire the audit key for a new one, announced by a signed statement",
-                 "Stop 'holder serve' first. Create a new audit key (audit/audit.key, mode 0600), record the "
-                 "rotation in the audit log with the retiring key, sign the handover checkpoint with both keys, "
-                 "and store the audit key statement (signed by both) where GetInfo serves it: requesters pinned "
-                 "to the old key follow it and re-pin on their next call; 'audit verify' follows the chain of "
-                 "keys (audit/retired.pub). The handover checkpoint is sent to the configured witnesses, which "
-                 "verify it with the old key; their operators must then set the log's verifier_key to the new "
-                 "key printed here (their stored checkpoint verifies under either). A crash at any point is "
-                 "finished or undone by the next command that opens the audit log.")
+def _add_rotate_audit_key(group: CommandGroup) -> None:
+    rotate = group.add("rotate-audit-key", _rotate_audit_key,
+                       "retire the audit key for a new one, announced by a signed statement",
+                       "Stop 'holder serve' first. Create a new audit key (audit/audit.key, mode 0600), record the "
+                       "rotation in the audit log with the retiring key, sign the handover checkpoint with both keys, "
+                       "and store the audit key statement (signed by both) where GetInfo serves it: requesters pinned "
+                       "to the old key follow it and re-pin on their next call; 'audit verify' follows the chain of "
+                       "keys (audit/retired.pub). The handover checkpoint is sent to the configured witnesses, which "
+                       "verify it with the old key; their operators must then set the log's verifier_key to the new "
+                       "key printed here (their stored checkpoint verifies under either). A crash at any point is "
+                       "finished or undone by the next command that opens the audit log.")
     rotate.add_argument("--json", action="store_true",
                         help='print {"previous_key", "key", "verifier_key", "handover_size", "statement_sha256", '
                              '"cosigned_by", "witness_failures"} as the last line')
-    rotate.set_defaults(func=_rotate_audit_key)
 
 
 def _cli_error(message: str, configuration: bool = False) -> Exception:
@@ -256,17 +243,8 @@ def _serve(args: argparse.Namespace) -> int:
     from blindmatch.holder.run import run_daemon
     from blindmatch.holder.store import StoreError
     from blindmatch.policy import PolicyError
-    from blindmatch.transport.jsonlog import configure_logging
 
     config = _config(args)
-    configure_logging(args.log_format)
-
-    def announce(line: str) -> None:
-        print(line, flush=True)
-
-    try:
-        return run_daemon(config, announce)
-    except PolicyError as exc:  # the policy file is configuration too
-        raise _cli_error(str(exc), configuration=True) from None
-    except (StoreError, OSError, AuditError) as exc:
-        raise _cli_error(str(exc)) from None
+    # The policy file is configuration too.
+    return serve_daemon(lambda announce: run_daemon(config, announce), args.log_format,
+                        {PolicyError: ExitCode.USAGE, (StoreError, OSError, AuditError): ExitCode.FAILURE})

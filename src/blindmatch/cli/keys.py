@@ -6,25 +6,22 @@ import argparse
 import json
 from pathlib import Path
 
+from blindmatch.cli.commands import CommandGroup
 from blindmatch.cli.errors import CliError
 from blindmatch.core.keys import HolderKey
 from blindmatch.keyfile import KeyFileError, read_oprf_key, write_oprf_key
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    keys = subparsers.add_parser("keys", help="manage the holder's OPRF secret key", description="Manage the holder's OPRF secret key.")
-    sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
-    gen = sub.add_parser(
-        "generate",
-        help="create a new random OPRF key (file mode 0600; never overwrites)",
-        description="Create a new random ristretto255 OPRF secret key in FILE with mode 0600 and print its public key id.",
-    )
+    group = CommandGroup(subparsers, "keys", "manage the holder's OPRF secret key", "Manage the holder's OPRF secret key.")
+    gen = group.add("generate", _generate, "create a new random OPRF key (file mode 0600; never overwrites)",
+                    "Create a new random ristretto255 OPRF secret key in FILE with mode 0600 and print its public key id.",
+                    config=False)
     gen.add_argument("--out", required=True, type=Path, metavar="FILE", help="where to write the key; must not exist")
     gen.add_argument("--json", action="store_true", help="print {\"key_id\": ...} as JSON")
-    gen.set_defaults(func=_generate)
-    show = sub.add_parser("id", help="print the public key id of a key file", description="Print the key id (public) of an OPRF key file.")
+    show = group.add("id", _key_id, "print the public key id of a key file", "Print the key id (public) of an OPRF key file.",
+                     config=False)
     show.add_argument("file", type=Path, metavar="FILE")
-    show.set_defaults(func=_key_id)
 
 
 def _generate(args: argparse.Namespace) -> int:

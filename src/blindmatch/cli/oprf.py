@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from blindmatch.cli.commands import CommandGroup
 from blindmatch.cli.errors import CliError
 from blindmatch.crypto import oprf
 from blindmatch.crypto.group import InvalidScalarError, decode_scalar
@@ -12,16 +13,14 @@ from blindmatch.vocabulary import ExitCode
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("oprf", help="RFC 9497 OPRF primitives", description="RFC 9497 OPRF(ristretto255, SHA-512) primitives.")
-    sub = parser.add_subparsers(dest="oprf_command", metavar="ACTION", required=True)
-    ev = sub.add_parser(
-        "evaluate",
-        help="RFC 9497 Evaluate of hex inputs read from stdin",
-        description="Read inputs as hex, one per line, on stdin (an empty line is the empty input) and print "
+    group = CommandGroup(subparsers, "oprf", "RFC 9497 OPRF primitives", "RFC 9497 OPRF(ristretto255, SHA-512) primitives.")
+    evaluate = group.add(
+        "evaluate", _evaluate, "RFC 9497 Evaluate of hex inputs read from stdin",
+        "Read inputs as hex, one per line, on stdin (an empty line is the empty input) and print "
         "RFC 9497 Evaluate(skS, input) as lowercase hex, one line per input, in order.",
+        config=False,
     )
-    ev.add_argument("--key-hex", required=True, help="the secret scalar skS as 64 hex digits (little-endian encoding)")
-    ev.set_defaults(func=_evaluate)
+    evaluate.add_argument("--key-hex", required=True, help="the secret scalar skS as 64 hex digits (little-endian encoding)")
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -5,20 +5,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from blindmatch.cli.commands import CommandGroup
 from blindmatch.cli.errors import CliError
 from blindmatch.transport.pki import PkiError, init_pki
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("pki", help="certificates for mutual TLS between holder and requesters")
-    commands = parser.add_subparsers(dest="pki_command", metavar="SUBCOMMAND", required=True)
-    init = commands.add_parser(
-        "init",
-        help="create a CA and per-organisation client/server certificates",
-        description="Create DIR/ca.crt and DIR/ca.key (reused if present) and, for each --org, "
+    group = CommandGroup(subparsers, "pki", "certificates for mutual TLS between holder and requesters")
+    init = group.add(
+        "init", _init, "create a CA and per-organisation client/server certificates",
+        "Create DIR/ca.crt and DIR/ca.key (reused if present) and, for each --org, "
         "DIR/<org>/client.{crt,key} and server.{crt,key} with O=<org> in the subject. "
         "Private keys are written with mode 0600. For pilots and tests: production "
         "deployments point holder.toml at certificates from their own PKI.",
+        config=False,
     )
     init.add_argument("directory", type=Path, metavar="DIR", help="directory to create the files in")
     init.add_argument(
@@ -29,7 +29,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="localhost,127.0.0.1",
         help="comma-separated host names/IP addresses for the server certificates (default: %(default)s)",
     )
-    init.set_defaults(func=_init)
 
 
 def _init(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from tqdm import tqdm
 
+from blindmatch.cli.commands import CommandGroup, add_log_format, announce
 from blindmatch.cli.errors import CliError
 from blindmatch.requester.config import (
     ConfigError,
@@ -43,50 +44,39 @@ _DAEMON_RETRY_SECONDS = 10.0  # a daemon that answered the probe but is busy or 
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("requester", help="the requesting organisation's daemon and match command")
-    commands = parser.add_subparsers(dest="requester_command", metavar="SUBCOMMAND", required=True)
-    serve = commands.add_parser(
-        "serve",
-        help="run the requester daemon (local job service)",
-        description="Serve the local job service on unix:<state_dir>/requester.sock (or the configured "
-        "loopback address) and resume unfinished jobs. SIGTERM stops at the next batch boundary.",
-    )
-    serve.add_argument("--config", required=True, type=Path, help="requester.toml")
-    serve.add_argument("--log-format", choices=("json", "text"), default="json",
-                       help="stderr log lines: one JSON object each (default) or plain text")
-    serve.set_defaults(func=_serve)
-    match = commands.add_parser(
-        "match",
-        help="match QUERIES.csv against the holder",
-        description="Check each record's legal basis, match the eligible ones and write RESULTS.csv: every "
+    group = CommandGroup(subparsers, "requester", "the requesting organisation's daemon and match command")
+    serve = group.add("serve", _serve, "run the requester daemon (local job service)",
+                      "Serve the local job service on unix:<state_dir>/requester.sock (or the configured "
+                      "loopback address) and resume unfinished jobs. SIGTERM stops at the next batch boundary. "
+                      "Prints 'requester daemon listening on TARGET' when ready and 'stopped' when done.")
+    add_log_format(serve)
+    match = group.add(
+        "match", _match, "match QUERIES.csv against the holder",
+        "Check each record's legal basis, match the eligible ones and write RESULTS.csv: every "
         "input column plus matched, tier, confirms (whether that tier confirms or is for review) and status. Cardinality mode prints the match count instead: the "
         "number of distinct match keys (each record's strongest tier) found at the holder, so records with "
         "equal keys count once.",
         epilog=_EXIT_CODES_HELP,
     )
     match.add_argument("queries", type=Path, metavar="QUERIES.csv")
-    match.add_argument("--config", required=True, type=Path, help="requester.toml")
     match.add_argument("--out", type=Path, metavar="RESULTS.csv", help="results file (membership mode)")
     match.add_argument("--mode", choices=[m.value for m in Mode], help="default: matching.mode of the config")
     match.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     match.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    match.set_defaults(func=_match)
-    linkage = commands.add_parser(
-        "linkage-request",
-        help="write a linkage request: the eligible rows the issuer gave no token (address not on its record)",
-        description="Verify the token file of QUERIES.csv ([eligibility] in requester.toml, or --tokens), then "
+    linkage = group.add(
+        "linkage-request", _linkage_request,
+        "write a linkage request: the eligible rows the issuer gave no token (address not on its record)",
+        "Verify the token file of QUERIES.csv ([eligibility] in requester.toml, or --tokens), then "
         "write REQUEST.csv (mode 0600) with the rows that pass the requester's own legal-basis check but have no "
         "token: queries_row, the schema's name, address and basis fields and the order reference. The issuer's "
         "clerks decide it with 'blindmatch issuer approve'; then 'issuer issue --orders' gives the approved rows "
         "tokens.",
     )
     linkage.add_argument("queries", type=Path, metavar="QUERIES.csv")
-    linkage.add_argument("--config", required=True, type=Path, help="requester.toml")
     linkage.add_argument("--out", required=True, type=Path, metavar="REQUEST.csv")
     linkage.add_argument("--tokens", type=Path, metavar="TOKENS", help="default: [eligibility] tokens of the config")
     linkage.add_argument("--case-field", default="case_ref", metavar="COLUMN",
                          help="the order reference column the issuer expects (default: case_ref)")
-    linkage.set_defaults(func=_linkage_request)
 
 
 def _load(path: Path) -> RequesterConfig:
@@ -126,7 +116,7 @@ def _serve(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         raise CliError(f"cannot start the requester daemon: {exc}") from None
     try:
-        daemon.serve_forever()
+        daemon.serve(announce)
     except (OSError, AuditError) as exc:  # e.g. a full disk under its audit log: it never served
         raise CliError(f"the requester daemon stopped: {exc}") from None
     return 0

@@ -9,42 +9,32 @@ Format of ``witness.toml``: ``blindmatch.witness.config``.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
+from blindmatch.cli.commands import CommandGroup, add_log_format, serve_daemon
 from blindmatch.cli.errors import CliError
 from blindmatch.keyfile import KeyFileError
 from blindmatch.vocabulary import ExitCode
 from blindmatch.witness.config import WitnessConfig, WitnessConfigError, load_witness_config
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = subparsers.add_parser("witness", help="the witness: cosigns audit-log checkpoints that extend the last")
-    commands = parser.add_subparsers(dest="witness_command", metavar="SUBCOMMAND", required=True)
-
-    keygen = commands.add_parser(
-        "keygen", help="create the witness's signing key",
-        description="Write KEY_FILE (Ed25519, PEM PKCS#8, mode 0600) and KEY_FILE.pub (the verifier key "
-                    "NAME+KEYID+BASE64 that logs and reviewers pin). Never overwrites.")
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    group = CommandGroup(subparsers, "witness", "the witness: cosigns audit-log checkpoints that extend the last")
+    keygen = group.add("keygen", _keygen, "create the witness's signing key",
+                       "Write KEY_FILE (Ed25519, PEM PKCS#8, mode 0600) and KEY_FILE.pub (the verifier key "
+                       "NAME+KEYID+BASE64 that logs and reviewers pin). Never overwrites.", config=False)
     keygen.add_argument("--name", required=True, help="the witness's name, e.g. witness.ig.example/w1")
     keygen.add_argument("--out", required=True, type=Path, metavar="KEY_FILE")
-    keygen.set_defaults(func=_keygen)
-
-    serve = commands.add_parser(
-        "serve", help="run the witness's gRPC daemon (mutual TLS 1.3)",
-        description="Serve AddCheckpoint on witness.listen until SIGTERM or SIGINT. Prints "
-                    "'witness NAME listening on HOST:PORT' when ready.")
-    serve.add_argument("--config", required=True, type=Path, metavar="WITNESS_TOML")
-    serve.set_defaults(func=_serve)
-
-    export = commands.add_parser(
-        "export", help="print the latest cosigned checkpoint of a log",
-        description="Print the latest checkpoint the witness cosigned for ORIGIN (a signed note with "
-                    "the witness's cosignature), read from the state directory.")
-    export.add_argument("--config", required=True, type=Path, metavar="WITNESS_TOML")
+    serve = group.add("serve", _serve, "run the witness's gRPC daemon (mutual TLS 1.3)",
+                      "Serve AddCheckpoint on witness.listen until SIGTERM or SIGINT. Prints "
+                      "'witness NAME listening on HOST:PORT' when ready and 'stopped' when done. "
+                      "Logs go to stderr, one JSON object per line.")
+    add_log_format(serve)
+    export = group.add("export", _export, "print the latest cosigned checkpoint of a log",
+                       "Print the latest checkpoint the witness cosigned for ORIGIN (a signed note with "
+                       "the witness's cosignature), read from the state directory.")
     export.add_argument("origin", metavar="ORIGIN")
-    export.set_defaults(func=_export)
 
 
 def _config(args: argparse.Namespace) -> WitnessConfig:
@@ -55,7 +45,8 @@ def _config(args: argparse.Namespace) -> WitnessConfig:
 
 
 def _keygen(args: argparse.Namespace) -> int:
-    from blindmatch.witness.keys import create_witness_key, public_key_path
+    from blindmatch.keyfile import public_key_path
+    from blindmatch.witness.keys import create_witness_key
 
     try:
         key = create_witness_key(args.out, args.name)
@@ -70,11 +61,8 @@ def _serve(args: argparse.Namespace) -> int:
     from blindmatch.witness.state import WitnessStateError
 
     config = _config(args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
-    try:
-        return run_daemon(config, lambda line: print(line, flush=True))
-    except (WitnessStartError, WitnessStateError, OSError) as exc:
-        raise CliError(str(exc), ExitCode.FAILURE) from None
+    return serve_daemon(lambda announce: run_daemon(config, announce), args.log_format,
+                        {(WitnessStartError, WitnessStateError, OSError): ExitCode.FAILURE})
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -75,8 +75,12 @@ class SessionRefused:
 
 
 @dataclass(frozen=True)
-class BatchEvaluated:
-    """Holder: one batch evaluated and sent (``evaluated`` is what left, in the order sent)."""
+class BatchDone:
+    """One batch of evaluations done: what both sides' audit logs record of it (SPEC.md 10.2).
+
+    ``count`` evaluated elements of batch ``seq``, the digest of the blinded batch the Hello
+    committed to, and the evaluated elements as they crossed the wire.
+    """
 
     seq: int
     count: int
@@ -85,13 +89,13 @@ class BatchEvaluated:
 
 
 @dataclass(frozen=True)
-class BatchReceived:
-    """Requester: one evaluated batch unblinded and looked up."""
+class BatchEvaluated(BatchDone):
+    """Holder: one batch evaluated and sent (``evaluated`` is what left, in the order sent)."""
 
-    seq: int
-    count: int
-    blinded_digest: bytes
-    evaluated: bytes = field(repr=False)
+
+@dataclass(frozen=True)
+class BatchReceived(BatchDone):
+    """Requester: one evaluated batch unblinded and looked up."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import Enum, auto
 
 from blindmatch import PROTOCOL_VERSION
+from blindmatch.core.engine import SessionEngine
 from blindmatch.core.errors import ProtocolError, peer_text
 from blindmatch.core.events import (
     AcceptSession,
@@ -41,14 +42,12 @@ from blindmatch.core.messages import (
     Closed,
     EvaluatedBatch,
     Hello,
-    Transcript,
     batch_digest,
     blinded_commitment,
 )
 from blindmatch.core.purpose import evaluation_info
-from blindmatch.core.table import TableSession, table
+from blindmatch.core.table import TableSession
 from blindmatch.crypto import group, poprf
-from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
 from blindmatch.vocabulary import PROTOCOL_CODES, Mode, Reason, reason_named
 
@@ -70,16 +69,6 @@ class HolderState(Enum):
 
 
 _H = HolderState
-TRANSITIONS: dict[tuple[HolderState, type], HolderState] = table(
-    {
-        (_H.AWAITING_HELLO, Hello): _H.AWAITING_DECISION,
-        (_H.AWAITING_DECISION, AcceptSession): _H.OPEN,
-        (_H.AWAITING_DECISION, RefuseSession): _H.FAILED,
-        (_H.OPEN, BlindedBatch): _H.OPEN,
-        (_H.AWAITING_CLOSE, Close): _H.CLOSED,
-    },
-    HolderState, closed=_H.CLOSED, failed=_H.FAILED,
-)
 
 
 def unsigned_close(close: Close) -> bool:
@@ -108,7 +97,17 @@ class HolderConfig:
             raise ValueError("max_batch must be positive")
 
 
-class HolderSession(TableSession):
+class HolderSession(
+    TableSession,
+    states=HolderState,
+    rules={
+        (_H.AWAITING_HELLO, Hello): _H.AWAITING_DECISION,
+        (_H.AWAITING_DECISION, AcceptSession): _H.OPEN,
+        (_H.AWAITING_DECISION, RefuseSession): _H.FAILED,
+        (_H.OPEN, BlindedBatch): _H.OPEN,
+        (_H.AWAITING_CLOSE, Close): _H.CLOSED,
+    },
+):
     """One session with the requester ``organisation`` (the mTLS peer).
 
     Every batch is evaluated in POPRF mode under ``evaluation_info(organisation, mode,
@@ -116,13 +115,10 @@ class HolderSession(TableSession):
     ComputeCompositesFast), cardinality batches are shuffled and carry none.
     """
 
-    TRANSITIONS = TRANSITIONS
-    FAILED = HolderState.FAILED
-
     def __init__(
         self,
         config: HolderConfig,
-        engine: BatchEngine,
+        engine: SessionEngine,
         verify_close: CloseVerifier,
         organisation: str,
         randbelow: Callable[[int], int] = secrets.randbelow,
@@ -132,35 +128,27 @@ class HolderSession(TableSession):
         self.organisation = organisation
         self.info = b""  # set by the Hello: the POPRF info of this session
         self._proof_nonce = proof_nonce
-        self.state = HolderState.AWAITING_HELLO
         self.hello: Hello | None = None
         self.evaluated_count = 0
         self._engine = engine
         self._verify_close = verify_close
         self._randbelow = randbelow
-        self._transcript = Transcript()
         self._next_seq = 0
         self._received = 0
         self._held: list[bytes] = []  # cardinality mode: evaluations held back until the shuffle
-        self._handlers: dict[type, Callable[[HolderInput], Output]] = {
-            Hello: self._on_hello,  # type: ignore[dict-item]
-            AcceptSession: self._on_grant,  # type: ignore[dict-item]
-            RefuseSession: self._on_refuse,  # type: ignore[dict-item]
-            BlindedBatch: self._on_batch,  # type: ignore[dict-item]
-            Close: self._on_close,  # type: ignore[dict-item]
-            Abort: self._on_abort,  # type: ignore[dict-item]
-            EndOfStream: lambda _end: Output(),
-        }
+        super().__init__(HolderState.AWAITING_HELLO, {
+            Hello: self._on_hello,
+            AcceptSession: self._on_grant,
+            RefuseSession: self._on_refuse,
+            BlindedBatch: self._on_batch,
+            Close: self._on_close,
+        })
 
     @property
     def blinded_commitment(self) -> bytes:
         """The commitment the signed request must carry for this Hello."""
         assert self.hello is not None
         return blinded_commitment(self.hello.element_count, self.hello.batch_digests)
-
-    @property
-    def closed(self) -> bool:
-        return self.state is HolderState.CLOSED
 
     def receive(self, event: HolderInput) -> Output:
         """Feed one message from the requester or one local decision; returns what to send and record."""
@@ -310,7 +298,3 @@ class HolderSession(TableSession):
             raise ProtocolError(Reason.BAD_REQUEST, "the requester's audit signature over the transcript does not verify")
         reply = Closed(self.hello.session_id, mine, self.evaluated_count)
         return Output([reply], [SessionClosed(reply.session_id, mine, self.evaluated_count, close=close)])
-
-    @property
-    def transcript_hash(self) -> bytes:
-        return self._transcript.digest()

@@ -11,7 +11,7 @@ session as a prepared input.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from enum import Enum, auto
@@ -20,10 +20,10 @@ from typing import Protocol
 import numpy as np
 
 from blindmatch import PROTOCOL_VERSION
+from blindmatch.core.engine import SessionEngine
 from blindmatch.core.errors import ProtocolError, peer_text
 from blindmatch.core.events import (
     BatchReceived,
-    EndOfStream,
     Output,
     RequesterInput,
     SendBatch,
@@ -42,15 +42,13 @@ from blindmatch.core.messages import (
     Closed,
     EvaluatedBatch,
     Hello,
-    Transcript,
     batch_digest,
     blinded_commitment,
 )
 from blindmatch.core.outputs import outputs_for
 from blindmatch.core.purpose import evaluation_info
-from blindmatch.core.table import TableSession, table
+from blindmatch.core.table import TableSession
 from blindmatch.crypto.backend import random_scalars
-from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.dleq import ProofError
 from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
 from blindmatch.crypto.modes import POPRF
@@ -67,16 +65,6 @@ class RequesterState(Enum):
 
 
 _R = RequesterState
-TRANSITIONS: dict[tuple[RequesterState, type], RequesterState] = table(
-    {
-        (_R.READY, SendHello): _R.AWAITING_ACCEPT,
-        (_R.AWAITING_ACCEPT, Accept): _R.OPEN,
-        (_R.OPEN, SendBatch): _R.OPEN,
-        (_R.OPEN, EvaluatedBatch): _R.OPEN,
-        (_R.CLOSING, Closed): _R.CLOSED,
-    },
-    RequesterState, closed=_R.CLOSED, failed=_R.FAILED,
-)
 
 
 class Observer(Protocol):
@@ -104,7 +92,7 @@ class BlindedInputs:
     blinded: bytes
 
 
-def blind_ahead(keys: Sequence[bytes], mode: Mode, engine: BatchEngine, blinds: bytes | None = None) -> BlindedInputs:
+def blind_ahead(keys: Sequence[bytes], mode: Mode, engine: SessionEngine, blinds: bytes | None = None) -> BlindedInputs:
     """Blind ``keys`` for a later ``RequesterSession(..., prepared=...)`` (fresh blinds unless given)."""
     n = len(keys)
     blinds = blinds if blinds is not None else _fresh_blinds(n, mode)
@@ -114,7 +102,17 @@ def blind_ahead(keys: Sequence[bytes], mode: Mode, engine: BatchEngine, blinds: 
     return BlindedInputs(tuple(keys), mode, blinds, engine.blind_in_mode(POPRF, keys, per_key))
 
 
-class RequesterSession(TableSession):
+class RequesterSession(
+    TableSession,
+    states=RequesterState,
+    rules={
+        (_R.READY, SendHello): _R.AWAITING_ACCEPT,
+        (_R.AWAITING_ACCEPT, Accept): _R.OPEN,
+        (_R.OPEN, SendBatch): _R.OPEN,
+        (_R.OPEN, EvaluatedBatch): _R.OPEN,
+        (_R.CLOSING, Closed): _R.CLOSED,
+    },
+):
     """Blind ``keys``, send them in batches, and look up the evaluations in ``index``.
 
     Membership mode: one fresh blind per key; ``matched[i]`` says whether ``keys[i]`` is in
@@ -130,9 +128,6 @@ class RequesterSession(TableSession):
     ``blinds`` must then be None.
     """
 
-    TRANSITIONS = TRANSITIONS
-    FAILED = RequesterState.FAILED
-
     def __init__(
         self,
         keys: Sequence[bytes],
@@ -140,7 +135,7 @@ class RequesterSession(TableSession):
         index: EncryptedIndex,
         session_id: bytes,
         batch_size: int,
-        engine: BatchEngine,
+        engine: SessionEngine,
         *,
         organisation: str,
         public_key: bytes,
@@ -159,7 +154,6 @@ class RequesterSession(TableSession):
         self.mode = mode
         self.public_key = public_key
         self.info = evaluation_info(organisation, mode, index.header.key_id)
-        self.state = RequesterState.READY
         self.session_id = session_id
         self.batch_size = batch_size
         self.matched = np.zeros(len(keys), dtype=bool)
@@ -168,20 +162,17 @@ class RequesterSession(TableSession):
         self._index = index
         self._engine = engine
         self._observer = observer or _Unobserved()
-        self._transcript = Transcript()
         # Cardinality batches carry no proof, but distinct keys under one blind and one key
         # evaluate to distinct elements: a repeated one is the holder counting a match twice.
         self._evaluations_seen: set[bytes] = set()
         self._repeats_allowed = len(self._keys) - len(set(self._keys)) if mode is Mode.CARDINALITY else 0
-        self._handlers: dict[type, Callable[[RequesterInput], Output]] = {
-            SendHello: self._on_send_hello,  # type: ignore[dict-item]
-            SendBatch: self._on_send_batch,  # type: ignore[dict-item]
-            Accept: self._on_accept,  # type: ignore[dict-item]
-            EvaluatedBatch: self._on_evaluated,  # type: ignore[dict-item]
-            Closed: self._on_closed,  # type: ignore[dict-item]
-            Abort: self._on_abort,  # type: ignore[dict-item]
-            EndOfStream: lambda _end: Output(),
-        }
+        super().__init__(RequesterState.READY, {
+            SendHello: self._on_send_hello,
+            SendBatch: self._on_send_batch,
+            Accept: self._on_accept,
+            EvaluatedBatch: self._on_evaluated,
+            Closed: self._on_closed,
+        })
         if prepared is None:
             prepared = blind_ahead(self._keys, mode, engine, blinds)
         elif blinds is not None or prepared.mode is not mode or prepared.keys != tuple(self._keys):
@@ -213,10 +204,6 @@ class RequesterSession(TableSession):
     def can_send(self) -> bool:
         """The session is open: blinded batches may go out (``core.pacing`` decides how many)."""
         return self.state is RequesterState.OPEN
-
-    @property
-    def closed(self) -> bool:
-        return self.state is RequesterState.CLOSED
 
     @property
     def batches_outstanding(self) -> int:
@@ -350,10 +337,6 @@ class RequesterSession(TableSession):
             return self._engine.verify_and_unblind_poprf(
                 self.public_key, self.info, blinds, self._batches[batch.seq], batch.elements, batch.proof,
                 what=f"evaluated batch {batch.seq}")
-
-    @property
-    def transcript_hash(self) -> bytes:
-        return self._transcript.digest()
 
 
 def _fresh_blinds(n: int, mode: Mode) -> bytes:

@@ -1,35 +1,67 @@
-"""The transition-table step both session state machines share (h11's ``_state.py`` pattern).
+"""The transition-table machinery both session state machines share (h11's ``_state.py`` pattern).
 
-A session keeps ``state``, a class-level ``TRANSITIONS`` table of (state, input type) ->
-next state and a handler per input type. ``step`` is a lookup and a handler: an input
-the table does not allow, or a handler's ``ProtocolError``, fails the session.
+A session class names its state enum and its own rules when it is declared::
+
+    class HolderSession(TableSession, states=HolderState, rules={(_H.AWAITING_HELLO, Hello): ...}):
+
+and gets the full table (its rules plus those every session shares), its terminal states,
+its transcript and the one ``_step``: a lookup and a handler. An input the table does not
+allow, or a handler's ``ProtocolError``, fails the session. Every state enum has a
+``CLOSED`` and a ``FAILED`` member, the two ends a session can reach.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 from blindmatch.core.errors import ProtocolError
 from blindmatch.core.events import EndOfStream, Output
-from blindmatch.core.messages import Abort
+from blindmatch.core.messages import Abort, Transcript
 from blindmatch.vocabulary import Reason
 
-
-def table(own: dict[tuple[Any, type], Any], states: type[Enum], closed: Any, failed: Any) -> dict[tuple[Any, type], Any]:
-    """``own`` plus the rules every session shares: either side may abort at any time, and
-    the peer may end its stream once the session has closed."""
-    return {**own, (closed, EndOfStream): closed, **{(state, Abort): failed for state in states}}
+Rules = Mapping[tuple[Any, type], Any]
+Handlers = Mapping[type, Callable[[Any], Output]]
 
 
-class TableSession:
-    """Base of ``HolderSession`` and ``RequesterSession``: the table lookup and the failure rule."""
+class TableSession(ABC):
+    """Base of ``HolderSession`` and ``RequesterSession``: table, lookup, failure rule, transcript."""
 
-    TRANSITIONS: dict[tuple[Any, type], Any]
-    FAILED: Any
+    TRANSITIONS: ClassVar[dict[tuple[Any, type], Any]]
+    CLOSED: ClassVar[Any]
+    FAILED: ClassVar[Any]
     state: Any
-    _handlers: dict[type, Callable[[Any], Output]]
+
+    def __init_subclass__(cls, *, states: type[Enum], rules: Rules, **kwargs: Any) -> None:
+        """Declare the session's table: ``rules`` plus the shared ones (either side may abort at
+        any time, and the peer may end its stream once the session has closed)."""
+        super().__init_subclass__(**kwargs)
+        cls.CLOSED, cls.FAILED = states["CLOSED"], states["FAILED"]
+        cls.TRANSITIONS = {
+            **rules,
+            (cls.CLOSED, EndOfStream): cls.CLOSED,
+            **{(state, Abort): cls.FAILED for state in states},
+        }
+
+    def __init__(self, initial: Enum, handlers: Handlers) -> None:
+        self.state = initial
+        self._transcript = Transcript()
+        self._handlers: Handlers = {**handlers, Abort: self._on_abort, EndOfStream: lambda _end: Output()}
+
+    @property
+    def closed(self) -> bool:
+        return self.state is self.CLOSED
+
+    @property
+    def transcript_hash(self) -> bytes:
+        """The digest of every message of the session so far; both sides' must agree at the Close."""
+        return self._transcript.digest()
+
+    @abstractmethod
+    def _on_abort(self, abort: Abort) -> Output:
+        """The peer aborted: raise the ``ProtocolError`` that names why (the session fails)."""
 
     def _step(self, event: object) -> Output:
         next_state = self.TRANSITIONS.get((self.state, type(event)))

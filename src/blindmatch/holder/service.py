@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import NoReturn
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from blindmatch import PROTOCOL_VERSION, __version__
 from blindmatch.audit import AuditError, AuditLog, entries
@@ -63,6 +62,7 @@ from blindmatch.holder.tokens import check_served_epoch, epoch_fields, epoch_ref
 from blindmatch.policy import Grant, Policy, PolicyRefusal
 from blindmatch.transport.context import call_cancelled, peer_organisation
 from blindmatch.transport.guard import CallGuard
+from blindmatch.transport.serving import DaemonServer
 from blindmatch.transport.status import abort, status_of
 from blindmatch.transport.streams import (
     BoundedHealthServicer,
@@ -391,7 +391,7 @@ class HolderDaemon:
         self.metrics_port = 0  # the bound metrics port once started (0: no metrics served)
         self.rotator: EpochRotator | None = None  # the key's epoch schedule (from_config sets it)
         limits = runtime.limits
-        self._server = grpc.server(
+        server = grpc.server(
             ThreadPoolExecutor(max_workers=worker_threads(limits), thread_name_prefix="holder-rpc"),
             interceptors=[CallGuard(limits.max_message_bytes)],
             options=server_options(limits),
@@ -399,13 +399,9 @@ class HolderDaemon:
         )
         self.metrics = HolderMetrics(runtime.gate.organisation_budgets, runtime.clock)
         self.servicer = HolderServicer(runtime, self.metrics)
-        pb_grpc.add_HolderServicer_to_server(self.servicer, self._server)
-        self.health = BoundedHealthServicer(HEALTH_WATCHERS)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
-        try:
-            self.port = self._server.add_secure_port(listen, server_credentials(tls.key, tls.cert, tls.client_ca, StoreError))
-        except RuntimeError:  # grpc's "Failed to bind" (address in use, not local, no permission)
-            self.port = 0
+        pb_grpc.add_HolderServicer_to_server(self.servicer, server)
+        self._serving = DaemonServer(server, SERVICE_NAME, BoundedHealthServicer(HEALTH_WATCHERS))
+        self.port = self._serving.bind(listen, server_credentials(tls.key, tls.cert, tls.client_ca, StoreError))
         if not self.port:
             raise StoreError(f"cannot listen on {listen}: the address is in use or not available on this host")
 
@@ -451,11 +447,9 @@ class HolderDaemon:
 
     def start(self) -> None:
         self.runtime.audit.append("daemon_started", role="holder", version=__version__)  # before it serves
-        self._server.start()
-        if self._metrics_listen:
+        if self._metrics_listen:  # bound before health says SERVING, so a ready daemon has its metrics port
             self.metrics_port = self.metrics.serve(self._metrics_listen)
-        self.health.set("", health_pb2.HealthCheckResponse.SERVING)
-        self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+        self._serving.start()
         self.runtime.keeper.start()
         if self.rotator is not None:
             self.rotator.start()
@@ -467,10 +461,10 @@ class HolderDaemon:
 
     def stop(self, grace: float) -> None:
         """Refuse new calls, let in-flight sessions finish for ``grace`` seconds, then close the audit log."""
-        self.health.enter_graceful_shutdown()
+        self._serving.begin_shutdown()
         if self.rotator is not None:
             self.rotator.stop()
-        self._server.stop(grace).wait()
+        self._serving.stop(grace)
         self.servicer.send_watch.close()
         self.metrics.close()
         try:

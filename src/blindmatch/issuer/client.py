@@ -21,7 +21,8 @@ import grpc
 
 from blindmatch.crypto import voprf
 from blindmatch.crypto.group import InvalidElementError
-from blindmatch.issuer.service import MAX_MESSAGE_BYTES, REASON_METADATA_KEY
+from blindmatch.issuer.service import MAX_MESSAGE_BYTES
+from blindmatch.transport.status import reason_from_rpc_error
 from blindmatch.transport.tls import channel_credentials
 from blindmatch.v1 import issuer_pb2 as pb
 from blindmatch.v1 import issuer_pb2_grpc as pb_grpc
@@ -53,8 +54,7 @@ class IssuerClient:
         self._channel.close()
 
     def _failed(self, exc: grpc.RpcError) -> IssuerError:
-        trailing = dict(exc.trailing_metadata() or ()) if isinstance(exc, grpc.Call) else {}
-        reason = trailing.get(REASON_METADATA_KEY, "")
+        reason = reason_from_rpc_error(exc)
         details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
         return IssuerError(f"issuer {self._address}: {reason or exc.code().name}: {details}")
 

@@ -35,7 +35,8 @@ from typing import Any
 
 from blindmatch.identity import identity_problem
 from blindmatch.normalize import SchemaError, SchemaSource, schema_source
-from blindmatch.tomlfile import load_toml
+from blindmatch.tomlfile import StrictFields
+from blindmatch.transport.tls import ServerTlsFiles
 from blindmatch.vocabulary import InputError
 
 _ISSUER_KEYS = {
@@ -43,12 +44,14 @@ _ISSUER_KEYS = {
     "max_addresses_per_person", "final_field", "final_value", "case_field", "holder", "listen", "tls",
 }
 _HOLDER_KEYS = {"organisation", "records", "margin"}
-_TLS_KEYS = {"cert", "key", "client_ca"}
 DEFAULT_LISTEN = "127.0.0.1:50080"
 
 
 class IssuerConfigError(InputError, ValueError):
     """issuer.toml is unreadable or invalid; the message names the offending key."""
+
+
+_fields = StrictFields(IssuerConfigError)
 
 
 @dataclass(frozen=True)
@@ -58,13 +61,6 @@ class HolderAllowance:
     organisation: str
     records: int
     margin: float
-
-
-@dataclass(frozen=True)
-class IssuerTls:
-    cert: Path
-    key: Path
-    client_ca: Path
 
 
 @dataclass(frozen=True)
@@ -81,7 +77,7 @@ class IssuerConfig:
     case_field: str = "case_ref"  # names the order a requester's row or linkage request is for (issuer/records.py)
     holders: tuple[HolderAllowance, ...] = ()
     listen: str = DEFAULT_LISTEN
-    tls: IssuerTls | None = None  # required by 'issuer serve' only
+    tls: ServerTlsFiles | None = None  # required by 'issuer serve' only
 
     def holder(self, organisation: str) -> HolderAllowance | None:
         return next((h for h in self.holders if h.organisation == organisation), None)
@@ -92,39 +88,17 @@ def audit_origin(config: IssuerConfig) -> str:
     return f"issuer/{config.name.replace(' ', '-')}"
 
 
-def _check_keys(where: str, table: dict[str, Any], allowed: set[str]) -> None:
-    for key in table:
-        if key not in allowed:
-            raise IssuerConfigError(f"{where}.{key}: unknown key (allowed: {', '.join(sorted(allowed))})")
-
-
-def _text(where: str, table: dict[str, Any], key: str, default: str | None = None) -> str:
-    value = table.get(key, default)
-    if not isinstance(value, str) or not value.strip():
-        raise IssuerConfigError(f"{where}.{key}: {'missing' if value is None else 'must be a non-empty string'}")
-    return value
-
-
-def _integer(where: str, table: dict[str, Any], key: str, default: int, minimum: int) -> int:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise IssuerConfigError(f"{where}.{key}: must be an integer >= {minimum}")
-    return value
-
-
 def _holder(index: int, table: Any) -> HolderAllowance:
     where = f"issuer.holder[{index}]"
-    if not isinstance(table, dict):
-        raise IssuerConfigError(f"{where}: must be a table")
-    _check_keys(where, table, _HOLDER_KEYS)
-    organisation = _text(where, table, "organisation")
+    _fields.check_keys(where, _fields.table(where, table), _HOLDER_KEYS)
+    organisation = _fields.text(where, table, "organisation")
     problem = identity_problem(organisation)
     if problem:
         raise IssuerConfigError(f"{where}.organisation: {problem}")
     margin = table.get("margin", 0.05)
     if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin <= 1:
         raise IssuerConfigError(f"{where}.margin: must be a number between 0 and 1")
-    return HolderAllowance(organisation, _integer(where, table, "records", 0, 1), float(margin))
+    return HolderAllowance(organisation, _fields.integer(where, table, "records", 0, 1), float(margin))
 
 
 def _schema(path: Path, base: Path, table: dict[str, Any]) -> SchemaSource | None:
@@ -132,18 +106,14 @@ def _schema(path: Path, base: Path, table: dict[str, Any]) -> SchemaSource | Non
     if "schema" not in table:
         return None
     try:
-        return schema_source(_text("issuer", table, "schema"), base)
+        return schema_source(_fields.text("issuer", table, "schema"), base)
     except SchemaError as exc:
         raise IssuerConfigError(f"{path}: issuer.schema: {exc}") from None
 
 
 def load_issuer_config(path: Path) -> IssuerConfig:
-    doc = load_toml(path, IssuerConfigError, "issuer config")
-    _check_keys("", doc, {"issuer"})
-    table = doc.get("issuer")
-    if not isinstance(table, dict):
-        raise IssuerConfigError(f"{path}: missing [issuer] table")
-    _check_keys("issuer", table, _ISSUER_KEYS)
+    table = _fields.load(path, "issuer")
+    _fields.check_keys("issuer", table, _ISSUER_KEYS)
     base = Path(path).resolve().parent
     holders = table.get("holder", [])
     if not isinstance(holders, list):
@@ -151,27 +121,22 @@ def load_issuer_config(path: Path) -> IssuerConfig:
     parsed = tuple(_holder(i, h) for i, h in enumerate(holders))
     if len({h.organisation for h in parsed}) != len(parsed):
         raise IssuerConfigError("issuer.holder: an organisation appears more than once")
-    months = _integer("issuer", table, "epoch_months", 1, 1)
+    months = _fields.integer("issuer", table, "epoch_months", 1, 1)
     if months > 12 or 12 % months:
         raise IssuerConfigError("issuer.epoch_months: must be 1, 2, 3, 4, 6 or 12")
     tls = table.get("tls")
-    if tls is not None:
-        if not isinstance(tls, dict):
-            raise IssuerConfigError("issuer.tls: must be a table")
-        _check_keys("issuer.tls", tls, _TLS_KEYS)
-        tls = IssuerTls(*(base / _text("issuer.tls", tls, key) for key in ("cert", "key", "client_ca")))
     return IssuerConfig(
-        name=_text("issuer", table, "name"),
-        seed_file=base / _text("issuer", table, "seed_file"),
-        signing_key=base / _text("issuer", table, "signing_key"),
-        state_dir=base / _text("issuer", table, "state_dir", "state"),
+        name=_fields.text("issuer", table, "name"),
+        seed_file=base / _fields.text("issuer", table, "seed_file"),
+        signing_key=base / _fields.text("issuer", table, "signing_key"),
+        state_dir=base / _fields.text("issuer", table, "state_dir", "state"),
         schema=_schema(path, base, table),
         epoch_months=months,
-        max_addresses_per_person=_integer("issuer", table, "max_addresses_per_person", 3, 1),
-        final_field=_text("issuer", table, "final_field", "order_status"),
-        final_value=_text("issuer", table, "final_value", "final"),
-        case_field=_text("issuer", table, "case_field", "case_ref"),
+        max_addresses_per_person=_fields.integer("issuer", table, "max_addresses_per_person", 3, 1),
+        final_field=_fields.text("issuer", table, "final_field", "order_status"),
+        final_value=_fields.text("issuer", table, "final_value", "final"),
+        case_field=_fields.text("issuer", table, "case_field", "case_ref"),
         holders=parsed,
-        listen=_text("issuer", table, "listen", DEFAULT_LISTEN),
-        tls=tls,
+        listen=_fields.listen("issuer.listen", _fields.text("issuer", table, "listen", DEFAULT_LISTEN)),
+        tls=None if tls is None else ServerTlsFiles.from_table(_fields, base, "issuer.tls", tls),
     )

@@ -11,20 +11,22 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from blindmatch.audit.keys import raw_public_key
 from blindmatch.crypto.ed25519 import WeakPublicKeyError, load_public_key_strict
-from blindmatch.keyfile import KeyFileError, create_new_file, create_secret_file, read_private
+from blindmatch.keyfile import (
+    KeyFileError,
+    create_ed25519_key,
+    create_new_file,
+    create_secret_file,
+    public_key_path,
+    read_ed25519_key,
+    read_private,
+)
 
 SEED_HEADER = "blindmatch-issuer-oprf-seed-v1"
 SEED_BYTES = 32
-
-
-def public_key_path(key_path: Path) -> Path:
-    """Where the public half of a signing key is written: ``<key_path>.pub``."""
-    return key_path.with_name(key_path.name + ".pub")
 
 
 def create_seed(path: Path) -> None:
@@ -50,23 +52,13 @@ def create_signing_key(path: Path) -> bytes:
     pub_path = public_key_path(path)
     if pub_path.exists():
         raise KeyFileError(f"{pub_path} already exists; refusing to overwrite a key")
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    create_secret_file(path, pem)
-    public = raw_public_key(key)
+    public = raw_public_key(create_ed25519_key(path))
     create_new_file(pub_path, (public.hex() + "\n").encode(), 0o644)
     return public
 
 
 def load_signing_key(path: Path) -> Ed25519PrivateKey:
-    pem = read_private(path, what="issuer signing key")
-    try:
-        key = serialization.load_pem_private_key(pem, password=None)
-    except ValueError:
-        raise KeyFileError(f"{path} is not a PEM private key") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise KeyFileError(f"{path} is not an Ed25519 key")
-    return key
+    return read_ed25519_key(path, what="issuer signing key")
 
 
 def read_public_signing_key(path: Path) -> bytes:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import NoReturn
 
 import grpc
@@ -21,9 +20,9 @@ from blindmatch.identity import identity_problem
 from blindmatch.issuer.config import IssuerConfig
 from blindmatch.issuer.evaluation import MAX_BATCH_ELEMENTS, BlindEvaluator, EvaluationRefused
 from blindmatch.issuer.tokenfile import format_time
-from blindmatch.transport.pki import organisation_of
-from blindmatch.transport.serving import DaemonServer, serve_until_stopped
-from blindmatch.transport.tls import server_credentials
+from blindmatch.transport.context import peer_organisation
+from blindmatch.transport.serving import DaemonServer, guarded_server, serve_until_stopped
+from blindmatch.transport.status import abort, status_of
 from blindmatch.v1 import issuer_pb2 as pb
 from blindmatch.v1 import issuer_pb2_grpc as pb_grpc
 from blindmatch.vocabulary import BlindmatchError, Reason
@@ -31,8 +30,6 @@ from blindmatch.vocabulary import BlindmatchError, Reason
 log = logging.getLogger("blindmatch.issuer")
 
 SERVICE_NAME = "blindmatch.v1.Issuer"
-REASON_METADATA_KEY = "blindmatch-reason"
-REQUIRED_TLS_VERSION = b"TLSv1.3"
 MAX_MESSAGE_BYTES = MAX_BATCH_ELEMENTS * 32 + 4096
 SHUTDOWN_GRACE_SECONDS = 5.0
 
@@ -42,9 +39,7 @@ class IssuerStartError(BlindmatchError):
 
 
 def _abort(context: grpc.ServicerContext, reason: Reason, message: str) -> NoReturn:
-    context.set_trailing_metadata(((REASON_METADATA_KEY, reason.value),))
-    context.abort(grpc.StatusCode[reason.status], f"{reason.value}: {message}")
-    raise AssertionError("grpc context.abort returned")
+    abort(context, status_of(reason), reason, message)
 
 
 class IssuerServicer(pb_grpc.IssuerServicer):
@@ -53,12 +48,8 @@ class IssuerServicer(pb_grpc.IssuerServicer):
         self._name = name
 
     def _peer(self, context: grpc.ServicerContext) -> str:
-        auth = context.auth_context()
-        version = (auth.get("ssl_tls_version") or [b"unknown"])[0]
-        if version != REQUIRED_TLS_VERSION:
-            _abort(context, Reason.TLS_VERSION, "this issuer requires TLS 1.3")
-        pems = auth.get("x509_pem_cert")
-        peer = organisation_of(pems[0]) if pems else None
+        # TLS 1.3 and the request's size and encoding were checked by transport.guard.CallGuard.
+        peer = peer_organisation(context)
         if not peer:
             _abort(context, Reason.ORGANISATION_NOT_ALLOWED, "the client certificate names no organisation")
         if identity_problem(peer):
@@ -91,16 +82,11 @@ class IssuerDaemon:
     def __init__(self, config: IssuerConfig, engine: BatchEngine) -> None:
         if config.tls is None:
             raise IssuerStartError("issuer.tls: missing; 'serve' needs the issuer's TLS certificate and client CA")
-        credentials = server_credentials(config.tls.key, config.tls.cert, config.tls.client_ca, IssuerStartError)
+        credentials = config.tls.credentials(IssuerStartError)
         self.evaluator = BlindEvaluator(config, engine)
-        self._server = grpc.server(
-            ThreadPoolExecutor(max_workers=4, thread_name_prefix="issuer-rpc"),
-            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.so_reuseport", 0)],
-            maximum_concurrent_rpcs=8,
-        )
-        pb_grpc.add_IssuerServicer_to_server(IssuerServicer(self.evaluator, config.name), self._server)
-        self._serving = DaemonServer(self._server, SERVICE_NAME)
+        server = guarded_server(MAX_MESSAGE_BYTES, workers=4, thread_prefix="issuer-rpc", max_calls=8)
+        pb_grpc.add_IssuerServicer_to_server(IssuerServicer(self.evaluator, config.name), server)
+        self._serving = DaemonServer(server, SERVICE_NAME)
         self.port = self._serving.bind(config.listen, credentials)
         if not self.port:
             self.evaluator.close()

@@ -23,8 +23,9 @@ from blindmatch.audit import AuditLog
 from blindmatch.crypto import group, voprf
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.csvrows import as_record, read_rows
-from blindmatch.issuer.keys import create_seed, create_signing_key, public_key_path
+from blindmatch.issuer.keys import create_seed, create_signing_key
 from blindmatch.issuer.tokenfile import TokenFile, read_token_file
+from blindmatch.keyfile import public_key_path
 from blindmatch.normalize import NormalizationError, resolve_schema
 from blindmatch.pilot.officials import approve_job
 from blindmatch.pilot.processes import blindmatch_command

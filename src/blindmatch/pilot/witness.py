@@ -24,12 +24,13 @@ from blindmatch.audit import AuditLog, verify_log
 from blindmatch.audit.cosignature import WitnessKey, parse_witness_verifier_key
 from blindmatch.audit.keys import load_or_create_signing_key
 from blindmatch.audit.log import AUDIT_SUBDIR, KEY_NAME, PUB_NAME
+from blindmatch.keyfile import public_key_path
 from blindmatch.pilot.processes import blindmatch_command
 from blindmatch.pilot.workspace import HOLDER_ORG, REQUESTER_ORG, Workspace, free_port
 from blindmatch.requester.config import load_requester_config
 from blindmatch.requester.witnessing import WitnessReport, submit_checkpoint
 from blindmatch.transport.pki import init_pki, slug
-from blindmatch.witness.keys import create_witness_key, public_key_path
+from blindmatch.witness.keys import create_witness_key
 
 WITNESS_ORG = "Example Inspector General"
 WITNESS_NAME = "witness.ig.example/demo"

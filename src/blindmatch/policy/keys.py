@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from blindmatch.crypto.ed25519 import WeakPublicKeyError, load_public_key_strict
-from blindmatch.keyfile import create_new_file, read_private
+from blindmatch.keyfile import create_new_file, public_key_path, read_private
 from blindmatch.vocabulary import BlindmatchError
 
 PUBLIC_KEY_BYTES = 32
@@ -40,11 +40,6 @@ class GeneratedKey:
     @property
     def public_key_b64(self) -> str:
         return base64.b64encode(self.public_key).decode("ascii")
-
-
-def public_key_path(private_key_file: Path) -> Path:
-    """``<out>.pub`` next to the private key (suffix appended, not replaced)."""
-    return private_key_file.with_name(private_key_file.name + ".pub")
 
 
 def parse_public_key(text: str) -> bytes:

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import FrameType
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from blindmatch import __version__
 from blindmatch.audit import AuditLog
@@ -31,6 +28,7 @@ from blindmatch.requester.inputs import JobInputError
 from blindmatch.requester.jobs import Job, JobStore, JobStoreError
 from blindmatch.requester.runner import JobBusy, JobRunner, Progress
 from blindmatch.transport.guard import CallGuard, transport_ceiling
+from blindmatch.transport.serving import DaemonServer, serve_until_stopped
 from blindmatch.v1 import requester_pb2 as rpb
 from blindmatch.v1 import requester_pb2_grpc as rpb_grpc
 from blindmatch.vocabulary import JobState, Mode
@@ -189,20 +187,19 @@ class RequesterDaemon:
         self.runner = JobRunner(config, self.store, self.audit, self.engine, self.stop)
         self.servicer = RequesterServicer(self.runner, config.max_parallel_jobs)
         self.metrics_port = 0  # the bound metrics port once started (0: none served)
-        self.server = grpc.server(
+        server = grpc.server(
             ThreadPoolExecutor(config.max_parallel_jobs + 8, thread_name_prefix="rpc"),
             # Local, unencrypted (unix socket or loopback): only the decoding and size checks apply.
             interceptors=[CallGuard(LOCAL_MAX_MESSAGE_BYTES, require_tls13=False)],
             options=[("grpc.max_receive_message_length", transport_ceiling(LOCAL_MAX_MESSAGE_BYTES))],
         )
-        rpb_grpc.add_RequesterServicer_to_server(self.servicer, self.server)
-        self.health = health.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        rpb_grpc.add_RequesterServicer_to_server(self.servicer, server)
+        self._serving = DaemonServer(server, SERVICE_NAME)
         if config.socket_path.exists():
             config.socket_path.unlink()  # the caller checked no live daemon answers on it
         previous = os.umask(0o177)  # the socket is created owner-only, never briefly wider
         try:
-            self.server.add_insecure_port(config.service_target)
+            self._serving.bind_local(config.service_target)
         finally:
             os.umask(previous)
         if not config.socket_path.exists():
@@ -211,11 +208,9 @@ class RequesterDaemon:
 
     def start(self) -> None:
         self.audit.append("daemon_started", role="requester", version=__version__)  # before it serves
-        self.server.start()
-        if self.config.metrics_listen:
+        if self.config.metrics_listen:  # bound before health says SERVING, so a ready daemon has its metrics port
             self.metrics_port = self.runner.metrics.serve(self.config.metrics_listen)
-        for name in ("", SERVICE_NAME):
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._serving.start()
         self.keeper.start()
         for job in self.store.resumable():
             log.info("resuming job %s", job.id)
@@ -231,10 +226,10 @@ class RequesterDaemon:
 
     def stop_gracefully(self) -> None:
         """Stop taking calls, let running jobs reach a batch boundary, close the audit log."""
-        self.health.enter_graceful_shutdown()
+        self._serving.begin_shutdown()
         self.stop.set()
         self.servicer.shutdown()
-        self.server.stop(grace=2).wait()
+        self._serving.stop(grace=2)
         self.runner.metrics.close()
         self.audit.append("daemon_stopped", role="requester", version=__version__)
         self.keeper.stop()  # shutdown checkpoint and its last witness submission
@@ -242,19 +237,17 @@ class RequesterDaemon:
         self.engine.close()
         self.config.socket_path.unlink(missing_ok=True)
 
-    def serve_forever(self) -> None:
-        """Run until SIGTERM or SIGINT."""
-        done = threading.Event()
+    def serve(self, announce: Callable[[str], None]) -> int:
+        """Run until SIGTERM or SIGINT (``transport.serving``'s loop), then drain; exit 0.
 
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            done.set()
+        A start that fails half way (a full disk under the audit log) is wound down too."""
 
-        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            self.start()
-            log.info("requester daemon listening on %s", self.config.service_target)
-            done.wait()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            self.stop_gracefully()
+        def start() -> str:
+            try:
+                self.start()
+            except BaseException:
+                self.stop_gracefully()
+                raise
+            return f"requester daemon listening on {self.config.service_target}"
+
+        return serve_until_stopped(start, self.stop_gracefully, announce)

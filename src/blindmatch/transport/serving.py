@@ -6,10 +6,27 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from blindmatch.transport.guard import CallGuard, transport_ceiling
+
+
+def guarded_server(max_message_bytes: int, workers: int, thread_prefix: str, max_calls: int) -> grpc.Server:
+    """A daemon's gRPC server over mutual TLS: every call through ``CallGuard`` (TLS 1.3, decoding,
+    ``max_message_bytes`` with a reason), at most ``max_calls`` admitted at once, on ``workers``
+    threads. SO_REUSEPORT is off, so a second daemon on the same port fails to start instead
+    of silently sharing its connections."""
+    return grpc.server(
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_prefix),
+        interceptors=[CallGuard(max_message_bytes)],
+        options=[("grpc.max_receive_message_length", transport_ceiling(max_message_bytes)),
+                 ("grpc.max_send_message_length", max_message_bytes), ("grpc.so_reuseport", 0)],
+        maximum_concurrent_rpcs=max_calls,
+    )
 
 
 class DaemonServer:
@@ -35,13 +52,25 @@ class DaemonServer:
         except RuntimeError:  # grpc's "Failed to bind" (address in use, not local, no permission)
             return 0
 
+    def bind_local(self, target: str) -> int:
+        """An unencrypted ``target`` only its owner can reach (the requester's unix socket); 0 if not bound."""
+        try:
+            return int(self.server.add_insecure_port(target))
+        except RuntimeError:
+            return 0
+
     def start(self) -> None:
         self.server.start()
         for name in ("", self.service_name):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
-    def stop(self, grace: float) -> None:
+    def begin_shutdown(self) -> None:
+        """Report NOT_SERVING, so probes and balancers turn away, while calls are still served:
+        a daemon may wind its own work down before ``stop`` (which calls this first anyway)."""
         self.health.enter_graceful_shutdown()
+
+    def stop(self, grace: float) -> None:
+        self.begin_shutdown()  # a second call is a no-op
         self.server.stop(grace).wait()
 
 

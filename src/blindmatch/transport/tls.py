@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import socket
 import ssl
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 
 from blindmatch.keyfile import read_private
+from blindmatch.tomlfile import StrictFields
 from blindmatch.transport.pki import organisation_of
 
 REQUIRED_TLS_VERSION = b"TLSv1.3"
@@ -50,6 +53,26 @@ def server_credentials(key: Path, cert: Path, client_ca: Path, error: type[Excep
         root_certificates=_read_public(client_ca, "client CA", error),
         require_client_auth=True,
     )
+
+
+@dataclass(frozen=True)
+class ServerTlsFiles:
+    """A daemon's mutual-TLS files (``[ROLE.tls]``): its certificate, its key (mode 0600)
+    and the CA its clients' certificates must be issued by."""
+
+    cert: Path
+    key: Path
+    client_ca: Path
+
+    @classmethod
+    def from_table(cls, fields: StrictFields, base: Path, where: str, value: Any) -> ServerTlsFiles:
+        """``[ROLE.tls]`` of a config file, its paths relative to ``base`` (the file's directory)."""
+        table = fields.table(where, value)
+        fields.check_keys(where, table, {"cert", "key", "client_ca"})
+        return cls(*(base / fields.text(where, table, key) for key in ("cert", "key", "client_ca")))
+
+    def credentials(self, error: type[Exception]) -> grpc.ServerCredentials:
+        return server_credentials(self.key, self.cert, self.client_ca, error)
 
 
 def channel_credentials(ca_cert: Path, key: Path, cert: Path, error: type[Exception]) -> grpc.ChannelCredentials:

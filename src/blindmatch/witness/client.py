@@ -36,10 +36,11 @@ from blindmatch.audit.keys import AuditKeyError
 from blindmatch.audit.log import AuditLog
 from blindmatch.keyfile import KeyFileError, read_private
 from blindmatch.transport.retry import call_with_retry
+from blindmatch.transport.status import reason_from_rpc_error
 from blindmatch.v1 import witness_pb2 as pb
 from blindmatch.v1 import witness_pb2_grpc as pb_grpc
 from blindmatch.witness import protocol as p
-from blindmatch.witness.service import MAX_MESSAGE_BYTES, REASON_METADATA_KEY, SIZE_METADATA_KEY
+from blindmatch.witness.service import MAX_MESSAGE_BYTES, SIZE_METADATA_KEY
 
 MAX_CONFLICT_RETRIES = 2
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -199,7 +200,7 @@ class WitnessClient:
     def _conflict_size(error: grpc.RpcError, name: str, cp: Checkpoint) -> int:
         """The size to retry with after a conflict; any other failure raises."""
         code = error.code() if callable(getattr(error, "code", None)) else grpc.StatusCode.UNKNOWN
-        reason = _metadata(error, REASON_METADATA_KEY)
+        reason = reason_from_rpc_error(error)
         details = error.details() if callable(getattr(error, "details", None)) else ""
         if reason != p.SIZE_CONFLICT:
             raise WitnessError(name, f"{code.name}" + (f" ({details})" if details else ""), code.name, reason)

@@ -22,7 +22,6 @@ witness with an error naming it. Relative paths are relative to the file's direc
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,13 +29,17 @@ from typing import Any
 from blindmatch.audit.events import valid_origin
 from blindmatch.audit.keys import AuditKeyError, parse_verifier_key
 from blindmatch.identity import identity_problem
-from blindmatch.tomlfile import load_toml
+from blindmatch.tomlfile import StrictFields
+from blindmatch.transport.tls import ServerTlsFiles
 
 DEFAULT_LISTEN = "127.0.0.1:50070"
 
 
 class WitnessConfigError(ValueError):
     """witness.toml is unreadable or invalid; the message names the offending key."""
+
+
+_fields = StrictFields(WitnessConfigError)
 
 
 @dataclass(frozen=True)
@@ -47,64 +50,30 @@ class WitnessedLog:
 
 
 @dataclass(frozen=True)
-class WitnessTls:
-    cert: Path
-    key: Path
-    client_ca: Path
-
-
-@dataclass(frozen=True)
 class WitnessConfig:
     name: str
     key_file: Path
     state_dir: Path
     listen: str
-    tls: WitnessTls
+    tls: ServerTlsFiles
     logs: tuple[WitnessedLog, ...]
 
     def log(self, origin: str) -> WitnessedLog | None:
         return next((entry for entry in self.logs if entry.origin == origin), None)
 
 
-def _check_keys(where: str, table: dict[str, Any], allowed: set[str]) -> None:
-    for key in table:
-        if key not in allowed:
-            raise WitnessConfigError(f"{where}.{key}: unknown key (allowed: {', '.join(sorted(allowed))})")
-
-
-def _text(where: str, table: dict[str, Any], key: str, default: str | None = None) -> str:
-    value = table.get(key, default)
-    if value is None:
-        raise WitnessConfigError(f"{where}.{key}: missing")
-    if not isinstance(value, str) or not value.strip():
-        raise WitnessConfigError(f"{where}.{key}: must be a non-empty string")
-    return value
-
-
-def _table(where: str, value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise WitnessConfigError(f"{where}: must be a table")
-    return value
-
-
-def _listen(value: str) -> str:
-    if not re.fullmatch(r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}", value) or int(value.rsplit(":", 1)[1]) > 65535:
-        raise WitnessConfigError(f"witness.listen: {value!r} is not HOST:PORT")
-    return value
-
-
 def _log(where: str, table: dict[str, Any]) -> WitnessedLog:
-    _check_keys(where, table, {"origin", "verifier_key", "submitter"})
-    origin = _text(where, table, "origin")
+    _fields.check_keys(where, table, {"origin", "verifier_key", "submitter"})
+    origin = _fields.text(where, table, "origin")
     if not valid_origin(origin):
         raise WitnessConfigError(f"{where}.origin: {origin!r} is not a log origin (printable ASCII, no spaces or '+')")
     try:
-        name, public_key = parse_verifier_key(_text(where, table, "verifier_key"))
+        name, public_key = parse_verifier_key(_fields.text(where, table, "verifier_key"))
     except AuditKeyError as exc:
         raise WitnessConfigError(f"{where}.verifier_key: {exc}") from None
     if name != origin:
         raise WitnessConfigError(f"{where}.verifier_key: names {name!r}, not the origin {origin!r}")
-    submitter = _text(where, table, "submitter")
+    submitter = _fields.text(where, table, "submitter")
     problem = identity_problem(submitter)
     if problem:
         raise WitnessConfigError(f"{where}.submitter: {problem}")
@@ -114,33 +83,25 @@ def _log(where: str, table: dict[str, Any]) -> WitnessedLog:
 def load_witness_config(path: Path) -> WitnessConfig:
     """Parse and validate witness.toml; the files it names are opened by the daemon."""
     path = Path(path)
-    data = load_toml(path, WitnessConfigError, "witness config")
-    _check_keys("config", data, {"witness"})
-    witness = _table("witness", data.get("witness"))
-    _check_keys("witness", witness, {"name", "key_file", "state_dir", "listen", "tls", "log"})
+    witness = _fields.load(path, "witness")
+    _fields.check_keys("witness", witness, {"name", "key_file", "state_dir", "listen", "tls", "log"})
     base = path.resolve().parent
-    name = _text("witness", witness, "name")
+    name = _fields.text("witness", witness, "name")
     if not valid_origin(name):
         raise WitnessConfigError(f"witness.name: {name!r} must be printable ASCII without spaces or '+'")
-    tls = _table("witness.tls", witness.get("tls"))
-    _check_keys("witness.tls", tls, {"cert", "key", "client_ca"})
     entries = witness.get("log")
     if not isinstance(entries, list) or not entries:
         raise WitnessConfigError("witness.log: add at least one [[witness.log]] table")
-    logs = tuple(_log(f"witness.log[{i}]", _table(f"witness.log[{i}]", e)) for i, e in enumerate(entries))
+    logs = tuple(_log(f"witness.log[{i}]", _fields.table(f"witness.log[{i}]", e)) for i, e in enumerate(entries))
     origins = [entry.origin for entry in logs]
     duplicate = next((o for o in origins if origins.count(o) > 1), None)
     if duplicate:
         raise WitnessConfigError(f"witness.log: origin {duplicate!r} is listed twice")
     return WitnessConfig(
         name=name,
-        key_file=base / _text("witness", witness, "key_file", "witness.key"),
-        state_dir=base / _text("witness", witness, "state_dir", "state"),
-        listen=_listen(_text("witness", witness, "listen", DEFAULT_LISTEN)),
-        tls=WitnessTls(
-            cert=base / _text("witness.tls", tls, "cert"),
-            key=base / _text("witness.tls", tls, "key"),
-            client_ca=base / _text("witness.tls", tls, "client_ca"),
-        ),
+        key_file=base / _fields.text("witness", witness, "key_file", "witness.key"),
+        state_dir=base / _fields.text("witness", witness, "state_dir", "state"),
+        listen=_fields.listen("witness.listen", _fields.text("witness", witness, "listen", DEFAULT_LISTEN)),
+        tls=ServerTlsFiles.from_table(_fields, base, "witness.tls", witness.get("tls")),
         logs=logs,
     )

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import NoReturn
 
 import grpc
 
 from blindmatch import __version__
-from blindmatch.keyfile import KeyFileError, read_private
+from blindmatch.keyfile import KeyFileError
 from blindmatch.transport.context import peer_organisation
-from blindmatch.transport.guard import CallGuard, transport_ceiling
-from blindmatch.transport.serving import DaemonServer, serve_until_stopped
+from blindmatch.transport.serving import DaemonServer, guarded_server, serve_until_stopped
+from blindmatch.transport.status import REASON_METADATA_KEY
 from blindmatch.v1 import witness_pb2 as pb
 from blindmatch.v1 import witness_pb2_grpc as pb_grpc
 from blindmatch.vocabulary import Reason
@@ -35,7 +33,6 @@ from blindmatch.witness.state import WitnessState
 log = logging.getLogger("blindmatch.witness")
 
 SERVICE_NAME = "blindmatch.v1.Witness"
-REASON_METADATA_KEY = "blindmatch-reason"  # the same key as the holder's and requester's
 SIZE_METADATA_KEY = "blindmatch-witness-size"
 MAX_MESSAGE_BYTES = p.MAX_BODY_BYTES + 1024
 SHUTDOWN_GRACE_SECONDS = 5.0
@@ -72,29 +69,6 @@ class WitnessServicer(pb_grpc.WitnessServicer):
         return pb.AddCheckpointResponse(cosignatures=line.encode())
 
 
-def _read_private(path: Path, what: str) -> bytes:
-    try:
-        return read_private(path, what=what)
-    except KeyFileError as exc:
-        raise WitnessStartError(str(exc)) from None
-
-
-def _read(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise WitnessStartError(f"cannot read {what} {path}: {exc.strerror}") from None
-
-
-def server_credentials(config: WitnessConfig) -> grpc.ServerCredentials:
-    """mTLS: clients must present a certificate issued by ``client_ca``; keys must be 0600."""
-    return grpc.ssl_server_credentials(
-        [(_read_private(config.tls.key, "witness.tls.key"), _read(config.tls.cert, "TLS certificate"))],
-        root_certificates=_read(config.tls.client_ca, "client CA"),
-        require_client_auth=True,
-    )
-
-
 class WitnessDaemon:
     """One running witness: the key, the state directory and the gRPC server."""
 
@@ -103,7 +77,7 @@ class WitnessDaemon:
             key = load_witness_key(config.key_file)
         except KeyFileError as exc:
             raise WitnessStartError(f"witness.key_file: {exc}") from None
-        credentials = server_credentials(config)
+        credentials = config.tls.credentials(WitnessStartError)
         self._clock = clock or (lambda: datetime.now(UTC))
         self.state = WitnessState(config.state_dir)
         try:
@@ -111,15 +85,9 @@ class WitnessDaemon:
         except BaseException:
             self.state.close()
             raise
-        self._server = grpc.server(
-            ThreadPoolExecutor(max_workers=8, thread_name_prefix="witness-rpc"),
-            interceptors=[CallGuard(MAX_MESSAGE_BYTES)],
-            options=[("grpc.max_receive_message_length", transport_ceiling(MAX_MESSAGE_BYTES)),
-                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.so_reuseport", 0)],
-            maximum_concurrent_rpcs=8,
-        )
-        pb_grpc.add_WitnessServicer_to_server(WitnessServicer(self.witness), self._server)
-        self._serving = DaemonServer(self._server, SERVICE_NAME)
+        server = guarded_server(MAX_MESSAGE_BYTES, workers=8, thread_prefix="witness-rpc", max_calls=8)
+        pb_grpc.add_WitnessServicer_to_server(WitnessServicer(self.witness), server)
+        self._serving = DaemonServer(server, SERVICE_NAME)
         self.port = self._serving.bind(config.listen, credentials)
         if not self.port:
             self.state.close()

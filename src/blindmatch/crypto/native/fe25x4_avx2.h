@@ -104,37 +104,49 @@ static inline void fe_neg(fe *r, const fe *a) {
     fe_sub(r, &z, a);
 }
 
-/* Schoolbook product: limb pairs both odd carry a factor 2 (their positions round up
- * twice), pairs past limb 9 a factor 19 (2^255 = 19 mod p). Terms below 2^27 * 2^31.3,
- * ten per limb, so sums stay below 2^62. */
-static __attribute__((noinline)) void fe_mul(fe *r, const fe *a, const fe *b) {
-    __m256i h[10], a2[10], b19[10];
-    const __m256i k19 = _mm256_set1_epi64x(19);
-#pragma GCC unroll 10
-    for (int i = 0; i < 10; i++) {
-        a2[i] = _mm256_add_epi64(a->v[i], a->v[i]);
-        b19[i] = _mm256_mul_epu32(b->v[i], k19);
-    }
-    /* Column by column (one accumulator live at a time: no spills of partial sums). */
+/* The schoolbook product's column sums, column by column (one accumulator live at a time:
+ * no spills of partial sums), then the wide reduction. Column k adds x_i * y_j over the
+ * limb pairs with i + j = k mod 10: a pair of odd limbs carries a factor 2 (their
+ * positions round up twice), a pair past limb 9 a factor 19 (2^255 = 19 mod p), taken
+ * from y19 = 19 y. x[d] is the left operand times 2^d. Squaring (y = x) adds each cross
+ * pair once, with one more doubling. Every index and choice is a compile-time constant
+ * once unrolled, so the work does not depend on the operands' values. */
+static inline __attribute__((always_inline)) void fe25_product(
+    fe *r, const __m256i *const x[3], const __m256i y[10], const __m256i y19[10], int square) {
+    __m256i h[10];
 #pragma GCC unroll 10
     for (int k = 0; k < 10; k++) {
         __m256i acc = _mm256_setzero_si256();
 #pragma GCC unroll 10
         for (int i = 0; i < 10; i++) {
             int j = (k - i + 10) % 10;
-            __m256i x = (i & 1) && (j & 1) ? a2[i] : a->v[i];
-            __m256i y = i + j >= 10 ? b19[j] : b->v[j];
-            acc = _mm256_add_epi64(acc, _mm256_mul_epu32(x, y));
+            if (square && j < i) continue;
+            int doublings = ((i & 1) && (j & 1)) + (square && i != j);
+            __m256i yj = i + j >= 10 ? y19[j] : y[j];
+            acc = _mm256_add_epi64(acc, _mm256_mul_epu32(x[doublings][i], yj));
         }
         h[k] = acc;
     }
     fe_reduce_wide(r, h);
 }
 
-/* Squaring: each cross product once, its factor 2 (and the odd-pair 2) on the left
- * operand (below 2^28), the 19 on the right (below 2^31.3); terms below 2^59.3. */
+/* Terms below 2^27 * 2^31.3, ten per limb, so sums stay below 2^62. */
+static __attribute__((noinline)) void fe_mul(fe *r, const fe *a, const fe *b) {
+    __m256i a2[10], b19[10];
+    const __m256i k19 = _mm256_set1_epi64x(19);
+#pragma GCC unroll 10
+    for (int i = 0; i < 10; i++) {
+        a2[i] = _mm256_add_epi64(a->v[i], a->v[i]);
+        b19[i] = _mm256_mul_epu32(b->v[i], k19);
+    }
+    const __m256i *const x[3] = {a->v, a2, a2}; /* a product doubles a term at most once */
+    fe25_product(r, x, b->v, b19, 0);
+}
+
+/* The factors 2 on the left operand (below 2^28), the 19 on the right (below 2^31.3);
+ * terms below 2^59.3. */
 static __attribute__((noinline)) void fe_sq(fe *r, const fe *a) {
-    __m256i h[10], a2[10], a4[10], a19[10];
+    __m256i a2[10], a4[10], a19[10];
     const __m256i k19 = _mm256_set1_epi64x(19);
 #pragma GCC unroll 10
     for (int i = 0; i < 10; i++) {
@@ -142,21 +154,8 @@ static __attribute__((noinline)) void fe_sq(fe *r, const fe *a) {
         a4[i] = _mm256_add_epi64(a2[i], a2[i]);
         a19[i] = _mm256_mul_epu32(a->v[i], k19);
     }
-#pragma GCC unroll 10
-    for (int k = 0; k < 10; k++) {
-        __m256i acc = _mm256_setzero_si256();
-#pragma GCC unroll 10
-        for (int i = 0; i < 10; i++) {
-            int j = (k - i + 10) % 10;
-            if (j < i) continue;
-            int both_odd = (i & 1) && (j & 1);
-            __m256i x = i == j ? (both_odd ? a2[i] : a->v[i]) : (both_odd ? a4[i] : a2[i]);
-            __m256i y = i + j >= 10 ? a19[j] : a->v[j];
-            acc = _mm256_add_epi64(acc, _mm256_mul_epu32(x, y));
-        }
-        h[k] = acc;
-    }
-    fe_reduce_wide(r, h);
+    const __m256i *const x[3] = {a->v, a2, a4};
+    fe25_product(r, x, a->v, a19, 1);
 }
 
 /* Fully reduced limbs (value in [0, p)), constant time: after one carry round the value
