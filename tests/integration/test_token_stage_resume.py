@@ -157,12 +157,13 @@ def test_a_lost_answer_is_asked_again_but_not_counted_twice(deployment: tuple[De
     evaluator.close()
     stage.close()
     assert _used(issuer, engine) - before == 3 * BATCH  # the lost batch was counted once
-    assert stage.spool is not None and stage.spool.pending.exists()
+    assert stage.spool is not None and stage.spool.blinds.path.exists()
     resumed = _resume(dep, issuer, engine)
     assert resumed.spool is not None and resumed.spool.replayed == 2 * BATCH
     assert _used(issuer, engine) - before == elements  # ... and only once
     assert _indexes(dep.config) == reference
-    assert not resumed.spool.pending.exists() and not resumed.spool.path.exists()
+    assert not resumed.spool.path.exists()  # the tokens go; the blinds stay for the epoch
+    assert resumed.spool.blinds.path.exists()
 
 
 def test_a_torn_last_record_is_cut_and_asked_again(deployment: tuple[Deployment, IssuerConfig],

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import NoReturn
 
 import grpc
@@ -19,7 +20,7 @@ from blindmatch import __version__
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.issuer.config import IssuerConfig
 from blindmatch.issuer.evaluation import MAX_BATCH_ELEMENTS, BlindEvaluator, EvaluationRefused
-from blindmatch.issuer.tokenfile import format_time
+from blindmatch.issuer.tokenfile import format_time, parse_time
 from blindmatch.transport.pki import organisation_of
 from blindmatch.transport.serving import DaemonServer, serve_until_stopped
 from blindmatch.transport.tls import server_credentials
@@ -64,7 +65,19 @@ class IssuerServicer(pb_grpc.IssuerServicer):
 
     def GetEpoch(self, request: pb.GetEpochRequest, context: grpc.ServicerContext) -> pb.EpochInfo:
         self._peer(context)
-        epoch, pk = self._evaluator.public_key()
+        if not request.at:
+            epoch, pk = self._evaluator.public_key()
+        else:
+            try:
+                at = parse_time(request.at)
+            except ValueError:
+                _abort(context, Reason.BAD_REQUEST, f"at {request.at[:40]!r} is not of the form YYYY-MM-DDTHH:MM:SSZ")
+            served = self._evaluator.epoch_at(at)
+            if served is None:
+                current = self._evaluator.public_key()[0]
+                _abort(context, Reason.KEY_MISMATCH, f"no epoch served for {request.at}: the current one is "
+                       f"{current.name}, and the next is announced only shortly before it starts")
+            epoch, pk = served
         return pb.EpochInfo(issuer=self._name, epoch=epoch.name, not_before=format_time(epoch.not_before),
                             expires=format_time(epoch.expires), public_key=pk)
 
@@ -84,11 +97,11 @@ class IssuerServicer(pb_grpc.IssuerServicer):
 class IssuerDaemon:
     """One running issuer: its evaluator (seed, state, audit log) and the gRPC server."""
 
-    def __init__(self, config: IssuerConfig, engine: BatchEngine) -> None:
+    def __init__(self, config: IssuerConfig, engine: BatchEngine, clock: Callable[[], datetime] | None = None) -> None:
         if config.tls is None:
             raise IssuerStartError("issuer.tls: missing; 'serve' needs the issuer's TLS certificate and client CA")
         credentials = server_credentials(config.tls.key, config.tls.cert, config.tls.client_ca, IssuerStartError)
-        self.evaluator = BlindEvaluator(config, engine)
+        self.evaluator = BlindEvaluator(config, engine, clock=clock)
         self._server = grpc.server(
             ThreadPoolExecutor(max_workers=4, thread_name_prefix="issuer-rpc"),
             options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
