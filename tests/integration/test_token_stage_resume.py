@@ -304,3 +304,21 @@ def test_two_builds_cannot_share_a_spool(tmp_path: Path) -> None:
         TokenSpool(tmp_path, "2026-12", bytes(32), BATCH)
     first.close()
     TokenSpool(tmp_path, "2026-12", bytes(32), BATCH).close()
+
+
+def test_another_build_of_the_same_epoch_is_not_counted_again(deployment: tuple[Deployment, IssuerConfig],
+                                                             engine: BatchEngine) -> None:
+    """After a committed build the tokens are gone, the blinds stay: the next build of the epoch (a restart that
+    dropped a build ahead, a key rotation, a re-run) resends the same blinded batches, answered but not counted."""
+    dep, issuer = deployment
+    first = _resume(dep, issuer, engine)
+    used = _used(issuer, engine)
+    assert first.spool is not None and not first.spool.path.exists() and first.spool.blinds.path.exists()
+    again = _resume(dep, issuer, engine)
+    assert again.spool is not None and again.spool.replayed == 0 and again.evaluated == first.evaluated
+    assert _used(issuer, engine) == used
+    assert _indexes(dep.config) != {}
+    changed = dep.root / "records.csv"
+    changed.write_text(changed.read_text().replace("Smith", "Smyth", 1))  # the first batch's keys change
+    _resume(dep, issuer, engine)
+    assert 0 < _used(issuer, engine) - used < first.evaluated  # that batch is new to the issuer, and counted
