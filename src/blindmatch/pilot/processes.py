@@ -18,7 +18,11 @@ def blindmatch_command(*args: str) -> list[str]:
 
 
 class HolderProcess:
-    """``blindmatch holder serve`` as a subprocess; stdout/stderr go to files under ``log_dir``."""
+    """``blindmatch holder serve`` as a subprocess; stdout/stderr go to files under ``log_dir``.
+
+    Each start writes new files (``holder-N.stdout``, the first free ``N``), so a restart, or a
+    re-run of the demo in the same workspace, never overwrites an earlier run's output.
+    """
 
     role = "holder"
 
@@ -39,6 +43,8 @@ class HolderProcess:
     def start(self) -> None:
         self.starts += 1
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        while self.stdout_path.exists() or self.stderr_path.exists():
+            self.starts += 1
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.process = subprocess.Popen(blindmatch_command(self.role, "serve", "--config", str(self.config)),
                                             stdout=out, stderr=err)
