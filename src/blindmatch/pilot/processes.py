@@ -30,21 +30,23 @@ class HolderProcess:
         self.config = config
         self.log_dir = log_dir
         self.process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
+        self.starts = 0  # how often this object started its daemon
+        self._number = 0  # the N of the output files of the latest start
 
     @property
     def stdout_path(self) -> Path:
-        return self.log_dir / f"{self.role}-{self.starts}.stdout"
+        return self.log_dir / f"{self.role}-{self._number}.stdout"
 
     @property
     def stderr_path(self) -> Path:
-        return self.log_dir / f"{self.role}-{self.starts}.stderr"
+        return self.log_dir / f"{self.role}-{self._number}.stderr"
 
     def start(self) -> None:
         self.starts += 1
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._number += 1
         while self.stdout_path.exists() or self.stderr_path.exists():
-            self.starts += 1
+            self._number += 1
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.process = subprocess.Popen(blindmatch_command(self.role, "serve", "--config", str(self.config)),
                                             stdout=out, stderr=err)
