@@ -221,3 +221,24 @@ def test_a_key_rotation_within_an_issuer_epoch_is_not_counted_twice(tmp_path: Pa
     assert setup.used(engine, CURRENT) == elements
     lines = (setup.issuer.state_dir / "audit" / "log.jsonl").read_text().splitlines()
     assert any(json.loads(line)["event"] == "blind_evaluation_repeated" for line in lines)
+
+
+def test_a_build_ahead_lost_in_a_restart_is_built_again_without_being_counted_again(
+    tmp_path: Path, engine: BatchEngine,
+) -> None:
+    setup = _setup(tmp_path, engine, BOUNDARY - timedelta(hours=30))
+    dep, now = setup.dep, setup.now
+    now[0] = BOUNDARY - timedelta(hours=10)
+    with setup.issuer_serving(engine):
+        with dep.clocked_daemon(engine, now) as (daemon, _stub):
+            daemon.rotator.tick()
+            assert prebuilt_dir(dep.config.index_dir).exists()
+        counted = setup.used(engine, NEXT)
+        assert counted > RECORDS
+        with dep.clocked_daemon(engine, now) as (daemon, stub):  # the restart drops the unswitched build ahead
+            daemon.rotator.tick()
+            again = read_manifest(prebuilt_dir(dep.config.index_dir)).issuer_epoch
+            assert again is not None and again.name == NEXT.name
+            now[0] = BOUNDARY
+            assert setup.session(stub, engine, NEXT) == 20
+    assert setup.used(engine, NEXT) == counted  # the same blinded batches again: answered, not counted
