@@ -1,4 +1,4 @@
-"""Generate protocol/test-vectors/rotation.json (SPEC.md section 2.3) from the implementation.
+"""Generate protocol/test-vectors/rotation.json (SPEC.md sections 2.3, 2.4) from the implementation.
 
 Run: python protocol/test-vectors/generate_rotation.py
 tests/unit/test_rotation_vectors.py recomputes the file and requires byte equality, and
@@ -16,12 +16,14 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from blindmatch.core.keys import key_id_of
-from blindmatch.core.rotation import RotationStatement, sign_statement
+from blindmatch.core.rotation import AuditKeyStatement, RotationStatement, sign_audit_key_statement, sign_statement
 from blindmatch.crypto.poprf import derive_key_pair
 
 HERE = Path(__file__).resolve().parent
 AUDIT_SEED = bytes.fromhex("33" * 32)
 NEW_AUDIT_SEED = bytes.fromhex("44" * 32)
+THIRD_AUDIT_SEED = bytes.fromhex("55" * 32)  # the audit key statement retires the second audit key for it
+AUDIT_TREE_SIZE = 42
 OPRF_SEEDS = [bytes([n]) * 32 for n in (0x51, 0x52, 0x53)]
 ORIGIN = "holder/Tax-Authority"
 ORGANISATION = "Tax Authority"
@@ -58,6 +60,25 @@ def rotation_vectors() -> dict:
                             (third, sign_statement(third, [(audit_pk, audit.sign), (new_audit_pk, new_audit.sign)])))
         ],
         "verify_at": "2027-01-26T00:00:00Z",
+        "audit_key_statement": audit_key_vector(new_audit),
+    }
+
+
+def audit_key_vector(retiring: Ed25519PrivateKey) -> dict:
+    """After the two statements, the holder retires its (second) audit key alone (SPEC.md 2.4)."""
+    new = Ed25519PrivateKey.from_private_bytes(THIRD_AUDIT_SEED)
+    statement = AuditKeyStatement(ORIGIN, AUDIT_TREE_SIZE, retiring.public_key().public_bytes_raw(),
+                                  new.public_key().public_bytes_raw())
+    return {
+        "description": "An audit key statement: after both statements, the pin's audit key moves from "
+                       "previous_audit_public_key to audit_public_key; OPRF key and epoch stay; signed by the "
+                       "retiring key, then the new one",
+        "new_audit_seed": THIRD_AUDIT_SEED.hex(),
+        "tree_size": AUDIT_TREE_SIZE,
+        "previous_audit_public_key": statement.previous_audit_public_key.hex(),
+        "audit_public_key": statement.audit_public_key.hex(),
+        "signed_text": statement.body(),
+        "note": sign_audit_key_statement(statement, retiring.sign, new.sign).decode(),
     }
 
 

@@ -11,12 +11,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from blindmatch.core.key_epochs import default_prebuild_lead, epoch_ended, epoch_ends_at, prebuild_starts_at
 from blindmatch.core.keys import HolderKey
 from blindmatch.core.rotation import (
+    AuditKeyStatement,
     Pin,
     RotationError,
     RotationStatement,
     follow_rotations,
+    note_key_hash,
+    parse_audit_key_statement,
     parse_statement,
+    sign_audit_key_statement,
     sign_statement,
+    verify_audit_key_statement,
     verify_statement,
 )
 
@@ -121,6 +126,82 @@ def test_a_signature_of_small_order_is_refused(pin: Pin, audit_key: Ed25519Priva
     forged = f"{body}\n\n\u2014 {s.origin} {base64.b64encode(blob[:4] + identity_r + bytes(32)).decode()}\n"
     with pytest.raises(RotationError, match="not signed by the pinned audit key"):
         verify_statement(forged.encode(), pin, NOW)
+
+
+def audit_statement(pin: Pin, old: Ed25519PrivateKey, new: Ed25519PrivateKey, size: int = 7) -> bytes:
+    return sign_audit_key_statement(AuditKeyStatement("holder/Tax-Authority", size, pin.audit_public_key, raw(new)),
+                                    old.sign, new.sign)
+
+
+def test_an_audit_key_statement_moves_only_the_audit_key(pin: Pin, audit_key: Ed25519PrivateKey) -> None:
+    new_audit = Ed25519PrivateKey.generate()
+    note = audit_statement(pin, audit_key, new_audit)
+    assert note.decode().startswith("blindmatch/v1 audit key rotation\norigin holder/Tax-Authority\ntree-size 7\n")
+    assert verify_audit_key_statement(note, pin).audit_public_key == raw(new_audit)
+    assert parse_audit_key_statement(note)[0].previous_audit_public_key == pin.audit_public_key
+    moved, applied = follow_rotations([note], pin, pin.oprf_public_key, NOW, raw(new_audit))
+    assert moved == Pin(ORG, pin.oprf_public_key, raw(new_audit), pin.epoch) and applied == [(moved, note)]
+
+
+@pytest.mark.parametrize("forgery", ["old key only", "new key only", "other key", "unchained", "same key",
+                                     "tampered", "leading zero"])
+def test_forged_audit_key_statements_are_refused(pin: Pin, audit_key: Ed25519PrivateKey, forgery: str) -> None:
+    new_audit, stranger = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    s = AuditKeyStatement("holder/Tax-Authority", 7, pin.audit_public_key, raw(new_audit))
+    note = sign_audit_key_statement(s, audit_key.sign, new_audit.sign)
+    target = raw(new_audit)
+    if forgery == "old key only":
+        note = s.body().encode() + b"\n" + signed_line(s, audit_key) + b"\n"
+    elif forgery == "new key only":
+        note = s.body().encode() + b"\n" + signed_line(s, new_audit) + b"\n"
+    elif forgery == "other key":
+        note = sign_audit_key_statement(s, stranger.sign, new_audit.sign)
+    elif forgery == "unchained":
+        other = AuditKeyStatement("holder/Tax-Authority", 7, raw(stranger), raw(new_audit))
+        note = sign_audit_key_statement(other, stranger.sign, new_audit.sign)
+    elif forgery == "same key":
+        same = AuditKeyStatement("holder/Tax-Authority", 7, pin.audit_public_key, pin.audit_public_key)
+        note = sign_audit_key_statement(same, audit_key.sign, audit_key.sign)
+        target = pin.audit_public_key
+    elif forgery == "tampered":
+        note = note.replace(b"tree-size 7", b"tree-size 8")
+    else:  # the same number, not in canonical form: its signatures no longer cover the text
+        note = note.replace(b"tree-size 7", b"tree-size 07")
+    with pytest.raises(RotationError):
+        verify_audit_key_statement(note, pin)
+    if target != pin.audit_public_key:
+        with pytest.raises(RotationError, match="no valid key rotation statement chains"):
+            follow_rotations([note], pin, pin.oprf_public_key, NOW, target)
+
+
+def signed_line(s: AuditKeyStatement, key: Ed25519PrivateKey) -> bytes:
+    blob = note_key_hash(s.origin, raw(key)) + key.sign(s.body().encode())
+    return f"\u2014 {s.origin} {base64.b64encode(blob).decode()}".encode()
+
+
+def test_key_and_audit_key_statements_are_followed_in_turn(pin: Pin, audit_key: Ed25519PrivateKey) -> None:
+    """OPRF key 1 -> 2 (old audit key), audit key rotated, OPRF key 2 -> 3 (new audit key).
+
+    The walk repeats until no statement moves the pin, so a statement served before its turn
+    is taken when its turn comes; the audit key statement comes after the key statements
+    its old key signed, as the holder stores them.
+    """
+    second, third, new_audit = HolderKey.generate(), HolderKey.generate(), Ed25519PrivateKey.generate()
+    first_note = signed(statement(pin, second, pin.audit_public_key, 2), audit_key)
+    middle = Pin(ORG, second.public_key, pin.audit_public_key, 2)
+    audit_note = audit_statement(middle, audit_key, new_audit)
+    after = Pin(ORG, second.public_key, raw(new_audit), 2)
+    last_note = signed(statement(after, third, raw(new_audit), 3), new_audit)
+    final = Pin(ORG, third.public_key, raw(new_audit), 3)
+    for notes in ([first_note, audit_note, last_note], [last_note, first_note, audit_note]):
+        moved, applied = follow_rotations(notes, pin, third.public_key, NOW, raw(new_audit))
+        assert moved == final and [note for _, note in applied] == [first_note, audit_note, last_note]
+    # A requester already at the middle pin skips the statement before it.
+    assert follow_rotations([first_note, audit_note, last_note], middle, third.public_key, NOW,
+                            raw(new_audit))[0] == final
+    # Without the audit key statement the chain breaks: the last statement is not signed by the pinned key.
+    with pytest.raises(RotationError, match="not signed by the pinned audit key"):
+        follow_rotations([first_note, last_note], pin, third.public_key, NOW, raw(new_audit))
 
 
 def test_epochs_end_at_the_first_boundary_after_their_start() -> None:

@@ -1,4 +1,4 @@
-"""protocol/test-vectors/rotation.json is current and checks out from first principles (SPEC.md 2.3)."""
+"""protocol/test-vectors/rotation.json is current and checks out from first principles (SPEC.md 2.3, 2.4)."""
 
 from __future__ import annotations
 
@@ -70,3 +70,32 @@ def test_a_requester_follows_the_chain_and_refuses_a_flipped_bit() -> None:
         flipped[bit // 8] ^= 1 << (bit % 8)
         with pytest.raises(RotationError):
             follow_rotations([bytes(flipped)], pinned(), second, VERIFY_AT)
+
+
+def test_the_audit_key_statement_checks_out_and_is_followed_after_the_chain() -> None:
+    vector = DATA["audit_key_statement"]
+    retiring = bytes.fromhex(vector["previous_audit_public_key"])
+    new = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(vector["new_audit_seed"])).public_key().public_bytes_raw()
+    assert retiring.hex() == DATA["statements"][-1]["audit_public_key"] and new.hex() == vector["audit_public_key"]
+    text, signatures = vector["note"].split("\n\n")
+    assert text + "\n" == vector["signed_text"]
+    assert vector["signed_text"].splitlines() == [
+        "blindmatch/v1 audit key rotation", f"origin {DATA['origin']}", f"tree-size {vector['tree_size']}",
+        f"previous-audit-public-key {retiring.hex()}", f"audit-public-key {new.hex()}"]
+    for line, key in zip(signatures.splitlines(), (retiring, new), strict=True):  # the retiring key first
+        dash, name, encoded = line.split(" ")
+        blob = base64.b64decode(encoded)
+        assert dash == "\u2014" and name == DATA["origin"]
+        assert blob[:4] == hashlib.sha256(name.encode() + b"\n\x01" + key).digest()[:4]
+        Ed25519PublicKey.from_public_bytes(key).verify(blob[4:], vector["signed_text"].encode())
+    notes = [s["note"].encode() for s in DATA["statements"]] + [vector["note"].encode()]
+    final = bytes.fromhex(DATA["statements"][-1]["oprf_public_key"])
+    pin, applied = follow_rotations(notes, pinned(), final, VERIFY_AT, new)
+    assert pin == Pin(DATA["organisation"], final, new, 3) and len(applied) == 3
+    middle = Pin(DATA["organisation"], final, retiring, 3)
+    note = vector["note"].encode()
+    for bit in range(len(note) * 8):
+        flipped = bytearray(note)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        with pytest.raises(RotationError):
+            follow_rotations([bytes(flipped)], middle, final, VERIFY_AT, new)

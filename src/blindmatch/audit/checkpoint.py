@@ -60,15 +60,22 @@ def format_body(origin: str, size: int, root: bytes, time: str) -> str:
 
 
 def sign_checkpoint(
-    key: Ed25519PrivateKey, origin: str, size: int, root: bytes, time: str
+    key: Ed25519PrivateKey, origin: str, size: int, root: bytes, time: str,
+    also: tuple[Ed25519PrivateKey, ...] = (),
 ) -> Checkpoint:
-    """Create the signed note; the key name is the origin."""
+    """Create the signed note; the key name is the origin.
+
+    ``also`` adds signature lines by further keys under the same name: the handover
+    checkpoint of an audit key rotation is signed by the retiring and the new key (SPEC.md 2.4).
+    """
     if not valid_origin(origin):
         raise ValueError(f"invalid origin {origin!r}")
     body = format_body(origin, size, root, time)
-    signature = key.sign(body.encode())
-    blob = key_hash(origin, raw_public_key(key)) + signature
-    note = f"{body}\n{SIG_PREFIX}{origin} {base64.b64encode(blob).decode()}\n"
+    lines = []
+    for signer in (key, *also):
+        blob = key_hash(origin, raw_public_key(signer)) + signer.sign(body.encode())
+        lines.append(f"{SIG_PREFIX}{origin} {base64.b64encode(blob).decode()}\n")
+    note = f"{body}\n{''.join(lines)}"
     return Checkpoint(origin, size, root, time, note)
 
 
@@ -106,6 +113,15 @@ def parse_checkpoint(note: str, name: str, public_key: bytes) -> Checkpoint:
                 return Checkpoint(origin, int(size_text), root, time, note)
             raise CheckpointError("signature does not verify")
     raise CheckpointError(f"no signature by the log's audit key {name!r}")
+
+
+def signed_by(checkpoint: Checkpoint, public_key: bytes) -> bool:
+    """Whether ``checkpoint`` carries a valid signature by ``public_key`` (one of its signers)."""
+    try:
+        parse_checkpoint(checkpoint.note, checkpoint.origin, public_key)
+    except CheckpointError:
+        return False
+    return True
 
 
 def split_notes(data: bytes) -> tuple[list[str], int]:

@@ -253,7 +253,11 @@ EVENTS: Mapping[str, EventSchema] = {
     "epoch_prebuild_refused": EventSchema({"epoch": UINT, "reason": TEXT}, {"issuer_epoch": IDENT}),
     # The requester re-pinned the holder through a verified rotation statement (SPEC.md 2.3).
     "holder_repinned": EventSchema(
-        {"peer": IDENT, "previous_key_id": KEY_ID, "key_id": KEY_ID, "epoch": UINT, "statement": SHA256}, {}),
+        {"peer": IDENT, "previous_key_id": KEY_ID, "key_id": KEY_ID, "epoch": UINT, "statement": SHA256},
+        {"audit_public_key": PUBLIC_KEY}),
+    # The log's own audit key is retired for a new one (SPEC.md 2.4), signed with the retiring key:
+    # the entries after it and the checkpoints from its size + 1 on are signed with ``key``.
+    "audit_key_rotated": EventSchema({"previous_key": PUBLIC_KEY, "key": PUBLIC_KEY, "statement": SHA256}, {}),
     # The issuer's entries (SPEC.md 15.7): counts and identities only, never a record.
     "tokens_issued": EventSchema(
         {"epoch": IDENT, "rows": UINT, "issued": UINT, "refused": UINT, "file_sha256": SHA256}, {},

@@ -106,13 +106,7 @@ def load_or_create_signing_key(key_path: Path, pub_path: Path, name: str) -> Ed2
         create_new_file(key_path, pem, 0o600)
         create_new_file(pub_path, (format_verifier_key(name, raw_public_key(key)) + "\n").encode(), 0o644)
         return key
-    try:
-        loaded = serialization.load_pem_private_key(read_private(key_path, AuditKeyError, "audit key"), password=None)
-    except ValueError as exc:
-        raise AuditKeyError(f"{key_path} is not a PEM private key") from exc
-    if not isinstance(loaded, Ed25519PrivateKey):
-        raise AuditKeyError(f"{key_path} is not an Ed25519 key")
-    key = loaded
+    key = load_signing_key(key_path)
     if not pub_path.exists():
         create_new_file(pub_path, (format_verifier_key(name, raw_public_key(key)) + "\n").encode(), 0o644)
     pub_name, pub = read_verifier_file(pub_path)
@@ -121,6 +115,17 @@ def load_or_create_signing_key(key_path: Path, pub_path: Path, name: str) -> Ed2
     if pub_name != name:
         raise AuditKeyError(f"this audit log belongs to origin {pub_name!r}, not {name!r}")
     return key
+
+
+def load_signing_key(key_path: Path) -> Ed25519PrivateKey:
+    """The Ed25519 audit key in ``key_path`` (PKCS#8 PEM, refused unless 0600)."""
+    try:
+        loaded = serialization.load_pem_private_key(read_private(key_path, AuditKeyError, "audit key"), password=None)
+    except ValueError as exc:
+        raise AuditKeyError(f"{key_path} is not a PEM private key") from exc
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise AuditKeyError(f"{key_path} is not an Ed25519 key")
+    return loaded
 
 
 def _transcript_message(session_id: bytes, transcript_hash: bytes) -> bytes:

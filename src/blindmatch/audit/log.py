@@ -7,8 +7,12 @@ Layout under ``<working dir>/audit/`` (mode 0700):
 * ``checkpoints`` - signed notes committing to (size, root, time).
 * ``audit.key``   - the Ed25519 audit signing key (PKCS#8 PEM, 0600).
 * ``audit.pub``   - its signed-note verifier key, for reviewers and the peer.
+* ``retired.pub``, ``key-statements``, ``audit.key.next`` - the audit key's rotations
+  (``audit.key_rotation``; :meth:`AuditLog.rotate_key`).
 * ``lock``        - ``flock`` target serialising writers across processes (the
   requester CLI and daemon may share one directory).
+* ``lease``       - every open log holds a shared ``flock`` on it for its lifetime, so
+  a key rotation can tell that no other writer (a running daemon) has the log open.
 * ``torn-*.bin``  - bytes cut off a torn tail, kept for forensics.
 
 Every write is a single ``write`` on an ``O_APPEND`` descriptor followed by
@@ -31,13 +35,14 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from blindmatch.audit import keys
+from blindmatch.audit import key_rotation, keys
 from blindmatch.audit.checkpoint import (
     Checkpoint,
     CheckpointError,
     complete_note_after,
     parse_checkpoint,
     sign_checkpoint,
+    signed_by,
     split_notes,
 )
 from blindmatch.audit.entries import Entry
@@ -48,6 +53,7 @@ from blindmatch.audit.events import (
     validate_fields,
 )
 from blindmatch.audit.merkle import CompactRange, MerkleTree
+from blindmatch.core.rotation import AuditKeyStatement, sign_audit_key_statement
 from blindmatch.keyfile import fsync_directory
 from blindmatch.vocabulary import BlindmatchError
 
@@ -57,6 +63,7 @@ CHECKPOINTS_NAME = "checkpoints"
 KEY_NAME = "audit.key"
 PUB_NAME = "audit.pub"
 LOCK_NAME = "lock"
+LEASE_NAME = "lease"  # every open log holds a shared flock on it: a key rotation needs it alone
 
 Clock = Callable[[], datetime]
 
@@ -156,6 +163,8 @@ class AuditLog:
         self._latest: Checkpoint | None = None
         self._log_fd = os.open(path / LOG_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._cp_fd = os.open(path / CHECKPOINTS_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._lease_fd = os.open(path / LEASE_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lease_fd, fcntl.LOCK_SH)
         self._closed = False
         self.public_key: bytes = keys.raw_public_key(key)
 
@@ -177,13 +186,20 @@ class AuditLog:
         log: AuditLog | None = None
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX)
-            key = keys.load_or_create_signing_key(path / KEY_NAME, path / PUB_NAME, origin)
+            pending = path / key_rotation.NEXT_KEY_NAME
+            if pending.exists():  # a rotation a crash interrupted: audit.pub may already name the new key
+                key = keys.load_signing_key(path / KEY_NAME)
+            else:
+                key = keys.load_or_create_signing_key(path / KEY_NAME, path / PUB_NAME, origin)
             log = cls(path, origin, key, clock or utc_now, lock_fd)
-            log._load_locked()
+            log._load_locked(mid_rotation=pending.exists())
+            if pending.exists():
+                log._finish_interrupted_rotation_locked(keys.load_signing_key(pending))
         except BaseException:
             if log is not None:
                 os.close(log._log_fd)
                 os.close(log._cp_fd)
+                os.close(log._lease_fd)
             os.close(lock_fd)  # also releases the flock
             raise
         fcntl.flock(lock_fd, fcntl.LOCK_UN)
@@ -264,6 +280,82 @@ class AuditLog:
             raise ValueError("a note whose first line is the log's origin would read as a checkpoint")
         return self._key.sign(body)
 
+    def rotate_key(self) -> bytes:
+        """Retire the audit key for a fresh one (SPEC.md 2.4); returns the audit key statement.
+
+        Under the log's lock: the new key is stored as ``audit.key.next`` (0600), the
+        rotation entry is appended (signed with the retiring key), the handover checkpoint
+        is signed with both keys, the statement is stored, and only then do ``audit.pub``
+        and ``audit.key`` change. A crash at any point is finished, or undone if the log
+        does not yet name the new key, by the next :meth:`open`.
+        """
+        with self._locked(), self._alone():
+            self._sync_locked()
+            new_key = Ed25519PrivateKey.generate()
+            key_rotation.write_next_key(self.path, new_key)
+            index = self._tree.size
+            note = self._statement(index, new_key)
+            self._append_locked(key_rotation.ROTATION_EVENT, {
+                "previous_key": self.public_key.hex(), "key": keys.raw_public_key(new_key).hex(),
+                "statement": hashlib.sha256(note).hexdigest()})
+            self._complete_rotation_locked(index, new_key)
+            return note
+
+    @contextmanager
+    def _alone(self) -> Iterator[None]:
+        """Hold the lease alone: no other process or instance has this log open (and its key in memory)."""
+        try:
+            fcntl.flock(self._lease_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fcntl.flock(self._lease_fd, fcntl.LOCK_SH)  # the conversion may have dropped the shared lock
+            raise AuditError(f"another process has the audit log {self.path} open (a running daemon?): stop it "
+                             "before rotating the audit key") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lease_fd, fcntl.LOCK_SH)
+
+    def _statement(self, index: int, new_key: Ed25519PrivateKey) -> bytes:
+        """The audit key statement of a rotation at entry ``index`` (deterministic: Ed25519 is)."""
+        statement = AuditKeyStatement(self.origin, index + 1, self.public_key, keys.raw_public_key(new_key))
+        return sign_audit_key_statement(statement, self._key.sign, new_key.sign)
+
+    def _complete_rotation_locked(self, index: int, new_key: Ed25519PrivateKey) -> None:
+        """Everything after the rotation entry; each step is skipped when a crash left it done."""
+        if self._tree.size != index + 1:
+            raise AuditError(f"{self.path / LOG_NAME} has entries after the audit key rotation at entry {index}; "
+                             f"run 'blindmatch audit verify'")
+        new_public = keys.raw_public_key(new_key)
+        latest = self._latest
+        if latest is None or latest.size != index + 1 or not signed_by(latest, new_public):
+            self._cut_checkpoints_tail_locked(*self._read_checkpoints_locked()[:2])
+            handover = sign_checkpoint(self._key, self.origin, index + 1, self._tree.root(),
+                                       format_time(self._clock()), also=(new_key,))
+            _write_all(self._cp_fd, handover.note.encode() + b"\n")
+            self._latest = handover
+        key_rotation.store_statement(self.path, self._statement(index, new_key))
+        key_rotation.retire_files(self.path, self.origin, self.public_key, new_public)
+        self._key, self.public_key = new_key, new_public
+
+    def _finish_interrupted_rotation_locked(self, new_key: Ed25519PrivateKey) -> None:
+        """Finish the rotation that left ``audit.key.next``, or delete that key if no entry names it."""
+        lines, _, _ = scan_lines(_read(self.path / LOG_NAME)[:self._offset], 0)
+        rotations = key_rotation.rotations_in(lines)
+        new_public = keys.raw_public_key(new_key)
+        last = rotations[-1] if rotations else None
+        if last is None or last.key != new_public:
+            (self.path / key_rotation.NEXT_KEY_NAME).unlink()  # it never signed anything
+            fsync_directory(self.path)
+            keys.load_or_create_signing_key(self.path / KEY_NAME, self.path / PUB_NAME, self.origin)
+            return
+        if last.previous_key != self.public_key:
+            raise AuditError(f"{self.path / KEY_NAME} is not the key the audit key rotation at entry {last.index} "
+                             "retires; restore it from a backup")
+        if hashlib.sha256(self._statement(last.index, new_key)).digest() != last.statement:
+            raise AuditError(f"the audit key rotation at entry {last.index} names another statement than its keys "
+                             "make; run 'blindmatch audit verify'")
+        self._complete_rotation_locked(last.index, new_key)
+
     def __enter__(self) -> AuditLog:
         return self
 
@@ -284,11 +376,14 @@ class AuditLog:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _close_files(self) -> None:
-        for fd in (self._log_fd, self._cp_fd, self._lock_fd):
+        for fd in (self._log_fd, self._cp_fd, self._lock_fd, self._lease_fd):
             os.close(fd)
 
-    def _load_locked(self) -> None:
-        """Check both files before repairing either: a log refused here is left as it was found."""
+    def _load_locked(self, mid_rotation: bool = False) -> None:
+        """Check both files before repairing either: a log refused here is left as it was found.
+
+        ``mid_rotation``: ``audit.key.next`` exists, so the key loaded may be the one the last
+        rotation entry retires (the rotation is then finished)."""
         cp_data, cp_end, notes = self._read_checkpoints_locked()
         if notes:
             try:
@@ -310,6 +405,12 @@ class AuditLog:
         for line in lines[covered:]:
             self._tree.append(line)
         self._offset = good_end
+        rotations = key_rotation.rotations_in(lines)
+        allowed = {rotations[-1].key, rotations[-1].previous_key if mid_rotation else rotations[-1].key} \
+            if rotations else {self.public_key}
+        if self.public_key not in allowed:
+            raise AuditError(f"{self.path / KEY_NAME} is not the audit key the rotation at entry "
+                             f"{rotations[-1].index} moved to; restore it from a backup")
         if self._latest and covered_root != self._latest.root:
             raise AuditError(
                 f"{self.path / LOG_NAME} does not match its latest checkpoint; "
@@ -328,6 +429,9 @@ class AuditLog:
             return
         data = _read(self.path / LOG_NAME, self._offset)
         lines, good_end, torn = scan_lines(data, self._tree.size)
+        if rotated := key_rotation.rotations_in(lines):
+            raise AuditError(f"another process rotated the audit key (entry {rotated[0].index}): this process "
+                             "holds the retired key and writes nothing more; restart it")
         for line in lines:
             self._tree.append(line)
         self._offset += good_end

@@ -16,9 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from blindmatch.audit.checkpoint import Checkpoint, CheckpointError, parse_checkpoint
+from blindmatch.audit.key_rotation import KeyChain, load_key_chain
 from blindmatch.audit.log import LOG_NAME, find_audit_dir, read_verifier_key
 from blindmatch.audit.merkle import MerkleTree
 from blindmatch.audit.notefile import NoteFileError, append_note, read_notes
+from blindmatch.audit.witness_check import size_of as _size_of
 
 PEER_CHECKPOINTS_NAME = "peer-checkpoints"
 # A checkpoint note with its one signature is a few hundred bytes; more is not a checkpoint.
@@ -53,12 +55,13 @@ def read_peer_checkpoints(audit_dir: Path) -> tuple[list[str], bool]:
 
 
 def check_peer_checkpoints(
-    notes: Sequence[str], keeper: str, peer: str, origin: str, public_key: bytes, tree: MerkleTree
+    notes: Sequence[str], keeper: str, peer: str, origin: str, chain: KeyChain, tree: MerkleTree
 ) -> list[str]:
     """Differences between the ``peer``'s log (``tree``) and the checkpoints ``keeper`` stored.
 
     Only notes of the peer's ``origin`` are the peer's (a holder keeps those of all its
-    requesters). Each must verify under the peer's audit key, and the peer's log must
+    requesters). Each must verify under the peer's audit key in force at its size (``chain``:
+    a rotated key signed the earlier ones), and the peer's log must
     still hold exactly the entries it covered: fewer entries, or another root at that
     size, means the peer removed or rewrote entries after handing the checkpoint over.
     """
@@ -68,7 +71,7 @@ def check_peer_checkpoints(
             continue
         where = f"{keeper} {PEER_CHECKPOINTS_NAME} #{number}"
         try:
-            cp = parse_checkpoint(note, origin, public_key)
+            cp = parse_checkpoint(note, origin, chain.key_for_size(_size_of(note)))
         except CheckpointError as exc:
             out.append(f"{where}: not a valid checkpoint of the {peer}'s log: {exc}")
             continue
@@ -90,7 +93,8 @@ def check_handed_over(keeper: str, keeper_dir: Path, peer: str, peer_dir: Path) 
     recorded in its session entries.
     """
     keeper_audit, peer_audit = find_audit_dir(Path(keeper_dir)), find_audit_dir(Path(peer_dir))
-    origin, public_key = read_verifier_key(peer_audit)
+    origin, _ = read_verifier_key(peer_audit)
+    chain = load_key_chain(peer_audit)
     try:
         notes, torn = read_peer_checkpoints(keeper_audit)
     except NoteFileError as exc:
@@ -100,4 +104,4 @@ def check_handed_over(keeper: str, keeper_dir: Path, peer: str, peer_dir: Path) 
     for line in (peer_audit / LOG_NAME).read_bytes().split(b"\n")[:-1]:
         tree.append(line)
     ours = [note for note in notes if note.partition("\n")[0] == origin]
-    return len(ours), out + check_peer_checkpoints(notes, keeper, peer, origin, public_key, tree)
+    return len(ours), out + check_peer_checkpoints(notes, keeper, peer, origin, chain, tree)

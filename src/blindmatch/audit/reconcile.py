@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from blindmatch.audit.key_rotation import KeyChain, load_key_chain
 from blindmatch.audit.keys import verify_transcript_signature
-from blindmatch.audit.log import find_audit_dir, read_verifier_key
+from blindmatch.audit.log import find_audit_dir
 from blindmatch.audit.peer_checkpoints import check_handed_over
 from blindmatch.audit.verify import load_entries, verify_log
 
@@ -42,14 +43,14 @@ class ReconcileResult:
 @dataclass
 class _Side:
     name: str
-    public_key: bytes
+    chain: KeyChain  # its audit keys: a rotated log signed earlier sessions with a retired key
     events: dict[str, dict[str, dict[str, Any]]]  # session_id -> event -> entry
     batches: dict[str, dict[int, tuple[int, str, str]]]  # session_id -> seq -> (count, hashes)
     summaries: list[dict[str, Any]] = field(default_factory=list)  # refusals_summarised entries
 
 
 def _load(name: str, directory: Path, batch_event: str) -> _Side:
-    _, public_key = read_verifier_key(find_audit_dir(directory))
+    chain = load_key_chain(find_audit_dir(directory))
     events: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     batches: dict[str, dict[int, tuple[int, str, str]]] = defaultdict(dict)
     summaries: list[dict[str, Any]] = []
@@ -65,7 +66,7 @@ def _load(name: str, directory: Path, batch_event: str) -> _Side:
                 entry["blinded_sha256"],
                 entry["evaluated_sha256"],
             )
-    return _Side(name, public_key, events, batches, summaries)
+    return _Side(name, chain, events, batches, summaries)
 
 
 def _counted_by_holder(sid: str, requester: _Side, holder: _Side) -> bool:
@@ -114,19 +115,24 @@ def _compare_debit(sid: str, h: dict[str, dict[str, Any]], out: list[str]) -> No
 
 
 def _check_closed(sid: str, mine: _Side, theirs: _Side, out: list[str]) -> None:
-    """Check ``mine``'s record of the peer's signature for session ``sid``."""
+    """Check ``mine``'s record of the peer's signature for session ``sid``.
+
+    Each signature is by the key its signer had in force when it logged ``session_closed``.
+    """
     closed = mine.events[sid]["session_closed"]
-    if bytes.fromhex(closed["peer_audit_key"]) != theirs.public_key:
-        out.append(f"session {sid}: {mine.name} recorded a peer audit key that is not the {theirs.name}'s audit.pub")
+    their_key = theirs.chain.key_for_entry(theirs.events[sid]["session_closed"]["index"])
+    if bytes.fromhex(closed["peer_audit_key"]) != their_key:
+        out.append(f"session {sid}: {mine.name} recorded a peer audit key that is not the {theirs.name}'s audit key "
+                   "at that session (audit.pub, or retired.pub before a rotation)")
     elif not verify_transcript_signature(
-        theirs.public_key,
+        their_key,
         bytes.fromhex(sid),
         bytes.fromhex(closed["transcript_hash"]),
         bytes.fromhex(closed["peer_signature"]),
     ):
         out.append(f"session {sid}: {theirs.name} transcript signature stored by the {mine.name} does not verify")
     if not verify_transcript_signature(
-        mine.public_key,
+        mine.chain.key_for_entry(closed["index"]),
         bytes.fromhex(sid),
         bytes.fromhex(closed["transcript_hash"]),
         bytes.fromhex(closed["own_signature"]),
@@ -170,7 +176,7 @@ def reconcile(holder_dir: Path, requester_dir: Path) -> ReconcileResult:
         return ReconcileResult(False, mismatches)
     holder = _load("holder", Path(holder_dir), "batch_evaluated")
     requester = _load("requester", Path(requester_dir), "batch_received")
-    if holder.public_key == requester.public_key:
+    if set(holder.chain.keys) & set(requester.chain.keys):
         return ReconcileResult(False, ["holder and requester use the same audit key"])
     both = sorted(set(holder.events) & set(requester.events))
     for sid in sorted(set(holder.events) ^ set(requester.events)):

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from blindmatch.audit.checkpoint import Checkpoint, CheckpointError, parse_checkpoint
 from blindmatch.audit.cosignature import Cosignature, WitnessKey, cosignatures_in
+from blindmatch.audit.key_rotation import KeyChain
 from blindmatch.audit.merkle import MerkleTree
 
 
@@ -61,10 +62,16 @@ def _check_one(cp: Checkpoint, cosignature: Cosignature, tree: MerkleTree, sourc
         )
 
 
+def size_of(note: str) -> int:
+    """The tree size line of a checkpoint note, 0 if it has none (the signature check then names the fault)."""
+    lines = note.split("\n", 2)
+    return int(lines[1]) if len(lines) > 2 and lines[1].isdecimal() and len(lines[1]) < 20 else 0
+
+
 def check_witnesses(
     notes: Sequence[SourcedNote],
     origin: str,
-    log_key: bytes,
+    chain: KeyChain,
     tree: MerkleTree,
     latest: Checkpoint | None,
     witnesses: Sequence[WitnessKey],
@@ -72,12 +79,13 @@ def check_witnesses(
     """Check every cosigned note against ``tree``; one status per witness, in order.
 
     Raises :class:`WitnessCheckFailure` on the first contradiction, a forged
-    cosignature, or a witness that never cosigned this log.
+    cosignature, or a witness that never cosigned this log. Each note must be signed by
+    the audit key ``chain`` has in force at its size (a witness cosigned what it verified).
     """
     best: dict[str, WitnessStatus] = {}
     for sourced in notes:
         try:
-            cp = parse_checkpoint(sourced.note, origin, log_key)
+            cp = parse_checkpoint(sourced.note, origin, chain.key_for_size(size_of(sourced.note)))
         except CheckpointError as exc:
             raise WitnessCheckFailure(f"cosigned checkpoint in {sourced.source}: {exc}") from None
         for witness in witnesses:

@@ -1,7 +1,8 @@
 """``blindmatch holder``: the holder's key, index and daemon.
 
 ``keygen`` creates the OPRF key, ``index`` builds the encrypted index from the
-holder's records, ``serve`` runs the gRPC daemon until SIGTERM. All take
+holder's records, ``rotate-audit-key`` retires the audit key for a new one,
+``serve`` runs the gRPC daemon until SIGTERM. All take
 ``--config holder.toml`` (format: ``blindmatch.holder.config``).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from blindmatch.cli.errors import CliError
@@ -74,6 +76,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                   "disagrees with the log. Stop the holder first.")
     rebuild.set_defaults(func=_rebuild_budgets)
 
+    _add_rotate_audit_key(add)
+
     serve = add("serve", "run the holder's gRPC daemon (mutual TLS)",
                 "Serve GetInfo, DownloadIndex and Match on holder.listen until SIGTERM or SIGINT, then "
                 "stop accepting calls, let running sessions finish (limits.shutdown_grace_seconds), "
@@ -83,6 +87,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--log-format", choices=("json", "text"), default="json",
                        help="stderr log lines: one JSON object each (default) or plain text")
     serve.set_defaults(func=_serve)
+
+
+def _add_rotate_audit_key(add: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
+    rotate = add("rotate-audit-key", "retire the audit key for a new one, announced by a signed statement",
+                 "Stop 'holder serve' first. Create a new audit key (audit/audit.key, mode 0600), record the "
+                 "rotation in the audit log with the retiring key, sign the handover checkpoint with both keys, "
+                 "and store the audit key statement (signed by both) where GetInfo serves it: requesters pinned "
+                 "to the old key follow it and re-pin on their next call; 'audit verify' follows the chain of "
+                 "keys (audit/retired.pub). The handover checkpoint is sent to the configured witnesses, which "
+                 "verify it with the old key; their operators must then set the log's verifier_key to the new "
+                 "key printed here (their stored checkpoint verifies under either). A crash at any point is "
+                 "finished or undone by the next command that opens the audit log.")
+    rotate.add_argument("--json", action="store_true",
+                        help='print {"previous_key", "key", "verifier_key", "handover_size", "statement_sha256", '
+                             '"cosigned_by", "witness_failures"} as the last line')
+    rotate.set_defaults(func=_rotate_audit_key)
 
 
 def _cli_error(message: str, configuration: bool = False) -> Exception:
@@ -194,6 +214,40 @@ def _rebuild_budgets(args: argparse.Namespace) -> int:
     print(f"rebuilt {config.budget_db} from the audit log: {report.debits} debits, {report.records} records")
     if report.replaced is not None:
         print(f"the previous database is kept as {report.replaced}")
+    return 0
+
+
+def _rotate_audit_key(args: argparse.Namespace) -> int:
+    import hashlib
+
+    from blindmatch.audit import AuditError
+    from blindmatch.audit.keys import AuditKeyError, format_verifier_key
+    from blindmatch.holder.rotation import rotate_audit_key
+    from blindmatch.holder.store import StoreError
+
+    config = _config(args)
+    try:
+        done = rotate_audit_key(config)
+    except (AuditError, AuditKeyError, StoreError, OSError) as exc:
+        raise _cli_error(str(exc)) from None
+    verifier_key = format_verifier_key(config.audit_origin, done.key)
+    print(f"rotated the audit key of {config.audit_origin}: {done.previous_key.hex()} -> {done.key.hex()}")
+    print(f"handover checkpoint (size {done.handover_size}) signed with both keys; statement stored in "
+          f"{config.index_dir / 'key-rotations'}: requesters follow it on their next call")
+    for name in done.cosigned_by:
+        print(f"witness {name} cosigned the handover; in its witness.toml set the [[witness.log]] of origin "
+              f'"{config.audit_origin}" to verifier_key = "{verifier_key}" and restart it')
+    for failure in done.witness_failures:
+        print(f"witness did not cosign the handover ({failure}); it cannot verify the new key's checkpoints, "
+              "and its stored checkpoint verifies only under the old key: its operator must reset its state for "
+              f"{config.audit_origin} and set verifier_key = \"{verifier_key}\"")
+    print(f"new requesters pin audit_public_key = \"{done.key.hex()}\" ('blindmatch holder pins')")
+    if args.json:
+        print(json.dumps({
+            "previous_key": done.previous_key.hex(), "key": done.key.hex(), "verifier_key": verifier_key,
+            "handover_size": done.handover_size, "statement_sha256": hashlib.sha256(done.statement).hexdigest(),
+            "cosigned_by": list(done.cosigned_by), "witness_failures": list(done.witness_failures),
+        }, sort_keys=True))
     return 0
 
 

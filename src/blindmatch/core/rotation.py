@@ -5,6 +5,9 @@ holder rotates, it publishes a statement, a C2SP signed note, naming the new key
 epoch and validity start and the key id it replaces, signed with the audit key the
 requester already pins. The requester takes a new key only through such a statement
 that chains from its pin, so a changed key is never accepted silently (SPEC.md 2.3).
+The holder may also rotate its audit key alone: an *audit key statement* (SPEC.md 2.4),
+signed by the retiring and the new audit key, names both and the audit log size from
+which the new key signs; the requester's pin follows it the same way.
 
 This module is sans-IO: it encodes, signs (through a callback holding the key) and
 verifies; storing statements and pins is the daemons' job.
@@ -90,15 +93,19 @@ def sign_statement(statement: RotationStatement, signers: list[tuple[bytes, Call
     A statement that changes the audit key is also signed by the new key, proving the
     holder holds it.
     """
-    body = statement.body()
-    if not _KEY_NAME.fullmatch(statement.origin):
-        raise ValueError(f"origin {statement.origin!r} is not a signed-note key name")
     if not statement.organisation or _has_control(statement.organisation + "\n"):
         raise ValueError(f"organisation {statement.organisation!r} cannot be a line of a signed note")
+    return _signed_note(statement.origin, statement.body(), signers)
+
+
+def _signed_note(origin: str, body: str, signers: list[tuple[bytes, Callable[[bytes], bytes]]]) -> bytes:
+    """``body``, an empty line and one signature line per signer, all under the key name ``origin``."""
+    if not _KEY_NAME.fullmatch(origin):
+        raise ValueError(f"origin {origin!r} is not a signed-note key name")
     lines = []
     for public_key, sign in signers:
-        blob = note_key_hash(statement.origin, public_key) + sign(body.encode())
-        lines.append(f"{SIGNATURE_PREFIX}{statement.origin} {base64.b64encode(blob).decode()}\n")
+        blob = note_key_hash(origin, public_key) + sign(body.encode())
+        lines.append(f"{SIGNATURE_PREFIX}{origin} {base64.b64encode(blob).decode()}\n")
     return (body + "\n" + "".join(lines)).encode()
 
 
@@ -107,37 +114,56 @@ def _has_control(text: str) -> bool:
     return any(c != "\n" and unicodedata.category(c) == "Cc" for c in text)
 
 
-def _fields(body: str) -> dict[str, str]:
+def _fields(body: str, header: str = HEADER, names: tuple[str, ...] = FIELDS) -> dict[str, str]:
     lines = body.split("\n")
-    if lines[-1] != "" or len(lines) != len(FIELDS) + 2 or lines[0] != HEADER:
-        raise RotationError(f"not a key rotation statement (expected {HEADER!r} and {len(FIELDS)} field lines)")
+    if lines[-1] != "" or len(lines) != len(names) + 2 or lines[0] != header:
+        raise RotationError(f"not a {header.removeprefix('blindmatch/v1 ')} statement (expected {header!r} and "
+                            f"{len(names)} field lines)")
     fields = {}
-    for name, line in zip(FIELDS, lines[1:-1], strict=True):
+    for name, line in zip(names, lines[1:-1], strict=True):
         key, sep, value = line.partition(" ")
         if key != name or not sep or not value:
-            raise RotationError(f"key rotation statement: expected field {name!r}, found {line[:40]!r}")
+            raise RotationError(f"{header.removeprefix('blindmatch/v1 ')} statement: expected field {name!r}, "
+                                f"found {line[:40]!r}")
         fields[name] = value
     return fields
 
 
-def _hex32(fields: dict[str, str], name: str) -> bytes:
+def _hex32(fields: dict[str, str], name: str, what: str = "key rotation statement") -> bytes:
     if not _HEX32.fullmatch(fields[name]):
-        raise RotationError(f"key rotation statement: {name} is not 64 lowercase hexadecimal digits")
+        raise RotationError(f"{what}: {name} is not 64 lowercase hexadecimal digits")
     return bytes.fromhex(fields[name])
+
+
+def _split_note(note: bytes, what: str) -> tuple[str, list[tuple[str, bytes]]]:
+    """The signed text of a statement note and its signature lines as (key name, key hash || signature)."""
+    if len(note) > MAX_STATEMENT_BYTES:
+        raise RotationError(f"{what} of {len(note)} bytes exceeds {MAX_STATEMENT_BYTES}")
+    try:
+        text = note.decode()
+    except UnicodeDecodeError:
+        raise RotationError(f"{what} is not UTF-8") from None
+    body, sep, signature_text = text.partition("\n\n")
+    body += "\n"
+    if not sep or not signature_text.endswith("\n") or _has_control(text):
+        raise RotationError(f"{what} is not a signed note (body, empty line, signature lines)")
+    signatures = []
+    for line in signature_text[:-1].split("\n"):
+        name, _, encoded = line.removeprefix(SIGNATURE_PREFIX).partition(" ")
+        try:
+            blob = base64.b64decode(encoded, validate=True)
+        except ValueError:
+            raise RotationError(f"{what}: a signature is not base64") from None
+        # Canonical base64 only: otherwise a changed padding bit would give a second, equally valid note.
+        if not line.startswith(SIGNATURE_PREFIX) or len(blob) != 68 or base64.b64encode(blob).decode() != encoded:
+            raise RotationError(f"{what}: malformed signature line")
+        signatures.append((name, blob))
+    return body, signatures
 
 
 def parse_statement(note: bytes) -> tuple[RotationStatement, list[tuple[str, bytes]]]:
     """The statement and its signature lines as (key name, key hash || signature); no signature checked."""
-    if len(note) > MAX_STATEMENT_BYTES:
-        raise RotationError(f"key rotation statement of {len(note)} bytes exceeds {MAX_STATEMENT_BYTES}")
-    try:
-        text = note.decode()
-    except UnicodeDecodeError:
-        raise RotationError("key rotation statement is not UTF-8") from None
-    body, sep, signature_text = text.partition("\n\n")
-    body += "\n"
-    if not sep or not signature_text.endswith("\n") or _has_control(text):
-        raise RotationError("key rotation statement is not a signed note (body, empty line, signature lines)")
+    body, signatures = _split_note(note, "key rotation statement")
     fields = _fields(body)
     if not _KEY_NAME.fullmatch(fields["origin"]) or not _DECIMAL.fullmatch(fields["epoch"]):
         raise RotationError("key rotation statement: origin is not a key name or epoch not a positive decimal")
@@ -151,21 +177,11 @@ def parse_statement(note: bytes) -> tuple[RotationStatement, list[tuple[str, byt
         oprf_public_key=_hex32(fields, "oprf-public-key"), audit_public_key=_hex32(fields, "audit-public-key"))
     if statement.body() != body or _hex32(fields, "key-id") != statement.key_id:
         raise RotationError("key rotation statement: key-id does not name oprf-public-key, or the text is not canonical")
-    signatures = []
-    for line in signature_text[:-1].split("\n"):
-        name, _, encoded = line.removeprefix(SIGNATURE_PREFIX).partition(" ")
-        try:
-            blob = base64.b64decode(encoded, validate=True)
-        except ValueError:
-            raise RotationError("key rotation statement: a signature is not base64") from None
-        # Canonical base64 only: otherwise a changed padding bit would give a second, equally valid note.
-        if not line.startswith(SIGNATURE_PREFIX) or len(blob) != 68 or base64.b64encode(blob).decode() != encoded:
-            raise RotationError("key rotation statement: malformed signature line")
-        signatures.append((name, blob))
     return statement, signatures
 
 
-def _signed_by(statement: RotationStatement, signatures: list[tuple[str, bytes]], public_key: bytes) -> bool:
+def _signed_by(statement: RotationStatement | AuditKeyStatement, signatures: list[tuple[str, bytes]],
+               public_key: bytes) -> bool:
     wanted = note_key_hash(statement.origin, public_key)
     message = statement.body().encode()
     return any(name == statement.origin and blob[:4] == wanted and verify_strict(public_key, blob[4:], message)
@@ -216,36 +232,127 @@ def verify_statement(note: bytes, pin: Pin, now: datetime) -> RotationStatement:
 
 
 def statement_chains(note: bytes, pin: Pin) -> bool:
-    """Whether ``note`` parses and names the pinned key as the one it replaces."""
+    """Whether ``note`` parses and names the pinned key (OPRF key, or audit key) as the one it replaces."""
     try:
+        if is_audit_key_statement(note):
+            return parse_audit_key_statement(note)[0].previous_audit_public_key == pin.audit_public_key
         return parse_statement(note)[0].previous_key_id == pin.key_id
     except RotationError:
         return False
 
 
-def follow_rotations(notes: list[bytes], pin: Pin, target_key: bytes,
-                     now: datetime) -> tuple[Pin, list[tuple[RotationStatement, bytes]]]:
-    """Walk the holder's statements from ``pin`` to the announced ``target_key``.
+def apply_statement(note: bytes, pin: Pin, now: datetime) -> Pin:
+    """The pin ``note`` moves ``pin`` to: a key rotation (SPEC.md 2.3) or an audit key statement (2.4)."""
+    if is_audit_key_statement(note):
+        audit = verify_audit_key_statement(note, pin)
+        return Pin(pin.organisation, pin.oprf_public_key, audit.audit_public_key, pin.epoch)
+    statement = verify_statement(note, pin, now)
+    return Pin(pin.organisation, statement.oprf_public_key, statement.audit_public_key, statement.epoch)
 
-    ``notes`` are the holder's statements, oldest first; those before the pin are skipped
-    (they do not chain from it). Returns the new pin and the statements applied (with their
-    notes); raises
-    :class:`RotationError` naming why when no valid chain reaches ``target_key``.
+
+def follow_rotations(notes: list[bytes], pin: Pin, target_key: bytes, now: datetime,
+                     target_audit_key: bytes | None = None) -> tuple[Pin, list[tuple[Pin, bytes]]]:
+    """Walk the holder's statements from ``pin`` to the announced ``target_key`` (and ``target_audit_key``).
+
+    ``notes`` are the holder's statements, oldest first; those that do not chain from the
+    pin are skipped (older ones, or a later one whose turn has not come: the walk repeats
+    until no statement moves the pin, so the order of key and audit key statements does
+    not matter). Returns the new pin and, per statement applied, the pin it moved to and
+    its note; raises :class:`RotationError` naming why when no valid chain reaches the targets.
     """
-    applied: list[tuple[RotationStatement, bytes]] = []
+    def reached(current: Pin) -> bool:
+        return current.oprf_public_key == target_key and target_audit_key in (None, current.audit_public_key)
+
+    applied: list[tuple[Pin, bytes]] = []
+    remaining = list(notes)
     last_error = "the holder published no key rotation statement"
-    for note in notes:
-        if pin.oprf_public_key == target_key:
+    while not reached(pin):
+        for position, note in enumerate(remaining):
+            try:
+                pin = apply_statement(note, pin, now)
+            except RotationError as exc:
+                if statement_chains(note, pin) or (not applied and last_error.startswith("the holder published")):
+                    last_error = str(exc)  # a statement from the pin that fails says more than an older one
+                continue
+            applied.append((pin, note))
+            del remaining[position]
             break
-        try:
-            statement = verify_statement(note, pin, now)
-        except RotationError as exc:
-            if statement_chains(note, pin) or (not applied and last_error.startswith("the holder published")):
-                last_error = str(exc)  # a statement from the pin that fails says more than an older one
-            continue
-        applied.append((statement, note))
-        pin = Pin(pin.organisation, statement.oprf_public_key, statement.audit_public_key, statement.epoch)
-    if pin.oprf_public_key != target_key:
-        raise RotationError(f"no valid key rotation statement chains from the pinned key to the announced one "
+        else:
+            break  # no statement moves the pin any further
+    if not reached(pin):
+        raise RotationError(f"no valid key rotation statement chains from the pinned keys to the announced ones "
                             f"({last_error})")
     return pin, applied
+
+
+AUDIT_HEADER = "blindmatch/v1 audit key rotation"
+AUDIT_FIELDS = ("origin", "tree-size", "previous-audit-public-key", "audit-public-key")
+_AUDIT_WHAT = "audit key statement"
+
+
+@dataclass(frozen=True)
+class AuditKeyStatement:
+    """The audit log ``origin`` is signed with ``audit_public_key`` instead of ``previous_audit_public_key``
+    from tree size ``tree_size`` on: entry ``tree_size - 1`` records the rotation (signed with the
+    retiring key) and the checkpoint of that size is the first the new key signs (SPEC.md 2.4)."""
+
+    origin: str
+    tree_size: int
+    previous_audit_public_key: bytes
+    audit_public_key: bytes
+
+    def body(self) -> str:
+        values = (self.origin, str(self.tree_size), self.previous_audit_public_key.hex(), self.audit_public_key.hex())
+        return AUDIT_HEADER + "\n" + "".join(f"{name} {value}\n" for name, value in zip(AUDIT_FIELDS, values,
+                                                                                         strict=True))
+
+
+def is_audit_key_statement(note: bytes) -> bool:
+    return note.startswith(AUDIT_HEADER.encode() + b"\n")
+
+
+def sign_audit_key_statement(statement: AuditKeyStatement, retiring: Callable[[bytes], bytes],
+                             new: Callable[[bytes], bytes]) -> bytes:
+    """The signed note: one signature by the retiring key, then one by the new key (which proves it is held)."""
+    if statement.tree_size < 1:
+        raise ValueError("an audit key statement follows its rotation entry: tree size at least 1")
+    return _signed_note(statement.origin, statement.body(), [(statement.previous_audit_public_key, retiring),
+                                                             (statement.audit_public_key, new)])
+
+
+def parse_audit_key_statement(note: bytes) -> tuple[AuditKeyStatement, list[tuple[str, bytes]]]:
+    """The statement and its signature lines; no signature checked."""
+    body, signatures = _split_note(note, _AUDIT_WHAT)
+    fields = _fields(body, AUDIT_HEADER, AUDIT_FIELDS)
+    if not _KEY_NAME.fullmatch(fields["origin"]) or not _DECIMAL.fullmatch(fields["tree-size"]):
+        raise RotationError(f"{_AUDIT_WHAT}: origin is not a key name or tree-size not a positive decimal")
+    statement = AuditKeyStatement(fields["origin"], int(fields["tree-size"]),
+                                  _hex32(fields, "previous-audit-public-key", _AUDIT_WHAT),
+                                  _hex32(fields, "audit-public-key", _AUDIT_WHAT))
+    if statement.body() != body:
+        raise RotationError(f"{_AUDIT_WHAT}: the text is not canonical")
+    return statement, signatures
+
+
+def check_audit_key_statement(note: bytes, previous_audit_public_key: bytes) -> AuditKeyStatement:
+    """The statement in ``note`` if it moves the audit key ``previous_audit_public_key`` on (SPEC.md 2.4, in order)."""
+    statement, signatures = parse_audit_key_statement(note)
+    if statement.previous_audit_public_key != previous_audit_public_key:
+        raise RotationError(f"{_AUDIT_WHAT} replaces audit key {statement.previous_audit_public_key.hex()[:16]}..., "
+                            f"not {previous_audit_public_key.hex()[:16]}...: it does not chain from it")
+    if not _signed_by(statement, signatures, previous_audit_public_key):
+        raise RotationError(f"{_AUDIT_WHAT} is not signed by the audit key it replaces")
+    try:
+        load_public_key_strict(statement.audit_public_key, what="the statement's audit-public-key")
+    except WeakPublicKeyError as exc:
+        raise RotationError(f"{_AUDIT_WHAT} names an invalid key: {exc}") from None
+    if statement.audit_public_key == previous_audit_public_key:
+        raise RotationError(f"{_AUDIT_WHAT} names the same audit key again")
+    if not _signed_by(statement, signatures, statement.audit_public_key):
+        raise RotationError(f"{_AUDIT_WHAT} is not signed by the new audit key")
+    return statement
+
+
+def verify_audit_key_statement(note: bytes, pin: Pin) -> AuditKeyStatement:
+    """:func:`check_audit_key_statement` from the pinned audit key."""
+    return check_audit_key_statement(note, pin.audit_public_key)

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from blindmatch.audit import AuditLog
-from blindmatch.core.rotation import Pin, RotationError, follow_rotations
+from blindmatch.core.rotation import Pin, follow_rotations
 from blindmatch.keyfile import fsync_directory
 from blindmatch.requester.config import HolderEndpoint
 from blindmatch.vocabulary import BlindmatchError, Reason
@@ -73,19 +73,19 @@ class PinStore:
     def follow(self, statements: list[bytes], oprf_public_key: bytes, audit_public_key: bytes) -> Pin:
         """Move the pin along the holder's statements to the announced keys, audit it and store it.
 
-        Raises :class:`RotationError` (reason ``holder_not_pinned``) when no valid chain leads there.
+        Raises :class:`~blindmatch.core.rotation.RotationError` (reason ``holder_not_pinned``) when no valid chain leads there.
         """
         pin = self.current()
-        moved, applied = follow_rotations(statements, pin, oprf_public_key, self._clock())
-        if moved.audit_public_key != audit_public_key:
-            raise RotationError(f"the rotation statements lead to audit key {moved.audit_public_key.hex()[:16]}..., "
-                                f"the holder announces {audit_public_key.hex()[:16]}...")
-        for statement, note in applied:
+        moved, applied = follow_rotations(statements, pin, oprf_public_key, self._clock(), audit_public_key)
+        for step, note in applied:
             if self._audit is not None:
+                fields: dict[str, object] = {}
+                if step.audit_public_key != pin.audit_public_key:
+                    fields["audit_public_key"] = step.audit_public_key.hex()
                 self._audit.append("holder_repinned", peer=self._endpoint.name, previous_key_id=pin.key_id.hex(),
-                                   key_id=statement.key_id.hex(), epoch=statement.epoch,
-                                   statement=hashlib.sha256(note).hexdigest())
-            pin = Pin(pin.organisation, statement.oprf_public_key, statement.audit_public_key, statement.epoch)
+                                   key_id=step.key_id.hex(), epoch=step.epoch,
+                                   statement=hashlib.sha256(note).hexdigest(), **fields)
+            pin = step
         self._store(moved)
         return moved
 

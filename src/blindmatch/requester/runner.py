@@ -358,9 +358,11 @@ class JobRunner:
         if pending and decision is not Decision.RELEASED:
             raise AwaitingApproval(f"job {job.id} waits for officials: blindmatch official approve {job.id}")
         margin = datetime.now(UTC) + timedelta(seconds=30)
-        for prepared in pending:
+        for number, prepared in enumerate(pending):
             if self.stop.is_set():
                 raise JobStopped()  # between sessions: the rest stay approved and resume on the next start
+            if number:
+                self._check_keys_unchanged(client, info)
             keys = [elements.keys[i] for i in prepared.elements]
             session = RequesterSession(keys, mode, index, prepared.session_id, batch_size, self.engine, blinds=prepared.blinds,
                                        organisation=self.config.organisation, public_key=info.oprf_public_key)
@@ -384,6 +386,14 @@ class JobRunner:
         left = np.setdiff1d(remaining, self.store.done_elements(job.id), assume_unique=True)
         if left.size:
             self._prepare(job, mode, index, info, elements, left, ineligible, batch_size, session_max)
+
+    def _check_keys_unchanged(self, client: HolderClient, info: pb.HolderInfo) -> None:
+        """Between two sessions: a holder restarted with another audit key (or OPRF key) would sign
+        the next Closed with it, so read GetInfo again (which moves the pin only through valid
+        statements, SPEC.md 2.3-2.4) and start over from it."""
+        now = client.info(self.config.official.name)
+        if (now.oprf_public_key, now.audit_public_key) != (info.oprf_public_key, info.audit_public_key):
+            raise _Retry("the holder's keys changed between sessions; reading its GetInfo again")
 
     def _prepare(
         self, job: Job, mode: Mode, index: EncryptedIndex, info: pb.HolderInfo, elements: Elements,
