@@ -18,9 +18,11 @@ A build ahead that fails for a reason that may pass (the issuer unreachable or n
 announcing the next epoch, a disk error) is tried again with a doubling delay, in the
 daemon's clock, from one poll to ``RETRY_LONGEST``; the current epoch is served meanwhile.
 
-Without a build ahead (lead 0, a build the index guard refused, a failed switch) the
-rotation rebuilds once the epoch has ended, and until the switch sessions against the
-ended epoch are refused ``epoch_ended`` (``HolderRuntime.check_epoch``). A failed rebuild
+Without a build ahead (lead 0, a build the index guard refused, a failed switch, an
+issuer still unreachable at the boundary) the daemon rebuilds once the epoch has ended,
+and until the switch sessions against the ended epoch are refused ``epoch_ended``
+(``HolderRuntime.check_epoch``) or, for an issuer epoch, ``issuer_epoch_ended``
+(``holder.tokens.epoch_refusal``). A failed rebuild
 is logged and tried again at the next poll; the ended epoch stays refused meanwhile, so
 no key outlives its epoch. A build ahead a crash interrupted is built again from the start.
 """
