@@ -142,7 +142,8 @@ class EpochRotator:
         shutil.rmtree(staged, ignore_errors=True)
         manifest = self._runtime.current()[1].manifest
         try:
-            with configured_tokens(config, boundary.at if config.issuer is not None else None) as tokens:
+            # The next issuer epoch's tokens only if it begins there (else the current epoch's, pin checked).
+            with configured_tokens(config, boundary.at if boundary.issuer_epoch_ends else None) as tokens:
                 report = build_index(self._records, config, progress=False, engine=self._runtime.engine,
                                      rotate_key=boundary.rotates_key, tokens=tokens, now=boundary.at, stage_in=staged)
         except IndexBuildError as exc:  # the guard (or the records file) refuses: rebuild at the end, as without a lead
