@@ -12,7 +12,10 @@ evaluated batch carries its batched DLEQ proof, made with a fixed nonce here onl
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from blindmatch.core.holder import HolderConfig, HolderSession, unsigned_close
@@ -152,6 +155,59 @@ def session_vectors() -> dict:
     }
 
 
+def fixed_shuffle() -> Callable[[int], int]:
+    """Deterministic Fisher-Yates draws for the vectors only; real holders use a CSPRNG."""
+    draws = itertools.count()
+
+    def randbelow(bound: int) -> int:
+        digest = hashlib.sha256(b"blindmatch test vector shuffle" + next(draws).to_bytes(4, "big")).digest()
+        return int.from_bytes(digest, "big") % bound
+
+    return randbelow
+
+
+def cardinality_session_vectors() -> dict:
+    key = _key()
+    info = _infos(key)[Mode.CARDINALITY]
+    engine = BatchEngine(1)
+    t_inverse = group.invert(poprf.tweaked_secret(key.sk, info))
+    outputs = b"".join(cardinality_output(info, group.scalar_mult(t_inverse, poprf.input_element(k))) for k in HOLDER_KEYS)
+    hi, lo = split_outputs(outputs)
+    index = EncryptedIndex.parse(encode_index(Mode.CARDINALITY, key.key_id, SCHEMA_FINGERPRINT, hi, lo))
+    blind = fixed_blind(0)
+    config = HolderConfig(key.sk, key.key_id, SCHEMA_FINGERPRINT, {Mode.CARDINALITY: index.digest}, max_batch=2,
+                          max_session_elements=16)
+    holder = HolderSession(config, engine, unsigned_close, ORGANISATION, randbelow=fixed_shuffle())
+    requester = RequesterSession(REQUESTER_KEYS, Mode.CARDINALITY, index, SESSION_ID, 2, engine,
+                                 organisation=ORGANISATION, public_key=key.public_key, blinds=blind)
+    wire = run_local(holder, requester, authorization=b"")
+    engine.close()
+    messages = [_message_json(m) for m in wire]
+    for m in messages:
+        m.pop("proof_nonce", None)  # cardinality batches carry no proof
+    return {
+        "description": "One cardinality session (section 6): one blind for the session, the holder's evaluations "
+                       "shuffled (fixed Fisher-Yates draws) and re-batched without proofs, every message's canonical "
+                       "encoding, the transcript hash and the count of matching keys",
+        "skS": key.sk.hex(),
+        "pkS": key.public_key.hex(),
+        "key_id": key.key_id.hex(),
+        "organisation": ORGANISATION,
+        "mode": Mode.CARDINALITY.value,
+        "info": info.hex(),
+        "index_digest": index.digest.hex(),
+        "session_id": SESSION_ID.hex(),
+        "requester_keys": [k.hex() for k in REQUESTER_KEYS],
+        "blind": blind.hex(),
+        "shuffle_draws": "randbelow(b) = int(SHA-256(\"blindmatch test vector shuffle\" || I2OSP(i, 4))) mod b for the "
+                         "i-th draw (from 0), Fisher-Yates from the last position down as section 5.2",
+        "blinded_commitment": blinded_commitment(requester.element_count, requester.batch_digests).hex(),
+        "messages": messages,
+        "transcript_hash": requester.transcript_hash.hex(),
+        "match_count": requester.match_count,
+    }
+
+
 def render(data: dict) -> str:
     return json.dumps(data, indent=2) + "\n"
 
@@ -159,6 +215,7 @@ def render(data: dict) -> str:
 def main() -> None:
     (HERE / "index.json").write_text(render(index_vectors()))
     (HERE / "session.json").write_text(render(session_vectors()))
+    (HERE / "session-cardinality.json").write_text(render(cardinality_session_vectors()))
 
 
 if __name__ == "__main__":

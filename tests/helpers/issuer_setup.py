@@ -31,8 +31,11 @@ def make_issuer(root: Path, holders: dict[str, int], cap: int = 3) -> IssuerConf
 
 
 def write_orders(path: Path, rows: list[dict[str, str]]) -> None:
-    """ORDERS.csv: the requester's records with the issuer's order status (``final`` by default)."""
+    """ORDERS.csv: the requester's records with the issuer's order status (``final`` by default).
+
+    Columns beyond the four (``case_ref``) are written when a row has them."""
+    extra = sorted({name for row in rows for name in row} - {"name", "address", "order_date", "order_status"})
     with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["name", "address", "order_date", "order_status"])
+        writer = csv.DictWriter(handle, fieldnames=["name", "address", "order_date", "order_status", *extra])
         writer.writeheader()
         writer.writerows({"order_status": "final", **row} for row in rows)

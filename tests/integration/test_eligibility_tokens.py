@@ -26,6 +26,7 @@ from blindmatch.issuer.config import IssuerConfig
 from blindmatch.issuer.evaluation import BlindEvaluator
 from blindmatch.issuer.issue import issue_tokens
 from blindmatch.issuer.keys import load_signing_key
+from blindmatch.issuer.linkage import approve_request
 from blindmatch.issuer.tokenfile import TokenHeader, read_token_file, render
 from blindmatch.normalize import default_schema
 from blindmatch.pilot import synthetic
@@ -107,6 +108,36 @@ def test_only_records_with_tokens_match(setup: tuple[Workspace, IssuerConfig], t
         ("true", "ok"), ("", "ineligible: no token"), ("", "ineligible: order_date in the future"),
         ("true", "ok"), ("false", "ok"),
     ]
+
+
+def test_an_approved_linkage_request_matches_the_holders_record(setup: tuple[Workspace, IssuerConfig],
+                                                              tmp_path: Path) -> None:
+    """The court's records have two people at other addresses than the holder's; a clerk approves one link."""
+    ws, issuer = setup
+    p = _people()
+    orders = tmp_path / "court-records.csv"
+    write_orders(orders, [
+        {"name": p[0]["name"], "address": "9 Old Mill Rd, Springfield, IL 62701", "order_date": "2024-01-02",
+         "case_ref": "2024-CV-1"},
+        {"name": p[1]["name"], "address": p[1]["address"], "order_date": "2024-01-02", "case_ref": "2024-CV-2"},
+        {"name": p[2]["name"], "address": "7 Old Mill Rd, Springfield, IL 62701", "order_date": "2024-01-02",
+         "case_ref": "2024-CV-3"},
+    ])
+    queries = tmp_path / "queries.csv"
+    rows = [{"name": p[i]["name"], "address": p[i]["address"], "order_date": "2024-01-02",
+             "case_ref": f"2024-CV-{i + 1}"} for i in range(3)]
+    write_orders(queries, rows)
+    request = tmp_path / "request.csv"
+    write_orders(request, rows[:1])
+    assert approve_request(request, orders, issuer, "Jane Clerk").approved == [1]
+    tokens = tmp_path / "tokens.txt"
+    issued = issue_tokens(queries, issuer, tokens, orders=orders)
+    assert (issued.issued, issued.by_approval, issued.unlinked) == (2, 1, [3])
+    for runner in _runner(ws, issuer, tokens):
+        job, _ = runner.submit(queries, tmp_path / "r.csv", Mode.MEMBERSHIP)
+        assert run_approved(ws, runner, job.id).exit_state == "succeeded"
+    # The approved link matches the holder's record at that address; the unapproved one was never sent.
+    assert _results(tmp_path / "r.csv") == [("true", "ok"), ("true", "ok"), ("", "ineligible: no token")]
 
 
 def test_cardinality_on_tokens(setup: tuple[Workspace, IssuerConfig], tmp_path: Path) -> None:

@@ -13,13 +13,13 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from helpers.issuer_setup import make_issuer
+from helpers.issuer_setup import make_issuer, write_orders
 
 from blindmatch.holder.config import ConfigError, load_holder_config
 from blindmatch.holder.index_build import build_index
 from blindmatch.holder.store import read_manifest
 from blindmatch.issuer.config import IssuerConfigError, load_issuer_config
-from blindmatch.issuer.issue import issuer_schema
+from blindmatch.issuer.issue import issue_tokens, issuer_schema
 from blindmatch.normalize import builtin_schema, resolve_schema
 from blindmatch.pilot.workspace import Workspace, create_workspace
 from blindmatch.requester.config import ConfigError as RequesterConfigError
@@ -99,3 +99,16 @@ def test_a_value_naming_neither_a_builtin_nor_a_file_names_the_config_and_the_ke
     message = str(refused.value)
     assert str(path) in message and key in message
     assert "'extnded' is neither a built-in schema (default, extended) nor a schema file" in message
+
+
+def test_the_issuer_refuses_to_issue_tokens_under_a_schema_with_several_keys_per_tier(tmp_path: Path) -> None:
+    """A token file has one token per tier (SPEC 15.3): extended's one-edit and word-missing tiers give several."""
+    make_issuer(tmp_path, {"Tax Authority": 10})
+    path = tmp_path / "issuer.toml"
+    path.write_text(path.read_text().replace('state_dir = "state"\n', 'state_dir = "state"\nschema = "extended"\n'))
+    orders = tmp_path / "orders.csv"
+    write_orders(orders, [{"name": "Ann Lee", "address": "1 Main St, Springfield IL 62704", "order_date": "2026-01-02"}])
+    with pytest.raises(IssuerConfigError) as caught:
+        issue_tokens(orders, load_issuer_config(path), tmp_path / "tokens.txt")
+    assert "name-word-missing-holder+address, name-one-edit+address" in str(caught.value)
+    assert not (tmp_path / "tokens.txt").exists()

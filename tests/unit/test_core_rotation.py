@@ -73,7 +73,7 @@ def test_a_chain_of_statements_is_followed_from_the_pin(pin: Pin, audit_key: Ed2
 
 
 @pytest.mark.parametrize("forgery", ["other key", "unsigned", "tampered", "wrong chain", "other organisation",
-                                     "old epoch", "future", "same key", "control character"])
+                                     "old epoch", "future", "same key", "control character", "epoch beyond 2^63"])
 def test_forged_or_unchained_statements_are_refused(pin: Pin, audit_key: Ed25519PrivateKey, forgery: str) -> None:
     new_key = HolderKey.generate()
     s = statement(pin, new_key, pin.audit_public_key)
@@ -100,6 +100,9 @@ def test_forged_or_unchained_statements_are_refused(pin: Pin, audit_key: Ed25519
         with pytest.raises(ValueError, match="cannot be a line"):
             signed(RotationStatement(s.origin, pin.organisation, 2, s.valid_from, pin.key_id, new_key.public_key,
                                      s.audit_public_key), audit_key)
+    elif forgery == "epoch beyond 2^63":  # 19 digits, but no audit log could record it
+        note = signed(RotationStatement(s.origin, ORG, 2**63, s.valid_from, pin.key_id, new_key.public_key,
+                                        s.audit_public_key), audit_key)
     elif forgery == "same key":
         note = signed(RotationStatement(s.origin, ORG, 2, s.valid_from, pin.key_id, pin.oprf_public_key,
                                         s.audit_public_key), audit_key)
@@ -144,7 +147,7 @@ def test_an_audit_key_statement_moves_only_the_audit_key(pin: Pin, audit_key: Ed
 
 
 @pytest.mark.parametrize("forgery", ["old key only", "new key only", "other key", "unchained", "same key",
-                                     "tampered", "leading zero"])
+                                     "tampered", "leading zero", "size beyond 2^63"])
 def test_forged_audit_key_statements_are_refused(pin: Pin, audit_key: Ed25519PrivateKey, forgery: str) -> None:
     new_audit, stranger = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     s = AuditKeyStatement("holder/Tax-Authority", 7, pin.audit_public_key, raw(new_audit))
@@ -165,6 +168,9 @@ def test_forged_audit_key_statements_are_refused(pin: Pin, audit_key: Ed25519Pri
         target = pin.audit_public_key
     elif forgery == "tampered":
         note = note.replace(b"tree-size 7", b"tree-size 8")
+    elif forgery == "size beyond 2^63":  # 19 digits and signed by both keys, but no log has that size
+        big = AuditKeyStatement("holder/Tax-Authority", 2**63, pin.audit_public_key, raw(new_audit))
+        note = sign_audit_key_statement(big, audit_key.sign, new_audit.sign)
     else:  # the same number, not in canonical form: its signatures no longer cover the text
         note = note.replace(b"tree-size 7", b"tree-size 07")
     with pytest.raises(RotationError):

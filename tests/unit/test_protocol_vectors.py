@@ -20,7 +20,11 @@ generate_core = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(generate_core)
 
 
-@pytest.mark.parametrize(("name", "build"), [("index.json", "index_vectors"), ("session.json", "session_vectors")])
+@pytest.mark.parametrize(
+    ("name", "build"),
+    [("index.json", "index_vectors"), ("session.json", "session_vectors"),
+     ("session-cardinality.json", "cardinality_session_vectors")],
+)
 def test_vectors_are_current(name: str, build: str) -> None:
     committed = (VECTOR_DIR / name).read_text()
     assert committed == generate_core.render(getattr(generate_core, build)()), f"regenerate {name} with generate_core.py"
@@ -68,3 +72,33 @@ def test_session_vector_proofs_verify_and_finalize_to_the_index() -> None:
     index = EncryptedIndex.parse(bytes.fromhex(index_data["indexes"]["membership"]["encoded"]))
     assert index.digest.hex() == data["index_digest"]
     assert index.contains(b"".join(outputs)).tolist() == data["matched"]
+
+
+def test_cardinality_session_vector_counts_what_the_cardinality_index_holds() -> None:
+    """The shuffled, unproven batches unblind (one blind) to elements whose outputs the index.json index holds."""
+    import json
+
+    from blindmatch.core.index import EncryptedIndex
+    from blindmatch.core.outputs import cardinality_output
+    from blindmatch.crypto import group
+
+    data = json.loads((VECTOR_DIR / "session-cardinality.json").read_text())
+    index_data = json.loads((VECTOR_DIR / "index.json").read_text())["indexes"]["cardinality"]
+    index = EncryptedIndex.parse(bytes.fromhex(index_data["encoded"]))
+    assert index.digest.hex() == data["index_digest"]
+    r_inverse = group.invert(bytes.fromhex(data["blind"]))
+    evaluated = b"".join(bytes.fromhex(m["elements"]) for m in data["messages"] if m["type"] == "EvaluatedBatch")
+    assert all(m["proof"] == "" for m in data["messages"] if m["type"] == "EvaluatedBatch")
+    info = bytes.fromhex(data["info"])
+    outputs = b"".join(cardinality_output(info, group.scalar_mult(r_inverse, evaluated[i : i + 32]))
+                       for i in range(0, len(evaluated), 32))
+    assert int(index.contains(outputs).sum()) == data["match_count"] == 2
+
+
+def test_audit_vector_is_current() -> None:
+    spec = importlib.util.spec_from_file_location("generate_audit", VECTOR_DIR / "generate_audit.py")
+    assert spec is not None and spec.loader is not None
+    generate_audit = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generate_audit)
+    committed = (VECTOR_DIR / "audit.json").read_text(encoding="utf-8")
+    assert committed == generate_audit.render(generate_audit.build()), "regenerate audit.json with generate_audit.py"

@@ -260,7 +260,16 @@ EVENTS: Mapping[str, EventSchema] = {
     "audit_key_rotated": EventSchema({"previous_key": PUBLIC_KEY, "key": PUBLIC_KEY, "statement": SHA256}, {}),
     # The issuer's entries (SPEC.md 15.7): counts and identities only, never a record.
     "tokens_issued": EventSchema(
-        {"epoch": IDENT, "rows": UINT, "issued": UINT, "refused": UINT, "file_sha256": SHA256}, {},
+        {"epoch": IDENT, "rows": UINT, "issued": UINT, "refused": UINT, "file_sha256": SHA256},
+        {"by_approval": UINT},  # rows checked against the issuer's records: issued on an approved link only
+    ),
+    # A named person at the issuer decided a linkage request; ``request`` is a keyed digest of the file.
+    "linkage_approved": EventSchema(
+        {"by": IDENT, "request": SHA256, "epoch": IDENT, "rows": UINT, "approved": UINT, "on_record": UINT,
+         "rejected": UINT}, {},
+    ),
+    "linkage_revoked": EventSchema(
+        {"by": IDENT, "request": SHA256, "epoch": IDENT, "rows": UINT, "revoked": UINT, "not_revoked": UINT}, {},
     ),
     "blind_evaluation": EventSchema(
         {"peer": IDENT, "epoch": IDENT, "count": UINT, "epoch_used": UINT, "epoch_limit": UINT},

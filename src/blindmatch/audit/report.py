@@ -375,6 +375,15 @@ def render_report(
         ("Refusals by reason", "refusals-by-reason", "reason", None, refused, COLOR_REFUSED),
     ):
         charts.append((title, bar_chart(name, title, _group(rows, group_key, value_key), color)))
+    linkages = [e for e in entries if e.get("event") == "linkage_approved"]  # an issuer's log (SPEC 15.7.1)
+    if linkages:
+        charts += [
+            (title, bar_chart(name, title, _group(linkages, "by", value_key), color))
+            for title, name, value_key, color in (
+                ("Linked addresses approved, by approver", "approved-by-approver", "approved", COLOR_RECORDS),
+                ("Linkage rows rejected, by approver", "rejected-by-approver", "rejected", COLOR_REFUSED),
+            )
+        ]
     cards = "".join(f'<div class="card"><h2>{_e(t)}</h2>{svg}</div>' for t, svg in charts)
     origin = result.origin or str(directory)
     return (

@@ -71,6 +71,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     match.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     match.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     match.set_defaults(func=_match)
+    linkage = commands.add_parser(
+        "linkage-request",
+        help="write a linkage request: the eligible rows the issuer gave no token (address not on its record)",
+        description="Verify the token file of QUERIES.csv ([eligibility] in requester.toml, or --tokens), then "
+        "write REQUEST.csv (mode 0600) with the rows that pass the requester's own legal-basis check but have no "
+        "token: queries_row, the schema's name, address and basis fields and the order reference. The issuer's "
+        "clerks decide it with 'blindmatch issuer approve'; then 'issuer issue --orders' gives the approved rows "
+        "tokens.",
+    )
+    linkage.add_argument("queries", type=Path, metavar="QUERIES.csv")
+    linkage.add_argument("--config", required=True, type=Path, help="requester.toml")
+    linkage.add_argument("--out", required=True, type=Path, metavar="REQUEST.csv")
+    linkage.add_argument("--tokens", type=Path, metavar="TOKENS", help="default: [eligibility] tokens of the config")
+    linkage.add_argument("--case-field", default="case_ref", metavar="COLUMN",
+                         help="the order reference column the issuer expects (default: case_ref)")
+    linkage.set_defaults(func=_linkage_request)
 
 
 def _load(path: Path) -> RequesterConfig:
@@ -79,6 +95,21 @@ def _load(path: Path) -> RequesterConfig:
         return load_requester_config(path)
     except ConfigError as exc:
         raise CliError(str(exc), ExitCode.USAGE) from None
+
+
+def _linkage_request(args: argparse.Namespace) -> int:
+    from blindmatch.normalize import resolve_schema
+    from blindmatch.requester.linkage_request import LinkageRequestError, prepare_linkage_request
+
+    config = _load(args.config)
+    if config.eligibility is None:
+        raise LinkageRequestError(f"{args.config}: no [eligibility] table: a linkage request needs the issuer's "
+                                  "pinned key and token file")
+    tokens = args.tokens or config.eligibility.tokens_for(args.queries)
+    request = prepare_linkage_request(args.queries, tokens, config.eligibility.issuer_key,
+                                      resolve_schema(config.matching.schema), args.out, case_field=args.case_field)
+    print(request.summary(args.out))
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -165,8 +165,9 @@ def parse_statement(note: bytes) -> tuple[RotationStatement, list[tuple[str, byt
     """The statement and its signature lines as (key name, key hash || signature); no signature checked."""
     body, signatures = _split_note(note, "key rotation statement")
     fields = _fields(body)
-    if not _KEY_NAME.fullmatch(fields["origin"]) or not _DECIMAL.fullmatch(fields["epoch"]):
-        raise RotationError("key rotation statement: origin is not a key name or epoch not a positive decimal")
+    if (not _KEY_NAME.fullmatch(fields["origin"]) or not _DECIMAL.fullmatch(fields["epoch"])
+            or int(fields["epoch"]) >= 2**63):  # the audit log's uint: holder_repinned records it
+        raise RotationError("key rotation statement: origin is not a key name or epoch not a positive decimal below 2^63")
     try:
         valid_from = parse_time(fields["valid-from"])
     except ValueError as exc:
@@ -324,8 +325,9 @@ def parse_audit_key_statement(note: bytes) -> tuple[AuditKeyStatement, list[tupl
     """The statement and its signature lines; no signature checked."""
     body, signatures = _split_note(note, _AUDIT_WHAT)
     fields = _fields(body, AUDIT_HEADER, AUDIT_FIELDS)
-    if not _KEY_NAME.fullmatch(fields["origin"]) or not _DECIMAL.fullmatch(fields["tree-size"]):
-        raise RotationError(f"{_AUDIT_WHAT}: origin is not a key name or tree-size not a positive decimal")
+    if (not _KEY_NAME.fullmatch(fields["origin"]) or not _DECIMAL.fullmatch(fields["tree-size"])
+            or int(fields["tree-size"]) >= 2**63):  # a log size, like every uint of the audit log
+        raise RotationError(f"{_AUDIT_WHAT}: origin is not a key name or tree-size not a positive decimal below 2^63")
     statement = AuditKeyStatement(fields["origin"], int(fields["tree-size"]),
                                   _hex32(fields, "previous-audit-public-key", _AUDIT_WHAT),
                                   _hex32(fields, "audit-public-key", _AUDIT_WHAT))

@@ -8,5 +8,7 @@ issuer gave it a token for: it cannot compute a token itself (SPEC.md section 15
 
 Modules: ``epochs`` (periods and their keys), ``keys`` (the seed and signing key files),
 ``config`` (issuer.toml), ``rules`` (who is eligible), ``tokenfile`` (the signed file),
-``issue`` (the offline ``issuer issue``), ``evaluation`` (blind evaluation for holders).
+``issue`` (the offline ``issuer issue``), ``records`` (ORDERS.csv as keyed digests: orders,
+addresses on record), ``linkage`` (``issuer approve``: a named person links new addresses),
+``evaluation`` (blind evaluation for holders).
 """

@@ -11,6 +11,7 @@
     max_addresses_per_person = 3        # distinct addresses one person may get tokens for, per epoch
     final_field = "order_status"        # the column that says whether the order is final ...
     final_value = "final"               # ... and the value that means it is (case-insensitive)
+    case_field = "case_ref"             # the order's reference, in ORDERS.csv and in a linkage request
     listen = "127.0.0.1:50080"          # 'issuer serve' (loopback only in the pilot)
 
     [issuer.tls]                        # mutual TLS, TLS 1.3 only
@@ -40,7 +41,7 @@ from blindmatch.vocabulary import InputError
 
 _ISSUER_KEYS = {
     "name", "seed_file", "signing_key", "state_dir", "schema", "epoch_months", "evaluate_ahead_hours",
-    "max_addresses_per_person", "final_field", "final_value", "holder", "listen", "tls",
+    "max_addresses_per_person", "final_field", "final_value", "case_field", "holder", "listen", "tls",
 }
 _HOLDER_KEYS = {"organisation", "records", "margin"}
 _TLS_KEYS = {"cert", "key", "client_ca"}
@@ -84,12 +85,18 @@ class IssuerConfig:
     max_addresses_per_person: int = 3
     final_field: str = "order_status"
     final_value: str = "final"
+    case_field: str = "case_ref"  # names the order a requester's row or linkage request is for (issuer/records.py)
     holders: tuple[HolderAllowance, ...] = ()
     listen: str = DEFAULT_LISTEN
     tls: IssuerTls | None = None  # required by 'issuer serve' only
 
     def holder(self, organisation: str) -> HolderAllowance | None:
         return next((h for h in self.holders if h.organisation == organisation), None)
+
+
+def audit_origin(config: IssuerConfig) -> str:
+    """The origin line of the issuer's audit log checkpoints: ``issuer/<name>``."""
+    return f"issuer/{config.name.replace(' ', '-')}"
 
 
 def _check_keys(where: str, table: dict[str, Any], allowed: set[str]) -> None:
@@ -171,6 +178,7 @@ def load_issuer_config(path: Path) -> IssuerConfig:
         max_addresses_per_person=_integer("issuer", table, "max_addresses_per_person", 3, 1),
         final_field=_text("issuer", table, "final_field", "order_status"),
         final_value=_text("issuer", table, "final_value", "final"),
+        case_field=_text("issuer", table, "case_field", "case_ref"),
         holders=parsed,
         listen=_text("issuer", table, "listen", DEFAULT_LISTEN),
         tls=tls,

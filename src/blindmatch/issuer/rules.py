@@ -10,11 +10,13 @@ name or address in the clear.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -29,22 +31,62 @@ NOT_FINAL = "order not final"
 OVER_ADDRESS_CAP = "address cap reached"
 
 
+class StateDigest:
+    """The keyed digest under which the issuer's state names persons, addresses and requests.
+
+    HMAC-SHA256 with a key derived from the OPRF seed: the state files and the audit log
+    can compare values without holding them, and nobody without the seed can test a
+    guessed name or address against them.
+    """
+
+    def __init__(self, seed: bytes) -> None:
+        self._key = hmac.new(seed, STATE_KEY_DST, hashlib.sha256).digest()
+
+    def __call__(self, value: bytes) -> str:
+        return hmac.new(self._key, value, hashlib.sha256).hexdigest()
+
+
+@contextmanager
+def state_lock(state_dir: Path) -> Iterator[None]:
+    """Serialise the commands that read, decide on and replace the issuer's state files.
+
+    Two clerks approving at once, or an approval during an issuance, would otherwise each
+    read the same state and the later write would drop the earlier one's links or counts.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(state_dir / ".state.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # also releases the lock
+
+
+def write_state_json(path: Path, state: object) -> None:
+    """Replace ``path`` with ``state`` atomically and durably: a crash leaves the old or the new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w") as handle:
+        json.dump(state, handle, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    fsync_directory(path.parent)
+
+
 class AddressLedger:
     """Distinct addresses per person that received tokens in one epoch (keyed digests only)."""
 
     def __init__(self, state_dir: Path, epoch: Epoch, seed: bytes, cap: int) -> None:
         self._path = state_dir / f"addresses-{epoch.name}.json"
-        self._key = hmac.new(seed, STATE_KEY_DST, hashlib.sha256).digest()
+        self.digest = StateDigest(seed)
         self._cap = cap
         self._state: dict[str, list[str]] = json.loads(self._path.read_text()) if self._path.exists() else {}
 
-    def _digest(self, value: bytes) -> str:
-        return hmac.new(self._key, value, hashlib.sha256).hexdigest()
-
     def admit(self, person: bytes, address: bytes) -> bool:
         """True (and recorded) when ``address`` is known or still under the cap for ``person``."""
-        addresses = self._state.setdefault(self._digest(person), [])
-        digest = self._digest(address)
+        addresses = self._state.setdefault(self.digest(person), [])
+        digest = self.digest(address)
         if digest in addresses:
             return True
         if len(addresses) >= self._cap:
@@ -52,15 +94,12 @@ class AddressLedger:
         addresses.append(digest)
         return True
 
+    def issued(self, person: str) -> set[str]:
+        """The address digests the person (a digest) received tokens for in this epoch."""
+        return set(self._state.get(person, ()))
+
     def save(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._path.with_name(f".{self._path.name}.tmp")
-        with tmp.open("w") as handle:
-            json.dump(self._state, handle, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self._path)
-        fsync_directory(self._path.parent)
+        write_state_json(self._path, self._state)
 
 
 def refusal(record: Mapping[str, str], schema: Schema, final_field: str, final_value: str, today: date) -> str | None:

@@ -80,6 +80,12 @@ NORMALIZER_VERSIONS: dict[str, Any] = {
     },
     "tables_sha256": TABLES.digest,
 }
+# the views whose value is a set (one key per member): a tier reading one can give a record several keys
+_SET_VIEWS: dict[str, frozenset[str]] = {
+    "address": frozenset(v for v, value in _address_views("1 A ST, 00000", "").items() if isinstance(value, tuple)),
+    "name": frozenset(v for v, value in _name_views("A B C", "").items() if isinstance(value, tuple)),
+    "date": frozenset(),
+}
 _CONDITIONS = ("holder_requires_empty", "holder_requires_present", "requester_requires_empty", "requester_requires_present")
 
 
@@ -253,6 +259,16 @@ class Schema:
                 for t in self.tiers
             ],
         }
+
+    def several_keys_tiers(self, side: str) -> list[str]:
+        """Tiers in which one record of ``side`` can give several keys (a part read from a set view).
+
+        A token file carries one token per tier (SPEC 15.3), so eligibility tokens need none of them.
+        """
+        return [
+            t.name for t in self.tiers
+            if any(v in _SET_VIEWS[self.fields[f]] for f, v in map(_split_ref, t.side_parts(side)))
+        ]
 
     def tier_names(self) -> list[str]:
         """Tier names, strongest first."""
