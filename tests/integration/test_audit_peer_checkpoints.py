@@ -102,12 +102,27 @@ def test_the_last_checkpoint_removed_with_the_lines_after_it_is_caught(pristine:
 
 
 def test_a_stored_checkpoint_that_does_not_verify_is_reported(pristine: Path, tmp_path: Path) -> None:
+    """The requester keeps only its one holder's notes, each checked under the pinned key when it came."""
     holder, requester = copy_pair(pristine, tmp_path)
-    forged = sign_checkpoint(Ed25519PrivateKey.generate(), REQUESTER_ORIGIN, 1, bytes(32), "2024-05-06T09:00:00.000000Z")
-    append_note(holder / "audit" / PEER_CHECKPOINTS_NAME, forged.note)
+    forged = sign_checkpoint(Ed25519PrivateKey.generate(), HOLDER_ORIGIN, 1, bytes(32), "2024-05-06T09:00:00.000000Z")
+    append_note(requester / "audit" / PEER_CHECKPOINTS_NAME, forged.note)
     mismatches = reconcile(holder, requester).mismatches
-    assert mismatches == [f"holder {PEER_CHECKPOINTS_NAME} #6: not a valid checkpoint of the requester's log: "
-                          f"no signature by the log's audit key {REQUESTER_ORIGIN!r}"]
+    assert mismatches == [f"requester {PEER_CHECKPOINTS_NAME} #6: not a valid checkpoint of the holder's log: "
+                          f"no signature by the log's audit key {HOLDER_ORIGIN!r}"]
+
+
+def test_another_requesters_note_naming_this_requesters_origin_is_not_held_against_it(
+    pristine: Path, tmp_path: Path
+) -> None:
+    """Found live: any allowed requester's Close may carry a checkpoint naming another requester's
+    origin, signed by its own key, and the holder stores it. It is not that requester's, so it
+    must not make an honest pair fail to reconcile (nor count as one of its checkpoints)."""
+    holder, requester = copy_pair(pristine, tmp_path)
+    planted = sign_checkpoint(Ed25519PrivateKey.generate(), REQUESTER_ORIGIN, 1, bytes(32), "2024-05-06T09:00:00.000000Z")
+    append_note(holder / "audit" / PEER_CHECKPOINTS_NAME, planted.note)
+    result = reconcile(holder, requester)
+    assert result.ok, result.mismatches
+    assert result.peer_checkpoints == (5, 5)
 
 
 def test_a_torn_peer_checkpoints_file_is_reported(pristine: Path, tmp_path: Path) -> None:

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import grpc
 import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from blindmatch.audit import load_entries
 from blindmatch.audit.log import AuditLog
 from blindmatch.crypto import voprf
 from blindmatch.crypto.batch import BatchEngine
@@ -21,6 +24,7 @@ from blindmatch.issuer.keys import read_seed
 from blindmatch.issuer.service import IssuerDaemon
 from blindmatch.normalize import default_schema
 from blindmatch.transport.pki import OrganisationFiles, init_pki
+from tests.helpers.ca_certs import client_cert
 from tests.helpers.issuer_setup import make_issuer
 
 pytestmark = pytest.mark.timeout(120)
@@ -153,3 +157,33 @@ key = "{holder.client_key}"
     composed = b"".join(poprf.evaluate(holder_key.sk, voprf.evaluate(sk, k), info) for k in keys)
     assert index.contains(composed).all()
     assert not index.contains(b"".join(poprf.evaluate(holder_key.sk, k, info) for k in keys)).any()
+
+
+def test_a_made_up_epoch_is_refused_and_audited_not_an_internal_error(
+    live: tuple[IssuerConfig, IssuerDaemon, dict[str, OrganisationFiles]]
+) -> None:
+    """Found live: a holder naming an epoch with a line break or over 200 characters got INTERNAL,
+    because its text could not go into the ``why`` of the audit entry, and nothing was audited."""
+    config = live[0]
+    with _client(live, HOLDER_ORG) as issuer:
+        for made_up in ("2026-12\nforged line", "9" * 5000):
+            with pytest.raises(IssuerError, match="key_mismatch"):
+                issuer.evaluate(made_up, bytes(32))
+    whys = [e["why"] for e in load_entries(config.state_dir) if e["event"] == "blind_evaluation_refused"]
+    assert any("'2026-12\\nforged line'" in why for why in whys), whys
+
+
+@pytest.mark.parametrize("organisation", ["Evil\nOrg", "E" * 300, "Example\u202eCounty"])
+def test_an_organisation_name_no_audit_entry_can_hold_is_refused_not_an_internal_error(
+    live: tuple[IssuerConfig, IssuerDaemon, dict[str, OrganisationFiles]], tmp_path: Path, organisation: str
+) -> None:
+    """Found live: a CA-signed certificate whose O= is no identifier got INTERNAL from BlindEvaluate
+    (its refusal could not be audited); it is refused like any organisation that is not a holder."""
+    config, daemon, orgs = live
+    pki = orgs[HOLDER_ORG].client_cert.parent.parent
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation, _validate=False)])
+    certs = client_cert(pki, name, tmp_path / "odd")
+    issuer = IssuerClient(f"127.0.0.1:{daemon.port}", config.tls.client_ca if config.tls else Path(),
+                          certs / "client.crt", certs / "client.key")
+    with issuer, pytest.raises(IssuerError, match="organisation_not_allowed"):
+        issuer.evaluate("2026-01", voprf.blind(b"anyone's key")[1])

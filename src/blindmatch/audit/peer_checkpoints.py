@@ -55,17 +55,26 @@ def read_peer_checkpoints(audit_dir: Path) -> tuple[list[str], bool]:
 
 
 def check_peer_checkpoints(
-    notes: Sequence[str], keeper: str, peer: str, origin: str, chain: KeyChain, tree: MerkleTree
-) -> list[str]:
-    """Differences between the ``peer``'s log (``tree``) and the checkpoints ``keeper`` stored.
+    notes: Sequence[str], keeper: str, peer: str, origin: str, chain: KeyChain, tree: MerkleTree,
+    mixed: bool = False,
+) -> tuple[int, list[str]]:
+    """(how many of the notes are the ``peer``'s, their differences from its log ``tree``).
 
     Only notes of the peer's ``origin`` are the peer's (a holder keeps those of all its
     requesters). Each must verify under the peer's audit key in force at its size (``chain``:
     a rotated key signed the earlier ones), and the peer's log must
     still hold exactly the entries it covered: fewer entries, or another root at that
     size, means the peer removed or rewrote entries after handing the checkpoint over.
+
+    ``mixed``: the keeper stores the notes of several peers (the holder). A note names its
+    origin itself and the keeper checked it only under the key of the peer that handed it
+    over, so another requester's Close can carry a note naming this peer's origin under
+    its own key; one that does not verify under this peer's key in force at its size is not
+    this peer's and is skipped (this peer signs every session's Close with that key, which
+    reconciliation checks), or any requester could make another's logs disagree.
     """
     out: list[str] = []
+    checked = 0
     for number, note in enumerate(notes, start=1):
         if note.partition("\n")[0] != origin:
             continue
@@ -73,8 +82,11 @@ def check_peer_checkpoints(
         try:
             cp = parse_checkpoint(note, origin, chain.key_for_size(_size_of(note)))
         except CheckpointError as exc:
-            out.append(f"{where}: not a valid checkpoint of the {peer}'s log: {exc}")
+            if not mixed:
+                checked += 1
+                out.append(f"{where}: not a valid checkpoint of the {peer}'s log: {exc}")
             continue
+        checked += 1
         if cp.size > tree.size:
             out.append(f"{where}: the {peer} signed size {cp.size} at {cp.time}, but its log has only "
                        f"{tree.size} entries: entries were removed after the {keeper} received the checkpoint")
@@ -82,10 +94,12 @@ def check_peer_checkpoints(
             out.append(f"{where}: the {peer} signed size {cp.size} at {cp.time}, but its entries "
                        f"0..{cp.size - 1} have another root: its log was rewritten after the {keeper} "
                        "received the checkpoint")
-    return out
+    return checked, out
 
 
-def check_handed_over(keeper: str, keeper_dir: Path, peer: str, peer_dir: Path) -> tuple[int, list[str]]:
+def check_handed_over(
+    keeper: str, keeper_dir: Path, peer: str, peer_dir: Path, mixed: bool = False
+) -> tuple[int, list[str]]:
     """(how many of the ``peer``'s checkpoints ``keeper`` stored, the differences found).
 
     The peer's log is taken from ``peer_dir`` (already verified by the caller) and its key
@@ -103,5 +117,5 @@ def check_handed_over(keeper: str, keeper_dir: Path, peer: str, peer_dir: Path) 
     tree = MerkleTree()
     for line in (peer_audit / LOG_NAME).read_bytes().split(b"\n")[:-1]:
         tree.append(line)
-    ours = [note for note in notes if note.partition("\n")[0] == origin]
-    return len(ours), out + check_peer_checkpoints(notes, keeper, peer, origin, chain, tree)
+    checked, found = check_peer_checkpoints(notes, keeper, peer, origin, chain, tree, mixed)
+    return checked, out + found

@@ -141,7 +141,7 @@ def _requester(cfg: BenchConfig, requester_config: str, official_key_file: str, 
             info = client.info()
             wanted = next(i for i in info.indexes if i.kind == MODE_TO_PB[mode])
             path = config.index_dir / f"bench-{mode.value}.bmidx"
-            client.download_index(mode, wanted.digest, path)
+            client.download_index(mode, wanted.digest, path, size=wanted.size_bytes)
             t1 = time.perf_counter()
             data = path.read_bytes()
             index = EncryptedIndex.parse(data)

@@ -1,8 +1,19 @@
-"""The one exception type of the protocol core."""
+"""The one exception type of the protocol core, and how it quotes what a peer wrote."""
 
 from __future__ import annotations
 
 from blindmatch.vocabulary import PROTOCOL_CODES, BlindmatchError, Reason
+
+# The most of a peer's own words (an Abort's message, a status's details) quoted in an error.
+PEER_TEXT_LIMIT = 200
+
+
+def peer_text(text: str, limit: int = PEER_TEXT_LIMIT) -> str:
+    """Text the peer chose, fit to quote in our messages and logs: cut to ``limit``
+    characters and, unless every character is printable, escaped as a Python literal, so a
+    line break, terminal escape or bidi override cannot forge or disguise a log line."""
+    text = text[:limit]
+    return text if text.isprintable() else repr(text)
 
 
 class ProtocolError(BlindmatchError):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import Enum, auto
 
 from blindmatch import PROTOCOL_VERSION
-from blindmatch.core.errors import ProtocolError
+from blindmatch.core.errors import ProtocolError, peer_text
 from blindmatch.core.events import (
     AcceptSession,
     BatchEvaluated,
@@ -296,7 +296,7 @@ class HolderSession(TableSession):
         reason = reason_named(abort.code, Reason.BAD_REQUEST)
         if reason not in PROTOCOL_CODES:
             reason = Reason.BAD_REQUEST
-        raise ProtocolError(reason, f"the requester aborted the session: {abort.message[:200]}")
+        raise ProtocolError(reason, f"the requester aborted the session: {peer_text(abort.message)}")
 
     def _on_close(self, close: Close) -> Output:
         assert self.hello is not None

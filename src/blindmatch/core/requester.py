@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from blindmatch import PROTOCOL_VERSION
-from blindmatch.core.errors import ProtocolError
+from blindmatch.core.errors import ProtocolError, peer_text
 from blindmatch.core.events import (
     BatchReceived,
     EndOfStream,
@@ -116,7 +116,6 @@ class RequesterSession(TableSession):
     ) -> None:
         if key_id_of(public_key) != index.header.key_id:
             raise ProtocolError(Reason.KEY_MISMATCH, "the index was not built under the pinned OPRF public key")
-            raise ValueError(f"a {mode.value} session needs a {mode.value} index, not {index.kind.value}")
         if len(session_id) != SESSION_ID_BYTES:
             raise ValueError(f"session id must be {SESSION_ID_BYTES} bytes")
         if batch_size < 1:
@@ -136,6 +135,10 @@ class RequesterSession(TableSession):
         self._engine = engine
         self._observer = observer or _Unobserved()
         self._transcript = Transcript()
+        # Cardinality batches carry no proof, but distinct keys under one blind and one key
+        # evaluate to distinct elements: a repeated one is the holder counting a match twice.
+        self._evaluations_seen: set[bytes] = set()
+        self._repeats_allowed = len(self._keys) - len(set(self._keys)) if mode is Mode.CARDINALITY else 0
         self._handlers: dict[type, Callable[[RequesterInput], Output]] = {
             SendHello: self._on_send_hello,  # type: ignore[dict-item]
             SendBatch: self._on_send_batch,  # type: ignore[dict-item]
@@ -253,7 +256,7 @@ class RequesterSession(TableSession):
 
     def _on_abort(self, message: Abort) -> Output:
         code = reason_named(message.code, Reason.REFUSED) if message.code in ProtocolError.CODES else Reason.REFUSED
-        raise ProtocolError(code, message.message)
+        raise ProtocolError(code, peer_text(message.message))
 
     def batch_range(self, seq: int) -> range:
         """Which keys a (membership-mode) batch covers."""
@@ -281,6 +284,8 @@ class RequesterSession(TableSession):
             raise ProtocolError(Reason.INVALID_ELEMENT, f"evaluated batch {batch.seq}: {exc}") from None
         except ProofError as exc:
             raise ProtocolError(Reason.PROOF_INVALID, f"{exc}: the holder did not evaluate it with the pinned key") from None
+        if self.mode is Mode.CARDINALITY:  # after the elements decoded: an invalid one is invalid_element
+            self._check_no_repeats(batch)
         self._transcript.add(batch)
         with self._observer.measure("finalize"):
             outputs = outputs_for(self.mode, inputs, unblinded, self.info)
@@ -292,6 +297,15 @@ class RequesterSession(TableSession):
         self._evaluated_received += len(span)
         self._next_evaluated_seq += 1
         return Output(events=[BatchReceived(batch.seq, len(span), self.batch_digests[batch.seq], batch.elements)])
+
+    def _check_no_repeats(self, batch: EvaluatedBatch) -> None:
+        """A shuffled batch may not repeat an evaluation (beyond the session's own repeated keys)."""
+        elements = batch.elements
+        self._evaluations_seen.update(elements[o : o + ELEMENT_BYTES] for o in range(0, len(elements), ELEMENT_BYTES))
+        received = self._evaluated_received + len(elements) // ELEMENT_BYTES
+        if received - len(self._evaluations_seen) > self._repeats_allowed:
+            raise ProtocolError(Reason.BAD_REQUEST, f"cardinality batch {batch.seq} repeats an evaluation: the holder "
+                                "returned an element more than once, which would count one match several times")
 
     def _unblind(self, batch: EvaluatedBatch, blinds: bytes) -> bytes:
         """Membership: verify the batch's proof, then unblind; cardinality (shuffled, unproven): unblind."""

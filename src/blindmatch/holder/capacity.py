@@ -18,6 +18,13 @@ HEALTH_WATCHERS = 2  # concurrent grpc.health.v1 Watch streams
 QUEUED_CALLS = 32
 
 
+def downloads_per_organisation(limits: HolderLimits) -> int:
+    """Index downloads one organisation may hold: never all of them (while there are two), so
+    one requester reading its downloads slowly cannot keep every other from its index. (The
+    configuration has no bound of its own for them; Match streams have theirs.)"""
+    return max(1, min(limits.max_sessions_per_organisation, limits.max_concurrent_downloads - 1))
+
+
 def worker_threads(limits: HolderLimits) -> int:
     """The pool: every stream slot, the health watchers, and the threads kept for short calls."""
     return limits.max_concurrent_sessions + limits.max_concurrent_downloads + HEALTH_WATCHERS + SHORT_CALL_THREADS

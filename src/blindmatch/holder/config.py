@@ -42,7 +42,8 @@ class HolderLimits:
     # Evaluations one OPRF key may make in all (SPEC.md 7.6, RFC 9497 section 7.2.3).
     key_evaluation_cap: int = 2**32
     # Fair use of the server's threads (SPEC.md 9.7): Match streams and index downloads
-    # per peer organisation, downloads in all, and how long a Match stream may be silent.
+    # per peer organisation (downloads: at most their total less one, holder.capacity),
+    # downloads in all, and how long a Match stream may be silent.
     max_sessions_per_organisation: int = 8
     max_concurrent_downloads: int = 4
     hello_timeout_seconds: float = 10.0

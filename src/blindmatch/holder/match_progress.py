@@ -23,12 +23,21 @@ class MatchProgress:
     hello: Hello | None = None  # the Hello, once parsed: refusals of it are audited
     granted: bool = False  # the policy granted (and debited) the session
     closed: bool = False  # the session ended with Closed sent and the stream half-closed
+    # ``session_closed`` is in the audit log: the session's outcome is recorded, and nothing
+    # the requester sends after its Close (a batch, a second Close, an Abort, silence) can
+    # add a ``session_failed`` to it; the call still ends with the status of what it sent.
+    close_recorded: bool = False
     reason: str = ""  # why it ended otherwise
+
+    @property
+    def failure_to_record(self) -> bool:
+        """Whether an end of the call is this granted session's failure (its ``session_failed``)."""
+        return self.granted and not self.close_recorded
 
     @property
     def outcome(self) -> str:
         """For the metrics: closed, failed (after the grant), refused (a Hello was refused) or abandoned."""
-        if self.closed:
+        if self.closed or self.close_recorded:
             return "closed"
         if self.granted:
             return "failed"

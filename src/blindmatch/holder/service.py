@@ -38,7 +38,13 @@ from blindmatch.core.holder import HolderSession
 from blindmatch.core.messages import Accept, Closed, EvaluatedBatch, Hello
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.holder.budget_ledger import prepare_budgets
-from blindmatch.holder.capacity import HEALTH_WATCHERS, admitted_calls, server_options, worker_threads
+from blindmatch.holder.capacity import (
+    HEALTH_WATCHERS,
+    admitted_calls,
+    downloads_per_organisation,
+    server_options,
+    worker_threads,
+)
 from blindmatch.holder.config import HolderNodeConfig, TlsConfig
 from blindmatch.holder.epoch_rotation import EpochRotator, published_after_crash
 from blindmatch.holder.index_download import audited_download
@@ -93,7 +99,7 @@ class HolderServicer(pb_grpc.HolderServicer):
                                        limits.max_sessions_per_organisation)
         self.send_watch = SendWatch()
         self.download_slots = StreamSlots("index downloads", limits.max_concurrent_downloads,
-                                          min(limits.max_sessions_per_organisation, limits.max_concurrent_downloads))
+                                          downloads_per_organisation(limits))
 
     def _authenticate(self, context: grpc.ServicerContext) -> str:
         organisation = peer_organisation(context)
@@ -208,18 +214,18 @@ class HolderServicer(pb_grpc.HolderServicer):
             progress.closed = True
         except StreamIdle as idle:
             progress.reason = idle.reason
-            if progress.granted:
+            if progress.failure_to_record:
                 self._audit_failure(peer, progress, idle.reason, grpc.StatusCode.DEADLINE_EXCEEDED)
             log.info("Match call from %r ended: %s", peer, idle)
             abort(context, status_of(idle.reason), idle.reason, str(idle))
         except ProtocolError as exc:
             progress.reason = exc.code
-            if progress.granted and call_cancelled(context):
+            if progress.failure_to_record and call_cancelled(context):
                 # A cancelled call ends the request stream like a half-close: not the peer's protocol error.
                 self._unexpected_failure(peer, progress, context)
-            if progress.granted:
+            if progress.failure_to_record:
                 self._audit_failure(peer, progress, exc.code, status_of(exc.code))
-            elif progress.hello is not None:
+            elif not progress.granted and progress.hello is not None:
                 self._audit_hello_refusal(peer, progress.hello, exc)
             log.info("session ended: %s", exc)
             abort(context, status_of(exc.code), exc.code, exc.message)
@@ -232,7 +238,7 @@ class HolderServicer(pb_grpc.HolderServicer):
             # gRPC dropped the response stream (the call was cancelled or the server is
             # stopping): the generator is being closed and may send nothing more.
             progress.reason = Reason.CANCELLED
-            if progress.granted:
+            if progress.failure_to_record:
                 self._audit_failure(peer, progress, Reason.CANCELLED, grpc.StatusCode.CANCELLED)
             raise
         except Exception:
@@ -248,7 +254,8 @@ class HolderServicer(pb_grpc.HolderServicer):
         session = progress.hello.session_id.hex() if progress.hello else "?"
         log.error("session %s from %r ended: %s", session, peer, exc)
         if progress.granted:
-            self._audit_failure(peer, progress, Reason.AUDIT_UNAVAILABLE, grpc.StatusCode.UNAVAILABLE)
+            if progress.failure_to_record:
+                self._audit_failure(peer, progress, Reason.AUDIT_UNAVAILABLE, grpc.StatusCode.UNAVAILABLE)
             abort(context, grpc.StatusCode.UNAVAILABLE, Reason.AUDIT_UNAVAILABLE, AUDIT_LOST_MESSAGE)
         if progress.hello is not None:
             self._ledger.record_outcome(entries.session_refused(progress.hello.session_id, peer, "", exc.reason, "UNAVAILABLE"))
@@ -273,7 +280,7 @@ class HolderServicer(pb_grpc.HolderServicer):
             reason, status, message = Reason.CANCELLED, grpc.StatusCode.CANCELLED, "the call was cancelled"
             log.info("Match call from %r ended: the requester cancelled or disconnected", peer)
         progress.reason = reason
-        if progress.granted:
+        if progress.failure_to_record:
             self._audit_failure(peer, progress, reason, status)
         abort(context, status, reason, message)
 
@@ -295,14 +302,14 @@ class HolderServicer(pb_grpc.HolderServicer):
         check_served_epoch(self._rt.serving()[1].manifest.issuer_epoch, self._rt.clock())
         session.receive(hello)
         grant = self._authorize(peer, session, hello, progress)
-        yield from self._send(peer, hello, session.receive(AcceptSession()))
+        yield from self._send(peer, hello, session.receive(AcceptSession()), progress)
         while (raw := reader.next(limits.idle_timeout_seconds)) is not None:
-            yield from self._send(peer, hello, session.receive(client_message_from_pb(raw)))
+            yield from self._send(peer, hello, session.receive(client_message_from_pb(raw)), progress)
         session.receive(EndOfStream())
         log.info("session %s with %r (%s) closed: %d elements", hello.session_id.hex(), peer,
                  grant.official.name, session.evaluated_count)
 
-    def _send(self, peer: str, hello: Hello, output: Output) -> Iterator[pb.MatchServerMessage]:
+    def _send(self, peer: str, hello: Hello, output: Output, progress: MatchProgress) -> Iterator[pb.MatchServerMessage]:
         """The audit adapter: one entry per core event, then the core's messages on the wire
         (so nothing is sent that the log does not hold)."""
         audit = self._rt.audit
@@ -316,6 +323,7 @@ class HolderServicer(pb_grpc.HolderServicer):
                 own_signature = audit.sign_transcript(event.session_id, event.transcript_hash)
                 self._ledger.record(entries.session_closed(event, peer, own_signature, event.close.signature,
                                                     event.close.signer_key))
+                progress.close_recorded = True
                 # A closed session is checkpointed at once (its Closed carries the checkpoint);
                 # refusals and failures wait for the keeper's periodic one (SPEC.md 10.6).
                 own_checkpoint = self._ledger.closing_checkpoint()

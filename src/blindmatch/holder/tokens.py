@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from blindmatch.core.errors import ProtocolError
+from blindmatch.core.errors import ProtocolError, peer_text
 from blindmatch.crypto import group, oprf
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.group import ELEMENT_BYTES
@@ -29,7 +29,7 @@ from blindmatch.crypto.modes import VOPRF
 from blindmatch.holder.config import HolderNodeConfig
 from blindmatch.holder.store import IssuerEpochStamp
 from blindmatch.holder.token_spool import TokenSpool
-from blindmatch.issuer.epochs import Epoch
+from blindmatch.issuer.epochs import EPOCH_TEXT_LIMIT, Epoch
 from blindmatch.vocabulary import Reason
 
 # blinded elements -> (evaluated elements, batch proof): a local evaluator or an issuer client.
@@ -153,7 +153,8 @@ def epoch_refusal(stamp: IssuerEpochStamp | None, asked: str, now: datetime) -> 
     if asked and (stamp is None or stamp.name != asked):
         have = f"issuer epoch {stamp.name}" if stamp is not None else "plain match keys, not eligibility tokens"
         return ProtocolError(Reason.ISSUER_EPOCH_MISMATCH,
-                             f"the requester's tokens are of issuer epoch {asked}; this holder's index is over {have}")
+                             f"the requester's tokens are of issuer epoch {peer_text(asked, EPOCH_TEXT_LIMIT)}; "
+                             f"this holder's index is over {have}")
     if stamp is not None and stamp.ended(now):
         return ProtocolError(Reason.ISSUER_EPOCH_ENDED,
                              f"this holder's index is over tokens of issuer epoch {stamp.name}, which ended "

@@ -18,6 +18,8 @@ from blindmatch.vocabulary import InputError
 
 EPOCH_INFO_PREFIX = b"blindmatch/v1 issuer epoch "
 _NAME = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# The most of an epoch name a peer sent that an error or audit entry quotes back (a name is 7).
+EPOCH_TEXT_LIMIT = 32
 
 
 class EpochError(InputError, ValueError):

@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from blindmatch.audit import AuditLog
+from blindmatch.core.errors import peer_text
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
 from blindmatch.issuer.config import IssuerConfig
-from blindmatch.issuer.epochs import Epoch, epoch_key_pair
+from blindmatch.issuer.epochs import EPOCH_TEXT_LIMIT, Epoch, epoch_key_pair
 from blindmatch.issuer.issue import audit_origin, issuer_schema
 from blindmatch.issuer.keys import read_seed
 from blindmatch.keyfile import fsync_directory
@@ -136,7 +137,9 @@ class BlindEvaluator:
                                    Reason.ORGANISATION_NOT_ALLOWED)
             served = self.served_epoch(epoch_name, now)
             if served is None:
-                raise self._refuse(organisation, epoch, count, f"asked for epoch {epoch_name}, current is {epoch.name} "
+                # The holder's text goes into the audit entry's ``why`` (printable, at most 200 characters).
+                asked = peer_text(epoch_name, EPOCH_TEXT_LIMIT)
+                raise self._refuse(organisation, epoch, count, f"asked for epoch {asked}, current is {epoch.name} "
                                    f"(the next is evaluated from {self._config.evaluate_ahead_hours} h before it starts)",
                                    Reason.KEY_MISMATCH)
             epoch, pk = served

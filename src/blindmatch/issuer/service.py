@@ -18,6 +18,7 @@ import grpc
 
 from blindmatch import __version__
 from blindmatch.crypto.batch import BatchEngine
+from blindmatch.identity import identity_problem
 from blindmatch.issuer.config import IssuerConfig
 from blindmatch.issuer.evaluation import MAX_BATCH_ELEMENTS, BlindEvaluator, EvaluationRefused
 from blindmatch.issuer.tokenfile import format_time, parse_time
@@ -61,6 +62,9 @@ class IssuerServicer(pb_grpc.IssuerServicer):
         peer = organisation_of(pems[0]) if pems else None
         if not peer:
             _abort(context, Reason.ORGANISATION_NOT_ALLOWED, "the client certificate names no organisation")
+        if identity_problem(peer):
+            # No configured holder has such a name, and the audit log could not record it.
+            _abort(context, Reason.ORGANISATION_NOT_ALLOWED, "the client certificate's organisation is not an identifier")
         return peer
 
     def GetEpoch(self, request: pb.GetEpochRequest, context: grpc.ServicerContext) -> pb.EpochInfo:

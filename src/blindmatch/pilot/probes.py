@@ -119,7 +119,7 @@ def _signed_session(
         path = config.index_dir / f"probe-{mode.value}-{wanted.digest.hex()[:32]}.bmidx"
         if not path.exists():
             config.index_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            client.download_index(mode, wanted.digest, path)
+            client.download_index(mode, wanted.digest, path, size=wanted.size_bytes)
         index = EncryptedIndex.parse(path.read_bytes())
         session_id = secrets.token_bytes(16)
         keys = [b"blindmatch demo probe " + secrets.token_bytes(8) for _ in range(count)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +23,7 @@ import grpc
 from blindmatch.audit.checkpoint import CheckpointError
 from blindmatch.audit.keys import verify_transcript_signature
 from blindmatch.audit.peer_checkpoints import verify_peer_note
-from blindmatch.core.errors import ProtocolError
+from blindmatch.core.errors import ProtocolError, peer_text
 from blindmatch.core.events import Event
 from blindmatch.core.messages import Abort, BlindedBatch, Close, Closed, EvaluatedBatch, Hello
 from blindmatch.core.pacing import pace
@@ -55,6 +56,8 @@ KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.http2.max_pings_without_data", 0),
 )
 _WATCHDOG_POLL_SECONDS = 0.25
+# The holder's status details quoted in our errors (its messages are a line or two).
+MAX_DETAILS_CHARS = 2000
 # How long a Match session may go on once the requester is asked to stop: a session cut
 # short costs the elements the holder already evaluated and a session to redo, and most
 # finish in well under this (issue 17).
@@ -122,7 +125,7 @@ def translate(error: grpc.RpcError, what: str) -> HolderError:
     """The exception for a failed call, carrying the status name and reason (no record data)."""
     code = error.code() if callable(getattr(error, "code", None)) else grpc.StatusCode.UNKNOWN
     reason = reason_from_rpc_error(error)
-    details = error.details() if callable(getattr(error, "details", None)) else ""
+    details = peer_text(error.details() or "", MAX_DETAILS_CHARS) if callable(getattr(error, "details", None)) else ""
     message = f"{what}: holder returned {code.name}" + (f" ({details})" if details else "")
     if reason and reason_named(reason).is_refusal:
         return HolderRefused(message, code.name, reason)
@@ -285,16 +288,20 @@ class HolderClient:
         destination: Path,
         on_progress: Callable[[int, int], None] | None = None,
         issuer_epoch: str = "",
+        size: int | None = None,
     ) -> Path:
         """Fetch the index into ``destination``, resuming a ``.part`` file left by an earlier try.
 
         The bytes are trusted only once their SHA-256 equals ``digest`` (from GetInfo); a
         partial file that turns out wrong is deleted so the next try starts afresh.
         ``issuer_epoch`` (sessions on tokens) asks the holder to refuse an index of any other.
+        ``size`` (GetInfo's ``size_bytes``) bounds what the holder may send, so it cannot fill the disk.
         """
         self._check_certificate()
         part = destination.with_name(destination.name + ".part")
         offset = part.stat().st_size if part.exists() else 0
+        if size is not None:
+            _check_room(destination.parent, size, offset)
         request = pb.DownloadIndexRequest(kind=MODE_TO_PB[kind], digest=digest, offset=offset, issuer_epoch=issuer_epoch)
         call = self._stub.DownloadIndex(request, timeout=None)
         watchdog = _Watchdog(call, self._batch_timeout, self._stop)
@@ -304,6 +311,9 @@ class HolderClient:
                     watchdog.progress()
                     if chunk.offset != offset:
                         raise HolderError(f"DownloadIndex: chunk at offset {chunk.offset}, expected {offset}")
+                    if size is not None and offset + len(chunk.data) > size:
+                        part.unlink(missing_ok=True)  # bytes beyond the index are not the index
+                        raise HolderError(f"DownloadIndex: the holder sent more than the {size} bytes GetInfo announced")
                     out.write(chunk.data)
                     offset += len(chunk.data)
                     if on_progress is not None:
@@ -377,6 +387,8 @@ class HolderClient:
                     outbox.put(batch)
                 if session.closed:
                     outbox.put(None)  # half-close; the holder ends the call
+                    _drain(call)  # its verified Closed ended the session: what follows is no part of it
+                    break
         except ProtocolError as exc:
             _tell_holder(outbox, call, exc)
             raise
@@ -391,6 +403,14 @@ class HolderClient:
         return closed
 
 
+def _check_room(directory: Path, size: int, offset: int) -> None:
+    """Refuse, before asking, an index the disk cannot hold: the holder announces its size."""
+    free = shutil.disk_usage(directory).free
+    if size - offset > free:
+        raise HolderError(f"DownloadIndex: the holder announces an index of {size} bytes; {directory} has "
+                          f"{free} bytes free")
+
+
 def _tell_holder(outbox: queue.SimpleQueue[Hello | BlindedBatch | Close | Abort | None], call: Any,
                  error: ProtocolError) -> None:
     """Send the holder an Abort naming why this side ends the session, so its audit log says so.
@@ -400,6 +420,15 @@ def _tell_holder(outbox: queue.SimpleQueue[Hello | BlindedBatch | Close | Abort 
     """
     outbox.put(Abort(error.code, error.message))
     outbox.put(None)
+    _drain(call)
+
+
+def _drain(call: Any) -> None:
+    """Read a call to its end, ignoring its messages and closing status: the session is over.
+
+    After our Abort the holder's status is expected; after its verified Closed, a message or
+    an error status more cannot undo the session both sides signed (the watchdog bounds both waits).
+    """
     try:
         for _reply in call:
             pass

@@ -318,7 +318,7 @@ class JobRunner:
                 try:
                     client.download_index(
                         mode, wanted.digest, target, lambda done, total: report(Progress(job_id, "download", done, total)),
-                        issuer_epoch=token_epoch.epoch if token_epoch is not None else "",
+                        issuer_epoch=token_epoch.epoch if token_epoch is not None else "", size=wanted.size_bytes,
                     )
                 except HolderError as exc:
                     if exc.reason == Reason.INDEX_MISMATCH:

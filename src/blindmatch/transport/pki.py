@@ -68,10 +68,14 @@ def slug(organisation: str) -> str:
 
 
 def organisation_of(cert_pem: bytes) -> str | None:
-    """The subject's O= attribute of a PEM certificate (None if it has none)."""
+    """The subject's O= attribute of a PEM certificate (None unless it has exactly one).
+
+    A subject with two O= names two organisations; taking the first would make the peer's
+    identity depend on their order (or, in one multi-valued RDN, on their DER sorting),
+    so such a certificate identifies no organisation and is refused as any unknown one."""
     cert = x509.load_pem_x509_certificate(cert_pem)
     values = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
-    return str(values[0].value) if values else None
+    return str(values[0].value) if len(values) == 1 else None
 
 
 def _write_private(path: Path, key: ec.EllipticCurvePrivateKey) -> None:

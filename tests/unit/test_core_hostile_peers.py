@@ -1,0 +1,126 @@
+"""The session cores against a peer that runs its own modified code (found attacking the live daemons by hand)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import replace
+
+import grpc
+import pytest
+
+from blindmatch.core.errors import PEER_TEXT_LIMIT, ProtocolError, peer_text
+from blindmatch.core.holder import HolderConfig, HolderSession, unsigned_close
+from blindmatch.core.index import EncryptedIndex
+from blindmatch.core.index_builder import IndexBuilder
+from blindmatch.core.keys import HolderKey
+from blindmatch.core.messages import Abort, BlindedBatch, EvaluatedBatch
+from blindmatch.core.requester import RequesterSession, RequesterState
+from blindmatch.crypto.batch import BatchEngine
+from blindmatch.crypto.oprf import public_key
+from blindmatch.requester.holder_client import translate
+from blindmatch.vocabulary import Mode, Reason
+
+FINGERPRINT = hashlib.sha256(b"schema").digest()
+ORG = "Example County"
+HOLDER_KEYS = [f"holder person {i}".encode() for i in range(40)]
+
+
+@pytest.fixture(scope="module")
+def setup(engine: BatchEngine) -> tuple[HolderConfig, dict[Mode, EncryptedIndex]]:
+    key = HolderKey.generate()
+    builder = IndexBuilder(key, FINGERPRINT, engine, ORG)
+    builder.add(HOLDER_KEYS)
+    indexes = {mode: EncryptedIndex.parse(data) for mode, data in builder.finish().items()}
+    return HolderConfig(key.sk, key.key_id, FINGERPRINT, {m: i.digest for m, i in indexes.items()}, max_batch=8), indexes
+
+
+def _cardinality(setup: tuple[HolderConfig, dict[Mode, EncryptedIndex]], engine: BatchEngine,
+                 keys: list[bytes]) -> tuple[RequesterSession, list[EvaluatedBatch]]:
+    """A cardinality session run up to the holder's shuffled answer, which is returned unread."""
+    config, indexes = setup
+    holder = HolderSession(config, engine, unsigned_close, ORG)
+    requester = RequesterSession(keys, Mode.CARDINALITY, indexes[Mode.CARDINALITY], os.urandom(16), 8, engine,
+                                 organisation=ORG, public_key=public_key(config.sk))
+    holder.receive(requester.hello())
+    requester.receive(holder.accept())
+    answers: list[EvaluatedBatch] = []
+    while (batch := requester.next_batch()) is not None:
+        assert isinstance(batch, BlindedBatch)
+        answers += [m for m in holder.receive(batch).messages if isinstance(m, EvaluatedBatch)]
+    return requester, answers
+
+
+def test_a_holder_repeating_a_cardinality_evaluation_is_caught(setup, engine) -> None:  # type: ignore[no-untyped-def]
+    """Cardinality answers carry no proof; a holder copying one matching evaluation over
+    another would count that match twice. Distinct keys give distinct evaluations, so a repeat is refused."""
+    keys = HOLDER_KEYS[:4] + [f"stranger {i}".encode() for i in range(12)]
+    requester, answers = _cardinality(setup, engine, keys)
+    first = answers[0]
+    answers[0] = replace(first, elements=first.elements[:32] + first.elements[:32] + first.elements[64:])
+    with pytest.raises(ProtocolError) as err:
+        for batch in answers:
+            requester.receive(batch)
+    assert err.value.code == Reason.BAD_REQUEST
+    assert "repeats an evaluation" in err.value.message
+    assert requester.state is RequesterState.FAILED
+
+
+def test_repeated_keys_of_the_requester_itself_still_close(setup, engine) -> None:  # type: ignore[no-untyped-def]
+    """The check allows the repeats the requester's own keys explain (callers normally send distinct keys)."""
+    keys = [HOLDER_KEYS[0], HOLDER_KEYS[0], HOLDER_KEYS[1]] + [f"stranger {i}".encode() for i in range(10)]
+    requester, answers = _cardinality(setup, engine, keys)
+    for batch in answers:
+        requester.receive(batch)
+    assert requester.state is RequesterState.CLOSING
+    assert requester.match_count == 3
+
+
+FORGED_LINE = 'boom\n{"level": "error", "message": "audit log deleted"}\x1b[31m\u202e'
+
+
+def test_an_abort_message_cannot_forge_a_holder_log_line(setup, engine) -> None:  # type: ignore[no-untyped-def]
+    """The requester's Abort text is quoted in the holder's log and status details: escaped, never raw."""
+    config, indexes = setup
+    holder = HolderSession(config, engine, unsigned_close, ORG)
+    requester = RequesterSession([b"a"], Mode.MEMBERSHIP, indexes[Mode.MEMBERSHIP], os.urandom(16), 8, engine,
+                                 organisation=ORG, public_key=public_key(config.sk))
+    holder.receive(requester.hello())
+    holder.accept()
+    with pytest.raises(ProtocolError) as err:
+        holder.receive(Abort(Reason.PROOF_INVALID, FORGED_LINE))
+    assert err.value.code == Reason.PROOF_INVALID
+    assert str(err.value).isprintable()
+    assert "\\n" in err.value.message and "\\x1b" in err.value.message and "\\u202e" in err.value.message
+
+
+def test_a_holder_abort_message_is_escaped_for_the_requester(setup, engine) -> None:  # type: ignore[no-untyped-def]
+    config, indexes = setup
+    requester = RequesterSession([b"a"], Mode.MEMBERSHIP, indexes[Mode.MEMBERSHIP], os.urandom(16), 8, engine,
+                                 organisation=ORG, public_key=public_key(config.sk))
+    requester.hello()
+    with pytest.raises(ProtocolError) as err:
+        requester.receive(Abort(Reason.REFUSED, FORGED_LINE * 10))
+    assert str(err.value).isprintable() and len(err.value.message) < 300
+
+
+def test_peer_text_keeps_printable_text_as_it_is() -> None:
+    assert peer_text("evaluated batch 0: proof does not verify") == "evaluated batch 0: proof does not verify"
+    assert peer_text("é" * 500) == "é" * PEER_TEXT_LIMIT
+
+
+def test_a_holders_status_details_are_escaped_in_the_requesters_error() -> None:
+    """A misbehaving holder's gRPC details reach the requester's log, job store and terminal."""
+
+    class Failed(grpc.RpcError):
+        def code(self) -> grpc.StatusCode:
+            return grpc.StatusCode.INVALID_ARGUMENT
+
+        def details(self) -> str:
+            return FORGED_LINE
+
+        def trailing_metadata(self) -> tuple[tuple[str, str], ...]:
+            return (("blindmatch-reason", "bad_request"),)
+
+    error = translate(Failed(), "Match")
+    assert str(error).isprintable() and "\\x1b" in str(error)
