@@ -298,3 +298,42 @@ def test_the_requesters_abort_fails_the_holder_session_with_its_reason(setup, en
         holder.receive(Abort(Reason.PROOF_INVALID, "evaluated batch 0: proof does not verify"))
     assert err.value.code == Reason.PROOF_INVALID
     assert holder.state is HolderState.FAILED
+
+
+def test_blinding_ahead_gives_the_same_session(setup, engine) -> None:  # type: ignore[no-untyped-def]
+    """Keys blinded before the index exists (blind_ahead) give the same batches, commitment and results."""
+    from blindmatch.core.requester import blind_ahead
+
+    config, indexes = setup
+    keys, expected = _queries()
+    for mode in (Mode.MEMBERSHIP, Mode.CARDINALITY):
+        prepared = blind_ahead(keys, mode, engine)
+        ahead = RequesterSession(keys, mode, indexes[mode], os.urandom(16), 64, engine, organisation=ORG,
+                                 public_key=public_key(config.sk), prepared=prepared)
+        inline = RequesterSession(keys, mode, indexes[mode], os.urandom(16), 64, engine, organisation=ORG,
+                                  public_key=public_key(config.sk), blinds=prepared.blinds)
+        assert ahead.blinded_commitment == inline.blinded_commitment
+        run_local(HolderSession(config, engine, unsigned_close, ORG), ahead)
+        assert ahead.closed and ahead.match_count == sum(expected)
+        if mode is Mode.MEMBERSHIP:
+            assert ahead.matched.tolist() == expected
+
+
+def test_a_prepared_blinding_must_fit_the_session(setup, engine) -> None:  # type: ignore[no-untyped-def]
+    from blindmatch.core.requester import blind_ahead
+
+    config, indexes = setup
+    keys, _ = _queries()
+    prepared = blind_ahead(keys, Mode.MEMBERSHIP, engine)
+    common = {"organisation": ORG, "public_key": public_key(config.sk)}
+    index = indexes[Mode.MEMBERSHIP]
+    with pytest.raises(ValueError, match="other keys or another mode"):
+        RequesterSession(keys[1:], Mode.MEMBERSHIP, index, os.urandom(16), 64, engine, prepared=prepared, **common)
+    with pytest.raises(ValueError, match="other keys or another mode"):
+        RequesterSession(keys, Mode.MEMBERSHIP, index, os.urandom(16), 64, engine, prepared=prepared,
+                         blinds=prepared.blinds, **common)
+    with pytest.raises(ValueError, match="other keys or another mode"):
+        RequesterSession(keys, Mode.CARDINALITY, indexes[Mode.CARDINALITY], os.urandom(16), 64, engine,
+                         prepared=prepared, **common)
+    with pytest.raises(ValueError, match="wrong number of blinds"):
+        blind_ahead(keys, Mode.MEMBERSHIP, engine, blinds=prepared.blinds[:32])

@@ -108,3 +108,37 @@ def test_finalize_many_matches_the_rfc_hash() -> None:
         assert backend.finalize_many(inputs, elements, name) == expected
         with pytest.raises(oprf.InvalidInputError, match="input 1 longer"):
             backend.finalize_many([b"a", b"\x00" * 65536], elements[:64], name)
+
+
+def test_poprf_finalize_many_matches_the_rfc_hash() -> None:
+    """With ``info`` (POPRF), the batched hash equals poprf.finalize_unblinded, RFC 9497 vectors included."""
+    from blindmatch.crypto import poprf
+
+    inputs = [*random_messages(rng(12), 300), b"", b"\x00" * 65535]
+    elements = random_elements(len(inputs))
+    for info in (b"", b"test info", b"\xff" * 65535):
+        expected = b"".join(poprf.finalize_unblinded(x, info, elements[32 * i : 32 * i + 32]) for i, x in enumerate(inputs))
+        for name in BACKENDS:
+            assert backend.finalize_many(inputs, elements, name, info=info) == expected
+    vectors = json.loads((Path(__file__).parent.parent / "data" / "rfc9497-ristretto255-sha512-poprf.json").read_text())
+    for v in vectors["vectors"]:  # the batch vector's fields are comma-separated lists
+        fields = zip(v["Input"].split(","), v["Blind"].split(","), v["EvaluationElement"].split(","), strict=True)
+        pairs = [(bytes.fromhex(x), oprf.unblind(bytes.fromhex(b), bytes.fromhex(e))) for x, b, e in fields]
+        for name in BACKENDS:
+            out = backend.finalize_many([x for x, _ in pairs], b"".join(u for _, u in pairs), name, info=bytes.fromhex(v["Info"]))
+            assert out.hex() == v["Output"].replace(",", "")
+    for name in BACKENDS:
+        with pytest.raises(oprf.InvalidInputError, match="longer"):
+            backend.finalize_many([b"a"], elements[:32], name, info=b"\x00" * 65536)
+
+
+def test_random_scalars_are_canonical_nonzero_and_fresh() -> None:
+    for name in BACKENDS:
+        scalars = backend.random_scalars(2000, name)
+        assert len(scalars) == 64000
+        chunks = [scalars[i : i + 32] for i in range(0, len(scalars), 32)]
+        assert len(set(chunks)) == 2000
+        for s in chunks:
+            assert group.decode_scalar(s) == s and any(s)  # canonical (< L) and non-zero
+        # uniform mod L ~ 2^252: the top byte takes each of 0..15 (16 needs a value >= 2^252, p ~ 2^-125)
+        assert {s[31] for s in chunks} == set(range(16))

@@ -21,6 +21,7 @@ import multiprocessing as mp
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -115,7 +116,7 @@ def _requester(cfg: BenchConfig, requester_config: str, official_key_file: str, 
         from blindmatch.bench.data import query_keys
         from blindmatch.bench.rss import peak_rss_bytes
         from blindmatch.core.index import EncryptedIndex
-        from blindmatch.core.requester import RequesterSession
+        from blindmatch.core.requester import RequesterSession, blind_ahead
         from blindmatch.pilot.workspace import DEMO_PASSPHRASE
         from blindmatch.policy import load_official_key, sign_request
         from blindmatch.requester.config import load_requester_config
@@ -136,8 +137,9 @@ def _requester(cfg: BenchConfig, requester_config: str, official_key_file: str, 
         engine = TimedEngine(cfg.workers, timer)
         official_key = load_official_key(Path(official_key_file), DEMO_PASSPHRASE)
         config.index_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with AuditLog.open(config.audit_dir, config.audit_origin) as audit, hc.HolderClient(config.holder, on_wire=count) as client:
-            t0 = time.perf_counter()
+        with (AuditLog.open(config.audit_dir, config.audit_origin) as audit, hc.HolderClient(config.holder, on_wire=count) as client,
+              ThreadPoolExecutor(1, thread_name_prefix="bench-blind-ahead") as ahead):
+            t0, blinding = time.perf_counter(), ahead.submit(blind_ahead, keys, mode, engine)  # during the download
             info = client.info()
             wanted = next(i for i in info.indexes if i.kind == MODE_TO_PB[mode])
             path = config.index_dir / f"bench-{mode.value}.bmidx"
@@ -152,7 +154,7 @@ def _requester(cfg: BenchConfig, requester_config: str, official_key_file: str, 
             session_id = secrets.token_bytes(16)
             session = RequesterSession(keys, mode, index, session_id, min(cfg.batch_size, info.limits.max_batch), engine,
                                        organisation=config.organisation, public_key=config.holder.oprf_public_key,
-                                       observer=timer)
+                                       observer=timer, prepared=blinding.result())
             t3 = time.perf_counter()
             issued = datetime.now(UTC).replace(microsecond=0)
             request = build_session_request(
@@ -167,7 +169,7 @@ def _requester(cfg: BenchConfig, requester_config: str, official_key_file: str, 
         engine.close()
         matches = int(np.count_nonzero(session.matched)) if mode is Mode.MEMBERSHIP else session.match_count
         report.phases.update(
-            download=t1 - t0, parse=t2 - t1, blind=t3 - t2, exchange=t4 - t3, session=t4 - t0,
+            download=t1 - t0, parse=t2 - t1, blind_wait=t3 - t2, exchange=t4 - t3, session=t4 - t0,
             unblind=timer.seconds.get("unblind", 0.0), finalize=timer.seconds.get("finalize", 0.0),
             lookup=timer.seconds.get("lookup", 0.0),
         )

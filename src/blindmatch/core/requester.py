@@ -2,12 +2,18 @@
 
 All match keys are blinded up front so that the Hello can carry a digest of every
 batch, which the official's signed request commits to. Blinds never leave this object.
+
+Blinding needs neither the index nor the POPRF ``info`` (only verification does), so a
+caller that has the keys before the index may blind them ahead (``blind_ahead``) while
+the holder builds its index or the index downloads, and hand the ``BlindedInputs`` to the
+session as a prepared input.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from enum import Enum, auto
 from typing import Protocol
 
@@ -43,11 +49,11 @@ from blindmatch.core.messages import (
 from blindmatch.core.outputs import outputs_for
 from blindmatch.core.purpose import evaluation_info
 from blindmatch.core.table import TableSession, table
+from blindmatch.crypto.backend import random_scalars
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.dleq import ProofError
 from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
 from blindmatch.crypto.modes import POPRF
-from blindmatch.crypto.sodium import rbcl
 from blindmatch.vocabulary import Mode, Reason, reason_named
 
 
@@ -84,6 +90,30 @@ class _Unobserved:
         return nullcontext()
 
 
+@dataclass(frozen=True)
+class BlindedInputs:
+    """Keys blinded before their session exists: RFC 9497 Blind under the POPRF DST, which needs no ``info``.
+
+    ``blinds`` holds one scalar per key (membership) or the session's one scalar
+    (cardinality); ``blinded`` the ``len(keys) * 32`` bytes of blinded elements.
+    """
+
+    keys: tuple[bytes, ...]
+    mode: Mode
+    blinds: bytes
+    blinded: bytes
+
+
+def blind_ahead(keys: Sequence[bytes], mode: Mode, engine: BatchEngine, blinds: bytes | None = None) -> BlindedInputs:
+    """Blind ``keys`` for a later ``RequesterSession(..., prepared=...)`` (fresh blinds unless given)."""
+    n = len(keys)
+    blinds = blinds if blinds is not None else _fresh_blinds(n, mode)
+    if len(blinds) != (n * 32 if mode is Mode.MEMBERSHIP else 32):
+        raise ValueError("wrong number of blinds for this mode")
+    per_key = blinds if mode is Mode.MEMBERSHIP else blinds * n
+    return BlindedInputs(tuple(keys), mode, blinds, engine.blind_in_mode(POPRF, keys, per_key))
+
+
 class RequesterSession(TableSession):
     """Blind ``keys``, send them in batches, and look up the evaluations in ``index``.
 
@@ -95,6 +125,9 @@ class RequesterSession(TableSession):
     ``public_key`` the holder's pinned OPRF key of the index's epoch. A membership batch
     is used only after its DLEQ proof verifies against the tweaked key (``proof_invalid``
     otherwise, before any output of the batch is computed).
+
+    ``prepared`` (from ``blind_ahead`` on the same keys and mode) skips the blinding here;
+    ``blinds`` must then be None.
     """
 
     TRANSITIONS = TRANSITIONS
@@ -113,6 +146,7 @@ class RequesterSession(TableSession):
         public_key: bytes,
         blinds: bytes | None = None,
         observer: Observer | None = None,
+        prepared: BlindedInputs | None = None,
     ) -> None:
         if key_id_of(public_key) != index.header.key_id:
             raise ProtocolError(Reason.KEY_MISMATCH, "the index was not built under the pinned OPRF public key")
@@ -148,13 +182,12 @@ class RequesterSession(TableSession):
             Abort: self._on_abort,  # type: ignore[dict-item]
             EndOfStream: lambda _end: Output(),
         }
-        n = len(self._keys)
-        self._blinds = blinds if blinds is not None else _fresh_blinds(n, mode)
-        expected_blinds = n * 32 if mode is Mode.MEMBERSHIP else 32
-        if len(self._blinds) != expected_blinds:
-            raise ValueError("wrong number of blinds for this mode")
-        per_key = self._blinds if mode is Mode.MEMBERSHIP else self._blinds * n
-        self._blinded = engine.blind_in_mode(POPRF, self._keys, per_key)
+        if prepared is None:
+            prepared = blind_ahead(self._keys, mode, engine, blinds)
+        elif blinds is not None or prepared.mode is not mode or prepared.keys != tuple(self._keys):
+            raise ValueError("the prepared blinding is of other keys or another mode (and carries its own blinds)")
+        self._blinds = prepared.blinds
+        self._blinded = prepared.blinded
         step = batch_size * ELEMENT_BYTES
         self._batches = [self._blinded[o : o + step] for o in range(0, len(self._blinded), step)]
         self.batch_digests = tuple(batch_digest(b) for b in self._batches)
@@ -324,5 +357,4 @@ class RequesterSession(TableSession):
 
 
 def _fresh_blinds(n: int, mode: Mode) -> bytes:
-    count = n if mode is Mode.MEMBERSHIP else 1
-    return b"".join(rbcl.crypto_core_ristretto255_scalar_random() for _ in range(count))
+    return random_scalars(n if mode is Mode.MEMBERSHIP else 1)

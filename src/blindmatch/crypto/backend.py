@@ -53,8 +53,12 @@ class Backend(Protocol):
         """Inverses modulo L of concatenated non-zero scalars."""
         ...
 
-    def finalize(self, inputs: Sequence[bytes], elements: bytes) -> bytes:
-        """RFC 9497 Finalize's hash of each (input, unblinded element) pair, 64 bytes each."""
+    def finalize(self, inputs: Sequence[bytes], elements: bytes, info: bytes | None = None) -> bytes:
+        """RFC 9497 Finalize's hash of each (input, unblinded element) pair, 64 bytes each (POPRF with ``info``)."""
+        ...
+
+    def random_scalars(self, n: int) -> bytes:
+        """``n`` fresh uniformly random non-zero scalars (RFC 9497 RandomScalar), concatenated."""
         ...
 
     def msm(self, scalars: bytes, elements: bytes) -> tuple[bytes, int]:
@@ -103,13 +107,18 @@ class LibsodiumBackend:
     def invert(self, scalars: bytes) -> bytes:
         return group.batch_invert(scalars)
 
-    def finalize(self, inputs: Sequence[bytes], elements: bytes) -> bytes:
-        from blindmatch.crypto.oprf import MAX_INPUT_BYTES, InvalidInputError, finalize_unblinded
+    def finalize(self, inputs: Sequence[bytes], elements: bytes, info: bytes | None = None) -> bytes:
+        from blindmatch.crypto import oprf, poprf
 
-        too_long = next((i for i, x in enumerate(inputs) if len(x) > MAX_INPUT_BYTES), -1)
+        too_long = next((i for i, x in enumerate(inputs) if len(x) > oprf.MAX_INPUT_BYTES), -1)
         if too_long >= 0:
-            raise InvalidInputError(f"input {too_long} longer than {MAX_INPUT_BYTES} bytes")
-        return b"".join(finalize_unblinded(x, elements[32 * i : 32 * i + 32]) for i, x in enumerate(inputs))
+            raise oprf.InvalidInputError(f"input {too_long} longer than {oprf.MAX_INPUT_BYTES} bytes")
+        if info is None:
+            return b"".join(oprf.finalize_unblinded(x, elements[32 * i : 32 * i + 32]) for i, x in enumerate(inputs))
+        return b"".join(poprf.finalize_unblinded(x, info, elements[32 * i : 32 * i + 32]) for i, x in enumerate(inputs))
+
+    def random_scalars(self, n: int) -> bytes:
+        return b"".join(rbcl.crypto_core_ristretto255_scalar_random() for _ in range(n))
 
     def msm(self, scalars: bytes, elements: bytes) -> tuple[bytes, int]:
         """One multiplication per element, then additions: libsodium has no multi-scalar multiplication."""
@@ -168,15 +177,29 @@ class NativeBackend:
             raise group.InvalidScalarError(str(exc)) from None
         return out
 
-    def finalize(self, inputs: Sequence[bytes], elements: bytes) -> bytes:
+    def finalize(self, inputs: Sequence[bytes], elements: bytes, info: bytes | None = None) -> bytes:
         from blindmatch.crypto.oprf import MAX_INPUT_BYTES, InvalidInputError
 
+        if info is not None and len(info) > MAX_INPUT_BYTES:
+            raise InvalidInputError(f"info longer than {MAX_INPUT_BYTES} bytes")
         data, offsets = pack_messages(inputs)
-        out, too_long = self._r255.finalize(data, offsets, elements)
+        out, too_long = (self._r255.finalize(data, offsets, elements) if info is None
+                         else self._r255.finalize(data, offsets, elements, info))
         if too_long >= 0:
             raise InvalidInputError(f"input {too_long} longer than {MAX_INPUT_BYTES} bytes")
         result: bytes = out
         return result
+
+    def random_scalars(self, n: int) -> bytes:
+        """64 random bytes reduced mod L per scalar (RFC 9496's uniform scalar; bias below 2^-250), in C.
+
+        A zero scalar (probability 2^-252 each) is drawn again: RFC 9497 blinds are non-zero.
+        """
+        out = bytearray(self._r255.scalar_reduce(os.urandom(64 * n)))
+        for i in range(n):
+            while not any(out[32 * i : 32 * i + 32]):
+                out[32 * i : 32 * i + 32] = self._r255.scalar_reduce(os.urandom(64))
+        return bytes(out)
 
     def msm(self, scalars: bytes, elements: bytes) -> tuple[bytes, int]:
         """Pippenger's bucket method in C, variable time: callers pass public scalars and elements only."""
@@ -221,15 +244,21 @@ def _resolve(choice: str) -> Backend:
     raise BackendUnavailableError(f"unknown crypto backend {choice!r}; choose one of {', '.join(CHOICES)} (or native:PATH)")
 
 
-def finalize_many(inputs: Sequence[bytes], elements: bytes, choice: str | None = None) -> bytes:
+def finalize_many(inputs: Sequence[bytes], elements: bytes, choice: str | None = None, info: bytes | None = None) -> bytes:
     """RFC 9497 Finalize's hash for ``n`` inputs and their ``n * 32`` bytes of unblinded elements.
 
     On the native backend one C call hashes the whole batch without the GIL (the index
-    build's last per-record step); the bytes are the same as ``oprf.finalize_unblinded``'s.
+    build's and the requester's last per-record step); the bytes are the same as
+    ``oprf.finalize_unblinded``'s, or with ``info`` (POPRF) as ``poprf.finalize_unblinded``'s.
     """
     if len(elements) != 32 * len(inputs):
         raise ValueError("membership outputs need the input of every element")
-    return select(choice).finalize(inputs, elements)
+    return select(choice).finalize(inputs, elements, info)
+
+
+def random_scalars(n: int, choice: str | None = None) -> bytes:
+    """``n`` fresh non-zero scalars from the OS's CSPRNG (fresh blinds), in one call on the native backend."""
+    return select(choice).random_scalars(n)
 
 
 def select(choice: str | None = None) -> Backend:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
+from concurrent.futures import Executor, Future
 from datetime import datetime, timedelta
 
-from blindmatch.core.requester import RequesterSession, _fresh_blinds
+from blindmatch.core.requester import BlindedInputs, RequesterSession, _fresh_blinds, blind_ahead
+from blindmatch.crypto.batch import BatchEngine
 from blindmatch.policy import SessionRequest
+from blindmatch.requester.approvals import Approvals, Decision
 from blindmatch.vocabulary import Mode
 
 
@@ -15,6 +19,21 @@ def fresh_blinds(count: int, mode: Mode) -> bytes:
 
     Drawn at preparation and stored: the signed request commits to the blinded batches."""
     return _fresh_blinds(count, mode)
+
+
+def blind_released(
+    ahead: Executor, approvals: Approvals, job_id: str, keys: Sequence[bytes], mode: Mode, engine: BatchEngine
+) -> dict[bytes, Future[BlindedInputs]]:
+    """Blind the sessions the officials released on ``ahead``, by session id, with their stored blinds.
+
+    Blinding needs no index (``core.requester.blind_ahead``), so it runs while the index
+    downloads and while earlier sessions are sent, instead of before each session."""
+    if approvals.decision(job_id)[0] is not Decision.RELEASED:
+        return {}
+    return {
+        prepared.session_id: ahead.submit(blind_ahead, [keys[i] for i in prepared.elements], mode, engine, prepared.blinds)
+        for prepared in approvals.pending(job_id)
+    }
 
 
 def build_session_request(

@@ -25,6 +25,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -35,7 +36,7 @@ from blindmatch.audit import AuditLog
 from blindmatch.core.errors import ProtocolError
 from blindmatch.core.events import BatchReceived
 from blindmatch.core.index import EncryptedIndex, IndexFormatError
-from blindmatch.core.requester import RequesterSession
+from blindmatch.core.requester import BlindedInputs, RequesterSession
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.normalize import resolve_schema
 from blindmatch.policy import SessionRequest
@@ -59,7 +60,7 @@ from blindmatch.requester.job_owner import owner_token
 from blindmatch.requester.jobs import Job, JobStore
 from blindmatch.requester.metrics import RequesterMetrics
 from blindmatch.requester.pins import PinStore
-from blindmatch.requester.requests import build_session_request, fresh_blinds
+from blindmatch.requester.requests import blind_released, build_session_request, fresh_blinds
 from blindmatch.requester.session import run_session
 from blindmatch.requester.store_check import check_results, check_store_knows_audited_sessions
 from blindmatch.requester.token_inputs import TokenEpoch, load_tokens, prepare_token_elements
@@ -293,12 +294,17 @@ class JobRunner:
                 f"the holder matches with schema {info.schema_name} v{info.schema_version}, which differs from ours "
                 f"({self.schema.name} v{self.schema.version}); both sides need the same schema and blindmatch version",
             )
-        index = self._ensure_index(client, info, mode, job.id, report)
-        limits = [info.limits.max_session_elements, info.budget.session_max_records, self.config.matching.session_max_records]
-        session_max = min(x for x in limits if x > 0) if any(x > 0 for x in limits) else len(remaining)
-        batch_size = max(1, min(self.config.matching.batch_size, info.limits.max_batch or self.config.matching.batch_size))
-        self._match_approved(client, info, index, job, mode, elements, remaining, ineligible, batch_size,
-                             session_max, report)
+        ahead = ThreadPoolExecutor(1, thread_name_prefix="blind-ahead")
+        try:
+            blinding = blind_released(ahead, self.approvals, job.id, elements.keys, mode, self.engine)  # during the download
+            index = self._ensure_index(client, info, mode, job.id, report)
+            limits = [info.limits.max_session_elements, info.budget.session_max_records, self.config.matching.session_max_records]
+            session_max = min(x for x in limits if x > 0) if any(x > 0 for x in limits) else len(remaining)
+            batch_size = max(1, min(self.config.matching.batch_size, info.limits.max_batch or self.config.matching.batch_size))
+            self._match_approved(client, info, index, job, mode, elements, remaining, ineligible, batch_size,
+                                 session_max, report, blinding)
+        finally:
+            ahead.shutdown(wait=True, cancel_futures=True)
 
     def _ensure_index(
         self, client: HolderClient, info: pb.HolderInfo, mode: Mode, job_id: str, report: Callable[[Progress], None]
@@ -337,7 +343,7 @@ class JobRunner:
     def _match_approved(
         self, client: HolderClient, info: pb.HolderInfo, index: EncryptedIndex, job: Job, mode: Mode,
         elements: Elements, remaining: np.ndarray, ineligible: int, batch_size: int, session_max: int,
-        report: Callable[[Progress], None],
+        report: Callable[[Progress], None], blinding: dict[bytes, Future[BlindedInputs]],
     ) -> None:
         """Send the prepared sessions the officials released, or prepare new ones and wait.
 
@@ -364,7 +370,9 @@ class JobRunner:
             if number:
                 self._check_keys_unchanged(client, info)
             keys = [elements.keys[i] for i in prepared.elements]
-            session = RequesterSession(keys, mode, index, prepared.session_id, batch_size, self.engine, blinds=prepared.blinds,
+            ahead = blinding.get(prepared.session_id)
+            session = RequesterSession(keys, mode, index, prepared.session_id, batch_size, self.engine,
+                                       blinds=None if ahead else prepared.blinds, prepared=ahead.result() if ahead else None,
                                        organisation=self.config.organisation, public_key=info.oprf_public_key)
             request = prepared.request
             if (request.expires_at <= margin or request.key_id != info.key_id or request.index_digest != index.digest

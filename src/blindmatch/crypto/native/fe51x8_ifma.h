@@ -24,9 +24,9 @@ static inline void fe_carry_v(fe *r, __m512i t0, __m512i t1, __m512i t2, __m512i
     const __m512i m = _mm512_set1_epi64((long long)MASK51);
     __m512i c0 = _mm512_srli_epi64(t0, 51), c1 = _mm512_srli_epi64(t1, 51), c2 = _mm512_srli_epi64(t2, 51);
     __m512i c3 = _mm512_srli_epi64(t3, 51), c4 = _mm512_srli_epi64(t4, 51);
-    /* 19 c4 = 16 c4 + 2 c4 + c4 */
-    c4 = _mm512_add_epi64(_mm512_add_epi64(_mm512_slli_epi64(c4, 4), _mm512_slli_epi64(c4, 1)), c4);
-    r->v[0] = _mm512_add_epi64(_mm512_and_si512(t0, m), c4);
+    /* + 19 c4 as one multiply-add (c4 < 2^13, so 19 c4 is exact in the low 52 bits): the
+     * shifts it replaces compete with the multiplications for the same vector port. */
+    r->v[0] = _mm512_madd52lo_epu64(_mm512_and_si512(t0, m), c4, _mm512_set1_epi64(19));
     r->v[1] = _mm512_add_epi64(_mm512_and_si512(t1, m), c0);
     r->v[2] = _mm512_add_epi64(_mm512_and_si512(t2, m), c1);
     r->v[3] = _mm512_add_epi64(_mm512_and_si512(t3, m), c2);
@@ -58,8 +58,12 @@ static inline void fe_neg(fe *r, const fe *a) {
     fe_sub(r, &z, a);
 }
 
+/* The multiplications are bound by the one vector port that runs both vpmadd52 and 512-bit
+ * shifts; additions run on two ports. So 2x is computed as x + x, not x << 1. */
+static inline __m512i twice(__m512i x) { return _mm512_add_epi64(x, x); }
+
 static inline __m512i times19(__m512i x) {
-    return _mm512_add_epi64(_mm512_add_epi64(_mm512_slli_epi64(x, 4), _mm512_slli_epi64(x, 1)), x);
+    return _mm512_add_epi64(_mm512_add_epi64(_mm512_slli_epi64(x, 4), twice(x)), x);
 }
 
 static inline void fe_mul(fe *r, const fe *a, const fe *b) {
@@ -72,7 +76,7 @@ static inline void fe_mul(fe *r, const fe *a, const fe *b) {
         }
     __m512i z[10];
     z[0] = lo[0];
-    for (int k = 1; k < 10; k++) z[k] = _mm512_add_epi64(lo[k], _mm512_slli_epi64(hi[k - 1], 1));
+    for (int k = 1; k < 10; k++) z[k] = _mm512_add_epi64(_mm512_add_epi64(lo[k], hi[k - 1]), hi[k - 1]);
     fe_carry_v(r, _mm512_add_epi64(z[0], times19(z[5])), _mm512_add_epi64(z[1], times19(z[6])),
                _mm512_add_epi64(z[2], times19(z[7])), _mm512_add_epi64(z[3], times19(z[8])),
                _mm512_add_epi64(z[4], times19(z[9])));
@@ -90,11 +94,13 @@ static inline void fe_sq(fe *r, const fe *a) {
             hi[i + j] = _mm512_madd52hi_epu64(hi[i + j], a->v[i], a->v[j]);
         }
     }
+    /* z_k = 2 lo_k + dlo_k + 4 hi_(k-1) + 2 dhi_(k-1) = 2 (lo_k + 2 hi_(k-1) + dhi_(k-1)) + dlo_k:
+     * the same integers, doubled by additions (see twice). */
     __m512i z[10];
-    for (int k = 0; k < 10; k++) {
-        __m512i l = _mm512_add_epi64(_mm512_slli_epi64(lo[k], 1), dlo[k]);
-        __m512i h = k ? _mm512_add_epi64(_mm512_slli_epi64(hi[k - 1], 2), _mm512_slli_epi64(dhi[k - 1], 1)) : _mm512_setzero_si512();
-        z[k] = _mm512_add_epi64(l, h);
+    z[0] = _mm512_add_epi64(twice(lo[0]), dlo[0]);
+    for (int k = 1; k < 10; k++) {
+        __m512i half = _mm512_add_epi64(_mm512_add_epi64(_mm512_add_epi64(lo[k], hi[k - 1]), hi[k - 1]), dhi[k - 1]);
+        z[k] = _mm512_add_epi64(twice(half), dlo[k]);
     }
     fe_carry_v(r, _mm512_add_epi64(z[0], times19(z[5])), _mm512_add_epi64(z[1], times19(z[6])),
                _mm512_add_epi64(z[2], times19(z[7])), _mm512_add_epi64(z[3], times19(z[8])),

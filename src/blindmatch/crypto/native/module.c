@@ -245,16 +245,20 @@ done:
     return out;
 }
 
-/* finalize(data, offsets, elements) -> (n * 64 bytes, first_too_long): RFC 9497 Finalize's
- * hash, SHA-512(I2OSP(len(input), 2) || input || I2OSP(32, 2) || element || "Finalize"). */
+/* finalize(data, offsets, elements[, info]) -> (n * 64 bytes, first_too_long): RFC 9497
+ * Finalize's hash, SHA-512(I2OSP(len(input), 2) || input || I2OSP(32, 2) || element ||
+ * "Finalize") in OPRF and VOPRF mode; with info (POPRF mode), I2OSP(len(info), 2) || info
+ * goes between the input and the element. */
 static PyObject *py_finalize(PyObject *self, PyObject *args) {
     (void)self;
-    Py_buffer data, offsets, elements;
-    if (!PyArg_ParseTuple(args, "y*y*y*", &data, &offsets, &elements)) return NULL;
+    Py_buffer data, offsets, elements, info = {0};
+    if (!PyArg_ParseTuple(args, "y*y*y*|y*", &data, &offsets, &elements, &info)) return NULL;
     PyObject *result = NULL;
     size_t n = 0;
+    const int with_info = info.buf != NULL;
     if (check_messages(&data, &offsets, &n) != 0) goto done;
     if ((size_t)elements.len != 32 * n) { PyErr_SetString(PyExc_ValueError, "need one 32-byte element per input"); goto done; }
+    if (with_info && info.len > 0xffff) { PyErr_SetString(PyExc_ValueError, "info longer than 65535 bytes"); goto done; }
     const uint64_t *off = offsets.buf;
     Py_ssize_t too_long = -1;
     for (size_t i = 0; i < n && too_long < 0; i++)
@@ -265,6 +269,7 @@ static PyObject *py_finalize(PyObject *self, PyObject *args) {
         Py_BEGIN_ALLOW_THREADS
         uint8_t *dst = (uint8_t *)PyBytes_AS_STRING(out);
         const uint8_t element_len[2] = {0, 32}, label[8] = {'F', 'i', 'n', 'a', 'l', 'i', 'z', 'e'};
+        const uint8_t info_len[2] = {(uint8_t)((size_t)info.len >> 8), (uint8_t)info.len};
         for (size_t i = 0; i < n; i++) {
             size_t len = off[i + 1] - off[i];
             const uint8_t input_len[2] = {(uint8_t)(len >> 8), (uint8_t)len};
@@ -272,6 +277,10 @@ static PyObject *py_finalize(PyObject *self, PyObject *args) {
             sha512_init(&c);
             sha512_update(&c, input_len, 2);
             sha512_update(&c, (const uint8_t *)data.buf + off[i], len);
+            if (with_info) {
+                sha512_update(&c, info_len, 2);
+                sha512_update(&c, info.buf, (size_t)info.len);
+            }
             sha512_update(&c, element_len, 2);
             sha512_update(&c, (const uint8_t *)elements.buf + 32 * i, 32);
             sha512_update(&c, label, 8);
@@ -284,7 +293,28 @@ done:
     PyBuffer_Release(&data);
     PyBuffer_Release(&offsets);
     PyBuffer_Release(&elements);
+    if (with_info) PyBuffer_Release(&info);
     return result;
+}
+
+/* scalar_reduce(uniform) -> n * 32 bytes: each 64-byte little-endian integer mod L, in
+ * constant time (RFC 9496 scalars from uniform bytes; fresh blinds from random bytes). */
+static PyObject *py_scalar_reduce(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer uniform;
+    if (!PyArg_ParseTuple(args, "y*", &uniform)) return NULL;
+    PyObject *out = NULL;
+    if (uniform.len % 64 != 0) { PyErr_SetString(PyExc_ValueError, "need 64 bytes per scalar"); goto done; }
+    size_t n = (size_t)uniform.len / 64;
+    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(32 * n));
+    if (out == NULL) goto done;
+    Py_BEGIN_ALLOW_THREADS
+    uint8_t *dst = (uint8_t *)PyBytes_AS_STRING(out);
+    for (size_t i = 0; i < n; i++) scalar_reduce64(dst + 32 * i, (const uint8_t *)uniform.buf + 64 * i);
+    Py_END_ALLOW_THREADS
+done:
+    PyBuffer_Release(&uniform);
+    return out;
 }
 
 /* expand_message_xmd(data, offsets, dst) -> n * 64 bytes (exposed for differential tests). */
@@ -372,6 +402,7 @@ static PyMethodDef methods[] = {
     {"validate", py_validate, METH_VARARGS, "Index of the first element that fails RFC 9496 Decode."},
     {"scalar_invert", py_scalar_invert, METH_VARARGS, "Batch inversion modulo the group order."},
     {"finalize", py_finalize, METH_VARARGS, "Batch RFC 9497 Finalize hash of (input, unblinded element) pairs."},
+    {"scalar_reduce", py_scalar_reduce, METH_VARARGS, "Batch reduction of 64-byte integers modulo the group order."},
     {"expand_message_xmd", py_expand, METH_VARARGS, "Batch RFC 9380 expand_message_xmd(SHA-512, 64 bytes)."},
     {"msm", py_msm, METH_VARARGS, "Variable-time multi-scalar multiplication of public inputs."},
     {"composite_weights", py_composite_weights, METH_VARARGS, "RFC 9497 ComputeComposites weights d_i."},
