@@ -5,7 +5,8 @@
   a file the pinned key signed, with hostile header values and row lines, must end in a
   ``TokenFileError`` or in per-row statuses, never in another exception.
 * The spool is read back from the holder's disk after a crash: any bytes there must make
-  the replay stop (the batch is asked for again), never crash or return wrong tokens.
+  the replay stop (the batch is asked for again), never crash or return wrong tokens; the
+  blinds file likewise gives a batch only its own intact blinds, or new ones.
 * The manifest's ``issuer_epoch`` must be a ``StoreError`` when malformed.
 """
 
@@ -25,6 +26,7 @@ from hypothesis import strategies as st
 
 from blindmatch.audit.keys import raw_public_key
 from blindmatch.holder.store import StoreError, read_manifest
+from blindmatch.holder.token_blinds import blinds_path
 from blindmatch.holder.token_spool import TokenSpool, keys_digest, spool_path
 from blindmatch.issuer.tokenfile import HEADER_FIELDS, MAGIC, SIGNATURE_CONTEXT, TokenFileError, read_token_file
 from blindmatch.normalize import default_schema
@@ -120,14 +122,21 @@ def test_a_malformed_manifest_issuer_epoch_is_a_store_error(value: object) -> No
             assert manifest.issuer_epoch is None or manifest.issuer_epoch.name
 
 
-@given(data=st.binary(max_size=300))
-def test_any_pending_bytes_give_fresh_blinds(data: bytes) -> None:
-    """A damaged record of the batch in flight is never used: the batch gets new blinds (and is counted anew)."""
-    keys = [b"key %d" % i for i in range(2)]
-    fresh = bytes(range(64))
+@given(tail=st.binary(max_size=300), cut=st.integers(min_value=0, max_value=140))
+def test_any_blinds_bytes_give_kept_or_fresh_blinds(tail: bytes, cut: int) -> None:
+    """The blinds file after a crash: an intact record is used for its own batch only, anything
+    damaged is cut, and a batch without an intact record gets new blinds (and is counted anew)."""
+    keys, other = [b"key %d" % i for i in range(2)], [b"other %d" % i for i in range(2)]
+    kept, fresh = bytes(range(64)), bytes(range(64, 128))
     with tempfile.TemporaryDirectory() as tmp:
         spool = TokenSpool(Path(tmp), "2026-12", bytes(32), 2)
-        spool.pending.write_bytes(data)
-        assert spool.blinds_for(keys, lambda: fresh) in (fresh, data[36:100])
-        assert spool.blinds_for(keys, lambda: bytes(64)) == fresh  # kept now, so reused
+        assert spool.blinds_for(keys, lambda: kept) == kept
+        spool.close()
+        path = blinds_path(Path(tmp), "2026-12")
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) - cut] + tail)
+        spool = TokenSpool(Path(tmp), "2026-12", bytes(32), 2)
+        assert spool.blinds_for(keys, lambda: fresh) == (kept if cut == 0 else fresh)
+        assert spool.blinds_for(other, lambda: fresh) == fresh
+        assert spool.blinds_for(keys, lambda: bytes(64)) in (kept, fresh)  # kept now either way, so reused
         spool.close()

@@ -157,12 +157,13 @@ def test_a_lost_answer_is_asked_again_but_not_counted_twice(deployment: tuple[De
     evaluator.close()
     stage.close()
     assert _used(issuer, engine) - before == 3 * BATCH  # the lost batch was counted once
-    assert stage.spool is not None and stage.spool.pending.exists()
+    assert stage.spool is not None and stage.spool.blinds.path.exists()
     resumed = _resume(dep, issuer, engine)
     assert resumed.spool is not None and resumed.spool.replayed == 2 * BATCH
     assert _used(issuer, engine) - before == elements  # ... and only once
     assert _indexes(dep.config) == reference
-    assert not resumed.spool.pending.exists() and not resumed.spool.path.exists()
+    assert not resumed.spool.path.exists()  # the tokens go; the blinds stay for the epoch
+    assert resumed.spool.blinds.path.exists()
 
 
 def test_a_torn_last_record_is_cut_and_asked_again(deployment: tuple[Deployment, IssuerConfig],
@@ -303,3 +304,21 @@ def test_two_builds_cannot_share_a_spool(tmp_path: Path) -> None:
         TokenSpool(tmp_path, "2026-12", bytes(32), BATCH)
     first.close()
     TokenSpool(tmp_path, "2026-12", bytes(32), BATCH).close()
+
+
+def test_another_build_of_the_same_epoch_is_not_counted_again(deployment: tuple[Deployment, IssuerConfig],
+                                                             engine: BatchEngine) -> None:
+    """After a committed build the tokens are gone, the blinds stay: the next build of the epoch (a restart that
+    dropped a build ahead, a key rotation, a re-run) resends the same blinded batches, answered but not counted."""
+    dep, issuer = deployment
+    first = _resume(dep, issuer, engine)
+    used = _used(issuer, engine)
+    assert first.spool is not None and not first.spool.path.exists() and first.spool.blinds.path.exists()
+    again = _resume(dep, issuer, engine)
+    assert again.spool is not None and again.spool.replayed == 0 and again.evaluated == first.evaluated
+    assert _used(issuer, engine) == used
+    assert _indexes(dep.config) != {}
+    changed = dep.root / "records.csv"
+    changed.write_text(changed.read_text().replace("Smith", "Smyth", 1))  # the first batch's keys change
+    _resume(dep, issuer, engine)
+    assert 0 < _used(issuer, engine) - used < first.evaluated  # that batch is new to the issuer, and counted

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -247,3 +247,34 @@ def test_the_same_blinded_batch_again_is_answered_but_not_counted_twice(
         assert log.size == 3
     events = [json.loads(line)["event"] for line in (issuer.state_dir / "audit" / "log.jsonl").read_text().splitlines()]
     assert events == ["blind_evaluation", "blind_evaluation_repeated", "blind_evaluation"]
+
+
+def test_the_next_epoch_is_evaluated_only_within_the_window_before_it_starts(
+    issuer: IssuerConfig, engine: BatchEngine
+) -> None:
+    """A holder may build its index for the next epoch from ``evaluate_ahead_hours`` before it starts, under
+    that epoch's key and against that epoch's allowance; never earlier, never an epoch after that."""
+    current = Epoch.containing(NOW)
+    upcoming = Epoch.containing(current.expires)
+    window_opens = upcoming.not_before - timedelta(hours=issuer.evaluate_ahead_hours)
+    clock = [window_opens - timedelta(seconds=1)]
+    evaluator = BlindEvaluator(issuer, engine, clock=lambda: clock[0])
+    keys = [k for _, k in default_schema().match_keys(ALICE, "holder")]
+    pk_next = epoch_key_pair(read_seed(issuer.seed_file), upcoming)[1]
+
+    def stage(epoch: Epoch, pk: bytes) -> IssuerTokens:
+        return IssuerTokens(lambda b: evaluator.evaluate("Example Tax Authority", b, epoch.name), pk, epoch, engine)
+
+    assert evaluator.epoch_at(upcoming.not_before) is None  # not announced yet
+    with pytest.raises(EvaluationRefused, match=f"asked for epoch {upcoming.name}, current is {current.name}"):
+        stage(upcoming, pk_next).convert(keys)
+    clock[0] = window_opens
+    assert evaluator.epoch_at(upcoming.not_before) == (upcoming, pk_next)
+    assert evaluator.epoch_at(current.not_before) == evaluator.public_key()  # the current one, as always
+    sk_next = epoch_key_pair(read_seed(issuer.seed_file), upcoming)[0]
+    assert stage(upcoming, pk_next).convert(keys) == [voprf.evaluate(sk_next, k) for k in keys]
+    assert (evaluator.used("Example Tax Authority", upcoming), evaluator.used("Example Tax Authority", current)) \
+        == (len(keys), 0)
+    after = Epoch.containing(upcoming.expires)
+    assert evaluator.epoch_at(after.not_before) is None  # two epochs ahead: never
+    evaluator.close()

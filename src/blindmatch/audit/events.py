@@ -245,11 +245,12 @@ EVENTS: Mapping[str, EventSchema] = {
     "budget_settled": EventSchema({"session_id": SESSION_ID, "reserved": UINT, "records": UINT}, {}),
     # The operator rebuilt the holder's budget store from this log (SPEC section 7.6).
     "budgets_rebuilt": EventSchema({"debits": UINT, "records": UINT}, {}),
-    "index_built": EventSchema({"digest": SHA256, "entries": UINT, "kind": IDENT}, {}),
+    # One index built; ``issuer_epoch`` names the issuer epoch of the tokens it is over (SPEC.md 15.6).
+    "index_built": EventSchema({"digest": SHA256, "entries": UINT, "kind": IDENT}, {"issuer_epoch": IDENT}),
     # The holder's key rotation, with the new key's epoch and its rotation statement's SHA-256 (SPEC.md 2.3).
     "key_rotated": EventSchema({"key_id": KEY_ID}, {"epoch": UINT, "statement": SHA256}),
     # The next epoch could not be built ahead (SPEC.md 2.1): it is rebuilt once the epoch ended.
-    "epoch_prebuild_refused": EventSchema({"epoch": UINT, "reason": TEXT}, {}),
+    "epoch_prebuild_refused": EventSchema({"epoch": UINT, "reason": TEXT}, {"issuer_epoch": IDENT}),
     # The requester re-pinned the holder through a verified rotation statement (SPEC.md 2.3).
     "holder_repinned": EventSchema(
         {"peer": IDENT, "previous_key_id": KEY_ID, "key_id": KEY_ID, "epoch": UINT, "statement": SHA256},

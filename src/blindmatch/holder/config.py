@@ -79,9 +79,11 @@ class HolderNodeConfig:
     # The key's epoch schedule (SPEC.md 2.1): the daemon rotates its key and rebuilds its
     # indexes from ``records`` when an epoch of ``epoch_days`` days ends. None: rotation by hand.
     epoch_days: int | None = None
+    # The records the daemon rebuilds from by itself: at the end of its key's epoch, and with
+    # ``issuer`` at the end of each issuer epoch (SPEC.md 15.6). None: ``holder index`` only.
     records: Path | None = None
-    # How long before the epoch ends the next key and indexes are built (unpublished until
-    # the end); None: ``core.key_epochs.default_prebuild_lead``; 0: build only once it ended.
+    # How long before an epoch (the key's or the issuer's) ends the next indexes are built
+    # (unpublished until the end); None: ``holder.epoch_schedule.prebuild_lead``; 0: build only once it ended.
     epoch_lead_hours: int | None = None
 
 
@@ -291,13 +293,24 @@ def _schema(path: Path, base: Path, holder: dict[str, Any]) -> SchemaSource | No
 
 
 def _epochs(base: Path, holder: dict[str, Any]) -> dict[str, Any]:
-    """``epoch_days`` and the ``records`` file a scheduled rotation rebuilds from (both or neither)."""
+    """``epoch_days``, ``epoch_lead_hours`` and the ``records`` file the daemon rebuilds from by itself.
+
+    The daemon rebuilds at the end of its key's epoch (``epoch_days``) and, with
+    ``[holder.issuer]``, at the end of each issuer epoch: both need ``records``. With an
+    issuer and no ``records`` the index is refreshed by hand (``holder index``) only.
+    """
+    issuer = "issuer" in holder
     if "epoch_days" not in holder:
-        if "records" in holder:
-            raise ConfigError("holder.records: only used with holder.epoch_days (scheduled key rotation)")
-        if "epoch_lead_hours" in holder:
-            raise ConfigError("holder.epoch_lead_hours: only used with holder.epoch_days (scheduled key rotation)")
-        return {}
+        if "records" in holder and not issuer:
+            raise ConfigError("holder.records: only used with holder.epoch_days (scheduled key rotation) or "
+                              "[holder.issuer] (the index refreshed for each issuer epoch)")
+        if "epoch_lead_hours" in holder and "records" not in holder:
+            raise ConfigError("holder.epoch_lead_hours: only used with holder.epoch_days, or with holder.records "
+                              "and [holder.issuer] (the index built ahead of the next epoch)")
+        if "records" not in holder:
+            return {}
+        lead = _int("holder", holder, "epoch_lead_hours", 0, 0) if "epoch_lead_hours" in holder else None
+        return {"records": _path(base, "holder", holder, "records"), "epoch_lead_hours": lead}
     if "records" not in holder:
         raise ConfigError("holder.records: missing; a scheduled rotation (holder.epoch_days) rebuilds the index from it")
     days = _int("holder", holder, "epoch_days", 0, 1)

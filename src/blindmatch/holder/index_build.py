@@ -156,9 +156,10 @@ def build_index(
     (``holder.rotation.publish_statement``; a start after a crash makes it again).
     Any failure leaves the holder's files as they were: no new key, index file or directory.
     ``now`` is when a rotated key starts serving (its validity start; the clock if None).
-    ``stage_in`` (with ``rotate_key``, without ``audit``) writes the indexes and their manifest
-    to that directory instead and leaves the new key in ``<key_file>.next``: the next epoch
-    built ahead, which the rotator audits and ``store.commit_prebuilt`` commits at the epoch's end.
+    ``stage_in`` (without ``audit``) writes the indexes and their manifest to that directory
+    instead, and with ``rotate_key`` leaves the new key in ``<key_file>.next``: the next epoch
+    (the key's or the issuer's) built ahead, which the rotator audits and
+    ``store.commit_prebuilt`` commits at the epoch's end.
     """
     target = stage_in or config.index_dir
     schema = load_configured_schema(config)
@@ -200,9 +201,8 @@ def build_index(
 def _build_key(config: HolderNodeConfig, rotate_key: bool, audit: bool,
                stage_in: Path | None) -> tuple[HolderKey, bool]:
     """The key a build uses (a fresh one in ``<key_file>.next`` for a rotation); True if it is new."""
-    if stage_in is not None and (not rotate_key or audit):
-        raise ValueError("only a key rotation is built ahead, and audited at its switch (stage_in needs "
-                         "rotate_key and no audit)")
+    if stage_in is not None and audit:
+        raise ValueError("a build ahead is audited at its switch, not when it is staged (stage_in needs no audit)")
     if rotate_key:
         return begin_rotation(config.key_file, config.index_dir), False
     return key_for_build(config.key_file, config.index_dir)

@@ -108,8 +108,9 @@ def record_build(audit: AuditLog, manifest: IndexManifest, rotated: bool, statem
         if statement is not None:
             fields["statement"] = hashlib.sha256(statement).hexdigest()
         audit.append("key_rotated", **fields)
+    over = {"issuer_epoch": manifest.issuer_epoch.name} if manifest.issuer_epoch is not None else {}
     for (_org, kind), f in sorted(manifest.files.items(), key=lambda item: (item[0][0], item[0][1].value)):
-        audit.append("index_built", digest=f.digest.hex(), entries=f.entries, kind=kind.value)
+        audit.append("index_built", digest=f.digest.hex(), entries=f.entries, kind=kind.value, **over)
 
 
 @dataclass(frozen=True)

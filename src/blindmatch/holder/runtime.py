@@ -200,8 +200,9 @@ class HolderRuntime:
     rotations: tuple[bytes, ...] = ()  # the key rotation statements GetInfo serves (SPEC.md 2.3)
     epoch_days: int | None = None  # the key's epoch schedule; None: it ends only by a manual rotation
     retired: list[OpenIndexes] = field(default_factory=list)  # replaced indexes, open until the daemon stops
-    # Called by the first ``serving`` once the serving key's epoch has ended: switches to the
-    # next epoch if it was built ahead (``EpochRotator.switch_if_due``), so no call is refused.
+    # Called by the first ``serving`` once the serving key's epoch or the index's issuer epoch has
+    # ended: switches to the next epoch if it was built ahead (``EpochRotator.switch_if_due``), so
+    # no call is refused.
     on_epoch_end: Callable[[], object] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -213,11 +214,17 @@ class HolderRuntime:
     def serving(self) -> tuple[HolderKey, OpenIndexes, tuple[bytes, ...]]:
         """What ``current`` gives, after switching to a next epoch built ahead if the serving one has ended."""
         served = self.current()
-        if self.on_epoch_end is not None and self.epoch_days and epoch_ended(
-                parse_time(served[1].manifest.valid_from), self.epoch_days, self.clock()):
+        if self.on_epoch_end is not None and self._epoch_over(served[1].manifest):
             self.on_epoch_end()
             served = self.current()
         return served
+
+    def _epoch_over(self, manifest: IndexManifest) -> bool:
+        """Whether the key's scheduled epoch or the issuer epoch of the index's tokens has ended."""
+        now = self.clock()
+        if self.epoch_days and epoch_ended(parse_time(manifest.valid_from), self.epoch_days, now):
+            return True
+        return manifest.issuer_epoch is not None and manifest.issuer_epoch.ended(now)
 
     def switch(self, key: HolderKey, indexes: OpenIndexes, rotations: tuple[bytes, ...]) -> None:
         """Serve a new key and its indexes from the next call on; calls in flight keep the old ones."""

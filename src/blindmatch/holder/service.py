@@ -161,7 +161,7 @@ class HolderServicer(pb_grpc.HolderServicer):
         if kind not in self._rt.gate.index_kinds(organisation, self._rt.clock()):
             abort(context, grpc.StatusCode.PERMISSION_DENIED, Reason.MODE_NOT_ALLOWED,
                   f"no official of {organisation!r} may use {kind.value} mode, so its index is not served")
-        indexes = self._rt.indexes  # one set of files for the whole download, even if a rotation switches them
+        indexes = self._rt.serving()[1]  # one set of files for the whole download, even if a rotation switches them
         current = indexes.manifest.files[organisation, kind]
         if refusal := epoch_refusal(indexes.manifest.issuer_epoch, request.issuer_epoch, self._rt.clock()):
             abort(context, status_of(refusal.code), refusal.code, refusal.message)
@@ -299,7 +299,7 @@ class HolderServicer(pb_grpc.HolderServicer):
         if not isinstance(hello, Hello):
             raise ProtocolError(Reason.UNEXPECTED_MESSAGE, "the first message must be a Hello")
         progress.hello = hello
-        check_served_epoch(self._rt.indexes.manifest.issuer_epoch, self._rt.clock())
+        check_served_epoch(self._rt.serving()[1].manifest.issuer_epoch, self._rt.clock())
         session.receive(hello)
         grant = self._authorize(peer, session, hello, progress)
         yield from self._send(peer, hello, session.receive(AcceptSession()), progress)
@@ -438,7 +438,8 @@ class HolderDaemon:
             runtime.clock = clock
         try:
             daemon = cls(runtime, config.tls, config.listen, config.metrics_listen)
-            daemon.rotator = EpochRotator(config, runtime) if config.epoch_days else None
+            follows = config.records is not None and (config.epoch_days is not None or config.issuer is not None)
+            daemon.rotator = EpochRotator(config, runtime) if follows else None
             return daemon
         except BaseException:
             audit.close()
@@ -456,8 +457,10 @@ class HolderDaemon:
         for (org, kind), f in sorted(self.runtime.indexes.manifest.files.items(), key=lambda i: (i[0][0], i[0][1].value)):
             log.info("serving %s index %s for %s (%d entries)", kind.value, f.digest.hex(), org, f.entries)
         if (stamp := self.runtime.indexes.manifest.issuer_epoch) is not None and stamp.ended(self.runtime.clock()):
+            rebuilds = "the daemon rebuilds it from holder.records" if self.rotator is not None else \
+                "'blindmatch holder index' rebuilds it (or set holder.records: the daemon then rebuilds by itself)"
             log.warning("the index is over tokens of issuer epoch %s, which has ended: downloads and sessions are "
-                        "refused (issuer_epoch_ended) until 'blindmatch holder index' rebuilds it", stamp.name)
+                        "refused (issuer_epoch_ended) until %s", stamp.name, rebuilds)
 
     def stop(self, grace: float) -> None:
         """Refuse new calls, let in-flight sessions finish for ``grace`` seconds, then close the audit log."""

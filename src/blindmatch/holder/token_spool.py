@@ -14,16 +14,16 @@ chunk or batch size) stops the replay at the first batch that differs, and the s
 cut there. A record torn by a crash in the middle of its append fails its own checksum
 and is cut the same way. Only one batch is held in memory at a time.
 
-The batch in flight is kept too (``.pending``: its keys' digest and its blinds, written
-before it is sent): after a crash between the issuer's answer and its append, the
-batch is resent with the same blinds, so the issuer sees the same blinded elements and
-answers them without counting them again.
+Every batch's blinds are kept too, before it is sent, for the whole epoch
+(:mod:`blindmatch.holder.token_blinds`): after a crash between the issuer's answer and
+its append, and in any later build of the same epoch, the batch is resent with the same
+blinds, so the issuer sees the same blinded elements and answers them without counting
+them again.
 
 The spool holds tokens of the holder's own records, which a requester must never
-obtain (and the blinds, which with the issuer's answer give tokens), so both files are
-created 0600, kept inside the index directory, and removed once the
-index built from it is committed (and a spool of any other epoch as soon as a build of
-a new epoch starts).
+obtain, so it is created 0600, kept inside the index directory, and removed once the
+index built from it is committed (and the spool and blinds of any other epoch as soon
+as a build of a new epoch starts).
 
 File layout: ``MAGIC || pkI (32) || batch_elements (u32) || epoch (7 ASCII)``, then per
 batch ``SHA-256(keys) (32) || count (u32) || count * 64 token bytes || SHA-256 of the
@@ -40,6 +40,7 @@ import struct
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from blindmatch.holder.token_blinds import BlindsLog
 from blindmatch.keyfile import fsync_directory
 
 MAGIC = b"BMTSPL1\n"
@@ -51,11 +52,6 @@ SPOOL_GLOB = ".issuer-tokens-*"
 
 def spool_path(index_dir: Path, epoch: str) -> Path:
     return index_dir / f".issuer-tokens-{epoch}.spool"
-
-
-def pending_path(index_dir: Path, epoch: str) -> Path:
-    """The blinds of the batch in flight: resent as they were, the issuer does not count it twice."""
-    return index_dir / f".issuer-tokens-{epoch}.pending"
 
 
 def keys_digest(keys: Sequence[bytes]) -> bytes:
@@ -71,9 +67,9 @@ class TokenSpool:
 
     def __init__(self, index_dir: Path, epoch: str, issuer_public_key: bytes, batch_elements: int) -> None:
         index_dir.mkdir(parents=True, exist_ok=True)
-        self.path, self.pending = spool_path(index_dir, epoch), pending_path(index_dir, epoch)
-        for other in index_dir.glob(SPOOL_GLOB):  # an older epoch's tokens are of no use any more
-            if other not in (self.path, self.pending):
+        self.path = spool_path(index_dir, epoch)
+        for other in index_dir.glob(SPOOL_GLOB):  # another epoch's tokens and blinds are of no use any more
+            if not other.name.startswith(f".issuer-tokens-{epoch}."):
                 other.unlink(missing_ok=True)
         self._header = MAGIC + issuer_public_key + struct.pack(">I", batch_elements) + epoch.encode("ascii")
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -87,6 +83,11 @@ class TokenSpool:
             raise BlockingIOError(f"token spool {self.path} is in use by another index build of epoch {epoch}; "
                                   "wait for it to finish") from None
         self._fd = fd
+        try:
+            self.blinds = BlindsLog(index_dir, epoch, issuer_public_key)
+        except BaseException:
+            os.close(fd)
+            raise
         self._offset = len(self._header)
         self.replayed = 0  # elements taken from the spool instead of the issuer
         if os.pread(fd, len(self._header), 0) != self._header:  # new, or for another key or batch size
@@ -126,31 +127,11 @@ class TokenSpool:
     def blinds_for(self, keys: Sequence[bytes], fresh: Callable[[], bytes]) -> bytes:
         """The blinds to send this batch with, kept durably before it is sent.
 
-        If the batch was in flight when the last build stopped (sent, but its answer not
-        kept), the same blinds give the same blinded elements, which the issuer answers
-        again without counting them (SPEC.md 15.8); otherwise ``fresh()``.
+        If the same batch was sent before in this epoch (its answer lost in a crash, or an
+        earlier build of the epoch), the same blinds give the same blinded elements, which
+        the issuer answers again without counting them (SPEC.md 15.8); otherwise ``fresh()``.
         """
-        digest = keys_digest(keys)
-        try:
-            kept = self.pending.read_bytes()
-        except FileNotFoundError:
-            kept = b""
-        body, check = kept[:-_CHECK_BYTES], kept[-_CHECK_BYTES:]
-        if len(kept) == _PREFIX.size + 32 * len(keys) + _CHECK_BYTES and hashlib.sha256(body).digest() == check \
-                and _PREFIX.unpack(body[: _PREFIX.size]) == (digest, len(keys)):
-            return body[_PREFIX.size :]
-        blinds = fresh()
-        body = _PREFIX.pack(digest, len(keys)) + blinds
-        tmp = self.pending.with_name(self.pending.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, body + hashlib.sha256(body).digest())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.pending)
-        fsync_directory(self.pending.parent)
-        return blinds
+        return self.blinds.blinds_for(keys_digest(keys), len(keys), fresh)
 
     def record(self, keys: Sequence[bytes], tokens: Sequence[bytes]) -> None:
         """Append a finished batch durably (after its issuer proof verified)."""
@@ -161,7 +142,6 @@ class TokenSpool:
             written += os.pwrite(self._fd, data[written:], self._offset + written)
         os.fsync(self._fd)
         self._offset += len(data)
-        self.pending.unlink(missing_ok=True)  # its answer is kept now
 
     def _cut(self, offset: int) -> None:
         os.ftruncate(self._fd, offset)
@@ -171,10 +151,11 @@ class TokenSpool:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+        self.blinds.close()
 
     def discard(self) -> None:
-        """The index built from these tokens is committed: the spool is of no further use."""
+        """The index built from these tokens is committed: the tokens are of no further use (the
+        blinds stay, so another build of the epoch is not counted again)."""
         self.close()
         self.path.unlink(missing_ok=True)
-        self.pending.unlink(missing_ok=True)
         fsync_directory(self.path.parent)

@@ -104,11 +104,14 @@ def parse_epoch(name: str, not_before: str, expires: str) -> Epoch:
 
 
 @contextmanager
-def configured_tokens(config: HolderNodeConfig) -> Iterator[IssuerTokens | None]:
+def configured_tokens(config: HolderNodeConfig, at: datetime | None = None) -> Iterator[IssuerTokens | None]:
     """The token stage of ``[holder.issuer]`` (None without it), connected to the live issuer.
 
-    Its spool lives in the index directory, so a rebuild interrupted in the token stage
-    resumes from its last finished batch.
+    Its tokens are of the issuer's current epoch, or with ``at`` of the epoch containing
+    that instant: the daemon builds the next epoch's index ahead, which the issuer allows
+    shortly before the epoch starts (an :class:`IssuerError` until then). Its spool lives
+    in the index directory, so a rebuild interrupted in the token stage resumes from its
+    last finished batch, and another build of the same epoch is not counted again.
     """
     if config.issuer is None:
         yield None
@@ -120,11 +123,14 @@ def configured_tokens(config: HolderNodeConfig) -> Iterator[IssuerTokens | None]
     stage: IssuerTokens | None = None
     try:
         with IssuerClient(endpoint.address, endpoint.ca_cert, endpoint.cert, endpoint.key) as issuer:
-            info = issuer.epoch(endpoint.public_key)
+            info = issuer.epoch(endpoint.public_key, at)
             try:
                 epoch = parse_epoch(info.epoch, info.not_before, info.expires)
             except ValueError:
                 raise IssuerError(f"issuer {endpoint.address}: its epoch {info.epoch!r} has malformed times") from None
+            if at is not None and not epoch.covers(at):
+                raise IssuerError(f"issuer {endpoint.address}: asked for the epoch of {at:%Y-%m-%dT%H:%M:%SZ}, "
+                                  f"it announced {epoch.name} ({info.not_before} to {info.expires})")
 
             def call(blinded: bytes) -> tuple[bytes, bytes]:
                 return issuer.evaluate(epoch.name, blinded)

@@ -14,6 +14,7 @@ Every answer is then checked by the holder against that key's DLEQ proof.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -22,6 +23,7 @@ import grpc
 from blindmatch.crypto import voprf
 from blindmatch.crypto.group import InvalidElementError
 from blindmatch.issuer.service import MAX_MESSAGE_BYTES
+from blindmatch.issuer.tokenfile import format_time
 from blindmatch.transport.status import reason_from_rpc_error
 from blindmatch.transport.tls import channel_credentials
 from blindmatch.v1 import issuer_pb2 as pb
@@ -58,16 +60,19 @@ class IssuerClient:
         details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
         return IssuerError(f"issuer {self._address}: {reason or exc.code().name}: {details}")
 
-    def epoch(self, pinned_key: bytes | None = None) -> pb.EpochInfo:
+    def epoch(self, pinned_key: bytes | None = None, at: datetime | None = None) -> pb.EpochInfo:
+        """The current epoch, or with ``at`` the epoch containing that instant (the next one, once the
+        issuer announces it). ``pinned_key`` is checked against the current epoch's key only."""
+        request = pb.GetEpochRequest(at=format_time(at) if at is not None else "")
         try:
-            info: pb.EpochInfo = self._stub.GetEpoch(pb.GetEpochRequest(), timeout=self._timeout)
+            info: pb.EpochInfo = self._stub.GetEpoch(request, timeout=self._timeout)
         except grpc.RpcError as exc:
             raise self._failed(exc) from None
         try:
             voprf.load_public_key(info.public_key, what=f"issuer {self._address} epoch {info.epoch} public key")
         except InvalidElementError as exc:
             raise IssuerError(str(exc)) from None
-        if pinned_key is not None and info.public_key != pinned_key:
+        if pinned_key is not None and at is None and info.public_key != pinned_key:
             raise IssuerError(f"issuer {self._address}: epoch {info.epoch} public key is not the pinned one")
         return info
 

@@ -7,6 +7,7 @@
     state_dir = "state"                 # per-epoch issuance counts and blind-evaluation counts
     schema = "schema.toml"              # optional: a file, or a built-in name ("default", "extended")
     epoch_months = 1                    # epoch length: 1, 2, 3, 4, 6 or 12 months
+    evaluate_ahead_hours = 72           # holders may prepare the next epoch's index this long before it starts
     max_addresses_per_person = 3        # distinct addresses one person may get tokens for, per epoch
     final_field = "order_status"        # the column that says whether the order is final ...
     final_value = "final"               # ... and the value that means it is (case-insensitive)
@@ -40,11 +41,14 @@ from blindmatch.transport.tls import ServerTlsFiles
 from blindmatch.vocabulary import InputError
 
 _ISSUER_KEYS = {
-    "name", "seed_file", "signing_key", "state_dir", "schema", "epoch_months",
+    "name", "seed_file", "signing_key", "state_dir", "schema", "epoch_months", "evaluate_ahead_hours",
     "max_addresses_per_person", "final_field", "final_value", "case_field", "holder", "listen", "tls",
 }
 _HOLDER_KEYS = {"organisation", "records", "margin"}
 DEFAULT_LISTEN = "127.0.0.1:50080"
+# A holder's daemon prepares the next epoch's index from ``holder.epoch_lead_hours`` (a day
+# by default) before the epoch starts: three days leave room for an issuer that was down.
+DEFAULT_EVALUATE_AHEAD_HOURS = 72
 
 
 class IssuerConfigError(InputError, ValueError):
@@ -71,6 +75,9 @@ class IssuerConfig:
     state_dir: Path
     schema: SchemaSource | None = None  # a built-in schema's name or a file; None: the built-in default
     epoch_months: int = 1
+    # How long before the next epoch starts its key is announced (GetEpoch) and configured
+    # holders may have their records evaluated under it (their allowance of that epoch); 0: never.
+    evaluate_ahead_hours: int = DEFAULT_EVALUATE_AHEAD_HOURS
     max_addresses_per_person: int = 3
     final_field: str = "order_status"
     final_value: str = "final"
@@ -132,6 +139,7 @@ def load_issuer_config(path: Path) -> IssuerConfig:
         state_dir=base / _fields.text("issuer", table, "state_dir", "state"),
         schema=_schema(path, base, table),
         epoch_months=months,
+        evaluate_ahead_hours=_fields.integer("issuer", table, "evaluate_ahead_hours", DEFAULT_EVALUATE_AHEAD_HOURS, 0),
         max_addresses_per_person=_fields.integer("issuer", table, "max_addresses_per_person", 3, 1),
         final_field=_fields.text("issuer", table, "final_field", "order_status"),
         final_value=_fields.text("issuer", table, "final_value", "final"),

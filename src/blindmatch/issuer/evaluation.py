@@ -2,10 +2,12 @@
 
 A holder sends blinded elements of its own match keys; the issuer answers with the
 RFC 9497 VOPRF BlindEvaluate of each under the current epoch's key and one batched DLEQ
-proof. It never sees a record, only the count. It answers only organisations named in
+proof; from ``evaluate_ahead_hours`` before the next epoch starts, under that epoch's key
+too if the holder asks for it (it prepares its index for the epoch before it begins, so
+it never stops serving at the boundary). It never sees a record, only the count. It answers only organisations named in
 ``[[issuer.holder]]`` (a requester is never one: otherwise it could blind any key and
 obtain a token for anyone) and at most ``ceil(records * tiers * (1 + margin))``
-elements per organisation and epoch, counted durably in ``state_dir`` before the answer
+elements per organisation and epoch (the next epoch's own allowance), counted durably in ``state_dir`` before the answer
 leaves. A batch identical to one it answered that organisation in the epoch (a holder
 resuming after the answer was lost) is answered again and not counted twice. Every
 answer and every refusal is an audit entry (peer, epoch, counts).
@@ -18,7 +20,8 @@ import json
 import math
 import os
 import threading
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +46,10 @@ class EvaluationRefused(BlindmatchError):
 class BlindEvaluator:
     """Answers blind evaluation requests; one instance per issuer process (thread-safe)."""
 
-    def __init__(self, config: IssuerConfig, engine: BatchEngine, audit: AuditLog | None = None) -> None:
+    def __init__(self, config: IssuerConfig, engine: BatchEngine, audit: AuditLog | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self._config = config
+        self._clock = clock or (lambda: datetime.now(UTC))
         self._seed = read_seed(config.seed_file)
         self._engine = engine
         self._tiers = len(issuer_schema(config).tier_names())
@@ -55,8 +60,26 @@ class BlindEvaluator:
         self._audit.close()
 
     def public_key(self, now: datetime | None = None) -> tuple[Epoch, bytes]:
-        epoch = Epoch.containing(now or datetime.now(UTC), self._config.epoch_months)
+        """The current epoch (at ``now``, else the issuer's clock) and its public key."""
+        epoch = Epoch.containing(now or self._clock(), self._config.epoch_months)
         return epoch, epoch_key_pair(self._seed, epoch)[1]
+
+    def served_epoch(self, name: str, now: datetime | None = None) -> tuple[Epoch, bytes] | None:
+        """The epoch called ``name`` and its public key if the issuer evaluates under it at ``now``:
+        the current epoch, or the next one once ``evaluate_ahead_hours`` before it starts; else None."""
+        now = now or self._clock()
+        current, pk = self.public_key(now)
+        if name == current.name:
+            return current, pk
+        upcoming = Epoch.containing(current.expires, self._config.epoch_months)
+        ahead = timedelta(hours=self._config.evaluate_ahead_hours)
+        if name == upcoming.name and ahead and now >= upcoming.not_before - ahead:
+            return upcoming, epoch_key_pair(self._seed, upcoming)[1]
+        return None
+
+    def epoch_at(self, at: datetime, now: datetime | None = None) -> tuple[Epoch, bytes] | None:
+        """The epoch containing ``at`` and its key, if it is served at ``now`` (:meth:`served_epoch`)."""
+        return self.served_epoch(Epoch.containing(at, self._config.epoch_months).name, now)
 
     def limit(self, organisation: str) -> int:
         allowance = self._config.holder(organisation)
@@ -103,18 +126,23 @@ class BlindEvaluator:
     def evaluate(
         self, organisation: str, blinded: bytes, epoch_name: str, now: datetime | None = None
     ) -> tuple[bytes, bytes]:
-        """``(evaluated, proof)`` for ``organisation``'s batch, or :class:`EvaluationRefused`."""
+        """``(evaluated, proof)`` for ``organisation``'s batch under epoch ``epoch_name`` (the current
+        one, or the next within the evaluate-ahead window), or :class:`EvaluationRefused`."""
+        now = now or self._clock()
         epoch, pk = self.public_key(now)
         count = len(blinded) // ELEMENT_BYTES
         with self._lock:
             if self._config.holder(organisation) is None:
                 raise self._refuse(organisation, epoch, count, "not a holder this issuer evaluates for",
                                    Reason.ORGANISATION_NOT_ALLOWED)
-            if epoch_name != epoch.name:
+            served = self.served_epoch(epoch_name, now)
+            if served is None:
                 # The holder's text goes into the audit entry's ``why`` (printable, at most 200 characters).
                 asked = peer_text(epoch_name, EPOCH_TEXT_LIMIT)
-                raise self._refuse(organisation, epoch, count, f"asked for epoch {asked}, current is {epoch.name}",
+                raise self._refuse(organisation, epoch, count, f"asked for epoch {asked}, current is {epoch.name} "
+                                   f"(the next is evaluated from {self._config.evaluate_ahead_hours} h before it starts)",
                                    Reason.KEY_MISMATCH)
+            epoch, pk = served
             if len(blinded) % ELEMENT_BYTES or not 0 < count <= MAX_BATCH_ELEMENTS:
                 raise self._refuse(organisation, epoch, count, f"batch must hold 1..{MAX_BATCH_ELEMENTS} elements",
                                    Reason.LIMIT_EXCEEDED)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import NoReturn
 
 import grpc
@@ -19,7 +20,7 @@ from blindmatch.crypto.batch import BatchEngine
 from blindmatch.identity import identity_problem
 from blindmatch.issuer.config import IssuerConfig
 from blindmatch.issuer.evaluation import MAX_BATCH_ELEMENTS, BlindEvaluator, EvaluationRefused
-from blindmatch.issuer.tokenfile import format_time
+from blindmatch.issuer.tokenfile import format_time, parse_time
 from blindmatch.transport.context import peer_organisation
 from blindmatch.transport.serving import DaemonServer, guarded_server, serve_until_stopped
 from blindmatch.transport.status import abort, status_of
@@ -59,7 +60,19 @@ class IssuerServicer(pb_grpc.IssuerServicer):
 
     def GetEpoch(self, request: pb.GetEpochRequest, context: grpc.ServicerContext) -> pb.EpochInfo:
         self._peer(context)
-        epoch, pk = self._evaluator.public_key()
+        if not request.at:
+            epoch, pk = self._evaluator.public_key()
+        else:
+            try:
+                at = parse_time(request.at)
+            except ValueError:
+                _abort(context, Reason.BAD_REQUEST, f"at {request.at[:40]!r} is not of the form YYYY-MM-DDTHH:MM:SSZ")
+            served = self._evaluator.epoch_at(at)
+            if served is None:
+                current = self._evaluator.public_key()[0]
+                _abort(context, Reason.KEY_MISMATCH, f"no epoch served for {request.at}: the current one is "
+                       f"{current.name}, and the next is announced only shortly before it starts")
+            epoch, pk = served
         return pb.EpochInfo(issuer=self._name, epoch=epoch.name, not_before=format_time(epoch.not_before),
                             expires=format_time(epoch.expires), public_key=pk)
 
@@ -79,11 +92,11 @@ class IssuerServicer(pb_grpc.IssuerServicer):
 class IssuerDaemon:
     """One running issuer: its evaluator (seed, state, audit log) and the gRPC server."""
 
-    def __init__(self, config: IssuerConfig, engine: BatchEngine) -> None:
+    def __init__(self, config: IssuerConfig, engine: BatchEngine, clock: Callable[[], datetime] | None = None) -> None:
         if config.tls is None:
             raise IssuerStartError("issuer.tls: missing; 'serve' needs the issuer's TLS certificate and client CA")
         credentials = config.tls.credentials(IssuerStartError)
-        self.evaluator = BlindEvaluator(config, engine)
+        self.evaluator = BlindEvaluator(config, engine, clock=clock)
         server = guarded_server(MAX_MESSAGE_BYTES, workers=4, thread_prefix="issuer-rpc", max_calls=8)
         pb_grpc.add_IssuerServicer_to_server(IssuerServicer(self.evaluator, config.name), server)
         self._serving = DaemonServer(server, SERVICE_NAME)

@@ -55,6 +55,11 @@ def format_time(when: datetime) -> str:
     return when.strftime(_TIME_FORMAT)
 
 
+def parse_time(text: str) -> datetime:
+    """The inverse of :func:`format_time`; ``ValueError`` when ``text`` is not of that form."""
+    return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
+
+
 class TokenFileError(InputError, ValueError):
     """The token file as a whole cannot be used (unreadable, malformed header, bad signature)."""
 
@@ -148,7 +153,7 @@ def write_token_file(path: Path, content: bytes) -> None:
 
 def _parse_time(path: Path, text: str, name: str) -> datetime:
     try:
-        return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
+        return parse_time(text)
     except ValueError:
         raise TokenFileError(f"{path}: header field {name!r} is not a UTC time YYYY-MM-DDTHH:MM:SSZ") from None
 

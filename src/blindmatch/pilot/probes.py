@@ -1,4 +1,11 @@
-"""Refusal probes: sessions crafted to be refused for each reason, against the live holder."""
+"""Refusal probes: sessions crafted to be refused for each reason, against the live holder.
+
+Every probe session is written to the requester's job store before it is sent, under a
+job of the probes' own that ends ``succeeded`` (nothing to resume), as every session the
+requester's audit log records must be (``requester.store_check``): otherwise the next
+``requester match`` in the same workspace (a re-run of the demo) would take the store for
+a lost one.
+"""
 
 from __future__ import annotations
 
@@ -25,10 +32,30 @@ from blindmatch.policy import load_official_key, sign_request
 from blindmatch.policy.request import sign_encoded
 from blindmatch.requester.config import RequesterConfig
 from blindmatch.requester.holder_client import HolderClient, HolderRefused
+from blindmatch.requester.jobs import JobStore
 from blindmatch.requester.requests import build_session_request
 from blindmatch.requester.session import run_session
 from blindmatch.transport.wire import MODE_TO_PB
-from blindmatch.vocabulary import Mode, Reason
+from blindmatch.vocabulary import JobState, Mode, Reason
+
+
+class ProbeJob:
+    """The job the probes' sessions are recorded under in the requester's job store."""
+
+    def __init__(self, config: RequesterConfig) -> None:
+        self.store = JobStore(config.store_path)
+        tag = secrets.token_hex(8)
+        self.job_id = self.store.create_or_resume(Path(f"demo-probes-{tag}"), Path(f"demo-probes-{tag}"),
+                                                  Mode.MEMBERSHIP.value, f"demo refusal probes {tag}")[0].id
+
+    def opened(self, session_id: bytes, elements: int) -> None:
+        self.store.open_session(self.job_id, session_id, elements)
+
+    def ended(self, session_id: bytes, state: str, match_count: int = 0) -> None:
+        self.store.end_session(session_id, state, match_count)
+
+    def finish(self) -> None:
+        self.store.finish(self.job_id, JobState.SUCCEEDED)
 
 
 def _key(officials: Path, filename: str) -> Ed25519PrivateKey:
@@ -38,7 +65,7 @@ def _key(officials: Path, filename: str) -> Ed25519PrivateKey:
 
 def _probe(
     config: RequesterConfig, audit: AuditLog, engine: BatchEngine, reason: str, nonce_used: bytes, officials: Path,
-    dual_control_records: int,
+    dual_control_records: int, job: ProbeJob,
 ) -> str:
     """Ask the live holder for one session crafted to be refused for ``reason``; returns the status name."""
     official, key_file, organisation, mode = PRIMARY_OFFICIAL, "alice.key", REQUESTER_ORG, Mode.MEMBERSHIP
@@ -64,7 +91,7 @@ def _probe(
         mode = Mode.CARDINALITY
     try:
         _signed_session(config, audit, engine, official, signer or _key(officials, key_file), organisation, mode,
-                        count, nonce, issued, tamper=reason == Reason.UNSIGNED, cosigners=cosigners)
+                        count, nonce, issued, job, tamper=reason == Reason.UNSIGNED, cosigners=cosigners)
     except HolderRefused as exc:
         return exc.status
     return "OK"
@@ -81,6 +108,7 @@ def _signed_session(
     count: int,
     nonce: bytes,
     issued: datetime,
+    job: ProbeJob,
     tamper: bool = False,
     cosigners: list[Ed25519PrivateKey] | None = None,
 ) -> None:
@@ -105,8 +133,14 @@ def _signed_session(
         if tamper:
             envelope = envelope[:-1] + bytes([envelope[-1] ^ 1])
         signers = [key, *(cosigners or ())]
-        run_session(client, audit, session, request, envelope, config.holder.name, 4, info.audit_public_key,
-                    lambda _batch: None, [k.public_key().public_bytes_raw() for k in signers])
+        job.opened(session_id, session.element_count)
+        try:
+            run_session(client, audit, session, request, envelope, config.holder.name, 4, info.audit_public_key,
+                        lambda _batch: None, [k.public_key().public_bytes_raw() for k in signers])
+        except HolderRefused as exc:
+            job.ended(session_id, JobState.ended_by(exc.reason) if exc.code else JobState.FAILED)
+            raise
+        job.ended(session_id, "closed", session.match_count)
 
 
 # The refusals the legal setting names; the demo's JSON reports exactly these under "refusals".
@@ -125,9 +159,13 @@ def try_refusals(
     ``officials`` holds the officials' encrypted keys; ``dual_control_records`` is the
     policy's dual-control session size (the probe asks for one record more)."""
     nonce = secrets.token_bytes(16)
+    job = ProbeJob(config)
     with AuditLog.open(config.audit_dir, config.audit_origin) as audit:
-        # A granted one-key session records the nonce that the replay probe reuses.
-        _signed_session(config, audit, engine, PRIMARY_OFFICIAL, _key(officials, "alice.key"),
-                        REQUESTER_ORG, Mode.MEMBERSHIP, 1, nonce, datetime.now(UTC).replace(microsecond=0))
-        return {reason: _probe(config, audit, engine, reason, nonce, officials, dual_control_records)
-                for reason in (*LEGAL_REFUSALS, *OTHER_REFUSALS)}
+        try:
+            # A granted one-key session records the nonce that the replay probe reuses.
+            _signed_session(config, audit, engine, PRIMARY_OFFICIAL, _key(officials, "alice.key"),
+                            REQUESTER_ORG, Mode.MEMBERSHIP, 1, nonce, datetime.now(UTC).replace(microsecond=0), job)
+            return {reason: _probe(config, audit, engine, reason, nonce, officials, dual_control_records, job)
+                    for reason in (*LEGAL_REFUSALS, *OTHER_REFUSALS)}
+        finally:
+            job.finish()

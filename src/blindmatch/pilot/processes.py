@@ -18,7 +18,11 @@ def blindmatch_command(*args: str) -> list[str]:
 
 
 class HolderProcess:
-    """``blindmatch holder serve`` as a subprocess; stdout/stderr go to files under ``log_dir``."""
+    """``blindmatch holder serve`` as a subprocess; stdout/stderr go to files under ``log_dir``.
+
+    Each start writes new files (``holder-N.stdout``, the first free ``N``), so a restart, or a
+    re-run of the demo in the same workspace, never overwrites an earlier run's output.
+    """
 
     role = "holder"
 
@@ -26,19 +30,23 @@ class HolderProcess:
         self.config = config
         self.log_dir = log_dir
         self.process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
+        self.starts = 0  # how often this object started its daemon
+        self._number = 0  # the N of the output files of the latest start
 
     @property
     def stdout_path(self) -> Path:
-        return self.log_dir / f"{self.role}-{self.starts}.stdout"
+        return self.log_dir / f"{self.role}-{self._number}.stdout"
 
     @property
     def stderr_path(self) -> Path:
-        return self.log_dir / f"{self.role}-{self.starts}.stderr"
+        return self.log_dir / f"{self.role}-{self._number}.stderr"
 
     def start(self) -> None:
         self.starts += 1
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._number += 1
+        while self.stdout_path.exists() or self.stderr_path.exists():
+            self._number += 1
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.process = subprocess.Popen(blindmatch_command(self.role, "serve", "--config", str(self.config)),
                                             stdout=out, stderr=err)

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x62lindmatch/v1/issuer.proto\x12\rblindmatch.v1\"\x11\n\x0fGetEpochRequest\"c\n\tEpochInfo\x12\x0e\n\x06issuer\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\t\x12\x12\n\nnot_before\x18\x03 \x01(\t\x12\x0f\n\x07\x65xpires\x18\x04 \x01(\t\x12\x12\n\npublic_key\x18\x05 \x01(\x0c\"6\n\x14\x42lindEvaluateRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\t\x12\x0f\n\x07\x62linded\x18\x02 \x01(\x0c\"6\n\x12\x42lindEvaluateReply\x12\x11\n\tevaluated\x18\x01 \x01(\x0c\x12\r\n\x05proof\x18\x02 \x01(\x0c\x32\xa7\x01\n\x06Issuer\x12\x44\n\x08GetEpoch\x12\x1e.blindmatch.v1.GetEpochRequest\x1a\x18.blindmatch.v1.EpochInfo\x12W\n\rBlindEvaluate\x12#.blindmatch.v1.BlindEvaluateRequest\x1a!.blindmatch.v1.BlindEvaluateReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x62lindmatch/v1/issuer.proto\x12\rblindmatch.v1\"\x1d\n\x0fGetEpochRequest\x12\n\n\x02\x61t\x18\x01 \x01(\t\"c\n\tEpochInfo\x12\x0e\n\x06issuer\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\t\x12\x12\n\nnot_before\x18\x03 \x01(\t\x12\x0f\n\x07\x65xpires\x18\x04 \x01(\t\x12\x12\n\npublic_key\x18\x05 \x01(\x0c\"6\n\x14\x42lindEvaluateRequest\x12\r\n\x05\x65poch\x18\x01 \x01(\t\x12\x0f\n\x07\x62linded\x18\x02 \x01(\x0c\"6\n\x12\x42lindEvaluateReply\x12\x11\n\tevaluated\x18\x01 \x01(\x0c\x12\r\n\x05proof\x18\x02 \x01(\x0c\x32\xa7\x01\n\x06Issuer\x12\x44\n\x08GetEpoch\x12\x1e.blindmatch.v1.GetEpochRequest\x1a\x18.blindmatch.v1.EpochInfo\x12W\n\rBlindEvaluate\x12#.blindmatch.v1.BlindEvaluateRequest\x1a!.blindmatch.v1.BlindEvaluateReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,13 +32,13 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'blindmatch.v1.issuer_pb2', 
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GETEPOCHREQUEST']._serialized_start=45
-  _globals['_GETEPOCHREQUEST']._serialized_end=62
-  _globals['_EPOCHINFO']._serialized_start=64
-  _globals['_EPOCHINFO']._serialized_end=163
-  _globals['_BLINDEVALUATEREQUEST']._serialized_start=165
-  _globals['_BLINDEVALUATEREQUEST']._serialized_end=219
-  _globals['_BLINDEVALUATEREPLY']._serialized_start=221
-  _globals['_BLINDEVALUATEREPLY']._serialized_end=275
-  _globals['_ISSUER']._serialized_start=278
-  _globals['_ISSUER']._serialized_end=445
+  _globals['_GETEPOCHREQUEST']._serialized_end=74
+  _globals['_EPOCHINFO']._serialized_start=76
+  _globals['_EPOCHINFO']._serialized_end=175
+  _globals['_BLINDEVALUATEREQUEST']._serialized_start=177
+  _globals['_BLINDEVALUATEREQUEST']._serialized_end=231
+  _globals['_BLINDEVALUATEREPLY']._serialized_start=233
+  _globals['_BLINDEVALUATEREPLY']._serialized_end=287
+  _globals['_ISSUER']._serialized_start=290
+  _globals['_ISSUER']._serialized_end=457
 # @@protoc_insertion_point(module_scope)

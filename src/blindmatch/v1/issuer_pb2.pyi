@@ -5,8 +5,10 @@ from typing import ClassVar as _ClassVar, Optional as _Optional
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class GetEpochRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("at",)
+    AT_FIELD_NUMBER: _ClassVar[int]
+    at: str
+    def __init__(self, at: _Optional[str] = ...) -> None: ...
 
 class EpochInfo(_message.Message):
     __slots__ = ("issuer", "epoch", "not_before", "expires", "public_key")

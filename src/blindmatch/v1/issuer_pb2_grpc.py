@@ -50,7 +50,8 @@ class IssuerServicer:
     """Missing associated documentation comment in .proto file."""
 
     def GetEpoch(self, request, context):
-        """The current epoch and its VOPRF public key pkI_E.
+        """The current epoch and its VOPRF public key pkI_E, or the next one once it is
+        within the issuer's evaluate-ahead window (a holder preparing its index for it).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
