@@ -7,6 +7,9 @@ Blinding needs neither the index nor the POPRF ``info`` (only verification does)
 caller that has the keys before the index may blind them ahead (``blind_ahead``) while
 the holder builds its index or the index downloads, and hand the ``BlindedInputs`` to the
 session as a prepared input.
+
+Wire messages are named ``wire.X`` (``core.messages``), local inputs and events by their
+own names (``core.events``), so a reader sees at once what crosses to the holder.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from blindmatch import PROTOCOL_VERSION
+from blindmatch.core import messages as wire
 from blindmatch.core.engine import SessionEngine
 from blindmatch.core.errors import ProtocolError, peer_text
 from blindmatch.core.events import (
@@ -33,18 +37,6 @@ from blindmatch.core.events import (
 )
 from blindmatch.core.index import EncryptedIndex
 from blindmatch.core.keys import key_id_of
-from blindmatch.core.messages import (
-    SESSION_ID_BYTES,
-    Abort,
-    Accept,
-    BlindedBatch,
-    Close,
-    Closed,
-    EvaluatedBatch,
-    Hello,
-    batch_digest,
-    blinded_commitment,
-)
 from blindmatch.core.outputs import outputs_for
 from blindmatch.core.purpose import evaluation_info
 from blindmatch.core.table import TableSession
@@ -107,10 +99,10 @@ class RequesterSession(
     states=RequesterState,
     rules={
         (_R.READY, SendHello): _R.AWAITING_ACCEPT,
-        (_R.AWAITING_ACCEPT, Accept): _R.OPEN,
+        (_R.AWAITING_ACCEPT, wire.Accept): _R.OPEN,
         (_R.OPEN, SendBatch): _R.OPEN,
-        (_R.OPEN, EvaluatedBatch): _R.OPEN,
-        (_R.CLOSING, Closed): _R.CLOSED,
+        (_R.OPEN, wire.EvaluatedBatch): _R.OPEN,
+        (_R.CLOSING, wire.Closed): _R.CLOSED,
     },
 ):
     """Blind ``keys``, send them in batches, and look up the evaluations in ``index``.
@@ -145,8 +137,8 @@ class RequesterSession(
     ) -> None:
         if key_id_of(public_key) != index.header.key_id:
             raise ProtocolError(Reason.KEY_MISMATCH, "the index was not built under the pinned OPRF public key")
-        if len(session_id) != SESSION_ID_BYTES:
-            raise ValueError(f"session id must be {SESSION_ID_BYTES} bytes")
+        if len(session_id) != wire.SESSION_ID_BYTES:
+            raise ValueError(f"session id must be {wire.SESSION_ID_BYTES} bytes")
         if batch_size < 1:
             raise ValueError("batch size must be positive")
         if index.kind is not mode:
@@ -169,9 +161,9 @@ class RequesterSession(
         super().__init__(RequesterState.READY, {
             SendHello: self._on_send_hello,
             SendBatch: self._on_send_batch,
-            Accept: self._on_accept,
-            EvaluatedBatch: self._on_evaluated,
-            Closed: self._on_closed,
+            wire.Accept: self._on_accept,
+            wire.EvaluatedBatch: self._on_evaluated,
+            wire.Closed: self._on_closed,
         })
         if prepared is None:
             prepared = blind_ahead(self._keys, mode, engine, blinds)
@@ -181,7 +173,7 @@ class RequesterSession(
         self._blinded = prepared.blinded
         step = batch_size * ELEMENT_BYTES
         self._batches = [self._blinded[o : o + step] for o in range(0, len(self._blinded), step)]
-        self.batch_digests = tuple(batch_digest(b) for b in self._batches)
+        self.batch_digests = tuple(wire.batch_digest(b) for b in self._batches)
         self._next_to_send = 0
         self._evaluated_received = 0
         self._next_evaluated_seq = 0
@@ -198,7 +190,7 @@ class RequesterSession(
     @property
     def blinded_commitment(self) -> bytes:
         """What the official's signed request must name (see ``messages.blinded_commitment``)."""
-        return blinded_commitment(self.element_count, self.batch_digests)
+        return wire.blinded_commitment(self.element_count, self.batch_digests)
 
     @property
     def can_send(self) -> bool:
@@ -212,18 +204,18 @@ class RequesterSession(
             return 0  # the holder answers only after the last batch: send them all
         return self._next_to_send - self._next_evaluated_seq
 
-    def hello(self, authorization: bytes = b"") -> Hello:
+    def hello(self, authorization: bytes = b"") -> wire.Hello:
         """``receive(SendHello(authorization))``, returning the Hello to send."""
         (message,) = self.receive(SendHello(authorization)).messages
-        assert isinstance(message, Hello)
+        assert isinstance(message, wire.Hello)
         return message
 
-    def next_batch(self) -> BlindedBatch | None:
+    def next_batch(self) -> wire.BlindedBatch | None:
         """The next blinded batch to send, or None when all are out. The caller paces sending."""
         messages = self.receive(SendBatch()).messages
         if not messages:
             return None
-        assert isinstance(messages[0], BlindedBatch)
+        assert isinstance(messages[0], wire.BlindedBatch)
         return messages[0]
 
     def receive(self, event: RequesterInput) -> Output:
@@ -232,11 +224,11 @@ class RequesterSession(
         if self.state is RequesterState.OPEN and self._evaluated_received == self.element_count:
             # State-triggered: every evaluation is in, so the session closes.
             self.state = RequesterState.CLOSING
-            output.messages.append(Close(self.session_id, self._transcript.digest()))
+            output.messages.append(wire.Close(self.session_id, self._transcript.digest()))
         return output
 
     def _on_send_hello(self, send: SendHello) -> Output:
-        message = Hello(
+        message = wire.Hello(
             protocol_version=PROTOCOL_VERSION,
             session_id=self.session_id,
             mode=self.mode,
@@ -254,12 +246,12 @@ class RequesterSession(
     def _on_send_batch(self, _send: SendBatch) -> Output:
         if self._next_to_send >= len(self._batches):
             return Output()
-        batch = BlindedBatch(self._next_to_send, self._batches[self._next_to_send])
+        batch = wire.BlindedBatch(self._next_to_send, self._batches[self._next_to_send])
         self._transcript.add(batch)
         self._next_to_send += 1
         return Output([batch])
 
-    def _on_accept(self, message: Accept) -> Output:
+    def _on_accept(self, message: wire.Accept) -> Output:
         if message.session_id != self.session_id:
             raise ProtocolError(Reason.BAD_REQUEST, "Accept names another session")
         if message.max_batch < self.batch_size:
@@ -267,14 +259,14 @@ class RequesterSession(
         self._transcript.add(message)
         return Output(events=[SessionAccepted(message.session_id, message.max_batch)])
 
-    def _on_closed(self, message: Closed) -> Output:
+    def _on_closed(self, message: wire.Closed) -> Output:
         if message.transcript_hash != self._transcript.digest():
             raise ProtocolError(Reason.TRANSCRIPT_MISMATCH, "holder's transcript hash differs from the requester's")
         if message.element_count != self.element_count:
             raise ProtocolError(Reason.BAD_REQUEST, "holder reports a different element count")
         return Output(events=[SessionClosed(self.session_id, message.transcript_hash, message.element_count, closed=message)])
 
-    def _on_abort(self, message: Abort) -> Output:
+    def _on_abort(self, message: wire.Abort) -> Output:
         code = reason_named(message.code, Reason.REFUSED) if message.code in ProtocolError.CODES else Reason.REFUSED
         raise ProtocolError(code, peer_text(message.message))
 
@@ -282,7 +274,7 @@ class RequesterSession(
         """Which keys a (membership-mode) batch covers."""
         return range(seq * self.batch_size, min((seq + 1) * self.batch_size, self.element_count))
 
-    def _on_evaluated(self, batch: EvaluatedBatch) -> Output:
+    def _on_evaluated(self, batch: wire.EvaluatedBatch) -> Output:
         if batch.seq != self._next_evaluated_seq:
             raise ProtocolError(Reason.UNEXPECTED_MESSAGE, f"expected evaluated batch {self._next_evaluated_seq}, got {batch.seq}")
         if self.mode is Mode.MEMBERSHIP:
@@ -318,7 +310,7 @@ class RequesterSession(
         self._next_evaluated_seq += 1
         return Output(events=[BatchReceived(batch.seq, len(span), self.batch_digests[batch.seq], batch.elements)])
 
-    def _check_no_repeats(self, batch: EvaluatedBatch) -> None:
+    def _check_no_repeats(self, batch: wire.EvaluatedBatch) -> None:
         """A shuffled batch may not repeat an evaluation (beyond the session's own repeated keys)."""
         elements = batch.elements
         self._evaluations_seen.update(elements[o : o + ELEMENT_BYTES] for o in range(0, len(elements), ELEMENT_BYTES))
@@ -327,7 +319,7 @@ class RequesterSession(
             raise ProtocolError(Reason.BAD_REQUEST, f"cardinality batch {batch.seq} repeats an evaluation: the holder "
                                 "returned an element more than once, which would count one match several times")
 
-    def _unblind(self, batch: EvaluatedBatch, blinds: bytes) -> bytes:
+    def _unblind(self, batch: wire.EvaluatedBatch, blinds: bytes) -> bytes:
         """Membership: verify the batch's proof, then unblind; cardinality (shuffled, unproven): unblind."""
         if self.mode is Mode.CARDINALITY:
             if batch.proof:
