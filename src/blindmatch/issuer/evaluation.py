@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -33,7 +32,7 @@ from blindmatch.issuer.config import IssuerConfig
 from blindmatch.issuer.epochs import EPOCH_TEXT_LIMIT, Epoch, epoch_key_pair
 from blindmatch.issuer.issue import audit_origin, issuer_schema
 from blindmatch.issuer.keys import read_seed
-from blindmatch.keyfile import fsync_directory
+from blindmatch.issuer.rules import write_state_json
 from blindmatch.vocabulary import BlindmatchError, Reason
 
 MAX_BATCH_ELEMENTS = 65_536
@@ -98,18 +97,10 @@ class BlindEvaluator:
 
     def _debit(self, organisation: str, epoch: Epoch, count: int, batch: bytes) -> int:
         """Add ``count`` and the batch's digest to the organisation's use in ``epoch`` durably; the new total."""
-        path = self._usage_path(epoch)
         usage = self._usage(epoch)
         usage["used"][organisation] = usage["used"].get(organisation, 0) + count
         usage["batches"][organisation] = [*usage["batches"].get(organisation, []), batch.hex()]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with tmp.open("w") as handle:
-            json.dump(usage, handle, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        fsync_directory(path.parent)
+        write_state_json(self._usage_path(epoch), usage)
         return int(usage["used"][organisation])
 
     def used(self, organisation: str, epoch: Epoch) -> int:

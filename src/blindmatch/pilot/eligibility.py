@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import subprocess
 from datetime import date
@@ -29,13 +28,12 @@ from blindmatch.keyfile import public_key_path
 from blindmatch.normalize import NormalizationError, resolve_schema
 from blindmatch.pilot.officials import approve_job
 from blindmatch.pilot.processes import blindmatch_command
-from blindmatch.pilot.workspace import HOLDER_ORG, Workspace, free_port
+from blindmatch.pilot.workspace import HOLDER_ORG, Workspace, free_port, install_service_pki
 from blindmatch.requester.config import load_requester_config
 from blindmatch.requester.inputs import Elements
 from blindmatch.requester.jobs import Job, JobStore
 from blindmatch.requester.runner import JobRunner
 from blindmatch.requester.token_inputs import prepare_token_elements
-from blindmatch.transport.pki import init_pki, slug
 from blindmatch.vocabulary import Mode
 
 ISSUER_ORG = "Example State Courts"
@@ -56,15 +54,7 @@ def install_issuer(workspace: Workspace) -> Path:
     if config.exists():
         return config
     issuer = config.parent
-    (issuer / "pki").mkdir(parents=True, mode=0o700)
-    ca = workspace.root / "ca"
-    files = init_pki(ca, [ISSUER_ORG], ["localhost", "127.0.0.1"])[0]
-    shutil.copy(ca / "ca.crt", issuer / "pki" / "ca.crt")
-    for suffix in (".crt", ".key"):
-        shutil.copy(files.directory / f"server{suffix}", issuer / "pki" / f"server{suffix}")
-        shutil.copy(ca / slug(HOLDER_ORG) / f"client{suffix}", workspace.holder_dir / "pki" / f"issuer-client{suffix}")
-    os.chmod(issuer / "pki" / "server.key", 0o600)
-    os.chmod(workspace.holder_dir / "pki" / "issuer-client.key", 0o600)
+    install_service_pki(workspace, issuer, ISSUER_ORG, "issuer")
     records = sum(1 for _ in workspace.records.open(encoding="utf-8")) - 1
     port = free_port()
     config.write_text(

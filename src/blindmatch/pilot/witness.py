@@ -13,8 +13,6 @@ reviewer runs afterwards, from each side alone: ``witness export`` for each log,
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,10 +24,9 @@ from blindmatch.audit.keys import load_or_create_signing_key
 from blindmatch.audit.log import AUDIT_SUBDIR, KEY_NAME, PUB_NAME
 from blindmatch.keyfile import public_key_path
 from blindmatch.pilot.processes import blindmatch_command
-from blindmatch.pilot.workspace import HOLDER_ORG, REQUESTER_ORG, Workspace, free_port
+from blindmatch.pilot.workspace import HOLDER_ORG, REQUESTER_ORG, Workspace, free_port, install_service_pki
 from blindmatch.requester.config import load_requester_config
 from blindmatch.requester.witnessing import WitnessReport, submit_checkpoint
-from blindmatch.transport.pki import init_pki, slug
 from blindmatch.witness.keys import create_witness_key
 
 WITNESS_ORG = "Example Inspector General"
@@ -66,15 +63,7 @@ def install_witness(workspace: Workspace) -> Path:
     if config.exists():
         return config
     witness = config.parent
-    (witness / "pki").mkdir(parents=True, mode=0o700)
-    ca = workspace.root / "ca"
-    files = init_pki(ca, [WITNESS_ORG], ["localhost", "127.0.0.1"])[0]
-    shutil.copy(ca / "ca.crt", witness / "pki" / "ca.crt")
-    for suffix in (".crt", ".key"):
-        shutil.copy(files.directory / f"server{suffix}", witness / "pki" / f"server{suffix}")
-        shutil.copy(ca / slug(HOLDER_ORG) / f"client{suffix}", workspace.holder_dir / "pki" / f"witness-client{suffix}")
-    os.chmod(witness / "pki" / "server.key", 0o600)
-    os.chmod(workspace.holder_dir / "pki" / "witness-client.key", 0o600)
+    install_service_pki(workspace, witness, WITNESS_ORG, "witness")
     key = create_witness_key(witness / "witness.key", WITNESS_NAME)
     logs = _log_verifier_keys(workspace)
     address = f"127.0.0.1:{free_port()}"

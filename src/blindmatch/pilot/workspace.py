@@ -34,7 +34,7 @@ from blindmatch.holder.store import load_or_create_key
 from blindmatch.keyfile import create_new_file
 from blindmatch.pilot import synthetic
 from blindmatch.policy import generate_official_key
-from blindmatch.transport.pki import init_pki
+from blindmatch.transport.pki import init_pki, slug
 
 HOLDER_ORG = "Example Tax Authority"
 REQUESTER_ORG = "Example County Court"
@@ -168,6 +168,22 @@ def _install_pki(root: Path, holder: Path, requester: Path) -> None:
         for suffix in (".crt", ".key"):
             shutil.copy(files[org].directory / f"{kind}{suffix}", side / "pki" / f"{kind}{suffix}")
         os.chmod(side / "pki" / f"{kind}.key", 0o600)
+
+
+def install_service_pki(workspace: Workspace, directory: Path, organisation: str, client_name: str) -> None:
+    """PKI for a daemon the holder calls (issuer, witness): its server certificate under the
+    workspace's CA in ``directory/pki``, and the holder's client certificate copied beside the
+    holder's own as ``{client_name}-client``; private keys 0600."""
+    (directory / "pki").mkdir(parents=True, mode=0o700)
+    ca = workspace.root / "ca"
+    files = init_pki(ca, [organisation], ["localhost", "127.0.0.1"])[0]
+    shutil.copy(ca / "ca.crt", directory / "pki" / "ca.crt")
+    holder_pki = workspace.holder_dir / "pki"
+    for suffix in (".crt", ".key"):
+        shutil.copy(files.directory / f"server{suffix}", directory / "pki" / f"server{suffix}")
+        shutil.copy(ca / slug(HOLDER_ORG) / f"client{suffix}", holder_pki / f"{client_name}-client{suffix}")
+    os.chmod(directory / "pki" / "server.key", 0o600)
+    os.chmod(holder_pki / f"{client_name}-client.key", 0o600)
 
 
 def _write_policy(root: Path, holder: Path, dual_control_records: int | None) -> None:
