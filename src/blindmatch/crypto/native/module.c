@@ -131,8 +131,10 @@ static int check_messages(const Py_buffer *data, const Py_buffer *offsets, size_
 }
 
 static void expand_all(uint8_t *uniform, const Py_buffer *data, const uint64_t *off, size_t n, const Py_buffer *dst) {
+    sha512_ctx zpad;
+    sha512_after_zpad(&zpad);
     for (size_t i = 0; i < n; i++)
-        expand_xmd_sha512_64(uniform + 64 * i, (const uint8_t *)data->buf + off[i], off[i + 1] - off[i], dst->buf,
+        expand_xmd_sha512_64(uniform + 64 * i, &zpad, (const uint8_t *)data->buf + off[i], off[i + 1] - off[i], dst->buf,
                              (size_t)dst->len);
 }
 

@@ -14,6 +14,8 @@ void r255_composite_weights(uint8_t *out, const uint8_t *seed, size_t seed_len, 
     memcpy(transcript + at, seed, seed_len);
     at += seed_len;
     size_t index_at = at;
+    sha512_ctx zpad;
+    sha512_after_zpad(&zpad);
     for (size_t i = 0; i < n; i++) {
         size_t k = index_at, index = start + i;
         transcript[k++] = (uint8_t)(index >> 8);
@@ -28,7 +30,7 @@ void r255_composite_weights(uint8_t *out, const uint8_t *seed, size_t seed_len, 
         k += 32;
         memcpy(transcript + k, label, sizeof label);
         k += sizeof label;
-        expand_xmd_sha512_64(uniform, transcript, k, dst, dst_len);
+        expand_xmd_sha512_64(uniform, &zpad, transcript, k, dst, dst_len);
         scalar_reduce64(out + 32 * i, uniform);
     }
 }

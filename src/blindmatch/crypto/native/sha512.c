@@ -81,14 +81,18 @@ void sha512_final(sha512_ctx *c, uint8_t out[64]) {
         for (int j = 0; j < 8; j++) out[8 * i + j] = (uint8_t)(c->h[i] >> (56 - 8 * j));
 }
 
-void expand_xmd_sha512_64(uint8_t out[64], const uint8_t *msg, size_t msg_len, const uint8_t *dst, size_t dst_len) {
+void sha512_after_zpad(sha512_ctx *c) {
     static const uint8_t z_pad[128] = {0};
+    sha512_init(c);
+    sha512_update(c, z_pad, sizeof z_pad);
+}
+
+void expand_xmd_sha512_64(uint8_t out[64], const sha512_ctx *zpad, const uint8_t *msg, size_t msg_len,
+                          const uint8_t *dst, size_t dst_len) {
     const uint8_t l_i_b[3] = {0, 64, 0}; /* I2OSP(64, 2) || I2OSP(0, 1) */
     const uint8_t dst_len_byte = (uint8_t)dst_len, one = 1;
     uint8_t b0[64];
-    sha512_ctx c;
-    sha512_init(&c);
-    sha512_update(&c, z_pad, sizeof z_pad);
+    sha512_ctx c = *zpad; /* b_0 = H(Z_pad || msg || l_i_b_str || I2OSP(0, 1) || DST_prime) */
     sha512_update(&c, msg, msg_len);
     sha512_update(&c, l_i_b, 3);
     sha512_update(&c, dst, dst_len);
