@@ -169,7 +169,9 @@ class NativeBackend:
     def __init__(self, path: str) -> None:
         module = load_native()
         if module is None:
-            raise BackendUnavailableError("the native ristretto255 extension was not built; reinstall with a C compiler")
+            raise BackendUnavailableError(
+                "the native ristretto255 extension was not built, or is older than its C sources; reinstall with a C compiler"
+            )
         if path not in module.paths():
             raise BackendUnavailableError(f"native path {path!r} is not available on this CPU (has {module.paths()})")
         self._r255 = module
