@@ -121,6 +121,7 @@ def test_fresh_randomness_is_a_random_permutation() -> None:
     assert sorted(first.permutation) == list(range(64))
     assert first.permutation != second.permutation  # equal with probability 1/64!
     assert first.rho != second.rho
+    assert first.s.hex() not in repr(first) and repr(first) == "ShuffleRandomness(<64 positions, secret>)"
 
 
 def test_batch_parts_round_trip_and_reject_bad_framing(case: Case) -> None:
