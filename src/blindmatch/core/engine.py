@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from blindmatch.crypto.modes import Mode
+from blindmatch.crypto.shuffle import ShuffleProof, ShuffleRandomness
 
 
 class SessionEngine(Protocol):
@@ -30,3 +31,11 @@ class SessionEngine(Protocol):
     def verify_and_unblind_poprf(
         self, pk: bytes, info: bytes, blinds: bytes, blinded: bytes, evaluated: bytes, proof: bytes, *, what: str = "batch"
     ) -> bytes: ...
+
+    def prove_shuffled_evaluation(
+        self, t: bytes, blinded: bytes, ctx: bytes, chunk: int, randomness: ShuffleRandomness | None = None
+    ) -> tuple[bytes, ShuffleProof]: ...
+
+    def verify_shuffled_evaluation(
+        self, tweaked_key: bytes, blinded: bytes, outputs: bytes, proof: ShuffleProof, ctx: bytes
+    ) -> None: ...

@@ -41,9 +41,10 @@ from typing import TypeVar
 import numpy as np
 
 from blindmatch.crypto import backend as backends
-from blindmatch.crypto import dleq, group, oprf, poprf, voprf
-from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
+from blindmatch.crypto import dleq, group, oprf, poprf, shuffle_prove, shuffle_verify, voprf
+from blindmatch.crypto.group import ELEMENT_BYTES, SCALAR_BYTES, InvalidElementError
 from blindmatch.crypto.modes import OPRF, POPRF, VOPRF, Mode
+from blindmatch.crypto.shuffle import ShuffleProof, ShuffleRandomness
 
 _MIN_CHUNK = 256  # below this, thread hand-off costs more than it saves
 _T = TypeVar("_T")
@@ -161,6 +162,82 @@ class BatchEngine:
         if k is not None:
             z = group.IDENTITY if m == group.IDENTITY else group.scalar_mult(k, m)
         return m, z
+
+    def multiply(self, scalars: bytes, elements: bytes) -> bytes:
+        """``s_i * e_i`` (``s * e_i`` when ``scalars`` is one scalar), constant time: secret scalars allowed."""
+        n = _count(elements)
+        step = 0 if len(scalars) == SCALAR_BYTES else SCALAR_BYTES
+        if step and len(scalars) != n * SCALAR_BYTES:
+            raise ValueError("one scalar, or one scalar per element, required")
+        mult = self.backend.mult
+
+        def work(start: int, stop: int) -> bytes:
+            out, bad = mult(scalars[start * step : stop * step] if step else scalars, elements[start * 32 : stop * 32])
+            if bad >= 0:
+                raise InvalidElementError(f"element {start + bad} is not a canonical non-identity ristretto255 element")
+            return out
+
+        return self._map_chunks(n, work)
+
+    def add(self, p: bytes, q: bytes, *, subtract: bool = False) -> bytes:
+        """``p_i + q_i`` (or ``p_i - q_i``) for two equally long element lists, constant time, spread over the workers."""
+        if len(p) != len(q):
+            raise ValueError("element lists of different lengths")
+        add = self.backend.add
+
+        def work(start: int, stop: int) -> bytes:
+            out, bad = add(p[32 * start : 32 * stop], q[32 * start : 32 * stop], subtract)
+            if bad >= 0:
+                raise InvalidElementError(f"element pair {start + bad} holds a non-canonical ristretto255 encoding")
+            return out
+
+        return self._map_chunks(_count(p), work)
+
+    def msm(self, scalars: bytes, elements: bytes) -> bytes:
+        """``sum s_i * e_i`` of public scalars (variable time), partial sums per worker added at the end."""
+        if len(scalars) != len(elements):
+            raise ValueError("one scalar per element required")
+        msm = self.backend.msm
+
+        def partial(start: int, stop: int) -> bytes:
+            return _sum_or_raise(msm, scalars[32 * start : 32 * stop], elements[32 * start : 32 * stop], start, "MSM")
+
+        total = group.IDENTITY
+        for part in self._map_ranges(_count(elements), partial):
+            total = dleq.add(total, part)
+        return total
+
+    def hash_to_scalars(self, inputs: Sequence[bytes], dst: bytes) -> bytes:
+        """RFC 9380 hash_to_field (SHA-512, 64 bytes, modulo L) of every input under ``dst``, spread over the workers."""
+        hash_many = self.backend.hash_to_scalars
+        return self._map_chunks(len(inputs), lambda start, stop: hash_many(inputs[start:stop], dst))
+
+    def first_invalid(self, elements: bytes) -> int:
+        """Index of the first element failing RFC 9496 Decode or being the identity, or -1."""
+        n = len(elements) // ELEMENT_BYTES
+        if isinstance(self.backend, backends.NativeBackend):
+            return self.backend.validate(elements[: n * ELEMENT_BYTES])
+        for i in range(n):
+            try:
+                group.decode_element(elements[i * ELEMENT_BYTES : (i + 1) * ELEMENT_BYTES])
+            except InvalidElementError:
+                return i
+        return -1
+
+    def prove_shuffled_evaluation(
+        self, t: bytes, blinded: bytes, ctx: bytes, chunk: int, randomness: ShuffleRandomness | None = None
+    ) -> tuple[bytes, ShuffleProof]:
+        """Cardinality mode's evaluation ``t^-1 * B`` in a secret order, with its proof (SPEC 6.1).
+
+        Returns ``(Z_1 || .. || Z_n, proof)``; ``randomness`` fixes every random value for tests.
+        """
+        return shuffle_prove.prove(self, t, blinded, ctx, chunk, randomness)
+
+    def verify_shuffled_evaluation(
+        self, tweaked_key: bytes, blinded: bytes, outputs: bytes, proof: ShuffleProof, ctx: bytes
+    ) -> None:
+        """Check a shuffled evaluation against ``T`` and the blinded elements sent; ShuffleProofError if not."""
+        shuffle_verify.verify(self, tweaked_key, blinded, outputs, proof, ctx)
 
     def blind_evaluate_proven(self, sk: bytes, pk: bytes, blinded: bytes, r: bytes | None = None) -> tuple[bytes, bytes]:
         """VOPRF BlindEvaluate of a batch: ``(evaluated, proof)``, one proof for the batch.

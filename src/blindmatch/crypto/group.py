@@ -111,5 +111,15 @@ def scalar_mult(scalar: bytes, element: bytes) -> bytes:
         raise InvalidElementError("not a canonical non-identity ristretto255 element") from None
 
 
+def add(p: bytes, q: bytes) -> bytes:
+    """``p + q`` on encodings (the identity, 32 zero bytes, allowed on either side)."""
+    return rbcl.crypto_core_ristretto255_add(p, q)
+
+
+def sub(p: bytes, q: bytes) -> bytes:
+    """``p - q`` on encodings; the result may be the identity."""
+    return rbcl.crypto_core_ristretto255_sub(p, q)
+
+
 def base_mult(scalar: bytes) -> bytes:
     return rbcl.crypto_scalarmult_ristretto255_base(scalar)
