@@ -9,10 +9,9 @@
 #pragma GCC target("avx512f")
 #include <immintrin.h>
 
-int sha512x8_available(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
-}
+/* No __builtin_cpu_init here: libgcc fills the CPU model in a constructor when the module
+ * loads, and this runs without the GIL, where a second initialisation would race. */
+int sha512x8_available(void) { return __builtin_cpu_supports("avx512f"); }
 
 #define XOR3(a, b, c) _mm512_ternarylogic_epi64(a, b, c, 0x96)
 #define CHV(e, f, g) _mm512_ternarylogic_epi64(e, f, g, 0xca)
