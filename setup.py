@@ -14,8 +14,8 @@ setup(
     ext_modules=[
         Extension(
             "blindmatch.crypto.native._r255",
-            sources=[_NATIVE + name for name in ("module.c", "r255_portable.c", "r255_ifma.c", "r255_avx2.c", "scalar.c", "sha512.c", "msm.c")],
-            depends=[_NATIVE + name for name in ("fe51.h", "fe51x8_ifma.h", "fe25x4_avx2.h", "r255_consts.h", "r255_group.h", "r255_ops.h", "r255_backends.h", "msm_lanes.h", "scalar.h", "sha512.h")],
+            sources=[_NATIVE + name for name in ("module.c", "r255_portable.c", "r255_ifma.c", "r255_avx2.c", "scalar.c", "sha512.c", "sha512x8.c", "msm.c")],
+            depends=[_NATIVE + name for name in ("fe51.h", "fe51x8_ifma.h", "fe25x4_avx2.h", "r255_consts.h", "r255_group.h", "r255_ops.h", "r255_backends.h", "msm_lanes.h", "scalar.h", "sha512.h", "sha512x8.h")],
             extra_compile_args=["-O3"],
             optional=True,
         )

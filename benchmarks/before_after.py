@@ -9,7 +9,8 @@ Each repeat runs the balanced 2^14 x 2^14 row (``blindmatch bench`` harness, tot
 CPU seconds of both processes) once in each tree and then once in SecretFlow's ECDH PSI
 (``secretflow_psi.py``), so that background load falls on all three alike; ``--micro PATH``
 instead times the batch operations of one native arithmetic path, one thread, 2^13 inputs, in
-CPU microseconds per operation (median of 7 calls). Medians over the repeats, with the
+CPU microseconds per operation (median of 7 calls; ``h2g`` is HashToGroup alone, ``finalize``
+POPRF Finalize's hash, ``weights`` one composite weight). Medians over the repeats, with the
 load average at the start of each. The trees share the interpreter and its packages: copy the
 extension built from the older C sources into the older tree to compare C changes.
 """
@@ -38,6 +39,7 @@ MICRO = """
 import json, os, statistics, sys, time
 import rbcl
 from blindmatch.crypto import backend, oprf
+from blindmatch.crypto.modes import POPRF
 be, n = backend.select("native:" + sys.argv[1]), 1 << 13
 messages = [os.urandom(40) for _ in range(n)]
 points, _ = be.hash_to_group(messages, oprf.HASH_TO_GROUP_DST, b"")
@@ -45,7 +47,10 @@ sk = rbcl.crypto_core_ristretto255_scalar_random()
 blinds = b"".join(rbcl.crypto_core_ristretto255_scalar_random() for _ in range(n))
 ops = {"mult_one": lambda: be.mult(sk, points), "mult_many": lambda: be.mult(blinds, points),
        "h2g_mult": lambda: be.hash_to_group(messages, oprf.HASH_TO_GROUP_DST, sk),
-       "msm": lambda: be.msm(blinds, points), "decode": lambda: be.validate(points)}
+       "msm": lambda: be.msm(blinds, points), "decode": lambda: be.validate(points),
+       "h2g": lambda: be.hash_to_group(messages, oprf.HASH_TO_GROUP_DST, b""),
+       "finalize": lambda: be.finalize(messages, points, b"info"),
+       "weights": lambda: be.composite_weights(bytes(64), points, points, 0, b"HashToScalar-" + POPRF.context_string)}
 out = {}
 for name, op in ops.items():
     runs = []

