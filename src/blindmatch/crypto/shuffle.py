@@ -156,11 +156,13 @@ class ShuffleRandomness:
 
 
 def _scalars(count: int) -> bytes:
-    out: list[bytes] = []
-    while len(out) < count:
-        scalar = group.scalar_from_uniform(secrets.token_bytes(64))
-        if any(scalar):
-            out.append(scalar)
+    """``count`` uniform non-zero scalars: 64 random bytes each, reduced modulo L (RFC 9496), zero redrawn."""
+    uniform = secrets.token_bytes(64 * count)
+    out = [group.scalar_from_uniform(uniform[64 * i : 64 * i + 64]) for i in range(count)]
+    for i, scalar in enumerate(out):
+        while not any(scalar):  # probability 2^-252 each
+            scalar = group.scalar_from_uniform(secrets.token_bytes(64))
+        out[i] = scalar
     return b"".join(out)
 
 
