@@ -38,13 +38,18 @@ TRUE_COUNT = 6
 
 
 @pytest.fixture(scope="module")
-def setup(engine: BatchEngine) -> tuple[HolderConfig, EncryptedIndex]:
+def built(engine: BatchEngine) -> tuple[HolderConfig, dict[Mode, EncryptedIndex]]:
     key = HolderKey.generate()
     builder = IndexBuilder(key, FINGERPRINT, engine, ORG)
     builder.add(HOLDER_KEYS)
     indexes = {mode: EncryptedIndex.parse(data) for mode, data in builder.finish().items()}
-    config = HolderConfig(key.sk, key.key_id, FINGERPRINT, {m: i.digest for m, i in indexes.items()}, max_batch=8)
-    return config, indexes[Mode.CARDINALITY]
+    return HolderConfig(key.sk, key.key_id, FINGERPRINT, {m: i.digest for m, i in indexes.items()}, max_batch=8), indexes
+
+
+@pytest.fixture(scope="module")
+def setup(built: tuple[HolderConfig, dict[Mode, EncryptedIndex]]) -> tuple[HolderConfig, EncryptedIndex]:
+    """The holder's configuration and its cardinality index."""
+    return built[0], built[1][Mode.CARDINALITY]
 
 
 def _requester(setup: tuple[HolderConfig, EncryptedIndex], engine: object, keys: list[bytes] = KEYS,
@@ -185,3 +190,23 @@ def test_the_holder_refuses_cardinality_batches_above_one_proof_chunk(setup, eng
     with pytest.raises(ProtocolError) as err:
         holder.receive(replace(hello, batch_size=2**15 + 1, batch_digests=(hello.batch_digests[0],)))
     assert err.value.code is Reason.LIMIT_EXCEEDED and "32768" in err.value.message
+
+
+
+@pytest.mark.parametrize(("mode", "after_answer"), [(Mode.CARDINALITY, 3 * 60.0), (Mode.MEMBERSHIP, 60.0)])
+def test_the_holder_waits_longer_for_the_close_of_a_proven_cardinality_session(
+        built, engine, mode: Mode, after_answer: float) -> None:  # type: ignore[no-untyped-def]
+    """The requester checks the whole proof before its Close: one idle timeout per batch, then (SPEC.md 9.7)."""
+    from blindmatch.holder.match_progress import quiet_allowed
+
+    config, indexes = built
+    holder = HolderSession(config, engine, unsigned_close, ORG)
+    requester = RequesterSession(KEYS, mode, indexes[mode], os.urandom(16), 8, engine, organisation=ORG,
+                                 public_key=public_key(config.sk))
+    assert quiet_allowed(holder, 60.0) == 60.0  # before the Hello
+    holder.receive(requester.hello())
+    requester.receive(holder.accept())
+    while (batch := requester.next_batch()) is not None:
+        assert quiet_allowed(holder, 60.0) == 60.0  # while batches are due
+        holder.receive(batch)
+    assert holder.state is HolderState.AWAITING_CLOSE and quiet_allowed(holder, 60.0) == after_answer
