@@ -99,6 +99,20 @@ def test_missing_extension_falls_back_to_libsodium(monkeypatch: pytest.MonkeyPat
         backend._resolve.cache_clear()
 
 
+def test_a_build_older_than_its_sources_counts_as_not_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An editable install whose C sources gained an entry point without a rebuild stays on libsodium."""
+    import importlib
+    import types
+
+    from blindmatch.crypto import native
+
+    stale = types.ModuleType("_r255")
+    monkeypatch.setattr(importlib, "import_module", lambda name: stale)
+    assert native.load() is None
+    monkeypatch.setattr(stale, "add", lambda *args: None, raising=False)
+    assert native.load() is stale
+
+
 def test_finalize_many_matches_the_rfc_hash() -> None:
     """The batched Finalize hash (C on the native backend) equals oprf.finalize_unblinded byte for byte."""
     inputs = [*random_messages(rng(11), 300), b"", b"\x00" * 65535]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 import rbcl
 from helpers.native_support import (
     libsodium_accepts,
@@ -42,6 +43,22 @@ def test_many_scalars_many_points(path: str) -> None:
     out, bad = R255.mult(path, scalars, points)
     assert bad == -1
     assert out == b"".join(libsodium_mult(scalars[i : i + 32], points[i : i + 32]) or b"" for i in range(0, len(points), 32))
+
+
+@native_path
+@pytest.mark.parametrize("subtract", [False, True])
+def test_addition_matches_libsodium_identities_and_doubling_included(path: str, subtract: bool) -> None:
+    p, q = bytearray(random_elements(N + 3)), bytearray(random_elements(N + 3))
+    p[32 * 5 : 32 * 6] = q[32 * 7 : 32 * 8] = bytes(32)  # the identity on either side
+    q[32 * 9 : 32 * 10] = p[32 * 9 : 32 * 10]  # p + p, and p - p = identity
+    out, bad = R255.add(path, bytes(p), bytes(q), subtract)
+    op = rbcl.crypto_core_ristretto255_sub if subtract else rbcl.crypto_core_ristretto255_add
+    assert bad == -1
+    assert out == b"".join(op(bytes(p[i : i + 32]), bytes(q[i : i + 32])) for i in range(0, len(p), 32))
+    for at, bad_element in ((100, b"\xff" * 32), (N + 2, b"\x01" + bytes(30) + b"\x80")):
+        q_bad = bytes(q[: 32 * at]) + bad_element + bytes(q[32 * at + 32 :])
+        assert R255.add(path, bytes(p), q_bad, subtract)[1] == at
+        assert R255.add(path, q_bad, bytes(p), subtract)[1] == at
 
 
 @native_path

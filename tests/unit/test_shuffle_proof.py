@@ -21,6 +21,7 @@ from blindmatch.crypto.shuffle import (
 )
 
 BACKENDS = ["libsodium", *(f"native:{path}" for path in backend.native_paths())]
+FASTEST = BACKENDS[-1]  # the tampering tests run on libsodium and the fastest native path
 CTX = b"\x00\x10" + bytes(range(16)) + b"\x00\x04info"
 N, CHUNK = 5, 2  # three chunks, the last one short
 RECORD_FIELDS = ("a'", "b'", "a''", "b''", "c", "c^", "t^", "s^", "s'")
@@ -69,9 +70,16 @@ def _case(engine: BatchEngine, n: int = N, chunk: int = CHUNK) -> Case:
     return Case(engine, t, blinded, outputs, proof)
 
 
+@pytest.fixture(scope="module", params=sorted({"libsodium", FASTEST}))
+def checker(request: pytest.FixtureRequest) -> Iterator[BatchEngine]:
+    eng = BatchEngine(workers=2, backend=request.param)
+    yield eng
+    eng.close()
+
+
 @pytest.fixture
-def case(engine: BatchEngine) -> Case:
-    return _case(engine)
+def case(checker: BatchEngine) -> Case:
+    return _case(checker)
 
 
 @pytest.mark.parametrize(("n", "chunk"), [(1, 1), (2, 1), (2, 2), (3, 2), (8, 4), (9, 4), (64, 7), (64, 64)])
@@ -113,6 +121,7 @@ def test_fresh_randomness_is_a_random_permutation() -> None:
     assert sorted(first.permutation) == list(range(64))
     assert first.permutation != second.permutation  # equal with probability 1/64!
     assert first.rho != second.rho
+    assert first.s.hex() not in repr(first) and repr(first) == "ShuffleRandomness(<64 positions, secret>)"
 
 
 def test_batch_parts_round_trip_and_reject_bad_framing(case: Case) -> None:
@@ -160,11 +169,11 @@ def test_a_proof_under_another_key_fails_the_exponentiation_proof(case: Case) ->
         case.verify(outputs=outputs, proof=proof)
 
 
-def test_exponentiating_under_another_key_then_decrypting_honestly_fails(engine: BatchEngine) -> None:
+def test_exponentiating_under_another_key_then_decrypting_honestly_fails(checker: BatchEngine) -> None:
     """A holder that shuffles honestly, multiplies chunk 0 by t'^-1 and proves the decryption is caught."""
     t, blinded = group.random_scalar(), _elements(N)
     randomness = ShuffleRandomness.fresh(N, CHUNK)
-    outputs, proof = engine.prove_shuffled_evaluation(t, blinded, CTX, CHUNK, randomness)
+    outputs, proof = checker.prove_shuffled_evaluation(t, blinded, CTX, CHUNK, randomness)
     other = group.invert(group.random_scalar())
     for i in range(CHUNK):
         row = proof.records[i * RECORD_BYTES :]
@@ -176,7 +185,7 @@ def test_exponentiating_under_another_key_then_decrypting_honestly_fails(engine:
     h = group.base_mult(randomness.s)
     decryption = dleq.generate_proof(POPRF, randomness.s, voprf.GENERATOR, h, a2s, masks)
     proof = dataclasses.replace(proof, chunk_proofs=proof.chunk_proofs[:64] + decryption + proof.chunk_proofs[128:])
-    case = Case(engine, t, blinded, outputs, proof)
+    case = Case(checker, t, blinded, outputs, proof)
     with pytest.raises(ShuffleProofError, match=r"^chunk 0: exponentiation proof does not verify$"):
         case.verify()
 
@@ -319,3 +328,19 @@ def test_prover_refuses_bad_inputs(engine: BatchEngine) -> None:
     with pytest.raises(ValueError, match="shuffle randomness: permutation"):
         engine.prove_shuffled_evaluation(group.random_scalar(), blinded, CTX, 2,
                                          dataclasses.replace(ShuffleRandomness.fresh(3, 2), permutation=(0, 0, 1)))
+
+
+def test_every_flipped_bit_of_proof_or_outputs_is_refused() -> None:
+    """Each byte of the header, records, chunk proofs and outputs, its low bit flipped: never accepted."""
+    eng = BatchEngine(workers=1, backend=FASTEST)
+    c = _case(eng, 2, 1)
+    proof = c.proof
+    for attribute in ("header", "records", "chunk_proofs"):
+        data = getattr(proof, attribute)
+        for at in range(len(data)):
+            flipped = data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :]
+            with pytest.raises(ShuffleProofError):
+                c.verify(proof=dataclasses.replace(proof, **{attribute: flipped}))
+    for at in range(len(c.outputs)):
+        with pytest.raises(ShuffleProofError):
+            c.verify(outputs=c.outputs[:at] + bytes([c.outputs[at] ^ 1]) + c.outputs[at + 1 :])

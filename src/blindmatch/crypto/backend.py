@@ -61,6 +61,10 @@ class Backend(Protocol):
         """``n`` fresh uniformly random non-zero scalars (RFC 9497 RandomScalar), concatenated."""
         ...
 
+    def add(self, p: bytes, q: bytes, subtract: bool) -> tuple[bytes, int]:
+        """``p_i + q_i`` (``p_i - q_i`` with ``subtract``), constant time; first pair with an invalid element, or -1."""
+        ...
+
     def msm(self, scalars: bytes, elements: bytes) -> tuple[bytes, int]:
         """``sum s_i * e_i`` of public inputs (one scalar per element); first invalid or identity element, or -1."""
         ...
@@ -120,6 +124,17 @@ class LibsodiumBackend:
     def random_scalars(self, n: int) -> bytes:
         return b"".join(rbcl.crypto_core_ristretto255_scalar_random() for _ in range(n))
 
+    def add(self, p: bytes, q: bytes, subtract: bool) -> tuple[bytes, int]:
+        op = rbcl.crypto_core_ristretto255_sub if subtract else rbcl.crypto_core_ristretto255_add
+        out: list[bytes] = []
+        for i in range(len(p) // 32):
+            x, y = p[32 * i : 32 * i + 32], q[32 * i : 32 * i + 32]
+            if (x[31] | y[31]) & 0x80 or not all(e == group.IDENTITY or rbcl.crypto_core_ristretto255_is_valid_point(e)
+                                                 for e in (x, y)):
+                return b"".join(out), i
+            out.append(op(x, y))
+        return b"".join(out), -1
+
     def msm(self, scalars: bytes, elements: bytes) -> tuple[bytes, int]:
         """One multiplication per element, then additions: libsodium has no multi-scalar multiplication."""
         total = group.IDENTITY
@@ -154,7 +169,9 @@ class NativeBackend:
     def __init__(self, path: str) -> None:
         module = load_native()
         if module is None:
-            raise BackendUnavailableError("the native ristretto255 extension was not built; reinstall with a C compiler")
+            raise BackendUnavailableError(
+                "the native ristretto255 extension was not built, or is older than its C sources; reinstall with a C compiler"
+            )
         if path not in module.paths():
             raise BackendUnavailableError(f"native path {path!r} is not available on this CPU (has {module.paths()})")
         self._r255 = module
@@ -189,6 +206,11 @@ class NativeBackend:
             raise InvalidInputError(f"input {too_long} longer than {MAX_INPUT_BYTES} bytes")
         result: bytes = out
         return result
+
+    def add(self, p: bytes, q: bytes, subtract: bool) -> tuple[bytes, int]:
+        """Eight (IFMA) or four (AVX2) additions at a time in C, without the GIL."""
+        out, bad = self._r255.add(self.path, p, q, subtract)
+        return out, bad
 
     def random_scalars(self, n: int) -> bytes:
         """64 random bytes reduced mod L per scalar (RFC 9496's uniform scalar; bias below 2^-250), in C.

@@ -180,13 +180,16 @@ class BatchEngine:
         return self._map_chunks(n, work)
 
     def add(self, p: bytes, q: bytes, *, subtract: bool = False) -> bytes:
-        """``p_i + q_i`` (or ``p_i - q_i``) for two equally long element lists, spread over the workers."""
+        """``p_i + q_i`` (or ``p_i - q_i``) for two equally long element lists, constant time, spread over the workers."""
         if len(p) != len(q):
             raise ValueError("element lists of different lengths")
-        op = group.sub if subtract else group.add
+        add = self.backend.add
 
         def work(start: int, stop: int) -> bytes:
-            return b"".join(op(p[32 * i : 32 * i + 32], q[32 * i : 32 * i + 32]) for i in range(start, stop))
+            out, bad = add(p[32 * start : 32 * stop], q[32 * start : 32 * stop], subtract)
+            if bad >= 0:
+                raise InvalidElementError(f"element pair {start + bad} holds a non-canonical ristretto255 encoding")
+            return out
 
         return self._map_chunks(_count(p), work)
 

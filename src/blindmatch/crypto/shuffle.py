@@ -127,6 +127,9 @@ class ShuffleRandomness:
     w_prime: bytes
     dleq_nonces: bytes
 
+    def __repr__(self) -> str:  # never show a secret (a log or a traceback could carry it)
+        return f"ShuffleRandomness(<{len(self.permutation)} positions, secret>)"
+
     @classmethod
     def fresh(cls, n: int, chunk: int) -> ShuffleRandomness:
         """Uniform non-zero scalars and a Fisher-Yates permutation, all from :mod:`secrets`."""

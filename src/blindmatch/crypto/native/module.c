@@ -23,15 +23,18 @@ typedef struct {
     uniform_fn from_uniform;
     validate_fn validate;
     long (*msm)(uint8_t *, const uint8_t *, const uint8_t *, size_t);
+    void (*add)(uint8_t *, uint8_t *, const uint8_t *, const uint8_t *, size_t, int);
 } backend;
 
 static const backend PORTABLE = {"portable", r255_portable_mult, r255_portable_from_uniform, r255_portable_validate,
-                                 r255_portable_msm};
+                                 r255_portable_msm, r255_portable_add};
 #if R255_HAVE_AVX2
-static const backend AVX2 = {"avx2", r255_avx2_mult, r255_avx2_from_uniform, r255_avx2_validate, r255_avx2_msm};
+static const backend AVX2 = {"avx2", r255_avx2_mult, r255_avx2_from_uniform, r255_avx2_validate, r255_avx2_msm,
+                             r255_avx2_add};
 #endif
 #if R255_HAVE_IFMA
-static const backend IFMA = {"ifma", r255_ifma_mult, r255_ifma_from_uniform, r255_ifma_validate, r255_ifma_msm};
+static const backend IFMA = {"ifma", r255_ifma_mult, r255_ifma_from_uniform, r255_ifma_validate, r255_ifma_msm,
+                             r255_ifma_add};
 #endif
 
 static int cpu_has_ifma(void) {
@@ -111,6 +114,36 @@ static PyObject *py_mult(PyObject *self, PyObject *args) {
 done:
     PyBuffer_Release(&sc);
     PyBuffer_Release(&pts);
+    return result;
+}
+
+/* add(path, p, q, subtract) -> (bytes, first_bad): p_i + q_i (or p_i - q_i) of equally many
+ * encoded points; first_bad names the first pair with an element failing Decode. */
+static PyObject *py_add(PyObject *self, PyObject *args) {
+    (void)self;
+    const char *path;
+    Py_buffer p, q;
+    int subtract;
+    if (!PyArg_ParseTuple(args, "sy*y*p", &path, &p, &q, &subtract)) return NULL;
+    PyObject *result = NULL;
+    const backend *be = find_backend(path);
+    size_t n = (size_t)p.len / 32;
+    if (be == NULL) goto done;
+    if (p.len % 32 != 0 || p.len != q.len) {
+        PyErr_SetString(PyExc_ValueError, "need two equally long lists of 32-byte points");
+        goto done;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(32 * n));
+    uint8_t *bad = malloc(n ? n : 1);
+    if (out == NULL || bad == NULL) { Py_XDECREF(out); free(bad); PyErr_NoMemory(); goto done; }
+    Py_BEGIN_ALLOW_THREADS
+    be->add((uint8_t *)PyBytes_AS_STRING(out), bad, p.buf, q.buf, n, subtract);
+    Py_END_ALLOW_THREADS
+    result = Py_BuildValue("(Nn)", out, first_bad(bad, n));
+    free(bad);
+done:
+    PyBuffer_Release(&p);
+    PyBuffer_Release(&q);
     return result;
 }
 
@@ -397,6 +430,7 @@ done:
 static PyMethodDef methods[] = {
     {"paths", py_paths, METH_NOARGS, "Arithmetic paths this CPU can run."},
     {"mult", py_mult, METH_VARARGS, "Batch scalar multiplication of encoded elements."},
+    {"add", py_add, METH_VARARGS, "Batch addition or subtraction of encoded elements."},
     {"hash_to_group", py_hash_to_group, METH_VARARGS, "Batch RFC 9497 HashToGroup, optionally times a scalar."},
     {"from_uniform", py_from_uniform, METH_VARARGS, "Batch RFC 9496 element derivation from 64 bytes."},
     {"validate", py_validate, METH_VARARGS, "Index of the first element that fails RFC 9496 Decode."},

@@ -18,6 +18,7 @@
     void prefix##_from_uniform(uint8_t *out, uint8_t *bad, const uint8_t *uniform, size_t n,          \
                                const uint8_t *scalars, size_t scalar_stride);                          \
     void prefix##_validate(uint8_t *bad, const uint8_t *points, size_t n, int reject_identity);                   \
+    void prefix##_add(uint8_t *out, uint8_t *bad, const uint8_t *p, const uint8_t *q, size_t n, int subtract);   \
     long prefix##_msm(uint8_t out[32], const uint8_t *scalars, const uint8_t *points, size_t n);
 
 R255_DECLARE(r255_portable)

@@ -156,6 +156,34 @@ void NS(from_uniform)(uint8_t *out, uint8_t *bad, const uint8_t *uniform, size_t
     wipe(u, sizeof u);
 }
 
+/* out_i = p_i + q_i, or p_i - q_i with subtract (unified, complete addition); bad_i = 1
+ * where p_i or q_i fails RFC 9496 Decode. The identity (32 zero bytes) is a valid input
+ * and result. Branch-free, so secret points (a prover's re-encryptions) may be added. */
+void NS(add)(uint8_t *out, uint8_t *bad, const uint8_t *p, const uint8_t *q, size_t n, int subtract) {
+    uint8_t pts[32 * LANES], enc[32 * LANES];
+    uint64_t valid_p[LANES], valid_q[LANES];
+    ge a, b, r;
+    ge_cached c;
+    for (size_t i = 0; i < n; i += LANES) {
+        size_t k = n - i < LANES ? n - i : LANES;
+        gather_lanes(pts, p + 32 * i, 32, k, 32);
+        msk_to_flags(valid_p, r255_decode(&a, pts));
+        gather_lanes(pts, q + 32 * i, 32, k, 32);
+        msk_to_flags(valid_q, r255_decode(&b, pts));
+        if (subtract) {
+            fe_neg(&b.X, &b.X);
+            fe_neg(&b.T, &b.T);
+        }
+        ge_to_cached(&c, &b);
+        ge_add(&r, &a, &c);
+        r255_encode(enc, &r);
+        for (size_t l = 0; l < k; l++) bad[i + l] = (uint8_t)(1 ^ (valid_p[l] & valid_q[l]));
+        memcpy(out + 32 * i, enc, 32 * k);
+    }
+    wipe(enc, sizeof enc);
+    wipe(pts, sizeof pts);
+}
+
 /* Decode points i .. i+k-1 (k = min(LANES, n - i), returned) into the lanes of p, RFC 9496:
  * valid[l] says lane l decoded, identity[l] (constant time) that its encoding is all zero. */
 static size_t decode_lanes(ge *p, uint64_t valid[LANES], uint8_t identity[LANES], const uint8_t *points,
