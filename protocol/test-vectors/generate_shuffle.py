@@ -150,7 +150,7 @@ def shuffle_vectors() -> dict:
                        "w_hat": _hexes(randomness.w_hat), "w_prime": _hexes(randomness.w_prime),
                        "dleq_nonces_exp_dec_per_chunk": _hexes(randomness.dleq_nonces)},
         "generators_h0_hn": _hexes(generators(n + 1)),
-        "seed_u": seed.hex(), "u": [x.hex() for x in challenge_u(seed, n)],
+        "seed_u": seed.hex(), "u": [x.hex() for x in challenge_u(engine, seed, n)],
         "c": challenge_c(seed, column["c^"], proof.header[32:192], column["t^"]).hex(),
         "header": {name: proof.header[32 * k :][:32].hex() for k, name in enumerate(HEADER_FIELDS)},
         "records": [{name: proof.records[i * RECORD_BYTES + 32 * k :][:32].hex() for k, name in enumerate(RECORD_FIELDS)}

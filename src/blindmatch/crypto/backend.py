@@ -65,6 +65,10 @@ class Backend(Protocol):
         """``p_i + q_i`` (``p_i - q_i`` with ``subtract``), constant time; first pair with an invalid element, or -1."""
         ...
 
+    def hash_to_scalars(self, inputs: Sequence[bytes], dst: bytes) -> bytes:
+        """``expand_message_xmd_SHA512(input_i, dst, 64)`` read little-endian modulo L (RFC 9380 hash_to_field)."""
+        ...
+
     def msm(self, scalars: bytes, elements: bytes) -> tuple[bytes, int]:
         """``sum s_i * e_i`` of public inputs (one scalar per element); first invalid or identity element, or -1."""
         ...
@@ -134,6 +138,11 @@ class LibsodiumBackend:
                 return b"".join(out), i
             out.append(op(x, y))
         return b"".join(out), -1
+
+    def hash_to_scalars(self, inputs: Sequence[bytes], dst: bytes) -> bytes:
+        from blindmatch.crypto.h2c import expand_message_xmd_sha512
+
+        return b"".join(group.scalar_from_uniform(expand_message_xmd_sha512(x, dst, 64)) for x in inputs)
 
     def msm(self, scalars: bytes, elements: bytes) -> tuple[bytes, int]:
         """One multiplication per element, then additions: libsodium has no multi-scalar multiplication."""
@@ -211,6 +220,12 @@ class NativeBackend:
         """Eight (IFMA) or four (AVX2) additions at a time in C, without the GIL."""
         out, bad = self._r255.add(self.path, p, q, subtract)
         return out, bad
+
+    def hash_to_scalars(self, inputs: Sequence[bytes], dst: bytes) -> bytes:
+        """Both steps in C without the GIL: the batch expand_message_xmd, then the batch reduction."""
+        data, offsets = pack_messages(inputs)
+        scalars: bytes = self._r255.scalar_reduce(self._r255.expand_message_xmd(data, offsets, dst))
+        return scalars
 
     def random_scalars(self, n: int) -> bytes:
         """64 random bytes reduced mod L per scalar (RFC 9496's uniform scalar; bias below 2^-250), in C.

@@ -207,6 +207,11 @@ class BatchEngine:
             total = dleq.add(total, part)
         return total
 
+    def hash_to_scalars(self, inputs: Sequence[bytes], dst: bytes) -> bytes:
+        """RFC 9380 hash_to_field (SHA-512, 64 bytes, modulo L) of every input under ``dst``, spread over the workers."""
+        hash_many = self.backend.hash_to_scalars
+        return self._map_chunks(len(inputs), lambda start, stop: hash_many(inputs[start:stop], dst))
+
     def first_invalid(self, elements: bytes) -> int:
         """Index of the first element failing RFC 9496 Decode or being the identity, or -1."""
         n = len(elements) // ELEMENT_BYTES

@@ -200,9 +200,10 @@ def seed_u(ctx: bytes, tweaked: bytes, h: bytes, blinded: bytes, reencrypted: by
     return hashlib.sha512(data).digest()
 
 
-def challenge_u(seed: bytes, n: int) -> list[bytes]:
-    """``u_j = HashToScalar(seed_u || I2OSP(j, 4))`` for ``j = 1..n`` (list index ``j - 1``)."""
-    return [hash_to_scalar(seed + i2osp(j, 4)) for j in range(1, n + 1)]
+def challenge_u(engine: ShuffleEngine, seed: bytes, n: int) -> list[bytes]:
+    """``u_j = HashToScalar(seed_u || I2OSP(j, 4))`` for ``j = 1..n`` (list index ``j - 1``), in one batch."""
+    scalars = engine.hash_to_scalars([seed + i2osp(j, 4) for j in range(1, n + 1)], SCALAR_DST)
+    return [scalars[i : i + SCALAR_BYTES] for i in range(0, len(scalars), SCALAR_BYTES)]
 
 
 def challenge_c(seed: bytes, chain: bytes, header_commitments: bytes, t_hats: bytes) -> bytes:
@@ -220,6 +221,8 @@ class ShuffleEngine(Protocol):
     def msm(self, scalars: bytes, elements: bytes) -> bytes: ...
 
     def first_invalid(self, elements: bytes) -> int: ...
+
+    def hash_to_scalars(self, inputs: Sequence[bytes], dst: bytes) -> bytes: ...
 
     def compute_composites(
         self, mode: Mode, b: bytes, c: bytes, d: bytes, k: bytes | None = None

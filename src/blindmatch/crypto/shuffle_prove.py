@@ -68,7 +68,7 @@ def prove(
     rnd.check(n, chunk)
     st = _statement(engine, t, rnd, blinded)
     seed = seed_u(ctx, st.tweaked, st.h, blinded, st.reencrypted, st.commitments)
-    u = challenge_u(seed, n)
+    u = challenge_u(engine, seed, n)
     u_perm = [u[j] for j in rnd.permutation]
     chain, r_hat_total = _chain(engine, rnd, u_perm, st.gens[:ELEMENT_BYTES])
     header_ts, t_hats = _nonce_commitments(engine, rnd, st, chain)

@@ -59,7 +59,7 @@ def verify(engine: ShuffleEngine, tweaked: bytes, blinded: bytes, outputs: bytes
     col = p.column
     records = np.frombuffer(proof.records, dtype=np.uint8).reshape(n, RECORD_BYTES)
     seed = seed_u(ctx, tweaked, p.header["H"], blinded, records[:, 0:64].tobytes(), col["c"])
-    u = [int.from_bytes(x, "little") for x in challenge_u(seed, n)]
+    u = [int.from_bytes(x, "little") for x in challenge_u(engine, seed, n)]
     header_ts = b"".join(p.header[name] for name in HEADER_ELEMENTS[1:])
     c = int.from_bytes(challenge_c(seed, col["c^"], header_ts, col["t^"]), "little")
     _check_shuffle(engine, p, gens, u, c, blinded)
