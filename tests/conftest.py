@@ -28,6 +28,7 @@ SLOW_MODULES = frozenset({
     "test_audit_log.py",
     "test_bench.py",
     "test_bench_cluster.py",
+    "test_cardinality_proof_jobs.py",
     "test_cli_keys.py",
     "test_crypto_proven_batch.py",
     "test_eligibility_tokens.py",

@@ -12,10 +12,7 @@ evaluated batch carries its batched DLEQ proof, made with a fixed nonce here onl
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 from blindmatch.core.holder import HolderConfig, HolderSession, unsigned_close
@@ -24,10 +21,12 @@ from blindmatch.core.keys import HolderKey
 from blindmatch.core.messages import Accept, BlindedBatch, Close, Closed, EvaluatedBatch, Hello, blinded_commitment
 from blindmatch.core.outputs import bucket_of, cardinality_output, split_outputs
 from blindmatch.core.pacing import run_local
-from blindmatch.core.purpose import evaluation_info
+from blindmatch.core.purpose import evaluation_info, shuffle_context
 from blindmatch.core.requester import RequesterSession
 from blindmatch.crypto import group, oprf, poprf
 from blindmatch.crypto.batch import BatchEngine
+from blindmatch.crypto.modes import i2osp
+from blindmatch.crypto.shuffle import ShuffleRandomness, chunk_count
 from blindmatch.vocabulary import Mode
 
 HERE = Path(__file__).resolve().parent
@@ -155,15 +154,33 @@ def session_vectors() -> dict:
     }
 
 
-def fixed_shuffle() -> Callable[[int], int]:
-    """Deterministic Fisher-Yates draws for the vectors only; real holders use a CSPRNG."""
-    draws = itertools.count()
+# The cardinality session's permutation: output position i shows input SHUFFLE_PERMUTATION[i] (0-based).
+SHUFFLE_PERMUTATION = (2, 0, 1)
 
-    def randbelow(bound: int) -> int:
-        digest = hashlib.sha256(b"blindmatch test vector shuffle" + next(draws).to_bytes(4, "big")).digest()
-        return int.from_bytes(digest, "big") % bound
 
-    return randbelow
+def fixed_shuffle_scalars(label: str, count: int) -> bytes:
+    """Deterministic non-zero scalars for the vectors only; real holders draw every one from a CSPRNG."""
+    return b"".join(oprf.hash_to_scalar(f"blindmatch test vector session shuffle {label}".encode() + i2osp(i, 4))
+                    for i in range(count))
+
+
+def fixed_shuffle_randomness(n: int, chunk: int) -> ShuffleRandomness:
+    """Every random value of the cardinality session's shuffle proof (SPEC.md 6.1), fixed and listed in the vector."""
+    return ShuffleRandomness(
+        s=fixed_shuffle_scalars("s", 1), permutation=SHUFFLE_PERMUTATION, rho=fixed_shuffle_scalars("rho", n),
+        r=fixed_shuffle_scalars("r", n), r_hat=fixed_shuffle_scalars("r_hat", n), w=fixed_shuffle_scalars("w", 4),
+        w_hat=fixed_shuffle_scalars("w_hat", n), w_prime=fixed_shuffle_scalars("w_prime", n),
+        dleq_nonces=fixed_shuffle_scalars("dleq", 2 * chunk_count(n, chunk)))
+
+
+def _randomness_json(randomness: ShuffleRandomness) -> dict:
+    def hexes(data: bytes) -> list[str]:
+        return [data[i : i + 32].hex() for i in range(0, len(data), 32)]
+
+    return {"s": randomness.s.hex(), "permutation": list(randomness.permutation), "rho": hexes(randomness.rho),
+            "r": hexes(randomness.r), "r_hat": hexes(randomness.r_hat), "w1_w2_w3_w4": hexes(randomness.w),
+            "w_hat": hexes(randomness.w_hat), "w_prime": hexes(randomness.w_prime),
+            "dleq_nonces": hexes(randomness.dleq_nonces)}
 
 
 def cardinality_session_vectors() -> dict:
@@ -177,18 +194,20 @@ def cardinality_session_vectors() -> dict:
     blind = fixed_blind(0)
     config = HolderConfig(key.sk, key.key_id, SCHEMA_FINGERPRINT, {Mode.CARDINALITY: index.digest}, max_batch=2,
                           max_session_elements=16)
-    holder = HolderSession(config, engine, unsigned_close, ORGANISATION, randbelow=fixed_shuffle())
+    randomness = fixed_shuffle_randomness(len(REQUESTER_KEYS), 2)
+    holder = HolderSession(config, engine, unsigned_close, ORGANISATION, shuffle_randomness=randomness)
     requester = RequesterSession(REQUESTER_KEYS, Mode.CARDINALITY, index, SESSION_ID, 2, engine,
                                  organisation=ORGANISATION, public_key=key.public_key, blinds=blind)
     wire = run_local(holder, requester, authorization=b"")
     engine.close()
     messages = [_message_json(m) for m in wire]
     for m in messages:
-        m.pop("proof_nonce", None)  # cardinality batches carry no proof
+        m.pop("proof_nonce", None)  # the shuffle proof's nonces are listed with its other random values
     return {
-        "description": "One cardinality session (section 6): one blind for the session, the holder's evaluations "
-                       "shuffled (fixed Fisher-Yates draws) and re-batched without proofs, every message's canonical "
-                       "encoding, the transcript hash and the count of matching keys",
+        "description": "One cardinality session (sections 6 and 6.1): one blind for the session, the holder's "
+                       "shuffled evaluation with its shuffle proof (every random value fixed and listed), re-batched "
+                       "with each batch's part of the proof, every message's canonical encoding, the transcript hash "
+                       "and the count of matching keys",
         "skS": key.sk.hex(),
         "pkS": key.public_key.hex(),
         "key_id": key.key_id.hex(),
@@ -199,8 +218,10 @@ def cardinality_session_vectors() -> dict:
         "session_id": SESSION_ID.hex(),
         "requester_keys": [k.hex() for k in REQUESTER_KEYS],
         "blind": blind.hex(),
-        "shuffle_draws": "randbelow(b) = int(SHA-256(\"blindmatch test vector shuffle\" || I2OSP(i, 4))) mod b for the "
-                         "i-th draw (from 0), Fisher-Yates from the last position down as section 5.2",
+        "tweaked_key": poprf.tweaked_key(key.public_key, info).hex(),
+        "ctx": shuffle_context(SESSION_ID, info).hex(),
+        "chunk": 2,
+        "shuffle_randomness": _randomness_json(randomness),
         "blinded_commitment": blinded_commitment(requester.element_count, requester.batch_digests).hex(),
         "messages": messages,
         "transcript_hash": requester.transcript_hash.hex(),

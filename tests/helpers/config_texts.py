@@ -27,7 +27,7 @@ audit_dir = "."
 [holder.limits]
 max_batch = 64
 max_session_elements = 4096
-max_message_bytes = 16384
+max_message_bytes = 24576
 index_chunk_bytes = 1024
 max_concurrent_sessions = 8
 shutdown_grace_seconds = 20

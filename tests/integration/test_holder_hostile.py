@@ -47,7 +47,7 @@ MAX_MESSAGE = 1_048_576  # the default limit, as the issue's probe met it
 def holder(engine: BatchEngine) -> Iterator[tuple[Deployment, HolderDaemon]]:
     with tempfile.TemporaryDirectory() as tmp:
         dep = make_deployment(Path(tmp), records=20, limits="hello_timeout_seconds = 3\nidle_timeout_seconds = 3\n")
-        text = dep.config_path.read_text().replace("max_message_bytes = 16384", f"max_message_bytes = {MAX_MESSAGE}")
+        text = dep.config_path.read_text().replace("max_message_bytes = 24576", f"max_message_bytes = {MAX_MESSAGE}")
         dep.config_path.write_text(text + '[holder.metrics]\nlisten = "127.0.0.1:0"\n')
         with dep.running(engine) as daemon:
             yield dep, daemon

@@ -121,7 +121,7 @@ def test_get_info(deployment: Deployment, daemon: HolderDaemon, stub: pb_grpc.Ho
     }
     assert info.organisation == HOLDER_ORG
     assert info.oprf_public_key == load_key_file(deployment.config.key_file).public_key
-    assert (info.limits.max_batch, info.limits.index_chunk_bytes, info.limits.max_message_bytes) == (64, 1024, 16384)
+    assert (info.limits.max_batch, info.limits.index_chunk_bytes, info.limits.max_message_bytes) == (64, 1024, 24576)
     assert info.budget.session_max_records == 5000
     assert info.budget.official_day_remaining <= 50000 and info.budget.organisation_day_remaining <= 100000
     assert info.audit_public_key == daemon.runtime.audit.public_key
@@ -234,9 +234,9 @@ def test_oversized_batches(deployment: Deployment, stub: pb_grpc.HolderStub) -> 
     batches = [secrets.token_bytes(32) * 65]
     error = failing_hello(deployment, stub, raw_hello(deployment, stub, batches, batch_size=65), batches)
     assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED and reason_from_rpc_error(error) == "limit_exceeded"
-    # A message above max_message_bytes (16 KiB) is refused by gRPC itself.
+    # A message above max_message_bytes (24 KiB) is refused by gRPC itself.
     client = MatchClient(stub)
-    client.send(pb.MatchClientMessage(blinded=pb.ElementBatch(seq=0, elements=b"\x00" * 20000)))
+    client.send(pb.MatchClientMessage(blinded=pb.ElementBatch(seq=0, elements=b"\x00" * 30000)))
     client.done()
     with pytest.raises(grpc.RpcError) as info:
         list(client.responses)

@@ -45,7 +45,11 @@ def test_pki_init_files_modes_and_identity(tmp_path: Path) -> None:
     [
         (lambda t: t.replace("max_batch = 64", "max_bach = 64"), r"holder.limits.max_bach: unknown key"),
         (lambda t: t.replace('policy = "policy.toml"\n', ""), r"holder.policy: missing"),
-        (lambda t: t.replace("max_batch = 64", "max_batch = 100000"), r"holder.limits.max_batch: .*max_message_bytes"),
+        # A cardinality batch of 4000 with its shuffle proof is 1.28 MB: above the default 1 MiB messages.
+        (lambda t: t.replace("max_batch = 64", "max_batch = 4000"),
+         r"holder.limits.max_batch: 4000 elements do not fit in max_message_bytes \(1048576\): .* 1280512 bytes"),
+        (lambda t: t.replace("max_batch = 64", "max_batch = 40000\nmax_message_bytes = 100000000"),
+         r"holder.limits.max_batch: must be at most 32768"),
         (lambda t: t.replace('allowed_organisations = ["County Court of Example"]', "allowed_organisations = []"),
          r"holder.tls.allowed_organisations"),
         (lambda t: t.replace('listen = "127.0.0.1:0"', 'listen = "nowhere"'), r"holder.listen"),

@@ -3,8 +3,9 @@
 Second holders are started from the same CA: one with another organisation's server
 certificate, one with the right certificate but another OPRF key, one with another audit
 key. The requester refuses each, naming what differed. A holder that announces the pinned
-key but evaluates with another fails the first batch's proof: the session stops with
-``proof_invalid`` and both audit logs say so.
+key but evaluates with another fails the first batch's proof (membership) or the
+session's shuffle proof (cardinality): the session stops with ``proof_invalid`` and both
+audit logs say so.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from helpers.holder_deployment import (
+    CARDINALITY_OFFICIAL,
     HOLDER_ORG,
     OFFICIAL,
     OTHER_ORG,
@@ -129,9 +131,13 @@ def test_a_holder_with_another_audit_key_is_refused(
             client.info()
 
 
+@pytest.mark.parametrize(("mode", "official", "said"), [
+    (Mode.MEMBERSHIP, OFFICIAL, "evaluated batch 0"),
+    (Mode.CARDINALITY, CARDINALITY_OFFICIAL, "the holder did not evaluate every element it was sent, once, with the pinned key"),
+])
 def test_a_holder_evaluating_with_another_key_fails_the_proof_and_both_logs_say_so(
         deployment: Deployment, genuine: tuple[int, bytes], engine: BatchEngine,
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mode: Mode, official: str, said: str) -> None:
     """It announces (and its index names) the pinned key, but evaluates with another one."""
     port, audit_key = genuine
     honest = HolderRuntime.holder_config
@@ -141,23 +147,23 @@ def test_a_holder_evaluating_with_another_key_fails_the_proof_and_both_logs_say_
     endpoint = _endpoint(deployment, port, audit_key)
     with HolderClient(endpoint) as client, AuditLog.open(tmp_path, "requester/test") as audit:
         info = client.info()
-        digest = next(i.digest for i in info.indexes if i.kind == MODE_TO_PB[Mode.MEMBERSHIP])
-        path = client.download_index(Mode.MEMBERSHIP, digest, tmp_path / "m.bmidx")
+        digest = next(i.digest for i in info.indexes if i.kind == MODE_TO_PB[mode])
+        path = client.download_index(mode, digest, tmp_path / "m.bmidx")
         index = EncryptedIndex.parse(path.read_bytes())
-        session = RequesterSession(requester_keys(range(10)), Mode.MEMBERSHIP, index, secrets.token_bytes(16), 8,
+        session = RequesterSession(requester_keys(range(10)), mode, index, secrets.token_bytes(16), 8,
                                    engine, organisation=REQUESTER_ORG, public_key=endpoint.oprf_public_key)
         issued = datetime.now(UTC).replace(microsecond=0)
         request = SessionRequest(
-            organisation=REQUESTER_ORG, official=OFFICIAL, mode="membership", record_count=session.element_count,
+            organisation=REQUESTER_ORG, official=official, mode=mode.value, record_count=session.element_count,
             held_back=0, legal_basis="Court order 2024-17, sec. 5", nonce=secrets.token_bytes(16), issued_at=issued,
             expires_at=issued + timedelta(minutes=30), session_id=session.session_id, key_id=info.key_id,
             index_digest=index.digest, blinded_commitment=session.blinded_commitment)
-        envelope = sign_request(request, deployment.officials[OFFICIAL])
+        envelope = sign_request(request, deployment.officials[official])
         with pytest.raises(ProtocolError) as err:
             run_session(client, audit, session, request, envelope, HOLDER_ORG, 2, info.audit_public_key,
-                        lambda _batch: None, [deployment.officials[OFFICIAL].public_key().public_bytes_raw()])
-    assert err.value.code is Reason.PROOF_INVALID and "evaluated batch 0" in err.value.message
-    assert not session.matched.any()
+                        lambda _batch: None, [deployment.officials[official].public_key().public_bytes_raw()])
+    assert err.value.code is Reason.PROOF_INVALID and said in err.value.message
+    assert not session.matched.any() and session.match_count == 0
     mine = [json.loads(line) for line in (tmp_path / "audit" / "log.jsonl").read_text().splitlines()]
     assert [(e["event"], e.get("reason")) for e in mine if e["event"].startswith("session_")][-1] == (
         "session_failed", "proof_invalid")

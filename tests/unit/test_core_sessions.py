@@ -87,10 +87,14 @@ def test_cardinality_uses_one_blind_for_the_session(setup, engine) -> None:  # t
     assert len({membership._blinded[i : i + 32] for i in range(0, 96, 32)}) == 3
 
 
-def test_holder_receives_no_plaintext_or_unkeyed_hash(setup, engine) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("mode", list(Mode))
+def test_holder_receives_no_plaintext_or_unkeyed_hash(setup, engine, mode: Mode) -> None:  # type: ignore[no-untyped-def]
+    """In both modes (the cardinality proof included) the requester sends only the Hello, blinded batches and Close."""
     keys = [b"MARKER-" + os.urandom(8).hex().encode() for _ in range(50)]
-    holder, requester = _sessions(setup, engine, Mode.MEMBERSHIP, keys)
+    holder, requester = _sessions(setup, engine, mode, keys)
     wire = run_local(holder, requester)
+    to_holder = [m for m in wire if isinstance(m, (Hello, BlindedBatch, Close))]
+    assert len(to_holder) == 2 + -(-len(keys) // 64) and requester.closed
     seen = b"".join(m.canonical() for m in wire if isinstance(m, (Hello, BlindedBatch)))
     seen += b"".join(m.transcript_hash for m in wire if isinstance(m, Close))
     for k in keys:

@@ -75,24 +75,42 @@ def test_session_vector_proofs_verify_and_finalize_to_the_index() -> None:
 
 
 def test_cardinality_session_vector_counts_what_the_cardinality_index_holds() -> None:
-    """The shuffled, unproven batches unblind (one blind) to elements whose outputs the index.json index holds."""
+    """The shuffle proof carried in the batches verifies from the vector's own values (pinned key, info,
+    session id, blinded batches); only then do the outputs unblind (one blind) to what the index.json index holds."""
     import json
 
     from blindmatch.core.index import EncryptedIndex
     from blindmatch.core.outputs import cardinality_output
     from blindmatch.crypto import group
+    from blindmatch.crypto.batch import BatchEngine
+    from blindmatch.crypto.modes import length_prefixed
+    from blindmatch.crypto.shuffle import ShuffleProof, ShuffleProofError
 
     data = json.loads((VECTOR_DIR / "session-cardinality.json").read_text())
     index_data = json.loads((VECTOR_DIR / "index.json").read_text())["indexes"]["cardinality"]
     index = EncryptedIndex.parse(bytes.fromhex(index_data["encoded"]))
     assert index.digest.hex() == data["index_digest"]
-    r_inverse = group.invert(bytes.fromhex(data["blind"]))
-    evaluated = b"".join(bytes.fromhex(m["elements"]) for m in data["messages"] if m["type"] == "EvaluatedBatch")
-    assert all(m["proof"] == "" for m in data["messages"] if m["type"] == "EvaluatedBatch")
     info = bytes.fromhex(data["info"])
-    outputs = b"".join(cardinality_output(info, group.scalar_mult(r_inverse, evaluated[i : i + 32]))
-                       for i in range(0, len(evaluated), 32))
-    assert int(index.contains(outputs).sum()) == data["match_count"] == 2
+    assert info == evaluation_info(data["organisation"], Mode(data["mode"]), bytes.fromhex(data["key_id"]))
+    tweaked = poprf.tweaked_key(bytes.fromhex(data["pkS"]), info)
+    ctx = length_prefixed(bytes.fromhex(data["session_id"])) + length_prefixed(info)
+    assert (tweaked.hex(), ctx.hex()) == (data["tweaked_key"], data["ctx"])
+    blinded = b"".join(bytes.fromhex(m["elements"]) for m in data["messages"] if m["type"] == "BlindedBatch")
+    evaluated = [m for m in data["messages"] if m["type"] == "EvaluatedBatch"]
+    outputs = b"".join(bytes.fromhex(m["elements"]) for m in evaluated)
+    n = len(data["requester_keys"])
+    proof = ShuffleProof.from_batch_parts([bytes.fromhex(m["proof"]) for m in evaluated], n, data["chunk"])
+    engine = BatchEngine(1)
+    try:
+        engine.verify_shuffled_evaluation(tweaked, blinded, outputs, proof, ctx)
+        with pytest.raises(ShuffleProofError):  # ctx binds the session: not another session's answer
+            engine.verify_shuffled_evaluation(tweaked, blinded, outputs, proof, ctx + b"!")
+    finally:
+        engine.close()
+    r_inverse = group.invert(bytes.fromhex(data["blind"]))
+    counted = b"".join(cardinality_output(info, group.scalar_mult(r_inverse, outputs[i : i + 32]))
+                       for i in range(0, len(outputs), 32))
+    assert int(index.contains(counted).sum()) == data["match_count"] == 2
 
 
 def test_audit_vector_is_current() -> None:

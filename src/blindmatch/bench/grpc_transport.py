@@ -47,11 +47,15 @@ def available() -> bool:
 def _prepare_workspace(root: Path, cfg: BenchConfig) -> Workspace:
     import tomli_w
 
+    from blindmatch.holder.config import HolderLimits, evaluated_batch_bytes
     from blindmatch.pilot import workspace
 
     big = max(cfg.queries, 65_536)
+    max_batch = max(cfg.batch_size, 4096)
+    message_bytes = max(HolderLimits().max_message_bytes, evaluated_batch_bytes(max_batch))  # cardinality's proof too
     ws = workspace.create_workspace(
-        root, holder_records=8, queries=4, holder_limits={"max_session_elements": big, "max_batch": max(cfg.batch_size, 4096)},
+        root, holder_records=8, queries=4,
+        holder_limits={"max_session_elements": big, "max_batch": max_batch, "max_message_bytes": message_bytes},
     )
     policy = ws.holder_dir / "policy.toml"
     data = load_toml(policy, BlindmatchError, "policy file")

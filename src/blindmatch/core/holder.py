@@ -12,7 +12,6 @@ the messages to send and the events the caller records (``core.events``).
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum, auto
@@ -44,11 +43,13 @@ from blindmatch.core.messages import (
     Hello,
     batch_digest,
     blinded_commitment,
+    check_elements,
 )
-from blindmatch.core.purpose import evaluation_info
+from blindmatch.core.purpose import evaluation_info, shuffle_context
 from blindmatch.core.table import TableSession
-from blindmatch.crypto import group, poprf
+from blindmatch.crypto import poprf
 from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
+from blindmatch.crypto.shuffle import MAX_CHUNK, ShuffleRandomness
 from blindmatch.vocabulary import PROTOCOL_CODES, Mode, Reason, reason_named
 
 # SPEC.md "Encrypted index": with p = 2^-64 per element, this keeps a session below 2^-40.
@@ -112,7 +113,10 @@ class HolderSession(
 
     Every batch is evaluated in POPRF mode under ``evaluation_info(organisation, mode,
     key_id)``; membership batches carry their batched DLEQ proof (one pass per batch:
-    ComputeCompositesFast), cardinality batches are shuffled and carry none.
+    ComputeCompositesFast). Cardinality batches are evaluated only once the last is in,
+    as one verifiable shuffled evaluation of the whole session (SPEC.md 6.1): the prover
+    draws the permutation itself, and output batch k carries part k of the proof.
+    ``shuffle_randomness`` fixes the prover's random values (test vectors only).
     """
 
     def __init__(
@@ -121,8 +125,8 @@ class HolderSession(
         engine: SessionEngine,
         verify_close: CloseVerifier,
         organisation: str,
-        randbelow: Callable[[int], int] = secrets.randbelow,
         proof_nonce: Callable[[int], bytes | None] = lambda _seq: None,
+        shuffle_randomness: ShuffleRandomness | None = None,
     ) -> None:
         self.config = config
         self.organisation = organisation
@@ -132,10 +136,10 @@ class HolderSession(
         self.evaluated_count = 0
         self._engine = engine
         self._verify_close = verify_close
-        self._randbelow = randbelow
+        self._shuffle_randomness = shuffle_randomness
         self._next_seq = 0
         self._received = 0
-        self._held: list[bytes] = []  # cardinality mode: evaluations held back until the shuffle
+        self._held: list[bytes] = []  # cardinality mode: blinded batches held back until the last
         super().__init__(HolderState.AWAITING_HELLO, {
             Hello: self._on_hello,
             AcceptSession: self._on_grant,
@@ -220,6 +224,9 @@ class HolderSession(
             raise ProtocolError(Reason.BAD_REQUEST, "batch digests must be 32 bytes each")
         if not 1 <= hello.batch_size <= cfg.max_batch:
             raise ProtocolError(Reason.LIMIT_EXCEEDED, f"batch size {hello.batch_size} outside 1..{cfg.max_batch}")
+        if hello.mode is Mode.CARDINALITY and hello.batch_size > MAX_CHUNK:
+            # A batch is one chunk of the shuffle proof, whose DLEQ composites index 2 * chunk elements.
+            raise ProtocolError(Reason.LIMIT_EXCEEDED, f"cardinality batch size {hello.batch_size} above {MAX_CHUNK}")
         if len(hello.batch_digests) != -(-hello.element_count // hello.batch_size):
             # Batch boundaries are fixed by the Hello: every batch is full except the last.
             raise ProtocolError(Reason.BAD_REQUEST, "batch digest count does not match element count and batch size")
@@ -242,8 +249,7 @@ class HolderSession(
                 evaluated, proof = self._engine.blind_evaluate_proven_poprf(
                     self.config.sk, batch.elements, self.info, self._proof_nonce(batch.seq))
             else:
-                t_inverse = group.invert(poprf.tweaked_secret(self.config.sk, self.info))
-                evaluated, proof = self._engine.blind_evaluate(t_inverse, batch.elements), b""
+                check_elements(batch.elements)  # now, not after the last batch: nothing waits on a bad one
         except InvalidElementError as exc:
             raise ProtocolError(Reason.INVALID_ELEMENT, f"batch {batch.seq}: {exc}") from None
         self._transcript.add(batch)
@@ -252,25 +258,29 @@ class HolderSession(
         self.evaluated_count += expected
         if self.hello.mode is Mode.MEMBERSHIP:
             return self._emit([EvaluatedBatch(batch.seq, evaluated, proof)])
-        self._held.append(evaluated)
-        return self._emit(self._release_shuffled()) if self._all_received else Output()
+        self._held.append(batch.elements)
+        return self._emit(self._release_proven()) if self._all_received else Output()
 
-    def _release_shuffled(self) -> list[EvaluatedBatch]:
-        """Cardinality mode: all evaluations of the session, uniformly shuffled, in batches."""
-        pool = b"".join(self._held)
-        self._held = []
-        n = len(pool) // ELEMENT_BYTES
-        order = list(range(n))
-        for i in range(n - 1, 0, -1):  # Fisher-Yates with a CSPRNG
-            j = self._randbelow(i + 1)
-            order[i], order[j] = order[j], order[i]
-        shuffled = b"".join(pool[k * ELEMENT_BYTES : (k + 1) * ELEMENT_BYTES] for k in order)
+    def _release_proven(self) -> list[EvaluatedBatch]:
+        """Cardinality mode: every evaluation of the session, shuffled, in batches, with the shuffle proof.
+
+        One proof covers the whole session (the permutation spans every batch); it is cut
+        into one part per output batch, chunked at the session's batch size, so that each
+        message stays within the holder's message limit (SPEC.md 6.1, 9.1).
+        """
         assert self.hello is not None
+        blinded = b"".join(self._held)
+        self._held = []
+        t = poprf.tweaked_secret(self.config.sk, self.info)
+        outputs, proof = self._engine.prove_shuffled_evaluation(
+            t, blinded, shuffle_context(self.hello.session_id, self.info), chunk=self.hello.batch_size,
+            randomness=self._shuffle_randomness)
         step = self.hello.batch_size * ELEMENT_BYTES
-        return [EvaluatedBatch(seq, shuffled[off : off + step]) for seq, off in enumerate(range(0, len(shuffled), step))]
+        return [EvaluatedBatch(seq, outputs[off : off + step], proof.batch_part(seq))
+                for seq, off in enumerate(range(0, len(outputs), step))]
 
     def _emit(self, batches: list[EvaluatedBatch]) -> Output:
-        """Send evaluated batches; membership names its own batch, cardinality's shuffle names none."""
+        """Send evaluated batches; a membership batch answers its own, a cardinality batch (shuffled) none."""
         assert self.hello is not None
         events: list[BatchEvaluated] = []
         for batch in batches:
@@ -298,3 +308,4 @@ class HolderSession(
             raise ProtocolError(Reason.BAD_REQUEST, "the requester's audit signature over the transcript does not verify")
         reply = Closed(self.hello.session_id, mine, self.evaluated_count)
         return Output([reply], [SessionClosed(reply.session_id, mine, self.evaluated_count, close=close)])
+

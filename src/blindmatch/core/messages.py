@@ -11,6 +11,7 @@ import hashlib
 import struct
 from dataclasses import dataclass, field
 
+from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError, decode_element
 from blindmatch.vocabulary import Mode
 
 SESSION_ID_BYTES = 16
@@ -76,11 +77,13 @@ class BlindedBatch:
 
 @dataclass(frozen=True)
 class EvaluatedBatch:
-    """Holder -> requester: one evaluated batch and, in membership mode, its batched DLEQ proof.
+    """Holder -> requester: one evaluated batch and its proof.
 
-    ``proof`` is RFC 9497's ``c || s`` (64 bytes) over this batch's blinded and evaluated
-    elements under the tweaked key of the session's info; cardinality batches, whose
-    order is shuffled, carry none (SPEC.md section 6).
+    Membership: ``proof`` is RFC 9497's ``c || s`` (64 bytes) over this batch's blinded and
+    evaluated elements under the tweaked key of the session's info. Cardinality: the
+    elements are shuffled across the session, so no batch is proven alone; ``proof`` is
+    this batch's part of the session's one shuffle proof (``ShuffleProof.batch_part``,
+    SPEC.md 5.1 and 6.1), which the requester checks once every part is in.
     """
 
     seq: int
@@ -138,6 +141,20 @@ Message = Hello | Accept | BlindedBatch | EvaluatedBatch | Close | Closed | Abor
 def batch_digest(elements: bytes) -> bytes:
     """SHA-256 of one blinded batch's concatenated elements."""
     return hashlib.sha256(elements).digest()
+
+
+def check_elements(elements: bytes) -> None:
+    """Every 32-byte element of a batch canonical and not the identity (RFC 9497
+    DeserializeElement), else ``InvalidElementError`` naming the first bad one.
+
+    For the batches whose elements are not validated by arithmetic on arrival: the
+    cardinality batches either side holds until the session's last one.
+    """
+    for index in range(len(elements) // ELEMENT_BYTES):
+        try:
+            decode_element(elements[index * ELEMENT_BYTES : (index + 1) * ELEMENT_BYTES])
+        except InvalidElementError as exc:
+            raise InvalidElementError(f"element {index} is invalid: {exc}") from None
 
 
 def blinded_commitment(element_count: int, batch_digests: tuple[bytes, ...]) -> bytes:

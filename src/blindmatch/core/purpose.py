@@ -23,3 +23,12 @@ def evaluation_info(organisation: str, mode: Mode, key_id: bytes) -> bytes:
     if len(key_id) != 32:
         raise ValueError("key id must be 32 bytes")
     return INFO_LABEL + length_prefixed(organisation.encode()) + length_prefixed(mode.value.encode()) + length_prefixed(key_id)
+
+
+def shuffle_context(session_id: bytes, info: bytes) -> bytes:
+    """``ctx`` of a session's shuffle proof (SPEC.md 6.1): ``lp(session_id) || lp(info)``.
+
+    It binds the proof to this session and to the evaluation's purpose: a proof made for
+    another session or another organisation's info does not verify here.
+    """
+    return length_prefixed(session_id) + length_prefixed(info)

@@ -38,12 +38,14 @@ from blindmatch.core.events import (
 from blindmatch.core.index import EncryptedIndex
 from blindmatch.core.keys import key_id_of
 from blindmatch.core.outputs import outputs_for
-from blindmatch.core.purpose import evaluation_info
+from blindmatch.core.purpose import evaluation_info, shuffle_context
 from blindmatch.core.table import TableSession
+from blindmatch.crypto import poprf
 from blindmatch.crypto.backend import random_scalars
 from blindmatch.crypto.dleq import ProofError
 from blindmatch.crypto.group import ELEMENT_BYTES, InvalidElementError
 from blindmatch.crypto.modes import POPRF
+from blindmatch.crypto.shuffle import ShuffleProof, ShuffleProofError
 from blindmatch.vocabulary import Mode, Reason, reason_named
 
 
@@ -114,7 +116,10 @@ class RequesterSession(
     Every evaluation is POPRF under ``evaluation_info(organisation, mode, key_id)``, with
     ``public_key`` the holder's pinned OPRF key of the index's epoch. A membership batch
     is used only after its DLEQ proof verifies against the tweaked key (``proof_invalid``
-    otherwise, before any output of the batch is computed).
+    otherwise, before any output of the batch is computed). Cardinality batches are held
+    until the last; nothing of them is used before the shuffle proof of the whole session
+    (SPEC.md 6.1) verifies: the outputs are then the inputs' evaluations under the
+    tweaked key, each exactly once, in an order the requester cannot undo.
 
     ``prepared`` (from ``blind_ahead`` on the same keys and mode) skips the blinding here;
     ``blinds`` must then be None.
@@ -154,10 +159,11 @@ class RequesterSession(
         self._index = index
         self._engine = engine
         self._observer = observer or _Unobserved()
-        # Cardinality batches carry no proof, but distinct keys under one blind and one key
-        # evaluate to distinct elements: a repeated one is the holder counting a match twice.
-        self._evaluations_seen: set[bytes] = set()
-        self._repeats_allowed = len(self._keys) - len(set(self._keys)) if mode is Mode.CARDINALITY else 0
+        # Cardinality: the evaluated batches (elements and proof parts) until the last one. No
+        # check for repeated evaluations: the verified proof makes the outputs a permutation of
+        # the inputs' evaluations, so a repeat beyond the requester's own repeated keys fails it.
+        self._held: list[wire.EvaluatedBatch] = []
+        self._held_count = 0
         super().__init__(RequesterState.READY, {
             SendHello: self._on_send_hello,
             SendBatch: self._on_send_batch,
@@ -277,58 +283,73 @@ class RequesterSession(
     def _on_evaluated(self, batch: wire.EvaluatedBatch) -> Output:
         if batch.seq != self._next_evaluated_seq:
             raise ProtocolError(Reason.UNEXPECTED_MESSAGE, f"expected evaluated batch {self._next_evaluated_seq}, got {batch.seq}")
-        if self.mode is Mode.MEMBERSHIP:
-            if batch.seq >= self._next_to_send:
-                raise ProtocolError(Reason.UNEXPECTED_MESSAGE, f"evaluated batch {batch.seq} was never sent")
-            span = self.batch_range(batch.seq)
-            blinds = self._blinds[span.start * 32 : span.stop * 32]
-            inputs = self._keys[span.start : span.stop]
-        else:
-            remaining = self.element_count - self._evaluated_received
-            span = range(0, min(self.batch_size, remaining))
-            blinds = self._blinds * len(span)
-            inputs = None
+        if self.mode is Mode.CARDINALITY:
+            return self._on_shuffled(batch)
+        if batch.seq >= self._next_to_send:
+            raise ProtocolError(Reason.UNEXPECTED_MESSAGE, f"evaluated batch {batch.seq} was never sent")
+        span = self.batch_range(batch.seq)
         if len(batch.elements) != len(span) * ELEMENT_BYTES:
             raise ProtocolError(Reason.BAD_REQUEST, f"evaluated batch {batch.seq} holds the wrong number of elements")
         try:
-            unblinded = self._unblind(batch, blinds)
+            with self._observer.measure("verify"):
+                unblinded = self._engine.verify_and_unblind_poprf(
+                    self.public_key, self.info, self._blinds[span.start * 32 : span.stop * 32], self._batches[batch.seq],
+                    batch.elements, batch.proof, what=f"evaluated batch {batch.seq}")
         except InvalidElementError as exc:
             raise ProtocolError(Reason.INVALID_ELEMENT, f"evaluated batch {batch.seq}: {exc}") from None
         except ProofError as exc:
             raise ProtocolError(Reason.PROOF_INVALID, f"{exc}: the holder did not evaluate it with the pinned key") from None
-        if self.mode is Mode.CARDINALITY:  # after the elements decoded: an invalid one is invalid_element
-            self._check_no_repeats(batch)
         self._transcript.add(batch)
-        with self._observer.measure("finalize"):
-            outputs = outputs_for(self.mode, inputs, unblinded, self.info)
-        with self._observer.measure("lookup"):
-            hits = self._index.contains(outputs)
-        if self.mode is Mode.MEMBERSHIP:
-            self.matched[span.start : span.stop] = hits
+        hits = self._look_up(self._keys[span.start : span.stop], unblinded)
+        self.matched[span.start : span.stop] = hits
         self.match_count += int(hits.sum())
         self._evaluated_received += len(span)
         self._next_evaluated_seq += 1
         return Output(events=[BatchReceived(batch.seq, len(span), self.batch_digests[batch.seq], batch.elements)])
 
-    def _check_no_repeats(self, batch: wire.EvaluatedBatch) -> None:
-        """A shuffled batch may not repeat an evaluation (beyond the session's own repeated keys)."""
-        elements = batch.elements
-        self._evaluations_seen.update(elements[o : o + ELEMENT_BYTES] for o in range(0, len(elements), ELEMENT_BYTES))
-        received = self._evaluated_received + len(elements) // ELEMENT_BYTES
-        if received - len(self._evaluations_seen) > self._repeats_allowed:
-            raise ProtocolError(Reason.BAD_REQUEST, f"cardinality batch {batch.seq} repeats an evaluation: the holder "
-                                "returned an element more than once, which would count one match several times")
+    def _look_up(self, inputs: list[bytes] | None, unblinded: bytes) -> np.ndarray:
+        """Which of the unblinded elements' outputs (of the session's kind) the index holds."""
+        with self._observer.measure("finalize"):
+            outputs = outputs_for(self.mode, inputs, unblinded, self.info)
+        with self._observer.measure("lookup"):
+            return self._index.contains(outputs)
 
-    def _unblind(self, batch: wire.EvaluatedBatch, blinds: bytes) -> bytes:
-        """Membership: verify the batch's proof, then unblind; cardinality (shuffled, unproven): unblind."""
-        if self.mode is Mode.CARDINALITY:
-            if batch.proof:
-                raise ProtocolError(Reason.BAD_REQUEST, f"cardinality batch {batch.seq} carries a proof")
-            return self._engine.unblind(blinds, batch.elements)
-        with self._observer.measure("verify"):
-            return self._engine.verify_and_unblind_poprf(
-                self.public_key, self.info, blinds, self._batches[batch.seq], batch.elements, batch.proof,
-                what=f"evaluated batch {batch.seq}")
+    def _on_shuffled(self, batch: wire.EvaluatedBatch) -> Output:
+        """Cardinality: keep the batch (its elements decoded, in the transcript) until the last one."""
+        # After the last batch the session is CLOSING: the table refuses a further one (unexpected_message).
+        count = min(self.batch_size, self.element_count - self._held_count)
+        if len(batch.elements) != count * ELEMENT_BYTES:
+            raise ProtocolError(Reason.BAD_REQUEST, f"evaluated batch {batch.seq} holds the wrong number of elements")
+        try:
+            wire.check_elements(batch.elements)
+        except InvalidElementError as exc:
+            raise ProtocolError(Reason.INVALID_ELEMENT, f"evaluated batch {batch.seq}: {exc}") from None
+        self._transcript.add(batch)
+        self._held.append(batch)
+        self._held_count += count
+        self._next_evaluated_seq += 1
+        return self._count_matches() if self._held_count == self.element_count else Output()
+
+    def _count_matches(self) -> Output:
+        """Cardinality, every batch in: verify the shuffle proof, then (only then) unblind, hash and count."""
+        held, self._held = self._held, []
+        outputs = b"".join(b.elements for b in held)
+        try:
+            proof = ShuffleProof.from_batch_parts([b.proof for b in held], self.element_count, self.batch_size)
+        except ShuffleProofError as exc:
+            raise ProtocolError(Reason.BAD_REQUEST, f"cardinality batches: {exc}") from None
+        try:
+            with self._observer.measure("verify"):
+                self._engine.verify_shuffled_evaluation(poprf.tweaked_key(self.public_key, self.info), self._blinded,
+                                                        outputs, proof, shuffle_context(self.session_id, self.info))
+        except ShuffleProofError as exc:
+            raise ProtocolError(Reason.PROOF_INVALID, f"{exc}: the holder did not evaluate every element it was "
+                                "sent, once, with the pinned key") from None
+        unblinded = self._engine.unblind(self._blinds * self.element_count, outputs)
+        self.match_count = int(self._look_up(None, unblinded).sum())
+        self._evaluated_received = self.element_count
+        return Output(events=[BatchReceived(b.seq, len(b.elements) // ELEMENT_BYTES, self.batch_digests[b.seq], b.elements)
+                              for b in held])
 
 
 def _fresh_blinds(n: int, mode: Mode) -> bytes:

@@ -16,6 +16,7 @@ from typing import Any
 from blindmatch.audit.events import valid_origin
 from blindmatch.audit.keeper import KeeperSettings, keeper_settings
 from blindmatch.crypto.group import ELEMENT_BYTES
+from blindmatch.crypto.shuffle import CHUNK_PROOF_BYTES, HEADER_BYTES, MAX_CHUNK, RECORD_BYTES
 from blindmatch.holder.index_guard import IndexGuard
 from blindmatch.identity import identity_problem
 from blindmatch.normalize import SchemaError, SchemaSource, schema_source
@@ -27,13 +28,24 @@ from blindmatch.witness.client import WitnessEndpoint, load_witness_endpoints
 BATCH_MESSAGE_OVERHEAD = 64
 
 
+def evaluated_batch_bytes(max_batch: int) -> int:
+    """The largest Match message the holder sends for batches of ``max_batch`` elements.
+
+    That is cardinality's batch 0: each element comes with its 288-byte record of the
+    shuffle proof, and the batch with the proof's header and its chunk proof (SPEC.md 6.1).
+    A membership batch (elements and one 64-byte proof) is smaller.
+    """
+    return max_batch * (ELEMENT_BYTES + RECORD_BYTES) + HEADER_BYTES + CHUNK_PROOF_BYTES + BATCH_MESSAGE_OVERHEAD
+
+
 class ConfigError(InputError, ValueError):
     """holder.toml is unreadable or invalid; the message names the offending key."""
 
 
 @dataclass(frozen=True)
 class HolderLimits:
-    max_batch: int = 4096
+    # 2048: a cardinality batch with its shuffle proof (about 640 KiB) fits the 1 MiB messages.
+    max_batch: int = 2048
     max_session_elements: int = 65_536
     max_message_bytes: int = 1_048_576
     index_chunk_bytes: int = 262_144
@@ -183,8 +195,14 @@ def _limits(table: Any) -> HolderLimits:
     )
     if limits.max_sessions_per_organisation > limits.max_concurrent_sessions:
         raise ConfigError(f"{where}.max_sessions_per_organisation: must not exceed max_concurrent_sessions")
-    if limits.max_batch * ELEMENT_BYTES + BATCH_MESSAGE_OVERHEAD > limits.max_message_bytes:
-        raise ConfigError(f"{where}.max_batch: {limits.max_batch} elements do not fit in max_message_bytes")
+    if limits.max_batch > MAX_CHUNK:
+        raise ConfigError(f"{where}.max_batch: must be at most {MAX_CHUNK}: a cardinality batch is one chunk of the "
+                          "shuffle proof, whose DLEQ proofs cover two elements per position (SPEC.md 6.1)")
+    if evaluated_batch_bytes(limits.max_batch) > limits.max_message_bytes:
+        raise ConfigError(
+            f"{where}.max_batch: {limits.max_batch} elements do not fit in max_message_bytes ({limits.max_message_bytes}):"
+            f" a cardinality batch of them with its shuffle proof is {evaluated_batch_bytes(limits.max_batch)} bytes;"
+            " lower max_batch or raise max_message_bytes")
     if limits.index_chunk_bytes + BATCH_MESSAGE_OVERHEAD > limits.max_message_bytes:
         raise ConfigError(f"{where}.index_chunk_bytes: must be below max_message_bytes")
     return limits

@@ -1,7 +1,9 @@
-"""What one Match call of the holder's service has got to, and the check of the requester's Close.
+"""What one Match call of the holder's service has got to, how long the requester may be
+silent, and the check of the requester's Close.
 
 Kept apart from ``holder.service`` so the servicer stays an adapter: these decide what a
-failed call is logged as and whether a Close carries a valid audit signature.
+failed call is logged as, when a silent requester is given up on, and whether a Close
+carries a valid audit signature.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from blindmatch.audit import verify_transcript_signature
 from blindmatch.audit.checkpoint import CheckpointError
 from blindmatch.audit.peer_checkpoints import verify_peer_note
 from blindmatch.core.errors import ProtocolError
+from blindmatch.core.holder import HolderSession, HolderState
 from blindmatch.core.messages import Close, Hello
-from blindmatch.vocabulary import Reason
+from blindmatch.vocabulary import Mode, Reason
 
 
 @dataclass
@@ -54,3 +57,13 @@ def close_is_signed(close: Close) -> bool:
     except CheckpointError as exc:
         raise ProtocolError(Reason.BAD_REQUEST, f"the checkpoint in the requester's Close: {exc}") from None
     return True
+
+
+def quiet_allowed(session: HolderSession, idle_timeout: float) -> float:
+    """Seconds the requester may now be silent (SPEC.md 9.7): one idle timeout, but once a
+    cardinality session's answer is out, one per evaluated batch, since the requester checks
+    the whole session's shuffle proof (its cost grows with the session) before its Close."""
+    hello = session.hello
+    if hello is None or hello.mode is not Mode.CARDINALITY or session.state is not HolderState.AWAITING_CLOSE:
+        return idle_timeout
+    return idle_timeout * max(1, len(hello.batch_digests))

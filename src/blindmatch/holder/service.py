@@ -48,7 +48,7 @@ from blindmatch.holder.config import HolderNodeConfig, TlsConfig
 from blindmatch.holder.epoch_rotation import EpochRotator, published_after_crash
 from blindmatch.holder.index_download import audited_download
 from blindmatch.holder.key_usage import KEY_USAGE_DB, KeyUsage
-from blindmatch.holder.match_progress import MatchProgress, close_is_signed
+from blindmatch.holder.match_progress import MatchProgress, close_is_signed, quiet_allowed
 from blindmatch.holder.metrics import HolderMetrics
 from blindmatch.holder.runtime import HolderRuntime, PolicyGate
 from blindmatch.holder.session_ledger import (
@@ -303,7 +303,7 @@ class HolderServicer(pb_grpc.HolderServicer):
         session.receive(hello)
         grant = self._authorize(peer, session, hello, progress)
         yield from self._send(peer, hello, session.receive(AcceptSession()), progress)
-        while (raw := reader.next(limits.idle_timeout_seconds)) is not None:
+        while (raw := reader.next(quiet_allowed(session, limits.idle_timeout_seconds))) is not None:
             yield from self._send(peer, hello, session.receive(client_message_from_pb(raw)), progress)
         session.receive(EndOfStream())
         log.info("session %s with %r (%s) closed: %d elements", hello.session_id.hex(), peer,
