@@ -13,27 +13,16 @@ writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
+
+from step_timing import best_interleaved, report
 
 from blindmatch.crypto import group
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.shuffle import ShuffleProof
 from blindmatch.crypto.sodium import sodium_version
-
-
-def _best(repeat: int, steps: dict[str, Callable[[], object]]) -> dict[str, float]:
-    """Best time of each step over ``repeat`` rounds, the steps alternating within a round."""
-    best = {name: float("inf") for name in steps}
-    for _ in range(repeat):
-        for name, run in steps.items():
-            start = time.perf_counter()
-            run()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
 
 
 def _size(proof: ShuffleProof) -> int:
@@ -52,7 +41,7 @@ def measure(backend: str, n: int, chunk: int, workers: int, repeat: int) -> dict
         "holder_prove_shuffled": lambda: engine.prove_shuffled_evaluation(t, blinded, b"bench ctx", chunk),
         "requester_verify": lambda: engine.verify_shuffled_evaluation(tweaked, blinded, outputs, proof, b"bench ctx"),
     }
-    seconds = _best(repeat, steps)
+    seconds = best_interleaved(repeat, steps)
     engine.close()
     return {
         "backend": engine.backend.name,
@@ -84,10 +73,7 @@ def main() -> None:
                  for name in args.backends.split(",") for n in args.sizes.split(",")],
         "load_average_after": os.getloadavg()[0],
     }
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    report(result, args.out)
 
 
 if __name__ == "__main__":

@@ -14,29 +14,17 @@ per composite term, and native, with the C multi-scalar multiplication); writes 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
+
+from step_timing import best_interleaved, report
 
 from blindmatch.crypto import backend as backends
 from blindmatch.crypto import group, voprf
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.modes import VOPRF
 from blindmatch.crypto.sodium import sodium_version
-
-
-def _best_interleaved(repeat: int, steps: dict[str, Callable[[], object]]) -> dict[str, float]:
-    """Best time of each step over ``repeat`` rounds, the steps alternating within a round
-    so that a shared machine's changing load hits the compared steps alike."""
-    best = {name: float("inf") for name in steps}
-    for _ in range(repeat):
-        for name, run in steps.items():
-            start = time.perf_counter()
-            run()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
 
 
 def _pipeline(seconds: dict[str, float], *, proven: bool) -> float:
@@ -63,7 +51,7 @@ def measure(backend: str, batch: int, workers: int, repeat: int) -> dict[str, ob
         "requester_verify_and_unblind": lambda: engine.verify_and_unblind(pk, blinds, blinded, evaluated, proof),
         "requester_finalize_hash": lambda: backends.finalize_many(inputs, unblinded, backend),
     }
-    seconds = _best_interleaved(repeat, steps)
+    seconds = best_interleaved(repeat, steps)
     engine.close()
     return {
         "backend": engine.backend.name,
@@ -96,10 +84,7 @@ def main() -> None:
         "runs": {name: measure(name, args.batch, args.workers, args.repeat) for name in args.backends.split(",")},
         "load_average_after": os.getloadavg()[0],
     }
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    report(result, args.out)
 
 
 if __name__ == "__main__":
