@@ -15,14 +15,12 @@ from collections.abc import Iterator
 
 import pytest
 from google.protobuf.message import DecodeError
+from helpers.core_setup import built_holder
 from hypothesis import given
 from hypothesis import strategies as st
 
 from blindmatch.core.errors import ProtocolError
-from blindmatch.core.holder import HolderConfig, HolderSession, HolderState, unsigned_close
-from blindmatch.core.index import EncryptedIndex
-from blindmatch.core.index_builder import IndexBuilder
-from blindmatch.core.keys import HolderKey
+from blindmatch.core.holder import HolderSession, HolderState, unsigned_close
 from blindmatch.core.messages import Accept, BlindedBatch, Closed, EvaluatedBatch, Hello, batch_digest
 from blindmatch.core.outputs import Mode
 from blindmatch.core.requester import RequesterSession, RequesterState
@@ -44,13 +42,9 @@ class Peer:
     """One holder key and its indexes, shared by every example (building them is the slow part)."""
 
     def __init__(self, engine: BatchEngine) -> None:
-        key = HolderKey.generate()
+        key, self.config, self.indexes = built_holder(engine, HOLDER_KEYS, FINGERPRINT, ORG, max_batch=MAX_BATCH,
+                                                      max_session_elements=64)
         self.public_key = key.public_key
-        builder = IndexBuilder(key, FINGERPRINT, engine, ORG)
-        builder.add(HOLDER_KEYS)
-        self.indexes = {mode: EncryptedIndex.parse(data) for mode, data in builder.finish().items()}
-        self.config = HolderConfig(key.sk, key.key_id, FINGERPRINT, {m: i.digest for m, i in self.indexes.items()},
-                                   max_batch=MAX_BATCH, max_session_elements=64)
         # A valid element of the group, so that some hostile batches get past decoding.
         self.valid_element = engine.blind([b"x"], random_scalar())
 

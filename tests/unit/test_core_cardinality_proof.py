@@ -12,14 +12,13 @@ import os
 from dataclasses import replace
 
 import pytest
+from helpers.core_setup import built_holder
 from helpers.dishonest_engine import CHEATS, DishonestEngine, TrustingEngine
 
 from blindmatch.core.errors import ProtocolError
 from blindmatch.core.events import BatchReceived
 from blindmatch.core.holder import HolderConfig, HolderSession, HolderState, unsigned_close
 from blindmatch.core.index import EncryptedIndex
-from blindmatch.core.index_builder import IndexBuilder
-from blindmatch.core.keys import HolderKey
 from blindmatch.core.messages import BlindedBatch, EvaluatedBatch, Hello
 from blindmatch.core.pacing import run_local
 from blindmatch.core.requester import RequesterSession, RequesterState
@@ -39,11 +38,8 @@ TRUE_COUNT = 6
 
 @pytest.fixture(scope="module")
 def built(engine: BatchEngine) -> tuple[HolderConfig, dict[Mode, EncryptedIndex]]:
-    key = HolderKey.generate()
-    builder = IndexBuilder(key, FINGERPRINT, engine, ORG)
-    builder.add(HOLDER_KEYS)
-    indexes = {mode: EncryptedIndex.parse(data) for mode, data in builder.finish().items()}
-    return HolderConfig(key.sk, key.key_id, FINGERPRINT, {m: i.digest for m, i in indexes.items()}, max_batch=8), indexes
+    _key, config, indexes = built_holder(engine, HOLDER_KEYS, FINGERPRINT, ORG, max_batch=8)
+    return config, indexes
 
 
 @pytest.fixture(scope="module")

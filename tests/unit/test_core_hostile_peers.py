@@ -7,12 +7,11 @@ import os
 
 import grpc
 import pytest
+from helpers.core_setup import built_holder
 
 from blindmatch.core.errors import PEER_TEXT_LIMIT, ProtocolError, peer_text
 from blindmatch.core.holder import HolderConfig, HolderSession, unsigned_close
 from blindmatch.core.index import EncryptedIndex
-from blindmatch.core.index_builder import IndexBuilder
-from blindmatch.core.keys import HolderKey
 from blindmatch.core.messages import Abort
 from blindmatch.core.requester import RequesterSession
 from blindmatch.crypto.batch import BatchEngine
@@ -27,11 +26,8 @@ HOLDER_KEYS = [f"holder person {i}".encode() for i in range(40)]
 
 @pytest.fixture(scope="module")
 def setup(engine: BatchEngine) -> tuple[HolderConfig, dict[Mode, EncryptedIndex]]:
-    key = HolderKey.generate()
-    builder = IndexBuilder(key, FINGERPRINT, engine, ORG)
-    builder.add(HOLDER_KEYS)
-    indexes = {mode: EncryptedIndex.parse(data) for mode, data in builder.finish().items()}
-    return HolderConfig(key.sk, key.key_id, FINGERPRINT, {m: i.digest for m, i in indexes.items()}, max_batch=8), indexes
+    _key, config, indexes = built_holder(engine, HOLDER_KEYS, FINGERPRINT, ORG, max_batch=8)
+    return config, indexes
 
 
 FORGED_LINE = 'boom\n{"level": "error", "message": "audit log deleted"}\x1b[31m\u202e'

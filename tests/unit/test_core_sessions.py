@@ -7,11 +7,10 @@ import os
 from dataclasses import replace
 
 import pytest
+from helpers.core_setup import built_holder
 
 from blindmatch.core.errors import ProtocolError
-from blindmatch.core.holder import HolderConfig, HolderSession, HolderState, unsigned_close
-from blindmatch.core.index import EncryptedIndex
-from blindmatch.core.index_builder import IndexBuilder
+from blindmatch.core.holder import HolderSession, HolderState, unsigned_close
 from blindmatch.core.keys import HolderKey
 from blindmatch.core.messages import Abort, Accept, BlindedBatch, Close, EvaluatedBatch, Hello
 from blindmatch.core.pacing import run_local
@@ -28,12 +27,7 @@ ORG = "Example County"
 
 @pytest.fixture(scope="module")
 def setup(engine):  # type: ignore[no-untyped-def]
-    key = HolderKey.generate()
-    builder = IndexBuilder(key, FINGERPRINT, engine, ORG)
-    builder.add(HOLDER_KEYS)
-    raw = builder.finish()
-    indexes = {mode: EncryptedIndex.parse(data) for mode, data in raw.items()}
-    config = HolderConfig(key.sk, key.key_id, FINGERPRINT, {m: i.digest for m, i in indexes.items()}, max_batch=64, max_session_elements=1000)
+    _key, config, indexes = built_holder(engine, HOLDER_KEYS, FINGERPRINT, ORG, max_batch=64, max_session_elements=1000)
     return config, indexes
 
 
