@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
+
+from helpers.vector_files import VECTOR_DIR, load_generator
 
 from blindmatch.crypto import poprf, voprf
 from blindmatch.issuer.tokenfile import read_token_file
 
-VECTOR_DIR = Path(__file__).resolve().parents[2] / "protocol" / "test-vectors"
-_spec = importlib.util.spec_from_file_location("generate_eligibility", VECTOR_DIR / "generate_eligibility.py")
-assert _spec and _spec.loader
-generate = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(generate)
+generate = load_generator("generate_eligibility")
 DATA = json.loads((VECTOR_DIR / "eligibility.json").read_text())
 
 

@@ -151,11 +151,9 @@ def test_schema_errors(edit, message: str) -> None:  # type: ignore[no-untyped-d
 
 
 def test_test_vectors_match_implementation() -> None:
-    import importlib.util
+    from helpers.vector_files import VECTOR_DIR, load_generator
 
-    spec = importlib.util.spec_from_file_location("gen", ROOT / "protocol/test-vectors/generate_match_keys.py")
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)  # type: ignore[union-attr]
-    stored = json.loads((ROOT / "protocol/test-vectors/match-keys.json").read_text("utf-8"))
+    gen = load_generator("generate_match_keys")
+    stored = json.loads((VECTOR_DIR / "match-keys.json").read_text("utf-8"))
     assert stored == json.loads(json.dumps(gen.build()))
     assert load_schema(stored["schema_toml"]).fingerprint.hex() == stored["fingerprint"]

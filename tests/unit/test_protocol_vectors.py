@@ -3,21 +3,15 @@ and their POPRF outputs and proofs check out with the RFC 9497 functions alone."
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from helpers.vector_files import VECTOR_DIR, load_generator
 
 from blindmatch.core.index import EncryptedIndex
 from blindmatch.core.purpose import evaluation_info
 from blindmatch.crypto import dleq, poprf
 from blindmatch.vocabulary import Mode
 
-VECTOR_DIR = Path(__file__).resolve().parents[2] / "protocol" / "test-vectors"
-_spec = importlib.util.spec_from_file_location("generate_core", VECTOR_DIR / "generate_core.py")
-assert _spec and _spec.loader
-generate_core = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(generate_core)
+generate_core = load_generator("generate_core")
 
 
 @pytest.mark.parametrize(
@@ -114,9 +108,6 @@ def test_cardinality_session_vector_counts_what_the_cardinality_index_holds() ->
 
 
 def test_audit_vector_is_current() -> None:
-    spec = importlib.util.spec_from_file_location("generate_audit", VECTOR_DIR / "generate_audit.py")
-    assert spec is not None and spec.loader is not None
-    generate_audit = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generate_audit)
+    generate_audit = load_generator("generate_audit")
     committed = (VECTOR_DIR / "audit.json").read_text(encoding="utf-8")
     assert committed == generate_audit.render(generate_audit.build()), "regenerate audit.json with generate_audit.py"

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import json
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from helpers.vector_files import VECTOR_DIR, load_generator
 
 from blindmatch.core.rotation import Pin, RotationError, follow_rotations
 
-VECTOR_DIR = Path(__file__).resolve().parents[2] / "protocol" / "test-vectors"
-_spec = importlib.util.spec_from_file_location("generate_rotation", VECTOR_DIR / "generate_rotation.py")
-assert _spec and _spec.loader
-generate_rotation = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(generate_rotation)
+generate_rotation = load_generator("generate_rotation")
 DATA = json.loads((VECTOR_DIR / "rotation.json").read_text(encoding="utf-8"))
 VERIFY_AT = datetime.fromisoformat(DATA["verify_at"].replace("Z", "+00:00"))
 

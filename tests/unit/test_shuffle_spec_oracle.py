@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import oracle_ristretto255 as o
+from helpers.vector_files import VECTOR_DIR
 
-VECTORS = Path(__file__).resolve().parents[2] / "protocol" / "test-vectors" / "shuffle-proof.json"
+VECTORS = VECTOR_DIR / "shuffle-proof.json"
 POPRF_CONTEXT = b"OPRFV1-\x02-ristretto255-SHA512"
 L = o.L
 Point = o.Point

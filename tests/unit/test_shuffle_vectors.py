@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
+from helpers.vector_files import VECTOR_DIR, load_generator
 
 from blindmatch.crypto import backend, dleq, group, poprf, voprf
 from blindmatch.crypto.batch import BatchEngine
 from blindmatch.crypto.modes import POPRF
 from blindmatch.crypto.shuffle import ShuffleProof, ShuffleProofError
 
-VECTOR_DIR = Path(__file__).resolve().parents[2] / "protocol" / "test-vectors"
-_spec = importlib.util.spec_from_file_location("generate_shuffle", VECTOR_DIR / "generate_shuffle.py")
-assert _spec and _spec.loader
-generate_shuffle = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(generate_shuffle)
+generate_shuffle = load_generator("generate_shuffle")
 DATA = json.loads((VECTOR_DIR / "shuffle-proof.json").read_text())
 BACKENDS = ["libsodium", *(f"native:{path}" for path in backend.native_paths())]
 

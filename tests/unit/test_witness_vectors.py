@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import json
 import struct
-from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from helpers.vector_files import VECTOR_DIR, load_generator
 
 from blindmatch.audit.merkle import leaf_hash, verify_consistency
 from blindmatch.witness.protocol import parse_add_checkpoint
 
-VECTOR_DIR = Path(__file__).resolve().parents[2] / "protocol" / "test-vectors"
-_spec = importlib.util.spec_from_file_location("generate_witness", VECTOR_DIR / "generate_witness.py")
-assert _spec and _spec.loader
-generate_witness = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(generate_witness)
+generate_witness = load_generator("generate_witness")
 DATA = json.loads((VECTOR_DIR / "witness.json").read_text(encoding="utf-8"))
 
 
